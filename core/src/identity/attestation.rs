@@ -1,0 +1,206 @@
+//! NodeKeyAttestation v1: a wallet's signed statement that a node key speaks for it.
+
+use rand::RngCore;
+
+use super::node_key::ed25519_to_x25519_public;
+use super::principal::{NetworkFilter, Principal};
+use super::signed::{self, auth_invalid, Fields};
+use super::signer::{verify_principal_signature, SignatureForm, WalletSigner};
+use crate::error::{Error, ErrorCode, Result};
+use crate::wire::cbor::{self, Value};
+
+/// A decoded or issued attestation. See `docs/IDENTITY.md` for the byte format.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeKeyAttestation {
+    pub v: u64,
+    pub principal: Principal,
+    pub node_pubkey: [u8; 32],
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub nonce: Vec<u8>,
+    pub form: SignatureForm,
+    pub sig: Vec<u8>,
+}
+
+impl NodeKeyAttestation {
+    pub const DOMAIN: &'static str = "snap2p-nodekey-attestation-v1";
+    pub const DEFAULT_TTL_SECS: i64 = 86_400;
+    /// Title line of [`Self::message_text`].
+    pub const MESSAGE_TITLE: &'static str = "snap2p node key attestation";
+
+    /// Issues an attestation for `node_pubkey` valid from `now` for `ttl_secs`, with a
+    /// random 32-byte nonce, signed in the signer's [`WalletSigner::signature_form`].
+    pub async fn issue(
+        signer: &dyn WalletSigner,
+        node_pubkey: [u8; 32],
+        now: i64,
+        ttl_secs: i64,
+    ) -> Result<Self> {
+        let mut nonce = vec![0u8; signed::ISSUED_NONCE_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        Self::issue_with_nonce(signer, node_pubkey, now, ttl_secs, nonce).await
+    }
+
+    /// [`Self::issue`] with a caller-chosen nonce (test vectors, deterministic replays).
+    pub async fn issue_with_nonce(
+        signer: &dyn WalletSigner,
+        node_pubkey: [u8; 32],
+        now: i64,
+        ttl_secs: i64,
+        nonce: Vec<u8>,
+    ) -> Result<Self> {
+        if ttl_secs <= 0 {
+            return Err(Error::new(ErrorCode::InvalidArgument, "ttl must be positive"));
+        }
+        if ed25519_to_x25519_public(&node_pubkey).is_none() {
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                "node public key is not a valid ed25519 point",
+            ));
+        }
+        let expires_at = now.checked_add(ttl_secs).unwrap_or(i64::MAX);
+        signed::check_time_range("attestation", now, expires_at)
+            .map_err(|e| Error::new(ErrorCode::InvalidArgument, e.message))?;
+        let mut att = NodeKeyAttestation {
+            v: 1,
+            principal: signer.principal(),
+            node_pubkey,
+            issued_at: now,
+            expires_at,
+            nonce,
+            form: signer.signature_form(),
+            sig: Vec::new(),
+        };
+        att.sign(signer).await?;
+        Ok(att)
+    }
+
+    /// (Re)signs the current fields with `signer`, in `self.form`.
+    pub async fn sign(&mut self, signer: &dyn WalletSigner) -> Result<()> {
+        let bytes = self.signing_bytes();
+        let text = self.message_text();
+        self.sig =
+            signed::request_signature(signer, &self.principal, self.form, &bytes, &text).await?;
+        Ok(())
+    }
+
+    fn node_pubkey_hex(&self) -> String {
+        hex::encode(self.node_pubkey)
+    }
+
+    fn to_cbor(&self, with_sig: bool) -> Vec<u8> {
+        let p = self.principal.to_string();
+        let npk = self.node_pubkey_hex();
+        let mut entries = vec![("npk", Value::Text(&npk))];
+        signed::common_entries(
+            &mut entries,
+            Self::DOMAIN,
+            &p,
+            self.v,
+            self.issued_at,
+            self.expires_at,
+            &self.nonce,
+            self.form,
+            with_sig.then_some(self.sig.as_slice()),
+        );
+        // to_vec sorts keys byte-wise, the canonical order.
+        cbor::to_vec(&Value::Map(entries))
+    }
+
+    /// Canonical CBOR of every field except `sig`. For form Digest this is exactly the TS
+    /// reference's 7-entry map, so its signatures verify here and ours there.
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        self.to_cbor(false)
+    }
+
+    /// The text a wallet signs in form StacksMessage (lines joined by `\n`, no trailing
+    /// newline). Deterministic; every signed field appears.
+    pub fn message_text(&self) -> String {
+        [
+            Self::MESSAGE_TITLE.to_owned(),
+            format!("principal: {}", self.principal),
+            format!("node key: {}", self.node_pubkey_hex()),
+            format!(
+                "issued: {} ({})",
+                signed::rfc3339(self.issued_at),
+                self.issued_at
+            ),
+            format!(
+                "expires: {} ({})",
+                signed::rfc3339(self.expires_at),
+                self.expires_at
+            ),
+            format!("nonce: {}", hex::encode(&self.nonce)),
+            format!("version: {}", self.v),
+            format!("domain: {}", Self::DOMAIN),
+        ]
+        .join("\n")
+    }
+
+    /// The 32-byte hash the wallet key signed.
+    pub fn signed_digest(&self) -> [u8; 32] {
+        signed::signed_digest(self.form, &self.signing_bytes(), &self.message_text())
+    }
+
+    /// Wire form: the signing map plus `sig`.
+    pub fn encode(&self) -> Vec<u8> {
+        self.to_cbor(true)
+    }
+
+    /// Decodes the wire form. Unknown keys are ignored; every failure is
+    /// `ERR_AUTH_INVALID`. Never panics.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        let f = Fields::decode("attestation", bytes)?;
+        f.domain(Self::DOMAIN)?;
+        let npk = f.text("npk")?;
+        let node_pubkey = decode_lower_hex_32(npk)
+            .ok_or_else(|| auth_invalid("attestation: npk is not 64 lowercase hex characters"))?;
+        Ok(NodeKeyAttestation {
+            v: f.uint("v")?,
+            principal: f.principal()?,
+            node_pubkey,
+            issued_at: f.int("ts")?,
+            expires_at: f.int("exp")?,
+            nonce: f.bytes("nonce")?.to_vec(),
+            form: f.form()?,
+            sig: f.bytes("sig")?.to_vec(),
+        })
+    }
+
+    /// Full verification at time `now` (unix seconds): version, nonce length, validity
+    /// window with ±300 s skew (`ERR_AUTH_EXPIRED`), single-sig principal on an accepted
+    /// network, a valid node key, and a low-S signature that recovers to the principal
+    /// (`ERR_AUTH_INVALID`).
+    pub fn verify(&self, now: i64, networks: NetworkFilter) -> Result<()> {
+        signed::check_common(
+            "attestation",
+            self.v,
+            &self.nonce,
+            self.issued_at,
+            self.expires_at,
+            &self.principal,
+            now,
+            networks,
+        )?;
+        if ed25519_to_x25519_public(&self.node_pubkey).is_none() {
+            return Err(auth_invalid("attestation: node key is not a valid ed25519 point"));
+        }
+        verify_principal_signature(&self.signed_digest(), &self.sig, &self.principal)
+    }
+
+    /// Decode then verify.
+    pub fn decode_and_verify(bytes: &[u8], now: i64, networks: NetworkFilter) -> Result<Self> {
+        let att = Self::decode(bytes)?;
+        att.verify(now, networks)?;
+        Ok(att)
+    }
+}
+
+fn decode_lower_hex_32(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(s, &mut out).ok()?;
+    Some(out)
+}

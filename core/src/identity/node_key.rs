@@ -1,0 +1,124 @@
+//! The node key: an ed25519 key for transport identity, with its X25519 form for Noise.
+
+use std::fmt;
+
+use curve25519_dalek::edwards::CompressedEdwardsY;
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use rand::rngs::OsRng;
+use sha2::{Digest, Sha512};
+use zeroize::Zeroizing;
+
+/// An ed25519 node key. It is not an application identity: a wallet attests to it.
+#[derive(Clone)]
+pub struct NodeKey {
+    key: SigningKey,
+}
+
+impl fmt::Debug for NodeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Only the public half is ever printed.
+        f.debug_struct("NodeKey")
+            .field("public", &hex::encode(self.public()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeKey {
+    pub fn generate() -> NodeKey {
+        NodeKey {
+            key: SigningKey::generate(&mut OsRng),
+        }
+    }
+
+    /// The key for a 32-byte ed25519 seed (RFC 8032 private key).
+    pub fn from_seed(seed: [u8; 32]) -> NodeKey {
+        let seed = Zeroizing::new(seed);
+        NodeKey {
+            key: SigningKey::from_bytes(&seed),
+        }
+    }
+
+    pub fn seed(&self) -> [u8; 32] {
+        self.key.to_bytes()
+    }
+
+    pub fn public(&self) -> [u8; 32] {
+        self.key.verifying_key().to_bytes()
+    }
+
+    pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
+        self.key.sign(msg).to_bytes()
+    }
+
+    /// The X25519 secret the TS reference uses as its Noise static key:
+    /// SHA-512(seed)[..32], clamped (the ed25519 secret scalar, before reduction).
+    pub fn x25519_secret(&self) -> [u8; 32] {
+        let h = Zeroizing::new(Sha512::digest(self.key.to_bytes()));
+        let mut s = [0u8; 32];
+        s.copy_from_slice(&h[..32]);
+        s[0] &= 248;
+        s[31] &= 127;
+        s[31] |= 64;
+        s
+    }
+
+    /// The X25519 public key of [`Self::x25519_secret`]; equal to the Montgomery form of
+    /// [`Self::public`].
+    pub fn x25519_public(&self) -> [u8; 32] {
+        let secret = x25519_dalek::StaticSecret::from(self.x25519_secret());
+        x25519_dalek::PublicKey::from(&secret).to_bytes()
+    }
+}
+
+/// The Montgomery (X25519) form of an ed25519 public key.
+///
+/// `None` if the bytes are not a canonical encoding of a curve point, or the point has
+/// small order (its X25519 form would give a predictable shared secret).
+pub fn ed25519_to_x25519_public(pk: &[u8; 32]) -> Option<[u8; 32]> {
+    let point = CompressedEdwardsY(*pk).decompress()?;
+    if point.is_small_order() || point.compress().to_bytes() != *pk {
+        return None;
+    }
+    Some(point.to_montgomery().to_bytes())
+}
+
+/// Strict ed25519 verification (rejects small-order keys and non-canonical signatures).
+pub fn verify_ed25519(pk: &[u8; 32], msg: &[u8], sig: &[u8]) -> bool {
+    let Ok(vk) = VerifyingKey::from_bytes(pk) else {
+        return false;
+    };
+    let Ok(sig) = Signature::from_slice(sig) else {
+        return false;
+    };
+    vk.verify_strict(msg, &sig).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn x25519_forms_agree() {
+        for _ in 0..8 {
+            let k = NodeKey::generate();
+            assert_eq!(ed25519_to_x25519_public(&k.public()), Some(k.x25519_public()));
+            let again = NodeKey::from_seed(k.seed());
+            assert_eq!(again.public(), k.public());
+        }
+    }
+
+    #[test]
+    fn sign_verify_and_rejects() {
+        let k = NodeKey::from_seed([9; 32]);
+        let sig = k.sign(b"hello");
+        assert!(verify_ed25519(&k.public(), b"hello", &sig));
+        assert!(!verify_ed25519(&k.public(), b"hellO", &sig));
+        assert!(!verify_ed25519(&k.public(), b"hello", &sig[..63]));
+        assert!(!verify_ed25519(&[0; 32], b"hello", &sig));
+        // Identity point (y = 1) has small order.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert_eq!(ed25519_to_x25519_public(&identity), None);
+        assert!(!format!("{k:?}").contains(&hex::encode(k.seed())));
+    }
+}

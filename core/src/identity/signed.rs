@@ -1,0 +1,312 @@
+//! What NodeKeyAttestation and AliasCard share: field decoding, validity windows,
+//! the two signature forms, and UTC time formatting for the human-readable texts.
+
+use sha2::{Digest, Sha256};
+
+use super::principal::{NetworkFilter, Principal};
+use super::signer::{
+    stacks_message_hash, verify_principal_signature, SignRequest, SignatureForm, WalletSigner,
+};
+use crate::error::{Error, ErrorCode, Result};
+use crate::wire::cbor::{self, Value};
+
+/// Allowed clock skew when checking issued_at / expires_at (spec §2.6).
+pub const CLOCK_SKEW_SECS: i64 = 300;
+/// Nonce length bounds (spec §2.3.1) and the length this implementation issues.
+pub const MIN_NONCE_LEN: usize = 16;
+pub const MAX_NONCE_LEN: usize = 32;
+pub const ISSUED_NONCE_LEN: usize = 32;
+/// Latest timestamp accepted: 9999-12-31T23:59:59Z, so the texts always have a
+/// four-digit year and every implementation formats them identically.
+pub const MAX_TIMESTAMP: i64 = 253_402_300_799;
+/// Upper bound on an encoded attestation or card; anything larger is rejected unread.
+pub const MAX_ENCODED_LEN: usize = 2048;
+
+pub(crate) fn auth_invalid(msg: impl Into<String>) -> Error {
+    Error::new(ErrorCode::AuthInvalid, msg)
+}
+
+/// A signed timestamp as a CBOR integer value.
+pub(crate) fn int_value(n: i64) -> Value<'static> {
+    if n >= 0 {
+        Value::Uint(n as u64)
+    } else {
+        Value::Nint((-1 - n) as u64)
+    }
+}
+
+/// Decoded map of a signed object; every failure is `ERR_AUTH_INVALID`.
+pub(crate) struct Fields<'a> {
+    what: &'static str,
+    entries: Vec<(&'a str, Value<'a>)>,
+}
+
+impl<'a> Fields<'a> {
+    pub(crate) fn decode(what: &'static str, bytes: &'a [u8]) -> Result<Fields<'a>> {
+        if bytes.len() > MAX_ENCODED_LEN {
+            return Err(auth_invalid(format!(
+                "{what} is {} bytes, more than {MAX_ENCODED_LEN}",
+                bytes.len()
+            )));
+        }
+        let value =
+            cbor::decode(bytes).map_err(|e| auth_invalid(format!("{what}: {e}")))?;
+        let Value::Map(entries) = value else {
+            return Err(auth_invalid(format!("{what} is not a CBOR map")));
+        };
+        for (i, (k, _)) in entries.iter().enumerate() {
+            if entries[..i].iter().any(|(other, _)| other == k) {
+                return Err(auth_invalid(format!("{what}: duplicate key {k:?}")));
+            }
+        }
+        Ok(Fields { what, entries })
+    }
+
+    fn get(&self, key: &str) -> Option<&Value<'a>> {
+        self.entries.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    fn missing_or_wrong(&self, key: &str, ty: &str) -> Error {
+        auth_invalid(format!("{}: field {key:?} missing or not {ty}", self.what))
+    }
+
+    pub(crate) fn text(&self, key: &str) -> Result<&'a str> {
+        self.get(key)
+            .and_then(Value::as_text)
+            .ok_or_else(|| self.missing_or_wrong(key, "text"))
+    }
+
+    pub(crate) fn bytes(&self, key: &str) -> Result<&'a [u8]> {
+        self.get(key)
+            .and_then(Value::as_bytes)
+            .ok_or_else(|| self.missing_or_wrong(key, "bytes"))
+    }
+
+    pub(crate) fn uint(&self, key: &str) -> Result<u64> {
+        self.get(key)
+            .and_then(Value::as_u64)
+            .ok_or_else(|| self.missing_or_wrong(key, "an unsigned integer"))
+    }
+
+    pub(crate) fn int(&self, key: &str) -> Result<i64> {
+        self.get(key)
+            .and_then(Value::as_i64)
+            .ok_or_else(|| self.missing_or_wrong(key, "an int64"))
+    }
+
+    /// `domain` must be exactly the expected string (also stops cross-type confusion).
+    pub(crate) fn domain(&self, expected: &str) -> Result<()> {
+        let d = self.text("domain")?;
+        if d != expected {
+            return Err(auth_invalid(format!(
+                "{}: domain {d:?}, expected {expected:?}",
+                self.what
+            )));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn principal(&self) -> Result<Principal> {
+        Principal::parse(self.text("p")?)
+            .map_err(|e| auth_invalid(format!("{}: {}", self.what, e.message)))
+    }
+
+    /// `sf`: absent = Digest; 1 = StacksMessage; anything else (including an explicit 0,
+    /// which the canonical form never writes) is rejected.
+    pub(crate) fn form(&self) -> Result<SignatureForm> {
+        match self.get("sf") {
+            None => Ok(SignatureForm::Digest),
+            Some(v) => match v.as_u64() {
+                Some(1) => Ok(SignatureForm::StacksMessage),
+                _ => Err(auth_invalid(format!(
+                    "{}: unsupported signature form {v:?}",
+                    self.what
+                ))),
+            },
+        }
+    }
+}
+
+/// Appends the fields every signed object has to a map under construction.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn common_entries<'a>(
+    entries: &mut Vec<(&'a str, Value<'a>)>,
+    domain: &'a str,
+    principal: &'a str,
+    v: u64,
+    issued_at: i64,
+    expires_at: i64,
+    nonce: &'a [u8],
+    form: SignatureForm,
+    sig: Option<&'a [u8]>,
+) {
+    entries.push(("domain", Value::Text(domain)));
+    entries.push(("exp", int_value(expires_at)));
+    entries.push(("nonce", Value::Bytes(nonce)));
+    entries.push(("p", Value::Text(principal)));
+    if form == SignatureForm::StacksMessage {
+        entries.push(("sf", Value::Uint(form.as_u64())));
+    }
+    if let Some(sig) = sig {
+        entries.push(("sig", Value::Bytes(sig)));
+    }
+    entries.push(("ts", int_value(issued_at)));
+    entries.push(("v", Value::Uint(v)));
+}
+
+/// Checks v, nonce length, timestamp range and validity window, and the principal.
+pub(crate) fn check_common(
+    what: &str,
+    v: u64,
+    nonce: &[u8],
+    issued_at: i64,
+    expires_at: i64,
+    principal: &Principal,
+    now: i64,
+    networks: NetworkFilter,
+) -> Result<()> {
+    if v != 1 {
+        return Err(auth_invalid(format!("{what}: unsupported version {v}")));
+    }
+    if !(MIN_NONCE_LEN..=MAX_NONCE_LEN).contains(&nonce.len()) {
+        return Err(auth_invalid(format!(
+            "{what}: nonce is {} bytes, must be {MIN_NONCE_LEN}..={MAX_NONCE_LEN}",
+            nonce.len()
+        )));
+    }
+    check_time_range(what, issued_at, expires_at)?;
+    if issued_at > now.saturating_add(CLOCK_SKEW_SECS) {
+        return Err(Error::new(
+            ErrorCode::AuthExpired,
+            format!("{what} is not valid yet (issued at {issued_at}, now {now})"),
+        ));
+    }
+    if expires_at <= now.saturating_sub(CLOCK_SKEW_SECS) {
+        return Err(Error::new(
+            ErrorCode::AuthExpired,
+            format!("{what} expired at {expires_at} (now {now})"),
+        ));
+    }
+    if !principal.is_single_sig() {
+        return Err(auth_invalid(format!(
+            "{what}: {principal} is not a single-sig principal"
+        )));
+    }
+    if !networks.accepts(principal.network()) {
+        return Err(auth_invalid(format!(
+            "{what}: {} principals are not accepted here",
+            principal.network()
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_time_range(what: &str, issued_at: i64, expires_at: i64) -> Result<()> {
+    for t in [issued_at, expires_at] {
+        if !(0..=MAX_TIMESTAMP).contains(&t) {
+            return Err(auth_invalid(format!("{what}: timestamp {t} out of range")));
+        }
+    }
+    if expires_at <= issued_at {
+        return Err(auth_invalid(format!(
+            "{what}: expires_at {expires_at} is not after issued_at {issued_at}"
+        )));
+    }
+    Ok(())
+}
+
+/// The 32-byte hash the wallet key signs for a given form.
+pub(crate) fn signed_digest(form: SignatureForm, signing_bytes: &[u8], text: &str) -> [u8; 32] {
+    match form {
+        SignatureForm::Digest => Sha256::digest(signing_bytes).into(),
+        SignatureForm::StacksMessage => stacks_message_hash(text),
+    }
+}
+
+/// Asks the signer for a signature of the right form and checks it before returning it,
+/// so a misbehaving host signer fails here rather than at the remote peer.
+pub(crate) async fn request_signature(
+    signer: &dyn WalletSigner,
+    principal: &Principal,
+    form: SignatureForm,
+    signing_bytes: &[u8],
+    text: &str,
+) -> Result<Vec<u8>> {
+    if &signer.principal() != principal {
+        return Err(Error::new(
+            ErrorCode::InvalidArgument,
+            "the signer's principal differs from the object's principal",
+        ));
+    }
+    let request = match form {
+        SignatureForm::Digest => SignRequest::Digest(Sha256::digest(signing_bytes).into()),
+        SignatureForm::StacksMessage => SignRequest::Message(text.to_owned()),
+    };
+    let sig = signer.sign(request).await?;
+    verify_principal_signature(&signed_digest(form, signing_bytes, text), &sig, principal)
+        .map_err(|e| auth_invalid(format!("signer returned a bad signature: {}", e.message)))?;
+    Ok(sig)
+}
+
+/// (year, month, day) of a day count since 1970-01-01 (H. Hinnant's civil_from_days).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+fn format_utc(secs: i64, millis: Option<u32>) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, mo, d) = civil_from_days(days);
+    // Years outside 0000..=9999 never pass verification; print them plainly.
+    let year = if (0..=9999).contains(&y) {
+        format!("{y:04}")
+    } else {
+        format!("{y:+}")
+    };
+    let frac = millis.map(|ms| format!(".{ms:03}")).unwrap_or_default();
+    format!(
+        "{year}-{mo:02}-{d:02}T{:02}:{:02}:{:02}{frac}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// RFC 3339 UTC with whole seconds: `2024-01-01T00:00:00Z`.
+pub fn rfc3339(secs: i64) -> String {
+    format_utc(secs, None)
+}
+
+/// JavaScript `Date.toISOString()` form: `2024-01-01T00:00:00.000Z`.
+pub fn iso8601_millis(unix_millis: i64) -> String {
+    format_utc(
+        unix_millis.div_euclid(1000),
+        Some(unix_millis.rem_euclid(1000) as u32),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_704_067_199), "2023-12-31T23:59:59Z");
+        assert_eq!(rfc3339(MAX_TIMESTAMP), "9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+        assert_eq!(iso8601_millis(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        // Extremes format without panicking.
+        let _ = rfc3339(i64::MAX);
+        let _ = rfc3339(i64::MIN);
+    }
+}

@@ -1,0 +1,186 @@
+//! The host-side wallet signer and secp256k1 signature verification.
+//!
+//! A phone or browser wallet signs for the user but never hands out its key, and most of
+//! them only expose "sign message" (the Stacks message prefix is applied by the wallet).
+//! [`SignatureForm`] records on the wire which of the two inputs was signed so every peer
+//! can verify either.
+
+use k256::ecdsa::{RecoveryId, Signature, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+use super::principal::{Network, Principal};
+use crate::error::{Error, ErrorCode, Result};
+
+/// The Stacks wallet message prefix: `0x17` (its length) then the text.
+pub const STACKS_MESSAGE_PREFIX: &[u8] = b"\x17Stacks Signed Message:\n";
+
+/// Length of a recoverable signature r ‖ s ‖ v.
+pub const RECOVERABLE_SIGNATURE_LEN: usize = 65;
+
+/// What a wallet signature covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignatureForm {
+    /// secp256k1 over SHA-256(canonical CBOR bytes), no prefix (the TS reference's form).
+    Digest = 0,
+    /// A wallet "sign message" over a human-readable text, Stacks message prefix applied.
+    StacksMessage = 1,
+}
+
+impl SignatureForm {
+    /// The `sf` wire value.
+    pub fn as_u64(self) -> u64 {
+        self as u64
+    }
+
+    pub fn from_u64(n: u64) -> Option<SignatureForm> {
+        match n {
+            0 => Some(SignatureForm::Digest),
+            1 => Some(SignatureForm::StacksMessage),
+            _ => None,
+        }
+    }
+}
+
+/// What the signer is asked to sign.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SignRequest {
+    /// Sign exactly this 32-byte hash.
+    Digest([u8; 32]),
+    /// Sign this text as a wallet message (the signer applies the Stacks prefix).
+    Message(String),
+}
+
+/// A wallet that can sign for one Stacks principal. Implemented by [`super::LocalWallet`]
+/// and by host applications wrapping an external wallet.
+#[async_trait::async_trait]
+pub trait WalletSigner: Send + Sync {
+    fn principal(&self) -> Principal;
+
+    /// Which form this signer produces for attestations and cards.
+    fn signature_form(&self) -> SignatureForm {
+        SignatureForm::Digest
+    }
+
+    /// Returns a 65-byte recoverable signature r ‖ s ‖ v (v = recovery id 0..=3).
+    async fn sign(&self, request: SignRequest) -> Result<Vec<u8>>;
+}
+
+/// SHA-256(`0x17 "Stacks Signed Message:\n"` ‖ CompactSize(len) ‖ UTF-8 message).
+pub fn stacks_message_hash(msg: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(STACKS_MESSAGE_PREFIX);
+    h.update(compact_size(msg.len() as u64));
+    h.update(msg.as_bytes());
+    h.finalize().into()
+}
+
+/// Bitcoin CompactSize length encoding.
+fn compact_size(n: u64) -> Vec<u8> {
+    if n < 0xfd {
+        vec![n as u8]
+    } else if n <= 0xffff {
+        let mut v = vec![0xfd];
+        v.extend_from_slice(&(n as u16).to_le_bytes());
+        v
+    } else if n <= 0xffff_ffff {
+        let mut v = vec![0xfe];
+        v.extend_from_slice(&(n as u32).to_le_bytes());
+        v
+    } else {
+        let mut v = vec![0xff];
+        v.extend_from_slice(&n.to_le_bytes());
+        v
+    }
+}
+
+fn auth_invalid(msg: impl Into<String>) -> Error {
+    Error::new(ErrorCode::AuthInvalid, msg)
+}
+
+/// Recovers the compressed public key from a 65-byte r ‖ s ‖ v signature over `digest`.
+///
+/// Rejects: wrong length, v outside 0..=3, r or s zero or not below the group order,
+/// high-S (s > n/2; RFC 6979 signers always produce low-S, and accepting both would
+/// make signatures malleable), and signatures that do not verify.
+pub fn recover_public_key(digest: &[u8; 32], sig65: &[u8]) -> Result<[u8; 33]> {
+    if sig65.len() != RECOVERABLE_SIGNATURE_LEN {
+        return Err(auth_invalid(format!(
+            "signature is {} bytes, expected 65",
+            sig65.len()
+        )));
+    }
+    let recid = RecoveryId::from_byte(sig65[64])
+        .ok_or_else(|| auth_invalid(format!("invalid recovery id {}", sig65[64])))?;
+    let sig = Signature::from_slice(&sig65[..64])
+        .map_err(|_| auth_invalid("malformed signature scalars"))?;
+    if sig.normalize_s().is_some() {
+        return Err(auth_invalid("high-S signature rejected"));
+    }
+    let vk = VerifyingKey::recover_from_prehash(digest, &sig, recid)
+        .map_err(|_| auth_invalid("signature does not recover to a public key"))?;
+    let point = vk.to_encoded_point(true);
+    let mut out = [0u8; 33];
+    out.copy_from_slice(point.as_bytes());
+    Ok(out)
+}
+
+/// The single-sig principal on `network` whose key made `sig65` over `digest`.
+pub fn recover_principal(digest: &[u8; 32], sig65: &[u8], network: Network) -> Result<Principal> {
+    let pk = recover_public_key(digest, sig65)?;
+    Ok(Principal::from_public_key(&pk, network))
+}
+
+/// Checks that `sig65` over `digest` was made by the key behind the single-sig `principal`.
+pub fn verify_principal_signature(
+    digest: &[u8; 32],
+    sig65: &[u8],
+    principal: &Principal,
+) -> Result<()> {
+    if !principal.is_single_sig() {
+        return Err(auth_invalid(format!(
+            "{principal} is not a single-sig principal; only those can sign"
+        )));
+    }
+    let recovered = recover_principal(digest, sig65, principal.network())?;
+    if &recovered != principal {
+        return Err(auth_invalid(format!(
+            "signature recovers to {recovered}, not {principal}"
+        )));
+    }
+    Ok(())
+}
+
+/// True if the 64-byte r ‖ s part has s above n/2.
+pub fn is_high_s(sig: &[u8]) -> bool {
+    sig.len() >= 64
+        && Signature::from_slice(&sig[..64])
+            .map(|s| s.normalize_s().is_some())
+            .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_size_boundaries() {
+        assert_eq!(compact_size(0xfc), vec![0xfc]);
+        assert_eq!(compact_size(0xfd), vec![0xfd, 0xfd, 0x00]);
+        assert_eq!(compact_size(0x1_0000), vec![0xfe, 0, 0, 1, 0]);
+        assert_eq!(compact_size(0x1_0000_0000)[0], 0xff);
+    }
+
+    #[test]
+    fn recover_rejects_garbage_without_panicking() {
+        let d = [1u8; 32];
+        for sig in [vec![], vec![0; 64], vec![0; 65], vec![0xff; 65], vec![1; 66]] {
+            assert_eq!(
+                recover_public_key(&d, &sig).unwrap_err().code,
+                ErrorCode::AuthInvalid
+            );
+        }
+        let mut bad_v = vec![1u8; 65];
+        bad_v[64] = 4;
+        assert!(recover_public_key(&d, &bad_v).is_err());
+    }
+}

@@ -1,0 +1,613 @@
+//! The high-level API: a [`Peer`] is a Stacks principal with a node key, listeners, dialed
+//! and accepted [`Connection`]s, and its visibility policy.
+//!
+//! ```no_run
+//! # async fn demo() -> snap2p::Result<()> {
+//! use snap2p::{Peer, PeerConfig};
+//! let server = Peer::ephemeral(PeerConfig::default()).await?;
+//! let addr = server.listen("127.0.0.1:0").await?;
+//! tokio::spawn(async move {
+//!     while let Some(conn) = server.accept().await {
+//!         let stream = conn.accept_stream().await.unwrap();
+//!         let msg = stream.read_to_end(1 << 20).await.unwrap();
+//!         stream.write_all(&msg).await.unwrap(); // echo
+//!         stream.finish().unwrap();
+//!     }
+//! });
+//! let client = Peer::ephemeral(PeerConfig::default()).await?;
+//! let conn = client.dial(&addr.to_string()).await?;
+//! println!("connected to {}", conn.remote_principal());
+//! let stream = conn.open_stream(Some("echo")).await?;
+//! stream.write_all(b"hello").await?;
+//! stream.finish()?;
+//! assert_eq!(stream.read_to_end(1 << 20).await?, b"hello");
+//! # Ok(()) }
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinHandle;
+
+use crate::error::{Error, ErrorCode};
+use crate::identity::{
+    AliasCard, LocalWallet, Network, NetworkFilter, NodeKey, NodeKeyAttestation, Principal,
+    WalletSigner,
+};
+use crate::locator::{parse_listen_addr, Locator};
+use crate::policy::{Invite, NodePolicy, RateLimiter, Visibility, DEFAULT_INVITE_TTL_SECS};
+use crate::px1;
+use crate::session::driver;
+use crate::session::{
+    default_capabilities, AttestationCache, Clock, Connection, Session, SessionConfig,
+    SessionLimits, Stream,
+};
+use crate::wire::message::caps;
+
+/// How a peer behaves. `PeerConfig::default()` is a Public full peer.
+#[derive(Clone, Debug)]
+pub struct PeerConfig {
+    pub visibility: Visibility,
+    /// Principals let in after auth in Private/Stealth mode.
+    pub allowlist: Vec<Principal>,
+    /// Enforce the allowlist (default: Private and Stealth).
+    pub allowlist_gate: Option<bool>,
+    /// Stacks networks remote principals may be on.
+    pub networks: NetworkFilter,
+    pub limits: SessionLimits,
+    /// Validity of the NodeKeyAttestation this peer issues (re-issued before expiry).
+    pub attestation_ttl_secs: i64,
+    /// Our alias and display name, published as a signed AliasCard after AUTH_OK.
+    pub alias: Option<(String, String)>,
+    pub alias_ttl_secs: i64,
+    /// PX-1 peer exchange (default: on for Public, off otherwise).
+    pub px1: Option<bool>,
+    /// Unauthenticated handshakes per minute per source address (default by visibility).
+    pub preauth_rate_per_min: Option<u32>,
+    pub max_pending_handshakes: usize,
+    /// A fixed node key (default: a fresh one per peer).
+    pub node_key: Option<NodeKey>,
+    /// Time allowed for the TCP connect of one address.
+    pub connect_timeout: Duration,
+    /// Capacity of the queue of accepted connections not yet taken by `accept`.
+    pub accept_backlog: usize,
+}
+
+impl Default for PeerConfig {
+    fn default() -> Self {
+        PeerConfig {
+            visibility: Visibility::Public,
+            allowlist: Vec::new(),
+            allowlist_gate: None,
+            networks: NetworkFilter::ANY,
+            limits: SessionLimits::default(),
+            attestation_ttl_secs: NodeKeyAttestation::DEFAULT_TTL_SECS,
+            alias: None,
+            alias_ttl_secs: AliasCard::DEFAULT_TTL_SECS,
+            px1: None,
+            preauth_rate_per_min: None,
+            max_pending_handshakes: 256,
+            node_key: None,
+            connect_timeout: Duration::from_secs(10),
+            accept_backlog: 1024,
+        }
+    }
+}
+
+impl PeerConfig {
+    pub fn with_visibility(mut self, v: Visibility) -> Self {
+        self.visibility = v;
+        self
+    }
+}
+
+/// Options of one dial.
+#[derive(Clone, Debug, Default)]
+pub struct DialOptions {
+    /// Invite token for a stealth listener (sent in KNOCK).
+    pub invite: Option<Vec<u8>>,
+    /// Fail unless the peer authenticates as this principal.
+    pub expect: Option<Principal>,
+}
+
+struct Issued {
+    bytes: Arc<Vec<u8>>,
+    expires_at: i64,
+}
+
+pub(crate) struct PeerInner {
+    signer: Arc<dyn WalletSigner>,
+    principal: Principal,
+    node_key: NodeKey,
+    config: PeerConfig,
+    policy: Arc<NodePolicy>,
+    cache: Arc<AttestationCache>,
+    attestation: tokio::sync::Mutex<Issued>,
+    alias_card: Mutex<Option<(AliasCard, Arc<Vec<u8>>)>>,
+    incoming_tx: mpsc::Sender<Connection>,
+    incoming_rx: tokio::sync::Mutex<mpsc::Receiver<Connection>>,
+    connections: Mutex<Vec<Connection>>,
+    listeners: Mutex<Vec<(SocketAddr, JoinHandle<()>)>>,
+    pending: Arc<Semaphore>,
+    closed: AtomicBool,
+    pub(crate) px1: Option<px1::Px1>,
+}
+
+impl Drop for PeerInner {
+    fn drop(&mut self) {
+        for (_, task) in self.listeners.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+}
+
+/// A snap2p node: one Stacks principal, one node key, any number of sessions.
+#[derive(Clone)]
+pub struct Peer {
+    pub(crate) inner: Arc<PeerInner>,
+}
+
+impl std::fmt::Debug for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peer")
+            .field("principal", &self.inner.principal.to_string())
+            .field("visibility", &self.inner.config.visibility)
+            .finish()
+    }
+}
+
+impl Peer {
+    /// Creates a peer whose attestations and AliasCards are signed by `signer` (a local
+    /// wallet, or a host-side signer: keychain, hardware or browser wallet).
+    pub async fn new(signer: Arc<dyn WalletSigner>, config: PeerConfig) -> Result<Peer, Error> {
+        let principal = signer.principal();
+        if !principal.is_single_sig() {
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                "a peer's principal must be a single-signature address",
+            ));
+        }
+        let node_key = config.node_key.clone().unwrap_or_else(NodeKey::generate);
+        let mut policy = NodePolicy::new(config.visibility);
+        policy.networks = config.networks;
+        if let Some(gate) = config.allowlist_gate {
+            policy.allowlist_gate = gate;
+        }
+        for p in &config.allowlist {
+            policy.allowlist.allow(p.clone());
+        }
+        if let Some(rate) = config.preauth_rate_per_min {
+            policy.preauth_limiter = RateLimiter::new(rate);
+        }
+        policy.max_pending_handshakes = config.max_pending_handshakes;
+        policy.handshake_timeout = config.limits.handshake_timeout;
+        let now = crate::unix_now();
+        let att = NodeKeyAttestation::issue(
+            signer.as_ref(),
+            node_key.public(),
+            now,
+            config.attestation_ttl_secs,
+        )
+        .await?;
+        let (tx, rx) = mpsc::channel(config.accept_backlog.max(1));
+        let px1_enabled = config
+            .px1
+            .unwrap_or(config.visibility == Visibility::Public);
+        let inner = Arc::new(PeerInner {
+            principal,
+            pending: Arc::new(Semaphore::new(config.max_pending_handshakes.max(1))),
+            policy: Arc::new(policy),
+            cache: Arc::new(AttestationCache::default()),
+            attestation: tokio::sync::Mutex::new(Issued {
+                bytes: Arc::new(att.encode()),
+                expires_at: att.expires_at,
+            }),
+            alias_card: Mutex::new(None),
+            incoming_tx: tx,
+            incoming_rx: tokio::sync::Mutex::new(rx),
+            connections: Mutex::new(Vec::new()),
+            listeners: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+            px1: px1_enabled.then(|| px1::Px1::new(config.visibility)),
+            node_key,
+            signer,
+            config,
+        });
+        let peer = Peer { inner };
+        if let Some((alias, display)) = peer.inner.config.alias.clone() {
+            peer.set_alias(&alias, &display).await?;
+        }
+        Ok(peer)
+    }
+
+    /// A peer with a fresh, throw-away mainnet wallet (what the TypeScript `Peer.create()`
+    /// does).
+    pub async fn ephemeral(config: PeerConfig) -> Result<Peer, Error> {
+        Peer::new(Arc::new(LocalWallet::generate(Network::Mainnet)), config).await
+    }
+
+    pub(crate) fn downgrade(&self) -> Weak<PeerInner> {
+        Arc::downgrade(&self.inner)
+    }
+
+    pub(crate) fn from_weak(w: &Weak<PeerInner>) -> Option<Peer> {
+        w.upgrade().map(|inner| Peer { inner })
+    }
+
+    pub fn principal(&self) -> &Principal {
+        &self.inner.principal
+    }
+
+    pub fn node_public_key(&self) -> [u8; 32] {
+        self.inner.node_key.public()
+    }
+
+    pub fn visibility(&self) -> Visibility {
+        self.inner.config.visibility
+    }
+
+    pub fn config(&self) -> &PeerConfig {
+        &self.inner.config
+    }
+
+    /// The listener policy (invites, allowlist) for changes at run time.
+    pub fn policy(&self) -> &NodePolicy {
+        &self.inner.policy
+    }
+
+    /// Creates an invite token (stealth listeners require one in KNOCK).
+    pub fn create_invite(&self, ttl_secs: Option<i64>, one_time: bool) -> Result<Invite, Error> {
+        self.inner.policy.invites.create(
+            ttl_secs.unwrap_or(DEFAULT_INVITE_TTL_SECS),
+            one_time,
+            crate::unix_now(),
+        )
+    }
+
+    pub fn revoke_invite(&self, token_or_id: &str) -> bool {
+        self.inner.policy.invites.revoke(token_or_id)
+    }
+
+    pub fn list_invites(&self) -> Vec<Invite> {
+        self.inner.policy.invites.list(crate::unix_now())
+    }
+
+    pub fn allow(&self, p: Principal) {
+        self.inner.policy.allowlist.allow(p);
+    }
+
+    pub fn disallow(&self, p: &Principal) {
+        self.inner.policy.allowlist.disallow(p);
+    }
+
+    /// Signs and publishes a new AliasCard (sent to peers after AUTH_OK from now on).
+    pub async fn set_alias(&self, alias: &str, display_name: &str) -> Result<AliasCard, Error> {
+        let card = AliasCard::issue(
+            self.inner.signer.as_ref(),
+            alias,
+            display_name,
+            crate::unix_now(),
+            self.inner.config.alias_ttl_secs,
+        )
+        .await?;
+        let bytes = Arc::new(card.encode());
+        *self.inner.alias_card.lock().unwrap() = Some((card.clone(), bytes));
+        Ok(card)
+    }
+
+    /// Our current AliasCard, if one is set and unexpired.
+    pub fn alias(&self) -> Option<AliasCard> {
+        let now = crate::unix_now();
+        self.inner
+            .alias_card
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|(c, _)| c.clone())
+            .filter(|c| c.is_current(now))
+    }
+
+    fn alias_bytes(&self) -> Option<Arc<Vec<u8>>> {
+        let now = crate::unix_now();
+        self.inner
+            .alias_card
+            .lock()
+            .unwrap()
+            .as_ref()
+            .filter(|(c, _)| c.is_current(now))
+            .map(|(_, b)| b.clone())
+    }
+
+    /// Our attestation, re-issued through the signer when less than a tenth of its
+    /// validity is left.
+    async fn attestation(&self) -> Result<Arc<Vec<u8>>, Error> {
+        let mut issued = self.inner.attestation.lock().await;
+        let now = crate::unix_now();
+        let ttl = self.inner.config.attestation_ttl_secs;
+        if issued.expires_at - now < ttl / 10 {
+            let att = NodeKeyAttestation::issue(
+                self.inner.signer.as_ref(),
+                self.inner.node_key.public(),
+                now,
+                ttl,
+            )
+            .await?;
+            *issued = Issued {
+                bytes: Arc::new(att.encode()),
+                expires_at: att.expires_at,
+            };
+        }
+        Ok(issued.bytes.clone())
+    }
+
+    fn capabilities(&self) -> Vec<String> {
+        let mut caps = default_capabilities();
+        if self.inner.px1.is_some() {
+            caps.push(crate::wire::message::caps::PX1.to_string());
+        }
+        caps
+    }
+
+    async fn session_config(
+        &self,
+        initiator: bool,
+        opts: &DialOptions,
+    ) -> Result<SessionConfig, Error> {
+        Ok(SessionConfig {
+            initiator,
+            node_key: self.inner.node_key.clone(),
+            attestation: self.attestation().await?,
+            principal: self.inner.principal.clone(),
+            visibility: self.inner.config.visibility,
+            policy: if initiator {
+                None
+            } else {
+                Some(self.inner.policy.clone())
+            },
+            networks: self.inner.config.networks,
+            invite_token: opts.invite.clone(),
+            expected_remote: opts.expect.clone(),
+            capabilities: self.capabilities(),
+            limits: self.inner.config.limits.clone(),
+            attestation_cache: self.inner.cache.clone(),
+            alias_card: self.alias_bytes(),
+            clock: Clock::system(),
+            fixed: None,
+        })
+    }
+
+    /// Routes streams labelled for built-in modules (PX-1) to them instead of the app.
+    fn internal_router(&self) -> Option<driver::InternalRouter> {
+        self.inner.px1.as_ref()?;
+        let weak = self.downgrade();
+        Some(driver::InternalRouter {
+            labels: vec![caps::PX1.to_string()],
+            handler: Arc::new(move |stream: Stream, conn: Connection| {
+                if let Some(peer) = Peer::from_weak(&weak) {
+                    px1::serve_stream(peer, conn, stream);
+                }
+            }),
+        })
+    }
+
+    /// Called once per authenticated session, either direction.
+    fn register(&self, conn: &Connection) {
+        let mut conns = self.inner.connections.lock().unwrap();
+        conns.retain(|c| !c.is_closed());
+        conns.push(conn.clone());
+        drop(conns);
+        if self.inner.px1.is_some() {
+            px1::on_connection(self.clone(), conn.clone());
+        }
+    }
+
+    /// Live sessions (both directions).
+    pub fn connections(&self) -> Vec<Connection> {
+        let mut conns = self.inner.connections.lock().unwrap();
+        conns.retain(|c| !c.is_closed());
+        conns.clone()
+    }
+
+    /// Starts listening (`"9000"`, `"127.0.0.1:0"`, `"[::]:9000"`); returns the bound
+    /// address. Accepted, authenticated sessions arrive through [`Peer::accept`].
+    pub async fn listen(&self, addr: &str) -> Result<SocketAddr, Error> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(Error::new(ErrorCode::ConnectionClosed, "peer is closed"));
+        }
+        let addr = parse_listen_addr(addr)?;
+        let listener = TcpListener::bind(addr).await.map_err(|e| {
+            Error::new(
+                ErrorCode::InvalidArgument,
+                format!("cannot listen on {addr}: {e}"),
+            )
+        })?;
+        let local = listener.local_addr()?;
+        let weak = self.downgrade();
+        let task = tokio::spawn(accept_loop(listener, weak));
+        self.inner.listeners.lock().unwrap().push((local, task));
+        if let Some(px) = &self.inner.px1 {
+            px.add_listen_addr(local);
+        }
+        Ok(local)
+    }
+
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        self.inner
+            .listeners
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(a, _)| *a)
+            .collect()
+    }
+
+    /// The next authenticated inbound session; `None` once the peer is closed.
+    pub async fn accept(&self) -> Option<Connection> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.inner.incoming_rx.lock().await.recv().await
+    }
+
+    /// Dials a locator (`ip:port`, `[ipv6]:port`, `host:port`) or a principal
+    /// (`stacks:SP…`, resolved through PX-1).
+    pub async fn dial(&self, target: &str) -> Result<Connection, Error> {
+        self.dial_with(target, DialOptions::default()).await
+    }
+
+    pub async fn dial_with(&self, target: &str, opts: DialOptions) -> Result<Connection, Error> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(Error::new(ErrorCode::ConnectionClosed, "peer is closed"));
+        }
+        let target = target.trim();
+        if target.starts_with(crate::identity::PRINCIPAL_PREFIX) {
+            let principal = Principal::parse(target)?;
+            return px1::dial_principal(self, principal, opts).await;
+        }
+        let locator: Locator = target.parse()?;
+        self.dial_locator(&locator, opts).await
+    }
+
+    /// Dials one locator, trying each resolved address in order.
+    pub async fn dial_locator(
+        &self,
+        locator: &Locator,
+        opts: DialOptions,
+    ) -> Result<Connection, Error> {
+        let addrs = locator.resolve().await?;
+        let mut last = None;
+        for addr in addrs {
+            let connect = tokio::time::timeout(
+                self.inner.config.connect_timeout,
+                TcpStream::connect(addr),
+            )
+            .await;
+            let tcp = match connect {
+                Ok(Ok(tcp)) => tcp,
+                Ok(Err(e)) => {
+                    last = Some(Error::new(
+                        ErrorCode::ConnectionClosed,
+                        format!("cannot connect to {addr}: {e}"),
+                    ));
+                    continue;
+                }
+                Err(_) => {
+                    last = Some(Error::new(
+                        ErrorCode::Timeout,
+                        format!("connecting to {addr} timed out"),
+                    ));
+                    continue;
+                }
+            };
+            return self.handshake_outbound(tcp, opts).await;
+        }
+        Err(last.unwrap_or_else(|| Error::new(ErrorCode::ConnectionClosed, "no address")))
+    }
+
+    /// Runs the dialer side of the handshake over an already connected socket.
+    pub async fn handshake_outbound(
+        &self,
+        tcp: TcpStream,
+        opts: DialOptions,
+    ) -> Result<Connection, Error> {
+        let _ = tcp.set_nodelay(true);
+        let remote = tcp.peer_addr().ok();
+        let local = tcp.local_addr().ok();
+        let cfg = self.session_config(true, &opts).await?;
+        let session = Session::new(cfg, Instant::now())?;
+        let shared = driver::spawn(session, tcp, remote, local, self.internal_router());
+        let conn = driver::established(shared).await?;
+        self.register(&conn);
+        Ok(conn)
+    }
+
+    /// Stops listening, closes every session and ends `accept`.
+    pub async fn close(&self) {
+        self.inner.closed.store(true, Ordering::SeqCst);
+        for (_, task) in self.inner.listeners.lock().unwrap().drain(..) {
+            task.abort();
+        }
+        let conns: Vec<Connection> = std::mem::take(&mut *self.inner.connections.lock().unwrap());
+        for c in &conns {
+            c.close(ErrorCode::Ok, "peer closed");
+        }
+        for c in &conns {
+            let _ = tokio::time::timeout(Duration::from_secs(2), c.closed()).await;
+        }
+        self.inner.incoming_rx.lock().await.close();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::SeqCst)
+    }
+}
+
+async fn accept_loop(listener: TcpListener, peer: Weak<PeerInner>) {
+    loop {
+        let (tcp, addr) = match listener.accept().await {
+            Ok(x) => x,
+            Err(_) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Some(peer) = Peer::from_weak(&peer) else {
+            return;
+        };
+        if peer.is_closed() {
+            return;
+        }
+        let policy = peer.inner.policy.clone();
+        // Pre-auth gates, cheapest first: per-address rate, then the global cap on
+        // handshakes in progress. Refused sockets cost one accept and one close.
+        if !policy.preauth_limiter.allow(addr.ip(), Instant::now()) {
+            refuse(tcp, &policy, ErrorCode::RateLimited);
+            continue;
+        }
+        let Ok(permit) = peer.inner.pending.clone().try_acquire_owned() else {
+            refuse(tcp, &policy, ErrorCode::ResourceExhausted);
+            continue;
+        };
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _ = tcp.set_nodelay(true);
+            let local = tcp.local_addr().ok();
+            let Ok(cfg) = peer.session_config(false, &DialOptions::default()).await else {
+                return;
+            };
+            let Ok(session) = Session::new(cfg, Instant::now()) else {
+                return;
+            };
+            let shared = driver::spawn(session, tcp, Some(addr), local, peer.internal_router());
+            if let Ok(conn) = driver::established(shared).await {
+                peer.register(&conn);
+                // A full backlog means the app is not accepting: shed the session.
+                if let Err(e) = peer.inner.incoming_tx.try_send(conn) {
+                    let conn = match e {
+                        mpsc::error::TrySendError::Full(c) | mpsc::error::TrySendError::Closed(c) => c,
+                    };
+                    conn.close(ErrorCode::ResourceExhausted, "accept backlog full");
+                }
+            }
+        });
+    }
+}
+
+/// Turns a socket away before any handshake. Stealth nodes stay silent; others say why
+/// in a plaintext AUTH_FAIL.
+fn refuse(tcp: TcpStream, policy: &NodePolicy, code: ErrorCode) {
+    if policy.visibility == Visibility::Stealth {
+        drop(tcp);
+        return;
+    }
+    let msg = crate::wire::message::Message::AuthFail { code, reason: None }.to_vec();
+    let mut framed = Vec::new();
+    crate::wire::frame::write_frame(&mut framed, &msg);
+    let _ = tcp.try_write(&framed);
+    drop(tcp);
+}

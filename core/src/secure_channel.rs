@@ -1,0 +1,354 @@
+//! The secure channel: standard `Noise_XX_25519_ChaChaPoly_SHA256` through `snow`.
+//!
+//! Empty prologue, empty handshake payloads, each handshake message and each transport
+//! message in its own frame. The static key is the X25519 form of the ed25519 node key, so
+//! the attestation that names the node key also names the Noise identity. Transport
+//! messages are at most 65535 bytes (Noise's limit): callers split larger writes.
+
+use bytes::BytesMut;
+
+use crate::error::{Error, ErrorCode};
+use crate::wire::frame;
+
+pub const NOISE_PARAMS: &str = "Noise_XX_25519_ChaChaPoly_SHA256";
+/// Poly1305 tag length.
+pub const TAG_LEN: usize = 16;
+/// Largest plaintext one transport message can carry.
+pub const MAX_PLAINTEXT: usize = frame::MAX_TRANSPORT_FRAME - TAG_LEN;
+/// Exact sizes of the three XX messages with empty payloads.
+pub const XX_MSG1_LEN: usize = 32;
+pub const XX_MSG2_LEN: usize = 32 + 48 + 16;
+pub const XX_MSG3_LEN: usize = 48 + 16;
+
+fn handshake_error(e: snow::Error) -> Error {
+    Error::new(
+        ErrorCode::HandshakeFailed,
+        format!("noise handshake failed: {e}"),
+    )
+}
+
+/// A Noise XX handshake in progress.
+pub struct NoiseHandshake {
+    state: Box<snow::HandshakeState>,
+}
+
+impl std::fmt::Debug for NoiseHandshake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NoiseHandshake")
+            .field("initiator", &self.state.is_initiator())
+            .finish()
+    }
+}
+
+impl NoiseHandshake {
+    /// `static_secret` is the X25519 secret derived from the node key. `fixed_ephemeral`
+    /// exists only so test vectors can be reproduced byte for byte.
+    pub fn new(
+        initiator: bool,
+        static_secret: &[u8; 32],
+        fixed_ephemeral: Option<&[u8; 32]>,
+    ) -> Result<Self, Error> {
+        let params = NOISE_PARAMS
+            .parse()
+            .map_err(|e| Error::new(ErrorCode::Internal, format!("noise params: {e}")))?;
+        let mut builder = snow::Builder::new(params)
+            .local_private_key(static_secret)
+            .map_err(handshake_error)?;
+        if let Some(e) = fixed_ephemeral {
+            builder = builder.fixed_ephemeral_key_for_testing_only(e);
+        }
+        let state = if initiator {
+            builder.build_initiator()
+        } else {
+            builder.build_responder()
+        }
+        .map_err(handshake_error)?;
+        Ok(NoiseHandshake {
+            state: Box::new(state),
+        })
+    }
+
+    /// Writes the next handshake message (empty payload) as one frame.
+    pub fn write_frame(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
+        let mut buf = [0u8; 128];
+        let n = self
+            .state
+            .write_message(&[], &mut buf)
+            .map_err(handshake_error)?;
+        frame::write_frame(out, &buf[..n]);
+        Ok(())
+    }
+
+    /// Reads a handshake message; a non-empty payload is refused (none is defined).
+    pub fn read_message(&mut self, msg: &[u8]) -> Result<(), Error> {
+        let mut buf = [0u8; 128];
+        if msg.len() > buf.len() {
+            return Err(Error::new(
+                ErrorCode::HandshakeFailed,
+                "noise handshake message too long",
+            ));
+        }
+        let n = self
+            .state
+            .read_message(msg, &mut buf)
+            .map_err(handshake_error)?;
+        if n != 0 {
+            return Err(Error::new(
+                ErrorCode::HandshakeFailed,
+                "unexpected noise handshake payload",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.state.is_handshake_finished()
+    }
+
+    /// Completes the handshake: the transport keys, the handshake hash and the peer's
+    /// static key.
+    pub fn into_transport(mut self) -> Result<NoiseTransport, Error> {
+        if !self.state.is_handshake_finished() {
+            return Err(Error::new(ErrorCode::Internal, "handshake not finished"));
+        }
+        let hash: [u8; 32] = self
+            .state
+            .get_handshake_hash()
+            .try_into()
+            .map_err(|_| Error::new(ErrorCode::Internal, "handshake hash length"))?;
+        let remote_static: [u8; 32] = self
+            .state
+            .get_remote_static()
+            .and_then(|s| s.try_into().ok())
+            .ok_or_else(|| Error::new(ErrorCode::HandshakeFailed, "no remote static key"))?;
+        let initiator = self.state.is_initiator();
+        // Split() per the Noise spec: the first key encrypts initiator -> responder.
+        let (k1, k2) = self.state.dangerously_get_raw_split();
+        let (send, recv) = if initiator { (k1, k2) } else { (k2, k1) };
+        Ok(NoiseTransport {
+            send: CipherState::new(&send)?,
+            recv: CipherState::new(&recv)?,
+            handshake_hash: hash,
+            remote_static,
+        })
+    }
+}
+
+/// One direction of a Noise transport: ChaCha20-Poly1305 with the Noise nonce (four zero
+/// bytes, then the 64-bit little-endian message counter) and empty associated data.
+///
+/// Implemented on ring directly (the keys come from snow's standard Split) so frames are
+/// sealed and opened in place: the data path never copies a payload to encrypt it.
+struct CipherState {
+    key: ring::aead::LessSafeKey,
+    nonce: u64,
+}
+
+impl CipherState {
+    fn new(key: &[u8; 32]) -> Result<Self, Error> {
+        let unbound = ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, key)
+            .map_err(|_| Error::new(ErrorCode::Internal, "bad transport key"))?;
+        Ok(CipherState {
+            key: ring::aead::LessSafeKey::new(unbound),
+            nonce: 0,
+        })
+    }
+
+    fn next_nonce(&mut self) -> Result<ring::aead::Nonce, Error> {
+        // Noise reserves 2^64-1; a session never gets near it, but never wrap.
+        if self.nonce == u64::MAX {
+            return Err(Error::new(ErrorCode::ResourceExhausted, "nonce space exhausted"));
+        }
+        let mut n = [0u8; 12];
+        n[4..].copy_from_slice(&self.nonce.to_le_bytes());
+        self.nonce += 1;
+        Ok(ring::aead::Nonce::assume_unique_for_key(n))
+    }
+}
+
+/// An established Noise transport.
+pub struct NoiseTransport {
+    send: CipherState,
+    recv: CipherState,
+    pub handshake_hash: [u8; 32],
+    pub remote_static: [u8; 32],
+}
+
+impl std::fmt::Debug for NoiseTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NoiseTransport").finish_non_exhaustive()
+    }
+}
+
+/// Bytes reserved in front of a frame being built: the longest varint of a 65535-byte frame.
+pub const FRAME_PREFIX_RESERVE: usize = 3;
+
+impl NoiseTransport {
+    /// Starts a frame in `out`: reserves the length prefix. Write the plaintext after it,
+    /// then call [`NoiseTransport::seal_frame`] with the returned offset.
+    pub fn begin_frame(out: &mut Vec<u8>) -> usize {
+        let start = out.len();
+        out.extend_from_slice(&[0; FRAME_PREFIX_RESERVE]);
+        start
+    }
+
+    /// Encrypts in place the plaintext written since `begin_frame` returned `start`, appends
+    /// the tag and writes the length prefix.
+    pub fn seal_frame(&mut self, out: &mut Vec<u8>, start: usize) -> Result<(), Error> {
+        let body = start + FRAME_PREFIX_RESERVE;
+        let plain_len = out.len() - body;
+        if plain_len > MAX_PLAINTEXT {
+            return Err(Error::new(ErrorCode::Internal, "frame plaintext too long"));
+        }
+        let nonce = self.send.next_nonce()?;
+        let tag = self
+            .send
+            .key
+            .seal_in_place_separate_tag(nonce, ring::aead::Aad::empty(), &mut out[body..])
+            .map_err(|_| Error::new(ErrorCode::Internal, "encrypt failed"))?;
+        out.extend_from_slice(tag.as_ref());
+        let ct_len = plain_len + TAG_LEN;
+        let mut prefix = Vec::with_capacity(FRAME_PREFIX_RESERVE);
+        frame::write_varint(&mut prefix, ct_len as u64);
+        let shift = FRAME_PREFIX_RESERVE - prefix.len();
+        if shift > 0 {
+            // Short frames: close the gap left by the reserved prefix.
+            out.copy_within(body.., body - shift);
+            out.truncate(out.len() - shift);
+        }
+        out[start..start + prefix.len()].copy_from_slice(&prefix);
+        Ok(())
+    }
+
+    /// Encrypts `plaintext` (at most [`MAX_PLAINTEXT`] bytes) and appends it as one frame.
+    pub fn encrypt_frame(&mut self, plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        let start = Self::begin_frame(out);
+        out.extend_from_slice(plaintext);
+        self.seal_frame(out, start)
+    }
+
+    /// Decrypts one transport frame in place and returns the plaintext (the same buffer,
+    /// tag removed). A failure means tampering or a desynchronised peer: close the session.
+    pub fn open_frame(&mut self, mut frame: BytesMut) -> Result<BytesMut, Error> {
+        if frame.len() < TAG_LEN {
+            return Err(Error::new(
+                ErrorCode::InvalidMessage,
+                "transport frame shorter than its tag",
+            ));
+        }
+        let nonce = self.recv.next_nonce()?;
+        let n = self
+            .recv
+            .key
+            .open_in_place(nonce, ring::aead::Aad::empty(), &mut frame)
+            .map_err(|_| {
+                Error::new(
+                    ErrorCode::InvalidMessage,
+                    "transport frame failed authentication (corrupted or forged)",
+                )
+            })?
+            .len();
+        frame.truncate(n);
+        Ok(frame)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+
+    fn keypair() -> [u8; 32] {
+        let mut k = [0u8; 32];
+        rand::Rng::fill(&mut rand::thread_rng(), &mut k);
+        k
+    }
+
+    #[test]
+    fn xx_round_trip_and_sizes() {
+        let (a, b) = (keypair(), keypair());
+        let mut i = NoiseHandshake::new(true, &a, None).unwrap();
+        let mut r = NoiseHandshake::new(false, &b, None).unwrap();
+        let mut wire = vec![];
+        i.write_frame(&mut wire).unwrap();
+        let mut buf = BytesMut::from(&wire[..]);
+        let m1 = frame::next_frame(&mut buf, 1024).unwrap().unwrap();
+        assert_eq!(m1.len(), XX_MSG1_LEN);
+        r.read_message(&m1).unwrap();
+        wire.clear();
+        r.write_frame(&mut wire).unwrap();
+        let mut buf = BytesMut::from(&wire[..]);
+        let m2 = frame::next_frame(&mut buf, 1024).unwrap().unwrap();
+        assert_eq!(m2.len(), XX_MSG2_LEN);
+        i.read_message(&m2).unwrap();
+        wire.clear();
+        i.write_frame(&mut wire).unwrap();
+        let mut buf = BytesMut::from(&wire[..]);
+        let m3 = frame::next_frame(&mut buf, 1024).unwrap().unwrap();
+        assert_eq!(m3.len(), XX_MSG3_LEN);
+        r.read_message(&m3).unwrap();
+        let mut ti = i.into_transport().unwrap();
+        let mut tr = r.into_transport().unwrap();
+        assert_eq!(ti.handshake_hash, tr.handshake_hash);
+        let big = vec![0xabu8; MAX_PLAINTEXT];
+        let mut out = vec![];
+        ti.encrypt_frame(&big, &mut out).unwrap();
+        let mut buf = BytesMut::from(&out[..]);
+        let f = frame::next_frame(&mut buf, frame::MAX_TRANSPORT_FRAME)
+            .unwrap()
+            .unwrap();
+        assert_eq!(&tr.open_frame(f).unwrap()[..], &big[..]);
+        // A flipped bit is refused.
+        let mut out = vec![];
+        ti.encrypt_frame(b"x", &mut out).unwrap();
+        let last = out.len() - 1;
+        out[last] ^= 1;
+        let mut buf = BytesMut::from(&out[..]);
+        let f = frame::next_frame(&mut buf, 1024).unwrap().unwrap();
+        assert_eq!(
+            tr.open_frame(f).unwrap_err().code,
+            ErrorCode::InvalidMessage
+        );
+    }
+
+    /// Our in-place ChaCha20-Poly1305 produces exactly snow's transport messages.
+    #[test]
+    fn in_place_cipher_matches_snow_transport() {
+        let params: snow::params::NoiseParams = NOISE_PARAMS.parse().unwrap();
+        let (a, b) = (keypair(), keypair());
+        let mut i = snow::Builder::new(params.clone())
+            .local_private_key(&a)
+            .unwrap()
+            .build_initiator()
+            .unwrap();
+        let mut r = snow::Builder::new(params)
+            .local_private_key(&b)
+            .unwrap()
+            .build_responder()
+            .unwrap();
+        let (mut m, mut p) = ([0u8; 256], [0u8; 256]);
+        let n = i.write_message(&[], &mut m).unwrap();
+        r.read_message(&m[..n], &mut p).unwrap();
+        let n = r.write_message(&[], &mut m).unwrap();
+        i.read_message(&m[..n], &mut p).unwrap();
+        let n = i.write_message(&[], &mut m).unwrap();
+        r.read_message(&m[..n], &mut p).unwrap();
+        let (k1, _k2) = i.dangerously_get_raw_split();
+        let mut ours = CipherState::new(&k1).unwrap();
+        let mut snow_i = i.into_transport_mode().unwrap();
+        let mut snow_r = r.into_transport_mode().unwrap();
+        for msg in [&b"first"[..], &[0x55u8; 1000][..], b""] {
+            let mut expect = vec![0u8; msg.len() + TAG_LEN];
+            let n = snow_i.write_message(msg, &mut expect).unwrap();
+            let mut got = msg.to_vec();
+            let tag = ours
+                .key
+                .seal_in_place_separate_tag(ours.next_nonce().unwrap(), ring::aead::Aad::empty(), &mut got)
+                .unwrap();
+            got.extend_from_slice(tag.as_ref());
+            assert_eq!(got, expect[..n]);
+            let mut back = vec![0u8; msg.len()];
+            assert_eq!(snow_r.read_message(&got, &mut back).unwrap(), msg.len());
+        }
+    }
+}

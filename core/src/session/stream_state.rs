@@ -1,0 +1,152 @@
+//! Per-stream state: receive buffer, send buffer and credit-based flow control.
+//!
+//! Credit is granted when the application *reads* (not when bytes arrive), so a slow reader
+//! holds at most one window of buffered data; the update goes out once half the window is
+//! consumed. A window doubles (up to the configured maximum) when the sender had used all of
+//! it while the reader kept up, which is what a link whose bandwidth-delay product exceeds
+//! the window looks like from here.
+
+use std::collections::VecDeque;
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::error::ErrorCode;
+
+#[derive(Debug)]
+pub(crate) struct StreamState {
+    pub label: Option<String>,
+    /// We opened it (our parity).
+    pub local: bool,
+    /// OPEN_STREAM not yet written (for locally opened streams).
+    pub open_pending: bool,
+
+    // ---- receive side
+    pub recv_buf: VecDeque<Bytes>,
+    pub recv_buffered: usize,
+    /// The peer sent FIN (or closed the stream gracefully).
+    pub recv_fin: bool,
+    /// The peer reset the stream, or refused it.
+    pub reset: Option<ErrorCode>,
+    /// Bytes received / consumed by the application / the most the peer may send in total.
+    pub recv_received: u64,
+    pub recv_consumed: u64,
+    pub recv_limit: u64,
+    pub recv_window: u64,
+    /// A WINDOW_UPDATE is owed.
+    pub update_pending: bool,
+
+    // ---- send side
+    pub send_buf: BytesMut,
+    pub send_offset: u64,
+    pub send_limit: u64,
+    /// The application finished writing; a FIN goes out after the buffer drains.
+    pub send_fin_requested: bool,
+    pub send_fin_sent: bool,
+    /// We reset the stream (CLOSE_STREAM with a code written or queued).
+    pub local_reset: bool,
+    /// The application dropped its handle.
+    pub handle_dropped: bool,
+    /// Queued in the session's send rotation.
+    pub in_send_queue: bool,
+}
+
+impl StreamState {
+    pub fn new(label: Option<String>, local: bool, window: u64, flow_control: bool) -> Self {
+        let limit = if flow_control { window } else { u64::MAX };
+        StreamState {
+            label,
+            local,
+            open_pending: local,
+            recv_buf: VecDeque::new(),
+            recv_buffered: 0,
+            recv_fin: false,
+            reset: None,
+            recv_received: 0,
+            recv_consumed: 0,
+            recv_limit: limit,
+            recv_window: window,
+            update_pending: false,
+            send_buf: BytesMut::new(),
+            send_offset: 0,
+            send_limit: limit,
+            send_fin_requested: false,
+            send_fin_sent: false,
+            local_reset: false,
+            handle_dropped: false,
+            in_send_queue: false,
+        }
+    }
+
+    /// Bytes the flow-control window lets us send right now.
+    pub fn send_credit(&self) -> u64 {
+        self.send_limit.saturating_sub(self.send_offset)
+    }
+
+    /// Something to put on the wire: data within credit, or a FIN once data has drained.
+    pub fn has_sendable(&self) -> bool {
+        if self.local_reset || self.reset.is_some() {
+            return false;
+        }
+        (!self.send_buf.is_empty() && self.send_credit() > 0)
+            || (self.send_fin_requested && !self.send_fin_sent && self.send_buf.is_empty())
+    }
+
+    /// The send direction is over (FIN written or stream reset).
+    pub fn send_done(&self) -> bool {
+        self.send_fin_sent || self.local_reset || self.reset.is_some()
+    }
+
+    /// The receive direction is over and the application has everything.
+    pub fn recv_done(&self) -> bool {
+        self.reset.is_some() || self.local_reset || (self.recv_fin && self.recv_buf.is_empty())
+    }
+
+    /// Takes up to `max` bytes for the application; returns the chunk.
+    pub fn take_recv(&mut self, max: usize) -> Option<Bytes> {
+        let front = self.recv_buf.front_mut()?;
+        let chunk = if front.len() <= max {
+            self.recv_buf.pop_front().unwrap()
+        } else {
+            let c = front.slice(..max);
+            front.advance(max);
+            c
+        };
+        self.recv_buffered -= chunk.len();
+        self.recv_consumed += chunk.len() as u64;
+        Some(chunk)
+    }
+
+    /// After the application consumed data: owe an update once half the window is used.
+    /// Returns true when an update became pending.
+    pub fn maybe_grant(&mut self, max_window: u64, flow_control: bool) -> bool {
+        if !flow_control || self.recv_fin || self.reset.is_some() || self.local_reset {
+            return false;
+        }
+        let outstanding = self.recv_limit - self.recv_consumed;
+        if outstanding > self.recv_window / 2 || self.update_pending {
+            return false;
+        }
+        // Sender exhausted the window while the reader kept up: the window is the
+        // bottleneck, grow it.
+        if self.recv_received == self.recv_limit && self.recv_buffered == 0 {
+            self.recv_window = (self.recv_window * 2).min(max_window);
+        }
+        self.update_pending = true;
+        true
+    }
+
+    /// The credit increment to announce now (and records it as granted).
+    pub fn take_update(&mut self) -> Option<u64> {
+        if !self.update_pending {
+            return None;
+        }
+        self.update_pending = false;
+        let new_limit = self.recv_consumed + self.recv_window;
+        if new_limit <= self.recv_limit {
+            return None;
+        }
+        let credit = new_limit - self.recv_limit;
+        self.recv_limit = new_limit;
+        Some(credit)
+    }
+}

@@ -1,0 +1,29 @@
+use snap2p::{Peer, PeerConfig};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_over_loopback() {
+    let server = Peer::ephemeral(PeerConfig::default()).await.unwrap();
+    let addr = server.listen("127.0.0.1:0").await.unwrap();
+    let server_principal = server.principal().clone();
+    let s2 = server.clone();
+    tokio::spawn(async move {
+        while let Some(conn) = s2.accept().await {
+            tokio::spawn(async move {
+                while let Ok(stream) = conn.accept_stream().await {
+                    tokio::spawn(async move {
+                        let msg = stream.read_to_end(1 << 20).await.unwrap();
+                        stream.write_all(&msg).await.unwrap();
+                        stream.finish().unwrap();
+                    });
+                }
+            });
+        }
+    });
+    let client = Peer::ephemeral(PeerConfig::default()).await.unwrap();
+    let conn = client.dial(&addr.to_string()).await.unwrap();
+    assert_eq!(conn.remote_principal(), &server_principal);
+    let stream = conn.open_stream(Some("echo")).await.unwrap();
+    stream.write_all(b"hello").await.unwrap();
+    stream.finish().unwrap();
+    assert_eq!(stream.read_to_end(1 << 20).await.unwrap(), b"hello");
+}

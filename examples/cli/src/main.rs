@@ -1,0 +1,1 @@
+fn main() { println!("snap2p CLI: under construction"); }
