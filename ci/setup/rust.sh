@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Rust toolchain and components (idempotent).
+set -euo pipefail
+source "$(dirname "$0")/../env.sh"
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo not found: install Rust with rustup first" >&2; exit 1
+fi
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
