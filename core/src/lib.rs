@@ -14,6 +14,7 @@
 //! The wire format is specified byte for byte in `docs/PROTOCOL.md`.
 
 pub mod error;
+pub mod host;
 pub mod identity;
 pub mod locator;
 pub mod peer;
