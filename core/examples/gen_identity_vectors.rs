@@ -182,7 +182,14 @@ fn alias_vector(
     (j, card)
 }
 
-fn negative(kind: &str, name: &str, input: &str, now: i64, networks: &str, error: Option<&str>) -> Json {
+fn negative(
+    kind: &str,
+    name: &str,
+    input: &str,
+    now: i64,
+    networks: &str,
+    error: Option<&str>,
+) -> Json {
     json!({
         "name": name,
         "type": kind,
@@ -205,7 +212,11 @@ fn main() {
     let mut addresses = Vec::new();
     let hashes = [
         [0u8; 20],
-        Principal::from_public_key(&wallet(&m24, 0, Network::Mainnet, SignatureForm::Digest).public_key(), Network::Mainnet).hash160(),
+        Principal::from_public_key(
+            &wallet(&m24, 0, Network::Mainnet, SignatureForm::Digest).public_key(),
+            Network::Mainnet,
+        )
+        .hash160(),
         {
             let mut h = [0u8; 20];
             h[2] = 1;
@@ -222,12 +233,20 @@ fn main() {
             }));
         }
     }
-    let c32_raw: Vec<Json> = ["", "00", "0000", "01", "000001", "ff", "0102030405", "00ff00ff", "ffffffffffffffffffffffffffffffffffffffff"]
-        .iter()
-        .map(|h| {
-            json!({ "hex": h, "c32": c32::c32_encode(&hex::decode(h).unwrap()) })
-        })
-        .collect();
+    let c32_raw: Vec<Json> = [
+        "",
+        "00",
+        "0000",
+        "01",
+        "000001",
+        "ff",
+        "0102030405",
+        "00ff00ff",
+        "ffffffffffffffffffffffffffffffffffffffff",
+    ]
+    .iter()
+    .map(|h| json!({ "hex": h, "c32": c32::c32_encode(&hex::decode(h).unwrap()) }))
+    .collect();
 
     let mut mnemonics = Vec::new();
     for m in [m24.as_str(), MNEMONIC_12] {
@@ -243,7 +262,8 @@ fn main() {
                 "testnet": t.principal().address(),
             }));
         }
-        mnemonics.push(json!({ "mnemonic": m, "words": m.split(' ').count(), "accounts": accounts }));
+        mnemonics
+            .push(json!({ "mnemonic": m, "words": m.split(' ').count(), "accounts": accounts }));
     }
 
     let messages: Vec<Json> = [
@@ -262,7 +282,10 @@ fn main() {
         .iter()
         .map(|s| {
             let k = NodeKey::from_seed(*s);
-            assert_eq!(ed25519_to_x25519_public(&k.public()), Some(k.x25519_public()));
+            assert_eq!(
+                ed25519_to_x25519_public(&k.public()),
+                Some(k.x25519_public())
+            );
             json!({
                 "seed": hex::encode(s),
                 "ed25519_public": hex::encode(k.public()),
@@ -272,17 +295,87 @@ fn main() {
         })
         .collect();
 
-    let (a1, att_digest) = attestation_vector("digest-24w-acct0-mainnet", &m24, 0, Network::Mainnet, SignatureForm::Digest, seed_a, 32);
-    let (a2, att_msg) = attestation_vector("message-24w-acct0-mainnet", &m24, 0, Network::Mainnet, SignatureForm::StacksMessage, seed_a, 32);
-    let (a3, att_testnet) = attestation_vector("digest-12w-acct1-testnet-nonce16", MNEMONIC_12, 1, Network::Testnet, SignatureForm::Digest, seed_b, 16);
-    let (a4, _) = attestation_vector("message-12w-acct0-testnet", MNEMONIC_12, 0, Network::Testnet, SignatureForm::StacksMessage, seed_b, 24);
-    let (c1, card_digest) = alias_vector("digest-24w-mainnet", &m24, 0, Network::Mainnet, SignatureForm::Digest, "  Alice ", "Alice 🚀 Liddell", 32);
-    let (c2, card_msg) = alias_vector("message-12w-testnet", MNEMONIC_12, 0, Network::Testnet, SignatureForm::StacksMessage, "ＢＯＢ", "Bob Example", 16);
+    let (a1, att_digest) = attestation_vector(
+        "digest-24w-acct0-mainnet",
+        &m24,
+        0,
+        Network::Mainnet,
+        SignatureForm::Digest,
+        seed_a,
+        32,
+    );
+    let (a2, att_msg) = attestation_vector(
+        "message-24w-acct0-mainnet",
+        &m24,
+        0,
+        Network::Mainnet,
+        SignatureForm::StacksMessage,
+        seed_a,
+        32,
+    );
+    let (a3, att_testnet) = attestation_vector(
+        "digest-12w-acct1-testnet-nonce16",
+        MNEMONIC_12,
+        1,
+        Network::Testnet,
+        SignatureForm::Digest,
+        seed_b,
+        16,
+    );
+    let (a4, _) = attestation_vector(
+        "message-12w-acct0-testnet",
+        MNEMONIC_12,
+        0,
+        Network::Testnet,
+        SignatureForm::StacksMessage,
+        seed_b,
+        24,
+    );
+    let (c1, card_digest) = alias_vector(
+        "digest-24w-mainnet",
+        &m24,
+        0,
+        Network::Mainnet,
+        SignatureForm::Digest,
+        "  Alice ",
+        "Alice 🚀 Liddell",
+        32,
+    );
+    let (c2, card_msg) = alias_vector(
+        "message-12w-testnet",
+        MNEMONIC_12,
+        0,
+        Network::Testnet,
+        SignatureForm::StacksMessage,
+        "ＢＯＢ",
+        "Bob Example",
+        16,
+    );
 
     let alias_inputs = [
-        "Alice", "  Bob  ", "ＡＬＩＣＥ", "Straße", "ΟΔΥΣΣΕΥΣ", "ﬁsh", "Ⅻ", "e\u{301}clair",
-        "😀 Rocket", "\u{a0}alice\u{3000}", "İstanbul", "", "   ", "a\u{7}b", "a\u{202e}b",
-        "a\u{2028}b", "a\u{feff}b", "\u{feff}alice", "alice\n", "\u{85}alice", &"a".repeat(64), &"a".repeat(65), &"é".repeat(33),
+        "Alice",
+        "  Bob  ",
+        "ＡＬＩＣＥ",
+        "Straße",
+        "ΟΔΥΣΣΕΥΣ",
+        "ﬁsh",
+        "Ⅻ",
+        "e\u{301}clair",
+        "😀 Rocket",
+        "\u{a0}alice\u{3000}",
+        "İstanbul",
+        "",
+        "   ",
+        "a\u{7}b",
+        "a\u{202e}b",
+        "a\u{2028}b",
+        "a\u{feff}b",
+        "\u{feff}alice",
+        "alice\n",
+        "\u{85}alice",
+        &"a".repeat(64),
+        &"a".repeat(65),
+        &"é".repeat(33),
     ];
     let alias_cases: Vec<Json> = alias_inputs
         .iter()
@@ -328,38 +421,101 @@ fn main() {
     {
         let mut a = att_digest.clone();
         a.sig = high_s(&a.sig);
-        negatives.push(negative("attestation", "high-s", &hx(&a.encode()), VERIFY_NOW, "any", Some("ERR_AUTH_INVALID")));
+        negatives.push(negative(
+            "attestation",
+            "high-s",
+            &hx(&a.encode()),
+            VERIFY_NOW,
+            "any",
+            Some("ERR_AUTH_INVALID"),
+        ));
         let mut a = att_digest.clone();
         a.sig[64] ^= 1;
-        negatives.push(negative("attestation", "wrong-recovery-id", &hx(&a.encode()), VERIFY_NOW, "any", Some("ERR_AUTH_INVALID")));
+        negatives.push(negative(
+            "attestation",
+            "wrong-recovery-id",
+            &hx(&a.encode()),
+            VERIFY_NOW,
+            "any",
+            Some("ERR_AUTH_INVALID"),
+        ));
         for len in [15usize, 33] {
             let mut a = att_digest.clone();
             a.nonce = nonce(len);
             block_on(a.sign(&w24)).unwrap();
-            negatives.push(negative("attestation", &format!("nonce-{len}-bytes"), &hx(&a.encode()), VERIFY_NOW, "any", Some("ERR_AUTH_INVALID")));
+            negatives.push(negative(
+                "attestation",
+                &format!("nonce-{len}-bytes"),
+                &hx(&a.encode()),
+                VERIFY_NOW,
+                "any",
+                Some("ERR_AUTH_INVALID"),
+            ));
         }
         // Signed by account 1 but claiming account 0's principal.
         let mut a = att_digest.clone();
         a.sig = w24_1.sign_digest(&a.signed_digest()).to_vec();
-        negatives.push(negative("attestation", "mismatched-principal", &hx(&a.encode()), VERIFY_NOW, "any", Some("ERR_AUTH_INVALID")));
+        negatives.push(negative(
+            "attestation",
+            "mismatched-principal",
+            &hx(&a.encode()),
+            VERIFY_NOW,
+            "any",
+            Some("ERR_AUTH_INVALID"),
+        ));
         let mut a = att_digest.clone();
         a.node_pubkey = NodeKey::from_seed(seed_b).public();
-        negatives.push(negative("attestation", "tampered-node-key", &hx(&a.encode()), VERIFY_NOW, "any", Some("ERR_AUTH_INVALID")));
+        negatives.push(negative(
+            "attestation",
+            "tampered-node-key",
+            &hx(&a.encode()),
+            VERIFY_NOW,
+            "any",
+            Some("ERR_AUTH_INVALID"),
+        ));
         // A Digest-form signature relabelled as StacksMessage.
         let mut a = att_digest.clone();
         a.form = SignatureForm::StacksMessage;
-        negatives.push(negative("attestation", "form-relabelled", &hx(&a.encode()), VERIFY_NOW, "any", Some("ERR_AUTH_INVALID")));
+        negatives.push(negative(
+            "attestation",
+            "form-relabelled",
+            &hx(&a.encode()),
+            VERIFY_NOW,
+            "any",
+            Some("ERR_AUTH_INVALID"),
+        ));
         let mut a = att_msg.clone();
         a.form = SignatureForm::Digest;
-        negatives.push(negative("attestation", "form-relabelled-to-digest", &hx(&a.encode()), VERIFY_NOW, "any", Some("ERR_AUTH_INVALID")));
+        negatives.push(negative(
+            "attestation",
+            "form-relabelled-to-digest",
+            &hx(&a.encode()),
+            VERIFY_NOW,
+            "any",
+            Some("ERR_AUTH_INVALID"),
+        ));
         let mut a = att_digest.clone();
         a.v = 2;
         block_on(a.sign(&w24)).unwrap();
-        negatives.push(negative("attestation", "version-2", &hx(&a.encode()), VERIFY_NOW, "any", Some("ERR_AUTH_INVALID")));
+        negatives.push(negative(
+            "attestation",
+            "version-2",
+            &hx(&a.encode()),
+            VERIFY_NOW,
+            "any",
+            Some("ERR_AUTH_INVALID"),
+        ));
         let mut a = att_digest.clone();
         a.expires_at = a.issued_at;
         block_on(a.sign(&w24)).unwrap();
-        negatives.push(negative("attestation", "expires-not-after-issued", &hx(&a.encode()), a.issued_at, "any", Some("ERR_AUTH_INVALID")));
+        negatives.push(negative(
+            "attestation",
+            "expires-not-after-issued",
+            &hx(&a.encode()),
+            a.issued_at,
+            "any",
+            Some("ERR_AUTH_INVALID"),
+        ));
     }
     // Hand-built maps. Leaking is fine in a one-shot tool and keeps the values 'static.
     fn leak(s: String) -> &'static str {
@@ -368,26 +524,54 @@ fn main() {
     let p24 = leak(w24.principal().to_string());
     let npk = leak(hex::encode(att_digest.node_pubkey));
     let nonce32: &'static [u8] = Box::leak(nonce(32).into_boxed_slice());
-    let map = |domain: &'static str, npk: &'static str, extra: Vec<(&'static str, Value<'static>)>| {
-        let mut e: Vec<(&'static str, Value<'static>)> = vec![
-            ("domain", Value::Text(domain)),
-            ("exp", int(exp)),
-            ("nonce", Value::Bytes(nonce32)),
-            ("npk", Value::Text(npk)),
-            ("p", Value::Text(p24)),
-            ("ts", int(ts)),
-            ("v", Value::Uint(1)),
-        ];
-        for (k, v) in extra {
-            e.retain(|(ek, _)| *ek != k);
-            e.push((k, v));
-        }
-        e
-    };
+    let map =
+        |domain: &'static str, npk: &'static str, extra: Vec<(&'static str, Value<'static>)>| {
+            let mut e: Vec<(&'static str, Value<'static>)> = vec![
+                ("domain", Value::Text(domain)),
+                ("exp", int(exp)),
+                ("nonce", Value::Bytes(nonce32)),
+                ("npk", Value::Text(npk)),
+                ("p", Value::Text(p24)),
+                ("ts", int(ts)),
+                ("v", Value::Uint(1)),
+            ];
+            for (k, v) in extra {
+                e.retain(|(ek, _)| *ek != k);
+                e.push((k, v));
+            }
+            e
+        };
     let good = |extra| map(NodeKeyAttestation::DOMAIN, npk, extra);
-    negatives.push(negative("attestation", "wrong-domain", &hx(&manual_attestation(&w24, map("snap2p-nodekey-attestation-v2", npk, vec![]))), VERIFY_NOW, "any", Some("ERR_AUTH_INVALID")));
-    negatives.push(negative("attestation", "uppercase-npk", &hx(&manual_attestation(&w24, map(NodeKeyAttestation::DOMAIN, leak(npk.to_uppercase()), vec![]))), VERIFY_NOW, "any", Some("ERR_AUTH_INVALID")));
-    negatives.push(negative("attestation", "reference-map-valid", &hx(&manual_attestation(&w24, good(vec![]))), VERIFY_NOW, "any", None));
+    negatives.push(negative(
+        "attestation",
+        "wrong-domain",
+        &hx(&manual_attestation(
+            &w24,
+            map("snap2p-nodekey-attestation-v2", npk, vec![]),
+        )),
+        VERIFY_NOW,
+        "any",
+        Some("ERR_AUTH_INVALID"),
+    ));
+    negatives.push(negative(
+        "attestation",
+        "uppercase-npk",
+        &hx(&manual_attestation(
+            &w24,
+            map(NodeKeyAttestation::DOMAIN, leak(npk.to_uppercase()), vec![]),
+        )),
+        VERIFY_NOW,
+        "any",
+        Some("ERR_AUTH_INVALID"),
+    ));
+    negatives.push(negative(
+        "attestation",
+        "reference-map-valid",
+        &hx(&manual_attestation(&w24, good(vec![]))),
+        VERIFY_NOW,
+        "any",
+        None,
+    ));
     {
         // An extra key outside the signature is ignored by decoding and verification.
         let entries = good(vec![]);
@@ -396,53 +580,183 @@ fn main() {
         let mut with = entries;
         with.push(("sig", Value::Bytes(&sig)));
         with.push(("zz-future", Value::Text("ignored")));
-        negatives.push(negative("attestation", "unknown-key-ignored", &hx(&cbor::to_vec(&Value::Map(with))), VERIFY_NOW, "any", None));
+        negatives.push(negative(
+            "attestation",
+            "unknown-key-ignored",
+            &hx(&cbor::to_vec(&Value::Map(with))),
+            VERIFY_NOW,
+            "any",
+            None,
+        ));
     }
-    negatives.push(negative("attestation", "sf-2", &hx(&manual_attestation(&w24, good(vec![("sf", Value::Uint(2))]))), VERIFY_NOW, "any", Some("ERR_AUTH_INVALID")));
-    negatives.push(negative("attestation", "sf-0-explicit", &hx(&manual_attestation(&w24, good(vec![("sf", Value::Uint(0))]))), VERIFY_NOW, "any", Some("ERR_AUTH_INVALID")));
-    negatives.push(negative("attestation", "ts-as-text", &hx(&manual_attestation(&w24, good(vec![("ts", Value::Text("1700000000"))]))), VERIFY_NOW, "any", Some("ERR_AUTH_INVALID")));
-    negatives.push(negative("attestation", "missing-nonce", &hx(&{
-        let mut e = good(vec![]);
-        e.retain(|(k, _)| *k != "nonce");
-        manual_attestation(&w24, e)
-    }), VERIFY_NOW, "any", Some("ERR_AUTH_INVALID")));
+    negatives.push(negative(
+        "attestation",
+        "sf-2",
+        &hx(&manual_attestation(
+            &w24,
+            good(vec![("sf", Value::Uint(2))]),
+        )),
+        VERIFY_NOW,
+        "any",
+        Some("ERR_AUTH_INVALID"),
+    ));
+    negatives.push(negative(
+        "attestation",
+        "sf-0-explicit",
+        &hx(&manual_attestation(
+            &w24,
+            good(vec![("sf", Value::Uint(0))]),
+        )),
+        VERIFY_NOW,
+        "any",
+        Some("ERR_AUTH_INVALID"),
+    ));
+    negatives.push(negative(
+        "attestation",
+        "ts-as-text",
+        &hx(&manual_attestation(
+            &w24,
+            good(vec![("ts", Value::Text("1700000000"))]),
+        )),
+        VERIFY_NOW,
+        "any",
+        Some("ERR_AUTH_INVALID"),
+    ));
+    negatives.push(negative(
+        "attestation",
+        "missing-nonce",
+        &hx(&{
+            let mut e = good(vec![]);
+            e.retain(|(k, _)| *k != "nonce");
+            manual_attestation(&w24, e)
+        }),
+        VERIFY_NOW,
+        "any",
+        Some("ERR_AUTH_INVALID"),
+    ));
     {
-        let multisig = Principal::new(20, w24.principal().hash160()).unwrap().to_string();
+        let multisig = Principal::new(20, w24.principal().hash160())
+            .unwrap()
+            .to_string();
         let e = good(vec![("p", Value::Text(leak(multisig)))]);
-        negatives.push(negative("attestation", "multisig-principal", &hx(&manual_attestation(&w24, e)), VERIFY_NOW, "any", Some("ERR_AUTH_INVALID")));
+        negatives.push(negative(
+            "attestation",
+            "multisig-principal",
+            &hx(&manual_attestation(&w24, e)),
+            VERIFY_NOW,
+            "any",
+            Some("ERR_AUTH_INVALID"),
+        ));
     }
     {
         let mut identity = [0u8; 32];
         identity[0] = 1;
         let e = good(vec![("npk", Value::Text(leak(hex::encode(identity))))]);
-        negatives.push(negative("attestation", "small-order-node-key", &hx(&manual_attestation(&w24, e)), VERIFY_NOW, "any", Some("ERR_AUTH_INVALID")));
+        negatives.push(negative(
+            "attestation",
+            "small-order-node-key",
+            &hx(&manual_attestation(&w24, e)),
+            VERIFY_NOW,
+            "any",
+            Some("ERR_AUTH_INVALID"),
+        ));
     }
     // Alias cards.
     let cwire = card_digest.encode();
-    negatives.push(negative("alias_card", "valid", &hx(&cwire), VERIFY_NOW, "any", None));
-    negatives.push(negative("alias_card", "valid-message-form", &hx(&card_msg.encode()), VERIFY_NOW, "any", None));
-    negatives.push(negative("alias_card", "expired", &hx(&cwire), card_digest.expires_at + 301, "any", Some("ERR_AUTH_EXPIRED")));
-    negatives.push(negative("alias_card", "truncated", &hx(&cwire[..10]), VERIFY_NOW, "any", Some("ERR_AUTH_INVALID")));
-    negatives.push(negative("alias_card", "attestation-bytes", &hx(&wire), VERIFY_NOW, "any", Some("ERR_AUTH_INVALID")));
+    negatives.push(negative(
+        "alias_card",
+        "valid",
+        &hx(&cwire),
+        VERIFY_NOW,
+        "any",
+        None,
+    ));
+    negatives.push(negative(
+        "alias_card",
+        "valid-message-form",
+        &hx(&card_msg.encode()),
+        VERIFY_NOW,
+        "any",
+        None,
+    ));
+    negatives.push(negative(
+        "alias_card",
+        "expired",
+        &hx(&cwire),
+        card_digest.expires_at + 301,
+        "any",
+        Some("ERR_AUTH_EXPIRED"),
+    ));
+    negatives.push(negative(
+        "alias_card",
+        "truncated",
+        &hx(&cwire[..10]),
+        VERIFY_NOW,
+        "any",
+        Some("ERR_AUTH_INVALID"),
+    ));
+    negatives.push(negative(
+        "alias_card",
+        "attestation-bytes",
+        &hx(&wire),
+        VERIFY_NOW,
+        "any",
+        Some("ERR_AUTH_INVALID"),
+    ));
     {
         let mut c = card_digest.clone();
         c.alias = "Alice".to_owned();
         block_on(c.sign(&w24)).unwrap();
-        negatives.push(negative("alias_card", "alias-not-normalised", &hx(&c.encode()), VERIFY_NOW, "any", Some("ERR_AUTH_INVALID")));
+        negatives.push(negative(
+            "alias_card",
+            "alias-not-normalised",
+            &hx(&c.encode()),
+            VERIFY_NOW,
+            "any",
+            Some("ERR_AUTH_INVALID"),
+        ));
         let mut c = card_digest.clone();
         c.display_name = "Alice\nprincipal: stacks:SP000000000000000000002Q6VF78".to_owned();
         block_on(c.sign(&w24)).unwrap();
-        negatives.push(negative("alias_card", "newline-in-display-name", &hx(&c.encode()), VERIFY_NOW, "any", Some("ERR_AUTH_INVALID")));
+        negatives.push(negative(
+            "alias_card",
+            "newline-in-display-name",
+            &hx(&c.encode()),
+            VERIFY_NOW,
+            "any",
+            Some("ERR_AUTH_INVALID"),
+        ));
         let mut c = card_digest.clone();
         c.sig = high_s(&c.sig);
-        negatives.push(negative("alias_card", "high-s", &hx(&c.encode()), VERIFY_NOW, "any", Some("ERR_AUTH_INVALID")));
+        negatives.push(negative(
+            "alias_card",
+            "high-s",
+            &hx(&c.encode()),
+            VERIFY_NOW,
+            "any",
+            Some("ERR_AUTH_INVALID"),
+        ));
         let mut c = card_digest.clone();
         c.display_name.push('!');
-        negatives.push(negative("alias_card", "tampered-display-name", &hx(&c.encode()), VERIFY_NOW, "any", Some("ERR_AUTH_INVALID")));
+        negatives.push(negative(
+            "alias_card",
+            "tampered-display-name",
+            &hx(&c.encode()),
+            VERIFY_NOW,
+            "any",
+            Some("ERR_AUTH_INVALID"),
+        ));
         let mut c = card_digest.clone();
         c.nonce = nonce(15);
         block_on(c.sign(&w24)).unwrap();
-        negatives.push(negative("alias_card", "nonce-15-bytes", &hx(&c.encode()), VERIFY_NOW, "any", Some("ERR_AUTH_INVALID")));
+        negatives.push(negative(
+            "alias_card",
+            "nonce-15-bytes",
+            &hx(&c.encode()),
+            VERIFY_NOW,
+            "any",
+            Some("ERR_AUTH_INVALID"),
+        ));
     }
 
     let doc = json!({

@@ -176,11 +176,17 @@ impl ErrorCode {
             Ok => "no error",
             Unknown(_) => "the peer reported an error code this version does not know",
             Unspecified => "the peer reported an unspecified error",
-            VersionUnsupported => "the peer speaks a protocol version or message this node does not support",
-            AuthFailed => "authentication failed: the session is not bound to the presented node key",
+            VersionUnsupported => {
+                "the peer speaks a protocol version or message this node does not support"
+            }
+            AuthFailed => {
+                "authentication failed: the session is not bound to the presented node key"
+            }
             NotAllowed => "the principal is not on the node's allowlist",
             InviteInvalid => "the invite token is missing, unknown, revoked or expired",
-            AuthInvalid => "the attestation is invalid: bad signature, wrong principal or malformed fields",
+            AuthInvalid => {
+                "the attestation is invalid: bad signature, wrong principal or malformed fields"
+            }
             AuthExpired => "the attestation or card is expired or not yet valid",
             HandshakeFailed => "the encrypted handshake failed",
             StreamIdInUse => "the stream id is already in use",
@@ -197,7 +203,9 @@ impl ErrorCode {
             StreamRefused => "the peer refused the stream",
             NotFound => "no locator is known for that principal",
             AllLocatorsFailed => "every known locator for that principal failed",
-            PrincipalMismatch => "the peer authenticated as a different principal than the one dialed",
+            PrincipalMismatch => {
+                "the peer authenticated as a different principal than the one dialed"
+            }
             WalletError => "wallet operation failed",
             InvalidArgument => "invalid argument",
         }

@@ -145,8 +145,16 @@ mod tests {
             }
         );
         for bad in [
-            "", "9000", "host", "host:0", "host:70000", "::1:9000", "-bad-:1", "a..b:1",
-            "1.2.3.4:0", "exa mple:1",
+            "",
+            "9000",
+            "host",
+            "host:0",
+            "host:70000",
+            "::1:9000",
+            "-bad-:1",
+            "a..b:1",
+            "1.2.3.4:0",
+            "exa mple:1",
         ] {
             assert!(bad.parse::<Locator>().is_err(), "{bad} should fail");
         }

@@ -9,7 +9,7 @@
 //! tokio::spawn(async move {
 //!     while let Some(conn) = server.accept().await {
 //!         let stream = conn.accept_stream().await.unwrap();
-//!         let msg = stream.read_to_end(1 << 20).await.unwrap();
+//!         let msg = stream.read_all(1 << 20).await.unwrap();
 //!         stream.write_all(&msg).await.unwrap(); // echo
 //!         stream.finish().unwrap();
 //!     }
@@ -20,7 +20,7 @@
 //! let stream = conn.open_stream(Some("echo")).await?;
 //! stream.write_all(b"hello").await?;
 //! stream.finish()?;
-//! assert_eq!(stream.read_to_end(1 << 20).await?, b"hello");
+//! assert_eq!(stream.read_all(1 << 20).await?, b"hello");
 //! # Ok(()) }
 //! ```
 
@@ -481,11 +481,9 @@ impl Peer {
         let addrs = locator.resolve().await?;
         let mut last = None;
         for addr in addrs {
-            let connect = tokio::time::timeout(
-                self.inner.config.connect_timeout,
-                TcpStream::connect(addr),
-            )
-            .await;
+            let connect =
+                tokio::time::timeout(self.inner.config.connect_timeout, TcpStream::connect(addr))
+                    .await;
             let tcp = match connect {
                 Ok(Ok(tcp)) => tcp,
                 Ok(Err(e)) => {
@@ -589,7 +587,8 @@ async fn accept_loop(listener: TcpListener, peer: Weak<PeerInner>) {
                 // A full backlog means the app is not accepting: shed the session.
                 if let Err(e) = peer.inner.incoming_tx.try_send(conn) {
                     let conn = match e {
-                        mpsc::error::TrySendError::Full(c) | mpsc::error::TrySendError::Closed(c) => c,
+                        mpsc::error::TrySendError::Full(c)
+                        | mpsc::error::TrySendError::Closed(c) => c,
                     };
                     conn.close(ErrorCode::ResourceExhausted, "accept backlog full");
                 }

@@ -344,10 +344,16 @@ mod tests {
             book.redeem(&reusable.token, 1061).unwrap_err().code,
             ErrorCode::InviteInvalid
         );
-        assert_eq!(book.redeem(b"", 1000).unwrap_err().code, ErrorCode::InviteRequired);
+        assert_eq!(
+            book.redeem(b"", 1000).unwrap_err().code,
+            ErrorCode::InviteRequired
+        );
         let t = book.create(60, false, 2000).unwrap();
         assert_eq!(book.list(2000).len(), 1);
-        assert!(book.list(2000)[0].token.is_empty(), "list never shows secrets");
+        assert!(
+            book.list(2000)[0].token.is_empty(),
+            "list never shows secrets"
+        );
         assert!(book.revoke(&t.id));
         assert_eq!(
             book.redeem(&t.token, 2001).unwrap_err().code,

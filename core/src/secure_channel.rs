@@ -157,7 +157,10 @@ impl CipherState {
     fn next_nonce(&mut self) -> Result<ring::aead::Nonce, Error> {
         // Noise reserves 2^64-1; a session never gets near it, but never wrap.
         if self.nonce == u64::MAX {
-            return Err(Error::new(ErrorCode::ResourceExhausted, "nonce space exhausted"));
+            return Err(Error::new(
+                ErrorCode::ResourceExhausted,
+                "nonce space exhausted",
+            ));
         }
         let mut n = [0u8; 12];
         n[4..].copy_from_slice(&self.nonce.to_le_bytes());
@@ -341,9 +344,10 @@ mod tests {
             let mut expect = vec![0u8; msg.len() + TAG_LEN];
             let n = snow_i.write_message(msg, &mut expect).unwrap();
             let mut got = msg.to_vec();
+            let nonce = ours.next_nonce().unwrap();
             let tag = ours
                 .key
-                .seal_in_place_separate_tag(ours.next_nonce().unwrap(), ring::aead::Aad::empty(), &mut got)
+                .seal_in_place_separate_tag(nonce, ring::aead::Aad::empty(), &mut got)
                 .unwrap();
             got.extend_from_slice(tag.as_ref());
             assert_eq!(got, expect[..n]);

@@ -11,7 +11,7 @@ async fn echo_over_loopback() {
             tokio::spawn(async move {
                 while let Ok(stream) = conn.accept_stream().await {
                     tokio::spawn(async move {
-                        let msg = stream.read_to_end(1 << 20).await.unwrap();
+                        let msg = stream.read_all(1 << 20).await.unwrap();
                         stream.write_all(&msg).await.unwrap();
                         stream.finish().unwrap();
                     });
@@ -25,5 +25,5 @@ async fn echo_over_loopback() {
     let stream = conn.open_stream(Some("echo")).await.unwrap();
     stream.write_all(b"hello").await.unwrap();
     stream.finish().unwrap();
-    assert_eq!(stream.read_to_end(1 << 20).await.unwrap(), b"hello");
+    assert_eq!(stream.read_all(1 << 20).await.unwrap(), b"hello");
 }

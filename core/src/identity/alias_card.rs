@@ -121,8 +121,7 @@ impl AliasCard {
         let alias = normalize_alias(alias)?;
         validate_display_name(display_name)?;
         let expires_at = now.checked_add(ttl_secs).unwrap_or(i64::MAX);
-        signed::check_time_range("alias card", now, expires_at)
-            .map_err(|e| invalid(e.message))?;
+        signed::check_time_range("alias card", now, expires_at).map_err(|e| invalid(e.message))?;
         let mut card = AliasCard {
             v: 1,
             principal: signer.principal(),

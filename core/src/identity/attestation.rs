@@ -50,7 +50,10 @@ impl NodeKeyAttestation {
         nonce: Vec<u8>,
     ) -> Result<Self> {
         if ttl_secs <= 0 {
-            return Err(Error::new(ErrorCode::InvalidArgument, "ttl must be positive"));
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                "ttl must be positive",
+            ));
         }
         if ed25519_to_x25519_public(&node_pubkey).is_none() {
             return Err(Error::new(
@@ -183,7 +186,9 @@ impl NodeKeyAttestation {
             networks,
         )?;
         if ed25519_to_x25519_public(&self.node_pubkey).is_none() {
-            return Err(auth_invalid("attestation: node key is not a valid ed25519 point"));
+            return Err(auth_invalid(
+                "attestation: node key is not a valid ed25519 point",
+            ));
         }
         verify_principal_signature(&self.signed_digest(), &self.sig, &self.principal)
     }
@@ -197,7 +202,11 @@ impl NodeKeyAttestation {
 }
 
 fn decode_lower_hex_32(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if s.len() != 64
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return None;
     }
     let mut out = [0u8; 32];

@@ -101,7 +101,10 @@ mod tests {
     fn x25519_forms_agree() {
         for _ in 0..8 {
             let k = NodeKey::generate();
-            assert_eq!(ed25519_to_x25519_public(&k.public()), Some(k.x25519_public()));
+            assert_eq!(
+                ed25519_to_x25519_public(&k.public()),
+                Some(k.x25519_public())
+            );
             let again = NodeKey::from_seed(k.seed());
             assert_eq!(again.public(), k.public());
         }

@@ -127,9 +127,9 @@ impl Principal {
 
     /// Parses the strict `stacks:<address>` form (checksum verified, canonical spelling).
     pub fn parse(s: &str) -> Result<Principal> {
-        let addr = s.strip_prefix(PRINCIPAL_PREFIX).ok_or_else(|| {
-            invalid(format!("principal must start with {PRINCIPAL_PREFIX:?}"))
-        })?;
+        let addr = s
+            .strip_prefix(PRINCIPAL_PREFIX)
+            .ok_or_else(|| invalid(format!("principal must start with {PRINCIPAL_PREFIX:?}")))?;
         Principal::from_address(addr)
     }
 
@@ -145,7 +145,9 @@ impl Principal {
             .map_err(|_| invalid(format!("address payload is {} bytes, not 20", data.len())))?;
         let p = Principal::new(version, hash160)?;
         if p.address() != addr {
-            return Err(invalid(format!("address {addr:?} is not in canonical form")));
+            return Err(invalid(format!(
+                "address {addr:?} is not in canonical form"
+            )));
         }
         Ok(p)
     }
@@ -221,7 +223,10 @@ pub mod c32 {
             'I' | 'L' => '1',
             c => c,
         };
-        ALPHABET.iter().position(|&a| a as char == c).map(|p| p as u8)
+        ALPHABET
+            .iter()
+            .position(|&a| a as char == c)
+            .map(|p| p as u8)
     }
 
     /// Encodes bytes: each leading zero byte becomes one `0`, the rest is the base-32
@@ -314,8 +319,8 @@ pub mod c32 {
         let first = chars
             .next()
             .ok_or_else(|| invalid("empty c32check string"))?;
-        let version =
-            digit_value(first).ok_or_else(|| invalid(format!("invalid c32 character {first:?}")))?;
+        let version = digit_value(first)
+            .ok_or_else(|| invalid(format!("invalid c32 character {first:?}")))?;
         let mut payload = c32_decode(chars.as_str())?;
         if payload.len() < 4 {
             return Err(invalid("c32check string too short for a checksum"));
@@ -336,7 +341,10 @@ pub mod c32 {
     pub fn c32_address_decode(addr: &str) -> Result<(u8, Vec<u8>)> {
         // Bounded so hostile input costs nothing: a 20-byte address is at most 41 chars.
         if addr.len() <= 5 || addr.len() > 64 {
-            return Err(invalid(format!("invalid Stacks address length {}", addr.len())));
+            return Err(invalid(format!(
+                "invalid Stacks address length {}",
+                addr.len()
+            )));
         }
         let rest = addr
             .strip_prefix('S')
@@ -376,9 +384,25 @@ mod tests {
     fn rejects_noncanonical_and_bad_input() {
         let p = Principal::new(22, [7; 20]).unwrap();
         let lower = format!("stacks:{}", p.address().to_lowercase());
-        assert_eq!(Principal::parse(&lower).unwrap_err().code, ErrorCode::InvalidArgument);
-        for bad in ["", "stacks:", "SP", "stacks:SPXYZ", "stacks:SP000000000000000000002Q6VF79", "stacks:SP0000000000000000000002Q6VF78", "bitcoin:SP000000000000000000002Q6VF78", "stacks:SP000000000000000000002Q6VF7€"] {
-            assert_eq!(Principal::parse(bad).unwrap_err().code, ErrorCode::InvalidArgument, "{bad}");
+        assert_eq!(
+            Principal::parse(&lower).unwrap_err().code,
+            ErrorCode::InvalidArgument
+        );
+        for bad in [
+            "",
+            "stacks:",
+            "SP",
+            "stacks:SPXYZ",
+            "stacks:SP000000000000000000002Q6VF79",
+            "stacks:SP0000000000000000000002Q6VF78",
+            "bitcoin:SP000000000000000000002Q6VF78",
+            "stacks:SP000000000000000000002Q6VF7€",
+        ] {
+            assert_eq!(
+                Principal::parse(bad).unwrap_err().code,
+                ErrorCode::InvalidArgument,
+                "{bad}"
+            );
         }
         // Unsupported version byte with a valid checksum.
         let addr = c32::c32_address(1, &[0; 20]);

@@ -49,8 +49,7 @@ impl<'a> Fields<'a> {
                 bytes.len()
             )));
         }
-        let value =
-            cbor::decode(bytes).map_err(|e| auth_invalid(format!("{what}: {e}")))?;
+        let value = cbor::decode(bytes).map_err(|e| auth_invalid(format!("{what}: {e}")))?;
         let Value::Map(entries) = value else {
             return Err(auth_invalid(format!("{what} is not a CBOR map")));
         };
@@ -155,6 +154,7 @@ pub(crate) fn common_entries<'a>(
 }
 
 /// Checks v, nonce length, timestamp range and validity window, and the principal.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn check_common(
     what: &str,
     v: u64,
@@ -304,7 +304,10 @@ mod tests {
         assert_eq!(rfc3339(1_704_067_199), "2023-12-31T23:59:59Z");
         assert_eq!(rfc3339(MAX_TIMESTAMP), "9999-12-31T23:59:59Z");
         assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
-        assert_eq!(iso8601_millis(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(
+            iso8601_millis(1_700_000_000_123),
+            "2023-11-14T22:13:20.123Z"
+        );
         // Extremes format without panicking.
         let _ = rfc3339(i64::MAX);
         let _ = rfc3339(i64::MIN);

@@ -173,7 +173,13 @@ mod tests {
     #[test]
     fn recover_rejects_garbage_without_panicking() {
         let d = [1u8; 32];
-        for sig in [vec![], vec![0; 64], vec![0; 65], vec![0xff; 65], vec![1; 66]] {
+        for sig in [
+            vec![],
+            vec![0; 64],
+            vec![0; 65],
+            vec![0xff; 65],
+            vec![1; 66],
+        ] {
             assert_eq!(
                 recover_public_key(&d, &sig).unwrap_err().code,
                 ErrorCode::AuthInvalid

@@ -169,7 +169,10 @@ fn is_wallet_id(id: &str) -> bool {
 
 fn validate_name(name: &str) -> Result<()> {
     if name.trim().is_empty() {
-        return Err(Error::new(ErrorCode::InvalidArgument, "wallet name is empty"));
+        return Err(Error::new(
+            ErrorCode::InvalidArgument,
+            "wallet name is empty",
+        ));
     }
     if name.chars().count() > MAX_WALLET_NAME_LEN {
         return Err(Error::new(
@@ -283,7 +286,9 @@ impl WalletStore {
 
     fn save_new(&self, name: &str, password: &str, wallet: &LocalWallet) -> Result<WalletInfo> {
         if self.list()?.iter().any(|w| w.name == name) {
-            return Err(wallet_err(format!("a wallet named {name:?} already exists")));
+            return Err(wallet_err(format!(
+                "a wallet named {name:?} already exists"
+            )));
         }
         let mut id_bytes = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut id_bytes);
@@ -324,8 +329,7 @@ impl WalletStore {
 
     /// Every wallet file in the directory, oldest first.
     pub fn list(&self) -> Result<Vec<WalletInfo>> {
-        let entries =
-            fs::read_dir(&self.dir).map_err(|e| io_err("cannot read", &self.dir, e))?;
+        let entries = fs::read_dir(&self.dir).map_err(|e| io_err("cannot read", &self.dir, e))?;
         let mut out = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| io_err("cannot read", &self.dir, e))?;
@@ -368,8 +372,9 @@ impl WalletStore {
         let plaintext = self.decrypt(password, &file.crypto)?;
         let phrase = std::str::from_utf8(&plaintext)
             .map_err(|_| wallet_err("decrypted secret is not a mnemonic"))?;
-        let wallet = LocalWallet::from_mnemonic(phrase, 0, info.network)
-            .map_err(|e| wallet_err(format!("decrypted secret is not a mnemonic: {}", e.message)))?;
+        let wallet = LocalWallet::from_mnemonic(phrase, 0, info.network).map_err(|e| {
+            wallet_err(format!("decrypted secret is not a mnemonic: {}", e.message))
+        })?;
         if wallet.principal().address() != file.address {
             return Err(wallet_err(format!(
                 "wallet file address {} does not match its mnemonic ({})",
@@ -564,7 +569,9 @@ fn write_atomic(dir: &Path, file_name: &str, contents: &[u8]) -> Result<()> {
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
         }
-        let mut f = opts.open(&tmp).map_err(|e| io_err("cannot create", &tmp, e))?;
+        let mut f = opts
+            .open(&tmp)
+            .map_err(|e| io_err("cannot create", &tmp, e))?;
         f.write_all(contents)
             .and_then(|_| f.sync_all())
             .map_err(|e| io_err("cannot write", &tmp, e))?;

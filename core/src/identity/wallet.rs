@@ -44,8 +44,8 @@ impl fmt::Debug for LocalWallet {
 impl LocalWallet {
     /// A new wallet with a fresh 24-word mnemonic, account 0.
     pub fn generate(network: Network) -> LocalWallet {
-        let mnemonic = Mnemonic::generate_in(Language::English, 24)
-            .expect("24 is a valid BIP39 word count");
+        let mnemonic =
+            Mnemonic::generate_in(Language::English, 24).expect("24 is a valid BIP39 word count");
         Self::from_parsed(&mnemonic, 0, network)
             .expect("account 0 of a fresh mnemonic derives a valid key")
     }
@@ -54,8 +54,10 @@ impl LocalWallet {
     /// verified, empty BIP39 passphrase), as stacks.js `generateWallet` does.
     pub fn from_mnemonic(phrase: &str, account_index: u32, network: Network) -> Result<Self> {
         let normalized = Zeroizing::new(normalize_phrase(phrase));
-        let mnemonic = Mnemonic::parse_in_normalized(Language::English, &normalized)
-            .map_err(|e| Error::new(ErrorCode::InvalidArgument, format!("invalid mnemonic: {e}")))?;
+        let mnemonic =
+            Mnemonic::parse_in_normalized(Language::English, &normalized).map_err(|e| {
+                Error::new(ErrorCode::InvalidArgument, format!("invalid mnemonic: {e}"))
+            })?;
         if !matches!(mnemonic.word_count(), 12 | 24) {
             return Err(Error::new(
                 ErrorCode::InvalidArgument,
@@ -252,9 +254,17 @@ mod tests {
         let bad_checksum = "abandon ".repeat(12);
         let short = "abandon ".repeat(8) + "about";
         let fifteen = "abandon ".repeat(14) + "address";
-        for bad in [bad_checksum.as_str(), short.as_str(), "", "notaword", fifteen.as_str()] {
+        for bad in [
+            bad_checksum.as_str(),
+            short.as_str(),
+            "",
+            "notaword",
+            fifteen.as_str(),
+        ] {
             assert_eq!(
-                LocalWallet::from_mnemonic(bad, 0, Network::Mainnet).unwrap_err().code,
+                LocalWallet::from_mnemonic(bad, 0, Network::Mainnet)
+                    .unwrap_err()
+                    .code,
                 ErrorCode::InvalidArgument,
                 "{bad}"
             );

@@ -88,8 +88,7 @@ impl State {
                     }
                 }
                 Event::StreamWritable(id) => {
-                    if let Some(w) = self.stream_wakers.get_mut(&id).and_then(|w| w.write.take())
-                    {
+                    if let Some(w) = self.stream_wakers.get_mut(&id).and_then(|w| w.write.take()) {
                         wake.push(w);
                     }
                 }
@@ -359,9 +358,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
                 .iter()
                 .map(|id| st.session.stream_label(*id).map(str::to_string))
                 .collect();
-            st.router.clone().zip(info.remote_principal).map(|(r, remote)| {
-                (r, remote, info.session_id.unwrap_or_default(), labels)
-            })
+            st.router
+                .clone()
+                .zip(info.remote_principal)
+                .map(|(r, remote)| (r, remote, info.session_id.unwrap_or_default(), labels))
         };
         drop(st);
         wake_all(wake);
@@ -414,7 +414,9 @@ pub(crate) async fn established(shared: Arc<Shared>) -> Result<Connection, Error
             let info = st.session.info();
             return Poll::Ready(Ok(Connection {
                 shared: shared.clone(),
-                remote: info.remote_principal.expect("established sessions know the peer"),
+                remote: info
+                    .remote_principal
+                    .expect("established sessions know the peer"),
                 session_id: info.session_id.unwrap_or_default(),
             }));
         }
@@ -474,7 +476,11 @@ impl Connection {
         st.stream_wakers.insert(id, StreamWakers::default());
         st.wake_driver();
         drop(st);
-        Ok(Stream::new(self.shared.clone(), id, label.map(str::to_string)))
+        Ok(Stream::new(
+            self.shared.clone(),
+            id,
+            label.map(str::to_string),
+        ))
     }
 
     /// Waits for the next stream the peer opens. Errors once the session is closed.
@@ -494,7 +500,10 @@ impl Connection {
             return Poll::Ready(Err(e.clone()));
         }
         if st.finished {
-            return Poll::Ready(Err(Error::new(ErrorCode::ConnectionClosed, "session closed")));
+            return Poll::Ready(Err(Error::new(
+                ErrorCode::ConnectionClosed,
+                "session closed",
+            )));
         }
         if !st.accept_wakers.iter().any(|w| w.will_wake(cx.waker())) {
             st.accept_wakers.push(cx.waker().clone());
@@ -520,9 +529,11 @@ impl Connection {
         std::future::poll_fn(|cx| {
             let mut st = self.shared.lock();
             if st.finished {
-                return Poll::Ready(st.session.error().cloned().unwrap_or_else(|| {
-                    Error::new(ErrorCode::ConnectionClosed, "session closed")
-                }));
+                return Poll::Ready(
+                    st.session.error().cloned().unwrap_or_else(|| {
+                        Error::new(ErrorCode::ConnectionClosed, "session closed")
+                    }),
+                );
             }
             st.closed_wakers.push(cx.waker().clone());
             Poll::Pending
@@ -601,12 +612,12 @@ impl Stream {
             Ok(ReadOutcome::Finished) => Poll::Ready(Ok(None)),
             Ok(ReadOutcome::Blocked) => {
                 if st.finished {
-                    return Poll::Ready(Err(Error::new(ErrorCode::ConnectionClosed, "session closed")));
+                    return Poll::Ready(Err(Error::new(
+                        ErrorCode::ConnectionClosed,
+                        "session closed",
+                    )));
                 }
-                st.stream_wakers
-                    .entry(self.inner.id)
-                    .or_default()
-                    .read = Some(cx.waker().clone());
+                st.stream_wakers.entry(self.inner.id).or_default().read = Some(cx.waker().clone());
                 Poll::Pending
             }
             Err(e) => Poll::Ready(Err(e)),
@@ -618,8 +629,8 @@ impl Stream {
         std::future::poll_fn(|cx| self.poll_read_chunk(cx, max)).await
     }
 
-    /// Reads everything until the peer finishes, refusing to hold more than `limit` bytes.
-    pub async fn read_to_end(&self, limit: usize) -> Result<Vec<u8>, Error> {
+    /// Reads everything until the peer finishes (like `read_to_end`), refusing to hold more than `limit` bytes.
+    pub async fn read_all(&self, limit: usize) -> Result<Vec<u8>, Error> {
         let mut out = Vec::new();
         while let Some(chunk) = self.read_chunk(64 * 1024).await? {
             if out.len() + chunk.len() > limit {
@@ -634,17 +645,18 @@ impl Stream {
     }
 
     /// Queues bytes; returns how many were taken, waiting while the send buffer is full.
-    pub fn poll_write_bytes(&self, cx: &mut Context<'_>, data: &[u8]) -> Poll<Result<usize, Error>> {
+    pub fn poll_write_bytes(
+        &self,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<Result<usize, Error>> {
         if data.is_empty() {
             return Poll::Ready(Ok(0));
         }
         let mut st = self.inner.shared.lock();
         match st.session.write(self.inner.id, data) {
             Ok(0) => {
-                st.stream_wakers
-                    .entry(self.inner.id)
-                    .or_default()
-                    .write = Some(cx.waker().clone());
+                st.stream_wakers.entry(self.inner.id).or_default().write = Some(cx.waker().clone());
                 // The driver may be idle while our buffer is full of unsent data.
                 st.wake_driver();
                 Poll::Pending

@@ -20,15 +20,14 @@ use super::cache::AttestationCache;
 use super::stream_state::StreamState;
 use crate::error::{Error, ErrorCode};
 use crate::identity::{
-    ed25519_to_x25519_public, verify_ed25519, AliasCard, NetworkFilter, NodeKey,
-    Principal,
+    ed25519_to_x25519_public, verify_ed25519, AliasCard, NetworkFilter, NodeKey, Principal,
 };
 use crate::policy::{NodePolicy, Visibility};
 use crate::secure_channel::{self, NoiseHandshake, NoiseTransport, MAX_PLAINTEXT};
 use crate::wire::frame::{self, MAX_PREAUTH_FRAME, MAX_TRANSPORT_FRAME};
 use crate::wire::message::{
-    self, caps, encode_stream_data_header, encode_stream_data_trailer, stream_data_overhead,
-    Auth, Hello, Message, PROTOCOL_VERSION,
+    self, caps, encode_stream_data_header, encode_stream_data_trailer, stream_data_overhead, Auth,
+    Hello, Message, PROTOCOL_VERSION,
 };
 
 /// Domain separation for the transcript-binding signature in AUTH `hs`.
@@ -178,7 +177,9 @@ enum Phase {
     AwaitKnockResponse,
     /// Listener: first frame decides (KNOCK or Noise message 1); after a KNOCK was
     /// accepted only Noise message 1 may follow.
-    AwaitFirst { knocked: bool },
+    AwaitFirst {
+        knocked: bool,
+    },
     /// Dialer: waiting for Noise message 2.
     AwaitNoise2,
     /// Listener: waiting for Noise message 3.
@@ -188,7 +189,9 @@ enum Phase {
     /// Listener: waiting for the dialer's AUTH.
     AwaitAuth,
     /// Dialer: waiting for the listener's AUTH, then AUTH_OK.
-    AwaitAuthReply { auth_seen: bool },
+    AwaitAuthReply {
+        auth_seen: bool,
+    },
     /// Listener: waiting for the dialer's AUTH_OK.
     AwaitAuthOk,
     Established,
@@ -502,8 +505,10 @@ impl Session {
         .to_vec();
         // Stealth listeners say nothing to a peer that has not even knocked properly, and
         // nobody answers a peer whose bytes are not framed (it is not speaking snap2p).
-        let silent = matches!(e.code, ErrorCode::MessageTooLarge | ErrorCode::HandshakeFailed)
-            && !established;
+        let silent = matches!(
+            e.code,
+            ErrorCode::MessageTooLarge | ErrorCode::HandshakeFailed
+        ) && !established;
         if !silent {
             if let Some(t) = self.transport.as_mut() {
                 let _ = t.encrypt_frame(&notice, &mut self.out_plain);
@@ -610,7 +615,10 @@ impl Session {
 
     fn on_knock_response(&mut self, f: &[u8]) -> Result<(), Error> {
         match Message::decode(f)? {
-            Message::KnockResponse { accepted: true } => self.write_noise(),
+            Message::KnockResponse { accepted: true } => {
+                self.phase = Phase::AwaitNoise2;
+                self.write_noise()
+            }
             Message::KnockResponse { accepted: false } => {
                 Err(err(ErrorCode::InviteInvalid, "invite refused"))
             }
@@ -638,7 +646,10 @@ impl Session {
             return Ok(());
         }
         if knocked {
-            return Err(err(ErrorCode::HandshakeFailed, "expected Noise XX message 1"));
+            return Err(err(
+                ErrorCode::HandshakeFailed,
+                "expected Noise XX message 1",
+            ));
         }
         let msg = match Message::decode(f) {
             Ok(m) => m,
@@ -800,7 +811,10 @@ impl Session {
         if h.version != PROTOCOL_VERSION {
             return Err(err(
                 ErrorCode::VersionUnsupported,
-                format!("protocol version {} is not supported (this node speaks 1)", h.version),
+                format!(
+                    "protocol version {} is not supported (this node speaks 1)",
+                    h.version
+                ),
             ));
         }
         let skew = (h.timestamp - self.cfg.clock.unix(now)).abs();
@@ -860,7 +874,10 @@ impl Session {
             .ok_or_else(|| err(ErrorCode::Internal, "no transport"))?;
         // Binding 1: the Noise static key is the X25519 form of the attested node key.
         let expected_static = ed25519_to_x25519_public(&verified.node_pubkey).ok_or_else(|| {
-            err(ErrorCode::AuthInvalid, "attested node key is not a valid ed25519 point")
+            err(
+                ErrorCode::AuthInvalid,
+                "attested node key is not a valid ed25519 point",
+            )
         })?;
         let key_matches: bool = expected_static.ct_eq(&transport.remote_static).into();
         let hello_matches: bool = verified.node_pubkey.ct_eq(&remote.node_pubkey).into();
@@ -984,11 +1001,7 @@ impl Session {
                     session_id,
                 } => {
                     self.check_auth_ok_principal(principal)?;
-                    let ok: bool = self
-                        .session_id
-                        .unwrap_or_default()
-                        .ct_eq(session_id)
-                        .into();
+                    let ok: bool = self.session_id.unwrap_or_default().ct_eq(session_id).into();
                     if !ok {
                         return Err(err(ErrorCode::AuthFailed, "AUTH_OK session id mismatch"));
                     }
@@ -1052,9 +1065,10 @@ impl Session {
             } => self.on_stream_data(stream_id, data, fin, frame),
             Message::WindowUpdate { stream_id, credit } => {
                 if let Some(s) = self.streams.get_mut(&stream_id) {
-                    s.send_limit = s.send_limit.checked_add(credit).ok_or_else(|| {
-                        err(ErrorCode::InvalidMessage, "window update overflows")
-                    })?;
+                    s.send_limit = s
+                        .send_limit
+                        .checked_add(credit)
+                        .ok_or_else(|| err(ErrorCode::InvalidMessage, "window update overflows"))?;
                     if s.send_limit > (1u64 << 62) {
                         return Err(err(ErrorCode::InvalidMessage, "window too large"));
                     }
@@ -1125,12 +1139,7 @@ impl Session {
         }
     }
 
-    fn on_open_stream(
-        &mut self,
-        id: u64,
-        label: Option<&str>,
-        now: Instant,
-    ) -> Result<(), Error> {
+    fn on_open_stream(&mut self, id: u64, label: Option<&str>, now: Instant) -> Result<(), Error> {
         if !self.stream_parity_is_remote(id) {
             return Err(err(
                 ErrorCode::InvalidMessage,
@@ -1164,8 +1173,10 @@ impl Session {
         }
         let label = label.map(|l| l.chars().take(256).collect::<String>());
         let window = INITIAL_STREAM_WINDOW;
-        self.streams
-            .insert(id, StreamState::new(label, false, window, self.flow_control));
+        self.streams.insert(
+            id,
+            StreamState::new(label, false, window, self.flow_control),
+        );
         self.inbound_open += 1;
         self.idle_since = None;
         self.accept_queue.push_back(id);
@@ -1262,7 +1273,10 @@ impl Session {
         }
         if let Some(l) = label {
             if l.len() > 256 {
-                return Err(err(ErrorCode::InvalidArgument, "label longer than 256 bytes"));
+                return Err(err(
+                    ErrorCode::InvalidArgument,
+                    "label longer than 256 bytes",
+                ));
             }
         }
         let id = self.next_local_id;
@@ -1426,9 +1440,10 @@ impl Session {
 
     /// Forgets a stream whose directions are both over and whose handle is gone.
     fn maybe_reap(&mut self, id: u64) {
-        let done = self.streams.get(&id).is_some_and(|s| {
-            s.handle_dropped && s.send_done() && s.recv_done() && !s.open_pending
-        });
+        let done = self
+            .streams
+            .get(&id)
+            .is_some_and(|s| s.handle_dropped && s.send_done() && s.recv_done() && !s.open_pending);
         if done {
             let s = self.streams.remove(&id).expect("checked");
             self.stream_budgets.remove(&id);
@@ -1518,7 +1533,10 @@ impl Session {
         }
         if let Some((code, reason)) = self.close_requested.clone() {
             let drained = self.control.is_empty()
-                && self.streams.values().all(|s| s.send_buf.is_empty() || s.send_done());
+                && self
+                    .streams
+                    .values()
+                    .all(|s| s.send_buf.is_empty() || s.send_done());
             if drained && out.len() < max {
                 let reason = Some(reason.as_str()).filter(|r| !r.is_empty());
                 let msg = Message::Error { code, reason }.to_vec();
@@ -1736,4 +1754,16 @@ fn remote_error(code: ErrorCode, reason: Option<&str>) -> Error {
         format!("the peer closed the session: {reason}")
     };
     Error::new(code, msg)
+}
+
+#[cfg(test)]
+impl Session {
+    pub(crate) fn local_nonce_for_test(&mut self, nonce: [u8; 32]) {
+        self.local_nonce = nonce;
+    }
+
+    pub(crate) fn replace_control_for_test(&mut self, msg: Vec<u8>) {
+        self.control.clear();
+        self.control.push_back(msg);
+    }
 }

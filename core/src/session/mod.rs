@@ -13,3 +13,6 @@ pub use machine::{
     default_capabilities, Clock, Event, FixedRandomness, ReadOutcome, Session, SessionConfig,
     SessionInfo, SessionLimits,
 };
+
+#[cfg(test)]
+mod tests;

@@ -359,7 +359,10 @@ mod tests {
             (255, vec![0x18, 0xff]),
             (256, vec![0x19, 1, 0]),
             (65536, vec![0x1a, 0, 1, 0, 0]),
-            (u64::MAX, vec![0x1b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+            (
+                u64::MAX,
+                vec![0x1b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+            ),
         ] {
             let mut out = vec![];
             write_uint(&mut out, n);
@@ -390,7 +393,10 @@ mod tests {
     #[test]
     fn hostile_lengths_do_not_allocate() {
         // A map claiming 2^32 entries with nothing behind it.
-        assert_eq!(decode(&[0xba, 0xff, 0xff, 0xff, 0xff]), Err(CborError::Truncated));
+        assert_eq!(
+            decode(&[0xba, 0xff, 0xff, 0xff, 0xff]),
+            Err(CborError::Truncated)
+        );
         // A byte string claiming 2^64-1 bytes.
         let mut b = vec![0x5b];
         b.extend_from_slice(&[0xff; 8]);
@@ -404,9 +410,18 @@ mod tests {
     #[test]
     fn rejects_outside_subset() {
         assert!(matches!(decode(&[0x5f]), Err(CborError::Unsupported(_))));
-        assert!(matches!(decode(&[0xc0, 0x00]), Err(CborError::Unsupported(_))));
-        assert!(matches!(decode(&[0xf9, 0, 0]), Err(CborError::Unsupported(_))));
-        assert!(matches!(decode(&[0xa1, 0x01, 0x01]), Err(CborError::Unsupported(_))));
+        assert!(matches!(
+            decode(&[0xc0, 0x00]),
+            Err(CborError::Unsupported(_))
+        ));
+        assert!(matches!(
+            decode(&[0xf9, 0, 0]),
+            Err(CborError::Unsupported(_))
+        ));
+        assert!(matches!(
+            decode(&[0xa1, 0x01, 0x01]),
+            Err(CborError::Unsupported(_))
+        ));
         assert_eq!(decode(&[0x62, 0xff, 0xfe]), Err(CborError::InvalidUtf8));
         assert_eq!(decode(&[0x01, 0x02]), Err(CborError::TrailingBytes));
         let deep = [0x81u8; 20];

@@ -306,7 +306,10 @@ impl<'a> Message<'a> {
                 timestamp: v.get("ts").and_then(|x| x.as_i64()).unwrap_or(0),
             },
             types::KNOCK => Message::Knock {
-                version: v.get("v").and_then(|x| x.as_u64()).unwrap_or(PROTOCOL_VERSION),
+                version: v
+                    .get("v")
+                    .and_then(|x| x.as_u64())
+                    .unwrap_or(PROTOCOL_VERSION),
                 nonce: opt_bytes(v, "kn")?,
                 token: opt_bytes(v, "it")?,
             },
@@ -521,7 +524,13 @@ pub fn encode_stream_data_trailer(out: &mut Vec<u8>, stream_id: u64, fin: bool) 
 
 /// Encoded size of a STREAM_DATA message around `len` payload bytes.
 pub fn stream_data_overhead(stream_id: u64, len: usize, fin: bool) -> usize {
-    1 + 2 + cbor::head_len(len as u64) + if fin { 3 } else { 0 } + 4 + cbor::head_len(stream_id) + 2 + 1
+    1 + 2
+        + cbor::head_len(len as u64)
+        + if fin { 3 } else { 0 }
+        + 4
+        + cbor::head_len(stream_id)
+        + 2
+        + 1
 }
 
 /// Decodes the sequence of messages packed in one transport frame (capability `batch`;

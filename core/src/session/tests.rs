@@ -1,0 +1,482 @@
+//! Deterministic tests of the sans-IO session: two machines wired back to back in memory
+//! with a simulated clock (quinn's `Pair` idea). No sockets, no wall clock.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+
+use super::machine::*;
+use super::AttestationCache;
+use crate::error::ErrorCode;
+use crate::identity::{LocalWallet, Network, NetworkFilter, NodeKey, NodeKeyAttestation};
+use crate::policy::{NodePolicy, Visibility};
+use crate::wire::message::{Hello, Message};
+
+pub(crate) const T0_UNIX: i64 = 1_800_000_000;
+
+pub(crate) struct Side {
+    pub wallet: LocalWallet,
+    pub node: NodeKey,
+    pub att: Vec<u8>,
+}
+
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+pub(crate) fn side(seed: u8) -> Side {
+    let wallet = LocalWallet::generate(Network::Mainnet);
+    let node = NodeKey::from_seed([seed; 32]);
+    let att = block_on(NodeKeyAttestation::issue(
+        &wallet,
+        node.public(),
+        T0_UNIX,
+        3600,
+    ))
+    .unwrap()
+    .encode();
+    Side { wallet, node, att }
+}
+
+pub(crate) fn config(s: &Side, initiator: bool, base: Instant) -> SessionConfig {
+    SessionConfig {
+        initiator,
+        node_key: s.node.clone(),
+        attestation: Arc::new(s.att.clone()),
+        principal: s.wallet.principal(),
+        visibility: Visibility::Public,
+        policy: if initiator {
+            None
+        } else {
+            Some(Arc::new(NodePolicy::new(Visibility::Public)))
+        },
+        networks: NetworkFilter::ANY,
+        invite_token: None,
+        expected_remote: None,
+        capabilities: default_capabilities(),
+        limits: SessionLimits::default(),
+        attestation_cache: Arc::new(AttestationCache::default()),
+        alias_card: None,
+        clock: Clock {
+            base,
+            base_unix: T0_UNIX,
+        },
+        fixed: None,
+    }
+}
+
+/// Moves bytes both ways until neither side has anything to say. Bounded, so a livelock
+/// fails the test instead of hanging it.
+pub(crate) fn pump(a: &mut Session, b: &mut Session, now: Instant) -> (Vec<u8>, Vec<u8>) {
+    let (mut a_to_b, mut b_to_a) = (Vec::new(), Vec::new());
+    for _ in 0..10_000 {
+        let mut buf = Vec::new();
+        a.poll_transmit(now, &mut buf, 1 << 20);
+        let mut moved = !buf.is_empty();
+        a_to_b.extend_from_slice(&buf);
+        let mut input = BytesMut::from(&buf[..]);
+        b.handle_input(&mut input, now);
+        let mut buf = Vec::new();
+        b.poll_transmit(now, &mut buf, 1 << 20);
+        moved |= !buf.is_empty();
+        b_to_a.extend_from_slice(&buf);
+        let mut input = BytesMut::from(&buf[..]);
+        a.handle_input(&mut input, now);
+        if !moved {
+            return (a_to_b, b_to_a);
+        }
+    }
+    panic!("pump did not settle");
+}
+
+fn pair(a_cfg: SessionConfig, b_cfg: SessionConfig, now: Instant) -> (Session, Session) {
+    let mut a = Session::new(a_cfg, now).unwrap();
+    let mut b = Session::new(b_cfg, now).unwrap();
+    pump(&mut a, &mut b, now);
+    (a, b)
+}
+
+fn drain_events(s: &mut Session) -> Vec<Event> {
+    std::iter::from_fn(|| s.poll_event()).collect()
+}
+
+#[test]
+fn handshake_establishes_both_sides() {
+    let now = Instant::now();
+    let (x, y) = (side(1), side(2));
+    let (a, b) = pair(config(&x, true, now), config(&y, false, now), now);
+    assert!(a.is_established() && b.is_established());
+    assert_eq!(a.remote_principal(), Some(&y.wallet.principal()));
+    assert_eq!(b.remote_principal(), Some(&x.wallet.principal()));
+    assert_eq!(a.info().session_id, b.info().session_id);
+}
+
+#[test]
+fn streams_carry_data_with_fin() {
+    let now = Instant::now();
+    let (x, y) = (side(1), side(2));
+    let (mut a, mut b) = pair(config(&x, true, now), config(&y, false, now), now);
+    let id = a.open_stream(Some("chat")).unwrap();
+    assert_eq!(id, 0, "dialer ids are even from 0");
+    assert_eq!(a.write(id, b"hello").unwrap(), 5);
+    a.finish(id).unwrap();
+    pump(&mut a, &mut b, now);
+    let got = b.accept_stream().unwrap();
+    assert_eq!(got, id);
+    assert_eq!(b.stream_label(id), Some("chat"));
+    assert_eq!(b.read(id, 100).unwrap(), ReadOutcome::Data("hello".into()));
+    assert_eq!(b.read(id, 100).unwrap(), ReadOutcome::Finished);
+    let back = b.open_stream(None).unwrap();
+    assert_eq!(back, 1, "listener ids are odd from 1");
+}
+
+#[test]
+fn flow_control_bounds_a_slow_reader() {
+    let now = Instant::now();
+    let (x, y) = (side(1), side(2));
+    let (mut a, mut b) = pair(config(&x, true, now), config(&y, false, now), now);
+    let id = a.open_stream(None).unwrap();
+    let chunk = vec![7u8; 64 * 1024];
+    let mut written = 0usize;
+    // Write far more than one window while the reader reads nothing.
+    for _ in 0..200 {
+        written += a.write(id, &chunk).unwrap();
+        pump(&mut a, &mut b, now);
+    }
+    let buffered = b.readable_bytes(id);
+    assert_eq!(
+        buffered as u64, INITIAL_STREAM_WINDOW,
+        "receiver holds exactly one window"
+    );
+    assert!(
+        written < 1024 * 1024,
+        "writer was stopped by the send buffer"
+    );
+    // Reading frees credit and the data keeps flowing, intact and in order.
+    let mut total = 0usize;
+    let _ = b.accept_stream();
+    for _ in 0..10_000 {
+        match b.read(id, 1 << 20).unwrap() {
+            ReadOutcome::Data(d) => {
+                assert!(d.iter().all(|&x| x == 7));
+                total += d.len();
+            }
+            ReadOutcome::Blocked => {
+                if total >= written {
+                    break;
+                }
+                pump(&mut a, &mut b, now);
+            }
+            ReadOutcome::Finished => break,
+        }
+    }
+    assert_eq!(total, written);
+}
+
+#[test]
+fn stream_limit_refuses_with_stream_refused() {
+    let now = Instant::now();
+    let (x, y) = (side(1), side(2));
+    let mut bcfg = config(&y, false, now);
+    bcfg.limits.max_streams = 2;
+    let (mut a, mut b) = pair(config(&x, true, now), bcfg, now);
+    let ids: Vec<u64> = (0..3).map(|_| a.open_stream(None).unwrap()).collect();
+    pump(&mut a, &mut b, now);
+    assert_eq!(a.read(ids[0], 10).unwrap(), ReadOutcome::Blocked);
+    assert_eq!(a.read(ids[1], 10).unwrap(), ReadOutcome::Blocked);
+    let e = a.read(ids[2], 10).unwrap_err();
+    assert_eq!(e.code, ErrorCode::StreamRefused);
+    assert!(b.is_established() && a.is_established());
+}
+
+#[test]
+fn keepalive_detects_a_silent_peer() {
+    let t0 = Instant::now();
+    let (x, y) = (side(1), side(2));
+    let mut acfg = config(&x, true, t0);
+    acfg.limits.keepalive_interval = Duration::from_secs(5);
+    acfg.limits.keepalive_timeout = Duration::from_secs(2);
+    let (mut a, mut b) = pair(acfg, config(&y, false, t0), t0);
+    // First PING goes out at once and is answered.
+    a.handle_timeout(t0);
+    pump(&mut a, &mut b, t0);
+    assert!(a.info().rtt.is_some());
+    // Next PING at t0+5; the peer goes silent (its bytes are never delivered).
+    let t1 = t0 + Duration::from_secs(5);
+    a.handle_timeout(t1);
+    let mut sink = Vec::new();
+    a.poll_transmit(t1, &mut sink, 1 << 20);
+    assert_eq!(a.poll_timeout(), Some(t1 + Duration::from_secs(2)));
+    a.handle_timeout(t1 + Duration::from_secs(2));
+    assert_eq!(a.error().unwrap().code, ErrorCode::Timeout);
+    let _ = b;
+}
+
+#[test]
+fn silent_client_times_out_handshake() {
+    let t0 = Instant::now();
+    let y = side(2);
+    let mut b = Session::new(config(&y, false, t0), t0).unwrap();
+    assert_eq!(b.poll_timeout(), Some(t0 + Duration::from_secs(10)));
+    b.handle_timeout(t0 + Duration::from_secs(10));
+    assert_eq!(b.error().unwrap().code, ErrorCode::Timeout);
+}
+
+#[test]
+fn attestation_for_another_node_key_fails_binding() {
+    let now = Instant::now();
+    let (x, y) = (side(1), side(2));
+    let mut acfg = config(&x, true, now);
+    // The initiator presents an attestation of a node key it does not hold.
+    acfg.node_key = NodeKey::from_seed([9; 32]);
+    let (a, b) = pair(acfg, config(&y, false, now), now);
+    assert_eq!(b.error().unwrap().code, ErrorCode::AuthFailed);
+    assert_eq!(a.error().unwrap().code, ErrorCode::AuthFailed);
+}
+
+#[test]
+fn auth_from_another_session_fails_transcript_binding() {
+    let now = Instant::now();
+    let (x, y) = (side(1), side(2));
+    let mut a = Session::new(config(&x, true, now), now).unwrap();
+    let mut b = Session::new(config(&y, false, now), now).unwrap();
+    // Run until the initiator has the responder's HELLO but has not sent AUTH.
+    let mut buf = Vec::new();
+    a.poll_transmit(now, &mut buf, 1 << 20); // noise 1
+    b.handle_input(&mut BytesMut::from(&buf[..]), now);
+    buf.clear();
+    b.poll_transmit(now, &mut buf, 1 << 20); // noise 2
+    a.handle_input(&mut BytesMut::from(&buf[..]), now);
+    // The initiator's nonce changes after its HELLO was queued: its AUTH now echoes and
+    // signs a transcript the responder never saw, as a replayed AUTH would.
+    buf.clear();
+    a.poll_transmit(now, &mut buf, 1 << 20); // noise 3 + HELLO
+    a.local_nonce_for_test([0xee; 32]);
+    b.handle_input(&mut BytesMut::from(&buf[..]), now);
+    pump(&mut a, &mut b, now);
+    assert_eq!(b.error().unwrap().code, ErrorCode::AuthFailed);
+    assert!(!a.is_established());
+}
+
+#[test]
+fn expired_attestation_is_refused() {
+    let now = Instant::now();
+    let (x, y) = (side(1), side(2));
+    let mut bcfg = config(&y, false, now);
+    // Two hours later: the 1-hour attestations are past their ±5 min grace.
+    bcfg.clock.base_unix = T0_UNIX + 7200;
+    let mut acfg = config(&x, true, now);
+    acfg.clock.base_unix = T0_UNIX + 7200;
+    let (a, b) = pair(acfg, bcfg, now);
+    assert_eq!(b.error().unwrap().code, ErrorCode::AuthExpired);
+    assert_eq!(a.error().unwrap().code, ErrorCode::AuthExpired);
+}
+
+#[test]
+fn private_allowlist_refuses_with_not_allowed() {
+    let now = Instant::now();
+    let (x, y) = (side(1), side(2));
+    let mut bcfg = config(&y, false, now);
+    bcfg.policy = Some(Arc::new(NodePolicy::new(Visibility::Private)));
+    let (a, b) = pair(config(&x, true, now), bcfg, now);
+    assert_eq!(a.error().unwrap().code, ErrorCode::NotAllowed);
+    assert!(b.error().is_some());
+    // Allowed principal gets in.
+    let mut policy = NodePolicy::new(Visibility::Private);
+    policy.allowlist.allow(x.wallet.principal());
+    let mut bcfg = config(&y, false, now);
+    bcfg.policy = Some(Arc::new(policy));
+    let (a, b) = pair(config(&x, true, now), bcfg, now);
+    assert!(a.is_established() && b.is_established());
+}
+
+fn stealth_policy() -> (Arc<NodePolicy>, Vec<u8>) {
+    let mut policy = NodePolicy::new(Visibility::Stealth);
+    policy.allowlist_gate = false;
+    let invite = policy.invites.create(600, false, T0_UNIX).unwrap();
+    (Arc::new(policy), invite.token)
+}
+
+#[test]
+fn stealth_requires_a_valid_knock() {
+    let now = Instant::now();
+    let (x, y) = (side(1), side(2));
+    let (policy, token) = stealth_policy();
+    let listener = |p: &Arc<NodePolicy>| {
+        let mut c = config(&y, false, now);
+        c.policy = Some(p.clone());
+        c.visibility = Visibility::Stealth;
+        c
+    };
+    // No KNOCK at all.
+    let (a, b) = pair(config(&x, true, now), listener(&policy), now);
+    assert_eq!(a.error().unwrap().code, ErrorCode::InviteRequired);
+    assert_eq!(b.error().unwrap().code, ErrorCode::InviteRequired);
+    // A wrong token.
+    let mut acfg = config(&x, true, now);
+    acfg.invite_token = Some(vec![0x42; 32]);
+    let (a, _) = pair(acfg, listener(&policy), now);
+    assert_eq!(a.error().unwrap().code, ErrorCode::InviteInvalid);
+    // The right token.
+    let mut acfg = config(&x, true, now);
+    acfg.invite_token = Some(token);
+    let (a, b) = pair(acfg, listener(&policy), now);
+    assert!(
+        a.is_established() && b.is_established(),
+        "{:?} {:?}",
+        a.error(),
+        b.error()
+    );
+}
+
+#[test]
+fn stealth_answers_scanners_before_any_crypto() {
+    // A stealth listener fed a Noise message 1 (what a scanner or a plain client sends)
+    // answers AUTH_FAIL{INVITE_REQUIRED} without running Noise.
+    let now = Instant::now();
+    let y = side(2);
+    let (policy, _) = stealth_policy();
+    let mut c = config(&y, false, now);
+    c.policy = Some(policy);
+    let mut b = Session::new(c, now).unwrap();
+    let mut input = BytesMut::from(&[32u8][..]);
+    input.extend_from_slice(&[0u8; 32]);
+    b.handle_input(&mut input, now);
+    assert_eq!(b.error().unwrap().code, ErrorCode::InviteRequired);
+    let mut out = Vec::new();
+    b.poll_transmit(now, &mut out, 1024);
+    let f = crate::wire::frame::next_frame(&mut BytesMut::from(&out[..]), 1024)
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        Message::decode(&f).unwrap(),
+        Message::AuthFail {
+            code: ErrorCode::InviteRequired,
+            ..
+        }
+    ));
+    assert!(b.is_closed() || out.len() < 64);
+}
+
+#[test]
+fn knock_with_another_version_is_refused() {
+    let now = Instant::now();
+    let y = side(2);
+    let (policy, token) = stealth_policy();
+    let mut c = config(&y, false, now);
+    c.policy = Some(policy);
+    let mut b = Session::new(c, now).unwrap();
+    let knock = Message::Knock {
+        version: 2,
+        nonce: &[1; 16],
+        token: &token,
+    }
+    .to_vec();
+    let mut input = Vec::new();
+    crate::wire::frame::write_frame(&mut input, &knock);
+    b.handle_input(&mut BytesMut::from(&input[..]), now);
+    assert_eq!(b.error().unwrap().code, ErrorCode::VersionUnsupported);
+}
+
+#[test]
+fn hello_with_another_version_is_refused() {
+    let now = Instant::now();
+    let (x, y) = (side(1), side(2));
+    let mut a = Session::new(config(&x, true, now), now).unwrap();
+    let mut b = Session::new(config(&y, false, now), now).unwrap();
+    let mut buf = Vec::new();
+    a.poll_transmit(now, &mut buf, 1 << 20);
+    b.handle_input(&mut BytesMut::from(&buf[..]), now);
+    buf.clear();
+    b.poll_transmit(now, &mut buf, 1 << 20);
+    a.handle_input(&mut BytesMut::from(&buf[..]), now);
+    // Swap the initiator's queued HELLO for one claiming protocol version 2.
+    let pk = x.node.public();
+    a.replace_control_for_test(
+        Message::Hello(Hello {
+            version: 2,
+            node_pubkey: &pk,
+            nonce: &[3; 32],
+            timestamp: T0_UNIX,
+            visibility: None,
+            capabilities: vec![],
+        })
+        .to_vec(),
+    );
+    pump(&mut a, &mut b, now);
+    assert_eq!(b.error().unwrap().code, ErrorCode::VersionUnsupported);
+    assert_eq!(a.error().unwrap().code, ErrorCode::VersionUnsupported);
+}
+
+#[test]
+fn unknown_message_type_after_auth_closes_with_version_unsupported() {
+    let now = Instant::now();
+    let (x, y) = (side(1), side(2));
+    let (mut a, mut b) = pair(config(&x, true, now), config(&y, false, now), now);
+    let unknown = crate::wire::cbor::to_vec(&crate::wire::cbor::Value::Map(vec![(
+        "t",
+        crate::wire::cbor::Value::Uint(0x77),
+    )]));
+    a.replace_control_for_test(unknown);
+    pump(&mut a, &mut b, now);
+    assert_eq!(b.error().unwrap().code, ErrorCode::VersionUnsupported);
+    assert_eq!(a.error().unwrap().code, ErrorCode::VersionUnsupported);
+    assert!(drain_events(&mut a)
+        .iter()
+        .any(|e| matches!(e, Event::Closed(_))));
+}
+
+#[test]
+fn corrupted_frame_closes_with_a_code_and_delivers_nothing() {
+    let now = Instant::now();
+    let (x, y) = (side(1), side(2));
+    let (mut a, mut b) = pair(config(&x, true, now), config(&y, false, now), now);
+    let id = a.open_stream(None).unwrap();
+    a.write(id, b"do not deliver me").unwrap();
+    let mut buf = Vec::new();
+    a.poll_transmit(now, &mut buf, 1 << 20);
+    let last = buf.len() - 5;
+    buf[last] ^= 0x01;
+    b.handle_input(&mut BytesMut::from(&buf[..]), now);
+    assert_eq!(b.error().unwrap().code, ErrorCode::InvalidMessage);
+    assert!(b.accept_stream().is_none());
+}
+
+#[test]
+fn graceful_close_flushes_then_sends_code() {
+    let now = Instant::now();
+    let (x, y) = (side(1), side(2));
+    let (mut a, mut b) = pair(config(&x, true, now), config(&y, false, now), now);
+    let id = a.open_stream(None).unwrap();
+    a.write(id, &[1u8; 100_000]).unwrap();
+    a.close(ErrorCode::Ok, "bye");
+    pump(&mut a, &mut b, now);
+    assert_eq!(b.readable_bytes(id), 100_000);
+    assert_eq!(b.error().unwrap().code, ErrorCode::Ok);
+    assert_eq!(a.error().unwrap().code, ErrorCode::Ok);
+}
+
+#[test]
+fn many_streams_share_frames() {
+    let now = Instant::now();
+    let (x, y) = (side(1), side(2));
+    let (mut a, mut b) = pair(config(&x, true, now), config(&y, false, now), now);
+    let ids: Vec<u64> = (0..500).map(|_| a.open_stream(None).unwrap()).collect();
+    for &id in &ids {
+        a.write(id, &id.to_le_bytes()).unwrap();
+        a.finish(id).unwrap();
+    }
+    let (wire, _) = pump(&mut a, &mut b, now);
+    // 500 opens + 500 data messages fit in a handful of frames, not 1000.
+    assert!(wire.len() < 500 * 40, "{} bytes", wire.len());
+    for &id in &ids {
+        assert_eq!(
+            b.read(id, 64).unwrap(),
+            ReadOutcome::Data(bytes::Bytes::copy_from_slice(&id.to_le_bytes()))
+        );
+    }
+}

@@ -1,0 +1,416 @@
+//! Sessions between real peers over loopback TCP sockets, with real crypto.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use snap2p::{
+    Connection, DialOptions, ErrorCode, Peer, PeerConfig, SessionLimits, Stream, Visibility,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::timeout;
+
+const T: Duration = Duration::from_secs(60);
+
+async fn peer(cfg: PeerConfig) -> Peer {
+    Peer::ephemeral(cfg).await.unwrap()
+}
+
+/// Serves every stream of every inbound session: reads all, answers with the SHA-256 of
+/// what it read followed by the byte count (8 bytes LE).
+fn serve_digest(p: &Peer) {
+    let p = p.clone();
+    tokio::spawn(async move {
+        while let Some(conn) = p.accept().await {
+            tokio::spawn(serve_conn(conn));
+        }
+    });
+}
+
+async fn serve_conn(conn: Connection) {
+    while let Ok(stream) = conn.accept_stream().await {
+        tokio::spawn(async move {
+            let mut h = Sha256::new();
+            let mut n = 0u64;
+            while let Ok(Some(chunk)) = stream.read_chunk(1 << 20).await {
+                n += chunk.len() as u64;
+                h.update(&chunk);
+            }
+            let mut out = h.finalize().to_vec();
+            out.extend_from_slice(&n.to_le_bytes());
+            let _ = stream.write_all(&out).await;
+            let _ = stream.finish();
+        });
+    }
+}
+
+/// Sends `total` pseudo-random bytes in `chunk`-sized writes; checks the peer's digest.
+async fn send_and_check(stream: &Stream, total: u64, chunk: usize, seed: u8) {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; chunk];
+    let mut x = seed as u32 | 1;
+    let mut sent = 0u64;
+    while sent < total {
+        let n = ((total - sent) as usize).min(chunk);
+        for b in buf[..n].iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            *b = x as u8;
+        }
+        h.update(&buf[..n]);
+        stream.write_all(&buf[..n]).await.unwrap();
+        sent += n as u64;
+    }
+    stream.finish().unwrap();
+    let reply = stream.read_all(1024).await.unwrap();
+    assert_eq!(reply.len(), 40);
+    assert_eq!(&reply[..32], &h.finalize()[..], "digest mismatch");
+    assert_eq!(u64::from_le_bytes(reply[32..].try_into().unwrap()), total);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_gib_transfer_with_matching_sha256() {
+    timeout(Duration::from_secs(300), async {
+        let server = peer(PeerConfig::default()).await;
+        let addr = server.listen("127.0.0.1:0").await.unwrap();
+        serve_digest(&server);
+        let client = peer(PeerConfig::default()).await;
+        let conn = client.dial(&addr.to_string()).await.unwrap();
+        let stream = conn.open_stream(Some("bulk")).await.unwrap();
+        send_and_check(&stream, 1 << 30, 64 * 1024, 7).await;
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_streams_each_intact() {
+    timeout(T, async {
+        let server = peer(PeerConfig::default()).await;
+        let addr = server.listen("127.0.0.1:0").await.unwrap();
+        serve_digest(&server);
+        let client = peer(PeerConfig::default()).await;
+        let conn = client.dial(&addr.to_string()).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..200u32 {
+            let conn = conn.clone();
+            tasks.push(tokio::spawn(async move {
+                let s = conn.open_stream(None).await.unwrap();
+                send_and_check(&s, 64 * 1024 + i as u64, 4096, i as u8).await;
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_and_async_read_write() {
+    timeout(T, async {
+        let server = peer(PeerConfig::default()).await;
+        let addr = match server.listen("[::1]:0").await {
+            Ok(a) => a,
+            Err(_) => return, // no IPv6 on this host
+        };
+        serve_digest(&server);
+        let client = peer(PeerConfig::default()).await;
+        let conn = client
+            .dial(&format!("[::1]:{}", addr.port()))
+            .await
+            .unwrap();
+        let mut s = conn.open_stream(None).await.unwrap();
+        s.write_all(b"tokio io traits").await.unwrap();
+        s.shutdown().await.unwrap();
+        let mut reply = Vec::new();
+        s.read_to_end(&mut reply).await.unwrap();
+        assert_eq!(reply.len(), 40);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visibility_modes_over_sockets() {
+    timeout(T, async {
+        // Private: allowlist gate after auth.
+        let alice = peer(PeerConfig::default()).await;
+        let mallory = peer(PeerConfig::default()).await;
+        let private = peer(PeerConfig {
+            visibility: Visibility::Private,
+            allowlist: vec![alice.principal().clone()],
+            ..Default::default()
+        })
+        .await;
+        let paddr = private.listen("127.0.0.1:0").await.unwrap().to_string();
+        serve_digest(&private);
+        let e = mallory.dial(&paddr).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::NotAllowed, "{e}");
+        let conn = alice.dial(&paddr).await.unwrap();
+        assert_eq!(conn.remote_principal(), private.principal());
+
+        // Stealth: KNOCK with an invite before anything else.
+        let stealth = peer(PeerConfig {
+            visibility: Visibility::Stealth,
+            allowlist_gate: Some(false),
+            ..Default::default()
+        })
+        .await;
+        let saddr = stealth.listen("127.0.0.1:0").await.unwrap().to_string();
+        serve_digest(&stealth);
+        let invite = stealth.create_invite(Some(600), false).unwrap();
+        let e = alice.dial(&saddr).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::InviteRequired, "{e}");
+        let bad = DialOptions {
+            invite: Some(vec![9; 32]),
+            ..Default::default()
+        };
+        let e = alice.dial_with(&saddr, bad).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::InviteInvalid, "{e}");
+        let good = DialOptions {
+            invite: Some(invite.token.clone()),
+            ..Default::default()
+        };
+        let conn = alice.dial_with(&saddr, good.clone()).await.unwrap();
+        let s = conn.open_stream(None).await.unwrap();
+        send_and_check(&s, 1000, 100, 3).await;
+        // Revoked: refused again.
+        assert!(stealth.revoke_invite(&invite.id));
+        let e = mallory.dial_with(&saddr, good).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::InviteInvalid, "{e}");
+
+        // Dialing with an expected principal that does not match.
+        let public = peer(PeerConfig::default()).await;
+        let addr = public.listen("127.0.0.1:0").await.unwrap().to_string();
+        let wrong = DialOptions {
+            expect: Some(alice.principal().clone()),
+            ..Default::default()
+        };
+        let e = mallory.dial_with(&addr, wrong).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::PrincipalMismatch, "{e}");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stealth_listener_rate_limits_unauthenticated_handshakes() {
+    timeout(T, async {
+        let stealth = peer(PeerConfig {
+            visibility: Visibility::Stealth,
+            allowlist_gate: Some(false),
+            preauth_rate_per_min: Some(3),
+            ..Default::default()
+        })
+        .await;
+        let addr = stealth.listen("127.0.0.1:0").await.unwrap();
+        // A scanner from 127.0.0.2 burns its budget and then gets silence.
+        let mut silent = 0;
+        for _ in 0..10 {
+            let sock = tokio::net::TcpSocket::new_v4().unwrap();
+            sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+            let mut s = sock.connect(addr).await.unwrap();
+            let _ = s.write_all(&[32; 33]).await;
+            let mut buf = [0u8; 64];
+            match timeout(Duration::from_secs(5), s.read(&mut buf)).await {
+                Ok(Ok(0)) => silent += 1,
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) => silent += 1,
+                Err(_) => panic!("listener kept a scanner waiting"),
+            }
+        }
+        assert!(silent >= 7, "rate limit closed only {silent} of 10");
+        // A legitimate invited peer from another address still gets in.
+        let invite = stealth.create_invite(None, false).unwrap();
+        let alice = peer(PeerConfig::default()).await;
+        let conn = alice
+            .dial_with(
+                &addr.to_string(),
+                DialOptions {
+                    invite: Some(invite.token),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(conn.remote_principal(), stealth.principal());
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_closes_only_that_session_and_silent_clients_time_out() {
+    timeout(T, async {
+        let limits = SessionLimits {
+            handshake_timeout: Duration::from_millis(500),
+            ..Default::default()
+        };
+        let server = peer(PeerConfig {
+            limits,
+            ..Default::default()
+        })
+        .await;
+        let addr = server.listen("127.0.0.1:0").await.unwrap();
+        serve_digest(&server);
+        let client = peer(PeerConfig::default()).await;
+        let good = client.dial(&addr.to_string()).await.unwrap();
+
+        // Garbage: an oversized length prefix.
+        let mut raw = TcpStream::connect(addr).await.unwrap();
+        raw.write_all(&[0xff, 0xff, 0xff, 0x7f, 1, 2, 3])
+            .await
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let n = timeout(Duration::from_secs(5), raw.read(&mut buf))
+            .await
+            .expect("garbage must be closed promptly")
+            .unwrap_or(0);
+        assert_eq!(n, 0, "no answer to unframed garbage");
+
+        // Silence: closed after the handshake timeout.
+        let mut idle = TcpStream::connect(addr).await.unwrap();
+        let started = std::time::Instant::now();
+        let n = timeout(Duration::from_secs(5), idle.read(&mut buf))
+            .await
+            .expect("silent client must be timed out")
+            .unwrap_or(0);
+        let _ = n;
+        assert!(started.elapsed() >= Duration::from_millis(400));
+
+        // The established session is untouched.
+        let s = good.open_stream(None).await.unwrap();
+        send_and_check(&s, 100_000, 1000, 5).await;
+    })
+    .await
+    .unwrap();
+}
+
+/// A TCP relay that can be frozen: bytes stop flowing both ways while the sockets stay
+/// open (what a network partition looks like to both ends).
+async fn freezable_relay(target: std::net::SocketAddr) -> (std::net::SocketAddr, Arc<AtomicBool>) {
+    async fn copy_dir(
+        mut r: tokio::net::tcp::OwnedReadHalf,
+        mut w: tokio::net::tcp::OwnedWriteHalf,
+        frozen: Arc<AtomicBool>,
+    ) {
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let n = match r.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            while frozen.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            if w.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    }
+    let frozen = Arc::new(AtomicBool::new(false));
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let f = frozen.clone();
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = l.accept().await {
+            let Ok(outbound) = TcpStream::connect(target).await else {
+                continue;
+            };
+            let (ir, iw) = inbound.into_split();
+            let (or, ow) = outbound.into_split();
+            tokio::spawn(copy_dir(ir, ow, f.clone()));
+            tokio::spawn(copy_dir(or, iw, f.clone()));
+        }
+    });
+    (addr, frozen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepalive_detects_a_partition() {
+    timeout(T, async {
+        let server = peer(PeerConfig::default()).await;
+        let addr = server.listen("127.0.0.1:0").await.unwrap();
+        serve_digest(&server);
+        let (relay, frozen) = freezable_relay(addr).await;
+        let limits = SessionLimits {
+            keepalive_interval: Duration::from_millis(300),
+            keepalive_timeout: Duration::from_millis(500),
+            ..Default::default()
+        };
+        let client = peer(PeerConfig {
+            limits,
+            ..Default::default()
+        })
+        .await;
+        let conn = client.dial(&relay.to_string()).await.unwrap();
+        let s = conn.open_stream(None).await.unwrap();
+        send_and_check(&s, 10_000, 1000, 1).await;
+        let open = conn.open_stream(None).await.unwrap();
+        frozen.store(true, Ordering::SeqCst);
+        let started = std::time::Instant::now();
+        let why = timeout(Duration::from_secs(5), conn.closed())
+            .await
+            .expect("keepalive must notice the partition");
+        assert_eq!(why.code, ErrorCode::Timeout, "{why}");
+        // Interval + timeout, with scheduling slack.
+        assert!(started.elapsed() < Duration::from_secs(3));
+        // A pending read on the dead session ends with an error, not a hang.
+        let e = timeout(Duration::from_secs(2), open.read_chunk(10))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::Timeout, "{e}");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_killed_mid_transfer_gives_an_error() {
+    timeout(T, async {
+        let server = peer(PeerConfig::default()).await;
+        let addr = server.listen("127.0.0.1:0").await.unwrap();
+        let s2 = server.clone();
+        let received = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let r2 = received.clone();
+        tokio::spawn(async move {
+            let conn = s2.accept().await.unwrap();
+            let st = conn.accept_stream().await.unwrap();
+            while let Ok(Some(c)) = st.read_chunk(1 << 16).await {
+                r2.fetch_add(c.len() as u64, Ordering::SeqCst);
+                if r2.load(Ordering::SeqCst) > 4 << 20 {
+                    // The server dies abruptly.
+                    s2.close().await;
+                    return;
+                }
+            }
+        });
+        let client = peer(PeerConfig::default()).await;
+        let conn = client.dial(&addr.to_string()).await.unwrap();
+        let s = conn.open_stream(None).await.unwrap();
+        let chunk = vec![1u8; 65536];
+        let mut err = None;
+        for _ in 0..100_000 {
+            if let Err(e) = s.write_all(&chunk).await {
+                err = Some(e);
+                break;
+            }
+        }
+        let e = err.expect("writes must fail once the peer is gone");
+        assert!(
+            matches!(
+                e.code,
+                ErrorCode::Ok | ErrorCode::ConnectionClosed | ErrorCode::StreamClosed
+            ),
+            "{e}"
+        );
+    })
+    .await
+    .unwrap();
+}
