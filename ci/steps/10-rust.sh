@@ -7,6 +7,8 @@ bash ci/setup/rust.sh
 step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy"
-cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --all-targets -- -D warnings
 step "cargo test"
-cargo test --workspace
+cargo test
+step "README example"
+cargo run -q -p snap2p --example echo

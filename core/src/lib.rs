@@ -30,7 +30,7 @@ pub use identity::{
     SignRequest, SignatureForm, WalletSigner, WalletStore,
 };
 pub use locator::Locator;
-pub use peer::{DialOptions, Peer, PeerConfig};
+pub use peer::{DialOptions, Peer, PeerConfig, Role};
 pub use policy::{Invite, Visibility};
 pub use session::{Connection, SessionLimits, Stream};
 

@@ -35,7 +35,7 @@ use tokio::task::JoinHandle;
 
 use crate::error::{Error, ErrorCode};
 use crate::identity::{
-    AliasCard, LocalWallet, Network, NetworkFilter, NodeKey, NodeKeyAttestation, Principal,
+    AliasBook, AliasCard, LocalWallet, Network, NetworkFilter, NodeKey, NodeKeyAttestation, Principal,
     WalletSigner,
 };
 use crate::locator::{parse_listen_addr, Locator};
@@ -48,9 +48,22 @@ use crate::session::{
 };
 use crate::wire::message::caps;
 
+/// Implementation profiles (spec §1.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Role {
+    /// Dials and listens.
+    #[default]
+    Full,
+    /// Only initiates connections (`listen` is refused).
+    DialerOnly,
+    /// Only accepts connections (`dial` is refused).
+    ListenerOnly,
+}
+
 /// How a peer behaves. `PeerConfig::default()` is a Public full peer.
 #[derive(Clone, Debug)]
 pub struct PeerConfig {
+    pub role: Role,
     pub visibility: Visibility,
     /// Principals let in after auth in Private/Stealth mode.
     pub allowlist: Vec<Principal>,
@@ -80,6 +93,7 @@ pub struct PeerConfig {
 impl Default for PeerConfig {
     fn default() -> Self {
         PeerConfig {
+            role: Role::Full,
             visibility: Visibility::Public,
             allowlist: Vec::new(),
             allowlist_gate: None,
@@ -128,6 +142,8 @@ pub(crate) struct PeerInner {
     cache: Arc<AttestationCache>,
     attestation: tokio::sync::Mutex<Issued>,
     alias_card: Mutex<Option<(AliasCard, Arc<Vec<u8>>)>>,
+    /// The latest valid AliasCard of each remote principal, kept after its session ends.
+    alias_book: Mutex<AliasBook>,
     incoming_tx: mpsc::Sender<Connection>,
     incoming_rx: tokio::sync::Mutex<mpsc::Receiver<Connection>>,
     connections: Mutex<Vec<Connection>>,
@@ -207,6 +223,7 @@ impl Peer {
                 expires_at: att.expires_at,
             }),
             alias_card: Mutex::new(None),
+            alias_book: Mutex::new(AliasBook::with_networks(config.networks)),
             incoming_tx: tx,
             incoming_rx: tokio::sync::Mutex::new(rx),
             connections: Mutex::new(Vec::new()),
@@ -295,8 +312,51 @@ impl Peer {
         )
         .await?;
         let bytes = Arc::new(card.encode());
-        *self.inner.alias_card.lock().unwrap() = Some((card.clone(), bytes));
+        *self.inner.alias_card.lock().unwrap() = Some((card.clone(), bytes.clone()));
+        // Sessions already up get the new card too (spec §6.2: peers keep the latest).
+        for conn in self.connections() {
+            conn.send_alias_card(bytes.clone());
+        }
         Ok(card)
+    }
+
+    /// The current AliasCard of `principal`: the newest valid, unexpired card received
+    /// on any session, live or past. Expired cards are never returned (spec §6.2).
+    pub fn alias_of(&self, principal: &Principal) -> Option<AliasCard> {
+        let now = crate::unix_now();
+        let live = self
+            .connections()
+            .iter()
+            .filter(|c| c.remote_principal() == principal)
+            .filter_map(|c| c.remote_alias())
+            .max_by_key(|c| c.issued_at);
+        let mut book = self.inner.alias_book.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(card) = &live {
+            let _ = book.insert(card.clone(), now);
+        }
+        let kept = book.current(principal, now);
+        drop(book);
+        // On an issued_at tie the card a live session holds is the one received last.
+        match (live, kept) {
+            (Some(l), Some(k)) if k.issued_at > l.issued_at => Some(k),
+            (Some(l), _) => Some(l),
+            (None, k) => k,
+        }
+    }
+
+    /// Files the card a session ended with into the alias book.
+    fn remember_alias(&self, conn: &Connection) {
+        if let Some(card) = conn.remote_alias() {
+            let now = crate::unix_now();
+            let mut book = self.inner.alias_book.lock().unwrap_or_else(|p| p.into_inner());
+            book.prune(now);
+            let _ = book.insert(card, now);
+        }
+    }
+
+    /// The PX-1 module, when enabled (hint cache, listen addresses).
+    pub fn px1(&self) -> Option<&px1::Px1> {
+        self.inner.px1.as_ref()
     }
 
     /// Our current AliasCard, if one is set and unexpired.
@@ -400,6 +460,16 @@ impl Peer {
         conns.retain(|c| !c.is_closed());
         conns.push(conn.clone());
         drop(conns);
+        // Keep the remote's last AliasCard once the session ends (the task holds no strong
+        // reference to the peer).
+        let weak = self.downgrade();
+        let watched = conn.clone();
+        tokio::spawn(async move {
+            watched.closed().await;
+            if let Some(peer) = Peer::from_weak(&weak) {
+                peer.remember_alias(&watched);
+            }
+        });
         if self.inner.px1.is_some() {
             px1::on_connection(self.clone(), conn.clone());
         }
@@ -417,6 +487,12 @@ impl Peer {
     pub async fn listen(&self, addr: &str) -> Result<SocketAddr, Error> {
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(Error::new(ErrorCode::ConnectionClosed, "peer is closed"));
+        }
+        if self.inner.config.role == Role::DialerOnly {
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                "this peer is dialer-only: it does not listen",
+            ));
         }
         let addr = parse_listen_addr(addr)?;
         let listener = TcpListener::bind(addr).await.map_err(|e| {
@@ -462,6 +538,12 @@ impl Peer {
     pub async fn dial_with(&self, target: &str, opts: DialOptions) -> Result<Connection, Error> {
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(Error::new(ErrorCode::ConnectionClosed, "peer is closed"));
+        }
+        if self.inner.config.role == Role::ListenerOnly {
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                "this peer is listener-only: it does not dial",
+            ));
         }
         let target = target.trim();
         if target.starts_with(crate::identity::PRINCIPAL_PREFIX) {

@@ -27,3 +27,31 @@ async fn echo_over_loopback() {
     stream.finish().unwrap();
     assert_eq!(stream.read_all(1 << 20).await.unwrap(), b"hello");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_are_enforced() {
+    use snap2p::{ErrorCode, Role};
+    let dialer = Peer::ephemeral(PeerConfig {
+        role: Role::DialerOnly,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        dialer.listen("127.0.0.1:0").await.unwrap_err().code,
+        ErrorCode::InvalidArgument
+    );
+    let listener = Peer::ephemeral(PeerConfig {
+        role: Role::ListenerOnly,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let addr = listener.listen("127.0.0.1:0").await.unwrap();
+    assert_eq!(
+        listener.dial("127.0.0.1:9").await.unwrap_err().code,
+        ErrorCode::InvalidArgument
+    );
+    let conn = dialer.dial(&addr.to_string()).await.unwrap();
+    assert_eq!(conn.remote_principal(), listener.principal());
+}

@@ -469,6 +469,16 @@ impl Connection {
         self.shared.lock().session.both_support(cap)
     }
 
+    /// Queues our new AliasCard for the peer (no-op unless both sides list `aliases`).
+    pub(crate) fn send_alias_card(&self, card: Arc<Vec<u8>>) -> bool {
+        let mut st = self.shared.lock();
+        let sent = st.session.send_alias_card(card);
+        if sent {
+            st.wake_driver();
+        }
+        sent
+    }
+
     /// Opens a stream with an optional label (for routing/debugging only: never trust it).
     pub async fn open_stream(&self, label: Option<&str>) -> Result<Stream, Error> {
         let mut st = self.shared.lock();

@@ -683,7 +683,11 @@ impl Session {
                 Ok(())
             }
             _ if knock_required => Err(err(ErrorCode::InviteRequired, "expected KNOCK")),
-            _ => Err(err(ErrorCode::InvalidMessage, "unexpected first message")),
+            // Not snap2p's first frame: do not answer a stranger.
+            _ => Err(err(
+                ErrorCode::HandshakeFailed,
+                "first frame is neither KNOCK nor a Noise XX message",
+            )),
         }
     }
 
@@ -1252,6 +1256,22 @@ impl Session {
 
     // -----------------------------------------------------------------------------------
     // Application calls
+
+    /// Sends a new AliasCard on an established session (both sides listed `aliases`), so
+    /// a card set after AUTH_OK reaches peers already connected. Returns whether it was
+    /// queued. The card also replaces the one this session would send again.
+    pub fn send_alias_card(&mut self, card: Arc<Vec<u8>>) -> bool {
+        if !self.is_established() || self.is_closed() || self.close_requested.is_some() {
+            return false;
+        }
+        self.cfg.alias_card = Some(card.clone());
+        if !self.aliases {
+            return false;
+        }
+        let msg = Message::AliasCard { card: &card }.to_vec();
+        self.send_control(msg);
+        true
+    }
 
     /// Opens a stream; OPEN_STREAM goes out with the next transmit, data may follow at once.
     pub fn open_stream(&mut self, label: Option<&str>) -> Result<u64, Error> {

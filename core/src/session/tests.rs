@@ -480,3 +480,42 @@ fn many_streams_share_frames() {
         );
     }
 }
+
+#[test]
+fn send_rate_limits_pace_the_data() {
+    let t0 = Instant::now();
+    let (x, y) = (side(1), side(2));
+    let mut acfg = config(&x, true, t0);
+    acfg.limits.stream_send_rate = 100_000;
+    acfg.limits.session_send_rate = 150_000;
+    acfg.limits.keepalive_interval = Duration::from_secs(3600);
+    let (mut a, mut b) = pair(acfg, config(&y, false, t0), t0);
+    let id = a.open_stream(None).unwrap();
+    let total = 250_000usize;
+    let mut queued = 0;
+    let mut now = t0;
+    let mut received = 0usize;
+    // Simulated time: advance to each timer the sender asks for.
+    for _ in 0..10_000 {
+        if queued < total {
+            queued += a.write(id, &vec![1u8; total - queued]).unwrap();
+        }
+        pump(&mut a, &mut b, now);
+        while let ReadOutcome::Data(d) = b.read(id, 1 << 20).unwrap() {
+            received += d.len();
+        }
+        if received == total {
+            break;
+        }
+        match a.poll_timeout() {
+            Some(t) if t > now => now = t,
+            _ => now += Duration::from_millis(10),
+        }
+        a.handle_timeout(now);
+    }
+    assert_eq!(received, total);
+    let elapsed = now - t0;
+    // One second of burst, then 100 kB/s: at least ~1.5 s for 250 kB.
+    assert!(elapsed >= Duration::from_millis(1400), "{elapsed:?}");
+    assert!(elapsed <= Duration::from_secs(4), "{elapsed:?}");
+}
