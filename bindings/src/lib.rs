@@ -1,1 +1,25 @@
-//! Placeholder: being written.
+//! snap2p for Swift and Kotlin, through uniffi proc-macros.
+//!
+//! Thin by design: every type here wraps a `snap2p` core type and converts its arguments;
+//! protocol behaviour lives in the core, binding plumbing shared with the Node and Python
+//! bindings in `snap2p::host`. One file per area of the API:
+//! - [`error`]: `Snap2pError` carrying the protocol's error code and name;
+//! - [`identity`]: signers (local wallets and the host-side `HostSigner` foreign trait),
+//!   the encrypted wallet store, principals;
+//! - [`peer`]: `Peer`, options, invites, connection callbacks;
+//! - [`session`]: `Connection`, `Stream`, stream callbacks;
+//! - [`rt`]: running core futures on the shared runtime, `Subscription` handles.
+
+uniffi::setup_scaffolding!("snap2p");
+
+pub mod error;
+pub mod identity;
+pub mod peer;
+pub mod rt;
+pub mod session;
+
+pub use error::{ErrorInfo, Snap2pError};
+pub use identity::{HostSigner, Signer, WalletStore};
+pub use peer::{Peer, PeerOptions};
+pub use rt::Subscription;
+pub use session::{Connection, Stream};

@@ -401,7 +401,7 @@ fn main() {
         negative("principal", "missing-prefix", "SP000000000000000000002Q6VF78", 0, "any", Some("ERR_INVALID_ARGUMENT")),
         negative("principal", "extra-leading-zero", "stacks:SP0000000000000000000002Q6VF78", 0, "any", Some("ERR_INVALID_ARGUMENT")),
         negative("principal", "short-hash", &format!("stacks:{}", c32::c32_address(22, &[1; 19])), 0, "any", Some("ERR_INVALID_ARGUMENT")),
-        negative("mnemonic", "bad-checksum", &"abandon ".repeat(12).trim_end().to_owned(), 0, "any", Some("ERR_INVALID_ARGUMENT")),
+        negative("mnemonic", "bad-checksum", "abandon ".repeat(12).trim_end(), 0, "any", Some("ERR_INVALID_ARGUMENT")),
         negative("mnemonic", "unknown-word", &format!("{} snap2p", "abandon ".repeat(11).trim_end()), 0, "any", Some("ERR_INVALID_ARGUMENT")),
         negative("mnemonic", "15-words", "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon address", 0, "any", Some("ERR_INVALID_ARGUMENT")),
         negative("attestation", "valid", &hx(&wire), VERIFY_NOW, "any", None),

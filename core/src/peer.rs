@@ -35,8 +35,8 @@ use tokio::task::JoinHandle;
 
 use crate::error::{Error, ErrorCode};
 use crate::identity::{
-    AliasBook, AliasCard, LocalWallet, Network, NetworkFilter, NodeKey, NodeKeyAttestation, Principal,
-    WalletSigner,
+    AliasBook, AliasCard, LocalWallet, Network, NetworkFilter, NodeKey, NodeKeyAttestation,
+    Principal, WalletSigner,
 };
 use crate::locator::{parse_listen_addr, Locator};
 use crate::policy::{Invite, NodePolicy, RateLimiter, Visibility, DEFAULT_INVITE_TTL_SECS};
@@ -150,6 +150,8 @@ pub(crate) struct PeerInner {
     listeners: Mutex<Vec<(SocketAddr, JoinHandle<()>)>>,
     pending: Arc<Semaphore>,
     closed: AtomicBool,
+    /// Wakes `accept` calls pending when `close` runs (they hold the receiver's lock).
+    closing: tokio::sync::Notify,
     pub(crate) px1: Option<px1::Px1>,
 }
 
@@ -229,6 +231,7 @@ impl Peer {
             connections: Mutex::new(Vec::new()),
             listeners: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
+            closing: tokio::sync::Notify::new(),
             px1: px1_enabled.then(|| px1::Px1::new(config.visibility)),
             node_key,
             signer,
@@ -330,7 +333,11 @@ impl Peer {
             .filter(|c| c.remote_principal() == principal)
             .filter_map(|c| c.remote_alias())
             .max_by_key(|c| c.issued_at);
-        let mut book = self.inner.alias_book.lock().unwrap_or_else(|p| p.into_inner());
+        let mut book = self
+            .inner
+            .alias_book
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if let Some(card) = &live {
             let _ = book.insert(card.clone(), now);
         }
@@ -348,7 +355,11 @@ impl Peer {
     fn remember_alias(&self, conn: &Connection) {
         if let Some(card) = conn.remote_alias() {
             let now = crate::unix_now();
-            let mut book = self.inner.alias_book.lock().unwrap_or_else(|p| p.into_inner());
+            let mut book = self
+                .inner
+                .alias_book
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             book.prune(now);
             let _ = book.insert(card, now);
         }
@@ -523,10 +534,17 @@ impl Peer {
 
     /// The next authenticated inbound session; `None` once the peer is closed.
     pub async fn accept(&self) -> Option<Connection> {
+        // Registered before the flag is checked, so a `close` in between still wakes us.
+        let closing = self.inner.closing.notified();
+        tokio::pin!(closing);
+        closing.as_mut().enable();
         if self.inner.closed.load(Ordering::SeqCst) {
             return None;
         }
-        self.inner.incoming_rx.lock().await.recv().await
+        tokio::select! {
+            conn = async { self.inner.incoming_rx.lock().await.recv().await } => conn,
+            _ = closing => None,
+        }
     }
 
     /// Dials a locator (`ip:port`, `[ipv6]:port`, `host:port`) or a principal
@@ -608,6 +626,9 @@ impl Peer {
     /// Stops listening, closes every session and ends `accept`.
     pub async fn close(&self) {
         self.inner.closed.store(true, Ordering::SeqCst);
+        // A pending `accept` holds the receiver's lock: end it first, or the lock below
+        // would wait forever.
+        self.inner.closing.notify_waiters();
         for (_, task) in self.inner.listeners.lock().unwrap().drain(..) {
             task.abort();
         }

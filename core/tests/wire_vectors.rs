@@ -228,7 +228,12 @@ fn party(mnemonic: &str, seed: u8) -> Party {
     }
 }
 
-fn config(p: &Party, initiator: bool, base: Instant, policy: Option<Arc<NodePolicy>>) -> SessionConfig {
+fn config(
+    p: &Party,
+    initiator: bool,
+    base: Instant,
+    policy: Option<Arc<NodePolicy>>,
+) -> SessionConfig {
     SessionConfig {
         initiator,
         node_key: p.node.clone(),
@@ -294,7 +299,9 @@ fn transcript(stealth: bool) -> Value {
             while let Some(f) = frame::next_frame(&mut rest, frame::MAX_TRANSPORT_FRAME).unwrap() {
                 frames.push(hex::encode(&f));
             }
-            flights.push(json!({"from": from, "bytes_hex": hex::encode(&buf), "frame_payloads_hex": frames}));
+            flights.push(
+                json!({"from": from, "bytes_hex": hex::encode(&buf), "frame_payloads_hex": frames}),
+            );
             t.handle_input(&mut BytesMut::from(&buf[..]), base);
         }
         if a.is_established() && b.is_established() && !stream_sent {

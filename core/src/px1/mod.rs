@@ -1,22 +1,163 @@
-//! PX-1 peer exchange (spec §10): dial-by-principal through authenticated peers.
+//! PX-1 peer exchange (spec §10): best-effort dial-by-principal through authenticated
+//! peers, with no directory, no DHT and no authority beyond the session handshake.
 //!
-//! This first cut only finds principals we are already connected to; the wire messages,
-//! cache and resolution through friends of friends come with the PX-1 issue.
+//! - [`codec`]: the three messages and their framing (byte-exact in `docs/PX1.md`);
+//! - [`cache`]: principal → {locators, expires_at}, bounded, TTLs clamped;
+//! - this module: the per-peer state, the policy of spec §10.3, the stream server, the
+//!   pushes sent when a session starts, and [`dial_principal`]'s iterative search.
+//!
+//! PX-1 data are routing hints only: every dial made from a hint carries
+//! `DialOptions::expect`, so a wrong hint fails the handshake (`ERR_PRINCIPAL_MISMATCH`)
+//! and is evicted; it can never produce a session with the wrong identity.
+//!
+//! Where hints come from: PX_PUSH messages (a Public peer's own listen addresses, or hints
+//! it forwards) and locators a handshake confirmed. The remote address of a session is
+//! never a hint, so a Private or Stealth node's locator never leaks from its own
+//! connections; hints about principals whose HELLO announced Private or Stealth are
+//! dropped and never handed out.
 
+pub mod cache;
+pub mod codec;
+
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
 
 use crate::error::{Error, ErrorCode};
 use crate::identity::Principal;
+use crate::locator::Locator;
 use crate::peer::{DialOptions, Peer};
 use crate::policy::Visibility;
 use crate::session::{Connection, Stream};
+use crate::wire::message::caps;
 
-/// Per-peer PX-1 state.
+pub use cache::{
+    clamp_ttl, CachedHints, HintCache, DEFAULT_TTL_SECS, MAX_LOCATORS_PER_PRINCIPAL,
+    MAX_PRINCIPALS, MAX_TTL_SECS, MIN_TTL_SECS,
+};
+pub use codec::{FrameReader, Px1Message, MAX_LOCATORS_PER_MESSAGE, MAX_MESSAGE_LEN};
+
+/// The label of PX-1 streams (spec §10.1).
+pub const STREAM_LABEL: &str = caps::PX1;
+/// Locators answered when a request has no (or a zero) `max_results`.
+pub const DEFAULT_MAX_RESULTS: usize = 8;
+/// Upper bound on `max_results`.
+pub const MAX_RESULTS_CAP: usize = MAX_LOCATORS_PER_MESSAGE;
+/// Resolve requests a session may make per second, sustained…
+pub const RESOLVE_RATE_PER_SEC: f64 = 10.0;
+/// …and in a burst. Excess requests get their stream reset with ERR_RATE_LIMITED.
+pub const RESOLVE_BURST: f64 = 20.0;
+/// PX_PUSH messages a session may send per second, sustained…
+pub const PUSH_RATE_PER_SEC: f64 = 4.0;
+/// …and in a burst (the initial batch: one own hint plus forwarded ones fits).
+pub const PUSH_BURST: f64 = 64.0;
+/// Hints about others a Public peer forwards to a new session.
+pub const MAX_FORWARDED_HINTS: usize = 32;
+/// Peers asked in parallel per round of a dial by principal.
+pub const FANOUT: usize = 8;
+/// Rounds of friends-of-friends a dial by principal goes through after asking the peers
+/// it is connected to.
+pub const MAX_DEPTH: usize = 3;
+/// Sessions a dial by principal may open to intermediate peers, in total.
+pub const MAX_INTERMEDIATE_DIALS: usize = 16;
+/// Locators of the target a dial by principal may try, in total.
+pub const MAX_TARGET_ATTEMPTS: usize = 16;
+/// Time allowed for one resolve request (stream open to answer).
+pub const QUERY_TIMEOUT: Duration = Duration::from_secs(3);
+/// Time allowed for one dial of a hinted locator (TCP connect and handshake).
+pub const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time a dial by principal may take overall.
+pub const DIAL_PRINCIPAL_TIMEOUT: Duration = Duration::from_secs(45);
+/// A PX-1 stream that delivers no complete message for this long is reset.
+pub const STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a search waits for the first pushes of a Public peer it just dialed (they
+/// carry the next round's candidates).
+pub const PUSH_SETTLE: Duration = Duration::from_millis(500);
+/// Principals remembered as non-Public (their hints are refused and never answered).
+const MAX_NON_PUBLIC: usize = 4096;
+
+/// A token bucket (per session, so no lock beyond the PX-1 state's).
+#[derive(Debug)]
+struct TokenBucket {
+    tokens: f64,
+    last: Instant,
+    rate: f64,
+    burst: f64,
+}
+
+impl TokenBucket {
+    fn new(rate: f64, burst: f64, now: Instant) -> Self {
+        TokenBucket {
+            tokens: burst,
+            last: now,
+            rate,
+            burst,
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        let dt = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + dt * self.rate).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[derive(Debug)]
+struct SessionState {
+    resolve: TokenBucket,
+    push: TokenBucket,
+    /// Push streams from this session that ended after carrying at least one PX_PUSH.
+    push_batches: u64,
+}
+
+impl SessionState {
+    fn new(now: Instant) -> Self {
+        SessionState {
+            resolve: TokenBucket::new(RESOLVE_RATE_PER_SEC, RESOLVE_BURST, now),
+            push: TokenBucket::new(PUSH_RATE_PER_SEC, PUSH_BURST, now),
+            push_batches: 0,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    cache: HintCache,
+    sessions: HashMap<[u8; 32], SessionState>,
+    /// Principals whose HELLO announced Private or Stealth, until when.
+    non_public: HashMap<Principal, i64>,
+}
+
+impl State {
+    fn session(&mut self, id: [u8; 32]) -> &mut SessionState {
+        self.sessions
+            .entry(id)
+            .or_insert_with(|| SessionState::new(Instant::now()))
+    }
+
+    fn is_non_public(&self, p: &Principal, now: i64) -> bool {
+        self.non_public.get(p).is_some_and(|until| *until > now)
+    }
+}
+
+/// Per-peer PX-1 state: our listen addresses, the hint cache and per-session limits.
 #[derive(Debug)]
 pub struct Px1 {
     visibility: Visibility,
     listen_addrs: Mutex<Vec<SocketAddr>>,
+    state: Mutex<State>,
+    /// Signalled whenever a push batch from some session has been processed.
+    pushed: Notify,
 }
 
 impl Px1 {
@@ -24,7 +165,15 @@ impl Px1 {
         Px1 {
             visibility,
             listen_addrs: Mutex::new(Vec::new()),
+            state: Mutex::new(State::default()),
+            pushed: Notify::new(),
         }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // Every mutation is complete at each call boundary; a poisoned lock still holds a
+        // consistent cache.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn visibility(&self) -> Visibility {
@@ -32,21 +181,785 @@ impl Px1 {
     }
 
     pub fn add_listen_addr(&self, addr: SocketAddr) {
-        self.listen_addrs.lock().unwrap().push(addr);
+        let mut addrs = self.listen_addrs.lock().unwrap_or_else(|p| p.into_inner());
+        if !addrs.contains(&addr) {
+            addrs.push(addr);
+        }
+    }
+
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        self.listen_addrs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The current hints for `principal` (verified first, then newest first).
+    pub fn cached(&self, principal: &Principal) -> Vec<Locator> {
+        self.state().cache.get(principal, crate::unix_now())
+    }
+
+    /// Everything the cache holds now, the hints valid longest first.
+    pub fn snapshot(&self) -> Vec<CachedHints> {
+        self.state().cache.snapshot(crate::unix_now())
+    }
+
+    /// Adds hints the application got out of band (e.g. a shared contact card). They are
+    /// used like pushed hints: tried with `expect`, evicted if wrong.
+    pub fn add_hint(&self, principal: &Principal, locators: &[Locator], ttl_secs: u64) {
+        let locs: Vec<Locator> = locators
+            .iter()
+            .filter(|l| codec::is_dialable(l))
+            .take(MAX_LOCATORS_PER_PRINCIPAL)
+            .cloned()
+            .collect();
+        let now = crate::unix_now();
+        let mut st = self.state();
+        if !st.is_non_public(principal, now) {
+            st.cache
+                .insert(principal, &locs, clamp_ttl(ttl_secs), false, now);
+        }
+    }
+
+    /// Forgets every hint about `principal`.
+    pub fn forget(&self, principal: &Principal) {
+        self.state().cache.remove(principal);
+    }
+
+    /// Our own locators as `conn`'s remote can use them: the bound listen addresses, with
+    /// an unspecified IP (`0.0.0.0`, `[::]`) replaced by the local end of this session
+    /// (the address the remote reached us on, or can reach us on).
+    fn own_locators(&self, conn: &Connection) -> Vec<Locator> {
+        let local_ip = conn.local_addr().map(|a| a.ip().to_canonical());
+        let mut out: Vec<Locator> = Vec::new();
+        for a in self.listen_addrs() {
+            let ip = if a.ip().is_unspecified() {
+                match local_ip {
+                    // A v4-only wildcard listener cannot be reached on a v6 local address.
+                    Some(ip) if a.is_ipv6() || ip.is_ipv4() => ip,
+                    _ => continue,
+                }
+            } else {
+                a.ip()
+            };
+            let loc = Locator::Ip(SocketAddr::new(ip, a.port()));
+            if codec::is_dialable(&loc) && relevant_for(&loc, conn) && !out.contains(&loc) {
+                out.push(loc);
+            }
+        }
+        out.truncate(MAX_LOCATORS_PER_PRINCIPAL);
+        out
+    }
+
+    /// Records a new session: per-session limits, and the remote's announced visibility
+    /// (a non-Public principal's hints are dropped from now on).
+    fn session_started(&self, conn: &Connection, live: &HashSet<[u8; 32]>) {
+        let now_unix = crate::unix_now();
+        let public = conn.info().remote_visibility == Some(Visibility::Public);
+        let mut st = self.state();
+        st.sessions.retain(|id, _| live.contains(id));
+        st.sessions
+            .insert(conn.session_id(), SessionState::new(Instant::now()));
+        if !public {
+            let p = conn.remote_principal().clone();
+            st.cache.remove(&p);
+            if st.non_public.len() >= MAX_NON_PUBLIC && !st.non_public.contains_key(&p) {
+                st.non_public.retain(|_, until| *until > now_unix);
+                if st.non_public.len() >= MAX_NON_PUBLIC {
+                    if let Some(k) = st.non_public.keys().next().cloned() {
+                        st.non_public.remove(&k);
+                    }
+                }
+            }
+            st.non_public
+                .insert(p, now_unix.saturating_add(MAX_TTL_SECS));
+        }
+    }
+
+    /// Stores a hint received in a PX_PUSH on `conn`, unless policy says it must not be.
+    fn accept_push(
+        &self,
+        conn: &Connection,
+        me: &Principal,
+        principal: Principal,
+        locators: Vec<Locator>,
+        ttl: u64,
+    ) {
+        if principal == *me {
+            return;
+        }
+        let from_itself = principal == *conn.remote_principal();
+        if from_itself && conn.info().remote_visibility != Some(Visibility::Public) {
+            // A compliant Private/Stealth node never pushes itself (§10.3); if one does,
+            // we still do not spread it.
+            return;
+        }
+        let locs: Vec<Locator> = locators
+            .into_iter()
+            .filter(|l| relevant_for(l, conn))
+            .take(MAX_LOCATORS_PER_PRINCIPAL)
+            .collect();
+        let now = crate::unix_now();
+        let mut st = self.state();
+        if st.is_non_public(&principal, now) {
+            return;
+        }
+        st.cache
+            .insert(&principal, &locs, clamp_ttl(ttl), false, now);
+    }
+
+    fn note_push_batch(&self, session: [u8; 32]) {
+        self.state().session(session).push_batches += 1;
+        self.pushed.notify_waiters();
+    }
+
+    fn push_batches(&self, session: [u8; 32]) -> u64 {
+        self.state()
+            .sessions
+            .get(&session)
+            .map_or(0, |s| s.push_batches)
+    }
+
+    /// Waits (bounded) until `session` delivered a push batch.
+    async fn wait_for_push(&self, session: [u8; 32], within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let notified = self.pushed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.push_batches(session) > 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// What we answer to `conn` about `target` (spec §10.3), at most `max` locators.
+    fn answer(
+        &self,
+        peer: &Peer,
+        conn: &Connection,
+        target: &Principal,
+        max: usize,
+    ) -> Result<Vec<Locator>, ErrorCode> {
+        if self.visibility == Visibility::Stealth
+            && !peer.policy().allowlist.contains(conn.remote_principal())
+        {
+            return Err(ErrorCode::NotAllowed);
+        }
+        let mut out = if target == peer.principal() {
+            // Only a Public node may include hints about itself.
+            if self.visibility == Visibility::Public {
+                self.own_locators(conn)
+            } else {
+                Vec::new()
+            }
+        } else {
+            let now = crate::unix_now();
+            let st = self.state();
+            if st.is_non_public(target, now) {
+                Vec::new()
+            } else {
+                st.cache.get(target, now)
+            }
+        };
+        out.retain(|l| relevant_for(l, conn));
+        out.truncate(max);
+        Ok(out)
+    }
+
+    /// The PX_PUSH batch a Public peer sends to a new session: its own hint, then hints it
+    /// holds about others (never about the remote itself or non-Public principals).
+    fn initial_pushes(&self, peer: &Peer, conn: &Connection) -> Vec<Px1Message> {
+        let mut msgs = Vec::new();
+        if self.visibility != Visibility::Public {
+            return msgs;
+        }
+        let own = self.own_locators(conn);
+        if !own.is_empty() {
+            msgs.push(Px1Message::Push {
+                principal: peer.principal().clone(),
+                locators: own,
+                ttl_seconds: DEFAULT_TTL_SECS as u64,
+            });
+        }
+        let now = crate::unix_now();
+        let remote = conn.remote_principal();
+        let snapshot = {
+            let st = self.state();
+            let mut snap = st.cache.snapshot(now);
+            snap.retain(|h| h.principal != *remote && !st.is_non_public(&h.principal, now));
+            snap
+        };
+        for hint in snapshot {
+            if msgs.len() > MAX_FORWARDED_HINTS {
+                break;
+            }
+            let locators: Vec<Locator> = hint
+                .locators
+                .into_iter()
+                .filter(|l| relevant_for(l, conn))
+                .collect();
+            if locators.is_empty() {
+                continue;
+            }
+            msgs.push(Px1Message::Push {
+                principal: hint.principal,
+                locators,
+                ttl_seconds: (hint.expires_at - now).max(MIN_TTL_SECS) as u64,
+            });
+        }
+        msgs
+    }
+
+    fn record_verified(&self, principal: &Principal, locator: &Locator, conn: &Connection) {
+        // Only Public principals are worth remembering: we would hand these out.
+        if conn.info().remote_visibility != Some(Visibility::Public) {
+            return;
+        }
+        self.state().cache.insert(
+            principal,
+            std::slice::from_ref(locator),
+            DEFAULT_TTL_SECS,
+            true,
+            crate::unix_now(),
+        );
+    }
+
+    fn evict(&self, principal: &Principal, locator: &Locator) {
+        self.state().cache.evict_locator(principal, locator);
     }
 }
 
-pub(crate) fn serve_stream(_peer: Peer, _conn: Connection, stream: Stream) {
-    stream.reset(ErrorCode::StreamRefused);
+/// Loopback locators only make sense to a peer on the same host.
+fn relevant_for(loc: &Locator, conn: &Connection) -> bool {
+    !loc.is_loopback()
+        || conn
+            .remote_addr()
+            .is_some_and(|a| a.ip().to_canonical().is_loopback())
 }
 
-pub(crate) fn on_connection(_peer: Peer, _conn: Connection) {}
+fn px1_of(peer: &Peer) -> Result<&Px1, Error> {
+    peer.inner
+        .px1
+        .as_ref()
+        .ok_or_else(|| Error::new(ErrorCode::NotFound, "PX-1 is disabled on this peer"))
+}
 
+// ---------------------------------------------------------------------------------------
+// Client side
+
+/// Reads exactly one PX-1 message from `stream`.
+async fn read_message(stream: &Stream) -> Result<Option<Px1Message>, Error> {
+    let mut reader = FrameReader::new();
+    loop {
+        if let Some(m) = reader.next_message()? {
+            return Ok(Some(m));
+        }
+        match stream.read_chunk(MAX_MESSAGE_LEN).await? {
+            Some(b) => reader.push(&b),
+            None if reader.buffered() == 0 => return Ok(None),
+            None => {
+                return Err(Error::new(
+                    ErrorCode::InvalidMessage,
+                    "PX-1 stream ended inside a message",
+                ))
+            }
+        }
+    }
+}
+
+/// Asks the peer of `conn` where `principal` can be dialed. The answer is a list of
+/// hints (possibly empty); errors carry the code the responder reset the stream with
+/// (ERR_RATE_LIMITED, ERR_NOT_ALLOWED) or a local one (ERR_TIMEOUT, ERR_STREAM_REFUSED
+/// when the peer does not speak PX-1).
+pub async fn resolve(
+    conn: &Connection,
+    principal: &Principal,
+    max_results: Option<u64>,
+) -> Result<Vec<Locator>, Error> {
+    if !conn.supports(caps::PX1) {
+        return Err(Error::new(
+            ErrorCode::StreamRefused,
+            "the peer does not offer PX-1",
+        ));
+    }
+    let work = async {
+        let stream = conn.open_stream(Some(STREAM_LABEL)).await?;
+        let mut out = Vec::new();
+        Px1Message::ResolveReq {
+            principal: principal.clone(),
+            max_results,
+        }
+        .encode_frame(&mut out)?;
+        stream.write_all(&out).await?;
+        stream.finish()?;
+        match read_message(&stream).await? {
+            Some(Px1Message::ResolveResp { mut locators }) => {
+                locators.truncate(
+                    max_results.map_or(MAX_RESULTS_CAP, |n| (n as usize).clamp(1, MAX_RESULTS_CAP)),
+                );
+                Ok(locators)
+            }
+            Some(_) => Err(Error::new(
+                ErrorCode::InvalidMessage,
+                "PX-1 answer is not a PX_RESOLVE_RESP",
+            )),
+            None => Err(Error::new(
+                ErrorCode::InvalidMessage,
+                "PX-1 stream ended without an answer",
+            )),
+        }
+    };
+    tokio::time::timeout(QUERY_TIMEOUT, work)
+        .await
+        .map_err(|_| Error::new(ErrorCode::Timeout, "PX-1 resolve timed out"))?
+}
+
+/// Sends PX_PUSH messages on a fresh `px-1` stream and waits until the peer has read them.
+async fn send_pushes(conn: &Connection, msgs: &[Px1Message]) -> Result<(), Error> {
+    if msgs.is_empty() {
+        return Ok(());
+    }
+    if !conn.supports(caps::PX1) {
+        return Err(Error::new(
+            ErrorCode::StreamRefused,
+            "the peer does not offer PX-1",
+        ));
+    }
+    let mut out = Vec::new();
+    for m in msgs {
+        m.encode_frame(&mut out)?;
+    }
+    let work = async {
+        let stream = conn.open_stream(Some(STREAM_LABEL)).await?;
+        stream.write_all(&out).await?;
+        stream.finish()?;
+        // The server finishes its side once it has processed everything we sent.
+        stream.read_all(0).await.map(|_| ())
+    };
+    tokio::time::timeout(STREAM_IDLE_TIMEOUT, work)
+        .await
+        .map_err(|_| Error::new(ErrorCode::Timeout, "PX-1 push timed out"))?
+}
+
+/// Pushes a hint about `principal` to the peer of `conn`.
+///
+/// Only Public peers push (spec §10.3; §4.1.2 forbids Private nodes to publish or forward
+/// advertisements), so this fails with ERR_NOT_ALLOWED elsewhere.
+pub async fn push(
+    peer: &Peer,
+    conn: &Connection,
+    principal: &Principal,
+    locators: &[Locator],
+    ttl_secs: u64,
+) -> Result<(), Error> {
+    let px = px1_of(peer)?;
+    if px.visibility != Visibility::Public {
+        return Err(Error::new(
+            ErrorCode::NotAllowed,
+            "only Public peers push PX-1 hints",
+        ));
+    }
+    send_pushes(
+        conn,
+        &[Px1Message::Push {
+            principal: principal.clone(),
+            locators: locators.to_vec(),
+            ttl_seconds: ttl_secs,
+        }],
+    )
+    .await
+}
+
+// ---------------------------------------------------------------------------------------
+// Server side and hooks called by the peer
+
+/// Serves one inbound `px-1` stream (called by the driver's router, outside any lock).
+pub(crate) fn serve_stream(peer: Peer, conn: Connection, stream: Stream) {
+    tokio::spawn(serve(peer, conn, stream));
+}
+
+async fn serve(peer: Peer, conn: Connection, stream: Stream) {
+    let Some(px) = peer.inner.px1.as_ref() else {
+        stream.reset(ErrorCode::StreamRefused);
+        return;
+    };
+    let session = conn.session_id();
+    let mut reader = FrameReader::new();
+    let mut pushes = 0usize;
+    loop {
+        let msg = match reader.next_message() {
+            Err(e) => {
+                stream.reset(e.code);
+                return;
+            }
+            Ok(Some(m)) => m,
+            Ok(None) => {
+                match tokio::time::timeout(STREAM_IDLE_TIMEOUT, stream.read_chunk(MAX_MESSAGE_LEN))
+                    .await
+                {
+                    Err(_) => {
+                        stream.reset(ErrorCode::Timeout);
+                        return;
+                    }
+                    Ok(Err(_)) => return,
+                    Ok(Ok(Some(b))) => {
+                        reader.push(&b);
+                        continue;
+                    }
+                    Ok(Ok(None)) if reader.buffered() == 0 => break,
+                    Ok(Ok(None)) => {
+                        stream.reset(ErrorCode::InvalidMessage);
+                        return;
+                    }
+                }
+            }
+        };
+        match msg {
+            Px1Message::ResolveReq {
+                principal,
+                max_results,
+            } => {
+                let allowed = px.state().session(session).resolve.take(Instant::now());
+                if !allowed {
+                    stream.reset(ErrorCode::RateLimited);
+                    return;
+                }
+                let max = match max_results {
+                    None | Some(0) => DEFAULT_MAX_RESULTS,
+                    Some(n) => (n.min(MAX_RESULTS_CAP as u64)) as usize,
+                };
+                let locators = match px.answer(&peer, &conn, &principal, max) {
+                    Ok(l) => l,
+                    Err(code) => {
+                        stream.reset(code);
+                        return;
+                    }
+                };
+                let mut out = Vec::new();
+                let resp = Px1Message::ResolveResp { locators };
+                if resp.encode_frame(&mut out).is_err() {
+                    stream.reset(ErrorCode::Internal);
+                    return;
+                }
+                let write = tokio::time::timeout(STREAM_IDLE_TIMEOUT, stream.write_all(&out));
+                if !matches!(write.await, Ok(Ok(()))) {
+                    stream.reset(ErrorCode::Timeout);
+                    return;
+                }
+            }
+            Px1Message::Push {
+                principal,
+                locators,
+                ttl_seconds,
+            } => {
+                let allowed = px.state().session(session).push.take(Instant::now());
+                if !allowed {
+                    stream.reset(ErrorCode::RateLimited);
+                    return;
+                }
+                pushes += 1;
+                px.accept_push(&conn, peer.principal(), principal, locators, ttl_seconds);
+            }
+            Px1Message::ResolveResp { .. } => {
+                // Answers travel only on streams we opened.
+                stream.reset(ErrorCode::InvalidMessage);
+                return;
+            }
+        }
+    }
+    let _ = stream.finish();
+    if pushes > 0 {
+        px.note_push_batch(session);
+    }
+}
+
+/// Called once per authenticated session in either direction (PX-1 enabled): records the
+/// session and, on a Public peer, pushes our own hint and forwards what we know.
+pub(crate) fn on_connection(peer: Peer, conn: Connection) {
+    let Some(px) = peer.inner.px1.as_ref() else {
+        return;
+    };
+    let live: HashSet<[u8; 32]> = peer.connections().iter().map(|c| c.session_id()).collect();
+    px.session_started(&conn, &live);
+    if px.visibility != Visibility::Public || !conn.supports(caps::PX1) {
+        return;
+    }
+    let msgs = px.initial_pushes(&peer, &conn);
+    if msgs.is_empty() {
+        return;
+    }
+    // The task must not keep the peer alive: hold only what the push needs.
+    tokio::spawn(async move {
+        if let Err(e) = send_pushes(&conn, &msgs).await {
+            tracing::debug!("PX-1 push to {} failed: {e}", conn.remote_principal());
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------
+// Dial by principal
+
+/// State of one dial-by-principal search.
+struct Search<'a> {
+    peer: &'a Peer,
+    px: &'a Px1,
+    target: Principal,
+    opts: DialOptions,
+    tried: HashSet<Locator>,
+    mismatch: Option<Error>,
+    last_error: Option<Error>,
+    asked: HashSet<[u8; 32]>,
+    candidates_dialed: HashSet<Principal>,
+    /// Sessions opened only to ask them; closed when the search ends.
+    intermediates: Vec<Connection>,
+}
+
+impl Search<'_> {
+    fn live_target(&self) -> Option<Connection> {
+        self.peer
+            .connections()
+            .into_iter()
+            .find(|c| *c.remote_principal() == self.target)
+    }
+
+    /// Dials hinted locators of the target in order; the handshake decides identity.
+    async fn try_locators(&mut self, locators: Vec<Locator>) -> Option<Connection> {
+        for loc in locators {
+            if self.tried.len() >= MAX_TARGET_ATTEMPTS {
+                break;
+            }
+            if !self.tried.insert(loc.clone()) {
+                continue;
+            }
+            let opts = DialOptions {
+                invite: self.opts.invite.clone(),
+                expect: Some(self.target.clone()),
+            };
+            let res = tokio::time::timeout(DIAL_TIMEOUT, self.peer.dial_locator(&loc, opts)).await;
+            match res {
+                Ok(Ok(conn)) => {
+                    self.px.record_verified(&self.target, &loc, &conn);
+                    return Some(conn);
+                }
+                Ok(Err(e)) if e.code == ErrorCode::PrincipalMismatch => {
+                    tracing::debug!("PX-1 hint {loc} for {} lied: {e}", self.target);
+                    self.px.evict(&self.target, &loc);
+                    self.mismatch = Some(e);
+                }
+                Ok(Err(e)) => self.last_error = Some(e),
+                Err(_) => {
+                    self.last_error = Some(Error::new(
+                        ErrorCode::Timeout,
+                        format!("dialing {loc} timed out"),
+                    ))
+                }
+            }
+        }
+        None
+    }
+
+    /// Asks up to [`FANOUT`] connected PX-1 peers not asked yet, in parallel.
+    async fn ask_round(&mut self) -> Vec<Locator> {
+        let intermediates: HashSet<[u8; 32]> =
+            self.intermediates.iter().map(|c| c.session_id()).collect();
+        let mut to_ask: Vec<Connection> = self
+            .peer
+            .connections()
+            .into_iter()
+            .filter(|c| {
+                *c.remote_principal() != self.target
+                    && c.supports(caps::PX1)
+                    && !self.asked.contains(&c.session_id())
+            })
+            .collect();
+        // Peers we just reached first: they are the new frontier.
+        to_ask.sort_by_key(|c| !intermediates.contains(&c.session_id()));
+        to_ask.truncate(FANOUT);
+        let mut set = JoinSet::new();
+        for conn in to_ask {
+            self.asked.insert(conn.session_id());
+            let target = self.target.clone();
+            let fresh = intermediates.contains(&conn.session_id());
+            let peer = self.peer.clone();
+            set.spawn(async move {
+                if fresh && conn.info().remote_visibility == Some(Visibility::Public) {
+                    // Its first pushes carry the next round's candidates.
+                    if let Some(px) = peer.inner.px1.as_ref() {
+                        px.wait_for_push(conn.session_id(), PUSH_SETTLE).await;
+                    }
+                }
+                resolve(&conn, &target, Some(MAX_RESULTS_CAP as u64)).await
+            });
+        }
+        let mut found = Vec::new();
+        while let Some(res) = set.join_next().await {
+            match res {
+                Ok(Ok(locs)) => {
+                    for l in locs {
+                        if !found.contains(&l) {
+                            found.push(l);
+                        }
+                    }
+                }
+                Ok(Err(e)) => tracing::debug!("PX-1 resolve failed: {e}"),
+                Err(_) => {}
+            }
+        }
+        found
+    }
+
+    /// Dials up to [`FANOUT`] principals we hold hints for and are not connected to:
+    /// friends of friends, whose answers (and pushes) widen the next round.
+    async fn expand(&mut self) -> bool {
+        let budget = MAX_INTERMEDIATE_DIALS.saturating_sub(self.candidates_dialed.len());
+        if budget == 0 {
+            return false;
+        }
+        let connected: HashSet<Principal> = self
+            .peer
+            .connections()
+            .iter()
+            .map(|c| c.remote_principal().clone())
+            .collect();
+        let candidates: Vec<CachedHints> = self
+            .px
+            .snapshot()
+            .into_iter()
+            .filter(|h| {
+                h.principal != self.target
+                    && h.principal != *self.peer.principal()
+                    && !connected.contains(&h.principal)
+                    && !self.candidates_dialed.contains(&h.principal)
+            })
+            .take(budget.min(FANOUT))
+            .collect();
+        if candidates.is_empty() {
+            return false;
+        }
+        let mut set = JoinSet::new();
+        for hint in candidates {
+            self.candidates_dialed.insert(hint.principal.clone());
+            let peer = self.peer.clone();
+            set.spawn(async move {
+                for loc in hint.locators.into_iter().take(2) {
+                    let opts = DialOptions {
+                        invite: None,
+                        expect: Some(hint.principal.clone()),
+                    };
+                    match tokio::time::timeout(DIAL_TIMEOUT, peer.dial_locator(&loc, opts)).await {
+                        Ok(Ok(conn)) => return Some((hint.principal, loc, conn)),
+                        Ok(Err(e)) if e.code == ErrorCode::PrincipalMismatch => {
+                            if let Some(px) = peer.inner.px1.as_ref() {
+                                px.evict(&hint.principal, &loc);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                None
+            });
+        }
+        let mut any = false;
+        while let Some(res) = set.join_next().await {
+            if let Ok(Some((principal, loc, conn))) = res {
+                self.px.record_verified(&principal, &loc, &conn);
+                self.intermediates.push(conn);
+                any = true;
+            }
+        }
+        any
+    }
+
+    async fn run(&mut self) -> Result<Connection, Error> {
+        for depth in 0..=MAX_DEPTH {
+            if let Some(c) = self.live_target() {
+                return Ok(c);
+            }
+            let cached = self.px.cached(&self.target);
+            if let Some(c) = self.try_locators(cached).await {
+                return Ok(c);
+            }
+            let answers = self.ask_round().await;
+            if let Some(c) = self.try_locators(answers).await {
+                return Ok(c);
+            }
+            // Hints pushed while we asked may name the target directly.
+            let cached = self.px.cached(&self.target);
+            if let Some(c) = self.try_locators(cached).await {
+                return Ok(c);
+            }
+            if depth == MAX_DEPTH || self.tried.len() >= MAX_TARGET_ATTEMPTS {
+                break;
+            }
+            let more_to_ask = self.peer.connections().iter().any(|c| {
+                c.supports(caps::PX1)
+                    && *c.remote_principal() != self.target
+                    && !self.asked.contains(&c.session_id())
+            });
+            if !more_to_ask && !self.expand().await {
+                break;
+            }
+        }
+        Err(self.failure())
+    }
+
+    fn failure(&mut self) -> Error {
+        if let Some(e) = self.mismatch.take() {
+            return Error::new(
+                ErrorCode::PrincipalMismatch,
+                format!(
+                    "no locator authenticated as {} ({})",
+                    self.target, e.message
+                ),
+            );
+        }
+        if !self.tried.is_empty() {
+            let why = self
+                .last_error
+                .take()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            return Error::new(
+                ErrorCode::AllLocatorsFailed,
+                format!(
+                    "all {} locators of {} failed (last: {why})",
+                    self.tried.len(),
+                    self.target
+                ),
+            );
+        }
+        Error::new(
+            ErrorCode::NotFound,
+            format!("no locator found for {} through PX-1", self.target),
+        )
+    }
+}
+
+/// `peer.dial("stacks:…")`: an existing session to the principal, else its cached hints,
+/// else the hints of connected peers asked in parallel, else friends of friends (bounded
+/// by [`MAX_DEPTH`], [`FANOUT`], [`MAX_INTERMEDIATE_DIALS`] and
+/// [`DIAL_PRINCIPAL_TIMEOUT`]). Succeeds only with a session authenticated as `principal`.
 pub(crate) async fn dial_principal(
     peer: &Peer,
     principal: Principal,
-    _opts: DialOptions,
+    opts: DialOptions,
 ) -> Result<Connection, Error> {
+    if principal == *peer.principal() {
+        return Err(Error::new(
+            ErrorCode::InvalidArgument,
+            "cannot dial our own principal",
+        ));
+    }
+    if opts.expect.as_ref().is_some_and(|e| *e != principal) {
+        return Err(Error::new(
+            ErrorCode::InvalidArgument,
+            "DialOptions::expect names a different principal than the one dialed",
+        ));
+    }
     if let Some(c) = peer
         .connections()
         .into_iter()
@@ -54,8 +967,50 @@ pub(crate) async fn dial_principal(
     {
         return Ok(c);
     }
-    Err(Error::new(
-        ErrorCode::NotFound,
-        format!("no locator known for {principal}"),
-    ))
+    let Some(px) = peer.inner.px1.as_ref() else {
+        return Err(Error::new(
+            ErrorCode::NotFound,
+            format!("no session to {principal} and PX-1 is disabled on this peer"),
+        ));
+    };
+    let mut search = Search {
+        peer,
+        px,
+        target: principal,
+        opts,
+        tried: HashSet::new(),
+        mismatch: None,
+        last_error: None,
+        asked: HashSet::new(),
+        candidates_dialed: HashSet::new(),
+        intermediates: Vec::new(),
+    };
+    let res = tokio::time::timeout(DIAL_PRINCIPAL_TIMEOUT, search.run())
+        .await
+        .unwrap_or_else(|_| {
+            Err(Error::new(
+                ErrorCode::Timeout,
+                "dial by principal timed out",
+            ))
+        });
+    // Sessions opened only to ask are not the application's: close them.
+    for c in &search.intermediates {
+        c.close(ErrorCode::Ok, "PX-1 lookup done");
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_bucket_limits_bursts_and_refills() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(10.0, 20.0, t0);
+        let granted = (0..30).filter(|_| b.take(t0)).count();
+        assert_eq!(granted, 20);
+        assert!(!b.take(t0));
+        assert!(b.take(t0 + Duration::from_millis(150)));
+    }
 }

@@ -129,6 +129,13 @@ impl Shared {
     }
 }
 
+/// Parks a waker once (repeated polls by the same task do not grow the list).
+fn push_waker(list: &mut Vec<Waker>, w: &Waker) {
+    if !list.iter().any(|x| x.will_wake(w)) {
+        list.push(w.clone());
+    }
+}
+
 fn wake_all(wakers: Vec<Waker>) {
     for w in wakers {
         w.wake();
@@ -429,7 +436,7 @@ pub(crate) async fn established(shared: Arc<Shared>) -> Result<Connection, Error
                 "connection closed during the handshake",
             )));
         }
-        st.established_wakers.push(cx.waker().clone());
+        push_waker(&mut st.established_wakers, cx.waker());
         Poll::Pending
     })
     .await
@@ -515,9 +522,7 @@ impl Connection {
                 "session closed",
             )));
         }
-        if !st.accept_wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            st.accept_wakers.push(cx.waker().clone());
-        }
+        push_waker(&mut st.accept_wakers, cx.waker());
         Poll::Pending
     }
 
@@ -545,7 +550,7 @@ impl Connection {
                     }),
                 );
             }
-            st.closed_wakers.push(cx.waker().clone());
+            push_waker(&mut st.closed_wakers, cx.waker());
             Poll::Pending
         })
         .await

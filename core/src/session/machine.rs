@@ -542,7 +542,7 @@ impl Session {
 
     fn check_open(&self) -> Result<(), Error> {
         match &self.error {
-            Some(e) => Err(e.clone()),
+            Some(e) => Err(as_operation_error(e)),
             None => Ok(()),
         }
     }
@@ -1430,7 +1430,7 @@ impl Session {
             return Ok(ReadOutcome::Finished);
         }
         if let Some(e) = session_error {
-            return Err(e);
+            return Err(as_operation_error(&e));
         }
         Ok(ReadOutcome::Blocked)
     }
@@ -1763,6 +1763,16 @@ impl Session {
                 && (!self.control.is_empty()
                     || (self.is_established() && !self.send_queue.is_empty())
                     || self.close_requested.is_some()))
+    }
+}
+
+/// What an operation on a stream of a finished session reports: the session's error, or
+/// ERR_CONNECTION_CLOSED when it ended gracefully (code 0 is not an error to a reader).
+fn as_operation_error(e: &Error) -> Error {
+    if e.code == ErrorCode::Ok {
+        Error::new(ErrorCode::ConnectionClosed, e.message.clone())
+    } else {
+        e.clone()
     }
 }
 

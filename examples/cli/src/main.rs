@@ -1,1 +1,220 @@
-fn main() { println!("snap2p CLI: under construction"); }
+//! `snap2p`: the command-line face of the snap2p core.
+//!
+//! Every protocol decision (handshake, KNOCK, invites, allowlists, PX-1) is made by the
+//! core; this binary only parses arguments, reads passwords, persists the user's CLI
+//! settings (alias, invite file) and prints what happens. See `docs/CLI.md`.
+
+mod config;
+mod demo;
+mod net;
+mod out;
+mod wallet;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use snap2p::identity::WALLET_DIR_ENV;
+
+/// Options shared by every command.
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Wallet directory (default: ~/.snap2p/wallets).
+    #[arg(long, global = true, env = WALLET_DIR_ENV, value_name = "DIR")]
+    pub wallet_dir: Option<PathBuf>,
+    /// CLI settings file holding aliases (default: <wallet-dir>/snap2p-cli.json).
+    #[arg(long, global = true, env = "SNAP2P_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Use the saved wallet NAME (or id) instead of a throw-away one.
+    #[arg(short = 'w', long = "wallet", global = true, value_name = "NAME")]
+    pub wallet: Option<String>,
+    /// Use Stacks testnet (ST… addresses) for new wallets and ephemeral identities.
+    #[arg(long, global = true)]
+    pub testnet: bool,
+    /// Machine-readable output: one JSON object per line (`demo`: one document).
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// Options of the commands that start a peer.
+#[derive(Args, Debug, Clone)]
+pub struct PeerOpts {
+    /// Who may find and reach this node.
+    #[arg(long, value_enum, default_value_t = Vis::Public)]
+    pub visibility: Vis,
+    /// Let this principal in (repeatable); turns on the allowlist gate.
+    #[arg(long = "allow", value_name = "PRINCIPAL")]
+    pub allow: Vec<String>,
+    /// Alias to publish for this run (overrides `alias set`).
+    #[arg(long)]
+    pub alias: Option<String>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Vis {
+    Public,
+    Private,
+    Stealth,
+}
+
+/// Options of the commands that dial.
+#[derive(Args, Debug, Clone)]
+pub struct DialOpts {
+    /// Invite token (hex) for a stealth node.
+    #[arg(long, value_name = "TOKEN")]
+    pub invite: Option<String>,
+    /// Ask these peers first (PX-1) when the target is a principal (repeatable).
+    #[arg(long = "via", value_name = "LOCATOR")]
+    pub via: Vec<String>,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 15)]
+    pub timeout: u64,
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "snap2p",
+    version,
+    about = "Stacks-native P2P sessions and streams: chat, echo, wallets, invites, PX-1",
+    after_help = "Examples:\n  snap2p demo\n  snap2p listen 9000                 # terminal 1\n  snap2p chat 127.0.0.1:9000         # terminal 2\n  snap2p wallet create --name me && snap2p listen 9000 -w me\n\nEnvironment: SNAP2P_WALLET_DIR, SNAP2P_PASSWORD (automation), SNAP2P_CONFIG, SNAP2P_INVITES_FILE."
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Runs a scripted tour on loopback: auth, aliases, streams, PX-1, stealth invites.
+    #[command(
+        after_help = "Example:\n  cargo run --release -p snap2p-cli -- demo\n  snap2p demo --json | jq .steps"
+    )]
+    Demo,
+    /// Listens for peers: shows who connects, echoes streams, chats on "chat" streams.
+    #[command(
+        after_help = "Examples:\n  snap2p listen 9000\n  snap2p listen 127.0.0.1:9000 -w me --visibility private --allow stacks:SP…\n  snap2p listen 9000 --visibility stealth --invites-file ~/.snap2p/invites.json\n\nLines typed on stdin are sent to every connected chat peer."
+    )]
+    Listen {
+        /// Port or address (`9000`, `127.0.0.1:9000`, `[::]:9000`).
+        addr: String,
+        #[command(flatten)]
+        peer: PeerOpts,
+        /// Invite tokens to accept: created/revoked by `snap2p invite`, re-read every second.
+        #[arg(long, env = "SNAP2P_INVITES_FILE", value_name = "FILE")]
+        invites_file: Option<PathBuf>,
+        /// Validity of the invite a stealth listener prints at start, in seconds.
+        #[arg(long, default_value_t = 86_400)]
+        invite_ttl: i64,
+    },
+    /// Interactive two-way chat with a peer on one stream labelled "chat".
+    #[command(
+        after_help = "Examples:\n  snap2p chat 127.0.0.1:9000\n  snap2p chat stacks:SP2J6ZY48GV1EZ5V2V5RB9MP66SW86PYKKNRV9EJ7 --via 127.0.0.1:9000\n  echo hello | snap2p chat 127.0.0.1:9000     # no terminal: stdin lines until EOF\n\nCtrl+D or Ctrl+C ends the chat."
+    )]
+    Chat {
+        /// `ip:port`, `host:port` or `stacks:<principal>` (resolved through PX-1).
+        target: String,
+        #[command(flatten)]
+        dial: DialOpts,
+        #[command(flatten)]
+        peer: PeerOpts,
+    },
+    /// Sends one message on a new stream, prints the echo and exits.
+    #[command(
+        after_help = "Example:\n  snap2p dial 127.0.0.1:9000 -m 'hello'\n  snap2p dial 127.0.0.1:9000 -m hi --invite 3f2a…   # stealth node"
+    )]
+    Dial {
+        /// `ip:port`, `host:port` or `stacks:<principal>` (resolved through PX-1).
+        target: String,
+        /// The message to send.
+        #[arg(short, long)]
+        message: String,
+        #[command(flatten)]
+        dial: DialOpts,
+        #[command(flatten)]
+        peer: PeerOpts,
+    },
+    /// Finds a principal's locator through PX-1, asking the given peers.
+    #[command(
+        after_help = "Example:\n  snap2p resolve stacks:SP2J6ZY48GV1EZ5V2V5RB9MP66SW86PYKKNRV9EJ7 --via 127.0.0.1:9000"
+    )]
+    Resolve {
+        /// `stacks:SP…` (the `stacks:` prefix is optional).
+        principal: String,
+        /// Bootstrap peers to connect to and ask (repeatable).
+        #[arg(long = "via", value_name = "LOCATOR", required = true)]
+        via: Vec<String>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 15)]
+        timeout: u64,
+    },
+    /// Signs in interactively: create, restore from a recovery phrase, or unlock a wallet.
+    #[command(
+        after_help = "Example:\n  snap2p signin\n  snap2p listen 9000 -w <the wallet name it printed>"
+    )]
+    Signin,
+    /// Manages saved wallets (file format shared with the TypeScript implementation).
+    #[command(subcommand)]
+    Wallet(wallet::WalletCmd),
+    /// Manages invite tokens in the file a stealth listener reads (`--invites-file`).
+    #[command(subcommand)]
+    Invite(config::InviteCmd),
+    /// Sets the alias published by listen/chat/dial (per wallet, or for ephemeral runs).
+    #[command(subcommand)]
+    Alias(config::AliasCmd),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let g = cli.global.clone();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let g2 = g.clone();
+    let result = rt.block_on(async move {
+        let g = g2;
+        match cli.cmd {
+            Cmd::Demo => demo::run(&g).await,
+            Cmd::Listen {
+                addr,
+                peer,
+                invites_file,
+                invite_ttl,
+            } => net::listen(&g, &addr, &peer, invites_file, invite_ttl).await,
+            Cmd::Chat { target, dial, peer } => net::chat(&g, &target, &dial, &peer).await,
+            Cmd::Dial {
+                target,
+                message,
+                dial,
+                peer,
+            } => net::dial(&g, &target, &message, &dial, &peer).await,
+            Cmd::Resolve {
+                principal,
+                via,
+                timeout,
+            } => net::resolve(&g, &principal, &via, timeout).await,
+            Cmd::Signin => wallet::signin(&g),
+            Cmd::Wallet(w) => wallet::run(&g, w),
+            Cmd::Invite(i) => config::invite(&g, i),
+            Cmd::Alias(a) => config::alias(&g, a),
+        }
+    });
+    // Stdin readers parked in blocking threads must not keep the process alive.
+    rt.shutdown_timeout(std::time::Duration::from_millis(100));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            out::print_error(&g, &e);
+            ExitCode::FAILURE
+        }
+    }
+}

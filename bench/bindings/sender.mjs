@@ -1,0 +1,33 @@
+// Bench hook: one stream through the Node.js package against the Rust bench listener.
+// Usage: node sender.mjs PACKAGE_DIR ADDR TOTAL_BYTES WRITE_SIZE
+// Prints "RESULT <MiB/s> <1 if the listener's CRC-32 matched else 0>", or "NOT_BUILT <why>".
+import { createRequire } from 'node:module';
+import zlib from 'node:zlib';
+
+const [pkgDir, addr, totalS, sizeS] = process.argv.slice(2);
+let snap2p;
+try {
+  snap2p = createRequire(import.meta.url)(pkgDir);
+} catch (e) {
+  console.log(`NOT_BUILT ${e.message.split('\n')[0]}`);
+  process.exit(0);
+}
+const total = Number(totalS), size = Number(sizeS);
+const block = Buffer.alloc(size);
+for (let i = 0; i < size; i++) block[i] = (i * 131 + 7) & 0xff;
+const n = Math.floor(total / size);
+let want = 0;
+for (let i = 0; i < n; i++) want = zlib.crc32(block, want);
+const Peer = snap2p.Peer;
+const client = await Peer.create();
+const conn = await client.dial(addr);
+const t0 = performance.now();
+const stream = await conn.openStream();
+for (let i = 0; i < n; i++) await stream.write(block);
+await stream.finish();
+const reply = Buffer.from(await stream.readAll());
+const dt = (performance.now() - t0) / 1000;
+const ok = reply.length === 4 && reply.readUInt32BE(0) === want >>> 0;
+console.log(`RESULT ${(n * size / 1048576 / dt).toFixed(1)} ${ok ? 1 : 0}`);
+await client.close();
+process.exit(0);

@@ -1,0 +1,193 @@
+//! Rows for the language packages: one stream (64 KiB writes) sent by a Node.js, Python,
+//! Kotlin or Swift sender (bench/bindings/) to the Rust bench listener, against the native
+//! Rust client on the same size in the same run. A package that is not built shows
+//! "not built". Each sender prints `RESULT <MiB/s> <1|0 checksum ok>` or `NOT_BUILT <why>`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::util::median;
+use crate::{Row, Server, Sys};
+
+const WRITE: usize = 64 * 1024;
+
+fn root() -> PathBuf {
+    // bench/ is one level below the workspace root.
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The command for one binding, or why there is none.
+fn command(
+    name: &str,
+    addr: &str,
+    total: u64,
+) -> Result<(String, Vec<String>, Vec<(String, String)>), String> {
+    let r = root();
+    let b = r.join("bench/bindings");
+    let (t, w) = (total.to_string(), WRITE.to_string());
+    match name {
+        "Python" => Ok((
+            "python3".into(),
+            vec![b.join("sender.py").display().to_string(), addr.into(), t, w],
+            vec![("PYTHONPATH".into(), r.join("python").display().to_string())],
+        )),
+        "Node.js" => {
+            let pkg = r.join("node");
+            if !pkg.join("package.json").exists() {
+                return Err("not built (node/package.json missing)".into());
+            }
+            Ok((
+                "node".into(),
+                vec![
+                    b.join("sender.mjs").display().to_string(),
+                    pkg.display().to_string(),
+                    addr.into(),
+                    t,
+                    w,
+                ],
+                vec![],
+            ))
+        }
+        "Kotlin" | "Swift" => {
+            let script = b.join(format!("{}_sender.sh", name.to_lowercase()));
+            if !script.exists() {
+                return Err(format!(
+                    "not built (no {} bindings; hook: bench/bindings/{}_sender.sh ADDR TOTAL WRITE)",
+                    name,
+                    name.to_lowercase()
+                ));
+            }
+            Ok((
+                "bash".into(),
+                vec![script.display().to_string(), addr.into(), t, w],
+                vec![],
+            ))
+        }
+        _ => Err("unknown".into()),
+    }
+}
+
+async fn run_binding(name: &str, total: u64) -> Result<(f64, bool), String> {
+    let srv = Server::start(Sys::Snap, 1024, Duration::from_secs(30)).await;
+    let cmd = command(name, &srv.addr, total);
+    let res = match cmd {
+        Err(e) => Err(e),
+        Ok((prog, args, env)) => {
+            let mut c = tokio::process::Command::new(prog);
+            c.args(args).kill_on_drop(true);
+            for (k, v) in env {
+                c.env(k, v);
+            }
+            match tokio::time::timeout(Duration::from_secs(300), c.output()).await {
+                Err(_) => Err("timed out".into()),
+                Ok(Err(e)) => Err(format!("not built ({e})")),
+                Ok(Ok(out)) => {
+                    let s = String::from_utf8_lossy(&out.stdout).to_string();
+                    if let Some(l) = s.lines().find(|l| l.starts_with("RESULT ")) {
+                        let f: Vec<&str> = l.split_whitespace().collect();
+                        Ok((f[1].parse().unwrap_or(f64::NAN), f.get(2) == Some(&"1")))
+                    } else if let Some(l) = s.lines().find(|l| l.starts_with("NOT_BUILT")) {
+                        Err(format!(
+                            "not built ({})",
+                            l.trim_start_matches("NOT_BUILT ")
+                        ))
+                    } else {
+                        let err = String::from_utf8_lossy(&out.stderr);
+                        Err(format!(
+                            "sender failed: {}",
+                            err.lines()
+                                .last()
+                                .unwrap_or("no output")
+                                .chars()
+                                .take(120)
+                                .collect::<String>()
+                        ))
+                    }
+                }
+            }
+        }
+    };
+    srv.stop().await;
+    res
+}
+
+pub async fn run(pat: &Arc<Vec<u8>>, total: u64, rounds: usize) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let mut native = Vec::new();
+    let bindings = [
+        ("Node.js", 0.8),
+        ("Python", 0.8),
+        ("Kotlin", 0.7),
+        ("Swift", 0.7),
+    ];
+    let mut figures: Vec<Vec<f64>> = vec![Vec::new(); bindings.len()];
+    let mut why: Vec<Option<String>> = vec![None; bindings.len()];
+    let mut bad: Vec<bool> = vec![false; bindings.len()];
+    for _ in 0..rounds {
+        let srv = Server::start(Sys::Snap, 1024, Duration::from_secs(30)).await;
+        let (dt_native, ok) = crate::snap::bulk(&srv.addr, pat.clone(), total, WRITE).await;
+        srv.stop().await;
+        if ok {
+            native.push(total as f64 / 1048576.0 / dt_native.as_secs_f64());
+        }
+        for (i, (name, _)) in bindings.iter().enumerate() {
+            if why[i].is_some() {
+                continue;
+            }
+            match run_binding(name, total).await {
+                Ok((v, ok)) => {
+                    figures[i].push(v);
+                    bad[i] |= !ok;
+                }
+                Err(e) => why[i] = Some(e),
+            }
+        }
+    }
+    let nat = median(&native);
+    for (i, (name, want)) in bindings.iter().enumerate() {
+        let target = format!(
+            "≥ {:.0}% of native ({} MiB/s)",
+            want * 100.0,
+            crate::fmt(nat)
+        );
+        if let Some(e) = &why[i] {
+            rows.push(Row {
+                workload: format!("1 stream, {} MiB, 64 KiB writes, via {name}", total >> 20),
+                system: format!("snap2p {name}"),
+                median: "not built".into(),
+                range: "–".into(),
+                unit: "MiB/s".into(),
+                ratio: "–".into(),
+                target,
+                met: "not built".into(),
+                notes: e.clone(),
+            });
+            continue;
+        }
+        let v = &figures[i];
+        let m = median(v);
+        let lo = v.iter().cloned().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let r = m / nat;
+        rows.push(Row {
+            workload: format!("1 stream, {} MiB, 64 KiB writes, via {name}", total >> 20),
+            system: format!("snap2p {name}"),
+            median: crate::fmt(m),
+            range: format!("{}–{}", crate::fmt(lo), crate::fmt(hi)),
+            unit: "MiB/s".into(),
+            ratio: format!("{r:.2}× native"),
+            target,
+            met: if r >= *want && !bad[i] { "yes" } else { "NO" }.into(),
+            notes: if bad[i] {
+                "CHECKSUM MISMATCH".into()
+            } else {
+                String::new()
+            },
+        });
+    }
+    rows
+}

@@ -1,0 +1,884 @@
+//! snap2p benchmark harness: snap2p against rust-libp2p (TCP+noise+yamux, QUIC) and two
+//! ceilings (plain TCP, snow Noise over TCP), both ends on loopback in separate OS
+//! processes (this program re-executes itself as the listening side, one fresh process per
+//! round and system). Systems alternate round by round; every figure is the median of the
+//! rounds, with its min–max range.
+//!
+//! Usage: snap2p-bench [all|smoke|bulk|small|connect|streams|many|idle|bindings]...
+//!        [--rounds N] [--out FILE]
+
+mod bindings;
+#[cfg(feature = "compare")]
+mod p2p;
+mod raw;
+mod snap;
+mod util;
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::sync::atomic::AtomicI64;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+
+use util::{median, percentile};
+
+pub struct ServerOpts {
+    pub max_streams: usize,
+    pub keepalive: Duration,
+    pub live: Arc<AtomicI64>,
+}
+
+pub struct StreamsResult {
+    pub elapsed: Duration,
+    pub ok: usize,
+    pub bad: usize,
+    pub refused: usize,
+}
+
+pub struct ConnectResult {
+    pub elapsed: Duration,
+    pub latencies_ms: Vec<f64>,
+    pub failures: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub enum Sys {
+    Snap,
+    SnapCold,
+    Libp2pTcp,
+    Libp2pQuic,
+    Tcp,
+    Noise,
+}
+
+impl Sys {
+    fn name(self) -> &'static str {
+        match self {
+            Sys::Snap => "snap2p",
+            Sys::SnapCold => "snap2p first contact",
+            Sys::Libp2pTcp => "libp2p tcp+noise+yamux",
+            Sys::Libp2pQuic => "libp2p quic",
+            Sys::Tcp => "plain TCP (ceiling)",
+            Sys::Noise => "snow over TCP (ceiling)",
+        }
+    }
+    fn server_kind(self) -> &'static str {
+        match self {
+            Sys::Snap | Sys::SnapCold => "snap",
+            Sys::Libp2pTcp | Sys::Libp2pQuic => "libp2p",
+            Sys::Tcp => "tcp",
+            Sys::Noise => "noise",
+        }
+    }
+    fn is_libp2p(self) -> bool {
+        matches!(self, Sys::Libp2pTcp | Sys::Libp2pQuic)
+    }
+}
+
+#[derive(Clone)]
+struct Sizes {
+    rounds: usize,
+    bulk: u64,
+    small: u64,
+    connects1: usize,
+    connects16: usize,
+    streams: usize,
+    many: usize,
+    many_libp2p: usize,
+    idle: usize,
+    idle_secs: u64,
+}
+
+impl Sizes {
+    fn full() -> Self {
+        Sizes {
+            rounds: 5,
+            bulk: 2 << 30,
+            small: 256 << 20,
+            connects1: 200,
+            connects16: 400,
+            streams: 1000,
+            many: 100_000,
+            many_libp2p: 4096,
+            idle: 5000,
+            idle_secs: 5,
+        }
+    }
+    fn smoke() -> Self {
+        Sizes {
+            rounds: 1,
+            bulk: 32 << 20,
+            small: 4 << 20,
+            connects1: 20,
+            connects16: 48,
+            streams: 100,
+            many: 2000,
+            many_libp2p: 500,
+            idle: 200,
+            idle_secs: 2,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The listening side: a child process.
+
+async fn serve_main(kind: &str, max_streams: usize, keepalive_ms: u64) {
+    util::raise_fd_limit();
+    let opts = ServerOpts {
+        max_streams,
+        keepalive: Duration::from_millis(keepalive_ms),
+        live: Arc::new(AtomicI64::new(0)),
+    };
+    let live = opts.live.clone();
+    let addr = match kind {
+        "snap" => snap::serve(opts).await,
+        "tcp" => raw::serve(false).await,
+        "noise" => raw::serve(true).await,
+        #[cfg(feature = "compare")]
+        "libp2p" => p2p::serve(opts).await,
+        other => {
+            println!("ERR unsupported system {other} (build with --features compare)");
+            return;
+        }
+    };
+    println!("ADDR {addr}");
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(l)) = lines.next_line().await {
+        match l.trim() {
+            "stat" => {
+                let (rss, hwm) = util::rss_kib();
+                println!(
+                    "STAT {rss} {hwm} {} {}",
+                    util::cpu_time().as_micros(),
+                    live.load(std::sync::atomic::Ordering::Relaxed)
+                );
+            }
+            "reset-peak" => {
+                util::reset_peak_rss();
+                println!("OK");
+            }
+            _ => break,
+        }
+    }
+    std::process::exit(0);
+}
+
+struct Server {
+    child: Child,
+    stdin: ChildStdin,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    addr: String,
+}
+
+struct Stat {
+    rss_kib: u64,
+    hwm_kib: u64,
+    cpu: Duration,
+    live: i64,
+}
+
+impl Server {
+    async fn start(sys: Sys, max_streams: usize, keepalive: Duration) -> Server {
+        let exe = std::env::current_exe().unwrap();
+        let mut child = Command::new(exe)
+            .args([
+                "serve",
+                sys.server_kind(),
+                &max_streams.to_string(),
+                &keepalive.as_millis().to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn server");
+        let stdin = child.stdin.take().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next_line().await.unwrap().unwrap_or_default();
+        let addr = first
+            .strip_prefix("ADDR ")
+            .unwrap_or_else(|| panic!("server said: {first}"))
+            .to_string();
+        Server {
+            child,
+            stdin,
+            lines,
+            addr,
+        }
+    }
+
+    async fn cmd(&mut self, c: &str) -> String {
+        self.stdin
+            .write_all(format!("{c}\n").as_bytes())
+            .await
+            .unwrap();
+        self.stdin.flush().await.unwrap();
+        self.lines.next_line().await.unwrap().unwrap_or_default()
+    }
+
+    async fn stat(&mut self) -> Stat {
+        let l = self.cmd("stat").await;
+        let f: Vec<u64> = l
+            .split_whitespace()
+            .skip(1)
+            .map(|x| x.parse().unwrap_or(0))
+            .collect();
+        Stat {
+            rss_kib: f[0],
+            hwm_kib: f[1],
+            cpu: Duration::from_micros(f[2]),
+            live: f[3] as i64,
+        }
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stdin.write_all(b"quit\n").await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+        let _ = self.child.kill().await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Samples and the table.
+
+#[derive(Clone, Debug, Default)]
+struct Sample {
+    /// The headline figure (MiB/s, connections/s, KiB per session).
+    value: f64,
+    ok: bool,
+    note: String,
+    p50: f64,
+    p99: f64,
+    extra: BTreeMap<&'static str, f64>,
+}
+
+type Results = BTreeMap<(String, Sys), Vec<Sample>>;
+
+async fn bulk(sys: Sys, pat: Arc<Vec<u8>>, total: u64, size: usize) -> Sample {
+    let mut srv = Server::start(sys, 1024, Duration::from_secs(30)).await;
+    let addr = srv.addr.clone();
+    let (dt, ok) = match sys {
+        Sys::Snap | Sys::SnapCold => snap::bulk(&addr, pat, total, size).await,
+        Sys::Tcp => raw::bulk_tcp(&addr, pat, total, size).await,
+        Sys::Noise => raw::bulk_noise(&addr, pat, total, size).await,
+        #[cfg(feature = "compare")]
+        Sys::Libp2pTcp | Sys::Libp2pQuic => {
+            p2p::bulk(&addr, sys == Sys::Libp2pQuic, pat, total, size).await
+        }
+        #[cfg(not(feature = "compare"))]
+        _ => unreachable!(),
+    };
+    let st = srv.stat().await;
+    srv.stop().await;
+    let mut s = Sample {
+        value: total as f64 / (1 << 20) as f64 / dt.as_secs_f64(),
+        ok,
+        ..Default::default()
+    };
+    s.extra.insert("server_hwm_mib", st.hwm_kib as f64 / 1024.0);
+    if !ok {
+        s.note = "CHECKSUM MISMATCH".into();
+    }
+    s
+}
+
+async fn streams(sys: Sys, pat: Arc<Vec<u8>>, n: usize, size: usize, conc: usize) -> Sample {
+    let max_streams = (conc * 2).max(1024);
+    let mut srv = Server::start(sys, max_streams, Duration::from_secs(30)).await;
+    let addr = srv.addr.clone();
+    util::reset_peak_rss();
+    let r = match sys {
+        Sys::Snap | Sys::SnapCold => snap::streams(&addr, pat, n, size, conc, max_streams).await,
+        #[cfg(feature = "compare")]
+        Sys::Libp2pTcp | Sys::Libp2pQuic => {
+            p2p::streams(&addr, sys == Sys::Libp2pQuic, pat, n, size, conc).await
+        }
+        _ => unreachable!(),
+    };
+    let (_, client_hwm) = util::rss_kib();
+    let st = srv.stat().await;
+    srv.stop().await;
+    let mut s = Sample {
+        value: (n * size) as f64 / (1 << 20) as f64 / r.elapsed.as_secs_f64(),
+        ok: r.ok == n,
+        ..Default::default()
+    };
+    s.extra.insert("ok", r.ok as f64);
+    s.extra.insert("failed", r.bad as f64);
+    s.extra.insert("refused", r.refused as f64);
+    s.extra.insert("server_hwm_mib", st.hwm_kib as f64 / 1024.0);
+    s.extra.insert("client_hwm_mib", client_hwm as f64 / 1024.0);
+    s.extra.insert("secs", r.elapsed.as_secs_f64());
+    s
+}
+
+async fn connect(sys: Sys, count: usize, inflight: usize) -> Sample {
+    let mut srv = Server::start(sys, 1024, Duration::from_secs(30)).await;
+    let addr = srv.addr.clone();
+    let mut r = match sys {
+        Sys::Snap => snap::connect(&addr, count, inflight, false).await,
+        Sys::SnapCold => snap::connect(&addr, count, inflight, true).await,
+        #[cfg(feature = "compare")]
+        Sys::Libp2pTcp | Sys::Libp2pQuic => {
+            p2p::connect(&addr, sys == Sys::Libp2pQuic, count, inflight).await
+        }
+        _ => unreachable!(),
+    };
+    let _ = srv.stat().await;
+    srv.stop().await;
+    Sample {
+        value: r.latencies_ms.len() as f64 / r.elapsed.as_secs_f64(),
+        ok: r.failures == 0,
+        p50: percentile(&mut r.latencies_ms, 50.0),
+        p99: percentile(&mut r.latencies_ms, 99.0),
+        note: if r.failures > 0 {
+            format!("{} failed", r.failures)
+        } else {
+            String::new()
+        },
+        ..Default::default()
+    }
+}
+
+async fn idle(sys: Sys, n: usize, secs: u64) -> Sample {
+    let keepalive = Duration::from_secs(1);
+    let mut srv = Server::start(sys, 64, keepalive).await;
+    let addr = srv.addr.clone();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let s0 = srv.stat().await;
+    let (c0, _) = util::rss_kib();
+    let (guard, ok) = match sys {
+        Sys::Snap => snap::idle(&addr, n, keepalive).await,
+        #[cfg(feature = "compare")]
+        Sys::Libp2pTcp => p2p::idle(&addr, n).await,
+        _ => unreachable!(),
+    };
+    // Let handshake buffers go and sessions go quiet.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let s1 = srv.stat().await;
+    let (c1, _) = util::rss_kib();
+    let cpu_c0 = util::cpu_time();
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let s2 = srv.stat().await;
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu_c = (util::cpu_time() - cpu_c0).as_secs_f64();
+    drop(guard);
+    srv.stop().await;
+    let srv_kib = (s1.rss_kib as f64 - s0.rss_kib as f64) / n as f64;
+    let cli_kib = (c1 as f64 - c0 as f64) / n as f64;
+    let mut s = Sample {
+        value: srv_kib.max(cli_kib),
+        ok: ok == n && s1.live as usize >= n,
+        note: if ok == n {
+            String::new()
+        } else {
+            format!("only {ok}/{n} sessions")
+        },
+        ..Default::default()
+    };
+    s.extra.insert("server_kib", srv_kib);
+    s.extra.insert("client_kib", cli_kib);
+    s.extra.insert(
+        "server_cpu_pct",
+        (s2.cpu - s1.cpu).as_secs_f64() / wall * 100.0,
+    );
+    s.extra.insert("client_cpu_pct", cpu_c / wall * 100.0);
+    s
+}
+
+// ---------------------------------------------------------------------------------------
+
+struct Row {
+    workload: String,
+    system: String,
+    median: String,
+    range: String,
+    unit: String,
+    ratio: String,
+    target: String,
+    met: String,
+    notes: String,
+}
+
+fn fmt(v: f64) -> String {
+    if v.is_nan() {
+        "–".into()
+    } else if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn med(samples: &[Sample], f: impl Fn(&Sample) -> f64) -> (f64, f64, f64) {
+    let v: Vec<f64> = samples.iter().map(f).collect();
+    let min = v.iter().cloned().fold(f64::INFINITY, f64::min);
+    let max = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    (median(&v), min, max)
+}
+
+/// Rows of one workload: every system, the ratio of snap2p's median to the reference's.
+#[allow(clippy::too_many_arguments)]
+fn rows_for(
+    res: &Results,
+    key: &str,
+    label: &str,
+    unit: &str,
+    targets: &[(Sys, Sys, f64, &str)],
+    rows: &mut Vec<Row>,
+    all_ok: &mut bool,
+    extra_notes: impl Fn(&[Sample]) -> String,
+) {
+    for ((k, sys), samples) in res.iter() {
+        if k != key {
+            continue;
+        }
+        let (m, lo, hi) = med(samples, |s| s.value);
+        let completed = samples.iter().all(|s| s.ok);
+        if matches!(sys, Sys::Snap | Sys::SnapCold) && !completed {
+            *all_ok = false;
+        }
+        let mut ratio = Vec::new();
+        let mut target = Vec::new();
+        let mut met = Vec::new();
+        for (who, reference, want, what) in targets {
+            if who != sys {
+                continue;
+            }
+            let Some(rs) = res.get(&(key.to_string(), *reference)) else {
+                continue;
+            };
+            let (rm, _, _) = med(rs, |s| s.value);
+            let r = m / rm;
+            ratio.push(format!("{r:.2}× {}", short(*reference)));
+            target.push(format!("≥ {want}× {what}"));
+            met.push(if r >= *want && completed { "yes" } else { "NO" }.to_string());
+        }
+        let mut notes: Vec<String> = samples
+            .iter()
+            .map(|s| s.note.clone())
+            .filter(|n| !n.is_empty())
+            .collect();
+        notes.dedup();
+        let en = extra_notes(samples);
+        if !en.is_empty() {
+            notes.push(en);
+        }
+        rows.push(Row {
+            workload: label.into(),
+            system: sys.name().into(),
+            median: fmt(m),
+            range: format!("{}–{}", fmt(lo), fmt(hi)),
+            unit: unit.into(),
+            ratio: ratio.join("; "),
+            target: target.join("; "),
+            met: met.join("; "),
+            notes: notes.join("; "),
+        });
+    }
+}
+
+fn short(s: Sys) -> &'static str {
+    match s {
+        Sys::Libp2pTcp => "libp2p-tcp",
+        Sys::Libp2pQuic => "libp2p-quic",
+        Sys::Noise => "snow",
+        Sys::Tcp => "tcp",
+        Sys::Snap => "snap2p",
+        Sys::SnapCold => "snap2p-cold",
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("serve") {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(serve_main(
+            &args[1],
+            args[2].parse().unwrap(),
+            args[3].parse().unwrap(),
+        ));
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let ok = rt.block_on(run(args));
+    std::process::exit(if ok { 0 } else { 1 });
+}
+
+async fn run(args: Vec<String>) -> bool {
+    util::raise_fd_limit();
+    let mut sizes = Sizes::full();
+    let mut which: Vec<String> = Vec::new();
+    let mut out: Option<String> = None;
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--rounds" => sizes.rounds = it.next().unwrap().parse().unwrap(),
+            "--out" => out = it.next(),
+            "smoke" => {
+                let r = sizes.rounds.min(1);
+                sizes = Sizes::smoke();
+                sizes.rounds = r.max(1);
+                which.push("all".into());
+            }
+            "-h" | "--help" => {
+                println!("snap2p-bench [all|smoke|bulk|small|connect|streams|many|idle|bindings]... [--rounds N] [--out FILE]");
+                return true;
+            }
+            w => which.push(w.to_string()),
+        }
+    }
+    if which.is_empty() {
+        which.push("all".into());
+    }
+    let want = |w: &str| which.iter().any(|x| x == "all" || x == w);
+    let compare = cfg!(feature = "compare");
+    let lib = |v: &mut Vec<Sys>, quic: bool| {
+        if compare {
+            v.push(Sys::Libp2pTcp);
+            if quic {
+                v.push(Sys::Libp2pQuic);
+            }
+        }
+    };
+    let pat = Arc::new(util::pattern());
+    let mut res: Results = BTreeMap::new();
+    let t_all = Instant::now();
+    let (load_before, machine) = machine_info();
+    eprintln!("machine: {machine}; load before: {load_before}");
+
+    for r in 0..sizes.rounds {
+        // Alternate the order of systems round by round so background load hits all.
+        let rot = |v: &mut Vec<Sys>| {
+            let k = r % v.len().max(1);
+            v.rotate_left(k);
+        };
+        if want("bulk") {
+            let mut v = vec![Sys::Snap, Sys::Noise, Sys::Tcp];
+            lib(&mut v, true);
+            rot(&mut v);
+            for s in v {
+                let x = bulk(s, pat.clone(), sizes.bulk, 64 * 1024).await;
+                eprintln!(
+                    "round {r} bulk-64k {}: {:.0} MiB/s ok={}",
+                    s.name(),
+                    x.value,
+                    x.ok
+                );
+                res.entry(("bulk".into(), s)).or_default().push(x);
+            }
+        }
+        if want("small") {
+            let mut v = vec![Sys::Snap, Sys::Noise, Sys::Tcp];
+            lib(&mut v, true);
+            rot(&mut v);
+            for s in v {
+                let x = bulk(s, pat.clone(), sizes.small, 1024).await;
+                eprintln!(
+                    "round {r} bulk-1k {}: {:.0} MiB/s ok={}",
+                    s.name(),
+                    x.value,
+                    x.ok
+                );
+                res.entry(("small".into(), s)).or_default().push(x);
+            }
+        }
+        if want("connect") {
+            for (key, count, inflight) in [
+                ("conn1", sizes.connects1, 1),
+                ("conn16", sizes.connects16, 16),
+            ] {
+                let mut v = vec![Sys::Snap, Sys::SnapCold];
+                lib(&mut v, true);
+                rot(&mut v);
+                for s in v {
+                    let x = connect(s, count, inflight).await;
+                    eprintln!(
+                        "round {r} {key} {}: {:.0}/s p50 {:.2} ms p99 {:.2} ms {}",
+                        s.name(),
+                        x.value,
+                        x.p50,
+                        x.p99,
+                        x.note
+                    );
+                    res.entry((key.into(), s)).or_default().push(x);
+                }
+            }
+        }
+        if want("streams") {
+            let mut v = vec![Sys::Snap];
+            lib(&mut v, true);
+            rot(&mut v);
+            for s in v {
+                let x = streams(s, pat.clone(), sizes.streams, 64 * 1024, sizes.streams).await;
+                eprintln!(
+                    "round {r} streams {}: {:.0} MiB/s {:?}",
+                    s.name(),
+                    x.value,
+                    x.extra
+                );
+                res.entry(("streams".into(), s)).or_default().push(x);
+            }
+        }
+        if want("many") {
+            let mut v = vec![Sys::Snap];
+            lib(&mut v, false);
+            rot(&mut v);
+            for s in v {
+                let n = if s.is_libp2p() {
+                    sizes.many_libp2p
+                } else {
+                    sizes.many
+                };
+                let x = streams(s, pat.clone(), n, 4096, 1000.min(n)).await;
+                eprintln!(
+                    "round {r} many {}: {:.0} MiB/s {:?}",
+                    s.name(),
+                    x.value,
+                    x.extra
+                );
+                res.entry(("many".into(), s)).or_default().push(x);
+            }
+        }
+        if want("idle") {
+            let mut v = vec![Sys::Snap];
+            lib(&mut v, false);
+            rot(&mut v);
+            for s in v {
+                let x = idle(s, sizes.idle, sizes.idle_secs).await;
+                eprintln!(
+                    "round {r} idle {}: {:.2} KiB/session {:?} {}",
+                    s.name(),
+                    x.value,
+                    x.extra,
+                    x.note
+                );
+                res.entry(("idle".into(), s)).or_default().push(x);
+            }
+        }
+    }
+    let mut bind_rows = Vec::new();
+    if want("bindings") {
+        bind_rows = bindings::run(&pat, sizes.small.min(64 << 20), sizes.rounds).await;
+    }
+
+    // ---- table
+    let mut rows = Vec::new();
+    let mut all_ok = true;
+    let gib = |b: u64| {
+        if b >= 1 << 30 {
+            format!("{} GiB", b >> 30)
+        } else {
+            format!("{} MiB", b >> 20)
+        }
+    };
+    let none = |_: &[Sample]| String::new();
+    let hwm = |s: &[Sample]| {
+        let (m, _, hi) = med(s, |x| {
+            x.extra.get("server_hwm_mib").copied().unwrap_or(f64::NAN)
+        });
+        let (c, _, _) = med(s, |x| {
+            x.extra.get("client_hwm_mib").copied().unwrap_or(f64::NAN)
+        });
+        let fails: f64 = s
+            .iter()
+            .map(|x| {
+                x.extra.get("failed").copied().unwrap_or(0.0)
+                    + x.extra.get("refused").copied().unwrap_or(0.0)
+            })
+            .sum();
+        let oks: f64 = s
+            .iter()
+            .map(|x| x.extra.get("ok").copied().unwrap_or(0.0))
+            .sum();
+        format!(
+            "streams ok {oks:.0}, failed/refused {fails:.0} (all rounds); peak RSS server {m:.0} MiB (max {hi:.0}), client {c:.0} MiB"
+        )
+    };
+    rows_for(
+        &res,
+        "bulk",
+        &format!("1 stream, {}, 64 KiB writes", gib(sizes.bulk)),
+        "MiB/s",
+        &[
+            (Sys::Snap, Sys::Libp2pTcp, 1.4, "libp2p-tcp"),
+            (Sys::Snap, Sys::Noise, 0.9, "snow"),
+        ],
+        &mut rows,
+        &mut all_ok,
+        none,
+    );
+    rows_for(
+        &res,
+        "small",
+        &format!("1 stream, {}, 1 KiB writes", gib(sizes.small)),
+        "MiB/s",
+        &[(Sys::Snap, Sys::Libp2pTcp, 3.0, "libp2p-tcp")],
+        &mut rows,
+        &mut all_ok,
+        none,
+    );
+    let lat = |s: &[Sample]| {
+        let (p50, _, _) = med(s, |x| x.p50);
+        let (p99, _, _) = med(s, |x| x.p99);
+        format!("connect→auth latency p50 {p50:.2} ms, p99 {p99:.2} ms")
+    };
+    for (key, n) in [("conn1", 1), ("conn16", 16)] {
+        rows_for(
+            &res,
+            key,
+            &format!("sessions: connect+auth+close, {n} in flight"),
+            "conn/s",
+            &[
+                (Sys::Snap, Sys::Libp2pTcp, 1.2, "libp2p-tcp (verified once)"),
+                (
+                    Sys::SnapCold,
+                    Sys::Libp2pTcp,
+                    0.8,
+                    "libp2p-tcp (first contact)",
+                ),
+            ],
+            &mut rows,
+            &mut all_ok,
+            lat,
+        );
+    }
+    rows_for(
+        &res,
+        "streams",
+        &format!("{} concurrent streams × 64 KiB, 1 session", sizes.streams),
+        "MiB/s",
+        &[(Sys::Snap, Sys::Libp2pTcp, 2.0, "libp2p-tcp, 0 lost")],
+        &mut rows,
+        &mut all_ok,
+        hwm,
+    );
+    rows_for(
+        &res,
+        "many",
+        &format!(
+            "{} streams × 4 KiB, 1 session, 1000 open at once (libp2p: {})",
+            sizes.many, sizes.many_libp2p
+        ),
+        "MiB/s",
+        &[],
+        &mut rows,
+        &mut all_ok,
+        hwm,
+    );
+    if let Some(r) = rows
+        .iter_mut()
+        .rev()
+        .find(|r| r.system == "snap2p" && r.workload.contains("× 4 KiB"))
+    {
+        r.target = "completes, bounded memory".into();
+        let done = res
+            .get(&("many".to_string(), Sys::Snap))
+            .is_some_and(|s| s.iter().all(|x| x.ok));
+        r.met = if done { "yes" } else { "NO" }.into();
+    }
+    let idle_notes = |s: &[Sample]| {
+        let g = |k: &str| med(s, |x| x.extra.get(k).copied().unwrap_or(f64::NAN)).0;
+        format!(
+            "server {:.2} KiB, client {:.2} KiB per session; idle CPU (keepalive 1 s) server {:.2}%, client {:.2}%",
+            g("server_kib"),
+            g("client_kib"),
+            g("server_cpu_pct"),
+            g("client_cpu_pct")
+        )
+    };
+    rows_for(
+        &res,
+        "idle",
+        &format!("{} idle authenticated sessions", sizes.idle),
+        "KiB/session (worse side)",
+        &[],
+        &mut rows,
+        &mut all_ok,
+        idle_notes,
+    );
+    if let Some(r) = rows
+        .iter_mut()
+        .find(|r| r.system == "snap2p" && r.workload.contains("idle"))
+    {
+        let (m, _, _) = med(&res[&("idle".to_string(), Sys::Snap)], |x| x.value);
+        r.target = "≤ 12 KiB per session per side".into();
+        r.met = if m <= 12.0 { "yes" } else { "NO" }.into();
+    }
+    for b in bind_rows {
+        rows.push(b);
+    }
+
+    let (load_after, _) = machine_info();
+    let mut table = String::new();
+    table.push_str(&format!(
+        "snap2p-bench: {} round(s) per figure (median, min–max), systems alternated round by round; listener in a separate process\nmachine: {machine}\nload average before: {load_before}; after: {load_after}; wall time {:.0} s\n\n",
+        sizes.rounds,
+        t_all.elapsed().as_secs_f64()
+    ));
+    table.push_str("| workload | system | median | range | unit | ratio | target | met? | notes |\n|---|---|---|---|---|---|---|---|---|\n");
+    for r in &rows {
+        table.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r.workload, r.system, r.median, r.range, r.unit, r.ratio, r.target, r.met, r.notes
+        ));
+    }
+    println!("{table}");
+    if let Some(path) = out {
+        let _ = std::fs::write(path, &table);
+    }
+    if !all_ok {
+        println!("FAILED: a snap2p row did not complete or a checksum did not match");
+    }
+    all_ok
+}
+
+fn machine_info() -> (String, String) {
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .unwrap_or("?")
+        .trim()
+        .to_string();
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .nth(1)
+        .and_then(|k| k.parse::<u64>().ok())
+        .unwrap_or(0);
+    (
+        load,
+        format!(
+            "{} cores ({cpu}), {:.0} GiB RAM, {}",
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(0),
+            mem as f64 / 1048576.0,
+            std::env::consts::ARCH
+        ),
+    )
+}

@@ -1,0 +1,248 @@
+//! snap2p: the system under test, through its public `Peer` API.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use snap2p::{Connection, ErrorCode, Peer, PeerConfig, SessionLimits};
+use tokio::sync::Semaphore;
+
+use crate::util::{chunk, expected_crc};
+use crate::{ConnectResult, ServerOpts, StreamsResult};
+
+/// Benchmark configuration: defaults except what a benchmark must change. PX-1 is off
+/// (libp2p runs no identify/kad either); the pre-auth rate limit is off (every connection
+/// comes from 127.0.0.1); the accept backlog holds the idle-session workload.
+pub fn config(max_streams: usize, keepalive: Duration) -> PeerConfig {
+    PeerConfig {
+        limits: SessionLimits {
+            max_streams,
+            keepalive_interval: keepalive,
+            ..SessionLimits::default()
+        },
+        px1: Some(false),
+        preauth_rate_per_min: Some(0),
+        max_pending_handshakes: 1024,
+        accept_backlog: 16384,
+        ..PeerConfig::default()
+    }
+}
+
+/// Listener: every stream is read to its end, answered with the CRC-32 of its bytes (4
+/// bytes, big endian), then finished.
+pub async fn serve(opts: ServerOpts) -> String {
+    let peer = Peer::ephemeral(config(opts.max_streams, opts.keepalive))
+        .await
+        .expect("peer");
+    let addr = peer.listen("127.0.0.1:0").await.expect("listen");
+    let live = opts.live.clone();
+    tokio::spawn(async move {
+        while let Some(conn) = peer.accept().await {
+            let live = live.clone();
+            live.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tokio::spawn(async move {
+                loop {
+                    let Ok(stream) = conn.accept_stream().await else {
+                        break;
+                    };
+                    tokio::spawn(async move {
+                        let mut h = crc32fast::Hasher::new();
+                        loop {
+                            match stream.read_chunk(256 * 1024).await {
+                                Ok(Some(b)) => h.update(&b),
+                                Ok(None) => break,
+                                Err(_) => return,
+                            }
+                        }
+                        let _ = stream.write_all(&h.finalize().to_be_bytes()).await;
+                        let _ = stream.finish();
+                    });
+                }
+                live.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            });
+        }
+    });
+    addr.to_string()
+}
+
+async fn client(max_streams: usize, keepalive: Duration) -> Peer {
+    Peer::ephemeral(config(max_streams, keepalive))
+        .await
+        .expect("peer")
+}
+
+/// Writes one stream of `total` bytes in `size` writes; true if the echoed CRC matches.
+async fn send_stream(
+    conn: &Connection,
+    pat: &[u8],
+    seed: usize,
+    total: u64,
+    size: usize,
+) -> Result<bool, snap2p::Error> {
+    let s = conn.open_stream(None).await?;
+    let n = total.div_ceil(size as u64) as usize;
+    for i in 0..n {
+        let left = (total - (i * size) as u64).min(size as u64) as usize;
+        s.write_all(&chunk(pat, seed, i, size)[..left]).await?;
+    }
+    s.finish()?;
+    let reply = s.read_all(16).await?;
+    Ok(reply.len() == 4
+        && u32::from_be_bytes(reply[..4].try_into().unwrap())
+            == expected_crc(pat, seed, total, size))
+}
+
+/// One stream, `total` bytes in `size`-byte writes. Timed from the first write to the
+/// checksum reply (the session is established before the clock starts).
+pub async fn bulk(addr: &str, pat: Arc<Vec<u8>>, total: u64, size: usize) -> (Duration, bool) {
+    let peer = client(1024, Duration::from_secs(30)).await;
+    let conn = peer.dial(addr).await.expect("dial");
+    // CRC of the expected stream computed up front (outside the timed section).
+    let want = expected_crc(&pat, 1, total, size);
+    let t0 = Instant::now();
+    let s = conn.open_stream(None).await.expect("open");
+    let n = total.div_ceil(size as u64) as usize;
+    for i in 0..n {
+        let left = (total - (i * size) as u64).min(size as u64) as usize;
+        s.write_all(&chunk(&pat, 1, i, size)[..left])
+            .await
+            .expect("write");
+    }
+    s.finish().expect("finish");
+    let reply = s.read_all(16).await.expect("reply");
+    let dt = t0.elapsed();
+    let ok = reply.len() == 4 && u32::from_be_bytes(reply[..4].try_into().unwrap()) == want;
+    conn.close(ErrorCode::Ok, "done");
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
+    (dt, ok)
+}
+
+/// `n` streams of `size` bytes on one session, at most `concurrency` open at once.
+pub async fn streams(
+    addr: &str,
+    pat: Arc<Vec<u8>>,
+    n: usize,
+    size: usize,
+    concurrency: usize,
+    max_streams: usize,
+) -> StreamsResult {
+    let peer = client(max_streams, Duration::from_secs(30)).await;
+    let conn = peer.dial(addr).await.expect("dial");
+    let sem = Arc::new(Semaphore::new(concurrency));
+    let t0 = Instant::now();
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let permit = sem.clone().acquire_owned().await.unwrap();
+        let (conn, pat) = (conn.clone(), pat.clone());
+        tasks.push(tokio::spawn(async move {
+            let r = send_stream(&conn, &pat, i + 2, size as u64, size.min(64 * 1024)).await;
+            drop(permit);
+            r
+        }));
+    }
+    let (mut ok, mut bad, mut refused) = (0, 0, 0);
+    for t in tasks {
+        match t.await {
+            Ok(Ok(true)) => ok += 1,
+            Ok(Ok(false)) => bad += 1,
+            Ok(Err(e)) if e.code == ErrorCode::StreamRefused => refused += 1,
+            _ => bad += 1,
+        }
+    }
+    let dt = t0.elapsed();
+    conn.close(ErrorCode::Ok, "done");
+    let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
+    StreamsResult {
+        elapsed: dt,
+        ok,
+        bad,
+        refused,
+    }
+}
+
+/// Connect, authenticate, close, repeat: `count` sessions, `inflight` at a time. `cold`:
+/// a new client Peer (new wallet, new attestation, empty cache) per connection, all made
+/// before the clock starts; otherwise one client Peer that has met the server before.
+pub async fn connect(addr: &str, count: usize, inflight: usize, cold: bool) -> ConnectResult {
+    let keep = Duration::from_secs(30);
+    let mut peers = Vec::new();
+    if cold {
+        for _ in 0..count {
+            peers.push(client(64, keep).await);
+        }
+    } else {
+        let p = client(64, keep).await;
+        // Warm-up: both sides verify each other's attestation once.
+        let c = p.dial(addr).await.expect("warm-up dial");
+        c.close(ErrorCode::Ok, "warm-up");
+        c.closed().await;
+        peers.push(p);
+    }
+    let peers = Arc::new(peers);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let t0 = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..inflight {
+        let (peers, next, addr) = (peers.clone(), next.clone(), addr.to_string());
+        workers.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut fails = 0;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= count {
+                    break;
+                }
+                let p = &peers[if peers.len() == 1 { 0 } else { i }];
+                let t = Instant::now();
+                match p.dial(&addr).await {
+                    Ok(c) => {
+                        lat.push(t.elapsed().as_secs_f64() * 1e3);
+                        c.close(ErrorCode::Ok, "bench");
+                        c.closed().await;
+                    }
+                    Err(_) => fails += 1,
+                }
+            }
+            (lat, fails)
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut fails = 0;
+    for w in workers {
+        let (l, f) = w.await.unwrap();
+        lat.extend(l);
+        fails += f;
+    }
+    ConnectResult {
+        elapsed: t0.elapsed(),
+        latencies_ms: lat,
+        failures: fails,
+    }
+}
+
+/// Opens `n` authenticated sessions and keeps them (the caller holds the returned value).
+pub async fn idle(
+    addr: &str,
+    n: usize,
+    keepalive: Duration,
+) -> (Box<dyn std::any::Any + Send>, usize) {
+    let peer = client(64, keepalive).await;
+    let sem = Arc::new(Semaphore::new(32));
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let permit = sem.clone().acquire_owned().await.unwrap();
+        let (peer, addr) = (peer.clone(), addr.to_string());
+        tasks.push(tokio::spawn(async move {
+            let r = peer.dial(&addr).await;
+            drop(permit);
+            r
+        }));
+    }
+    let mut conns = Vec::new();
+    for t in tasks {
+        if let Ok(Ok(c)) = t.await {
+            conns.push(c);
+        }
+    }
+    let ok = conns.len();
+    (Box::new((peer, conns)), ok)
+}

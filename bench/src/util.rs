@@ -1,0 +1,98 @@
+//! Process statistics, checksums, the test pattern and small helpers shared by every system.
+
+use std::time::Duration;
+
+/// Resident set size and its peak (KiB) from /proc/self/status.
+pub fn rss_kib() -> (u64, u64) {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        s.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Resets VmHWM to the current RSS (Linux `clear_refs` value 5).
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// User + system CPU time of this process.
+pub fn cpu_time() -> Duration {
+    // SAFETY: getrusage writes into the zeroed struct we own.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Raises the soft open-file limit to the hard limit (idle-session workload).
+pub fn raise_fd_limit() -> u64 {
+    // SAFETY: plain libc calls on a struct we own.
+    unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 {
+            r.rlim_cur = r.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+            return r.rlim_cur as u64;
+        }
+    }
+    0
+}
+
+/// A 1 MiB pseudo-random pattern; payloads are windows of it so content varies along a
+/// stream (a checksum catches reordering, loss and duplication).
+pub fn pattern() -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..(1usize << 20))
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// The `i`-th write of `size` bytes of a stream that starts at pattern offset `seed`.
+pub fn chunk(pat: &[u8], seed: usize, i: usize, size: usize) -> &[u8] {
+    let off = (seed.wrapping_mul(7919) + i.wrapping_mul(size)) % (pat.len() - size);
+    &pat[off..off + size]
+}
+
+/// CRC-32 of the whole stream the sender will write (`total` bytes in `size` writes).
+pub fn expected_crc(pat: &[u8], seed: usize, total: u64, size: usize) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    let n = total.div_ceil(size as u64) as usize;
+    for i in 0..n {
+        let left = (total - (i * size) as u64).min(size as u64) as usize;
+        h.update(&chunk(pat, seed, i, size)[..left]);
+    }
+    h.finalize()
+}
+
+pub fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    if s.is_empty() {
+        return f64::NAN;
+    }
+    let n = s.len();
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
+}
+
+pub fn percentile(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let idx = ((p / 100.0) * (v.len() - 1) as f64).round() as usize;
+    v[idx.min(v.len() - 1)]
+}

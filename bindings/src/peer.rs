@@ -1,0 +1,295 @@
+//! `Peer`: creation with options, listen, dial, invites, allowlist, connection callbacks.
+
+use std::sync::Arc;
+
+use snap2p::policy::{parse_invite_token, DEFAULT_INVITE_TTL_SECS};
+use snap2p::{DialOptions, ErrorCode, PeerConfig};
+
+use crate::error::{Result, Snap2pError};
+use crate::identity::{parse_principal_arg, Signer};
+use crate::rt::{on_runtime, Subscription};
+use crate::session::{AliasInfo, Connection};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Visibility {
+    /// Anyone may connect; PX-1 on by default.
+    Public,
+    /// Only allowlisted principals get past authentication.
+    Private,
+    /// Silent unless the dialer KNOCKs with a valid invite token; allowlist enforced.
+    Stealth,
+}
+
+impl From<Visibility> for snap2p::Visibility {
+    fn from(v: Visibility) -> Self {
+        match v {
+            Visibility::Public => snap2p::Visibility::Public,
+            Visibility::Private => snap2p::Visibility::Private,
+            Visibility::Stealth => snap2p::Visibility::Stealth,
+        }
+    }
+}
+
+impl From<snap2p::Visibility> for Visibility {
+    fn from(v: snap2p::Visibility) -> Self {
+        match v {
+            snap2p::Visibility::Public => Visibility::Public,
+            snap2p::Visibility::Private => Visibility::Private,
+            snap2p::Visibility::Stealth => Visibility::Stealth,
+        }
+    }
+}
+
+/// How a peer is created. Every field has a default: `PeerOptions()` is a public peer with
+/// a fresh throw-away mainnet wallet.
+#[derive(uniffi::Record)]
+pub struct PeerOptions {
+    /// Default: public.
+    #[uniffi(default)]
+    pub visibility: Option<Visibility>,
+    /// Principals (`stacks:SP…` or `SP…`) let in by a private or stealth peer.
+    #[uniffi(default)]
+    pub allowlist: Vec<String>,
+    /// Invite tokens (hex, 16–32 bytes) accepted from the start, valid 24 hours, reusable.
+    #[uniffi(default)]
+    pub invites: Vec<String>,
+    /// Alias published as a signed AliasCard (needs `display_name` too, or uses the alias).
+    #[uniffi(default)]
+    pub alias: Option<String>,
+    #[uniffi(default)]
+    pub display_name: Option<String>,
+    /// PX-1 peer exchange (default: on for public peers).
+    #[uniffi(default)]
+    pub px1: Option<bool>,
+    /// Who signs the attestation and cards; default: a fresh mainnet wallet.
+    #[uniffi(default)]
+    pub signer: Option<Arc<Signer>>,
+}
+
+/// An invite token. `token` is what the dialer passes as `invite`.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct InviteInfo {
+    /// Lowercase hex of the token.
+    pub token: String,
+    /// First 8 hex characters of SHA-256(token): how list and revoke name it.
+    pub id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub one_time: bool,
+    pub uses: u64,
+}
+
+impl From<snap2p::Invite> for InviteInfo {
+    fn from(i: snap2p::Invite) -> Self {
+        InviteInfo {
+            token: i.token_hex(),
+            id: i.id,
+            created_at: i.created_at,
+            expires_at: i.expires_at,
+            one_time: i.one_time,
+            uses: i.uses,
+        }
+    }
+}
+
+/// Receives authenticated inbound connections (`Peer.onConnection`). Runs on the host's
+/// own executor (Kotlin coroutine, Swift task); the next connection is delivered after
+/// this returns. A thrown error is ignored and delivery continues.
+#[uniffi::export(with_foreign)]
+#[async_trait::async_trait]
+pub trait ConnectionHandler: Send + Sync {
+    async fn on_connection(&self, connection: Arc<Connection>) -> Result<()>;
+}
+
+/// A snap2p node: one Stacks principal, one node key, any number of connections.
+/// `shutdown()` stops it; releasing the handle alone does not close live connections.
+#[derive(uniffi::Object)]
+pub struct Peer {
+    inner: snap2p::Peer,
+}
+
+#[uniffi::export]
+impl Peer {
+    /// Creates a peer (signs its NodeKeyAttestation, and AliasCard if an alias is given).
+    #[uniffi::constructor]
+    pub async fn create(options: PeerOptions) -> Result<Arc<Self>> {
+        let mut config = PeerConfig::default();
+        if let Some(v) = options.visibility {
+            config.visibility = v.into();
+        }
+        config.allowlist = options
+            .allowlist
+            .iter()
+            .map(|p| parse_principal_arg(p))
+            .collect::<Result<_>>()?;
+        config.px1 = options.px1;
+        config.alias = match (options.alias, options.display_name) {
+            (Some(a), Some(d)) => Some((a, d)),
+            (Some(a), None) => Some((a.clone(), a)),
+            (None, Some(_)) => {
+                return Err(Snap2pError::new(
+                    ErrorCode::InvalidArgument,
+                    "display_name needs an alias",
+                ))
+            }
+            (None, None) => None,
+        };
+        let invites = options
+            .invites
+            .iter()
+            .map(|t| parse_invite_token(t))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let signer = options.signer.map(|s| s.inner.clone());
+        let inner = on_runtime(async move {
+            let peer = match signer {
+                Some(s) => snap2p::Peer::new(s, config).await?,
+                None => snap2p::Peer::ephemeral(config).await?,
+            };
+            let now = snap2p::unix_now();
+            for token in invites {
+                peer.policy()
+                    .invites
+                    .add(token, now + DEFAULT_INVITE_TTL_SECS, false, now)?;
+            }
+            Ok(peer)
+        })
+        .await?;
+        Ok(Arc::new(Peer { inner }))
+    }
+
+    /// `stacks:SP…`
+    pub fn principal(&self) -> String {
+        self.inner.principal().to_string()
+    }
+
+    /// The Ed25519 node key (32 bytes).
+    pub fn node_public_key(&self) -> Vec<u8> {
+        self.inner.node_public_key().to_vec()
+    }
+
+    pub fn visibility(&self) -> Visibility {
+        self.inner.visibility().into()
+    }
+
+    /// Listens on `"127.0.0.1:0"`, `"9000"`, `"[::]:9000"`…; returns the bound address.
+    pub async fn listen(&self, addr: String) -> Result<String> {
+        let peer = self.inner.clone();
+        on_runtime(async move { peer.listen(&addr).await.map(|a| a.to_string()) }).await
+    }
+
+    pub fn listen_addrs(&self) -> Vec<String> {
+        self.inner
+            .listen_addrs()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// Dials a locator (`ip:port`, `host:port`) or a principal (`stacks:SP…`, PX-1).
+    /// `invite`: hex token for a stealth peer; `expect`: fail with
+    /// ERR_PRINCIPAL_MISMATCH unless the peer is this principal.
+    #[uniffi::method(default(invite = None, expect = None))]
+    pub async fn dial(
+        &self,
+        target: String,
+        invite: Option<String>,
+        expect: Option<String>,
+    ) -> Result<Arc<Connection>> {
+        let opts = DialOptions {
+            invite: invite.as_deref().map(parse_invite_token).transpose()?,
+            expect: expect.as_deref().map(parse_principal_arg).transpose()?,
+        };
+        let peer = self.inner.clone();
+        let conn = on_runtime(async move { peer.dial_with(&target, opts).await }).await?;
+        Ok(Connection::wrap(conn))
+    }
+
+    /// The next authenticated inbound connection; null/nil once the peer is shut down.
+    pub async fn accept(&self) -> Option<Arc<Connection>> {
+        let peer = self.inner.clone();
+        on_runtime(async move { Ok(peer.accept().await) })
+            .await
+            .ok()
+            .flatten()
+            .map(Connection::wrap)
+    }
+
+    /// Delivers each inbound connection to `handler` until the returned subscription is
+    /// cancelled or the peer shuts down. Use either this or `accept()`, not both.
+    pub fn on_connection(&self, handler: Arc<dyn ConnectionHandler>) -> Arc<Subscription> {
+        let peer = self.inner.clone();
+        Subscription::spawn(async move {
+            while let Some(conn) = peer.accept().await {
+                let _ = handler.on_connection(Connection::wrap(conn)).await;
+            }
+        })
+    }
+
+    /// Live connections, both directions.
+    pub fn connections(&self) -> Vec<Arc<Connection>> {
+        self.inner
+            .connections()
+            .into_iter()
+            .map(Connection::wrap)
+            .collect()
+    }
+
+    /// Creates an invite token (default validity 24 hours).
+    #[uniffi::method(default(ttl_secs = None, one_time = false))]
+    pub fn create_invite(&self, ttl_secs: Option<i64>, one_time: bool) -> Result<InviteInfo> {
+        Ok(self.inner.create_invite(ttl_secs, one_time)?.into())
+    }
+
+    /// Revokes by hex token or id; returns whether one was removed.
+    pub fn revoke_invite(&self, token_or_id: String) -> bool {
+        self.inner.revoke_invite(&token_or_id)
+    }
+
+    /// Unexpired invites (tokens shown only by `create_invite`).
+    pub fn list_invites(&self) -> Vec<InviteInfo> {
+        self.inner
+            .list_invites()
+            .into_iter()
+            .map(|mut i| {
+                i.token.clear();
+                i.into()
+            })
+            .collect()
+    }
+
+    pub fn allow(&self, principal: String) -> Result<()> {
+        self.inner.allow(parse_principal_arg(&principal)?);
+        Ok(())
+    }
+
+    pub fn disallow(&self, principal: String) -> Result<()> {
+        self.inner.disallow(&parse_principal_arg(&principal)?);
+        Ok(())
+    }
+
+    /// Signs and publishes a new AliasCard.
+    pub async fn set_alias(&self, alias: String, display_name: String) -> Result<AliasInfo> {
+        let peer = self.inner.clone();
+        let card = on_runtime(async move { peer.set_alias(&alias, &display_name).await }).await?;
+        Ok(card.into())
+    }
+
+    pub fn alias(&self) -> Option<AliasInfo> {
+        self.inner.alias().map(Into::into)
+    }
+
+    /// Stops listening, closes every connection (waiting up to 2 s each for a clean close)
+    /// and ends `accept`/`onConnection`.
+    pub async fn shutdown(&self) {
+        let peer = self.inner.clone();
+        let _ = on_runtime(async move {
+            peer.close().await;
+            Ok(())
+        })
+        .await;
+    }
+
+    pub fn is_shut_down(&self) -> bool {
+        self.inner.is_closed()
+    }
+}

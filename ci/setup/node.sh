@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Node.js toolchain for the napi-rs binding (idempotent): checks Node >= 18 and npm, then
+# installs node/'s pinned dev tools (@napi-rs/cli, typescript, @types/node) from the npm
+# registry with `npm ci`, skipped when node_modules already matches package-lock.json.
+set -euo pipefail
+source "$(dirname "$0")/../env.sh"
+bash "$SNAP2P_ROOT/ci/setup/rust.sh"
+
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "node and npm are required (Node 20 is preinstalled on the CI image)" >&2
+  exit 1
+fi
+major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$major" -lt 18 ]; then
+  echo "Node >= 18 is required, found $(node --version)" >&2
+  exit 1
+fi
+
+cd "$SNAP2P_ROOT/node"
+stamp=node_modules/.snap2p-lock.sha256
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x node_modules/.bin/napi ]; then
+  npm ci --no-audit --no-fund
+  echo "$want" > "$stamp"
+fi

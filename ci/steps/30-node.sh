@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Node.js binding (napi-rs): build the addon and the Rust interop peer, lint, type-check,
+# run node --test, then `npm pack` both packages and run the README example from a fresh
+# install in an empty directory.
+set -euo pipefail
+source "$(dirname "$0")/../env.sh"
+bash "$SNAP2P_ROOT/ci/setup/node.sh"
+cd "$SNAP2P_ROOT/node"
+
+step "node: cargo fmt + clippy (snap2p-node)"
+cargo fmt -p snap2p-node -- --check
+cargo clippy -p snap2p-node --all-targets -- -D warnings
+
+step "node: napi build --platform --release"
+npx napi build --platform --release --js native.js --dts native.d.ts
+cargo build --release -p snap2p-node --example rust-echo
+export SNAP2P_RUST_ECHO="$CARGO_TARGET_DIR/release/examples/rust-echo"
+
+step "node: tsc (index.d.ts against test/types/usage.ts)"
+npx tsc -p test/types
+
+step "node: node --test"
+node --test --test-timeout=180000 --test-concurrency=2 test/
+
+step "node: npm pack + install into an empty directory + README example"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/pkg/platform"
+# The per-platform binary package, as `napi prepublish` lays it out (npm/<platform>/).
+cp npm/linux-x64-gnu/package.json npm/linux-x64-gnu/README.md "$work/pkg/platform/"
+cp snap2p.linux-x64-gnu.node "$work/pkg/platform/"
+(cd "$work/pkg/platform" && npm pack --silent --pack-destination "$work/pkg") >/dev/null
+npm pack --silent --pack-destination "$work/pkg" >/dev/null
+ls "$work/pkg"/*.tgz
+mkdir "$work/app"
+cp "$SNAP2P_ROOT/examples/node/readme-example.js" "$work/app/"
+(
+  cd "$work/app"
+  npm init -y >/dev/null
+  npm install --no-audit --no-fund --offline "$work"/pkg/snap2p-linux-x64-gnu-*.tgz "$work"/pkg/snap2p-0*.tgz
+  test ! -e node_modules/snap2p/snap2p.linux-x64-gnu.node # the binary comes from the platform package
+  timeout 60 node readme-example.js
+)
+echo "node: packed tarballs install and run the README example"

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Benchmark harness smoke run: tiny sizes, 1 round, every workload and system. Passes only
+# if every snap2p row completed and every checksum matched (the figures are not judged).
+set -euo pipefail
+source "$(dirname "$0")/../env.sh"
+cd "$SNAP2P_ROOT"
+bash ci/setup/rust.sh
+step "bench smoke (ci/bench.sh smoke)"
+t0=$(date +%s)
+if timeout 900 bash ci/bench.sh smoke; then
+  echo "bench smoke: $(( $(date +%s) - t0 ))s"
+  echo "bench-smoke: 1 passed, 0 failed"
+else
+  echo "bench-smoke: 0 passed, 1 failed"
+  exit 1
+fi

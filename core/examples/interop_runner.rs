@@ -1,0 +1,269 @@
+//! The Rust runner of the cross-language interop matrix (contract in docs/INTEROP.md).
+//!
+//! `interop_runner listen [--visibility V] [--allow P]… [--alias A] [--invite] [--bootstrap LOC] [--sign-form digest|message]`
+//! `interop_runner dial --target T [--via LOC] [--invite HEX] [--streams N] [--bytes B]
+//!                      [--expect-alias A] [--expect-code C] [--expect-principal P] [--sign-form F]`
+//!
+//! The signer is implemented here, in the runner's language, as a host would: a struct
+//! implementing `WalletSigner` that holds its own key.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use snap2p::identity::{
+    stacks_message_hash, LocalWallet, Network, Principal, SignRequest, SignatureForm, WalletSigner,
+};
+use snap2p::{Connection, DialOptions, Error, ErrorCode, Peer, PeerConfig, Visibility};
+use tokio::io::AsyncBufReadExt;
+
+/// A host-side signer: owns a secp256k1 key and answers sign requests.
+struct RunnerSigner {
+    wallet: LocalWallet,
+    form: SignatureForm,
+}
+
+#[async_trait::async_trait]
+impl WalletSigner for RunnerSigner {
+    fn principal(&self) -> Principal {
+        self.wallet.principal()
+    }
+    fn signature_form(&self) -> SignatureForm {
+        self.form
+    }
+    async fn sign(&self, request: SignRequest) -> Result<Vec<u8>, Error> {
+        let digest = match request {
+            SignRequest::Digest(d) => d,
+            SignRequest::Message(m) => stacks_message_hash(&m),
+        };
+        Ok(self.wallet.sign_digest(&digest).to_vec())
+    }
+}
+
+struct Args(Vec<String>);
+
+impl Args {
+    fn value(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .position(|a| a == name)
+            .and_then(|i| self.0.get(i + 1).cloned())
+    }
+    fn values(&self, name: &str) -> Vec<String> {
+        self.0
+            .windows(2)
+            .filter(|w| w[0] == name)
+            .map(|w| w[1].clone())
+            .collect()
+    }
+    fn flag(&self, name: &str) -> bool {
+        self.0.iter().any(|a| a == name)
+    }
+}
+
+fn emit(v: serde_json::Value) {
+    println!("{v}");
+}
+
+async fn make_peer(args: &Args) -> Peer {
+    let form = match args.value("--sign-form").as_deref() {
+        Some("message") => SignatureForm::StacksMessage,
+        _ => SignatureForm::Digest,
+    };
+    let signer = Arc::new(RunnerSigner {
+        wallet: LocalWallet::generate(Network::Mainnet),
+        form,
+    });
+    let visibility: Visibility = args
+        .value("--visibility")
+        .unwrap_or_else(|| "public".into())
+        .parse()
+        .expect("visibility");
+    let allow: Vec<Principal> = args
+        .values("--allow")
+        .iter()
+        .map(|p| Principal::parse(p).expect("principal"))
+        .collect();
+    let cfg = PeerConfig {
+        visibility,
+        allowlist_gate: Some(visibility == Visibility::Private || !allow.is_empty()),
+        allowlist: allow,
+        ..Default::default()
+    };
+    let peer = Peer::new(signer, cfg).await.expect("peer");
+    if let Some(alias) = args.value("--alias") {
+        peer.set_alias(&alias, &format!("{alias} (rust)"))
+            .await
+            .expect("alias");
+    }
+    peer
+}
+
+/// Reads a whole stream, answers with the hex SHA-256 of it.
+async fn serve(conn: Connection) {
+    while let Ok(stream) = conn.accept_stream().await {
+        tokio::spawn(async move {
+            let mut h = Sha256::new();
+            let mut n = 0u64;
+            while let Ok(Some(chunk)) = stream.read_chunk(1 << 16).await {
+                n += chunk.len() as u64;
+                h.update(&chunk);
+            }
+            let digest = hex::encode(h.finalize());
+            let _ = stream.write_all(digest.as_bytes()).await;
+            let _ = stream.finish();
+            emit(
+                serde_json::json!({"event":"stream","label":stream.label(),"bytes":n,"sha256":digest}),
+            );
+        });
+    }
+}
+
+async fn listen(args: Args) {
+    let peer = make_peer(&args).await;
+    let addr = peer.listen("127.0.0.1:0").await.expect("listen");
+    let invite = args.flag("--invite").then(|| {
+        peer.create_invite(Some(3600), false)
+            .expect("invite")
+            .token_hex()
+    });
+    let mut _bootstrap = None;
+    if let Some(b) = args.value("--bootstrap") {
+        _bootstrap = Some(peer.dial(&b).await.expect("bootstrap"));
+    }
+    emit(serde_json::json!({
+        "event": "ready",
+        "principal": peer.principal().to_string(),
+        "locator": addr.to_string(),
+        "invite": invite,
+    }));
+    let p2 = peer.clone();
+    tokio::spawn(async move {
+        while let Some(conn) = p2.accept().await {
+            tokio::spawn(serve(conn));
+        }
+    });
+    // Serve until the orchestrator closes our stdin.
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(_)) = lines.next_line().await {}
+    peer.close().await;
+}
+
+async fn dial(args: Args) -> bool {
+    let peer = make_peer(&args).await;
+    let target = args.value("--target").expect("--target");
+    let started = Instant::now();
+    let mut _via = None;
+    if let Some(v) = args.value("--via") {
+        _via = Some(peer.dial(&v).await.expect("via"));
+    }
+    let opts = DialOptions {
+        invite: args
+            .value("--invite")
+            .map(|h| hex::decode(h).expect("invite hex")),
+        ..Default::default()
+    };
+    let expect_code = args
+        .value("--expect-code")
+        .map(|c| c.parse::<u64>().unwrap());
+    let conn = match peer.dial_with(&target, opts).await {
+        Ok(c) => c,
+        Err(e) => {
+            let ok = expect_code == Some(e.code.as_u64());
+            emit(
+                serde_json::json!({"event":"result","ok":ok,"code":e.code.as_u64(),"error":e.to_string()}),
+            );
+            return ok;
+        }
+    };
+    if expect_code.is_some() {
+        emit(
+            serde_json::json!({"event":"result","ok":false,"code":null,"error":"connected but an error was expected"}),
+        );
+        return false;
+    }
+    let streams: usize = args.value("--streams").map_or(1, |s| s.parse().unwrap());
+    let bytes: usize = args.value("--bytes").map_or(1024, |s| s.parse().unwrap());
+    let mut tasks = Vec::new();
+    for i in 0..streams {
+        let conn = conn.clone();
+        tasks.push(tokio::spawn(async move {
+            let s = conn.open_stream(Some(&format!("interop-{i}"))).await?;
+            let mut h = Sha256::new();
+            let mut left = bytes;
+            let mut buf = vec![0u8; 65536];
+            while left > 0 {
+                let n = left.min(buf.len());
+                rand::thread_rng().fill_bytes(&mut buf[..n]);
+                h.update(&buf[..n]);
+                s.write_all(&buf[..n]).await?;
+                left -= n;
+            }
+            s.finish()?;
+            let reply = s.read_all(128).await?;
+            let mine = hex::encode(h.finalize());
+            Ok::<_, Error>((mine.as_bytes() == reply.as_slice(), mine))
+        }));
+    }
+    let mut results = Vec::new();
+    let mut all_ok = true;
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok((ok, digest)) => {
+                all_ok &= ok;
+                results.push(serde_json::json!({"sha256":digest,"match":ok}));
+            }
+            Err(e) => {
+                all_ok = false;
+                results.push(serde_json::json!({"error":e.to_string()}));
+            }
+        }
+    }
+    let alias = conn.remote_alias().map(|c| c.alias);
+    if let Some(expected) = args.value("--expect-alias") {
+        // The card follows AUTH_OK; give it a moment to arrive.
+        let mut alias_now = alias.clone();
+        for _ in 0..50 {
+            if alias_now.as_deref() == Some(expected.as_str()) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            alias_now = conn.remote_alias().map(|c| c.alias);
+        }
+        all_ok &= alias_now.as_deref() == Some(expected.as_str());
+    }
+    if let Some(p) = args.value("--expect-principal") {
+        all_ok &= conn.remote_principal().to_string() == p;
+    }
+    emit(serde_json::json!({
+        "event": "result",
+        "ok": all_ok,
+        "principal": conn.remote_principal().to_string(),
+        "alias": conn.remote_alias().map(|c| c.alias),
+        "streams": results,
+        "ms": started.elapsed().as_millis() as u64,
+    }));
+    conn.close(ErrorCode::Ok, "done");
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), conn.closed()).await;
+    all_ok
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mode = args.first().cloned().unwrap_or_default();
+    let args = Args(args);
+    match mode.as_str() {
+        "listen" => listen(args).await,
+        "dial" => {
+            if !dial(args).await {
+                std::process::exit(1);
+            }
+        }
+        _ => {
+            eprintln!("usage: interop_runner listen|dial [options] (see docs/INTEROP.md)");
+            std::process::exit(2);
+        }
+    }
+}

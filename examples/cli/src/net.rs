@@ -1,0 +1,594 @@
+//! Networking commands: `listen`, `chat`, `dial`, `resolve`. Each one builds a core
+//! [`Peer`] from the command line and prints what the core reports; no protocol logic
+//! lives here.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use snap2p::identity::PRINCIPAL_PREFIX;
+use snap2p::policy::parse_invite_token;
+use snap2p::{Connection, DialOptions, ErrorCode, Peer, PeerConfig, Principal, Stream, Visibility};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::config::{add_invite, alias_for, read_invites};
+use crate::out::{err, event, note, R};
+use crate::{DialOpts, Global, PeerOpts, Vis};
+
+/// Label of the stream `chat` opens; `listen` shows its lines instead of echoing them.
+pub const CHAT_LABEL: &str = "chat";
+/// Label of the stream `dial -m` opens.
+pub const ECHO_LABEL: &str = "echo";
+/// Largest echo `dial` accepts back.
+const MAX_ECHO: usize = 16 << 20;
+
+/// Accepts `stacks:SP…` and a bare `SP…`.
+pub fn parse_principal(s: &str) -> R<Principal> {
+    let s = s.trim();
+    if s.starts_with(PRINCIPAL_PREFIX) {
+        Principal::parse(s)
+    } else {
+        Principal::from_address(s)
+    }
+}
+
+/// A dial target: a locator as given, or a principal normalised to `stacks:…` (which
+/// the core resolves through PX-1).
+fn normalize_target(target: &str) -> String {
+    let t = target.trim();
+    if !t.starts_with(PRINCIPAL_PREFIX) && !t.contains(':') {
+        if let Ok(p) = Principal::from_address(t) {
+            return p.to_string();
+        }
+    }
+    t.to_string()
+}
+
+fn visibility(v: Vis) -> Visibility {
+    match v {
+        Vis::Public => Visibility::Public,
+        Vis::Private => Visibility::Private,
+        Vis::Stealth => Visibility::Stealth,
+    }
+}
+
+/// Builds the peer: identity (`-w` or ephemeral), visibility, allowlist and alias.
+pub async fn build_peer(g: &Global, opts: &PeerOpts) -> R<Peer> {
+    let (signer, wallet_id) = crate::wallet::signer(g)?;
+    let mut cfg = PeerConfig::default().with_visibility(visibility(opts.visibility));
+    for a in &opts.allow {
+        cfg.allowlist.push(parse_principal(a)?);
+    }
+    // The core gates Private/Stealth on the allowlist by default; with no --allow that
+    // would refuse everyone, so the gate follows whether an allowlist was given.
+    cfg.allowlist_gate = Some(!cfg.allowlist.is_empty());
+    if let Some(a) = &opts.alias {
+        cfg.alias = Some((a.clone(), a.clone()));
+    } else if let Some(e) = alias_for(g, wallet_id.as_deref())? {
+        cfg.alias = Some((e.alias, e.display_name));
+    }
+    Peer::new(signer, cfg).await
+}
+
+/// `alias (stacks:SP…)` once the peer's AliasCard arrived (it follows AUTH_OK, so give
+/// it a moment), else the principal alone.
+pub async fn peer_name(conn: &Connection) -> (String, Option<String>) {
+    for _ in 0..20 {
+        if conn.remote_alias().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let alias = conn.remote_alias().map(|c| c.alias.clone());
+    let p = conn.remote_principal().to_string();
+    match &alias {
+        Some(a) => (format!("{a} ({p})"), alias),
+        None => (p, None),
+    }
+}
+
+fn short_name(conn: &Connection, alias: &Option<String>) -> String {
+    alias
+        .clone()
+        .unwrap_or_else(|| conn.remote_principal().address())
+}
+
+/// Dials `target`, first connecting to every `--via` peer so PX-1 can ask them.
+async fn connect(g: &Global, peer: &Peer, target: &str, d: &DialOpts) -> R<Connection> {
+    let invite = d.invite.as_deref().map(parse_invite_token).transpose()?;
+    let target = normalize_target(target);
+    let work = async {
+        for v in &d.via {
+            let c = peer.dial(v).await?;
+            note(
+                g,
+                format!("* connected to {} via {v} (for PX-1)", c.remote_principal()),
+            );
+        }
+        peer.dial_with(
+            &target,
+            DialOptions {
+                invite,
+                expect: None,
+            },
+        )
+        .await
+    };
+    match tokio::time::timeout(Duration::from_secs(d.timeout), work).await {
+        Ok(r) => r,
+        Err(_) => Err(err(
+            ErrorCode::Timeout,
+            format!("no session with {target} within {}s", d.timeout),
+        )),
+    }
+}
+
+fn whoami(g: &Global, peer: &Peer) {
+    let alias = peer.alias().map(|c| c.alias);
+    note(
+        g,
+        format!(
+            "* I am {}{} ({:?})",
+            peer.principal(),
+            alias
+                .as_ref()
+                .map(|a| format!(" alias {a}"))
+                .unwrap_or_default(),
+            peer.visibility()
+        ),
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// listen
+
+type ChatStreams = Arc<Mutex<Vec<(u64, Stream)>>>;
+
+pub async fn listen(
+    g: &Global,
+    addr: &str,
+    opts: &PeerOpts,
+    invites_file: Option<PathBuf>,
+    invite_ttl: i64,
+) -> R<()> {
+    let peer = build_peer(g, opts).await?;
+    let local = peer.listen(addr).await?;
+    let alias = peer.alias().map(|c| c.alias);
+    event(
+        g,
+        "listening",
+        format!(
+            "Listening on {local} as {}{} ({:?})",
+            peer.principal(),
+            alias
+                .as_ref()
+                .map(|a| format!(" alias {a}"))
+                .unwrap_or_default(),
+            peer.visibility()
+        ),
+        json!({"addr": local.to_string(), "principal": peer.principal().to_string(),
+               "alias": alias, "visibility": format!("{:?}", peer.visibility()).to_lowercase()}),
+    );
+    if opts.visibility != Vis::Public && opts.allow.is_empty() {
+        note(
+            g,
+            "* note: no --allow given, so any authenticated principal may connect (stealth: any holding an invite)",
+        );
+    }
+    let mut synced = HashMap::new();
+    if let Some(f) = &invites_file {
+        sync_invites(&peer, f, &mut synced)?;
+    }
+    if opts.visibility == Vis::Stealth {
+        // A stealth node answers nobody without an invite: hand out a first one.
+        let (id, token) = match &invites_file {
+            Some(f) => {
+                let rec = add_invite(f, invite_ttl, false)?;
+                sync_invites(&peer, f, &mut synced)?;
+                (rec.id, rec.token)
+            }
+            None => {
+                let inv = peer.create_invite(Some(invite_ttl), false)?;
+                (inv.id.clone(), inv.token_hex())
+            }
+        };
+        event(
+            g,
+            "invite",
+            format!("Invite {id} (valid {invite_ttl}s): {token}\n  dial with: snap2p chat {local} --invite {token}"),
+            json!({"id": id, "token": token, "expires_in": invite_ttl}),
+        );
+    }
+    if let Some(f) = invites_file.clone() {
+        let peer = peer.clone();
+        let g = g.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if peer.is_closed() {
+                    return;
+                }
+                if let Err(e) = sync_invites(&peer, &f, &mut synced) {
+                    note(&g, format!("* cannot read invites file: {e}"));
+                }
+            }
+        });
+    }
+
+    let chats: ChatStreams = Arc::default();
+    spawn_stdin_broadcast(g.clone(), chats.clone());
+
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            conn = peer.accept() => {
+                let Some(conn) = conn else { break };
+                tokio::spawn(serve_conn(g.clone(), conn, chats.clone()));
+            }
+            _ = &mut ctrl_c => {
+                note(g, "* shutting down");
+                break;
+            }
+        }
+    }
+    peer.close().await;
+    Ok(())
+}
+
+/// Brings the listener's invite book in line with the file: new tokens are added,
+/// tokens removed from the file are revoked. Ids already seen are not re-added, so a
+/// one-time token the core consumed stays consumed.
+fn sync_invites(peer: &Peer, path: &Path, seen: &mut HashMap<String, String>) -> R<()> {
+    let now = snap2p::unix_now();
+    let file = read_invites(path)?;
+    for rec in &file.invites {
+        if rec.expires_at <= now || seen.contains_key(&rec.id) {
+            continue;
+        }
+        let token = parse_invite_token(&rec.token)?;
+        peer.policy()
+            .invites
+            .add(token, rec.expires_at, rec.one_time, now)?;
+        seen.insert(rec.id.clone(), rec.token.clone());
+    }
+    let in_file: Vec<&str> = file.invites.iter().map(|r| r.id.as_str()).collect();
+    seen.retain(|id, token| {
+        if in_file.contains(&id.as_str()) {
+            true
+        } else {
+            peer.revoke_invite(token);
+            false
+        }
+    });
+    Ok(())
+}
+
+/// Lines typed into the listener go to every open chat stream. Stdin ending (e.g.
+/// `</dev/null` in a service) only stops this task, not the listener.
+fn spawn_stdin_broadcast(g: Global, chats: ChatStreams) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(tokio::io::stdin()).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            let targets: Vec<(u64, Stream)> = chats.lock().unwrap().clone();
+            if targets.is_empty() {
+                note(&g, "* nobody is chatting yet");
+            }
+            for (key, s) in targets {
+                if s.write_all(format!("{line}\n").as_bytes()).await.is_err() {
+                    chats.lock().unwrap().retain(|(k, _)| *k != key);
+                }
+            }
+        }
+    });
+}
+
+async fn serve_conn(g: Global, conn: Connection, chats: ChatStreams) {
+    let (name, alias) = peer_name(&conn).await;
+    let addr = conn
+        .remote_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    event(
+        &g,
+        "connected",
+        format!("+ {name} connected from {addr}"),
+        json!({"principal": conn.remote_principal().to_string(), "alias": alias, "addr": addr}),
+    );
+    let short = short_name(&conn, &alias);
+    loop {
+        match conn.accept_stream().await {
+            Ok(s) => {
+                tokio::spawn(serve_stream(
+                    g.clone(),
+                    conn.clone(),
+                    short.clone(),
+                    s,
+                    chats.clone(),
+                ));
+            }
+            Err(_) => break,
+        }
+    }
+    let why = conn.closed().await;
+    event(
+        &g,
+        "disconnected",
+        format!("- {name} disconnected ({})", why.code),
+        json!({"principal": conn.remote_principal().to_string(), "code": why.code.as_u64(),
+               "reason": why.code.name()}),
+    );
+}
+
+async fn serve_stream(g: Global, conn: Connection, short: String, s: Stream, chats: ChatStreams) {
+    let label = s.label().unwrap_or("").to_string();
+    if label == CHAT_LABEL {
+        // Unique per connection and stream, to remove exactly this one later.
+        let key = (conn.session_id()[0] as u64) << 56 | s.id();
+        chats.lock().unwrap().push((key, s.clone()));
+        let mut lines = BufReader::new(s.clone()).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            event(
+                &g,
+                "message",
+                format!("{short}: {line}"),
+                json!({"from": conn.remote_principal().to_string(), "alias": short, "text": line}),
+            );
+        }
+        chats.lock().unwrap().retain(|(k, _)| *k != key);
+        let _ = s.finish();
+        return;
+    }
+    // Anything else is echoed byte for byte.
+    let mut hasher = Sha256::new();
+    let mut total = 0usize;
+    let result: R<()> = async {
+        while let Some(chunk) = s.read_chunk(64 * 1024).await? {
+            hasher.update(&chunk);
+            total += chunk.len();
+            s.write_all(&chunk).await?;
+        }
+        s.finish()
+    }
+    .await;
+    let digest = hex::encode(hasher.finalize());
+    match result {
+        Ok(()) => event(
+            &g,
+            "echo",
+            format!(
+                "  {short}: stream {} {label:?} echoed {total} bytes (sha256 {})",
+                s.id(),
+                &digest[..16]
+            ),
+            json!({"from": conn.remote_principal().to_string(), "stream": s.id(), "label": label,
+                   "bytes": total, "sha256": digest}),
+        ),
+        Err(e) => note(&g, format!("  {short}: stream {} ended: {e}", s.id())),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// dial
+
+pub async fn dial(g: &Global, target: &str, message: &str, d: &DialOpts, opts: &PeerOpts) -> R<()> {
+    let peer = build_peer(g, opts).await?;
+    whoami(g, &peer);
+    let conn = connect(g, &peer, target, d).await?;
+    let (name, alias) = peer_name(&conn).await;
+    note(g, format!("* connected to {name}"));
+    let work = async {
+        let s = conn.open_stream(Some(ECHO_LABEL)).await?;
+        s.write_all(message.as_bytes()).await?;
+        s.finish()?;
+        s.read_all(MAX_ECHO).await
+    };
+    let echo = match tokio::time::timeout(Duration::from_secs(d.timeout), work).await {
+        Ok(r) => r?,
+        Err(_) => return Err(err(ErrorCode::Timeout, "no echo in time")),
+    };
+    let text = String::from_utf8_lossy(&echo).to_string();
+    event(
+        g,
+        "echo",
+        &text,
+        json!({"principal": conn.remote_principal().to_string(), "alias": alias,
+               "text": text, "bytes": echo.len(), "sha256": hex::encode(Sha256::digest(&echo)),
+               "matches": echo == message.as_bytes()}),
+    );
+    conn.close(ErrorCode::Ok, "done");
+    let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+    peer.close().await;
+    if echo != message.as_bytes() {
+        return Err(err(
+            ErrorCode::InvalidMessage,
+            "the peer answered with something other than the message (not an echo server?)",
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// chat
+
+enum Input {
+    Line(String),
+    End,
+}
+
+pub async fn chat(g: &Global, target: &str, d: &DialOpts, opts: &PeerOpts) -> R<()> {
+    let peer = build_peer(g, opts).await?;
+    whoami(g, &peer);
+    let conn = connect(g, &peer, target, d).await?;
+    let (name, alias) = peer_name(&conn).await;
+    let stream = conn.open_stream(Some(CHAT_LABEL)).await?;
+    event(
+        g,
+        "connected",
+        format!("* chatting with {name} (Ctrl+D or Ctrl+C to leave)"),
+        json!({"principal": conn.remote_principal().to_string(), "alias": alias}),
+    );
+    let short = short_name(&conn, &alias);
+    let tty = std::io::stdin().is_terminal() && !g.json;
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Input>(16);
+    // Where received lines go: rustyline's printer on a terminal (so the prompt being
+    // typed is redrawn, not garbled), plain stdout otherwise.
+    let printer: Arc<Mutex<Box<dyn FnMut(String) + Send>>> = if tty {
+        let (ptx, prx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || readline_loop(tx, ptx));
+        match prx.recv() {
+            Ok(Some(mut p)) => Arc::new(Mutex::new(Box::new(move |s: String| {
+                let _ = p.as_mut().print(format!("{s}\n"));
+            }))),
+            _ => Arc::new(Mutex::new(Box::new(|s: String| println!("{s}")))),
+        }
+    } else {
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(tokio::io::stdin()).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if tx.send(Input::Line(line)).await.is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(Input::End).await;
+        });
+        Arc::new(Mutex::new(Box::new(|s: String| println!("{s}"))))
+    };
+
+    // Received lines, until the peer finishes the stream or the session ends.
+    let reader = {
+        let g = g.clone();
+        let stream = stream.clone();
+        let printer = printer.clone();
+        let principal = conn.remote_principal().to_string();
+        let short = short.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stream).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if g.json {
+                    println!(
+                        "{}",
+                        json!({"event": "message", "from": principal, "alias": short, "text": line})
+                    );
+                } else {
+                    (printer.lock().unwrap())(format!("{short}: {line}"));
+                }
+            }
+        })
+    };
+    let mut reader = reader;
+    let mut peer_left = false;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            input = rx.recv() => match input {
+                Some(Input::Line(line)) => {
+                    if peer_left {
+                        continue;
+                    }
+                    if std::env::var_os("SNAP2P_DEBUG").is_some() { eprintln!("[debug] sending {line:?} peer_left={peer_left}"); }
+                    if let Err(e) = stream.write_all(format!("{line}\n").as_bytes()).await {
+                        return Err(conn.close_reason().unwrap_or(e));
+                    }
+                }
+                Some(Input::End) | None => break,
+            },
+            _ = &mut reader, if !peer_left => {
+                peer_left = true;
+                if tty {
+                    (printer.lock().unwrap())(format!("* {short} left the chat; Ctrl+D to exit"));
+                } else {
+                    note(g, format!("* {short} left the chat"));
+                    break;
+                }
+            }
+            _ = &mut ctrl_c => break,
+        }
+    }
+    let _ = stream.finish();
+    if !peer_left {
+        // Let the peer's last lines arrive: it finishes its side once it sees ours.
+        let _ = tokio::time::timeout(Duration::from_secs(3), &mut reader).await;
+    }
+    conn.close(ErrorCode::Ok, "chat ended");
+    let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+    peer.close().await;
+    note(g, "* bye");
+    Ok(())
+}
+
+/// Line editing on a terminal (history, arrows); Ctrl+C and Ctrl+D both leave.
+fn readline_loop(
+    tx: tokio::sync::mpsc::Sender<Input>,
+    printer: std::sync::mpsc::Sender<Option<Box<dyn rustyline::ExternalPrinter + Send>>>,
+) {
+    let mut rl = match rustyline::DefaultEditor::new() {
+        Ok(rl) => rl,
+        Err(_) => {
+            let _ = printer.send(None);
+            let _ = tx.blocking_send(Input::End);
+            return;
+        }
+    };
+    let p = rl
+        .create_external_printer()
+        .ok()
+        .map(|p| Box::new(p) as Box<dyn rustyline::ExternalPrinter + Send>);
+    let _ = printer.send(p);
+    loop {
+        match rl.readline("> ") {
+            Ok(line) => {
+                let _ = rl.add_history_entry(line.as_str());
+                if tx.blocking_send(Input::Line(line)).is_err() {
+                    return;
+                }
+            }
+            Err(_) => {
+                let _ = tx.blocking_send(Input::End);
+                return;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// resolve
+
+pub async fn resolve(g: &Global, principal: &str, via: &[String], timeout: u64) -> R<()> {
+    let target = parse_principal(principal)?;
+    let peer = build_peer(
+        g,
+        &PeerOpts {
+            visibility: Vis::Public,
+            allow: Vec::new(),
+            alias: None,
+        },
+    )
+    .await?;
+    let d = DialOpts {
+        invite: None,
+        via: via.to_vec(),
+        timeout,
+    };
+    // PX-1 gives routing hints only; the dial that follows proves who is there.
+    let conn = connect(g, &peer, &target.to_string(), &d).await?;
+    let (name, alias) = peer_name(&conn).await;
+    let addr = conn
+        .remote_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    event(
+        g,
+        "resolved",
+        format!("{target} is at {addr} (verified by authenticating as {name})"),
+        json!({"principal": target.to_string(), "locator": addr, "alias": alias, "verified": true}),
+    );
+    peer.close().await;
+    Ok(())
+}

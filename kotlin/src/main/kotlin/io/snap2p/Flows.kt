@@ -1,0 +1,55 @@
+package io.snap2p
+
+import kotlinx.coroutines.channels.awaitClose
+import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.callbackFlow
+import kotlinx.coroutines.flow.flow
+
+/**
+ * Inbound connections as a cold [Flow]: collecting starts a [Peer.onConnection]
+ * subscription, cancelling the collector stops it.
+ */
+fun Peer.incomingConnections(): Flow<Connection> = callbackFlow {
+    val subscription = onConnection(object : ConnectionHandler {
+        override suspend fun onConnection(connection: Connection) {
+            send(connection)
+        }
+    })
+    awaitClose {
+        subscription.cancel()
+        subscription.close()
+    }
+}
+
+/** Streams the remote opens, as a cold [Flow] (see [Connection.onStream]). */
+fun Connection.incomingStreams(): Flow<Stream> = callbackFlow {
+    val subscription = onStream(object : StreamHandler {
+        override suspend fun onStream(stream: Stream) {
+            send(stream)
+        }
+    })
+    awaitClose {
+        subscription.cancel()
+        subscription.close()
+    }
+}
+
+/** The stream's chunks until the remote finishes (suspending reads, natural backpressure). */
+fun Stream.chunks(maxChunk: UInt = 262_144u): Flow<ByteArray> = flow {
+    while (true) {
+        val chunk = read(maxChunk) ?: break
+        emit(chunk)
+    }
+}
+
+/** Writes [data] and half-closes the stream. */
+suspend fun Stream.writeAndFinish(data: ByteArray) {
+    write(data)
+    finish()
+}
+
+/** The protocol error code of a [Snap2pException] (e.g. 4 = ERR_NOT_ALLOWED). */
+val Snap2pException.code: ULong
+    get() = when (this) {
+        is Snap2pException.Failure -> this.code
+    }

@@ -1,0 +1,60 @@
+package io.snap2p
+
+import kotlinx.coroutines.delay
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+
+/** Shutting everything down releases sockets and threads (no growth across rounds). */
+class LeakTest {
+    private suspend fun round() {
+        val server = Peer.create(PeerOptions())
+        val client = Peer.create(PeerOptions())
+        val addr = server.listen("127.0.0.1:0")
+        val subs = mutableListOf<Subscription>()
+        subs += server.onConnection(object : ConnectionHandler {
+            override suspend fun onConnection(connection: Connection) {
+                subs += connection.onStream(object : StreamHandler {
+                    override suspend fun onStream(stream: Stream) {
+                        stream.writeAndFinish(stream.readToEnd(1_048_576u))
+                    }
+                })
+            }
+        })
+        repeat(3) {
+            client.dial(addr).use { conn ->
+                conn.openStream().use { s ->
+                    s.writeAndFinish(ByteArray(100_000) { it.toByte() })
+                    check(s.readToEnd(1_048_576u).size == 100_000)
+                }
+            }
+        }
+        client.shutdown(); server.shutdown()
+        synchronized(subs) { subs.toList() }.forEach { it.cancel(); it.close() }
+        client.close(); server.close()
+    }
+
+    private suspend fun settle(limitFds: Int, limitThreads: Int): Pair<Int, Int> {
+        var fds = Proc.fds()
+        var threads = Proc.osThreads()
+        repeat(100) {
+            if (fds <= limitFds && threads <= limitThreads) return fds to threads
+            System.gc()
+            delay(100)
+            fds = Proc.fds()
+            threads = Proc.osThreads()
+        }
+        return fds to threads
+    }
+
+    @Test
+    fun shutdownReleasesSocketsAndThreads() = runTest(seconds = 90) {
+        round() // warm-up: runtime, JNA, coroutine pools
+        delay(500)
+        val baseFds = Proc.fds()
+        val baseThreads = Proc.osThreads()
+        repeat(5) { round() }
+        val (fds, threads) = settle(baseFds, baseThreads)
+        assertTrue(fds <= baseFds, "file descriptors leaked: $baseFds -> $fds")
+        assertTrue(threads <= baseThreads, "threads leaked: $baseThreads -> $threads")
+    }
+}

@@ -1,0 +1,48 @@
+package io.snap2p
+
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.fail
+import java.io.File
+import java.security.MessageDigest
+
+/** Runs a suspending test body with a hard deadline. */
+fun <T> runTest(seconds: Long = 60, block: suspend CoroutineScope.() -> T): T =
+    runBlocking { withTimeout(seconds * 1000) { block() } }
+
+/** Asserts that [block] throws a [Snap2pException] with protocol [code] and [name]. */
+suspend fun expectError(code: ULong, name: String, block: suspend () -> Unit): Snap2pException.Failure {
+    try {
+        block()
+    } catch (e: Snap2pException.Failure) {
+        assertEquals(code, e.code, "unexpected error $e")
+        assertEquals(name, e.name)
+        return e
+    }
+    fail<Unit>("expected $name ($code)")
+    throw IllegalStateException()
+}
+
+fun sha256(vararg parts: ByteArray): ByteArray =
+    MessageDigest.getInstance("SHA-256").apply { parts.forEach { update(it) } }.digest()
+
+fun ByteArray.hex(): String = joinToString("") { "%02x".format(it) }
+
+fun String.unhex(): ByteArray = chunked(2).map { it.toInt(16).toByte() }.toByteArray()
+
+/** Deterministic pseudo-random bytes (xorshift) so both ends can be checked. */
+fun pattern(size: Int, seed: Long = 0x5eed): ByteArray {
+    var x = seed
+    return ByteArray(size) {
+        x = x xor (x shl 13); x = x xor (x ushr 7); x = x xor (x shl 17)
+        x.toByte()
+    }
+}
+
+object Proc {
+    fun fds(): Int = File("/proc/self/fd").list()!!.size
+    fun osThreads(): Int = File("/proc/self/task").list()!!.size
+    fun jvmThreads(): Int = Thread.getAllStackTraces().size
+}

@@ -1,0 +1,279 @@
+/// <reference types="node" />
+// Types of the `snap2p` package (index.js). Kept in step with the runtime by
+// test/types.test.js (exported names) and test/types/usage.ts (compiled with tsc).
+
+import { EventEmitter } from 'node:events';
+import { Duplex, DuplexOptions } from 'node:stream';
+
+/** Every error code of the protocol's one taxonomy, by name. */
+export declare const ErrorCode: Readonly<{
+  OK: 0;
+  ERR_UNSPECIFIED: 1;
+  ERR_VERSION_UNSUPPORTED: 2;
+  ERR_AUTH_FAILED: 3;
+  ERR_NOT_ALLOWED: 4;
+  ERR_INVITE_INVALID: 5;
+  ERR_AUTH_INVALID: 6;
+  ERR_AUTH_EXPIRED: 7;
+  ERR_HANDSHAKE_FAILED: 8;
+  ERR_STREAM_ID_IN_USE: 9;
+  ERR_STREAM_NOT_FOUND: 10;
+  ERR_STREAM_CLOSED: 11;
+  ERR_CONNECTION_CLOSED: 12;
+  ERR_TIMEOUT: 13;
+  ERR_MESSAGE_TOO_LARGE: 14;
+  ERR_INVALID_MESSAGE: 15;
+  ERR_RESOURCE_EXHAUSTED: 16;
+  ERR_INTERNAL: 17;
+  ERR_INVITE_REQUIRED: 18;
+  ERR_RATE_LIMITED: 19;
+  ERR_STREAM_REFUSED: 20;
+  ERR_NOT_FOUND: 21;
+  ERR_ALL_LOCATORS_FAILED: 22;
+  ERR_PRINCIPAL_MISMATCH: 23;
+  ERR_WALLET: 24;
+  ERR_INVALID_ARGUMENT: 25;
+}>;
+
+/** The `ERR_…` name of a numeric code (`ERR_UNKNOWN_CODE` if unknown). */
+export declare function errorName(code: number): string;
+
+/** An error raised by snap2p. */
+export declare class Snap2pError extends Error {
+  /** The protocol's numeric error code (see `ErrorCode`). */
+  code: number;
+  /** The code's name, e.g. `ERR_NOT_ALLOWED`. */
+  name: string;
+  constructor(code: number, message: string, options?: { cause?: unknown });
+}
+
+/** Why a connection ended. */
+export interface ErrorInfo {
+  code: number;
+  name: string;
+  message: string;
+}
+
+/** The parts of a Stacks principal. */
+export interface PrincipalInfo {
+  /** Canonical `stacks:<address>`. */
+  principal: string;
+  address: string;
+  version: number;
+  hash160: Buffer;
+  network: Network;
+  singleSig: boolean;
+}
+
+export type Network = 'mainnet' | 'testnet';
+export type Visibility = 'public' | 'private' | 'stealth';
+
+/** `stacks:<address>` of `stacks:SP…` or a bare `SP…` address; throws ERR_INVALID_ARGUMENT. */
+export declare function formatPrincipal(principal: string): string;
+/** Strictly parses `stacks:<address>`. */
+export declare function parsePrincipal(principal: string): PrincipalInfo;
+export declare function principalFromParts(version: number, hash160: Uint8Array): PrincipalInfo;
+export declare function c32Encode(data: Uint8Array): string;
+export declare function c32Decode(text: string): Buffer;
+/** SHA-256 of the Stacks signed-message prefix and `message`. */
+export declare function stacksMessageHash(message: string): Buffer;
+export declare function normalizeAlias(alias: string): string;
+/** The `stacks:` principal whose key made `signature` (65 bytes) over `digest` (32 bytes). */
+export declare function recoverPrincipal(
+  digest: Uint8Array,
+  signature: Uint8Array,
+  network?: Network,
+): string;
+
+/** What a host signer is asked to sign. */
+export type SignRequest =
+  | { kind: 'digest'; digest: Buffer }
+  | { kind: 'message'; message: string };
+
+/**
+ * A wallet that signs outside this process (browser extension bridge, hardware wallet).
+ * `sign` resolves to a 65-byte recoverable signature r ‖ s ‖ v. With `form: 'message'`
+ * it is asked to sign texts as a wallet "sign message" (Stacks prefix applied by it).
+ */
+export interface HostSigner {
+  principal: string;
+  form?: 'digest' | 'message';
+  sign(request: SignRequest): Promise<Uint8Array> | Uint8Array;
+}
+
+export interface PeerOptions {
+  /** A wallet to sign with (default: a fresh throw-away wallet). */
+  wallet?: Wallet;
+  /** A host-side signer to sign with. */
+  signer?: HostSigner;
+  visibility?: Visibility;
+  /** Principals let in by Private and Stealth peers. */
+  allowlist?: string[];
+  allowlistGate?: boolean;
+  /** Networks remote principals may be on (default `any`). */
+  networks?: 'any' | 'mainnet' | 'testnet';
+  /** Network of the throw-away wallet (default `mainnet`). */
+  network?: Network;
+  alias?: string;
+  displayName?: string;
+  /** PX-1 peer exchange (default: on for Public peers). */
+  px1?: boolean;
+  attestationTtlSecs?: number;
+  preauthRatePerMin?: number;
+  connectTimeoutMs?: number;
+}
+
+export interface DialOptions {
+  /** Invite token (hex) for a stealth listener. */
+  invite?: string;
+  /** Fail unless the peer authenticates as this principal. */
+  expect?: string;
+}
+
+export interface Invite {
+  /** The token as hex: only filled in by `createInvite`. */
+  token: string;
+  id: string;
+  createdAt: number;
+  expiresAt: number;
+  oneTime: boolean;
+  uses: number;
+}
+
+export interface AliasCard {
+  principal: string;
+  alias: string;
+  displayName: string;
+  issuedAt: number;
+  expiresAt: number;
+  /** The signed wire bytes. */
+  wire: Buffer;
+}
+
+/** A snap2p stream: a Node `Duplex` whose backpressure is the core's flow control. */
+export declare class Stream extends Duplex {
+  private constructor(nativeStream: unknown, connection: Connection, options?: DuplexOptions);
+  readonly id: number;
+  readonly label: string | null;
+  readonly connection: Connection;
+  /** Aborts both directions, telling the peer `code` (default ERR_UNSPECIFIED). */
+  reset(code?: number): void;
+  /** Resolves once the core accepted all of `data`. */
+  writeAll(data: string | Uint8Array): Promise<void>;
+  /** Reads until the peer finishes (rejects with ERR_RESOURCE_EXHAUSTED past `limit`). */
+  readAll(limit?: number): Promise<Buffer>;
+}
+
+/** The stream side of a connection. Emits 'stream' for streams the peer opens. */
+export declare class Multiplexer extends EventEmitter {
+  private constructor(connection: Connection);
+  readonly connection: Connection;
+  openStream(label?: string): Stream;
+  acceptStream(): Promise<Stream | null>;
+  [Symbol.asyncIterator](): AsyncGenerator<Stream, void, undefined>;
+  on(event: 'stream', listener: (stream: Stream) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once(event: 'stream', listener: (stream: Stream) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
+/** An authenticated session with a remote principal. Emits 'close' with an `ErrorInfo`. */
+export declare class Connection extends EventEmitter {
+  private constructor(nativeConnection: unknown, peer: Peer);
+  readonly peer: Peer;
+  /** The authenticated `stacks:<address>` of the other side. */
+  readonly remotePrincipal: string;
+  readonly sessionId: string;
+  readonly remoteAddress: string | null;
+  readonly localAddress: string | null;
+  readonly multiplexer: Multiplexer;
+  readonly remoteAlias: AliasCard | null;
+  readonly closed: boolean;
+  readonly closeReason: ErrorInfo | null;
+  supports(capability: string): boolean;
+  openStream(label?: string): Stream;
+  acceptStream(): Promise<Stream | null>;
+  close(code?: number, reason?: string): void;
+  waitClosed(): Promise<ErrorInfo>;
+  on(event: 'close', listener: (info: ErrorInfo) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once(event: 'close', listener: (info: ErrorInfo) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
+/** A snap2p node. Emits 'connection' for authenticated inbound connections. */
+export declare class Peer extends EventEmitter {
+  private constructor(nativePeer: unknown);
+  static create(options?: PeerOptions): Promise<Peer>;
+  readonly principal: string;
+  readonly nodePublicKey: Buffer;
+  readonly visibility: Visibility;
+  readonly closed: boolean;
+  readonly listenAddrs: string[];
+  readonly allowlist: string[];
+  readonly alias: AliasCard | null;
+  /** Listens on `port` (all interfaces) or an address string; resolves to `ip:port`. */
+  listen(port: number | string, host?: string): Promise<string>;
+  accept(): Promise<Connection | null>;
+  [Symbol.asyncIterator](): AsyncGenerator<Connection, void, undefined>;
+  /** Dials `host:port` or `stacks:<address>` (through PX-1). */
+  dial(target: string, options?: DialOptions): Promise<Connection>;
+  connections(): Connection[];
+  close(): Promise<void>;
+  createInvite(options?: { ttlSecs?: number; oneTime?: boolean }): Invite;
+  listInvites(): Invite[];
+  revokeInvite(tokenOrId: string): boolean;
+  allow(principal: string): void;
+  disallow(principal: string): void;
+  setAlias(alias: string, displayName?: string): Promise<AliasCard>;
+  on(event: 'connection', listener: (connection: Connection) => void): this;
+  on(event: 'close', listener: () => void): this;
+  on(event: 'error', listener: (error: Snap2pError) => void): this;
+  on(event: string | symbol, listener: (...args: any[]) => void): this;
+  once(event: 'connection', listener: (connection: Connection) => void): this;
+  once(event: string | symbol, listener: (...args: any[]) => void): this;
+}
+
+/** A BIP39 wallet in memory. */
+export declare class Wallet {
+  private constructor(nativeWallet: unknown);
+  static generate(network?: Network): Wallet;
+  static fromMnemonic(mnemonic: string, options?: { accountIndex?: number; network?: Network }): Wallet;
+  readonly principal: string;
+  readonly address: string;
+  readonly network: Network;
+  readonly accountIndex: number;
+  readonly publicKey: Buffer;
+  mnemonic(): string;
+  signDigest(digest: Uint8Array): Buffer;
+  signMessage(message: string): Buffer;
+}
+
+export interface WalletInfo {
+  id: string;
+  name: string;
+  address: string;
+  principal: string;
+  network: Network;
+  createdAt: string;
+}
+
+/** The encrypted wallet store (the TypeScript implementation's format). */
+export declare class WalletStore {
+  private constructor(nativeStore: unknown);
+  static open(dir?: string, options?: { scryptLogN?: number }): WalletStore;
+  readonly dir: string;
+  list(): Promise<WalletInfo[]>;
+  find(nameOrId: string): Promise<WalletInfo>;
+  create(name: string, password: string, options?: { network?: Network }): Promise<Wallet>;
+  restore(
+    name: string,
+    mnemonic: string,
+    password: string,
+    options?: { network?: Network },
+  ): Promise<Wallet>;
+  unlock(nameOrId: string, password: string): Promise<Wallet>;
+  rename(nameOrId: string, newName: string): Promise<WalletInfo>;
+  delete(nameOrId: string): Promise<void>;
+  exportMnemonic(nameOrId: string, password: string): Promise<string>;
+}

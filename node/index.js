@@ -1,0 +1,853 @@
+'use strict';
+// The JavaScript face of snap2p: Node idioms (EventEmitter, Duplex streams, Promises,
+// async iterators, Error objects with the protocol's `code` and `name`) over the native
+// pull-style primitives in native.js. No protocol logic lives here; every decision is the
+// Rust core's.
+
+const { EventEmitter } = require('node:events');
+const { Duplex } = require('node:stream');
+
+const native = require('./native.js');
+
+// ---------------------------------------------------------------------------------------
+// Errors
+
+/** Every code of the core's one error taxonomy, by name (`ERR_NOT_ALLOWED: 4`, …). */
+const ErrorCode = Object.freeze(
+  Object.fromEntries(native.errorCodes().map((c) => [c.name, c.code])),
+);
+const CODE_NAMES = new Map(native.errorCodes().map((c) => [c.code, c.name]));
+const INVALID_ARGUMENT = ErrorCode.ERR_INVALID_ARGUMENT;
+
+/** The name (`ERR_…`) of a numeric error code. */
+function errorName(code) {
+  return CODE_NAMES.get(code) ?? 'ERR_UNKNOWN_CODE';
+}
+
+/** An error raised by snap2p: `code` is the protocol's number, `name` its `ERR_…` name. */
+class Snap2pError extends Error {
+  constructor(code, message, options) {
+    super(message, options);
+    this.code = code;
+    Object.defineProperty(this, 'name', {
+      value: errorName(code),
+      enumerable: false,
+      writable: true,
+      configurable: true,
+    });
+  }
+}
+
+// The native side formats errors as `ERR_NAME (code): message` (the core's Display).
+const NATIVE_ERROR = /^([A-Z][A-Z0-9_]*) \((\d+)\): ([\s\S]*)$/;
+// Statuses napi itself reports when an argument has the wrong JavaScript type.
+const NAPI_ARG_STATUSES = new Set([
+  'InvalidArg',
+  'ObjectExpected',
+  'StringExpected',
+  'NameExpected',
+  'FunctionExpected',
+  'NumberExpected',
+  'BooleanExpected',
+  'ArrayExpected',
+  'BigintExpected',
+  'DateExpected',
+  'ArrayBufferExpected',
+  'DetachableArraybufferExpected',
+]);
+
+function fromNative(e) {
+  if (e instanceof Snap2pError || !(e instanceof Error)) return e;
+  const m = NATIVE_ERROR.exec(e.message);
+  if (m) return new Snap2pError(Number(m[2]), m[3]);
+  if (NAPI_ARG_STATUSES.has(e.code)) return new Snap2pError(INVALID_ARGUMENT, e.message);
+  return e;
+}
+
+function invalid(message) {
+  return new Snap2pError(INVALID_ARGUMENT, message);
+}
+
+/** Runs a native call, converting its error. */
+function call(fn) {
+  try {
+    return fn();
+  } catch (e) {
+    throw fromNative(e);
+  }
+}
+
+/** Awaits a native Promise, converting its error (also a synchronous throw). */
+async function callAsync(fn) {
+  try {
+    return await fn();
+  } catch (e) {
+    throw fromNative(e);
+  }
+}
+
+function expectString(value, what) {
+  if (typeof value !== 'string') throw invalid(`${what} must be a string, got ${typeof value}`);
+  return value;
+}
+
+function optionalString(value, what) {
+  return value === undefined || value === null ? undefined : expectString(value, what);
+}
+
+function expectObject(value, what) {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object') throw invalid(`${what} must be an object, got ${typeof value}`);
+  return value;
+}
+
+function expectBytes(value, what) {
+  if (!(value instanceof Uint8Array)) throw invalid(`${what} must be a Buffer or Uint8Array`);
+  return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+}
+
+function rejectUnknownKeys(obj, allowed, what) {
+  for (const key of Object.keys(obj)) {
+    if (!allowed.includes(key)) throw invalid(`unknown ${what} option ${JSON.stringify(key)}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Principals and identity helpers
+
+/**
+ * The canonical `stacks:<address>` text of a principal, given as `stacks:SP…` or a bare
+ * address (`SP…`). Throws ERR_INVALID_ARGUMENT (25) for anything else.
+ */
+function formatPrincipal(principal) {
+  expectString(principal, 'principal');
+  const text = principal.startsWith('stacks:') ? principal : `stacks:${principal}`;
+  return call(() => native.parsePrincipalInfo(text)).principal;
+}
+
+/** Strictly parses `stacks:<address>` into its parts. */
+function parsePrincipal(principal) {
+  expectString(principal, 'principal');
+  return call(() => native.parsePrincipalInfo(principal));
+}
+
+function principalFromParts(version, hash160) {
+  if (!Number.isInteger(version)) throw invalid('version must be an integer');
+  return call(() => native.principalFromParts(version, expectBytes(hash160, 'hash160')));
+}
+
+function c32Encode(data) {
+  return call(() => native.c32Encode(expectBytes(data, 'data')));
+}
+
+function c32Decode(text) {
+  return call(() => native.c32Decode(expectString(text, 'text')));
+}
+
+function stacksMessageHash(message) {
+  return call(() => native.stacksMessageHash(expectString(message, 'message')));
+}
+
+function normalizeAlias(alias) {
+  return call(() => native.normalizeAlias(expectString(alias, 'alias')));
+}
+
+function recoverPrincipal(digest, signature, network) {
+  return call(() =>
+    native.recoverPrincipal(
+      expectBytes(digest, 'digest'),
+      expectBytes(signature, 'signature'),
+      optionalString(network, 'network'),
+    ),
+  );
+}
+
+// ---------------------------------------------------------------------------------------
+// Wallets
+
+const NATIVE = Symbol('snap2p.native');
+
+/** A BIP39 wallet in memory. */
+class Wallet {
+  constructor(nativeWallet) {
+    if (!(nativeWallet instanceof native.NativeWallet)) {
+      throw invalid('use Wallet.generate(), Wallet.fromMnemonic() or WalletStore');
+    }
+    this[NATIVE] = nativeWallet;
+  }
+
+  static generate(network) {
+    return new Wallet(call(() => native.NativeWallet.generate(optionalString(network, 'network'))));
+  }
+
+  static fromMnemonic(mnemonic, options) {
+    const { accountIndex, network } = expectObject(options, 'options');
+    if (accountIndex !== undefined && !(Number.isInteger(accountIndex) && accountIndex >= 0)) {
+      throw invalid('accountIndex must be a non-negative integer');
+    }
+    return new Wallet(
+      call(() =>
+        native.NativeWallet.fromMnemonic(
+          expectString(mnemonic, 'mnemonic'),
+          accountIndex,
+          optionalString(network, 'network'),
+        ),
+      ),
+    );
+  }
+
+  get principal() {
+    return this[NATIVE].principal;
+  }
+
+  get address() {
+    return this[NATIVE].address;
+  }
+
+  get network() {
+    return this[NATIVE].network;
+  }
+
+  get accountIndex() {
+    return this[NATIVE].accountIndex;
+  }
+
+  get publicKey() {
+    return this[NATIVE].publicKey;
+  }
+
+  mnemonic() {
+    return this[NATIVE].mnemonic();
+  }
+
+  signDigest(digest) {
+    return call(() => this[NATIVE].signDigest(expectBytes(digest, 'digest')));
+  }
+
+  signMessage(message) {
+    return call(() => this[NATIVE].signMessage(expectString(message, 'message')));
+  }
+}
+
+/** The encrypted wallet store (`~/.snap2p/wallets` unless `dir` or SNAP2P_WALLET_DIR). */
+class WalletStore {
+  constructor(nativeStore) {
+    if (!(nativeStore instanceof native.NativeWalletStore)) throw invalid('use WalletStore.open()');
+    this[NATIVE] = nativeStore;
+  }
+
+  static open(dir, options) {
+    const { scryptLogN } = expectObject(options, 'options');
+    if (scryptLogN !== undefined && !Number.isInteger(scryptLogN)) {
+      throw invalid('scryptLogN must be an integer');
+    }
+    return new WalletStore(
+      call(() => native.NativeWalletStore.open(optionalString(dir, 'dir'), scryptLogN)),
+    );
+  }
+
+  get dir() {
+    return this[NATIVE].dir;
+  }
+
+  list() {
+    return callAsync(() => this[NATIVE].list());
+  }
+
+  find(nameOrId) {
+    return callAsync(() => this[NATIVE].find(expectString(nameOrId, 'nameOrId')));
+  }
+
+  async create(name, password, options) {
+    const { network } = expectObject(options, 'options');
+    const w = await callAsync(() =>
+      this[NATIVE].create(
+        expectString(name, 'name'),
+        expectString(password, 'password'),
+        optionalString(network, 'network'),
+      ),
+    );
+    return new Wallet(w);
+  }
+
+  async restore(name, mnemonic, password, options) {
+    const { network } = expectObject(options, 'options');
+    const w = await callAsync(() =>
+      this[NATIVE].restore(
+        expectString(name, 'name'),
+        expectString(mnemonic, 'mnemonic'),
+        expectString(password, 'password'),
+        optionalString(network, 'network'),
+      ),
+    );
+    return new Wallet(w);
+  }
+
+  async unlock(nameOrId, password) {
+    const w = await callAsync(() =>
+      this[NATIVE].unlock(expectString(nameOrId, 'nameOrId'), expectString(password, 'password')),
+    );
+    return new Wallet(w);
+  }
+
+  rename(nameOrId, newName) {
+    return callAsync(() =>
+      this[NATIVE].rename(expectString(nameOrId, 'nameOrId'), expectString(newName, 'newName')),
+    );
+  }
+
+  delete(nameOrId) {
+    return callAsync(() => this[NATIVE].delete(expectString(nameOrId, 'nameOrId')));
+  }
+
+  exportMnemonic(nameOrId, password) {
+    return callAsync(() =>
+      this[NATIVE].exportMnemonic(
+        expectString(nameOrId, 'nameOrId'),
+        expectString(password, 'password'),
+      ),
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// A queue that hands items to waiting Promises first, then to event listeners, and keeps
+// them otherwise, so `accept()`, `for await` and `on(...)` can be mixed without losing
+// anything.
+
+class Handoff {
+  constructor(emitter, event) {
+    this.emitter = emitter;
+    this.event = event;
+    this.items = [];
+    this.waiters = [];
+    this.ended = false;
+    this.error = null;
+    emitter.on('newListener', (name) => {
+      if (name === event && this.items.length > 0) setImmediate(() => this.flush());
+    });
+  }
+
+  deliver(item) {
+    const waiter = this.waiters.shift();
+    if (waiter) waiter.resolve(item);
+    else if (this.emitter.listenerCount(this.event) > 0) this.emitter.emit(this.event, item);
+    else this.items.push(item);
+  }
+
+  flush() {
+    while (this.items.length > 0 && this.emitter.listenerCount(this.event) > 0) {
+      this.emitter.emit(this.event, this.items.shift());
+    }
+  }
+
+  end(error) {
+    this.ended = true;
+    this.error = error ?? null;
+    for (const w of this.waiters.splice(0)) w.resolve(null);
+  }
+
+  next() {
+    if (this.items.length > 0) return Promise.resolve(this.items.shift());
+    if (this.ended) return Promise.resolve(null);
+    return new Promise((resolve) => this.waiters.push({ resolve }));
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Streams
+
+// Chunk size asked of the core per read: large enough that a 64 MiB transfer is a few
+// hundred native calls, small enough to stay within one flow-control window.
+const READ_CHUNK = 256 * 1024;
+
+/**
+ * A snap2p stream as a Node `Duplex`. Backpressure is the core's flow control end to end:
+ * a write's callback runs only once the core accepted the bytes (its send window had
+ * room), and the core is read only when this stream's consumer wants data, which is what
+ * returns credit to the sender.
+ */
+class Stream extends Duplex {
+  constructor(nativeStream, connection, options) {
+    super({ allowHalfOpen: true, readableHighWaterMark: READ_CHUNK, ...options });
+    this[NATIVE] = nativeStream;
+    this.connection = connection;
+    this.id = nativeStream.id;
+    this.label = nativeStream.label ?? null;
+    this._reading = false;
+  }
+
+  _read(size) {
+    if (this._reading) return;
+    this._reading = true;
+    this[NATIVE].read(Math.max(size, READ_CHUNK)).then(
+      (chunk) => {
+        this._reading = false;
+        this.push(chunk);
+      },
+      (e) => {
+        this._reading = false;
+        this.destroy(fromNative(e));
+      },
+    );
+  }
+
+  _write(chunk, encoding, callback) {
+    const data = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk;
+    callAsync(() => this[NATIVE].write(data)).then(() => callback(), callback);
+  }
+
+  _writev(chunks, callback) {
+    // Coalesce what queued up while the previous write waited for credit: one native call.
+    const data = Buffer.concat(chunks.map((c) => c.chunk));
+    callAsync(() => this[NATIVE].write(data)).then(() => callback(), callback);
+  }
+
+  _final(callback) {
+    try {
+      this[NATIVE].finish();
+      callback();
+    } catch (e) {
+      callback(fromNative(e));
+    }
+  }
+
+  _destroy(err, callback) {
+    // A stream destroyed before both directions completed is aborted (RESET), so the peer
+    // learns it instead of waiting forever.
+    if (!(this.writableFinished && this.readableEnded)) {
+      const code = err && Number.isInteger(err.code) ? err.code : ErrorCode.ERR_UNSPECIFIED;
+      this[NATIVE].reset(code);
+    }
+    callback(err);
+  }
+
+  /** Aborts both directions, telling the peer `code`. */
+  reset(code = ErrorCode.ERR_UNSPECIFIED) {
+    if (!Number.isInteger(code) || code < 0) throw invalid('code must be a non-negative integer');
+    this[NATIVE].reset(code);
+    this.destroy();
+  }
+
+  /** Promise form of `write`: resolves once the core accepted all of `data`. */
+  writeAll(data) {
+    return new Promise((resolve, reject) => {
+      if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
+        reject(invalid('data must be a string, Buffer or Uint8Array'));
+        return;
+      }
+      this.write(data, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  /** Reads until the peer finishes; rejects with ERR_RESOURCE_EXHAUSTED past `limit`. */
+  async readAll(limit = 64 * 1024 * 1024) {
+    const chunks = [];
+    let total = 0;
+    for await (const chunk of this) {
+      total += chunk.length;
+      if (total > limit) {
+        const e = new Snap2pError(ErrorCode.ERR_RESOURCE_EXHAUSTED, `stream longer than ${limit} bytes`);
+        this.destroy(e);
+        throw e;
+      }
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Connections
+
+/** The stream side of a connection (the TypeScript implementation's `multiplexer`). */
+class Multiplexer extends EventEmitter {
+  constructor(connection) {
+    super();
+    this.connection = connection;
+    this._streams = new Handoff(this, 'stream');
+    this._accepting = false;
+    // Inbound streams are pulled from the core only once someone wants them, so an idle
+    // connection keeps no Promise pending (and the process can exit).
+    this.on('newListener', (name) => {
+      if (name === 'stream') this._startAccepting();
+    });
+  }
+
+  /** Opens a stream (synchronously, as in the TypeScript API). */
+  openStream(label) {
+    const l = optionalString(label, 'label');
+    const ns = call(() => this.connection[NATIVE].openStream(l));
+    return new Stream(ns, this.connection);
+  }
+
+  /** The next stream the peer opens, or `null` once the connection is closed. */
+  acceptStream() {
+    this._startAccepting();
+    return this._streams.next();
+  }
+
+  async *[Symbol.asyncIterator]() {
+    for (;;) {
+      const s = await this.acceptStream();
+      if (s === null) return;
+      yield s;
+    }
+  }
+
+  _startAccepting() {
+    if (this._accepting || this._streams.ended) return;
+    this._accepting = true;
+    const loop = async () => {
+      for (;;) {
+        let ns;
+        try {
+          ns = await this.connection[NATIVE].acceptStream();
+        } catch (e) {
+          this._streams.end(fromNative(e));
+          return;
+        }
+        this._streams.deliver(new Stream(ns, this.connection));
+      }
+    };
+    loop();
+  }
+}
+
+/** An authenticated session with a remote Stacks principal. */
+class Connection extends EventEmitter {
+  constructor(nativeConn, peer) {
+    super();
+    this[NATIVE] = nativeConn;
+    this.peer = peer;
+    /** The authenticated `stacks:<address>` of the other side. */
+    this.remotePrincipal = nativeConn.remotePrincipal;
+    this.sessionId = nativeConn.sessionId;
+    this.remoteAddress = nativeConn.remoteAddress ?? null;
+    this.localAddress = nativeConn.localAddress ?? null;
+    this.multiplexer = new Multiplexer(this);
+    this._closeWatch = null;
+    // 'close' is delivered through a weak native subscription: listening for it never
+    // keeps the process alive by itself.
+    this.on('newListener', (name) => {
+      if (name === 'close' && this._closeWatch === null) {
+        this._closeWatch = nativeConn.watchClosed((info) => {
+          this.emit('close', info);
+        });
+      }
+    });
+  }
+
+  /** The peer's verified AliasCard, or `null`. */
+  get remoteAlias() {
+    return this[NATIVE].remoteAlias ?? null;
+  }
+
+  get closed() {
+    return this[NATIVE].isClosed;
+  }
+
+  /** Why the connection ended (`{code, name, message}`), or `null` while it is open. */
+  get closeReason() {
+    return this[NATIVE].closeReason ?? null;
+  }
+
+  supports(capability) {
+    return this[NATIVE].supports(expectString(capability, 'capability'));
+  }
+
+  openStream(label) {
+    return this.multiplexer.openStream(label);
+  }
+
+  acceptStream() {
+    return this.multiplexer.acceptStream();
+  }
+
+  /** Closes gracefully (queued data is flushed first), telling the peer `code`. */
+  close(code = 0, reason = '') {
+    if (!Number.isInteger(code) || code < 0) throw invalid('code must be a non-negative integer');
+    this[NATIVE].close(code, expectString(reason, 'reason'));
+  }
+
+  /** Resolves with `{code, name, message}` once the connection has ended. */
+  waitClosed() {
+    return callAsync(() => this[NATIVE].closed());
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Peer
+
+const PEER_OPTIONS = [
+  'visibility',
+  'allowlist',
+  'allowlistGate',
+  'networks',
+  'network',
+  'alias',
+  'displayName',
+  'px1',
+  'attestationTtlSecs',
+  'preauthRatePerMin',
+  'connectTimeoutMs',
+];
+
+function nativePeerOptions(options) {
+  const o = { ...options };
+  delete o.wallet;
+  delete o.signer;
+  rejectUnknownKeys(o, PEER_OPTIONS, 'Peer.create');
+  if (o.allowlist !== undefined) {
+    if (!Array.isArray(o.allowlist)) throw invalid('allowlist must be an array of principals');
+    o.allowlist = o.allowlist.map((p) => formatPrincipal(p));
+  }
+  for (const key of ['visibility', 'networks', 'network', 'alias', 'displayName']) {
+    optionalString(o[key], key);
+  }
+  for (const key of ['allowlistGate', 'px1']) {
+    if (o[key] !== undefined && typeof o[key] !== 'boolean') throw invalid(`${key} must be a boolean`);
+  }
+  for (const key of ['attestationTtlSecs', 'preauthRatePerMin', 'connectTimeoutMs']) {
+    if (o[key] !== undefined && !(Number.isInteger(o[key]) && o[key] >= 0)) {
+      throw invalid(`${key} must be a non-negative integer`);
+    }
+  }
+  return o;
+}
+
+/** Wraps a host signer (`{principal, sign(request), form?}`) as the native callback. */
+function signerCallback(signer) {
+  return (request) =>
+    Promise.resolve()
+      .then(() =>
+        signer.sign(
+          request.kind === 'digest'
+            ? { kind: 'digest', digest: request.digest }
+            : { kind: 'message', message: request.message },
+        ),
+      )
+      .then((sig) => {
+        if (!(sig instanceof Uint8Array)) {
+          throw new TypeError('signer.sign() must resolve to a 65-byte Buffer');
+        }
+        return Buffer.from(sig.buffer, sig.byteOffset, sig.byteLength);
+      });
+}
+
+/** A snap2p node: one Stacks principal, one node key, any number of connections. */
+class Peer extends EventEmitter {
+  constructor(nativePeer) {
+    super();
+    if (!(nativePeer instanceof native.NativePeer)) throw invalid('use Peer.create()');
+    this[NATIVE] = nativePeer;
+    this._incoming = new Handoff(this, 'connection');
+    this._accepting = false;
+    this._connections = new Map();
+  }
+
+  /**
+   * Creates a peer. With no `wallet` or `signer`, a throw-away wallet is generated (as in
+   * the TypeScript implementation). `signer` is any object with `principal` and an async
+   * `sign(request)`; `wallet` a `Wallet`.
+   */
+  static async create(options) {
+    const o = expectObject(options, 'options');
+    const opts = nativePeerOptions(o);
+    if (o.wallet !== undefined && o.signer !== undefined) {
+      throw invalid('give either a wallet or a signer, not both');
+    }
+    let np;
+    if (o.wallet !== undefined) {
+      if (!(o.wallet instanceof Wallet)) throw invalid('wallet must be a Wallet');
+      np = await callAsync(() => o.wallet[NATIVE].createPeer(opts));
+    } else if (o.signer !== undefined) {
+      const s = o.signer;
+      if (s === null || typeof s !== 'object' && typeof s !== 'function') {
+        throw invalid('signer must be an object with principal and sign()');
+      }
+      expectString(s.principal, 'signer.principal');
+      if (typeof s.sign !== 'function') throw invalid('signer.sign must be a function');
+      const form = optionalString(s.form, 'signer.form');
+      np = await callAsync(() => native.createPeerWithSigner(s.principal, form, signerCallback(s), opts));
+    } else {
+      np = await callAsync(() => native.createEphemeralPeer(opts));
+    }
+    return new Peer(np);
+  }
+
+  /** This peer's `stacks:<address>`. */
+  get principal() {
+    return this[NATIVE].principal;
+  }
+
+  get nodePublicKey() {
+    return this[NATIVE].nodePublicKey;
+  }
+
+  get visibility() {
+    return this[NATIVE].visibility;
+  }
+
+  get closed() {
+    return this[NATIVE].closed;
+  }
+
+  get listenAddrs() {
+    return this[NATIVE].listenAddrs();
+  }
+
+  /**
+   * Listens on `port` (all interfaces) or `host:port`; resolves to the bound `ip:port`.
+   * Authenticated inbound connections arrive as 'connection' events, through `accept()`
+   * or `for await (const conn of peer)`. While listening the process stays alive, until
+   * `close()`.
+   */
+  async listen(port, host) {
+    let addr;
+    if (typeof port === 'number') {
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalid(`invalid port ${port}`);
+      const h = optionalString(host, 'host');
+      addr = h === undefined ? String(port) : h.includes(':') ? `[${h}]:${port}` : `${h}:${port}`;
+    } else if (typeof port === 'string') {
+      addr = port;
+    } else {
+      throw invalid('listen() takes a port number or an address string');
+    }
+    const bound = await callAsync(() => this[NATIVE].listen(addr));
+    this._startAccepting();
+    return bound;
+  }
+
+  _startAccepting() {
+    if (this._accepting) return;
+    this._accepting = true;
+    const loop = async () => {
+      for (;;) {
+        let nc;
+        try {
+          nc = await this[NATIVE].accept();
+        } catch (e) {
+          this.emit('error', fromNative(e));
+          break;
+        }
+        if (nc === null) break;
+        this._incoming.deliver(this._wrap(nc));
+      }
+      this._incoming.end();
+    };
+    loop();
+  }
+
+  _wrap(nc) {
+    const known = this._connections.get(nc.sessionId);
+    if (known) return known;
+    const conn = new Connection(nc, this);
+    this._connections.set(nc.sessionId, conn);
+    return conn;
+  }
+
+  /** The next inbound connection, or `null` once the peer is closed. */
+  accept() {
+    return this._incoming.next();
+  }
+
+  async *[Symbol.asyncIterator]() {
+    for (;;) {
+      const c = await this.accept();
+      if (c === null) return;
+      yield c;
+    }
+  }
+
+  /**
+   * Dials `host:port` or a principal (`stacks:SP…`, found through PX-1). Options:
+   * `invite` (hex token for a stealth listener), `expect` (fail unless the peer is this
+   * principal).
+   */
+  async dial(target, options) {
+    expectString(target, 'target');
+    const o = expectObject(options, 'options');
+    rejectUnknownKeys(o, ['invite', 'expect'], 'dial');
+    const invite = optionalString(o.invite, 'invite');
+    const expect = o.expect === undefined ? undefined : formatPrincipal(o.expect);
+    const nc = await callAsync(() => this[NATIVE].dial(target, invite, expect));
+    return this._wrap(nc);
+  }
+
+  /** Live connections, both directions. */
+  connections() {
+    const live = this[NATIVE].connections().map((nc) => this._wrap(nc));
+    const ids = new Set(live.map((c) => c.sessionId));
+    for (const id of this._connections.keys()) if (!ids.has(id)) this._connections.delete(id);
+    return live;
+  }
+
+  /** Stops listening and closes every connection; the peer cannot be used afterwards. */
+  async close() {
+    await callAsync(() => this[NATIVE].close());
+    this._incoming.end();
+    this._connections.clear();
+    this.emit('close');
+  }
+
+  /** Creates an invite token for stealth mode: `{token, id, createdAt, expiresAt, …}`. */
+  createInvite(options) {
+    const { ttlSecs, oneTime } = expectObject(options, 'options');
+    if (ttlSecs !== undefined && !Number.isInteger(ttlSecs)) throw invalid('ttlSecs must be an integer');
+    if (oneTime !== undefined && typeof oneTime !== 'boolean') throw invalid('oneTime must be a boolean');
+    return call(() => this[NATIVE].createInvite(ttlSecs, oneTime));
+  }
+
+  /** Current invites; `token` is empty here (it is shown only at creation). */
+  listInvites() {
+    return this[NATIVE].listInvites();
+  }
+
+  revokeInvite(tokenOrId) {
+    return this[NATIVE].revokeInvite(expectString(tokenOrId, 'tokenOrId'));
+  }
+
+  allow(principal) {
+    call(() => this[NATIVE].allow(formatPrincipal(principal)));
+  }
+
+  disallow(principal) {
+    call(() => this[NATIVE].disallow(formatPrincipal(principal)));
+  }
+
+  get allowlist() {
+    return this[NATIVE].allowlist();
+  }
+
+  /** Signs and publishes an AliasCard, sent to peers after authentication. */
+  setAlias(alias, displayName) {
+    return callAsync(() =>
+      this[NATIVE].setAlias(expectString(alias, 'alias'), optionalString(displayName, 'displayName')),
+    );
+  }
+
+  get alias() {
+    return this[NATIVE].alias ?? null;
+  }
+}
+
+module.exports = {
+  Peer,
+  Connection,
+  Multiplexer,
+  Stream,
+  Wallet,
+  WalletStore,
+  Snap2pError,
+  ErrorCode,
+  errorName,
+  formatPrincipal,
+  parsePrincipal,
+  principalFromParts,
+  c32Encode,
+  c32Decode,
+  stacksMessageHash,
+  normalizeAlias,
+  recoverPrincipal,
+};

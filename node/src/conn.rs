@@ -1,0 +1,207 @@
+//! `Connection` and `Stream` handles.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use napi::bindgen_prelude::Buffer;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::Status;
+use napi_derive::napi;
+use snap2p::host::Subscription;
+use snap2p::{Connection, Error, ErrorCode, Stream};
+
+use crate::error::{invalid, to_js, ErrorInfo, ResultExt};
+use crate::peer::AliasCardJs;
+use crate::util::on_core;
+
+/// Largest chunk one `read` returns (the Node stream's highWaterMark is typically far
+/// smaller; this bounds a single copy).
+const MAX_READ: u32 = 1 << 20;
+
+#[napi]
+pub struct NativeConnection {
+    inner: Connection,
+}
+
+impl NativeConnection {
+    pub fn new(inner: Connection) -> Self {
+        NativeConnection { inner }
+    }
+}
+
+fn code_from_js(code: Option<u32>) -> ErrorCode {
+    code.map_or(ErrorCode::Ok, |c| ErrorCode::from_u64(c.into()))
+}
+
+#[napi]
+impl NativeConnection {
+    #[napi(getter)]
+    pub fn remote_principal(&self) -> String {
+        self.inner.remote_principal().to_string()
+    }
+
+    /// The peer's AliasCard, if it sent a valid, unexpired one.
+    #[napi(getter)]
+    pub fn remote_alias(&self) -> Option<AliasCardJs> {
+        self.inner.remote_alias().map(Into::into)
+    }
+
+    #[napi(getter)]
+    pub fn session_id(&self) -> String {
+        hex::encode(self.inner.session_id())
+    }
+
+    #[napi(getter)]
+    pub fn remote_address(&self) -> Option<String> {
+        self.inner.remote_addr().map(|a| a.to_string())
+    }
+
+    #[napi(getter)]
+    pub fn local_address(&self) -> Option<String> {
+        self.inner.local_addr().map(|a| a.to_string())
+    }
+
+    /// Whether both sides announced capability `cap` (e.g. `"px-1"`).
+    #[napi]
+    pub fn supports(&self, cap: String) -> bool {
+        self.inner.supports(&cap)
+    }
+
+    /// Opens a stream. Synchronous, as in the TypeScript API: opening only allocates an
+    /// id and queues OPEN_STREAM, so the core's future completes on its first poll.
+    #[napi]
+    pub fn open_stream(&self, label: Option<String>) -> napi::Result<NativeStream> {
+        let fut = pin!(self.inner.open_stream(label.as_deref()));
+        match fut.poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(r) => Ok(NativeStream { inner: r.js()? }),
+            // Not reachable with the current core; reported rather than blocked on.
+            Poll::Pending => Err(to_js(Error::new(
+                ErrorCode::Internal,
+                "opening a stream did not complete immediately",
+            ))),
+        }
+    }
+
+    /// The next stream the peer opens; rejects once the connection is closed.
+    #[napi]
+    pub async fn accept_stream(&self) -> napi::Result<NativeStream> {
+        let conn = self.inner.clone();
+        let inner = on_core(async move { conn.accept_stream().await }).await?;
+        Ok(NativeStream { inner })
+    }
+
+    /// Closes the connection gracefully (queued data is flushed first) with `code`
+    /// (default 0, a normal close).
+    #[napi]
+    pub fn close(&self, code: Option<u32>, reason: Option<String>) {
+        self.inner
+            .close(code_from_js(code), reason.as_deref().unwrap_or(""));
+    }
+
+    #[napi(getter)]
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// Resolves once the connection has ended, with why.
+    #[napi]
+    pub async fn closed(&self) -> napi::Result<ErrorInfo> {
+        let conn = self.inner.clone();
+        let e = on_core(async move { Ok(conn.closed().await) }).await?;
+        Ok(ErrorInfo::from(&e))
+    }
+
+    #[napi(getter)]
+    pub fn close_reason(&self) -> Option<ErrorInfo> {
+        self.inner.close_reason().as_ref().map(ErrorInfo::from)
+    }
+
+    /// Calls `callback(info)` once the connection has ended. The callback is a weak
+    /// threadsafe function: watching never keeps the process alive. The returned handle
+    /// stops the watch.
+    #[napi]
+    pub fn watch_closed(&self, callback: CloseFn) -> NativeSubscription {
+        let conn = self.inner.clone();
+        let sub = Subscription::spawn(async move {
+            let e = conn.closed().await;
+            // NonBlocking: the JavaScript side is never waited on from a core task.
+            callback.call(ErrorInfo::from(&e), ThreadsafeFunctionCallMode::NonBlocking);
+        });
+        NativeSubscription { inner: sub }
+    }
+}
+
+/// `(info) => void`, weak (see `watch_closed`).
+pub type CloseFn = ThreadsafeFunction<ErrorInfo, (), ErrorInfo, Status, false, true>;
+
+/// A running callback subscription; `cancel()` (or garbage collection) stops it.
+#[napi]
+pub struct NativeSubscription {
+    inner: Subscription,
+}
+
+#[napi]
+impl NativeSubscription {
+    #[napi]
+    pub fn cancel(&self) {
+        self.inner.cancel();
+    }
+
+    #[napi(getter)]
+    pub fn finished(&self) -> bool {
+        self.inner.is_finished()
+    }
+}
+
+#[napi]
+pub struct NativeStream {
+    inner: Stream,
+}
+
+#[napi]
+impl NativeStream {
+    #[napi(getter)]
+    pub fn id(&self) -> i64 {
+        self.inner.id() as i64
+    }
+
+    #[napi(getter)]
+    pub fn label(&self) -> Option<String> {
+        self.inner.label().map(str::to_string)
+    }
+
+    /// The next chunk (at most `max` bytes); `null` once the peer finished its side.
+    /// Reading is what returns flow-control credit to the sender, so a consumer that
+    /// stops reading stops the sender.
+    #[napi]
+    pub async fn read(&self, max: Option<u32>) -> napi::Result<Option<Buffer>> {
+        let max = max.unwrap_or(64 * 1024);
+        if max == 0 {
+            return Err(invalid("read size must be at least 1"));
+        }
+        let s = self.inner.clone();
+        let chunk = on_core(async move { s.read_chunk(max.min(MAX_READ) as usize).await }).await?;
+        Ok(chunk.map(|b| b.to_vec().into()))
+    }
+
+    /// Resolves once the core has accepted every byte into the stream's send window.
+    #[napi]
+    pub async fn write(&self, data: Buffer) -> napi::Result<()> {
+        let s = self.inner.clone();
+        on_core(async move { s.write_all(&data).await }).await
+    }
+
+    /// Half-closes the sending side (FIN after queued data); reading goes on.
+    #[napi]
+    pub fn finish(&self) -> napi::Result<()> {
+        self.inner.finish().js()
+    }
+
+    /// Aborts both directions, telling the peer `code` (default 1, unspecified).
+    #[napi]
+    pub fn reset(&self, code: Option<u32>) {
+        self.inner
+            .reset(code.map_or(ErrorCode::Unspecified, |c| ErrorCode::from_u64(c.into())));
+    }
+}

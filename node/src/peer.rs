@@ -1,0 +1,332 @@
+//! `Peer`: listening, accepting, dialing, invites, allowlist and aliases.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use napi::bindgen_prelude::Buffer;
+use napi_derive::napi;
+use snap2p::identity::AliasCard;
+use snap2p::policy::parse_invite_token;
+use snap2p::{
+    DialOptions, Invite, LocalWallet, NetworkFilter, Peer, PeerConfig, Visibility, WalletSigner,
+};
+
+use crate::conn::NativeConnection;
+use crate::error::{invalid, ResultExt};
+use crate::util::{on_core, parse_network, parse_principal};
+
+/// Options of `Peer.create`. Every field is optional; the defaults are those of the core
+/// (a Public peer, PX-1 on for Public peers).
+#[napi(object)]
+#[derive(Default)]
+pub struct PeerOptions {
+    /// `"public"` (default), `"private"` or `"stealth"`.
+    pub visibility: Option<String>,
+    /// Principals (`stacks:…`) let in by Private and Stealth peers.
+    pub allowlist: Option<Vec<String>>,
+    /// Enforce the allowlist (default: Private and Stealth do).
+    pub allowlist_gate: Option<bool>,
+    /// Which Stacks networks remote principals may be on: `"any"` (default),
+    /// `"mainnet"`, `"testnet"`.
+    pub networks: Option<String>,
+    /// Network of the throw-away wallet of an ephemeral peer (default `"mainnet"`).
+    pub network: Option<String>,
+    /// Alias published in a signed AliasCard after authentication.
+    pub alias: Option<String>,
+    pub display_name: Option<String>,
+    /// PX-1 peer exchange (default: on for Public peers).
+    pub px1: Option<bool>,
+    pub attestation_ttl_secs: Option<i64>,
+    pub preauth_rate_per_min: Option<u32>,
+    pub connect_timeout_ms: Option<u32>,
+}
+
+pub fn parse_visibility(s: &str) -> napi::Result<Visibility> {
+    match s {
+        "public" => Ok(Visibility::Public),
+        "private" => Ok(Visibility::Private),
+        "stealth" => Ok(Visibility::Stealth),
+        other => Err(invalid(format!(
+            "visibility must be \"public\", \"private\" or \"stealth\", not {other:?}"
+        ))),
+    }
+}
+
+fn visibility_name(v: Visibility) -> &'static str {
+    match v {
+        Visibility::Public => "public",
+        Visibility::Private => "private",
+        Visibility::Stealth => "stealth",
+    }
+}
+
+fn config(o: &PeerOptions) -> napi::Result<PeerConfig> {
+    let mut c = PeerConfig::default();
+    if let Some(v) = &o.visibility {
+        c.visibility = parse_visibility(v)?;
+    }
+    for p in o.allowlist.iter().flatten() {
+        c.allowlist.push(parse_principal(p)?);
+    }
+    c.allowlist_gate = o.allowlist_gate;
+    c.networks = match o.networks.as_deref().unwrap_or("any") {
+        "any" => NetworkFilter::ANY,
+        "mainnet" => NetworkFilter::MAINNET_ONLY,
+        "testnet" => NetworkFilter::TESTNET_ONLY,
+        other => {
+            return Err(invalid(format!(
+                "networks must be \"any\", \"mainnet\" or \"testnet\", not {other:?}"
+            )))
+        }
+    };
+    match (&o.alias, &o.display_name) {
+        (Some(a), d) => c.alias = Some((a.clone(), d.clone().unwrap_or_else(|| a.clone()))),
+        (None, Some(_)) => return Err(invalid("displayName needs an alias")),
+        (None, None) => {}
+    }
+    c.px1 = o.px1;
+    if let Some(ttl) = o.attestation_ttl_secs {
+        if ttl <= 0 {
+            return Err(invalid("attestationTtlSecs must be positive"));
+        }
+        c.attestation_ttl_secs = ttl;
+    }
+    c.preauth_rate_per_min = o.preauth_rate_per_min;
+    if let Some(ms) = o.connect_timeout_ms {
+        c.connect_timeout = Duration::from_millis(ms.into());
+    }
+    Ok(c)
+}
+
+pub async fn create_with_signer(
+    signer: Arc<dyn WalletSigner>,
+    options: PeerOptions,
+) -> napi::Result<NativePeer> {
+    let cfg = config(&options)?;
+    let inner = on_core(Peer::new(signer, cfg)).await?;
+    Ok(NativePeer { inner })
+}
+
+/// Creates a peer with a fresh throw-away wallet (what the TypeScript `Peer.create()`
+/// does).
+#[napi]
+pub async fn create_ephemeral_peer(options: Option<PeerOptions>) -> napi::Result<NativePeer> {
+    let options = options.unwrap_or_default();
+    let network = parse_network(options.network.as_deref())?;
+    create_with_signer(Arc::new(LocalWallet::generate(network)), options).await
+}
+
+/// An invite token. `token` (hex) is what the dialer passes as `invite`.
+#[napi(object)]
+pub struct InviteJs {
+    pub token: String,
+    pub id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub one_time: bool,
+    pub uses: i64,
+}
+
+impl From<Invite> for InviteJs {
+    fn from(i: Invite) -> Self {
+        InviteJs {
+            token: i.token_hex(),
+            id: i.id,
+            created_at: i.created_at,
+            expires_at: i.expires_at,
+            one_time: i.one_time,
+            uses: i.uses as i64,
+        }
+    }
+}
+
+/// A verified AliasCard.
+#[napi(object)]
+pub struct AliasCardJs {
+    pub principal: String,
+    pub alias: String,
+    pub display_name: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    /// The signed wire bytes, to pass on or store.
+    pub wire: Buffer,
+}
+
+impl From<AliasCard> for AliasCardJs {
+    fn from(c: AliasCard) -> Self {
+        AliasCardJs {
+            wire: c.encode().into(),
+            principal: c.principal.to_string(),
+            alias: c.alias,
+            display_name: c.display_name,
+            issued_at: c.issued_at,
+            expires_at: c.expires_at,
+        }
+    }
+}
+
+#[napi]
+pub struct NativePeer {
+    inner: Peer,
+}
+
+#[napi]
+impl NativePeer {
+    #[napi(getter)]
+    pub fn principal(&self) -> String {
+        self.inner.principal().to_string()
+    }
+
+    #[napi(getter)]
+    pub fn node_public_key(&self) -> Buffer {
+        self.inner.node_public_key().to_vec().into()
+    }
+
+    #[napi(getter)]
+    pub fn visibility(&self) -> String {
+        visibility_name(self.inner.visibility()).to_string()
+    }
+
+    /// Binds a listener (`"9000"`, `"127.0.0.1:0"`, `"[::]:9000"`); resolves to the bound
+    /// `ip:port`.
+    #[napi]
+    pub async fn listen(&self, addr: String) -> napi::Result<String> {
+        let peer = self.inner.clone();
+        let bound = on_core(async move { peer.listen(&addr).await }).await?;
+        Ok(bound.to_string())
+    }
+
+    #[napi]
+    pub fn listen_addrs(&self) -> Vec<String> {
+        self.inner
+            .listen_addrs()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// The next authenticated inbound connection; `null` once the peer is closed.
+    #[napi]
+    pub async fn accept(&self) -> napi::Result<Option<NativeConnection>> {
+        let peer = self.inner.clone();
+        let conn = on_core(async move { Ok(peer.accept().await) }).await?;
+        Ok(conn.map(NativeConnection::new))
+    }
+
+    /// Dials `host:port` or `stacks:<address>` (resolved through PX-1). `invite` is a
+    /// hex token for stealth listeners; `expect` fails the dial unless the peer
+    /// authenticates as that principal.
+    #[napi]
+    pub async fn dial(
+        &self,
+        target: String,
+        invite: Option<String>,
+        expect: Option<String>,
+    ) -> napi::Result<NativeConnection> {
+        let opts = DialOptions {
+            invite: invite.as_deref().map(parse_invite_token).transpose().js()?,
+            expect: expect.as_deref().map(parse_principal).transpose()?,
+        };
+        let peer = self.inner.clone();
+        let conn = on_core(async move { peer.dial_with(&target, opts).await }).await?;
+        Ok(NativeConnection::new(conn))
+    }
+
+    /// Live connections, both directions.
+    #[napi]
+    pub fn connections(&self) -> Vec<NativeConnection> {
+        self.inner
+            .connections()
+            .into_iter()
+            .map(NativeConnection::new)
+            .collect()
+    }
+
+    /// Stops listening, closes every connection, ends `accept`.
+    #[napi]
+    pub async fn close(&self) -> napi::Result<()> {
+        let peer = self.inner.clone();
+        on_core(async move {
+            peer.close().await;
+            Ok(())
+        })
+        .await
+    }
+
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    #[napi]
+    pub fn create_invite(
+        &self,
+        ttl_secs: Option<i64>,
+        one_time: Option<bool>,
+    ) -> napi::Result<InviteJs> {
+        if ttl_secs.is_some_and(|t| t <= 0) {
+            return Err(invalid("ttlSecs must be positive"));
+        }
+        Ok(self
+            .inner
+            .create_invite(ttl_secs, one_time.unwrap_or(false))
+            .js()?
+            .into())
+    }
+
+    #[napi]
+    pub fn list_invites(&self) -> Vec<InviteJs> {
+        self.inner
+            .list_invites()
+            .into_iter()
+            .map(Into::into)
+            .collect()
+    }
+
+    /// Revokes a token (hex) or its id; `false` if there was no such invite.
+    #[napi]
+    pub fn revoke_invite(&self, token_or_id: String) -> bool {
+        self.inner.revoke_invite(&token_or_id)
+    }
+
+    #[napi]
+    pub fn allow(&self, principal: String) -> napi::Result<()> {
+        self.inner.allow(parse_principal(&principal)?);
+        Ok(())
+    }
+
+    #[napi]
+    pub fn disallow(&self, principal: String) -> napi::Result<()> {
+        self.inner.disallow(&parse_principal(&principal)?);
+        Ok(())
+    }
+
+    #[napi]
+    pub fn allowlist(&self) -> Vec<String> {
+        self.inner
+            .policy()
+            .allowlist
+            .list()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// Signs and publishes a new AliasCard (sent to peers after authentication).
+    #[napi]
+    pub async fn set_alias(
+        &self,
+        alias: String,
+        display_name: Option<String>,
+    ) -> napi::Result<AliasCardJs> {
+        let peer = self.inner.clone();
+        let display = display_name.unwrap_or_else(|| alias.clone());
+        let card = on_core(async move { peer.set_alias(&alias, &display).await }).await?;
+        Ok(card.into())
+    }
+
+    #[napi(getter)]
+    pub fn alias(&self) -> Option<AliasCardJs> {
+        self.inner.alias().map(Into::into)
+    }
+}

@@ -1,0 +1,56 @@
+"""asyncio glue the Rust extension calls into.
+
+Reads are split in two so that cancelling them never loses data: ``Stream._fill`` (a Rust
+future) moves a chunk from the session into the stream's stash, then ``Stream._take``
+hands it over here, on the event loop's thread, where no cancellation can come between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from typing import Any, Callable
+
+CHUNK = 64 * 1024
+
+# Tasks of async callbacks, kept referenced until done (asyncio holds only weak ones).
+_tasks: set[asyncio.Future[Any]] = set()
+
+
+async def _read_some(stream: Any, n: int) -> bytes:
+    chunk = stream._take(n)
+    while chunk is None:
+        await stream._fill(n)
+        chunk = stream._take(n)
+    return chunk
+
+
+async def read(stream: Any, n: int = -1) -> bytes:
+    if n == 0:
+        return b""
+    if n > 0:
+        return await _read_some(stream, n)
+    parts = []
+    while True:
+        chunk = await _read_some(stream, CHUNK)
+        if not chunk:
+            return b"".join(parts)
+        parts.append(chunk)
+
+
+async def anext_chunk(stream: Any) -> bytes:
+    chunk = await _read_some(stream, CHUNK)
+    if not chunk:
+        raise StopAsyncIteration
+    return chunk
+
+
+def dispatch(cancelled: Any, callback: Callable[[Any], Any], arg: Any) -> None:
+    """Runs one subscription callback on the loop (scheduled by call_soon_threadsafe)."""
+    if cancelled:
+        return
+    result = callback(arg)
+    if inspect.isawaitable(result):
+        task = asyncio.ensure_future(result)
+        _tasks.add(task)
+        task.add_done_callback(_tasks.discard)

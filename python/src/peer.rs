@@ -1,0 +1,379 @@
+//! `Peer`: create, listen, dial, accept; invites, allowlist and alias.
+
+use std::sync::Arc;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyTuple};
+use pyo3_async_runtimes::tokio::future_into_py;
+use snap2p::policy::parse_invite_token;
+use snap2p::{DialOptions, LocalWallet as CoreWallet, PeerConfig, Visibility, WalletSigner};
+
+use crate::error::{invalid, to_py};
+use crate::identity::{parse_network, parse_principal_any, LocalWallet};
+use crate::session::{subscribe, wrap_connection, Connection, ConnectionIterator, Subscription};
+use crate::signer::host_signer;
+
+fn parse_visibility(s: &str) -> PyResult<Visibility> {
+    match s {
+        "public" => Ok(Visibility::Public),
+        "private" => Ok(Visibility::Private),
+        "stealth" => Ok(Visibility::Stealth),
+        other => Err(invalid(format!(
+            "visibility must be 'public', 'private' or 'stealth', not {other:?}"
+        ))),
+    }
+}
+
+/// A signed, self-asserted handle and display name of a principal.
+#[pyclass(frozen, get_all, module = "snap2p")]
+pub struct AliasCard {
+    /// ``stacks:SP…`` that signed the card.
+    principal: String,
+    /// Normalised alias (NFKC, lowercase).
+    alias: String,
+    display_name: String,
+    issued_at: i64,
+    expires_at: i64,
+}
+
+impl From<snap2p::AliasCard> for AliasCard {
+    fn from(c: snap2p::AliasCard) -> Self {
+        AliasCard {
+            principal: c.principal.to_string(),
+            alias: c.alias,
+            display_name: c.display_name,
+            issued_at: c.issued_at,
+            expires_at: c.expires_at,
+        }
+    }
+}
+
+#[pymethods]
+impl AliasCard {
+    fn __repr__(&self) -> String {
+        format!(
+            "AliasCard(alias={:?}, display_name={:?}, principal={:?})",
+            self.alias, self.display_name, self.principal
+        )
+    }
+}
+
+/// An invite token of a stealth (or any) listener. ``token`` (hex) is what a dialer passes
+/// as ``invite=``; it is only known at creation: ``list_invites`` shows ``token=None``.
+#[pyclass(frozen, get_all, module = "snap2p")]
+pub struct Invite {
+    token: Option<String>,
+    /// First 8 hex characters of SHA-256(token): how list/revoke name it.
+    id: String,
+    created_at: i64,
+    expires_at: i64,
+    one_time: bool,
+    uses: u64,
+}
+
+impl From<snap2p::Invite> for Invite {
+    fn from(i: snap2p::Invite) -> Self {
+        Invite {
+            token: (!i.token.is_empty()).then(|| i.token_hex()),
+            id: i.id,
+            created_at: i.created_at,
+            expires_at: i.expires_at,
+            one_time: i.one_time,
+            uses: i.uses,
+        }
+    }
+}
+
+#[pymethods]
+impl Invite {
+    fn __repr__(&self) -> String {
+        format!(
+            "Invite(id={:?}, expires_at={}, one_time={}, uses={})",
+            self.id, self.expires_at, self.one_time, self.uses
+        )
+    }
+}
+
+fn invite_bytes(invite: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    if let Ok(s) = invite.extract::<String>() {
+        return parse_invite_token(&s).map_err(to_py);
+    }
+    if let Ok(b) = invite.extract::<&[u8]>() {
+        return Ok(b.to_vec());
+    }
+    Err(invalid("invite must be a hex string or bytes"))
+}
+
+/// A snap2p node: one Stacks principal, one node key, any number of sessions.
+///
+/// Create it with ``await Peer.create(...)``; ``async with`` closes it on exit.
+#[pyclass(frozen, module = "snap2p")]
+pub struct Peer {
+    inner: snap2p::Peer,
+}
+
+#[pymethods]
+impl Peer {
+    /// Creates a peer.
+    ///
+    /// - ``visibility``: ``'public'`` (default), ``'private'`` (allowlist after auth) or
+    ///   ``'stealth'`` (silent unless the dialer KNOCKs with a valid invite, then allowlist);
+    /// - ``allowlist``: principals let in by private/stealth peers;
+    /// - ``alias``: ``'name'`` or ``('name', 'Display Name')``, published as an AliasCard;
+    /// - ``signer``: a host signer (``principal`` + ``sign(request)``, plain or async), or
+    ///   ``wallet``: a ``LocalWallet``; neither: a fresh throw-away wallet on ``network``;
+    /// - ``px1``: peer exchange (default: on for public peers).
+    #[staticmethod]
+    #[pyo3(signature = (
+        *, visibility = "public", allowlist = None, alias = None, signer = None,
+        wallet = None, network = "mainnet", px1 = None
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn create<'py>(
+        py: Python<'py>,
+        visibility: &str,
+        allowlist: Option<Vec<String>>,
+        alias: Option<Bound<'py, PyAny>>,
+        signer: Option<Bound<'py, PyAny>>,
+        wallet: Option<PyRef<'py, LocalWallet>>,
+        network: &str,
+        px1: Option<bool>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let mut config = PeerConfig::default().with_visibility(parse_visibility(visibility)?);
+        for p in allowlist.unwrap_or_default() {
+            config.allowlist.push(parse_principal_any(&p)?);
+        }
+        config.alias = match alias {
+            None => None,
+            Some(a) if a.is_instance_of::<PyTuple>() => Some(a.extract::<(String, String)>()?),
+            Some(a) => {
+                let name: String = a
+                    .extract()
+                    .map_err(|_| invalid("alias must be a str or (alias, display_name)"))?;
+                Some((name.clone(), name))
+            }
+        };
+        config.px1 = px1;
+        let signer: Arc<dyn WalletSigner> = match (signer, wallet) {
+            (Some(_), Some(_)) => return Err(invalid("pass either signer or wallet, not both")),
+            (Some(s), None) => host_signer(py, &s)?,
+            (None, Some(w)) => Arc::new(w.inner.clone()),
+            (None, None) => Arc::new(CoreWallet::generate(parse_network(network)?)),
+        };
+        future_into_py(py, async move {
+            let inner = snap2p::Peer::new(signer, config).await.map_err(to_py)?;
+            Ok(Peer { inner })
+        })
+    }
+
+    /// ``stacks:SP…``
+    #[getter]
+    fn principal(&self) -> String {
+        self.inner.principal().to_string()
+    }
+
+    /// The Ed25519 node key (32 bytes) this peer's attestation vouches for.
+    #[getter]
+    fn node_public_key<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.node_public_key())
+    }
+
+    #[getter]
+    fn visibility(&self) -> &'static str {
+        self.inner.visibility().name()
+    }
+
+    /// Listens on ``addr``: a port (all IPv4 interfaces), ``'ip:port'`` or
+    /// ``'[ipv6]:port'``; port 0 picks a free one. Returns the bound ``'ip:port'``.
+    fn listen<'py>(
+        &self,
+        py: Python<'py>,
+        addr: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let addr = match addr.extract::<u16>() {
+            Ok(port) => port.to_string(),
+            Err(_) => addr
+                .extract::<String>()
+                .map_err(|_| invalid("listen() takes a port or an 'ip:port' string"))?,
+        };
+        let peer = self.inner.clone();
+        future_into_py(py, async move {
+            let bound = peer.listen(&addr).await.map_err(to_py)?;
+            Ok(bound.to_string())
+        })
+    }
+
+    #[getter]
+    fn listen_addrs(&self) -> Vec<String> {
+        self.inner
+            .listen_addrs()
+            .iter()
+            .map(|a| a.to_string())
+            .collect()
+    }
+
+    /// Dials ``'ip:port'`` / ``'host:port'``, or a principal ``'stacks:SP…'`` (found through
+    /// PX-1). ``invite``: token (hex or bytes) for a stealth listener; ``expect``: fail
+    /// unless the peer authenticates as this principal.
+    #[pyo3(signature = (target, *, invite = None, expect = None))]
+    fn dial<'py>(
+        &self,
+        py: Python<'py>,
+        target: String,
+        invite: Option<Bound<'py, PyAny>>,
+        expect: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let opts = DialOptions {
+            invite: invite.as_ref().map(invite_bytes).transpose()?,
+            expect: expect.as_deref().map(parse_principal_any).transpose()?,
+        };
+        let peer = self.inner.clone();
+        future_into_py(py, async move {
+            let conn = peer.dial_with(&target, opts).await.map_err(to_py)?;
+            Ok(Connection { inner: conn })
+        })
+    }
+
+    /// The next authenticated inbound connection; ``None`` once the peer is closed.
+    fn accept<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let peer = self.inner.clone();
+        future_into_py(py, async move {
+            Ok(peer.accept().await.map(|inner| Connection { inner }))
+        })
+    }
+
+    /// ``async for conn in peer.connections()``: inbound connections until the peer closes.
+    fn connections(&self) -> ConnectionIterator {
+        ConnectionIterator {
+            peer: self.inner.clone(),
+        }
+    }
+
+    /// Calls ``callback(conn)`` (plain or ``async def``) on this event loop for each inbound
+    /// connection. Returns the ``Subscription`` that stops it.
+    fn on_connection(&self, py: Python<'_>, callback: Bound<'_, PyAny>) -> PyResult<Subscription> {
+        let peer = self.inner.clone();
+        subscribe(
+            py,
+            callback,
+            move || {
+                let peer = peer.clone();
+                async move { peer.accept().await }
+            },
+            wrap_connection,
+        )
+    }
+
+    /// Live sessions, both directions.
+    fn open_connections(&self, py: Python<'_>) -> Vec<Connection> {
+        py.detach(|| self.inner.connections())
+            .into_iter()
+            .map(|inner| Connection { inner })
+            .collect()
+    }
+
+    /// Creates an invite token (``ttl`` seconds, default 24 h; ``one_time``: valid once).
+    #[pyo3(signature = (ttl = None, one_time = false))]
+    fn create_invite(&self, py: Python<'_>, ttl: Option<i64>, one_time: bool) -> PyResult<Invite> {
+        py.detach(|| self.inner.create_invite(ttl, one_time))
+            .map(Invite::from)
+            .map_err(to_py)
+    }
+
+    /// Current invites (tokens not shown).
+    fn list_invites(&self, py: Python<'_>) -> Vec<Invite> {
+        py.detach(|| self.inner.list_invites())
+            .into_iter()
+            .map(|mut i| {
+                i.token.clear();
+                Invite::from(i)
+            })
+            .collect()
+    }
+
+    /// Revokes by token (hex) or id; returns whether one was found.
+    fn revoke_invite(&self, py: Python<'_>, token_or_id: &str) -> bool {
+        py.detach(|| self.inner.revoke_invite(token_or_id))
+    }
+
+    /// Lets ``principal`` in (private and stealth peers).
+    fn allow(&self, py: Python<'_>, principal: &str) -> PyResult<()> {
+        let p = parse_principal_any(principal)?;
+        py.detach(|| self.inner.allow(p));
+        Ok(())
+    }
+
+    fn disallow(&self, py: Python<'_>, principal: &str) -> PyResult<()> {
+        let p = parse_principal_any(principal)?;
+        py.detach(|| self.inner.disallow(&p));
+        Ok(())
+    }
+
+    #[getter]
+    fn allowlist(&self, py: Python<'_>) -> Vec<String> {
+        py.detach(|| self.inner.policy().allowlist.list())
+            .iter()
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    /// Signs and publishes a new AliasCard (sent to peers from now on).
+    #[pyo3(signature = (alias, display_name = None))]
+    fn set_alias<'py>(
+        &self,
+        py: Python<'py>,
+        alias: String,
+        display_name: Option<String>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let peer = self.inner.clone();
+        let display = display_name.unwrap_or_else(|| alias.clone());
+        future_into_py(py, async move {
+            let card = peer.set_alias(&alias, &display).await.map_err(to_py)?;
+            Ok(AliasCard::from(card))
+        })
+    }
+
+    /// Our current AliasCard, if one is set and unexpired.
+    #[getter]
+    fn alias(&self, py: Python<'_>) -> Option<AliasCard> {
+        py.detach(|| self.inner.alias()).map(AliasCard::from)
+    }
+
+    #[getter]
+    fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// Stops listening and closes every session.
+    fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let peer = self.inner.clone();
+        future_into_py(py, async move {
+            peer.close().await;
+            Ok(())
+        })
+    }
+
+    fn __aenter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, PyAny>> {
+        let py = slf.py();
+        let this = slf.unbind();
+        future_into_py(py, async move { Ok(this) })
+    }
+
+    fn __aexit__<'py>(
+        &self,
+        py: Python<'py>,
+        _exc_type: Option<Bound<'py, PyAny>>,
+        _exc: Option<Bound<'py, PyAny>>,
+        _tb: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.close(py)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Peer(principal={:?}, visibility={:?})",
+            self.inner.principal().to_string(),
+            self.inner.visibility().name()
+        )
+    }
+}

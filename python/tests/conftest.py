@@ -1,0 +1,82 @@
+"""Shared fixtures: real peers on loopback, and the Rust echo peer (examples/rust_echo_peer.rs)."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+import snap2p
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[snap2p.Peer]:
+    peer = await snap2p.Peer.create(alias=("server", "The Server"))
+    await peer.listen("127.0.0.1:0")
+    yield peer
+    await peer.close()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[snap2p.Peer]:
+    peer = await snap2p.Peer.create()
+    yield peer
+    await peer.close()
+
+
+@dataclass
+class RustPeer:
+    addr: str
+    principal: str
+    invite: str | None
+    proc: subprocess.Popen[str]
+
+
+def _rust_echo_binary() -> pathlib.Path:
+    explicit = os.environ.get("SNAP2P_RUST_ECHO_PEER")
+    if explicit:
+        return pathlib.Path(explicit)
+    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+    for profile in ("release", "debug"):
+        candidate = target / profile / "examples" / "rust_echo_peer"
+        if candidate.exists():
+            return candidate
+    pytest.fail(
+        "the Rust echo peer is not built: cargo build -p snap2p-python --release "
+        "--example rust_echo_peer (or set SNAP2P_RUST_ECHO_PEER)"
+    )
+
+
+@pytest.fixture
+def rust_peer_factory() -> Iterator[object]:
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(visibility: str = "public", *allowed: str) -> RustPeer:
+        proc = subprocess.Popen(
+            [str(_rust_echo_binary()), visibility, *allowed],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        procs.append(proc)
+        assert proc.stdout is not None
+        line = proc.stdout.readline().split()
+        assert line and line[0] == "READY", f"rust peer did not start: {line}"
+        _, addr, principal, invite = line
+        return RustPeer(addr, principal, None if invite == "-" else invite, proc)
+
+    yield start
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.close()  # the peer exits when its stdin closes
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

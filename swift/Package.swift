@@ -1,0 +1,35 @@
+// swift-tools-version:5.9
+// snap2p for Swift: the uniffi-generated `Snap2P` module over the `snap2pFFI` C module.
+//
+// Linux (what CI runs): `snap2pFFI` is a system-library module (header + modulemap) linking
+// libsnap2p_uniffi.so; build with `-Xlinker -L<dir of the .so>` (see ci/steps/60-swift.sh).
+// Apple platforms: swift/build-xcframework.sh (on macOS) makes snap2pFFI.xcframework, which
+// is then used as a binary target instead.
+import Foundation
+import PackageDescription
+
+let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
+let xcframework = FileManager.default.fileExists(atPath: here + "/snap2pFFI.xcframework")
+
+var ffi: Target
+#if os(Linux)
+ffi = .systemLibrary(name: "snap2pFFI", path: "Sources/snap2pFFI")
+#else
+ffi = xcframework
+    ? .binaryTarget(name: "snap2pFFI", path: "snap2pFFI.xcframework")
+    : .systemLibrary(name: "snap2pFFI", path: "Sources/snap2pFFI")
+#endif
+
+let package = Package(
+    name: "Snap2P",
+    platforms: [.macOS(.v12), .iOS(.v15)],
+    products: [
+        .library(name: "Snap2P", targets: ["Snap2P"]),
+    ],
+    targets: [
+        ffi,
+        // Sources/Snap2P/snap2p.swift is generated (uniffi-bindgen), never committed.
+        .target(name: "Snap2P", dependencies: ["snap2pFFI"], path: "Sources/Snap2P"),
+        .testTarget(name: "Snap2PTests", dependencies: ["Snap2P"], path: "Tests/Snap2PTests"),
+    ]
+)

@@ -1,0 +1,60 @@
+// Idiomatic async-sequence views over the callback subscriptions of the generated API.
+// Ending the iteration (or cancelling the task) cancels the underlying Subscription.
+
+import Foundation
+
+private final class ConnectionSink: ConnectionHandler, @unchecked Sendable {
+    let yield: (Connection) -> Void
+    init(_ yield: @escaping (Connection) -> Void) { self.yield = yield }
+    func onConnection(connection: Connection) async throws { yield(connection) }
+}
+
+private final class StreamSink: StreamHandler, @unchecked Sendable {
+    let yield: (Stream) -> Void
+    init(_ yield: @escaping (Stream) -> Void) { self.yield = yield }
+    func onStream(stream: Stream) async throws { yield(stream) }
+}
+
+extension Peer {
+    /// Inbound connections (see `onConnection(handler:)`).
+    public func incomingConnections() -> AsyncStream<Connection> {
+        AsyncStream { continuation in
+            let subscription = onConnection(handler: ConnectionSink { continuation.yield($0) })
+            continuation.onTermination = { _ in subscription.cancel() }
+        }
+    }
+}
+
+extension Connection {
+    /// Streams the remote opens (see `onStream(handler:)`).
+    public func incomingStreams() -> AsyncStream<Stream> {
+        AsyncStream { continuation in
+            let subscription = onStream(handler: StreamSink { continuation.yield($0) })
+            continuation.onTermination = { _ in subscription.cancel() }
+        }
+    }
+}
+
+extension Stream {
+    /// The stream's chunks until the remote finishes; suspending reads give backpressure.
+    public func chunks(max: UInt32 = 262_144) -> AsyncThrowingStream<Data, Error> {
+        AsyncThrowingStream {
+            try await self.read(max: max)
+        }
+    }
+
+    /// Writes `data` and half-closes the stream.
+    public func writeAndFinish(_ data: Data) async throws {
+        try await write(data: data)
+        try finish()
+    }
+}
+
+extension Snap2pError {
+    /// The protocol error code (e.g. 4 = ERR_NOT_ALLOWED).
+    public var code: UInt64 {
+        switch self {
+        case let .Failure(code, _, _): return code
+        }
+    }
+}
