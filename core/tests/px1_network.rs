@@ -397,6 +397,38 @@ async fn limits() {
     // The session itself survives rate limiting.
     assert!(!conn.is_closed());
 
+    // Hostile bytes on a px-1 stream: the stream is reset with a typed code, the session
+    // and the server carry on.
+    let hostile: [(&[u8], ErrorCode); 4] = [
+        (&[0xff, 0xff, 0xff, 0xff, 0x01], ErrorCode::MessageTooLarge),
+        (&[0x03, 0xa1, 0x61, 0x74], ErrorCode::InvalidMessage),
+        (
+            &[0x05, 0xa1, 0x61, 0x74, 0x18, 0x63],
+            ErrorCode::VersionUnsupported,
+        ),
+        // A PX_RESOLVE_RESP sent to the responder.
+        (
+            &[0x07, 0xa2, 0x61, 0x6c, 0x80, 0x61, 0x74, 0x02],
+            ErrorCode::InvalidMessage,
+        ),
+    ];
+    for (bytes, code) in hostile {
+        let s = conn.open_stream(Some(px1::STREAM_LABEL)).await.unwrap();
+        s.write_all(bytes).await.unwrap();
+        let _ = s.finish();
+        let err = s.read_all(1024).await.unwrap_err();
+        assert_eq!(err.code, code, "{bytes:02x?}: {err}");
+    }
+    // A stream that ends inside a message.
+    let s = conn.open_stream(Some(px1::STREAM_LABEL)).await.unwrap();
+    s.write_all(&[0x10, 0xa1]).await.unwrap();
+    s.finish().unwrap();
+    let err = s.read_all(1024).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidMessage);
+    assert!(!conn.is_closed());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(px1::resolve(&conn, &other.principal(), None).await.is_ok());
+
     // Pushes: bounded per session too.
     let to_server = conn;
     let mut refused = 0;

@@ -286,7 +286,7 @@ fn private_allowlist_refuses_with_not_allowed() {
     assert_eq!(a.error().unwrap().code, ErrorCode::NotAllowed);
     assert!(b.error().is_some());
     // Allowed principal gets in.
-    let mut policy = NodePolicy::new(Visibility::Private);
+    let policy = NodePolicy::new(Visibility::Private);
     policy.allowlist.allow(x.wallet.principal());
     let mut bcfg = config(&y, false, now);
     bcfg.policy = Some(Arc::new(policy));
@@ -518,4 +518,38 @@ fn send_rate_limits_pace_the_data() {
     // One second of burst, then 100 kB/s: at least ~1.5 s for 250 kB.
     assert!(elapsed >= Duration::from_millis(1400), "{elapsed:?}");
     assert!(elapsed <= Duration::from_secs(4), "{elapsed:?}");
+}
+
+#[test]
+fn reset_reaches_the_peer_with_its_code() {
+    let now = Instant::now();
+    let (x, y) = (side(1), side(2));
+    let (mut a, mut b) = pair(config(&x, true, now), config(&y, false, now), now);
+    let id = a.open_stream(None).unwrap();
+    a.write(id, b"partial").unwrap();
+    pump(&mut a, &mut b, now);
+    a.reset(id, ErrorCode::Unknown(4242)).unwrap();
+    pump(&mut a, &mut b, now);
+    // Reset discards unread data and reports the code on both directions.
+    assert_eq!(b.read(id, 100).unwrap_err().code, ErrorCode::Unknown(4242));
+    assert_eq!(b.write(id, b"x").unwrap_err().code, ErrorCode::Unknown(4242));
+    assert_eq!(a.write(id, b"x").unwrap_err().code, ErrorCode::StreamClosed);
+}
+
+#[test]
+fn idle_timeout_closes_gracefully_without_streams() {
+    let t0 = Instant::now();
+    let (x, y) = (side(1), side(2));
+    let mut acfg = config(&x, true, t0);
+    acfg.limits.idle_timeout = Some(Duration::from_secs(60));
+    acfg.limits.keepalive_interval = Duration::from_secs(3600);
+    let (mut a, mut b) = pair(acfg, config(&y, false, t0), t0);
+    a.handle_timeout(t0);
+    pump(&mut a, &mut b, t0);
+    let deadline = a.poll_timeout().unwrap();
+    assert!(deadline <= t0 + Duration::from_secs(60));
+    a.handle_timeout(t0 + Duration::from_secs(61));
+    pump(&mut a, &mut b, t0 + Duration::from_secs(61));
+    assert_eq!(a.error().unwrap().code, ErrorCode::Ok);
+    assert_eq!(b.error().unwrap().code, ErrorCode::Ok);
 }

@@ -1,0 +1,179 @@
+"""The Python runner of the interop matrix (contract: docs/INTEROP.md).
+
+Its wallet signer is Python: a secp256k1 key held by `coincurve` (libsecp256k1) signs the
+digests the core asks for, so the attestation and AliasCard are signed outside Rust.
+"""
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import sys
+import time
+
+import coincurve
+
+import snap2p
+
+
+class PySigner:
+    """A host-side signer: owns its key, answers sign requests (async, like a wallet)."""
+
+    def __init__(self, form: str) -> None:
+        self._key = coincurve.PrivateKey()
+        pub = self._key.public_key.format(compressed=True)
+        self.principal = snap2p.principal_from_public_key(pub)
+        self.signature_form = form
+
+    async def sign(self, request: snap2p.SignRequest) -> bytes:
+        if request.kind == "digest":
+            digest = request.digest
+        else:
+            digest = snap2p.stacks_message_hash(request.message)
+        # coincurve: 65 bytes r || s || recovery id, RFC 6979, low-S.
+        return self._key.sign_recoverable(digest, hasher=None)
+
+
+def emit(obj: dict) -> None:
+    print(json.dumps(obj), flush=True)
+
+
+async def make_peer(args) -> snap2p.Peer:
+    signer = PySigner(args.sign_form)
+    peer = await snap2p.Peer.create(
+        visibility=args.visibility,
+        allowlist=args.allow or None,
+        signer=signer,
+    )
+    if args.alias:
+        await peer.set_alias(args.alias, f"{args.alias} (python)")
+    return peer
+
+
+async def serve_stream(stream: snap2p.Stream) -> None:
+    h = hashlib.sha256()
+    n = 0
+    async for chunk in stream:
+        h.update(chunk)
+        n += len(chunk)
+    digest = h.hexdigest()
+    stream.write(digest.encode())
+    stream.close()
+    await stream.drain()
+    emit({"event": "stream", "label": stream.label, "bytes": n, "sha256": digest})
+
+
+async def serve_conn(conn: snap2p.Connection) -> None:
+    async for stream in conn.streams():
+        asyncio.ensure_future(serve_stream(stream))
+
+
+async def listen(args) -> int:
+    peer = await make_peer(args)
+    locator = await peer.listen("127.0.0.1:0")
+    invite = peer.create_invite(3600).token if args.invite else None
+    keep = None
+    if args.bootstrap:
+        keep = await peer.dial(args.bootstrap)
+    emit({"event": "ready", "principal": peer.principal, "locator": locator, "invite": invite})
+    sub = peer.on_connection(serve_conn)
+    loop = asyncio.get_running_loop()
+    # Serve until the orchestrator closes stdin.
+    await loop.run_in_executor(None, sys.stdin.read)
+    sub.cancel()
+    del keep
+    await peer.close()
+    return 0
+
+
+async def send_one(conn: snap2p.Connection, i: int, nbytes: int) -> dict:
+    s = await conn.open_stream(f"interop-{i}")
+    h = hashlib.sha256()
+    left = nbytes
+    while left > 0:
+        n = min(left, 65536)
+        buf = os.urandom(n)
+        h.update(buf)
+        s.write(buf)
+        await s.drain()
+        left -= n
+    s.close()
+    await s.drain()
+    reply = await s.read()
+    mine = h.hexdigest()
+    return {"sha256": mine, "match": reply == mine.encode()}
+
+
+async def dial(args) -> int:
+    peer = await make_peer(args)
+    started = time.monotonic()
+    via = await peer.dial(args.via) if args.via else None
+    try:
+        conn = await peer.dial(args.target, invite=args.invite)
+    except snap2p.Snap2pError as e:
+        ok = args.expect_code is not None and e.code == args.expect_code
+        emit({"event": "result", "ok": ok, "code": e.code, "error": str(e)})
+        await peer.close()
+        return 0 if ok else 1
+    if args.expect_code is not None:
+        emit({"event": "result", "ok": False, "code": None, "error": "connected but an error was expected"})
+        await peer.close()
+        return 1
+    results = await asyncio.gather(
+        *(send_one(conn, i, args.bytes) for i in range(args.streams)), return_exceptions=True
+    )
+    streams = [r if isinstance(r, dict) else {"error": str(r)} for r in results]
+    ok = all(r.get("match") for r in streams)
+    alias = conn.remote_alias.alias if conn.remote_alias else None
+    if args.expect_alias is not None:
+        for _ in range(50):
+            alias = conn.remote_alias.alias if conn.remote_alias else None
+            if alias == args.expect_alias:
+                break
+            await asyncio.sleep(0.02)
+        ok = ok and alias == args.expect_alias
+    if args.expect_principal:
+        ok = ok and conn.remote_principal == args.expect_principal
+    emit(
+        {
+            "event": "result",
+            "ok": ok,
+            "principal": conn.remote_principal,
+            "alias": alias,
+            "streams": streams,
+            "ms": int((time.monotonic() - started) * 1000),
+        }
+    )
+    conn.close(0, "done")
+    del via
+    await peer.close()
+    return 0 if ok else 1
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("mode", choices=["listen", "dial"])
+    ap.add_argument("--visibility", default="public")
+    ap.add_argument("--allow", action="append")
+    ap.add_argument("--alias")
+    ap.add_argument("--invite", nargs="?", const=True)
+    ap.add_argument("--bootstrap")
+    ap.add_argument("--sign-form", default="digest")
+    ap.add_argument("--target")
+    ap.add_argument("--via")
+    ap.add_argument("--streams", type=int, default=1)
+    ap.add_argument("--bytes", type=int, default=1024)
+    ap.add_argument("--expect-alias")
+    ap.add_argument("--expect-code", type=int)
+    ap.add_argument("--expect-principal")
+    args = ap.parse_args()
+    if args.mode == "listen":
+        return asyncio.run(listen(args))
+    if args.invite is True:
+        ap.error("--invite needs a token when dialing")
+    return asyncio.run(dial(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
