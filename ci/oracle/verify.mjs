@@ -9,7 +9,7 @@
 // Nothing here reuses snap2p code: addresses, keys, hashes and signatures come from
 // stacks.js (@stacks/transactions, @stacks/encryption, @stacks/wallet-sdk, c32check),
 // CBOR from cborg with the TS reference implementation's encoder options, ed25519 from
-// @noble/curves, and the verification rules are re-implemented from docs/IDENTITY.md.
+// @noble/curves, and the verification rules are re-implemented from docs/PROTOCOL.md (Part II).
 // Prints one line per check and finally exactly "N passed, N failed"; exits 1 on failure.
 
 import { readFileSync } from 'node:fs';
@@ -95,7 +95,7 @@ async function stacksAccount(mnemonic, index) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Re-implementation of docs/IDENTITY.md.
+// Re-implementation of docs/PROTOCOL.md (Part II).
 
 const iso = (t) => new Date(t * 1000).toISOString().replace('.000Z', 'Z');
 

@@ -17,7 +17,7 @@ pub const MAX_ALIAS_BYTES: usize = 64;
 /// Longest display name, in UTF-8 bytes.
 pub const MAX_DISPLAY_NAME_BYTES: usize = 128;
 
-/// A decoded or issued alias card. See `docs/IDENTITY.md` for the byte format.
+/// A decoded or issued alias card. See `docs/PROTOCOL.md (Part II)` for the byte format.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AliasCard {
     pub v: u64,
@@ -47,7 +47,7 @@ fn invalid(msg: impl Into<String>) -> Error {
 }
 
 /// Normalises an alias: NFKC, lowercase, NFKC again (lowercasing can denormalise), reject
-/// the forbidden characters listed in `docs/IDENTITY.md` (controls, separators, bidi
+/// the forbidden characters listed in `docs/PROTOCOL.md (Part II)` (controls, separators, bidi
 /// controls, BOM), trim Unicode White_Space; then reject an empty result or more than 64
 /// bytes. Rejecting before trimming makes the trim set irrelevant to the outcome, so
 /// JavaScript's `trim()` gives the same result.

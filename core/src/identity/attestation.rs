@@ -9,7 +9,7 @@ use super::signer::{verify_principal_signature, SignatureForm, WalletSigner};
 use crate::error::{Error, ErrorCode, Result};
 use crate::wire::cbor::{self, Value};
 
-/// A decoded or issued attestation. See `docs/IDENTITY.md` for the byte format.
+/// A decoded or issued attestation. See `docs/PROTOCOL.md (Part II)` for the byte format.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeKeyAttestation {
     pub v: u64,

@@ -1,7 +1,7 @@
 //! Identity: Stacks principals, wallets and the host-side signer, node keys,
 //! NodeKeyAttestation, AliasCard and the encrypted wallet store.
 //!
-//! Byte formats and verification rules are specified in `docs/IDENTITY.md`; the vectors
+//! Byte formats and verification rules are specified in `docs/PROTOCOL.md (Part II)`; the vectors
 //! in `core/tests/vectors/identity.json` pin them and `ci/oracle` checks them against
 //! stacks.js.
 

@@ -1,4 +1,4 @@
-//! PX-1 wire messages (spec §10.1), specified byte for byte in `docs/PX1.md`.
+//! PX-1 wire messages (spec §10.1), specified byte for byte in `docs/PROTOCOL.md (Part III)`.
 //!
 //! Each message is one frame: an unsigned LEB128 varint length, then a canonical CBOR map
 //! with short text keys and the message type under `t` (the control plane's shape, so one

@@ -1,7 +1,7 @@
 //! PX-1 peer exchange (spec §10): best-effort dial-by-principal through authenticated
 //! peers, with no directory, no DHT and no authority beyond the session handshake.
 //!
-//! - [`codec`]: the three messages and their framing (byte-exact in `docs/PX1.md`);
+//! - [`codec`]: the three messages and their framing (byte-exact in `docs/PROTOCOL.md (Part III)`);
 //! - [`cache`]: principal → {locators, expires_at}, bounded, TTLs clamped;
 //! - this module: the per-peer state, the policy of spec §10.3, the stream server, the
 //!   pushes sent when a session starts, and [`dial_principal`]'s iterative search.
