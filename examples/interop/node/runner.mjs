@@ -1,0 +1,173 @@
+// The Node.js runner of the interop matrix (contract: docs/INTEROP.md).
+// Its wallet signer is JavaScript: a secp256k1 key held by @noble/curves signs the digests
+// the core asks for, so the attestation and AliasCard are signed outside Rust.
+import { createHash, randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { secp256k1 } from '@noble/curves/secp256k1';
+
+const require = createRequire(import.meta.url);
+const snap2p = require(process.env.SNAP2P_NODE_PACKAGE || '../../../node/index.js');
+
+class JsSigner {
+  constructor(form) {
+    this.key = secp256k1.utils.randomPrivateKey();
+    this.form = form;
+    // The principal of our key: sign a probe digest and let the core recover it.
+    const probe = createHash('sha256').update('principal probe').digest();
+    this.principal = snap2p.recoverPrincipal(probe, this.signDigest(probe));
+  }
+  signDigest(digest) {
+    const sig = secp256k1.sign(digest, this.key, { lowS: true });
+    const out = Buffer.alloc(65);
+    out.set(sig.toCompactRawBytes(), 0);
+    out[64] = sig.recovery;
+    return out;
+  }
+  async sign(request) {
+    const digest = request.kind === 'digest' ? request.digest : snap2p.stacksMessageHash(request.message);
+    return this.signDigest(digest);
+  }
+}
+
+function parseArgs(argv) {
+  const args = { mode: argv[0], allow: [] };
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => argv[++i];
+    switch (a) {
+      case '--visibility': args.visibility = next(); break;
+      case '--allow': args.allow.push(next()); break;
+      case '--alias': args.alias = next(); break;
+      case '--invite':
+        if (args.mode === 'listen') args.invite = true; else args.invite = next();
+        break;
+      case '--bootstrap': args.bootstrap = next(); break;
+      case '--sign-form': args.signForm = next(); break;
+      case '--target': args.target = next(); break;
+      case '--via': args.via = next(); break;
+      case '--streams': args.streams = Number(next()); break;
+      case '--bytes': args.bytes = Number(next()); break;
+      case '--expect-alias': args.expectAlias = next(); break;
+      case '--expect-code': args.expectCode = Number(next()); break;
+      case '--expect-principal': args.expectPrincipal = next(); break;
+      default: throw new Error(`unknown argument ${a}`);
+    }
+  }
+  return args;
+}
+
+const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
+
+async function makePeer(args) {
+  const visibility = args.visibility || 'public';
+  const peer = await snap2p.Peer.create({
+    signer: new JsSigner(args.signForm === 'message' ? 'message' : 'digest'),
+    visibility,
+    allowlist: args.allow,
+    allowlistGate: visibility === 'private' || args.allow.length > 0,
+  });
+  if (args.alias) await peer.setAlias(args.alias, `${args.alias} (node)`);
+  return peer;
+}
+
+async function serveStream(stream) {
+  const h = createHash('sha256');
+  let n = 0;
+  await new Promise((resolve, reject) => {
+    stream.on('data', (chunk) => {
+      h.update(chunk);
+      n += chunk.length;
+    });
+    stream.once('end', resolve);
+    stream.once('error', reject);
+  });
+  const digest = h.digest('hex');
+  await stream.writeAll(digest);
+  stream.end();
+  emit({ event: 'stream', label: stream.label, bytes: n, sha256: digest });
+}
+
+async function listen(args) {
+  const peer = await makePeer(args);
+  const locator = await peer.listen('127.0.0.1:0');
+  const invite = args.invite ? peer.createInvite({ ttlSecs: 3600 }).token : null;
+  if (args.bootstrap) await peer.dial(args.bootstrap);
+  peer.on('connection', (conn) => {
+    conn.multiplexer.on('stream', (stream) => {
+      serveStream(stream).catch((e) => process.stderr.write(`stream: ${e}\n`));
+    });
+  });
+  emit({ event: 'ready', principal: peer.principal, locator, invite });
+  process.stdin.resume();
+  await new Promise((resolve) => process.stdin.on('end', resolve));
+  await peer.close();
+  return 0;
+}
+
+async function sendOne(conn, i, nbytes) {
+  const s = conn.multiplexer.openStream(`interop-${i}`);
+  const h = createHash('sha256');
+  let left = nbytes;
+  while (left > 0) {
+    const buf = randomBytes(Math.min(left, 65536));
+    h.update(buf);
+    await s.writeAll(buf);
+    left -= buf.length;
+  }
+  s.end();
+  const reply = await s.readAll(128);
+  const mine = h.digest('hex');
+  return { sha256: mine, match: reply.toString() === mine };
+}
+
+async function dial(args) {
+  const peer = await makePeer(args);
+  const started = Date.now();
+  if (args.via) await peer.dial(args.via);
+  let conn;
+  try {
+    conn = await peer.dial(args.target, args.invite ? { invite: args.invite } : {});
+  } catch (e) {
+    const ok = args.expectCode !== undefined && e.code === args.expectCode;
+    emit({ event: 'result', ok, code: e.code ?? null, error: String(e.message || e) });
+    await peer.close();
+    return ok ? 0 : 1;
+  }
+  if (args.expectCode !== undefined) {
+    emit({ event: 'result', ok: false, code: null, error: 'connected but an error was expected' });
+    await peer.close();
+    return 1;
+  }
+  const results = await Promise.allSettled(
+    Array.from({ length: args.streams || 1 }, (_, i) => sendOne(conn, i, args.bytes ?? 1024)),
+  );
+  const streams = results.map((r) => (r.status === 'fulfilled' ? r.value : { error: String(r.reason) }));
+  let ok = streams.every((r) => r.match);
+  let alias = conn.remoteAlias ? conn.remoteAlias.alias : null;
+  if (args.expectAlias !== undefined) {
+    for (let i = 0; i < 50 && alias !== args.expectAlias; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      alias = conn.remoteAlias ? conn.remoteAlias.alias : null;
+    }
+    ok = ok && alias === args.expectAlias;
+  }
+  if (args.expectPrincipal) ok = ok && conn.remotePrincipal === args.expectPrincipal;
+  emit({ event: 'result', ok, principal: conn.remotePrincipal, alias, streams, ms: Date.now() - started });
+  conn.close(0, 'done');
+  await peer.close();
+  return ok ? 0 : 1;
+}
+
+const args = parseArgs(process.argv.slice(2));
+const run = args.mode === 'listen' ? listen : args.mode === 'dial' ? dial : null;
+if (!run) {
+  process.stderr.write('usage: runner.mjs listen|dial [options] (see docs/INTEROP.md)\n');
+  process.exit(2);
+}
+run(args).then(
+  (code) => process.exit(code),
+  (e) => {
+    process.stderr.write(`${e.stack || e}\n`);
+    process.exit(1);
+  },
+);
