@@ -180,7 +180,9 @@ fn main() -> ExitCode {
         }
     };
     let g2 = g.clone();
-    let result = rt.block_on(async move {
+    // The command runs as a task on the worker threads rather than on this thread, so
+    // wake-ups from plain threads (the line editor) reach it promptly.
+    let task = rt.spawn(async move {
         let g = g2;
         match cli.cmd {
             Cmd::Demo => demo::run(&g).await,
@@ -207,6 +209,12 @@ fn main() -> ExitCode {
             Cmd::Invite(i) => config::invite(&g, i),
             Cmd::Alias(a) => config::alias(&g, a),
         }
+    });
+    let result = rt.block_on(task).unwrap_or_else(|e| {
+        Err(snap2p::Error::new(
+            snap2p::ErrorCode::Internal,
+            e.to_string(),
+        ))
     });
     // Stdin readers parked in blocking threads must not keep the process alive.
     rt.shutdown_timeout(std::time::Duration::from_millis(100));

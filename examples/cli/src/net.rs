@@ -300,19 +300,14 @@ async fn serve_conn(g: Global, conn: Connection, chats: ChatStreams) {
         json!({"principal": conn.remote_principal().to_string(), "alias": alias, "addr": addr}),
     );
     let short = short_name(&conn, &alias);
-    loop {
-        match conn.accept_stream().await {
-            Ok(s) => {
-                tokio::spawn(serve_stream(
-                    g.clone(),
-                    conn.clone(),
-                    short.clone(),
-                    s,
-                    chats.clone(),
-                ));
-            }
-            Err(_) => break,
-        }
+    while let Ok(s) = conn.accept_stream().await {
+        tokio::spawn(serve_stream(
+            g.clone(),
+            conn.clone(),
+            short.clone(),
+            s,
+            chats.clone(),
+        ));
     }
     let why = conn.closed().await;
     event(
@@ -415,6 +410,9 @@ pub async fn dial(g: &Global, target: &str, message: &str, d: &DialOpts, opts: &
 // ---------------------------------------------------------------------------------------
 // chat
 
+/// Shows one received line (shared by the reader task and status messages).
+type Printer = Arc<Mutex<Box<dyn FnMut(String) + Send>>>;
+
 enum Input {
     Line(String),
     End,
@@ -426,19 +424,26 @@ pub async fn chat(g: &Global, target: &str, d: &DialOpts, opts: &PeerOpts) -> R<
     let conn = connect(g, &peer, target, d).await?;
     let (name, alias) = peer_name(&conn).await;
     let stream = conn.open_stream(Some(CHAT_LABEL)).await?;
-    event(
+    // Status goes to stderr so that piped stdout carries only the peer's lines.
+    if g.json {
+        event(
+            g,
+            "connected",
+            "",
+            json!({"principal": conn.remote_principal().to_string(), "alias": alias}),
+        );
+    }
+    note(
         g,
-        "connected",
         format!("* chatting with {name} (Ctrl+D or Ctrl+C to leave)"),
-        json!({"principal": conn.remote_principal().to_string(), "alias": alias}),
     );
     let short = short_name(&conn, &alias);
     let tty = std::io::stdin().is_terminal() && !g.json;
 
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Input>(16);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Input>();
     // Where received lines go: rustyline's printer on a terminal (so the prompt being
     // typed is redrawn, not garbled), plain stdout otherwise.
-    let printer: Arc<Mutex<Box<dyn FnMut(String) + Send>>> = if tty {
+    let printer: Printer = if tty {
         let (ptx, prx) = std::sync::mpsc::channel();
         std::thread::spawn(move || readline_loop(tx, ptx));
         match prx.recv() {
@@ -451,11 +456,11 @@ pub async fn chat(g: &Global, target: &str, d: &DialOpts, opts: &PeerOpts) -> R<
         tokio::spawn(async move {
             let mut lines = BufReader::new(tokio::io::stdin()).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                if tx.send(Input::Line(line)).await.is_err() {
+                if tx.send(Input::Line(line)).is_err() {
                     return;
                 }
             }
-            let _ = tx.send(Input::End).await;
+            let _ = tx.send(Input::End);
         });
         Arc::new(Mutex::new(Box::new(|s: String| println!("{s}"))))
     };
@@ -492,7 +497,6 @@ pub async fn chat(g: &Global, target: &str, d: &DialOpts, opts: &PeerOpts) -> R<
                     if peer_left {
                         continue;
                     }
-                    if std::env::var_os("SNAP2P_DEBUG").is_some() { eprintln!("[debug] sending {line:?} peer_left={peer_left}"); }
                     if let Err(e) = stream.write_all(format!("{line}\n").as_bytes()).await {
                         return Err(conn.close_reason().unwrap_or(e));
                     }
@@ -525,14 +529,14 @@ pub async fn chat(g: &Global, target: &str, d: &DialOpts, opts: &PeerOpts) -> R<
 
 /// Line editing on a terminal (history, arrows); Ctrl+C and Ctrl+D both leave.
 fn readline_loop(
-    tx: tokio::sync::mpsc::Sender<Input>,
+    tx: tokio::sync::mpsc::UnboundedSender<Input>,
     printer: std::sync::mpsc::Sender<Option<Box<dyn rustyline::ExternalPrinter + Send>>>,
 ) {
     let mut rl = match rustyline::DefaultEditor::new() {
         Ok(rl) => rl,
         Err(_) => {
             let _ = printer.send(None);
-            let _ = tx.blocking_send(Input::End);
+            let _ = tx.send(Input::End);
             return;
         }
     };
@@ -545,12 +549,12 @@ fn readline_loop(
         match rl.readline("> ") {
             Ok(line) => {
                 let _ = rl.add_history_entry(line.as_str());
-                if tx.blocking_send(Input::Line(line)).is_err() {
+                if tx.send(Input::Line(line)).is_err() {
                     return;
                 }
             }
             Err(_) => {
-                let _ = tx.blocking_send(Input::End);
+                let _ = tx.send(Input::End);
                 return;
             }
         }

@@ -231,9 +231,14 @@ impl Pty {
         Pty { child, master, out }
     }
 
+    /// Types `s` one key at a time, as a person does. (A whole line in one write looks
+    /// like a paste to the line editor, which then waits for the rest of the paste.)
     pub fn send(&mut self, s: &str) {
-        self.master.write_all(s.as_bytes()).unwrap();
-        self.master.flush().unwrap();
+        for b in s.as_bytes() {
+            self.master.write_all(std::slice::from_ref(b)).unwrap();
+            self.master.flush().unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(15));
+        }
     }
 
     pub fn fd(&self) -> i32 {
