@@ -194,73 +194,76 @@ struct Driver<T> {
     timer_at: Option<Instant>,
 }
 
+/// What one lock-free read pass saw.
+#[derive(Default)]
+struct ReadPass {
+    bytes: usize,
+    eof: bool,
+    error: Option<io::Error>,
+}
+
 impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
-    /// Reads what the socket has (without allocating a receive buffer for an idle
-    /// session). Returns true on progress.
-    fn poll_read_socket(&mut self, cx: &mut Context<'_>, st: &mut State) -> io::Result<bool> {
-        let mut progress = false;
+    /// Reads what the socket has into the driver's own buffer, without the session lock
+    /// and without allocating a receive buffer for an idle session.
+    fn read_socket(&mut self, cx: &mut Context<'_>) -> ReadPass {
+        let mut pass = ReadPass::default();
         for _ in 0..16 {
-            if self.read_closed || st.session.is_closed() {
+            if self.read_closed {
                 break;
             }
-            let n = if self.rbuf.capacity() - self.rbuf.len() == 0 && self.rbuf.is_empty() {
+            let result = if self.rbuf.capacity() == self.rbuf.len() && self.rbuf.is_empty() {
                 // Idle: probe with a small stack buffer before committing 64 KiB.
                 let mut probe = [0u8; 2048];
                 let mut rb = ReadBuf::new(&mut probe);
                 match Pin::new(&mut self.io).poll_read(cx, &mut rb) {
                     Poll::Pending => break,
-                    Poll::Ready(r) => r?,
+                    Poll::Ready(r) => r.map(|()| {
+                        let n = rb.filled().len();
+                        if n > 0 {
+                            self.rbuf.reserve(READ_CHUNK);
+                            self.rbuf.extend_from_slice(rb.filled());
+                        }
+                        n
+                    }),
                 }
-                let n = rb.filled().len();
-                if n > 0 {
-                    self.rbuf.reserve(READ_CHUNK);
-                    self.rbuf.extend_from_slice(rb.filled());
-                }
-                n
             } else {
                 if self.rbuf.capacity() - self.rbuf.len() < 4096 {
                     self.rbuf.reserve(READ_CHUNK);
                 }
                 let spare = self.rbuf.spare_capacity_mut();
                 let mut rb = ReadBuf::uninit(spare);
-                match Pin::new(&mut self.io).poll_read(cx, &mut rb) {
+                let r = match Pin::new(&mut self.io).poll_read(cx, &mut rb) {
                     Poll::Pending => break,
-                    Poll::Ready(r) => r?,
+                    Poll::Ready(r) => r.map(|()| rb.filled().len()),
+                };
+                if let Ok(n) = r {
+                    // SAFETY: poll_read initialised `n` bytes of the spare capacity.
+                    unsafe { self.rbuf.set_len(self.rbuf.len() + n) };
                 }
-                let n = rb.filled().len();
-                // SAFETY: poll_read initialised `n` bytes of the spare capacity.
-                unsafe { self.rbuf.set_len(self.rbuf.len() + n) };
-                n
+                r
             };
-            if n == 0 {
-                self.read_closed = true;
-                st.session.handle_transport_closed(None);
-                progress = true;
+            match result {
+                Ok(0) => {
+                    self.read_closed = true;
+                    pass.eof = true;
+                }
+                Ok(n) => pass.bytes += n,
+                Err(e) => {
+                    self.read_closed = true;
+                    pass.error = Some(e);
+                }
+            }
+            if self.rbuf.len() >= 1 << 20 {
                 break;
             }
-            progress = true;
-            st.session.handle_input(&mut self.rbuf, Instant::now());
         }
-        if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
-            self.rbuf = BytesMut::new();
-        }
-        Ok(progress)
+        pass
     }
 
-    fn poll_write_socket(&mut self, cx: &mut Context<'_>, st: &mut State) -> io::Result<bool> {
+    /// Writes prepared output, without the session lock. Returns true on progress.
+    fn write_socket(&mut self, cx: &mut Context<'_>) -> io::Result<bool> {
         let mut progress = false;
-        loop {
-            if self.wbuf.len() - self.wpos < WRITE_BATCH / 2 && st.session.wants_transmit() {
-                if self.wpos > 0 {
-                    self.wbuf.drain(..self.wpos);
-                    self.wpos = 0;
-                }
-                st.session
-                    .poll_transmit(Instant::now(), &mut self.wbuf, WRITE_BATCH);
-            }
-            if self.wpos == self.wbuf.len() {
-                break;
-            }
+        while self.wpos < self.wbuf.len() {
             match Pin::new(&mut self.io).poll_write(cx, &self.wbuf[self.wpos..]) {
                 Poll::Pending => break,
                 Poll::Ready(Ok(0)) => {
@@ -276,60 +279,91 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
         if self.wpos == self.wbuf.len() {
             self.wpos = 0;
             self.wbuf.clear();
-            if !st.session.wants_transmit() && self.wbuf.capacity() > 0 {
-                self.wbuf = Vec::new();
-            }
         }
         Ok(progress)
+    }
+
+    /// Tops the output buffer up from the machine (under the lock).
+    fn fill_output(&mut self, st: &mut State, now: Instant) -> bool {
+        if self.wbuf.len() - self.wpos >= WRITE_BATCH / 2 || !st.session.wants_transmit() {
+            return false;
+        }
+        if self.wpos > 0 {
+            self.wbuf.drain(..self.wpos);
+            self.wpos = 0;
+        }
+        let before = self.wbuf.len();
+        st.session.poll_transmit(now, &mut self.wbuf, WRITE_BATCH);
+        // A machine that closed may have nothing more to say: that is progress too.
+        self.wbuf.len() != before || st.session.is_closed()
     }
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
     type Output = ();
 
+    /// One pass: read (no lock) → machine work (lock) → write (no lock), repeated while
+    /// anything moves. The lock is held only for the machine's own work, never across a
+    /// socket call, so application tasks on other workers are not stalled by I/O.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         let shared = this.shared.clone();
         let mut wake = Vec::new();
-        let mut st = shared.lock();
-        if !st
-            .driver_waker
-            .as_ref()
-            .is_some_and(|w| w.will_wake(cx.waker()))
         {
-            st.driver_waker = Some(cx.waker().clone());
+            let mut st = shared.lock();
+            if !st
+                .driver_waker
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
+            {
+                st.driver_waker = Some(cx.waker().clone());
+            }
         }
         let mut rounds = 0;
+        let mut internal = Vec::new();
         let done = loop {
             rounds += 1;
-            let mut progress = false;
-            match this.poll_read_socket(cx, &mut st) {
+            let pass = this.read_socket(cx);
+            let mut progress = pass.bytes > 0 || pass.eof || pass.error.is_some();
+            let now = Instant::now();
+            let mut st = shared.lock();
+            if pass.bytes > 0 {
+                st.session.handle_input(&mut this.rbuf, now);
+            }
+            if let Some(e) = pass.error {
+                st.session.handle_transport_closed(Some(e.into()));
+            } else if pass.eof {
+                st.session.handle_transport_closed(None);
+            }
+            if st.session.poll_timeout().is_some_and(|t| t <= now) {
+                st.session.handle_timeout(now);
+                progress = true;
+            }
+            progress |= this.fill_output(&mut st, now);
+            st.dispatch_events(&mut wake);
+            internal.append(&mut st.internal);
+            let closed = st.session.is_closed();
+            let deadline = st.session.poll_timeout();
+            drop(st);
+            if this.rbuf.is_empty() && this.rbuf.capacity() > 0 {
+                this.rbuf = BytesMut::new();
+            }
+            match this.write_socket(cx) {
                 Ok(p) => progress |= p,
                 Err(e) => {
-                    st.session.handle_transport_closed(Some(e.into()));
-                    this.read_closed = true;
-                }
-            }
-            if let Some(t) = st.session.poll_timeout() {
-                if t <= Instant::now() {
-                    st.session.handle_timeout(Instant::now());
+                    shared
+                        .lock()
+                        .session
+                        .handle_transport_closed(Some(e.into()));
+                    this.wbuf.clear();
+                    this.wpos = 0;
                     progress = true;
                 }
             }
-            match this.poll_write_socket(cx, &mut st) {
-                Ok(p) => progress |= p,
-                Err(e) => {
-                    st.session.handle_transport_closed(Some(e.into()));
-                    this.wbuf.clear();
-                    this.wpos = 0;
-                }
-            }
-            st.dispatch_events(&mut wake);
-            if st.session.is_closed() && this.wpos == this.wbuf.len() {
+            if closed && this.wpos == this.wbuf.len() {
                 break true;
             }
             // Arm the one timer.
-            let deadline = st.session.poll_timeout();
             if deadline != this.timer_at {
                 this.timer_at = deadline;
                 this.timer = deadline.map(|d| Box::pin(tokio::time::sleep_until(d.into())));
@@ -350,13 +384,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
                 break false;
             }
         };
+        if this.wbuf.is_empty() && this.wbuf.capacity() > 0 {
+            // Idle sessions keep no output buffer.
+            this.wbuf = Vec::new();
+        }
+        let mut st = shared.lock();
         if done {
             st.finished = true;
             st.driver_waker = None;
-            let mut w = std::mem::take(&mut st.closed_wakers);
-            wake.append(&mut w);
+            wake.append(&mut st.closed_wakers);
         }
-        let internal = std::mem::take(&mut st.internal);
         let routed = if internal.is_empty() {
             None
         } else {
