@@ -28,7 +28,7 @@ let package = Package(
     ],
     targets: [
         ffi,
-        // Sources/Snap2P/snap2p.swift is generated (uniffi-bindgen), never committed.
+        // Sources/Snap2P/Snap2P.swift is generated (uniffi-bindgen), never committed.
         .target(name: "Snap2P", dependencies: ["snap2pFFI"], path: "Sources/Snap2P"),
         .testTarget(name: "Snap2PTests", dependencies: ["Snap2P"], path: "Tests/Snap2PTests"),
     ]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds snap2pFFI.xcframework (static libsnap2p_uniffi.a for iOS, iOS simulator and macOS,
-# with the uniffi header and module map) and generates Sources/Snap2P/snap2p.swift.
+# with the uniffi header and module map) and generates Sources/Snap2P/Snap2P.swift.
 # Package.swift then uses the XCFramework as a binary target.
 #
 # RUNS ON macOS ONLY (Xcode command line tools + rustup). It is not run on the Linux CI
@@ -26,7 +26,7 @@ gen="$here/build/generated"
 rm -rf "$gen" && mkdir -p "$gen/include"
 "$target/release/uniffi-bindgen" generate --library "$target/release/libsnap2p_uniffi.dylib" \
   --language swift --out-dir "$gen"
-cp "$gen/snap2p.swift" "$here/Sources/Snap2P/snap2p.swift"
+cp "$gen/Snap2P.swift" "$here/Sources/Snap2P/Snap2P.swift"
 cp "$gen/snap2pFFI.h" "$gen/include/"
 # XCFramework module map: no `link` line (the static library is linked by SwiftPM).
 printf 'module snap2pFFI {\n    header "snap2pFFI.h"\n    export *\n}\n' > "$gen/include/module.modulemap"

@@ -201,18 +201,28 @@ pub struct PrincipalInfo {
     pub single_sig: bool,
 }
 
-/// Parses `stacks:SP…` (strict) or a bare address; ERR_INVALID_ARGUMENT (25) otherwise.
-#[uniffi::export]
-pub fn parse_principal(text: String) -> Result<PrincipalInfo> {
-    let p = parse(&text)?;
-    Ok(PrincipalInfo {
+fn info(p: snap2p::Principal) -> PrincipalInfo {
+    PrincipalInfo {
         principal: p.to_string(),
         address: p.address(),
         version: p.version(),
         hash160: p.hash160().to_vec(),
         network: p.network().into(),
         single_sig: p.is_single_sig(),
-    })
+    }
+}
+
+/// Parses the strict `stacks:SP…` form (checksum verified, canonical spelling);
+/// ERR_INVALID_ARGUMENT (25) otherwise. (Arguments elsewhere also take bare addresses.)
+#[uniffi::export]
+pub fn parse_principal(text: String) -> Result<PrincipalInfo> {
+    Ok(info(snap2p::Principal::parse(&text)?))
+}
+
+/// Parses a bare address (`SP…`, `ST…`, `SM…`, `SN…`), checksum verified.
+#[uniffi::export]
+pub fn parse_address(address: String) -> Result<PrincipalInfo> {
+    Ok(info(snap2p::Principal::from_address(&address)?))
 }
 
 /// The c32check address of a version byte and a 20-byte hash.

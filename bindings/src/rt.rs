@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use snap2p::{host, ErrorCode};
@@ -45,22 +46,30 @@ impl<T> Drop for AbortOnDrop<T> {
 /// `Stream.onData`). `cancel()` (or releasing the handle: Kotlin `close()`/`use {}`,
 /// Swift deinit) stops it; a callback already running finishes, no new one starts.
 #[derive(Debug, uniffi::Object)]
-pub struct Subscription(host::Subscription);
+pub struct Subscription {
+    task: host::Subscription,
+    // Aborting is asynchronous; remember the request so `is_active` is false at once.
+    cancelled: AtomicBool,
+}
 
 impl Subscription {
     pub(crate) fn spawn(fut: impl Future<Output = ()> + Send + 'static) -> std::sync::Arc<Self> {
-        std::sync::Arc::new(Subscription(host::Subscription::spawn(fut)))
+        std::sync::Arc::new(Subscription {
+            task: host::Subscription::spawn(fut),
+            cancelled: AtomicBool::new(false),
+        })
     }
 }
 
 #[uniffi::export]
 impl Subscription {
     pub fn cancel(&self) {
-        self.0.cancel();
+        self.cancelled.store(true, Ordering::SeqCst);
+        self.task.cancel();
     }
 
     /// False once cancelled or once its source ended (peer shut down, stream finished).
     pub fn is_active(&self) -> bool {
-        !self.0.is_finished()
+        !self.cancelled.load(Ordering::SeqCst) && !self.task.is_finished()
     }
 }

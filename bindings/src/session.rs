@@ -178,7 +178,7 @@ impl Stream {
     pub async fn read_to_end(&self, limit: u64) -> Result<Vec<u8>> {
         let s = self.inner.clone();
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        on_runtime(async move { s.read_to_end(limit).await }).await
+        on_runtime(async move { s.read_all(limit).await }).await
     }
 
     /// Writes all of `data`, waiting for flow-control credit.

@@ -13,7 +13,7 @@ bin="$CARGO_TARGET_DIR/debug"
 gen=$(mktemp -d)
 trap 'rm -rf "$gen"' EXIT
 "$bin/uniffi-bindgen" generate --library "$bin/libsnap2p_uniffi.so" --language swift --out-dir "$gen" --no-format >/dev/null
-cp -f "$gen/snap2p.swift" swift/Sources/Snap2P/snap2p.swift
+cp -f "$gen/Snap2P.swift" swift/Sources/Snap2P/Snap2P.swift
 cp -f "$gen/snap2pFFI.h" swift/Sources/snap2pFFI/snap2pFFI.h
 
 # Inside the chroot: the repository at /snap2p, the native files at /opt/snap2p, the

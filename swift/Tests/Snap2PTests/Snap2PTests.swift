@@ -16,8 +16,8 @@ final class EchoServer: ConnectionHandler, StreamHandler, @unchecked Sendable {
     private func keep(_ s: Subscription) { lock.withLock { subscriptions.append(s) } }
 
     func onConnection(connection: Connection) async throws {
-        let name = Thread.current.name ?? "unnamed"
-        lock.withLock { _ = _threads.insert(name) }
+        // Called from a snap2p core thread through uniffi, run as a Swift task.
+        lock.withLock { _ = _threads.insert(connection.remotePrincipal()) }
         keep(connection.onStream(handler: self))
     }
 
@@ -267,7 +267,7 @@ final class Snap2PTests: XCTestCase {
         XCTAssertFalse(addresses.isEmpty)
         for v in addresses {
             let address = v["address"] as! String
-            let info = try parsePrincipal(text: address)
+            let info = try parseAddress(address: address)
             XCTAssertEqual(Int(info.version), v["version"] as? Int)
             XCTAssertEqual(info.hash160.hex, v["hash160"] as? String)
             XCTAssertEqual(try principalFromHash160(version: info.version, hash160: Data(hex: v["hash160"] as! String)), address)
@@ -325,7 +325,8 @@ final class Snap2PTests: XCTestCase {
             XCTAssertEqual(conn.remotePrincipal(), principal)
             let echo = try await conn.openStream(label: "echo")
             try await echo.writeAndFinish(Data("from swift".utf8))
-            XCTAssertEqual(String(decoding: try await echo.readToEnd(limit: 1024), as: UTF8.self), "from swift")
+            let echoed = try await echo.readToEnd(limit: 1024)
+            XCTAssertEqual(String(decoding: echoed, as: UTF8.self), "from swift")
 
             let size = 64 * 1024 * 1024
             let data = pattern(size, seed: 42)

@@ -200,8 +200,9 @@ class PeerTest {
         expectError(12u, "ERR_CONNECTION_CLOSED") { client.dial(closedPort) }
         assertEquals("ERR_NOT_ALLOWED", errorCodeName(4u))
 
-        listOf(client, priv, stealth).forEach { it.shutdown(); it.close() }
+        listOf(client, priv, stealth).forEach { it.shutdown() }
         expectError(12u, "ERR_CONNECTION_CLOSED") { client.dial(privAddr) }
+        listOf(client, priv, stealth).forEach { it.close() }
     }
 
     private suspend fun expectAnyError(block: suspend () -> Unit): Snap2pException.Failure {

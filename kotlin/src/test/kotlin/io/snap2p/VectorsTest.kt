@@ -20,7 +20,7 @@ class VectorsTest {
         assertTrue(list.length() > 0)
         for (i in 0 until list.length()) {
             val v = list.getJSONObject(i)
-            val info = parsePrincipal(v.getString("address"))
+            val info = parseAddress(v.getString("address"))
             assertEquals(v.getInt("version"), info.version.toInt())
             assertEquals(v.getString("hash160"), info.hash160.hex())
             assertEquals("stacks:" + v.getString("address"), info.principal)
