@@ -23,8 +23,8 @@ const client = await Peer.create();
 const conn = await client.dial(addr);
 const t0 = performance.now();
 const stream = await conn.openStream();
-for (let i = 0; i < n; i++) await stream.write(block);
-await stream.finish();
+for (let i = 0; i < n; i++) await stream.writeAll(block);
+stream.end(); // half-close (FIN); the read side stays open for the CRC reply
 const reply = Buffer.from(await stream.readAll());
 const dt = (performance.now() - t0) / 1000;
 const ok = reply.length === 4 && reply.readUInt32BE(0) === want >>> 0;

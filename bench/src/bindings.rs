@@ -20,12 +20,11 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Program, arguments and environment of one sender.
+type SenderCmd = (String, Vec<String>, Vec<(String, String)>);
+
 /// The command for one binding, or why there is none.
-fn command(
-    name: &str,
-    addr: &str,
-    total: u64,
-) -> Result<(String, Vec<String>, Vec<(String, String)>), String> {
+fn command(name: &str, addr: &str, total: u64) -> Result<SenderCmd, String> {
     let r = root();
     let b = r.join("bench/bindings");
     let (t, w) = (total.to_string(), WRITE.to_string());

@@ -5,7 +5,7 @@
 //! rounds, with its min–max range.
 //!
 //! Usage: snap2p-bench [all|smoke|bulk|small|connect|streams|many|idle|bindings]...
-//!        [--rounds N] [--out FILE]
+//!        [--rounds N] [--out FILE] [--only snap2p,snap2p-cold,libp2p-tcp,libp2p-quic,tcp,snow]
 
 mod bindings;
 #[cfg(feature = "compare")]
@@ -344,33 +344,79 @@ async fn connect(sys: Sys, count: usize, inflight: usize) -> Sample {
     }
 }
 
+/// The dialing side of the idle workload runs in its own fresh process too, so its RSS
+/// delta is not hidden by heap left over from earlier workloads.
+async fn idle_client_main(kind: &str, addr: &str, n: usize, keepalive_ms: u64, secs: u64) {
+    util::raise_fd_limit();
+    let (r0, _) = util::rss_kib();
+    let (guard, ok) = match kind {
+        "snap" => snap::idle(addr, n, Duration::from_millis(keepalive_ms)).await,
+        #[cfg(feature = "compare")]
+        "libp2p" => p2p::idle(addr, n).await,
+        _ => (Box::new(()) as Box<dyn std::any::Any + Send>, 0),
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (r1, _) = util::rss_kib();
+    println!("UP {r0} {r1} {ok}");
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let _ = lines.next_line().await;
+    let c0 = util::cpu_time();
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let pct = (util::cpu_time() - c0).as_secs_f64() / t0.elapsed().as_secs_f64() * 100.0;
+    println!("CPU {pct}");
+    let _ = lines.next_line().await;
+    drop(guard);
+    std::process::exit(0);
+}
+
 async fn idle(sys: Sys, n: usize, secs: u64) -> Sample {
     let keepalive = Duration::from_secs(1);
     let mut srv = Server::start(sys, 64, keepalive).await;
     let addr = srv.addr.clone();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let s0 = srv.stat().await;
-    let (c0, _) = util::rss_kib();
-    let (guard, ok) = match sys {
-        Sys::Snap => snap::idle(&addr, n, keepalive).await,
-        #[cfg(feature = "compare")]
-        Sys::Libp2pTcp => p2p::idle(&addr, n).await,
-        _ => unreachable!(),
-    };
-    // Let handshake buffers go and sessions go quiet.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "idle-client",
+            sys.server_kind(),
+            &addr,
+            &n.to_string(),
+            &keepalive.as_millis().to_string(),
+            &secs.to_string(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn idle client");
+    let mut cin = child.stdin.take().unwrap();
+    let mut cout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let up = cout.next_line().await.unwrap().unwrap_or_default();
+    let f: Vec<f64> = up
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    let (c0, c1, ok) = (f[0], f[1], f[2] as usize);
     let s1 = srv.stat().await;
-    let (c1, _) = util::rss_kib();
-    let cpu_c0 = util::cpu_time();
     let t0 = Instant::now();
-    tokio::time::sleep(Duration::from_secs(secs)).await;
+    cin.write_all(b"go\n").await.unwrap();
+    cin.flush().await.unwrap();
+    let cpu = cout.next_line().await.unwrap().unwrap_or_default();
     let s2 = srv.stat().await;
     let wall = t0.elapsed().as_secs_f64();
-    let cpu_c = (util::cpu_time() - cpu_c0).as_secs_f64();
-    drop(guard);
+    let client_cpu: f64 = cpu
+        .split_whitespace()
+        .nth(1)
+        .and_then(|x| x.parse().ok())
+        .unwrap_or(f64::NAN);
+    let _ = cin.write_all(b"quit\n").await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+    let _ = child.kill().await;
     srv.stop().await;
     let srv_kib = (s1.rss_kib as f64 - s0.rss_kib as f64) / n as f64;
-    let cli_kib = (c1 as f64 - c0 as f64) / n as f64;
+    let cli_kib = (c1 - c0) / n as f64;
     let mut s = Sample {
         value: srv_kib.max(cli_kib),
         ok: ok == n && s1.live as usize >= n,
@@ -387,7 +433,7 @@ async fn idle(sys: Sys, n: usize, secs: u64) -> Sample {
         "server_cpu_pct",
         (s2.cpu - s1.cpu).as_secs_f64() / wall * 100.0,
     );
-    s.extra.insert("client_cpu_pct", cpu_c / wall * 100.0);
+    s.extra.insert("client_cpu_pct", client_cpu);
     s
 }
 
@@ -510,6 +556,20 @@ fn main() {
         ));
         return;
     }
+    if args.first().map(String::as_str) == Some("idle-client") {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(idle_client_main(
+            &args[1],
+            &args[2],
+            args[3].parse().unwrap(),
+            args[4].parse().unwrap(),
+            args[5].parse().unwrap(),
+        ));
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -523,11 +583,15 @@ async fn run(args: Vec<String>) -> bool {
     let mut sizes = Sizes::full();
     let mut which: Vec<String> = Vec::new();
     let mut out: Option<String> = None;
+    let mut only: Vec<String> = Vec::new();
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--rounds" => sizes.rounds = it.next().unwrap().parse().unwrap(),
             "--out" => out = it.next(),
+            // Restrict to some systems (short names: snap2p snap2p-cold libp2p-tcp
+            // libp2p-quic tcp snow), e.g. for profiling one of them.
+            "--only" => only.extend(it.next().unwrap().split(',').map(str::to_string)),
             "smoke" => {
                 let r = sizes.rounds.min(1);
                 sizes = Sizes::smoke();
@@ -535,7 +599,7 @@ async fn run(args: Vec<String>) -> bool {
                 which.push("all".into());
             }
             "-h" | "--help" => {
-                println!("snap2p-bench [all|smoke|bulk|small|connect|streams|many|idle|bindings]... [--rounds N] [--out FILE]");
+                println!("snap2p-bench [all|smoke|bulk|small|connect|streams|many|idle|bindings]... [--rounds N] [--out FILE] [--only snap2p,libp2p-tcp,...]");
                 return true;
             }
             w => which.push(w.to_string()),
@@ -563,6 +627,7 @@ async fn run(args: Vec<String>) -> bool {
     for r in 0..sizes.rounds {
         // Alternate the order of systems round by round so background load hits all.
         let rot = |v: &mut Vec<Sys>| {
+            v.retain(|s| only.is_empty() || only.iter().any(|o| o == short(*s)));
             let k = r % v.len().max(1);
             v.rotate_left(k);
         };
