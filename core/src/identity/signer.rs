@@ -116,12 +116,33 @@ pub fn recover_public_key(digest: &[u8; 32], sig65: &[u8]) -> Result<[u8; 33]> {
     if sig.normalize_s().is_some() {
         return Err(auth_invalid("high-S signature rejected"));
     }
-    let vk = VerifyingKey::recover_from_prehash(digest, &sig, recid)
+    // Scalars, recovery id and low-S were checked above with k256; the recovery itself
+    // runs in libsecp256k1, the hot part of verifying a first-contact attestation.
+    let rid = secp256k1::ecdsa::RecoveryId::from_i32(i32::from(recid.to_byte()))
+        .map_err(|_| auth_invalid("invalid recovery id"))?;
+    let rsig = secp256k1::ecdsa::RecoverableSignature::from_compact(&sig65[..64], rid)
+        .map_err(|_| auth_invalid("malformed signature scalars"))?;
+    let pk = secp_context()
+        .recover_ecdsa(&secp256k1::Message::from_digest(*digest), &rsig)
         .map_err(|_| auth_invalid("signature does not recover to a public key"))?;
-    let point = vk.to_encoded_point(true);
+    Ok(pk.serialize())
+}
+
+fn secp_context() -> &'static secp256k1::Secp256k1<secp256k1::VerifyOnly> {
+    static CTX: std::sync::OnceLock<secp256k1::Secp256k1<secp256k1::VerifyOnly>> =
+        std::sync::OnceLock::new();
+    CTX.get_or_init(secp256k1::Secp256k1::verification_only)
+}
+
+/// The k256 recovery, kept to cross-check libsecp256k1 in tests.
+#[cfg(test)]
+fn recover_public_key_k256(digest: &[u8; 32], sig65: &[u8]) -> Option<[u8; 33]> {
+    let recid = RecoveryId::from_byte(sig65[64])?;
+    let sig = Signature::from_slice(&sig65[..64]).ok()?;
+    let vk = VerifyingKey::recover_from_prehash(digest, &sig, recid).ok()?;
     let mut out = [0u8; 33];
-    out.copy_from_slice(point.as_bytes());
-    Ok(out)
+    out.copy_from_slice(vk.to_encoded_point(true).as_bytes());
+    Some(out)
 }
 
 /// The single-sig principal on `network` whose key made `sig65` over `digest`.
@@ -188,5 +209,34 @@ mod tests {
         let mut bad_v = vec![1u8; 65];
         bad_v[64] = 4;
         assert!(recover_public_key(&d, &bad_v).is_err());
+    }
+
+    #[test]
+    fn libsecp256k1_and_k256_recover_the_same_key() {
+        use k256::ecdsa::SigningKey;
+        for i in 1u8..=20 {
+            let key = SigningKey::from_slice(&[i; 32]).unwrap();
+            let digest: [u8; 32] = sha2::Sha256::digest([i]).into();
+            let (sig, recid) = key.sign_prehash_recoverable(&digest).unwrap();
+            let sig = sig.normalize_s().unwrap_or(sig);
+            let mut sig65 = sig.to_bytes().to_vec();
+            // normalize_s flips the parity of R's y: recompute the id by trying both.
+            sig65.push(recid.to_byte());
+            let expected: [u8; 33] = key
+                .verifying_key()
+                .to_encoded_point(true)
+                .as_bytes()
+                .try_into()
+                .unwrap();
+            let k = recover_public_key_k256(&digest, &sig65);
+            if k != Some(expected) {
+                sig65[64] ^= 1;
+            }
+            assert_eq!(recover_public_key_k256(&digest, &sig65), Some(expected));
+            assert_eq!(
+                super::recover_public_key(&digest, &sig65).unwrap(),
+                expected
+            );
+        }
     }
 }
