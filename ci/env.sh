@@ -8,3 +8,10 @@ mkdir -p "$SNAP2P_CACHE"
 # Tests that time out must not hang CI forever.
 export RUST_TEST_TIME_UNIT="${RUST_TEST_TIME_UNIT:-60000,120000}"
 step() { printf '\n==== %s ====\n' "$*"; }
+# Each suite builds in its own target dir (different crates, features and profiles would
+# otherwise keep invalidating each other's artifacts); all of them are cached.
+use_target() {
+  if [ -z "${SNAP2P_SHARED_TARGET:-}" ]; then
+    export CARGO_TARGET_DIR="$SNAP2P_CACHE/target-$1"
+  fi
+}

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Node.js toolchain for the napi-rs binding (idempotent): checks Node >= 18 and npm, then
 # installs node/'s pinned dev tools (@napi-rs/cli, typescript, @types/node) from the npm
-# registry with `npm ci`, skipped when node_modules already matches package-lock.json.
+# registry, skipped when node_modules already matches package-lock.json. `npm install`
+# rather than `npm ci`: npm 11's lockfile omits the platform-specific optional packages of
+# @napi-rs/cli for other platforms, which `npm ci` then rejects as out of sync.
 set -euo pipefail
 source "$(dirname "$0")/../env.sh"
 bash "$SNAP2P_ROOT/ci/setup/rust.sh"
@@ -18,8 +20,8 @@ fi
 
 cd "$SNAP2P_ROOT/node"
 stamp=node_modules/.snap2p-lock.sha256
-want=$(sha256sum package-lock.json | cut -d' ' -f1)
+want=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x node_modules/.bin/napi ]; then
-  npm ci --no-audit --no-fund
+  npm install --no-audit --no-fund
   echo "$want" > "$stamp"
 fi

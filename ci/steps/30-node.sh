@@ -4,6 +4,7 @@
 # install in an empty directory.
 set -euo pipefail
 source "$(dirname "$0")/../env.sh"
+use_target node
 bash "$SNAP2P_ROOT/ci/setup/node.sh"
 cd "$SNAP2P_ROOT/node"
 
@@ -13,8 +14,10 @@ cargo clippy -p snap2p-node --all-targets -- -D warnings
 
 step "node: napi build --platform --release"
 npx napi build --platform --release --js native.js --dts native.d.ts
-cargo build --release -p snap2p-node --example rust-echo
-export SNAP2P_RUST_ECHO="$CARGO_TARGET_DIR/release/examples/rust-echo"
+# Same --target as `napi build --platform`, so the core's release build is shared.
+host=$(rustc -vV | sed -n 's/^host: //p')
+cargo build --release -p snap2p-node --example rust-echo --target "$host"
+export SNAP2P_RUST_ECHO="$CARGO_TARGET_DIR/$host/release/examples/rust-echo"
 
 step "node: tsc (index.d.ts against test/types/usage.ts)"
 npx tsc -p test/types
@@ -30,7 +33,17 @@ mkdir -p "$work/pkg/platform"
 cp npm/linux-x64-gnu/package.json npm/linux-x64-gnu/README.md "$work/pkg/platform/"
 cp snap2p.linux-x64-gnu.node "$work/pkg/platform/"
 (cd "$work/pkg/platform" && npm pack --silent --pack-destination "$work/pkg") >/dev/null
-npm pack --silent --pack-destination "$work/pkg" >/dev/null
+# The main package, with the platform packages as optionalDependencies the way
+# `napi prepublish` writes them at release time (kept out of the repo's package.json so
+# development installs do not look up unpublished platform packages).
+mkdir "$work/pkg/main"
+cp package.json index.js index.d.ts native.js native.d.ts README.md "$work/pkg/main/"
+(
+  cd "$work/pkg/main"
+  npm pkg set optionalDependencies.snap2p-linux-x64-gnu="$(node -p 'require("./package.json").version')"
+  npm pkg delete devDependencies scripts
+  npm pack --silent --pack-destination "$work/pkg"
+) >/dev/null
 ls "$work/pkg"/*.tgz
 mkdir "$work/app"
 cp "$SNAP2P_ROOT/examples/node/readme-example.js" "$work/app/"

@@ -5,6 +5,7 @@
 # tests ran") is non-zero, so under `set -e` it fails this step like any other failure.
 set -euo pipefail
 source "$(dirname "$0")/../env.sh"
+use_target python
 cd "$SNAP2P_ROOT"
 bash ci/setup/rust.sh
 bash ci/setup/python.sh

@@ -4,6 +4,7 @@
 # 64 MiB transfer, vectors, leak check) with Maven. The Android module is not built here.
 set -euo pipefail
 source "$(dirname "$0")/../env.sh"
+use_target uniffi
 cd "$SNAP2P_ROOT"
 bash ci/setup/kotlin.sh
 step "cargo build -p snap2p-uniffi + uniffi-bindgen (kotlin)"

@@ -4,6 +4,7 @@
 # against the native library. Apple targets (XCFramework) are built on macOS only.
 set -euo pipefail
 source "$(dirname "$0")/../env.sh"
+use_target uniffi
 cd "$SNAP2P_ROOT"
 root=$(bash ci/setup/swift.sh | tail -1)
 

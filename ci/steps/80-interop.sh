@@ -16,12 +16,17 @@ bash ci/setup/python.sh
 VENV="$SNAP2P_CACHE/venv-interop"
 DIST="$SNAP2P_CACHE/interop-dist"
 rm -rf "$DIST"
-"$SNAP2P_CACHE/venv/bin/maturin" build -q --release -m python/Cargo.toml -o "$DIST"
+(use_target python && "$SNAP2P_CACHE/venv/bin/maturin" build -q --release -m python/Cargo.toml -o "$DIST")
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --force-reinstall --no-deps "$DIST"/snap2p-*.whl
 "$VENV/bin/python" -m pip install -q 'coincurve>=20,<22'
 export SNAP2P_RUNNER_PYTHON="$VENV/bin/python $SNAP2P_ROOT/examples/interop/python/runner.py"
 langs="$langs,python"
+
+# runner-swift.sh leaves the chroot's /proc and /dev bind mounts in place for the runner
+# processes started by ci/interop.py (recorded in $SNAP2P_CACHE/interop-swift.mounts);
+# they are removed when this step ends, whatever its outcome.
+trap 'bash "$SNAP2P_ROOT/ci/interop/runner-swift.sh" --unmount || true' EXIT
 
 for lang in node kotlin swift; do
   if [ -f "ci/interop/runner-$lang.sh" ]; then

@@ -5,7 +5,7 @@
 //! [`SignatureForm`] records on the wire which of the two inputs was signed so every peer
 //! can verify either.
 
-use k256::ecdsa::{RecoveryId, Signature, VerifyingKey};
+use k256::ecdsa::{RecoveryId, Signature};
 use sha2::{Digest, Sha256};
 
 use super::principal::{Network, Principal};
@@ -139,7 +139,7 @@ fn secp_context() -> &'static secp256k1::Secp256k1<secp256k1::VerifyOnly> {
 fn recover_public_key_k256(digest: &[u8; 32], sig65: &[u8]) -> Option<[u8; 33]> {
     let recid = RecoveryId::from_byte(sig65[64])?;
     let sig = Signature::from_slice(&sig65[..64]).ok()?;
-    let vk = VerifyingKey::recover_from_prehash(digest, &sig, recid).ok()?;
+    let vk = k256::ecdsa::VerifyingKey::recover_from_prehash(digest, &sig, recid).ok()?;
     let mut out = [0u8; 33];
     out.copy_from_slice(vk.to_encoded_point(true).as_bytes());
     Some(out)
