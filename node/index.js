@@ -444,7 +444,8 @@ class Stream extends Duplex {
   async readAll(limit = 64 * 1024 * 1024) {
     const chunks = [];
     let total = 0;
-    for await (const chunk of this) {
+    // destroyOnReturn: false keeps the writable side usable after the read side ends.
+    for await (const chunk of this.iterator({ destroyOnReturn: false })) {
       total += chunk.length;
       if (total > limit) {
         const e = new Snap2pError(ErrorCode.ERR_RESOURCE_EXHAUSTED, `stream longer than ${limit} bytes`);
@@ -666,10 +667,10 @@ class Peer extends EventEmitter {
       if (s === null || typeof s !== 'object' && typeof s !== 'function') {
         throw invalid('signer must be an object with principal and sign()');
       }
-      expectString(s.principal, 'signer.principal');
+      const principal = formatPrincipal(s.principal);
       if (typeof s.sign !== 'function') throw invalid('signer.sign must be a function');
       const form = optionalString(s.form, 'signer.form');
-      np = await callAsync(() => native.createPeerWithSigner(s.principal, form, signerCallback(s), opts));
+      np = await callAsync(() => native.createPeerWithSigner(principal, form, signerCallback(s), opts));
     } else {
       np = await callAsync(() => native.createEphemeralPeer(opts));
     }

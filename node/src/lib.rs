@@ -10,11 +10,13 @@
 //! The only callback into JavaScript is the host-side signer, which is a *weak*
 //! threadsafe function for the same reason.
 
-mod conn;
-mod error;
-mod peer;
-mod util;
-mod wallet;
+// Public so every exported item is reachable from Rust too (also in the crate's test
+// build, where napi's registration is compiled out and private items would be dead code).
+pub mod conn;
+pub mod error;
+pub mod peer;
+pub mod util;
+pub mod wallet;
 
 pub use conn::{NativeConnection, NativeStream, NativeSubscription};
 pub use peer::NativePeer;

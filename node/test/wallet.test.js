@@ -31,7 +31,7 @@ test('wallet store: create, list, find, unlock, rename, export, delete; peers si
   assert.strictEqual(unlocked.principal, created.principal);
   await rejectsWithCode(assert, store.unlock('Main', 'wrong password!'), ErrorCode.ERR_WALLET);
   await rejectsWithCode(assert, store.unlock('Nobody', 'correct horse battery'), ErrorCode.ERR_WALLET);
-  await rejectsWithCode(assert, store.create('Short', 'pw'), ErrorCode.ERR_WALLET);
+  await rejectsWithCode(assert, store.create('Short', 'pw'), ErrorCode.ERR_INVALID_ARGUMENT);
 
   assert.strictEqual(await store.exportMnemonic(list[0].id, 'correct horse battery'), created.mnemonic());
   const renamed = await store.rename('Main', 'Daily');
