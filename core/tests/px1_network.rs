@@ -275,12 +275,21 @@ async fn lying_hints() {
     let x = public().await;
     let y = public().await;
     let a_to_liar = connect(&a, &liar).await;
-    let liar_to_a = liar
-        .peer
-        .connections()
-        .into_iter()
-        .find(|c| *c.remote_principal() == a.principal())
-        .unwrap();
+    // The listener side is established a moment after the dialer's (it waits for the
+    // dialer's AUTH_OK): wait for it, bounded.
+    let mut liar_to_a = None;
+    for _ in 0..500 {
+        liar_to_a = liar
+            .peer
+            .connections()
+            .into_iter()
+            .find(|c| *c.remote_principal() == a.principal());
+        if liar_to_a.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let liar_to_a = liar_to_a.expect("the liar's side of the session");
     let _ = a_to_liar;
     // The liar claims X lives at Y's locator.
     px1::push(&liar.peer, &liar_to_a, &x.principal(), &[y.locator()], 3600)
