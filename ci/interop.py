@@ -151,7 +151,12 @@ def main():
         listeners = {}
         try:
             listeners["public"] = Runner(lcmd, ["--alias", alias, "--sign-form", "message"])
-            listeners["stealth"] = Runner(lcmd, ["--visibility", "stealth", "--invite"])
+            # One stealth listener per dialer: a stealth node admits 5 unauthenticated
+            # handshakes a minute per source address (policy.rs, default_preauth_rate), and
+            # every dialer here comes from 127.0.0.1 with two KNOCKs.
+            for dl in langs:
+                if dl in cmds:
+                    listeners["stealth-" + dl] = Runner(lcmd, ["--visibility", "stealth", "--invite"])
             # The allowlisted principal is the listener's own: any dialer is refused.
             listeners["private"] = Runner(lcmd, ["--visibility", "private"])
             if hub:
@@ -188,7 +193,7 @@ def main():
                 )
                 alias_ok = ok2
             results[(lst, dl, "alias")] = (alias_ok, "alias=%r" % res.get("alias"))
-            st = ready["stealth"]
+            st = ready["stealth-" + dl]
             ok, res, err = dial(
                 dcmd, ["--target", st["locator"], "--invite", st["invite"], "--bytes", "1024"]
             )

@@ -20,7 +20,7 @@ for t in $(cargo $tc fuzz list); do
   mkdir -p "corpus/$t"
   if cargo $tc fuzz run -O "$t" "$work" "corpus/$t" -- \
        -max_total_time="$secs" -rss_limit_mb=2048 -timeout=20 -print_final_stats=1 2>"$work.log"; then
-    grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ +DONE)' "$work.log" || true
+    grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+[[:space:]]+DONE)' "$work.log" || true
     echo "fuzz $t: ok"
     passed=$((passed+1))
   else

@@ -30,7 +30,10 @@ async fn main() {
         limits.keepalive_interval = Duration::from_millis(ms);
         limits.keepalive_timeout = Duration::from_millis(ms);
     }
-    let cfg = PeerConfig { limits, ..Default::default() };
+    let cfg = PeerConfig {
+        limits,
+        ..Default::default()
+    };
     let run = async {
         match mode {
             "listen" => {
@@ -62,7 +65,11 @@ async fn main() {
                 let conn = match p.dial(&addr).await {
                     Ok(c) => c,
                     Err(e) => {
-                        out(format!("ERROR code={} {:?} elapsed_ms=0", e.code.as_u64(), e.code));
+                        out(format!(
+                            "ERROR code={} {:?} elapsed_ms=0",
+                            e.code.as_u64(),
+                            e.code
+                        ));
                         return;
                     }
                 };
@@ -75,7 +82,12 @@ async fn main() {
                 while sent < total {
                     let n = ((total - sent) as usize).min(chunk.len());
                     if let Err(e) = s.write_all(&chunk[..n]).await {
-                        out(format!("ERROR code={} {:?} elapsed_ms={}", e.code.as_u64(), e.code, t0.elapsed().as_millis()));
+                        out(format!(
+                            "ERROR code={} {:?} elapsed_ms={}",
+                            e.code.as_u64(),
+                            e.code,
+                            t0.elapsed().as_millis()
+                        ));
                         return;
                     }
                     sent += n as u64;
@@ -88,7 +100,12 @@ async fn main() {
                 match s.read_all(1024).await {
                     Ok(r) if r.len() == 40 => out("OK".into()),
                     Ok(r) => out(format!("ERROR short reply {}", r.len())),
-                    Err(e) => out(format!("ERROR code={} {:?} elapsed_ms={}", e.code.as_u64(), e.code, t0.elapsed().as_millis())),
+                    Err(e) => out(format!(
+                        "ERROR code={} {:?} elapsed_ms={}",
+                        e.code.as_u64(),
+                        e.code,
+                        t0.elapsed().as_millis()
+                    )),
                 }
             }
             _ => {

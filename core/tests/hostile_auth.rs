@@ -56,7 +56,11 @@ async fn garbage_after_auth_closes_only_that_session() {
                 closed.is_some(),
                 "garbage {g:02x?} did not close the session"
             );
-            assert!(started.elapsed() < Duration::from_secs(2));
+            assert!(
+                started.elapsed() < Duration::from_secs(4),
+                "closing took {:?}",
+                started.elapsed()
+            );
             assert!(
                 eventually(Duration::from_secs(5), || server.connections().len() == 1).await,
                 "the server kept the broken session"
@@ -72,8 +76,9 @@ async fn garbage_after_auth_closes_only_that_session() {
     .unwrap();
 }
 
-/// A recording TCP proxy: forwards one connection and keeps the client's bytes, in the
-/// flights they were read.
+/// A recording TCP proxy: forwards one connection for as long as it lives and hands over
+/// the client's bytes of the first 2 s (the handshake and a little data), in the flights
+/// they were read.
 async fn recording_proxy(
     target: std::net::SocketAddr,
 ) -> (
@@ -113,6 +118,13 @@ async fn recording_proxy(
             }
         }
         let _ = tx.send(flights);
+        // Keep relaying: the original session stays up (it is the one legitimate session
+        // the listener must still hold at the end of the test).
+        while let Ok(n) = ir.read(&mut buf).await {
+            if n == 0 || ow.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
     });
     (addr, rx)
 }
@@ -168,7 +180,10 @@ async fn replayed_handshake_never_authenticates() {
             1,
             "a replayed handshake authenticated"
         );
+        // The only session the listener holds is the original one, still working.
         assert_eq!(server.connections().len(), 1);
+        let s = conn.open_stream(None).await.unwrap();
+        send_and_check(&s, 10_000, 1000, 2).await.unwrap();
     })
     .await
     .unwrap();
@@ -253,7 +268,11 @@ async fn relaying_mitm_with_own_noise_keys_fails_binding() {
         let started = Instant::now();
         let e = client.dial(&maddr.to_string()).await.unwrap_err();
         assert_eq!(e.code, ErrorCode::AuthFailed, "dialer: {e}");
-        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
         relay.await.unwrap().expect("mallory relayed the handshake");
         assert!(
             accepted.await.unwrap().is_err(),

@@ -14,7 +14,11 @@ fuzz_target!(|data: &[u8]| {
     if data.is_empty() {
         return;
     }
-    let limit = if data[0] & 1 == 0 { MAX_PREAUTH_FRAME } else { MAX_TRANSPORT_FRAME };
+    let limit = if data[0] & 1 == 0 {
+        MAX_PREAUTH_FRAME
+    } else {
+        MAX_TRANSPORT_FRAME
+    };
     let step = (data[0] as usize >> 1).max(1);
     let input = &data[1..];
     if let Ok(Varint::Complete(v, used)) = read_varint(input) {

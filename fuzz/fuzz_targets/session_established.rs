@@ -19,20 +19,60 @@ use std::time::Duration;
 
 #[derive(Arbitrary, Debug)]
 enum Msg {
-    Hello { v: u8, ts: i32, caps: Vec<String> },
-    Auth { att: Vec<u8>, sn: Vec<u8>, sig: Vec<u8> },
-    AuthOk { principal: String, sid: Vec<u8> },
-    AuthFail { code: u16 },
-    Open { id: u16, label: Option<String> },
-    Close { id: u16, code: u16 },
-    Data { id: u16, len: u16, fin: bool },
-    Window { id: u16, credit: u64 },
-    Ping { seq: u64, ts: i64 },
-    Pong { seq: u64, ts: i64 },
-    Knock { token: Vec<u8> },
-    KnockResponse { a: bool },
-    AliasCard { card: Vec<u8> },
-    Error { code: u16 },
+    Hello {
+        v: u8,
+        ts: i32,
+        caps: Vec<String>,
+    },
+    Auth {
+        att: Vec<u8>,
+        sn: Vec<u8>,
+        sig: Vec<u8>,
+    },
+    AuthOk {
+        principal: String,
+        sid: Vec<u8>,
+    },
+    AuthFail {
+        code: u16,
+    },
+    Open {
+        id: u16,
+        label: Option<String>,
+    },
+    Close {
+        id: u16,
+        code: u16,
+    },
+    Data {
+        id: u16,
+        len: u16,
+        fin: bool,
+    },
+    Window {
+        id: u16,
+        credit: u64,
+    },
+    Ping {
+        seq: u64,
+        ts: i64,
+    },
+    Pong {
+        seq: u64,
+        ts: i64,
+    },
+    Knock {
+        token: Vec<u8>,
+    },
+    KnockResponse {
+        a: bool,
+    },
+    AliasCard {
+        card: Vec<u8>,
+    },
+    Error {
+        code: u16,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -44,10 +84,21 @@ enum Op {
     /// Raw bytes, not encrypted.
     Raw(Vec<u8>),
     /// A valid frame with one ciphertext bit flipped.
-    Tamper { msg: Msg, bit: u16 },
-    Advance { ms: u16 },
-    Read { id: u16, max: u16 },
-    Write { id: u16, len: u16 },
+    Tamper {
+        msg: Msg,
+        bit: u16,
+    },
+    Advance {
+        ms: u16,
+    },
+    Read {
+        id: u16,
+        max: u16,
+    },
+    Write {
+        id: u16,
+        len: u16,
+    },
     Accept,
     Open,
 }
@@ -79,7 +130,10 @@ fn encode(m: &Msg, scratch: &[u8]) -> Vec<u8> {
             principal,
             session_id: sid,
         },
-        Msg::AuthFail { code: c } => Message::AuthFail { code: code(*c), reason: None },
+        Msg::AuthFail { code: c } => Message::AuthFail {
+            code: code(*c),
+            reason: None,
+        },
         Msg::Open { id, label } => Message::OpenStream {
             stream_id: *id as u64,
             label: label.as_deref(),
@@ -97,8 +151,14 @@ fn encode(m: &Msg, scratch: &[u8]) -> Vec<u8> {
             stream_id: *id as u64,
             credit: *credit,
         },
-        Msg::Ping { seq, ts } => Message::Ping { seq: *seq, timestamp: *ts },
-        Msg::Pong { seq, ts } => Message::Pong { seq: *seq, timestamp: *ts },
+        Msg::Ping { seq, ts } => Message::Ping {
+            seq: *seq,
+            timestamp: *ts,
+        },
+        Msg::Pong { seq, ts } => Message::Pong {
+            seq: *seq,
+            timestamp: *ts,
+        },
         Msg::Knock { token } => Message::Knock {
             version: 1,
             nonce: &scratch[..16],
@@ -106,7 +166,10 @@ fn encode(m: &Msg, scratch: &[u8]) -> Vec<u8> {
         },
         Msg::KnockResponse { a } => Message::KnockResponse { accepted: *a },
         Msg::AliasCard { card } => Message::AliasCard { card },
-        Msg::Error { code: c } => Message::Error { code: code(*c), reason: Some("fuzz") },
+        Msg::Error { code: c } => Message::Error {
+            code: code(*c),
+            reason: Some("fuzz"),
+        },
     };
     msg.to_vec()
 }
@@ -163,11 +226,17 @@ fuzz_target!(|ops: Vec<Op>| {
                 b.handle_timeout(now);
             }
             Op::Read { id, max } => {
-                let id = accepted.get(*id as usize % accepted.len().max(1)).copied().unwrap_or(*id as u64);
+                let id = accepted
+                    .get(*id as usize % accepted.len().max(1))
+                    .copied()
+                    .unwrap_or(*id as u64);
                 let _ = b.read(id, *max as usize);
             }
             Op::Write { id, len } => {
-                let id = accepted.get(*id as usize % accepted.len().max(1)).copied().unwrap_or(*id as u64);
+                let id = accepted
+                    .get(*id as usize % accepted.len().max(1))
+                    .copied()
+                    .unwrap_or(*id as u64);
                 let _ = b.write(id, &scratch[..(*len as usize).min(scratch.len())]);
             }
             Op::Accept => {
@@ -199,7 +268,13 @@ fuzz_target!(|ops: Vec<Op>| {
             assert_ne!(e.code, ErrorCode::Internal, "{e}");
             let e = e.clone();
             // Sticky: every later call returns the same error, and nothing more is sent.
-            assert_eq!(b.open_stream(None).unwrap_err().code, e.code);
+            // (After a clean close, code OK, opening reports ERR_CONNECTION_CLOSED.)
+            let open_code = b.open_stream(None).unwrap_err().code;
+            if e.code == ErrorCode::Ok {
+                assert_eq!(open_code, ErrorCode::ConnectionClosed);
+            } else {
+                assert_eq!(open_code, e.code);
+            }
             out.clear();
             b.poll_transmit(now, &mut out, 1 << 20);
             out.clear();

@@ -19,16 +19,41 @@ use snap2p::ErrorCode;
 
 #[derive(Arbitrary, Debug, Clone, Copy)]
 enum Op {
-    Open { side: bool },
-    Write { side: bool, s: u8, len: u16, seed: u8 },
-    Read { side: bool, s: u8, max: u16 },
-    Finish { side: bool, s: u8 },
-    Reset { side: bool, s: u8, code: u8 },
-    Accept { side: bool },
+    Open {
+        side: bool,
+    },
+    Write {
+        side: bool,
+        s: u8,
+        len: u16,
+        seed: u8,
+    },
+    Read {
+        side: bool,
+        s: u8,
+        max: u16,
+    },
+    Finish {
+        side: bool,
+        s: u8,
+    },
+    Reset {
+        side: bool,
+        s: u8,
+        code: u8,
+    },
+    Accept {
+        side: bool,
+    },
     /// Deliver at most this many of the bytes in flight from one side.
-    Deliver { side: bool, max: u16 },
+    Deliver {
+        side: bool,
+        max: u16,
+    },
     Pump,
-    Advance { ms: u16 },
+    Advance {
+        ms: u16,
+    },
 }
 
 #[derive(Default)]
@@ -57,7 +82,12 @@ fn pick(ids: &[u64], s: u8) -> Option<u64> {
 }
 
 fn fill(out: &mut Vec<u8>, len: usize, seed: u8, offset: usize) {
-    out.extend((0..len).map(|i| ((offset + i) as u32).wrapping_mul(2654435761).wrapping_add(seed as u32) as u8 >> 1));
+    out.extend((0..len).map(|i| {
+        ((offset + i) as u32)
+            .wrapping_mul(2654435761)
+            .wrapping_add(seed as u32) as u8
+            >> 1
+    }));
 }
 
 fuzz_target!(|ops: Vec<Op>| {
@@ -65,8 +95,16 @@ fuzz_target!(|ops: Vec<Op>| {
     let mut now = fx.base;
     let (a, b, _, _) = snap2p_fuzz::established_pair(now);
     let mut sides = [
-        Side { s: a, in_flight: Vec::new(), ids: Vec::new() },
-        Side { s: b, in_flight: Vec::new(), ids: Vec::new() },
+        Side {
+            s: a,
+            in_flight: Vec::new(),
+            ids: Vec::new(),
+        },
+        Side {
+            s: b,
+            in_flight: Vec::new(),
+            ids: Vec::new(),
+        },
     ];
     // (writer side index, stream id) -> model of that direction.
     let mut model: HashMap<(usize, u64), StreamModel> = HashMap::new();
@@ -102,20 +140,34 @@ fuzz_target!(|ops: Vec<Op>| {
             deliver(sides, 1, usize::MAX, now);
         }
     }
-    fn read_into(sides: &mut [Side; 2], model: &mut HashMap<(usize, u64), StreamModel>, r: usize, id: u64, max: usize) {
+    fn read_into(
+        sides: &mut [Side; 2],
+        model: &mut HashMap<(usize, u64), StreamModel>,
+        r: usize,
+        id: u64,
+        max: usize,
+    ) {
         let m = model.entry((1 - r, id)).or_default();
         match sides[r].s.read(id, max) {
             Ok(ReadOutcome::Data(d)) => {
                 assert!(!m.got_fin, "data after FIN on stream {id}");
                 let end = m.read + d.len();
                 assert!(end <= m.written.len(), "read more than was written on {id}");
-                assert_eq!(&d[..], &m.written[m.read..end], "corrupted or reordered data on stream {id}");
+                assert_eq!(
+                    &d[..],
+                    &m.written[m.read..end],
+                    "corrupted or reordered data on stream {id}"
+                );
                 m.read = end;
             }
             Ok(ReadOutcome::Finished) => {
                 assert!(m.finished || m.reset, "FIN without finish on stream {id}");
                 if !m.reset {
-                    assert_eq!(m.read, m.written.len(), "FIN before all data on stream {id}");
+                    assert_eq!(
+                        m.read,
+                        m.written.len(),
+                        "FIN before all data on stream {id}"
+                    );
                 }
                 m.got_fin = true;
             }
@@ -159,7 +211,11 @@ fuzz_target!(|ops: Vec<Op>| {
             Op::Reset { side, s, code } => {
                 let i = side as usize;
                 if let Some(id) = pick(&sides[i].ids, s) {
-                    let c = [ErrorCode::StreamClosed, ErrorCode::StreamRefused, ErrorCode::Ok][code as usize % 3];
+                    let c = [
+                        ErrorCode::StreamClosed,
+                        ErrorCode::StreamRefused,
+                        ErrorCode::Ok,
+                    ][code as usize % 3];
                     if sides[i].s.reset(id, c).is_ok() {
                         model.entry((i, id)).or_default().reset = true;
                         model.entry((1 - i, id)).or_default().reset = true;
@@ -220,7 +276,11 @@ fuzz_target!(|ops: Vec<Op>| {
         if m.reset || !sides[r].ids.contains(id) {
             continue;
         }
-        assert_eq!(m.read, m.written.len(), "stream {id} from side {w}: lost data");
+        assert_eq!(
+            m.read,
+            m.written.len(),
+            "stream {id} from side {w}: lost data"
+        );
         if m.finished {
             assert!(m.got_fin, "stream {id} from side {w}: FIN lost");
         }

@@ -52,7 +52,11 @@ fuzz_target!(|data: &[u8]| {
             break;
         }
     }
-    assert!(out.len() <= 1024, "answered {} bytes before auth", out.len());
+    assert!(
+        out.len() <= 1024,
+        "answered {} bytes before auth",
+        out.len()
+    );
     if stealth && !knock_first {
         // Only plaintext AUTH_FAIL frames: no Noise message 2, no KNOCK_RESPONSE (the
         // fuzzer does not know the invite).
@@ -66,7 +70,9 @@ fuzz_target!(|data: &[u8]| {
         assert!(b.is_empty());
     }
     // The handshake timeout always ends an unauthenticated session.
-    now = fx.base + Duration::from_secs(11) + Duration::from_millis(700) * (wire.len() as u32 / 3 + 1);
+    now = fx.base
+        + Duration::from_secs(11)
+        + Duration::from_millis(700) * (wire.len() as u32 / 3 + 1);
     s.handle_timeout(now);
     assert!(s.error().is_some(), "handshake never timed out");
     let mut after = Vec::new();

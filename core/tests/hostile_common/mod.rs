@@ -287,3 +287,38 @@ pub async fn connect_from(
     sock.bind(std::net::SocketAddr::new(src.into(), 0))?;
     sock.connect(to).await
 }
+
+/// Builds (if needed) and returns the path of the testnode example (core/examples), for
+/// the tests that run a peer in its own OS process.
+///
+/// The nested `cargo build` must not inherit what `cargo test` sets for the running test
+/// (CARGO_MANIFEST_DIR, CARGO_PKG_*, ...): build scripts that track those variables (ring
+/// does) would see them change and rebuild ring, snow and snap2p on every run.
+pub fn testnode() -> std::path::PathBuf {
+    use std::process::Command;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "-q", "-p", "snap2p", "--example", "testnode"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().into_owned();
+        let set_by_cargo_test = k == "CARGO_MANIFEST_DIR"
+            || k == "CARGO_MANIFEST_PATH"
+            || k == "CARGO_CRATE_NAME"
+            || k == "CARGO_PRIMARY_PACKAGE"
+            || k == "CARGO_TARGET_TMPDIR"
+            || k == "CARGO_BIN_NAME"
+            || k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_BIN_EXE_");
+        if set_by_cargo_test {
+            cmd.env_remove(&k);
+        }
+    }
+    let st = cmd.status().expect("cargo build --example testnode");
+    assert!(st.success(), "cargo build --example testnode failed");
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap(); // target/<profile>
+    let p = dir.join("examples").join("testnode");
+    assert!(p.is_file(), "{p:?}");
+    p
+}
