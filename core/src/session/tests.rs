@@ -532,7 +532,10 @@ fn reset_reaches_the_peer_with_its_code() {
     pump(&mut a, &mut b, now);
     // Reset discards unread data and reports the code on both directions.
     assert_eq!(b.read(id, 100).unwrap_err().code, ErrorCode::Unknown(4242));
-    assert_eq!(b.write(id, b"x").unwrap_err().code, ErrorCode::Unknown(4242));
+    assert_eq!(
+        b.write(id, b"x").unwrap_err().code,
+        ErrorCode::Unknown(4242)
+    );
     assert_eq!(a.write(id, b"x").unwrap_err().code, ErrorCode::StreamClosed);
 }
 
