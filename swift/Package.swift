@@ -25,11 +25,14 @@ let package = Package(
     platforms: [.macOS(.v12), .iOS(.v15)],
     products: [
         .library(name: "Snap2P", targets: ["Snap2P"]),
+        .executable(name: "snap2p-interop-runner", targets: ["InteropRunner"]),
     ],
     targets: [
         ffi,
         // Sources/Snap2P/Snap2P.swift is generated (uniffi-bindgen), never committed.
         .target(name: "Snap2P", dependencies: ["snap2pFFI"], path: "Sources/Snap2P"),
+        // The interop matrix runner (docs/INTEROP.md, ci/interop/runner-swift.sh).
+        .executableTarget(name: "InteropRunner", dependencies: ["Snap2P"], path: "Sources/InteropRunner"),
         .testTarget(name: "Snap2PTests", dependencies: ["Snap2P"], path: "Tests/Snap2PTests"),
     ]
 )

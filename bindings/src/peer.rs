@@ -50,6 +50,10 @@ pub struct PeerOptions {
     /// Principals (`stacks:SP…` or `SP…`) let in by a private or stealth peer.
     #[uniffi(default)]
     pub allowlist: Vec<String>,
+    /// Enforce the allowlist after auth (default: private and stealth). `false` makes an
+    /// invite-only stealth peer: a valid invite is enough (PROTOCOL.md, visibility table).
+    #[uniffi(default)]
+    pub allowlist_gate: Option<bool>,
     /// Invite tokens (hex, 16–32 bytes) accepted from the start, valid 24 hours, reusable.
     #[uniffi(default)]
     pub invites: Vec<String>,
@@ -123,6 +127,7 @@ impl Peer {
             .map(|p| parse_principal_arg(p))
             .collect::<Result<_>>()?;
         config.px1 = options.px1;
+        config.allowlist_gate = options.allowlist_gate;
         config.alias = match (options.alias, options.display_name) {
             (Some(a), Some(d)) => Some((a, d)),
             (Some(a), None) => Some((a.clone(), a)),

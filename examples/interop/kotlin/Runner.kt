@@ -1,0 +1,281 @@
+// The Kotlin runner of the interop matrix (contract: docs/INTEROP.md).
+//
+//   Runner listen [--visibility V] [--allow P]… [--alias A] [--invite] [--bootstrap LOC] [--sign-form digest|message]
+//   Runner dial --target T [--via LOC] [--invite HEX] [--streams N] [--bytes B]
+//               [--expect-principal P] [--expect-alias A] [--expect-code C] [--sign-form F]
+//
+// Its wallet signer is Kotlin: a HostSigner (the foreign trait) the core calls back to sign
+// the NodeKeyAttestation and AliasCard. It hashes Stacks messages itself and hands the
+// 32-byte digest to its key holder; the secp256k1 operation is delegated to a wallet object
+// of the binding (no secp256k1 library on the JVM here), as a hardware-wallet bridge would.
+// Built with the Kotlin test sources (kotlin/pom.xml); run by ci/interop/runner-kotlin.sh.
+package io.snap2p.interop
+
+import io.snap2p.Connection
+import io.snap2p.HostSigner
+import io.snap2p.Network
+import io.snap2p.Peer
+import io.snap2p.PeerOptions
+import io.snap2p.SignRequest
+import io.snap2p.SignatureForm
+import io.snap2p.Signer
+import io.snap2p.Snap2pException
+import io.snap2p.Stream
+import io.snap2p.Visibility
+import io.snap2p.code
+import io.snap2p.stacksMessageHash
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.async
+import kotlinx.coroutines.awaitAll
+import kotlinx.coroutines.coroutineScope
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withContext
+import kotlinx.coroutines.withTimeoutOrNull
+import java.security.MessageDigest
+import java.util.concurrent.ThreadLocalRandom
+import kotlin.system.exitProcess
+
+/** A host-side signer: holds its key (a wallet object standing in for the device). */
+class RunnerSigner(private val key: Signer) : HostSigner {
+    override suspend fun sign(request: SignRequest): ByteArray {
+        val digest = when (request) {
+            is SignRequest.Digest -> request.digest
+            is SignRequest.Message -> stacksMessageHash(request.text)
+        }
+        return key.sign(SignRequest.Digest(digest))
+    }
+}
+
+class Args(private val a: List<String>) {
+    val mode: String = a.firstOrNull() ?: ""
+    fun value(name: String): String? = a.indexOf(name).takeIf { it >= 0 }?.let { a.getOrNull(it + 1) }
+    fun values(name: String): List<String> =
+        a.windowed(2).filter { it[0] == name }.map { it[1] }
+    fun flag(name: String): Boolean = name in a
+}
+
+// ---- JSON lines -------------------------------------------------------------------------
+
+fun jsonString(s: String): String {
+    val b = StringBuilder("\"")
+    for (c in s) {
+        when {
+            c == '"' -> b.append("\\\"")
+            c == '\\' -> b.append("\\\\")
+            c == '\n' -> b.append("\\n")
+            c == '\r' -> b.append("\\r")
+            c == '\t' -> b.append("\\t")
+            c < ' ' -> b.append(String.format("\\u%04x", c.code))
+            else -> b.append(c)
+        }
+    }
+    return b.append('"').toString()
+}
+
+fun json(v: Any?): String = when (v) {
+    null -> "null"
+    is String -> jsonString(v)
+    is Boolean, is Int, is Long -> v.toString()
+    is ULong, is UInt -> v.toString()
+    is Map<*, *> -> v.entries.joinToString(",", "{", "}") { (k, x) -> jsonString(k.toString()) + ":" + json(x) }
+    is List<*> -> v.joinToString(",", "[", "]") { json(it) }
+    else -> jsonString(v.toString())
+}
+
+private val out = Any()
+
+fun emit(vararg pairs: Pair<String, Any?>) {
+    val line = json(linkedMapOf(*pairs))
+    synchronized(out) {
+        println(line)
+        System.out.flush()
+    }
+}
+
+fun hex(bytes: ByteArray): String = bytes.joinToString("") { "%02x".format(it) }
+
+// ---- peer -------------------------------------------------------------------------------
+
+suspend fun makePeer(args: Args): Peer {
+    val form = if (args.value("--sign-form") == "message") SignatureForm.STACKS_MESSAGE else SignatureForm.DIGEST
+    val key = Signer.generate(Network.MAINNET)
+    val signer = Signer.fromHost(key.principal(), form, RunnerSigner(key))
+    val visibility = when (val v = args.value("--visibility") ?: "public") {
+        "public" -> Visibility.PUBLIC
+        "private" -> Visibility.PRIVATE
+        "stealth" -> Visibility.STEALTH
+        else -> throw IllegalArgumentException("visibility $v")
+    }
+    val alias = args.value("--alias")
+    val allow = args.values("--allow")
+    return Peer.create(
+        PeerOptions(
+            visibility = visibility,
+            allowlist = allow,
+            // As the Rust runner: the allowlist gates private peers (or any given --allow);
+            // a stealth listener is invite-only.
+            allowlistGate = visibility == Visibility.PRIVATE || allow.isNotEmpty(),
+            alias = alias,
+            displayName = alias?.let { "$it (kotlin)" },
+            signer = signer,
+        )
+    )
+}
+
+/** Reads a whole stream, answers with the hex SHA-256 of it. */
+suspend fun serveStream(stream: Stream) {
+    val h = MessageDigest.getInstance("SHA-256")
+    var n = 0L
+    try {
+        while (true) {
+            val chunk = stream.read(65536u) ?: break
+            n += chunk.size
+            h.update(chunk)
+        }
+        val digest = hex(h.digest())
+        stream.write(digest.toByteArray())
+        stream.finish()
+        emit("event" to "stream", "label" to stream.label(), "bytes" to n, "sha256" to digest)
+    } catch (e: Snap2pException) {
+        System.err.println("stream ${stream.label()}: ${e.message}")
+    }
+}
+
+fun CoroutineScope.serveConnection(conn: Connection) = launch {
+    while (true) {
+        val stream = try {
+            conn.acceptStream()
+        } catch (e: Snap2pException) {
+            break
+        }
+        launch { serveStream(stream) }
+    }
+}
+
+suspend fun listen(args: Args): Int = coroutineScope {
+    val peer = makePeer(args)
+    val locator = peer.listen("127.0.0.1:0")
+    val invite = if (args.flag("--invite")) peer.createInvite(3600L, false).token else null
+    val bootstrap = args.value("--bootstrap")?.let { peer.dial(it) }
+    emit("event" to "ready", "principal" to peer.principal(), "locator" to locator, "invite" to invite)
+    val acceptor = launch {
+        while (true) {
+            val conn = peer.accept() ?: break
+            serveConnection(conn)
+        }
+    }
+    // Serve until the orchestrator closes our stdin.
+    withContext(Dispatchers.IO) {
+        val buf = ByteArray(256)
+        while (System.`in`.read(buf) >= 0) { /* ignore */ }
+    }
+    bootstrap?.shutdown(0u, "done")
+    withTimeoutOrNull(5_000) { peer.shutdown() }
+    acceptor.cancel()
+    0
+}
+
+// ---- dial -------------------------------------------------------------------------------
+
+suspend fun sendOne(conn: Connection, i: Int, bytes: Long): Map<String, Any?> {
+    val s = conn.openStream("interop-$i")
+    val h = MessageDigest.getInstance("SHA-256")
+    var left = bytes
+    val rnd = ThreadLocalRandom.current()
+    while (left > 0) {
+        val buf = ByteArray(minOf(left, 65536L).toInt())
+        rnd.nextBytes(buf)
+        h.update(buf)
+        s.write(buf)
+        left -= buf.size
+    }
+    s.finish()
+    val reply = s.readToEnd(128u)
+    val mine = hex(h.digest())
+    return linkedMapOf("sha256" to mine, "match" to (String(reply) == mine))
+}
+
+suspend fun dial(args: Args): Boolean = coroutineScope {
+    val peer = makePeer(args)
+    val target = args.value("--target") ?: throw IllegalArgumentException("--target")
+    val started = System.nanoTime()
+    val via = args.value("--via")?.let { peer.dial(it) }
+    val expectCode = args.value("--expect-code")?.toULong()
+    val conn = try {
+        peer.dial(target, invite = args.value("--invite"))
+    } catch (e: Snap2pException) {
+        val ok = expectCode == e.code
+        emit("event" to "result", "ok" to ok, "code" to e.code, "error" to e.message)
+        withTimeoutOrNull(5_000) { peer.shutdown() }
+        return@coroutineScope ok
+    }
+    if (expectCode != null) {
+        emit("event" to "result", "ok" to false, "code" to null, "error" to "connected but an error was expected")
+        conn.shutdown(0u, "done")
+        withTimeoutOrNull(5_000) { peer.shutdown() }
+        return@coroutineScope false
+    }
+    val streams = args.value("--streams")?.toInt() ?: 1
+    val bytes = args.value("--bytes")?.toLong() ?: 1024L
+    val results = (0 until streams).map { i ->
+        async(Dispatchers.Default) {
+            try {
+                sendOne(conn, i, bytes)
+            } catch (e: Exception) {
+                linkedMapOf<String, Any?>("error" to (e.message ?: e.toString()))
+            }
+        }
+    }.awaitAll()
+    var ok = results.all { it["match"] == true }
+    var alias = conn.remoteAlias()?.alias
+    args.value("--expect-alias")?.let { expected ->
+        // The card follows AUTH_OK; give it a moment to arrive.
+        repeat(50) {
+            if (alias == expected) return@repeat
+            delay(20)
+            alias = conn.remoteAlias()?.alias
+        }
+        ok = ok && alias == expected
+    }
+    args.value("--expect-principal")?.let { ok = ok && conn.remotePrincipal() == it }
+    emit(
+        "event" to "result",
+        "ok" to ok,
+        "principal" to conn.remotePrincipal(),
+        "alias" to conn.remoteAlias()?.alias,
+        "streams" to results,
+        "ms" to (System.nanoTime() - started) / 1_000_000,
+    )
+    conn.shutdown(0u, "done")
+    withTimeoutOrNull(2_000) { conn.closed() }
+    via?.shutdown(0u, "done")
+    withTimeoutOrNull(5_000) { peer.shutdown() }
+    ok
+}
+
+fun main(argv: Array<String>) {
+    val args = Args(argv.toList())
+    val code = try {
+        runBlocking {
+            when (args.mode) {
+                "listen" -> listen(args)
+                "dial" -> if (dial(args)) 0 else 1
+                else -> {
+                    System.err.println("usage: Runner listen|dial [options] (see docs/INTEROP.md)")
+                    2
+                }
+            }
+        }
+    } catch (e: Exception) {
+        System.err.println("runner: $e")
+        e.printStackTrace()
+        if (args.mode == "dial") emit("event" to "result", "ok" to false, "code" to null, "error" to e.toString())
+        1
+    }
+    System.out.flush()
+    // The native runtime's threads must not keep the JVM alive.
+    exitProcess(code)
+}

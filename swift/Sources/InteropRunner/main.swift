@@ -1,0 +1,353 @@
+// The Swift runner of the interop matrix (contract: docs/INTEROP.md).
+//
+//   snap2p-interop-runner listen [--visibility V] [--allow P]… [--alias A] [--invite] [--bootstrap LOC] [--sign-form digest|message]
+//   snap2p-interop-runner dial --target T [--via LOC] [--invite HEX] [--streams N] [--bytes B]
+//                              [--expect-principal P] [--expect-alias A] [--expect-code C] [--sign-form F]
+//
+// Its wallet signer is Swift: a HostSigner (the foreign protocol) the core calls back to sign
+// the NodeKeyAttestation and AliasCard. It hashes Stacks messages itself and hands the
+// 32-byte digest to its key holder; the secp256k1 operation is delegated to a wallet object
+// of the binding (no secp256k1 library in the Linux toolchain), as a device bridge would.
+// Built and run in the Swift chroot by ci/interop/runner-swift.sh.
+
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import Snap2P
+
+/// A host-side signer: holds its key (a wallet object standing in for the device).
+final class RunnerSigner: HostSigner, @unchecked Sendable {
+    let key: Signer
+    init(key: Signer) { self.key = key }
+
+    func sign(request: SignRequest) async throws -> Data {
+        let digest: Data
+        switch request {
+        case let .digest(d): digest = d
+        case let .message(text): digest = stacksMessageHash(message: text)
+        }
+        return try await key.sign(request: .digest(digest: digest))
+    }
+}
+
+struct Args {
+    let a: [String]
+    var mode: String { a.first ?? "" }
+    func value(_ name: String) -> String? {
+        guard let i = a.firstIndex(of: name), i + 1 < a.count else { return nil }
+        return a[i + 1]
+    }
+    func values(_ name: String) -> [String] {
+        guard a.count >= 2 else { return [] }
+        return (0..<(a.count - 1)).filter { a[$0] == name }.map { a[$0 + 1] }
+    }
+    func flag(_ name: String) -> Bool { a.contains(name) }
+}
+
+// ---- JSON lines -------------------------------------------------------------------------
+
+func jsonString(_ s: String) -> String {
+    var out = "\""
+    for u in s.unicodeScalars {
+        switch u {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+        }
+    }
+    return out + "\""
+}
+
+func json(_ v: Any?) -> String {
+    switch v {
+    case nil: return "null"
+    case let s as String: return jsonString(s)
+    case let b as Bool: return b ? "true" : "false"
+    case let i as Int: return String(i)
+    case let i as UInt64: return String(i)
+    case let i as Int64: return String(i)
+    case let kv as [(String, Any?)]: return "{" + kv.map { jsonString($0.0) + ":" + json($0.1) }.joined(separator: ",") + "}"
+    case let l as [Any?]: return "[" + l.map { json($0) }.joined(separator: ",") + "]"
+    case let .some(x): return jsonString(String(describing: x))
+    }
+}
+
+let outLock = NSLock()
+func emit(_ kv: [(String, Any?)]) {
+    let line = json(kv)
+    outLock.lock()
+    print(line)
+    fflush(stdout)
+    outLock.unlock()
+}
+
+func log(_ s: String) { FileHandle.standardError.write((s + "\n").data(using: .utf8)!) }
+
+extension Data {
+    var hex: String { map { String(format: "%02x", $0) }.joined() }
+}
+
+/// SHA-256 (FIPS 180-4), incremental (Linux has no CryptoKit).
+struct SHA256 {
+    private static let k: [UInt32] = [
+        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+    ]
+    private var h: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
+    private var buffer = [UInt8]()
+    private var length: UInt64 = 0
+    private var w = [UInt32](repeating: 0, count: 64)
+
+    mutating func update(_ data: Data) {
+        length += UInt64(data.count)
+        buffer.append(contentsOf: data)
+        let blocks = buffer.count / 64
+        buffer.withUnsafeBufferPointer { p in
+            for b in 0..<blocks { compress(p, at: b * 64) }
+        }
+        buffer.removeFirst(blocks * 64)
+    }
+
+    private mutating func compress(_ p: UnsafeBufferPointer<UInt8>, at o: Int) {
+        @inline(__always) func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
+        for i in 0..<16 {
+            w[i] = UInt32(p[o + 4 * i]) << 24 | UInt32(p[o + 4 * i + 1]) << 16 | UInt32(p[o + 4 * i + 2]) << 8 | UInt32(p[o + 4 * i + 3])
+        }
+        for i in 16..<64 {
+            let s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3)
+            let s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10)
+            w[i] = w[i - 16] &+ s0 &+ w[i - 7] &+ s1
+        }
+        var (a, b, c, d, e, f, g, hh) = (h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7])
+        for i in 0..<64 {
+            let t1 = hh &+ (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) &+ ((e & f) ^ (~e & g)) &+ SHA256.k[i] &+ w[i]
+            let t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) &+ ((a & b) ^ (a & c) ^ (b & c))
+            hh = g; g = f; f = e; e = d &+ t1; d = c; c = b; b = a; a = t1 &+ t2
+        }
+        h[0] &+= a; h[1] &+= b; h[2] &+= c; h[3] &+= d; h[4] &+= e; h[5] &+= f; h[6] &+= g; h[7] &+= hh
+    }
+
+    mutating func finalize() -> Data {
+        let bits = length &* 8
+        var pad: [UInt8] = [0x80]
+        while (buffer.count + pad.count) % 64 != 56 { pad.append(0) }
+        for i in (0..<8).reversed() { pad.append(UInt8(truncatingIfNeeded: bits >> (UInt64(i) * 8))) }
+        let saved = length
+        update(Data(pad))
+        length = saved
+        var out = Data()
+        for v in h { out.append(contentsOf: [UInt8(v >> 24), UInt8((v >> 16) & 0xff), UInt8((v >> 8) & 0xff), UInt8(v & 0xff)]) }
+        return out
+    }
+}
+
+/// Random payload bytes: xorshift64* seeded from the system generator (fast in any build).
+struct Payload {
+    var x = UInt64.random(in: 1...UInt64.max)
+    mutating func fill(_ n: Int) -> Data {
+        var words = [UInt64](repeating: 0, count: (n + 7) / 8)
+        for i in 0..<words.count {
+            x ^= x >> 12; x ^= x << 25; x ^= x >> 27
+            words[i] = x &* 0x2545F4914F6CDD1D
+        }
+        return words.withUnsafeBytes { Data($0.prefix(n)) }
+    }
+}
+
+func errorCode(_ e: Error) -> UInt64? { (e as? Snap2pError)?.code }
+
+// ---- peer -------------------------------------------------------------------------------
+
+func makePeer(_ args: Args) async throws -> Peer {
+    let form: SignatureForm = args.value("--sign-form") == "message" ? .stacksMessage : .digest
+    let key = Signer.generate(network: .mainnet)
+    let signer = try Signer.fromHost(principal: key.principal(), form: form, host: RunnerSigner(key: key))
+    let visibility: Visibility
+    switch args.value("--visibility") ?? "public" {
+    case "private": visibility = .private
+    case "stealth": visibility = .stealth
+    default: visibility = .public
+    }
+    let alias = args.value("--alias")
+    let allow = args.values("--allow")
+    return try await Peer.create(options: PeerOptions(
+        visibility: visibility,
+        allowlist: allow,
+        // As the Rust runner: the allowlist gates private peers (or any given --allow);
+        // a stealth listener is invite-only.
+        allowlistGate: visibility == .private || !allow.isEmpty,
+        alias: alias,
+        displayName: alias.map { "\($0) (swift)" },
+        signer: signer
+    ))
+}
+
+/// Reads a whole stream, answers with the hex SHA-256 of it.
+func serveStream(_ stream: Snap2P.Stream) async {
+    var sha = SHA256()
+    var n = 0
+    do {
+        while let chunk = try await stream.read(max: 65536) {
+            n += chunk.count
+            sha.update(chunk)
+        }
+        let digest = sha.finalize().hex
+        try await stream.write(data: Data(digest.utf8))
+        try stream.finish()
+        emit([("event", "stream"), ("label", stream.label()), ("bytes", n), ("sha256", digest)])
+    } catch {
+        log("stream \(stream.label() ?? "-"): \(error)")
+    }
+}
+
+func serveConnection(_ conn: Connection) async {
+    await withTaskGroup(of: Void.self) { group in
+        while true {
+            guard let stream = try? await conn.acceptStream() else { break }
+            group.addTask { await serveStream(stream) }
+        }
+    }
+}
+
+/// Returns once standard input reaches end of file (the orchestrator's stop signal).
+func stdinClosed() async {
+    await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+        Thread.detachNewThread {
+            var buf = [UInt8](repeating: 0, count: 256)
+            while true {
+                let n = read(0, &buf, buf.count)
+                if n > 0 { continue }
+                if n < 0 && errno == EINTR { continue }
+                break
+            }
+            c.resume()
+        }
+    }
+}
+
+func listen(_ args: Args) async throws -> Int32 {
+    let peer = try await makePeer(args)
+    let locator = try await peer.listen(addr: "127.0.0.1:0")
+    let invite = args.flag("--invite") ? try peer.createInvite(ttlSecs: 3600, oneTime: false).token : nil
+    var bootstrap: Connection? = nil
+    if let b = args.value("--bootstrap") { bootstrap = try await peer.dial(target: b) }
+    emit([("event", "ready"), ("principal", peer.principal()), ("locator", locator), ("invite", invite)])
+    let acceptor = Task {
+        await withTaskGroup(of: Void.self) { group in
+            while let conn = await peer.accept() {
+                group.addTask { await serveConnection(conn) }
+            }
+        }
+    }
+    // Serve until the orchestrator closes our stdin.
+    await stdinClosed()
+    bootstrap?.shutdown(code: 0, reason: "done")
+    await peer.shutdown()
+    acceptor.cancel()
+    return 0
+}
+
+// ---- dial -------------------------------------------------------------------------------
+
+func sendOne(_ conn: Connection, _ i: Int, _ bytes: Int) async throws -> [(String, Any?)] {
+    let s = try await conn.openStream(label: "interop-\(i)")
+    var sha = SHA256()
+    var rnd = Payload()
+    var left = bytes
+    while left > 0 {
+        let buf = rnd.fill(min(left, 65536))
+        sha.update(buf)
+        try await s.write(data: buf)
+        left -= buf.count
+    }
+    try s.finish()
+    let reply = try await s.readToEnd(limit: 128)
+    let mine = sha.finalize().hex
+    return [("sha256", mine), ("match", String(decoding: reply, as: UTF8.self) == mine)]
+}
+
+func dial(_ args: Args) async throws -> Bool {
+    let peer = try await makePeer(args)
+    guard let target = args.value("--target") else { throw NSError(domain: "runner", code: 2, userInfo: [NSLocalizedDescriptionKey: "--target"]) }
+    let started = Date()
+    var via: Connection? = nil
+    if let v = args.value("--via") { via = try await peer.dial(target: v) }
+    let expectCode = args.value("--expect-code").flatMap { UInt64($0) }
+    let conn: Connection
+    do {
+        conn = try await peer.dial(target: target, invite: args.value("--invite"))
+    } catch {
+        let code = errorCode(error)
+        let ok = expectCode != nil && code == expectCode
+        emit([("event", "result"), ("ok", ok), ("code", code), ("error", "\(error)")])
+        await peer.shutdown()
+        return ok
+    }
+    if expectCode != nil {
+        emit([("event", "result"), ("ok", false), ("code", nil), ("error", "connected but an error was expected")])
+        conn.shutdown(code: 0, reason: "done")
+        await peer.shutdown()
+        return false
+    }
+    let streams = args.value("--streams").flatMap { Int($0) } ?? 1
+    let bytes = args.value("--bytes").flatMap { Int($0) } ?? 1024
+    let results: [[(String, Any?)]] = await withTaskGroup(of: (Int, [(String, Any?)]).self) { group in
+        for i in 0..<streams {
+            group.addTask {
+                do { return (i, try await sendOne(conn, i, bytes)) } catch { return (i, [("error", "\(error)")]) }
+            }
+        }
+        var byIndex = [Int: [(String, Any?)]]()
+        for await (i, r) in group { byIndex[i] = r }
+        return (0..<streams).map { byIndex[$0]! }
+    }
+    var ok = results.allSatisfy { r in r.contains { $0.0 == "match" && ($0.1 as? Bool) == true } }
+    var alias = conn.remoteAlias()?.alias
+    if let expected = args.value("--expect-alias") {
+        // The card follows AUTH_OK; give it a moment to arrive.
+        for _ in 0..<50 where alias != expected {
+            try? await Task.sleep(nanoseconds: 20_000_000)
+            alias = conn.remoteAlias()?.alias
+        }
+        ok = ok && alias == expected
+    }
+    if let p = args.value("--expect-principal") { ok = ok && conn.remotePrincipal() == p }
+    emit([
+        ("event", "result"), ("ok", ok), ("principal", conn.remotePrincipal()),
+        ("alias", conn.remoteAlias()?.alias), ("streams", results.map { $0 as Any? }),
+        ("ms", Int(Date().timeIntervalSince(started) * 1000)),
+    ])
+    conn.shutdown(code: 0, reason: "done")
+    via?.shutdown(code: 0, reason: "done")
+    await peer.shutdown()
+    return ok
+}
+
+let args = Args(a: Array(CommandLine.arguments.dropFirst()))
+var status: Int32 = 1
+do {
+    switch args.mode {
+    case "listen": status = try await listen(args)
+    case "dial": status = try await dial(args) ? 0 : 1
+    default:
+        log("usage: snap2p-interop-runner listen|dial [options] (see docs/INTEROP.md)")
+        status = 2
+    }
+} catch {
+    log("runner: \(error)")
+    if args.mode == "dial" { emit([("event", "result"), ("ok", false), ("code", errorCode(error)), ("error", "\(error)")]) }
+    status = 1
+}
+fflush(stdout)
+exit(status)
