@@ -55,3 +55,24 @@ async fn roles_are_enforced() {
     let conn = dialer.dial(&addr.to_string()).await.unwrap();
     assert_eq!(conn.remote_principal(), listener.principal());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listener_alias_is_known_when_dial_returns() {
+    let server = Peer::ephemeral(PeerConfig {
+        alias: Some(("echo-server".into(), "Echo".into())),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let addr = server.listen("127.0.0.1:0").await.unwrap();
+    for _ in 0..20 {
+        let client = Peer::ephemeral(PeerConfig::default()).await.unwrap();
+        let conn = client.dial(&addr.to_string()).await.unwrap();
+        // The card travels with the listener's AUTH_OK: no waiting needed.
+        assert_eq!(
+            conn.remote_alias().map(|c| c.alias).as_deref(),
+            Some("echo-server")
+        );
+        client.close().await;
+    }
+}

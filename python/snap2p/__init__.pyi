@@ -213,6 +213,7 @@ class Peer:
         wallet: LocalWallet | None = None,
         network: _Network = "mainnet",
         px1: bool | None = None,
+        allowlist_gate: bool | None = None,
     ) -> Peer: ...
     @property
     def principal(self) -> str: ...

@@ -122,11 +122,13 @@ impl Peer {
     /// - ``alias``: ``'name'`` or ``('name', 'Display Name')``, published as an AliasCard;
     /// - ``signer``: a host signer (``principal`` + ``sign(request)``, plain or async), or
     ///   ``wallet``: a ``LocalWallet``; neither: a fresh throw-away wallet on ``network``;
-    /// - ``px1``: peer exchange (default: on for public peers).
+    /// - ``px1``: peer exchange (default: on for public peers);
+    /// - ``allowlist_gate``: enforce the allowlist after auth (default: private and
+    ///   stealth); ``False`` makes an invite-only stealth peer.
     #[staticmethod]
     #[pyo3(signature = (
         *, visibility = "public", allowlist = None, alias = None, signer = None,
-        wallet = None, network = "mainnet", px1 = None
+        wallet = None, network = "mainnet", px1 = None, allowlist_gate = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn create<'py>(
@@ -138,6 +140,7 @@ impl Peer {
         wallet: Option<PyRef<'py, LocalWallet>>,
         network: &str,
         px1: Option<bool>,
+        allowlist_gate: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let mut config = PeerConfig::default().with_visibility(parse_visibility(visibility)?);
         for p in allowlist.unwrap_or_default() {
@@ -154,6 +157,7 @@ impl Peer {
             }
         };
         config.px1 = px1;
+        config.allowlist_gate = allowlist_gate;
         let signer: Arc<dyn WalletSigner> = match (signer, wallet) {
             (Some(_), Some(_)) => return Err(invalid("pass either signer or wallet, not both")),
             (Some(s), None) => host_signer(py, &s)?,

@@ -964,6 +964,9 @@ impl Session {
                     }
                     .to_vec();
                     self.send_control(ok);
+                    // Our card rides right behind our AUTH_OK, so the dialer holds it by
+                    // the time its own handshake completes.
+                    self.queue_alias_card();
                     self.phase = Phase::AwaitAuthOk;
                     Ok(())
                 }
@@ -1040,13 +1043,21 @@ impl Session {
         // Keepalive starts now, with a first PING right away (as the reference does).
         self.next_ping = Some(now);
         self.idle_since = Some(now);
+        if self.cfg.initiator {
+            // The listener sent its card with its AUTH_OK; ours follows our AUTH_OK.
+            self.queue_alias_card();
+        }
+        self.events.push_back(Event::Established);
+    }
+
+    /// Queues our AliasCard (spec §4.3 step 7: only after AUTH_OK) if both list `aliases`.
+    fn queue_alias_card(&mut self) {
         if self.aliases {
             if let Some(card) = self.cfg.alias_card.clone() {
                 let msg = Message::AliasCard { card: &card }.to_vec();
                 self.send_control(msg);
             }
         }
-        self.events.push_back(Event::Established);
     }
 
     fn stream_parity_is_remote(&self, id: u64) -> bool {

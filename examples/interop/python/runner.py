@@ -45,6 +45,7 @@ async def make_peer(args) -> snap2p.Peer:
         visibility=args.visibility,
         allowlist=args.allow or None,
         signer=signer,
+        allowlist_gate=args.visibility == "private" or bool(args.allow),
     )
     if args.alias:
         await peer.set_alias(args.alias, f"{args.alias} (python)")
