@@ -260,10 +260,19 @@ async fn tour(t: &mut Transcript) -> R<()> {
         &seen == alice.principal() && seen_alias.as_deref() == Some("alice"),
         "bob authenticated alice's principal and alias",
     );
-    let alice_bob = alice
-        .connections()
-        .into_iter()
-        .find(|c| c.remote_principal() == bob.principal());
+    // Alice's side completes when bob's last handshake message (his AUTH_OK) arrives, a
+    // moment after bob's dial returns: wait for it, bounded.
+    let mut alice_bob = None;
+    for _ in 0..200 {
+        alice_bob = alice
+            .connections()
+            .into_iter()
+            .find(|c| c.remote_principal() == bob.principal());
+        if alice_bob.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     match alice_bob {
         Some(c) => {
             let a = alias_of(&c).await;
