@@ -224,10 +224,15 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// `per_minute` attempts per source address, with a burst of the same size.
     pub fn new(per_minute: u32) -> Self {
+        Self::with_capacity(per_minute, 65_536)
+    }
+
+    /// A limiter tracking at most `max_sources` addresses at once.
+    pub fn with_capacity(per_minute: u32, max_sources: usize) -> Self {
         RateLimiter {
             per_minute,
             buckets: Mutex::new(HashMap::new()),
-            max_sources: 65_536,
+            max_sources: max_sources.max(1),
         }
     }
 
@@ -245,7 +250,16 @@ impl RateLimiter {
                 *tokens + now.saturating_duration_since(*at).as_secs_f64() * per_sec < cap
             });
             if buckets.len() >= self.max_sources {
-                return false;
+                // Still full (a scanner with many addresses): forget the source seen least
+                // recently rather than refusing every new address, so legitimate newcomers
+                // are never locked out by the table's size.
+                if let Some(oldest) = buckets
+                    .iter()
+                    .min_by_key(|(_, (_, at))| *at)
+                    .map(|(k, _)| *k)
+                {
+                    buckets.remove(&oldest);
+                }
             }
         }
         let entry = buckets.entry(ip).or_insert((cap, now));
@@ -376,5 +390,22 @@ mod tests {
         assert!(rl.allow("127.0.0.10".parse().unwrap(), t0));
         assert!(rl.allow(ip, t0 + Duration::from_secs(13)));
         assert!(RateLimiter::new(0).allow(ip, t0));
+    }
+
+    #[test]
+    fn a_full_table_never_locks_newcomers_out() {
+        let rl = RateLimiter::with_capacity(2, 64);
+        let t0 = Instant::now();
+        // A scanner with many addresses exhausts each one's budget and fills the table.
+        for i in 0..200u32 {
+            let ip = IpAddr::from([10, 0, (i >> 8) as u8, i as u8]);
+            assert!(rl.allow(ip, t0));
+            assert!(rl.allow(ip, t0));
+            assert!(!rl.allow(ip, t0));
+        }
+        // A new legitimate address still gets its attempts.
+        let newcomer: IpAddr = "192.0.2.7".parse().unwrap();
+        assert!(rl.allow(newcomer, t0));
+        assert!(rl.buckets.lock().unwrap().len() <= 64);
     }
 }
