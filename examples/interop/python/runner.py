@@ -177,4 +177,10 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    # Known binding bug (see the session notes): after a dial by principal, background
+    # PX-1 work can still be finishing on a core thread while the interpreter finalizes,
+    # which crashes at exit about one run in six. The runner's verdict is already printed;
+    # leave without finalization until the binding is fixed.
+    os._exit(code)
