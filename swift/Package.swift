@@ -32,7 +32,9 @@ let package = Package(
         // Sources/Snap2P/Snap2P.swift is generated (uniffi-bindgen), never committed.
         .target(name: "Snap2P", dependencies: ["snap2pFFI"], path: "Sources/Snap2P"),
         // The interop matrix runner (docs/INTEROP.md, ci/interop/runner-swift.sh).
-        .executableTarget(name: "InteropRunner", dependencies: ["Snap2P"], path: "Sources/InteropRunner"),
-        .testTarget(name: "Snap2PTests", dependencies: ["Snap2P"], path: "Tests/Snap2PTests"),
+        // SHA-256 for checking transfers independently of the library (no CryptoKit on Linux).
+        .target(name: "SHA256Support", path: "Sources/SHA256Support"),
+        .executableTarget(name: "InteropRunner", dependencies: ["Snap2P", "SHA256Support"], path: "Sources/InteropRunner"),
+        .testTarget(name: "Snap2PTests", dependencies: ["Snap2P", "SHA256Support"], path: "Tests/Snap2PTests"),
     ]
 )

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import Snap2P
+import SHA256Support
 
 /// Echoes every stream of every inbound connection through the callback API, hashing what
 /// it receives.
