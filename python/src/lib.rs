@@ -4,10 +4,12 @@
 //! Every network or crypto wait runs as a Rust future on the core's shared tokio runtime
 //! (`snap2p::host::runtime`), handed to asyncio as an awaitable; the GIL is not held while
 //! it runs. Python code (callbacks, host signers) is only entered from the blocking pool or
-//! the event-loop thread, never from a tokio worker and never under a Rust lock.
+//! the event-loop thread, never from a tokio worker and never under a Rust lock; entries from
+//! the blocking pool go through `bridge::attach`, which interpreter exit waits for.
 
 use pyo3::prelude::*;
 
+mod bridge;
 mod error;
 mod identity;
 mod peer;
@@ -19,6 +21,7 @@ fn _snap2p(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // One runtime for the core's own tasks and the binding's futures. Fails only if already
     // set (a second import in a sub-interpreter), which is fine.
     let _ = pyo3_async_runtimes::tokio::init_with_runtime(snap2p::host::runtime());
+    bridge::install(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("PROTOCOL_PREFIX", snap2p::identity::PRINCIPAL_PREFIX)?;
     m.add_class::<peer::Peer>()?;

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use crate::bridge::future_into_py;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
-use pyo3_async_runtimes::tokio::future_into_py;
 use snap2p::policy::parse_invite_token;
 use snap2p::{DialOptions, LocalWallet as CoreWallet, PeerConfig, Visibility, WalletSigner};
 

@@ -5,11 +5,11 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::bridge::{current_locals, future_into_py};
 use bytes::Bytes;
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyInt};
-use pyo3_async_runtimes::tokio::{future_into_py, get_current_locals};
 use snap2p::{Error, ErrorCode};
 use tokio::sync::{mpsc, watch};
 
@@ -99,7 +99,7 @@ where
     if !callback.is_callable() {
         return Err(invalid("the callback must be callable"));
     }
-    let locals = get_current_locals(py)?;
+    let locals = current_locals(py)?;
     let cancelled = Arc::new(AtomicBool::new(false));
     let flag = Arc::new(Py::new(
         py,
@@ -112,7 +112,7 @@ where
         while let Some(item) = next().await {
             let (locals, flag, callback) = (locals.clone(), flag.clone(), callback.clone());
             let sent = tokio::task::spawn_blocking(move || {
-                Python::attach(|py| -> PyResult<()> {
+                crate::bridge::attach(|py| -> PyResult<()> {
                     let arg = wrap(py, item)?;
                     let kwargs = PyDict::new(py);
                     kwargs.set_item("context", locals.context(py))?;
@@ -131,7 +131,7 @@ where
             })
             .await;
             // The loop is closed (or the interpreter is going away): nobody to call.
-            if !matches!(sent, Ok(Ok(()))) {
+            if !matches!(sent, Ok(Some(Ok(())))) {
                 break;
             }
         }

@@ -87,9 +87,16 @@ fn signer_error(py: Python<'_>, e: PyErr) -> Error {
 async fn with_python<T: Send + 'static>(
     f: impl FnOnce(Python<'_>) -> Result<T, Error> + Send + 'static,
 ) -> Result<T, Error> {
-    tokio::task::spawn_blocking(move || Python::attach(f))
-        .await
-        .map_err(|e| Error::new(ErrorCode::Internal, format!("host signer task failed: {e}")))?
+    tokio::task::spawn_blocking(move || {
+        crate::bridge::attach(f).unwrap_or_else(|| {
+            Err(Error::new(
+                ErrorCode::WalletError,
+                "the Python interpreter is shutting down",
+            ))
+        })
+    })
+    .await
+    .map_err(|e| Error::new(ErrorCode::Internal, format!("host signer task failed: {e}")))?
 }
 
 async fn call_sign(
@@ -150,7 +157,7 @@ pub fn host_signer(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Arc<dyn W
         },
         _ => SignatureForm::Digest,
     };
-    let locals = pyo3_async_runtimes::tokio::get_current_locals(py)?;
+    let locals = crate::bridge::current_locals(py)?;
     let obj = Arc::new(obj.clone().unbind());
     Ok(CallbackSigner::new(principal, form, move |request| {
         Box::pin(call_sign(obj.clone(), locals.clone(), request))

@@ -13,7 +13,6 @@ import sys
 import time
 
 import coincurve
-
 import snap2p
 
 
@@ -77,7 +76,14 @@ async def listen(args) -> int:
     keep = None
     if args.bootstrap:
         keep = await peer.dial(args.bootstrap)
-    emit({"event": "ready", "principal": peer.principal, "locator": locator, "invite": invite})
+    emit(
+        {
+            "event": "ready",
+            "principal": peer.principal,
+            "locator": locator,
+            "invite": invite,
+        }
+    )
     sub = peer.on_connection(serve_conn)
     loop = asyncio.get_running_loop()
     # Serve until the orchestrator closes stdin.
@@ -118,11 +124,19 @@ async def dial(args) -> int:
         await peer.close()
         return 0 if ok else 1
     if args.expect_code is not None:
-        emit({"event": "result", "ok": False, "code": None, "error": "connected but an error was expected"})
+        emit(
+            {
+                "event": "result",
+                "ok": False,
+                "code": None,
+                "error": "connected but an error was expected",
+            }
+        )
         await peer.close()
         return 1
     results = await asyncio.gather(
-        *(send_one(conn, i, args.bytes) for i in range(args.streams)), return_exceptions=True
+        *(send_one(conn, i, args.bytes) for i in range(args.streams)),
+        return_exceptions=True,
     )
     streams = [r if isinstance(r, dict) else {"error": str(r)} for r in results]
     ok = all(r.get("match") for r in streams)
@@ -177,10 +191,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()
-    # Known binding bug (see the session notes): after a dial by principal, background
-    # PX-1 work can still be finishing on a core thread while the interpreter finalizes,
-    # which crashes at exit about one run in six. The runner's verdict is already printed;
-    # leave without finalization until the binding is fixed.
-    os._exit(code)
+    sys.exit(main())
