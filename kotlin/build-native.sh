@@ -17,3 +17,15 @@ cp -f "$lib" "$here/src/main/resources/linux-x86-64/libsnap2p_uniffi.so"
 rm -rf "$out/io/snap2p/snap2p.kt"
 "$CARGO_TARGET_DIR/$dir/uniffi-bindgen" generate --library "$lib" --language kotlin --out-dir "$out" --no-format >/dev/null
 test -f "$out/io/snap2p/snap2p.kt"
+# Keep the core's threads attached to the JVM after they resume a coroutine. uniffi resumes
+# a suspended call (a stream write that waited for flow-control credit, a read) by calling
+# a JNA callback from the Rust thread that woke it; JNA attaches that thread to the JVM for
+# the call and by default detaches it afterwards, creating a java.lang.Thread each time
+# (~20 % of a Kotlin sender's CPU in perf). A CallbackThreadInitializer with detach=false
+# keeps the (long-lived) runtime threads attached as daemons; JNA detaches them when they
+# exit. uniffi has no hook for this, so the generated object gets an init block; the build
+# fails if uniffi's output ever stops matching.
+anchor='internal object uniffiRustFutureContinuationCallbackImpl: UniffiRustFutureContinuationCallback {'
+grep -qF "$anchor" "$out/io/snap2p/snap2p.kt" || { echo "build-native.sh: uniffi continuation callback not found" >&2; exit 1; }
+sed -i "s|^$anchor\$|$anchor\n    init { Native.setCallbackThreadInitializer(this, com.sun.jna.CallbackThreadInitializer(true, false, \"snap2p-runtime\")) }|" "$out/io/snap2p/snap2p.kt"
+grep -q 'CallbackThreadInitializer(true, false' "$out/io/snap2p/snap2p.kt"

@@ -1,9 +1,10 @@
 //! Rows for the language packages: one stream (64 KiB writes) sent by a Node.js, Python,
-//! Kotlin or Swift sender (bench/bindings/) to the Rust bench listener, against the native
-//! Rust client on the same size in the same run. A package that is not built shows
-//! "not built". Each sender prints `RESULT <MiB/s> <1|0 checksum ok>` or `NOT_BUILT <why>`.
+//! Kotlin or Swift sender to the Rust bench listener, against the native Rust client on the
+//! same size in the same rounds. The senders are bench/bindings/sender.{mjs,py} and the
+//! Kotlin and Swift interop runners' `bench-send` mode; ci/bench-bindings.sh builds them
+//! (release) and exports their commands. Each prints `RESULT <MiB/s> <1|0 checksum ok>`
+//! or `NOT_BUILT <why>`; a package that is not built shows "not built".
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,62 +13,31 @@ use crate::{Row, Server, Sys};
 
 const WRITE: usize = 64 * 1024;
 
-fn root() -> PathBuf {
-    // bench/ is one level below the workspace root.
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// Program, arguments and environment of one sender.
-type SenderCmd = (String, Vec<String>, Vec<(String, String)>);
+/// Program and arguments of one sender: the command prefix ci/bench-bindings.sh exported
+/// as `SNAP2P_BENCH_<LANG>` (split on whitespace), then `ADDR TOTAL WRITE`.
+type SenderCmd = (String, Vec<String>);
 
 /// The command for one binding, or why there is none.
 fn command(name: &str, addr: &str, total: u64) -> Result<SenderCmd, String> {
-    let r = root();
-    let b = r.join("bench/bindings");
-    let (t, w) = (total.to_string(), WRITE.to_string());
-    match name {
-        "Python" => Ok((
-            "python3".into(),
-            vec![b.join("sender.py").display().to_string(), addr.into(), t, w],
-            vec![("PYTHONPATH".into(), r.join("python").display().to_string())],
-        )),
-        "Node.js" => {
-            let pkg = r.join("node");
-            if !pkg.join("package.json").exists() {
-                return Err("not built (node/package.json missing)".into());
-            }
-            Ok((
-                "node".into(),
-                vec![
-                    b.join("sender.mjs").display().to_string(),
-                    pkg.display().to_string(),
-                    addr.into(),
-                    t,
-                    w,
-                ],
-                vec![],
-            ))
-        }
-        "Kotlin" | "Swift" => {
-            let script = b.join(format!("{}_sender.sh", name.to_lowercase()));
-            if !script.exists() {
-                return Err(format!(
-                    "not built (no {} bindings; hook: bench/bindings/{}_sender.sh ADDR TOTAL WRITE)",
-                    name,
-                    name.to_lowercase()
-                ));
-            }
-            Ok((
-                "bash".into(),
-                vec![script.display().to_string(), addr.into(), t, w],
-                vec![],
-            ))
-        }
-        _ => Err("unknown".into()),
-    }
+    let var = match name {
+        "Node.js" => "NODE",
+        "Python" => "PYTHON",
+        "Kotlin" => "KOTLIN",
+        "Swift" => "SWIFT",
+        _ => return Err("unknown".into()),
+    };
+    let Ok(prefix) = std::env::var(format!("SNAP2P_BENCH_{var}")) else {
+        let why = std::env::var(format!("SNAP2P_BENCH_{var}_WHY"))
+            .unwrap_or_else(|_| format!("SNAP2P_BENCH_{var} unset: ci/bench.sh prepares it"));
+        return Err(format!("not built ({why})"));
+    };
+    let mut words = prefix.split_whitespace().map(String::from);
+    let prog = words
+        .next()
+        .ok_or_else(|| format!("SNAP2P_BENCH_{var} is empty"))?;
+    let mut args: Vec<String> = words.collect();
+    args.extend([addr.to_string(), total.to_string(), WRITE.to_string()]);
+    Ok((prog, args))
 }
 
 async fn run_binding(name: &str, total: u64) -> Result<(f64, bool), String> {
@@ -75,12 +45,9 @@ async fn run_binding(name: &str, total: u64) -> Result<(f64, bool), String> {
     let cmd = command(name, &srv.addr, total);
     let res = match cmd {
         Err(e) => Err(e),
-        Ok((prog, args, env)) => {
+        Ok((prog, args)) => {
             let mut c = tokio::process::Command::new(prog);
             c.args(args).kill_on_drop(true);
-            for (k, v) in env {
-                c.env(k, v);
-            }
             match tokio::time::timeout(Duration::from_secs(300), c.output()).await {
                 Err(_) => Err("timed out".into()),
                 Ok(Err(e)) => Err(format!("not built ({e})")),

@@ -737,7 +737,7 @@ async fn run(args: Vec<String>) -> bool {
     }
     let mut bind_rows = Vec::new();
     if want("bindings") {
-        bind_rows = bindings::run(&pat, sizes.small.min(64 << 20), sizes.rounds).await;
+        bind_rows = bindings::run(&pat, sizes.small, sizes.rounds).await;
     }
 
     // ---- table

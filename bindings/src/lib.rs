@@ -8,16 +8,19 @@
 //!   the encrypted wallet store, principals;
 //! - [`peer`]: `Peer`, options, invites, connection callbacks;
 //! - [`session`]: `Connection`, `Stream`, stream callbacks;
-//! - [`rt`]: running core futures on the shared runtime, `Subscription` handles.
+//! - [`rt`]: running core futures on the shared runtime, `Subscription` handles;
+//! - [`bytes`]: stream data, copied across the FFI in one piece.
 
 uniffi::setup_scaffolding!("snap2p");
 
+pub mod bytes;
 pub mod error;
 pub mod identity;
 pub mod peer;
 pub mod rt;
 pub mod session;
 
+pub use bytes::Bytes;
 pub use error::{ErrorInfo, Snap2pError};
 pub use identity::{HostSigner, Signer, WalletStore};
 pub use peer::{Peer, PeerOptions};

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use snap2p::ErrorCode;
 
+use crate::bytes::Bytes;
 use crate::error::{ErrorInfo, Result};
 use crate::rt::{on_runtime, Subscription};
 
@@ -47,7 +48,7 @@ pub trait StreamHandler: Send + Sync {
 #[uniffi::export(with_foreign)]
 #[async_trait::async_trait]
 pub trait DataHandler: Send + Sync {
-    async fn on_data(&self, data: Vec<u8>) -> Result<()>;
+    async fn on_data(&self, data: Bytes) -> Result<()>;
     async fn on_end(&self, error: Option<ErrorInfo>) -> Result<()>;
 }
 
@@ -144,6 +145,10 @@ impl Connection {
     }
 }
 
+// Its reads and writes are polled in place by the foreign executor, not spawned on the
+// runtime: stream I/O in the core only takes the session lock and registers wakers (no
+// tokio context needed), so this saves a task spawn and a thread hop per call, and a
+// write the send buffer has room for completes on the first poll, on the caller's thread.
 /// A bidirectional byte stream. Released (and finished) when the last handle goes.
 #[derive(uniffi::Object)]
 pub struct Stream {
@@ -168,23 +173,20 @@ impl Stream {
 
     /// The next chunk (1 to `max` bytes, at most 1 MiB); null/nil once the peer finished.
     #[uniffi::method(default(max = 262144))]
-    pub async fn read(&self, max: u32) -> Result<Option<Vec<u8>>> {
-        let s = self.inner.clone();
+    pub async fn read(&self, max: u32) -> Result<Option<Bytes>> {
         let max = (max as usize).clamp(1, MAX_CHUNK);
-        on_runtime(async move { Ok(s.read_chunk(max).await?.map(|b| b.to_vec())) }).await
+        Ok(self.inner.read_chunk(max).await?.map(Bytes))
     }
 
     /// Everything until the peer finishes; ERR_RESOURCE_EXHAUSTED beyond `limit` bytes.
-    pub async fn read_to_end(&self, limit: u64) -> Result<Vec<u8>> {
-        let s = self.inner.clone();
+    pub async fn read_to_end(&self, limit: u64) -> Result<Bytes> {
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        on_runtime(async move { s.read_all(limit).await }).await
+        Ok(Bytes::from(self.inner.read_all(limit).await?))
     }
 
     /// Writes all of `data`, waiting for flow-control credit.
-    pub async fn write(&self, data: Vec<u8>) -> Result<()> {
-        let s = self.inner.clone();
-        on_runtime(async move { s.write_all(&data).await }).await
+    pub async fn write(&self, data: Bytes) -> Result<()> {
+        Ok(self.inner.write_all(&data.0).await?)
     }
 
     /// Half-closes: no more writes; the peer reads to the end. Reading continues.
@@ -204,7 +206,7 @@ impl Stream {
             loop {
                 match s.read_chunk(CALLBACK_CHUNK).await {
                     Ok(Some(chunk)) => {
-                        if let Err(e) = handler.on_data(chunk.to_vec()).await {
+                        if let Err(e) = handler.on_data(Bytes(chunk)).await {
                             s.reset(ErrorCode::Internal);
                             let e = snap2p::Error::from(e);
                             let _ = handler.on_end(Some(ErrorInfo::from(&e))).await;

@@ -45,6 +45,13 @@ async def anext_chunk(stream: Any) -> bytes:
     return chunk
 
 
+def ready() -> asyncio.Future[None]:
+    """An already-completed awaitable (``Stream.drain`` with room in the write buffer)."""
+    fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    fut.set_result(None)
+    return fut
+
+
 def dispatch(cancelled: Any, callback: Callable[[Any], Any], arg: Any) -> None:
     """Runs one subscription callback on the loop (scheduled by call_soon_threadsafe)."""
     if cancelled:

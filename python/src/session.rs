@@ -331,6 +331,8 @@ enum WriteCmd {
 struct WriteProgress {
     /// Commands completed (written or failed).
     done: u64,
+    /// Bytes of completed `Data` commands.
+    done_bytes: u64,
     /// The first write error; later writes are dropped.
     error: Option<Error>,
 }
@@ -350,18 +352,30 @@ struct Stash {
 /// A bidirectional byte stream in a session.
 ///
 /// Reading: ``await read(n)`` (``b""`` at end of stream), ``async for chunk in stream``.
-/// Writing follows ``asyncio.StreamWriter``: ``write(data)`` queues and returns at once,
-/// ``await drain()`` waits until everything queued is accepted by the session (flow
-/// control) and raises the first write error; ``close()`` sends end-of-stream after the
-/// queued data; ``reset(code)`` aborts both directions.
+/// Writing follows ``asyncio.StreamWriter``: ``write(data)`` queues and returns at once;
+/// ``await drain()`` is flow control: it returns at once while at most 256 KiB wait to be
+/// taken by the session, else waits until at most 64 KiB do, and raises the first write
+/// error. After ``close()`` (end-of-stream after the queued data), ``drain()`` waits for
+/// everything, end-of-stream included. ``reset(code)`` aborts both directions.
 #[pyclass(frozen, module = "snap2p")]
 pub struct Stream {
     inner: snap2p::Stream,
     stash: Arc<Mutex<Stash>>,
     writes: mpsc::UnboundedSender<WriteCmd>,
+    /// Commands queued, and the bytes of the `Data` ones.
     queued: AtomicU64,
+    queued_bytes: AtomicU64,
+    /// `close()` was queued: `drain()` then waits for everything.
+    closing: AtomicBool,
     progress: watch::Receiver<WriteProgress>,
 }
+
+/// `drain()` returns at once while at most this much is queued and not yet taken by the
+/// session (as asyncio's write buffer high-water mark: a round trip to the core for every
+/// write would cost more than the write)...
+const DRAIN_HIGH_WATER: u64 = 256 * 1024;
+/// ...and otherwise waits until at most this much is.
+const DRAIN_LOW_WATER: u64 = 64 * 1024;
 
 impl Stream {
     pub fn new(inner: snap2p::Stream) -> Self {
@@ -375,6 +389,8 @@ impl Stream {
             stash: Arc::default(),
             writes: tx,
             queued: AtomicU64::new(0),
+            queued_bytes: AtomicU64::new(0),
+            closing: AtomicBool::new(false),
             progress,
         }
     }
@@ -384,6 +400,13 @@ impl Stream {
             return Err(to_py(e.clone()));
         }
         self.queued.fetch_add(1, Ordering::SeqCst);
+        match &cmd {
+            WriteCmd::Data(d) => {
+                self.queued_bytes
+                    .fetch_add(d.len() as u64, Ordering::SeqCst);
+            }
+            WriteCmd::Finish => self.closing.store(true, Ordering::SeqCst),
+        }
         self.writes
             .send(cmd)
             .map_err(|_| to_py(Error::new(ErrorCode::StreamClosed, "stream writer is gone")))
@@ -397,6 +420,10 @@ async fn write_loop(
 ) {
     let mut failed = false;
     while let Some(cmd) = rx.recv().await {
+        let bytes = match &cmd {
+            WriteCmd::Data(d) => d.len() as u64,
+            WriteCmd::Finish => 0,
+        };
         if !failed {
             let result = match cmd {
                 WriteCmd::Data(d) => stream.write_all(&d).await,
@@ -411,7 +438,10 @@ async fn write_loop(
                 progress.send_modify(|p| p.error = Some(e));
             }
         }
-        progress.send_modify(|p| p.done += 1);
+        progress.send_modify(|p| {
+            p.done += 1;
+            p.done_bytes += bytes;
+        });
     }
 }
 
@@ -457,14 +487,33 @@ impl Stream {
         self.enqueue(WriteCmd::Data(bytes))
     }
 
-    /// Waits until every queued write (and ``close``) has been accepted by the session;
-    /// raises the first write error.
+    /// Flow control: returns at once while at most 256 KiB wait to be taken by the session,
+    /// else waits until at most 64 KiB do; after ``close()``, waits for everything
+    /// (end-of-stream included). Raises the first write error.
     fn drain<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let target = self.queued.load(Ordering::SeqCst);
+        let target_bytes = self.queued_bytes.load(Ordering::SeqCst);
+        let closing = self.closing.load(Ordering::SeqCst);
+        {
+            let p = self.progress.borrow();
+            if let Some(e) = &p.error {
+                return Err(to_py(e.clone()));
+            }
+            if p.done >= target
+                || (!closing && target_bytes - p.done_bytes.min(target_bytes) <= DRAIN_HIGH_WATER)
+            {
+                return aio(py)?.getattr("ready")?.call0();
+            }
+        }
         let mut progress = self.progress.clone();
         future_into_py(py, async move {
             let result = progress
-                .wait_for(|p| p.done >= target || p.error.is_some())
+                .wait_for(|p| {
+                    p.done >= target
+                        || p.error.is_some()
+                        || (!closing
+                            && target_bytes - p.done_bytes.min(target_bytes) <= DRAIN_LOW_WATER)
+                })
                 .await
                 .map(|p| p.error.clone());
             match result {

@@ -4,6 +4,8 @@
 //   Runner dial --target T [--via LOC] [--invite HEX] [--streams N] [--bytes B]
 //               [--expect-principal P] [--expect-alias A] [--expect-code C] [--sign-form F]
 //
+//   Runner bench-send ADDR TOTAL WRITE   (benchmark hook, see bench/bindings/kotlin_sender.sh)
+//
 // Its wallet signer is Kotlin: a HostSigner (the foreign trait) the core calls back to sign
 // the NodeKeyAttestation and AliasCard. It hashes Stacks messages itself and hands the
 // 32-byte digest to its key holder; the secp256k1 operation is delegated to a wallet object
@@ -256,6 +258,41 @@ suspend fun dial(args: Args): Boolean = coroutineScope {
     ok
 }
 
+// ---- benchmark hook ----------------------------------------------------------------------
+
+/**
+ * One stream of TOTAL bytes in WRITE-byte writes to the Rust bench listener (bench/), which
+ * answers with the CRC-32 of what it read. Prints `RESULT <MiB/s> <1 if the CRC matched>`;
+ * the clock runs from opening the stream to the reply, as for every row of that table.
+ */
+suspend fun benchSend(addr: String, total: Long, size: Int): Int {
+    val block = ByteArray(size) { ((it * 131 + 7) and 0xff).toByte() }
+    val n = total / size
+    val crc = java.util.zip.CRC32()
+    repeat(n.toInt()) { crc.update(block) }
+    val peer = Peer.create(PeerOptions(px1 = false))
+    val conn = peer.dial(addr)
+    // Untimed warm-up stream: 20,000 small writes let the JIT compile the write path (its
+    // C2 tier compiles after ~10,000 calls; the measured stream makes a few thousand).
+    val warm = conn.openStream("warm-up")
+    val small = block.copyOf(minOf(size, 4096))
+    repeat(20_000) { warm.write(small) }
+    warm.finish()
+    warm.readToEnd(16u)
+    val t0 = System.nanoTime()
+    val s = conn.openStream("bench")
+    repeat(n.toInt()) { s.write(block) }
+    s.finish()
+    val reply = s.readToEnd(16u)
+    val dt = (System.nanoTime() - t0) / 1e9
+    val got = reply.fold(0L) { acc, b -> (acc shl 8) or (b.toLong() and 0xff) }
+    val ok = reply.size == 4 && got == crc.value
+    println("RESULT %.1f %d".format(java.util.Locale.ROOT, n * size / 1048576.0 / dt, if (ok) 1 else 0))
+    conn.shutdown(0u, "done")
+    withTimeoutOrNull(5_000) { peer.shutdown() }
+    return if (ok) 0 else 1
+}
+
 fun main(argv: Array<String>) {
     val args = Args(argv.toList())
     val code = try {
@@ -263,8 +300,9 @@ fun main(argv: Array<String>) {
             when (args.mode) {
                 "listen" -> listen(args)
                 "dial" -> if (dial(args)) 0 else 1
+                "bench-send" -> benchSend(argv[1], argv[2].toLong(), argv[3].toInt())
                 else -> {
-                    System.err.println("usage: Runner listen|dial [options] (see docs/INTEROP.md)")
+                    System.err.println("usage: Runner listen|dial [options] (see docs/INTEROP.md) | bench-send ADDR TOTAL WRITE")
                     2
                 }
             }

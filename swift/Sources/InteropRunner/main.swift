@@ -273,14 +273,61 @@ func dial(_ args: Args) async throws -> Bool {
     return ok
 }
 
+// ---- benchmark hook ----------------------------------------------------------------------
+
+/// CRC-32 (IEEE, reflected), as the Rust bench listener computes it.
+struct CRC32 {
+    static let table: [UInt32] = (0..<256).map { i -> UInt32 in
+        var c = UInt32(i)
+        for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+        return c
+    }
+    var value: UInt32 = 0xFFFF_FFFF
+    mutating func update(_ d: Data) {
+        for b in d { value = CRC32.table[Int((value ^ UInt32(b)) & 0xFF)] ^ (value >> 8) }
+    }
+    var final: UInt32 { value ^ 0xFFFF_FFFF }
+}
+
+/// One stream of TOTAL bytes in WRITE-byte writes to the Rust bench listener (bench/), which
+/// answers with the CRC-32 of what it read. Prints `RESULT <MiB/s> <1 if the CRC matched>`;
+/// the clock runs from opening the stream to the reply, as for every row of that table.
+func benchSend(_ a: [String]) async throws -> Int32 {
+    guard a.count == 4, let total = Int(a[2]), let size = Int(a[3]) else { return 2 }
+    let block = Data((0..<size).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 7) })
+    let n = total / size
+    var crc = CRC32()
+    for _ in 0..<n { crc.update(block) }
+    let peer = try await Peer.create(options: PeerOptions(px1: false))
+    let conn = try await peer.dial(target: a[1])
+    // Untimed warm-up stream (a quarter of the size), as the other language senders do.
+    let warm = try await conn.openStream(label: "warm-up")
+    for _ in 0..<(n / 4) { try await warm.write(data: block) }
+    try warm.finish()
+    _ = try await warm.readToEnd(limit: 16)
+    let t0 = DispatchTime.now().uptimeNanoseconds
+    let s = try await conn.openStream(label: "bench")
+    for _ in 0..<n { try await s.write(data: block) }
+    try s.finish()
+    let reply = try await s.readToEnd(limit: 16)
+    let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+    let got = reply.reduce(UInt32(0)) { ($0 << 8) | UInt32($1) }
+    let ok = reply.count == 4 && got == crc.final
+    print(String(format: "RESULT %.1f %d", Double(n * size) / 1_048_576 / dt, ok ? 1 : 0))
+    conn.shutdown(code: 0, reason: "done")
+    await peer.shutdown()
+    return ok ? 0 : 1
+}
+
 let args = Args(a: Array(CommandLine.arguments.dropFirst()))
 var status: Int32 = 1
 do {
     switch args.mode {
     case "listen": status = try await listen(args)
     case "dial": status = try await dial(args) ? 0 : 1
+    case "bench-send": status = try await benchSend(Array(CommandLine.arguments.dropFirst()))
     default:
-        log("usage: snap2p-interop-runner listen|dial [options] (see docs/INTEROP.md)")
+        log("usage: snap2p-interop-runner listen|dial [options] (see docs/INTEROP.md) | bench-send ADDR TOTAL WRITE")
         status = 2
     }
 } catch {
