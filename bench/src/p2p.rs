@@ -218,16 +218,17 @@ enum Cmd {
     Dial(Multiaddr, oneshot::Sender<Result<f64, String>>),
 }
 
+/// A dial in progress: when it started, its latency once established, whom to tell.
+type PendingDial = (Instant, Option<f64>, oneshot::Sender<Result<f64, String>>);
+
 /// A swarm task that dials on request; each reply carries the dial→established latency
 /// once the connection has been established and closed again (`close`), or left open.
 fn dialer(close: bool) -> mpsc::Sender<Cmd> {
     let (tx, mut rx) = mpsc::channel::<Cmd>(1024);
     tokio::spawn(async move {
         let mut sw = swarm();
-        let mut pending: std::collections::HashMap<
-            libp2p::swarm::ConnectionId,
-            (Instant, Option<f64>, oneshot::Sender<Result<f64, String>>),
-        > = Default::default();
+        let mut pending: std::collections::HashMap<libp2p::swarm::ConnectionId, PendingDial> =
+            Default::default();
         let mut open = true;
         loop {
             if !open && pending.is_empty() {
