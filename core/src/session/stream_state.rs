@@ -116,20 +116,31 @@ impl StreamState {
         Some(chunk)
     }
 
-    /// After the application consumed data: owe an update once half the window is used.
-    /// Returns true when an update became pending.
+    /// After the application consumed data: owe an update once half the window is used,
+    /// and grow the window when it is what holds the stream back. Returns true when an
+    /// update became pending.
     pub fn maybe_grant(&mut self, max_window: u64, flow_control: bool) -> bool {
         if !flow_control || self.recv_fin || self.reset.is_some() || self.local_reset {
             return false;
         }
+        // The reader has taken everything while the sender has used all its credit: both
+        // ends wait on the window (the update sent at half-window did not come back before
+        // the reader ran dry), so it is smaller than bandwidth x round trip. Double it
+        // (auto-tuning, up to `max_window`), and announce the extra credit even if an
+        // update went out already. A slow reader never gets here: its buffer is not empty
+        // when the sender runs out of credit.
+        if self.recv_received == self.recv_limit
+            && self.recv_buffered == 0
+            && self.recv_window < max_window
+        {
+            self.recv_window = (self.recv_window * 2).min(max_window);
+            let newly = !self.update_pending;
+            self.update_pending = true;
+            return newly;
+        }
         let outstanding = self.recv_limit - self.recv_consumed;
         if outstanding > self.recv_window / 2 || self.update_pending {
             return false;
-        }
-        // Sender exhausted the window while the reader kept up: the window is the
-        // bottleneck, grow it.
-        if self.recv_received == self.recv_limit && self.recv_buffered == 0 {
-            self.recv_window = (self.recv_window * 2).min(max_window);
         }
         self.update_pending = true;
         true
@@ -148,5 +159,83 @@ impl StreamState {
         let credit = new_limit - self.recv_limit;
         self.recv_limit = new_limit;
         Some(credit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const W: u64 = 256 * 1024;
+    const MAX: u64 = 16 * 1024 * 1024;
+
+    /// The peer sends `n` bytes (within its credit) as one STREAM_DATA.
+    fn arrive(s: &mut StreamState, n: u64) {
+        assert!(
+            s.recv_received + n <= s.recv_limit,
+            "sender exceeded its credit"
+        );
+        s.recv_received += n;
+        s.recv_buffered += n as usize;
+        s.recv_buf.push_back(Bytes::from(vec![0u8; n as usize]));
+    }
+
+    /// The application reads one chunk; returns whether an update became pending.
+    fn read(s: &mut StreamState, max: usize) -> bool {
+        s.take_recv(max).expect("data");
+        s.maybe_grant(MAX, true)
+    }
+
+    /// The peer receives our pending update (if any) and uses all the credit it gives.
+    fn answer(s: &mut StreamState) {
+        if let Some(credit) = s.take_update() {
+            let mut left = credit;
+            while left > 0 {
+                let n = left.min(64 * 1024);
+                arrive(s, n);
+                left -= n;
+            }
+        }
+    }
+
+    #[test]
+    fn window_grows_when_it_stalls_a_fast_reader() {
+        let mut s = StreamState::new(None, false, W, true);
+        answer_initial(&mut s);
+        // The reader takes everything as it comes, but the update sent at half-window
+        // is answered only after the reader ran dry: the window is the bottleneck.
+        for _ in 0..12 {
+            while s.recv_buffered > 0 {
+                read(&mut s, 64 * 1024);
+            }
+            answer(&mut s);
+        }
+        assert_eq!(s.recv_window, MAX, "doubled up to the maximum");
+        assert!(s.recv_limit - s.recv_consumed <= MAX);
+    }
+
+    #[test]
+    fn window_stays_for_a_reader_that_keeps_data_waiting() {
+        let mut s = StreamState::new(None, false, W, true);
+        answer_initial(&mut s);
+        // The reader is slower than the link: each update is answered at once, so data
+        // is always waiting when the sender runs out of credit.
+        for _ in 0..200 {
+            if read(&mut s, 16 * 1024) {
+                answer(&mut s);
+            }
+        }
+        assert_eq!(s.recv_window, W);
+        assert!(
+            s.recv_buffered as u64 <= W,
+            "never more than one window buffered"
+        );
+    }
+
+    /// The peer uses its initial credit.
+    fn answer_initial(s: &mut StreamState) {
+        for _ in 0..(W / (64 * 1024)) {
+            arrive(s, 64 * 1024);
+        }
     }
 }
