@@ -1,6 +1,7 @@
 //! Criterion micro-benchmarks of the hot paths: the wire codec (frames, STREAM_DATA, control
-//! messages), the AEAD seal/open path of `NoiseTransport`, and attestation verification
-//! (decode + secp256k1 recovery vs the `AttestationCache` hit).
+//! messages), the AEAD seal/open path of `NoiseTransport`, attestation verification
+//! (decode + secp256k1 recovery vs the `AttestationCache` hit), and a whole session
+//! handshake (both machines, in memory: the CPU floor of session establishment).
 //!
 //! Run: `cargo bench -p snap2p --bench micro` (add `-- --quick` for a fast pass).
 
@@ -8,16 +9,20 @@ use std::hint::black_box;
 
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use snap2p::policy::NodePolicy;
 use snap2p::secure_channel::{NoiseHandshake, NoiseTransport};
-use snap2p::session::AttestationCache;
+use snap2p::session::{
+    default_capabilities, AttestationCache, Clock, Session, SessionConfig, SessionLimits,
+};
 use snap2p::wire::{frame, message};
+use snap2p::Visibility;
 use snap2p::{LocalWallet, Network, NetworkFilter, NodeKey, NodeKeyAttestation};
 
 /// Runs an in-memory Noise XX handshake and returns (initiator, responder) transports.
 fn transports() -> (NoiseTransport, NoiseTransport) {
     let (a, b) = (NodeKey::generate(), NodeKey::generate());
-    let mut i = NoiseHandshake::new(true, &a.x25519_secret(), None).unwrap();
-    let mut r = NoiseHandshake::new(false, &b.x25519_secret(), None).unwrap();
+    let mut i = NoiseHandshake::new(true, &a.x25519_secret(), &a.x25519_public(), None).unwrap();
+    let mut r = NoiseHandshake::new(false, &b.x25519_secret(), &b.x25519_public(), None).unwrap();
     let strip = |f: &[u8]| -> Vec<u8> {
         match frame::read_varint(f).unwrap() {
             frame::Varint::Complete(_, used) => f[used..].to_vec(),
@@ -184,5 +189,102 @@ fn attestation(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, codec, aead, attestation);
+/// One side of a session: its wallet, node key and encoded attestation.
+struct HandshakeSide {
+    wallet: LocalWallet,
+    node: NodeKey,
+    att: std::sync::Arc<Vec<u8>>,
+}
+
+type Cache = std::sync::Arc<AttestationCache>;
+
+fn handshake_side(rt: &tokio::runtime::Runtime) -> HandshakeSide {
+    let wallet = LocalWallet::generate(Network::Mainnet);
+    let node = NodeKey::generate();
+    let att = rt
+        .block_on(NodeKeyAttestation::issue(
+            &wallet,
+            node.public(),
+            snap2p::unix_now(),
+            86_400,
+        ))
+        .unwrap()
+        .encode();
+    HandshakeSide {
+        wallet,
+        node,
+        att: std::sync::Arc::new(att),
+    }
+}
+
+fn session(
+    side: &HandshakeSide,
+    cache: &Cache,
+    initiator: bool,
+    now: std::time::Instant,
+) -> Session {
+    let cfg = SessionConfig {
+        initiator,
+        node_key: side.node.clone(),
+        attestation: side.att.clone(),
+        principal: side.wallet.principal(),
+        visibility: Visibility::Public,
+        policy: (!initiator).then(|| std::sync::Arc::new(NodePolicy::new(Visibility::Public))),
+        networks: NetworkFilter::ANY,
+        invite_token: None,
+        expected_remote: None,
+        capabilities: default_capabilities(),
+        limits: SessionLimits::default(),
+        attestation_cache: cache.clone(),
+        alias_card: None,
+        clock: Clock::system(),
+        fixed: None,
+    };
+    Session::new(cfg, now).unwrap()
+}
+
+/// Runs both machines to established, moving bytes in memory.
+fn handshake_pair(a: &HandshakeSide, b: &HandshakeSide, caches: &(Cache, Cache)) {
+    let now = std::time::Instant::now();
+    let (mut i, mut r) = (
+        session(a, &caches.0, true, now),
+        session(b, &caches.1, false, now),
+    );
+    for _ in 0..16 {
+        let mut buf = Vec::new();
+        i.poll_transmit(now, &mut buf, 1 << 20);
+        let mut moved = !buf.is_empty();
+        r.handle_input(&mut BytesMut::from(&buf[..]), now);
+        buf.clear();
+        r.poll_transmit(now, &mut buf, 1 << 20);
+        moved |= !buf.is_empty();
+        i.handle_input(&mut BytesMut::from(&buf[..]), now);
+        if !moved {
+            break;
+        }
+    }
+    assert!(i.is_established() && r.is_established());
+}
+
+fn handshake(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let (a, b) = (handshake_side(&rt), handshake_side(&rt));
+    let mut g = c.benchmark_group("handshake");
+    let fresh = || (Cache::default(), Cache::default());
+    // Both sides have verified the other's attestation once (the caches hold it).
+    let warm = fresh();
+    handshake_pair(&a, &b, &warm);
+    g.bench_function("pair_verified_once", |bench| {
+        bench.iter(|| handshake_pair(&a, &b, &warm))
+    });
+    // Empty caches each time: both sides recover the other's secp256k1 key.
+    g.bench_function("pair_first_contact", |bench| {
+        bench.iter_batched(fresh, |c| handshake_pair(&a, &b, &c), BatchSize::SmallInput)
+    });
+    g.finish();
+}
+
+criterion_group!(benches, codec, aead, attestation, handshake);
 criterion_main!(benches);

@@ -6,6 +6,13 @@
 //! messages are at most 65535 bytes (Noise's limit): callers split larger writes.
 
 use bytes::BytesMut;
+use curve25519_dalek::montgomery::MontgomeryPoint;
+use snow::params::{CipherChoice, DHChoice, HashChoice};
+use snow::resolvers::{
+    BoxedCryptoResolver, CryptoResolver, DefaultResolver, FallbackResolver, RingResolver,
+};
+use snow::types::{Cipher, Dh, Hash, Random};
+use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorCode};
 use crate::wire::frame;
@@ -27,6 +34,101 @@ fn handshake_error(e: snow::Error) -> Error {
     )
 }
 
+/// snow's crypto (ring's cipher and hash, the default RNG), with an X25519 that knows the
+/// node's static key pair: snow's own `Dh25519::set` derives the public key again for
+/// every session, a base-point multiplication (~5 % of a handshake's CPU) for a value the
+/// node key computed once. Key generation and DH results are the same as snow's.
+struct NodeResolver {
+    inner: BoxedCryptoResolver,
+    static_secret: Zeroizing<[u8; 32]>,
+    static_public: [u8; 32],
+}
+
+impl CryptoResolver for NodeResolver {
+    fn resolve_rng(&self) -> Option<Box<dyn Random>> {
+        self.inner.resolve_rng()
+    }
+
+    fn resolve_dh(&self, choice: &DHChoice) -> Option<Box<dyn Dh>> {
+        match choice {
+            DHChoice::Curve25519 => Some(Box::new(X25519 {
+                known_secret: self.static_secret.clone(),
+                known_public: self.static_public,
+                privkey: Zeroizing::new([0; 32]),
+                pubkey: [0; 32],
+            })),
+            _ => None,
+        }
+    }
+
+    fn resolve_hash(&self, choice: &HashChoice) -> Option<Box<dyn Hash>> {
+        self.inner.resolve_hash(choice)
+    }
+
+    fn resolve_cipher(&self, choice: &CipherChoice) -> Option<Box<dyn Cipher>> {
+        self.inner.resolve_cipher(choice)
+    }
+}
+
+/// X25519 for snow (RFC 7748: scalars clamped on use, as snow's `Dh25519`).
+struct X25519 {
+    known_secret: Zeroizing<[u8; 32]>,
+    known_public: [u8; 32],
+    privkey: Zeroizing<[u8; 32]>,
+    pubkey: [u8; 32],
+}
+
+impl X25519 {
+    fn derive_public(&mut self) {
+        self.pubkey = if *self.privkey == *self.known_secret {
+            self.known_public
+        } else {
+            MontgomeryPoint::mul_base_clamped(*self.privkey).to_bytes()
+        };
+    }
+}
+
+impl Dh for X25519 {
+    fn name(&self) -> &'static str {
+        "25519"
+    }
+
+    fn pub_len(&self) -> usize {
+        32
+    }
+
+    fn priv_len(&self) -> usize {
+        32
+    }
+
+    fn set(&mut self, privkey: &[u8]) {
+        self.privkey.copy_from_slice(&privkey[..32]);
+        self.derive_public();
+    }
+
+    fn generate(&mut self, rng: &mut dyn Random) -> Result<(), snow::Error> {
+        rng.try_fill_bytes(&mut self.privkey[..])?;
+        self.derive_public();
+        Ok(())
+    }
+
+    fn pubkey(&self) -> &[u8] {
+        &self.pubkey
+    }
+
+    fn privkey(&self) -> &[u8] {
+        &self.privkey[..]
+    }
+
+    fn dh(&self, pubkey: &[u8], out: &mut [u8]) -> Result<(), snow::Error> {
+        let mut point = [0u8; 32];
+        point.copy_from_slice(&pubkey[..32]);
+        let shared = MontgomeryPoint(point).mul_clamped(*self.privkey);
+        out[..32].copy_from_slice(shared.as_bytes());
+        Ok(())
+    }
+}
+
 /// A Noise XX handshake in progress.
 pub struct NoiseHandshake {
     state: Box<snow::HandshakeState>,
@@ -41,17 +143,32 @@ impl std::fmt::Debug for NoiseHandshake {
 }
 
 impl NoiseHandshake {
-    /// `static_secret` is the X25519 secret derived from the node key. `fixed_ephemeral`
+    /// `static_secret` is the X25519 secret derived from the node key and `static_public`
+    /// its public key (which must match: it is not derived again). `fixed_ephemeral`
     /// exists only so test vectors can be reproduced byte for byte.
     pub fn new(
         initiator: bool,
         static_secret: &[u8; 32],
+        static_public: &[u8; 32],
         fixed_ephemeral: Option<&[u8; 32]>,
     ) -> Result<Self, Error> {
+        debug_assert_eq!(
+            MontgomeryPoint::mul_base_clamped(*static_secret).to_bytes(),
+            *static_public,
+            "static_public is not the public key of static_secret"
+        );
         let params = NOISE_PARAMS
             .parse()
             .map_err(|e| Error::new(ErrorCode::Internal, format!("noise params: {e}")))?;
-        let mut builder = snow::Builder::new(params)
+        let resolver = NodeResolver {
+            inner: Box::new(FallbackResolver::new(
+                Box::new(RingResolver),
+                Box::new(DefaultResolver),
+            )),
+            static_secret: Zeroizing::new(*static_secret),
+            static_public: *static_public,
+        };
+        let mut builder = snow::Builder::with_resolver(params, Box::new(resolver))
             .local_private_key(static_secret)
             .map_err(handshake_error)?;
         if let Some(e) = fixed_ephemeral {
@@ -261,17 +378,17 @@ mod tests {
     use super::*;
     use bytes::BytesMut;
 
-    fn keypair() -> [u8; 32] {
+    fn keypair() -> ([u8; 32], [u8; 32]) {
         let mut k = [0u8; 32];
         rand::Rng::fill(&mut rand::thread_rng(), &mut k);
-        k
+        (k, MontgomeryPoint::mul_base_clamped(k).to_bytes())
     }
 
     #[test]
     fn xx_round_trip_and_sizes() {
         let (a, b) = (keypair(), keypair());
-        let mut i = NoiseHandshake::new(true, &a, None).unwrap();
-        let mut r = NoiseHandshake::new(false, &b, None).unwrap();
+        let mut i = NoiseHandshake::new(true, &a.0, &a.1, None).unwrap();
+        let mut r = NoiseHandshake::new(false, &b.0, &b.1, None).unwrap();
         let mut wire = vec![];
         i.write_frame(&mut wire).unwrap();
         let mut buf = BytesMut::from(&wire[..]);
@@ -320,12 +437,12 @@ mod tests {
         let params: snow::params::NoiseParams = NOISE_PARAMS.parse().unwrap();
         let (a, b) = (keypair(), keypair());
         let mut i = snow::Builder::new(params.clone())
-            .local_private_key(&a)
+            .local_private_key(&a.0)
             .unwrap()
             .build_initiator()
             .unwrap();
         let mut r = snow::Builder::new(params)
-            .local_private_key(&b)
+            .local_private_key(&b.0)
             .unwrap()
             .build_responder()
             .unwrap();

@@ -198,7 +198,8 @@ async fn mitm(listen: TcpListener, target: std::net::SocketAddr) -> Result<(), S
         .map_err(|e| e.to_string())?;
     let mk = NodeKey::generate();
     // Dialer side: Mallory is the responder.
-    let mut hs_d = NoiseHandshake::new(false, &mk.x25519_secret(), None).unwrap();
+    let mut hs_d =
+        NoiseHandshake::new(false, &mk.x25519_secret(), &mk.x25519_public(), None).unwrap();
     let mut dbuf = BytesMut::new();
     let m1 = read_frame(&mut d, &mut dbuf, Duration::from_secs(5))
         .await

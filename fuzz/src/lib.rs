@@ -204,7 +204,12 @@ pub fn shadow_dialer(ab: &[u8], ba: &[u8]) -> NoiseTransport {
     let a_frames = frames(ab);
     let b_frames = frames(ba);
     let eph = fixed(1).ephemeral;
-    let mut hs = NoiseHandshake::new(true, &f.dialer.node.x25519_secret(), Some(&eph)).unwrap();
+    let mut hs = NoiseHandshake::new(
+        true,
+        &f.dialer.node.x25519_secret(),
+        &f.dialer.node.x25519_public(),
+        Some(&eph),
+    ).unwrap();
     let mut m1 = Vec::new();
     hs.write_frame(&mut m1).unwrap();
     hs.read_message(&b_frames[0]).unwrap();

@@ -19,7 +19,7 @@ pub use alias_card::{
     MAX_DISPLAY_NAME_BYTES,
 };
 pub use attestation::NodeKeyAttestation;
-pub use node_key::{ed25519_to_x25519_public, verify_ed25519, NodeKey};
+pub use node_key::{ed25519_to_x25519_public, verify_ed25519, NodeKey, NodePublicKey};
 pub use principal::{
     c32, hash160, Network, NetworkFilter, Principal, PRINCIPAL_PREFIX, VERSION_MAINNET_MULTI_SIG,
     VERSION_MAINNET_SINGLE_SIG, VERSION_TESTNET_MULTI_SIG, VERSION_TESTNET_SINGLE_SIG,

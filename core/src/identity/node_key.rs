@@ -12,6 +12,9 @@ use zeroize::Zeroizing;
 #[derive(Clone)]
 pub struct NodeKey {
     key: SigningKey,
+    /// The Noise static key pair, derived once (see [`NodeKey::x25519_secret`]).
+    x25519_secret: Zeroizing<[u8; 32]>,
+    x25519_public: [u8; 32],
 }
 
 impl fmt::Debug for NodeKey {
@@ -25,16 +28,30 @@ impl fmt::Debug for NodeKey {
 
 impl NodeKey {
     pub fn generate() -> NodeKey {
-        NodeKey {
-            key: SigningKey::generate(&mut OsRng),
-        }
+        NodeKey::with_key(SigningKey::generate(&mut OsRng))
     }
 
     /// The key for a 32-byte ed25519 seed (RFC 8032 private key).
     pub fn from_seed(seed: [u8; 32]) -> NodeKey {
         let seed = Zeroizing::new(seed);
+        NodeKey::with_key(SigningKey::from_bytes(&seed))
+    }
+
+    fn with_key(key: SigningKey) -> NodeKey {
+        // SHA-512(seed)[..32], clamped: the ed25519 secret scalar before reduction, which
+        // the TS reference uses as its Noise static key. Its public half is the Montgomery
+        // form of the ed25519 public key.
+        let h = Zeroizing::new(Sha512::digest(key.to_bytes()));
+        let mut secret = Zeroizing::new([0u8; 32]);
+        secret.copy_from_slice(&h[..32]);
+        secret[0] &= 248;
+        secret[31] &= 127;
+        secret[31] |= 64;
+        let x25519_public = key.verifying_key().to_montgomery().to_bytes();
         NodeKey {
-            key: SigningKey::from_bytes(&seed),
+            key,
+            x25519_secret: secret,
+            x25519_public,
         }
     }
 
@@ -53,20 +70,13 @@ impl NodeKey {
     /// The X25519 secret the TS reference uses as its Noise static key:
     /// SHA-512(seed)[..32], clamped (the ed25519 secret scalar, before reduction).
     pub fn x25519_secret(&self) -> [u8; 32] {
-        let h = Zeroizing::new(Sha512::digest(self.key.to_bytes()));
-        let mut s = [0u8; 32];
-        s.copy_from_slice(&h[..32]);
-        s[0] &= 248;
-        s[31] &= 127;
-        s[31] |= 64;
-        s
+        *self.x25519_secret
     }
 
     /// The X25519 public key of [`Self::x25519_secret`]; equal to the Montgomery form of
     /// [`Self::public`].
     pub fn x25519_public(&self) -> [u8; 32] {
-        let secret = x25519_dalek::StaticSecret::from(self.x25519_secret());
-        x25519_dalek::PublicKey::from(&secret).to_bytes()
+        self.x25519_public
     }
 }
 
@@ -80,6 +90,48 @@ pub fn ed25519_to_x25519_public(pk: &[u8; 32]) -> Option<[u8; 32]> {
         return None;
     }
     Some(point.to_montgomery().to_bytes())
+}
+
+/// A remote node's public key in the forms a handshake needs, worked out once per key
+/// (the attestation cache keeps it with the attestation): decompressed for ed25519
+/// verification, and its X25519 form, the Noise static key it must match. Decompression
+/// and the two conversions cost three field exponentiations, as much again as the
+/// transcript signature check itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodePublicKey {
+    bytes: [u8; 32],
+    verifying: VerifyingKey,
+    x25519: [u8; 32],
+}
+
+impl NodePublicKey {
+    /// `None` under the same conditions as [`ed25519_to_x25519_public`].
+    pub fn new(pk: &[u8; 32]) -> Option<NodePublicKey> {
+        let x25519 = ed25519_to_x25519_public(pk)?;
+        let verifying = VerifyingKey::from_bytes(pk).ok()?;
+        Some(NodePublicKey {
+            bytes: *pk,
+            verifying,
+            x25519,
+        })
+    }
+
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.bytes
+    }
+
+    /// The X25519 form (see [`ed25519_to_x25519_public`]).
+    pub fn x25519(&self) -> &[u8; 32] {
+        &self.x25519
+    }
+
+    /// Strict ed25519 verification, as [`verify_ed25519`].
+    pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
+        let Ok(sig) = Signature::from_slice(sig) else {
+            return false;
+        };
+        self.verifying.verify_strict(msg, &sig).is_ok()
+    }
 }
 
 /// Strict ed25519 verification (rejects small-order keys and non-canonical signatures).
@@ -107,6 +159,16 @@ mod tests {
             );
             let again = NodeKey::from_seed(k.seed());
             assert_eq!(again.public(), k.public());
+            // The cached public half is the one of the secret (derived independently).
+            let secret = x25519_dalek::StaticSecret::from(k.x25519_secret());
+            assert_eq!(
+                x25519_dalek::PublicKey::from(&secret).to_bytes(),
+                k.x25519_public()
+            );
+            let remote = NodePublicKey::new(&k.public()).unwrap();
+            assert_eq!(remote.x25519(), &k.x25519_public());
+            assert!(remote.verify(b"m", &k.sign(b"m")));
+            assert!(!remote.verify(b"n", &k.sign(b"m")));
         }
     }
 

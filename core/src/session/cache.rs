@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, ErrorCode};
-use crate::identity::{NetworkFilter, NodeKeyAttestation, Principal};
+use crate::identity::{NetworkFilter, NodeKeyAttestation, NodePublicKey, Principal};
 
 use super::machine::MAX_SKEW_SECS;
 
@@ -16,6 +16,8 @@ use super::machine::MAX_SKEW_SECS;
 pub struct VerifiedAttestation {
     pub principal: Principal,
     pub node_pubkey: [u8; 32],
+    /// The attested node key, decompressed and converted once for every later session.
+    pub node_key: NodePublicKey,
     pub issued_at: i64,
     pub expires_at: i64,
 }
@@ -68,9 +70,17 @@ impl AttestationCache {
         }
         let att = NodeKeyAttestation::decode(bytes)?;
         att.verify(now, networks)?;
+        // `verify` checked that the node key is a usable ed25519 point.
+        let node_key = NodePublicKey::new(&att.node_pubkey).ok_or_else(|| {
+            Error::new(
+                ErrorCode::AuthInvalid,
+                "attestation: node key is not a valid ed25519 point",
+            )
+        })?;
         let v = VerifiedAttestation {
             principal: att.principal.clone(),
             node_pubkey: att.node_pubkey,
+            node_key,
             issued_at: att.issued_at,
             expires_at: att.expires_at,
         };

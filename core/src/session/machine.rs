@@ -19,9 +19,7 @@ use subtle::ConstantTimeEq;
 use super::cache::AttestationCache;
 use super::stream_state::StreamState;
 use crate::error::{Error, ErrorCode};
-use crate::identity::{
-    ed25519_to_x25519_public, verify_ed25519, AliasCard, NetworkFilter, NodeKey, Principal,
-};
+use crate::identity::{AliasCard, NetworkFilter, NodeKey, Principal};
 use crate::policy::{NodePolicy, Visibility};
 use crate::secure_channel::{self, NoiseHandshake, NoiseTransport, MAX_PLAINTEXT};
 use crate::wire::frame::{self, MAX_PREAUTH_FRAME, MAX_TRANSPORT_FRAME};
@@ -346,6 +344,7 @@ impl Session {
         let handshake = NoiseHandshake::new(
             initiator,
             &cfg.node_key.x25519_secret(),
+            &cfg.node_key.x25519_public(),
             cfg.fixed.as_ref().map(|f| &f.ephemeral),
         )?;
         let session_rate = cfg.limits.session_send_rate;
@@ -877,13 +876,11 @@ impl Session {
             .as_ref()
             .ok_or_else(|| err(ErrorCode::Internal, "no transport"))?;
         // Binding 1: the Noise static key is the X25519 form of the attested node key.
-        let expected_static = ed25519_to_x25519_public(&verified.node_pubkey).ok_or_else(|| {
-            err(
-                ErrorCode::AuthInvalid,
-                "attested node key is not a valid ed25519 point",
-            )
-        })?;
-        let key_matches: bool = expected_static.ct_eq(&transport.remote_static).into();
+        let key_matches: bool = verified
+            .node_key
+            .x25519()
+            .ct_eq(&transport.remote_static)
+            .into();
         let hello_matches: bool = verified.node_pubkey.ct_eq(&remote.node_pubkey).into();
         if !key_matches || !hello_matches {
             return Err(err(
@@ -906,7 +903,7 @@ impl Session {
             }
             let role = if self.cfg.initiator { b'R' } else { b'I' };
             let input = self.binding_input(role, &ni, &nr);
-            if !verify_ed25519(&verified.node_pubkey, &input, a.handshake_sig) {
+            if !verified.node_key.verify(&input, a.handshake_sig) {
                 return Err(err(
                     ErrorCode::AuthFailed,
                     "transcript signature does not match this handshake (replayed or relayed)",

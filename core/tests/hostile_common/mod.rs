@@ -234,7 +234,8 @@ pub async fn wait_closed(tcp: &mut TcpStream, wait: Duration) -> Option<Vec<u8>>
 
 /// Runs a Noise XX initiator handshake by hand with `key`; returns the transport.
 pub async fn raw_noise_dial(tcp: &mut TcpStream, key: &NodeKey) -> NoiseTransport {
-    let mut hs = NoiseHandshake::new(true, &key.x25519_secret(), None).unwrap();
+    let mut hs =
+        NoiseHandshake::new(true, &key.x25519_secret(), &key.x25519_public(), None).unwrap();
     let mut out = Vec::new();
     hs.write_frame(&mut out).unwrap();
     tcp.write_all(&out).await.unwrap();
