@@ -394,13 +394,30 @@ class Stream extends Duplex {
 
   _write(chunk, encoding, callback) {
     const data = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk;
-    callAsync(() => this[NATIVE].write(data)).then(() => callback(), callback);
+    this._send(data, callback);
   }
 
   _writev(chunks, callback) {
     // Coalesce what queued up while the previous write waited for credit: one native call.
-    const data = Buffer.concat(chunks.map((c) => c.chunk));
-    callAsync(() => this[NATIVE].write(data)).then(() => callback(), callback);
+    this._send(Buffer.concat(chunks.map((c) => c.chunk)), callback);
+  }
+
+  _send(data, callback) {
+    // Most writes fit the send buffer: take them synchronously (no promise round trip to
+    // the core's threads) and wait only for what does not fit.
+    let taken;
+    try {
+      taken = this[NATIVE].tryWrite(data);
+    } catch (e) {
+      callback(fromNative(e));
+      return;
+    }
+    if (taken === data.length) {
+      callback();
+      return;
+    }
+    const rest = data.subarray(taken);
+    callAsync(() => this[NATIVE].write(rest)).then(() => callback(), callback);
   }
 
   _final(callback) {

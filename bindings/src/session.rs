@@ -184,6 +184,14 @@ impl Stream {
         Ok(Bytes::from(self.inner.read_all(limit).await?))
     }
 
+    /// Queues what the send buffer has room for now, without waiting; returns how many
+    /// bytes were taken (0: full). `writeAll` (Kotlin, Swift) tries this first and awaits
+    /// `write` only for the rest: one native call instead of an async round trip.
+    pub fn try_write(&self, data: Bytes) -> Result<u32> {
+        // Bytes crossing the FFI are at most i32::MAX long.
+        Ok(self.inner.try_write(&data.0)? as u32)
+    }
+
     /// Writes all of `data`, waiting for flow-control credit.
     pub async fn write(&self, data: Bytes) -> Result<()> {
         Ok(self.inner.write_all(&data.0).await?)

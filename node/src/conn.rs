@@ -180,16 +180,29 @@ impl NativeStream {
         if max == 0 {
             return Err(invalid("read size must be at least 1"));
         }
-        let s = self.inner.clone();
-        let chunk = on_core(async move { s.read_chunk(max.min(MAX_READ) as usize).await }).await?;
+        // Polled in place, as `write`.
+        let chunk = self
+            .inner
+            .read_chunk(max.min(MAX_READ) as usize)
+            .await
+            .js()?;
         Ok(chunk.map(|b| b.to_vec().into()))
     }
 
+    /// Queues what the send buffer has room for now, without waiting; returns how many
+    /// bytes were taken (0: full, use `write`).
+    #[napi]
+    pub fn try_write(&self, data: &[u8]) -> napi::Result<u32> {
+        // Chunks reaching here are at most a Node buffer's length (< 4 GiB).
+        self.inner.try_write(data).map(|n| n as u32).js()
+    }
+
     /// Resolves once the core has accepted every byte into the stream's send window.
+    /// Polled where napi runs it: core stream I/O needs no runtime of its own (wakers
+    /// only), so this saves a task spawn and a thread hop per call.
     #[napi]
     pub async fn write(&self, data: Buffer) -> napi::Result<()> {
-        let s = self.inner.clone();
-        on_core(async move { s.write_all(&data).await }).await
+        self.inner.write_all(&data).await.js()
     }
 
     /// Half-closes the sending side (FIN after queued data); reading goes on.

@@ -721,6 +721,22 @@ impl Stream {
         }
     }
 
+    /// Queues what the stream's send buffer has room for right now, without waiting:
+    /// returns how many bytes were taken (0 when the buffer is full). Lets a binding
+    /// complete most writes synchronously and fall back to [`Stream::write_all`] for the
+    /// rest.
+    pub fn try_write(&self, data: &[u8]) -> Result<usize, Error> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let mut st = self.inner.shared.lock();
+        let n = st.session.write(self.inner.id, data)?;
+        if n > 0 {
+            st.wake_driver();
+        }
+        Ok(n)
+    }
+
     /// Writes all of `data` (waiting for flow-control credit as needed).
     pub async fn write_all(&self, mut data: &[u8]) -> Result<(), Error> {
         while !data.is_empty() {

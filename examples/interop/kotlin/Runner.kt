@@ -26,6 +26,7 @@ import io.snap2p.Stream
 import io.snap2p.Visibility
 import io.snap2p.code
 import io.snap2p.stacksMessageHash
+import io.snap2p.writeAll
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.async
@@ -276,12 +277,12 @@ suspend fun benchSend(addr: String, total: Long, size: Int): Int {
     // C2 tier compiles after ~10,000 calls; the measured stream makes a few thousand).
     val warm = conn.openStream("warm-up")
     val small = block.copyOf(minOf(size, 4096))
-    repeat(20_000) { warm.write(small) }
+    repeat(20_000) { warm.writeAll(small) }
     warm.finish()
     warm.readToEnd(16u)
     val t0 = System.nanoTime()
     val s = conn.openStream("bench")
-    repeat(n.toInt()) { s.write(block) }
+    repeat(n.toInt()) { s.writeAll(block) }
     s.finish()
     val reply = s.readToEnd(16u)
     val dt = (System.nanoTime() - t0) / 1e9

@@ -302,12 +302,12 @@ func benchSend(_ a: [String]) async throws -> Int32 {
     let conn = try await peer.dial(target: a[1])
     // Untimed warm-up stream (a quarter of the size), as the other language senders do.
     let warm = try await conn.openStream(label: "warm-up")
-    for _ in 0..<(n / 4) { try await warm.write(data: block) }
+    for _ in 0..<(n / 4) { try await warm.writeAll(block) }
     try warm.finish()
     _ = try await warm.readToEnd(limit: 16)
     let t0 = DispatchTime.now().uptimeNanoseconds
     let s = try await conn.openStream(label: "bench")
-    for _ in 0..<n { try await s.write(data: block) }
+    for _ in 0..<n { try await s.writeAll(block) }
     try s.finish()
     let reply = try await s.readToEnd(limit: 16)
     let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9

@@ -43,9 +43,18 @@ extension Stream {
         }
     }
 
+    /// Writes all of `data`: what the send buffer has room for is taken at once in one
+    /// native call (`tryWrite`); only the rest waits for flow-control credit (`write`).
+    public func writeAll(_ data: Data) async throws {
+        let taken = Int(try tryWrite(data: data))
+        if taken < data.count {
+            try await write(data: taken == 0 ? data : data.subdata(in: data.startIndex + taken..<data.endIndex))
+        }
+    }
+
     /// Writes `data` and half-closes the stream.
     public func writeAndFinish(_ data: Data) async throws {
-        try await write(data: data)
+        try await writeAll(data)
         try finish()
     }
 }

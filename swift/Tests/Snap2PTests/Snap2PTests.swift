@@ -161,7 +161,7 @@ final class Snap2PTests: XCTestCase {
             var off = 0
             while off < size {
                 let n = min(1 << 20, size - off)
-                try await stream.write(data: data.subdata(in: off..<off + n))
+                try await stream.writeAll(data.subdata(in: off..<off + n))
                 off += n
             }
             try stream.finish()

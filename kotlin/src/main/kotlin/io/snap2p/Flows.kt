@@ -42,9 +42,22 @@ fun Stream.chunks(maxChunk: UInt = 262_144u): Flow<ByteArray> = flow {
     }
 }
 
+/**
+ * Writes all of [data]: what the send buffer has room for is taken at once in one native
+ * call ([Stream.tryWrite]); only the rest waits for flow-control credit ([Stream.write]).
+ * Same effect as [Stream.write], several times cheaper per call when the buffer has room:
+ * the fast way to send many chunks.
+ */
+suspend fun Stream.writeAll(data: ByteArray) {
+    val taken = tryWrite(data).toInt()
+    if (taken < data.size) {
+        write(if (taken == 0) data else data.copyOfRange(taken, data.size))
+    }
+}
+
 /** Writes [data] and half-closes the stream. */
 suspend fun Stream.writeAndFinish(data: ByteArray) {
-    write(data)
+    writeAll(data)
     finish()
 }
 

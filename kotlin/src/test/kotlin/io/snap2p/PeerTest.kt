@@ -148,7 +148,7 @@ class PeerTest {
         var off = 0
         while (off < size) {
             val n = minOf(1 shl 20, size - off)
-            stream.write(data.copyOfRange(off, off + n))
+            stream.writeAll(data.copyOfRange(off, off + n))
             off += n
         }
         stream.finish()
