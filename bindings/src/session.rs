@@ -178,9 +178,12 @@ impl Stream {
         Ok(self.inner.read_chunk(max).await?.map(Bytes))
     }
 
-    /// Everything until the peer finishes; ERR_RESOURCE_EXHAUSTED beyond `limit` bytes.
+    /// Everything until the peer finishes; ERR_RESOURCE_EXHAUSTED beyond `limit` bytes
+    /// (at most 2^31 - 1: byte arrays cross the FFI with an i32 length).
     pub async fn read_to_end(&self, limit: u64) -> Result<Bytes> {
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let limit = usize::try_from(limit)
+            .unwrap_or(usize::MAX)
+            .min(i32::MAX as usize);
         Ok(Bytes::from(self.inner.read_all(limit).await?))
     }
 
