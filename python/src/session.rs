@@ -395,6 +395,30 @@ impl Stream {
         }
     }
 
+    fn write_slice(&self, py: Python<'_>, b: &[u8]) -> PyResult<()> {
+        if b.is_empty() {
+            return Ok(());
+        }
+        // Fast path: with nothing queued before it, what fits the send buffer goes straight
+        // to the core (one copy under the session lock, GIL released); only the rest is
+        // queued for the writer task. Order holds: every earlier command has completed.
+        let idle = {
+            let p = self.progress.borrow();
+            p.error.is_none() && p.done == self.queued.load(Ordering::SeqCst)
+        };
+        if idle {
+            if let Ok(n) = py.detach(|| self.inner.try_write(b)) {
+                if n == b.len() {
+                    return Ok(());
+                }
+                return self.enqueue(WriteCmd::Data(b[n..].to_vec()));
+            }
+            // An error (stream reset or finished) is reported the usual way: the writer
+            // task meets it and `drain()` raises it.
+        }
+        self.enqueue(WriteCmd::Data(b.to_vec()))
+    }
+
     fn enqueue(&self, cmd: WriteCmd) -> PyResult<()> {
         if let Some(e) = &self.progress.borrow().error {
             return Err(to_py(e.clone()));
@@ -466,25 +490,22 @@ impl Stream {
 
     /// Queues ``data`` (bytes-like) for sending; see ``drain``.
     fn write(&self, data: &Bound<'_, PyAny>) -> PyResult<()> {
-        let bytes: Vec<u8> = match data.extract::<&[u8]>() {
-            Ok(b) => b.to_vec(),
-            // bytes(5) would be five zero bytes: refuse numbers outright.
-            Err(_) if data.is_instance_of::<PyInt>() => {
-                return Err(invalid("write() takes bytes-like data"))
-            }
-            Err(_) => data
-                .py()
-                .import("builtins")?
-                .getattr("bytes")?
-                .call1((data,))
-                .map_err(|_| invalid("write() takes bytes-like data"))?
-                .extract::<&[u8]>()?
-                .to_vec(),
-        };
-        if bytes.is_empty() {
-            return Ok(());
+        let py = data.py();
+        // `bytes` is immutable: it can be read in place (and without the GIL).
+        if let Ok(b) = data.extract::<&[u8]>() {
+            return self.write_slice(py, b);
         }
-        self.enqueue(WriteCmd::Data(bytes))
+        // bytes(5) would be five zero bytes: refuse numbers outright.
+        if data.is_instance_of::<PyInt>() {
+            return Err(invalid("write() takes bytes-like data"));
+        }
+        // bytearray, memoryview and the like (mutable): copy through bytes().
+        let copy = py
+            .import("builtins")?
+            .getattr("bytes")?
+            .call1((data,))
+            .map_err(|_| invalid("write() takes bytes-like data"))?;
+        self.write_slice(py, copy.extract::<&[u8]>()?)
     }
 
     /// Flow control: returns at once while at most 256 KiB wait to be taken by the session,
