@@ -50,6 +50,10 @@ pub struct SessionLimits {
     pub max_streams: usize,
     /// Largest per-stream receive window auto-tuning may reach.
     pub max_stream_window: u64,
+    /// Most receive window the streams of one session may have grown beyond their initial
+    /// window, together: bounds what a peer can make this side buffer by pacing its
+    /// sends until many streams' windows have grown.
+    pub max_session_window_growth: u64,
     /// Bytes the application may queue per stream before writes wait.
     pub stream_send_buffer: usize,
     /// Bytes buffered for reading across all streams of a peer without flow control.
@@ -71,6 +75,7 @@ impl Default for SessionLimits {
             idle_timeout: None,
             max_streams: 1024,
             max_stream_window: 16 * 1024 * 1024,
+            max_session_window_growth: 64 * 1024 * 1024,
             stream_send_buffer: 256 * 1024,
             max_unflowed_buffer: 64 * 1024 * 1024,
             max_stream_opens_per_sec: 0,
@@ -300,6 +305,8 @@ pub struct Session {
     inbound_open: usize,
     outbound_open: usize,
     unflowed_buffered: usize,
+    /// Σ (recv_window − INITIAL_STREAM_WINDOW) over live streams.
+    window_growth: u64,
     open_window: (Instant, u32),
     session_budget: SendBudget,
     stream_budgets: HashMap<u64, SendBudget>,
@@ -377,6 +384,7 @@ impl Session {
             inbound_open: 0,
             outbound_open: 0,
             unflowed_buffered: 0,
+            window_growth: 0,
             open_window: (now, 0),
             session_budget: SendBudget::new(session_rate),
             stream_budgets: HashMap::new(),
@@ -1409,13 +1417,23 @@ impl Session {
 
     /// Reads up to `max` bytes.
     pub fn read(&mut self, id: u64, max: usize) -> Result<ReadOutcome, Error> {
-        let max_window = self.cfg.limits.max_stream_window;
         let flow_control = self.flow_control;
         let session_error = self.error.clone();
+        let growth_left = self
+            .cfg
+            .limits
+            .max_session_window_growth
+            .saturating_sub(self.window_growth);
+        let stream_cap = self.cfg.limits.max_stream_window;
         let s = self.stream_mut(id)?;
+        // This stream may grow up to the per-stream cap, within what the session has left.
+        let max_window = stream_cap.min(s.recv_window.max(INITIAL_STREAM_WINDOW) + growth_left);
         if let Some(chunk) = s.take_recv(max.max(1)) {
             let n = chunk.len();
+            let before = s.recv_window;
             let grant = s.maybe_grant(max_window, flow_control);
+            let grown = s.recv_window - before;
+            self.window_growth += grown;
             if !flow_control {
                 self.unflowed_buffered = self.unflowed_buffered.saturating_sub(n);
             }
@@ -1475,6 +1493,7 @@ impl Session {
         if done {
             let s = self.streams.remove(&id).expect("checked");
             self.stream_budgets.remove(&id);
+            self.window_growth -= s.recv_window.saturating_sub(INITIAL_STREAM_WINDOW);
             if s.local {
                 self.outbound_open -= 1;
             } else {
@@ -1803,5 +1822,10 @@ impl Session {
     pub(crate) fn replace_control_for_test(&mut self, msg: Vec<u8>) {
         self.control.clear();
         self.control.push_back(msg);
+    }
+
+    /// Σ of the receive windows' growth beyond the initial window.
+    pub(crate) fn window_growth_for_test(&self) -> u64 {
+        self.window_growth
     }
 }

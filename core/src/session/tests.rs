@@ -177,6 +177,49 @@ fn flow_control_bounds_a_slow_reader() {
     assert_eq!(total, written);
 }
 
+/// Streams whose reader keeps up grow their windows (auto-tuning), but all of a session's
+/// streams together never grow past `max_session_window_growth`: a peer pacing its sends
+/// cannot make this side commit `max_streams` × `max_stream_window` of buffer.
+#[test]
+fn window_growth_is_bounded_per_session() {
+    let now = Instant::now();
+    let (x, y) = (side(1), side(2));
+    let mut b_cfg = config(&y, false, now);
+    b_cfg.limits.max_session_window_growth = 1024 * 1024;
+    let (mut a, mut b) = pair(config(&x, true, now), b_cfg, now);
+    let ids: Vec<u64> = (0..8).map(|_| a.open_stream(None).unwrap()).collect();
+    let chunk = vec![3u8; 64 * 1024];
+    let (mut sent, mut got) = (0usize, 0usize);
+    for _ in 0..200 {
+        // A sender with more to say than its credit allows.
+        for &id in &ids {
+            loop {
+                let n = a.write(id, &chunk).unwrap();
+                sent += n;
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        pump(&mut a, &mut b, now);
+        while b.accept_stream().is_some() {}
+        // A fast reader: everything that arrived is taken at once.
+        for &id in &ids {
+            while let ReadOutcome::Data(d) = b.read(id, 1 << 20).unwrap() {
+                got += d.len();
+            }
+        }
+        pump(&mut a, &mut b, now);
+    }
+    let growth = b.window_growth_for_test();
+    assert!(growth > 0, "windows grew for a reader that kept up");
+    assert!(
+        growth <= 1024 * 1024,
+        "session growth {growth} over its budget"
+    );
+    assert!(got > 0 && got <= sent);
+}
+
 #[test]
 fn stream_limit_refuses_with_stream_refused() {
     let now = Instant::now();
