@@ -211,12 +211,9 @@ impl Peer {
 
     /// The next authenticated inbound connection; null/nil once the peer is shut down.
     pub async fn accept(&self) -> Option<Arc<Connection>> {
-        let peer = self.inner.clone();
-        on_runtime(async move { Ok(peer.accept().await) })
-            .await
-            .ok()
-            .flatten()
-            .map(Connection::wrap)
+        // Polled in place (needs no runtime; the receive is cancel-safe): a caller that
+        // gives up waiting cannot make a connection vanish between the queue and it.
+        self.inner.accept().await.map(Connection::wrap)
     }
 
     /// Delivers each inbound connection to `handler` until the returned subscription is

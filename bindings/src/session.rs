@@ -103,10 +103,9 @@ impl Connection {
 
     /// The next stream the peer opens; throws once the connection is closed.
     pub async fn accept_stream(&self) -> Result<Arc<Stream>> {
-        let conn = self.inner.clone();
-        Ok(Stream::wrap(
-            on_runtime(async move { conn.accept_stream().await }).await?,
-        ))
+        // Polled in place (needs no runtime): a caller that gives up waiting drops this
+        // future before it took a stream, so no stream is taken and lost.
+        Ok(Stream::wrap(self.inner.accept_stream().await?))
     }
 
     /// Delivers each stream the peer opens to `handler` until cancelled or closed.

@@ -81,22 +81,38 @@ impl WalletSigner for CallbackSigner {
 }
 
 /// A running background task (a callback subscription). Dropping or cancelling it stops
-/// the task; no callback runs after `cancel` returns.
+/// the task.
+///
+/// `cancel` is synchronous: when it returns, the task is not running and never runs
+/// again, so nothing the source produces afterwards is taken by it (an inbound connection
+/// stays queued for `accept`, unread data stays readable). Aborting a tokio task alone is
+/// asynchronous: a poll already under way on another worker could still take the next
+/// item and hand it to a callback after `cancel` returned.
 #[derive(Debug)]
 pub struct Subscription {
     task: tokio::task::AbortHandle,
+    gate: Arc<Gate>,
 }
 
 impl Subscription {
     /// Spawns `fut` on the shared runtime.
     pub fn spawn(fut: impl Future<Output = ()> + Send + 'static) -> Self {
-        let handle = runtime().spawn(fut);
+        let gate = Arc::new(Gate::default());
+        let handle = runtime().spawn(Gated {
+            gate: gate.clone(),
+            fut: Box::pin(fut),
+        });
         Subscription {
             task: handle.abort_handle(),
+            gate,
         }
     }
 
+    /// Stops the task; returns once no poll of it is in progress (a call from inside the
+    /// task itself returns at once). Waits at most one poll, which never blocks: it takes
+    /// an item and starts the callback, it does not wait for the callback.
     pub fn cancel(&self) {
+        self.gate.close();
         self.task.abort();
     }
 
@@ -107,7 +123,70 @@ impl Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.task.abort();
+        self.cancel();
+    }
+}
+
+/// Serialises a subscription's polls with its cancellation.
+#[derive(Debug, Default)]
+struct Gate {
+    state: std::sync::Mutex<GateState>,
+    idle: std::sync::Condvar,
+}
+
+#[derive(Debug, Default)]
+struct GateState {
+    closed: bool,
+    /// The thread polling the task right now.
+    polling: Option<std::thread::ThreadId>,
+}
+
+impl Gate {
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn close(&self) {
+        let me = std::thread::current().id();
+        let mut st = self.lock();
+        st.closed = true;
+        while st.polling.is_some_and(|t| t != me) {
+            st = self.idle.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+struct Gated {
+    gate: Arc<Gate>,
+    fut: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+/// Clears the polling mark even if the inner future panics.
+struct PollMark<'a>(&'a Gate);
+
+impl Drop for PollMark<'_> {
+    fn drop(&mut self) {
+        self.0.lock().polling = None;
+        self.0.idle.notify_all();
+    }
+}
+
+impl Future for Gated {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        let this = self.get_mut();
+        {
+            let mut st = this.gate.lock();
+            if st.closed {
+                return std::task::Poll::Ready(());
+            }
+            st.polling = Some(std::thread::current().id());
+        }
+        // The gate's mutex is not held here: cancel() waits on the condvar instead, and
+        // the inner poll (which may call into a host language) runs lock-free.
+        let _mark = PollMark(&this.gate);
+        this.fut.as_mut().poll(cx)
     }
 }
 
@@ -128,5 +207,77 @@ impl From<&Error> for ErrorInfo {
             name: e.code.name(),
             message: e.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc as sync_mpsc;
+    use std::time::Duration;
+
+    /// A worker can be descheduled in the middle of a poll; `cancel` must still mean "no
+    /// item produced after I returned is taken".
+    #[test]
+    fn cancel_waits_for_a_poll_in_progress_and_takes_nothing_after() {
+        let (in_poll_tx, in_poll_rx) = sync_mpsc::channel::<()>();
+        let (release_tx, release_rx) = sync_mpsc::channel::<()>();
+        let (item_tx, item_rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
+        let item_rx = Arc::new(tokio::sync::Mutex::new(item_rx));
+        let taken = Arc::new(AtomicUsize::new(0));
+        let sub = {
+            let (item_rx, taken) = (item_rx.clone(), taken.clone());
+            Subscription::spawn(async move {
+                // Stands for a poll stalled on its worker thread.
+                in_poll_tx.send(()).unwrap();
+                release_rx.recv().unwrap();
+                while item_rx.lock().await.recv().await.is_some() {
+                    taken.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        };
+        in_poll_rx.recv().unwrap();
+        let canceller = std::thread::spawn(move || {
+            sub.cancel();
+            sub
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!canceller.is_finished(), "cancel returned during a poll");
+        release_tx.send(()).unwrap();
+        let sub = canceller.join().unwrap();
+        // Produced after cancel returned: stays for whoever reads the source next.
+        item_tx.send(7).unwrap();
+        for _ in 0..200 {
+            if sub.is_finished() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(sub.is_finished());
+        assert_eq!(taken.load(Ordering::SeqCst), 0);
+        assert_eq!(item_rx.try_lock().unwrap().try_recv().unwrap(), 7);
+    }
+
+    #[test]
+    fn cancel_from_inside_the_task_does_not_wait_for_itself() {
+        let (tx, rx) = sync_mpsc::channel::<()>();
+        let slot: Arc<std::sync::Mutex<Option<Subscription>>> = Arc::default();
+        let inner = slot.clone();
+        let sub = Subscription::spawn(async move {
+            // Wait until the handle is stored, then cancel (and drop) it from the poll.
+            loop {
+                if let Some(s) = inner.lock().unwrap().take() {
+                    s.cancel();
+                    drop(s);
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            tx.send(()).unwrap();
+        });
+        *slot.lock().unwrap() = Some(sub);
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("the task deadlocked cancelling itself");
     }
 }

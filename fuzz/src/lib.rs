@@ -209,7 +209,8 @@ pub fn shadow_dialer(ab: &[u8], ba: &[u8]) -> NoiseTransport {
         &f.dialer.node.x25519_secret(),
         &f.dialer.node.x25519_public(),
         Some(&eph),
-    ).unwrap();
+    )
+    .unwrap();
     let mut m1 = Vec::new();
     hs.write_frame(&mut m1).unwrap();
     hs.read_message(&b_frames[0]).unwrap();

@@ -52,9 +52,10 @@ pub struct Subscription {
 
 #[pymethods]
 impl Subscription {
-    fn cancel(&self) {
+    fn cancel(&self, py: Python<'_>) {
         self.cancelled.store(true, Ordering::SeqCst);
-        self.task.cancel();
+        // Waits (briefly) for a poll of the task in progress: never with the GIL held.
+        py.detach(|| self.task.cancel());
     }
 
     #[getter]
@@ -74,11 +75,12 @@ impl Subscription {
 
     fn __exit__(
         &self,
+        py: Python<'_>,
         _exc_type: Option<Bound<'_, PyAny>>,
         _exc: Option<Bound<'_, PyAny>>,
         _tb: Option<Bound<'_, PyAny>>,
     ) {
-        self.cancel();
+        self.cancel(py);
     }
 }
 

@@ -280,6 +280,9 @@ pub struct Session {
     cfg: SessionConfig,
     phase: Phase,
     error: Option<Error>,
+    /// Whether `error` is the peer's own close code (AUTH_FAIL / ERROR received), so
+    /// its code is whatever the peer chose, not a verdict of ours.
+    closed_by_peer: bool,
     handshake: Option<NoiseHandshake>,
     transport: Option<NoiseTransport>,
     /// Frames written before the transport existed (plaintext pre-auth frames, Noise).
@@ -363,6 +366,7 @@ impl Session {
                 Phase::AwaitFirst { knocked: false }
             },
             error: None,
+            closed_by_peer: false,
             handshake: Some(handshake),
             transport: None,
             out_plain: Vec::new(),
@@ -435,6 +439,12 @@ impl Session {
     /// The sticky error, once the session failed or closed.
     pub fn error(&self) -> Option<&Error> {
         self.error.as_ref()
+    }
+
+    /// Whether the session ended because the peer closed it (its AUTH_FAIL or ERROR):
+    /// then [`Session::error`] carries the peer's code and reason.
+    pub fn closed_by_peer(&self) -> bool {
+        self.closed_by_peer
     }
 
     pub fn remote_principal(&self) -> Option<&Principal> {
@@ -527,6 +537,13 @@ impl Session {
     }
 
     /// The peer ended the session (AUTH_FAIL / ERROR received, or transport EOF).
+    fn enter_closed_by_peer(&mut self, code: ErrorCode, reason: Option<&str>) {
+        if self.error.is_none() {
+            self.closed_by_peer = true;
+        }
+        self.enter_closed(remote_error(code, reason));
+    }
+
     fn enter_closed(&mut self, e: Error) {
         if self.error.is_some() {
             return;
@@ -630,7 +647,7 @@ impl Session {
                 Err(err(ErrorCode::InviteInvalid, "invite refused"))
             }
             Message::AuthFail { code, reason } => {
-                self.enter_closed(remote_error(code, reason));
+                self.enter_closed_by_peer(code, reason);
                 Ok(())
             }
             _ => Err(err(ErrorCode::InvalidMessage, "expected KNOCK_RESPONSE")),
@@ -716,7 +733,7 @@ impl Session {
     /// listener turned us away before the handshake.
     fn plaintext_refusal(&mut self, f: &[u8]) -> bool {
         if let Ok(Message::AuthFail { code, reason }) = Message::decode(f) {
-            self.enter_closed(remote_error(code, reason));
+            self.enter_closed_by_peer(code, reason);
             return true;
         }
         false
@@ -941,8 +958,7 @@ impl Session {
         // Messages valid in any encrypted phase.
         match &m {
             Message::AuthFail { code, reason } | Message::Error { code, reason } => {
-                let e = remote_error(*code, *reason);
-                self.enter_closed(e);
+                self.enter_closed_by_peer(*code, *reason);
                 return Ok(());
             }
             _ => {}

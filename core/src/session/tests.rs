@@ -327,7 +327,11 @@ fn private_allowlist_refuses_with_not_allowed() {
     bcfg.policy = Some(Arc::new(NodePolicy::new(Visibility::Private)));
     let (a, b) = pair(config(&x, true, now), bcfg, now);
     assert_eq!(a.error().unwrap().code, ErrorCode::NotAllowed);
-    assert!(b.error().is_some());
+    assert!(
+        a.closed_by_peer(),
+        "the listener's verdict reaches the dialer"
+    );
+    assert!(b.error().is_some() && !b.closed_by_peer());
     // Allowed principal gets in.
     let policy = NodePolicy::new(Visibility::Private);
     policy.allowlist.allow(x.wallet.principal());
@@ -501,6 +505,23 @@ fn graceful_close_flushes_then_sends_code() {
     assert_eq!(b.readable_bytes(id), 100_000);
     assert_eq!(b.error().unwrap().code, ErrorCode::Ok);
     assert_eq!(a.error().unwrap().code, ErrorCode::Ok);
+    // Who ended it: b received a's code; a chose it.
+    assert!(b.closed_by_peer());
+    assert!(!a.closed_by_peer());
+}
+
+#[test]
+fn peer_chosen_codes_are_reported_as_the_peers() {
+    // A peer may close with any code, even one we never raise ourselves (Internal).
+    let now = Instant::now();
+    let (x, y) = (side(1), side(2));
+    let (mut a, mut b) = pair(config(&x, true, now), config(&y, false, now), now);
+    a.close(ErrorCode::Internal, "");
+    pump(&mut a, &mut b, now);
+    let e = b.error().unwrap();
+    assert_eq!(e.code, ErrorCode::Internal);
+    assert!(e.message.starts_with("the peer closed the session"), "{e}");
+    assert!(b.closed_by_peer() && !a.closed_by_peer());
 }
 
 #[test]

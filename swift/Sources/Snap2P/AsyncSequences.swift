@@ -16,7 +16,8 @@ private final class StreamSink: StreamHandler, @unchecked Sendable {
 }
 
 extension Peer {
-    /// Inbound connections (see `onConnection(handler:)`).
+    /// Inbound connections (see `onConnection(handler:)`). The subscription starts when the
+    /// sequence is created, not when iteration begins.
     public func incomingConnections() -> AsyncStream<Connection> {
         AsyncStream { continuation in
             let subscription = onConnection(handler: ConnectionSink { continuation.yield($0) })
@@ -26,7 +27,7 @@ extension Peer {
 }
 
 extension Connection {
-    /// Streams the remote opens (see `onStream(handler:)`).
+    /// Streams the remote opens (see `onStream(handler:)`); subscribed from creation.
     public func incomingStreams() -> AsyncStream<Stream> {
         AsyncStream { continuation in
             let subscription = onStream(handler: StreamSink { continuation.yield($0) })

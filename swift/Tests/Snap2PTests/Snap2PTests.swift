@@ -124,11 +124,13 @@ final class Snap2PTests: XCTestCase {
             let server = try await Peer.create(options: PeerOptions())
             let client = try await Peer.create(options: PeerOptions())
             let addr = try await server.listen(addr: "127.0.0.1:0")
+            // The subscription starts when the sequence is created, so no connection made
+            // after this line can miss it, however late the iterating task starts.
+            let connections = server.incomingConnections()
             let first = Task { () -> String? in
-                for await conn in server.incomingConnections() { return conn.remotePrincipal() }
+                for await conn in connections { return conn.remotePrincipal() }
                 return nil
             }
-            try await Task.sleep(nanoseconds: 100_000_000)
             _ = try await client.dial(target: addr)
             let got = await first.value
             XCTAssertEqual(got, client.principal())

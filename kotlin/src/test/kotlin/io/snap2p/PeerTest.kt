@@ -1,11 +1,12 @@
 package io.snap2p
 
 import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.async
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.first
-import kotlinx.coroutines.withTimeout
+import kotlinx.coroutines.yield
 import org.junit.jupiter.api.Assertions.assertArrayEquals
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertFalse
@@ -86,22 +87,24 @@ class PeerTest {
                 first.send(connection)
             }
         })
-        client.dial(addr).use { }
-        withTimeout(10_000) { first.receive() }.close()
+        step("first dial") { client.dial(addr) }.use { }
+        step("first connection reaches the handler") { first.receive() }.close()
         sub.cancel()
         sub.close()
         // After cancel the next connection is queued for accept(), not the handler.
-        val second = client.dial(addr)
-        val viaAccept = server.accept()
+        val second = step("second dial") { client.dial(addr) }
+        val viaAccept = step({ "second connection reaches accept() (handler calls: ${delivered.get()}, server connections: ${server.connections().size})" }) { server.accept() }
         assertNotNull(viaAccept)
         assertEquals(client.principal(), viaAccept!!.remotePrincipal())
         delay(200)
         assertEquals(1, delivered.get())
-        // The Flow adapter: collecting subscribes, cancelling unsubscribes.
-        val flowed = async { server.incomingConnections().first() }
-        delay(100)
-        val third = client.dial(addr)
-        assertEquals(client.principal(), flowed.await().remotePrincipal())
+        // The Flow adapter: collecting subscribes, cancelling unsubscribes. runBlocking is
+        // one thread: the undispatched collector suspends once its producer is queued, and
+        // yield() lets that producer run (and subscribe) before the next dial. No sleeps.
+        val flowed = async(start = CoroutineStart.UNDISPATCHED) { server.incomingConnections().first() }
+        yield()
+        val third = step("third dial") { client.dial(addr) }
+        assertEquals(client.principal(), step("third connection reaches the Flow") { flowed.await() }.remotePrincipal())
         listOf(second, viaAccept, third).forEach { it.close() }
         client.shutdown(); server.shutdown()
         client.close(); server.close()

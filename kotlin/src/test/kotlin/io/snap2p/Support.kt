@@ -1,6 +1,7 @@
 package io.snap2p
 
 import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.TimeoutCancellationException
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import org.junit.jupiter.api.Assertions.assertEquals
@@ -15,6 +16,21 @@ import java.security.MessageDigest
 fun runTest(seconds: Long = 60, block: suspend CoroutineScope.() -> Unit) {
     runBlocking { withTimeout(seconds * 1000) { block() } }
 }
+
+/**
+ * Runs one awaited step of a test with its own deadline, so a hang names the step that
+ * hung instead of surfacing as the whole test's timeout.
+ */
+suspend fun <T> step(what: String, millis: Long = 15_000, block: suspend CoroutineScope.() -> T): T =
+    step({ what }, millis, block)
+
+/** [step] whose description is computed when it times out (to report the state then). */
+suspend fun <T> step(what: () -> String, millis: Long = 15_000, block: suspend CoroutineScope.() -> T): T =
+    try {
+        withTimeout(millis, block)
+    } catch (e: TimeoutCancellationException) {
+        throw AssertionError("timed out after $millis ms: ${what()}", e)
+    }
 
 /** Asserts that [block] throws a [Snap2pException] with protocol [code] and [name]. */
 suspend fun expectError(code: ULong, name: String, block: suspend () -> Unit): Snap2pException.Failure {
