@@ -71,14 +71,16 @@ test('promise and async-iterator forms: accept(), acceptStream(), for await', T,
   assert.deepStrictEqual(labels, ['a', 'b']);
 
   // for await over the peer yields connections until close().
+  const got = [];
   const seen = (async () => {
-    const got = [];
     for await (const c of server) got.push(c.remotePrincipal);
     return got;
   })();
   const third = await Peer.create();
   await third.dial(addr);
-  await new Promise((r) => setTimeout(r, 200));
+  // The listener's side is established a moment after dial() returns: wait for it.
+  const until = Date.now() + 10_000;
+  while (got.length === 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
   await server.close();
   assert.deepStrictEqual(await seen, [third.principal]);
   assert.strictEqual(await server.accept(), null);

@@ -12,6 +12,7 @@ import inspect
 from typing import Any, Callable
 
 CHUNK = 64 * 1024
+_RESOURCE_EXHAUSTED = 16
 
 # Tasks of async callbacks, kept referenced until done (asyncio holds only weak ones).
 _tasks: set[asyncio.Future[Any]] = set()
@@ -45,6 +46,24 @@ async def anext_chunk(stream: Any) -> bytes:
     return chunk
 
 
+async def accept(peer: Any) -> Any:
+    """``Peer.accept``: the same split as reads (``_fill_inbound`` stashes a connection in
+    Rust, ``_take_inbound`` hands it over here), so a cancelled accept loses nothing."""
+    while True:
+        conn = peer._take_inbound()
+        if conn is not None:
+            return conn
+        if not await peer._fill_inbound():
+            return peer._take_inbound()
+
+
+async def anext_connection(peer: Any) -> Any:
+    conn = await accept(peer)
+    if conn is None:
+        raise StopAsyncIteration
+    return conn
+
+
 def ready() -> asyncio.Future[None]:
     """An already-completed awaitable (``Stream.drain`` with room in the write buffer)."""
     fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -55,6 +74,13 @@ def ready() -> asyncio.Future[None]:
 def dispatch(cancelled: Any, callback: Callable[[Any], Any], arg: Any) -> None:
     """Runs one subscription callback on the loop (scheduled by call_soon_threadsafe)."""
     if cancelled:
+        # Taken by the core just before cancel() returned: no callback may start now, and
+        # nobody else will see this item, so refuse it at once instead of leaving the
+        # peer waiting (a dropped stream is reset by the core; a connection is closed here
+        # the way a full accept backlog closes one).
+        close = getattr(arg, "close", None)
+        if close is not None and hasattr(arg, "remote_principal"):
+            close(_RESOURCE_EXHAUSTED, "the subscription was cancelled")
         return
     result = callback(arg)
     if inspect.isawaitable(result):

@@ -10,7 +10,9 @@ use snap2p::{DialOptions, LocalWallet as CoreWallet, PeerConfig, Visibility, Wal
 
 use crate::error::{invalid, to_py};
 use crate::identity::{parse_network, parse_principal_any, LocalWallet};
-use crate::session::{subscribe, wrap_connection, Connection, ConnectionIterator, Subscription};
+use crate::session::{
+    aio, subscribe, wrap_connection, Connection, ConnectionIterator, Subscription,
+};
 use crate::signer::host_signer;
 
 fn parse_visibility(s: &str) -> PyResult<Visibility> {
@@ -110,6 +112,23 @@ fn invite_bytes(invite: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
 #[pyclass(frozen, module = "snap2p")]
 pub struct Peer {
     inner: snap2p::Peer,
+    /// Connections taken from the core by an ``accept`` whose caller may have gone (a
+    /// timeout, a cancelled task): kept here for the next one instead of being lost.
+    inbound: Inbound,
+}
+
+pub(crate) type Inbound = Arc<std::sync::Mutex<std::collections::VecDeque<snap2p::Connection>>>;
+
+/// The next inbound connection: a stashed one first, else the core's accept queue.
+pub(crate) async fn next_inbound(
+    peer: &snap2p::Peer,
+    inbound: &Inbound,
+) -> Option<snap2p::Connection> {
+    let stashed = inbound.lock().unwrap().pop_front();
+    match stashed {
+        Some(c) => Some(c),
+        None => peer.accept().await,
+    }
 }
 
 #[pymethods]
@@ -166,7 +185,10 @@ impl Peer {
         };
         future_into_py(py, async move {
             let inner = snap2p::Peer::new(signer, config).await.map_err(to_py)?;
-            Ok(Peer { inner })
+            Ok(Peer {
+                inner,
+                inbound: Inbound::default(),
+            })
         })
     }
 
@@ -239,30 +261,51 @@ impl Peer {
     }
 
     /// The next authenticated inbound connection; ``None`` once the peer is closed.
-    fn accept<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let peer = self.inner.clone();
+    /// Cancelling it (``asyncio.wait_for``, ``task.cancel()``) never loses a connection.
+    fn accept<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        aio(slf.py())?.getattr("accept")?.call1((slf,))
+    }
+
+    /// Takes a stashed inbound connection, if any. Internal (used by ``accept``).
+    fn _take_inbound(&self) -> Option<Connection> {
+        let c = self.inbound.lock().unwrap().pop_front();
+        c.map(|inner| Connection { inner })
+    }
+
+    /// Waits for the core's next inbound connection and stashes it; ``False`` once the
+    /// peer is closed. Internal.
+    fn _fill_inbound<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let (peer, inbound) = (self.inner.clone(), self.inbound.clone());
         future_into_py(py, async move {
-            Ok(peer.accept().await.map(|inner| Connection { inner }))
+            // No await between taking the connection and stashing it: a cancelled call is
+            // dropped either before it took one or after it is stashed.
+            Ok(match peer.accept().await {
+                Some(c) => {
+                    inbound.lock().unwrap().push_back(c);
+                    true
+                }
+                None => false,
+            })
         })
     }
 
     /// ``async for conn in peer.connections()``: inbound connections until the peer closes.
-    fn connections(&self) -> ConnectionIterator {
+    fn connections(slf: &Bound<'_, Self>) -> ConnectionIterator {
         ConnectionIterator {
-            peer: self.inner.clone(),
+            peer: slf.clone().unbind(),
         }
     }
 
     /// Calls ``callback(conn)`` (plain or ``async def``) on this event loop for each inbound
     /// connection. Returns the ``Subscription`` that stops it.
     fn on_connection(&self, py: Python<'_>, callback: Bound<'_, PyAny>) -> PyResult<Subscription> {
-        let peer = self.inner.clone();
+        let (peer, inbound) = (self.inner.clone(), self.inbound.clone());
         subscribe(
             py,
             callback,
             move || {
-                let peer = peer.clone();
-                async move { peer.accept().await }
+                let (peer, inbound) = (peer.clone(), inbound.clone());
+                async move { next_inbound(&peer, &inbound).await }
             },
             wrap_connection,
         )

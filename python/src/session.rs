@@ -19,7 +19,7 @@ use crate::peer::AliasCard;
 /// Largest chunk one read asks the core for.
 const MAX_CHUNK: usize = 1 << 20;
 
-fn aio(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
+pub(crate) fn aio(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     py.import("snap2p._aio")
 }
 
@@ -42,8 +42,10 @@ impl _CancelFlag {
 /// A running callback subscription (``peer.on_connection``, ``conn.on_stream``).
 ///
 /// ``cancel()`` stops it: no callback starts after ``cancel`` returns (when called from
-/// the event loop's thread). Dropping the last reference cancels it too, so keep it; it
-/// is also a context manager.
+/// the event loop's thread), and nothing that arrives afterwards is taken (it waits for
+/// ``accept()``). An item the core handed over just before is refused: a stream is
+/// reset, a connection closed with ERR_RESOURCE_EXHAUSTED. Dropping the last reference
+/// cancels it too, so keep it; it is also a context manager.
 #[pyclass(frozen, module = "snap2p")]
 pub struct Subscription {
     task: snap2p::host::Subscription,
@@ -277,7 +279,7 @@ impl Connection {
 /// ``async for conn in peer.connections()``.
 #[pyclass(frozen, module = "snap2p")]
 pub struct ConnectionIterator {
-    pub(crate) peer: snap2p::Peer,
+    pub(crate) peer: Py<crate::peer::Peer>,
 }
 
 #[pymethods]
@@ -287,13 +289,9 @@ impl ConnectionIterator {
     }
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let peer = self.peer.clone();
-        future_into_py(py, async move {
-            match peer.accept().await {
-                Some(c) => Ok(Connection { inner: c }),
-                None => Err(PyStopAsyncIteration::new_err(())),
-            }
-        })
+        aio(py)?
+            .getattr("anext_connection")?
+            .call1((self.peer.bind(py),))
     }
 }
 

@@ -105,6 +105,38 @@ async def test_sync_callback_and_cancel_stops_delivery(
         await other.close()
 
 
+async def test_cancelled_accepts_lose_no_connection(server: snap2p.Peer) -> None:
+    # accept() under a tiny timeout is cancelled hundreds of times while connections
+    # arrive; every connection must still come out of some later accept().
+    dialers = [await snap2p.Peer.create() for _ in range(6)]
+    addr = server.listen_addrs[0]
+
+    async def dial_all() -> None:
+        for d in dialers:
+            await d.dial(addr)
+
+    dialing = asyncio.ensure_future(dial_all())
+    got: list[str] = []
+    cancelled = 0
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    try:
+        while len(got) < len(dialers) and loop.time() < deadline:
+            try:
+                conn = await asyncio.wait_for(server.accept(), 0.0005)
+            except asyncio.TimeoutError:
+                cancelled += 1
+                continue
+            assert conn is not None
+            got.append(conn.remote_principal)
+        await dialing
+        assert sorted(got) == sorted(d.principal for d in dialers), f"after {cancelled} cancels"
+        assert cancelled > 0
+    finally:
+        for d in dialers:
+            await d.close()
+
+
 async def test_close_ends_iterators_and_reports_reason(
     server: snap2p.Peer, client: snap2p.Peer
 ) -> None:

@@ -1631,6 +1631,7 @@ impl Session {
                 break;
             }
             let stream_rate = self.cfg.limits.stream_send_rate;
+            let low_water = self.cfg.limits.stream_send_buffer / 2;
             let Some(s) = self.streams.get_mut(&id) else {
                 continue;
             };
@@ -1682,7 +1683,11 @@ impl Session {
                             b.spend(want as u64);
                         }
                     }
-                    if want > 0 {
+                    // A blocked writer is woken once the buffer is at most half full,
+                    // not per frame: it then refills several writes' worth in one go
+                    // (each wake-up is a thread hand-off, across an FFI boundary in the
+                    // bindings), while the other half keeps the transport busy.
+                    if want > 0 && s.send_buf.len() <= low_water {
                         self.events.push_back(Event::StreamWritable(id));
                     }
                 }
@@ -1843,5 +1848,10 @@ impl Session {
     /// Σ of the receive windows' growth beyond the initial window.
     pub(crate) fn window_growth_for_test(&self) -> u64 {
         self.window_growth
+    }
+
+    /// Bytes queued in a stream's send buffer.
+    pub(crate) fn send_buffered_for_test(&self, id: u64) -> usize {
+        self.streams.get(&id).map_or(0, |s| s.send_buf.len())
     }
 }

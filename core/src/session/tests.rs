@@ -620,3 +620,37 @@ fn idle_timeout_closes_gracefully_without_streams() {
     assert_eq!(a.error().unwrap().code, ErrorCode::Ok);
     assert_eq!(b.error().unwrap().code, ErrorCode::Ok);
 }
+
+#[test]
+fn blocked_writer_is_woken_at_half_buffer_not_per_frame() {
+    let now = Instant::now();
+    let (x, y) = (side(1), side(2));
+    let acfg = config(&x, true, now);
+    let cap = acfg.limits.stream_send_buffer;
+    let (mut a, _b) = pair(acfg, config(&y, false, now), now);
+    let id = a.open_stream(None).unwrap();
+    let mut queued = 0;
+    while queued < cap {
+        queued += a.write(id, &[7u8; 65536]).unwrap();
+    }
+    assert_eq!(a.write(id, &[1]).unwrap(), 0, "the send buffer is full");
+    drain_events(&mut a);
+    let writable = |a: &mut Session| {
+        drain_events(a)
+            .iter()
+            .any(|e| matches!(e, Event::StreamWritable(s) if *s == id))
+    };
+    // One frame at a time (max 1 byte: each call writes one frame).
+    let mut out = Vec::new();
+    a.poll_transmit(now, &mut out, 1);
+    assert!(a.send_buffered_for_test(id) > cap / 2);
+    assert!(
+        !writable(&mut a),
+        "woken while the buffer is more than half full"
+    );
+    while a.send_buffered_for_test(id) > cap / 2 {
+        out.clear();
+        a.poll_transmit(now, &mut out, 1);
+    }
+    assert!(writable(&mut a), "not woken once the buffer is half empty");
+}
