@@ -1,7 +1,8 @@
 //! Criterion micro-benchmarks of the hot paths: the wire codec (frames, STREAM_DATA, control
 //! messages), the AEAD seal/open path of `NoiseTransport`, attestation verification
 //! (decode + secp256k1 recovery vs the `AttestationCache` hit), and a whole session
-//! handshake (both machines, in memory: the CPU floor of session establishment).
+//! handshake (both machines, in memory: the CPU floor of session establishment), and the
+//! X25519 implementations.
 //!
 //! Run: `cargo bench -p snap2p --bench micro` (add `-- --quick` for a fast pass).
 
@@ -286,5 +287,61 @@ fn handshake(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, codec, aead, attestation, handshake);
+/// X25519 (the Noise DH): AWS-LC's raw functions, which `secure_channel` uses, against
+/// curve25519-dalek (the previous implementation) and aws-lc-rs's safe `agreement` API.
+fn x25519(c: &mut Criterion) {
+    use aws_lc_rs::agreement;
+    use curve25519_dalek::montgomery::MontgomeryPoint;
+    let mut g = c.benchmark_group("x25519");
+    let sk = [0x11u8; 32];
+    let peer = MontgomeryPoint::mul_base_clamped([0x22u8; 32]).to_bytes();
+    g.bench_function("dh", |b| {
+        b.iter(|| {
+            let mut out = [0u8; 32];
+            let (k, u) = (black_box(&sk), black_box(&peer));
+            // SAFETY: three 32-byte arrays (`X25519` reads 32 bytes of each input).
+            let ok = unsafe { aws_lc_sys::X25519(out.as_mut_ptr(), k.as_ptr(), u.as_ptr()) };
+            assert_eq!(ok, 1);
+            out
+        })
+    });
+    g.bench_function("public_from_private", |b| {
+        b.iter(|| {
+            let mut out = [0u8; 32];
+            let k = black_box(&sk);
+            // SAFETY: two 32-byte arrays.
+            unsafe { aws_lc_sys::X25519_public_from_private(out.as_mut_ptr(), k.as_ptr()) };
+            out
+        })
+    });
+    g.bench_function("dh_dalek", |b| {
+        b.iter(|| MontgomeryPoint(black_box(peer)).mul_clamped(black_box(sk)))
+    });
+    g.bench_function("public_dalek", |b| {
+        b.iter(|| MontgomeryPoint::mul_base_clamped(black_box(sk)))
+    });
+    // The safe API: `agree` with a reused key (parses the peer key into an EVP_PKEY per
+    // call), and the per-session cost of making the static key an `agreement::PrivateKey`.
+    let key = agreement::PrivateKey::from_private_key(&agreement::X25519, &sk).unwrap();
+    g.bench_function("dh_aws_lc_rs_agree", |b| {
+        b.iter(|| {
+            let mut out = [0u8; 32];
+            let peer = agreement::UnparsedPublicKey::new(&agreement::X25519, black_box(&peer));
+            agreement::agree(&key, peer, (), |s| {
+                out.copy_from_slice(s);
+                Ok(())
+            })
+            .unwrap();
+            out
+        })
+    });
+    g.bench_function("aws_lc_rs_private_key", |b| {
+        b.iter(|| {
+            agreement::PrivateKey::from_private_key(&agreement::X25519, black_box(&sk)).unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, codec, aead, attestation, handshake, x25519);
 criterion_main!(benches);

@@ -70,7 +70,25 @@ impl CryptoResolver for NodeResolver {
     }
 }
 
-/// X25519 for snow (RFC 7748: scalars clamped on use, as snow's `Dh25519`).
+/// X25519 for snow (RFC 7748: scalars clamped on use, the u-coordinate's top bit ignored,
+/// as snow's `Dh25519`), computed by AWS-LC's assembly X25519 (s2n-bignum on x86_64 and
+/// aarch64): ~2× curve25519-dalek's serial backend for the ladder and ~2.4× for the
+/// base-point multiplication (criterion `x25519/*` in `core/benches/micro.rs`). The six
+/// ladders of Noise XX were ~60 % of a handshake's CPU.
+///
+/// The raw `X25519` / `X25519_public_from_private` functions rather than aws-lc-rs's
+/// `agreement` API: the static key would need an `agreement::PrivateKey` per session
+/// (`from_private_key` computes the public key: one more base-point multiplication,
+/// ~12 µs, exactly what the known key pair saves), and each `agree` allocates two
+/// `EVP_PKEY`s and a context. The results are byte-identical to curve25519-dalek
+/// (unit test `x25519_matches_dalek_and_rfc7748`).
+///
+/// Low-order peer keys: `dh` fails when the shared secret is all zeros (the peer sent
+/// one of the few points of order dividing 8, or an encoding of one), as RFC 7748 §6.1
+/// allows and as AWS-LC does; snow then returns `snow::Error::Dh`, which surfaces as
+/// `ErrorCode::HandshakeFailed` (`handshake_error`). No honest peer produces such a
+/// key; the previous implementation (curve25519-dalek, like snow's) accepted it and
+/// derived keys from the all-zero secret. Test `low_order_peer_keys_fail_the_handshake`.
 struct X25519 {
     known_secret: Zeroizing<[u8; 32]>,
     known_public: [u8; 32],
@@ -78,12 +96,29 @@ struct X25519 {
     pubkey: [u8; 32],
 }
 
+/// `X25519(scalar, point)` (RFC 7748 §5); `None` if the result is all zeros.
+fn x25519(scalar: &[u8; 32], point: &[u8; 32]) -> Option<Zeroizing<[u8; 32]>> {
+    let mut out = Zeroizing::new([0u8; 32]);
+    // SAFETY: `X25519` reads 32 bytes from each input and writes 32 bytes to `out`; all
+    // three are 32-byte arrays. It returns 1, or 0 when the shared secret is all zeros.
+    let ok = unsafe { aws_lc_sys::X25519(out.as_mut_ptr(), scalar.as_ptr(), point.as_ptr()) };
+    (ok == 1).then_some(out)
+}
+
+/// `X25519(scalar, 9)`: the public key of `scalar`.
+fn x25519_base(scalar: &[u8; 32]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    // SAFETY: reads 32 bytes from `scalar`, writes 32 bytes to `out`.
+    unsafe { aws_lc_sys::X25519_public_from_private(out.as_mut_ptr(), scalar.as_ptr()) };
+    out
+}
+
 impl X25519 {
     fn derive_public(&mut self) {
         self.pubkey = if *self.privkey == *self.known_secret {
             self.known_public
         } else {
-            MontgomeryPoint::mul_base_clamped(*self.privkey).to_bytes()
+            x25519_base(&self.privkey)
         };
     }
 }
@@ -121,10 +156,14 @@ impl Dh for X25519 {
     }
 
     fn dh(&self, pubkey: &[u8], out: &mut [u8]) -> Result<(), snow::Error> {
-        let mut point = [0u8; 32];
-        point.copy_from_slice(&pubkey[..32]);
-        let shared = MontgomeryPoint(point).mul_clamped(*self.privkey);
-        out[..32].copy_from_slice(shared.as_bytes());
+        let point: &[u8; 32] = pubkey
+            .get(..32)
+            .and_then(|p| p.try_into().ok())
+            .ok_or(snow::Error::Dh)?;
+        let shared = x25519(&self.privkey, point).ok_or(snow::Error::Dh)?;
+        out.get_mut(..32)
+            .ok_or(snow::Error::Dh)?
+            .copy_from_slice(&shared[..]);
         Ok(())
     }
 }
@@ -470,6 +509,162 @@ mod tests {
             assert_eq!(got, expect[..n]);
             let mut back = vec![0u8; msg.len()];
             assert_eq!(snow_r.read_message(&got, &mut back).unwrap(), msg.len());
+        }
+    }
+
+    fn h32(s: &str) -> [u8; 32] {
+        hex::decode(s).unwrap().try_into().unwrap()
+    }
+
+    /// What the previous implementation computed (curve25519-dalek, like snow's `Dh25519`).
+    fn dalek(scalar: &[u8; 32], point: &[u8; 32]) -> [u8; 32] {
+        MontgomeryPoint(*point).mul_clamped(*scalar).to_bytes()
+    }
+
+    /// u-coordinates whose X25519 result is all zeros for every (clamped) scalar: the
+    /// eight-torsion points, 0 and 1, their non-canonical encodings (u + p where that is
+    /// below 2^255) and all of these with the ignored top bit set.
+    fn low_order_points() -> Vec<[u8; 32]> {
+        let mut points: Vec<[u8; 32]> = curve25519_dalek::constants::EIGHT_TORSION
+            .iter()
+            .map(|p| p.to_montgomery().to_bytes())
+            .collect();
+        points.push([0; 32]);
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        points.push(one);
+        // p - 1 (order 2), p (= 0) and p + 1 (= 1).
+        for low in [0xec, 0xed, 0xee] {
+            let mut u = [0xffu8; 32];
+            u[0] = low;
+            u[31] = 0x7f;
+            points.push(u);
+        }
+        for u in points.clone() {
+            let mut top = u;
+            top[31] |= 0x80;
+            points.push(top);
+        }
+        points.sort();
+        points.dedup();
+        points
+    }
+
+    /// AWS-LC's X25519 gives exactly curve25519-dalek's results (RFC 7748 §5.2 and §6.1
+    /// vectors, random scalars and random, non-canonical and top-bit-set u-coordinates).
+    #[test]
+    fn x25519_matches_dalek_and_rfc7748() {
+        // RFC 7748 §5.2.
+        for (k, u, out) in [
+            (
+                "a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4",
+                "e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c",
+                "c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552",
+            ),
+            (
+                "4b66e9d4d1b4673c5ad22691957d6af5c11b6421e0ea01d42ca4169e7918ba0d",
+                "e5210f12786811d3f4b7959d0538ae2c31dbe7106fc03c3efc4cd549c715a493",
+                "95cbde9476e8907d7aade45cb4b873f88b595a68799fa152e6f8f7647aac7957",
+            ),
+        ] {
+            let (k, u, out) = (h32(k), h32(u), h32(out));
+            assert_eq!(*x25519(&k, &u).unwrap(), out);
+            assert_eq!(dalek(&k, &u), out);
+        }
+        // RFC 7748 §5.2, iterated: k = u = 9, then (k, u) = (X25519(k, u), k).
+        let (mut k, mut u) = ([0u8; 32], [0u8; 32]);
+        k[0] = 9;
+        u[0] = 9;
+        for i in 1..=1000 {
+            let next = *x25519(&k, &u).unwrap();
+            assert_eq!(next, dalek(&k, &u));
+            (k, u) = (next, k);
+            if i == 1 {
+                let one = "422c8e7a6227d7bca1350b3e2bb7279f7897b87bb6854b783c60e80311ae3079";
+                assert_eq!(k, h32(one));
+            }
+        }
+        let thousand = "684cf59ba83309552800ef566f2f4d3c1c3887c49360e3875f2eb94d99532c51";
+        assert_eq!(k, h32(thousand));
+        // RFC 7748 §6.1.
+        let a = h32("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a");
+        let a_pub = h32("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
+        let b = h32("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb");
+        let b_pub = h32("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
+        let shared = h32("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742");
+        assert_eq!(x25519_base(&a), a_pub);
+        assert_eq!(x25519_base(&b), b_pub);
+        assert_eq!(*x25519(&a, &b_pub).unwrap(), shared);
+        assert_eq!(*x25519(&b, &a_pub).unwrap(), shared);
+        // Random scalars (unclamped bytes) and u-coordinates: canonical points, random
+        // bytes (top bit set half the time) and non-canonical encodings u + p.
+        let mut rng = rand::thread_rng();
+        for i in 0..2000 {
+            let (k, _) = keypair();
+            let (other, point) = keypair();
+            assert_eq!(
+                x25519_base(&k),
+                MontgomeryPoint::mul_base_clamped(k).to_bytes()
+            );
+            assert_eq!(*x25519(&k, &point).unwrap(), dalek(&k, &point));
+            assert_eq!(
+                *x25519(&k, &point).unwrap(),
+                *x25519(&other, &x25519_base(&k)).unwrap()
+            );
+            let mut bytes = [0u8; 32];
+            rand::Rng::fill(&mut rng, &mut bytes);
+            if i % 2 == 0 {
+                // A non-canonical encoding: p + small, with or without the top bit.
+                bytes[1..31].fill(0xff);
+                bytes[0] = 0xed + (bytes[0] % 0x13);
+                bytes[31] = 0x7f | (bytes[31] & 0x80);
+            }
+            let expect = dalek(&k, &bytes);
+            match x25519(&k, &bytes) {
+                Some(got) => assert_eq!(*got, expect, "u = {}", hex::encode(bytes)),
+                None => assert_eq!(expect, [0; 32], "u = {}", hex::encode(bytes)),
+            }
+        }
+        // Low-order points: all zeros from dalek, refused here.
+        for u in low_order_points() {
+            let (k, _) = keypair();
+            assert_eq!(dalek(&k, &u), [0; 32], "u = {}", hex::encode(u));
+            assert!(x25519(&k, &u).is_none(), "u = {}", hex::encode(u));
+        }
+    }
+
+    /// A low-order ephemeral key from the peer (all-zero DH result) fails the handshake
+    /// with HandshakeFailed, on either side, and never panics.
+    #[test]
+    fn low_order_peer_keys_fail_the_handshake() {
+        let first = |wire: &[u8]| {
+            let mut buf = BytesMut::from(wire);
+            frame::next_frame(&mut buf, 1024).unwrap().unwrap().to_vec()
+        };
+        let points = low_order_points();
+        assert!(points.len() >= 14);
+        for u in points {
+            // Responder: message 1 is the initiator's ephemeral key; `ee` fails when the
+            // responder writes message 2.
+            let (b, i_key) = (keypair(), keypair());
+            let mut r = NoiseHandshake::new(false, &b.0, &b.1, None).unwrap();
+            r.read_message(&u).unwrap();
+            let mut wire = vec![];
+            let err = r.write_frame(&mut wire).unwrap_err();
+            assert_eq!(err.code, ErrorCode::HandshakeFailed, "{err}");
+            assert!(wire.is_empty());
+            // Initiator: message 2 whose ephemeral key is low order; `ee` fails on read.
+            let mut i = NoiseHandshake::new(true, &i_key.0, &i_key.1, None).unwrap();
+            let mut r = NoiseHandshake::new(false, &b.0, &b.1, None).unwrap();
+            let mut wire = vec![];
+            i.write_frame(&mut wire).unwrap();
+            r.read_message(&first(&wire)).unwrap();
+            wire.clear();
+            r.write_frame(&mut wire).unwrap();
+            let mut m2 = first(&wire);
+            m2[..32].copy_from_slice(&u);
+            let err = i.read_message(&m2).unwrap_err();
+            assert_eq!(err.code, ErrorCode::HandshakeFailed, "{err}");
         }
     }
 }
