@@ -9,7 +9,8 @@
 //! - [`peer`]: `Peer`, options, invites, connection callbacks;
 //! - [`session`]: `Connection`, `Stream`, stream callbacks;
 //! - [`rt`]: running core futures on the shared runtime, `Subscription` handles;
-//! - [`bytes`]: stream data, copied across the FFI in one piece.
+//! - [`bytes`]: stream data, copied across the FFI in one piece;
+//! - [`raw`]: plain C entry points for the Kotlin `writeAll` fast path (no uniffi).
 
 uniffi::setup_scaffolding!("snap2p");
 
@@ -17,6 +18,7 @@ pub mod bytes;
 pub mod error;
 pub mod identity;
 pub mod peer;
+pub mod raw;
 pub mod rt;
 pub mod session;
 

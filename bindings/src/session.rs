@@ -158,6 +158,11 @@ impl Stream {
     fn wrap(inner: snap2p::Stream) -> Arc<Self> {
         Arc::new(Stream { inner })
     }
+
+    /// `try_write` on borrowed bytes (the raw fast path, `crate::raw`).
+    pub(crate) fn try_write_slice(&self, data: &[u8]) -> snap2p::Result<usize> {
+        self.inner.try_write(data)
+    }
 }
 
 #[uniffi::export]
@@ -187,8 +192,9 @@ impl Stream {
     }
 
     /// Queues what the send buffer has room for now, without waiting; returns how many
-    /// bytes were taken (0: full). `writeAll` (Kotlin, Swift) tries this first and awaits
-    /// `write` only for the rest: one native call instead of an async round trip.
+    /// bytes were taken (0: full). `writeAll` (Swift) tries this first and awaits `write`
+    /// only for the rest: one native call instead of an async round trip. Kotlin's
+    /// `writeAll` calls its raw twin (`crate::raw`), which JNA calls without allocating.
     pub fn try_write(&self, data: Bytes) -> Result<u32> {
         // Bytes crossing the FFI are at most i32::MAX long.
         Ok(self.inner.try_write(&data.0)? as u32)

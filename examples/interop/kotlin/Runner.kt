@@ -274,10 +274,14 @@ suspend fun benchSend(addr: String, total: Long, size: Int): Int {
     val peer = Peer.create(PeerOptions(px1 = false))
     val conn = peer.dial(addr)
     // Untimed warm-up stream: 20,000 small writes let the JIT compile the write path (its
-    // C2 tier compiles after ~10,000 calls; the measured stream makes a few thousand).
+    // C2 tier compiles after ~10,000 calls; the measured stream makes a few thousand), then
+    // a quarter of the size in WRITE-sized writes, as the other senders warm up: small
+    // writes never fill the send buffer, so without these the path that waits for credit
+    // (a few times per MiB) was still interpreted, and being compiled, in the timed stream.
     val warm = conn.openStream("warm-up")
     val small = block.copyOf(minOf(size, 4096))
     repeat(20_000) { warm.writeAll(small) }
+    repeat((n / 4).toInt()) { warm.writeAll(block) }
     warm.finish()
     warm.readToEnd(16u)
     val t0 = System.nanoTime()

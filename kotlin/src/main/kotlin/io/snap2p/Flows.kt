@@ -43,15 +43,26 @@ fun Stream.chunks(maxChunk: UInt = 262_144u): Flow<ByteArray> = flow {
 }
 
 /**
- * Writes all of [data]: what the send buffer has room for is taken at once in one native
- * call ([Stream.tryWrite]); only the rest waits for flow-control credit ([Stream.write]).
- * Same effect as [Stream.write], several times cheaper per call when the buffer has room:
- * the fast way to send many chunks.
+ * Writes all of [data]: what the send buffer has room for is queued at once, on the
+ * caller's thread, by direct native calls that allocate no JNA structures (64 KiB per
+ * call); only the rest waits for flow-control credit ([Stream.write]). Same effect as
+ * [Stream.write], several times cheaper when the buffer has room: the fast way to send
+ * many chunks.
  */
 suspend fun Stream.writeAll(data: ByteArray) {
-    val taken = tryWrite(data).toInt()
-    if (taken < data.size) {
-        write(if (taken == 0) data else data.copyOfRange(taken, data.size))
+    var off = 0
+    if (RawWrite.available) {
+        while (off < data.size) {
+            val want = minOf(data.size - off, RawWrite.SCRATCH)
+            val taken = RawWrite.tryWrite(this, data, off, want)
+            off += taken
+            if (taken < want) break
+        }
+    } else {
+        off = tryWrite(data).toInt()
+    }
+    if (off < data.size) {
+        write(if (off == 0) data else data.copyOfRange(off, data.size))
     }
 }
 

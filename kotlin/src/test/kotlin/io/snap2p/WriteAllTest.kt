@@ -1,0 +1,77 @@
+package io.snap2p
+
+import org.junit.jupiter.api.Assertions.assertArrayEquals
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+import java.util.Collections
+
+/** `writeAll`'s raw fast path (RawWrite: direct JNA calls, no uniffi structures). */
+class WriteAllTest {
+    /** A peer whose streams answer with the SHA-256 of everything they received. */
+    private suspend fun digestServer(subs: MutableList<Subscription>): Pair<Peer, String> {
+        val server = Peer.create(PeerOptions())
+        val addr = server.listen("127.0.0.1:0")
+        subs += server.onConnection(object : ConnectionHandler {
+            override suspend fun onConnection(connection: Connection) {
+                subs += connection.onStream(object : StreamHandler {
+                    override suspend fun onStream(stream: Stream) {
+                        stream.writeAndFinish(sha256(stream.readToEnd(64uL shl 20)))
+                    }
+                })
+            }
+        })
+        return server to addr
+    }
+
+    @Test
+    fun mixedChunkSizesArriveIntactThroughTheFastPath() = runTest(seconds = 120) {
+        assertTrue(RawWrite.available, "the raw entry point must be found in the library")
+        val subs = Collections.synchronizedList(mutableListOf<Subscription>())
+        val (server, addr) = digestServer(subs)
+        val client = Peer.create(PeerOptions())
+        val conn = client.dial(addr)
+        val stream = conn.openStream("write-all")
+        // Below, at and above the 64 KiB native buffer, and far above the 256 KiB send
+        // buffer: pieces, partial takes and the wait for credit all happen.
+        val sizes = listOf(1, 4095, 65_536, 65_537, 200_000, 1 shl 20, 3 shl 20, 0, 77)
+        val data = pattern(sizes.sum())
+        var off = 0
+        for (n in sizes) {
+            step("writeAll of $n bytes at $off") { stream.writeAll(data.copyOfRange(off, off + n)) }
+            off += n
+        }
+        // Many chunks in a row, each at most one native call while the buffer has room.
+        val block = pattern(65_536, seed = 7)
+        repeat(64) { stream.writeAll(block) }
+        stream.finish()
+        val expected = sha256(data, *Array(64) { block })
+        assertArrayEquals(expected, step("digest reply") { stream.readToEnd(64u) })
+        subs.forEach { it.cancel(); it.close() }
+        client.shutdown(); server.shutdown()
+        listOf(stream, conn, client, server).forEach { it.close() }
+    }
+
+    @Test
+    fun refusedWritesThrowTheTypedErrorOfTryWrite() = runTest {
+        val subs = Collections.synchronizedList(mutableListOf<Subscription>())
+        val (server, addr) = digestServer(subs)
+        val client = Peer.create(PeerOptions())
+        val conn = client.dial(addr)
+        val stream = conn.openStream("finished")
+        stream.writeAll("before".toByteArray())
+        stream.finish()
+        // The raw call only flags the refusal; writeAll then reports it as tryWrite does.
+        val viaWriteAll = expectError(11u, "ERR_STREAM_CLOSED") { stream.writeAll(ByteArray(100_000)) }
+        val viaTryWrite = expectError(11u, "ERR_STREAM_CLOSED") { stream.tryWrite(ByteArray(10)) }
+        assertEquals(viaTryWrite.reason, viaWriteAll.reason)
+        assertArrayEquals(sha256("before".toByteArray()), stream.readToEnd(64u))
+        // A released stream object is refused on the Kotlin side, like any generated call.
+        stream.close()
+        val closed = runCatching { stream.writeAll(ByteArray(1)) }.exceptionOrNull()
+        assertTrue(closed is IllegalStateException, "expected IllegalStateException, got $closed")
+        subs.forEach { it.cancel(); it.close() }
+        client.shutdown(); server.shutdown()
+        listOf(conn, client, server).forEach { it.close() }
+    }
+}
