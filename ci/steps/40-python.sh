@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Python binding: lint, build the abi3 wheel and the sdist with maturin, install the wheel
 # into a FRESH virtualenv, run the README example and examples/python there, then the
-# pytest suite (Python<->Python and Python<->Rust over loopback). pytest's exit code 5 ("no
-# tests ran") is non-zero, so under `set -e` it fails this step like any other failure.
+# pytest suite (Python<->Python, Python<->Rust peer and Python<->`snap2p` CLI over
+# loopback). pytest's exit code 5 ("no tests ran") is non-zero, so under `set -e` it fails
+# this step like any other failure.
 set -euo pipefail
 source "$(dirname "$0")/../env.sh"
 use_target python
@@ -31,9 +32,11 @@ ls -l "$DIST"
 wheel=$(ls "$DIST"/snap2p-*-abi3-*.whl)
 ls "$DIST"/snap2p-*.tar.gz >/dev/null
 
-step "python: Rust echo peer for the interop tests"
+step "python: Rust echo peer and the snap2p CLI for the interop tests"
 cargo build --release -p snap2p-python --example rust_echo_peer
+cargo build --release -p snap2p-cli
 export SNAP2P_RUST_ECHO_PEER="$CARGO_TARGET_DIR/release/examples/rust_echo_peer"
+export SNAP2P_CLI="$CARGO_TARGET_DIR/release/snap2p"
 
 step "python: install the wheel into a fresh virtualenv"
 rm -rf "$FRESH"
