@@ -1,4 +1,5 @@
-"""Shared fixtures: real peers on loopback, and the Rust echo peer (examples/rust_echo_peer.rs)."""
+"""Shared fixtures: real peers on loopback, the Rust echo peer (examples/rust_echo_peer.rs) and
+the `snap2p` CLI binary."""
 
 from __future__ import annotations
 
@@ -38,19 +39,31 @@ class RustPeer:
     proc: subprocess.Popen[str]
 
 
-def _rust_echo_binary() -> pathlib.Path:
-    explicit = os.environ.get("SNAP2P_RUST_ECHO_PEER")
+def _built_binary(env: str, relative: str, build: str) -> pathlib.Path:
+    """A Rust binary of this workspace: `$env`, else the release or debug build of it."""
+    explicit = os.environ.get(env)
     if explicit:
         return pathlib.Path(explicit)
     target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
     for profile in ("release", "debug"):
-        candidate = target / profile / "examples" / "rust_echo_peer"
+        candidate = target / profile / relative
         if candidate.exists():
             return candidate
-    pytest.fail(
-        "the Rust echo peer is not built: cargo build -p snap2p-python --release "
-        "--example rust_echo_peer (or set SNAP2P_RUST_ECHO_PEER)"
+    pytest.fail(f"not built: {build} (or set {env})")
+
+
+def _rust_echo_binary() -> pathlib.Path:
+    return _built_binary(
+        "SNAP2P_RUST_ECHO_PEER",
+        "examples/rust_echo_peer",
+        "cargo build -p snap2p-python --release --example rust_echo_peer",
     )
+
+
+@pytest.fixture
+def snap2p_cli() -> pathlib.Path:
+    """The `snap2p` command (examples/cli)."""
+    return _built_binary("SNAP2P_CLI", "snap2p", "cargo build --release -p snap2p-cli")
 
 
 @pytest.fixture

@@ -21,30 +21,14 @@ import pytest
 
 import snap2p
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-
-
-def _cli_binary() -> pathlib.Path:
-    explicit = os.environ.get("SNAP2P_CLI")
-    if explicit:
-        return pathlib.Path(explicit)
-    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
-    for profile in ("release", "debug"):
-        candidate = target / profile / "snap2p"
-        if candidate.exists():
-            return candidate
-    pytest.fail(
-        "the snap2p CLI is not built: cargo build --release -p snap2p-cli (or set SNAP2P_CLI)"
-    )
-
 
 class Cli:
     """A running `snap2p --json …` process whose stdout lines are read on a thread."""
 
-    def __init__(self, args: list[str], wallet_dir: pathlib.Path) -> None:
+    def __init__(self, binary: pathlib.Path, args: list[str], wallet_dir: pathlib.Path) -> None:
         env = dict(os.environ, SNAP2P_WALLET_DIR=str(wallet_dir))
         self.proc = subprocess.Popen(
-            [str(_cli_binary()), "--json", *args],
+            [str(binary), "--json", *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -101,11 +85,11 @@ class Cli:
 
 
 @pytest.fixture
-def cli(tmp_path: pathlib.Path) -> Iterator[Callable[..., Cli]]:
+def cli(snap2p_cli: pathlib.Path, tmp_path: pathlib.Path) -> Iterator[Callable[..., Cli]]:
     started: list[Cli] = []
 
     def start(*args: str) -> Cli:
-        c = Cli(list(args), tmp_path)
+        c = Cli(snap2p_cli, list(args), tmp_path)
         started.append(c)
         return c
 
