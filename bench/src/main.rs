@@ -83,6 +83,9 @@ struct Sizes {
     rounds: usize,
     bulk: u64,
     small: u64,
+    /// One stream through each language package (and the native client): long enough that
+    /// a JIT's compiles (JVM C2, V8) are over well before its end.
+    bindings: u64,
     connects1: usize,
     connects16: usize,
     streams: usize,
@@ -98,6 +101,7 @@ impl Sizes {
             rounds: 5,
             bulk: 2 << 30,
             small: 256 << 20,
+            bindings: 1 << 30,
             connects1: 200,
             connects16: 400,
             streams: 1000,
@@ -112,6 +116,7 @@ impl Sizes {
             rounds: 1,
             bulk: 32 << 20,
             small: 4 << 20,
+            bindings: 4 << 20,
             connects1: 20,
             connects16: 48,
             streams: 100,
@@ -737,7 +742,7 @@ async fn run(args: Vec<String>) -> bool {
     }
     let mut bind_rows = Vec::new();
     if want("bindings") {
-        bind_rows = bindings::run(&pat, sizes.small, sizes.rounds).await;
+        bind_rows = bindings::run(&pat, sizes.bindings, sizes.rounds).await;
     }
 
     // ---- table
