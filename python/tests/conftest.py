@@ -3,10 +3,11 @@ the `snap2p` CLI binary."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pathlib
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -14,6 +15,38 @@ import pytest
 import snap2p
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+EchoServer = Callable[..., Awaitable[snap2p.Subscription]]
+
+
+@pytest.fixture
+def echo_server() -> EchoServer:
+    """Starts echoing every stream of every connection `peer` accepts; each connection is put
+    on `seen` and each stream's label appended to `labels` when given."""
+
+    async def start(
+        peer: snap2p.Peer,
+        seen: asyncio.Queue[snap2p.Connection] | None = None,
+        labels: list[str | None] | None = None,
+    ) -> snap2p.Subscription:
+        async def echo(stream: snap2p.Stream) -> None:
+            async for chunk in stream:
+                stream.write(chunk)
+            stream.close()
+            await stream.drain()
+
+        async def serve(conn: snap2p.Connection) -> None:
+            if seen is not None:
+                await seen.put(conn)
+            async for stream in conn.streams():
+                if labels is not None:
+                    labels.append(stream.label)
+                asyncio.ensure_future(echo(stream))
+
+        return peer.on_connection(serve)
+
+    return start
 
 
 @pytest.fixture

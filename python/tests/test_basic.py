@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 import snap2p
 
-
-async def echo_server(peer: snap2p.Peer) -> snap2p.Subscription:
-    async def echo(stream: snap2p.Stream) -> None:
-        async for chunk in stream:
-            stream.write(chunk)
-        stream.close()
-        await stream.drain()
-
-    async def serve(conn: snap2p.Connection) -> None:
-        async for stream in conn.streams():
-            asyncio.ensure_future(echo(stream))
-
-    return peer.on_connection(serve)
+# The `echo_server` fixture (conftest.py).
+EchoServer = Callable[..., Awaitable[snap2p.Subscription]]
 
 
 async def test_dial_authenticates_both_ends(server: snap2p.Peer, client: snap2p.Peer) -> None:
@@ -38,7 +28,9 @@ async def test_dial_authenticates_both_ends(server: snap2p.Peer, client: snap2p.
     assert server.principal.startswith("stacks:SP")
 
 
-async def test_echo_stream_via_callbacks(server: snap2p.Peer, client: snap2p.Peer) -> None:
+async def test_echo_stream_via_callbacks(
+    server: snap2p.Peer, client: snap2p.Peer, echo_server: EchoServer
+) -> None:
     sub = await echo_server(server)
     conn = await client.dial(server.listen_addrs[0])
     stream = await conn.open_stream("echo")

@@ -14,12 +14,15 @@ import pathlib
 import queue
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from typing import Any, Callable
 
 import pytest
 
 import snap2p
+
+# The `echo_server` fixture (conftest.py).
+EchoServer = Callable[..., Awaitable[snap2p.Subscription]]
 
 
 class Cli:
@@ -152,24 +155,12 @@ async def test_python_chats_with_cli_listener(cli: Callable[..., Cli]) -> None:
         assert line == b"hello back from rust\n"
 
 
-async def test_cli_dials_python_listener(cli: Callable[..., Cli]) -> None:
+async def test_cli_dials_python_listener(cli: Callable[..., Cli], echo_server: EchoServer) -> None:
     async with await snap2p.Peer.create(alias=("pyhost", "Python Host")) as server:
         addr = await server.listen("127.0.0.1:0")
         inbound: asyncio.Queue[snap2p.Connection] = asyncio.Queue()
-
-        async def echo(stream: snap2p.Stream) -> None:
-            async for chunk in stream:
-                stream.write(chunk)
-            stream.close()
-            await stream.drain()
-
-        async def serve(conn: snap2p.Connection) -> None:
-            await inbound.put(conn)
-            async for stream in conn.streams():
-                assert stream.label == "echo"
-                asyncio.ensure_future(echo(stream))
-
-        sub = server.on_connection(serve)
+        labels: list[str | None] = []
+        sub = await echo_server(server, inbound, labels)
         try:
             dialer = cli("dial", addr, "-m", "echo me, python")
             out = await dialer.event("echo")
@@ -177,6 +168,7 @@ async def test_cli_dials_python_listener(cli: Callable[..., Cli]) -> None:
             assert out["principal"] == server.principal and out["alias"] == "pyhost"
             conn = await asyncio.wait_for(inbound.get(), 10)
             assert conn.remote_principal.startswith("stacks:SP")
+            assert labels == ["echo"]
             assert await asyncio.to_thread(dialer.proc.wait, 20) == 0
         finally:
             sub.cancel()
