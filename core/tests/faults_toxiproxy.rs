@@ -58,27 +58,41 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn http(api: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(api).await.unwrap();
+async fn try_http(
+    api: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(api).await?;
     let req = format!(
         "{method} {path} HTTP/1.1\r\nHost: toxiproxy\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    s.write_all(req.as_bytes()).await.unwrap();
+    s.write_all(req.as_bytes()).await?;
     let mut resp = String::new();
     timeout(Duration::from_secs(10), s.read_to_string(&mut resp))
         .await
-        .unwrap()
-        .unwrap();
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "toxiproxy API"))??;
     let code = resp
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    (code, resp)
+    Ok((code, resp))
+}
+
+async fn http(api: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    try_http(api, method, path, body)
+        .await
+        .unwrap_or_else(|e| panic!("toxiproxy API {method} {path} at {api}: {e}"))
 }
 
 impl Toxiproxy {
+    /// Starts a private toxiproxy-server. The API port is picked before the server binds it,
+    /// so another process (or a parallel test's server) can take it in between: the server is
+    /// started with a config holding a uniquely named marker proxy, and it counts as ours only
+    /// when the API that answers on the port knows that marker. Otherwise retry on a new port.
     async fn start() -> Option<Toxiproxy> {
         let Some(bin) = toxiproxy_bin() else {
             eprintln!(
@@ -86,33 +100,76 @@ impl Toxiproxy {
             );
             return None;
         };
-        let port = free_port();
-        let child = Command::new(bin)
-            .args(["-host", "127.0.0.1", "-port", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start toxiproxy-server");
-        let api: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let t = Toxiproxy { child, api };
-        for _ in 0..100 {
-            if TcpStream::connect(api).await.is_ok() {
-                return Some(t);
+        let nonce = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let marker = format!("owner-{}-{nonce}", std::process::id());
+        let config = std::env::temp_dir().join(format!("snap2p-{marker}.json"));
+        std::fs::write(
+            &config,
+            format!(r#"[{{"name":"{marker}","listen":"127.0.0.1:0","upstream":"127.0.0.1:9","enabled":false}}]"#),
+        )
+        .unwrap();
+        let mut last = String::new();
+        for _attempt in 0..5 {
+            let port = free_port();
+            let mut child = Command::new(&bin)
+                .args(["-host", "127.0.0.1", "-port", &port.to_string()])
+                .arg("-config")
+                .arg(&config)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start toxiproxy-server");
+            let api: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+            let mut ours = false;
+            for _ in 0..200 {
+                if let Ok(Some(status)) = child.try_wait() {
+                    last = format!("toxiproxy-server on port {port} exited: {status}");
+                    break;
+                }
+                if let Ok((code, _)) = try_http(api, "GET", &format!("/proxies/{marker}"), "").await
+                {
+                    if code == 200 {
+                        ours = true;
+                        break;
+                    }
+                    // Another server answers on this port (404 for our marker), or ours has
+                    // not loaded its config yet: keep polling until ours exits or answers.
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            if ours {
+                let _ = std::fs::remove_file(&config);
+                return Some(Toxiproxy { child, api });
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            if last.is_empty() {
+                last = format!("toxiproxy-server on port {port} never answered for {marker}");
+            }
         }
-        panic!("toxiproxy-server did not come up");
+        let _ = std::fs::remove_file(&config);
+        panic!("toxiproxy-server did not come up: {last}");
     }
 
-    /// A proxy to `upstream`; returns its listen address.
+    /// A proxy to `upstream`; returns its listen address. The proxy listens on port 0 and
+    /// the API reports the port it got, so no port is guessed.
     async fn proxy(&self, name: &str, upstream: std::net::SocketAddr) -> std::net::SocketAddr {
-        let listen = format!("127.0.0.1:{}", free_port());
         let body = format!(
-            r#"{{"name":"{name}","listen":"{listen}","upstream":"{upstream}","enabled":true}}"#
+            r#"{{"name":"{name}","listen":"127.0.0.1:0","upstream":"{upstream}","enabled":true}}"#
         );
         let (code, resp) = http(self.api, "POST", "/proxies", &body).await;
         assert!(code == 201 || code == 200, "create proxy: {resp}");
-        listen.parse().unwrap()
+        let listen = resp
+            .split("\"listen\":\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no listen address in {resp}"));
+        listen
+            .parse()
+            .unwrap_or_else(|e| panic!("listen {listen}: {e}"))
     }
 
     async fn toxic(&self, proxy: &str, name: &str, kind: &str, stream: &str, attrs: &str) {
