@@ -3,7 +3,6 @@
 # process-level tests (listen/dial/chat over loopback, pseudo-terminals, wallets).
 set -euo pipefail
 source "$(dirname "$0")/../env.sh"
-use_target cli
 cd "$SNAP2P_ROOT"
 bash ci/setup/rust.sh
 step "snap2p demo (release)"

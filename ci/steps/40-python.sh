@@ -34,9 +34,10 @@ ls "$DIST"/snap2p-*.tar.gz >/dev/null
 
 step "python: Rust echo peer and the snap2p CLI for the interop tests"
 cargo build --release -p snap2p-python --example rust_echo_peer
-cargo build --release -p snap2p-cli
+# The CLI from the workspace's target dir, where the cli suite builds the same release binary.
+CARGO_TARGET_DIR="$SNAP2P_MAIN_TARGET" cargo build --release -p snap2p-cli
 export SNAP2P_RUST_ECHO_PEER="$CARGO_TARGET_DIR/release/examples/rust_echo_peer"
-export SNAP2P_CLI="$CARGO_TARGET_DIR/release/snap2p"
+export SNAP2P_CLI="$SNAP2P_MAIN_TARGET/release/snap2p"
 
 step "python: install the wheel into a fresh virtualenv"
 rm -rf "$FRESH"

@@ -4,7 +4,6 @@
 # and soak_*.rs (SNAP2P_SOAK_SECS, default 60). Installs toxiproxy and iptables first.
 set -euo pipefail
 source "$(dirname "$0")/../env.sh"
-use_target hostile
 cd "$SNAP2P_ROOT"
 bash ci/setup/toxiproxy.sh
 export SNAP2P_TOXIPROXY="$SNAP2P_CACHE/bin/toxiproxy-server"
