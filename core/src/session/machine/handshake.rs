@@ -1,0 +1,466 @@
+//! The handshake half of the session machine: KNOCK, the Noise XX messages, HELLO and AUTH
+//! (attestation and transcript-binding checks), and the step to established (AUTH_OK, the
+//! first AliasCard). Spec: docs/PROTOCOL.md §5.
+
+use super::*;
+
+impl Session {
+    pub(super) fn on_knock_response(&mut self, f: &[u8]) -> Result<(), Error> {
+        match Message::decode(f)? {
+            Message::KnockResponse { accepted: true } => {
+                self.phase = Phase::AwaitNoise2;
+                self.write_noise()
+            }
+            Message::KnockResponse { accepted: false } => {
+                Err(err(ErrorCode::InviteInvalid, "invite refused"))
+            }
+            Message::AuthFail { code, reason } => {
+                self.enter_closed_by_peer(code, reason);
+                Ok(())
+            }
+            _ => Err(err(ErrorCode::InvalidMessage, "expected KNOCK_RESPONSE")),
+        }
+    }
+
+    pub(super) fn on_first_frame(
+        &mut self,
+        f: &[u8],
+        knocked: bool,
+        now: Instant,
+    ) -> Result<(), Error> {
+        let policy = self.cfg.policy.clone();
+        let knock_required = !knocked && policy.as_ref().is_some_and(|p| p.knock_required());
+        if f.len() == secure_channel::XX_MSG1_LEN {
+            if knock_required {
+                return Err(err(
+                    ErrorCode::InviteRequired,
+                    "this node requires a KNOCK with an invite token",
+                ));
+            }
+            self.read_noise(f)?;
+            self.write_noise()?;
+            self.phase = Phase::AwaitNoise3;
+            return Ok(());
+        }
+        if knocked {
+            return Err(err(
+                ErrorCode::HandshakeFailed,
+                "expected Noise XX message 1",
+            ));
+        }
+        let msg = match Message::decode(f) {
+            Ok(m) => m,
+            Err(_) if knock_required => {
+                return Err(err(ErrorCode::InviteRequired, "expected KNOCK"));
+            }
+            Err(_) => {
+                return Err(err(
+                    ErrorCode::HandshakeFailed,
+                    "first frame is neither KNOCK nor a Noise XX message",
+                ))
+            }
+        };
+        match msg {
+            Message::Knock { version, token, .. } => {
+                if version != PROTOCOL_VERSION {
+                    return Err(err(
+                        ErrorCode::VersionUnsupported,
+                        format!("protocol version {version} is not supported (this node speaks 1)"),
+                    ));
+                }
+                if knock_required {
+                    let now_unix = self.cfg.clock.unix(now);
+                    if let Some(p) = policy.as_ref() {
+                        p.invites.redeem(token, now_unix)?;
+                    }
+                }
+                let resp = Message::KnockResponse { accepted: true }.to_vec();
+                frame::write_frame(&mut self.out_plain, &resp);
+                self.phase = Phase::AwaitFirst { knocked: true };
+                Ok(())
+            }
+            _ if knock_required => Err(err(ErrorCode::InviteRequired, "expected KNOCK")),
+            // Not snap2p's first frame: do not answer a stranger.
+            _ => Err(err(
+                ErrorCode::HandshakeFailed,
+                "first frame is neither KNOCK nor a Noise XX message",
+            )),
+        }
+    }
+
+    pub(super) fn read_noise(&mut self, f: &[u8]) -> Result<(), Error> {
+        self.handshake
+            .as_mut()
+            .ok_or_else(|| err(ErrorCode::Internal, "no handshake state"))?
+            .read_message(f)
+    }
+
+    pub(super) fn write_noise(&mut self) -> Result<(), Error> {
+        self.handshake
+            .as_mut()
+            .ok_or_else(|| err(ErrorCode::Internal, "no handshake state"))?
+            .write_frame(&mut self.out_plain)
+    }
+
+    /// A plaintext AUTH_FAIL where a Noise message was expected: a stealth or rate-limited
+    /// listener turned us away before the handshake.
+    pub(super) fn plaintext_refusal(&mut self, f: &[u8]) -> bool {
+        if let Ok(Message::AuthFail { code, reason }) = Message::decode(f) {
+            self.enter_closed_by_peer(code, reason);
+            return true;
+        }
+        false
+    }
+
+    pub(super) fn on_noise2(&mut self, f: &[u8], now: Instant) -> Result<(), Error> {
+        if f.len() != secure_channel::XX_MSG2_LEN && self.plaintext_refusal(f) {
+            return Ok(());
+        }
+        self.read_noise(f)?;
+        self.write_noise()?;
+        self.finish_noise(now)
+    }
+
+    pub(super) fn on_noise3(&mut self, f: &[u8], now: Instant) -> Result<(), Error> {
+        self.read_noise(f)?;
+        self.finish_noise(now)
+    }
+
+    /// Noise is done: switch to transport mode and send our HELLO.
+    pub(super) fn finish_noise(&mut self, now: Instant) -> Result<(), Error> {
+        let hs = self
+            .handshake
+            .take()
+            .ok_or_else(|| err(ErrorCode::Internal, "no handshake state"))?;
+        self.transport = Some(hs.into_transport()?);
+        let stealth = self.cfg.visibility == Visibility::Stealth;
+        let caps: Vec<&str> = self.cfg.capabilities.iter().map(|s| s.as_str()).collect();
+        let hello = Message::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            node_pubkey: &self.cfg.node_key.public(),
+            nonce: &self.local_nonce,
+            timestamp: self.cfg.clock.unix(now),
+            // Stealth nodes keep pre-auth metadata minimal: no visibility announced.
+            visibility: if stealth {
+                None
+            } else {
+                Some(self.cfg.visibility)
+            },
+            capabilities: caps,
+        })
+        .to_vec();
+        self.send_control(hello);
+        self.phase = Phase::AwaitHello;
+        Ok(())
+    }
+
+    pub(super) fn send_control(&mut self, msg: Vec<u8>) {
+        self.control.push_back(msg);
+    }
+
+    /// The input to the transcript-binding signature of `role` ('I' or 'R').
+    pub(super) fn binding_input(
+        &self,
+        role: u8,
+        initiator_nonce: &[u8],
+        responder_nonce: &[u8],
+    ) -> Vec<u8> {
+        let hash = self
+            .transport
+            .as_ref()
+            .map(|t| t.handshake_hash)
+            .unwrap_or_default();
+        let mut v = Vec::with_capacity(BINDING_DOMAIN.len() + 1 + 32 + 64);
+        v.extend_from_slice(BINDING_DOMAIN);
+        v.push(role);
+        v.extend_from_slice(&hash);
+        v.extend_from_slice(initiator_nonce);
+        v.extend_from_slice(responder_nonce);
+        v
+    }
+
+    pub(super) fn nonces(&self) -> ([u8; 32], [u8; 32]) {
+        let remote = self.remote.as_ref().map(|r| r.nonce).unwrap_or_default();
+        if self.cfg.initiator {
+            (self.local_nonce, remote)
+        } else {
+            (remote, self.local_nonce)
+        }
+    }
+
+    pub(super) fn send_auth(&mut self) {
+        let (ni, nr) = self.nonces();
+        let mut sn = Vec::with_capacity(64);
+        sn.extend_from_slice(&ni);
+        sn.extend_from_slice(&nr);
+        let binding = self.both_support(caps::TRANSCRIPT_BINDING);
+        let sig = if binding {
+            let role = if self.cfg.initiator { b'I' } else { b'R' };
+            self.cfg
+                .node_key
+                .sign(&self.binding_input(role, &ni, &nr))
+                .to_vec()
+        } else {
+            Vec::new()
+        };
+        let att = self.cfg.attestation.clone();
+        let msg = Message::Auth(Auth {
+            attestation: &att,
+            session_nonce: if binding { &sn } else { &[] },
+            handshake_sig: &sig,
+        })
+        .to_vec();
+        self.send_control(msg);
+    }
+
+    pub(super) fn on_hello(&mut self, h: Hello<'_>, now: Instant) -> Result<(), Error> {
+        if h.version != PROTOCOL_VERSION {
+            return Err(err(
+                ErrorCode::VersionUnsupported,
+                format!(
+                    "protocol version {} is not supported (this node speaks 1)",
+                    h.version
+                ),
+            ));
+        }
+        let skew = (h.timestamp - self.cfg.clock.unix(now)).abs();
+        if skew > MAX_SKEW_SECS {
+            return Err(err(
+                ErrorCode::AuthExpired,
+                format!("peer clock differs by {skew} s (more than {MAX_SKEW_SECS} s)"),
+            ));
+        }
+        let nonce: [u8; 32] = h
+            .nonce
+            .try_into()
+            .map_err(|_| err(ErrorCode::InvalidMessage, "HELLO nonce must be 32 bytes"))?;
+        let node_pubkey: [u8; 32] = h
+            .node_pubkey
+            .try_into()
+            .map_err(|_| err(ErrorCode::InvalidMessage, "HELLO pk must be 32 bytes"))?;
+        self.remote = Some(RemoteHello {
+            nonce,
+            node_pubkey,
+            capabilities: h.capabilities.iter().map(|s| s.to_string()).collect(),
+            visibility: h.visibility,
+        });
+        self.flow_control = self.both_support(caps::FLOW_CONTROL);
+        self.batching = self.both_support(caps::BATCH);
+        self.aliases = self.both_support(caps::ALIASES);
+        if self.cfg.initiator {
+            self.send_auth();
+            self.phase = Phase::AwaitAuthReply { auth_seen: false };
+        } else {
+            self.phase = Phase::AwaitAuth;
+        }
+        Ok(())
+    }
+
+    /// Verifies the peer's AUTH: attestation, Noise key binding, nonce echo and transcript
+    /// signature, then the allowlist. Returns the authenticated principal.
+    pub(super) fn verify_auth(&mut self, a: &Auth<'_>, now: Instant) -> Result<Principal, Error> {
+        let now_unix = self.cfg.clock.unix(now);
+        let networks = self
+            .cfg
+            .policy
+            .as_ref()
+            .map(|p| p.networks)
+            .unwrap_or(self.cfg.networks);
+        let verified = self
+            .cfg
+            .attestation_cache
+            .verify(a.attestation, now_unix, networks)?;
+        let remote = self
+            .remote
+            .clone()
+            .ok_or_else(|| err(ErrorCode::InvalidMessage, "AUTH before HELLO"))?;
+        let transport = self
+            .transport
+            .as_ref()
+            .ok_or_else(|| err(ErrorCode::Internal, "no transport"))?;
+        // Binding 1: the Noise static key is the X25519 form of the attested node key.
+        let key_matches: bool = verified
+            .node_key
+            .x25519()
+            .ct_eq(&transport.remote_static)
+            .into();
+        let hello_matches: bool = verified.node_pubkey.ct_eq(&remote.node_pubkey).into();
+        if !key_matches || !hello_matches {
+            return Err(err(
+                ErrorCode::AuthFailed,
+                "the Noise static key is not the attested node key",
+            ));
+        }
+        // Binding 2: the nonce echo and the signature over the handshake hash.
+        if self.both_support(caps::TRANSCRIPT_BINDING) {
+            let (ni, nr) = self.nonces();
+            let mut sn = [0u8; 64];
+            sn[..32].copy_from_slice(&ni);
+            sn[32..].copy_from_slice(&nr);
+            let echo_ok: bool = a.session_nonce.ct_eq(&sn[..]).into();
+            if !echo_ok {
+                return Err(err(
+                    ErrorCode::AuthFailed,
+                    "session nonce echo does not match this session",
+                ));
+            }
+            let role = if self.cfg.initiator { b'R' } else { b'I' };
+            let input = self.binding_input(role, &ni, &nr);
+            if !verified.node_key.verify(&input, a.handshake_sig) {
+                return Err(err(
+                    ErrorCode::AuthFailed,
+                    "transcript signature does not match this handshake (replayed or relayed)",
+                ));
+            }
+        }
+        let principal = verified.principal;
+        if let Some(expected) = &self.cfg.expected_remote {
+            if *expected != principal {
+                return Err(err(
+                    ErrorCode::PrincipalMismatch,
+                    format!("dialed {expected} but the peer authenticated as {principal}"),
+                ));
+            }
+        }
+        if let Some(policy) = &self.cfg.policy {
+            policy.check_principal(&principal)?;
+        }
+        self.remote_node_key = Some(verified.node_pubkey);
+        Ok(principal)
+    }
+
+    pub(super) fn on_message(
+        &mut self,
+        m: Message<'_>,
+        frame: &Bytes,
+        now: Instant,
+    ) -> Result<(), Error> {
+        if self.error.is_some() {
+            return Ok(());
+        }
+        // Messages valid in any encrypted phase.
+        match &m {
+            Message::AuthFail { code, reason } | Message::Error { code, reason } => {
+                self.enter_closed_by_peer(*code, *reason);
+                return Ok(());
+            }
+            _ => {}
+        }
+        match self.phase {
+            Phase::AwaitHello => match m {
+                Message::Hello(h) => self.on_hello(h, now),
+                _ => Err(err(ErrorCode::InvalidMessage, "expected HELLO")),
+            },
+            Phase::AwaitAuth => match m {
+                Message::Auth(a) => {
+                    let principal = self.verify_auth(&a, now)?;
+                    self.remote_principal = Some(principal);
+                    self.send_auth();
+                    let mut sid = [0u8; 32];
+                    match &self.cfg.fixed {
+                        Some(f) => sid = f.session_id,
+                        None => rand::thread_rng().fill_bytes(&mut sid),
+                    }
+                    self.session_id = Some(sid);
+                    let ok = Message::AuthOk {
+                        principal: &self.cfg.principal.to_string(),
+                        session_id: &sid,
+                    }
+                    .to_vec();
+                    self.send_control(ok);
+                    // Our card rides right behind our AUTH_OK, so the dialer holds it by
+                    // the time its own handshake completes.
+                    self.queue_alias_card();
+                    self.phase = Phase::AwaitAuthOk;
+                    Ok(())
+                }
+                _ => Err(err(ErrorCode::InvalidMessage, "expected AUTH")),
+            },
+            Phase::AwaitAuthReply { auth_seen: false } => match m {
+                Message::Auth(a) => {
+                    let principal = self.verify_auth(&a, now)?;
+                    self.remote_principal = Some(principal);
+                    self.phase = Phase::AwaitAuthReply { auth_seen: true };
+                    Ok(())
+                }
+                _ => Err(err(ErrorCode::InvalidMessage, "expected AUTH")),
+            },
+            Phase::AwaitAuthReply { auth_seen: true } => match m {
+                Message::AuthOk {
+                    principal,
+                    session_id,
+                } => {
+                    let sid: [u8; 32] = session_id.try_into().map_err(|_| {
+                        err(ErrorCode::InvalidMessage, "AUTH_OK sid must be 32 bytes")
+                    })?;
+                    self.check_auth_ok_principal(principal)?;
+                    self.session_id = Some(sid);
+                    let ok = Message::AuthOk {
+                        principal: &self.cfg.principal.to_string(),
+                        session_id: &sid,
+                    }
+                    .to_vec();
+                    self.send_control(ok);
+                    self.establish(now);
+                    Ok(())
+                }
+                _ => Err(err(ErrorCode::InvalidMessage, "expected AUTH_OK")),
+            },
+            Phase::AwaitAuthOk => match m {
+                Message::AuthOk {
+                    principal,
+                    session_id,
+                } => {
+                    self.check_auth_ok_principal(principal)?;
+                    let ok: bool = self.session_id.unwrap_or_default().ct_eq(session_id).into();
+                    if !ok {
+                        return Err(err(ErrorCode::AuthFailed, "AUTH_OK session id mismatch"));
+                    }
+                    self.establish(now);
+                    Ok(())
+                }
+                _ => Err(err(ErrorCode::InvalidMessage, "expected AUTH_OK")),
+            },
+            Phase::Established => self.on_established_message(m, frame, now),
+            _ => Ok(()),
+        }
+    }
+
+    pub(super) fn check_auth_ok_principal(&self, p: &str) -> Result<(), Error> {
+        let ok = self
+            .remote_principal
+            .as_ref()
+            .is_some_and(|r| r.to_string() == p);
+        if ok {
+            Ok(())
+        } else {
+            Err(err(
+                ErrorCode::AuthInvalid,
+                "AUTH_OK names a different principal than the attestation",
+            ))
+        }
+    }
+
+    pub(super) fn establish(&mut self, now: Instant) {
+        self.phase = Phase::Established;
+        self.handshake = None;
+        // Keepalive starts now, with a first PING right away (as the reference does).
+        self.next_ping = Some(now);
+        self.idle_since = Some(now);
+        if self.cfg.initiator {
+            // The listener sent its card with its AUTH_OK; ours follows our AUTH_OK.
+            self.queue_alias_card();
+        }
+        self.events.push_back(Event::Established);
+    }
+
+    /// Queues our AliasCard (spec §4.3 step 7: only after AUTH_OK) if both list `aliases`.
+    pub(super) fn queue_alias_card(&mut self) {
+        if self.aliases {
+            if let Some(card) = self.cfg.alias_card.clone() {
+                let msg = Message::AliasCard { card: &card }.to_vec();
+                self.send_control(msg);
+            }
+        }
+    }
+}
