@@ -188,6 +188,17 @@ impl Session {
         }
     }
 
+    /// Records the session id and queues our AUTH_OK carrying it.
+    fn send_auth_ok(&mut self, sid: [u8; 32]) {
+        self.session_id = Some(sid);
+        let ok = Message::AuthOk {
+            principal: &self.cfg.principal.to_string(),
+            session_id: &sid,
+        }
+        .to_vec();
+        self.send_control(ok);
+    }
+
     pub(super) fn send_auth(&mut self) {
         let (ni, nr) = self.nonces();
         let mut sn = Vec::with_capacity(64);
@@ -361,13 +372,7 @@ impl Session {
                         Some(f) => sid = f.session_id,
                         None => rand::thread_rng().fill_bytes(&mut sid),
                     }
-                    self.session_id = Some(sid);
-                    let ok = Message::AuthOk {
-                        principal: &self.cfg.principal.to_string(),
-                        session_id: &sid,
-                    }
-                    .to_vec();
-                    self.send_control(ok);
+                    self.send_auth_ok(sid);
                     // Our card rides right behind our AUTH_OK, so the dialer holds it by
                     // the time its own handshake completes.
                     self.queue_alias_card();
@@ -394,13 +399,7 @@ impl Session {
                         err(ErrorCode::InvalidMessage, "AUTH_OK sid must be 32 bytes")
                     })?;
                     self.check_auth_ok_principal(principal)?;
-                    self.session_id = Some(sid);
-                    let ok = Message::AuthOk {
-                        principal: &self.cfg.principal.to_string(),
-                        session_id: &sid,
-                    }
-                    .to_vec();
-                    self.send_control(ok);
+                    self.send_auth_ok(sid);
                     self.establish(now);
                     Ok(())
                 }
