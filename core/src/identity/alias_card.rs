@@ -173,26 +173,19 @@ impl AliasCard {
 
     /// The text a wallet signs in form StacksMessage.
     pub fn message_text(&self) -> String {
-        [
-            Self::MESSAGE_TITLE.to_owned(),
-            format!("principal: {}", self.principal),
-            format!("alias: {}", self.alias),
-            format!("display name: {}", self.display_name),
-            format!(
-                "issued: {} ({})",
-                signed::rfc3339(self.issued_at),
-                self.issued_at
-            ),
-            format!(
-                "expires: {} ({})",
-                signed::rfc3339(self.expires_at),
-                self.expires_at
-            ),
-            format!("nonce: {}", hex::encode(&self.nonce)),
-            format!("version: {}", self.v),
-            format!("domain: {}", Self::DOMAIN),
-        ]
-        .join("\n")
+        signed::message_text(
+            Self::MESSAGE_TITLE,
+            &self.principal.to_string(),
+            &[
+                format!("alias: {}", self.alias),
+                format!("display name: {}", self.display_name),
+            ],
+            self.issued_at,
+            self.expires_at,
+            &self.nonce,
+            self.v,
+            Self::DOMAIN,
+        )
     }
 
     /// The 32-byte hash the wallet key signed.

@@ -119,25 +119,16 @@ impl NodeKeyAttestation {
     /// The text a wallet signs in form StacksMessage (lines joined by `\n`, no trailing
     /// newline). Deterministic; every signed field appears.
     pub fn message_text(&self) -> String {
-        [
-            Self::MESSAGE_TITLE.to_owned(),
-            format!("principal: {}", self.principal),
-            format!("node key: {}", self.node_pubkey_hex()),
-            format!(
-                "issued: {} ({})",
-                signed::rfc3339(self.issued_at),
-                self.issued_at
-            ),
-            format!(
-                "expires: {} ({})",
-                signed::rfc3339(self.expires_at),
-                self.expires_at
-            ),
-            format!("nonce: {}", hex::encode(&self.nonce)),
-            format!("version: {}", self.v),
-            format!("domain: {}", Self::DOMAIN),
-        ]
-        .join("\n")
+        signed::message_text(
+            Self::MESSAGE_TITLE,
+            &self.principal.to_string(),
+            &[format!("node key: {}", self.node_pubkey_hex())],
+            self.issued_at,
+            self.expires_at,
+            &self.nonce,
+            self.v,
+            Self::DOMAIN,
+        )
     }
 
     /// The 32-byte hash the wallet key signed.

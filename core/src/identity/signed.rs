@@ -153,6 +153,32 @@ pub(crate) fn common_entries<'a>(
     entries.push(("v", Value::Uint(v)));
 }
 
+/// The text a wallet signs in form StacksMessage: the title, the principal, the object's
+/// own lines, then the fields every signed object has (lines joined by `\n`, no trailing
+/// newline).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn message_text(
+    title: &str,
+    principal: &str,
+    own_lines: &[String],
+    issued_at: i64,
+    expires_at: i64,
+    nonce: &[u8],
+    v: u64,
+    domain: &str,
+) -> String {
+    let mut lines = vec![title.to_owned(), format!("principal: {principal}")];
+    lines.extend_from_slice(own_lines);
+    lines.extend([
+        format!("issued: {} ({issued_at})", rfc3339(issued_at)),
+        format!("expires: {} ({expires_at})", rfc3339(expires_at)),
+        format!("nonce: {}", hex::encode(nonce)),
+        format!("version: {v}"),
+        format!("domain: {domain}"),
+    ]);
+    lines.join("\n")
+}
+
 /// Checks v, nonce length, timestamp range and validity window, and the principal.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn check_common(
