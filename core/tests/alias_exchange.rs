@@ -2,24 +2,15 @@
 //! when changed, refreshed on reconnection, kept per principal after a session ends, and
 //! never shown once expired.
 
+mod common;
+
 use std::time::Duration;
+
+use common::eventually;
 
 use snap2p::{Connection, Peer, PeerConfig};
 
 const TTL: i64 = 5;
-
-async fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if cond() {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 fn alias_on(conn: &Connection) -> Option<String> {
     conn.remote_alias().map(|c| c.alias)

@@ -2,36 +2,21 @@
 //! an error code, and no altered byte may reach the application (the digest the server
 //! computes over what it delivered is never produced for altered data).
 
-mod hostile_common;
+mod common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hostile_common::*;
+use common::*;
 use snap2p::{ErrorCode, PeerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 
 /// Forwards one connection; in the client->server direction flips bit `bit` of the byte
 /// at offset `at` (counted from the first byte the client sent).
 async fn flipping_proxy(target: std::net::SocketAddr, at: u64, bit: u8) -> std::net::SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move {
-        let (inbound, _) = l.accept().await.unwrap();
-        let outbound = TcpStream::connect(target).await.unwrap();
-        let (mut ir, mut iw) = inbound.into_split();
-        let (mut or, mut ow) = outbound.into_split();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 65536];
-            while let Ok(n) = or.read(&mut buf).await {
-                if n == 0 || iw.write_all(&buf[..n]).await.is_err() {
-                    break;
-                }
-            }
-        });
+    one_shot_proxy(target, move |mut ir, mut ow| async move {
         let mut buf = vec![0u8; 65536];
         let mut off = 0u64;
         while let Ok(n) = ir.read(&mut buf).await {
@@ -46,8 +31,8 @@ async fn flipping_proxy(target: std::net::SocketAddr, at: u64, bit: u8) -> std::
                 break;
             }
         }
-    });
-    addr
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 //! report ERR_TIMEOUT within the configured time. Needs root, `ip netns` and iptables
 //! (ci/steps/75-hostile.sh installs iptables); skips loudly without them.
 
-mod hostile_common;
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -43,7 +43,7 @@ fn iptables_partition_in_a_namespace_is_detected_by_keepalive() {
         eprintln!("\n!!!!! SKIPPED: iptables unavailable in the namespace (apt-get install iptables) !!!!!\n");
         return;
     }
-    let bin = hostile_common::testnode();
+    let bin = common::testnode();
     let bin = bin.to_str().unwrap();
     let port = "47011";
     let listen_addr = format!("127.0.0.1:{port}");

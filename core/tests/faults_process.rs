@@ -2,7 +2,7 @@
 //! middle of a transfer, in both directions: the surviving side gets an error promptly,
 //! never a hang and never a clean end of stream.
 
-mod hostile_common;
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hostile_common::*;
+use common::*;
 use snap2p::{ErrorCode, PeerConfig};
 use tokio::time::timeout;
 

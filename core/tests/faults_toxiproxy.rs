@@ -7,12 +7,12 @@
 //! $SNAP2P_CACHE/bin). Run by ci/steps/75-hostile.sh:
 //!   cargo test -p snap2p --test faults_toxiproxy -- --include-ignored
 
-mod hostile_common;
+mod common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hostile_common::*;
+use common::*;
 use snap2p::{ErrorCode, PeerConfig, SessionLimits};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -2,12 +2,12 @@
 //! a replayed handshake, a relaying man in the middle with its own Noise keys, and
 //! protocol versions other than 1 (KNOCK and HELLO).
 
-mod hostile_common;
+mod common;
 
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use hostile_common::*;
+use common::*;
 use snap2p::identity::NodeKey;
 use snap2p::secure_channel::NoiseHandshake;
 use snap2p::wire::frame;
@@ -85,22 +85,8 @@ async fn recording_proxy(
     std::net::SocketAddr,
     tokio::sync::oneshot::Receiver<Vec<Vec<u8>>>,
 ) {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        let (inbound, _) = l.accept().await.unwrap();
-        let outbound = TcpStream::connect(target).await.unwrap();
-        let (mut ir, mut iw) = inbound.into_split();
-        let (mut or, mut ow) = outbound.into_split();
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 65536];
-            while let Ok(n) = or.read(&mut buf).await {
-                if n == 0 || iw.write_all(&buf[..n]).await.is_err() {
-                    break;
-                }
-            }
-        });
+    let addr = one_shot_proxy(target, move |mut ir, mut ow| async move {
         let mut flights = Vec::new();
         let mut buf = vec![0u8; 65536];
         let started = Instant::now();
@@ -125,7 +111,8 @@ async fn recording_proxy(
                 break;
             }
         }
-    });
+    })
+    .await;
     (addr, rx)
 }
 

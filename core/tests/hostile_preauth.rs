@@ -5,7 +5,7 @@
 //!
 //! The tests of this file measure process-wide resources, so they run one at a time.
 
-mod hostile_common;
+mod common;
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use hostile_common::*;
+use common::*;
 use snap2p::wire::frame;
 use snap2p::wire::message::Message;
 use snap2p::{DialOptions, ErrorCode, PeerConfig, SessionLimits, Visibility};

@@ -1,8 +1,12 @@
 //! PX-1 over real loopback sessions: discovery through friends of friends in a ring of
 //! clusters, the visibility policy of spec §10.3, lying peers, failures and abuse limits.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::Duration;
+
+use common::eventually;
 
 use snap2p::px1;
 use snap2p::{
@@ -45,20 +49,6 @@ async fn public() -> Node {
 
 async fn connect(from: &Node, to: &Node) -> Connection {
     from.peer.dial(&to.addr.to_string()).await.unwrap()
-}
-
-/// Polls `cond` every 20 ms for at most `within`.
-async fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if cond() {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn knows(n: &Node, p: &Principal) -> bool {

@@ -1,75 +1,18 @@
 //! Sessions between real peers over loopback TCP sockets, with real crypto.
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-use snap2p::{
-    Connection, DialOptions, ErrorCode, Peer, PeerConfig, SessionLimits, Stream, Visibility,
-};
+use common::{peer, send_and_check, serve_digest};
+use snap2p::{DialOptions, ErrorCode, PeerConfig, SessionLimits, Visibility};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 
 const T: Duration = Duration::from_secs(60);
-
-async fn peer(cfg: PeerConfig) -> Peer {
-    Peer::ephemeral(cfg).await.unwrap()
-}
-
-/// Serves every stream of every inbound session: reads all, answers with the SHA-256 of
-/// what it read followed by the byte count (8 bytes LE).
-fn serve_digest(p: &Peer) {
-    let p = p.clone();
-    tokio::spawn(async move {
-        while let Some(conn) = p.accept().await {
-            tokio::spawn(serve_conn(conn));
-        }
-    });
-}
-
-async fn serve_conn(conn: Connection) {
-    while let Ok(stream) = conn.accept_stream().await {
-        tokio::spawn(async move {
-            let mut h = Sha256::new();
-            let mut n = 0u64;
-            while let Ok(Some(chunk)) = stream.read_chunk(1 << 20).await {
-                n += chunk.len() as u64;
-                h.update(&chunk);
-            }
-            let mut out = h.finalize().to_vec();
-            out.extend_from_slice(&n.to_le_bytes());
-            let _ = stream.write_all(&out).await;
-            let _ = stream.finish();
-        });
-    }
-}
-
-/// Sends `total` pseudo-random bytes in `chunk`-sized writes; checks the peer's digest.
-async fn send_and_check(stream: &Stream, total: u64, chunk: usize, seed: u8) {
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; chunk];
-    let mut x = seed as u32 | 1;
-    let mut sent = 0u64;
-    while sent < total {
-        let n = ((total - sent) as usize).min(chunk);
-        for b in buf[..n].iter_mut() {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            *b = x as u8;
-        }
-        h.update(&buf[..n]);
-        stream.write_all(&buf[..n]).await.unwrap();
-        sent += n as u64;
-    }
-    stream.finish().unwrap();
-    let reply = stream.read_all(1024).await.unwrap();
-    assert_eq!(reply.len(), 40);
-    assert_eq!(&reply[..32], &h.finalize()[..], "digest mismatch");
-    assert_eq!(u64::from_le_bytes(reply[32..].try_into().unwrap()), total);
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_gib_transfer_with_matching_sha256() {
@@ -80,7 +23,9 @@ async fn one_gib_transfer_with_matching_sha256() {
         let client = peer(PeerConfig::default()).await;
         let conn = client.dial(&addr.to_string()).await.unwrap();
         let stream = conn.open_stream(Some("bulk")).await.unwrap();
-        send_and_check(&stream, 1 << 30, 64 * 1024, 7).await;
+        send_and_check(&stream, 1 << 30, 64 * 1024, 7)
+            .await
+            .unwrap();
     })
     .await
     .unwrap();
@@ -99,7 +44,9 @@ async fn many_concurrent_streams_each_intact() {
             let conn = conn.clone();
             tasks.push(tokio::spawn(async move {
                 let s = conn.open_stream(None).await.unwrap();
-                send_and_check(&s, 64 * 1024 + i as u64, 4096, i as u8).await;
+                send_and_check(&s, 64 * 1024 + i as u64, 4096, i)
+                    .await
+                    .unwrap();
             }));
         }
         for t in tasks {
@@ -178,7 +125,7 @@ async fn visibility_modes_over_sockets() {
         };
         let conn = alice.dial_with(&saddr, good.clone()).await.unwrap();
         let s = conn.open_stream(None).await.unwrap();
-        send_and_check(&s, 1000, 100, 3).await;
+        send_and_check(&s, 1000, 100, 3).await.unwrap();
         // Revoked: refused again.
         assert!(stealth.revoke_invite(&invite.id));
         let e = mallory.dial_with(&saddr, good).await.unwrap_err();
@@ -285,7 +232,7 @@ async fn garbage_closes_only_that_session_and_silent_clients_time_out() {
 
         // The established session is untouched.
         let s = good.open_stream(None).await.unwrap();
-        send_and_check(&s, 100_000, 1000, 5).await;
+        send_and_check(&s, 100_000, 1000, 5).await.unwrap();
     })
     .await
     .unwrap();
@@ -350,7 +297,7 @@ async fn keepalive_detects_a_partition() {
         .await;
         let conn = client.dial(&relay.to_string()).await.unwrap();
         let s = conn.open_stream(None).await.unwrap();
-        send_and_check(&s, 10_000, 1000, 1).await;
+        send_and_check(&s, 10_000, 1000, 1).await.unwrap();
         let open = conn.open_stream(None).await.unwrap();
         frozen.store(true, Ordering::SeqCst);
         let started = std::time::Instant::now();

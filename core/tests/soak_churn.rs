@@ -3,11 +3,11 @@
 //! warm-up and at the end must match within a tolerance; every transfer is SHA-256 checked.
 //! Run by ci/steps/75-hostile.sh:  cargo test -p snap2p --test soak_churn -- --include-ignored
 
-mod hostile_common;
+mod common;
 
 use std::time::{Duration, Instant};
 
-use hostile_common::*;
+use common::*;
 use snap2p::PeerConfig;
 use tokio::time::timeout;
 

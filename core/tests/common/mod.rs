@@ -1,4 +1,5 @@
-//! Helpers shared by the hostile_*, faults_* and soak_* tests: a raw snap2p client that
+//! Helpers shared by the integration tests (loopback sessions, hostile_*, faults_*, soak_*,
+//! PX-1 and AliasCards): digest-checked transfers, polling, a raw snap2p client that
 //! drives the sans-IO `Session` over a real socket (so a test can misbehave after
 //! authenticating), raw Noise helpers, frame I/O, and process resource probes.
 #![allow(dead_code)]
@@ -14,7 +15,8 @@ use snap2p::session::{default_capabilities, AttestationCache, Clock, Session, Se
 use snap2p::wire::frame;
 use snap2p::{Connection, Peer, PeerConfig, SessionLimits, Stream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 
 pub async fn peer(cfg: PeerConfig) -> Peer {
@@ -263,6 +265,37 @@ pub fn rss_kib() -> u64 {
 /// Open file descriptors of this process.
 pub fn fd_count() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// A TCP proxy to `target` for one connection, for tests that tamper with or record what
+/// the client sends: the server-to-client direction is relayed unchanged, the
+/// client-to-server direction is `upstream(client's read half, server's write half)`.
+pub async fn one_shot_proxy<F, Fut>(
+    target: std::net::SocketAddr,
+    upstream: F,
+) -> std::net::SocketAddr
+where
+    F: FnOnce(OwnedReadHalf, OwnedWriteHalf) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (inbound, _) = l.accept().await.unwrap();
+        let outbound = TcpStream::connect(target).await.unwrap();
+        let (ir, mut iw) = inbound.into_split();
+        let (mut or, ow) = outbound.into_split();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 65536];
+            while let Ok(n) = or.read(&mut buf).await {
+                if n == 0 || iw.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        });
+        upstream(ir, ow).await;
+    });
+    addr
 }
 
 /// Polls `f` every 50 ms until it holds or `wait` passes.
