@@ -14,10 +14,9 @@ cargo clippy -p snap2p-node --all-targets -- -D warnings
 
 step "node: napi build --platform --release"
 npx napi build --platform --release --js native.js --dts native.d.ts
-# Same --target as `napi build --platform`, so the core's release build is shared.
-host=$(rustc -vV | sed -n 's/^host: //p')
-cargo build --release -p snap2p-node --example rust-echo --target "$host"
-export SNAP2P_RUST_ECHO="$CARGO_TARGET_DIR/$host/release/examples/rust-echo"
+# The Rust echo peer from the workspace's target dir (the rust suite builds it too).
+CARGO_TARGET_DIR="$SNAP2P_MAIN_TARGET" cargo build -p snap2p --example echo_peer
+export SNAP2P_ECHO_PEER="$SNAP2P_MAIN_TARGET/debug/examples/echo_peer"
 
 step "node: tsc (index.d.ts against test/types/usage.ts)"
 npx tsc -p test/types

@@ -21,7 +21,8 @@ cp -f "$gen/snap2pFFI.h" swift/Sources/snap2pFFI/snap2pFFI.h
 # SwiftPM build cache at /var/cache/snap2p-build (kept in the cached chroot).
 mkdir -p "$root/snap2p" "$root/opt/snap2p/lib" "$root/opt/snap2p/bin" "$root/var/cache/snap2p-build"
 cp -f "$bin/libsnap2p_uniffi.so" "$root/opt/snap2p/lib/"
-cp -f "$bin/snap2p-echo-peer" "$root/opt/snap2p/bin/"
+CARGO_TARGET_DIR="$SNAP2P_MAIN_TARGET" cargo build -q -p snap2p --example echo_peer
+cp -f "$SNAP2P_MAIN_TARGET/debug/examples/echo_peer" "$root/opt/snap2p/bin/"
 mounted=()
 cleanup() {
   local i
@@ -40,7 +41,7 @@ step "swift test (Debian 13 chroot, $(chroot "$root" swift --version 2>/dev/null
 status=0
 timeout 450 chroot "$root" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root \
   LD_LIBRARY_PATH=/opt/snap2p/lib \
-  SNAP2P_ECHO_PEER=/opt/snap2p/bin/snap2p-echo-peer \
+  SNAP2P_ECHO_PEER=/opt/snap2p/bin/echo_peer \
   SNAP2P_VECTORS=/snap2p/core/tests/vectors/identity.json \
   sh -c 'cd /snap2p/swift && swift test --scratch-path /var/cache/snap2p-build -Xlinker -L/opt/snap2p/lib 2>&1' \
   > "$gen/swift-test.log" || status=$?

@@ -53,29 +53,43 @@ async function rejectsWithCode(assert, promise, code) {
   });
 }
 
+/** The workspace's Rust echo peer (core/examples/echo_peer.rs). */
 function rustEchoPath() {
-  if (process.env.SNAP2P_RUST_ECHO) return process.env.SNAP2P_RUST_ECHO;
+  if (process.env.SNAP2P_ECHO_PEER) return process.env.SNAP2P_ECHO_PEER;
   const target =
     process.env.CARGO_TARGET_DIR || path.join(process.env.HOME || '', '.cache/snap2p/target');
-  return path.join(target, 'release/examples/rust-echo');
+  return path.join(target, 'debug/examples/echo_peer');
 }
 
-/** Starts the Rust echo server; resolves to `{principal, addr, invite, stop()}`. */
+/**
+ * Starts the Rust echo peer; resolves to `{principal, addr, invite, stop()}`. `visibility`:
+ * public, private, stealth, or stealth-open (stealth with the allowlist gate off, so any
+ * invited principal gets in).
+ */
 function startRustEcho(visibility = 'public') {
   const bin = rustEchoPath();
   if (!fs.existsSync(bin)) {
-    throw new Error(`Rust echo server not built at ${bin} (cargo build --release -p snap2p-node --example rust-echo)`);
+    throw new Error(`Rust echo peer not built at ${bin} (cargo build -p snap2p --example echo_peer)`);
   }
-  const child = spawn(bin, [visibility], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const args =
+    visibility === 'stealth-open' ? ['--visibility', 'stealth', '--open-invites'] : ['--visibility', visibility];
+  const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     const rl = readline.createInterface({ input: child.stdout });
     child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`rust-echo exited early (${code})`)));
+    child.once('exit', (code) => reject(new Error(`echo_peer exited early (${code})`)));
     rl.once('line', (line) => {
-      const info = JSON.parse(line);
+      // READY <addr> <principal> <invite hex|->
+      const [ready, addr, principal, invite] = line.trim().split(' ');
+      if (ready !== 'READY') {
+        reject(new Error(`echo_peer did not start: ${line}`));
+        return;
+      }
       const exited = new Promise((r) => child.once('exit', r));
       resolve({
-        ...info,
+        addr,
+        principal,
+        invite: invite === '-' ? null : invite,
         stop: () => {
           child.stdin.end();
           return exited;

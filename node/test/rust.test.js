@@ -1,5 +1,5 @@
 'use strict';
-// Node <-> Rust: the peer on the other side is the plain Rust core (tests-support/rust_echo.rs).
+// Node <-> Rust: the peer on the other side is the plain Rust core (core/examples/echo_peer.rs).
 const { test } = require('node:test');
 const assert = require('node:assert');
 const { snap2p, sha256, pattern, startRustEcho, rejectsWithCode } = require('./helpers');

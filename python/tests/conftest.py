@@ -1,4 +1,4 @@
-"""Shared fixtures: real peers on loopback, the Rust echo peer (examples/rust_echo_peer.rs) and
+"""Shared fixtures: real peers on loopback, the Rust echo peer (core/examples/echo_peer.rs) and
 the `snap2p` CLI binary."""
 
 from __future__ import annotations
@@ -87,9 +87,9 @@ def _built_binary(env: str, relative: str, build: str) -> pathlib.Path:
 
 def _rust_echo_binary() -> pathlib.Path:
     return _built_binary(
-        "SNAP2P_RUST_ECHO_PEER",
-        "examples/rust_echo_peer",
-        "cargo build -p snap2p-python --release --example rust_echo_peer",
+        "SNAP2P_ECHO_PEER",
+        "examples/echo_peer",
+        "cargo build -p snap2p --example echo_peer",
     )
 
 
@@ -105,7 +105,12 @@ def rust_peer_factory() -> Iterator[object]:
 
     def start(visibility: str = "public", *allowed: str) -> RustPeer:
         proc = subprocess.Popen(
-            [str(_rust_echo_binary()), visibility, *allowed],
+            [
+                str(_rust_echo_binary()),
+                "--visibility",
+                visibility,
+                *(arg for p in allowed for arg in ("--allow", p)),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

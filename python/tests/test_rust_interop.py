@@ -29,7 +29,7 @@ async def test_64_mib_to_rust_sha256(rust_peer_factory) -> None:  # type: ignore
     async with await snap2p.Peer.create() as peer:
         conn = await peer.dial(rust.addr)
         # One stream hashed by Rust, one echoed back and hashed here.
-        hashed = await conn.open_stream("sha256")
+        hashed = await conn.open_stream("sha256-hex")
         echoed = await conn.open_stream("echo")
         sent = hashlib.sha256()
         back = hashlib.sha256()

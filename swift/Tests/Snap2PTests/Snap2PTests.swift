@@ -299,11 +299,11 @@ final class Snap2PTests: XCTestCase {
 
     func testInteropWithRustPeer() async throws {
         guard let bin = ProcessInfo.processInfo.environment["SNAP2P_ECHO_PEER"] else {
-            XCTFail("SNAP2P_ECHO_PEER must point at the snap2p-echo-peer binary"); return
+            XCTFail("SNAP2P_ECHO_PEER must point at the echo_peer binary (core/examples/echo_peer.rs)"); return
         }
         let proc = Process()
         proc.executableURL = URL(fileURLWithPath: bin)
-        proc.arguments = ["127.0.0.1:0"]
+        proc.arguments = ["--listen", "127.0.0.1:0"]
         let out = Pipe(), input = Pipe()
         proc.standardOutput = out
         proc.standardInput = input

@@ -8,16 +8,16 @@ import org.junit.jupiter.api.Test
 import java.io.File
 import java.util.concurrent.TimeUnit
 
-/** Kotlin talking to a plain-Rust peer (bindings/src/bin/snap2p-echo-peer.rs) in another process. */
+/** Kotlin talking to a plain-Rust peer (core/examples/echo_peer.rs) in another process. */
 class InteropTest {
     private fun echoPeer(): File {
         val path = System.getProperty("snap2p.echoPeer")?.takeIf { it.isNotBlank() && it != "null" }
-            ?: error("set SNAP2P_ECHO_PEER (or -Dsnap2p.echoPeer) to the snap2p-echo-peer binary")
+            ?: error("set SNAP2P_ECHO_PEER (or -Dsnap2p.echoPeer) to the echo_peer binary (cargo build -p snap2p --example echo_peer)")
         return File(path).also { assertTrue(it.canExecute(), "$it is not executable") }
     }
 
     private inline fun <T> withRustPeer(block: (addr: String, principal: String) -> T): T {
-        val proc = ProcessBuilder(echoPeer().path, "127.0.0.1:0")
+        val proc = ProcessBuilder(echoPeer().path, "--listen", "127.0.0.1:0")
             .redirectError(ProcessBuilder.Redirect.INHERIT)
             .start()
         try {
