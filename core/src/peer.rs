@@ -133,6 +133,30 @@ struct Issued {
     expires_at: i64,
 }
 
+/// The peer's sessions, both directions. Ended ones are dropped in batches: checking
+/// whether a session ended takes its lock, so a sweep on every new session would make
+/// accepting the n-th session cost n locks.
+#[derive(Default)]
+struct ConnectionList {
+    live: Vec<Connection>,
+    /// Sweep ended sessions when the list reaches this length.
+    sweep_at: usize,
+}
+
+impl ConnectionList {
+    fn push(&mut self, conn: Connection) {
+        self.live.push(conn);
+        if self.live.len() >= self.sweep_at {
+            self.compact();
+        }
+    }
+
+    fn compact(&mut self) {
+        self.live.retain(|c| !c.is_closed());
+        self.sweep_at = (2 * self.live.len()).max(64);
+    }
+}
+
 pub(crate) struct PeerInner {
     signer: Arc<dyn WalletSigner>,
     principal: Principal,
@@ -146,7 +170,7 @@ pub(crate) struct PeerInner {
     alias_book: Mutex<AliasBook>,
     incoming_tx: mpsc::Sender<Connection>,
     incoming_rx: tokio::sync::Mutex<mpsc::Receiver<Connection>>,
-    connections: Mutex<Vec<Connection>>,
+    connections: Mutex<ConnectionList>,
     listeners: Mutex<Vec<(SocketAddr, JoinHandle<()>)>>,
     pending: Arc<Semaphore>,
     closed: AtomicBool,
@@ -228,7 +252,7 @@ impl Peer {
             alias_book: Mutex::new(AliasBook::with_networks(config.networks)),
             incoming_tx: tx,
             incoming_rx: tokio::sync::Mutex::new(rx),
-            connections: Mutex::new(Vec::new()),
+            connections: Mutex::new(ConnectionList::default()),
             listeners: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
             closing: tokio::sync::Notify::new(),
@@ -467,10 +491,7 @@ impl Peer {
 
     /// Called once per authenticated session, either direction.
     fn register(&self, conn: &Connection) {
-        let mut conns = self.inner.connections.lock().unwrap();
-        conns.retain(|c| !c.is_closed());
-        conns.push(conn.clone());
-        drop(conns);
+        self.inner.connections.lock().unwrap().push(conn.clone());
         // Keep the remote's last AliasCard once the session ends (the task holds no strong
         // reference to the peer).
         let weak = self.downgrade();
@@ -489,8 +510,8 @@ impl Peer {
     /// Live sessions (both directions).
     pub fn connections(&self) -> Vec<Connection> {
         let mut conns = self.inner.connections.lock().unwrap();
-        conns.retain(|c| !c.is_closed());
-        conns.clone()
+        conns.compact();
+        conns.live.clone()
     }
 
     /// Starts listening (`"9000"`, `"127.0.0.1:0"`, `"[::]:9000"`); returns the bound
@@ -632,7 +653,8 @@ impl Peer {
         for (_, task) in self.inner.listeners.lock().unwrap().drain(..) {
             task.abort();
         }
-        let conns: Vec<Connection> = std::mem::take(&mut *self.inner.connections.lock().unwrap());
+        let conns: Vec<Connection> =
+            std::mem::take(&mut self.inner.connections.lock().unwrap().live);
         for c in &conns {
             c.close(ErrorCode::Ok, "peer closed");
         }

@@ -639,8 +639,28 @@ impl Session {
                     .open_frame(f)?
                     .freeze();
                 let data = plaintext.clone();
-                message::decode_batch(&data, |m| self.on_message(m, &plaintext, now))
+                message::decode_batch(&data, |m| self.on_message(m, &plaintext, now))?;
+                // Anything authentic from the peer shows the session is alive: the next
+                // PING waits for a quiet interval again (none is outstanding here; the
+                // first PING, which measures the RTT, is never put off).
+                if self.ping_seq > 0 && self.ping_deadline.is_none() {
+                    self.next_ping = Some(now + self.quiet_ping_interval());
+                }
+                Ok(())
             }
+        }
+    }
+
+    /// How long a side waits, after it last received a frame, before it sends a PING. The
+    /// listener waits 1.5 × the interval, so on a quiet session the dialer's PING (and the
+    /// PONG to it) reaches it first and one PING/PONG pair per interval serves both sides;
+    /// the listener pings only when the dialer's PINGs stop arriving.
+    fn quiet_ping_interval(&self) -> Duration {
+        let interval = self.cfg.limits.keepalive_interval;
+        if self.cfg.initiator {
+            interval
+        } else {
+            interval + interval / 2
         }
     }
 
@@ -755,7 +775,7 @@ impl Session {
             self.send_control(ping);
             self.ping_sent_at = Some(now);
             self.ping_deadline = Some(now + self.cfg.limits.keepalive_timeout);
-            self.next_ping = Some(now + self.cfg.limits.keepalive_interval);
+            self.next_ping = Some(now + self.quiet_ping_interval());
         }
         if let (Some(idle), Some(since)) = (self.cfg.limits.idle_timeout, self.idle_since) {
             if self.streams.is_empty() && now >= since + idle && self.close_requested.is_none() {
@@ -815,6 +835,11 @@ impl Session {
     /// Σ of the receive windows' growth beyond the initial window.
     pub(crate) fn window_growth_for_test(&self) -> u64 {
         self.window_growth
+    }
+
+    /// PINGs this side has sent.
+    pub(crate) fn pings_sent_for_test(&self) -> u64 {
+        self.ping_seq
     }
 
     /// Bytes queued in a stream's send buffer.

@@ -260,6 +260,58 @@ fn keepalive_detects_a_silent_peer() {
 }
 
 #[test]
+fn quiet_session_keeps_one_ping_pair_per_interval_and_the_listener_takes_over() {
+    let t0 = Instant::now();
+    let (x, y) = (side(1), side(2));
+    let mut acfg = config(&x, true, t0);
+    let mut bcfg = config(&y, false, t0);
+    for c in [&mut acfg, &mut bcfg] {
+        c.limits.keepalive_interval = Duration::from_secs(4);
+        c.limits.keepalive_timeout = Duration::from_secs(2);
+    }
+    let (mut a, mut b) = pair(acfg, bcfg, t0);
+    // Both sides send their first PING at once (it measures the RTT).
+    a.handle_timeout(t0);
+    b.handle_timeout(t0);
+    pump(&mut a, &mut b, t0);
+    assert!(a.info().rtt.is_some() && b.info().rtt.is_some());
+    assert_eq!((a.pings_sent_for_test(), b.pings_sent_for_test()), (1, 1));
+    // Ten quiet intervals, both clocks driven by their own timeouts, 10 ms each way.
+    let mut now = t0;
+    let end = t0 + Duration::from_secs(40);
+    while now < end {
+        let next = [a.poll_timeout(), b.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+            .expect("keepalive timers");
+        now = next.max(now);
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+        pump(&mut a, &mut b, now + Duration::from_millis(10));
+        now += Duration::from_millis(10);
+    }
+    assert!(a.error().is_none() && b.error().is_none());
+    // The dialer pinged every 4 s; the listener, hearing from it, never needed to.
+    assert_eq!(a.pings_sent_for_test(), 11);
+    assert_eq!(b.pings_sent_for_test(), 1);
+    // The dialer goes silent: the listener pings 6 s after it last heard anything and
+    // closes the session when no PONG comes within the timeout.
+    let quiet_from = now;
+    let ping_at = b.poll_timeout().unwrap();
+    assert!(
+        ping_at <= quiet_from + Duration::from_secs(6),
+        "{ping_at:?}"
+    );
+    b.handle_timeout(ping_at);
+    assert_eq!(b.pings_sent_for_test(), 2);
+    let deadline = b.poll_timeout().unwrap();
+    assert_eq!(deadline, ping_at + Duration::from_secs(2));
+    b.handle_timeout(deadline);
+    assert_eq!(b.error().unwrap().code, ErrorCode::Timeout);
+}
+
+#[test]
 fn silent_client_times_out_handshake() {
     let t0 = Instant::now();
     let y = side(2);
