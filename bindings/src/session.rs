@@ -200,6 +200,13 @@ impl Stream {
         Ok(self.inner.try_write(&data.0)? as u32)
     }
 
+    /// Returns once the send buffer has room (`try_write` then takes bytes); throws if the
+    /// stream can no longer be written. With `try_write`, sends without handing the bytes
+    /// to an async call: Kotlin's `writeAll` waits here when the buffer is full.
+    pub async fn writable(&self) -> Result<()> {
+        Ok(self.inner.writable().await?)
+    }
+
     /// Writes all of `data`, waiting for flow-control credit.
     pub async fn write(&self, data: Bytes) -> Result<()> {
         Ok(self.inner.write_all(&data.0).await?)

@@ -361,3 +361,60 @@ async fn peer_killed_mid_transfer_gives_an_error() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writable_waits_for_room_then_try_write_takes_bytes() {
+    timeout(T, async {
+        let server = peer(PeerConfig::default()).await;
+        let addr = server.listen("127.0.0.1:0").await.unwrap();
+        let client = peer(PeerConfig::default()).await;
+        let conn = client.dial(&addr.to_string()).await.unwrap();
+        let s = conn.open_stream(Some("slow")).await.unwrap();
+        // The server does not read yet: fill the peer's window and our send buffer.
+        let block = vec![7u8; 64 * 1024];
+        let mut queued = 0usize;
+        let filled = timeout(Duration::from_secs(10), async {
+            loop {
+                let n = s.try_write(&block).unwrap();
+                queued += n;
+                if n == 0 {
+                    // Full now; the driver may still move bytes into the window, so
+                    // wait until writable() stays pending.
+                    if timeout(Duration::from_millis(300), s.writable())
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        })
+        .await;
+        assert!(filled.is_ok(), "the send buffer never filled");
+        assert!(queued >= 256 * 1024, "{queued}");
+        // Reading on the far side frees the window, then our buffer: writable() returns
+        // and try_write takes bytes again.
+        let remote = server.accept().await.unwrap();
+        let rs = remote.accept_stream().await.unwrap();
+        let reader = tokio::spawn(async move {
+            let mut n = 0usize;
+            while let Some(c) = rs.read_chunk(1 << 20).await.unwrap() {
+                n += c.len();
+            }
+            n
+        });
+        timeout(Duration::from_secs(10), s.writable())
+            .await
+            .expect("writable() after the peer read")
+            .unwrap();
+        let more = s.try_write(&block).unwrap();
+        assert!(more > 0);
+        s.finish().unwrap();
+        // A finished stream is not writable: an error, not a wait.
+        let e = s.writable().await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::StreamClosed, "{e}");
+        assert_eq!(reader.await.unwrap(), queued + more);
+    })
+    .await
+    .unwrap();
+}

@@ -721,6 +721,28 @@ impl Stream {
         }
     }
 
+    /// Ready once the send buffer has room, so that [`Stream::try_write`] takes bytes; an
+    /// error if the stream can no longer be written. Shares the waker slot of a pending
+    /// write: one writer per stream.
+    pub fn poll_writable(&self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let mut st = self.inner.shared.lock();
+        match st.session.send_room(self.inner.id) {
+            Ok(0) => {
+                st.stream_wakers.entry(self.inner.id).or_default().write = Some(cx.waker().clone());
+                st.wake_driver();
+                Poll::Pending
+            }
+            Ok(_) => Poll::Ready(Ok(())),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// Waits until the send buffer has room (see [`Stream::poll_writable`]): with
+    /// [`Stream::try_write`], a way to send borrowed bytes without handing them to a future.
+    pub async fn writable(&self) -> Result<(), Error> {
+        std::future::poll_fn(|cx| self.poll_writable(cx)).await
+    }
+
     /// Queues what the stream's send buffer has room for right now, without waiting:
     /// returns how many bytes were taken (0 when the buffer is full). Lets a binding
     /// complete most writes synchronously and fall back to [`Stream::write_all`] for the

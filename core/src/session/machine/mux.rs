@@ -266,9 +266,9 @@ impl Session {
             .ok_or_else(|| err(ErrorCode::StreamNotFound, format!("no stream {id}")))
     }
 
-    /// Queues up to `data.len()` bytes; returns how many were taken (0: wait for
-    /// [`Event::StreamWritable`]).
-    pub fn write(&mut self, id: u64, data: &[u8]) -> Result<usize, Error> {
+    /// Bytes [`Session::write`] would take now (0: wait for [`Event::StreamWritable`]), or
+    /// the error it would return.
+    pub fn send_room(&mut self, id: u64) -> Result<usize, Error> {
         self.check_open()?;
         let cap = self.cfg.limits.stream_send_buffer;
         let s = self.stream_mut(id)?;
@@ -278,11 +278,18 @@ impl Session {
         if s.local_reset || s.send_fin_requested {
             return Err(err(ErrorCode::StreamClosed, "stream closed for writing"));
         }
-        let room = cap.saturating_sub(s.send_buf.len());
+        Ok(cap.saturating_sub(s.send_buf.len()))
+    }
+
+    /// Queues up to `data.len()` bytes; returns how many were taken (0: wait for
+    /// [`Event::StreamWritable`]).
+    pub fn write(&mut self, id: u64, data: &[u8]) -> Result<usize, Error> {
+        let room = self.send_room(id)?;
         let n = room.min(data.len());
         if n == 0 {
             return Ok(0);
         }
+        let s = self.stream_mut(id)?;
         s.send_buf.extend_from_slice(&data[..n]);
         if s.has_sendable() {
             self.enqueue_send(id);

@@ -45,24 +45,22 @@ fun Stream.chunks(maxChunk: UInt = 262_144u): Flow<ByteArray> = flow {
 /**
  * Writes all of [data]: what the send buffer has room for is queued at once, on the
  * caller's thread, by direct native calls that allocate no JNA structures (64 KiB per
- * call); only the rest waits for flow-control credit ([Stream.write]). Same effect as
- * [Stream.write], several times cheaper when the buffer has room: the fast way to send
- * many chunks.
+ * call); when the buffer is full it suspends in [Stream.writable] (no bytes cross into an
+ * async call) and goes on. Same effect as [Stream.write], several times cheaper: the fast
+ * way to send many chunks.
  */
 suspend fun Stream.writeAll(data: ByteArray) {
-    var off = 0
-    if (RawWrite.available) {
-        while (off < data.size) {
-            val want = minOf(data.size - off, RawWrite.SCRATCH)
-            val taken = RawWrite.tryWrite(this, data, off, want)
-            off += taken
-            if (taken < want) break
-        }
-    } else {
-        off = tryWrite(data).toInt()
+    if (!RawWrite.available) {
+        val off = tryWrite(data).toInt()
+        if (off < data.size) write(if (off == 0) data else data.copyOfRange(off, data.size))
+        return
     }
-    if (off < data.size) {
-        write(if (off == 0) data else data.copyOfRange(off, data.size))
+    var off = 0
+    while (off < data.size) {
+        val taken = RawWrite.tryWrite(this, data, off, minOf(data.size - off, RawWrite.SCRATCH))
+        off += taken
+        // Full: wait for room (throws the typed error if the stream cannot be written).
+        if (taken == 0) writable()
     }
 }
 

@@ -64,6 +64,7 @@ class WriteAllTest {
         // The raw call only flags the refusal; writeAll then reports it as tryWrite does.
         val viaWriteAll = expectError(11u, "ERR_STREAM_CLOSED") { stream.writeAll(ByteArray(100_000)) }
         val viaTryWrite = expectError(11u, "ERR_STREAM_CLOSED") { stream.tryWrite(ByteArray(10)) }
+        expectError(11u, "ERR_STREAM_CLOSED") { stream.writable() }
         assertEquals(viaTryWrite.reason, viaWriteAll.reason)
         assertArrayEquals(sha256("before".toByteArray()), stream.readToEnd(64u))
         // A released stream object is refused on the Kotlin side, like any generated call.
