@@ -696,6 +696,14 @@ impl Stream {
         Ok(out)
     }
 
+    /// Registers the task to wake when the send buffer has room again (the stream's one
+    /// write waker). The driver may be idle while the buffer is full of unsent data, so it
+    /// is woken too.
+    fn park_writer(&self, st: &mut State, cx: &mut Context<'_>) {
+        st.stream_wakers.entry(self.inner.id).or_default().write = Some(cx.waker().clone());
+        st.wake_driver();
+    }
+
     /// Queues bytes; returns how many were taken, waiting while the send buffer is full.
     pub fn poll_write_bytes(
         &self,
@@ -708,9 +716,7 @@ impl Stream {
         let mut st = self.inner.shared.lock();
         match st.session.write(self.inner.id, data) {
             Ok(0) => {
-                st.stream_wakers.entry(self.inner.id).or_default().write = Some(cx.waker().clone());
-                // The driver may be idle while our buffer is full of unsent data.
-                st.wake_driver();
+                self.park_writer(&mut st, cx);
                 Poll::Pending
             }
             Ok(n) => {
@@ -728,8 +734,7 @@ impl Stream {
         let mut st = self.inner.shared.lock();
         match st.session.send_room(self.inner.id) {
             Ok(0) => {
-                st.stream_wakers.entry(self.inner.id).or_default().write = Some(cx.waker().clone());
-                st.wake_driver();
+                self.park_writer(&mut st, cx);
                 Poll::Pending
             }
             Ok(_) => Poll::Ready(Ok(())),

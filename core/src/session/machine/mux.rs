@@ -271,25 +271,19 @@ impl Session {
     pub fn send_room(&mut self, id: u64) -> Result<usize, Error> {
         self.check_open()?;
         let cap = self.cfg.limits.stream_send_buffer;
-        let s = self.stream_mut(id)?;
-        if let Some(code) = s.reset {
-            return Err(err(code, "the peer reset or closed the stream"));
-        }
-        if s.local_reset || s.send_fin_requested {
-            return Err(err(ErrorCode::StreamClosed, "stream closed for writing"));
-        }
-        Ok(cap.saturating_sub(s.send_buf.len()))
+        room_in(self.stream_mut(id)?, cap)
     }
 
     /// Queues up to `data.len()` bytes; returns how many were taken (0: wait for
     /// [`Event::StreamWritable`]).
     pub fn write(&mut self, id: u64, data: &[u8]) -> Result<usize, Error> {
-        let room = self.send_room(id)?;
-        let n = room.min(data.len());
+        self.check_open()?;
+        let cap = self.cfg.limits.stream_send_buffer;
+        let s = self.stream_mut(id)?;
+        let n = room_in(s, cap)?.min(data.len());
         if n == 0 {
             return Ok(0);
         }
-        let s = self.stream_mut(id)?;
         s.send_buf.extend_from_slice(&data[..n]);
         if s.has_sendable() {
             self.enqueue_send(id);
@@ -614,4 +608,15 @@ impl Session {
         }
         self.session_budget.spend(session_avail - session_left);
     }
+}
+
+/// What a stream's send buffer of capacity `cap` can take now, or why it takes nothing.
+fn room_in(s: &StreamState, cap: usize) -> Result<usize, Error> {
+    if let Some(code) = s.reset {
+        return Err(err(code, "the peer reset or closed the stream"));
+    }
+    if s.local_reset || s.send_fin_requested {
+        return Err(err(ErrorCode::StreamClosed, "stream closed for writing"));
+    }
+    Ok(cap.saturating_sub(s.send_buf.len()))
 }
