@@ -4,6 +4,7 @@ the `snap2p` CLI binary."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import pathlib
 import subprocess
@@ -47,6 +48,21 @@ def echo_server() -> EchoServer:
         return peer.on_connection(serve)
 
     return start
+
+
+async def _digest_to_end(stream: snap2p.Stream) -> tuple[int, str]:
+    """Reads `stream` to its end: (bytes read, hex SHA-256 of them)."""
+    h, n = hashlib.sha256(), 0
+    async for chunk in stream:
+        h.update(chunk)
+        n += len(chunk)
+    return n, h.hexdigest()
+
+
+@pytest.fixture
+def digest_to_end() -> Callable[[snap2p.Stream], Awaitable[tuple[int, str]]]:
+    """`await digest_to_end(stream)`: (bytes read to the end, their hex SHA-256)."""
+    return _digest_to_end
 
 
 @pytest.fixture

@@ -101,7 +101,10 @@ def cli(snap2p_cli: pathlib.Path, tmp_path: pathlib.Path) -> Iterator[Callable[.
         c.stop()
 
 
-async def test_python_dials_cli_listener_echo_with_checksum(cli: Callable[..., Cli]) -> None:
+async def test_python_dials_cli_listener_echo_with_checksum(
+    cli: Callable[..., Cli],
+    digest_to_end: Callable[[snap2p.Stream], Awaitable[tuple[int, str]]],
+) -> None:
     listener = cli("listen", "127.0.0.1:0", "--alias", "clihost")
     ready = await listener.event("listening")
     async with await snap2p.Peer.create(alias=("pyguest", "Python Guest")) as peer:
@@ -114,25 +117,17 @@ async def test_python_dials_cli_listener_echo_with_checksum(cli: Callable[..., C
         # The listener echoes any stream that is not "chat": 8 MiB there and back.
         stream = await conn.open_stream("echo")
         payload = os.urandom(8 << 20)
-        back = hashlib.sha256()
-
-        async def read_back() -> int:
-            n = 0
-            async for chunk in stream:
-                back.update(chunk)
-                n += len(chunk)
-            return n
-
-        reader = asyncio.ensure_future(read_back())
+        reader = asyncio.ensure_future(digest_to_end(stream))
         for i in range(0, len(payload), 1 << 16):
             stream.write(payload[i : i + (1 << 16)])
             await stream.drain()
         stream.close()
-        assert await asyncio.wait_for(reader, 60) == len(payload)
-        assert back.hexdigest() == hashlib.sha256(payload).hexdigest()
+        n_back, back_hex = await asyncio.wait_for(reader, 60)
+        assert n_back == len(payload)
+        assert back_hex == hashlib.sha256(payload).hexdigest()
         echoed = await listener.event("echo")
         assert echoed["bytes"] == len(payload) and echoed["from"] == peer.principal
-        assert echoed["sha256"] == back.hexdigest()
+        assert echoed["sha256"] == back_hex
 
 
 async def test_python_chats_with_cli_listener(cli: Callable[..., Cli]) -> None:

@@ -24,7 +24,7 @@ async def test_echo_with_rust_peer(rust_peer_factory) -> None:  # type: ignore[n
         assert await asyncio.wait_for(stream.read(), 20) == b"from python"
 
 
-async def test_64_mib_to_rust_sha256(rust_peer_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_64_mib_to_rust_sha256(rust_peer_factory, digest_to_end) -> None:  # type: ignore[no-untyped-def]
     rust = rust_peer_factory("public")
     async with await snap2p.Peer.create() as peer:
         conn = await peer.dial(rust.addr)
@@ -32,16 +32,7 @@ async def test_64_mib_to_rust_sha256(rust_peer_factory) -> None:  # type: ignore
         hashed = await conn.open_stream("sha256-hex")
         echoed = await conn.open_stream("echo")
         sent = hashlib.sha256()
-        back = hashlib.sha256()
-
-        async def read_back() -> int:
-            n = 0
-            async for chunk in echoed:
-                back.update(chunk)
-                n += len(chunk)
-            return n
-
-        reader = asyncio.ensure_future(read_back())
+        reader = asyncio.ensure_future(digest_to_end(echoed))
         for _ in range(64):
             block = os.urandom(MIB)
             sent.update(block)
@@ -53,8 +44,9 @@ async def test_64_mib_to_rust_sha256(rust_peer_factory) -> None:  # type: ignore
         echoed.close()
         rust_digest = (await asyncio.wait_for(hashed.read(), 60)).decode()
         assert rust_digest == sent.hexdigest()
-        assert await asyncio.wait_for(reader, 60) == 64 * MIB
-        assert back.hexdigest() == sent.hexdigest()
+        n_back, back_hex = await asyncio.wait_for(reader, 60)
+        assert n_back == 64 * MIB
+        assert back_hex == sent.hexdigest()
 
 
 async def test_rust_stealth_invite_codes(rust_peer_factory) -> None:  # type: ignore[no-untyped-def]
