@@ -11,6 +11,14 @@ mkdir -p "$SNAP2P_CACHE"
 # Tests that time out must not hang CI forever.
 export RUST_TEST_TIME_UNIT="${RUST_TEST_TIME_UNIT:-60000,120000}"
 step() { printf '\n==== %s ====\n' "$*"; }
+# Builds core/examples/echo_peer, the Rust peer the language suites talk to, in the
+# workspace's target dir (the rust suite builds it there too) and prints its path. Use as
+#   SNAP2P_ECHO_PEER=$(build_echo_peer); export SNAP2P_ECHO_PEER
+# (a bare assignment keeps a failed build fatal under `set -e`).
+build_echo_peer() {
+  CARGO_TARGET_DIR="$SNAP2P_MAIN_TARGET" cargo build -q -p snap2p --example echo_peer >&2
+  echo "$SNAP2P_MAIN_TARGET/debug/examples/echo_peer"
+}
 # The binding suites build in their own target dirs (their crates, features and profiles
 # would otherwise keep invalidating the workspace's artifacts); all of them are cached.
 use_target() {

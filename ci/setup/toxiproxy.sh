@@ -4,6 +4,12 @@ set -euo pipefail
 source "$(dirname "$0")/../env.sh"
 bin="$SNAP2P_CACHE/bin/toxiproxy-server"
 if [ ! -x "$bin" ]; then
+  # Go comes with the CI image (/usr/local/go); else Debian's golang-go (toxiproxy needs
+  # Go >= 1.17; bookworm has 1.19).
+  [ -x /usr/local/go/bin/go ] && export PATH="$PATH:/usr/local/go/bin"
+  if ! command -v go >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends golang-go >/dev/null
+  fi
   command -v go >/dev/null 2>&1 || { echo "go not found: cannot build toxiproxy" >&2; exit 1; }
   mkdir -p "$SNAP2P_CACHE/bin"
   tmp=$(mktemp -d)

@@ -14,9 +14,7 @@ cargo clippy -p snap2p-node --all-targets -- -D warnings
 
 step "node: napi build --platform --release"
 npx napi build --platform --release --js native.js --dts native.d.ts
-# The Rust echo peer from the workspace's target dir (the rust suite builds it too).
-CARGO_TARGET_DIR="$SNAP2P_MAIN_TARGET" cargo build -p snap2p --example echo_peer
-export SNAP2P_ECHO_PEER="$SNAP2P_MAIN_TARGET/debug/examples/echo_peer"
+SNAP2P_ECHO_PEER=$(build_echo_peer); export SNAP2P_ECHO_PEER
 
 step "node: tsc (index.d.ts against test/types/usage.ts)"
 npx tsc -p test/types

@@ -33,10 +33,9 @@ wheel=$(ls "$DIST"/snap2p-*-abi3-*.whl)
 ls "$DIST"/snap2p-*.tar.gz >/dev/null
 
 step "python: Rust echo peer and the snap2p CLI for the interop tests"
-# Both from the workspace's target dir, where the rust and cli suites build the same binaries.
-CARGO_TARGET_DIR="$SNAP2P_MAIN_TARGET" cargo build -p snap2p --example echo_peer
+SNAP2P_ECHO_PEER=$(build_echo_peer); export SNAP2P_ECHO_PEER
+# The CLI from the workspace's target dir, where the cli suite builds the same binary.
 CARGO_TARGET_DIR="$SNAP2P_MAIN_TARGET" cargo build --release -p snap2p-cli
-export SNAP2P_ECHO_PEER="$SNAP2P_MAIN_TARGET/debug/examples/echo_peer"
 export SNAP2P_CLI="$SNAP2P_MAIN_TARGET/release/snap2p"
 
 step "python: install the wheel into a fresh virtualenv"

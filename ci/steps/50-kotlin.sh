@@ -9,9 +9,7 @@ cd "$SNAP2P_ROOT"
 bash ci/setup/kotlin.sh
 step "cargo build -p snap2p-uniffi + uniffi-bindgen (kotlin)"
 bash kotlin/build-native.sh
-# The Rust echo peer from the workspace's target dir (the rust suite builds it too).
-CARGO_TARGET_DIR="$SNAP2P_MAIN_TARGET" cargo build -q -p snap2p --example echo_peer
-export SNAP2P_ECHO_PEER="$SNAP2P_MAIN_TARGET/debug/examples/echo_peer"
+SNAP2P_ECHO_PEER=$(build_echo_peer); export SNAP2P_ECHO_PEER
 step "mvn -q test (kotlin/)"
 cd kotlin
 rm -rf target/surefire-reports

@@ -21,8 +21,8 @@ cp -f "$gen/snap2pFFI.h" swift/Sources/snap2pFFI/snap2pFFI.h
 # SwiftPM build cache at /var/cache/snap2p-build (kept in the cached chroot).
 mkdir -p "$root/snap2p" "$root/opt/snap2p/lib" "$root/opt/snap2p/bin" "$root/var/cache/snap2p-build"
 cp -f "$bin/libsnap2p_uniffi.so" "$root/opt/snap2p/lib/"
-CARGO_TARGET_DIR="$SNAP2P_MAIN_TARGET" cargo build -q -p snap2p --example echo_peer
-cp -f "$SNAP2P_MAIN_TARGET/debug/examples/echo_peer" "$root/opt/snap2p/bin/"
+echo_peer=$(build_echo_peer)
+cp -f "$echo_peer" "$root/opt/snap2p/bin/"
 mounted=()
 cleanup() {
   local i
