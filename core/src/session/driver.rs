@@ -345,6 +345,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
             let closed = st.session.is_closed();
             let deadline = st.session.poll_timeout();
             drop(st);
+            // Wake readers and writers every pass, not once the driver yields: a busy
+            // driver may make up to 32 passes, and tasks woken late let the peer's data
+            // pile up here (and leave their core idle meanwhile).
+            for w in wake.drain(..) {
+                w.wake();
+            }
             if this.rbuf.is_empty() && this.rbuf.capacity() > 0 {
                 this.rbuf = BytesMut::new();
             }

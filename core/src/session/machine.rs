@@ -35,6 +35,8 @@ use crate::wire::message::{
 mod handshake;
 mod mux;
 
+use mux::SEND_OFFER_LAPSE;
+
 /// Domain separation for the transcript-binding signature in AUTH `hs`.
 pub const BINDING_DOMAIN: &[u8] = b"snap2p-session-binding-v1";
 /// Allowed clock skew for HELLO timestamps and attestations (spec §2.6).
@@ -63,6 +65,12 @@ pub struct SessionLimits {
     pub max_session_window_growth: u64,
     /// Bytes the application may queue per stream before writes wait.
     pub stream_send_buffer: usize,
+    /// Bytes the application may queue across all streams of the session before writes
+    /// wait (0: no session-wide bound). Only bytes the peer has granted credit for count,
+    /// so streams stalled on a slow reader never hold up the others. Waiting writers get
+    /// room in the order they asked for it. Bounds memory when many streams write at
+    /// once: 1,000 streams then churn a few MiB instead of 1,000 send buffers.
+    pub session_send_buffer: usize,
     /// Bytes buffered for reading across all streams of a peer without flow control.
     pub max_unflowed_buffer: usize,
     /// Inbound OPEN_STREAM per second allowed (0: unlimited); above it: ERR_STREAM_REFUSED.
@@ -84,6 +92,7 @@ impl Default for SessionLimits {
             max_stream_window: 16 * 1024 * 1024,
             max_session_window_growth: 64 * 1024 * 1024,
             stream_send_buffer: 256 * 1024,
+            session_send_buffer: 512 * 1024,
             max_unflowed_buffer: 64 * 1024 * 1024,
             max_stream_opens_per_sec: 0,
             session_send_rate: 0,
@@ -309,6 +318,15 @@ pub struct Session {
 
     streams: HashMap<u64, StreamState>,
     send_queue: VecDeque<u64>,
+    /// Σ counted send bytes over live streams (see `SessionLimits::session_send_buffer`).
+    send_queued: usize,
+    /// Streams whose writer waits for session-wide send room, oldest first.
+    send_waiters: VecDeque<u64>,
+    /// Room already offered to woken waiters that have not written yet.
+    send_room_offered: usize,
+    /// When the oldest offer not yet taken up was made: offers lapse after
+    /// `SEND_OFFER_LAPSE` (a woken writer whose task gave up the write never takes it).
+    send_offers_since: Option<Instant>,
     accept_queue: VecDeque<u64>,
     next_local_id: u64,
     next_remote_id: u64,
@@ -389,6 +407,10 @@ impl Session {
             aliases: false,
             streams: HashMap::new(),
             send_queue: VecDeque::new(),
+            send_queued: 0,
+            send_waiters: VecDeque::new(),
+            send_room_offered: 0,
+            send_offers_since: None,
             accept_queue: VecDeque::new(),
             next_local_id: if initiator { 0 } else { 1 },
             next_remote_id: if initiator { 1 } else { 0 },
@@ -737,6 +759,11 @@ impl Session {
             }
             consider(Some(ready.unwrap_or(self.last_now)));
         }
+        if self.send_queued == 0 && !self.send_waiters.is_empty() {
+            // Only then can untaken offers stall the queue: while bytes are queued, each
+            // drain moves it.
+            consider(self.send_offers_since.map(|t| t + SEND_OFFER_LAPSE));
+        }
         t
     }
 
@@ -786,6 +813,13 @@ impl Session {
             for id in std::mem::take(&mut self.throttled) {
                 self.enqueue_send(id);
             }
+        }
+        if self
+            .send_offers_since
+            .is_some_and(|t| now >= t + SEND_OFFER_LAPSE)
+        {
+            self.lapse_send_offers();
+            self.offer_send_room();
         }
     }
 
@@ -845,5 +879,10 @@ impl Session {
     /// Bytes queued in a stream's send buffer.
     pub(crate) fn send_buffered_for_test(&self, id: u64) -> usize {
         self.streams.get(&id).map_or(0, |s| s.send_buf.len())
+    }
+
+    /// Bytes counted against the session's send buffer.
+    pub(crate) fn session_send_queued_for_test(&self) -> usize {
+        self.send_queued
     }
 }

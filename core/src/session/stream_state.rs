@@ -48,6 +48,12 @@ pub(crate) struct StreamState {
     pub handle_dropped: bool,
     /// Queued in the session's send rotation.
     pub in_send_queue: bool,
+    /// What this stream adds to the session's counted send bytes (`counted_send`).
+    pub send_counted: usize,
+    /// In the session's queue of writers waiting for send room.
+    pub waits_for_session_room: bool,
+    /// Woken from that queue with session send room offered, not written since.
+    pub send_room_offered: bool,
 }
 
 impl StreamState {
@@ -74,12 +80,24 @@ impl StreamState {
             local_reset: false,
             handle_dropped: false,
             in_send_queue: false,
+            send_counted: 0,
+            waits_for_session_room: false,
+            send_room_offered: false,
         }
     }
 
     /// Bytes the flow-control window lets us send right now.
     pub fn send_credit(&self) -> u64 {
         self.send_limit.saturating_sub(self.send_offset)
+    }
+
+    /// Queued bytes the peer has granted credit for: what counts against the session's
+    /// send buffer. Bytes beyond the credit wait on the reader, not on the transport.
+    pub fn counted_send(&self) -> usize {
+        if self.local_reset || self.reset.is_some() {
+            return 0;
+        }
+        (self.send_buf.len() as u64).min(self.send_credit()) as usize
     }
 
     /// Something to put on the wire: data within credit, or a FIN once data has drained.

@@ -706,3 +706,192 @@ fn blocked_writer_is_woken_at_half_buffer_not_per_frame() {
     }
     assert!(writable(&mut a), "not woken once the buffer is half empty");
 }
+
+/// The stream ids among `events` that became writable, in order.
+fn writable_ids(events: Vec<Event>) -> Vec<u64> {
+    events
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::StreamWritable(id) => Some(id),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Reads stream `id` on `b` to its end.
+fn read_to_end(b: &mut Session, id: u64) -> Vec<u8> {
+    let mut got = Vec::new();
+    loop {
+        match b.read(id, 1 << 20).unwrap() {
+            ReadOutcome::Data(d) => got.extend_from_slice(&d),
+            ReadOutcome::Finished => return got,
+            ReadOutcome::Blocked => panic!("stream {id} blocked before its end"),
+        }
+    }
+}
+
+#[test]
+fn session_send_buffer_bounds_queued_bytes_and_serves_waiting_writers_in_order() {
+    let now = Instant::now();
+    let (x, y) = (side(1), side(2));
+    let mut acfg = config(&x, true, now);
+    acfg.limits.session_send_buffer = 128 * 1024;
+    let (mut a, mut b) = pair(acfg, config(&y, false, now), now);
+    const W: usize = 32 * 1024;
+    let chunk = |i: usize| vec![i as u8 + 1; W];
+    let ids: Vec<u64> = (0..8).map(|_| a.open_stream(None).unwrap()).collect();
+    // Four writes fill the session's send buffer; the other streams wait (each stream's
+    // own buffer would take 256 KiB).
+    for (i, id) in ids.iter().enumerate() {
+        let took = a.write(*id, &chunk(i)).unwrap();
+        assert_eq!(took, if i < 4 { W } else { 0 }, "stream #{i}");
+    }
+    assert_eq!(a.session_send_queued_for_test(), 4 * W);
+    drain_events(&mut a);
+    // One frame at a time: nobody is woken before half the buffer has gone out.
+    let mut wire = Vec::new();
+    let mut woken = Vec::new();
+    while woken.is_empty() {
+        let before = wire.len();
+        let mut frame = Vec::new();
+        a.poll_transmit(now, &mut frame, 1);
+        wire.extend_from_slice(&frame);
+        assert!(
+            wire.len() > before,
+            "the machine stopped sending; queued {}",
+            a.session_send_queued_for_test()
+        );
+        woken = writable_ids(drain_events(&mut a));
+        // Streams whose own buffer drained hear of it too; only the waiters matter here.
+        woken.retain(|id| ids[4..].contains(id));
+        if woken.is_empty() {
+            assert!(a.session_send_queued_for_test() > 2 * W);
+        }
+    }
+    assert!(a.session_send_queued_for_test() <= 2 * W);
+    assert_eq!(woken, ids[4..4 + woken.len()], "the oldest waiters first");
+    // A writer that did not wait does not pass the ones still waiting.
+    let late = a.open_stream(None).unwrap();
+    assert_eq!(a.write(late, &[0xEE; 1024]).unwrap(), 0);
+    // Serve every wake-up until everything is out; the bound holds throughout.
+    let mut written: Vec<bool> = (0..8).map(|i| i < 4).collect();
+    let mut late_written = false;
+    let mut pending = woken;
+    for _ in 0..1000 {
+        for id in std::mem::take(&mut pending) {
+            if id == late && !late_written {
+                late_written = a.write(late, &[0xEE; 1024]).unwrap() == 1024;
+            } else if let Some(i) = ids.iter().position(|&s| s == id) {
+                if !written[i] {
+                    written[i] = a.write(id, &chunk(i)).unwrap() == W;
+                }
+            }
+        }
+        assert!(a.session_send_queued_for_test() <= 128 * 1024);
+        if written.iter().all(|w| *w) && late_written {
+            break;
+        }
+        let before = wire.len();
+        let mut frame = Vec::new();
+        a.poll_transmit(now, &mut frame, 1);
+        wire.extend_from_slice(&frame);
+        pending = writable_ids(drain_events(&mut a));
+        assert!(wire.len() > before || !pending.is_empty(), "stalled");
+    }
+    assert!(
+        written.iter().all(|w| *w) && late_written,
+        "a writer starved"
+    );
+    for id in ids.iter().chain([&late]) {
+        a.finish(*id).unwrap();
+    }
+    let mut input = BytesMut::from(&wire[..]);
+    b.handle_input(&mut input, now);
+    pump(&mut a, &mut b, now);
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(read_to_end(&mut b, *id), chunk(i), "stream #{i}");
+    }
+    assert_eq!(read_to_end(&mut b, late), vec![0xEE; 1024]);
+}
+
+#[test]
+fn streams_stalled_on_credit_do_not_hold_up_the_session_send_buffer() {
+    let now = Instant::now();
+    let (x, y) = (side(1), side(2));
+    let mut acfg = config(&x, true, now);
+    acfg.limits.session_send_buffer = 64 * 1024;
+    let cap = acfg.limits.stream_send_buffer;
+    let (mut a, mut b) = pair(acfg, config(&y, false, now), now);
+    // b never reads `stalled`: its window fills, then its own send buffer.
+    let stalled = a.open_stream(None).unwrap();
+    let mut sent = 0;
+    for _ in 0..100 {
+        sent += a.write(stalled, &[1u8; 64 * 1024]).unwrap();
+        pump(&mut a, &mut b, now);
+        if a.send_buffered_for_test(stalled) == cap {
+            break;
+        }
+    }
+    assert_eq!(
+        a.send_buffered_for_test(stalled),
+        cap,
+        "the stalled stream filled up"
+    );
+    assert_eq!(
+        a.session_send_queued_for_test(),
+        0,
+        "bytes without credit do not count"
+    );
+    // Another stream still gets the whole session buffer, and its bytes arrive.
+    let other = a.open_stream(None).unwrap();
+    assert_eq!(a.write(other, &[2u8; 64 * 1024]).unwrap(), 64 * 1024);
+    a.finish(other).unwrap();
+    pump(&mut a, &mut b, now);
+    assert_eq!(read_to_end(&mut b, other), vec![2u8; 64 * 1024]);
+    // Credit for the stalled stream: its bytes go out (and count while they wait).
+    let mut got = 0;
+    while got < sent {
+        match b.read(stalled, 1 << 20).unwrap() {
+            ReadOutcome::Data(d) => got += d.len(),
+            _ => {
+                pump(&mut a, &mut b, now);
+            }
+        }
+    }
+    assert_eq!(got, sent);
+}
+
+#[test]
+fn room_offered_to_a_writer_that_went_away_lapses() {
+    let t0 = Instant::now();
+    let (x, y) = (side(1), side(2));
+    let mut acfg = config(&x, true, t0);
+    acfg.limits.session_send_buffer = 64 * 1024;
+    let (mut a, mut b) = pair(acfg, config(&y, false, t0), t0);
+    let (s1, s2, s3) = (
+        a.open_stream(None).unwrap(),
+        a.open_stream(None).unwrap(),
+        a.open_stream(None).unwrap(),
+    );
+    assert_eq!(a.write(s1, &[1u8; 64 * 1024]).unwrap(), 64 * 1024);
+    assert_eq!(a.write(s2, &[2u8; 1024]).unwrap(), 0);
+    assert_eq!(a.write(s3, &[3u8; 1024]).unwrap(), 0);
+    drain_events(&mut a);
+    pump(&mut a, &mut b, t0);
+    // s2 was offered the room but its writer never comes back; s3 must not wait forever.
+    let woken = writable_ids(drain_events(&mut a));
+    assert!(woken.contains(&s2) && !woken.contains(&s3), "{woken:?}");
+    // The machine's next deadlines (the first PING may come first) reach the lapse soon.
+    let mut woken = false;
+    for _ in 0..10 {
+        let deadline = a.poll_timeout().expect("a deadline for the untaken offer");
+        assert!(deadline <= t0 + Duration::from_millis(100));
+        a.handle_timeout(deadline);
+        woken = writable_ids(drain_events(&mut a)).contains(&s3);
+        if woken {
+            break;
+        }
+    }
+    assert!(woken, "s3 still waits behind an offer nobody takes");
+    assert_eq!(a.write(s3, &[3u8; 1024]).unwrap(), 1024);
+}
