@@ -103,6 +103,8 @@ pub fn limits() -> SessionLimits {
         keepalive_timeout: Duration::from_secs(10),
         // Small buffers so short inputs reach flow control and back-pressure.
         stream_send_buffer: 64 * 1024,
+        // Below a few streams' worth: writers also wait for session-wide room.
+        session_send_buffer: 96 * 1024,
         max_stream_window: 1024 * 1024,
         max_unflowed_buffer: 1024 * 1024,
         max_streams: 16,

@@ -65,8 +65,8 @@ impl State {
     }
 
     /// Turns machine events into wake-ups. Wakers are collected and woken by the caller
-    /// after the lock is released.
-    fn dispatch_events(&mut self, wake: &mut Vec<Waker>) {
+    /// after the lock is released; writers waiting for send room go to `writers`.
+    fn dispatch_events(&mut self, wake: &mut Vec<Waker>, writers: &mut Vec<Waker>) {
         while let Some(ev) = self.session.poll_event() {
             match ev {
                 Event::Established => wake.append(&mut self.established_wakers),
@@ -89,7 +89,7 @@ impl State {
                 }
                 Event::StreamWritable(id) => {
                     if let Some(w) = self.stream_wakers.get_mut(&id).and_then(|w| w.write.take()) {
-                        wake.push(w);
+                        writers.push(w);
                     }
                 }
                 Event::AliasCard(card) => {
@@ -309,6 +309,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
         let this = self.get_mut();
         let shared = this.shared.clone();
         let mut wake = Vec::new();
+        let mut writers = Vec::new();
         {
             let mut st = shared.lock();
             if !st
@@ -340,14 +341,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
                 progress = true;
             }
             progress |= this.fill_output(&mut st, now);
-            st.dispatch_events(&mut wake);
+            st.dispatch_events(&mut wake, &mut writers);
             internal.append(&mut st.internal);
             let closed = st.session.is_closed();
             let deadline = st.session.poll_timeout();
             drop(st);
-            // Wake readers and writers every pass, not once the driver yields: a busy
-            // driver may make up to 32 passes, and tasks woken late let the peer's data
-            // pile up here (and leave their core idle meanwhile).
+            // Wake readers every pass, not once the driver yields: a busy driver may make
+            // up to 32 passes, and readers woken late let the peer's data pile up here
+            // (and leave their core idle meanwhile). Writers are woken once the driver
+            // yields: by then their buffers have drained further, and each wake-up (a
+            // thread hand-off, into another language in the bindings) refills more.
             for w in wake.drain(..) {
                 w.wake();
             }
@@ -415,6 +418,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
         };
         drop(st);
         wake_all(wake);
+        wake_all(writers);
         if let Some((router, remote, session_id, labels)) = routed {
             for (id, label) in internal.into_iter().zip(labels) {
                 let conn = Connection {

@@ -692,9 +692,12 @@ impl Session {
                     encode_stream_data_header(out, id, want, fin);
                     out.extend_from_slice(&s.send_buf[..want]);
                     let _ = s.send_buf.split_to(want);
-                    if s.send_buf.is_empty() {
-                        // Release the allocation: a stream waiting for its reply keeps
-                        // no send buffer, so many streams reuse a few buffers' memory.
+                    if s.send_buf.is_empty() && s.send_fin_requested {
+                        // Writing is over: release the allocation, so a stream waiting for
+                        // its reply keeps no send buffer and many streams reuse a few
+                        // buffers' memory. (A stream still being written keeps it: a
+                        // writer slower than the transport drains it to empty often, and
+                        // would regrow it write by write.)
                         s.send_buf = BytesMut::new();
                     }
                     encode_stream_data_trailer(out, id, fin);
