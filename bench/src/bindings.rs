@@ -13,17 +13,22 @@ use crate::{Row, Server, Sys};
 
 const WRITE: usize = 64 * 1024;
 
+/// The Kotlin sender writing through the package's blocking `java.io.OutputStream`
+/// (`Stream.outputStream()`, on `Dispatchers.IO`) instead of the suspending `writeAll`.
+const KOTLIN_BLOCKING: &str = "Kotlin (OutputStream)";
+
 /// Program and arguments of one sender: the command prefix ci/bench-bindings.sh exported
 /// as `SNAP2P_BENCH_<LANG>` (split on whitespace), then `ADDR TOTAL WRITE`.
 type SenderCmd = (String, Vec<String>);
 
 /// The command for one binding, or why there is none.
 fn command(name: &str, addr: &str, total: u64) -> Result<SenderCmd, String> {
-    let var = match name {
-        "Node.js" => "NODE",
-        "Python" => "PYTHON",
-        "Kotlin" => "KOTLIN",
-        "Swift" => "SWIFT",
+    let (var, extra) = match name {
+        "Node.js" => ("NODE", None),
+        "Python" => ("PYTHON", None),
+        "Kotlin" => ("KOTLIN", None),
+        KOTLIN_BLOCKING => ("KOTLIN", Some("--output-stream")),
+        "Swift" => ("SWIFT", None),
         _ => return Err("unknown".into()),
     };
     let Ok(prefix) = std::env::var(format!("SNAP2P_BENCH_{var}")) else {
@@ -37,6 +42,7 @@ fn command(name: &str, addr: &str, total: u64) -> Result<SenderCmd, String> {
         .ok_or_else(|| format!("SNAP2P_BENCH_{var} is empty"))?;
     let mut args: Vec<String> = words.collect();
     args.extend([addr.to_string(), total.to_string(), WRITE.to_string()]);
+    args.extend(extra.map(String::from));
     Ok((prog, args))
 }
 
@@ -88,6 +94,7 @@ pub async fn run(pat: &Arc<Vec<u8>>, total: u64, rounds: usize) -> Vec<Row> {
         ("Node.js", 0.8),
         ("Python", 0.8),
         ("Kotlin", 0.7),
+        (KOTLIN_BLOCKING, 0.7),
         ("Swift", 0.7),
     ];
     let mut figures: Vec<Vec<f64>> = vec![Vec::new(); bindings.len()];

@@ -10,8 +10,12 @@
 //! caller repeats the call through the uniffi method, which throws the typed error. Not
 //! part of the uniffi interface (Swift calls the library directly and does not need it).
 
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
 
 use crate::session::Stream;
 
@@ -46,4 +50,64 @@ pub unsafe extern "C" fn snap2p_uniffi_stream_try_write_raw(
         Err(_) => -1,
     }))
     .unwrap_or(-1)
+}
+
+/// `Stream::write_all` for `len` bytes at `data`, blocking the calling thread until all of
+/// them are queued: `len`, or -1 if the stream refused them (closed, reset, finished, the
+/// session ended; bytes before the refusal may have been queued), -2 if called on a
+/// snap2p runtime thread (it would wait on itself). For Kotlin's blocking
+/// `java.io.OutputStream`: the thread parks in the core's own wait for send room and is
+/// woken by the session driver, with no async call and no callback into the JVM.
+///
+/// # Safety
+/// As [`snap2p_uniffi_stream_try_write_raw`].
+#[no_mangle]
+pub unsafe extern "C" fn snap2p_uniffi_stream_write_blocking_raw(
+    stream: u64,
+    data: *const u8,
+    len: u64,
+) -> i64 {
+    // SAFETY: as in snap2p_uniffi_stream_try_write_raw: a handle clone this call owns.
+    let stream = unsafe { Arc::from_raw(stream as usize as *const Stream) };
+    if len == 0 {
+        return 0;
+    }
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return -2;
+    }
+    let (Ok(n), Ok(len)) = (i64::try_from(len), usize::try_from(len)) else {
+        return -1;
+    };
+    // SAFETY: the caller guarantees `len` readable bytes at `data` during the call.
+    let data = unsafe { std::slice::from_raw_parts(data, len) };
+    catch_unwind(AssertUnwindSafe(|| {
+        match park_until_done(stream.core().write_all(data)) {
+            Ok(()) => n,
+            Err(_) => -1,
+        }
+    }))
+    .unwrap_or(-1)
+}
+
+/// Drives `fut` on the calling thread, parking it between polls (the future's waker
+/// unparks it).
+fn park_until_done<F: Future>(fut: F) -> F::Output {
+    struct Unpark(Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = pin!(fut);
+    loop {
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        thread::park();
+    }
 }

@@ -4,7 +4,7 @@
 //   Runner dial --target T [--via LOC] [--invite HEX] [--streams N] [--bytes B]
 //               [--expect-principal P] [--expect-alias A] [--expect-code C] [--sign-form F]
 //
-//   Runner bench-send ADDR TOTAL WRITE   (benchmark hook, see bench/bindings/kotlin_sender.sh)
+//   Runner bench-send ADDR TOTAL WRITE [--output-stream]   (benchmark hook, bench/src/bindings.rs)
 //
 // Its wallet signer is Kotlin: a HostSigner (the foreign trait) the core calls back to sign
 // the NodeKeyAttestation and AliasCard. It hashes Stacks messages itself and hands the
@@ -25,6 +25,7 @@ import io.snap2p.Snap2pException
 import io.snap2p.Stream
 import io.snap2p.Visibility
 import io.snap2p.code
+import io.snap2p.outputStream
 import io.snap2p.stacksMessageHash
 import io.snap2p.writeAll
 import kotlinx.coroutines.CoroutineScope
@@ -266,7 +267,7 @@ suspend fun dial(args: Args): Boolean = coroutineScope {
  * answers with the CRC-32 of what it read. Prints `RESULT <MiB/s> <1 if the CRC matched>`;
  * the clock runs from opening the stream to the reply, as for every row of that table.
  */
-suspend fun benchSend(addr: String, total: Long, size: Int): Int {
+suspend fun benchSend(addr: String, total: Long, size: Int, blocking: Boolean = false): Int {
     val block = ByteArray(size) { ((it * 131 + 7) and 0xff).toByte() }
     val n = total / size
     val crc = java.util.zip.CRC32()
@@ -278,16 +279,25 @@ suspend fun benchSend(addr: String, total: Long, size: Int): Int {
     // a quarter of the size in WRITE-sized writes, as the other senders warm up: small
     // writes never fill the send buffer, so without these the path that waits for credit
     // (a few times per MiB) was still interpreted, and being compiled, in the timed stream.
+    // `blocking`: the same through the package's blocking java.io.OutputStream, on a
+    // thread that may block (Dispatchers.IO), as Java code would write.
+    suspend fun send(stream: Stream, chunks: List<Pair<ByteArray, Long>>) {
+        if (blocking) {
+            withContext(Dispatchers.IO) {
+                stream.outputStream().use { out -> chunks.forEach { (b, k) -> repeat(k.toInt()) { out.write(b) } } }
+            }
+        } else {
+            chunks.forEach { (b, k) -> repeat(k.toInt()) { stream.writeAll(b) } }
+            stream.finish()
+        }
+    }
     val warm = conn.openStream("warm-up")
     val small = block.copyOf(minOf(size, 4096))
-    repeat(20_000) { warm.writeAll(small) }
-    repeat((n / 4).toInt()) { warm.writeAll(block) }
-    warm.finish()
+    send(warm, listOf(small to 20_000L, block to n / 4))
     warm.readToEnd(16u)
     val t0 = System.nanoTime()
     val s = conn.openStream("bench")
-    repeat(n.toInt()) { s.writeAll(block) }
-    s.finish()
+    send(s, listOf(block to n))
     val reply = s.readToEnd(16u)
     val dt = (System.nanoTime() - t0) / 1e9
     val got = reply.fold(0L) { acc, b -> (acc shl 8) or (b.toLong() and 0xff) }
@@ -305,7 +315,7 @@ fun main(argv: Array<String>) {
             when (args.mode) {
                 "listen" -> listen(args)
                 "dial" -> if (dial(args)) 0 else 1
-                "bench-send" -> benchSend(argv[1], argv[2].toLong(), argv[3].toInt())
+                "bench-send" -> benchSend(argv[1], argv[2].toLong(), argv[3].toInt(), argv.getOrNull(4) == "--output-stream")
                 else -> {
                     System.err.println("usage: Runner listen|dial [options] (see docs/INTEROP.md) | bench-send ADDR TOTAL WRITE")
                     2

@@ -42,6 +42,9 @@ internal object RawWrite {
     @JvmStatic
     private external fun snap2p_uniffi_stream_try_write_raw(stream: Long, data: Long, len: Long): Long
 
+    @JvmStatic
+    private external fun snap2p_uniffi_stream_write_blocking_raw(stream: Long, data: Long, len: Long): Long
+
     /**
      * Queues what the send buffer has room for of `data[off, off + len)`, at most [SCRATCH]
      * bytes, without waiting; returns how many bytes were taken (0: the buffer is full).
@@ -60,5 +63,32 @@ internal object RawWrite {
         }
         if (taken >= 0) return taken.toInt()
         return stream.tryWrite(data.copyOfRange(off, off + n)).toInt()
+    }
+
+    /**
+     * Queues all of `data[off, off + len)`, blocking the calling thread while the send
+     * buffer is full (the thread parks in native code until the session driver makes room:
+     * no async call, no callback into the JVM). If the stream refuses the bytes, throws the
+     * typed [Snap2pException] that [Stream.tryWrite] reports for it.
+     */
+    fun writeBlocking(stream: Stream, data: ByteArray, off: Int, len: Int) {
+        val s = scratch.get()
+        var done = 0
+        while (done < len) {
+            val n = minOf(len - done, SCRATCH)
+            s.buf.clear()
+            s.buf.put(data, off + done, n)
+            val r = stream.callWithHandle { handle ->
+                snap2p_uniffi_stream_write_blocking_raw(handle, s.address, n.toLong())
+            }
+            if (r == -2L) throw IllegalStateException("blocking write on a snap2p runtime thread")
+            if (r < 0) {
+                // Refusals are final (closed, reset, finished, session over): the generated
+                // call reports the same refusal as a typed error, and takes nothing.
+                stream.tryWrite(byteArrayOf(0))
+                throw IllegalStateException("the stream refused a write but reports no error")
+            }
+            done += n
+        }
     }
 }

@@ -75,4 +75,46 @@ class WriteAllTest {
         client.shutdown(); server.shutdown()
         listOf(conn, client, server).forEach { it.close() }
     }
+
+    @Test
+    fun outputStreamBlocksForCreditAndDeliversIntact() = runTest(seconds = 120) {
+        val subs = Collections.synchronizedList(mutableListOf<Subscription>())
+        val (server, addr) = digestServer(subs)
+        val client = Peer.create(PeerOptions())
+        val conn = client.dial(addr)
+        val stream = conn.openStream("output-stream")
+        // Far above the 256 KiB send buffer (the thread parks for room many times), in
+        // pieces below, at and above the 64 KiB native buffer, from a plain thread.
+        val sizes = listOf(1, 65_535, 65_536, 65_537, 3 shl 20, 0, 77)
+        val data = pattern(sizes.sum(), seed = 11)
+        val failure = java.util.concurrent.atomic.AtomicReference<Throwable?>()
+        val writer = Thread {
+            try {
+                stream.outputStream().use { out ->
+                    var off = 0
+                    for (n in sizes) {
+                        out.write(data, off, n)
+                        off += n
+                    }
+                    out.write(0x42)
+                }
+            } catch (e: Throwable) {
+                failure.set(e)
+            }
+        }
+        writer.start()
+        val reply = step("digest reply") { stream.readToEnd(64u) }
+        writer.join()
+        failure.get()?.let { throw it }
+        assertArrayEquals(sha256(data, byteArrayOf(0x42)), reply)
+        // The stream is finished (close): further writes are refused with the typed error.
+        val refused = runCatching { stream.outputStream().write(ByteArray(10)) }.exceptionOrNull()
+        assertTrue(
+            refused is Snap2pException.Failure && refused.code == 11uL,
+            "expected ERR_STREAM_CLOSED, got $refused",
+        )
+        subs.forEach { it.cancel(); it.close() }
+        client.shutdown(); server.shutdown()
+        listOf(stream, conn, client, server).forEach { it.close() }
+    }
 }
