@@ -32,8 +32,32 @@ pub unsafe extern "C" fn snap2p_uniffi_stream_try_write_raw(
     data: *const u8,
     len: u64,
 ) -> i64 {
+    // SAFETY: the caller's guarantees, passed on.
+    unsafe {
+        with_raw_args(stream, data, len, |stream, data| {
+            match stream.try_write_slice(data) {
+                Ok(n) => i64::try_from(n).unwrap_or(-1),
+                Err(_) => -1,
+            }
+        })
+    }
+}
+
+/// The arguments of a raw entry point as Rust values: takes ownership of the handle clone
+/// (dropped when the call ends), 0 for no bytes, -1 for a length that does not fit, and
+/// a panic reported as -1 (it must not unwind into the JVM; the uniffi retry reports the
+/// error properly).
+///
+/// # Safety
+/// As [`snap2p_uniffi_stream_try_write_raw`].
+unsafe fn with_raw_args(
+    stream: u64,
+    data: *const u8,
+    len: u64,
+    call: impl FnOnce(&Stream, &[u8]) -> i64,
+) -> i64 {
     // SAFETY: uniffi object handles are `Arc::into_raw` pointers; the caller passes a
-    // clone of one (see above), which this call owns and drops.
+    // clone of one, which this call owns and drops.
     let stream = unsafe { Arc::from_raw(stream as usize as *const Stream) };
     if len == 0 {
         return 0;
@@ -43,13 +67,7 @@ pub unsafe extern "C" fn snap2p_uniffi_stream_try_write_raw(
     };
     // SAFETY: the caller guarantees `len` readable bytes at `data` during the call.
     let data = unsafe { std::slice::from_raw_parts(data, len) };
-    // A panic must not unwind into the JVM: report it as an error (the uniffi retry
-    // reports it properly).
-    catch_unwind(AssertUnwindSafe(|| match stream.try_write_slice(data) {
-        Ok(n) => i64::try_from(n).unwrap_or(-1),
-        Err(_) => -1,
-    }))
-    .unwrap_or(-1)
+    catch_unwind(AssertUnwindSafe(|| call(&stream, data))).unwrap_or(-1)
 }
 
 /// `Stream::write_all` for `len` bytes at `data`, blocking the calling thread until all of
@@ -67,26 +85,20 @@ pub unsafe extern "C" fn snap2p_uniffi_stream_write_blocking_raw(
     data: *const u8,
     len: u64,
 ) -> i64 {
-    // SAFETY: as in snap2p_uniffi_stream_try_write_raw: a handle clone this call owns.
-    let stream = unsafe { Arc::from_raw(stream as usize as *const Stream) };
-    if len == 0 {
-        return 0;
-    }
     if tokio::runtime::Handle::try_current().is_ok() {
+        // SAFETY: the handle clone is still ours to drop.
+        drop(unsafe { Arc::from_raw(stream as usize as *const Stream) });
         return -2;
     }
-    let (Ok(n), Ok(len)) = (i64::try_from(len), usize::try_from(len)) else {
-        return -1;
-    };
-    // SAFETY: the caller guarantees `len` readable bytes at `data` during the call.
-    let data = unsafe { std::slice::from_raw_parts(data, len) };
-    catch_unwind(AssertUnwindSafe(|| {
-        match park_until_done(stream.core().write_all(data)) {
-            Ok(()) => n,
-            Err(_) => -1,
-        }
-    }))
-    .unwrap_or(-1)
+    // SAFETY: the caller's guarantees, passed on.
+    unsafe {
+        with_raw_args(stream, data, len, |stream, data| {
+            match park_until_done(stream.core().write_all(data)) {
+                Ok(()) => i64::try_from(data.len()).unwrap_or(-1),
+                Err(_) => -1,
+            }
+        })
+    }
 }
 
 /// Drives `fut` on the calling thread, parking it between polls (the future's waker

@@ -1,5 +1,5 @@
-//! Hostile peers around authentication, over real loopback sockets: garbage after auth,
-//! a replayed handshake, a relaying man in the middle with its own Noise keys, and
+//! Hostile peers around authentication, over real loopback sockets: garbage after auth
+//! (also right behind the last handshake message), a replayed handshake, a relaying man in the middle with its own Noise keys, and
 //! protocol versions other than 1 (KNOCK and HELLO).
 
 mod common;
@@ -18,6 +18,45 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 
 const T: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_that_fails_right_after_auth_still_reaches_accept_with_its_code() {
+    timeout(T, async {
+        let server = peer(PeerConfig::default()).await;
+        let addr = server.listen("127.0.0.1:0").await.unwrap();
+        let me = RawIdentity::new().await;
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.set_nodelay(true).unwrap();
+        let mut raw = RawSession {
+            tcp,
+            s: snap2p::session::Session::new(me.dialer_config(None), Instant::now()).unwrap(),
+            inbuf: BytesMut::new(),
+        };
+        // Up to our side being established: our AUTH_OK is queued, not sent.
+        while !raw.s.is_established() {
+            assert!(raw.s.error().is_none(), "{:?}", raw.s.error());
+            raw.step(Duration::from_millis(200)).await;
+        }
+        // AUTH_OK and a forged transport frame in one write: the listener authenticates
+        // us and fails the session in the same read, before any task of it has run.
+        let mut out = Vec::new();
+        raw.s.poll_transmit(Instant::now(), &mut out, 1 << 20);
+        out.push(0x20);
+        out.extend_from_slice(&[0xAB; 32]);
+        raw.tcp.write_all(&out).await.unwrap();
+        let conn = timeout(Duration::from_secs(5), server.accept())
+            .await
+            .expect("an authenticated session that failed at once never reached accept()")
+            .expect("the peer is open");
+        assert_eq!(conn.remote_principal(), &me.wallet.principal());
+        let e = timeout(Duration::from_secs(5), conn.closed())
+            .await
+            .unwrap();
+        assert_eq!(e.code, ErrorCode::InvalidMessage, "{e}");
+    })
+    .await
+    .unwrap();
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_after_auth_closes_only_that_session() {

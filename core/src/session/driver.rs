@@ -464,15 +464,19 @@ impl std::fmt::Debug for Connection {
 pub(crate) async fn established(shared: Arc<Shared>) -> Result<Connection, Error> {
     std::future::poll_fn(|cx| {
         let mut st = shared.lock();
-        if st.session.is_established() {
+        // A session that authenticated and then ended before this task ran (a corrupt
+        // first frame, the peer closing at once) is still a connection: the application
+        // sees it, and `closed()` tells it why it ended, as a TCP accept returns a socket
+        // the peer already reset.
+        if st.session.is_established() || st.session.was_established() {
             let info = st.session.info();
-            return Poll::Ready(Ok(Connection {
-                shared: shared.clone(),
-                remote: info
-                    .remote_principal
-                    .expect("established sessions know the peer"),
-                session_id: info.session_id.unwrap_or_default(),
-            }));
+            if let Some(remote) = info.remote_principal {
+                return Poll::Ready(Ok(Connection {
+                    shared: shared.clone(),
+                    remote,
+                    session_id: info.session_id.unwrap_or_default(),
+                }));
+            }
         }
         if let Some(e) = st.session.error() {
             return Poll::Ready(Err(e.clone()));

@@ -312,6 +312,7 @@ pub struct Session {
     remote_principal: Option<Principal>,
     remote_node_key: Option<[u8; 32]>,
     session_id: Option<[u8; 32]>,
+    was_established: bool,
     flow_control: bool,
     batching: bool,
     aliases: bool,
@@ -402,6 +403,7 @@ impl Session {
             remote_principal: None,
             remote_node_key: None,
             session_id: None,
+            was_established: false,
             flow_control: false,
             batching: false,
             aliases: false,
@@ -459,6 +461,11 @@ impl Session {
 
     pub fn is_established(&self) -> bool {
         matches!(self.phase, Phase::Established)
+    }
+
+    /// Both sides authenticated at some point (the session may have ended since).
+    pub fn was_established(&self) -> bool {
+        self.was_established
     }
 
     pub fn is_closed(&self) -> bool {

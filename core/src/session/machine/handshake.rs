@@ -442,6 +442,7 @@ impl Session {
 
     pub(super) fn establish(&mut self, now: Instant) {
         self.phase = Phase::Established;
+        self.was_established = true;
         self.handshake = None;
         // Keepalive starts now, with a first PING right away (as the reference does).
         self.next_ping = Some(now);
