@@ -553,7 +553,8 @@ impl Peer {
             .collect()
     }
 
-    /// The next authenticated inbound session; `None` once the peer is closed.
+    /// The next authenticated inbound session; `None` once the peer is closed. A session
+    /// that authenticated and ended at once is still returned: its `closed()` says why.
     pub async fn accept(&self) -> Option<Connection> {
         // Registered before the flag is checked, so a `close` in between still wakes us.
         let closing = self.inner.closing.notified();
