@@ -35,7 +35,7 @@ pub unsafe extern "C" fn snap2p_uniffi_stream_try_write_raw(
     // SAFETY: the caller's guarantees, passed on.
     unsafe {
         with_raw_args(stream, data, len, |stream, data| {
-            match stream.try_write_slice(data) {
+            match stream.core().try_write(data) {
                 Ok(n) => i64::try_from(n).unwrap_or(-1),
                 Err(_) => -1,
             }

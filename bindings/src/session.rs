@@ -159,11 +159,6 @@ impl Stream {
         Arc::new(Stream { inner })
     }
 
-    /// `try_write` on borrowed bytes (the raw fast path, `crate::raw`).
-    pub(crate) fn try_write_slice(&self, data: &[u8]) -> snap2p::Result<usize> {
-        self.inner.try_write(data)
-    }
-
     /// The core stream (the raw entry points call its methods).
     pub(crate) fn core(&self) -> &snap2p::Stream {
         &self.inner

@@ -21,6 +21,7 @@ use rand::RngCore;
 use subtle::ConstantTimeEq;
 
 use super::cache::AttestationCache;
+use super::send_room::SendRoom;
 use super::stream_state::StreamState;
 use crate::error::{Error, ErrorCode};
 use crate::identity::{AliasCard, NetworkFilter, NodeKey, Principal};
@@ -34,8 +35,6 @@ use crate::wire::message::{
 
 mod handshake;
 mod mux;
-
-use mux::SEND_OFFER_LAPSE;
 
 /// Domain separation for the transcript-binding signature in AUTH `hs`.
 pub const BINDING_DOMAIN: &[u8] = b"snap2p-session-binding-v1";
@@ -319,15 +318,8 @@ pub struct Session {
 
     streams: HashMap<u64, StreamState>,
     send_queue: VecDeque<u64>,
-    /// Σ counted send bytes over live streams (see `SessionLimits::session_send_buffer`).
-    send_queued: usize,
-    /// Streams whose writer waits for session-wide send room, oldest first.
-    send_waiters: VecDeque<u64>,
-    /// Room already offered to woken waiters that have not written yet.
-    send_room_offered: usize,
-    /// When the oldest offer not yet taken up was made: offers lapse after
-    /// `SEND_OFFER_LAPSE` (a woken writer whose task gave up the write never takes it).
-    send_offers_since: Option<Instant>,
+    /// The session-wide send buffer and its waiting writers.
+    send_room: SendRoom,
     accept_queue: VecDeque<u64>,
     next_local_id: u64,
     next_remote_id: u64,
@@ -409,10 +401,7 @@ impl Session {
             aliases: false,
             streams: HashMap::new(),
             send_queue: VecDeque::new(),
-            send_queued: 0,
-            send_waiters: VecDeque::new(),
-            send_room_offered: 0,
-            send_offers_since: None,
+            send_room: SendRoom::default(),
             accept_queue: VecDeque::new(),
             next_local_id: if initiator { 0 } else { 1 },
             next_remote_id: if initiator { 1 } else { 0 },
@@ -766,11 +755,7 @@ impl Session {
             }
             consider(Some(ready.unwrap_or(self.last_now)));
         }
-        if self.send_queued == 0 && !self.send_waiters.is_empty() {
-            // Only then can untaken offers stall the queue: while bytes are queued, each
-            // drain moves it.
-            consider(self.send_offers_since.map(|t| t + SEND_OFFER_LAPSE));
-        }
+        consider(self.send_room.deadline());
         t
     }
 
@@ -821,11 +806,7 @@ impl Session {
                 self.enqueue_send(id);
             }
         }
-        if self
-            .send_offers_since
-            .is_some_and(|t| now >= t + SEND_OFFER_LAPSE)
-        {
-            self.lapse_send_offers();
+        if self.send_room.lapse_expired(&mut self.streams, now) {
             self.offer_send_room();
         }
     }
@@ -890,6 +871,6 @@ impl Session {
 
     /// Bytes counted against the session's send buffer.
     pub(crate) fn session_send_queued_for_test(&self) -> usize {
-        self.send_queued
+        self.send_room.queued()
     }
 }

@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod driver;
 pub mod machine;
+pub(crate) mod send_room;
 pub(crate) mod stream_state;
 
 pub use cache::{AttestationCache, VerifiedAttestation};

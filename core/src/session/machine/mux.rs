@@ -264,147 +264,60 @@ impl Session {
     }
 
     pub(super) fn stream_mut(&mut self, id: u64) -> Result<&mut StreamState, Error> {
-        self.streams
-            .get_mut(&id)
-            .ok_or_else(|| err(ErrorCode::StreamNotFound, format!("no stream {id}")))
+        self.streams.get_mut(&id).ok_or_else(|| no_stream(id))
     }
 
     /// Bytes [`Session::write`] would take now (0: wait for [`Event::StreamWritable`]), or
     /// the error it would return.
     pub fn send_room(&mut self, id: u64) -> Result<usize, Error> {
         self.check_open()?;
-        self.admit(id)
+        let (cap, session_cap) = self.send_caps();
+        let s = self.streams.get_mut(&id).ok_or_else(|| no_stream(id))?;
+        let room = room_in(s, cap)?;
+        Ok(self.send_room.admit(id, s, room, session_cap))
     }
 
     /// Queues up to `data.len()` bytes; returns how many were taken (0: wait for
     /// [`Event::StreamWritable`]).
     pub fn write(&mut self, id: u64, data: &[u8]) -> Result<usize, Error> {
         self.check_open()?;
-        let n = self.admit(id)?.min(data.len());
+        let (cap, session_cap) = self.send_caps();
+        let s = self.streams.get_mut(&id).ok_or_else(|| no_stream(id))?;
+        let room = room_in(s, cap)?;
+        let n = self
+            .send_room
+            .admit(id, s, room, session_cap)
+            .min(data.len());
         if n == 0 {
             return Ok(0);
         }
-        let s = self.streams.get_mut(&id).expect("admitted");
         s.send_buf.extend_from_slice(&data[..n]);
-        let was_offered = std::mem::take(&mut s.send_room_offered);
-        let sendable = s.has_sendable();
-        if was_offered {
-            self.settle_send_offer();
-        }
-        self.recount_send(id);
-        if sendable {
-            self.enqueue_send(id);
+        self.send_room.wrote(s);
+        if s.has_sendable() && !s.in_send_queue {
+            s.in_send_queue = true;
+            self.send_queue.push_back(id);
         }
         Ok(n)
     }
 
-    /// What a write on stream `id` may take now: the room in its own send buffer, within
-    /// the session's send buffer for bytes that count against it. A stream that must wait
-    /// for session room joins the queue of waiting writers (it is woken with
-    /// [`Event::StreamWritable`] when its turn comes).
-    fn admit(&mut self, id: u64) -> Result<usize, Error> {
-        let cap = self.cfg.limits.stream_send_buffer;
-        let session_cap = self.cfg.limits.session_send_buffer;
-        let session_room = session_cap.saturating_sub(self.send_queued);
-        let (waiters, offered_total) = (!self.send_waiters.is_empty(), self.send_room_offered);
-        let s = self.stream_mut(id)?;
-        let room = room_in(s, cap)?;
-        if room == 0 || session_cap == 0 {
-            return Ok(room);
-        }
-        let credited = s.send_credit().saturating_sub(s.send_buf.len() as u64);
-        if credited == 0 {
-            // Everything written now waits for the reader's credit: nothing counted.
-            return Ok(room);
-        }
-        // Room already offered to woken writers is theirs; a writer that was not offered
-        // any waits behind the queue (first come, first served).
-        let offered = s.send_room_offered;
-        let free = if offered {
-            session_room
-        } else if !waiters {
-            session_room.saturating_sub(offered_total)
-        } else {
-            0
-        };
-        if free > 0 {
-            // Bytes beyond the credit do not count: all of them may go in once the
-            // counted part fits.
-            return Ok(if credited <= free as u64 {
-                room
-            } else {
-                room.min(free)
-            });
-        }
-        let s = self.streams.get_mut(&id).expect("checked above");
-        if std::mem::take(&mut s.send_room_offered) {
-            // Woken, but the room went to others: first in line again.
-            s.waits_for_session_room = true;
-            self.send_waiters.push_front(id);
-            self.settle_send_offer();
-        } else if !s.waits_for_session_room {
-            s.waits_for_session_room = true;
-            self.send_waiters.push_back(id);
-        }
-        Ok(0)
+    /// The per-stream and the session-wide send buffer sizes.
+    fn send_caps(&self) -> (usize, usize) {
+        let l = &self.cfg.limits;
+        (l.stream_send_buffer, l.session_send_buffer)
     }
 
     /// Brings the session's counted send bytes up to date with stream `id`.
     pub(super) fn recount_send(&mut self, id: u64) {
         if let Some(s) = self.streams.get_mut(&id) {
-            let now = s.counted_send();
-            self.send_queued = self.send_queued + now - s.send_counted;
-            s.send_counted = now;
+            self.send_room.recount(s);
         }
     }
 
-    /// Wakes writers waiting for session send room, oldest first, once the session's send
-    /// buffer is at most half full (as for a stream's own buffer: a writer then refills
-    /// several writes' worth per wake-up), about one write's worth of room per writer.
+    /// Wakes writers waiting for session send room, if there is room for them.
     pub(super) fn offer_send_room(&mut self) {
         let cap = self.cfg.limits.session_send_buffer;
-        if self.send_waiters.is_empty() || cap == 0 || self.send_queued > cap / 2 {
-            return;
-        }
-        let room = cap - self.send_queued;
-        while self.send_room_offered < room {
-            let Some(id) = self.send_waiters.pop_front() else {
-                break;
-            };
-            let Some(s) = self.streams.get_mut(&id) else {
-                continue;
-            };
-            s.waits_for_session_room = false;
-            if s.send_room_offered || s.local_reset || s.reset.is_some() {
-                continue;
-            }
-            s.send_room_offered = true;
-            if self.send_room_offered == 0 {
-                self.send_offers_since = Some(self.last_now);
-            }
-            self.send_room_offered += ROOM_OFFER;
-            self.events.push_back(Event::StreamWritable(id));
-        }
-    }
-
-    /// Forgets the session room offered to woken writers that have not taken it.
-    pub(super) fn lapse_send_offers(&mut self) {
-        if self.send_room_offered == 0 {
-            return;
-        }
-        self.send_room_offered = 0;
-        self.send_offers_since = None;
-        for s in self.streams.values_mut() {
-            s.send_room_offered = false;
-        }
-    }
-
-    /// One woken writer took (or gave up) its offer.
-    fn settle_send_offer(&mut self) {
-        self.send_room_offered = self.send_room_offered.saturating_sub(ROOM_OFFER);
-        if self.send_room_offered == 0 {
-            self.send_offers_since = None;
-        }
+        self.send_room
+            .offer(&mut self.streams, cap, self.last_now, &mut self.events);
     }
 
     /// Half-closes our direction: FIN after the queued data.
@@ -539,9 +452,10 @@ impl Session {
             .is_some_and(|s| s.handle_dropped && s.send_done() && s.recv_done() && !s.open_pending);
         if done {
             let s = self.streams.remove(&id).expect("checked");
-            self.send_queued -= s.send_counted;
-            if s.send_room_offered {
-                self.settle_send_offer();
+            let frees_room = s.send_counted > 0 || s.send_room_offered;
+            self.send_room.forget(&s);
+            if frees_room {
+                self.offer_send_room();
             }
             self.stream_budgets.remove(&id);
             self.window_growth -= s.recv_window.saturating_sub(INITIAL_STREAM_WINDOW);
@@ -720,8 +634,8 @@ impl Session {
                     }
                 }
             }
-            self.recount_send(id);
             let s = self.streams.get_mut(&id).expect("present");
+            self.send_room.recount(s);
             let throttled = stream_avail == 0 || session_left == 0;
             if (s.has_sendable() && !throttled) || s.update_pending {
                 self.send_queue.push_back(id);
@@ -742,12 +656,6 @@ impl Session {
     }
 }
 
-/// Session send room one woken writer is expected to take (one typical write).
-const ROOM_OFFER: usize = 64 * 1024;
-
-/// How long session send room offered to a woken writer stays reserved for it.
-pub(super) const SEND_OFFER_LAPSE: Duration = Duration::from_millis(20);
-
 /// What a stream's send buffer of capacity `cap` can take now, or why it takes nothing.
 fn room_in(s: &StreamState, cap: usize) -> Result<usize, Error> {
     if let Some(code) = s.reset {
@@ -757,4 +665,8 @@ fn room_in(s: &StreamState, cap: usize) -> Result<usize, Error> {
         return Err(err(ErrorCode::StreamClosed, "stream closed for writing"));
     }
     Ok(cap.saturating_sub(s.send_buf.len()))
+}
+
+fn no_stream(id: u64) -> Error {
+    err(ErrorCode::StreamNotFound, format!("no stream {id}"))
 }
