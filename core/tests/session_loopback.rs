@@ -418,3 +418,64 @@ async fn writable_waits_for_room_then_try_write_takes_bytes() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_ends_within_the_linger_when_the_peer_stops_reading() {
+    timeout(T, async {
+        let server = peer(PeerConfig::default()).await;
+        let addr = server.listen("127.0.0.1:0").await.unwrap();
+        // Accepts the stream and never reads it: no credit comes back.
+        let (held_tx, held_rx) = tokio::sync::oneshot::channel();
+        let srv = server.clone();
+        tokio::spawn(async move {
+            let conn = srv.accept().await.unwrap();
+            let s = conn.accept_stream().await.unwrap();
+            let _ = held_tx.send((conn, s));
+            std::future::pending::<()>().await;
+        });
+        let linger = Duration::from_millis(300);
+        let client = peer(PeerConfig {
+            limits: SessionLimits {
+                close_linger: linger,
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .await;
+        let conn = client.dial(&addr.to_string()).await.unwrap();
+        let s = conn.open_stream(Some("stalled")).await.unwrap();
+        // Write until a write is left waiting for credit.
+        let chunk = vec![9u8; 64 * 1024];
+        let writer = {
+            let s = s.clone();
+            tokio::spawn(async move {
+                loop {
+                    if let Err(e) = s.write_all(&chunk).await {
+                        return e;
+                    }
+                }
+            })
+        };
+        let (_server_conn, _server_stream) = held_rx.await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!writer.is_finished(), "the writer waits for credit");
+
+        let started = std::time::Instant::now();
+        conn.close(ErrorCode::Ok, "done");
+        let why = timeout(Duration::from_secs(5), conn.closed())
+            .await
+            .expect("close must not wait for a peer that never reads");
+        assert_eq!(why.code, ErrorCode::Ok);
+        assert!(
+            started.elapsed() >= linger,
+            "queued data had the linger to drain"
+        );
+        let e = timeout(Duration::from_secs(5), writer)
+            .await
+            .expect("the waiting writer is released")
+            .unwrap();
+        assert_eq!(e.code, ErrorCode::ConnectionClosed);
+    })
+    .await
+    .unwrap();
+}

@@ -137,3 +137,49 @@ test('writing to finished or reset streams errors cleanly, the process survives'
   await client.close();
   await server.close();
 });
+
+test('a write waiting for send room ends with a code when the peer resets, or when the session closes (after the close linger: the peer never reads)', { timeout: 60_000 }, async () => {
+  const { peer: server, addr } = await listener();
+  const inbound = [];
+  const arrived = [];
+  server.on('connection', (conn) => {
+    conn.multiplexer.on('stream', (s) => {
+      s.on('error', () => {});
+      inbound.push(s); // never read: the writer runs out of credit
+      arrived.splice(0).forEach((r) => r());
+    });
+  });
+  const nextInbound = (n) => new Promise((r) => (inbound.length >= n ? r() : arrived.push(r)));
+  const client = await Peer.create();
+  const conn = await client.dial(addr);
+
+  // Writes until one is left waiting (parked in the core for send room); returns it
+  // boxed (an async function would otherwise wait for it).
+  async function stall(stream) {
+    stream.on('error', () => {});
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    for (let i = 0; i < 4096; i++) {
+      const done = stream.writeAll(chunk);
+      const waiting = await Promise.race([done.then(() => false), new Promise((r) => setTimeout(() => r(true), 200))]);
+      if (waiting) return { done };
+    }
+    throw new Error('flow control never stopped the writer');
+  }
+  const settle = (p) => p.then(() => null, (e) => e);
+
+  const s1 = conn.openStream('stall-then-reset');
+  const { done: waiting1 } = await stall(s1);
+  await nextInbound(1);
+  inbound[0].reset(ErrorCode.ERR_STREAM_REFUSED);
+  const e1 = await settle(waiting1);
+  assert.ok(e1 instanceof Snap2pError, `the waiting write failed (${e1})`);
+  assert.ok([ErrorCode.ERR_STREAM_REFUSED, ErrorCode.ERR_STREAM_CLOSED].includes(e1.code), `${e1.name}`);
+
+  const s2 = conn.openStream('stall-then-close');
+  const { done: waiting2 } = await stall(s2);
+  conn.close();
+  const e2 = await settle(waiting2);
+  assert.ok(e2 instanceof Snap2pError && e2.code > 0, `the waiting write failed with a code (${e2})`);
+  await client.close();
+  await server.close();
+});

@@ -78,6 +78,10 @@ pub struct SessionLimits {
     pub session_send_rate: u64,
     /// Outbound bytes per second per stream (0: unlimited).
     pub stream_send_rate: u64,
+    /// How long a graceful close waits for queued stream data to go out (a peer that stops
+    /// reading stops granting credit): then ERROR{code} is sent anyway and what is still
+    /// queued is dropped, so closing never hangs on a stalled peer.
+    pub close_linger: Duration,
 }
 
 impl Default for SessionLimits {
@@ -96,6 +100,7 @@ impl Default for SessionLimits {
             max_stream_opens_per_sec: 0,
             session_send_rate: 0,
             stream_send_rate: 0,
+            close_linger: Duration::from_secs(10),
         }
     }
 }
@@ -344,6 +349,8 @@ pub struct Session {
     idle_since: Option<Instant>,
     /// A graceful close was requested: flush, then ERROR{code}.
     close_requested: Option<(ErrorCode, String)>,
+    /// When a requested close stops waiting for queued data (`close_linger`).
+    close_deadline: Option<Instant>,
 }
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> Error {
@@ -421,6 +428,7 @@ impl Session {
             rtt: None,
             idle_since: None,
             close_requested: None,
+            close_deadline: None,
             cfg,
         };
         if initiator {
@@ -701,17 +709,31 @@ impl Session {
         true
     }
 
-    /// Requests a graceful close: queued stream data is flushed, then ERROR{code} is sent
-    /// and the session ends.
-    pub fn close(&mut self, code: ErrorCode, reason: &str) {
+    /// Requests a graceful close: queued stream data is flushed (for at most
+    /// `close_linger`), then ERROR{code} is sent and the session ends.
+    pub fn close(&mut self, now: Instant, code: ErrorCode, reason: &str) {
         if self.error.is_some() {
             return;
         }
+        self.last_now = now;
         if !self.is_established() {
             self.fail(err(code, reason.to_string()));
             return;
         }
-        self.close_requested = Some((code, reason.to_string()));
+        self.request_close(code, reason.to_string());
+    }
+
+    /// The first request's deadline holds: closing again does not extend the linger.
+    fn request_close(&mut self, code: ErrorCode, reason: String) {
+        self.close_requested = Some((code, reason));
+        if self.close_deadline.is_none() {
+            self.close_deadline = Some(self.last_now + self.cfg.limits.close_linger);
+        }
+    }
+
+    /// Whether a requested close has waited long enough for queued data.
+    pub(super) fn close_linger_over(&self, now: Instant) -> bool {
+        self.close_deadline.is_some_and(|d| now >= d)
     }
 }
 
@@ -756,6 +778,9 @@ impl Session {
             consider(Some(ready.unwrap_or(self.last_now)));
         }
         consider(self.send_room.deadline());
+        if self.close_requested.is_some() {
+            consider(self.close_deadline);
+        }
         t
     }
 
@@ -798,7 +823,7 @@ impl Session {
         }
         if let (Some(idle), Some(since)) = (self.cfg.limits.idle_timeout, self.idle_since) {
             if self.streams.is_empty() && now >= since + idle && self.close_requested.is_none() {
-                self.close_requested = Some((ErrorCode::Ok, "idle timeout".into()));
+                self.request_close(ErrorCode::Ok, "idle timeout".into());
             }
         }
         if !self.throttled.is_empty() {

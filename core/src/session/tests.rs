@@ -552,7 +552,7 @@ fn graceful_close_flushes_then_sends_code() {
     let (mut a, mut b) = pair(config(&x, true, now), config(&y, false, now), now);
     let id = a.open_stream(None).unwrap();
     a.write(id, &[1u8; 100_000]).unwrap();
-    a.close(ErrorCode::Ok, "bye");
+    a.close(now, ErrorCode::Ok, "bye");
     pump(&mut a, &mut b, now);
     assert_eq!(b.readable_bytes(id), 100_000);
     assert_eq!(b.error().unwrap().code, ErrorCode::Ok);
@@ -563,12 +563,70 @@ fn graceful_close_flushes_then_sends_code() {
 }
 
 #[test]
+fn graceful_close_lingers_at_most_close_linger_for_a_peer_that_stops_reading() {
+    let now = Instant::now();
+    let (x, y) = (side(1), side(2));
+    let acfg = config(&x, true, now);
+    let linger = acfg.limits.close_linger;
+    let (mut a, mut b) = pair(acfg, config(&y, false, now), now);
+    let id = a.open_stream(None).unwrap();
+    // More than the initial window: b never reads, so part of it waits for credit.
+    let mut queued = 0;
+    while a.write(id, &[3u8; 65536]).unwrap() > 0 {
+        queued += 65536;
+        pump(&mut a, &mut b, now);
+    }
+    a.close(now, ErrorCode::Ok, "bye");
+    pump(&mut a, &mut b, now);
+    assert!(
+        a.error().is_none(),
+        "still flushing: queued data waits for credit"
+    );
+    let armed = |a: &Session| a.poll_timeout().is_some_and(|t| t <= now + linger);
+    assert!(armed(&a), "a timer is armed for the linger");
+    // Closing again does not extend the linger.
+    let later = now + linger / 2;
+    a.handle_timeout(later);
+    a.close(later, ErrorCode::Ok, "bye again");
+    pump(&mut a, &mut b, later);
+    assert!(armed(&a));
+    let almost = now + linger - Duration::from_millis(1);
+    a.handle_timeout(almost);
+    pump(&mut a, &mut b, almost);
+    assert!(a.error().is_none(), "lingers until close_linger is over");
+    drain_events(&mut a);
+
+    let end = now + linger;
+    a.handle_timeout(end);
+    pump(&mut a, &mut b, end);
+    assert_eq!(a.error().unwrap().code, ErrorCode::Ok);
+    assert_eq!(
+        b.error().unwrap().code,
+        ErrorCode::Ok,
+        "b learns the close and its code"
+    );
+    assert!(b.closed_by_peer());
+    assert!(
+        b.readable_bytes(id) < queued,
+        "what never got credit was dropped, not delivered"
+    );
+    // The writer waiting on the stream is woken and learns the session ended.
+    assert!(drain_events(&mut a)
+        .iter()
+        .any(|e| matches!(e, Event::Closed(_))));
+    assert_eq!(
+        a.write(id, &[1]).unwrap_err().code,
+        ErrorCode::ConnectionClosed
+    );
+}
+
+#[test]
 fn peer_chosen_codes_are_reported_as_the_peers() {
     // A peer may close with any code, even one we never raise ourselves (Internal).
     let now = Instant::now();
     let (x, y) = (side(1), side(2));
     let (mut a, mut b) = pair(config(&x, true, now), config(&y, false, now), now);
-    a.close(ErrorCode::Internal, "");
+    a.close(now, ErrorCode::Internal, "");
     pump(&mut a, &mut b, now);
     let e = b.error().unwrap();
     assert_eq!(e.code, ErrorCode::Internal);

@@ -534,6 +534,9 @@ impl Session {
                     .streams
                     .values()
                     .all(|s| s.send_buf.is_empty() || s.send_done());
+            // Past the linger, close anyway: the peer's readers of what is dropped see the
+            // session end without FIN (ERR_CONNECTION_CLOSED), local writers the same.
+            let drained = drained || self.close_linger_over(now);
             if drained && out.len() < max {
                 let reason = Some(reason.as_str()).filter(|r| !r.is_empty());
                 let msg = Message::Error { code, reason }.to_vec();
