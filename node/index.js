@@ -375,6 +375,7 @@ class Stream extends Duplex {
     this.id = nativeStream.id;
     this.label = nativeStream.label ?? null;
     this._reading = false;
+    this._flushScheduled = false;
   }
 
   _read(size) {
@@ -405,19 +406,34 @@ class Stream extends Duplex {
   _send(data, callback) {
     // Most writes fit the send buffer: take them synchronously (no promise round trip to
     // the core's threads) and wait only for what does not fit.
+    // Queued corked: the core is woken once, at the end of this event-loop turn
+    // (setImmediate), so a burst of writes is one hand-off to its threads and one large
+    // socket write, as Node's own cork()/uncork() pattern; waiting for room wakes it too.
     let taken;
     try {
-      taken = this[NATIVE].tryWrite(data);
+      taken = this[NATIVE].tryWriteCorked(data);
     } catch (e) {
       callback(fromNative(e));
       return;
+    }
+    if (taken > 0 && !this._flushScheduled) {
+      this._flushScheduled = true;
+      setImmediate(() => {
+        this._flushScheduled = false;
+        this[NATIVE].flush();
+      });
     }
     if (taken === data.length) {
       callback();
       return;
     }
-    const rest = data.subarray(taken);
-    callAsync(() => this[NATIVE].write(rest)).then(() => callback(), callback);
+    this._sendWhenWritable(data.subarray(taken), callback);
+  }
+
+  _sendWhenWritable(rest, callback) {
+    // The core settles `writable()` from its own thread when it frees send room; the
+    // rest is then taken synchronously again (usually at once, whole).
+    callAsync(() => this[NATIVE].writable()).then(() => this._send(rest, callback), callback);
   }
 
   _final(callback) {

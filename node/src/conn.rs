@@ -2,11 +2,12 @@
 
 use std::future::Future;
 use std::pin::pin;
-use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 
-use napi::bindgen_prelude::Buffer;
+use napi::bindgen_prelude::{Buffer, Object};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::Status;
+use napi::{Env, JsDeferred, Status};
 use napi_derive::napi;
 use snap2p::host::Subscription;
 use snap2p::{Connection, Error, ErrorCode, Stream};
@@ -189,20 +190,39 @@ impl NativeStream {
         Ok(chunk.map(|b| b.to_vec().into()))
     }
 
-    /// Queues what the send buffer has room for now, without waiting; returns how many
-    /// bytes were taken (0: full, use `write`).
+    /// Queues what the send buffer has room for now, without waiting and without waking
+    /// the session driver; returns how many bytes were taken (0: full, await
+    /// `writable()`). `flush()` sends: `index.js` flushes when the event-loop turn ends, so
+    /// a burst of writes is one wake-up and one socket write (the core's
+    /// `Stream::try_write_corked`).
     #[napi]
-    pub fn try_write(&self, data: &[u8]) -> napi::Result<u32> {
-        // Chunks reaching here are at most a Node buffer's length (< 4 GiB).
-        self.inner.try_write(data).map(|n| n as u32).js()
+    pub fn try_write_corked(&self, data: &[u8]) -> napi::Result<u32> {
+        self.inner.try_write_corked(data).map(|n| n as u32).js()
     }
 
-    /// Resolves once the core has accepted every byte into the stream's send window.
-    /// Polled where napi runs it: core stream I/O needs no runtime of its own (wakers
-    /// only), so this saves a task spawn and a thread hop per call.
+    /// Sends what `tryWriteCorked` queued.
     #[napi]
-    pub async fn write(&self, data: Buffer) -> napi::Result<()> {
-        self.inner.write_all(&data).await.js()
+    pub fn flush(&self) {
+        self.inner.flush();
+    }
+
+    /// Resolves once the send buffer has room again (then `tryWriteCorked` takes bytes); rejects
+    /// if the stream can no longer be written. The core's session driver settles the
+    /// promise itself when it frees room: one hand-off to the JavaScript thread, where an
+    /// async export would first wake one of napi's runtime threads to poll a future.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn writable<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
+        let (deferred, promise) = env.create_deferred::<(), Settle>()?;
+        let settle = Arc::new(SettleOnWake(Mutex::new(Some(deferred))));
+        let waker = Waker::from(settle.clone());
+        match self.inner.poll_writable(&mut Context::from_waker(&waker)) {
+            Poll::Ready(Ok(())) => settle.settle(),
+            Poll::Ready(Err(e)) => settle.reject(to_js(e)),
+            // The stream holds the waker; it settles the promise when woken, or when the
+            // stream drops it unwoken (closed, or replaced by a newer wait).
+            Poll::Pending => {}
+        }
+        Ok(promise)
     }
 
     /// Half-closes the sending side (FIN after queued data); reading goes on.
@@ -216,5 +236,49 @@ impl NativeStream {
     pub fn reset(&self, code: Option<u32>) {
         self.inner
             .reset(code.map_or(ErrorCode::Unspecified, |c| ErrorCode::from_u64(c.into())));
+    }
+}
+
+/// How a [`SettleOnWake`] promise resolves: with `undefined`.
+type Settle = fn(Env) -> napi::Result<()>;
+
+/// A waker that settles a JavaScript promise once: when woken, or when dropped unwoken,
+/// so that a wait the core abandons (stream closed, waker replaced) still ends; the
+/// caller then retries and learns the stream's state. Settling only queues the
+/// resolution for the JavaScript thread (a non-blocking threadsafe call): no JavaScript
+/// runs on the waking thread, which may hold a core lock when it drops a waker.
+struct SettleOnWake(Mutex<Option<JsDeferred<(), Settle>>>);
+
+impl SettleOnWake {
+    fn take(&self) -> Option<JsDeferred<(), Settle>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    fn settle(&self) {
+        if let Some(d) = self.take() {
+            d.resolve(|_| Ok(()));
+        }
+    }
+
+    fn reject(&self, e: napi::Error) {
+        if let Some(d) = self.take() {
+            d.reject(e);
+        }
+    }
+}
+
+impl Wake for SettleOnWake {
+    fn wake(self: Arc<Self>) {
+        self.settle();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.settle();
+    }
+}
+
+impl Drop for SettleOnWake {
+    fn drop(&mut self) {
+        self.settle();
     }
 }

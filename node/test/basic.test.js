@@ -108,6 +108,27 @@ test('pipe() through an echo peer, many concurrent streams', T, async () => {
   await server.close();
 });
 
+test('a lone write goes out by itself: no end(), no later write, the event loop otherwise idle', T, async () => {
+  // Writes are queued corked and sent when the event-loop turn ends: this checks nothing
+  // waits for more data (or for end()) before sending.
+  const { peer: server, addr } = await listener();
+  serveEcho(server);
+  const client = await Peer.create();
+  const conn = await client.dial(addr);
+  const s = conn.openStream('ping');
+  for (const msg of ['ping', 'a second one, after the echo of the first']) {
+    const echoed = new Promise((resolve) => s.once('data', resolve));
+    s.write(msg);
+    assert.strictEqual((await echoed).toString(), msg);
+  }
+  const ended = new Promise((resolve) => s.once('end', resolve));
+  s.end();
+  s.resume();
+  await ended; // the echo peer finishes after us
+  await client.close();
+  await server.close();
+});
+
 test("connection 'close' event and closeReason carry the code", T, async () => {
   const { peer: server, addr } = await listener();
   const client = await Peer.create();

@@ -577,11 +577,12 @@ impl Connection {
         Poll::Pending
     }
 
-    /// Closes the session gracefully: queued stream data is flushed, then the peer gets
-    /// ERROR{code}. `ErrorCode::Ok` is a normal close.
+    /// Closes the session gracefully: queued stream data is flushed (for at most
+    /// `SessionLimits::close_linger`, so a peer that stopped reading cannot hold it open),
+    /// then the peer gets ERROR{code}. `ErrorCode::Ok` is a normal close.
     pub fn close(&self, code: ErrorCode, reason: &str) {
         let mut st = self.shared.lock();
-        st.session.close(code, reason);
+        st.session.close(Instant::now(), code, reason);
         st.wake_driver();
     }
 
@@ -776,6 +777,23 @@ impl Stream {
             st.wake_driver();
         }
         Ok(n)
+    }
+
+    /// As [`Stream::try_write`], but without waking the session driver: the bytes go out
+    /// once something else wakes it or the caller calls [`Stream::flush`]. For a binding
+    /// whose host writes in bursts from its own thread (a JavaScript event-loop turn): one
+    /// wake-up, and one large socket write, per burst instead of per write, as a writer
+    /// task on the runtime gets by itself.
+    pub fn try_write_corked(&self, data: &[u8]) -> Result<usize, Error> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        self.inner.shared.lock().session.write(self.inner.id, data)
+    }
+
+    /// Wakes the session driver to send what [`Stream::try_write_corked`] queued.
+    pub fn flush(&self) {
+        self.inner.shared.lock().wake_driver();
     }
 
     /// Writes all of `data` (waiting for flow-control credit as needed).
