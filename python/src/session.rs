@@ -353,8 +353,8 @@ struct Stash {
 ///
 /// Reading: ``await read(n)`` (``b""`` at end of stream), ``async for chunk in stream``.
 /// Writing follows ``asyncio.StreamWriter``: ``write(data)`` queues and returns at once;
-/// ``await drain()`` is flow control: it returns at once while at most 256 KiB wait to be
-/// taken by the session, else waits until at most 64 KiB do, and raises the first write
+/// ``await drain()`` is flow control: it returns at once while at most 1 MiB waits to be
+/// taken by the session, else waits until at most 256 KiB does, and raises the first write
 /// error. After ``close()`` (end-of-stream after the queued data), ``drain()`` waits for
 /// everything, end-of-stream included. ``reset(code)`` aborts both directions.
 #[pyclass(frozen, module = "snap2p")]
@@ -372,10 +372,12 @@ pub struct Stream {
 
 /// `drain()` returns at once while at most this much is queued and not yet taken by the
 /// session (as asyncio's write buffer high-water mark: a round trip to the core for every
-/// write would cost more than the write)...
-const DRAIN_HIGH_WATER: u64 = 256 * 1024;
+/// write would cost more than the write). Wide marks: each wait that does happen is a
+/// hand-off from a core thread into the interpreter (a blocking-pool thread takes the GIL
+/// to wake asyncio), so a 64 KiB writer waits once per 12 writes, not once per 3...
+const DRAIN_HIGH_WATER: u64 = 1024 * 1024;
 /// ...and otherwise waits until at most this much is.
-const DRAIN_LOW_WATER: u64 = 64 * 1024;
+const DRAIN_LOW_WATER: u64 = 256 * 1024;
 
 impl Stream {
     pub fn new(inner: snap2p::Stream) -> Self {
@@ -508,8 +510,8 @@ impl Stream {
         self.write_slice(py, copy.extract::<&[u8]>()?)
     }
 
-    /// Flow control: returns at once while at most 256 KiB wait to be taken by the session,
-    /// else waits until at most 64 KiB do; after ``close()``, waits for everything
+    /// Flow control: returns at once while at most 1 MiB waits to be taken by the session,
+    /// else waits until at most 256 KiB does; after ``close()``, waits for everything
     /// (end-of-stream included). Raises the first write error.
     fn drain<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let target = self.queued.load(Ordering::SeqCst);
