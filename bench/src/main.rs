@@ -561,6 +561,20 @@ fn main() {
         ));
         return;
     }
+    if args.first().map(String::as_str) == Some("send") {
+        // The native sender on its own, as the binding senders run: `send ADDR TOTAL WRITE`
+        // against a `serve snap` listener; prints `RESULT <MiB/s> <crc ok>`. For profiling
+        // a native sender process beside a binding's.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (total, size): (u64, usize) = (args[2].parse().unwrap(), args[3].parse().unwrap());
+        let (dt, ok) = rt.block_on(snap::bulk(&args[1], Arc::new(util::pattern()), total, size));
+        let mibs = total as f64 / 1048576.0 / dt.as_secs_f64();
+        println!("RESULT {mibs:.1} {}", u8::from(ok));
+        return;
+    }
     if args.first().map(String::as_str) == Some("idle-client") {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
