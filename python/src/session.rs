@@ -323,8 +323,41 @@ impl StreamIterator {
 // Stream
 
 enum WriteCmd {
-    Data(Vec<u8>),
+    Data(HeldBytes),
     Finish,
+}
+
+/// Bytes queued for the writer task: the caller's own `bytes` object, held instead of
+/// copied (a 64 KiB write would otherwise be copied twice: into the queue, then into the
+/// core's send buffer), from an offset to its end.
+struct HeldBytes {
+    /// Held only to keep the buffer alive.
+    _obj: Py<PyBytes>,
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: a `bytes` object is immutable and its buffer never moves while a reference to
+// the object is held, which `_obj` is for as long as `ptr` is used; reading it needs no
+// GIL. (Dropping `_obj` without the GIL is deferred by pyo3 to the next time it is held.)
+unsafe impl Send for HeldBytes {}
+unsafe impl Sync for HeldBytes {}
+
+impl HeldBytes {
+    fn new(obj: &Bound<'_, PyBytes>, start: usize) -> Self {
+        let all = obj.as_bytes();
+        let rest = &all[start.min(all.len())..];
+        HeldBytes {
+            _obj: obj.clone().unbind(),
+            ptr: rest.as_ptr(),
+            len: rest.len(),
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        // SAFETY: see the `Send` impl; `ptr..ptr+len` lies in `_obj`'s buffer.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
 }
 
 #[derive(Default)]
@@ -397,7 +430,8 @@ impl Stream {
         }
     }
 
-    fn write_slice(&self, py: Python<'_>, b: &[u8]) -> PyResult<()> {
+    fn write_bytes(&self, obj: &Bound<'_, PyBytes>) -> PyResult<()> {
+        let (py, b) = (obj.py(), obj.as_bytes());
         if b.is_empty() {
             return Ok(());
         }
@@ -413,12 +447,12 @@ impl Stream {
                 if n == b.len() {
                     return Ok(());
                 }
-                return self.enqueue(WriteCmd::Data(b[n..].to_vec()));
+                return self.enqueue(WriteCmd::Data(HeldBytes::new(obj, n)));
             }
             // An error (stream reset or finished) is reported the usual way: the writer
             // task meets it and `drain()` raises it.
         }
-        self.enqueue(WriteCmd::Data(b.to_vec()))
+        self.enqueue(WriteCmd::Data(HeldBytes::new(obj, 0)))
     }
 
     fn enqueue(&self, cmd: WriteCmd) -> PyResult<()> {
@@ -428,8 +462,7 @@ impl Stream {
         self.queued.fetch_add(1, Ordering::SeqCst);
         match &cmd {
             WriteCmd::Data(d) => {
-                self.queued_bytes
-                    .fetch_add(d.len() as u64, Ordering::SeqCst);
+                self.queued_bytes.fetch_add(d.len as u64, Ordering::SeqCst);
             }
             WriteCmd::Finish => self.closing.store(true, Ordering::SeqCst),
         }
@@ -447,12 +480,12 @@ async fn write_loop(
     let mut failed = false;
     while let Some(cmd) = rx.recv().await {
         let bytes = match &cmd {
-            WriteCmd::Data(d) => d.len() as u64,
+            WriteCmd::Data(d) => d.len as u64,
             WriteCmd::Finish => 0,
         };
         if !failed {
             let result = match cmd {
-                WriteCmd::Data(d) => stream.write_all(&d).await,
+                WriteCmd::Data(d) => stream.write_all(d.as_slice()).await,
                 WriteCmd::Finish => match stream.finish() {
                     // A second close() is not an error.
                     Err(e) if e.code == ErrorCode::StreamClosed => Ok(()),
@@ -493,9 +526,10 @@ impl Stream {
     /// Queues ``data`` (bytes-like) for sending; see ``drain``.
     fn write(&self, data: &Bound<'_, PyAny>) -> PyResult<()> {
         let py = data.py();
-        // `bytes` is immutable: it can be read in place (and without the GIL).
-        if let Ok(b) = data.extract::<&[u8]>() {
-            return self.write_slice(py, b);
+        // `bytes` is immutable: it can be read in place (and without the GIL), and queued
+        // by reference.
+        if let Ok(b) = data.cast::<PyBytes>() {
+            return self.write_bytes(b);
         }
         // bytes(5) would be five zero bytes: refuse numbers outright.
         if data.is_instance_of::<PyInt>() {
@@ -507,7 +541,7 @@ impl Stream {
             .getattr("bytes")?
             .call1((data,))
             .map_err(|_| invalid("write() takes bytes-like data"))?;
-        self.write_slice(py, copy.extract::<&[u8]>()?)
+        self.write_bytes(copy.cast::<PyBytes>()?)
     }
 
     /// Flow control: returns at once while at most 1 MiB waits to be taken by the session,

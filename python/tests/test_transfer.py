@@ -131,3 +131,34 @@ async def test_many_concurrent_streams(server: snap2p.Peer, client: snap2p.Peer)
 
     await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(50))), 60)
     sub.cancel()
+
+
+async def test_queued_writes_send_what_they_were_given(
+    server: snap2p.Peer, client: snap2p.Peer
+) -> None:
+    conn = await client.dial(server.listen_addrs[0])
+    inbound = await asyncio.wait_for(server.accept(), 10)
+    stream = await conn.open_stream("queued")
+    # Nobody reads yet and drain() is not awaited: past the peer's window and the core's
+    # send buffer, these writes wait in the stream's queue (bytes held by reference,
+    # mutable buffers copied at write()).
+    expect = hashlib.sha256()
+    buf = bytearray(64 * 1024)
+    for i in range(40):  # 3.75 MiB in all
+        buf[:] = bytes([i]) * len(buf)
+        stream.write(buf)
+        expect.update(bytes(buf))
+        buf[0] ^= 0xFF  # changing the buffer afterwards changes nothing sent
+        block = os.urandom(32 * 1024)
+        stream.write(block)
+        expect.update(block)
+        del block  # the queue keeps its own reference
+    stream.close()
+    remote = await asyncio.wait_for(inbound.accept_stream(), 10)
+    got, n = hashlib.sha256(), 0
+    async for chunk in remote:
+        got.update(chunk)
+        n += len(chunk)
+    await asyncio.wait_for(stream.drain(), 10)
+    assert n == 40 * 96 * 1024
+    assert got.hexdigest() == expect.hexdigest()
