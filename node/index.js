@@ -404,11 +404,10 @@ class Stream extends Duplex {
   }
 
   _send(data, callback) {
-    // Most writes fit the send buffer: take them synchronously (no promise round trip to
-    // the core's threads) and wait only for what does not fit.
-    // Queued corked: the core is woken once, at the end of this event-loop turn
-    // (setImmediate), so a burst of writes is one hand-off to its threads and one large
-    // socket write, as Node's own cork()/uncork() pattern; waiting for room wakes it too.
+    // Most writes fit the send buffer: taken synchronously, corked. The core is woken
+    // once, at the end of this event-loop turn (setImmediate), so a burst of writes is
+    // one hand-off to its threads and one large socket write (Node's own cork()/uncork()
+    // pattern); only what does not fit waits, and waiting for room wakes the core too.
     let taken;
     try {
       taken = this[NATIVE].tryWriteCorked(data);

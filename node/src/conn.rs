@@ -197,6 +197,7 @@ impl NativeStream {
     /// `Stream::try_write_corked`).
     #[napi]
     pub fn try_write_corked(&self, data: &[u8]) -> napi::Result<u32> {
+        // Chunks reaching here are at most a Node buffer's length (< 4 GiB).
         self.inner.try_write_corked(data).map(|n| n as u32).js()
     }
 
@@ -206,8 +207,8 @@ impl NativeStream {
         self.inner.flush();
     }
 
-    /// Resolves once the send buffer has room again (then `tryWriteCorked` takes bytes); rejects
-    /// if the stream can no longer be written. The core's session driver settles the
+    /// Resolves once the send buffer has room again (then `tryWriteCorked` takes bytes);
+    /// rejects if the stream can no longer be written. The core's session driver settles the
     /// promise itself when it frees room: one hand-off to the JavaScript thread, where an
     /// async export would first wake one of napi's runtime threads to poll a future.
     #[napi(ts_return_type = "Promise<void>")]

@@ -768,12 +768,18 @@ impl Stream {
     /// complete most writes synchronously and fall back to [`Stream::write_all`] for the
     /// rest.
     pub fn try_write(&self, data: &[u8]) -> Result<usize, Error> {
+        self.queue_now(data, true)
+    }
+
+    /// What fits of `data` into the send buffer, under one lock; wakes the driver for it
+    /// if `wake`.
+    fn queue_now(&self, data: &[u8], wake: bool) -> Result<usize, Error> {
         if data.is_empty() {
             return Ok(0);
         }
         let mut st = self.inner.shared.lock();
         let n = st.session.write(self.inner.id, data)?;
-        if n > 0 {
+        if wake && n > 0 {
             st.wake_driver();
         }
         Ok(n)
@@ -785,10 +791,7 @@ impl Stream {
     /// wake-up, and one large socket write, per burst instead of per write, as a writer
     /// task on the runtime gets by itself.
     pub fn try_write_corked(&self, data: &[u8]) -> Result<usize, Error> {
-        if data.is_empty() {
-            return Ok(0);
-        }
-        self.inner.shared.lock().session.write(self.inner.id, data)
+        self.queue_now(data, false)
     }
 
     /// Wakes the session driver to send what [`Stream::try_write_corked`] queued.
