@@ -24,9 +24,9 @@ async def main() -> None:
         want = zlib.crc32(block, want)
     client = await snap2p.Peer.create()
     conn = await client.dial(addr)
-    # Untimed warm-up stream (a quarter of the size), as the other language senders do.
+    # Untimed warm-up stream (as long as the timed one), as the other language senders do.
     warm = await conn.open_stream()
-    for _ in range(n // 4):
+    for _ in range(n):
         warm.write(block)
         await warm.drain()
     warm.close()

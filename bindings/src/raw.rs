@@ -1,40 +1,71 @@
-//! Raw C entry points for the Kotlin `writeAll` fast path: FFI plumbing only, each calls
-//! one `snap2p::Stream` method.
+//! Raw C entry points for the Kotlin `writeAll` and `OutputStream` fast paths: FFI
+//! plumbing only, each calls one `snap2p::Stream` method.
 //!
 //! uniffi's Kotlin (JNA) makes three native calls per `tryWrite` (clone the handle,
 //! allocate a RustBuffer, the call) and allocates several JNA `Structure`s for them (the
 //! RustBuffer, a call status per call), each backed by `malloc`ed memory registered with a
 //! cleaner: that, not the copy, was most of a Kotlin sender's CPU (docs/BENCHMARKS.md).
 //! These take only integers, which JNA's direct mapping passes without any allocation; the
-//! bytes come from a native buffer the caller filled. Errors are only flagged (-1): the
-//! caller repeats the call through the uniffi method, which throws the typed error. Not
-//! part of the uniffi interface (Swift calls the library directly and does not need it).
+//! bytes come from a native buffer the caller filled.
+//!
+//! Every argument is a 64-bit integer, pointers too (JNA passes a Kotlin `Long`; on a
+//! 32-bit ABI a pointer parameter would not line up with it).
+//!
+//! The stream is named by a *weak* handle the caller takes once per stream
+//! ([`snap2p_uniffi_stream_weak_raw`]) instead of a clone of the uniffi handle per call
+//! (one more native call and call status each time). Weak, so that it never keeps the
+//! stream alive: releasing the Kotlin object releases the stream as before, and a call
+//! on a released stream is refused (-1). Errors are only flagged (-1): the caller repeats
+//! the call through the uniffi method, which throws the typed error. Not part of the
+//! uniffi interface (Swift calls the library directly and does not need it).
 
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 
 use crate::session::Stream;
 
-/// `Stream::try_write` for `len` bytes at `data`: the number of bytes queued (0: the send
-/// buffer is full), or -1 if the stream refused them (closed, reset, finished, …).
+/// A weak handle to the stream behind the uniffi handle `stream`, for the other calls
+/// here; free it with [`snap2p_uniffi_stream_weak_free_raw`].
 ///
 /// # Safety
-/// `stream` is a handle to a `Stream` owned by the caller for this call (a clone, as
-/// uniffi passes to methods: this call consumes it); `data` points to `len` readable bytes
-/// (any value when `len` is 0).
+/// `stream` is a clone of a uniffi `Stream` handle owned by the caller (as uniffi passes
+/// to methods): this call consumes it.
 #[no_mangle]
-pub unsafe extern "C" fn snap2p_uniffi_stream_try_write_raw(
-    stream: u64,
-    data: *const u8,
-    len: u64,
-) -> i64 {
+pub unsafe extern "C" fn snap2p_uniffi_stream_weak_raw(stream: u64) -> u64 {
+    // SAFETY: uniffi object handles are `Arc::into_raw` pointers; the caller passes a
+    // clone of one, which this call owns and drops.
+    let stream = unsafe { Arc::from_raw(stream as usize as *const Stream) };
+    Weak::into_raw(Arc::downgrade(&stream)) as usize as u64
+}
+
+/// Frees a weak handle from [`snap2p_uniffi_stream_weak_raw`].
+///
+/// # Safety
+/// `weak` came from [`snap2p_uniffi_stream_weak_raw`] and is not used after this call.
+#[no_mangle]
+pub unsafe extern "C" fn snap2p_uniffi_stream_weak_free_raw(weak: u64) {
+    // SAFETY: the caller's guarantee: `weak` is a `Weak::into_raw` pointer it owns.
+    drop(unsafe { Weak::from_raw(weak as usize as *const Stream) });
+}
+
+/// `Stream::try_write` for `len` bytes at `data`: the number of bytes queued (0: the send
+/// buffer is full), or -1 if the stream refused them (closed, reset, finished, released,
+/// …).
+///
+/// # Safety
+/// `weak` is a live handle from [`snap2p_uniffi_stream_weak_raw`]; `data` points to `len`
+/// readable bytes (any value when `len` is 0), its address passed as an integer.
+#[no_mangle]
+pub unsafe extern "C" fn snap2p_uniffi_stream_try_write_raw(weak: u64, data: u64, len: u64) -> i64 {
     // SAFETY: the caller's guarantees, passed on.
     unsafe {
-        with_raw_args(stream, data, len, |stream, data| {
+        with_raw_args(weak, data, len, |stream, data| {
             match stream.core().try_write(data) {
                 Ok(n) => i64::try_from(n).unwrap_or(-1),
                 Err(_) => -1,
@@ -43,37 +74,10 @@ pub unsafe extern "C" fn snap2p_uniffi_stream_try_write_raw(
     }
 }
 
-/// The arguments of a raw entry point as Rust values: takes ownership of the handle clone
-/// (dropped when the call ends), 0 for no bytes, -1 for a length that does not fit, and
-/// a panic reported as -1 (it must not unwind into the JVM; the uniffi retry reports the
-/// error properly).
-///
-/// # Safety
-/// As [`snap2p_uniffi_stream_try_write_raw`].
-unsafe fn with_raw_args(
-    stream: u64,
-    data: *const u8,
-    len: u64,
-    call: impl FnOnce(&Stream, &[u8]) -> i64,
-) -> i64 {
-    // SAFETY: uniffi object handles are `Arc::into_raw` pointers; the caller passes a
-    // clone of one, which this call owns and drops.
-    let stream = unsafe { Arc::from_raw(stream as usize as *const Stream) };
-    if len == 0 {
-        return 0;
-    }
-    let Ok(len) = usize::try_from(len) else {
-        return -1;
-    };
-    // SAFETY: the caller guarantees `len` readable bytes at `data` during the call.
-    let data = unsafe { std::slice::from_raw_parts(data, len) };
-    catch_unwind(AssertUnwindSafe(|| call(&stream, data))).unwrap_or(-1)
-}
-
 /// `Stream::write_all` for `len` bytes at `data`, blocking the calling thread until all of
 /// them are queued: `len`, or -1 if the stream refused them (closed, reset, finished, the
-/// session ended; bytes before the refusal may have been queued), -2 if called on a
-/// snap2p runtime thread (it would wait on itself). For Kotlin's blocking
+/// session ended, released; bytes before the refusal may have been queued), -2 if called
+/// on a snap2p runtime thread (it would wait on itself). For Kotlin's blocking
 /// `java.io.OutputStream`: the thread parks in the core's own wait for send room and is
 /// woken by the session driver, with no async call and no callback into the JVM.
 ///
@@ -81,24 +85,139 @@ unsafe fn with_raw_args(
 /// As [`snap2p_uniffi_stream_try_write_raw`].
 #[no_mangle]
 pub unsafe extern "C" fn snap2p_uniffi_stream_write_blocking_raw(
-    stream: u64,
-    data: *const u8,
+    weak: u64,
+    data: u64,
     len: u64,
 ) -> i64 {
     if tokio::runtime::Handle::try_current().is_ok() {
-        // SAFETY: the handle clone is still ours to drop.
-        drop(unsafe { Arc::from_raw(stream as usize as *const Stream) });
         return -2;
     }
     // SAFETY: the caller's guarantees, passed on.
     unsafe {
-        with_raw_args(stream, data, len, |stream, data| {
+        with_raw_args(weak, data, len, |stream, data| {
             match park_until_done(stream.core().write_all(data)) {
                 Ok(()) => i64::try_from(data.len()).unwrap_or(-1),
                 Err(_) => -1,
             }
         })
     }
+}
+
+/// Whether the stream's send buffer has room, for a suspending writer: 1 if it has now
+/// (`callback` is not called), -1 if the stream cannot be written (its next write reports
+/// why) or was released, 0 if not yet: then `callback(token)` is called exactly once,
+/// later, on a snap2p thread and never inside a core lock: when room opens, or when the
+/// wait ends otherwise (the stream failed or went away; the caller's next write learns
+/// which). Replaces the generated async `writable()` in Kotlin's `writeAll`: one native
+/// call and one callback instead of a uniffi future's five calls and call statuses.
+///
+/// # Safety
+/// `weak` is a live handle from [`snap2p_uniffi_stream_weak_raw`]; `callback` is the
+/// address of an `extern "C" fn(u64)` that stays callable for the life of the process.
+#[no_mangle]
+pub unsafe extern "C" fn snap2p_uniffi_stream_writable_raw(
+    weak: u64,
+    callback: u64,
+    token: u64,
+) -> i64 {
+    // SAFETY: as in `with_raw_args`: a live weak handle, borrowed.
+    let weak = ManuallyDrop::new(unsafe { Weak::from_raw(weak as usize as *const Stream) });
+    let Some(stream) = weak.upgrade() else {
+        return -1;
+    };
+    // SAFETY: the caller's guarantee: the address of a callable `extern "C" fn(u64)`.
+    let callback: extern "C" fn(u64) =
+        unsafe { std::mem::transmute::<usize, extern "C" fn(u64)>(callback as usize) };
+    let notify = Arc::new(NotifyHost {
+        callback,
+        token,
+        fired: AtomicBool::new(false),
+    });
+    let waker = Waker::from(notify.clone());
+    let polled = catch_unwind(AssertUnwindSafe(|| {
+        stream
+            .core()
+            .poll_writable(&mut Context::from_waker(&waker))
+    }));
+    match polled {
+        Ok(Poll::Pending) => 0,
+        ready => {
+            // Not waiting: the waker (if the core kept a clone) must not call back.
+            notify.fired.store(true, Ordering::Release);
+            match ready {
+                Ok(Poll::Ready(Ok(()))) => 1,
+                _ => -1,
+            }
+        }
+    }
+}
+
+/// The waker of [`snap2p_uniffi_stream_writable_raw`]: calls the host back once, when
+/// woken or when dropped unwoken (a wait the core abandons still ends). The core wakes
+/// writers after releasing its lock, so the wake calls back directly; a drop may happen
+/// inside the lock (the stream released, the waker replaced), so that call is made from
+/// a runtime task instead.
+struct NotifyHost {
+    callback: extern "C" fn(u64),
+    token: u64,
+    fired: AtomicBool,
+}
+
+impl NotifyHost {
+    fn fire(&self) {
+        if !self.fired.swap(true, Ordering::AcqRel) {
+            (self.callback)(self.token);
+        }
+    }
+}
+
+impl Wake for NotifyHost {
+    fn wake(self: Arc<Self>) {
+        self.fire();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.fire();
+    }
+}
+
+impl Drop for NotifyHost {
+    fn drop(&mut self) {
+        if !*self.fired.get_mut() {
+            let (callback, token) = (self.callback, self.token);
+            drop(snap2p::host::runtime().spawn(async move { callback(token) }));
+        }
+    }
+}
+
+/// The arguments of a raw entry point as Rust values: the stream held for the call (-1
+/// if it was released), 0 for no bytes, -1 for a length that does not fit, and a panic
+/// reported as -1 (it must not unwind into the JVM; the uniffi retry reports the error
+/// properly).
+///
+/// # Safety
+/// As [`snap2p_uniffi_stream_try_write_raw`].
+unsafe fn with_raw_args(
+    weak: u64,
+    data: u64,
+    len: u64,
+    call: impl FnOnce(&Stream, &[u8]) -> i64,
+) -> i64 {
+    // SAFETY: the caller's guarantee: a live `Weak::into_raw` pointer, borrowed (the
+    // caller still owns it, hence ManuallyDrop).
+    let weak = ManuallyDrop::new(unsafe { Weak::from_raw(weak as usize as *const Stream) });
+    // Held for the call: a concurrent release of the Kotlin object cannot free it.
+    let Some(stream) = weak.upgrade() else {
+        return -1;
+    };
+    if len == 0 {
+        return 0;
+    }
+    let Ok(len) = usize::try_from(len) else {
+        return -1;
+    };
+    // SAFETY: the caller guarantees `len` readable bytes at `data` during the call.
+    let data = unsafe { std::slice::from_raw_parts(data as usize as *const u8, len) };
+    catch_unwind(AssertUnwindSafe(|| call(&stream, data))).unwrap_or(-1)
 }
 
 /// Drives `fut` on the calling thread, parking it between polls (the future's waker

@@ -276,9 +276,11 @@ suspend fun benchSend(addr: String, total: Long, size: Int, blocking: Boolean = 
     val conn = peer.dial(addr)
     // Untimed warm-up stream: 20,000 small writes let the JIT compile the write path (its
     // C2 tier compiles after ~10,000 calls; the measured stream makes a few thousand), then
-    // a quarter of the size in WRITE-sized writes, as the other senders warm up: small
-    // writes never fill the send buffer, so without these the path that waits for credit
-    // (a few times per MiB) was still interpreted, and being compiled, in the timed stream.
+    // as much as the timed stream in WRITE-sized writes, as the other senders warm up:
+    // small writes never fill the send buffer, so without these the path that waits for
+    // credit was still interpreted, and being compiled, in the timed stream. With a quarter
+    // of the size, C2 still (re)compiled `writeAll` during the timed stream
+    // (-XX:+PrintCompilation), a fifth of a core beside the sealing.
     // `blocking`: the same through the package's blocking java.io.OutputStream, on a
     // thread that may block (Dispatchers.IO), as Java code would write.
     suspend fun send(stream: Stream, chunks: List<Pair<ByteArray, Long>>) {
@@ -293,7 +295,7 @@ suspend fun benchSend(addr: String, total: Long, size: Int, blocking: Boolean = 
     }
     val warm = conn.openStream("warm-up")
     val small = block.copyOf(minOf(size, 4096))
-    send(warm, listOf(small to 20_000L, block to n / 4))
+    send(warm, listOf(small to 20_000L, block to n))
     warm.readToEnd(16u)
     val t0 = System.nanoTime()
     val s = conn.openStream("bench")

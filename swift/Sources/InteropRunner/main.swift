@@ -300,9 +300,9 @@ func benchSend(_ a: [String]) async throws -> Int32 {
     for _ in 0..<n { crc.update(block) }
     let peer = try await Peer.create(options: PeerOptions(px1: false))
     let conn = try await peer.dial(target: a[1])
-    // Untimed warm-up stream (a quarter of the size), as the other language senders do.
+    // Untimed warm-up stream (as long as the timed one), as the other language senders do.
     let warm = try await conn.openStream(label: "warm-up")
-    for _ in 0..<(n / 4) { try await warm.writeAll(block) }
+    for _ in 0..<n { try await warm.writeAll(block) }
     try warm.finish()
     _ = try await warm.readToEnd(limit: 16)
     let t0 = DispatchTime.now().uptimeNanoseconds

@@ -14,6 +14,7 @@ fun Stream.outputStream(): OutputStream = StreamOutputStream(this)
 
 private class StreamOutputStream(private val stream: Stream) : OutputStream() {
     @Volatile private var closed = false
+    private val handle = if (RawWrite.available) RawWrite.handleOf(stream) else null
 
     override fun write(b: Int) = write(byteArrayOf(b.toByte()), 0, 1)
 
@@ -21,12 +22,12 @@ private class StreamOutputStream(private val stream: Stream) : OutputStream() {
         java.util.Objects.checkFromIndexSize(off, len, b.size)
         if (closed) throw java.io.IOException("stream closed")
         if (len == 0) return
-        if (!RawWrite.available) {
+        if (handle == null) {
             // No raw entry point: the generated async call, waited for on this thread.
             kotlinx.coroutines.runBlocking { stream.write(b.copyOfRange(off, off + len)) }
             return
         }
-        RawWrite.writeBlocking(stream, b, off, len)
+        RawWrite.writeBlocking(stream, handle, b, off, len)
     }
 
     override fun close() {

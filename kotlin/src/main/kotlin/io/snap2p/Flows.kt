@@ -45,9 +45,9 @@ fun Stream.chunks(maxChunk: UInt = 262_144u): Flow<ByteArray> = flow {
 /**
  * Writes all of [data]: what the send buffer has room for is queued at once, on the
  * caller's thread, by direct native calls that allocate no JNA structures (64 KiB per
- * call); when the buffer is full it suspends in [Stream.writable] (no bytes cross into an
- * async call) and goes on. Same effect as [Stream.write], several times cheaper: the fast
- * way to send many chunks.
+ * call); when the buffer is full it suspends until the session driver calls back with
+ * room (no bytes cross into an async call) and goes on. Same effect as [Stream.write],
+ * several times cheaper: the fast way to send many chunks.
  */
 suspend fun Stream.writeAll(data: ByteArray) {
     if (!RawWrite.available) {
@@ -55,12 +55,13 @@ suspend fun Stream.writeAll(data: ByteArray) {
         if (off < data.size) write(if (off == 0) data else data.copyOfRange(off, data.size))
         return
     }
+    val handle = RawWrite.handleOf(this)
     var off = 0
     while (off < data.size) {
-        val taken = RawWrite.tryWrite(this, data, off, minOf(data.size - off, RawWrite.SCRATCH))
+        val taken = RawWrite.tryWrite(this, handle, data, off, minOf(data.size - off, RawWrite.SCRATCH))
         off += taken
-        // Full: wait for room (throws the typed error if the stream cannot be written).
-        if (taken == 0) writable()
+        // Full: wait for room (if the stream cannot be written, the next write throws).
+        if (taken == 0) RawWrite.awaitWritable(handle)
     }
 }
 

@@ -1,20 +1,28 @@
 package io.snap2p
 
+import com.sun.jna.Callback
+import com.sun.jna.CallbackReference
+import com.sun.jna.CallbackThreadInitializer
 import com.sun.jna.Native
 import com.sun.jna.NativeLibrary
 import com.sun.jna.Pointer
 import java.nio.ByteBuffer
+import java.util.concurrent.ConcurrentHashMap
+import java.util.concurrent.atomic.AtomicLong
+import kotlinx.coroutines.CancellableContinuation
+import kotlinx.coroutines.suspendCancellableCoroutine
+import kotlin.coroutines.resume
 
 /**
- * The native half of [writeAll]'s fast path: `snap2p_uniffi_stream_try_write_raw`
- * (bindings/src/raw.rs), bound with JNA direct mapping and only integer arguments, so the
- * call itself allocates nothing. The generated [Stream.tryWrite] makes three JNA calls
- * (clone the handle, allocate a RustBuffer, the call) and allocates a JNA `Structure` with
- * native memory, registered with a cleaner, for the RustBuffer and for each call status;
- * the collector's work on those was most of a Kotlin sender's overhead
- * (docs/BENCHMARKS.md). Here the bytes are copied into a per-thread native buffer, from
- * which the core copies them into the stream's send buffer; the only other native call is
- * the handle clone every generated method makes.
+ * The native half of [writeAll]'s and [outputStream]'s fast paths (bindings/src/raw.rs),
+ * bound with JNA direct mapping and only integer arguments, so a call allocates nothing.
+ * The generated [Stream.tryWrite] makes three JNA calls (clone the handle, allocate a
+ * RustBuffer, the call) and allocates a JNA `Structure` with native memory, registered
+ * with a cleaner, for the RustBuffer and for each call status; the collector's work on
+ * those was most of a Kotlin sender's overhead (docs/BENCHMARKS.md). Here the bytes are
+ * copied into a per-thread native buffer, from which the core copies them into the
+ * stream's send buffer, and the stream is named by a weak native handle taken once per
+ * stream ([handleOf]), so a write is one native call.
  */
 internal object RawWrite {
     /** Size of the per-thread native buffer: one call moves at most this many bytes. */
@@ -40,10 +48,84 @@ internal object RawWrite {
     }
 
     @JvmStatic
-    private external fun snap2p_uniffi_stream_try_write_raw(stream: Long, data: Long, len: Long): Long
+    private external fun snap2p_uniffi_stream_weak_raw(stream: Long): Long
 
     @JvmStatic
-    private external fun snap2p_uniffi_stream_write_blocking_raw(stream: Long, data: Long, len: Long): Long
+    private external fun snap2p_uniffi_stream_weak_free_raw(weak: Long)
+
+    @JvmStatic
+    private external fun snap2p_uniffi_stream_writable_raw(weak: Long, callback: Long, token: Long): Long
+
+    @JvmStatic
+    private external fun snap2p_uniffi_stream_try_write_raw(weak: Long, data: Long, len: Long): Long
+
+    @JvmStatic
+    private external fun snap2p_uniffi_stream_write_blocking_raw(weak: Long, data: Long, len: Long): Long
+
+    /**
+     * A weak native handle to one stream: it does not keep the stream alive (releasing the
+     * [Stream] releases the stream as before; the raw calls then refuse, and the generated
+     * retry throws as for any released object). Freed by the cleaner once unreachable.
+     */
+    class Handle internal constructor(stream: Stream) {
+        // callWithHandle passes a clone of the object's handle; the native call consumes
+        // it and returns a weak handle of its own.
+        internal val weak: Long = stream.callWithHandle { snap2p_uniffi_stream_weak_raw(it) }
+
+        init {
+            val weak = weak
+            UniffiLib.CLEANER.register(this, Runnable { snap2p_uniffi_stream_weak_free_raw(weak) })
+        }
+    }
+
+    /** Streams' weak handles, taken on their first raw write and dropped with them. */
+    private val handles = java.util.Collections.synchronizedMap(java.util.WeakHashMap<Stream, Handle>())
+
+    /** The weak native handle of [stream] (taken once, then looked up). */
+    fun handleOf(stream: Stream): Handle = handles.getOrPut(stream) { Handle(stream) }
+
+    /** The callback of [awaitWritable]'s native wait, by JNA from a snap2p thread. */
+    interface WritableCallback : Callback {
+        fun invoke(token: Long)
+    }
+
+    /** Writers suspended in [awaitWritable], by token. */
+    private val waiting = ConcurrentHashMap<Long, CancellableContinuation<Unit>>()
+    private val nextToken = AtomicLong(1)
+
+    private object OnWritable : WritableCallback {
+        init {
+            // A daemon, attached once per snap2p thread (as uniffi's own callbacks).
+            Native.setCallbackThreadInitializer(this, CallbackThreadInitializer(true, false, "snap2p-runtime"))
+        }
+
+        override fun invoke(token: Long) {
+            waiting.remove(token)?.resume(Unit)
+        }
+    }
+
+    /** The callback's native address (JNA keeps it while [OnWritable] lives: always). */
+    private val onWritable: Long by lazy { Pointer.nativeValue(CallbackReference.getFunctionPointer(OnWritable)) }
+
+    /**
+     * Suspends until the send buffer has room or the stream can no longer be written
+     * (the next write then reports why). One native call, and one callback from the
+     * session driver when room opens, in place of the generated async [Stream.writable]
+     * (a uniffi future: five native calls and their call statuses per wait).
+     */
+    suspend fun awaitWritable(handle: Handle) {
+        suspendCancellableCoroutine<Unit> { cont ->
+            val token = nextToken.getAndIncrement()
+            waiting[token] = cont
+            // A cancelled wait forgets its continuation; the native callback then finds none.
+            cont.invokeOnCancellation { waiting.remove(token) }
+            if (snap2p_uniffi_stream_writable_raw(handle.weak, onWritable, token) != 0L) {
+                // Room now, or the stream cannot be written: no callback will come.
+                waiting.remove(token)
+                cont.resume(Unit)
+            }
+        }
+    }
 
     /**
      * Queues what the send buffer has room for of `data[off, off + len)`, at most [SCRATCH]
@@ -51,16 +133,12 @@ internal object RawWrite {
      * If the stream refuses the bytes, the call is repeated through [Stream.tryWrite],
      * which throws the typed [Snap2pException].
      */
-    fun tryWrite(stream: Stream, data: ByteArray, off: Int, len: Int): Int {
+    fun tryWrite(stream: Stream, handle: Handle, data: ByteArray, off: Int, len: Int): Int {
         val n = minOf(len, SCRATCH)
         val s = scratch.get()
         s.buf.clear()
         s.buf.put(data, off, n)
-        // callWithHandle keeps the object alive and passes a clone of its handle, which the
-        // native call consumes (as every generated method does).
-        val taken = stream.callWithHandle { handle ->
-            snap2p_uniffi_stream_try_write_raw(handle, s.address, n.toLong())
-        }
+        val taken = snap2p_uniffi_stream_try_write_raw(handle.weak, s.address, n.toLong())
         if (taken >= 0) return taken.toInt()
         return stream.tryWrite(data.copyOfRange(off, off + n)).toInt()
     }
@@ -71,20 +149,19 @@ internal object RawWrite {
      * no async call, no callback into the JVM). If the stream refuses the bytes, throws the
      * typed [Snap2pException] that [Stream.tryWrite] reports for it.
      */
-    fun writeBlocking(stream: Stream, data: ByteArray, off: Int, len: Int) {
+    fun writeBlocking(stream: Stream, handle: Handle, data: ByteArray, off: Int, len: Int) {
         val s = scratch.get()
         var done = 0
         while (done < len) {
             val n = minOf(len - done, SCRATCH)
             s.buf.clear()
             s.buf.put(data, off + done, n)
-            val r = stream.callWithHandle { handle ->
-                snap2p_uniffi_stream_write_blocking_raw(handle, s.address, n.toLong())
-            }
+            val r = snap2p_uniffi_stream_write_blocking_raw(handle.weak, s.address, n.toLong())
             if (r == -2L) throw IllegalStateException("blocking write on a snap2p runtime thread")
             if (r < 0) {
-                // Refusals are final (closed, reset, finished, session over): the generated
-                // call reports the same refusal as a typed error, and takes nothing.
+                // Refusals are final (closed, reset, finished, session over, released): the
+                // generated call reports the same refusal as a typed error (or, released,
+                // IllegalStateException), and takes nothing.
                 stream.tryWrite(byteArrayOf(0))
                 throw IllegalStateException("the stream refused a write but reports no error")
             }

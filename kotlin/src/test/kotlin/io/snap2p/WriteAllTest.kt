@@ -4,9 +4,13 @@ import org.junit.jupiter.api.Assertions.assertArrayEquals
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
+import kotlinx.coroutines.async
+import kotlinx.coroutines.cancelAndJoin
+import kotlinx.coroutines.channels.Channel
+import kotlinx.coroutines.delay
 import java.util.Collections
 
-/** `writeAll`'s raw fast path (RawWrite: direct JNA calls, no uniffi structures). */
+/** `writeAll`'s and `outputStream`'s raw fast path (RawWrite: direct JNA calls, no uniffi structures). */
 class WriteAllTest {
     /** A peer whose streams answer with the SHA-256 of everything they received. */
     private suspend fun digestServer(subs: MutableList<Subscription>): Pair<Peer, String> {
@@ -116,5 +120,69 @@ class WriteAllTest {
         subs.forEach { it.cancel(); it.close() }
         client.shutdown(); server.shutdown()
         listOf(stream, conn, client, server).forEach { it.close() }
+    }
+
+    /**
+     * A writeAll suspended for room (the peer reads nothing) ends on each way the wait can
+     * end: the peer resets (the typed error), the stream object is released (as any
+     * released object), the writer is cancelled (the stream stays writable).
+     */
+    @Test
+    fun aWriterWaitingForRoomEndsOnResetReleaseAndCancel() = runTest(seconds = 120) {
+        val subs = Collections.synchronizedList(mutableListOf<Subscription>())
+        val server = Peer.create(PeerOptions())
+        val addr = server.listen("127.0.0.1:0")
+        val accepted = Channel<Stream>(8)
+        subs += server.onConnection(object : ConnectionHandler {
+            override suspend fun onConnection(connection: Connection) {
+                subs += connection.onStream(object : StreamHandler {
+                    override suspend fun onStream(stream: Stream) {
+                        accepted.send(stream)
+                    }
+                })
+            }
+        })
+        val client = Peer.create(PeerOptions())
+        val conn = client.dial(addr)
+        // Far more than the send buffer and the peer's window together: the writer waits.
+        val big = pattern(16 shl 20, seed = 3)
+        suspend fun waitingWriter(stream: Stream) = async {
+            runCatching { stream.writeAll(big) }.exceptionOrNull()
+        }.also {
+            delay(300)
+            assertTrue(it.isActive, "the writer should be waiting for room")
+        }
+
+        val a = conn.openStream("reset")
+        val wa = waitingWriter(a)
+        val remoteA = step("accept reset") { accepted.receive() }
+        remoteA.reset(22u)
+        val ea = step("writer ends on reset") { wa.await() }
+        assertTrue(
+            ea is Snap2pException.Failure && (ea.code == 22uL || ea.code == 11uL),
+            "expected ERR_STREAM_REFUSED or ERR_STREAM_CLOSED, got $ea",
+        )
+
+        val b = conn.openStream("release")
+        val wb = waitingWriter(b)
+        step("accept release") { accepted.receive() }
+        b.close()
+        val eb = step("writer ends on release") { wb.await() }
+        assertTrue(eb is IllegalStateException, "expected IllegalStateException, got $eb")
+
+        val c = conn.openStream("cancel")
+        val wc = waitingWriter(c)
+        val remoteC = step("accept cancel") { accepted.receive() }
+        step("writer cancelled") { wc.cancelAndJoin() }
+        // The abandoned wait does not disturb the next one: the peer now reads to the end.
+        val drained = async { remoteC.readToEnd(64uL shl 20).size }
+        step("write after cancel") { c.writeAll(big) }
+        c.finish()
+        val got = step("peer reads to the end") { drained.await() }
+        assertTrue(got >= big.size, "the peer got $got bytes, expected at least ${big.size}")
+
+        subs.forEach { it.cancel(); it.close() }
+        client.shutdown(); server.shutdown()
+        listOf(a, c, remoteA, remoteC, conn, client, server).forEach { it.close() }
     }
 }
