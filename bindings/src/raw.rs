@@ -120,9 +120,8 @@ pub unsafe extern "C" fn snap2p_uniffi_stream_writable_raw(
     callback: u64,
     token: u64,
 ) -> i64 {
-    // SAFETY: as in `with_raw_args`: a live weak handle, borrowed.
-    let weak = ManuallyDrop::new(unsafe { Weak::from_raw(weak as usize as *const Stream) });
-    let Some(stream) = weak.upgrade() else {
+    // SAFETY: the caller's guarantee: a live weak handle.
+    let Some(stream) = (unsafe { upgrade(weak) }) else {
         return -1;
     };
     // SAFETY: the caller's guarantee: the address of a callable `extern "C" fn(u64)`.
@@ -202,11 +201,8 @@ unsafe fn with_raw_args(
     len: u64,
     call: impl FnOnce(&Stream, &[u8]) -> i64,
 ) -> i64 {
-    // SAFETY: the caller's guarantee: a live `Weak::into_raw` pointer, borrowed (the
-    // caller still owns it, hence ManuallyDrop).
-    let weak = ManuallyDrop::new(unsafe { Weak::from_raw(weak as usize as *const Stream) });
-    // Held for the call: a concurrent release of the Kotlin object cannot free it.
-    let Some(stream) = weak.upgrade() else {
+    // SAFETY: the caller's guarantee, passed on.
+    let Some(stream) = (unsafe { upgrade(weak) }) else {
         return -1;
     };
     if len == 0 {
@@ -218,6 +214,18 @@ unsafe fn with_raw_args(
     // SAFETY: the caller guarantees `len` readable bytes at `data` during the call.
     let data = unsafe { std::slice::from_raw_parts(data as usize as *const u8, len) };
     catch_unwind(AssertUnwindSafe(|| call(&stream, data))).unwrap_or(-1)
+}
+
+/// The stream behind a weak handle, held for the call (a concurrent release of the Kotlin
+/// object cannot free it), or None if it was released.
+///
+/// # Safety
+/// `weak` is a live handle from [`snap2p_uniffi_stream_weak_raw`], borrowed: the caller
+/// still owns it (hence `ManuallyDrop`).
+unsafe fn upgrade(weak: u64) -> Option<Arc<Stream>> {
+    // SAFETY: the caller's guarantee: a live `Weak::into_raw` pointer.
+    let weak = ManuallyDrop::new(unsafe { Weak::from_raw(weak as usize as *const Stream) });
+    weak.upgrade()
 }
 
 /// Drives `fut` on the calling thread, parking it between polls (the future's waker
