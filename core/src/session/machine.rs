@@ -94,8 +94,13 @@ impl Default for SessionLimits {
             max_streams: 1024,
             max_stream_window: 16 * 1024 * 1024,
             max_session_window_growth: 64 * 1024 * 1024,
-            stream_send_buffer: 256 * 1024,
-            session_send_buffer: 512 * 1024,
+            // 1 MiB: a writer is woken at half of it, and the 512 KiB left then keep the
+            // socket busy for ~0.5 ms at 1 GB/s while the writer's thread wakes. At 256 KiB
+            // (~0.1 ms) a writer on another thread (every language binding) often woke too
+            // late and the transport idled: Node.js 0.74x of native, 0.90x at 1 MiB
+            // (docs/BENCHMARKS.md, "What changed" 13).
+            stream_send_buffer: 1024 * 1024,
+            session_send_buffer: 1024 * 1024,
             max_unflowed_buffer: 64 * 1024 * 1024,
             max_stream_opens_per_sec: 0,
             session_send_rate: 0,

@@ -799,7 +799,7 @@ fn session_send_buffer_bounds_queued_bytes_and_serves_waiting_writers_in_order()
     let chunk = |i: usize| vec![i as u8 + 1; W];
     let ids: Vec<u64> = (0..8).map(|_| a.open_stream(None).unwrap()).collect();
     // Four writes fill the session's send buffer; the other streams wait (each stream's
-    // own buffer would take 256 KiB).
+    // own buffer would take 1 MiB).
     for (i, id) in ids.iter().enumerate() {
         let took = a.write(*id, &chunk(i)).unwrap();
         assert_eq!(took, if i < 4 { W } else { 0 }, "stream #{i}");

@@ -36,7 +36,7 @@ class WriteAllTest {
         val client = Peer.create(PeerOptions())
         val conn = client.dial(addr)
         val stream = conn.openStream("write-all")
-        // Below, at and above the 64 KiB native buffer, and far above the 256 KiB send
+        // Below, at and above the 64 KiB native buffer, and far above the 1 MiB send
         // buffer: pieces, partial takes and the wait for credit all happen.
         val sizes = listOf(1, 4095, 65_536, 65_537, 200_000, 1 shl 20, 3 shl 20, 0, 77)
         val data = pattern(sizes.sum())
@@ -87,7 +87,7 @@ class WriteAllTest {
         val client = Peer.create(PeerOptions())
         val conn = client.dial(addr)
         val stream = conn.openStream("output-stream")
-        // Far above the 256 KiB send buffer (the thread parks for room many times), in
+        // Far above the 1 MiB send buffer (the thread parks for room many times), in
         // pieces below, at and above the 64 KiB native buffer, from a plain thread.
         val sizes = listOf(1, 65_535, 65_536, 65_537, 3 shl 20, 0, 77)
         val data = pattern(sizes.sum(), seed = 11)
