@@ -98,7 +98,7 @@ impl Default for SessionLimits {
             // socket busy for ~0.5 ms at 1 GB/s while the writer's thread wakes. At 256 KiB
             // (~0.1 ms) a writer on another thread (every language binding) often woke too
             // late and the transport idled: Node.js 0.74x of native, 0.90x at 1 MiB
-            // (docs/BENCHMARKS.md, "What changed" 13).
+            // (docs/BENCHMARKS.md, "What changed" 14).
             stream_send_buffer: 1024 * 1024,
             session_send_buffer: 1024 * 1024,
             max_unflowed_buffer: 64 * 1024 * 1024,
