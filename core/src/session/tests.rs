@@ -138,7 +138,9 @@ fn streams_carry_data_with_fin() {
 fn flow_control_bounds_a_slow_reader() {
     let now = Instant::now();
     let (x, y) = (side(1), side(2));
-    let (mut a, mut b) = pair(config(&x, true, now), config(&y, false, now), now);
+    let acfg = config(&x, true, now);
+    let cap = acfg.limits.stream_send_buffer as u64;
+    let (mut a, mut b) = pair(acfg, config(&y, false, now), now);
     let id = a.open_stream(None).unwrap();
     let chunk = vec![7u8; 64 * 1024];
     let mut written = 0usize;
@@ -152,8 +154,9 @@ fn flow_control_bounds_a_slow_reader() {
         buffered as u64, INITIAL_STREAM_WINDOW,
         "receiver holds exactly one window"
     );
-    assert!(
-        written < 1024 * 1024,
+    assert_eq!(
+        written as u64,
+        INITIAL_STREAM_WINDOW + cap,
         "writer was stopped by the send buffer"
     );
     // Reading frees credit and the data keeps flowing, intact and in order.
@@ -735,7 +738,10 @@ fn idle_timeout_closes_gracefully_without_streams() {
 fn blocked_writer_is_woken_at_half_buffer_not_per_frame() {
     let now = Instant::now();
     let (x, y) = (side(1), side(2));
-    let acfg = config(&x, true, now);
+    let mut acfg = config(&x, true, now);
+    // A buffer within the peer's first window: all of it can drain without the reader
+    // (the default buffer is larger than one window).
+    acfg.limits.stream_send_buffer = INITIAL_STREAM_WINDOW as usize;
     let cap = acfg.limits.stream_send_buffer;
     let (mut a, _b) = pair(acfg, config(&y, false, now), now);
     let id = a.open_stream(None).unwrap();
@@ -758,10 +764,17 @@ fn blocked_writer_is_woken_at_half_buffer_not_per_frame() {
         !writable(&mut a),
         "woken while the buffer is more than half full"
     );
-    while a.send_buffered_for_test(id) > cap / 2 {
+    for _ in 0..cap {
+        if a.send_buffered_for_test(id) <= cap / 2 {
+            break;
+        }
         out.clear();
         a.poll_transmit(now, &mut out, 1);
     }
+    assert!(
+        a.send_buffered_for_test(id) <= cap / 2,
+        "the buffer did not drain"
+    );
     assert!(writable(&mut a), "not woken once the buffer is half empty");
 }
 
