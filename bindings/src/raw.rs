@@ -55,8 +55,8 @@ pub unsafe extern "C" fn snap2p_uniffi_stream_weak_free_raw(weak: u64) {
 }
 
 /// `Stream::try_write` for `len` bytes at `data`: the number of bytes queued (0: the send
-/// buffer is full), or -1 if the stream refused them (closed, reset, finished, released,
-/// …).
+/// buffer is full), -1 if the stream refused them (closed, reset, finished, released,
+/// …), or [`PANICKED`].
 ///
 /// # Safety
 /// `weak` is a live handle from [`snap2p_uniffi_stream_weak_raw`]; `data` points to `len`
@@ -77,7 +77,7 @@ pub unsafe extern "C" fn snap2p_uniffi_stream_try_write_raw(weak: u64, data: u64
 /// `Stream::write_all` for `len` bytes at `data`, blocking the calling thread until all of
 /// them are queued: `len`, or -1 if the stream refused them (closed, reset, finished, the
 /// session ended, released; bytes before the refusal may have been queued), -2 if called
-/// on a snap2p runtime thread (it would wait on itself). For Kotlin's blocking
+/// on a snap2p runtime thread (it would wait on itself), or [`PANICKED`]. For Kotlin's blocking
 /// `java.io.OutputStream`: the thread parks in the core's own wait for send room and is
 /// woken by the session driver, with no async call and no callback into the JVM.
 ///
@@ -213,8 +213,14 @@ unsafe fn with_raw_args(
     };
     // SAFETY: the caller guarantees `len` readable bytes at `data` during the call.
     let data = unsafe { std::slice::from_raw_parts(data as usize as *const u8, len) };
-    catch_unwind(AssertUnwindSafe(|| call(&stream, data))).unwrap_or(-1)
+    catch_unwind(AssertUnwindSafe(|| call(&stream, data))).unwrap_or(PANICKED)
 }
+
+/// What a raw write returns if the core panicked (a bug): unlike -1 (a final refusal, which
+/// the host then learns as a typed error by repeating the call through the generated
+/// bindings), the stream's state is unknown, so the host must not probe it with a write
+/// that could queue bytes.
+pub const PANICKED: i64 = -3;
 
 /// The stream behind a weak handle, held for the call (a concurrent release of the Kotlin
 /// object cannot free it), or None if it was released.

@@ -47,6 +47,12 @@ internal object RawWrite {
         false
     }
 
+    /** A raw write's result when the core panicked (`bindings/src/raw.rs`, `PANICKED`). */
+    private const val PANICKED = -3L
+
+    private fun panicked() =
+        IllegalStateException("snap2p: internal error (the core panicked) in a write; the stream's state is unknown")
+
     @JvmStatic
     private external fun snap2p_uniffi_stream_weak_raw(stream: Long): Long
 
@@ -140,6 +146,7 @@ internal object RawWrite {
         s.buf.put(data, off, n)
         val taken = snap2p_uniffi_stream_try_write_raw(handle.weak, s.address, n.toLong())
         if (taken >= 0) return taken.toInt()
+        if (taken == PANICKED) throw panicked()
         return stream.tryWrite(data.copyOfRange(off, off + n)).toInt()
     }
 
@@ -158,6 +165,8 @@ internal object RawWrite {
             s.buf.put(data, off + done, n)
             val r = snap2p_uniffi_stream_write_blocking_raw(handle.weak, s.address, n.toLong())
             if (r == -2L) throw IllegalStateException("blocking write on a snap2p runtime thread")
+            // Not a refusal: probing with a one-byte write could queue that byte.
+            if (r == PANICKED) throw panicked()
             if (r < 0) {
                 // Refusals are final (closed, reset, finished, session over, released): the
                 // generated call reports the same refusal as a typed error (or, released,
