@@ -77,9 +77,9 @@ pub unsafe extern "C" fn snap2p_uniffi_stream_try_write_raw(weak: u64, data: u64
 /// `Stream::write_all` for `len` bytes at `data`, blocking the calling thread until all of
 /// them are queued: `len`, or -1 if the stream refused them (closed, reset, finished, the
 /// session ended, released; bytes before the refusal may have been queued), -2 if called
-/// on a snap2p runtime thread (it would wait on itself), or [`PANICKED`]. For Kotlin's blocking
-/// `java.io.OutputStream`: the thread parks in the core's own wait for send room and is
-/// woken by the session driver, with no async call and no callback into the JVM.
+/// on a snap2p runtime thread (it would wait on itself), or [`PANICKED`]. For Kotlin's
+/// blocking `java.io.OutputStream`: the thread parks in the core's own wait for send room
+/// and is woken by the session driver, with no async call and no callback into the JVM.
 ///
 /// # Safety
 /// As [`snap2p_uniffi_stream_try_write_raw`].
