@@ -27,6 +27,11 @@ use crate::identity::{AliasCard, Principal};
 const WRITE_BATCH: usize = 256 * 1024;
 /// Largest single socket read.
 const READ_CHUNK: usize = 64 * 1024;
+/// Input one driver poll handles before it yields. The readers it woke are usually queued
+/// on the driver's own worker: a driver that kept reading (up to 32 passes of 1 MiB) ran
+/// tens of MiB ahead of them, held it all in memory and, with 1,000 streams, took ~20 %
+/// longer (docs/BENCHMARKS.md, "What changed" 15).
+const INPUT_PER_POLL: usize = 1024 * 1024;
 
 #[derive(Default)]
 struct StreamWakers {
@@ -321,10 +326,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
             }
         }
         let mut rounds = 0;
+        let mut input = 0;
         let mut internal = Vec::new();
         let done = loop {
             rounds += 1;
             let pass = this.read_socket(cx);
+            input += pass.bytes;
             let mut progress = pass.bytes > 0 || pass.eof || pass.error.is_some();
             let now = Instant::now();
             let mut st = shared.lock();
@@ -387,8 +394,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
             if !progress {
                 break false;
             }
-            if rounds >= 32 {
-                // Let other tasks run; come back at once.
+            if rounds >= 32 || input >= INPUT_PER_POLL {
+                // Let other tasks (the readers just woken) run; come back at once.
                 cx.waker().wake_by_ref();
                 break false;
             }
