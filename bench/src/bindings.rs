@@ -1,11 +1,13 @@
 //! Rows for the language packages: one stream (64 KiB writes) sent by a Node.js, Python,
-//! Kotlin or Swift sender to the Rust bench listener, against the native Rust client on the
-//! same size in the same rounds. The senders are bench/bindings/sender.{mjs,py} and the
-//! Kotlin and Swift interop runners' `bench-send` mode; ci/bench-bindings.sh builds them
-//! (release) and exports their commands. Each prints `RESULT <MiB/s> <1|0 checksum ok>`
-//! or `NOT_BUILT <why>`; a package that is not built shows "not built".
+//! Kotlin or Swift sender to the Rust bench listener, against the native Rust sender on the
+//! same size in the same rounds. The senders are bench/bindings/sender.{mjs,py}, the
+//! Kotlin and Swift interop runners' `bench-send` mode and, for the native figure, this
+//! program's `send` mode; ci/bench-bindings.sh builds the language ones (release) and
+//! exports their commands. Every sender is a process of its own against a fresh listener,
+//! sends an untimed warm-up stream first, and prints `RESULT <MiB/s> <1|0 checksum ok>` or
+//! `NOT_BUILT <why>` (a package that is not built shows "not built"). The order of the
+//! senders rotates round by round, so no one always runs first or after the JVM.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::util::median;
@@ -17,12 +19,23 @@ const WRITE: usize = 64 * 1024;
 /// (`Stream.outputStream()`, on `Dispatchers.IO`) instead of the suspending `writeAll`.
 const KOTLIN_BLOCKING: &str = "Kotlin (OutputStream)";
 
+/// The native Rust sender: this program's `send` mode.
+const NATIVE: &str = "native Rust";
+
 /// Program and arguments of one sender: the command prefix ci/bench-bindings.sh exported
 /// as `SNAP2P_BENCH_<LANG>` (split on whitespace), then `ADDR TOTAL WRITE`.
 type SenderCmd = (String, Vec<String>);
 
 /// The command for one binding, or why there is none.
 fn command(name: &str, addr: &str, total: u64) -> Result<SenderCmd, String> {
+    if name == NATIVE {
+        let exe = std::env::current_exe().map_err(|e| format!("not built ({e})"))?;
+        let args = ["send", addr, &total.to_string(), &WRITE.to_string()];
+        return Ok((
+            exe.to_string_lossy().into_owned(),
+            args.map(String::from).to_vec(),
+        ));
+    }
     let (var, extra) = match name {
         "Node.js" => ("NODE", None),
         "Python" => ("PYTHON", None),
@@ -46,7 +59,7 @@ fn command(name: &str, addr: &str, total: u64) -> Result<SenderCmd, String> {
     Ok((prog, args))
 }
 
-async fn run_binding(name: &str, total: u64) -> Result<(f64, bool), String> {
+async fn run_sender(name: &str, total: u64) -> Result<(f64, bool), String> {
     let srv = Server::start(Sys::Snap, 1024, Duration::from_secs(30)).await;
     let cmd = command(name, &srv.addr, total);
     let res = match cmd {
@@ -87,31 +100,29 @@ async fn run_binding(name: &str, total: u64) -> Result<(f64, bool), String> {
     res
 }
 
-pub async fn run(pat: &Arc<Vec<u8>>, total: u64, rounds: usize) -> Vec<Row> {
+/// The rows, and whether the native sender completed every round with matching checksums.
+pub async fn run(total: u64, rounds: usize) -> (Vec<Row>, bool) {
     let mut rows = Vec::new();
-    let mut native = Vec::new();
-    let bindings = [
+    // Entry 0 is the native sender the others are compared with.
+    let senders = [
+        (NATIVE, 1.0),
         ("Node.js", 0.8),
         ("Python", 0.8),
         ("Kotlin", 0.7),
         (KOTLIN_BLOCKING, 0.7),
         ("Swift", 0.7),
     ];
-    let mut figures: Vec<Vec<f64>> = vec![Vec::new(); bindings.len()];
-    let mut why: Vec<Option<String>> = vec![None; bindings.len()];
-    let mut bad: Vec<bool> = vec![false; bindings.len()];
-    for _ in 0..rounds {
-        let srv = Server::start(Sys::Snap, 1024, Duration::from_secs(30)).await;
-        let (dt_native, ok) = crate::snap::bulk(&srv.addr, pat.clone(), total, WRITE).await;
-        srv.stop().await;
-        if ok {
-            native.push(total as f64 / 1048576.0 / dt_native.as_secs_f64());
-        }
-        for (i, (name, _)) in bindings.iter().enumerate() {
+    let mut figures: Vec<Vec<f64>> = vec![Vec::new(); senders.len()];
+    let mut why: Vec<Option<String>> = vec![None; senders.len()];
+    let mut bad: Vec<bool> = vec![false; senders.len()];
+    for r in 0..rounds {
+        let mut order: Vec<usize> = (0..senders.len()).collect();
+        order.rotate_left(r % senders.len());
+        for i in order {
             if why[i].is_some() {
                 continue;
             }
-            match run_binding(name, total).await {
+            match run_sender(senders[i].0, total).await {
                 Ok((v, ok)) => {
                     figures[i].push(v);
                     bad[i] |= !ok;
@@ -120,8 +131,37 @@ pub async fn run(pat: &Arc<Vec<u8>>, total: u64, rounds: usize) -> Vec<Row> {
             }
         }
     }
-    let nat = median(&native);
-    for (i, (name, want)) in bindings.iter().enumerate() {
+    if let Some(e) = &why[0] {
+        eprintln!("bindings: the native sender failed: {e}");
+    }
+    let nat = if bad[0] {
+        f64::NAN
+    } else {
+        median(&figures[0])
+    };
+    let range = |v: &[f64]| {
+        let lo = v.iter().cloned().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        format!("{}–{}", crate::fmt(lo), crate::fmt(hi))
+    };
+    rows.push(Row {
+        workload: format!("1 stream, {} MiB, 64 KiB writes, native", total >> 20),
+        system: "snap2p native Rust".into(),
+        median: why[0]
+            .as_ref()
+            .map_or_else(|| crate::fmt(nat), |_| "failed".into()),
+        range: range(&figures[0]),
+        unit: "MiB/s".into(),
+        ratio: String::new(),
+        target: String::new(),
+        met: String::new(),
+        notes: match (&why[0], bad[0]) {
+            (Some(e), _) => e.clone(),
+            (None, true) => "CHECKSUM MISMATCH".into(),
+            (None, false) => "the figure the rows below are compared with".into(),
+        },
+    });
+    for (i, (name, want)) in senders.iter().enumerate().skip(1) {
         let target = format!(
             "≥ {:.0}% of native ({} MiB/s)",
             want * 100.0,
@@ -143,14 +183,12 @@ pub async fn run(pat: &Arc<Vec<u8>>, total: u64, rounds: usize) -> Vec<Row> {
         }
         let v = &figures[i];
         let m = median(v);
-        let lo = v.iter().cloned().fold(f64::INFINITY, f64::min);
-        let hi = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let r = m / nat;
         rows.push(Row {
             workload: format!("1 stream, {} MiB, 64 KiB writes, via {name}", total >> 20),
             system: format!("snap2p {name}"),
             median: crate::fmt(m),
-            range: format!("{}–{}", crate::fmt(lo), crate::fmt(hi)),
+            range: range(v),
             unit: "MiB/s".into(),
             ratio: format!("{r:.2}× native"),
             target,
@@ -162,5 +200,6 @@ pub async fn run(pat: &Arc<Vec<u8>>, total: u64, rounds: usize) -> Vec<Row> {
             },
         });
     }
-    rows
+    let native_ok = why[0].is_none() && !bad[0] && figures[0].len() == rounds;
+    (rows, native_ok)
 }

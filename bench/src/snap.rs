@@ -94,8 +94,26 @@ async fn send_stream(
 /// One stream, `total` bytes in `size`-byte writes. Timed from the first write to the
 /// checksum reply (the session is established before the clock starts).
 pub async fn bulk(addr: &str, pat: Arc<Vec<u8>>, total: u64, size: usize) -> (Duration, bool) {
+    bulk_with(addr, pat, total, size, false).await
+}
+
+/// [`bulk`], optionally after an untimed warm-up stream of the same size on the same
+/// session, as the language-package senders do (bench/bindings/): the native figure they
+/// are compared with is then measured the same way.
+pub async fn bulk_with(
+    addr: &str,
+    pat: Arc<Vec<u8>>,
+    total: u64,
+    size: usize,
+    warm_up: bool,
+) -> (Duration, bool) {
     let peer = client(1024, Duration::from_secs(30)).await;
     let conn = peer.dial(addr).await.expect("dial");
+    if warm_up {
+        send_stream(&conn, &pat, 1, total, size)
+            .await
+            .expect("warm-up stream");
+    }
     // CRC of the expected stream computed up front (outside the timed section).
     let want = expected_crc(&pat, 1, total, size);
     let t0 = Instant::now();
