@@ -22,6 +22,11 @@ cd "$SNAP2P_ROOT/node"
 stamp=node_modules/.snap2p-lock.sha256
 want=$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x node_modules/.bin/napi ]; then
+  # npm 11 rewrites the committed lockfile on a fresh install (it adds the other platforms'
+  # optional packages); put it back so a CI run leaves the checkout clean and the stamp
+  # stays valid for the next run.
+  cp package-lock.json "${TMPDIR:-/tmp}/snap2p-package-lock.json"
   npm install --no-audit --no-fund
+  cp "${TMPDIR:-/tmp}/snap2p-package-lock.json" package-lock.json
   echo "$want" > "$stamp"
 fi
