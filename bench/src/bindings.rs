@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use crate::util::median;
+use crate::util::{median, min_max};
 use crate::{Row, Server, Sys};
 
 const WRITE: usize = 64 * 1024;
@@ -140,8 +140,7 @@ pub async fn run(total: u64, rounds: usize) -> (Vec<Row>, bool) {
         median(&figures[0])
     };
     let range = |v: &[f64]| {
-        let lo = v.iter().cloned().fold(f64::INFINITY, f64::min);
-        let hi = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let (lo, hi) = min_max(v);
         format!("{}–{}", crate::fmt(lo), crate::fmt(hi))
     };
     rows.push(Row {

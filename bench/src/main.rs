@@ -470,8 +470,7 @@ fn fmt(v: f64) -> String {
 
 fn med(samples: &[Sample], f: impl Fn(&Sample) -> f64) -> (f64, f64, f64) {
     let v: Vec<f64> = samples.iter().map(f).collect();
-    let min = v.iter().cloned().fold(f64::INFINITY, f64::min);
-    let max = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let (min, max) = util::min_max(&v);
     (median(&v), min, max)
 }
 

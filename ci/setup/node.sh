@@ -25,8 +25,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x node_modules/
   # npm 11 rewrites the committed lockfile on a fresh install (it adds the other platforms'
   # optional packages); put it back so a CI run leaves the checkout clean and the stamp
   # stays valid for the next run.
-  cp package-lock.json "${TMPDIR:-/tmp}/snap2p-package-lock.json"
+  lock_copy=$(mktemp)
+  cp package-lock.json "$lock_copy"
   npm install --no-audit --no-fund
-  cp "${TMPDIR:-/tmp}/snap2p-package-lock.json" package-lock.json
+  cp "$lock_copy" package-lock.json && rm -f "$lock_copy"
   echo "$want" > "$stamp"
 fi
