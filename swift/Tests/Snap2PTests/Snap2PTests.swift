@@ -371,15 +371,18 @@ final class Snap2PTests: XCTestCase {
             }
             try await round() // warm-up: runtime threads, Swift executors
             try await Task.sleep(nanoseconds: 500_000_000)
-            let fds = Proc.fds, threads = Proc.threads
+            let fds = Proc.fds, threads = Proc.snap2pThreads
+            XCTAssertGreaterThan(threads, 0, "the snap2p runtime's threads are visible by name")
             for _ in 0..<5 { try await round() }
-            var nowFds = Proc.fds, nowThreads = Proc.threads
+            var nowFds = Proc.fds, nowThreads = Proc.snap2pThreads
             for _ in 0..<100 where nowFds > fds || nowThreads > threads {
                 try await Task.sleep(nanoseconds: 100_000_000)
-                nowFds = Proc.fds; nowThreads = Proc.threads
+                nowFds = Proc.fds; nowThreads = Proc.snap2pThreads
             }
             XCTAssertLessThanOrEqual(nowFds, fds, "file descriptors leaked")
-            XCTAssertLessThanOrEqual(nowThreads, threads, "threads leaked")
+            XCTAssertLessThanOrEqual(
+                nowThreads, threads,
+                "snap2p threads leaked; all threads now: \(Proc.threadNames.sorted())")
         }
     }
 }

@@ -68,5 +68,19 @@ enum Proc {
     }
     static var fds: Int { count("/proc/self/fd") }
     static var threads: Int { count("/proc/self/task") }
+
+    /// The names (`comm`) of this process's threads.
+    static var threadNames: [String] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        return tasks.compactMap { tid in
+            (try? String(contentsOfFile: "/proc/self/task/\(tid)/comm", encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+    }
+
+    /// Threads the snap2p core started (its tokio runtime names every worker and blocking
+    /// thread "snap2p"). Swift's and Dispatch's own pools grow and shrink on their own
+    /// schedule, so a leak check counts only these.
+    static var snap2pThreads: Int { threadNames.filter { $0.hasPrefix("snap2p") }.count }
 }
 
