@@ -31,6 +31,54 @@ async fn one_gib_transfer_with_matching_sha256() {
     .unwrap();
 }
 
+/// Owned writes are queued without a copy, borrowed ones copied; mixed on one stream, in
+/// sizes on both sides of the copy threshold and past the send buffer, and through
+/// `try_write_owned`, the peer still receives every byte in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owned_and_borrowed_writes_interleave_in_order() {
+    use sha2::{Digest, Sha256};
+    timeout(T, async {
+        let server = peer(PeerConfig::default()).await;
+        let addr = server.listen("127.0.0.1:0").await.unwrap();
+        serve_digest(&server);
+        let client = peer(PeerConfig::default()).await;
+        let conn = client.dial(&addr.to_string()).await.unwrap();
+        let stream = conn.open_stream(None).await.unwrap();
+        let (mut h, mut total, mut x) = (Sha256::new(), 0u64, 0u32);
+        let sizes = [1usize, 4095, 4096, 65_536, 3 << 20, 17, 200_000, 1, 1 << 20];
+        for round in 0..12 {
+            for (i, &n) in sizes.iter().enumerate() {
+                let mut buf = vec![0u8; n];
+                common::pattern(9, &mut buf, &mut x);
+                h.update(&buf);
+                total += n as u64;
+                match (round + i) % 3 {
+                    0 => stream.write_all(&buf).await.unwrap(),
+                    1 => stream.write_all_owned(buf.into()).await.unwrap(),
+                    _ => {
+                        let mut rest = bytes::Bytes::from(buf);
+                        while !rest.is_empty() {
+                            stream.writable().await.unwrap();
+                            let k = stream.try_write_owned(&rest).unwrap();
+                            let _ = rest.split_to(k);
+                        }
+                    }
+                }
+            }
+        }
+        stream.finish().unwrap();
+        let reply = stream.read_all(1024).await.unwrap();
+        assert_eq!(
+            &reply[..32],
+            &h.finalize()[..],
+            "bytes altered or reordered"
+        );
+        assert_eq!(u64::from_le_bytes(reply[32..].try_into().unwrap()), total);
+    })
+    .await
+    .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_concurrent_streams_each_intact() {
     timeout(T, async {

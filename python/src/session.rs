@@ -323,13 +323,13 @@ impl StreamIterator {
 // Stream
 
 enum WriteCmd {
-    Data(HeldBytes),
+    Data(Bytes),
     Finish,
 }
 
-/// Bytes queued for the writer task: the caller's own `bytes` object, held instead of
-/// copied (a 64 KiB write would otherwise be copied twice: into the queue, then into the
-/// core's send buffer), from an offset to its end.
+/// The caller's own `bytes` object as the buffer of a [`Bytes`], held instead of copied:
+/// the core queues it as it is (`try_write_owned`), so the only copy of a write is the
+/// one into the frame being sealed.
 struct HeldBytes {
     /// Held only to keep the buffer alive.
     _obj: Py<PyBytes>,
@@ -344,18 +344,19 @@ unsafe impl Send for HeldBytes {}
 unsafe impl Sync for HeldBytes {}
 
 impl HeldBytes {
-    fn new(obj: &Bound<'_, PyBytes>, start: usize) -> Self {
+    fn bytes(obj: &Bound<'_, PyBytes>) -> Bytes {
         let all = obj.as_bytes();
-        let rest = &all[start.min(all.len())..];
-        HeldBytes {
+        Bytes::from_owner(HeldBytes {
             _obj: obj.clone().unbind(),
-            ptr: rest.as_ptr(),
-            len: rest.len(),
-        }
+            ptr: all.as_ptr(),
+            len: all.len(),
+        })
     }
+}
 
-    fn as_slice(&self) -> &[u8] {
-        // SAFETY: see the `Send` impl; `ptr..ptr+len` lies in `_obj`'s buffer.
+impl AsRef<[u8]> for HeldBytes {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: see the `Send` impl; `ptr..ptr+len` is `_obj`'s buffer.
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 }
@@ -431,28 +432,30 @@ impl Stream {
     }
 
     fn write_bytes(&self, obj: &Bound<'_, PyBytes>) -> PyResult<()> {
-        let (py, b) = (obj.py(), obj.as_bytes());
-        if b.is_empty() {
+        let py = obj.py();
+        if obj.as_bytes().is_empty() {
             return Ok(());
         }
+        let b = HeldBytes::bytes(obj);
         // Fast path: with nothing queued before it, what fits the send buffer goes straight
-        // to the core (one copy under the session lock, GIL released); only the rest is
-        // queued for the writer task. Order holds: every earlier command has completed.
+        // to the core (queued by reference under the session lock, GIL released); only the
+        // rest is queued for the writer task. Order holds: every earlier command has
+        // completed.
         let idle = {
             let p = self.progress.borrow();
             p.error.is_none() && p.done == self.queued.load(Ordering::SeqCst)
         };
         if idle {
-            if let Ok(n) = py.detach(|| self.inner.try_write(b)) {
+            if let Ok(n) = py.detach(|| self.inner.try_write_owned(&b)) {
                 if n == b.len() {
                     return Ok(());
                 }
-                return self.enqueue(WriteCmd::Data(HeldBytes::new(obj, n)));
+                return self.enqueue(WriteCmd::Data(b.slice(n..)));
             }
             // An error (stream reset or finished) is reported the usual way: the writer
             // task meets it and `drain()` raises it.
         }
-        self.enqueue(WriteCmd::Data(HeldBytes::new(obj, 0)))
+        self.enqueue(WriteCmd::Data(b))
     }
 
     fn enqueue(&self, cmd: WriteCmd) -> PyResult<()> {
@@ -462,7 +465,8 @@ impl Stream {
         self.queued.fetch_add(1, Ordering::SeqCst);
         match &cmd {
             WriteCmd::Data(d) => {
-                self.queued_bytes.fetch_add(d.len as u64, Ordering::SeqCst);
+                self.queued_bytes
+                    .fetch_add(d.len() as u64, Ordering::SeqCst);
             }
             WriteCmd::Finish => self.closing.store(true, Ordering::SeqCst),
         }
@@ -480,12 +484,12 @@ async fn write_loop(
     let mut failed = false;
     while let Some(cmd) = rx.recv().await {
         let bytes = match &cmd {
-            WriteCmd::Data(d) => d.len as u64,
+            WriteCmd::Data(d) => d.len() as u64,
             WriteCmd::Finish => 0,
         };
         if !failed {
             let result = match cmd {
-                WriteCmd::Data(d) => stream.write_all(d.as_slice()).await,
+                WriteCmd::Data(d) => stream.write_all_owned(d).await,
                 WriteCmd::Finish => match stream.finish() {
                     // A second close() is not an error.
                     Err(e) if e.code == ErrorCode::StreamClosed => Ok(()),

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::machine::{Event, ReadOutcome, Session, SessionInfo};
@@ -732,11 +732,29 @@ impl Stream {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<Result<usize, Error>> {
-        if data.is_empty() {
+        self.poll_queue(cx, data.len(), |session, id| session.write(id, data))
+    }
+
+    /// As [`Stream::poll_write_bytes`], but queues (a prefix of) `data` itself, not a copy.
+    pub fn poll_write_owned(
+        &self,
+        cx: &mut Context<'_>,
+        data: &Bytes,
+    ) -> Poll<Result<usize, Error>> {
+        self.poll_queue(cx, data.len(), |session, id| session.write_bytes(id, data))
+    }
+
+    fn poll_queue(
+        &self,
+        cx: &mut Context<'_>,
+        len: usize,
+        queue: impl FnOnce(&mut Session, u64) -> Result<usize, Error>,
+    ) -> Poll<Result<usize, Error>> {
+        if len == 0 {
             return Poll::Ready(Ok(0));
         }
         let mut st = self.inner.shared.lock();
-        match st.session.write(self.inner.id, data) {
+        match queue(&mut st.session, self.inner.id) {
             Ok(0) => {
                 self.park_writer(&mut st, cx);
                 Poll::Pending
@@ -775,17 +793,30 @@ impl Stream {
     /// complete most writes synchronously and fall back to [`Stream::write_all`] for the
     /// rest.
     pub fn try_write(&self, data: &[u8]) -> Result<usize, Error> {
-        self.queue_now(data, true)
+        self.queue_now(data.len(), true, |session, id| session.write(id, data))
     }
 
-    /// What fits of `data` into the send buffer, under one lock; wakes the driver for it
-    /// if `wake`.
-    fn queue_now(&self, data: &[u8], wake: bool) -> Result<usize, Error> {
-        if data.is_empty() {
+    /// As [`Stream::try_write`], but queues (a prefix of) `data` itself instead of a copy:
+    /// for a binding that holds the caller's buffer already.
+    pub fn try_write_owned(&self, data: &Bytes) -> Result<usize, Error> {
+        self.queue_now(data.len(), true, |session, id| {
+            session.write_bytes(id, data)
+        })
+    }
+
+    /// What fits of the `len` bytes `queue` puts into the send buffer, under one lock;
+    /// wakes the driver for it if `wake`.
+    fn queue_now(
+        &self,
+        len: usize,
+        wake: bool,
+        queue: impl FnOnce(&mut Session, u64) -> Result<usize, Error>,
+    ) -> Result<usize, Error> {
+        if len == 0 {
             return Ok(0);
         }
         let mut st = self.inner.shared.lock();
-        let n = st.session.write(self.inner.id, data)?;
+        let n = queue(&mut st.session, self.inner.id)?;
         if wake && n > 0 {
             st.wake_driver();
         }
@@ -798,7 +829,7 @@ impl Stream {
     /// wake-up, and one large socket write, per burst instead of per write, as a writer
     /// task on the runtime gets by itself.
     pub fn try_write_corked(&self, data: &[u8]) -> Result<usize, Error> {
-        self.queue_now(data, false)
+        self.queue_now(data.len(), false, |session, id| session.write(id, data))
     }
 
     /// Wakes the session driver to send what [`Stream::try_write_corked`] queued.
@@ -811,6 +842,15 @@ impl Stream {
         while !data.is_empty() {
             let n = std::future::poll_fn(|cx| self.poll_write_bytes(cx, data)).await?;
             data = &data[n..];
+        }
+        Ok(())
+    }
+
+    /// As [`Stream::write_all`], but queues `data` itself instead of copying it.
+    pub async fn write_all_owned(&self, mut data: Bytes) -> Result<(), Error> {
+        while !data.is_empty() {
+            let n = std::future::poll_fn(|cx| self.poll_write_owned(cx, &data)).await?;
+            data.advance(n);
         }
         Ok(())
     }

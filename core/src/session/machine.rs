@@ -21,6 +21,7 @@ use rand::RngCore;
 use subtle::ConstantTimeEq;
 
 use super::cache::AttestationCache;
+use super::send_buf::SendBuf;
 use super::send_room::SendRoom;
 use super::stream_state::StreamState;
 use crate::error::{Error, ErrorCode};

@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod driver;
 pub mod machine;
+pub(crate) mod send_buf;
 pub(crate) mod send_room;
 pub(crate) mod stream_state;
 

@@ -8,7 +8,9 @@
 
 use std::collections::VecDeque;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
+
+use super::send_buf::SendBuf;
 
 use crate::error::ErrorCode;
 
@@ -36,7 +38,7 @@ pub(crate) struct StreamState {
     pub update_pending: bool,
 
     // ---- send side
-    pub send_buf: BytesMut,
+    pub send_buf: SendBuf,
     pub send_offset: u64,
     pub send_limit: u64,
     /// The application finished writing; a FIN goes out after the buffer drains.
@@ -72,7 +74,7 @@ impl StreamState {
             recv_limit: limit,
             recv_window: window,
             update_pending: false,
-            send_buf: BytesMut::new(),
+            send_buf: SendBuf::default(),
             send_offset: 0,
             send_limit: limit,
             send_fin_requested: false,

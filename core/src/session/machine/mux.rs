@@ -280,18 +280,31 @@ impl Session {
     /// Queues up to `data.len()` bytes; returns how many were taken (0: wait for
     /// [`Event::StreamWritable`]).
     pub fn write(&mut self, id: u64, data: &[u8]) -> Result<usize, Error> {
+        self.queue_write(id, data.len(), |buf, n| buf.extend_from_slice(&data[..n]))
+    }
+
+    /// As [`Session::write`], but queues (a prefix of) `data` itself instead of a copy.
+    pub fn write_bytes(&mut self, id: u64, data: &Bytes) -> Result<usize, Error> {
+        self.queue_write(id, data.len(), |buf, n| buf.push(data.slice(..n)))
+    }
+
+    /// Admits up to `len` bytes into stream `id`'s send buffer; `queue(buf, n)` puts the
+    /// first `n` there.
+    fn queue_write(
+        &mut self,
+        id: u64,
+        len: usize,
+        queue: impl FnOnce(&mut SendBuf, usize),
+    ) -> Result<usize, Error> {
         self.check_open()?;
         let (cap, session_cap) = self.send_caps();
         let s = self.streams.get_mut(&id).ok_or_else(|| no_stream(id))?;
         let room = room_in(s, cap)?;
-        let n = self
-            .send_room
-            .admit(id, s, room, session_cap)
-            .min(data.len());
+        let n = self.send_room.admit(id, s, room, session_cap).min(len);
         if n == 0 {
             return Ok(0);
         }
-        s.send_buf.extend_from_slice(&data[..n]);
+        queue(&mut s.send_buf, n);
         self.send_room.wrote(s);
         if s.has_sendable() && !s.in_send_queue {
             s.in_send_queue = true;
@@ -347,7 +360,7 @@ impl Session {
             return Ok(());
         }
         s.local_reset = true;
-        s.send_buf = BytesMut::new();
+        s.send_buf = SendBuf::default();
         // Never announced: nothing to tell the peer.
         let announced = !std::mem::take(&mut s.open_pending);
         let dropped = s.recv_buffered;
@@ -607,15 +620,14 @@ impl Session {
                 let fin = s.send_fin_requested && !s.send_fin_sent && want == s.send_buf.len();
                 if want > 0 || fin {
                     encode_stream_data_header(out, id, want, fin);
-                    out.extend_from_slice(&s.send_buf[..want]);
-                    let _ = s.send_buf.split_to(want);
+                    s.send_buf.move_to(out, want);
                     if s.send_buf.is_empty() && s.send_fin_requested {
                         // Writing is over: release the allocation, so a stream waiting for
                         // its reply keeps no send buffer and many streams reuse a few
                         // buffers' memory. (A stream still being written keeps it: a
                         // writer slower than the transport drains it to empty often, and
                         // would regrow it write by write.)
-                        s.send_buf = BytesMut::new();
+                        s.send_buf = SendBuf::default();
                     }
                     encode_stream_data_trailer(out, id, fin);
                     s.send_offset += want as u64;

@@ -4,7 +4,7 @@ import kotlinx.coroutines.delay
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
 
-/** Shutting everything down releases sockets and threads (no growth across rounds). */
+/** Shutting everything down releases sockets and the core's threads (no growth across rounds). */
 class LeakTest {
     private suspend fun round() {
         val server = Peer.create(PeerOptions())
@@ -35,13 +35,13 @@ class LeakTest {
 
     private suspend fun settle(limitFds: Int, limitThreads: Int): Pair<Int, Int> {
         var fds = Proc.fds()
-        var threads = Proc.osThreads()
+        var threads = Proc.snap2pThreads()
         repeat(100) {
             if (fds <= limitFds && threads <= limitThreads) return fds to threads
             System.gc()
             delay(100)
             fds = Proc.fds()
-            threads = Proc.osThreads()
+            threads = Proc.snap2pThreads()
         }
         return fds to threads
     }
@@ -51,10 +51,13 @@ class LeakTest {
         round() // warm-up: runtime, JNA, coroutine pools
         delay(500)
         val baseFds = Proc.fds()
-        val baseThreads = Proc.osThreads()
+        val baseThreads = Proc.snap2pThreads()
+        assertTrue(baseThreads > 0, "the snap2p runtime's threads are visible by name")
         repeat(5) { round() }
         val (fds, threads) = settle(baseFds, baseThreads)
         assertTrue(fds <= baseFds, "file descriptors leaked: $baseFds -> $fds")
-        assertTrue(threads <= baseThreads, "threads leaked: $baseThreads -> $threads")
+        assertTrue(threads <= baseThreads) {
+            "snap2p threads leaked: $baseThreads -> $threads; all threads now: ${Proc.threadNames().sorted()}"
+        }
     }
 }
