@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{peer, send_and_check, serve_digest};
+use common::{
+    finish_and_check_digest, peer, send_and_check, serve_digest, session_to_digest_server,
+};
 use snap2p::{DialOptions, ErrorCode, PeerConfig, SessionLimits, Visibility};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -17,11 +19,7 @@ const T: Duration = Duration::from_secs(60);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_gib_transfer_with_matching_sha256() {
     timeout(Duration::from_secs(300), async {
-        let server = peer(PeerConfig::default()).await;
-        let addr = server.listen("127.0.0.1:0").await.unwrap();
-        serve_digest(&server);
-        let client = peer(PeerConfig::default()).await;
-        let conn = client.dial(&addr.to_string()).await.unwrap();
+        let (_server, _client, conn) = session_to_digest_server().await;
         let stream = conn.open_stream(Some("bulk")).await.unwrap();
         send_and_check(&stream, 1 << 30, 64 * 1024, 7)
             .await
@@ -38,11 +36,7 @@ async fn one_gib_transfer_with_matching_sha256() {
 async fn owned_and_borrowed_writes_interleave_in_order() {
     use sha2::{Digest, Sha256};
     timeout(T, async {
-        let server = peer(PeerConfig::default()).await;
-        let addr = server.listen("127.0.0.1:0").await.unwrap();
-        serve_digest(&server);
-        let client = peer(PeerConfig::default()).await;
-        let conn = client.dial(&addr.to_string()).await.unwrap();
+        let (_server, _client, conn) = session_to_digest_server().await;
         let stream = conn.open_stream(None).await.unwrap();
         let (mut h, mut total, mut x) = (Sha256::new(), 0u64, 0u32);
         let sizes = [1usize, 4095, 4096, 65_536, 3 << 20, 17, 200_000, 1, 1 << 20];
@@ -66,14 +60,7 @@ async fn owned_and_borrowed_writes_interleave_in_order() {
                 }
             }
         }
-        stream.finish().unwrap();
-        let reply = stream.read_all(1024).await.unwrap();
-        assert_eq!(
-            &reply[..32],
-            &h.finalize()[..],
-            "bytes altered or reordered"
-        );
-        assert_eq!(u64::from_le_bytes(reply[32..].try_into().unwrap()), total);
+        finish_and_check_digest(&stream, h, total).await.unwrap();
     })
     .await
     .unwrap();
@@ -82,11 +69,7 @@ async fn owned_and_borrowed_writes_interleave_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_concurrent_streams_each_intact() {
     timeout(T, async {
-        let server = peer(PeerConfig::default()).await;
-        let addr = server.listen("127.0.0.1:0").await.unwrap();
-        serve_digest(&server);
-        let client = peer(PeerConfig::default()).await;
-        let conn = client.dial(&addr.to_string()).await.unwrap();
+        let (_server, _client, conn) = session_to_digest_server().await;
         let mut tasks = Vec::new();
         for i in 0..200u32 {
             let conn = conn.clone();

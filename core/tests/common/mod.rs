@@ -81,16 +81,37 @@ pub async fn send_and_check(
         stream.write_all(&buf[..n]).await?;
         sent += n as u64;
     }
+    finish_and_check_digest(stream, h, total).await
+}
+
+/// Finishes `stream` and checks the [`serve_digest`] reply against what was sent: `h` over
+/// its bytes, `total` of them.
+pub async fn finish_and_check_digest(
+    stream: &Stream,
+    h: Sha256,
+    total: u64,
+) -> Result<(), snap2p::Error> {
     stream.finish()?;
     let reply = stream.read_all(1024).await?;
     assert_eq!(reply.len(), 40, "short digest reply");
     assert_eq!(
         &reply[..32],
         &h.finalize()[..],
-        "digest mismatch: data was altered"
+        "digest mismatch: data was altered or reordered"
     );
     assert_eq!(u64::from_le_bytes(reply[32..].try_into().unwrap()), total);
     Ok(())
+}
+
+/// A listener answering every stream with its digest ([`serve_digest`]) and a client
+/// session to it, both with default configs; the peers are returned to keep them alive.
+pub async fn session_to_digest_server() -> (Peer, Peer, Connection) {
+    let server = peer(PeerConfig::default()).await;
+    let addr = server.listen("127.0.0.1:0").await.unwrap();
+    serve_digest(&server);
+    let client = peer(PeerConfig::default()).await;
+    let conn = client.dial(&addr.to_string()).await.unwrap();
+    (server, client, conn)
 }
 
 /// An identity for raw clients: wallet, node key, attestation valid now.
