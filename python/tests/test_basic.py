@@ -98,13 +98,19 @@ async def test_sync_callback_and_cancel_stops_delivery(
 
 
 async def test_cancelled_accepts_lose_no_connection(server: snap2p.Peer) -> None:
-    # accept() under a tiny timeout is cancelled hundreds of times while connections
-    # arrive; every connection must still come out of some later accept().
+    # accept() under a tiny timeout is cancelled again and again while connections
+    # arrive; every connection must still come out of some later accept(). The dialers
+    # pause between dials so that some accepts are certainly pending with nothing to
+    # return (a loopback handshake can finish inside asyncio's 1 ms timer granularity, so
+    # back-to-back dials alone did not always produce a cancel), and dial back to back
+    # in between so that arrivals race with the cancels.
     dialers = [await snap2p.Peer.create() for _ in range(6)]
     addr = server.listen_addrs[0]
 
     async def dial_all() -> None:
-        for d in dialers:
+        for i, d in enumerate(dialers):
+            if i % 2 == 0:
+                await asyncio.sleep(0.01)
             await d.dial(addr)
 
     dialing = asyncio.ensure_future(dial_all())
