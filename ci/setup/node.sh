@@ -27,7 +27,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x node_modules/
   # stays valid for the next run.
   lock_copy=$(mktemp)
   cp package-lock.json "$lock_copy"
+  # Restored on failure too, so a failed install never leaves the checkout dirty.
+  trap 'cp "$lock_copy" package-lock.json && rm -f "$lock_copy"' EXIT
   npm install --no-audit --no-fund
-  cp "$lock_copy" package-lock.json && rm -f "$lock_copy"
   echo "$want" > "$stamp"
 fi
