@@ -8,6 +8,17 @@ export SNAP2P_MAIN_TARGET="${SNAP2P_MAIN_TARGET:-$CARGO_TARGET_DIR}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export PATH="$HOME/.cargo/bin:$PATH"
 mkdir -p "$SNAP2P_CACHE"
+# Cargo does not rebuild a workspace crate when the checkout moves: its fingerprints hold
+# paths relative to the package, and env!("CARGO_MANIFEST_DIR") is not tracked. A cache
+# last used by a checkout elsewhere (a fresh clone next to this one) would then run test
+# binaries that look for their files and `cargo` working dir in the old place (ENOENT).
+# When the checkout using the cache changes, forget the workspace's own artifacts (every
+# workspace and fuzz crate is named snap2p*); dependencies stay cached.
+if [ "$(cat "$SNAP2P_CACHE/checkout" 2>/dev/null)" != "$SNAP2P_ROOT" ]; then
+  find "$SNAP2P_CACHE" -maxdepth 5 -type d -name .fingerprint -prune \
+    -exec sh -c 'rm -rf "$1"/snap2p*' sh {} \;
+  echo "$SNAP2P_ROOT" > "$SNAP2P_CACHE/checkout"
+fi
 # Tests that time out must not hang CI forever.
 export RUST_TEST_TIME_UNIT="${RUST_TEST_TIME_UNIT:-60000,120000}"
 step() { printf '\n==== %s ====\n' "$*"; }
