@@ -6,6 +6,8 @@
 set -uo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$SNAP2P_ROOT"
+# Every suite builds with cargo: check the toolchain once, before any of them.
+bash ci/setup/rust.sh || exit 1
 
 filters=("$@")
 passed=0; failed=0; results=()

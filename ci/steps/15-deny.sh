@@ -4,7 +4,6 @@
 set -euo pipefail
 source "$(dirname "$0")/../env.sh"
 cd "$SNAP2P_ROOT"
-bash "$SNAP2P_ROOT/ci/setup/rust.sh"
 command -v cargo-deny >/dev/null 2>&1 || cargo install cargo-deny --locked
 step "cargo deny check licenses bans sources"
 cargo deny --workspace check licenses bans sources

@@ -6,7 +6,6 @@ set -euo pipefail
 source "$(dirname "$0")/../env.sh"
 use_target uniffi
 cd "$SNAP2P_ROOT"
-bash "$SNAP2P_ROOT/ci/setup/rust.sh"
 root=$(bash ci/setup/swift.sh | tail -1)
 
 step "cargo build -p snap2p-uniffi + uniffi-bindgen (swift)"

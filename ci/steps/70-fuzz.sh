@@ -5,7 +5,6 @@
 # A crash fails the step; the reproducer is left in fuzz/artifacts/<target>/.
 set -euo pipefail
 source "$(dirname "$0")/../env.sh"
-bash "$SNAP2P_ROOT/ci/setup/rust.sh"
 cd "$SNAP2P_ROOT/fuzz"
 eval "export $(bash "$SNAP2P_ROOT/ci/setup/fuzz.sh" | tail -n1)"
 tc=${FUZZ_TOOLCHAIN%% *}

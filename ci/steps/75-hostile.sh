@@ -5,7 +5,6 @@
 set -euo pipefail
 source "$(dirname "$0")/../env.sh"
 cd "$SNAP2P_ROOT"
-bash "$SNAP2P_ROOT/ci/setup/rust.sh"
 bash ci/setup/toxiproxy.sh
 export SNAP2P_TOXIPROXY="$SNAP2P_CACHE/bin/toxiproxy-server"
 if [ "$(id -u)" = 0 ] && ! command -v iptables >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
