@@ -193,10 +193,11 @@ impl Toxiproxy {
 }
 
 async fn server_and_client(
+    server_limits: SessionLimits,
     limits: SessionLimits,
 ) -> (snap2p::Peer, std::net::SocketAddr, snap2p::Peer) {
     let server = peer(PeerConfig {
-        limits: limits.clone(),
+        limits: server_limits,
         ..Default::default()
     })
     .await;
@@ -217,7 +218,7 @@ async fn slow_jittery_capped_link_delivers_intact() {
         return;
     };
     timeout(Duration::from_secs(120), async {
-        let (_server, addr, client) = server_and_client(SessionLimits::default()).await;
+        let (_server, addr, client) = server_and_client(SessionLimits::default(), SessionLimits::default()).await;
         let p = tp.proxy("slow", addr).await;
         tp.toxic("slow", "lat_up", "latency", "upstream", r#"{"latency":40,"jitter":30}"#).await;
         tp.toxic("slow", "lat_down", "latency", "downstream", r#"{"latency":40,"jitter":30}"#).await;
@@ -253,7 +254,8 @@ async fn sliced_writes_deliver_intact() {
         return;
     };
     timeout(Duration::from_secs(120), async {
-        let (_server, addr, client) = server_and_client(SessionLimits::default()).await;
+        let (_server, addr, client) =
+            server_and_client(SessionLimits::default(), SessionLimits::default()).await;
         let p = tp.proxy("sliced", addr).await;
         tp.toxic(
             "sliced",
@@ -296,7 +298,14 @@ async fn stalled_link_is_detected_by_keepalive_and_recovers() {
             keepalive_timeout: Duration::from_millis(500),
             ..Default::default()
         };
-        let (server, addr, client) = server_and_client(limits).await;
+        // The server's keepalive waits longer, so the client's fires first: a server that
+        // gave up first would close its socket, Toxiproxy would pass the close on, and the
+        // client would see ConnectionClosed instead of its own keepalive timeout.
+        let server_limits = SessionLimits {
+            keepalive_timeout: Duration::from_millis(2000),
+            ..limits.clone()
+        };
+        let (server, addr, client) = server_and_client(server_limits, limits).await;
         let p = tp.proxy("stall", addr).await;
         let conn = client.dial(&p.to_string()).await.unwrap();
         let s = conn.open_stream(None).await.unwrap();
@@ -340,7 +349,7 @@ async fn reset_mid_stream_gives_an_error_not_a_hang() {
         return;
     };
     timeout(Duration::from_secs(120), async {
-        let (server, addr, client) = server_and_client(SessionLimits::default()).await;
+        let (server, addr, client) = server_and_client(SessionLimits::default(), SessionLimits::default()).await;
         let p = tp.proxy("reset", addr).await;
         let mut worst = Duration::ZERO;
         for round in 0..5u32 {
