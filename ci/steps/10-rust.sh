@@ -10,5 +10,13 @@ step "cargo clippy"
 cargo clippy --all-targets -- -D warnings
 step "cargo test"
 cargo test
+step "pure-rust crypto build: vector tests, and no ring / aws-lc-sys / libsecp256k1 linked"
+# The browser build's feature set (docs/ARCHITECTURE.md, "Dependencies and why").
+pure=(-p snap2p --no-default-features --features pure-rust)
+if cargo tree "${pure[@]}" -e normal | grep -E '(^|[^a-z0-9_-])(ring|aws-lc-[a-z]+|secp256k1(-sys)?) v'; then
+  echo "the pure-rust feature set depends on a native crypto backend (above)" >&2
+  exit 1
+fi
+cargo test "${pure[@]}" --test wire_vectors --test identity_vectors --test session_basic
 step "README example"
 cargo run -q -p snap2p --example echo

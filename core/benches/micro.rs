@@ -4,6 +4,14 @@
 //! handshake (both machines, in memory: the CPU floor of session establishment), and the
 //! X25519 implementations.
 //!
+//! The dependency comparisons behind docs/ARCHITECTURE.md "Dependencies and why":
+//! `cbor/*` (the hand-written canonical-CBOR codec against `ciborium` on the same bytes of
+//! real control messages) and `backend/*` plus `x25519/*` (each native crypto backend
+//! against its pure-Rust alternative). The groups `aead`, `attestation` and `handshake`
+//! measure whichever backends the build selected: run them once more with
+//! `--no-default-features --features pure-rust` for the pure-Rust build's figures (the
+//! native-only functions are then left out).
+//!
 //! Run: `cargo bench -p snap2p --bench micro` (add `-- --quick` for a fast pass).
 
 use std::hint::black_box;
@@ -287,14 +295,42 @@ fn handshake(c: &mut Criterion) {
     g.finish();
 }
 
-/// X25519 (the Noise DH): AWS-LC's raw functions, which `secure_channel` uses, against
-/// curve25519-dalek (the previous implementation) and aws-lc-rs's safe `agreement` API.
+/// X25519 (the Noise DH): AWS-LC's raw functions, which `secure_channel` uses with
+/// `native-crypto`, against curve25519-dalek (the previous implementation), x25519-dalek
+/// (what `pure-rust` uses: the same ladder behind the x25519 API) and aws-lc-rs's safe
+/// `agreement` API.
 fn x25519(c: &mut Criterion) {
-    use aws_lc_rs::agreement;
     use curve25519_dalek::montgomery::MontgomeryPoint;
     let mut g = c.benchmark_group("x25519");
     let sk = [0x11u8; 32];
     let peer = MontgomeryPoint::mul_base_clamped([0x22u8; 32]).to_bytes();
+    g.bench_function("dh_x25519_dalek", |b| {
+        b.iter(|| x25519_dalek::x25519(black_box(sk), black_box(peer)))
+    });
+    g.bench_function("public_x25519_dalek", |b| {
+        b.iter(|| {
+            let secret = x25519_dalek::StaticSecret::from(black_box(sk));
+            x25519_dalek::PublicKey::from(&secret).to_bytes()
+        })
+    });
+    g.bench_function("dh_dalek", |b| {
+        b.iter(|| MontgomeryPoint(black_box(peer)).mul_clamped(black_box(sk)))
+    });
+    g.bench_function("public_dalek", |b| {
+        b.iter(|| MontgomeryPoint::mul_base_clamped(black_box(sk)))
+    });
+    #[cfg(feature = "native-crypto")]
+    x25519_aws_lc(&mut g, sk, peer);
+    g.finish();
+}
+
+#[cfg(feature = "native-crypto")]
+fn x25519_aws_lc(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    sk: [u8; 32],
+    peer: [u8; 32],
+) {
+    use aws_lc_rs::agreement;
     g.bench_function("dh", |b| {
         b.iter(|| {
             let mut out = [0u8; 32];
@@ -313,12 +349,6 @@ fn x25519(c: &mut Criterion) {
             unsafe { aws_lc_sys::X25519_public_from_private(out.as_mut_ptr(), k.as_ptr()) };
             out
         })
-    });
-    g.bench_function("dh_dalek", |b| {
-        b.iter(|| MontgomeryPoint(black_box(peer)).mul_clamped(black_box(sk)))
-    });
-    g.bench_function("public_dalek", |b| {
-        b.iter(|| MontgomeryPoint::mul_base_clamped(black_box(sk)))
     });
     // The safe API: `agree` with a reused key (parses the peer key into an EVP_PKEY per
     // call), and the per-session cost of making the static key an `agreement::PrivateKey`.
@@ -340,8 +370,356 @@ fn x25519(c: &mut Criterion) {
             agreement::PrivateKey::from_private_key(&agreement::X25519, black_box(&sk)).unwrap()
         })
     });
+}
+
+/// The same control messages as serde structs for ciborium (fields declared in the wire's
+/// byte-wise key order, so ciborium's encoding is byte-identical to snap2p's; checked in
+/// `cbor_vs_ciborium` before timing). Byte fields are CBOR byte strings (major 2), not
+/// arrays of integers, through [`Bytes`]. ciborium reads from an `io::Read`, so it
+/// cannot borrow: every byte and text field is copied into an owned buffer.
+mod ciborium_model {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Clone, Debug, PartialEq)]
+    pub struct Bytes(pub Vec<u8>);
+
+    impl Serialize for Bytes {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(&self.0)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Bytes {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl serde::de::Visitor<'_> for V {
+                type Value = Bytes;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a byte string")
+                }
+                fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Bytes, E> {
+                    Ok(Bytes(v.to_vec()))
+                }
+                fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Bytes, E> {
+                    Ok(Bytes(v))
+                }
+            }
+            d.deserialize_byte_buf(V)
+        }
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    pub struct Hello {
+        pub cap: Vec<String>,
+        pub n: Bytes,
+        pub pk: Bytes,
+        pub t: u64,
+        pub ts: i64,
+        pub v: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub vis: Option<u64>,
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    pub struct Auth {
+        pub att: Bytes,
+        pub hd: Bytes,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub hs: Option<Bytes>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub sn: Option<Bytes>,
+        pub t: u64,
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    pub struct StreamData {
+        pub d: Bytes,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub f: Option<bool>,
+        pub sid: u64,
+        pub t: u64,
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    pub struct Attestation {
+        pub domain: String,
+        pub exp: i64,
+        pub nonce: Bytes,
+        pub npk: String,
+        pub p: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub sf: Option<u64>,
+        pub sig: Bytes,
+        pub ts: i64,
+        pub v: u64,
+    }
+}
+
+/// Decode (and encode) of real control messages by the hand-written codec
+/// (`wire::cbor`, `Message`) and by ciborium, on the same bytes. Per message:
+/// `snap2p` = `Message::decode` (typed, borrowing), `snap2p_value` = `cbor::decode` (the
+/// generic tree), `ciborium_struct` = `ciborium::from_reader` into the serde struct,
+/// `ciborium_value` = into `ciborium::Value`. The attestation's typed decode is
+/// `NodeKeyAttestation::decode`, which also parses and checksums the principal and
+/// decodes the node key's hex, so compare its `*_value` rows for the codec alone.
+fn cbor_vs_ciborium(c: &mut Criterion) {
+    use ciborium_model as m;
+    use message::{Auth, Hello, Message};
+    use snap2p::wire::cbor;
+
+    fn from_ciborium<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> T {
+        ciborium::from_reader(bytes).unwrap()
+    }
+    fn to_ciborium<T: serde::Serialize>(v: &T, out: &mut Vec<u8>) {
+        ciborium::into_writer(v, &mut *out).unwrap()
+    }
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let wallet = LocalWallet::generate(Network::Mainnet);
+    let node = NodeKey::generate();
+    let now = snap2p::unix_now();
+    let att = rt
+        .block_on(NodeKeyAttestation::issue(
+            &wallet,
+            node.public(),
+            now,
+            86_400,
+        ))
+        .unwrap();
+    let att_bytes = att.encode();
+    let caps = default_capabilities();
+    let (pk, nonce) = ([1u8; 32], [2u8; 32]);
+    let hello = Message::Hello(Hello {
+        version: 1,
+        node_pubkey: &pk,
+        nonce: &nonce,
+        timestamp: now,
+        visibility: Some(message::Visibility::Public),
+        capabilities: caps.iter().map(String::as_str).collect(),
+    });
+    let auth = Message::Auth(Auth {
+        attestation: &att_bytes,
+        session_nonce: &[3; 64],
+        handshake_sig: &[4; 64],
+    });
+    let payload = vec![7u8; 1024];
+    let data = Message::StreamData {
+        stream_id: 5,
+        data: &payload,
+        fin: false,
+    };
+
+    let m_hello = m::Hello {
+        cap: caps.clone(),
+        n: m::Bytes(nonce.to_vec()),
+        pk: m::Bytes(pk.to_vec()),
+        t: message::types::HELLO,
+        ts: now,
+        v: 1,
+        vis: Some(0),
+    };
+    let m_auth = m::Auth {
+        att: m::Bytes(att_bytes.clone()),
+        hd: m::Bytes(vec![]),
+        hs: Some(m::Bytes(vec![4; 64])),
+        sn: Some(m::Bytes(vec![3; 64])),
+        t: message::types::AUTH,
+    };
+    let m_data = m::StreamData {
+        d: m::Bytes(payload.clone()),
+        f: None,
+        sid: 5,
+        t: message::types::STREAM_DATA,
+    };
+    let m_att: m::Attestation = from_ciborium(&att_bytes);
+
+    // Same bytes both ways before timing anything.
+    let (hello_b, auth_b, data_b) = (hello.to_vec(), auth.to_vec(), data.to_vec());
+    for (ours, theirs) in [
+        (&hello_b, {
+            let mut v = vec![];
+            to_ciborium(&m_hello, &mut v);
+            v
+        }),
+        (&auth_b, {
+            let mut v = vec![];
+            to_ciborium(&m_auth, &mut v);
+            v
+        }),
+        (&data_b, {
+            let mut v = vec![];
+            to_ciborium(&m_data, &mut v);
+            v
+        }),
+        (&att_bytes, {
+            let mut v = vec![];
+            to_ciborium(&m_att, &mut v);
+            v
+        }),
+    ] {
+        assert_eq!(ours, &theirs, "ciborium's encoding differs");
+    }
+    assert_eq!(from_ciborium::<m::Hello>(&hello_b), m_hello);
+    assert_eq!(from_ciborium::<m::Auth>(&auth_b), m_auth);
+    assert_eq!(from_ciborium::<m::StreamData>(&data_b), m_data);
+
+    let mut g = c.benchmark_group("cbor");
+    g.throughput(Throughput::Elements(1));
+    macro_rules! decode_rows {
+        ($name:literal, $bytes:expr, $typed:expr, $model:ty) => {
+            let bytes: &[u8] = $bytes;
+            g.bench_function(concat!("decode_", $name, "/snap2p"), |b| {
+                b.iter(|| black_box($typed(black_box(bytes))))
+            });
+            g.bench_function(concat!("decode_", $name, "/snap2p_value"), |b| {
+                b.iter(|| black_box(cbor::decode(black_box(bytes)).unwrap()))
+            });
+            g.bench_function(concat!("decode_", $name, "/ciborium_struct"), |b| {
+                b.iter(|| black_box(from_ciborium::<$model>(black_box(bytes))))
+            });
+            g.bench_function(concat!("decode_", $name, "/ciborium_value"), |b| {
+                b.iter(|| black_box(from_ciborium::<ciborium::Value>(black_box(bytes))))
+            });
+        };
+    }
+    decode_rows!("hello", &hello_b, |b| Message::decode(b).unwrap(), m::Hello);
+    decode_rows!("auth", &auth_b, |b| Message::decode(b).unwrap(), m::Auth);
+    decode_rows!(
+        "stream_data_1k",
+        &data_b,
+        |b| Message::decode(b).unwrap(),
+        m::StreamData
+    );
+    decode_rows!(
+        "attestation",
+        &att_bytes,
+        |b| NodeKeyAttestation::decode(b).unwrap(),
+        m::Attestation
+    );
+
+    let mut out = Vec::with_capacity(4096);
+    for (name, msg) in [
+        ("hello", &hello),
+        ("auth", &auth),
+        ("stream_data_1k", &data),
+    ] {
+        g.bench_function(format!("encode_{name}/snap2p"), |b| {
+            b.iter(|| {
+                out.clear();
+                black_box(msg).encode(&mut out);
+                black_box(out.len())
+            })
+        });
+    }
+    macro_rules! encode_ciborium {
+        ($name:literal, $value:expr) => {
+            g.bench_function(concat!("encode_", $name, "/ciborium"), |b| {
+                b.iter(|| {
+                    out.clear();
+                    to_ciborium(black_box($value), &mut out);
+                    black_box(out.len())
+                })
+            });
+        };
+    }
+    encode_ciborium!("hello", &m_hello);
+    encode_ciborium!("auth", &m_auth);
+    encode_ciborium!("stream_data_1k", &m_data);
+    g.bench_function("encode_attestation/snap2p", |b| {
+        b.iter(|| black_box(black_box(&att).encode()))
+    });
+    g.bench_function("encode_attestation/ciborium", |b| {
+        b.iter(|| {
+            let mut v = Vec::new();
+            to_ciborium(black_box(&m_att), &mut v);
+            black_box(v)
+        })
+    });
     g.finish();
 }
 
-criterion_group!(benches, codec, aead, attestation, handshake, x25519);
+/// Each native crypto backend against its pure-Rust alternative, outside the protocol:
+/// ChaCha20-Poly1305 sealing 64 KiB in place (ring vs RustCrypto's `chacha20poly1305`)
+/// and secp256k1 public-key recovery (libsecp256k1 vs k256). X25519 is the `x25519`
+/// group. Without `native-crypto` only the pure-Rust rows run.
+fn backend(c: &mut Criterion) {
+    use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+    use k256::ecdsa::{RecoveryId, Signature, SigningKey, VerifyingKey};
+
+    let mut g = c.benchmark_group("backend");
+    let key = [0x42u8; 32];
+    let nonce = [0u8; 12];
+    let mut buf = vec![0x5au8; 64 * 1024];
+    g.throughput(Throughput::Bytes(buf.len() as u64));
+    #[cfg(feature = "native-crypto")]
+    {
+        let k = ring::aead::LessSafeKey::new(
+            ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, &key).unwrap(),
+        );
+        g.bench_function("chacha20poly1305_seal_64k/ring", |b| {
+            b.iter(|| {
+                let n = ring::aead::Nonce::assume_unique_for_key(nonce);
+                k.seal_in_place_separate_tag(n, ring::aead::Aad::empty(), black_box(&mut buf))
+                    .unwrap()
+            })
+        });
+    }
+    let k = chacha20poly1305::ChaCha20Poly1305::new(&key.into());
+    g.bench_function("chacha20poly1305_seal_64k/rustcrypto", |b| {
+        b.iter(|| {
+            k.encrypt_in_place_detached(&nonce.into(), &[], black_box(&mut buf))
+                .unwrap()
+        })
+    });
+
+    // A low-S recoverable signature, as a wallet makes it.
+    let signer = SigningKey::from_slice(&[0x17; 32]).unwrap();
+    let digest = [0x99u8; 32];
+    let (sig, recid) = signer.sign_prehash_recoverable(&digest).unwrap();
+    assert!(sig.normalize_s().is_none(), "RFC 6979 signatures are low-S");
+    let expected = signer.verifying_key().to_encoded_point(true);
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("secp256k1_recover/k256", |b| {
+        b.iter(|| {
+            let sig = Signature::from_slice(black_box(&sig.to_bytes())).unwrap();
+            let id = RecoveryId::from_byte(black_box(recid.to_byte())).unwrap();
+            VerifyingKey::recover_from_prehash(black_box(&digest), &sig, id).unwrap()
+        })
+    });
+    assert_eq!(
+        VerifyingKey::recover_from_prehash(&digest, &sig, recid)
+            .unwrap()
+            .to_encoded_point(true),
+        expected
+    );
+    #[cfg(feature = "native-crypto")]
+    {
+        let ctx = secp256k1::Secp256k1::verification_only();
+        let rid = secp256k1::ecdsa::RecoveryId::from_i32(i32::from(recid.to_byte())).unwrap();
+        let compact = sig.to_bytes();
+        let recover = |compact: &[u8]| {
+            let rsig = secp256k1::ecdsa::RecoverableSignature::from_compact(compact, rid).unwrap();
+            ctx.recover_ecdsa(&secp256k1::Message::from_digest(digest), &rsig)
+                .unwrap()
+        };
+        assert_eq!(recover(&compact).serialize(), expected.as_bytes());
+        g.bench_function("secp256k1_recover/libsecp256k1", |b| {
+            b.iter(|| recover(black_box(&compact)))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    codec,
+    aead,
+    attestation,
+    handshake,
+    x25519,
+    cbor_vs_ciborium,
+    backend
+);
 criterion_main!(benches);

@@ -8,14 +8,158 @@
 use bytes::BytesMut;
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use snow::params::{CipherChoice, DHChoice, HashChoice};
-use snow::resolvers::{
-    BoxedCryptoResolver, CryptoResolver, DefaultResolver, FallbackResolver, RingResolver,
-};
+use snow::resolvers::{BoxedCryptoResolver, CryptoResolver};
 use snow::types::{Cipher, Dh, Hash, Random};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorCode};
 use crate::wire::frame;
+
+#[cfg(not(any(feature = "native-crypto", feature = "pure-rust")))]
+compile_error!(
+    "snap2p needs a crypto backend: the default feature `native-crypto`, or `pure-rust` \
+     (`--no-default-features --features pure-rust`)"
+);
+
+use backend::{x25519, x25519_base, AeadKey};
+#[cfg(feature = "native-crypto")]
+use native as backend;
+#[cfg(all(feature = "pure-rust", not(feature = "native-crypto")))]
+use pure_rust as backend;
+
+/// The native backends (feature `native-crypto`, the default): AWS-LC's assembly X25519
+/// (see `X25519` below), ring's ChaCha20-Poly1305, and snow's ring resolver (ring's cipher
+/// and SHA-256 inside the handshake) in front of its default one (the RNG).
+#[cfg(feature = "native-crypto")]
+mod native {
+    use snow::resolvers::{BoxedCryptoResolver, DefaultResolver, FallbackResolver, RingResolver};
+    use zeroize::Zeroizing;
+
+    use super::TAG_LEN;
+
+    pub(super) fn snow_resolver() -> BoxedCryptoResolver {
+        Box::new(FallbackResolver::new(
+            Box::new(RingResolver),
+            Box::new(DefaultResolver),
+        ))
+    }
+
+    /// `X25519(scalar, point)` (RFC 7748 §5); `None` if the result is all zeros.
+    pub(super) fn x25519(scalar: &[u8; 32], point: &[u8; 32]) -> Option<Zeroizing<[u8; 32]>> {
+        let mut out = Zeroizing::new([0u8; 32]);
+        // SAFETY: `X25519` reads 32 bytes from each input and writes 32 bytes to `out`; all
+        // three are 32-byte arrays. It returns 1, or 0 when the shared secret is all zeros.
+        let ok = unsafe { aws_lc_sys::X25519(out.as_mut_ptr(), scalar.as_ptr(), point.as_ptr()) };
+        (ok == 1).then_some(out)
+    }
+
+    /// `X25519(scalar, 9)`: the public key of `scalar`.
+    pub(super) fn x25519_base(scalar: &[u8; 32]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        // SAFETY: reads 32 bytes from `scalar`, writes 32 bytes to `out`.
+        unsafe { aws_lc_sys::X25519_public_from_private(out.as_mut_ptr(), scalar.as_ptr()) };
+        out
+    }
+
+    /// ChaCha20-Poly1305 (RFC 8439) by ring, sealing and opening in place.
+    pub(super) struct AeadKey(ring::aead::LessSafeKey);
+
+    impl AeadKey {
+        pub(super) fn new(key: &[u8; 32]) -> Option<Self> {
+            let unbound = ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, key).ok()?;
+            Some(AeadKey(ring::aead::LessSafeKey::new(unbound)))
+        }
+
+        /// Encrypts `buf` in place (empty associated data) and returns the tag.
+        pub(super) fn seal_in_place(
+            &self,
+            nonce: [u8; 12],
+            buf: &mut [u8],
+        ) -> Option<[u8; TAG_LEN]> {
+            let nonce = ring::aead::Nonce::assume_unique_for_key(nonce);
+            let tag = self
+                .0
+                .seal_in_place_separate_tag(nonce, ring::aead::Aad::empty(), buf)
+                .ok()?;
+            tag.as_ref().try_into().ok()
+        }
+
+        /// Decrypts `buf` (ciphertext ‖ tag) in place; returns the plaintext length.
+        pub(super) fn open_in_place(&self, nonce: [u8; 12], buf: &mut [u8]) -> Option<usize> {
+            let nonce = ring::aead::Nonce::assume_unique_for_key(nonce);
+            self.0
+                .open_in_place(nonce, ring::aead::Aad::empty(), buf)
+                .ok()
+                .map(|plain| plain.len())
+        }
+    }
+}
+
+/// The pure-Rust backends (feature `pure-rust` without `native-crypto`; what a wasm32
+/// build uses): x25519-dalek, RustCrypto's `chacha20poly1305`, and snow's default
+/// resolver (the same `chacha20poly1305`, `sha2`, getrandom) for the handshake. The
+/// results are byte-identical to the native backends (same tests, same vectors).
+#[cfg(all(feature = "pure-rust", not(feature = "native-crypto")))]
+mod pure_rust {
+    use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+    use chacha20poly1305::{ChaCha20Poly1305, Nonce, Tag};
+    use snow::resolvers::{BoxedCryptoResolver, DefaultResolver};
+    use subtle::ConstantTimeEq;
+    use zeroize::Zeroizing;
+
+    use super::TAG_LEN;
+
+    pub(super) fn snow_resolver() -> BoxedCryptoResolver {
+        Box::new(DefaultResolver)
+    }
+
+    /// `X25519(scalar, point)` (RFC 7748 §5); `None` if the result is all zeros (checked
+    /// in constant time), exactly as the native backend.
+    pub(super) fn x25519(scalar: &[u8; 32], point: &[u8; 32]) -> Option<Zeroizing<[u8; 32]>> {
+        let out = Zeroizing::new(x25519_dalek::x25519(*scalar, *point));
+        let all_zero: bool = out[..].ct_eq(&[0u8; 32][..]).into();
+        (!all_zero).then_some(out)
+    }
+
+    /// `X25519(scalar, 9)`: the public key of `scalar` (fixed-base table multiplication).
+    pub(super) fn x25519_base(scalar: &[u8; 32]) -> [u8; 32] {
+        let secret = x25519_dalek::StaticSecret::from(*scalar);
+        x25519_dalek::PublicKey::from(&secret).to_bytes()
+    }
+
+    /// ChaCha20-Poly1305 (RFC 8439) by RustCrypto, sealing and opening in place.
+    pub(super) struct AeadKey(ChaCha20Poly1305);
+
+    impl AeadKey {
+        pub(super) fn new(key: &[u8; 32]) -> Option<Self> {
+            Some(AeadKey(ChaCha20Poly1305::new(key.into())))
+        }
+
+        /// Encrypts `buf` in place (empty associated data) and returns the tag.
+        pub(super) fn seal_in_place(
+            &self,
+            nonce: [u8; 12],
+            buf: &mut [u8],
+        ) -> Option<[u8; TAG_LEN]> {
+            let tag = self
+                .0
+                .encrypt_in_place_detached(Nonce::from_slice(&nonce), &[], buf)
+                .ok()?;
+            Some(tag.into())
+        }
+
+        /// Decrypts `buf` (ciphertext ‖ tag) in place; returns the plaintext length.
+        pub(super) fn open_in_place(&self, nonce: [u8; 12], buf: &mut [u8]) -> Option<usize> {
+            let n = buf.len().checked_sub(TAG_LEN)?;
+            let (ct, tag) = buf.split_at_mut(n);
+            let tag = Tag::clone_from_slice(tag);
+            self.0
+                .decrypt_in_place_detached(Nonce::from_slice(&nonce), &[], ct, &tag)
+                .ok()?;
+            Some(n)
+        }
+    }
+}
 
 pub const NOISE_PARAMS: &str = "Noise_XX_25519_ChaChaPoly_SHA256";
 /// Poly1305 tag length.
@@ -34,7 +178,8 @@ fn handshake_error(e: snow::Error) -> Error {
     )
 }
 
-/// snow's crypto (ring's cipher and hash, the default RNG), with an X25519 that knows the
+/// snow's crypto (native: ring's cipher and hash; pure-rust: RustCrypto's; the default RNG
+/// in both), with an X25519 that knows the
 /// node's static key pair: snow's own `Dh25519::set` derives the public key again for
 /// every session, a base-point multiplication (~5 % of a handshake's CPU) for a value the
 /// node key computed once. Key generation and DH results are the same as snow's.
@@ -72,9 +217,10 @@ impl CryptoResolver for NodeResolver {
 
 /// X25519 for snow (RFC 7748: scalars clamped on use, the u-coordinate's top bit ignored,
 /// as snow's `Dh25519`), computed by AWS-LC's assembly X25519 (s2n-bignum on x86_64 and
-/// aarch64): ~2× curve25519-dalek's serial backend for the ladder and ~2.4× for the
-/// base-point multiplication (criterion `x25519/*` in `core/benches/micro.rs`). The six
-/// ladders of Noise XX were ~60 % of a handshake's CPU.
+/// aarch64; feature `native-crypto`): ~2× curve25519-dalek's serial backend for the ladder
+/// and ~2.4× for the base-point multiplication (criterion `x25519/*` in
+/// `core/benches/micro.rs`). The six ladders of Noise XX were ~60 % of a handshake's CPU.
+/// With `pure-rust` alone, x25519-dalek computes the same function (`pure_rust` module).
 ///
 /// The raw `X25519` / `X25519_public_from_private` functions rather than aws-lc-rs's
 /// `agreement` API: the static key would need an `agreement::PrivateKey` per session
@@ -94,23 +240,6 @@ struct X25519 {
     known_public: [u8; 32],
     privkey: Zeroizing<[u8; 32]>,
     pubkey: [u8; 32],
-}
-
-/// `X25519(scalar, point)` (RFC 7748 §5); `None` if the result is all zeros.
-fn x25519(scalar: &[u8; 32], point: &[u8; 32]) -> Option<Zeroizing<[u8; 32]>> {
-    let mut out = Zeroizing::new([0u8; 32]);
-    // SAFETY: `X25519` reads 32 bytes from each input and writes 32 bytes to `out`; all
-    // three are 32-byte arrays. It returns 1, or 0 when the shared secret is all zeros.
-    let ok = unsafe { aws_lc_sys::X25519(out.as_mut_ptr(), scalar.as_ptr(), point.as_ptr()) };
-    (ok == 1).then_some(out)
-}
-
-/// `X25519(scalar, 9)`: the public key of `scalar`.
-fn x25519_base(scalar: &[u8; 32]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    // SAFETY: reads 32 bytes from `scalar`, writes 32 bytes to `out`.
-    unsafe { aws_lc_sys::X25519_public_from_private(out.as_mut_ptr(), scalar.as_ptr()) };
-    out
 }
 
 impl X25519 {
@@ -200,10 +329,7 @@ impl NoiseHandshake {
             .parse()
             .map_err(|e| Error::new(ErrorCode::Internal, format!("noise params: {e}")))?;
         let resolver = NodeResolver {
-            inner: Box::new(FallbackResolver::new(
-                Box::new(RingResolver),
-                Box::new(DefaultResolver),
-            )),
+            inner: backend::snow_resolver(),
             static_secret: Zeroizing::new(*static_secret),
             static_public: *static_public,
         };
@@ -293,24 +419,24 @@ impl NoiseHandshake {
 /// One direction of a Noise transport: ChaCha20-Poly1305 with the Noise nonce (four zero
 /// bytes, then the 64-bit little-endian message counter) and empty associated data.
 ///
-/// Implemented on ring directly (the keys come from snow's standard Split) so frames are
-/// sealed and opened in place: the data path never copies a payload to encrypt it.
+/// Implemented on the AEAD directly (ring, or RustCrypto's with `pure-rust`; the keys come
+/// from snow's standard Split) so frames are sealed and opened in place: the data path
+/// never copies a payload to encrypt it.
 struct CipherState {
-    key: ring::aead::LessSafeKey,
+    key: AeadKey,
     nonce: u64,
 }
 
 impl CipherState {
     fn new(key: &[u8; 32]) -> Result<Self, Error> {
-        let unbound = ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, key)
-            .map_err(|_| Error::new(ErrorCode::Internal, "bad transport key"))?;
         Ok(CipherState {
-            key: ring::aead::LessSafeKey::new(unbound),
+            key: AeadKey::new(key)
+                .ok_or_else(|| Error::new(ErrorCode::Internal, "bad transport key"))?,
             nonce: 0,
         })
     }
 
-    fn next_nonce(&mut self) -> Result<ring::aead::Nonce, Error> {
+    fn next_nonce(&mut self) -> Result<[u8; 12], Error> {
         // Noise reserves 2^64-1; a session never gets near it, but never wrap.
         if self.nonce == u64::MAX {
             return Err(Error::new(
@@ -321,7 +447,7 @@ impl CipherState {
         let mut n = [0u8; 12];
         n[4..].copy_from_slice(&self.nonce.to_le_bytes());
         self.nonce += 1;
-        Ok(ring::aead::Nonce::assume_unique_for_key(n))
+        Ok(n)
     }
 }
 
@@ -363,9 +489,9 @@ impl NoiseTransport {
         let tag = self
             .send
             .key
-            .seal_in_place_separate_tag(nonce, ring::aead::Aad::empty(), &mut out[body..])
-            .map_err(|_| Error::new(ErrorCode::Internal, "encrypt failed"))?;
-        out.extend_from_slice(tag.as_ref());
+            .seal_in_place(nonce, &mut out[body..])
+            .ok_or_else(|| Error::new(ErrorCode::Internal, "encrypt failed"))?;
+        out.extend_from_slice(&tag);
         let ct_len = plain_len + TAG_LEN;
         let mut prefix = Vec::with_capacity(FRAME_PREFIX_RESERVE);
         frame::write_varint(&mut prefix, ct_len as u64);
@@ -399,14 +525,13 @@ impl NoiseTransport {
         let n = self
             .recv
             .key
-            .open_in_place(nonce, ring::aead::Aad::empty(), &mut frame)
-            .map_err(|_| {
+            .open_in_place(nonce, &mut frame)
+            .ok_or_else(|| {
                 Error::new(
                     ErrorCode::InvalidMessage,
                     "transport frame failed authentication (corrupted or forged)",
                 )
-            })?
-            .len();
+            })?;
         frame.truncate(n);
         Ok(frame)
     }
@@ -501,11 +626,8 @@ mod tests {
             let n = snow_i.write_message(msg, &mut expect).unwrap();
             let mut got = msg.to_vec();
             let nonce = ours.next_nonce().unwrap();
-            let tag = ours
-                .key
-                .seal_in_place_separate_tag(nonce, ring::aead::Aad::empty(), &mut got)
-                .unwrap();
-            got.extend_from_slice(tag.as_ref());
+            let tag = ours.key.seal_in_place(nonce, &mut got).unwrap();
+            got.extend_from_slice(&tag);
             assert_eq!(got, expect[..n]);
             let mut back = vec![0u8; msg.len()];
             assert_eq!(snow_r.read_message(&got, &mut back).unwrap(), msg.len());

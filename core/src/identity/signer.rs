@@ -117,24 +117,38 @@ pub fn recover_public_key(digest: &[u8; 32], sig65: &[u8]) -> Result<[u8; 33]> {
         return Err(auth_invalid("high-S signature rejected"));
     }
     // Scalars, recovery id and low-S were checked above with k256; the recovery itself
-    // runs in libsecp256k1, the hot part of verifying a first-contact attestation.
-    let rid = secp256k1::ecdsa::RecoveryId::from_i32(i32::from(recid.to_byte()))
-        .map_err(|_| auth_invalid("invalid recovery id"))?;
-    let rsig = secp256k1::ecdsa::RecoverableSignature::from_compact(&sig65[..64], rid)
-        .map_err(|_| auth_invalid("malformed signature scalars"))?;
-    let pk = secp_context()
-        .recover_ecdsa(&secp256k1::Message::from_digest(*digest), &rsig)
-        .map_err(|_| auth_invalid("signature does not recover to a public key"))?;
-    Ok(pk.serialize())
+    // runs in libsecp256k1 (feature `native-crypto`), the hot part of verifying a
+    // first-contact attestation, or in k256 (`pure-rust` alone).
+    #[cfg(feature = "native-crypto")]
+    {
+        let rid = secp256k1::ecdsa::RecoveryId::from_i32(i32::from(recid.to_byte()))
+            .map_err(|_| auth_invalid("invalid recovery id"))?;
+        let rsig = secp256k1::ecdsa::RecoverableSignature::from_compact(&sig65[..64], rid)
+            .map_err(|_| auth_invalid("malformed signature scalars"))?;
+        let pk = secp_context()
+            .recover_ecdsa(&secp256k1::Message::from_digest(*digest), &rsig)
+            .map_err(|_| auth_invalid("signature does not recover to a public key"))?;
+        Ok(pk.serialize())
+    }
+    #[cfg(not(feature = "native-crypto"))]
+    {
+        let vk = k256::ecdsa::VerifyingKey::recover_from_prehash(digest, &sig, recid)
+            .map_err(|_| auth_invalid("signature does not recover to a public key"))?;
+        let mut out = [0u8; 33];
+        out.copy_from_slice(vk.to_encoded_point(true).as_bytes());
+        Ok(out)
+    }
 }
 
+#[cfg(feature = "native-crypto")]
 fn secp_context() -> &'static secp256k1::Secp256k1<secp256k1::VerifyOnly> {
     static CTX: std::sync::OnceLock<secp256k1::Secp256k1<secp256k1::VerifyOnly>> =
         std::sync::OnceLock::new();
     CTX.get_or_init(secp256k1::Secp256k1::verification_only)
 }
 
-/// The k256 recovery, kept to cross-check libsecp256k1 in tests.
+/// The k256 recovery (what `recover_public_key` runs without `native-crypto`), kept to
+/// cross-check the backend in tests.
 #[cfg(test)]
 fn recover_public_key_k256(digest: &[u8; 32], sig65: &[u8]) -> Option<[u8; 33]> {
     let recid = RecoveryId::from_byte(sig65[64])?;
