@@ -13,17 +13,18 @@ use crate::{ConnectResult, ServerOpts, StreamsResult};
 /// (libp2p runs no identify/kad either); the pre-auth rate limit is off (every connection
 /// comes from 127.0.0.1); the accept backlog holds the idle-session workload.
 pub fn config(max_streams: usize, keepalive: Duration) -> PeerConfig {
-    PeerConfig {
-        limits: SessionLimits {
+    {
+        let mut c = PeerConfig::default();
+        c.limits = SessionLimits {
             max_streams,
             keepalive_interval: keepalive,
             ..SessionLimits::default()
-        },
-        px1: Some(false),
-        preauth_rate_per_min: Some(0),
-        max_pending_handshakes: 1024,
-        accept_backlog: 16384,
-        ..PeerConfig::default()
+        };
+        c.px1 = Some(false);
+        c.preauth_rate_per_min = Some(0);
+        c.max_pending_handshakes = 1024;
+        c.accept_backlog = 16384;
+        c
     }
 }
 

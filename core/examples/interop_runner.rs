@@ -85,11 +85,12 @@ async fn make_peer(args: &Args) -> Peer {
         .iter()
         .map(|p| Principal::parse(p).expect("principal"))
         .collect();
-    let cfg = PeerConfig {
-        visibility,
-        allowlist_gate: Some(visibility == Visibility::Private || !allow.is_empty()),
-        allowlist: allow,
-        ..Default::default()
+    let cfg = {
+        let mut c = PeerConfig::default();
+        c.visibility = visibility;
+        c.allowlist_gate = Some(visibility == Visibility::Private || !allow.is_empty());
+        c.allowlist = allow;
+        c
     };
     let peer = Peer::new(signer, cfg).await.expect("peer");
     if let Some(alias) = args.value("--alias") {

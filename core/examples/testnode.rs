@@ -30,9 +30,10 @@ async fn main() {
         limits.keepalive_interval = Duration::from_millis(ms);
         limits.keepalive_timeout = Duration::from_millis(ms);
     }
-    let cfg = PeerConfig {
-        limits,
-        ..Default::default()
+    let cfg = {
+        let mut c = PeerConfig::default();
+        c.limits = limits;
+        c
     };
     let run = async {
         match mode {

@@ -19,9 +19,11 @@ pub mod identity;
 pub mod locator;
 pub mod peer;
 pub mod policy;
+pub mod protocol;
 pub mod px1;
 pub mod secure_channel;
 pub mod session;
+pub mod transport;
 pub mod wire;
 
 pub use error::{Error, ErrorCode, Result};
@@ -30,9 +32,10 @@ pub use identity::{
     SignRequest, SignatureForm, WalletSigner, WalletStore,
 };
 pub use locator::Locator;
-pub use peer::{DialOptions, Peer, PeerConfig, Role};
+pub use peer::{Peer, PeerBuilder, PeerConfig, Role};
 pub use policy::{Invite, Visibility};
-pub use session::{Connection, SessionLimits, Stream};
+pub use protocol::{DialOptions, Discovery, PeerHandle, ProtocolHandler};
+pub use session::{Connection, SessionLimits, Stream, WriteBuf};
 
 /// Current unix time in seconds.
 pub fn unix_now() -> i64 {

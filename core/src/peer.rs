@@ -24,12 +24,14 @@
 //! # Ok(()) }
 //! ```
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncWrite;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
 
@@ -38,14 +40,16 @@ use crate::identity::{
     AliasBook, AliasCard, LocalWallet, Network, NetworkFilter, NodeKey, NodeKeyAttestation,
     Principal, WalletSigner,
 };
-use crate::locator::{parse_listen_addr, Locator};
+use crate::locator::Locator;
 use crate::policy::{Invite, NodePolicy, RateLimiter, Visibility, DEFAULT_INVITE_TTL_SECS};
+pub use crate::protocol::DialOptions;
+use crate::protocol::{Discovery, PeerHandle, PeerOps, ProtocolHandler, Router};
 use crate::px1;
-use crate::session::driver;
 use crate::session::{
     default_capabilities, AttestationCache, Clock, Connection, Session, SessionConfig,
-    SessionLimits, Stream,
+    SessionLimits,
 };
+use crate::transport::{BoxFuture, Connected, Incoming, Io, Listener, TcpTransport, Transports};
 use crate::wire::message::caps;
 
 /// Implementation profiles (spec §1.4).
@@ -60,8 +64,10 @@ pub enum Role {
     ListenerOnly,
 }
 
-/// How a peer behaves. `PeerConfig::default()` is a Public full peer.
+/// How a peer behaves. `PeerConfig::default()` is a Public full peer; change it with the
+/// `with_…` methods or by assigning fields of a default value.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct PeerConfig {
     pub role: Role,
     pub visibility: Visibility,
@@ -84,7 +90,7 @@ pub struct PeerConfig {
     pub max_pending_handshakes: usize,
     /// A fixed node key (default: a fresh one per peer).
     pub node_key: Option<NodeKey>,
-    /// Time allowed for the TCP connect of one address.
+    /// Time allowed for the transport connect of one address.
     pub connect_timeout: Duration,
     /// Capacity of the queue of accepted connections not yet taken by `accept`.
     pub accept_backlog: usize,
@@ -117,15 +123,57 @@ impl PeerConfig {
         self.visibility = v;
         self
     }
-}
 
-/// Options of one dial.
-#[derive(Clone, Debug, Default)]
-pub struct DialOptions {
-    /// Invite token for a stealth listener (sent in KNOCK).
-    pub invite: Option<Vec<u8>>,
-    /// Fail unless the peer authenticates as this principal.
-    pub expect: Option<Principal>,
+    pub fn with_role(mut self, role: Role) -> Self {
+        self.role = role;
+        self
+    }
+
+    /// Principals let in after auth (Private and Stealth enforce the list by default).
+    pub fn with_allowlist(mut self, principals: impl IntoIterator<Item = Principal>) -> Self {
+        self.allowlist = principals.into_iter().collect();
+        self
+    }
+
+    pub fn with_allowlist_gate(mut self, gate: bool) -> Self {
+        self.allowlist_gate = Some(gate);
+        self
+    }
+
+    pub fn with_networks(mut self, networks: NetworkFilter) -> Self {
+        self.networks = networks;
+        self
+    }
+
+    pub fn with_limits(mut self, limits: SessionLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub fn with_alias(mut self, alias: &str, display_name: &str) -> Self {
+        self.alias = Some((alias.to_string(), display_name.to_string()));
+        self
+    }
+
+    pub fn with_px1(mut self, enabled: bool) -> Self {
+        self.px1 = Some(enabled);
+        self
+    }
+
+    pub fn with_node_key(mut self, key: NodeKey) -> Self {
+        self.node_key = Some(key);
+        self
+    }
+
+    pub fn with_preauth_rate_per_min(mut self, rate: u32) -> Self {
+        self.preauth_rate_per_min = Some(rate);
+        self
+    }
+
+    pub fn with_attestation_ttl_secs(mut self, secs: i64) -> Self {
+        self.attestation_ttl_secs = secs;
+        self
+    }
 }
 
 struct Issued {
@@ -171,12 +219,21 @@ pub(crate) struct PeerInner {
     incoming_tx: mpsc::Sender<Connection>,
     incoming_rx: tokio::sync::Mutex<mpsc::Receiver<Connection>>,
     connections: Mutex<ConnectionList>,
-    listeners: Mutex<Vec<(SocketAddr, JoinHandle<()>)>>,
+    listeners: Mutex<Vec<(Locator, JoinHandle<()>)>>,
     pending: Arc<Semaphore>,
     closed: AtomicBool,
     /// Wakes `accept` calls pending when `close` runs (they hold the receiver's lock).
     closing: tokio::sync::Notify,
-    pub(crate) px1: Option<px1::Px1>,
+    /// Capabilities announced in HELLO.
+    capabilities: Vec<String>,
+    transports: Transports,
+    /// The protocol handlers, by stream label (`None`: no handler registered).
+    router: Option<Arc<Router>>,
+    /// Dial-by-principal modules, asked in order.
+    discovery: Vec<Arc<dyn Discovery>>,
+    px1: Option<Arc<px1::Px1>>,
+    /// What handlers and discovery modules get: this peer, weakly.
+    handle: PeerHandle,
 }
 
 impl Drop for PeerInner {
@@ -202,10 +259,53 @@ impl std::fmt::Debug for Peer {
     }
 }
 
-impl Peer {
-    /// Creates a peer whose attestations and AliasCards are signed by `signer` (a local
-    /// wallet, or a host-side signer: keychain, hardware or browser wallet).
-    pub async fn new(signer: Arc<dyn WalletSigner>, config: PeerConfig) -> Result<Peer, Error> {
+/// Builds a [`Peer`]: its signer, configuration, protocol handlers, discovery modules and
+/// transports. `Peer::new` and `Peer::ephemeral` are the short forms.
+pub struct PeerBuilder {
+    signer: Option<Arc<dyn WalletSigner>>,
+    config: PeerConfig,
+    protocols: HashMap<String, Arc<dyn ProtocolHandler>>,
+    discovery: Vec<Arc<dyn Discovery>>,
+    transports: Vec<Arc<dyn crate::transport::Transport>>,
+}
+
+impl PeerBuilder {
+    /// The wallet that signs the peer's attestations and AliasCards (default: a fresh,
+    /// throw-away mainnet wallet).
+    pub fn signer(mut self, signer: Arc<dyn WalletSigner>) -> Self {
+        self.signer = Some(signer);
+        self
+    }
+
+    /// Serves inbound streams labelled `label` with `handler` instead of handing them to
+    /// [`Connection::accept_stream`]. A later registration of a label replaces an earlier.
+    pub fn protocol(mut self, label: &str, handler: Arc<dyn ProtocolHandler>) -> Self {
+        self.protocols.insert(label.to_string(), handler);
+        self
+    }
+
+    /// Adds a dial-by-principal module, asked after the ones added before it (PX-1, when
+    /// enabled, is asked first).
+    pub fn discovery(mut self, module: Arc<dyn Discovery>) -> Self {
+        self.discovery.push(module);
+        self
+    }
+
+    /// Adds a transport; it takes precedence over TCP (built in) for the schemes it serves.
+    pub fn transport(mut self, transport: Arc<dyn crate::transport::Transport>) -> Self {
+        self.transports.push(transport);
+        self
+    }
+
+    pub async fn build(self) -> Result<Peer, Error> {
+        let PeerBuilder {
+            signer,
+            config,
+            mut protocols,
+            discovery: extra_discovery,
+            transports: extra_transports,
+        } = self;
+        let signer = signer.unwrap_or_else(|| Arc::new(LocalWallet::generate(Network::Mainnet)));
         let principal = signer.principal();
         if !principal.is_single_sig() {
             return Err(Error::new(
@@ -236,30 +336,57 @@ impl Peer {
         )
         .await?;
         let (tx, rx) = mpsc::channel(config.accept_backlog.max(1));
+        let mut capabilities = default_capabilities();
+        let mut discovery: Vec<Arc<dyn Discovery>> = Vec::new();
         let px1_enabled = config
             .px1
             .unwrap_or(config.visibility == Visibility::Public);
-        let inner = Arc::new(PeerInner {
-            principal,
-            pending: Arc::new(Semaphore::new(config.max_pending_handshakes.max(1))),
-            policy: Arc::new(policy),
-            cache: Arc::new(AttestationCache::default()),
-            attestation: tokio::sync::Mutex::new(Issued {
-                bytes: Arc::new(att.encode()),
-                expires_at: att.expires_at,
-            }),
-            alias_card: Mutex::new(None),
-            alias_book: Mutex::new(AliasBook::with_networks(config.networks)),
-            incoming_tx: tx,
-            incoming_rx: tokio::sync::Mutex::new(rx),
-            connections: Mutex::new(ConnectionList::default()),
-            listeners: Mutex::new(Vec::new()),
-            closed: AtomicBool::new(false),
-            closing: tokio::sync::Notify::new(),
-            px1: px1_enabled.then(|| px1::Px1::new(config.visibility)),
-            node_key,
-            signer,
-            config,
+        let px1 = px1_enabled.then(|| Arc::new(px1::Px1::new(config.visibility)));
+        if let Some(px) = &px1 {
+            protocols.insert(px1::STREAM_LABEL.to_string(), px.clone());
+            discovery.push(px.clone());
+            capabilities.push(caps::PX1.to_string());
+        }
+        discovery.extend(extra_discovery);
+        let mut transports = Transports::default();
+        transports.add(Arc::new(TcpTransport {
+            connect_timeout: config.connect_timeout,
+        }));
+        for t in extra_transports {
+            transports.add(t);
+        }
+        let inner = Arc::new_cyclic(|weak: &Weak<PeerInner>| {
+            let handle = PeerHandle::new(Arc::new(WeakPeer(weak.clone())));
+            let router = (!protocols.is_empty())
+                .then(|| Arc::new(Router::new(protocols, handle.clone())))
+                .filter(|r| !r.is_empty());
+            PeerInner {
+                principal,
+                pending: Arc::new(Semaphore::new(config.max_pending_handshakes.max(1))),
+                policy: Arc::new(policy),
+                cache: Arc::new(AttestationCache::default()),
+                attestation: tokio::sync::Mutex::new(Issued {
+                    bytes: Arc::new(att.encode()),
+                    expires_at: att.expires_at,
+                }),
+                alias_card: Mutex::new(None),
+                alias_book: Mutex::new(AliasBook::with_networks(config.networks)),
+                incoming_tx: tx,
+                incoming_rx: tokio::sync::Mutex::new(rx),
+                connections: Mutex::new(ConnectionList::default()),
+                listeners: Mutex::new(Vec::new()),
+                closed: AtomicBool::new(false),
+                closing: tokio::sync::Notify::new(),
+                capabilities,
+                transports,
+                router,
+                discovery,
+                px1,
+                handle,
+                node_key,
+                signer,
+                config,
+            }
         });
         let peer = Peer { inner };
         if let Some((alias, display)) = peer.inner.config.alias.clone() {
@@ -267,18 +394,37 @@ impl Peer {
         }
         Ok(peer)
     }
+}
+
+impl Peer {
+    /// Starts building a peer (signer, protocol handlers, discovery, transports).
+    pub fn builder(config: PeerConfig) -> PeerBuilder {
+        PeerBuilder {
+            signer: None,
+            config,
+            protocols: HashMap::new(),
+            discovery: Vec::new(),
+            transports: Vec::new(),
+        }
+    }
+
+    /// Creates a peer whose attestations and AliasCards are signed by `signer` (a local
+    /// wallet, or a host-side signer: keychain, hardware or browser wallet).
+    pub async fn new(signer: Arc<dyn WalletSigner>, config: PeerConfig) -> Result<Peer, Error> {
+        Peer::builder(config).signer(signer).build().await
+    }
 
     /// A peer with a fresh, throw-away mainnet wallet (what the TypeScript `Peer.create()`
     /// does).
     pub async fn ephemeral(config: PeerConfig) -> Result<Peer, Error> {
-        Peer::new(Arc::new(LocalWallet::generate(Network::Mainnet)), config).await
+        Peer::builder(config).build().await
     }
 
-    pub(crate) fn downgrade(&self) -> Weak<PeerInner> {
+    fn downgrade(&self) -> Weak<PeerInner> {
         Arc::downgrade(&self.inner)
     }
 
-    pub(crate) fn from_weak(w: &Weak<PeerInner>) -> Option<Peer> {
+    fn from_weak(w: &Weak<PeerInner>) -> Option<Peer> {
         w.upgrade().map(|inner| Peer { inner })
     }
 
@@ -296,6 +442,11 @@ impl Peer {
 
     pub fn config(&self) -> &PeerConfig {
         &self.inner.config
+    }
+
+    /// The narrow handle protocol handlers and discovery modules get.
+    pub fn handle(&self) -> PeerHandle {
+        self.inner.handle.clone()
     }
 
     /// The listener policy (invites, allowlist) for changes at run time.
@@ -389,9 +540,9 @@ impl Peer {
         }
     }
 
-    /// The PX-1 module, when enabled (hint cache, listen addresses).
+    /// The PX-1 module, when enabled (hint cache, pushes).
     pub fn px1(&self) -> Option<&px1::Px1> {
-        self.inner.px1.as_ref()
+        self.inner.px1.as_deref()
     }
 
     /// Our current AliasCard, if one is set and unexpired.
@@ -439,14 +590,6 @@ impl Peer {
         Ok(issued.bytes.clone())
     }
 
-    fn capabilities(&self) -> Vec<String> {
-        let mut caps = default_capabilities();
-        if self.inner.px1.is_some() {
-            caps.push(crate::wire::message::caps::PX1.to_string());
-        }
-        caps
-    }
-
     async fn session_config(
         &self,
         initiator: bool,
@@ -466,7 +609,7 @@ impl Peer {
             networks: self.inner.config.networks,
             invite_token: opts.invite.clone(),
             expected_remote: opts.expect.clone(),
-            capabilities: self.capabilities(),
+            capabilities: self.inner.capabilities.clone(),
             limits: self.inner.config.limits.clone(),
             attestation_cache: self.inner.cache.clone(),
             alias_card: self.alias_bytes(),
@@ -475,18 +618,24 @@ impl Peer {
         })
     }
 
-    /// Routes streams labelled for built-in modules (PX-1) to them instead of the app.
-    fn internal_router(&self) -> Option<driver::InternalRouter> {
-        self.inner.px1.as_ref()?;
-        let weak = self.downgrade();
-        Some(driver::InternalRouter {
-            labels: vec![caps::PX1.to_string()],
-            handler: Arc::new(move |stream: Stream, conn: Connection| {
-                if let Some(peer) = Peer::from_weak(&weak) {
-                    px1::serve_stream(peer, conn, stream);
-                }
-            }),
-        })
+    /// Runs a session over `io` (either direction) until it is established.
+    async fn run_session(
+        &self,
+        cfg: SessionConfig,
+        io: Box<dyn Io>,
+        remote: Option<SocketAddr>,
+        local: Option<SocketAddr>,
+    ) -> Result<Connection, Error> {
+        let session = Session::new(cfg, Instant::now())?;
+        let router = self
+            .inner
+            .router
+            .clone()
+            .map(|r| r as Arc<dyn crate::session::InboundRouter>);
+        let shared = crate::session::spawn_driver(session, io, remote, local, router);
+        let conn = crate::session::established(shared).await?;
+        self.register(&conn);
+        Ok(conn)
     }
 
     /// Called once per authenticated session, either direction.
@@ -502,8 +651,8 @@ impl Peer {
                 peer.remember_alias(&watched);
             }
         });
-        if self.inner.px1.is_some() {
-            px1::on_connection(self.clone(), conn.clone());
+        if let Some(router) = &self.inner.router {
+            router.session_started(conn);
         }
     }
 
@@ -514,8 +663,10 @@ impl Peer {
         conns.live.clone()
     }
 
-    /// Starts listening (`"9000"`, `"127.0.0.1:0"`, `"[::]:9000"`); returns the bound
-    /// address. Accepted, authenticated sessions arrive through [`Peer::accept`].
+    /// Starts listening on a locator with port (0: any free one): `"9000"` (all IPv4
+    /// interfaces, TCP), `"127.0.0.1:0"`, `"[::]:9000"`, or `scheme://ip:port[/path]` for
+    /// another transport. Returns the bound socket address; [`Peer::listen_locators`] gives
+    /// the full locators. Authenticated sessions arrive through [`Peer::accept`].
     pub async fn listen(&self, addr: &str) -> Result<SocketAddr, Error> {
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(Error::new(ErrorCode::ConnectionClosed, "peer is closed"));
@@ -526,30 +677,37 @@ impl Peer {
                 "this peer is dialer-only: it does not listen",
             ));
         }
-        let addr = parse_listen_addr(addr)?;
-        let listener = TcpListener::bind(addr).await.map_err(|e| {
+        let locator = Locator::parse_listen(addr)?;
+        let transport = self.inner.transports.for_scheme(locator.scheme())?;
+        let listener = transport.listen(&locator).await?;
+        let local = listener.local_locator();
+        let bound = local.socket_addr().ok_or_else(|| {
             Error::new(
-                ErrorCode::InvalidArgument,
-                format!("cannot listen on {addr}: {e}"),
+                ErrorCode::Internal,
+                format!("listener on {local} has no socket address"),
             )
         })?;
-        let local = listener.local_addr()?;
-        let weak = self.downgrade();
-        let task = tokio::spawn(accept_loop(listener, weak));
+        let task = tokio::spawn(accept_loop(listener, self.downgrade()));
         self.inner.listeners.lock().unwrap().push((local, task));
-        if let Some(px) = &self.inner.px1 {
-            px.add_listen_addr(local);
-        }
-        Ok(local)
+        Ok(bound)
     }
 
+    /// The bound socket addresses of every listener.
     pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        self.listen_locators()
+            .iter()
+            .filter_map(Locator::socket_addr)
+            .collect()
+    }
+
+    /// Every listener as a locator of its transport (unspecified IPs as bound).
+    pub fn listen_locators(&self) -> Vec<Locator> {
         self.inner
             .listeners
             .lock()
             .unwrap()
             .iter()
-            .map(|(a, _)| *a)
+            .map(|(l, _)| l.clone())
             .collect()
     }
 
@@ -569,8 +727,8 @@ impl Peer {
         }
     }
 
-    /// Dials a locator (`ip:port`, `[ipv6]:port`, `host:port`) or a principal
-    /// (`stacks:SP…`, resolved through PX-1).
+    /// Dials a locator (`ip:port`, `[ipv6]:port`, `host:port`, `scheme://host:port[/path]`)
+    /// or a principal (`stacks:SP…`, found through the discovery modules: PX-1 by default).
     pub async fn dial(&self, target: &str) -> Result<Connection, Error> {
         self.dial_with(target, DialOptions::default()).await
     }
@@ -588,61 +746,78 @@ impl Peer {
         let target = target.trim();
         if target.starts_with(crate::identity::PRINCIPAL_PREFIX) {
             let principal = Principal::parse(target)?;
-            return px1::dial_principal(self, principal, opts).await;
+            return self.dial_principal(principal, opts).await;
         }
         let locator: Locator = target.parse()?;
         self.dial_locator(&locator, opts).await
     }
 
-    /// Dials one locator, trying each resolved address in order.
+    /// An existing session to `principal`, else what the discovery modules find, in order.
+    async fn dial_principal(
+        &self,
+        principal: Principal,
+        opts: DialOptions,
+    ) -> Result<Connection, Error> {
+        if principal == self.inner.principal {
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                "cannot dial our own principal",
+            ));
+        }
+        if opts.expect.as_ref().is_some_and(|e| *e != principal) {
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                "DialOptions::expect names a different principal than the one dialed",
+            ));
+        }
+        if let Some(c) = self
+            .connections()
+            .into_iter()
+            .find(|c| *c.remote_principal() == principal)
+        {
+            return Ok(c);
+        }
+        let mut last = Error::new(
+            ErrorCode::NotFound,
+            format!(
+                "no session to {principal} and no discovery module on this peer (PX-1 is disabled)"
+            ),
+        );
+        for module in &self.inner.discovery {
+            match module
+                .dial_principal(&self.inner.handle, &principal, opts.clone())
+                .await
+            {
+                Ok(c) => return Ok(c),
+                Err(e) if e.code == ErrorCode::NotFound => last = e,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
+    /// Dials one locator over the transport of its scheme, trying each resolved address in
+    /// order. A locator of a transport this peer lacks fails with `ERR_INVALID_ARGUMENT`
+    /// and says which transports it has.
     pub async fn dial_locator(
         &self,
         locator: &Locator,
         opts: DialOptions,
     ) -> Result<Connection, Error> {
-        let addrs = locator.resolve().await?;
-        let mut last = None;
-        for addr in addrs {
-            let connect =
-                tokio::time::timeout(self.inner.config.connect_timeout, TcpStream::connect(addr))
-                    .await;
-            let tcp = match connect {
-                Ok(Ok(tcp)) => tcp,
-                Ok(Err(e)) => {
-                    last = Some(Error::new(
-                        ErrorCode::ConnectionClosed,
-                        format!("cannot connect to {addr}: {e}"),
-                    ));
-                    continue;
-                }
-                Err(_) => {
-                    last = Some(Error::new(
-                        ErrorCode::Timeout,
-                        format!("connecting to {addr} timed out"),
-                    ));
-                    continue;
-                }
-            };
-            return self.handshake_outbound(tcp, opts).await;
-        }
-        Err(last.unwrap_or_else(|| Error::new(ErrorCode::ConnectionClosed, "no address")))
+        let transport = self.inner.transports.for_scheme(locator.scheme())?;
+        let connected = transport.dial(locator).await?;
+        self.handshake_outbound(connected, opts).await
     }
 
-    /// Runs the dialer side of the handshake over an already connected socket.
+    /// Runs the dialer side of the handshake over a byte stream a transport opened.
     pub async fn handshake_outbound(
         &self,
-        tcp: TcpStream,
+        connected: Connected,
         opts: DialOptions,
     ) -> Result<Connection, Error> {
-        let _ = tcp.set_nodelay(true);
-        let remote = tcp.peer_addr().ok();
-        let local = tcp.local_addr().ok();
         let cfg = self.session_config(true, &opts).await?;
-        let session = Session::new(cfg, Instant::now())?;
-        let shared = driver::spawn(session, tcp, remote, local, self.internal_router());
-        let conn = driver::established(shared).await?;
-        self.register(&conn);
-        Ok(conn)
+        self.run_session(cfg, connected.io, connected.remote, connected.local)
+            .await
     }
 
     /// Stops listening, closes every session and ends `accept`.
@@ -670,9 +845,58 @@ impl Peer {
     }
 }
 
-async fn accept_loop(listener: TcpListener, peer: Weak<PeerInner>) {
+/// The peer as its protocol handlers and discovery modules see it: weakly, and only what
+/// [`PeerHandle`] offers.
+struct WeakPeer(Weak<PeerInner>);
+
+impl WeakPeer {
+    fn peer(&self) -> Option<Peer> {
+        Peer::from_weak(&self.0)
+    }
+}
+
+impl PeerOps for WeakPeer {
+    fn principal(&self) -> Option<Principal> {
+        self.peer().map(|p| p.principal().clone())
+    }
+
+    fn visibility(&self) -> Option<Visibility> {
+        self.peer().map(|p| p.visibility())
+    }
+
+    fn connections(&self) -> Vec<Connection> {
+        self.peer().map(|p| p.connections()).unwrap_or_default()
+    }
+
+    fn listen_locators(&self) -> Vec<Locator> {
+        self.peer().map(|p| p.listen_locators()).unwrap_or_default()
+    }
+
+    fn allows(&self, principal: &Principal) -> bool {
+        self.peer()
+            .is_some_and(|p| p.policy().allowlist.contains(principal))
+    }
+
+    fn dial_locator(
+        &self,
+        locator: Locator,
+        opts: DialOptions,
+    ) -> BoxFuture<Result<Connection, Error>> {
+        let peer = self.peer();
+        Box::pin(async move {
+            match peer {
+                Some(p) => p.dial_locator(&locator, opts).await,
+                None => Err(Error::new(ErrorCode::ConnectionClosed, "peer is closed")),
+            }
+        })
+    }
+}
+
+/// Accepts inbound byte streams of one listener, whatever its transport, and runs each
+/// through admission control and the listener side of the handshake.
+async fn accept_loop(mut listener: Box<dyn Listener>, peer: Weak<PeerInner>) {
     loop {
-        let (tcp, addr) = match listener.accept().await {
+        let incoming = match std::future::poll_fn(|cx| listener.poll_accept(cx)).await {
             Ok(x) => x,
             Err(_) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -688,28 +912,34 @@ async fn accept_loop(listener: TcpListener, peer: Weak<PeerInner>) {
         }
         let policy = peer.inner.policy.clone();
         // Pre-auth gates, cheapest first: per-address rate, then the global cap on
-        // handshakes in progress. Refused sockets cost one accept and one close.
-        if !policy.preauth_limiter.allow(addr.ip(), Instant::now()) {
-            refuse(tcp, &policy, ErrorCode::RateLimited);
+        // handshakes in progress. Refused streams cost one accept and one close.
+        if !policy
+            .preauth_limiter
+            .allow(incoming.remote.ip(), Instant::now())
+        {
+            refuse(incoming, &policy, ErrorCode::RateLimited);
             continue;
         }
         let Ok(permit) = peer.inner.pending.clone().try_acquire_owned() else {
-            refuse(tcp, &policy, ErrorCode::ResourceExhausted);
+            refuse(incoming, &policy, ErrorCode::ResourceExhausted);
             continue;
         };
         tokio::spawn(async move {
             let _permit = permit;
-            let _ = tcp.set_nodelay(true);
-            let local = tcp.local_addr().ok();
+            let Incoming {
+                remote,
+                local,
+                upgrade,
+            } = incoming;
+            // The transport's own setup counts against the handshake's time.
+            let io = match tokio::time::timeout(policy.handshake_timeout, upgrade).await {
+                Ok(Ok(io)) => io,
+                _ => return,
+            };
             let Ok(cfg) = peer.session_config(false, &DialOptions::default()).await else {
                 return;
             };
-            let Ok(session) = Session::new(cfg, Instant::now()) else {
-                return;
-            };
-            let shared = driver::spawn(session, tcp, Some(addr), local, peer.internal_router());
-            if let Ok(conn) = driver::established(shared).await {
-                peer.register(&conn);
+            if let Ok(conn) = peer.run_session(cfg, io, Some(remote), local).await {
                 // A full backlog means the app is not accepting: shed the session.
                 if let Err(e) = peer.inner.incoming_tx.try_send(conn) {
                     let conn = match e {
@@ -723,16 +953,20 @@ async fn accept_loop(listener: TcpListener, peer: Weak<PeerInner>) {
     }
 }
 
-/// Turns a socket away before any handshake. Stealth nodes stay silent; others say why
-/// in a plaintext AUTH_FAIL.
-fn refuse(tcp: TcpStream, policy: &NodePolicy, code: ErrorCode) {
+/// Turns an inbound stream away before any handshake. Stealth nodes stay silent; others
+/// say why in a plaintext AUTH_FAIL, when the transport is ready to carry it at once (TCP;
+/// a transport whose setup is still under way is just dropped).
+fn refuse(incoming: Incoming, policy: &NodePolicy, code: ErrorCode) {
     if policy.visibility == Visibility::Stealth {
-        drop(tcp);
         return;
     }
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let mut upgrade = incoming.upgrade;
+    let Poll::Ready(Ok(mut io)) = upgrade.as_mut().poll(&mut cx) else {
+        return;
+    };
     let msg = crate::wire::message::Message::AuthFail { code, reason: None }.to_vec();
     let mut framed = Vec::new();
     crate::wire::frame::write_frame(&mut framed, &msg);
-    let _ = tcp.try_write(&framed);
-    drop(tcp);
+    let _ = std::pin::Pin::new(&mut io).poll_write(&mut cx, &framed);
 }

@@ -24,10 +24,11 @@ async fn alias_refresh_and_expiry_across_reconnects() {
 }
 
 async fn run() {
-    let alice = Peer::ephemeral(PeerConfig {
-        alias: Some(("Alice".into(), "Alice 🌱".into())),
-        alias_ttl_secs: TTL,
-        ..PeerConfig::default()
+    let alice = Peer::ephemeral({
+        let mut c = PeerConfig::default();
+        c.alias = Some(("Alice".into(), "Alice 🌱".into()));
+        c.alias_ttl_secs = TTL;
+        c
     })
     .await
     .unwrap();

@@ -196,16 +196,18 @@ async fn server_and_client(
     server_limits: SessionLimits,
     limits: SessionLimits,
 ) -> (snap2p::Peer, std::net::SocketAddr, snap2p::Peer) {
-    let server = peer(PeerConfig {
-        limits: server_limits,
-        ..Default::default()
+    let server = peer({
+        let mut c = PeerConfig::default();
+        c.limits = server_limits;
+        c
     })
     .await;
     let addr = server.listen("127.0.0.1:0").await.unwrap();
     serve_digest(&server);
-    let client = peer(PeerConfig {
-        limits,
-        ..Default::default()
+    let client = peer({
+        let mut c = PeerConfig::default();
+        c.limits = limits;
+        c
     })
     .await;
     (server, addr, client)

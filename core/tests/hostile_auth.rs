@@ -368,11 +368,12 @@ async fn relaying_mitm_is_caught_by_the_listener_itself() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protocol_version_other_than_1_is_refused() {
     timeout(T, async {
-        let stealth = peer(PeerConfig {
-            visibility: Visibility::Stealth,
-            allowlist_gate: Some(false),
-            preauth_rate_per_min: Some(1000),
-            ..Default::default()
+        let stealth = peer({
+            let mut c = PeerConfig::default();
+            c.visibility = Visibility::Stealth;
+            c.allowlist_gate = Some(false);
+            c.preauth_rate_per_min = Some(1000);
+            c
         })
         .await;
         let public = peer(PeerConfig::default()).await;

@@ -26,11 +26,12 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 async fn scanner_flood_against_stealth_listener_lets_invited_peer_in() {
     let _g = SERIAL.lock().await;
     timeout(Duration::from_secs(120), async {
-        let stealth = peer(PeerConfig {
-            visibility: Visibility::Stealth,
-            allowlist_gate: Some(false),
-            limits: SessionLimits { handshake_timeout: Duration::from_secs(2), ..Default::default() },
-            ..Default::default()
+        let stealth = peer({
+            let mut c = PeerConfig::default();
+            c.visibility = Visibility::Stealth;
+            c.allowlist_gate = Some(false);
+            c.limits = SessionLimits { handshake_timeout: Duration::from_secs(2), ..Default::default() };
+            c
         })
         .await;
         let addr = stealth.listen("127.0.0.1:0").await.unwrap();
@@ -136,10 +137,11 @@ async fn slowloris_half_open_handshakes_are_capped_and_cut() {
     timeout(Duration::from_secs(120), async {
         const CAP: usize = 32;
         const HS: Duration = Duration::from_millis(1000);
-        let server = peer(PeerConfig {
-            max_pending_handshakes: CAP,
-            limits: SessionLimits { handshake_timeout: HS, ..Default::default() },
-            ..Default::default()
+        let server = peer({
+            let mut c = PeerConfig::default();
+            c.max_pending_handshakes = CAP;
+            c.limits = SessionLimits { handshake_timeout: HS, ..Default::default() };
+            c
         })
         .await;
         let addr = server.listen("127.0.0.1:0").await.unwrap();
@@ -259,10 +261,11 @@ async fn slowloris_half_open_handshakes_are_capped_and_cut() {
 async fn hostile_length_prefixes_never_allocate_past_the_frame_limit() {
     let _g = SERIAL.lock().await;
     timeout(Duration::from_secs(120), async {
-        let server = peer(PeerConfig {
-            max_pending_handshakes: 1024,
-            limits: SessionLimits { handshake_timeout: Duration::from_secs(3), ..Default::default() },
-            ..Default::default()
+        let server = peer({
+            let mut c = PeerConfig::default();
+            c.max_pending_handshakes = 1024;
+            c.limits = SessionLimits { handshake_timeout: Duration::from_secs(3), ..Default::default() };
+            c
         })
         .await;
         let addr = server.listen("127.0.0.1:0").await.unwrap();

@@ -148,8 +148,14 @@ fn locator_validation() {
         "[2001:db8::1]:443",
         "node.example.com:9000",
         "127.0.0.1:9",
+        // Other transports, known or not, are carried (a newer peer may dial them).
+        "ws://1.2.3.4:80/snap2p",
+        "wss://node.example.com:443",
+        "http://x:1",
+        "quic://1.2.3.4:4433",
     ] {
         assert!(parse_locator(ok).is_some(), "{ok}");
+        assert_eq!(parse_locator(ok).unwrap().to_string(), ok, "{ok} round-trips");
     }
     for bad in [
         "0.0.0.0:9000",
@@ -160,7 +166,9 @@ fn locator_validation() {
         "1.2.3.4:0",
         "1.2.3.4",
         "::1:80",
-        "http://x:1",
+        "ws://0.0.0.0:80",
+        "HTTP://x:1",
+        "tcp://1.2.3.4:1/path",
         " 1.2.3.4:1",
         "",
     ] {

@@ -26,7 +26,7 @@ impl Node {
     }
 
     fn locator(&self) -> Locator {
-        Locator::Ip(self.addr)
+        Locator::tcp(self.addr)
     }
 
     fn px(&self) -> &px1::Px1 {
@@ -96,18 +96,20 @@ async fn ring_of_clusters() {
     }
     // A Private and a Stealth node with PX-1 switched on, connected both ways.
     let g = |k: usize| &clusters[k][0];
-    let private = node_with(PeerConfig {
-        visibility: Visibility::Private,
-        px1: Some(true),
-        allowlist: vec![g(1).principal()],
-        ..PeerConfig::default()
+    let private = node_with({
+        let mut c = PeerConfig::default();
+        c.visibility = Visibility::Private;
+        c.px1 = Some(true);
+        c.allowlist = vec![g(1).principal()];
+        c
     })
     .await;
-    let stealth = node_with(PeerConfig {
-        visibility: Visibility::Stealth,
-        px1: Some(true),
-        allowlist: vec![g(4).principal()],
-        ..PeerConfig::default()
+    let stealth = node_with({
+        let mut c = PeerConfig::default();
+        c.visibility = Visibility::Stealth;
+        c.px1 = Some(true);
+        c.allowlist = vec![g(4).principal()];
+        c
     })
     .await;
     // Outbound from the private/stealth nodes: the remote address of these sessions is
@@ -282,7 +284,8 @@ async fn lying_hints() {
     let liar_to_a = liar_to_a.expect("the liar's side of the session");
     let _ = a_to_liar;
     // The liar claims X lives at Y's locator.
-    px1::push(&liar.peer, &liar_to_a, &x.principal(), &[y.locator()], 3600)
+    liar.px()
+        .push(&liar_to_a, &x.principal(), &[y.locator()], 3600)
         .await
         .unwrap();
     assert_eq!(a.px().cached(&x.principal()), vec![y.locator()]);
@@ -304,7 +307,8 @@ async fn lying_hints() {
     connect(&a, &honest).await;
     connect(&x, &honest).await;
     assert!(eventually(Duration::from_secs(10), || knows(&honest, &x.principal())).await);
-    px1::push(&liar.peer, &liar_to_a, &x.principal(), &[y.locator()], 3600)
+    liar.px()
+        .push(&liar_to_a, &x.principal(), &[y.locator()], 3600)
         .await
         .unwrap();
     let conn = a
@@ -318,7 +322,8 @@ async fn lying_hints() {
     // A lie cannot flush a verified hint: after 20 more lies the verified one is first.
     for i in 0..20u16 {
         let fake: Locator = format!("127.0.0.1:{}", 20000 + i).parse().unwrap();
-        px1::push(&liar.peer, &liar_to_a, &x.principal(), &[fake], 3600)
+        liar.px()
+            .push(&liar_to_a, &x.principal(), &[fake], 3600)
             .await
             .unwrap();
     }
@@ -339,7 +344,7 @@ async fn lying_hints() {
         l.local_addr().unwrap()
     };
     a.px()
-        .add_hint(nobody.principal(), &[Locator::Ip(dead)], 3600);
+        .add_hint(nobody.principal(), &[Locator::tcp(dead)], 3600);
     let err = a
         .peer
         .dial(&nobody.principal().to_string())
@@ -436,7 +441,7 @@ async fn limits() {
         let mut hash = [7u8; 20];
         hash[..2].copy_from_slice(&i.to_be_bytes());
         let p = Principal::new(22, hash).unwrap();
-        if let Err(e) = px1::push(&client.peer, &to_server, &p, &[loc], 60).await {
+        if let Err(e) = client.px().push(&to_server, &p, &[loc], 60).await {
             assert_eq!(e.code, ErrorCode::RateLimited, "{e}");
             refused += 1;
         }
@@ -445,22 +450,19 @@ async fn limits() {
     assert!(server.px().snapshot().len() <= 2 + 64 + 20);
 
     // Private peers never push, whatever the API is asked.
-    let private = node_with(PeerConfig {
-        visibility: Visibility::Private,
-        px1: Some(true),
-        ..PeerConfig::default()
+    let private = node_with({
+        let mut c = PeerConfig::default();
+        c.visibility = Visibility::Private;
+        c.px1 = Some(true);
+        c
     })
     .await;
     let c = connect(&private, &server).await;
-    let err = px1::push(
-        &private.peer,
-        &c,
-        private.peer.principal(),
-        &[private.locator()],
-        60,
-    )
-    .await
-    .unwrap_err();
+    let err = private
+        .px()
+        .push(&c, private.peer.principal(), &[private.locator()], 60)
+        .await
+        .unwrap_err();
     assert_eq!(err.code, ErrorCode::NotAllowed);
 
     // A peer with PX-1 off (Private default) is not asked and not served.

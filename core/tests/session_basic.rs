@@ -31,9 +31,10 @@ async fn echo_over_loopback() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_are_enforced() {
     use snap2p::{ErrorCode, Role};
-    let dialer = Peer::ephemeral(PeerConfig {
-        role: Role::DialerOnly,
-        ..Default::default()
+    let dialer = Peer::ephemeral({
+        let mut c = PeerConfig::default();
+        c.role = Role::DialerOnly;
+        c
     })
     .await
     .unwrap();
@@ -41,9 +42,10 @@ async fn roles_are_enforced() {
         dialer.listen("127.0.0.1:0").await.unwrap_err().code,
         ErrorCode::InvalidArgument
     );
-    let listener = Peer::ephemeral(PeerConfig {
-        role: Role::ListenerOnly,
-        ..Default::default()
+    let listener = Peer::ephemeral({
+        let mut c = PeerConfig::default();
+        c.role = Role::ListenerOnly;
+        c
     })
     .await
     .unwrap();
@@ -58,9 +60,10 @@ async fn roles_are_enforced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listener_alias_is_known_when_dial_returns() {
-    let server = Peer::ephemeral(PeerConfig {
-        alias: Some(("echo-server".into(), "Echo".into())),
-        ..Default::default()
+    let server = Peer::ephemeral({
+        let mut c = PeerConfig::default();
+        c.alias = Some(("echo-server".into(), "Echo".into()));
+        c
     })
     .await
     .unwrap();

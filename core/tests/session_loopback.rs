@@ -48,12 +48,12 @@ async fn owned_and_borrowed_writes_interleave_in_order() {
                 total += n as u64;
                 match (round + i) % 3 {
                     0 => stream.write_all(&buf).await.unwrap(),
-                    1 => stream.write_all_owned(buf.into()).await.unwrap(),
+                    1 => stream.write_all(bytes::Bytes::from(buf)).await.unwrap(),
                     _ => {
                         let mut rest = bytes::Bytes::from(buf);
                         while !rest.is_empty() {
                             stream.writable().await.unwrap();
-                            let k = stream.try_write_owned(&rest).unwrap();
+                            let k = stream.try_write(rest.clone()).unwrap();
                             let _ = rest.split_to(k);
                         }
                     }
@@ -119,10 +119,11 @@ async fn visibility_modes_over_sockets() {
         // Private: allowlist gate after auth.
         let alice = peer(PeerConfig::default()).await;
         let mallory = peer(PeerConfig::default()).await;
-        let private = peer(PeerConfig {
-            visibility: Visibility::Private,
-            allowlist: vec![alice.principal().clone()],
-            ..Default::default()
+        let private = peer({
+            let mut c = PeerConfig::default();
+            c.visibility = Visibility::Private;
+            c.allowlist = vec![alice.principal().clone()];
+            c
         })
         .await;
         let paddr = private.listen("127.0.0.1:0").await.unwrap().to_string();
@@ -133,10 +134,11 @@ async fn visibility_modes_over_sockets() {
         assert_eq!(conn.remote_principal(), private.principal());
 
         // Stealth: KNOCK with an invite before anything else.
-        let stealth = peer(PeerConfig {
-            visibility: Visibility::Stealth,
-            allowlist_gate: Some(false),
-            ..Default::default()
+        let stealth = peer({
+            let mut c = PeerConfig::default();
+            c.visibility = Visibility::Stealth;
+            c.allowlist_gate = Some(false);
+            c
         })
         .await;
         let saddr = stealth.listen("127.0.0.1:0").await.unwrap().to_string();
@@ -179,11 +181,12 @@ async fn visibility_modes_over_sockets() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stealth_listener_rate_limits_unauthenticated_handshakes() {
     timeout(T, async {
-        let stealth = peer(PeerConfig {
-            visibility: Visibility::Stealth,
-            allowlist_gate: Some(false),
-            preauth_rate_per_min: Some(3),
-            ..Default::default()
+        let stealth = peer({
+            let mut c = PeerConfig::default();
+            c.visibility = Visibility::Stealth;
+            c.allowlist_gate = Some(false);
+            c.preauth_rate_per_min = Some(3);
+            c
         })
         .await;
         let addr = stealth.listen("127.0.0.1:0").await.unwrap();
@@ -229,9 +232,10 @@ async fn garbage_closes_only_that_session_and_silent_clients_time_out() {
             handshake_timeout: Duration::from_millis(500),
             ..Default::default()
         };
-        let server = peer(PeerConfig {
-            limits,
-            ..Default::default()
+        let server = peer({
+            let mut c = PeerConfig::default();
+            c.limits = limits;
+            c
         })
         .await;
         let addr = server.listen("127.0.0.1:0").await.unwrap();
@@ -321,9 +325,10 @@ async fn keepalive_detects_a_partition() {
             keepalive_timeout: Duration::from_millis(500),
             ..Default::default()
         };
-        let client = peer(PeerConfig {
-            limits,
-            ..Default::default()
+        let client = peer({
+            let mut c = PeerConfig::default();
+            c.limits = limits;
+            c
         })
         .await;
         let conn = client.dial(&relay.to_string()).await.unwrap();
@@ -465,12 +470,13 @@ async fn closing_ends_within_the_linger_when_the_peer_stops_reading() {
             std::future::pending::<()>().await;
         });
         let linger = Duration::from_millis(300);
-        let client = peer(PeerConfig {
-            limits: SessionLimits {
+        let client = peer({
+            let mut c = PeerConfig::default();
+            c.limits = SessionLimits {
                 close_linger: linger,
                 ..Default::default()
-            },
-            ..Default::default()
+            };
+            c
         })
         .await;
         let conn = client.dial(&addr.to_string()).await.unwrap();

@@ -11,9 +11,12 @@
 //! | 3 | PX_PUSH           | `l` locators, `p` principal, `ttl` seconds (uint)     |
 //!
 //! Unknown keys are ignored and an unknown `t` is ERR_VERSION_UNSUPPORTED (spec §3.0).
-//! Locators that do not parse as `ip:port`, `[ipv6]:port` or `host:port`, or that name an
-//! address nobody can dial (unspecified, multicast, broadcast), are dropped one by one:
-//! hints are advisory, and a newer peer may know locator forms we do not.
+//! Locators are text in the grammar of docs/PROTOCOL.md §8.1 (`ip:port`, `[ipv6]:port`,
+//! `host:port` for TCP, `scheme://host:port[/path]` for other transports, known or not).
+//! Locators that do not parse, or that name an address nobody can dial (unspecified,
+//! multicast, broadcast), are dropped one by one: hints are advisory, and a newer peer may
+//! know locator forms we do not. Locators of a transport this peer lacks are kept and
+//! passed on; dialing one fails with a clear reason and the search goes on.
 
 use bytes::BytesMut;
 
@@ -35,7 +38,9 @@ pub mod types {
 pub const MAX_MESSAGE_LEN: usize = 4608;
 /// Most locators one message may carry (the cap on `max_results` too).
 pub const MAX_LOCATORS_PER_MESSAGE: usize = 16;
-/// Longest locator text: 253-byte host name, ':' and a 5-digit port.
+/// Longest locator text: a 253-byte host name, ':' and a 5-digit port. Locators with a
+/// scheme and path must fit it too (the message limit above is computed from it, and
+/// peers of v0.1 enforce both).
 pub const MAX_LOCATOR_LEN: usize = 259;
 
 /// One PX-1 message.
@@ -64,13 +69,13 @@ fn invalid(msg: impl Into<String>) -> Error {
 /// Whether a parsed locator is worth dialing at all: addresses that cannot name one
 /// remote host (unspecified, multicast, limited broadcast) are never hints.
 pub fn is_dialable(loc: &Locator) -> bool {
-    match loc {
-        Locator::Ip(a) => {
+    match loc.socket_addr() {
+        Some(a) => {
             let ip = a.ip().to_canonical();
             let broadcast = matches!(ip, std::net::IpAddr::V4(v4) if v4.is_broadcast());
             !ip.is_unspecified() && !ip.is_multicast() && !broadcast && a.port() != 0
         }
-        Locator::Dns { port, .. } => *port != 0,
+        None => loc.port() != 0,
     }
 }
 

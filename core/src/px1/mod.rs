@@ -3,8 +3,11 @@
 //!
 //! - [`codec`]: the three messages and their framing (byte-exact in `docs/PROTOCOL.md (Part III)`);
 //! - [`cache`]: principal → {locators, expires_at}, bounded, TTLs clamped;
-//! - this module: the per-peer state, the policy of spec §10.3, the stream server, the
-//!   pushes sent when a session starts, and [`dial_principal`]'s iterative search.
+//! - this module: the per-peer state, the policy of spec §10.3, and [`Px1`] as a plug-in
+//!   of the peer: the [`ProtocolHandler`] of `px-1` streams (the stream server and the
+//!   pushes sent when a session starts) and the [`Discovery`] module behind
+//!   `peer.dial("stacks:…")` (an iterative search through connected peers). It sees the
+//!   peer only through a [`PeerHandle`].
 //!
 //! PX-1 data are routing hints only: every dial made from a hint carries
 //! `DialOptions::expect`, so a wrong hint fails the handshake (`ERR_PRINCIPAL_MISMATCH`)
@@ -21,7 +24,7 @@ pub mod codec;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
@@ -29,9 +32,9 @@ use tokio::task::JoinSet;
 
 use crate::error::{Error, ErrorCode};
 use crate::identity::Principal;
-use crate::locator::Locator;
-use crate::peer::{DialOptions, Peer};
+use crate::locator::{Host, Locator};
 use crate::policy::Visibility;
+use crate::protocol::{DialOptions, Discovery, PeerHandle, ProtocolHandler};
 use crate::session::{Connection, Stream};
 use crate::wire::message::caps;
 
@@ -150,48 +153,78 @@ impl State {
     }
 }
 
-/// Per-peer PX-1 state: our listen addresses, the hint cache and per-session limits.
+/// Per-peer PX-1 state: the hint cache and per-session limits.
 #[derive(Debug)]
 pub struct Px1 {
     visibility: Visibility,
-    listen_addrs: Mutex<Vec<SocketAddr>>,
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
+    /// Push batches per session, for a search waiting on a fresh session's pushes.
+    pushes: PushBatches,
+}
+
+/// Counts processed push batches per session and wakes searches waiting for them.
+#[derive(Debug, Clone)]
+struct PushBatches {
+    state: Arc<Mutex<State>>,
     /// Signalled whenever a push batch from some session has been processed.
-    pushed: Notify,
+    pushed: Arc<Notify>,
+}
+
+impl PushBatches {
+    fn count(&self, session: [u8; 32]) -> u64 {
+        lock(&self.state)
+            .sessions
+            .get(&session)
+            .map_or(0, |s| s.push_batches)
+    }
+
+    fn note(&self, session: [u8; 32]) {
+        lock(&self.state).session(session).push_batches += 1;
+        self.pushed.notify_waiters();
+    }
+
+    /// Waits (bounded) until `session` delivered a push batch.
+    async fn wait(&self, session: [u8; 32], within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let notified = self.pushed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.count(session) > 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    // Every mutation is complete at each call boundary; a poisoned lock still holds a
+    // consistent cache.
+    state.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Px1 {
     pub fn new(visibility: Visibility) -> Self {
+        let state = Arc::new(Mutex::new(State::default()));
         Px1 {
             visibility,
-            listen_addrs: Mutex::new(Vec::new()),
-            state: Mutex::new(State::default()),
-            pushed: Notify::new(),
+            pushes: PushBatches {
+                state: state.clone(),
+                pushed: Arc::new(Notify::new()),
+            },
+            state,
         }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        // Every mutation is complete at each call boundary; a poisoned lock still holds a
-        // consistent cache.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.state)
     }
 
     pub fn visibility(&self) -> Visibility {
         self.visibility
-    }
-
-    pub fn add_listen_addr(&self, addr: SocketAddr) {
-        let mut addrs = self.listen_addrs.lock().unwrap_or_else(|p| p.into_inner());
-        if !addrs.contains(&addr) {
-            addrs.push(addr);
-        }
-    }
-
-    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
-        self.listen_addrs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
     }
 
     /// The current hints for `principal` (verified first, then newest first).
@@ -226,23 +259,23 @@ impl Px1 {
         self.state().cache.remove(principal);
     }
 
-    /// Our own locators as `conn`'s remote can use them: the bound listen addresses, with
-    /// an unspecified IP (`0.0.0.0`, `[::]`) replaced by the local end of this session
-    /// (the address the remote reached us on, or can reach us on).
-    fn own_locators(&self, conn: &Connection) -> Vec<Locator> {
+    /// Our own locators as `conn`'s remote can use them: the listeners' locators, with an
+    /// unspecified IP (`0.0.0.0`, `[::]`) replaced by the local end of this session (the
+    /// address the remote reached us on, or can reach us on).
+    fn own_locators(&self, peer: &PeerHandle, conn: &Connection) -> Vec<Locator> {
         let local_ip = conn.local_addr().map(|a| a.ip().to_canonical());
         let mut out: Vec<Locator> = Vec::new();
-        for a in self.listen_addrs() {
-            let ip = if a.ip().is_unspecified() {
-                match local_ip {
+        for listening in peer.listen_locators() {
+            let loc = match (listening.host(), listening.socket_addr()) {
+                (Host::Ip(ip), Some(a)) if ip.is_unspecified() => match local_ip {
                     // A v4-only wildcard listener cannot be reached on a v6 local address.
-                    Some(ip) if a.is_ipv6() || ip.is_ipv4() => ip,
+                    Some(ip) if a.is_ipv6() || ip.is_ipv4() => {
+                        listening.with_addr(SocketAddr::new(ip, a.port()))
+                    }
                     _ => continue,
-                }
-            } else {
-                a.ip()
+                },
+                _ => listening,
             };
-            let loc = Locator::Ip(SocketAddr::new(ip, a.port()));
             if codec::is_dialable(&loc) && relevant_for(&loc, conn) && !out.contains(&loc) {
                 out.push(loc);
             }
@@ -308,51 +341,21 @@ impl Px1 {
             .insert(&principal, &locs, clamp_ttl(ttl), false, now);
     }
 
-    fn note_push_batch(&self, session: [u8; 32]) {
-        self.state().session(session).push_batches += 1;
-        self.pushed.notify_waiters();
-    }
-
-    fn push_batches(&self, session: [u8; 32]) -> u64 {
-        self.state()
-            .sessions
-            .get(&session)
-            .map_or(0, |s| s.push_batches)
-    }
-
-    /// Waits (bounded) until `session` delivered a push batch.
-    async fn wait_for_push(&self, session: [u8; 32], within: Duration) {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            let notified = self.pushed.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.push_batches(session) > 0 {
-                return;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return;
-            }
-        }
-    }
-
     /// What we answer to `conn` about `target` (spec §10.3), at most `max` locators.
     fn answer(
         &self,
-        peer: &Peer,
+        peer: &PeerHandle,
         conn: &Connection,
         target: &Principal,
         max: usize,
     ) -> Result<Vec<Locator>, ErrorCode> {
-        if self.visibility == Visibility::Stealth
-            && !peer.policy().allowlist.contains(conn.remote_principal())
-        {
+        if self.visibility == Visibility::Stealth && !peer.allows(conn.remote_principal()) {
             return Err(ErrorCode::NotAllowed);
         }
-        let mut out = if target == peer.principal() {
+        let mut out = if peer.principal().as_ref() == Some(target) {
             // Only a Public node may include hints about itself.
             if self.visibility == Visibility::Public {
-                self.own_locators(conn)
+                self.own_locators(peer, conn)
             } else {
                 Vec::new()
             }
@@ -372,15 +375,18 @@ impl Px1 {
 
     /// The PX_PUSH batch a Public peer sends to a new session: its own hint, then hints it
     /// holds about others (never about the remote itself or non-Public principals).
-    fn initial_pushes(&self, peer: &Peer, conn: &Connection) -> Vec<Px1Message> {
+    fn initial_pushes(&self, peer: &PeerHandle, conn: &Connection) -> Vec<Px1Message> {
         let mut msgs = Vec::new();
+        let Some(me) = peer.principal() else {
+            return msgs;
+        };
         if self.visibility != Visibility::Public {
             return msgs;
         }
-        let own = self.own_locators(conn);
+        let own = self.own_locators(peer, conn);
         if !own.is_empty() {
             msgs.push(Px1Message::Push {
-                principal: peer.principal().clone(),
+                principal: me,
                 locators: own,
                 ttl_seconds: DEFAULT_TTL_SECS as u64,
             });
@@ -439,13 +445,6 @@ fn relevant_for(loc: &Locator, conn: &Connection) -> bool {
         || conn
             .remote_addr()
             .is_some_and(|a| a.ip().to_canonical().is_loopback())
-}
-
-fn px1_of(peer: &Peer) -> Result<&Px1, Error> {
-    peer.inner
-        .px1
-        .as_ref()
-        .ok_or_else(|| Error::new(ErrorCode::NotFound, "PX-1 is disabled on this peer"))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -545,45 +544,125 @@ async fn send_pushes(conn: &Connection, msgs: &[Px1Message]) -> Result<(), Error
         .map_err(|_| Error::new(ErrorCode::Timeout, "PX-1 push timed out"))?
 }
 
-/// Pushes a hint about `principal` to the peer of `conn`.
-///
-/// Only Public peers push (spec §10.3; §4.1.2 forbids Private nodes to publish or forward
-/// advertisements), so this fails with ERR_NOT_ALLOWED elsewhere.
-pub async fn push(
-    peer: &Peer,
-    conn: &Connection,
-    principal: &Principal,
-    locators: &[Locator],
-    ttl_secs: u64,
-) -> Result<(), Error> {
-    let px = px1_of(peer)?;
-    if px.visibility != Visibility::Public {
-        return Err(Error::new(
-            ErrorCode::NotAllowed,
-            "only Public peers push PX-1 hints",
-        ));
+impl Px1 {
+    /// Pushes a hint about `principal` to the peer of `conn`.
+    ///
+    /// Only Public peers push (spec §10.3; §4.1.2 forbids Private nodes to publish or
+    /// forward advertisements), so this fails with ERR_NOT_ALLOWED elsewhere.
+    pub async fn push(
+        &self,
+        conn: &Connection,
+        principal: &Principal,
+        locators: &[Locator],
+        ttl_secs: u64,
+    ) -> Result<(), Error> {
+        if self.visibility != Visibility::Public {
+            return Err(Error::new(
+                ErrorCode::NotAllowed,
+                "only Public peers push PX-1 hints",
+            ));
+        }
+        send_pushes(
+            conn,
+            &[Px1Message::Push {
+                principal: principal.clone(),
+                locators: locators.to_vec(),
+                ttl_seconds: ttl_secs,
+            }],
+        )
+        .await
     }
-    send_pushes(
-        conn,
-        &[Px1Message::Push {
-            principal: principal.clone(),
-            locators: locators.to_vec(),
-            ttl_seconds: ttl_secs,
-        }],
-    )
-    .await
 }
 
 // ---------------------------------------------------------------------------------------
-// Server side and hooks called by the peer
+// The plug-in: protocol handler of `px-1` streams and discovery module
 
-/// Serves one inbound `px-1` stream (called by the driver's router, outside any lock).
-pub(crate) fn serve_stream(peer: Peer, conn: Connection, stream: Stream) {
-    tokio::spawn(serve(peer, conn, stream));
+#[async_trait::async_trait]
+impl ProtocolHandler for Px1 {
+    /// Serves one inbound `px-1` stream. Problems reset the stream with their code here;
+    /// nothing is returned to the router.
+    async fn accept(
+        &self,
+        peer: PeerHandle,
+        conn: Connection,
+        stream: Stream,
+    ) -> Result<(), Error> {
+        serve(self, &peer, &conn, &stream).await;
+        Ok(())
+    }
+
+    /// Records the session and, on a Public peer, pushes our own hint and forwards what we
+    /// know.
+    fn on_session(&self, peer: &PeerHandle, conn: &Connection) {
+        let live: HashSet<[u8; 32]> = peer.connections().iter().map(|c| c.session_id()).collect();
+        self.session_started(conn, &live);
+        if self.visibility != Visibility::Public || !conn.supports(caps::PX1) {
+            return;
+        }
+        let msgs = self.initial_pushes(peer, conn);
+        if msgs.is_empty() {
+            return;
+        }
+        // The task must not keep the peer alive: hold only what the push needs.
+        let conn = conn.clone();
+        tokio::spawn(async move {
+            if let Err(e) = send_pushes(&conn, &msgs).await {
+                tracing::debug!("PX-1 push to {} failed: {e}", conn.remote_principal());
+            }
+        });
+    }
 }
 
-async fn serve(peer: Peer, conn: Connection, stream: Stream) {
-    let Some(px) = peer.inner.px1.as_ref() else {
+#[async_trait::async_trait]
+impl Discovery for Px1 {
+    fn name(&self) -> &str {
+        STREAM_LABEL
+    }
+
+    /// The cached hints of `principal`, else the hints of connected peers asked in
+    /// parallel, else friends of friends (bounded by [`MAX_DEPTH`], [`FANOUT`],
+    /// [`MAX_INTERMEDIATE_DIALS`] and [`DIAL_PRINCIPAL_TIMEOUT`]). Succeeds only with a
+    /// session authenticated as `principal`.
+    async fn dial_principal(
+        &self,
+        peer: &PeerHandle,
+        principal: &Principal,
+        opts: DialOptions,
+    ) -> Result<Connection, Error> {
+        let Some(me) = peer.principal() else {
+            return Err(Error::new(ErrorCode::ConnectionClosed, "peer is closed"));
+        };
+        let mut search = Search {
+            peer,
+            me,
+            px: self,
+            target: principal.clone(),
+            opts,
+            tried: HashSet::new(),
+            mismatch: None,
+            last_error: None,
+            asked: HashSet::new(),
+            candidates_dialed: HashSet::new(),
+            intermediates: Vec::new(),
+        };
+        let res = tokio::time::timeout(DIAL_PRINCIPAL_TIMEOUT, search.run())
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::new(
+                    ErrorCode::Timeout,
+                    "dial by principal timed out",
+                ))
+            });
+        // Sessions opened only to ask are not the application's: close them.
+        for c in &search.intermediates {
+            c.close(ErrorCode::Ok, "PX-1 lookup done");
+        }
+        res
+    }
+}
+
+async fn serve(px: &Px1, peer: &PeerHandle, conn: &Connection, stream: &Stream) {
+    let Some(me) = peer.principal() else {
         stream.reset(ErrorCode::StreamRefused);
         return;
     };
@@ -632,7 +711,7 @@ async fn serve(peer: Peer, conn: Connection, stream: Stream) {
                     None | Some(0) => DEFAULT_MAX_RESULTS,
                     Some(n) => (n.min(MAX_RESULTS_CAP as u64)) as usize,
                 };
-                let locators = match px.answer(&peer, &conn, &principal, max) {
+                let locators = match px.answer(peer, conn, &principal, max) {
                     Ok(l) => l,
                     Err(code) => {
                         stream.reset(code);
@@ -662,7 +741,7 @@ async fn serve(peer: Peer, conn: Connection, stream: Stream) {
                     return;
                 }
                 pushes += 1;
-                px.accept_push(&conn, peer.principal(), principal, locators, ttl_seconds);
+                px.accept_push(conn, &me, principal, locators, ttl_seconds);
             }
             Px1Message::ResolveResp { .. } => {
                 // Answers travel only on streams we opened.
@@ -673,31 +752,8 @@ async fn serve(peer: Peer, conn: Connection, stream: Stream) {
     }
     let _ = stream.finish();
     if pushes > 0 {
-        px.note_push_batch(session);
+        px.pushes.note(session);
     }
-}
-
-/// Called once per authenticated session in either direction (PX-1 enabled): records the
-/// session and, on a Public peer, pushes our own hint and forwards what we know.
-pub(crate) fn on_connection(peer: Peer, conn: Connection) {
-    let Some(px) = peer.inner.px1.as_ref() else {
-        return;
-    };
-    let live: HashSet<[u8; 32]> = peer.connections().iter().map(|c| c.session_id()).collect();
-    px.session_started(&conn, &live);
-    if px.visibility != Visibility::Public || !conn.supports(caps::PX1) {
-        return;
-    }
-    let msgs = px.initial_pushes(&peer, &conn);
-    if msgs.is_empty() {
-        return;
-    }
-    // The task must not keep the peer alive: hold only what the push needs.
-    tokio::spawn(async move {
-        if let Err(e) = send_pushes(&conn, &msgs).await {
-            tracing::debug!("PX-1 push to {} failed: {e}", conn.remote_principal());
-        }
-    });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -705,7 +761,8 @@ pub(crate) fn on_connection(peer: Peer, conn: Connection) {
 
 /// State of one dial-by-principal search.
 struct Search<'a> {
-    peer: &'a Peer,
+    peer: &'a PeerHandle,
+    me: Principal,
     px: &'a Px1,
     target: Principal,
     opts: DialOptions,
@@ -784,13 +841,11 @@ impl Search<'_> {
             self.asked.insert(conn.session_id());
             let target = self.target.clone();
             let fresh = intermediates.contains(&conn.session_id());
-            let peer = self.peer.clone();
+            let pushes = self.px.pushes.clone();
             set.spawn(async move {
                 if fresh && conn.info().remote_visibility == Some(Visibility::Public) {
                     // Its first pushes carry the next round's candidates.
-                    if let Some(px) = peer.inner.px1.as_ref() {
-                        px.wait_for_push(conn.session_id(), PUSH_SETTLE).await;
-                    }
+                    pushes.wait(conn.session_id(), PUSH_SETTLE).await;
                 }
                 resolve(&conn, &target, Some(MAX_RESULTS_CAP as u64)).await
             });
@@ -831,7 +886,7 @@ impl Search<'_> {
             .into_iter()
             .filter(|h| {
                 h.principal != self.target
-                    && h.principal != *self.peer.principal()
+                    && h.principal != self.me
                     && !connected.contains(&h.principal)
                     && !self.candidates_dialed.contains(&h.principal)
             })
@@ -845,27 +900,30 @@ impl Search<'_> {
             self.candidates_dialed.insert(hint.principal.clone());
             let peer = self.peer.clone();
             set.spawn(async move {
+                let mut lied = Vec::new();
                 for loc in hint.locators.into_iter().take(2) {
                     let opts = DialOptions {
                         invite: None,
                         expect: Some(hint.principal.clone()),
                     };
                     match tokio::time::timeout(DIAL_TIMEOUT, peer.dial_locator(&loc, opts)).await {
-                        Ok(Ok(conn)) => return Some((hint.principal, loc, conn)),
-                        Ok(Err(e)) if e.code == ErrorCode::PrincipalMismatch => {
-                            if let Some(px) = peer.inner.px1.as_ref() {
-                                px.evict(&hint.principal, &loc);
-                            }
-                        }
+                        Ok(Ok(conn)) => return (hint.principal, Some((loc, conn)), lied),
+                        Ok(Err(e)) if e.code == ErrorCode::PrincipalMismatch => lied.push(loc),
                         _ => {}
                     }
                 }
-                None
+                (hint.principal, None, lied)
             });
         }
         let mut any = false;
         while let Some(res) = set.join_next().await {
-            if let Ok(Some((principal, loc, conn))) = res {
+            let Ok((principal, reached, lied)) = res else {
+                continue;
+            };
+            for loc in &lied {
+                self.px.evict(&principal, loc);
+            }
+            if let Some((loc, conn)) = reached {
                 self.px.record_verified(&principal, &loc, &conn);
                 self.intermediates.push(conn);
                 any = true;
@@ -937,67 +995,6 @@ impl Search<'_> {
             format!("no locator found for {} through PX-1", self.target),
         )
     }
-}
-
-/// `peer.dial("stacks:…")`: an existing session to the principal, else its cached hints,
-/// else the hints of connected peers asked in parallel, else friends of friends (bounded
-/// by [`MAX_DEPTH`], [`FANOUT`], [`MAX_INTERMEDIATE_DIALS`] and
-/// [`DIAL_PRINCIPAL_TIMEOUT`]). Succeeds only with a session authenticated as `principal`.
-pub(crate) async fn dial_principal(
-    peer: &Peer,
-    principal: Principal,
-    opts: DialOptions,
-) -> Result<Connection, Error> {
-    if principal == *peer.principal() {
-        return Err(Error::new(
-            ErrorCode::InvalidArgument,
-            "cannot dial our own principal",
-        ));
-    }
-    if opts.expect.as_ref().is_some_and(|e| *e != principal) {
-        return Err(Error::new(
-            ErrorCode::InvalidArgument,
-            "DialOptions::expect names a different principal than the one dialed",
-        ));
-    }
-    if let Some(c) = peer
-        .connections()
-        .into_iter()
-        .find(|c| *c.remote_principal() == principal)
-    {
-        return Ok(c);
-    }
-    let Some(px) = peer.inner.px1.as_ref() else {
-        return Err(Error::new(
-            ErrorCode::NotFound,
-            format!("no session to {principal} and PX-1 is disabled on this peer"),
-        ));
-    };
-    let mut search = Search {
-        peer,
-        px,
-        target: principal,
-        opts,
-        tried: HashSet::new(),
-        mismatch: None,
-        last_error: None,
-        asked: HashSet::new(),
-        candidates_dialed: HashSet::new(),
-        intermediates: Vec::new(),
-    };
-    let res = tokio::time::timeout(DIAL_PRINCIPAL_TIMEOUT, search.run())
-        .await
-        .unwrap_or_else(|_| {
-            Err(Error::new(
-                ErrorCode::Timeout,
-                "dial by principal timed out",
-            ))
-        });
-    // Sessions opened only to ask are not the application's: close them.
-    for c in &search.intermediates {
-        c.close(ErrorCode::Ok, "PX-1 lookup done");
-    }
-    res
 }
 
 #[cfg(test)]

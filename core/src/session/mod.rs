@@ -3,18 +3,23 @@
 //! ([`driver`]).
 
 pub mod cache;
-pub mod driver;
+mod connection;
+pub(crate) mod driver;
 pub mod machine;
 pub(crate) mod send_buf;
 pub(crate) mod send_room;
+mod stream;
 pub(crate) mod stream_state;
 
 pub use cache::{AttestationCache, VerifiedAttestation};
-pub use driver::{Connection, Stream};
+pub(crate) use connection::established;
+pub use connection::Connection;
+pub(crate) use driver::{spawn as spawn_driver, InboundRouter};
 pub use machine::{
     default_capabilities, Clock, Event, FixedRandomness, ReadOutcome, Session, SessionConfig,
     SessionInfo, SessionLimits,
 };
+pub use stream::{Stream, WriteBuf};
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,207 @@
+//! Protocols as plug-ins: a [`ProtocolHandler`] serves the inbound streams of one label on
+//! every session of a peer (iroh's `Router::accept(alpn, handler)`, keyed by stream label),
+//! and a [`Discovery`] finds a principal when the application dials `stacks:…`.
+//!
+//! Both get a [`PeerHandle`]: a narrow, weak view of the peer (its principal, live
+//! sessions, listen locators, allowlist, and dialing), never the peer's internals. A
+//! handler is owned by the peer, so the handle does not keep the peer alive: once the peer
+//! is gone its calls return `ERR_CONNECTION_CLOSED` or nothing.
+//!
+//! Streams whose label no handler claims reach the application's `accept_stream` as
+//! always. PX-1 (`crate::px1`) is the first protocol built this way.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use snap2p::protocol::{PeerHandle, ProtocolHandler};
+//! use snap2p::{Connection, Error, Peer, PeerConfig, Stream};
+//!
+//! /// Answers every `time` stream with the peer's clock.
+//! struct Time;
+//!
+//! #[async_trait::async_trait]
+//! impl ProtocolHandler for Time {
+//!     async fn accept(&self, _peer: PeerHandle, _conn: Connection, stream: Stream) -> Result<(), Error> {
+//!         stream.write_all(snap2p::unix_now().to_string().as_bytes()).await?;
+//!         stream.finish()
+//!     }
+//! }
+//!
+//! # async fn demo() -> snap2p::Result<()> {
+//! let peer = Peer::builder(PeerConfig::default()).protocol("time", Arc::new(Time)).build().await?;
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::{Error, ErrorCode};
+use crate::identity::Principal;
+use crate::locator::Locator;
+use crate::policy::Visibility;
+use crate::session::{Connection, Stream};
+use crate::transport::BoxFuture;
+
+/// Options of one dial.
+#[derive(Clone, Debug, Default)]
+pub struct DialOptions {
+    /// Invite token for a stealth listener (sent in KNOCK).
+    pub invite: Option<Vec<u8>>,
+    /// Fail unless the peer authenticates as this principal.
+    pub expect: Option<Principal>,
+}
+
+/// What a protocol or discovery module may ask of its peer. Implemented by the peer over a
+/// weak reference; see [`PeerHandle`].
+pub(crate) trait PeerOps: Send + Sync {
+    fn principal(&self) -> Option<Principal>;
+    fn visibility(&self) -> Option<Visibility>;
+    fn connections(&self) -> Vec<Connection>;
+    fn listen_locators(&self) -> Vec<Locator>;
+    fn allows(&self, principal: &Principal) -> bool;
+    fn dial_locator(
+        &self,
+        locator: Locator,
+        opts: DialOptions,
+    ) -> BoxFuture<Result<Connection, Error>>;
+}
+
+/// A narrow, weak handle on a peer, given to protocol handlers and discovery modules.
+#[derive(Clone)]
+pub struct PeerHandle {
+    ops: Arc<dyn PeerOps>,
+}
+
+impl fmt::Debug for PeerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PeerHandle")
+            .field("principal", &self.principal().map(|p| p.to_string()))
+            .finish()
+    }
+}
+
+fn gone() -> Error {
+    Error::new(ErrorCode::ConnectionClosed, "peer is closed")
+}
+
+impl PeerHandle {
+    pub(crate) fn new(ops: Arc<dyn PeerOps>) -> Self {
+        PeerHandle { ops }
+    }
+
+    /// The peer's own principal (`None` once the peer is gone).
+    pub fn principal(&self) -> Option<Principal> {
+        self.ops.principal()
+    }
+
+    /// The peer's visibility mode (`None` once the peer is gone).
+    pub fn visibility(&self) -> Option<Visibility> {
+        self.ops.visibility()
+    }
+
+    /// Live authenticated sessions, both directions.
+    pub fn connections(&self) -> Vec<Connection> {
+        self.ops.connections()
+    }
+
+    /// Where the peer listens, as locators (unspecified IPs as bound).
+    pub fn listen_locators(&self) -> Vec<Locator> {
+        self.ops.listen_locators()
+    }
+
+    /// Whether `principal` is on the peer's allowlist.
+    pub fn allows(&self, principal: &Principal) -> bool {
+        self.ops.allows(principal)
+    }
+
+    /// Dials one locator over the matching transport (a session the application sees
+    /// through `Peer::connections`, as any dial).
+    pub async fn dial_locator(
+        &self,
+        locator: &Locator,
+        opts: DialOptions,
+    ) -> Result<Connection, Error> {
+        if self.ops.principal().is_none() {
+            return Err(gone());
+        }
+        self.ops.dial_locator(locator.clone(), opts).await
+    }
+}
+
+/// A protocol that runs on the inbound streams of one label.
+///
+/// `accept` runs in its own task for each stream; returning an error resets the stream
+/// with the error's code. `on_session` is called once per authenticated session (either
+/// direction) before the application sees it: keep it short and spawn any I/O.
+#[async_trait::async_trait]
+pub trait ProtocolHandler: Send + Sync + 'static {
+    async fn accept(&self, peer: PeerHandle, conn: Connection, stream: Stream)
+        -> Result<(), Error>;
+
+    fn on_session(&self, _peer: &PeerHandle, _conn: &Connection) {}
+}
+
+/// Dial by principal: finds `principal` and returns a session authenticated as it.
+#[async_trait::async_trait]
+pub trait Discovery: Send + Sync + 'static {
+    /// A short name for errors and logs ("px-1").
+    fn name(&self) -> &str;
+
+    /// `Err(ERR_NOT_FOUND)` when this module knows nothing of `principal`; the peer then
+    /// asks the next module.
+    async fn dial_principal(
+        &self,
+        peer: &PeerHandle,
+        principal: &Principal,
+        opts: DialOptions,
+    ) -> Result<Connection, Error>;
+}
+
+/// The protocol handlers of one peer, by label: what the session driver asks whether a
+/// new inbound stream is the application's.
+pub(crate) struct Router {
+    handlers: HashMap<String, Arc<dyn ProtocolHandler>>,
+    peer: PeerHandle,
+}
+
+impl Router {
+    pub(crate) fn new(
+        handlers: HashMap<String, Arc<dyn ProtocolHandler>>,
+        peer: PeerHandle,
+    ) -> Self {
+        Router { handlers, peer }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.handlers.is_empty()
+    }
+
+    /// Tells every handler about a new session.
+    pub(crate) fn session_started(&self, conn: &Connection) {
+        for h in self.handlers.values() {
+            h.on_session(&self.peer, conn);
+        }
+    }
+}
+
+impl crate::session::InboundRouter for Router {
+    fn claims(&self, label: Option<&str>) -> bool {
+        label.is_some_and(|l| self.handlers.contains_key(l))
+    }
+
+    fn route(&self, conn: Connection, stream: Stream) {
+        let Some(handler) = stream.label().and_then(|l| self.handlers.get(l)).cloned() else {
+            stream.reset(ErrorCode::StreamRefused);
+            return;
+        };
+        let peer = self.peer.clone();
+        tokio::spawn(async move {
+            let label = stream.label().map(str::to_string);
+            let id = stream.id();
+            if let Err(e) = handler.accept(peer, conn, stream.clone()).await {
+                tracing::debug!("protocol {label:?} failed on stream {id}: {e}");
+                stream.reset(e.code);
+            }
+        });
+    }
+}

@@ -1,0 +1,191 @@
+//! [`Connection`]: the application's handle on one authenticated session. It locks the
+//! session's shared state only to call the machine and park a waker.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use super::driver::{push_waker, Shared, StreamWakers};
+use super::machine::SessionInfo;
+use super::stream::Stream;
+use crate::error::{Error, ErrorCode};
+use crate::identity::{AliasCard, Principal};
+
+/// An authenticated session with a remote principal. Cheap to clone; the session lives
+/// until [`Connection::close`] is called or the peer goes away (dropping handles does not
+/// close it: the peer owns that decision too).
+#[derive(Clone)]
+pub struct Connection {
+    pub(crate) shared: Arc<Shared>,
+    remote: Principal,
+    session_id: [u8; 32],
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("remote", &self.remote.to_string())
+            .field("addr", &self.shared.remote_addr)
+            .finish()
+    }
+}
+
+/// Waits until the handshake finishes; returns the connection or the handshake's error.
+pub(crate) async fn established(shared: Arc<Shared>) -> Result<Connection, Error> {
+    std::future::poll_fn(|cx| {
+        let mut st = shared.lock();
+        // A session that authenticated and then ended before this task ran (a corrupt
+        // first frame, the peer closing at once) is still a connection: the application
+        // sees it, and `closed()` tells it why it ended, as a TCP accept returns a socket
+        // the peer already reset.
+        if st.session.is_established() || st.session.was_established() {
+            let info = st.session.info();
+            if let Some(remote) = info.remote_principal {
+                let sid = info.session_id.unwrap_or_default();
+                return Poll::Ready(Ok(Connection::new(shared.clone(), remote, sid)));
+            }
+        }
+        if let Some(e) = st.session.error() {
+            return Poll::Ready(Err(e.clone()));
+        }
+        if st.finished {
+            return Poll::Ready(Err(Error::new(
+                ErrorCode::ConnectionClosed,
+                "connection closed during the handshake",
+            )));
+        }
+        push_waker(&mut st.established_wakers, cx.waker());
+        Poll::Pending
+    })
+    .await
+}
+
+impl Connection {
+    pub(super) fn new(shared: Arc<Shared>, remote: Principal, session_id: [u8; 32]) -> Self {
+        Connection {
+            shared,
+            remote,
+            session_id,
+        }
+    }
+
+    /// The authenticated Stacks principal of the peer.
+    pub fn remote_principal(&self) -> &Principal {
+        &self.remote
+    }
+
+    /// The peer's current AliasCard, if it sent a valid, unexpired one.
+    pub fn remote_alias(&self) -> Option<AliasCard> {
+        let st = self.shared.lock();
+        let now = crate::unix_now();
+        st.remote_alias.clone().filter(|c| c.is_current(now))
+    }
+
+    pub fn session_id(&self) -> [u8; 32] {
+        self.session_id
+    }
+
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.shared.remote_addr
+    }
+
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.shared.local_addr
+    }
+
+    pub fn info(&self) -> SessionInfo {
+        self.shared.lock().session.info()
+    }
+
+    /// Whether the peer listed `cap` in its HELLO (and we did too).
+    pub fn supports(&self, cap: &str) -> bool {
+        self.shared.lock().session.both_support(cap)
+    }
+
+    /// Queues our new AliasCard for the peer (no-op unless both sides list `aliases`).
+    pub(crate) fn send_alias_card(&self, card: Arc<Vec<u8>>) -> bool {
+        let mut st = self.shared.lock();
+        let sent = st.session.send_alias_card(card);
+        if sent {
+            st.wake_driver();
+        }
+        sent
+    }
+
+    /// Opens a stream with an optional label (for routing/debugging only: never trust it).
+    pub async fn open_stream(&self, label: Option<&str>) -> Result<Stream, Error> {
+        let mut st = self.shared.lock();
+        let id = st.session.open_stream(label)?;
+        st.stream_wakers.insert(id, StreamWakers::default());
+        st.wake_driver();
+        drop(st);
+        Ok(Stream::new(
+            self.shared.clone(),
+            id,
+            label.map(str::to_string),
+        ))
+    }
+
+    /// Waits for the next stream the peer opens. Errors once the session is closed.
+    pub async fn accept_stream(&self) -> Result<Stream, Error> {
+        std::future::poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    pub(crate) fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<Result<Stream, Error>> {
+        let mut st = self.shared.lock();
+        if let Some(id) = st.session.accept_stream() {
+            let label = st.session.stream_label(id).map(str::to_string);
+            st.stream_wakers.insert(id, StreamWakers::default());
+            drop(st);
+            return Poll::Ready(Ok(Stream::new(self.shared.clone(), id, label)));
+        }
+        if let Some(e) = st.session.error() {
+            return Poll::Ready(Err(e.clone()));
+        }
+        if st.finished {
+            return Poll::Ready(Err(Error::new(
+                ErrorCode::ConnectionClosed,
+                "session closed",
+            )));
+        }
+        push_waker(&mut st.accept_wakers, cx.waker());
+        Poll::Pending
+    }
+
+    /// Closes the session gracefully: queued stream data is flushed (for at most
+    /// `SessionLimits::close_linger`, so a peer that stopped reading cannot hold it open),
+    /// then the peer gets ERROR{code}. `ErrorCode::Ok` is a normal close.
+    pub fn close(&self, code: ErrorCode, reason: &str) {
+        let mut st = self.shared.lock();
+        st.session.close(Instant::now(), code, reason);
+        st.wake_driver();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        let st = self.shared.lock();
+        st.finished || st.session.error().is_some()
+    }
+
+    /// Waits until the session has ended and its socket is closed; returns why.
+    pub async fn closed(&self) -> Error {
+        std::future::poll_fn(|cx| {
+            let mut st = self.shared.lock();
+            if st.finished {
+                return Poll::Ready(
+                    st.session.error().cloned().unwrap_or_else(|| {
+                        Error::new(ErrorCode::ConnectionClosed, "session closed")
+                    }),
+                );
+            }
+            push_waker(&mut st.closed_wakers, cx.waker());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// The reason the session ended, if it has.
+    pub fn close_reason(&self) -> Option<Error> {
+        self.shared.lock().session.error().cloned()
+    }
+}
