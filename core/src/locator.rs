@@ -1,6 +1,6 @@
 //! Locators (spec §0): where a peer can be dialed, and over which transport.
 //!
-//! The grammar (docs/PROTOCOL.md §8.1):
+//! The grammar (docs/PROTOCOL.md §14):
 //!
 //! ```text
 //! locator   = authority                          ; TCP, the v0.1 form

@@ -11,7 +11,7 @@
 //! | 3 | PX_PUSH           | `l` locators, `p` principal, `ttl` seconds (uint)     |
 //!
 //! Unknown keys are ignored and an unknown `t` is ERR_VERSION_UNSUPPORTED (spec §3.0).
-//! Locators are text in the grammar of docs/PROTOCOL.md §8.1 (`ip:port`, `[ipv6]:port`,
+//! Locators are text in the grammar of docs/PROTOCOL.md §14 (`ip:port`, `[ipv6]:port`,
 //! `host:port` for TCP, `scheme://host:port[/path]` for other transports, known or not).
 //! Locators that do not parse, or that name an address nobody can dial (unspecified,
 //! multicast, broadcast), are dropped one by one: hints are advisory, and a newer peer may
