@@ -156,7 +156,13 @@ pub async fn listen(
     invite_ttl: i64,
 ) -> R<()> {
     let peer = build_peer(g, opts).await?;
-    let local = peer.listen(addr).await?;
+    let bound = peer.listen(addr).await?;
+    // The locator of the transport listened on (a TCP one prints as ip:port).
+    let local = peer
+        .listen_locators()
+        .into_iter()
+        .find(|l| l.socket_addr() == Some(bound))
+        .unwrap_or_else(|| snap2p::Locator::tcp(bound));
     let alias = peer.alias().map(|c| c.alias);
     event(
         g,
