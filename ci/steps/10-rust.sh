@@ -17,6 +17,12 @@ if cargo tree "${pure[@]}" -e normal | grep -E '(^|[^a-z0-9_-])(ring|aws-lc-[a-z
   echo "the pure-rust feature set depends on a native crypto backend (above)" >&2
   exit 1
 fi
+# ...and nothing (a dev-dependency on snap2p itself with default features) turns
+# `native-crypto` back on in its test build, which would test the native backends.
+if cargo tree "${pure[@]}" -e features -i snap2p | grep 'feature "native-crypto"'; then
+  echo "the pure-rust test build enables native-crypto (above)" >&2
+  exit 1
+fi
 cargo test "${pure[@]}" --test wire_vectors --test identity_vectors --test session_basic
 step "README example"
 cargo run -q -p snap2p --example echo

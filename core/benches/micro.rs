@@ -459,9 +459,9 @@ mod ciborium_model {
 /// (`wire::cbor`, `Message`) and by ciborium, on the same bytes. Per message:
 /// `snap2p` = `Message::decode` (typed, borrowing), `snap2p_value` = `cbor::decode` (the
 /// generic tree), `ciborium_struct` = `ciborium::from_reader` into the serde struct,
-/// `ciborium_value` = into `ciborium::Value`. The attestation's typed decode is
-/// `NodeKeyAttestation::decode`, which also parses and checksums the principal and
-/// decodes the node key's hex, so compare its `*_value` rows for the codec alone.
+/// `ciborium_value` = into `ciborium::Value`. The attestation's typed decode and encode
+/// are `NodeKeyAttestation::decode` / `encode`, which also parse or format the principal
+/// (c32check) and the node key's hex, so compare its `*_value` rows for the codec alone.
 fn cbor_vs_ciborium(c: &mut Criterion) {
     use ciborium_model as m;
     use message::{Auth, Hello, Message};
@@ -634,6 +634,21 @@ fn cbor_vs_ciborium(c: &mut Criterion) {
         b.iter(|| {
             let mut v = Vec::new();
             to_ciborium(black_box(&m_att), &mut v);
+            black_box(v)
+        })
+    });
+    // The codec alone: `NodeKeyAttestation::encode` also formats the principal (c32check:
+    // a double SHA-256) and the node key's hex, which the serde struct holds ready-made.
+    let att_value = cbor::decode(&att_bytes).unwrap();
+    assert_eq!(cbor::to_vec(&att_value), att_bytes);
+    g.bench_function("encode_attestation/snap2p_value", |b| {
+        b.iter(|| black_box(cbor::to_vec(black_box(&att_value))))
+    });
+    let att_ciborium: ciborium::Value = from_ciborium(&att_bytes);
+    g.bench_function("encode_attestation/ciborium_value", |b| {
+        b.iter(|| {
+            let mut v = Vec::new();
+            to_ciborium(black_box(&att_ciborium), &mut v);
             black_box(v)
         })
     });

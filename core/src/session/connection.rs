@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use super::driver::{push_waker, Shared, StreamWakers};
 use super::machine::SessionInfo;
+use super::shared::{push_waker, Shared, StreamWakers};
 use super::stream::Stream;
 use crate::error::{Error, ErrorCode};
 use crate::identity::{AliasCard, Principal};

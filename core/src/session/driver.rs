@@ -8,22 +8,21 @@
 //! and coalesces everything queued into large socket writes. Receive and send buffers are
 //! released when a session goes quiet, so idle sessions stay small.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::connection::Connection;
-use super::machine::{Event, Session};
+use super::machine::Session;
+use super::shared::{wake_all, Shared, State};
 use super::stream::Stream;
-use crate::identity::AliasCard;
 
 /// How much encrypted output the driver prepares ahead of the socket.
 const WRITE_BATCH: usize = 256 * 1024;
@@ -35,12 +34,6 @@ const READ_CHUNK: usize = 64 * 1024;
 /// longer (docs/BENCHMARKS.md, "What changed" 15).
 const INPUT_PER_POLL: usize = 1024 * 1024;
 
-#[derive(Default)]
-pub(super) struct StreamWakers {
-    pub(super) read: Option<Waker>,
-    pub(super) write: Option<Waker>,
-}
-
 /// Inbound streams whose label a protocol handler claims go to that handler instead of
 /// the application's accept queue. Implemented above the session layer (the peer's
 /// protocol router); the driver only asks and hands over.
@@ -50,106 +43,6 @@ pub(crate) trait InboundRouter: Send + Sync {
     fn claims(&self, label: Option<&str>) -> bool;
     /// Hands a claimed stream over; called after the session lock is released.
     fn route(&self, conn: Connection, stream: Stream);
-}
-
-pub(crate) struct State {
-    pub(crate) session: Session,
-    pub(super) stream_wakers: HashMap<u64, StreamWakers>,
-    pub(super) accept_wakers: Vec<Waker>,
-    pub(super) established_wakers: Vec<Waker>,
-    pub(super) closed_wakers: Vec<Waker>,
-    driver_waker: Option<Waker>,
-    pub(super) remote_alias: Option<AliasCard>,
-    /// Set when the driver has finished (socket closed).
-    pub(super) finished: bool,
-    router: Option<Arc<dyn InboundRouter>>,
-    /// Streams claimed by a protocol handler, handed over after the lock is released.
-    routed: Vec<u64>,
-}
-
-impl State {
-    pub(super) fn wake_driver(&mut self) {
-        if let Some(w) = self.driver_waker.take() {
-            w.wake();
-        }
-    }
-
-    /// Turns machine events into wake-ups. Wakers are collected and woken by the caller
-    /// after the lock is released; writers waiting for send room go to `writers`.
-    fn dispatch_events(&mut self, wake: &mut Vec<Waker>, writers: &mut Vec<Waker>) {
-        while let Some(ev) = self.session.poll_event() {
-            match ev {
-                Event::Established => wake.append(&mut self.established_wakers),
-                Event::StreamOpened(id) => {
-                    let claimed = self
-                        .router
-                        .as_ref()
-                        .is_some_and(|r| r.claims(self.session.stream_label(id)));
-                    if claimed && self.session.take_from_accept_queue(id) {
-                        self.stream_wakers.insert(id, StreamWakers::default());
-                        self.routed.push(id);
-                    } else {
-                        wake.append(&mut self.accept_wakers);
-                    }
-                }
-                Event::StreamReadable(id) => {
-                    if let Some(w) = self.stream_wakers.get_mut(&id).and_then(|w| w.read.take()) {
-                        wake.push(w);
-                    }
-                }
-                Event::StreamWritable(id) => {
-                    if let Some(w) = self.stream_wakers.get_mut(&id).and_then(|w| w.write.take()) {
-                        writers.push(w);
-                    }
-                }
-                Event::AliasCard(card) => {
-                    let newer = self
-                        .remote_alias
-                        .as_ref()
-                        .is_none_or(|c| card.issued_at >= c.issued_at);
-                    if newer {
-                        self.remote_alias = Some(*card);
-                    }
-                }
-                Event::Closed(_) => {
-                    wake.append(&mut self.accept_wakers);
-                    wake.append(&mut self.established_wakers);
-                    wake.append(&mut self.closed_wakers);
-                    for w in self.stream_wakers.values_mut() {
-                        wake.extend(w.read.take());
-                        wake.extend(w.write.take());
-                    }
-                }
-            }
-        }
-    }
-}
-
-pub(crate) struct Shared {
-    pub(crate) state: Mutex<State>,
-    pub(crate) remote_addr: Option<SocketAddr>,
-    pub(crate) local_addr: Option<SocketAddr>,
-}
-
-impl Shared {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock would poison it; recover the state anyway: every
-        // mutation of the machine is complete at each call boundary.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// Parks a waker once (repeated polls by the same task do not grow the list).
-pub(super) fn push_waker(list: &mut Vec<Waker>, w: &Waker) {
-    if !list.iter().any(|x| x.will_wake(w)) {
-        list.push(w.clone());
-    }
-}
-
-fn wake_all(wakers: Vec<Waker>) {
-    for w in wakers {
-        w.wake();
-    }
 }
 
 /// Starts the driver for `session` over `io` on the current tokio runtime.
@@ -164,23 +57,13 @@ where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let shared = Arc::new(Shared {
-        state: Mutex::new(State {
-            session,
-            stream_wakers: HashMap::new(),
-            accept_wakers: Vec::new(),
-            established_wakers: Vec::new(),
-            closed_wakers: Vec::new(),
-            driver_waker: None,
-            remote_alias: None,
-            finished: false,
-            router,
-            routed: Vec::new(),
-        }),
+        state: Mutex::new(State::new(session)),
         remote_addr,
         local_addr,
     });
     let driver = Driver {
         shared: shared.clone(),
+        router,
         io,
         rbuf: BytesMut::new(),
         wbuf: Vec::new(),
@@ -195,6 +78,8 @@ where
 
 struct Driver<T> {
     shared: Arc<Shared>,
+    /// Where streams a protocol handler claims go.
+    router: Option<Arc<dyn InboundRouter>>,
     io: T,
     rbuf: BytesMut,
     wbuf: Vec<u8>,
@@ -320,16 +205,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
         let shared = this.shared.clone();
         let mut wake = Vec::new();
         let mut writers = Vec::new();
-        {
-            let mut st = shared.lock();
-            if !st
-                .driver_waker
-                .as_ref()
-                .is_some_and(|w| w.will_wake(cx.waker()))
-            {
-                st.driver_waker = Some(cx.waker().clone());
-            }
-        }
+        shared.lock().set_driver_waker(cx.waker());
+        let router = this.router.clone();
+        let claims = |label: Option<&str>| router.as_ref().is_some_and(|r| r.claims(label));
         let mut rounds = 0;
         let mut input = 0;
         let mut routed = Vec::new();
@@ -353,7 +231,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
                 progress = true;
             }
             progress |= this.fill_output(&mut st, now);
-            st.dispatch_events(&mut wake, &mut writers);
+            st.dispatch_events(&mut wake, &mut writers, &claims);
             routed.append(&mut st.routed);
             let closed = st.session.is_closed();
             let deadline = st.session.poll_timeout();
@@ -411,9 +289,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
         }
         let mut st = shared.lock();
         if done {
-            st.finished = true;
-            st.driver_waker = None;
-            wake.append(&mut st.closed_wakers);
+            st.finish(&mut wake);
         }
         let handoff = if routed.is_empty() {
             None
@@ -423,7 +299,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
                 .iter()
                 .map(|id| st.session.stream_label(*id).map(str::to_string))
                 .collect();
-            st.router
+            router
                 .clone()
                 .zip(info.remote_principal)
                 .map(|(r, remote)| (r, remote, info.session_id.unwrap_or_default(), labels))

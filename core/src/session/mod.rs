@@ -5,6 +5,7 @@
 pub mod cache;
 mod connection;
 pub(crate) mod driver;
+mod shared;
 pub mod machine;
 pub(crate) mod send_buf;
 pub(crate) mod send_room;

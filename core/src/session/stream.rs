@@ -17,8 +17,8 @@ use std::task::{Context, Poll};
 use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::driver::{Shared, State};
 use super::machine::{ReadOutcome, Session};
+use super::shared::{Shared, State};
 use crate::error::{Error, ErrorCode};
 
 /// The bytes of one write: borrowed (copied into the stream's send buffer) or owned

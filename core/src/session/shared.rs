@@ -1,0 +1,151 @@
+//! The state a session's driver and its application handles share: the sans-IO
+//! [`Session`] and the wakers of the tasks waiting on it, behind one mutex held only for
+//! the machine's own work. A leaf of the tokio layer: `driver.rs`, `connection.rs` and
+//! `stream.rs` all build on it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Mutex, MutexGuard};
+use std::task::Waker;
+
+use super::machine::{Event, Session};
+use crate::identity::AliasCard;
+
+#[derive(Default)]
+pub(super) struct StreamWakers {
+    pub(super) read: Option<Waker>,
+    pub(super) write: Option<Waker>,
+}
+
+pub(crate) struct State {
+    pub(crate) session: Session,
+    pub(super) stream_wakers: HashMap<u64, StreamWakers>,
+    pub(super) accept_wakers: Vec<Waker>,
+    pub(super) established_wakers: Vec<Waker>,
+    pub(super) closed_wakers: Vec<Waker>,
+    driver_waker: Option<Waker>,
+    pub(super) remote_alias: Option<AliasCard>,
+    /// Set when the driver has finished (socket closed).
+    pub(super) finished: bool,
+    /// Streams claimed by a protocol handler, handed over after the lock is released.
+    pub(super) routed: Vec<u64>,
+}
+
+impl State {
+    pub(super) fn wake_driver(&mut self) {
+        if let Some(w) = self.driver_waker.take() {
+            w.wake();
+        }
+    }
+
+    /// Turns machine events into wake-ups. Wakers are collected and woken by the caller
+    /// after the lock is released; writers waiting for send room go to `writers`. New
+    /// inbound streams whose label `claims` accepts are set aside in `routed` instead of
+    /// the accept queue.
+    pub(super) fn dispatch_events(
+        &mut self,
+        wake: &mut Vec<Waker>,
+        writers: &mut Vec<Waker>,
+        claims: &dyn Fn(Option<&str>) -> bool,
+    ) {
+        while let Some(ev) = self.session.poll_event() {
+            match ev {
+                Event::Established => wake.append(&mut self.established_wakers),
+                Event::StreamOpened(id) => {
+                    let claimed = claims(self.session.stream_label(id));
+                    if claimed && self.session.take_from_accept_queue(id) {
+                        self.stream_wakers.insert(id, StreamWakers::default());
+                        self.routed.push(id);
+                    } else {
+                        wake.append(&mut self.accept_wakers);
+                    }
+                }
+                Event::StreamReadable(id) => {
+                    if let Some(w) = self.stream_wakers.get_mut(&id).and_then(|w| w.read.take()) {
+                        wake.push(w);
+                    }
+                }
+                Event::StreamWritable(id) => {
+                    if let Some(w) = self.stream_wakers.get_mut(&id).and_then(|w| w.write.take()) {
+                        writers.push(w);
+                    }
+                }
+                Event::AliasCard(card) => {
+                    let newer = self
+                        .remote_alias
+                        .as_ref()
+                        .is_none_or(|c| card.issued_at >= c.issued_at);
+                    if newer {
+                        self.remote_alias = Some(*card);
+                    }
+                }
+                Event::Closed(_) => {
+                    wake.append(&mut self.accept_wakers);
+                    wake.append(&mut self.established_wakers);
+                    wake.append(&mut self.closed_wakers);
+                    for w in self.stream_wakers.values_mut() {
+                        wake.extend(w.read.take());
+                        wake.extend(w.write.take());
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) state: Mutex<State>,
+    pub(crate) remote_addr: Option<SocketAddr>,
+    pub(crate) local_addr: Option<SocketAddr>,
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock would poison it; recover the state anyway: every
+        // mutation of the machine is complete at each call boundary.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Parks a waker once (repeated polls by the same task do not grow the list).
+pub(super) fn push_waker(list: &mut Vec<Waker>, w: &Waker) {
+    if !list.iter().any(|x| x.will_wake(w)) {
+        list.push(w.clone());
+    }
+}
+
+pub(super) fn wake_all(wakers: Vec<Waker>) {
+    for w in wakers {
+        w.wake();
+    }
+}
+
+impl State {
+    pub(super) fn new(session: Session) -> Self {
+        State {
+            session,
+            stream_wakers: HashMap::new(),
+            accept_wakers: Vec::new(),
+            established_wakers: Vec::new(),
+            closed_wakers: Vec::new(),
+            driver_waker: None,
+            remote_alias: None,
+            finished: false,
+            routed: Vec::new(),
+        }
+    }
+
+    /// Registers the driver task's waker (once per task).
+    pub(super) fn set_driver_waker(&mut self, w: &Waker) {
+        if !self.driver_waker.as_ref().is_some_and(|x| x.will_wake(w)) {
+            self.driver_waker = Some(w.clone());
+        }
+    }
+
+    /// The driver has finished: nothing will wake it again.
+    pub(super) fn finish(&mut self, wake: &mut Vec<Waker>) {
+        self.finished = true;
+        self.driver_waker = None;
+        wake.append(&mut self.closed_wakers);
+    }
+}
