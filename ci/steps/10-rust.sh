@@ -6,6 +6,8 @@ cd "$SNAP2P_ROOT"
 bash ci/setup/rust.sh
 step "cargo fmt --check"
 cargo fmt --all -- --check
+step "layers: what may import what in core/src (docs/ARCHITECTURE.md)"
+python3 ci/layers.py core/src
 step "cargo clippy"
 cargo clippy --all-targets -- -D warnings
 step "cargo test"
