@@ -21,8 +21,12 @@ pub mod peer;
 pub mod policy;
 pub mod protocol;
 pub mod px1;
+pub mod rate;
 pub mod secure_channel;
 pub mod session;
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub mod testing;
 pub mod transport;
 pub mod wire;
 

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, ErrorCode};
 use crate::identity::{NetworkFilter, Principal};
+use crate::rate::TokenBucket;
 pub use crate::wire::message::Visibility;
 
 /// Invite tokens are 128–256 bits (spec §4.2.1).
@@ -217,7 +218,7 @@ impl Allowlist {
 #[derive(Debug)]
 pub struct RateLimiter {
     per_minute: u32,
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    buckets: Mutex<HashMap<IpAddr, TokenBucket>>,
     max_sources: usize,
 }
 
@@ -242,36 +243,27 @@ impl RateLimiter {
             return true;
         }
         let cap = self.per_minute as f64;
-        let per_sec = cap / 60.0;
         let mut buckets = self.buckets.lock().unwrap();
         if buckets.len() >= self.max_sources && !buckets.contains_key(&ip) {
             // Bound the table: forget sources that have refilled completely.
-            buckets.retain(|_, (tokens, at)| {
-                *tokens + now.saturating_duration_since(*at).as_secs_f64() * per_sec < cap
-            });
+            buckets.retain(|_, b| !b.is_full_at(now));
             if buckets.len() >= self.max_sources {
                 // Still full (a scanner with many addresses): forget the source seen least
                 // recently rather than refusing every new address, so legitimate newcomers
                 // are never locked out by the table's size.
                 if let Some(oldest) = buckets
                     .iter()
-                    .min_by_key(|(_, (_, at))| *at)
+                    .min_by_key(|(_, b)| b.last_used())
                     .map(|(k, _)| *k)
                 {
                     buckets.remove(&oldest);
                 }
             }
         }
-        let entry = buckets.entry(ip).or_insert((cap, now));
-        let refill = now.saturating_duration_since(entry.1).as_secs_f64() * per_sec;
-        entry.0 = (entry.0 + refill).min(cap);
-        entry.1 = now;
-        if entry.0 >= 1.0 {
-            entry.0 -= 1.0;
-            true
-        } else {
-            false
-        }
+        buckets
+            .entry(ip)
+            .or_insert_with(|| TokenBucket::new(cap / 60.0, cap))
+            .take(1.0, now)
     }
 }
 

@@ -177,8 +177,9 @@ fn encode(m: &Msg, scratch: &[u8]) -> Vec<u8> {
 fuzz_target!(|ops: Vec<Op>| {
     let fx = snap2p_fuzz::fixture();
     let mut now = fx.base;
-    let (_a, mut b, ab, ba) = snap2p_fuzz::established_pair(now);
-    let mut shadow = snap2p_fuzz::shadow_dialer(&ab, &ba);
+    let pair = snap2p_fuzz::established_pair(now);
+    let mut shadow = snap2p_fuzz::shadow_dialer(&pair.a_sent, &pair.b_sent);
+    let mut b = pair.b;
     let scratch: Vec<u8> = (0..60_000u32).map(|i| (i * 31 + 7) as u8).collect();
     let mut out = Vec::new();
     let mut accepted: Vec<u64> = Vec::new();

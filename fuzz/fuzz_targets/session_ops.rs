@@ -93,7 +93,7 @@ fn fill(out: &mut Vec<u8>, len: usize, seed: u8, offset: usize) {
 fuzz_target!(|ops: Vec<Op>| {
     let fx = snap2p_fuzz::fixture();
     let mut now = fx.base;
-    let (a, b, _, _) = snap2p_fuzz::established_pair(now);
+    let snap2p_fuzz::Pair { a, b, .. } = snap2p_fuzz::established_pair(now);
     let mut sides = [
         Side {
             s: a,

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, ErrorCode};
 use crate::identity::{NetworkFilter, NodeKeyAttestation, NodePublicKey, Principal};
 
-use super::machine::MAX_SKEW_SECS;
+use crate::identity::CLOCK_SKEW_SECS as MAX_SKEW_SECS;
 
 /// What a verified attestation established.
 #[derive(Clone, Debug, PartialEq, Eq)]

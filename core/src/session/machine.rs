@@ -8,11 +8,14 @@
 //! here reads time or does I/O, which is what lets the fuzzers and the deterministic tests
 //! drive it. After the first error every call returns that same error.
 //!
-//! This file holds the state, the input dispatch, close and the timers; the handshake half
-//! (KNOCK, Noise, HELLO, AUTH) is in `machine/handshake.rs`, the multiplexing half (stream
-//! messages and calls, frame packing) in `machine/mux.rs`.
+//! This file holds the session-level state (phase, keys, close) and the input dispatch,
+//! close and the timers. The state of the parts lives with them: the streams in
+//! `streams.rs` (`Streams`), keepalive and idle tracking in `keepalive.rs`. The handshake
+//! phases (KNOCK, Noise, HELLO, AUTH) are handled in `machine/handshake.rs`; established
+//! frames go from [`Session::handle_input`] straight to `machine/mux.rs`, which dispatches
+//! them to the streams and keepalive and packs frames.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,185 +23,23 @@ use bytes::{Bytes, BytesMut};
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 
-use super::cache::AttestationCache;
-use super::send_buf::SendBuf;
-use super::send_room::SendRoom;
-use super::stream_state::StreamState;
+use super::keepalive::Keepalive;
+use super::streams::{Cx, Streams};
 use crate::error::{Error, ErrorCode};
-use crate::identity::{AliasCard, NetworkFilter, NodeKey, Principal};
-use crate::policy::{NodePolicy, Visibility};
+use crate::identity::{AliasCard, NetworkFilter, Principal};
+use crate::policy::Visibility;
 use crate::secure_channel::{self, NoiseHandshake, NoiseTransport, MAX_PLAINTEXT};
 use crate::wire::frame::{self, MAX_PREAUTH_FRAME, MAX_TRANSPORT_FRAME};
-use crate::wire::message::{
-    self, caps, encode_stream_data_header, encode_stream_data_trailer, stream_data_overhead, Auth,
-    Hello, Message, PROTOCOL_VERSION,
+use crate::wire::message::{self, caps, Auth, Hello, Message, PROTOCOL_VERSION};
+
+pub use super::config::{
+    default_capabilities, Clock, FixedRandomness, SessionConfig, SessionLimits, BINDING_DOMAIN,
+    INITIAL_STREAM_WINDOW, MAX_SKEW_SECS, NONCE_LEN,
 };
+pub use super::event::{Event, ReadOutcome};
 
 mod handshake;
 mod mux;
-
-/// Domain separation for the transcript-binding signature in AUTH `hs`.
-pub const BINDING_DOMAIN: &[u8] = b"snap2p-session-binding-v1";
-/// Allowed clock skew for HELLO timestamps and attestations (spec §2.6).
-pub const MAX_SKEW_SECS: i64 = 300;
-/// HELLO nonce length.
-pub const NONCE_LEN: usize = 32;
-/// Initial per-stream window when both sides list `flow-control`.
-pub const INITIAL_STREAM_WINDOW: u64 = 256 * 1024;
-
-/// Tunables of one session. Defaults follow the reference implementation where it has
-/// one (keepalive 30 s / 10 s).
-#[derive(Clone, Debug)]
-pub struct SessionLimits {
-    pub handshake_timeout: Duration,
-    pub keepalive_interval: Duration,
-    pub keepalive_timeout: Duration,
-    /// Close a session with no open stream after this long (None: never).
-    pub idle_timeout: Option<Duration>,
-    /// Streams open at once, counted per direction of opening.
-    pub max_streams: usize,
-    /// Largest per-stream receive window auto-tuning may reach.
-    pub max_stream_window: u64,
-    /// Most receive window the streams of one session may have grown beyond their initial
-    /// window, together: bounds what a peer can make this side buffer by pacing its
-    /// sends until many streams' windows have grown.
-    pub max_session_window_growth: u64,
-    /// Bytes the application may queue per stream before writes wait.
-    pub stream_send_buffer: usize,
-    /// Bytes the application may queue across all streams of the session before writes
-    /// wait (0: no session-wide bound). Only bytes the peer has granted credit for count,
-    /// so streams stalled on a slow reader never hold up the others. Waiting writers get
-    /// room in the order they asked for it. Bounds memory when many streams write at
-    /// once: 1,000 streams then churn a few MiB instead of 1,000 send buffers.
-    pub session_send_buffer: usize,
-    /// Bytes buffered for reading across all streams of a peer without flow control.
-    pub max_unflowed_buffer: usize,
-    /// Inbound OPEN_STREAM per second allowed (0: unlimited); above it: ERR_STREAM_REFUSED.
-    pub max_stream_opens_per_sec: u32,
-    /// Outbound bytes per second for the whole session (0: unlimited).
-    pub session_send_rate: u64,
-    /// Outbound bytes per second per stream (0: unlimited).
-    pub stream_send_rate: u64,
-    /// How long a graceful close waits for queued stream data to go out (a peer that stops
-    /// reading stops granting credit): then ERROR{code} is sent anyway and what is still
-    /// queued is dropped, so closing never hangs on a stalled peer.
-    pub close_linger: Duration,
-}
-
-impl Default for SessionLimits {
-    fn default() -> Self {
-        SessionLimits {
-            handshake_timeout: Duration::from_secs(10),
-            keepalive_interval: Duration::from_secs(30),
-            keepalive_timeout: Duration::from_secs(10),
-            idle_timeout: None,
-            max_streams: 1024,
-            max_stream_window: 16 * 1024 * 1024,
-            max_session_window_growth: 64 * 1024 * 1024,
-            // 1 MiB: a writer is woken at half of it, and the 512 KiB left then keep the
-            // socket busy for ~0.5 ms at 1 GB/s while the writer's thread wakes. At 256 KiB
-            // (~0.1 ms) a writer on another thread (every language binding) often woke too
-            // late and the transport idled: Node.js 0.74x of native, 0.90x at 1 MiB
-            // (docs/BENCHMARKS.md, "What changed" 14).
-            stream_send_buffer: 1024 * 1024,
-            session_send_buffer: 1024 * 1024,
-            max_unflowed_buffer: 64 * 1024 * 1024,
-            max_stream_opens_per_sec: 0,
-            session_send_rate: 0,
-            stream_send_rate: 0,
-            close_linger: Duration::from_secs(10),
-        }
-    }
-}
-
-/// Fixed randomness so a handshake transcript can be reproduced as a test vector.
-#[derive(Clone, Debug)]
-pub struct FixedRandomness {
-    pub ephemeral: [u8; 32],
-    pub hello_nonce: [u8; 32],
-    pub session_id: [u8; 32],
-    pub knock_nonce: [u8; 16],
-}
-
-/// Maps a monotonic instant to unix seconds, so the machine never reads the wall clock.
-#[derive(Clone, Copy, Debug)]
-pub struct Clock {
-    pub base: Instant,
-    pub base_unix: i64,
-}
-
-impl Clock {
-    pub fn system() -> Self {
-        Clock {
-            base: Instant::now(),
-            base_unix: crate::unix_now(),
-        }
-    }
-    pub fn unix(&self, now: Instant) -> i64 {
-        if now >= self.base {
-            self.base_unix + now.duration_since(self.base).as_secs() as i64
-        } else {
-            self.base_unix - self.base.duration_since(now).as_secs() as i64
-        }
-    }
-}
-
-/// Everything a session needs to start.
-#[derive(Clone)]
-pub struct SessionConfig {
-    pub initiator: bool,
-    pub node_key: NodeKey,
-    /// Our encoded NodeKeyAttestation.
-    pub attestation: Arc<Vec<u8>>,
-    pub principal: Principal,
-    pub visibility: Visibility,
-    /// Listener policy (KNOCK, allowlist, networks). Dialers may set it for the network
-    /// filter and allowlist too.
-    pub policy: Option<Arc<NodePolicy>>,
-    /// Networks the remote principal may be on (dialer side).
-    pub networks: NetworkFilter,
-    /// Dialer: send KNOCK with this token first.
-    pub invite_token: Option<Vec<u8>>,
-    /// Dialer: the principal we mean to reach (dial by principal).
-    pub expected_remote: Option<Principal>,
-    pub capabilities: Vec<String>,
-    pub limits: SessionLimits,
-    pub attestation_cache: Arc<AttestationCache>,
-    /// Our encoded AliasCard, sent after AUTH_OK when both list `aliases`.
-    pub alias_card: Option<Arc<Vec<u8>>>,
-    pub clock: Clock,
-    pub fixed: Option<FixedRandomness>,
-}
-
-/// The capabilities this implementation speaks.
-pub fn default_capabilities() -> Vec<String> {
-    [
-        caps::FLOW_CONTROL,
-        caps::TRANSCRIPT_BINDING,
-        caps::BATCH,
-        caps::ALIASES,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
-}
-
-/// What the host layer learns from the machine.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    /// Mutual authentication completed (AUTH_OK both ways).
-    Established,
-    /// The peer opened a stream; it waits in the accept queue.
-    StreamOpened(u64),
-    /// Data, FIN or reset arrived on a stream.
-    StreamReadable(u64),
-    /// Credit or buffer space arrived for a stream.
-    StreamWritable(u64),
-    /// The peer sent a valid AliasCard.
-    AliasCard(Box<AliasCard>),
-    /// The session ended (graceful when the code is `Ok`).
-    Closed(Error),
-}
 
 #[derive(Debug)]
 enum Phase {
@@ -237,49 +78,6 @@ struct RemoteHello {
     visibility: Option<Visibility>,
 }
 
-/// Outbound byte budget (token bucket, bytes per second, one second of burst).
-#[derive(Debug, Clone)]
-struct SendBudget {
-    rate: u64,
-    tokens: f64,
-    at: Option<Instant>,
-}
-
-impl SendBudget {
-    fn new(rate: u64) -> Self {
-        SendBudget {
-            rate,
-            tokens: rate as f64,
-            at: None,
-        }
-    }
-    fn available(&mut self, now: Instant) -> u64 {
-        if self.rate == 0 {
-            return u64::MAX;
-        }
-        if let Some(at) = self.at {
-            let add = now.saturating_duration_since(at).as_secs_f64() * self.rate as f64;
-            self.tokens = (self.tokens + add).min(self.rate as f64);
-        }
-        self.at = Some(now);
-        self.tokens.max(0.0) as u64
-    }
-    fn spend(&mut self, n: u64) {
-        if self.rate != 0 {
-            self.tokens -= n as f64;
-        }
-    }
-    /// When at least `want` bytes will be available again.
-    fn ready_at(&self, want: u64) -> Option<Instant> {
-        if self.rate == 0 || self.tokens >= want as f64 {
-            return None;
-        }
-        let missing = want as f64 - self.tokens;
-        self.at
-            .map(|at| at + Duration::from_secs_f64(missing / self.rate as f64))
-    }
-}
-
 /// A snapshot of the session for hosts and diagnostics.
 #[derive(Debug, Clone)]
 pub struct SessionInfo {
@@ -290,16 +88,6 @@ pub struct SessionInfo {
     pub remote_visibility: Option<Visibility>,
     pub open_streams: usize,
     pub rtt: Option<Duration>,
-}
-
-/// Result of a read attempt.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ReadOutcome {
-    Data(Bytes),
-    /// The peer finished; no more data.
-    Finished,
-    /// Nothing yet: wait for [`Event::StreamReadable`].
-    Blocked,
 }
 
 pub struct Session {
@@ -323,36 +111,14 @@ pub struct Session {
     remote_node_key: Option<[u8; 32]>,
     session_id: Option<[u8; 32]>,
     was_established: bool,
-    flow_control: bool,
-    batching: bool,
     aliases: bool,
 
-    streams: HashMap<u64, StreamState>,
-    send_queue: VecDeque<u64>,
-    /// The session-wide send buffer and its waiting writers.
-    send_room: SendRoom,
-    accept_queue: VecDeque<u64>,
-    next_local_id: u64,
-    next_remote_id: u64,
-    inbound_open: usize,
-    outbound_open: usize,
-    unflowed_buffered: usize,
-    /// Σ (recv_window − INITIAL_STREAM_WINDOW) over live streams.
-    window_growth: u64,
-    open_window: (Instant, u32),
-    session_budget: SendBudget,
-    stream_budgets: HashMap<u64, SendBudget>,
-    throttled: Vec<u64>,
+    streams: Streams,
+    keepalive: Keepalive,
     /// The latest `now` any call gave us.
     last_now: Instant,
 
     handshake_deadline: Instant,
-    next_ping: Option<Instant>,
-    ping_deadline: Option<Instant>,
-    ping_seq: u64,
-    ping_sent_at: Option<Instant>,
-    rtt: Option<Duration>,
-    idle_since: Option<Instant>,
     /// A graceful close was requested: flush, then ERROR{code}.
     close_requested: Option<(ErrorCode, String)>,
     /// When a requested close stops waiting for queued data (`close_linger`).
@@ -388,7 +154,6 @@ impl Session {
             &cfg.node_key.x25519_public(),
             cfg.fixed.as_ref().map(|f| &f.ephemeral),
         )?;
-        let session_rate = cfg.limits.session_send_rate;
         let mut s = Session {
             handshake_deadline: now + cfg.limits.handshake_timeout,
             phase: if initiator {
@@ -409,30 +174,10 @@ impl Session {
             remote_node_key: None,
             session_id: None,
             was_established: false,
-            flow_control: false,
-            batching: false,
             aliases: false,
-            streams: HashMap::new(),
-            send_queue: VecDeque::new(),
-            send_room: SendRoom::default(),
-            accept_queue: VecDeque::new(),
-            next_local_id: if initiator { 0 } else { 1 },
-            next_remote_id: if initiator { 1 } else { 0 },
-            inbound_open: 0,
-            outbound_open: 0,
-            unflowed_buffered: 0,
-            window_growth: 0,
-            open_window: (now, 0),
-            session_budget: SendBudget::new(session_rate),
-            stream_budgets: HashMap::new(),
-            throttled: Vec::new(),
+            streams: Streams::new(initiator, &cfg.limits, now),
+            keepalive: Keepalive::new(&cfg.limits, initiator),
             last_now: now,
-            next_ping: None,
-            ping_deadline: None,
-            ping_seq: 0,
-            ping_sent_at: None,
-            rtt: None,
-            idle_since: None,
             close_requested: None,
             close_deadline: None,
             cfg,
@@ -502,12 +247,12 @@ impl Session {
                 .unwrap_or_default(),
             remote_visibility: self.remote.as_ref().and_then(|r| r.visibility),
             open_streams: self.streams.len(),
-            rtt: self.rtt,
+            rtt: self.keepalive.rtt(),
         }
     }
 
     pub fn stream_label(&self, id: u64) -> Option<&str> {
-        self.streams.get(&id).and_then(|s| s.label.as_deref())
+        self.streams.label(id)
     }
 
     /// Whether the peer listed a capability in its HELLO (and we did too).
@@ -525,14 +270,12 @@ impl Session {
 
     /// Removes a stream from the accept queue (it was routed to a built-in module).
     pub fn take_from_accept_queue(&mut self, id: u64) -> bool {
-        let before = self.accept_queue.len();
-        self.accept_queue.retain(|x| *x != id);
-        self.accept_queue.len() != before
+        self.streams.take_from_accept_queue(id)
     }
 
     /// Next inbound stream waiting to be accepted.
     pub fn accept_stream(&mut self) -> Option<u64> {
-        self.accept_queue.pop_front()
+        self.streams.accept()
     }
 
     // -----------------------------------------------------------------------------------
@@ -595,11 +338,7 @@ impl Session {
         };
         self.control.clear();
         // Wake everything that waits on a stream.
-        let ids: Vec<u64> = self.streams.keys().copied().collect();
-        for id in ids {
-            self.events.push_back(Event::StreamReadable(id));
-            self.events.push_back(Event::StreamWritable(id));
-        }
+        self.streams.wake_all(&mut self.events);
         self.events.push_back(Event::Closed(e));
     }
 
@@ -671,29 +410,34 @@ impl Session {
                     .open_frame(f)?
                     .freeze();
                 let data = plaintext.clone();
-                message::decode_batch(&data, |m| self.on_message(m, &plaintext, now))?;
-                // Anything authentic from the peer shows the session is alive: the next
-                // PING waits for a quiet interval again (none is outstanding here; the
-                // first PING, which measures the RTT, is never put off).
-                if self.ping_seq > 0 && self.ping_deadline.is_none() {
-                    self.next_ping = Some(now + self.quiet_ping_interval());
-                }
+                // Per message: the frame that completes the handshake may carry the first
+                // stream messages behind AUTH_OK.
+                message::decode_batch(&data, |m| {
+                    if self.error.is_some() {
+                        Ok(())
+                    } else if matches!(self.phase, Phase::Established) {
+                        self.on_established_message(m, &plaintext, now)
+                    } else {
+                        self.on_handshake_message(m, now)
+                    }
+                })?;
+                self.keepalive.on_authentic_frame(now);
                 Ok(())
             }
         }
     }
 
-    /// How long a side waits, after it last received a frame, before it sends a PING. The
-    /// listener waits 1.5 × the interval, so on a quiet session the dialer's PING (and the
-    /// PONG to it) reaches it first and one PING/PONG pair per interval serves both sides;
-    /// the listener pings only when the dialer's PINGs stop arriving.
-    fn quiet_ping_interval(&self) -> Duration {
-        let interval = self.cfg.limits.keepalive_interval;
-        if self.cfg.initiator {
-            interval
-        } else {
-            interval + interval / 2
-        }
+    /// The context the streams' calls take.
+    fn streams_cx(&mut self) -> (&mut Streams, Cx<'_>) {
+        (
+            &mut self.streams,
+            Cx {
+                limits: &self.cfg.limits,
+                now: self.last_now,
+                events: &mut self.events,
+                control: &mut self.control,
+            },
+        )
     }
 
     // -----------------------------------------------------------------------------------
@@ -729,6 +473,10 @@ impl Session {
         self.request_close(code, reason.to_string());
     }
 
+    pub(super) fn send_control(&mut self, msg: Vec<u8>) {
+        self.control.push_back(msg);
+    }
+
     /// The first request's deadline holds: closing again does not extend the linger.
     fn request_close(&mut self, code: ErrorCode, reason: String) {
         self.close_requested = Some((code, reason));
@@ -761,29 +509,11 @@ impl Session {
                 t = Some(t.map_or(x, |t: Instant| t.min(x)));
             }
         };
-        consider(self.ping_deadline);
-        if self.ping_deadline.is_none() {
-            consider(self.next_ping);
+        consider(self.keepalive.poll_timeout());
+        if self.streams.is_empty() {
+            consider(self.keepalive.idle_deadline());
         }
-        if let (Some(idle), Some(since)) = (self.cfg.limits.idle_timeout, self.idle_since) {
-            if self.streams.is_empty() {
-                consider(Some(since + idle));
-            }
-        }
-        if !self.throttled.is_empty() {
-            let mut ready = self.session_budget.ready_at(1024);
-            for id in &self.throttled {
-                if let Some(b) = self.stream_budgets.get(id) {
-                    let r = b.ready_at(1024);
-                    ready = match (ready, r) {
-                        (Some(a), Some(b)) => Some(a.max(b)),
-                        (a, b) => a.or(b),
-                    };
-                }
-            }
-            consider(Some(ready.unwrap_or(self.last_now)));
-        }
-        consider(self.send_room.deadline());
+        consider(self.streams.poll_timeout(self.last_now));
         if self.close_requested.is_some() {
             consider(self.close_deadline);
         }
@@ -804,42 +534,20 @@ impl Session {
             }
             return;
         }
-        if let Some(deadline) = self.ping_deadline {
-            if now >= deadline {
-                self.fail(err(
-                    ErrorCode::Timeout,
-                    format!(
-                        "keepalive: no PONG within {} ms",
-                        self.cfg.limits.keepalive_timeout.as_millis()
-                    ),
-                ));
+        match self.keepalive.handle_timeout(now, self.cfg.clock.unix(now)) {
+            Err(e) => {
+                self.fail(e);
                 return;
             }
-        } else if self.next_ping.is_some_and(|t| now >= t) {
-            self.ping_seq += 1;
-            let ping = Message::Ping {
-                seq: self.ping_seq,
-                timestamp: self.cfg.clock.unix(now),
-            }
-            .to_vec();
-            self.send_control(ping);
-            self.ping_sent_at = Some(now);
-            self.ping_deadline = Some(now + self.cfg.limits.keepalive_timeout);
-            self.next_ping = Some(now + self.quiet_ping_interval());
+            Ok(Some(ping)) => self.send_control(ping),
+            Ok(None) => {}
         }
-        if let (Some(idle), Some(since)) = (self.cfg.limits.idle_timeout, self.idle_since) {
-            if self.streams.is_empty() && now >= since + idle && self.close_requested.is_none() {
-                self.request_close(ErrorCode::Ok, "idle timeout".into());
-            }
+        let idle_over = self.keepalive.idle_deadline().is_some_and(|t| now >= t);
+        if self.streams.is_empty() && idle_over && self.close_requested.is_none() {
+            self.request_close(ErrorCode::Ok, "idle timeout".into());
         }
-        if !self.throttled.is_empty() {
-            for id in std::mem::take(&mut self.throttled) {
-                self.enqueue_send(id);
-            }
-        }
-        if self.send_room.lapse_expired(&mut self.streams, now) {
-            self.offer_send_room();
-        }
+        let (streams, mut cx) = self.streams_cx();
+        streams.handle_timeout(&mut cx);
     }
 
     /// Whether there is anything for [`Session::poll_transmit`] to write.
@@ -849,14 +557,14 @@ impl Session {
             || (self.transport.is_some()
                 && self.error.is_none()
                 && (!self.control.is_empty()
-                    || (self.is_established() && !self.send_queue.is_empty())
+                    || (self.is_established() && self.streams.wants_transmit())
                     || self.close_requested.is_some()))
     }
 }
 
 /// What an operation on a stream of a finished session reports: the session's error, or
 /// ERR_CONNECTION_CLOSED when it ended gracefully (code 0 is not an error to a reader).
-fn as_operation_error(e: &Error) -> Error {
+pub(super) fn as_operation_error(e: &Error) -> Error {
     if e.code == ErrorCode::Ok {
         Error::new(ErrorCode::ConnectionClosed, e.message.clone())
     } else {
@@ -887,21 +595,21 @@ impl Session {
 
     /// Σ of the receive windows' growth beyond the initial window.
     pub(crate) fn window_growth_for_test(&self) -> u64 {
-        self.window_growth
+        self.streams.window_growth()
     }
 
     /// PINGs this side has sent.
     pub(crate) fn pings_sent_for_test(&self) -> u64 {
-        self.ping_seq
+        self.keepalive.pings_sent()
     }
 
     /// Bytes queued in a stream's send buffer.
     pub(crate) fn send_buffered_for_test(&self, id: u64) -> usize {
-        self.streams.get(&id).map_or(0, |s| s.send_buf.len())
+        self.streams.send_buffered(id)
     }
 
     /// Bytes counted against the session's send buffer.
     pub(crate) fn session_send_queued_for_test(&self) -> usize {
-        self.send_room.queued()
+        self.streams.session_send_queued()
     }
 }

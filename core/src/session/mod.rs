@@ -3,14 +3,18 @@
 //! ([`driver`]).
 
 pub mod cache;
+pub(crate) mod config;
 mod connection;
 pub(crate) mod driver;
-mod shared;
+pub(crate) mod event;
+pub(crate) mod keepalive;
 pub mod machine;
 pub(crate) mod send_buf;
 pub(crate) mod send_room;
+mod shared;
 mod stream;
 pub(crate) mod stream_state;
+pub(crate) mod streams;
 
 pub use cache::{AttestationCache, VerifiedAttestation};
 pub(crate) use connection::established;

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::machine::Event;
+use super::event::Event;
 use super::stream_state::StreamState;
 
 /// Room one woken writer is expected to take (one typical write).
@@ -122,7 +122,7 @@ impl SendRoom {
                 continue;
             };
             s.waits_for_session_room = false;
-            if s.send_room_offered || s.local_reset || s.reset.is_some() {
+            if s.send_room_offered || s.is_reset() {
                 continue;
             }
             s.send_room_offered = true;

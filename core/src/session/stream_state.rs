@@ -14,6 +14,61 @@ use super::send_buf::SendBuf;
 
 use crate::error::ErrorCode;
 
+/// The send direction of a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SendState {
+    /// The application may write.
+    Open,
+    /// The application finished writing; a FIN goes out after the buffer drains.
+    FinQueued,
+    /// The FIN is written: the direction is over.
+    FinSent,
+    /// We reset the stream (CLOSE_STREAM with a code written or queued). `fin_sent`: our
+    /// FIN had gone out before (a graceful close from the peer then ends nothing more).
+    ResetLocal { fin_sent: bool },
+    /// The peer reset the stream, refused it or closed it before our FIN went out.
+    ResetByPeer { code: ErrorCode, fin_sent: bool },
+}
+
+/// The receive direction of a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RecvState {
+    /// Data may arrive.
+    Open,
+    /// The peer sent FIN (or closed the stream gracefully): what is buffered is the rest.
+    Fin,
+    /// We reset the stream. `fin`: the peer's FIN had arrived before (data after it is
+    /// still a protocol error).
+    ResetLocal { fin: bool },
+    /// The peer reset, refused or closed the stream with `code`. `fin`: its FIN (or graceful
+    /// close) had arrived; a stream closed gracefully reads to its end, then `Finished`.
+    ResetByPeer { code: ErrorCode, fin: bool },
+}
+
+impl SendState {
+    /// Our FIN went out (before any reset).
+    fn fin_sent(self) -> bool {
+        matches!(
+            self,
+            SendState::FinSent
+                | SendState::ResetLocal { fin_sent: true }
+                | SendState::ResetByPeer { fin_sent: true, .. }
+        )
+    }
+}
+
+impl RecvState {
+    /// The peer's FIN (or graceful close) arrived, whatever happened since.
+    pub fn fin_seen(self) -> bool {
+        matches!(
+            self,
+            RecvState::Fin
+                | RecvState::ResetLocal { fin: true }
+                | RecvState::ResetByPeer { fin: true, .. }
+        )
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct StreamState {
     pub label: Option<String>,
@@ -21,14 +76,12 @@ pub(crate) struct StreamState {
     pub local: bool,
     /// OPEN_STREAM not yet written (for locally opened streams).
     pub open_pending: bool,
+    pub send: SendState,
+    pub recv: RecvState,
 
     // ---- receive side
     pub recv_buf: VecDeque<Bytes>,
     pub recv_buffered: usize,
-    /// The peer sent FIN (or closed the stream gracefully).
-    pub recv_fin: bool,
-    /// The peer reset the stream, or refused it.
-    pub reset: Option<ErrorCode>,
     /// Bytes received / consumed by the application / the most the peer may send in total.
     pub recv_received: u64,
     pub recv_consumed: u64,
@@ -41,11 +94,6 @@ pub(crate) struct StreamState {
     pub send_buf: SendBuf,
     pub send_offset: u64,
     pub send_limit: u64,
-    /// The application finished writing; a FIN goes out after the buffer drains.
-    pub send_fin_requested: bool,
-    pub send_fin_sent: bool,
-    /// We reset the stream (CLOSE_STREAM with a code written or queued).
-    pub local_reset: bool,
     /// The application dropped its handle.
     pub handle_dropped: bool,
     /// Queued in the session's send rotation.
@@ -65,10 +113,10 @@ impl StreamState {
             label,
             local,
             open_pending: local,
+            send: SendState::Open,
+            recv: RecvState::Open,
             recv_buf: VecDeque::new(),
             recv_buffered: 0,
-            recv_fin: false,
-            reset: None,
             recv_received: 0,
             recv_consumed: 0,
             recv_limit: limit,
@@ -77,14 +125,60 @@ impl StreamState {
             send_buf: SendBuf::default(),
             send_offset: 0,
             send_limit: limit,
-            send_fin_requested: false,
-            send_fin_sent: false,
-            local_reset: false,
             handle_dropped: false,
             in_send_queue: false,
             send_counted: 0,
             waits_for_session_room: false,
             send_room_offered: false,
+        }
+    }
+
+    /// Reset by either side: both directions are over.
+    pub fn is_reset(&self) -> bool {
+        matches!(
+            self.send,
+            SendState::ResetLocal { .. } | SendState::ResetByPeer { .. }
+        )
+    }
+
+    /// We reset the stream (both directions end).
+    pub fn reset_locally(&mut self) {
+        self.send = SendState::ResetLocal {
+            fin_sent: self.send.fin_sent(),
+        };
+        self.recv = RecvState::ResetLocal {
+            fin: self.recv.fin_seen(),
+        };
+    }
+
+    /// The peer reset, refused or closed the stream with `code` (both directions end; a
+    /// reset of ours before is superseded: the peer's code is what both directions report).
+    pub fn reset_by_peer(&mut self, code: ErrorCode) {
+        self.send = SendState::ResetByPeer {
+            code,
+            fin_sent: self.send.fin_sent(),
+        };
+        self.recv = RecvState::ResetByPeer {
+            code,
+            fin: self.recv.fin_seen(),
+        };
+    }
+
+    /// The peer's FIN (or graceful close) arrived.
+    pub fn fin_arrived(&mut self) {
+        self.recv = match self.recv {
+            RecvState::Open | RecvState::Fin => RecvState::Fin,
+            RecvState::ResetLocal { .. } => RecvState::ResetLocal { fin: true },
+            RecvState::ResetByPeer { code, .. } => RecvState::ResetByPeer { code, fin: true },
+        };
+    }
+
+    /// The peer closed the whole stream gracefully (CLOSE_STREAM with code 0): reading sees
+    /// FIN, and writing stops unless our FIN is already out.
+    pub fn closed_by_peer(&mut self) {
+        self.fin_arrived();
+        if !self.send.fin_sent() {
+            self.reset_by_peer(ErrorCode::StreamClosed);
         }
     }
 
@@ -96,7 +190,7 @@ impl StreamState {
     /// Queued bytes the peer has granted credit for: what counts against the session's
     /// send buffer. Bytes beyond the credit wait on the reader, not on the transport.
     pub fn counted_send(&self) -> usize {
-        if self.local_reset || self.reset.is_some() {
+        if self.is_reset() {
             return 0;
         }
         (self.send_buf.len() as u64).min(self.send_credit()) as usize
@@ -104,21 +198,25 @@ impl StreamState {
 
     /// Something to put on the wire: data within credit, or a FIN once data has drained.
     pub fn has_sendable(&self) -> bool {
-        if self.local_reset || self.reset.is_some() {
+        if self.is_reset() {
             return false;
         }
         (!self.send_buf.is_empty() && self.send_credit() > 0)
-            || (self.send_fin_requested && !self.send_fin_sent && self.send_buf.is_empty())
+            || (self.send == SendState::FinQueued && self.send_buf.is_empty())
     }
 
     /// The send direction is over (FIN written or stream reset).
     pub fn send_done(&self) -> bool {
-        self.send_fin_sent || self.local_reset || self.reset.is_some()
+        self.send == SendState::FinSent || self.is_reset()
     }
 
     /// The receive direction is over and the application has everything.
     pub fn recv_done(&self) -> bool {
-        self.reset.is_some() || self.local_reset || (self.recv_fin && self.recv_buf.is_empty())
+        match self.recv {
+            RecvState::Open => false,
+            RecvState::Fin => self.recv_buf.is_empty(),
+            RecvState::ResetLocal { .. } | RecvState::ResetByPeer { .. } => true,
+        }
     }
 
     /// Takes up to `max` bytes for the application; returns the chunk.
@@ -140,7 +238,7 @@ impl StreamState {
     /// and grow the window when it is what holds the stream back. Returns true when an
     /// update became pending.
     pub fn maybe_grant(&mut self, max_window: u64, flow_control: bool) -> bool {
-        if !flow_control || self.recv_fin || self.reset.is_some() || self.local_reset {
+        if !flow_control || self.recv != RecvState::Open {
             return false;
         }
         // The reader has taken everything while the sender has used all its credit: both

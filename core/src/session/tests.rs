@@ -1,5 +1,6 @@
 //! Deterministic tests of the sans-IO session: two machines wired back to back in memory
-//! with a simulated clock (quinn's `Pair` idea). No sockets, no wall clock.
+//! with a simulated clock (quinn's `Pair` idea, [`crate::testing`]). No sockets, no wall
+//! clock.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -7,101 +8,19 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 
 use super::machine::*;
-use super::AttestationCache;
 use crate::error::ErrorCode;
-use crate::identity::{LocalWallet, Network, NetworkFilter, NodeKey, NodeKeyAttestation};
+use crate::identity::NodeKey;
 use crate::policy::{NodePolicy, Visibility};
+use crate::testing::{config, drain_events, pump, Pair, Side, T0_UNIX};
 use crate::wire::message::{Hello, Message};
 
-pub(crate) const T0_UNIX: i64 = 1_800_000_000;
-
-pub(crate) struct Side {
-    pub wallet: LocalWallet,
-    pub node: NodeKey,
-    pub att: Vec<u8>,
-}
-
-pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
-pub(crate) fn side(seed: u8) -> Side {
-    let wallet = LocalWallet::generate(Network::Mainnet);
-    let node = NodeKey::from_seed([seed; 32]);
-    let att = block_on(NodeKeyAttestation::issue(
-        &wallet,
-        node.public(),
-        T0_UNIX,
-        3600,
-    ))
-    .unwrap()
-    .encode();
-    Side { wallet, node, att }
-}
-
-pub(crate) fn config(s: &Side, initiator: bool, base: Instant) -> SessionConfig {
-    SessionConfig {
-        initiator,
-        node_key: s.node.clone(),
-        attestation: Arc::new(s.att.clone()),
-        principal: s.wallet.principal(),
-        visibility: Visibility::Public,
-        policy: if initiator {
-            None
-        } else {
-            Some(Arc::new(NodePolicy::new(Visibility::Public)))
-        },
-        networks: NetworkFilter::ANY,
-        invite_token: None,
-        expected_remote: None,
-        capabilities: default_capabilities(),
-        limits: SessionLimits::default(),
-        attestation_cache: Arc::new(AttestationCache::default()),
-        alias_card: None,
-        clock: Clock {
-            base,
-            base_unix: T0_UNIX,
-        },
-        fixed: None,
-    }
-}
-
-/// Moves bytes both ways until neither side has anything to say. Bounded, so a livelock
-/// fails the test instead of hanging it.
-pub(crate) fn pump(a: &mut Session, b: &mut Session, now: Instant) -> (Vec<u8>, Vec<u8>) {
-    let (mut a_to_b, mut b_to_a) = (Vec::new(), Vec::new());
-    for _ in 0..10_000 {
-        let mut buf = Vec::new();
-        a.poll_transmit(now, &mut buf, 1 << 20);
-        let mut moved = !buf.is_empty();
-        a_to_b.extend_from_slice(&buf);
-        let mut input = BytesMut::from(&buf[..]);
-        b.handle_input(&mut input, now);
-        let mut buf = Vec::new();
-        b.poll_transmit(now, &mut buf, 1 << 20);
-        moved |= !buf.is_empty();
-        b_to_a.extend_from_slice(&buf);
-        let mut input = BytesMut::from(&buf[..]);
-        a.handle_input(&mut input, now);
-        if !moved {
-            return (a_to_b, b_to_a);
-        }
-    }
-    panic!("pump did not settle");
+fn side(seed: u8) -> Side {
+    Side::new(seed)
 }
 
 fn pair(a_cfg: SessionConfig, b_cfg: SessionConfig, now: Instant) -> (Session, Session) {
-    let mut a = Session::new(a_cfg, now).unwrap();
-    let mut b = Session::new(b_cfg, now).unwrap();
-    pump(&mut a, &mut b, now);
-    (a, b)
-}
-
-fn drain_events(s: &mut Session) -> Vec<Event> {
-    std::iter::from_fn(|| s.poll_event()).collect()
+    let p = Pair::new(a_cfg, b_cfg, now);
+    (p.a, p.b)
 }
 
 #[test]

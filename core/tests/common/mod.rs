@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use sha2::{Digest, Sha256};
-use snap2p::identity::{LocalWallet, Network, NetworkFilter, NodeKey, NodeKeyAttestation};
+use snap2p::identity::{LocalWallet, Network, NodeKey, NodeKeyAttestation};
 use snap2p::secure_channel::{NoiseHandshake, NoiseTransport};
-use snap2p::session::{default_capabilities, AttestationCache, Clock, Session, SessionConfig};
+use snap2p::session::{Clock, Session, SessionConfig};
 use snap2p::wire::frame;
-use snap2p::{Connection, Peer, PeerConfig, SessionLimits, Stream};
+use snap2p::{Connection, Peer, PeerConfig, Stream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -137,23 +137,15 @@ impl RawIdentity {
     }
 
     pub fn dialer_config(&self, invite: Option<Vec<u8>>) -> SessionConfig {
-        SessionConfig {
-            initiator: true,
-            node_key: self.node.clone(),
-            attestation: self.att.clone(),
-            principal: self.wallet.principal(),
-            visibility: snap2p::Visibility::Public,
-            policy: None,
-            networks: NetworkFilter::ANY,
-            invite_token: invite,
-            expected_remote: None,
-            capabilities: default_capabilities(),
-            limits: SessionLimits::default(),
-            attestation_cache: Arc::new(AttestationCache::default()),
-            alias_card: None,
-            clock: Clock::system(),
-            fixed: None,
-        }
+        let mut cfg = snap2p::testing::session_config(
+            &self.node,
+            self.att.clone(),
+            self.wallet.principal(),
+            true,
+            Clock::system(),
+        );
+        cfg.invite_token = invite;
+        cfg
     }
 }
 

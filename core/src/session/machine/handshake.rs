@@ -1,6 +1,7 @@
 //! The handshake half of the session machine: KNOCK, the Noise XX messages, HELLO and AUTH
 //! (attestation and transcript-binding checks), and the step to established (AUTH_OK, the
-//! first AliasCard). Spec: docs/PROTOCOL.md §5.
+//! first AliasCard). Spec: docs/PROTOCOL.md §5. Once established, frames no longer come
+//! here: `machine/mux.rs` takes them.
 
 use super::*;
 
@@ -154,10 +155,6 @@ impl Session {
         Ok(())
     }
 
-    pub(super) fn send_control(&mut self, msg: Vec<u8>) {
-        self.control.push_back(msg);
-    }
-
     /// The input to the transcript-binding signature of `role` ('I' or 'R').
     pub(super) fn binding_input(
         &self,
@@ -255,8 +252,8 @@ impl Session {
             capabilities: h.capabilities.iter().map(|s| s.to_string()).collect(),
             visibility: h.visibility,
         });
-        self.flow_control = self.both_support(caps::FLOW_CONTROL);
-        self.batching = self.both_support(caps::BATCH);
+        self.streams.flow_control = self.both_support(caps::FLOW_CONTROL);
+        self.streams.batching = self.both_support(caps::BATCH);
         self.aliases = self.both_support(caps::ALIASES);
         if self.cfg.initiator {
             self.send_auth();
@@ -340,15 +337,12 @@ impl Session {
         Ok(principal)
     }
 
-    pub(super) fn on_message(
+    /// A message of an encrypted frame before the session is established.
+    pub(super) fn on_handshake_message(
         &mut self,
         m: Message<'_>,
-        frame: &Bytes,
         now: Instant,
     ) -> Result<(), Error> {
-        if self.error.is_some() {
-            return Ok(());
-        }
         // Messages valid in any encrypted phase.
         match &m {
             Message::AuthFail { code, reason } | Message::Error { code, reason } => {
@@ -420,7 +414,6 @@ impl Session {
                 }
                 _ => Err(err(ErrorCode::InvalidMessage, "expected AUTH_OK")),
             },
-            Phase::Established => self.on_established_message(m, frame, now),
             _ => Ok(()),
         }
     }
@@ -444,9 +437,7 @@ impl Session {
         self.phase = Phase::Established;
         self.was_established = true;
         self.handshake = None;
-        // Keepalive starts now, with a first PING right away (as the reference does).
-        self.next_ping = Some(now);
-        self.idle_since = Some(now);
+        self.keepalive.start(now);
         if self.cfg.initiator {
             // The listener sent its card with its AUTH_OK; ours follows our AUTH_OK.
             self.queue_alias_card();

@@ -1,0 +1,158 @@
+//! What a session is made from: its configuration, limits and clock, and the protocol
+//! constants its parts share. A leaf of the session modules (only the attestation cache
+//! below it), so the machine's parts can take their limits from here without depending on
+//! the machine.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::cache::AttestationCache;
+use crate::identity::{NetworkFilter, NodeKey, Principal};
+use crate::policy::{NodePolicy, Visibility};
+use crate::wire::message::caps;
+
+/// Domain separation for the transcript-binding signature in AUTH `hs`.
+pub const BINDING_DOMAIN: &[u8] = b"snap2p-session-binding-v1";
+/// Allowed clock skew for HELLO timestamps and attestations (spec §2.6).
+pub const MAX_SKEW_SECS: i64 = crate::identity::CLOCK_SKEW_SECS;
+/// HELLO nonce length.
+pub const NONCE_LEN: usize = 32;
+/// Initial per-stream window when both sides list `flow-control`.
+pub const INITIAL_STREAM_WINDOW: u64 = 256 * 1024;
+
+/// Tunables of one session. Defaults follow the reference implementation where it has
+/// one (keepalive 30 s / 10 s).
+#[derive(Clone, Debug)]
+pub struct SessionLimits {
+    pub handshake_timeout: Duration,
+    pub keepalive_interval: Duration,
+    pub keepalive_timeout: Duration,
+    /// Close a session with no open stream after this long (None: never).
+    pub idle_timeout: Option<Duration>,
+    /// Streams open at once, counted per direction of opening.
+    pub max_streams: usize,
+    /// Largest per-stream receive window auto-tuning may reach.
+    pub max_stream_window: u64,
+    /// Most receive window the streams of one session may have grown beyond their initial
+    /// window, together: bounds what a peer can make this side buffer by pacing its
+    /// sends until many streams' windows have grown.
+    pub max_session_window_growth: u64,
+    /// Bytes the application may queue per stream before writes wait.
+    pub stream_send_buffer: usize,
+    /// Bytes the application may queue across all streams of the session before writes
+    /// wait (0: no session-wide bound). Only bytes the peer has granted credit for count,
+    /// so streams stalled on a slow reader never hold up the others. Waiting writers get
+    /// room in the order they asked for it. Bounds memory when many streams write at
+    /// once: 1,000 streams then churn a few MiB instead of 1,000 send buffers.
+    pub session_send_buffer: usize,
+    /// Bytes buffered for reading across all streams of a peer without flow control.
+    pub max_unflowed_buffer: usize,
+    /// Inbound OPEN_STREAM per second allowed (0: unlimited); above it: ERR_STREAM_REFUSED.
+    pub max_stream_opens_per_sec: u32,
+    /// Outbound bytes per second for the whole session (0: unlimited).
+    pub session_send_rate: u64,
+    /// Outbound bytes per second per stream (0: unlimited).
+    pub stream_send_rate: u64,
+    /// How long a graceful close waits for queued stream data to go out (a peer that stops
+    /// reading stops granting credit): then ERROR{code} is sent anyway and what is still
+    /// queued is dropped, so closing never hangs on a stalled peer.
+    pub close_linger: Duration,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        SessionLimits {
+            handshake_timeout: Duration::from_secs(10),
+            keepalive_interval: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(10),
+            idle_timeout: None,
+            max_streams: 1024,
+            max_stream_window: 16 * 1024 * 1024,
+            max_session_window_growth: 64 * 1024 * 1024,
+            // 1 MiB: a writer is woken at half of it, and the 512 KiB left then keep the
+            // socket busy for ~0.5 ms at 1 GB/s while the writer's thread wakes. At 256 KiB
+            // (~0.1 ms) a writer on another thread (every language binding) often woke too
+            // late and the transport idled: Node.js 0.74x of native, 0.90x at 1 MiB
+            // (docs/BENCHMARKS.md, "What changed" 14).
+            stream_send_buffer: 1024 * 1024,
+            session_send_buffer: 1024 * 1024,
+            max_unflowed_buffer: 64 * 1024 * 1024,
+            max_stream_opens_per_sec: 0,
+            session_send_rate: 0,
+            stream_send_rate: 0,
+            close_linger: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Fixed randomness so a handshake transcript can be reproduced as a test vector.
+#[derive(Clone, Debug)]
+pub struct FixedRandomness {
+    pub ephemeral: [u8; 32],
+    pub hello_nonce: [u8; 32],
+    pub session_id: [u8; 32],
+    pub knock_nonce: [u8; 16],
+}
+
+/// Maps a monotonic instant to unix seconds, so the machine never reads the wall clock.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    pub base: Instant,
+    pub base_unix: i64,
+}
+
+impl Clock {
+    pub fn system() -> Self {
+        Clock {
+            base: Instant::now(),
+            base_unix: crate::unix_now(),
+        }
+    }
+    pub fn unix(&self, now: Instant) -> i64 {
+        if now >= self.base {
+            self.base_unix + now.duration_since(self.base).as_secs() as i64
+        } else {
+            self.base_unix - self.base.duration_since(now).as_secs() as i64
+        }
+    }
+}
+
+/// Everything a session needs to start.
+#[derive(Clone)]
+pub struct SessionConfig {
+    pub initiator: bool,
+    pub node_key: NodeKey,
+    /// Our encoded NodeKeyAttestation.
+    pub attestation: Arc<Vec<u8>>,
+    pub principal: Principal,
+    pub visibility: Visibility,
+    /// Listener policy (KNOCK, allowlist, networks). Dialers may set it for the network
+    /// filter and allowlist too.
+    pub policy: Option<Arc<NodePolicy>>,
+    /// Networks the remote principal may be on (dialer side).
+    pub networks: NetworkFilter,
+    /// Dialer: send KNOCK with this token first.
+    pub invite_token: Option<Vec<u8>>,
+    /// Dialer: the principal we mean to reach (dial by principal).
+    pub expected_remote: Option<Principal>,
+    pub capabilities: Vec<String>,
+    pub limits: SessionLimits,
+    pub attestation_cache: Arc<AttestationCache>,
+    /// Our encoded AliasCard, sent after AUTH_OK when both list `aliases`.
+    pub alias_card: Option<Arc<Vec<u8>>>,
+    pub clock: Clock,
+    pub fixed: Option<FixedRandomness>,
+}
+
+/// The capabilities this implementation speaks.
+pub fn default_capabilities() -> Vec<String> {
+    [
+        caps::FLOW_CONTROL,
+        caps::TRANSCRIPT_BINDING,
+        caps::BATCH,
+        caps::ALIASES,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
