@@ -35,6 +35,7 @@ use crate::identity::Principal;
 use crate::locator::{Host, Locator};
 use crate::policy::Visibility;
 use crate::protocol::{DialOptions, Discovery, PeerHandle, ProtocolHandler};
+use crate::rate::TokenBucket;
 use crate::session::{Connection, Stream};
 use crate::wire::message::caps;
 
@@ -83,40 +84,9 @@ pub const PUSH_SETTLE: Duration = Duration::from_millis(500);
 /// Principals remembered as non-Public (their hints are refused and never answered).
 const MAX_NON_PUBLIC: usize = 4096;
 
-/// A token bucket (per session, so no lock beyond the PX-1 state's).
-#[derive(Debug)]
-struct TokenBucket {
-    tokens: f64,
-    last: Instant,
-    rate: f64,
-    burst: f64,
-}
-
-impl TokenBucket {
-    fn new(rate: f64, burst: f64, now: Instant) -> Self {
-        TokenBucket {
-            tokens: burst,
-            last: now,
-            rate,
-            burst,
-        }
-    }
-
-    fn take(&mut self, now: Instant) -> bool {
-        let dt = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + dt * self.rate).min(self.burst);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 #[derive(Debug)]
 struct SessionState {
+    /// Per session, so no lock beyond the PX-1 state's.
     resolve: TokenBucket,
     push: TokenBucket,
     /// Push streams from this session that ended after carrying at least one PX_PUSH.
@@ -124,10 +94,10 @@ struct SessionState {
 }
 
 impl SessionState {
-    fn new(now: Instant) -> Self {
+    fn new() -> Self {
         SessionState {
-            resolve: TokenBucket::new(RESOLVE_RATE_PER_SEC, RESOLVE_BURST, now),
-            push: TokenBucket::new(PUSH_RATE_PER_SEC, PUSH_BURST, now),
+            resolve: TokenBucket::new(RESOLVE_RATE_PER_SEC, RESOLVE_BURST),
+            push: TokenBucket::new(PUSH_RATE_PER_SEC, PUSH_BURST),
             push_batches: 0,
         }
     }
@@ -143,9 +113,7 @@ struct State {
 
 impl State {
     fn session(&mut self, id: [u8; 32]) -> &mut SessionState {
-        self.sessions
-            .entry(id)
-            .or_insert_with(|| SessionState::new(Instant::now()))
+        self.sessions.entry(id).or_insert_with(SessionState::new)
     }
 
     fn is_non_public(&self, p: &Principal, now: i64) -> bool {
@@ -291,8 +259,7 @@ impl Px1 {
         let public = conn.info().remote_visibility == Some(Visibility::Public);
         let mut st = self.state();
         st.sessions.retain(|id, _| live.contains(id));
-        st.sessions
-            .insert(conn.session_id(), SessionState::new(Instant::now()));
+        st.sessions.insert(conn.session_id(), SessionState::new());
         if !public {
             let p = conn.remote_principal().clone();
             st.cache.remove(&p);
@@ -702,7 +669,11 @@ async fn serve(px: &Px1, peer: &PeerHandle, conn: &Connection, stream: &Stream) 
                 principal,
                 max_results,
             } => {
-                let allowed = px.state().session(session).resolve.take(Instant::now());
+                let allowed = px
+                    .state()
+                    .session(session)
+                    .resolve
+                    .take(1.0, Instant::now());
                 if !allowed {
                     stream.reset(ErrorCode::RateLimited);
                     return;
@@ -735,7 +706,7 @@ async fn serve(px: &Px1, peer: &PeerHandle, conn: &Connection, stream: &Stream) 
                 locators,
                 ttl_seconds,
             } => {
-                let allowed = px.state().session(session).push.take(Instant::now());
+                let allowed = px.state().session(session).push.take(1.0, Instant::now());
                 if !allowed {
                     stream.reset(ErrorCode::RateLimited);
                     return;
@@ -1002,12 +973,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn token_bucket_limits_bursts_and_refills() {
+    fn resolve_limit_allows_its_burst_then_its_rate() {
         let t0 = Instant::now();
-        let mut b = TokenBucket::new(10.0, 20.0, t0);
-        let granted = (0..30).filter(|_| b.take(t0)).count();
-        assert_eq!(granted, 20);
-        assert!(!b.take(t0));
-        assert!(b.take(t0 + Duration::from_millis(150)));
+        let mut b = SessionState::new().resolve;
+        let granted = (0..30).filter(|_| b.take(1.0, t0)).count();
+        assert_eq!(granted, RESOLVE_BURST as usize);
+        assert!(!b.take(1.0, t0));
+        assert!(b.take(1.0, t0 + Duration::from_millis(150)));
     }
 }
