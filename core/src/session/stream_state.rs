@@ -350,6 +350,44 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_reset_remembers_what_each_direction_had_seen() {
+        // Data after the peer's FIN stays a protocol error once we reset.
+        let mut s = StreamState::new(None, false, W, true);
+        s.fin_arrived();
+        s.reset_locally();
+        assert!(s.recv.fin_seen() && s.is_reset() && s.recv_done() && s.send_done());
+        // A graceful close after our FIN went out ends nothing more...
+        let mut s = StreamState::new(None, true, W, true);
+        s.send = SendState::FinSent;
+        s.closed_by_peer();
+        assert_eq!((s.send, s.recv), (SendState::FinSent, RecvState::Fin));
+        // ...before it, writing ends with ERR_STREAM_CLOSED while reading sees FIN.
+        let mut s = StreamState::new(None, true, W, true);
+        s.send = SendState::FinQueued;
+        s.closed_by_peer();
+        assert_eq!(
+            s.recv,
+            RecvState::ResetByPeer {
+                code: ErrorCode::StreamClosed,
+                fin: true
+            }
+        );
+        assert!(!s.has_sendable() && s.recv_done());
+        // The peer's code supersedes our own reset on both directions.
+        let mut s = StreamState::new(None, true, W, true);
+        s.reset_locally();
+        s.reset_by_peer(ErrorCode::Unknown(7));
+        assert!(matches!(
+            s.send,
+            SendState::ResetByPeer {
+                code: ErrorCode::Unknown(7),
+                fin_sent: false
+            }
+        ));
+        assert_eq!(s.counted_send(), 0);
+    }
+
     /// The peer uses its initial credit.
     fn answer_initial(s: &mut StreamState) {
         for _ in 0..(W / (64 * 1024)) {
