@@ -155,7 +155,11 @@ fn locator_validation() {
         "quic://1.2.3.4:4433",
     ] {
         assert!(parse_locator(ok).is_some(), "{ok}");
-        assert_eq!(parse_locator(ok).unwrap().to_string(), ok, "{ok} round-trips");
+        assert_eq!(
+            parse_locator(ok).unwrap().to_string(),
+            ok,
+            "{ok} round-trips"
+        );
     }
     for bad in [
         "0.0.0.0:9000",
