@@ -15,10 +15,11 @@ use crate::{ConnectResult, ServerOpts, StreamsResult};
 pub fn config(max_streams: usize, keepalive: Duration) -> PeerConfig {
     {
         let mut c = PeerConfig::default();
-        c.limits = SessionLimits {
-            max_streams,
-            keepalive_interval: keepalive,
-            ..SessionLimits::default()
+        c.limits = {
+            let mut c = SessionLimits::default();
+            c.max_streams = max_streams;
+            c.keepalive_interval = keepalive;
+            c
         };
         c.px1 = Some(false);
         c.preauth_rate_per_min = Some(0);

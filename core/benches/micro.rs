@@ -19,11 +19,11 @@ use std::hint::black_box;
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use snap2p::policy::NodePolicy;
-use snap2p::secure_channel::{NoiseHandshake, NoiseTransport};
-use snap2p::session::{
+use snap2p::unstable::secure_channel::{NoiseHandshake, NoiseTransport};
+use snap2p::unstable::wire::{frame, message};
+use snap2p::unstable::{
     default_capabilities, AttestationCache, Clock, Session, SessionConfig, SessionLimits,
 };
-use snap2p::wire::{frame, message};
 use snap2p::Visibility;
 use snap2p::{LocalWallet, Network, NetworkFilter, NodeKey, NodeKeyAttestation};
 
@@ -125,7 +125,11 @@ fn codec(c: &mut Criterion) {
 
 fn aead(c: &mut Criterion) {
     let mut g = c.benchmark_group("aead");
-    for size in [1024usize, 16 * 1024, snap2p::secure_channel::MAX_PLAINTEXT] {
+    for size in [
+        1024usize,
+        16 * 1024,
+        snap2p::unstable::secure_channel::MAX_PLAINTEXT,
+    ] {
         let (mut tx, mut rx) = transports();
         let plain = vec![0x5au8; size];
         g.throughput(Throughput::Bytes(size as u64));
@@ -465,7 +469,7 @@ mod ciborium_model {
 fn cbor_vs_ciborium(c: &mut Criterion) {
     use ciborium_model as m;
     use message::{Auth, Hello, Message};
-    use snap2p::wire::cbor;
+    use snap2p::unstable::wire::cbor;
 
     fn from_ciborium<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> T {
         ciborium::from_reader(bytes).unwrap()

@@ -15,7 +15,7 @@ use snap2p::identity::{
     c32, ed25519_to_x25519_public, normalize_alias, stacks_message_hash, AliasCard, LocalWallet,
     Network, NetworkFilter, NodeKey, NodeKeyAttestation, Principal, SignatureForm,
 };
-use snap2p::wire::cbor::{self, Value};
+use snap2p::unstable::wire::cbor::{self, Value};
 
 const ISSUED_AT: i64 = 1_700_000_000;
 const TTL: i64 = 86_400;

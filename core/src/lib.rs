@@ -1,17 +1,21 @@
 //! snap2p: Stacks-native peer-to-peer sessions and streams.
 //!
-//! Layers, bottom up (each a module named after the protocol part it implements):
+//! The API, bottom up (docs/ARCHITECTURE.md draws the layers and what may import what):
 //! - [`identity`]: Stacks principals, wallets, the host-side signer, node keys,
 //!   NodeKeyAttestation and AliasCard, the encrypted wallet store;
-//! - [`wire`]: varint framing, the deterministic CBOR subset, control messages;
-//! - [`secure_channel`]: Noise XX (`Noise_XX_25519_ChaChaPoly_SHA256`) over frames;
-//! - [`session`]: the sans-IO session state machine (handshake, auth, streams, flow
-//!   control, keepalive) and the tokio driver that moves its bytes;
 //! - [`policy`]: visibility modes, invite tokens, allowlists, pre-auth rate limits;
-//! - [`px1`]: the PX-1 peer-exchange module and dial-by-principal;
-//! - [`peer`]: the high-level [`Peer`] API.
+//! - [`locator`] and [`transport`]: where a peer is and what carries the bytes (TCP built
+//!   in; the [`transport::Transport`] trait for others);
+//! - [`Connection`] and [`Stream`]: an authenticated session and its byte streams;
+//! - [`protocol`]: protocols as plug-ins ([`ProtocolHandler`] by stream label,
+//!   [`Discovery`] for dial-by-principal) and the [`PeerHandle`] they get;
+//! - [`px1`]: PX-1 peer exchange, the first such plug-in;
+//! - [`peer`]: the high-level [`Peer`] API;
+//! - [`host`]: what the language bindings share.
 //!
-//! The wire format is specified byte for byte in `docs/PROTOCOL.md`.
+//! The sans-IO session machine, the wire codec and the Noise channel are in [`unstable`]:
+//! for fuzzers, test vectors, benchmarks and second implementations, with no semver
+//! promise. The wire format is specified byte for byte in `docs/PROTOCOL.md`.
 
 pub mod error;
 pub mod host;
@@ -22,13 +26,29 @@ pub mod policy;
 pub mod protocol;
 pub mod px1;
 pub mod rate;
+#[doc(hidden)]
 pub mod secure_channel;
 pub mod session;
 #[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
 pub mod testing;
 pub mod transport;
+#[doc(hidden)]
 pub mod wire;
+
+/// The sans-IO protocol internals: the session state machine ([`unstable::Session`]: bytes
+/// and `now` in, bytes, events and timers out), the wire codec and the Noise channel. For
+/// fuzzers, test vectors, benchmarks and second implementations. **No semver promise**:
+/// anything here may change in any release; applications use [`Peer`], [`Connection`]
+/// and [`Stream`].
+pub mod unstable {
+    pub use crate::secure_channel;
+    pub use crate::session::{
+        default_capabilities, AttestationCache, Clock, Event, FixedRandomness, ReadOutcome,
+        Session, SessionConfig, SessionInfo, SessionLimits, VerifiedAttestation,
+    };
+    pub use crate::wire;
+}
 
 pub use error::{Error, ErrorCode, Result};
 pub use identity::{

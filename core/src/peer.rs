@@ -968,5 +968,20 @@ fn refuse(incoming: Incoming, policy: &NodePolicy, code: ErrorCode) {
     let msg = crate::wire::message::Message::AuthFail { code, reason: None }.to_vec();
     let mut framed = Vec::new();
     crate::wire::frame::write_frame(&mut framed, &msg);
-    let _ = std::pin::Pin::new(&mut io).poll_write(&mut cx, &framed);
+    match std::pin::Pin::new(&mut io).poll_write(&mut cx, &framed) {
+        Poll::Ready(_) => {}
+        // A socket accepted a moment ago may not be known writable yet (its first
+        // readiness event not processed): finish the write in a task, briefly, rather
+        // than close without a word (the dialer would see a bare reset, not the code).
+        Poll::Pending => {
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let write = io.write_all(&framed);
+                let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, write).await;
+            });
+        }
+    }
 }
+
+/// How long a refusal's AUTH_FAIL may wait for a socket to become writable.
+const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_millis(100);

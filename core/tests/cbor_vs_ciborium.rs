@@ -5,8 +5,8 @@
 //! `cargo test -p snap2p --test cbor_vs_ciborium -- --nocapture`.
 
 use serde::{Deserialize, Deserializer};
-use snap2p::wire::cbor;
-use snap2p::wire::message::Message;
+use snap2p::unstable::wire::cbor;
+use snap2p::unstable::wire::message::Message;
 use snap2p::{LocalWallet, Network, NetworkFilter, NodeKey, NodeKeyAttestation};
 
 /// A CBOR byte string for serde (ciborium hands byte strings to `visit_bytes`).

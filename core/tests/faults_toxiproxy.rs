@@ -295,17 +295,19 @@ async fn stalled_link_is_detected_by_keepalive_and_recovers() {
         return;
     };
     timeout(Duration::from_secs(120), async {
-        let limits = SessionLimits {
-            keepalive_interval: Duration::from_millis(300),
-            keepalive_timeout: Duration::from_millis(500),
-            ..Default::default()
+        let limits = {
+            let mut c = SessionLimits::default();
+            c.keepalive_interval = Duration::from_millis(300);
+            c.keepalive_timeout = Duration::from_millis(500);
+            c
         };
         // The server's keepalive waits longer, so the client's fires first: a server that
         // gave up first would close its socket, Toxiproxy would pass the close on, and the
         // client would see ConnectionClosed instead of its own keepalive timeout.
-        let server_limits = SessionLimits {
-            keepalive_timeout: Duration::from_millis(2000),
-            ..limits.clone()
+        let server_limits = {
+            let mut c = limits.clone();
+            c.keepalive_timeout = Duration::from_millis(2000);
+            c
         };
         let (server, addr, client) = server_and_client(server_limits, limits).await;
         let p = tp.proxy("stall", addr).await;

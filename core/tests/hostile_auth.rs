@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use common::*;
 use snap2p::identity::NodeKey;
-use snap2p::secure_channel::NoiseHandshake;
-use snap2p::wire::frame;
-use snap2p::wire::message::{Hello, Message, Visibility as WireVis};
+use snap2p::unstable::secure_channel::NoiseHandshake;
+use snap2p::unstable::wire::frame;
+use snap2p::unstable::wire::message::{Hello, Message, Visibility as WireVis};
 use snap2p::{ErrorCode, PeerConfig, Visibility};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -29,7 +29,7 @@ async fn a_session_that_fails_right_after_auth_still_reaches_accept_with_its_cod
         tcp.set_nodelay(true).unwrap();
         let mut raw = RawSession {
             tcp,
-            s: snap2p::session::Session::new(me.dialer_config(None), Instant::now()).unwrap(),
+            s: snap2p::unstable::Session::new(me.dialer_config(None), Instant::now()).unwrap(),
             inbuf: BytesMut::new(),
         };
         // Up to our side being established: our AUTH_OK is queued, not sent.
@@ -195,7 +195,7 @@ async fn replayed_handshake_never_authenticates() {
             let got = got.expect("the listener must close a replayed handshake");
             // Noise message 2 at most (fresh ephemeral), never anything after it.
             assert!(
-                got.len() <= 1 + snap2p::secure_channel::XX_MSG2_LEN,
+                got.len() <= 1 + snap2p::unstable::secure_channel::XX_MSG2_LEN,
                 "answered {} bytes",
                 got.len()
             );
@@ -341,7 +341,7 @@ async fn relaying_mitm_is_caught_by_the_listener_itself() {
             .unwrap();
         let p = t.open_frame(BytesMut::from(&f[..])).unwrap();
         assert!(matches!(Message::decode(&p).unwrap(), Message::Hello(_)));
-        let auth = Message::Auth(snap2p::wire::message::Auth {
+        let auth = Message::Auth(snap2p::unstable::wire::message::Auth {
             attestation: &me.att,
             session_nonce: &[0; 64],
             handshake_sig: &[0; 64],
@@ -450,7 +450,7 @@ async fn protocol_version_other_than_1_is_refused() {
                 };
                 let p = t.open_frame(BytesMut::from(&f[..])).unwrap();
                 let mut found = None;
-                snap2p::wire::message::decode_batch(&p, |m| {
+                snap2p::unstable::wire::message::decode_batch(&p, |m| {
                     if let Message::AuthFail { code, .. } = m {
                         found = Some(code);
                     }

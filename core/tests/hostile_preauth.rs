@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use common::*;
-use snap2p::wire::frame;
-use snap2p::wire::message::Message;
+use snap2p::unstable::wire::frame;
+use snap2p::unstable::wire::message::Message;
 use snap2p::{DialOptions, ErrorCode, PeerConfig, SessionLimits, Visibility};
 use tokio::io::AsyncWriteExt;
 use tokio::time::timeout;
@@ -30,7 +30,11 @@ async fn scanner_flood_against_stealth_listener_lets_invited_peer_in() {
             let mut c = PeerConfig::default();
             c.visibility = Visibility::Stealth;
             c.allowlist_gate = Some(false);
-            c.limits = SessionLimits { handshake_timeout: Duration::from_secs(2), ..Default::default() };
+            c.limits = {
+                let mut c = SessionLimits::default();
+                c.handshake_timeout = Duration::from_secs(2);
+                c
+            };
             c
         })
         .await;
@@ -140,7 +144,11 @@ async fn slowloris_half_open_handshakes_are_capped_and_cut() {
         let server = peer({
             let mut c = PeerConfig::default();
             c.max_pending_handshakes = CAP;
-            c.limits = SessionLimits { handshake_timeout: HS, ..Default::default() };
+            c.limits = {
+                let mut c = SessionLimits::default();
+                c.handshake_timeout = HS;
+                c
+            };
             c
         })
         .await;
@@ -264,7 +272,11 @@ async fn hostile_length_prefixes_never_allocate_past_the_frame_limit() {
         let server = peer({
             let mut c = PeerConfig::default();
             c.max_pending_handshakes = 1024;
-            c.limits = SessionLimits { handshake_timeout: Duration::from_secs(3), ..Default::default() };
+            c.limits = {
+                let mut c = SessionLimits::default();
+                c.handshake_timeout = Duration::from_secs(3);
+                c
+            };
             c
         })
         .await;

@@ -228,9 +228,10 @@ async fn stealth_listener_rate_limits_unauthenticated_handshakes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_closes_only_that_session_and_silent_clients_time_out() {
     timeout(T, async {
-        let limits = SessionLimits {
-            handshake_timeout: Duration::from_millis(500),
-            ..Default::default()
+        let limits = {
+            let mut c = SessionLimits::default();
+            c.handshake_timeout = Duration::from_millis(500);
+            c
         };
         let server = peer({
             let mut c = PeerConfig::default();
@@ -320,10 +321,11 @@ async fn keepalive_detects_a_partition() {
         let addr = server.listen("127.0.0.1:0").await.unwrap();
         serve_digest(&server);
         let (relay, frozen) = freezable_relay(addr).await;
-        let limits = SessionLimits {
-            keepalive_interval: Duration::from_millis(300),
-            keepalive_timeout: Duration::from_millis(500),
-            ..Default::default()
+        let limits = {
+            let mut c = SessionLimits::default();
+            c.keepalive_interval = Duration::from_millis(300);
+            c.keepalive_timeout = Duration::from_millis(500);
+            c
         };
         let client = peer({
             let mut c = PeerConfig::default();
@@ -472,9 +474,10 @@ async fn closing_ends_within_the_linger_when_the_peer_stops_reading() {
         let linger = Duration::from_millis(300);
         let client = peer({
             let mut c = PeerConfig::default();
-            c.limits = SessionLimits {
-                close_linger: linger,
-                ..Default::default()
+            c.limits = {
+                let mut c = SessionLimits::default();
+                c.close_linger = linger;
+                c
             };
             c
         })

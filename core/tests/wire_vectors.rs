@@ -10,12 +10,12 @@ use bytes::BytesMut;
 use serde_json::{json, Value};
 use snap2p::identity::{LocalWallet, Network, NetworkFilter, NodeKey, NodeKeyAttestation};
 use snap2p::policy::{NodePolicy, Visibility};
-use snap2p::session::{
+use snap2p::unstable::wire::frame;
+use snap2p::unstable::wire::message::{Auth, Hello, Message};
+use snap2p::unstable::{
     default_capabilities, AttestationCache, Clock, FixedRandomness, Session, SessionConfig,
     SessionLimits,
 };
-use snap2p::wire::frame;
-use snap2p::wire::message::{Auth, Hello, Message};
 use snap2p::ErrorCode;
 
 const VECTOR_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors");

@@ -5,7 +5,7 @@
 //! structures reject duplicates themselves and are verified over re-encoded bytes.)
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use snap2p::wire::cbor;
+use snap2p::unstable::wire::cbor;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(v) = cbor::decode(data) {

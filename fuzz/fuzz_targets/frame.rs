@@ -5,7 +5,7 @@
 #![no_main]
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use snap2p::wire::frame::{
+use snap2p::unstable::wire::frame::{
     next_frame, read_varint, write_frame, Varint, MAX_PREAUTH_FRAME, MAX_TRANSPORT_FRAME,
     MAX_VARINT_LEN,
 };

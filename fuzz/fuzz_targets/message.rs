@@ -3,7 +3,7 @@
 //! stops at the first error.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use snap2p::wire::message::{decode_batch, Message};
+use snap2p::unstable::wire::message::{decode_batch, Message};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(m) = Message::decode(data) {

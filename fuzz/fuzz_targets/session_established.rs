@@ -12,8 +12,8 @@
 use arbitrary::Arbitrary;
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use snap2p::session::{Event, ReadOutcome};
-use snap2p::wire::message::{Auth, Hello, Message, Visibility};
+use snap2p::unstable::wire::message::{Auth, Hello, Message, Visibility};
+use snap2p::unstable::{Event, ReadOutcome};
 use snap2p::ErrorCode;
 use std::time::Duration;
 
@@ -192,22 +192,22 @@ fuzz_target!(|ops: Vec<Op>| {
                 for m in ms.iter().take(16) {
                     plain.extend_from_slice(&encode(m, &scratch));
                 }
-                plain.truncate(snap2p::secure_channel::MAX_PLAINTEXT);
+                plain.truncate(snap2p::unstable::secure_channel::MAX_PLAINTEXT);
                 shadow.encrypt_frame(&plain, &mut wire).unwrap();
             }
             Op::Plain(p) => {
                 let mut p = p.clone();
-                p.truncate(snap2p::secure_channel::MAX_PLAINTEXT);
+                p.truncate(snap2p::unstable::secure_channel::MAX_PLAINTEXT);
                 shadow.encrypt_frame(&p, &mut wire).unwrap();
             }
             Op::Raw(r) => wire.extend_from_slice(r),
             Op::Tamper { msg, bit } => {
                 let mut plain = encode(msg, &scratch);
-                plain.truncate(snap2p::secure_channel::MAX_PLAINTEXT);
+                plain.truncate(snap2p::unstable::secure_channel::MAX_PLAINTEXT);
                 shadow.encrypt_frame(&plain, &mut wire).unwrap();
-                let prefix = match snap2p::wire::frame::read_varint(&wire).unwrap() {
-                    snap2p::wire::frame::Varint::Complete(_, used) => used,
-                    snap2p::wire::frame::Varint::Incomplete => unreachable!(),
+                let prefix = match snap2p::unstable::wire::frame::read_varint(&wire).unwrap() {
+                    snap2p::unstable::wire::frame::Varint::Complete(_, used) => used,
+                    snap2p::unstable::wire::frame::Varint::Incomplete => unreachable!(),
                 };
                 let body = wire.len() - prefix;
                 let i = prefix + (*bit as usize / 8) % body;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use arbitrary::Arbitrary;
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use snap2p::session::{ReadOutcome, Session};
+use snap2p::unstable::{ReadOutcome, Session};
 use snap2p::ErrorCode;
 
 #[derive(Arbitrary, Debug, Clone, Copy)]

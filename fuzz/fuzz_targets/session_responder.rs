@@ -10,9 +10,9 @@
 #![no_main]
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
-use snap2p::session::Session;
-use snap2p::wire::frame;
-use snap2p::wire::message::{Message, PROTOCOL_VERSION};
+use snap2p::unstable::wire::frame;
+use snap2p::unstable::wire::message::{Message, PROTOCOL_VERSION};
+use snap2p::unstable::Session;
 use std::time::Duration;
 
 fuzz_target!(|data: &[u8]| {

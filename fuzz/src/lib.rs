@@ -10,9 +10,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use snap2p::policy::{NodePolicy, Visibility};
-use snap2p::secure_channel::{NoiseHandshake, NoiseTransport};
-use snap2p::session::{AttestationCache, SessionConfig, SessionLimits};
 pub use snap2p::testing::{fixed, frames, Pair, Side, T0_UNIX};
+use snap2p::unstable::secure_channel::{NoiseHandshake, NoiseTransport};
+use snap2p::unstable::{AttestationCache, SessionConfig, SessionLimits};
 
 pub struct Fixture {
     pub dialer: Side,
@@ -49,19 +49,18 @@ pub fn fixture() -> &'static Fixture {
 }
 
 pub fn limits() -> SessionLimits {
-    SessionLimits {
-        handshake_timeout: Duration::from_secs(10),
-        keepalive_interval: Duration::from_secs(30),
-        keepalive_timeout: Duration::from_secs(10),
-        // Small buffers so short inputs reach flow control and back-pressure.
-        stream_send_buffer: 64 * 1024,
-        // Below a few streams' worth: writers also wait for session-wide room.
-        session_send_buffer: 96 * 1024,
-        max_stream_window: 1024 * 1024,
-        max_unflowed_buffer: 1024 * 1024,
-        max_streams: 16,
-        ..Default::default()
-    }
+    let mut l = SessionLimits::default();
+    l.handshake_timeout = Duration::from_secs(10);
+    l.keepalive_interval = Duration::from_secs(30);
+    l.keepalive_timeout = Duration::from_secs(10);
+    // Small buffers so short inputs reach flow control and back-pressure.
+    l.stream_send_buffer = 64 * 1024;
+    // Below a few streams' worth: writers also wait for session-wide room.
+    l.session_send_buffer = 96 * 1024;
+    l.max_stream_window = 1024 * 1024;
+    l.max_unflowed_buffer = 1024 * 1024;
+    l.max_streams = 16;
+    l
 }
 
 /// A session config for the fixture's dialer or listener, with fixed randomness.

@@ -23,6 +23,7 @@ pub const INITIAL_STREAM_WINDOW: u64 = 256 * 1024;
 /// Tunables of one session. Defaults follow the reference implementation where it has
 /// one (keepalive 30 s / 10 s).
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct SessionLimits {
     pub handshake_timeout: Duration,
     pub keepalive_interval: Duration,

@@ -1,13 +1,16 @@
-//! Sessions: the sans-IO state machine ([`machine`]), per-stream flow control
-//! ([`stream_state`]), the attestation cache and the tokio driver that moves bytes
-//! ([`driver`]).
+//! Sessions: [`Connection`] and [`Stream`], the handles applications use, over the tokio
+//! driver that moves bytes (`driver.rs`, `shared.rs`) and the sans-IO state machine
+//! (`machine.rs`, with its parts `streams.rs`, `stream_state.rs`, `keepalive.rs`). The
+//! machine and its types are public through `crate::unstable` only.
 
+#[doc(hidden)]
 pub mod cache;
 pub(crate) mod config;
 mod connection;
 pub(crate) mod driver;
 pub(crate) mod event;
 pub(crate) mod keepalive;
+#[doc(hidden)]
 pub mod machine;
 pub(crate) mod send_buf;
 pub(crate) mod send_room;
@@ -16,13 +19,16 @@ mod stream;
 pub(crate) mod stream_state;
 pub(crate) mod streams;
 
+#[doc(hidden)]
 pub use cache::{AttestationCache, VerifiedAttestation};
 pub(crate) use connection::established;
 pub use connection::Connection;
 pub(crate) use driver::{spawn as spawn_driver, InboundRouter};
+pub use machine::SessionLimits;
+#[doc(hidden)]
 pub use machine::{
     default_capabilities, Clock, Event, FixedRandomness, ReadOutcome, Session, SessionConfig,
-    SessionInfo, SessionLimits,
+    SessionInfo,
 };
 pub use stream::{Stream, WriteBuf};
 
