@@ -410,7 +410,7 @@ class Stream extends Duplex {
     // pattern); only what does not fit waits, and waiting for room wakes the core too.
     let taken;
     try {
-      taken = this[NATIVE].tryWriteCorked(data);
+      taken = this[NATIVE].tryWrite(data);
     } catch (e) {
       callback(fromNative(e));
       return;

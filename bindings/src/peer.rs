@@ -200,10 +200,9 @@ impl Peer {
         invite: Option<String>,
         expect: Option<String>,
     ) -> Result<Arc<Connection>> {
-        let opts = DialOptions {
-            invite: invite.as_deref().map(parse_invite_token).transpose()?,
-            expect: expect.as_deref().map(parse_principal_arg).transpose()?,
-        };
+        let mut opts = DialOptions::default();
+        opts.invite = invite.as_deref().map(parse_invite_token).transpose()?;
+        opts.expect = expect.as_deref().map(parse_principal_arg).transpose()?;
         let peer = self.inner.clone();
         let conn = on_runtime(async move { peer.dial_with(&target, opts).await }).await?;
         Ok(Connection::wrap(conn))

@@ -66,8 +66,14 @@ pub unsafe extern "C" fn snap2p_uniffi_stream_try_write_raw(weak: u64, data: u64
     // SAFETY: the caller's guarantees, passed on.
     unsafe {
         with_raw_args(weak, data, len, |stream, data| {
-            match stream.core().try_write(data) {
-                Ok(n) => i64::try_from(n).unwrap_or(-1),
+            let stream = stream.core();
+            match stream.try_write(data) {
+                Ok(n) => {
+                    if n > 0 {
+                        stream.flush();
+                    }
+                    i64::try_from(n).unwrap_or(-1)
+                }
                 Err(_) => -1,
             }
         })

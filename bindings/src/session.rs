@@ -197,8 +197,13 @@ impl Stream {
     /// `writeAll` calls its raw twin (`crate::raw`), which JNA calls without allocating.
     pub fn try_write(&self, data: Bytes) -> Result<u32> {
         // Bytes crossing the FFI are at most i32::MAX long. Owned: the core queues the
-        // lifted buffer itself instead of a copy.
-        Ok(self.inner.try_write_owned(&data.0)? as u32)
+        // lifted buffer itself instead of a copy. Each call is one write from the host:
+        // sent at once.
+        let n = self.inner.try_write(data.0)?;
+        if n > 0 {
+            self.inner.flush();
+        }
+        Ok(n as u32)
     }
 
     /// Returns once the send buffer has room (`try_write` then takes bytes); throws if the
@@ -210,7 +215,7 @@ impl Stream {
 
     /// Writes all of `data`, waiting for flow-control credit.
     pub async fn write(&self, data: Bytes) -> Result<()> {
-        Ok(self.inner.write_all_owned(data.0).await?)
+        Ok(self.inner.write_all(data.0).await?)
     }
 
     /// Half-closes: no more writes; the peer reads to the end. Reading continues.

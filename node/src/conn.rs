@@ -194,20 +194,20 @@ impl NativeStream {
     /// the session driver; returns how many bytes were taken (0: full, await
     /// `writable()`). `flush()` sends: `index.js` flushes when the event-loop turn ends, so
     /// a burst of writes is one wake-up and one socket write (the core's
-    /// `Stream::try_write_corked`).
+    /// `Stream::try_write`).
     #[napi]
-    pub fn try_write_corked(&self, data: &[u8]) -> napi::Result<u32> {
+    pub fn try_write(&self, data: &[u8]) -> napi::Result<u32> {
         // Chunks reaching here are at most a Node buffer's length (< 4 GiB).
-        self.inner.try_write_corked(data).map(|n| n as u32).js()
+        self.inner.try_write(data).map(|n| n as u32).js()
     }
 
-    /// Sends what `tryWriteCorked` queued.
+    /// Sends what `tryWrite` queued.
     #[napi]
     pub fn flush(&self) {
         self.inner.flush();
     }
 
-    /// Resolves once the send buffer has room again (then `tryWriteCorked` takes bytes);
+    /// Resolves once the send buffer has room again (then `tryWrite` takes bytes);
     /// rejects if the stream can no longer be written. The core's session driver settles the
     /// promise itself when it frees room: one hand-off to the JavaScript thread, where an
     /// async export would first wake one of napi's runtime threads to poll a future.

@@ -223,10 +223,9 @@ impl NativePeer {
         invite: Option<String>,
         expect: Option<String>,
     ) -> napi::Result<NativeConnection> {
-        let opts = DialOptions {
-            invite: invite.as_deref().map(parse_invite_token).transpose().js()?,
-            expect: expect.as_deref().map(parse_principal).transpose()?,
-        };
+        let mut opts = DialOptions::default();
+        opts.invite = invite.as_deref().map(parse_invite_token).transpose().js()?;
+        opts.expect = expect.as_deref().map(parse_principal).transpose()?;
         let peer = self.inner.clone();
         let conn = on_core(async move { peer.dial_with(&target, opts).await }).await?;
         Ok(NativeConnection::new(conn))
