@@ -159,11 +159,12 @@ async fn dial(args: Args) -> bool {
     if let Some(v) = args.value("--via") {
         _via = Some(peer.dial(&v).await.expect("via"));
     }
-    let opts = DialOptions {
-        invite: args
+    let opts = {
+        let mut c = DialOptions::default();
+        c.invite = args
             .value("--invite")
-            .map(|h| hex::decode(h).expect("invite hex")),
-        ..Default::default()
+            .map(|h| hex::decode(h).expect("invite hex"));
+        c
     };
     let expect_code = args
         .value("--expect-code")

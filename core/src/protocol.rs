@@ -42,13 +42,28 @@ use crate::policy::Visibility;
 use crate::session::{Connection, Stream};
 use crate::transport::BoxFuture;
 
-/// Options of one dial.
+/// Options of one dial: `DialOptions::default().invite(token).expect(principal)`.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct DialOptions {
     /// Invite token for a stealth listener (sent in KNOCK).
     pub invite: Option<Vec<u8>>,
     /// Fail unless the peer authenticates as this principal.
     pub expect: Option<Principal>,
+}
+
+impl DialOptions {
+    /// Sends `token` in a KNOCK first (a stealth listener requires one).
+    pub fn invite(mut self, token: impl Into<Vec<u8>>) -> Self {
+        self.invite = Some(token.into());
+        self
+    }
+
+    /// Fails unless the peer authenticates as `principal` (`ERR_PRINCIPAL_MISMATCH`).
+    pub fn expect(mut self, principal: Principal) -> Self {
+        self.expect = Some(principal);
+        self
+    }
 }
 
 /// What a protocol or discovery module may ask of its peer. Implemented by the peer over a

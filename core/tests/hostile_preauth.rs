@@ -102,7 +102,7 @@ async fn scanner_flood_against_stealth_listener_lets_invited_peer_in() {
                     let alice = peer(PeerConfig::default()).await;
                     let t0 = Instant::now();
                     let conn = alice
-                        .dial_with(&stealth_addr, DialOptions { invite: Some(token), ..Default::default() })
+                        .dial_with(&stealth_addr, DialOptions::default().invite(token))
                         .await
                         .expect("the invited peer was locked out by the flood");
                     let took = t0.elapsed();

@@ -124,10 +124,7 @@ async fn ring_of_clusters() {
         .peer
         .dial_with(
             &stealth.addr.to_string(),
-            DialOptions {
-                invite: Some(invite.token.clone()),
-                expect: None,
-            },
+            DialOptions::default().invite(invite.token.clone()),
         )
         .await
         .unwrap();

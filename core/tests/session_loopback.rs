@@ -146,16 +146,14 @@ async fn visibility_modes_over_sockets() {
         let invite = stealth.create_invite(Some(600), false).unwrap();
         let e = alice.dial(&saddr).await.unwrap_err();
         assert_eq!(e.code, ErrorCode::InviteRequired, "{e}");
-        let bad = DialOptions {
-            invite: Some(vec![9; 32]),
-            ..Default::default()
+        let bad = {
+            let mut c = DialOptions::default();
+            c.invite = Some(vec![9; 32]);
+            c
         };
         let e = alice.dial_with(&saddr, bad).await.unwrap_err();
         assert_eq!(e.code, ErrorCode::InviteInvalid, "{e}");
-        let good = DialOptions {
-            invite: Some(invite.token.clone()),
-            ..Default::default()
-        };
+        let good = DialOptions::default().invite(invite.token.clone());
         let conn = alice.dial_with(&saddr, good.clone()).await.unwrap();
         let s = conn.open_stream(None).await.unwrap();
         send_and_check(&s, 1000, 100, 3).await.unwrap();
@@ -167,10 +165,7 @@ async fn visibility_modes_over_sockets() {
         // Dialing with an expected principal that does not match.
         let public = peer(PeerConfig::default()).await;
         let addr = public.listen("127.0.0.1:0").await.unwrap().to_string();
-        let wrong = DialOptions {
-            expect: Some(alice.principal().clone()),
-            ..Default::default()
-        };
+        let wrong = DialOptions::default().expect(alice.principal().clone());
         let e = mallory.dial_with(&addr, wrong).await.unwrap_err();
         assert_eq!(e.code, ErrorCode::PrincipalMismatch, "{e}");
     })
@@ -212,10 +207,7 @@ async fn stealth_listener_rate_limits_unauthenticated_handshakes() {
         let conn = alice
             .dial_with(
                 &addr.to_string(),
-                DialOptions {
-                    invite: Some(invite.token),
-                    ..Default::default()
-                },
+                DialOptions::default().invite(invite.token),
             )
             .await
             .unwrap();

@@ -7,9 +7,7 @@ use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 use snap2p::identity::AliasCard;
 use snap2p::policy::parse_invite_token;
-use snap2p::{
-    DialOptions, Invite, LocalWallet, NetworkFilter, Peer, PeerConfig, Visibility, WalletSigner,
-};
+use snap2p::{host, DialOptions, Invite, LocalWallet, Peer, PeerConfig, WalletSigner};
 
 use crate::conn::NativeConnection;
 use crate::error::{invalid, ResultExt};
@@ -41,44 +39,16 @@ pub struct PeerOptions {
     pub connect_timeout_ms: Option<u32>,
 }
 
-pub fn parse_visibility(s: &str) -> napi::Result<Visibility> {
-    match s {
-        "public" => Ok(Visibility::Public),
-        "private" => Ok(Visibility::Private),
-        "stealth" => Ok(Visibility::Stealth),
-        other => Err(invalid(format!(
-            "visibility must be \"public\", \"private\" or \"stealth\", not {other:?}"
-        ))),
-    }
-}
-
-fn visibility_name(v: Visibility) -> &'static str {
-    match v {
-        Visibility::Public => "public",
-        Visibility::Private => "private",
-        Visibility::Stealth => "stealth",
-    }
-}
-
 fn config(o: &PeerOptions) -> napi::Result<PeerConfig> {
     let mut c = PeerConfig::default();
     if let Some(v) = &o.visibility {
-        c.visibility = parse_visibility(v)?;
+        c.visibility = host::parse_visibility(v).js()?;
     }
     for p in o.allowlist.iter().flatten() {
         c.allowlist.push(parse_principal(p)?);
     }
     c.allowlist_gate = o.allowlist_gate;
-    c.networks = match o.networks.as_deref().unwrap_or("any") {
-        "any" => NetworkFilter::ANY,
-        "mainnet" => NetworkFilter::MAINNET_ONLY,
-        "testnet" => NetworkFilter::TESTNET_ONLY,
-        other => {
-            return Err(invalid(format!(
-                "networks must be \"any\", \"mainnet\" or \"testnet\", not {other:?}"
-            )))
-        }
-    };
+    c.networks = host::parse_network_filter(o.networks.as_deref().unwrap_or("any")).js()?;
     match (&o.alias, &o.display_name) {
         (Some(a), d) => c.alias = Some((a.clone(), d.clone().unwrap_or_else(|| a.clone()))),
         (None, Some(_)) => return Err(invalid("displayName needs an alias")),
@@ -184,7 +154,7 @@ impl NativePeer {
 
     #[napi(getter)]
     pub fn visibility(&self) -> String {
-        visibility_name(self.inner.visibility()).to_string()
+        host::visibility_name(self.inner.visibility()).to_string()
     }
 
     /// Binds a listener (`"9000"`, `"127.0.0.1:0"`, `"[::]:9000"`); resolves to the bound

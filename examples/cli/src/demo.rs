@@ -403,9 +403,10 @@ async fn tour(t: &mut Transcript) -> R<()> {
         code_of(&r) == Some(ErrorCode::InviteRequired),
         format!("mallory without an invite: {}", show(&r)),
     );
-    let bogus = DialOptions {
-        invite: Some(vec![0x42; 32]),
-        expect: None,
+    let bogus = {
+        let mut c = DialOptions::default();
+        c.invite = Some(vec![0x42; 32]);
+        c
     };
     let r = within(10, mallory.dial_with(dave_addr, bogus)).await;
     t.check(
@@ -417,9 +418,10 @@ async fn tour(t: &mut Transcript) -> R<()> {
         "dave creates one-time invite {} and gives it to alice out of band",
         inv.id
     ));
-    let with = |tok: &[u8]| DialOptions {
-        invite: Some(tok.to_vec()),
-        expect: Some(dave.principal().clone()),
+    let with = |tok: &[u8]| {
+        DialOptions::default()
+            .invite(tok.to_vec())
+            .expect(dave.principal().clone())
     };
     match within(10, alice.dial_with(dave_addr, with(&inv.token))).await {
         Ok(c) => {

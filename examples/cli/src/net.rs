@@ -109,13 +109,11 @@ async fn connect(g: &Global, peer: &Peer, target: &str, d: &DialOpts) -> R<Conne
                 format!("* connected to {} via {v} (for PX-1)", c.remote_principal()),
             );
         }
-        peer.dial_with(
-            &target,
-            DialOptions {
-                invite,
-                expect: None,
-            },
-        )
+        peer.dial_with(&target, {
+            let mut c = DialOptions::default();
+            c.invite = invite;
+            c
+        })
         .await
     };
     match tokio::time::timeout(Duration::from_secs(d.timeout), work).await {
