@@ -19,6 +19,14 @@ if [ -f "$marker" ] && [ -x "$root/usr/bin/swift" ]; then
   echo "$root"; exit 0
 fi
 [ "$(id -u)" -eq 0 ] || { echo "ci/setup/swift.sh: debootstrap and chroot need root" >&2; exit 1; }
+# One setup at a time: a second run (two checkouts testing at once) would otherwise take
+# the first one's half-made chroot for an interrupted one and start it again from scratch.
+mkdir -p "$(dirname "$root")"
+exec 9>"$root.lock"
+flock 9
+if [ -f "$marker" ] && [ -x "$root/usr/bin/swift" ]; then
+  echo "$root"; exit 0
+fi
 
 if ! command -v debootstrap >/dev/null 2>&1; then
   apt-get update -qq
