@@ -8,14 +8,12 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use serde_json::{json, Value};
-use snap2p::identity::{LocalWallet, Network, NetworkFilter, NodeKey, NodeKeyAttestation};
+use snap2p::identity::{LocalWallet, Network, NodeKey, NodeKeyAttestation};
 use snap2p::policy::{NodePolicy, Visibility};
+use snap2p::testing::session_config;
 use snap2p::unstable::wire::frame;
 use snap2p::unstable::wire::message::{Auth, Hello, Message};
-use snap2p::unstable::{
-    default_capabilities, AttestationCache, Clock, FixedRandomness, Session, SessionConfig,
-    SessionLimits,
-};
+use snap2p::unstable::{Clock, FixedRandomness, Session, SessionConfig};
 use snap2p::ErrorCode;
 
 const VECTOR_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors");
@@ -234,29 +232,19 @@ fn config(
     base: Instant,
     policy: Option<Arc<NodePolicy>>,
 ) -> SessionConfig {
-    SessionConfig {
-        initiator,
-        node_key: p.node.clone(),
-        attestation: Arc::new(p.att.encode()),
-        principal: p.wallet.principal(),
-        visibility: policy
-            .as_ref()
-            .map(|p| p.visibility)
-            .unwrap_or(Visibility::Public),
-        policy,
-        networks: NetworkFilter::ANY,
-        invite_token: None,
-        expected_remote: None,
-        capabilities: default_capabilities(),
-        limits: SessionLimits::default(),
-        attestation_cache: Arc::new(AttestationCache::default()),
-        alias_card: None,
-        clock: Clock {
-            base,
-            base_unix: T0,
-        },
-        fixed: Some(p.fixed.clone()),
-    }
+    let clock = Clock {
+        base,
+        base_unix: T0,
+    };
+    let att = Arc::new(p.att.encode());
+    let mut cfg = session_config(&p.node, att, p.wallet.principal(), initiator, clock);
+    cfg.visibility = policy
+        .as_ref()
+        .map(|p| p.visibility)
+        .unwrap_or(Visibility::Public);
+    cfg.policy = policy;
+    cfg.fixed = Some(p.fixed.clone());
+    cfg
 }
 
 /// Runs a handshake (and a first stream) and records every flight of bytes.
