@@ -2,16 +2,17 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
 use crate::bridge::{current_locals, future_into_py};
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyInt};
 use snap2p::{Error, ErrorCode};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::error::{invalid, to_py};
 use crate::peer::AliasCard;
@@ -322,14 +323,9 @@ impl StreamIterator {
 // ---------------------------------------------------------------------------------------
 // Stream
 
-enum WriteCmd {
-    Data(Bytes),
-    Finish,
-}
-
 /// The caller's own `bytes` object as the buffer of a [`Bytes`], held instead of copied:
-/// the core queues it as it is (`try_write_owned`), so the only copy of a write is the
-/// one into the frame being sealed.
+/// the core queues it as it is (`try_write` with owned `Bytes`), so the only copy of a
+/// write is the one into the frame being sealed.
 struct HeldBytes {
     /// Held only to keep the buffer alive.
     _obj: Py<PyBytes>,
@@ -361,16 +357,6 @@ impl AsRef<[u8]> for HeldBytes {
     }
 }
 
-#[derive(Default)]
-struct WriteProgress {
-    /// Commands completed (written or failed).
-    done: u64,
-    /// Bytes of completed `Data` commands.
-    done_bytes: u64,
-    /// The first write error; later writes are dropped.
-    error: Option<Error>,
-}
-
 /// Bytes read from the core that Python has not taken yet.
 ///
 /// A read is two steps: a Rust future moves a chunk from the session into this stash, then
@@ -383,128 +369,174 @@ struct Stash {
     eof: bool,
 }
 
+/// The writing side of a stream. Flow control is the core's: its send buffer takes what
+/// `write()` hands over (`Stream::try_write`); only what it has no room for yet waits here,
+/// and is moved into it when the core signals room (`Stream::writable`).
+#[derive(Default)]
+struct Writer {
+    /// Bytes written but not yet taken by the core, in order (bytes objects held, not
+    /// copied).
+    backlog: VecDeque<Bytes>,
+    /// A task waits for the core's writable signal (the stream's one waiter on it) to move
+    /// the backlog, then the end-of-stream. Always set while the backlog is not empty.
+    pumping: bool,
+    /// `close()` was called: end-of-stream goes after the backlog.
+    closing: bool,
+    /// The end-of-stream was handed to the core.
+    finished: bool,
+    /// The first write error; later writes and `drain()` raise it.
+    error: Option<Error>,
+}
+
+struct WriteSide {
+    state: Mutex<Writer>,
+    /// Ticks each time a pump run ends (what a waiting `drain()` watches).
+    pumped: watch::Sender<()>,
+}
+
+impl WriteSide {
+    /// Never held across an await, nor while entering Python.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Writer> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Writer {
+    fn fail(&mut self, e: Error) {
+        self.error.get_or_insert(e);
+        self.backlog.clear();
+    }
+
+    /// Hands the backlog to the core while it has room, then the end-of-stream once
+    /// `close()` was called and nothing is left.
+    fn hand_over(&mut self, stream: &snap2p::Stream) {
+        let mut queued = false;
+        while let Some(front) = self.backlog.front_mut() {
+            match stream.try_write(front.clone()) {
+                Ok(0) => break,
+                Ok(n) if n == front.len() => {
+                    queued = true;
+                    self.backlog.pop_front();
+                }
+                Ok(n) => {
+                    queued = true;
+                    front.advance(n);
+                }
+                Err(e) => self.fail(e),
+            }
+        }
+        if self.backlog.is_empty() && self.closing && !self.finished && self.error.is_none() {
+            self.finish(stream);
+        } else if queued {
+            stream.flush();
+        }
+    }
+
+    /// End-of-stream (sends what was queued before it).
+    fn finish(&mut self, stream: &snap2p::Stream) {
+        self.finished = true;
+        match stream.finish() {
+            // Already finished or reset: nothing left to end.
+            Err(e) if e.code == ErrorCode::StreamClosed => {}
+            Err(e) => self.fail(e),
+            Ok(()) => {}
+        }
+    }
+
+    /// Starts the task that waits for room and hands the backlog over, unless one runs.
+    fn pump(&mut self, stream: &snap2p::Stream, side: &Arc<WriteSide>) {
+        if self.pumping {
+            return;
+        }
+        self.pumping = true;
+        let (stream, side) = (stream.clone(), side.clone());
+        // Not tied to the Python object: what was written is delivered after it is gone,
+        // as a socket's buffered writes are. It ends once the backlog is handed over or
+        // the stream fails (a stream that can no longer be written ends the wait).
+        snap2p::host::runtime().spawn(async move {
+            loop {
+                let room = stream.writable().await;
+                let mut w = side.lock();
+                match room {
+                    Ok(()) => w.hand_over(&stream),
+                    // Ended by close() while a drain() waited for room: not a failure.
+                    Err(_) if w.finished => {}
+                    Err(e) => w.fail(e),
+                }
+                if w.backlog.is_empty() {
+                    w.pumping = false;
+                    drop(w);
+                    side.pumped.send_replace(());
+                    return;
+                }
+            }
+        });
+    }
+}
+
 /// A bidirectional byte stream in a session.
 ///
 /// Reading: ``await read(n)`` (``b""`` at end of stream), ``async for chunk in stream``.
 /// Writing follows ``asyncio.StreamWriter``: ``write(data)`` queues and returns at once;
-/// ``await drain()`` is flow control: it returns at once while at most 1 MiB waits to be
-/// taken by the session, else waits until at most 256 KiB does, and raises the first write
-/// error. After ``close()`` (end-of-stream after the queued data), ``drain()`` waits for
-/// everything, end-of-stream included. ``reset(code)`` aborts both directions.
+/// ``await drain()`` is flow control: it returns at once while the session's send buffer
+/// (1 MiB per stream) has taken everything written and has room, else waits until it has,
+/// and raises the first write error. After ``close()`` (end-of-stream after the queued
+/// data), ``drain()`` waits for everything, end-of-stream included. ``reset(code)``
+/// aborts both directions.
 #[pyclass(frozen, module = "snap2p")]
 pub struct Stream {
     inner: snap2p::Stream,
     stash: Arc<Mutex<Stash>>,
-    writes: mpsc::UnboundedSender<WriteCmd>,
-    /// Commands queued, and the bytes of the `Data` ones.
-    queued: AtomicU64,
-    queued_bytes: AtomicU64,
-    /// `close()` was queued: `drain()` then waits for everything.
-    closing: AtomicBool,
-    progress: watch::Receiver<WriteProgress>,
+    writer: Arc<WriteSide>,
 }
-
-/// `drain()` returns at once while at most this much is queued and not yet taken by the
-/// session (as asyncio's write buffer high-water mark: a round trip to the core for every
-/// write would cost more than the write). Wide marks: each wait that does happen is a
-/// hand-off from a core thread into the interpreter (a blocking-pool thread takes the GIL
-/// to wake asyncio), so a 64 KiB writer waits once per 12 writes, not once per 3...
-const DRAIN_HIGH_WATER: u64 = 1024 * 1024;
-/// ...and otherwise waits until at most this much is.
-const DRAIN_LOW_WATER: u64 = 256 * 1024;
 
 impl Stream {
     pub fn new(inner: snap2p::Stream) -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let (progress_tx, progress) = watch::channel(WriteProgress::default());
-        // One writer task per stream keeps queued writes in order; it ends (and lets the
-        // core release the stream) when this object is dropped.
-        snap2p::host::runtime().spawn(write_loop(inner.clone(), rx, progress_tx));
         Stream {
             inner,
             stash: Arc::default(),
-            writes: tx,
-            queued: AtomicU64::new(0),
-            queued_bytes: AtomicU64::new(0),
-            closing: AtomicBool::new(false),
-            progress,
+            writer: Arc::new(WriteSide {
+                state: Mutex::default(),
+                pumped: watch::channel(()).0,
+            }),
         }
     }
 
-    fn write_bytes(&self, obj: &Bound<'_, PyBytes>) -> PyResult<()> {
-        let py = obj.py();
-        if obj.as_bytes().is_empty() {
+    fn write_bytes(&self, py: Python<'_>, mut b: Bytes) -> PyResult<()> {
+        if b.is_empty() {
             return Ok(());
         }
-        let b = HeldBytes::bytes(obj);
-        // Fast path: with nothing queued before it, what fits the send buffer goes straight
-        // to the core (queued by reference under the session lock, GIL released); only the
-        // rest is queued for the writer task. Order holds: every earlier command has
-        // completed.
-        let idle = {
-            let p = self.progress.borrow();
-            p.error.is_none() && p.done == self.queued.load(Ordering::SeqCst)
-        };
-        if idle {
-            if let Ok(n) = py.detach(|| self.inner.try_write_owned(&b)) {
-                if n == b.len() {
-                    return Ok(());
+        py.detach(|| {
+            let mut w = self.writer.lock();
+            if let Some(e) = &w.error {
+                return Err(e.clone());
+            }
+            if w.closing {
+                return Err(Error::new(ErrorCode::StreamClosed, "write() after close()"));
+            }
+            // In order: straight to the core only when nothing written before waits.
+            if w.backlog.is_empty() {
+                match self.inner.try_write(b.clone()) {
+                    Ok(n) => {
+                        if n > 0 {
+                            self.inner.flush();
+                        }
+                        if n == b.len() {
+                            return Ok(());
+                        }
+                        b.advance(n);
+                    }
+                    Err(e) => {
+                        w.fail(e.clone());
+                        return Err(e);
+                    }
                 }
-                return self.enqueue(WriteCmd::Data(b.slice(n..)));
             }
-            // An error (stream reset or finished) is reported the usual way: the writer
-            // task meets it and `drain()` raises it.
-        }
-        self.enqueue(WriteCmd::Data(b))
-    }
-
-    fn enqueue(&self, cmd: WriteCmd) -> PyResult<()> {
-        if let Some(e) = &self.progress.borrow().error {
-            return Err(to_py(e.clone()));
-        }
-        self.queued.fetch_add(1, Ordering::SeqCst);
-        match &cmd {
-            WriteCmd::Data(d) => {
-                self.queued_bytes
-                    .fetch_add(d.len() as u64, Ordering::SeqCst);
-            }
-            WriteCmd::Finish => self.closing.store(true, Ordering::SeqCst),
-        }
-        self.writes
-            .send(cmd)
-            .map_err(|_| to_py(Error::new(ErrorCode::StreamClosed, "stream writer is gone")))
-    }
-}
-
-async fn write_loop(
-    stream: snap2p::Stream,
-    mut rx: mpsc::UnboundedReceiver<WriteCmd>,
-    progress: watch::Sender<WriteProgress>,
-) {
-    let mut failed = false;
-    while let Some(cmd) = rx.recv().await {
-        let bytes = match &cmd {
-            WriteCmd::Data(d) => d.len() as u64,
-            WriteCmd::Finish => 0,
-        };
-        if !failed {
-            let result = match cmd {
-                WriteCmd::Data(d) => stream.write_all_owned(d).await,
-                WriteCmd::Finish => match stream.finish() {
-                    // A second close() is not an error.
-                    Err(e) if e.code == ErrorCode::StreamClosed => Ok(()),
-                    r => r,
-                },
-            };
-            if let Err(e) = result {
-                failed = true;
-                progress.send_modify(|p| p.error = Some(e));
-            }
-        }
-        progress.send_modify(|p| {
-            p.done += 1;
-            p.done_bytes += bytes;
-        });
+            w.backlog.push_back(b);
+            w.pump(&self.inner, &self.writer);
+            Ok(())
+        })
+        .map_err(to_py)
     }
 }
 
@@ -533,7 +565,7 @@ impl Stream {
         // `bytes` is immutable: it can be read in place (and without the GIL), and queued
         // by reference.
         if let Ok(b) = data.cast::<PyBytes>() {
-            return self.write_bytes(b);
+            return self.write_bytes(py, HeldBytes::bytes(b));
         }
         // bytes(5) would be five zero bytes: refuse numbers outright.
         if data.is_instance_of::<PyInt>() {
@@ -545,52 +577,81 @@ impl Stream {
             .getattr("bytes")?
             .call1((data,))
             .map_err(|_| invalid("write() takes bytes-like data"))?;
-        self.write_bytes(copy.cast::<PyBytes>()?)
+        self.write_bytes(py, HeldBytes::bytes(copy.cast::<PyBytes>()?))
     }
 
-    /// Flow control: returns at once while at most 1 MiB waits to be taken by the session,
-    /// else waits until at most 256 KiB does; after ``close()``, waits for everything
-    /// (end-of-stream included). Raises the first write error.
+    /// Flow control: returns at once while the session's send buffer has taken everything
+    /// written and has room, else waits until it has (the core's writable signal); after
+    /// ``close()``, waits for everything (end-of-stream included). Raises the first write
+    /// error.
     fn drain<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let target = self.queued.load(Ordering::SeqCst);
-        let target_bytes = self.queued_bytes.load(Ordering::SeqCst);
-        let closing = self.closing.load(Ordering::SeqCst);
-        {
-            let p = self.progress.borrow();
-            if let Some(e) = &p.error {
-                return Err(to_py(e.clone()));
-            }
-            if p.done >= target
-                || (!closing && target_bytes - p.done_bytes.min(target_bytes) <= DRAIN_HIGH_WATER)
-            {
-                return aio(py)?.getattr("ready")?.call0();
-            }
+        // Subscribed before looking: a pump run ending after the look still wakes the wait.
+        let mut pumped = self.writer.pumped.subscribe();
+        let ready = py
+            .detach(|| {
+                let mut w = self.writer.lock();
+                if let Some(e) = &w.error {
+                    return Err(e.clone());
+                }
+                // Everything, end-of-stream included, was handed over.
+                if w.finished {
+                    return Ok(true);
+                }
+                if w.pumping {
+                    return Ok(false);
+                }
+                // No pump runs, so the stream's waiter slot is free: a look at the
+                // signal. A stream that can no longer be written has nothing to wait for
+                // (the next write() reports why).
+                let noop = std::task::Waker::noop();
+                match self.inner.poll_writable(&mut Context::from_waker(noop)) {
+                    Poll::Ready(_) => Ok(true),
+                    Poll::Pending => {
+                        w.pump(&self.inner, &self.writer);
+                        Ok(false)
+                    }
+                }
+            })
+            .map_err(to_py)?;
+        if ready {
+            return aio(py)?.getattr("ready")?.call0();
         }
-        let mut progress = self.progress.clone();
+        let side = self.writer.clone();
         future_into_py(py, async move {
-            let result = progress
-                .wait_for(|p| {
-                    p.done >= target
-                        || p.error.is_some()
-                        || (!closing
-                            && target_bytes - p.done_bytes.min(target_bytes) <= DRAIN_LOW_WATER)
-                })
-                .await
-                .map(|p| p.error.clone());
-            match result {
-                Ok(None) => Ok(()),
-                Ok(Some(e)) => Err(to_py(e)),
-                Err(_) => Err(to_py(Error::new(
-                    ErrorCode::StreamClosed,
-                    "stream writer is gone",
-                ))),
+            loop {
+                pumped.borrow_and_update();
+                {
+                    let w = side.lock();
+                    if let Some(e) = &w.error {
+                        return Err(to_py(e.clone()));
+                    }
+                    if w.finished || !w.pumping {
+                        return Ok(());
+                    }
+                }
+                // The sender lives in `side`, held here: this never fails.
+                let _ = pumped.changed().await;
             }
         })
     }
 
     /// Half-closes: end-of-stream is sent after the queued data. Reading goes on.
-    fn close(&self) -> PyResult<()> {
-        self.enqueue(WriteCmd::Finish)
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| {
+            let mut w = self.writer.lock();
+            if let Some(e) = &w.error {
+                return Err(e.clone());
+            }
+            if !w.closing {
+                w.closing = true;
+                // With a backlog, the pump ends the stream after it.
+                if w.backlog.is_empty() {
+                    w.finish(&self.inner);
+                }
+            }
+            Ok(())
+        })
+        .map_err(to_py)
     }
 
     /// Aborts both directions at once, telling the peer ``code`` (default 1).
