@@ -32,13 +32,11 @@ impl Snap2pError {
 }
 
 impl From<Error> for Snap2pError {
+    /// `reason` is the plain message (the code and name are fields of their own). An
+    /// operation failing because the session ended gracefully reports ERR_CONNECTION_CLOSED.
     fn from(e: Error) -> Self {
-        let info = host::ErrorInfo::from(&e);
-        Snap2pError::Failure {
-            code: info.code,
-            name: info.name.to_string(),
-            reason: info.message,
-        }
+        let e = e.as_failure();
+        Snap2pError::new(e.code, e.reason())
     }
 }
 
@@ -78,7 +76,7 @@ impl From<&Error> for ErrorInfo {
         ErrorInfo {
             code: info.code,
             name: info.name.to_string(),
-            reason: info.message,
+            reason: info.reason,
         }
     }
 }

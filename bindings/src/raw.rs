@@ -23,10 +23,11 @@ use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
+
+use snap2p::host;
 
 use crate::session::Stream;
 
@@ -133,64 +134,21 @@ pub unsafe extern "C" fn snap2p_uniffi_stream_writable_raw(
     // SAFETY: the caller's guarantee: the address of a callable `extern "C" fn(u64)`.
     let callback: extern "C" fn(u64) =
         unsafe { std::mem::transmute::<usize, extern "C" fn(u64)>(callback as usize) };
-    let notify = Arc::new(NotifyHost {
-        callback,
-        token,
-        fired: AtomicBool::new(false),
-    });
-    let waker = Waker::from(notify.clone());
-    let polled = catch_unwind(AssertUnwindSafe(|| {
-        stream
-            .core()
-            .poll_writable(&mut Context::from_waker(&waker))
-    }));
+    // The host is called back once, when woken or when the waker is dropped unwoken (a
+    // wait the core abandons still ends), never inside a core lock (`host::poll_or_notify`).
+    let polled = host::poll_or_notify(
+        (callback, token),
+        |(f, t)| f(t),
+        |cx| match catch_unwind(AssertUnwindSafe(|| stream.core().poll_writable(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(r)) => Poll::Ready(r.is_ok()),
+            Err(_) => Poll::Ready(false),
+        },
+    );
     match polled {
-        Ok(Poll::Pending) => 0,
-        ready => {
-            // Not waiting: the waker (if the core kept a clone) must not call back.
-            notify.fired.store(true, Ordering::Release);
-            match ready {
-                Ok(Poll::Ready(Ok(()))) => 1,
-                _ => -1,
-            }
-        }
-    }
-}
-
-/// The waker of [`snap2p_uniffi_stream_writable_raw`]: calls the host back once, when
-/// woken or when dropped unwoken (a wait the core abandons still ends). The core wakes
-/// writers after releasing its lock, so the wake calls back directly; a drop may happen
-/// inside the lock (the stream released, the waker replaced), so that call is made from
-/// a runtime task instead.
-struct NotifyHost {
-    callback: extern "C" fn(u64),
-    token: u64,
-    fired: AtomicBool,
-}
-
-impl NotifyHost {
-    fn fire(&self) {
-        if !self.fired.swap(true, Ordering::AcqRel) {
-            (self.callback)(self.token);
-        }
-    }
-}
-
-impl Wake for NotifyHost {
-    fn wake(self: Arc<Self>) {
-        self.fire();
-    }
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.fire();
-    }
-}
-
-impl Drop for NotifyHost {
-    fn drop(&mut self) {
-        if !*self.fired.get_mut() {
-            let (callback, token) = (self.callback, self.token);
-            drop(snap2p::host::runtime().spawn(async move { callback(token) }));
-        }
+        None => 0,
+        Some((true, _)) => 1,
+        Some((false, _)) => -1,
     }
 }
 

@@ -1,45 +1,22 @@
 //! Running core futures from foreign async calls, and callback subscriptions.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
 
-use snap2p::{host, ErrorCode};
+use snap2p::host;
 
-use crate::error::{Result, Snap2pError};
+use crate::error::Result;
 
 /// Runs `fut` on the shared snap2p runtime and waits for it. The foreign side only ever
 /// sees the task's completion wake-up (sockets and timers need the runtime; no foreign
 /// code runs inside core locks). Dropping the returned future (a cancelled coroutine or
-/// Swift task) aborts the work.
+/// Swift task) stops the work (`host::run`).
 pub(crate) async fn on_runtime<T, F>(fut: F) -> Result<T>
 where
     T: Send + 'static,
     F: Future<Output = std::result::Result<T, snap2p::Error>> + Send + 'static,
 {
-    AbortOnDrop(host::runtime().spawn(fut)).await
-}
-
-struct AbortOnDrop<T>(tokio::task::JoinHandle<std::result::Result<T, snap2p::Error>>);
-
-impl<T> Future for AbortOnDrop<T> {
-    type Output = Result<T>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.0).poll(cx).map(|r| match r {
-            Ok(r) => r.map_err(Snap2pError::from),
-            Err(e) => Err(Snap2pError::new(
-                ErrorCode::Internal,
-                format!("snap2p task failed: {e}"),
-            )),
-        })
-    }
-}
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    Ok(host::run(fut).await?)
 }
 
 /// A running callback subscription (`Peer.onConnection`, `Connection.onStream`,

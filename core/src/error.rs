@@ -69,6 +69,37 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code this version defines, in numeric order (what bindings list as their
+    /// error-code tables).
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::Ok,
+        ErrorCode::Unspecified,
+        ErrorCode::VersionUnsupported,
+        ErrorCode::AuthFailed,
+        ErrorCode::NotAllowed,
+        ErrorCode::InviteInvalid,
+        ErrorCode::AuthInvalid,
+        ErrorCode::AuthExpired,
+        ErrorCode::HandshakeFailed,
+        ErrorCode::StreamIdInUse,
+        ErrorCode::StreamNotFound,
+        ErrorCode::StreamClosed,
+        ErrorCode::ConnectionClosed,
+        ErrorCode::Timeout,
+        ErrorCode::MessageTooLarge,
+        ErrorCode::InvalidMessage,
+        ErrorCode::ResourceExhausted,
+        ErrorCode::Internal,
+        ErrorCode::InviteRequired,
+        ErrorCode::RateLimited,
+        ErrorCode::StreamRefused,
+        ErrorCode::NotFound,
+        ErrorCode::AllLocatorsFailed,
+        ErrorCode::PrincipalMismatch,
+        ErrorCode::WalletError,
+        ErrorCode::InvalidArgument,
+    ];
+
     pub fn as_u64(self) -> u64 {
         use ErrorCode::*;
         match self {
@@ -236,6 +267,28 @@ impl Error {
     pub fn code(&self) -> ErrorCode {
         self.code
     }
+
+    /// The message without the `ERR_NAME (code): ` prefix of `Display` (the code's
+    /// description when there is no message): for bindings that carry the code and name
+    /// in fields of their own.
+    pub fn reason(&self) -> &str {
+        if self.message.is_empty() {
+            self.code.describe()
+        } else {
+            &self.message
+        }
+    }
+
+    /// The error an operation reports when it fails because the session ended: the
+    /// session's error, or ERR_CONNECTION_CLOSED when it ended gracefully (code 0 is not
+    /// an error to a caller whose operation failed).
+    pub fn as_failure(self) -> Error {
+        if self.code == ErrorCode::Ok {
+            Error::new(ErrorCode::ConnectionClosed, self.message)
+        } else {
+            self
+        }
+    }
 }
 
 impl fmt::Display for Error {
@@ -278,5 +331,27 @@ mod tests {
         assert_eq!(ErrorCode::StreamRefused.as_u64(), 20);
         assert_eq!(ErrorCode::InviteInvalid.as_u64(), 5);
         assert_eq!(ErrorCode::from_u64(999), ErrorCode::Unknown(999));
+    }
+
+    #[test]
+    fn all_lists_every_defined_code_in_order() {
+        for (n, code) in ErrorCode::ALL.iter().enumerate() {
+            assert_eq!(code.as_u64(), n as u64);
+            assert_eq!(ErrorCode::from_u64(n as u64), *code);
+        }
+        assert!(matches!(
+            ErrorCode::from_u64(ErrorCode::ALL.len() as u64),
+            ErrorCode::Unknown(_)
+        ));
+    }
+
+    #[test]
+    fn reason_and_failure() {
+        let e = Error::new(ErrorCode::Timeout, "");
+        assert_eq!(e.reason(), ErrorCode::Timeout.describe());
+        let closed = Error::new(ErrorCode::Ok, "bye").as_failure();
+        assert_eq!(closed, Error::new(ErrorCode::ConnectionClosed, "bye"));
+        assert_eq!(closed.reason(), "bye");
+        assert_eq!(e.clone().as_failure(), e);
     }
 }

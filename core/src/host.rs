@@ -6,14 +6,23 @@
 //! - [`Subscription`]: a handle that stops a background task (event or stream callbacks)
 //!   when cancelled or dropped;
 //! - [`ErrorInfo`]: the flat form of [`Error`] every binding exposes (`code`, `name`,
-//!   `message`).
+//!   `message`), with [`ErrorCode::ALL`], [`Error::reason`] and [`Error::as_failure`];
+//! - [`parse_visibility`], [`parse_network`], [`parse_network_filter`] and their names:
+//!   one spelling of each option for every binding;
+//! - [`run`]: a core future awaited from a host executor, stopped when dropped;
+//! - [`poll_or_notify`]: a core signal (`Stream::poll_writable`) turned into one host
+//!   callback (a promise settled, a C callback called).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Wake, Waker};
 
 use crate::error::{Error, ErrorCode};
-use crate::identity::{Principal, SignRequest, SignatureForm, WalletSigner};
+use crate::identity::{
+    Network, NetworkFilter, Principal, SignRequest, SignatureForm, WalletSigner,
+};
+use crate::policy::Visibility;
 
 /// The runtime shared by all bindings in one process (two worker threads: these machines
 /// and phones have few cores; sessions are I/O-bound).
@@ -190,6 +199,151 @@ impl Future for Gated {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Names of options, one spelling for every binding
+
+/// Parses a visibility as bindings take it: `"public"`, `"private"` or `"stealth"`.
+pub fn parse_visibility(s: &str) -> Result<Visibility, Error> {
+    s.parse()
+}
+
+/// The name [`parse_visibility`] takes back.
+pub fn visibility_name(v: Visibility) -> &'static str {
+    v.name()
+}
+
+/// Parses a Stacks network: `"mainnet"` or `"testnet"`.
+pub fn parse_network(s: &str) -> Result<Network, Error> {
+    s.parse()
+}
+
+/// The name [`parse_network`] takes back.
+pub fn network_name(n: Network) -> &'static str {
+    n.as_str()
+}
+
+/// Parses which networks remote principals may be on: `"any"`, `"mainnet"` or
+/// `"testnet"`.
+pub fn parse_network_filter(s: &str) -> Result<NetworkFilter, Error> {
+    match s {
+        "any" => Ok(NetworkFilter::ANY),
+        "mainnet" => Ok(NetworkFilter::MAINNET_ONLY),
+        "testnet" => Ok(NetworkFilter::TESTNET_ONLY),
+        other => Err(Error::new(
+            ErrorCode::InvalidArgument,
+            format!("unknown network filter {other:?} (expected any, mainnet or testnet)"),
+        )),
+    }
+}
+
+/// The name [`parse_network_filter`] takes back (`"none"` for a filter that accepts
+/// nothing, which it never returns).
+pub fn network_filter_name(f: NetworkFilter) -> &'static str {
+    match (f.mainnet, f.testnet) {
+        (true, true) => "any",
+        (true, false) => "mainnet",
+        (false, true) => "testnet",
+        (false, false) => "none",
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Running core work from a host call
+
+/// Runs `fut` on the shared runtime and awaits its result from any executor (a napi
+/// async function, a uniffi future polled by Kotlin or Swift). Dropping the returned
+/// future (a cancelled coroutine or task) stops the work, as a [`Subscription`] does.
+pub fn run<T, F>(fut: F) -> impl Future<Output = Result<T, Error>> + Send + 'static
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T, Error>> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let task = Subscription::spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    async move {
+        let _task = task;
+        rx.await.unwrap_or_else(|_| {
+            Err(Error::new(
+                ErrorCode::Internal,
+                "snap2p task failed (panicked or cancelled)",
+            ))
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Waiting for a core signal from a host callback
+
+/// Polls `poll` once with a waker that hands `value` to `notify` exactly once, later: when
+/// the core wakes it, or when the core drops it unwoken (the stream closed, the wait was
+/// replaced), so that a host wait always ends; the host then retries and learns the state.
+/// Returns the result and `value` back if `poll` is ready now (`notify` is then never
+/// called), `None` if the waker holds `value`.
+///
+/// `notify` runs on a core thread, never inside a core lock: the core wakes after
+/// releasing its lock, and a drop (which may happen inside it) is passed to a runtime task
+/// instead. It must not block (settle a promise, post to an event loop, call a host
+/// function that only schedules work).
+pub fn poll_or_notify<T, R>(
+    value: T,
+    notify: fn(T),
+    poll: impl FnOnce(&mut Context<'_>) -> Poll<R>,
+) -> Option<(R, T)>
+where
+    T: Send + 'static,
+{
+    let once = Arc::new(NotifyOnce {
+        slot: std::sync::Mutex::new(Some(value)),
+        notify,
+    });
+    let waker = Waker::from(once.clone());
+    match poll(&mut Context::from_waker(&waker)) {
+        Poll::Pending => None,
+        // Not waiting: a clone the core kept must not notify.
+        Poll::Ready(r) => once.take().map(|v| (r, v)),
+    }
+}
+
+/// The waker of [`poll_or_notify`].
+struct NotifyOnce<T: Send + 'static> {
+    slot: std::sync::Mutex<Option<T>>,
+    notify: fn(T),
+}
+
+impl<T: Send + 'static> NotifyOnce<T> {
+    fn take(&self) -> Option<T> {
+        self.slot.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    fn fire(&self) {
+        if let Some(v) = self.take() {
+            (self.notify)(v);
+        }
+    }
+}
+
+impl<T: Send + 'static> Wake for NotifyOnce<T> {
+    fn wake(self: Arc<Self>) {
+        self.fire();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.fire();
+    }
+}
+
+impl<T: Send + 'static> Drop for NotifyOnce<T> {
+    fn drop(&mut self) {
+        let slot = self.slot.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some(v) = slot.take() {
+            let notify = self.notify;
+            drop(runtime().spawn(async move { notify(v) }));
+        }
+    }
+}
+
 /// Flat error for bindings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ErrorInfo {
@@ -197,7 +351,11 @@ pub struct ErrorInfo {
     pub code: u64,
     /// Symbolic name, e.g. `ERR_NOT_ALLOWED`.
     pub name: &'static str,
+    /// `ERR_NAME (code): reason`, the `Display` of [`Error`].
     pub message: String,
+    /// The message alone ([`Error::reason`]), for bindings that carry `code` and `name`
+    /// in fields of their own.
+    pub reason: String,
 }
 
 impl From<&Error> for ErrorInfo {
@@ -206,6 +364,7 @@ impl From<&Error> for ErrorInfo {
             code: e.code.as_u64(),
             name: e.code.name(),
             message: e.to_string(),
+            reason: e.reason().to_string(),
         }
     }
 }
@@ -279,5 +438,97 @@ mod tests {
         *slot.lock().unwrap() = Some(sub);
         rx.recv_timeout(Duration::from_secs(10))
             .expect("the task deadlocked cancelling itself");
+    }
+
+    #[test]
+    fn option_names_round_trip() {
+        for v in [Visibility::Public, Visibility::Private, Visibility::Stealth] {
+            assert_eq!(parse_visibility(visibility_name(v)).unwrap(), v);
+        }
+        for n in [Network::Mainnet, Network::Testnet] {
+            assert_eq!(parse_network(network_name(n)).unwrap(), n);
+        }
+        for f in [
+            NetworkFilter::ANY,
+            NetworkFilter::MAINNET_ONLY,
+            NetworkFilter::TESTNET_ONLY,
+        ] {
+            assert_eq!(parse_network_filter(network_filter_name(f)).unwrap(), f);
+        }
+        for bad in [
+            parse_visibility("open").unwrap_err(),
+            parse_network("regtest").unwrap_err(),
+            parse_network_filter("none").unwrap_err(),
+        ] {
+            assert_eq!(bad.code, ErrorCode::InvalidArgument);
+        }
+    }
+
+    #[test]
+    fn poll_or_notify_notifies_once_when_woken_or_dropped() {
+        static HITS: AtomicUsize = AtomicUsize::new(0);
+        fn hit(n: usize) {
+            HITS.fetch_add(n, Ordering::SeqCst);
+        }
+        // Ready now: the value comes back and nothing is notified.
+        assert_eq!(poll_or_notify(1, hit, |_| Poll::Ready(7)), Some((7, 1)));
+        // Woken twice: notified once.
+        let mut kept = None;
+        let polled = poll_or_notify(10, hit, |cx| {
+            kept = Some(cx.waker().clone());
+            Poll::<()>::Pending
+        });
+        assert!(polled.is_none());
+        let waker = kept.take().unwrap();
+        waker.wake_by_ref();
+        waker.wake();
+        assert_eq!(HITS.load(Ordering::SeqCst), 10);
+        // Dropped unwoken: notified too (from a runtime task).
+        let polled = poll_or_notify(100, hit, |cx| {
+            kept = Some(cx.waker().clone());
+            Poll::<()>::Pending
+        });
+        assert!(polled.is_none());
+        drop(kept.take());
+        for _ in 0..500 {
+            if HITS.load(Ordering::SeqCst) == 110 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(HITS.load(Ordering::SeqCst), 110);
+    }
+
+    #[test]
+    fn run_returns_the_result_and_dropping_it_stops_the_work() {
+        let r = futures_lite_block_on(run(async { Ok::<_, Error>(5) }));
+        assert_eq!(r.unwrap(), 5);
+        let (tx, rx) = sync_mpsc::channel::<()>();
+        let fut = run(async move {
+            let _tx = tx;
+            std::future::pending::<Result<(), Error>>().await
+        });
+        drop(fut);
+        // The task (and the sender it holds) is gone.
+        assert!(rx.recv_timeout(Duration::from_secs(10)).is_err());
+    }
+
+    /// Drives a future on this thread (a host executor stands for it).
+    fn futures_lite_block_on<F: Future>(fut: F) -> F::Output {
+        struct Unpark(std::thread::Thread);
+        impl Wake for Unpark {
+            fn wake(self: Arc<Self>) {
+                self.0.unpark();
+            }
+        }
+        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        let mut fut = std::pin::pin!(fut);
+        loop {
+            if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+                return v;
+            }
+            std::thread::park();
+        }
     }
 }

@@ -2,14 +2,13 @@
 
 use std::future::Future;
 use std::pin::pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 
 use napi::bindgen_prelude::{Buffer, Object};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, JsDeferred, Status};
 use napi_derive::napi;
-use snap2p::host::Subscription;
+use snap2p::host::{self, Subscription};
 use snap2p::{Connection, Error, ErrorCode, Stream};
 
 use crate::error::{invalid, to_js, ErrorInfo, ResultExt};
@@ -214,14 +213,14 @@ impl NativeStream {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn writable<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
         let (deferred, promise) = env.create_deferred::<(), Settle>()?;
-        let settle = Arc::new(SettleOnWake(Mutex::new(Some(deferred))));
-        let waker = Waker::from(settle.clone());
-        match self.inner.poll_writable(&mut Context::from_waker(&waker)) {
-            Poll::Ready(Ok(())) => settle.settle(),
-            Poll::Ready(Err(e)) => settle.reject(to_js(e)),
-            // The stream holds the waker; it settles the promise when woken, or when the
-            // stream drops it unwoken (closed, or replaced by a newer wait).
-            Poll::Pending => {}
+        // The stream holds the waker; it settles the promise when woken, or when the stream
+        // drops it unwoken (closed, or replaced by a newer wait): the caller then retries
+        // and learns the stream's state. Settling only queues the resolution for the
+        // JavaScript thread (a non-blocking threadsafe call).
+        match host::poll_or_notify(deferred, resolve, |cx| self.inner.poll_writable(cx)) {
+            Some((Ok(()), d)) => resolve(d),
+            Some((Err(e), d)) => d.reject(to_js(e)),
+            None => {}
         }
         Ok(promise)
     }
@@ -240,46 +239,9 @@ impl NativeStream {
     }
 }
 
-/// How a [`SettleOnWake`] promise resolves: with `undefined`.
+/// How a `writable()` promise resolves: with `undefined`.
 type Settle = fn(Env) -> napi::Result<()>;
 
-/// A waker that settles a JavaScript promise once: when woken, or when dropped unwoken,
-/// so that a wait the core abandons (stream closed, waker replaced) still ends; the
-/// caller then retries and learns the stream's state. Settling only queues the
-/// resolution for the JavaScript thread (a non-blocking threadsafe call): no JavaScript
-/// runs on the waking thread, which may hold a core lock when it drops a waker.
-struct SettleOnWake(Mutex<Option<JsDeferred<(), Settle>>>);
-
-impl SettleOnWake {
-    fn take(&self) -> Option<JsDeferred<(), Settle>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
-    }
-
-    fn settle(&self) {
-        if let Some(d) = self.take() {
-            d.resolve(|_| Ok(()));
-        }
-    }
-
-    fn reject(&self, e: napi::Error) {
-        if let Some(d) = self.take() {
-            d.reject(e);
-        }
-    }
-}
-
-impl Wake for SettleOnWake {
-    fn wake(self: Arc<Self>) {
-        self.settle();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.settle();
-    }
-}
-
-impl Drop for SettleOnWake {
-    fn drop(&mut self) {
-        self.settle();
-    }
+fn resolve(d: JsDeferred<(), Settle>) {
+    d.resolve(|_| Ok(()));
 }

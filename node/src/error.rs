@@ -26,7 +26,8 @@ impl<T> ResultExt<T> for Result<T, Error> {
     }
 }
 
-/// The flat error (`host::ErrorInfo`) as a plain JavaScript object.
+/// The flat error (`host::ErrorInfo`) as a plain JavaScript object; `message` without the
+/// `ERR_NAME (code): ` prefix (code and name are fields of their own).
 #[napi(object)]
 pub struct ErrorInfo {
     pub code: u32,
@@ -40,7 +41,7 @@ impl From<&Error> for ErrorInfo {
         ErrorInfo {
             code: info.code as u32,
             name: info.name.to_string(),
-            message: info.message,
+            message: info.reason,
         }
     }
 }
@@ -56,9 +57,9 @@ pub struct ErrorCodeInfo {
 
 #[napi]
 pub fn error_codes() -> Vec<ErrorCodeInfo> {
-    (0..=25u64)
-        .map(ErrorCode::from_u64)
-        .map(|c| ErrorCodeInfo {
+    ErrorCode::ALL
+        .iter()
+        .map(|&c| ErrorCodeInfo {
             code: c.as_u64() as u32,
             name: c.name().to_string(),
             description: c.describe().to_string(),

@@ -5,39 +5,28 @@ use std::future::Future;
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 use snap2p::identity::c32;
-use snap2p::{host, Error, ErrorCode, Network, Principal};
+use snap2p::{host, Error, Network, Principal};
 
-use crate::error::{invalid, to_js, ResultExt};
+use crate::error::{invalid, ResultExt};
 
-/// Runs `fut` on the core's shared runtime (`host::runtime()`), where every snap2p task
-/// lives, and awaits it from napi's side. napi resolves the JavaScript Promise when this
-/// returns; the JavaScript thread is never blocked.
+/// Runs `fut` on the core's shared runtime (`host::run`), where every snap2p task lives,
+/// and awaits it from napi's side. napi resolves the JavaScript Promise when this returns;
+/// the JavaScript thread is never blocked.
 pub async fn on_core<T, F>(fut: F) -> napi::Result<T>
 where
     T: Send + 'static,
     F: Future<Output = Result<T, Error>> + Send + 'static,
 {
-    match host::runtime().spawn(fut).await {
-        Ok(r) => r.js(),
-        Err(e) => Err(to_js(Error::new(
-            ErrorCode::Internal,
-            format!("snap2p task failed: {e}"),
-        ))),
-    }
+    host::run(fut).await.js()
 }
 
+/// `"mainnet"` (the default) or `"testnet"`.
 pub fn parse_network(s: Option<&str>) -> napi::Result<Network> {
-    match s.unwrap_or("mainnet") {
-        "mainnet" => Ok(Network::Mainnet),
-        "testnet" => Ok(Network::Testnet),
-        other => Err(invalid(format!(
-            "network must be \"mainnet\" or \"testnet\", not {other:?}"
-        ))),
-    }
+    host::parse_network(s.unwrap_or("mainnet")).js()
 }
 
 pub fn network_name(n: Network) -> String {
-    n.as_str().to_string()
+    host::network_name(n).to_string()
 }
 
 pub fn parse_principal(s: &str) -> napi::Result<Principal> {

@@ -1,7 +1,6 @@
 //! `Snap2pError`: the one exception type of the package, carrying the protocol's error code.
 
 use pyo3::prelude::*;
-use snap2p::host::ErrorInfo;
 use snap2p::{Error, ErrorCode};
 
 // Defined in Python (snap2p/_errors.py): with the abi3 (Python 3.9) ABI a Rust class cannot
@@ -10,19 +9,11 @@ pyo3::import_exception!(snap2p._errors, Snap2pError);
 
 /// A core error as a Python exception. The exception object is built lazily, when Python
 /// raises it, so this needs no GIL and is safe on tokio threads.
-pub fn to_py(mut e: Error) -> PyErr {
+pub fn to_py(e: Error) -> PyErr {
     // A session closed normally ends with code 0 (OK); an operation failing because of it
     // is reported as ERR_CONNECTION_CLOSED, so no exception ever carries "OK".
-    if e.code == ErrorCode::Ok {
-        e.code = ErrorCode::ConnectionClosed;
-    }
-    let info = ErrorInfo::from(&e);
-    let message = if e.message.is_empty() {
-        e.code.describe().to_string()
-    } else {
-        e.message
-    };
-    PyErr::new::<Snap2pError, _>((message, info.code, info.name.to_string()))
+    let e = e.as_failure();
+    PyErr::new::<Snap2pError, _>((e.reason().to_string(), e.code.as_u64(), e.code.name()))
 }
 
 pub fn err(code: ErrorCode, message: impl Into<String>) -> PyErr {
@@ -55,11 +46,12 @@ pub fn from_py(py: Python<'_>, e: PyErr, fallback: ErrorCode, context: &str) -> 
 /// `[(name, code), …]` of every defined code, for the Python `ErrorCode` enum.
 #[pyfunction]
 pub fn _error_codes() -> Vec<(String, u64)> {
-    (0..=25u64)
-        .map(|n| {
-            let name = ErrorCode::from_u64(n).name();
+    ErrorCode::ALL
+        .iter()
+        .map(|c| {
+            let name = c.name();
             let short = name.strip_prefix("ERR_").unwrap_or(name);
-            (short.to_string(), n)
+            (short.to_string(), c.as_u64())
         })
         .collect()
 }

@@ -10,13 +10,7 @@ use snap2p::{LocalWallet as CoreWallet, Network, Principal, WalletStore as CoreS
 use crate::error::{invalid, to_py};
 
 pub fn parse_network(s: &str) -> PyResult<Network> {
-    match s {
-        "mainnet" => Ok(Network::Mainnet),
-        "testnet" => Ok(Network::Testnet),
-        other => Err(invalid(format!(
-            "network must be 'mainnet' or 'testnet', not {other:?}"
-        ))),
-    }
+    snap2p::host::parse_network(s).map_err(to_py)
 }
 
 /// Accepts `stacks:SP…` or a bare `SP…` address.
@@ -77,7 +71,7 @@ impl LocalWallet {
 
     #[getter]
     fn network(&self) -> &'static str {
-        self.inner.network().as_str()
+        snap2p::host::network_name(self.inner.network())
     }
 
     #[getter]
@@ -144,7 +138,7 @@ impl From<identity::WalletInfo> for WalletInfo {
             id: w.id,
             name: w.name,
             address: w.address,
-            network: w.network.as_str(),
+            network: snap2p::host::network_name(w.network),
             created_at: w.created_at,
         }
     }

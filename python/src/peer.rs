@@ -6,7 +6,7 @@ use crate::bridge::future_into_py;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 use snap2p::policy::parse_invite_token;
-use snap2p::{DialOptions, LocalWallet as CoreWallet, PeerConfig, Visibility, WalletSigner};
+use snap2p::{DialOptions, LocalWallet as CoreWallet, PeerConfig, WalletSigner};
 
 use crate::error::{invalid, to_py};
 use crate::identity::{parse_network, parse_principal_any, LocalWallet};
@@ -14,17 +14,6 @@ use crate::session::{
     aio, subscribe, wrap_connection, Connection, ConnectionIterator, Subscription,
 };
 use crate::signer::host_signer;
-
-fn parse_visibility(s: &str) -> PyResult<Visibility> {
-    match s {
-        "public" => Ok(Visibility::Public),
-        "private" => Ok(Visibility::Private),
-        "stealth" => Ok(Visibility::Stealth),
-        other => Err(invalid(format!(
-            "visibility must be 'public', 'private' or 'stealth', not {other:?}"
-        ))),
-    }
-}
 
 /// A signed, self-asserted handle and display name of a principal.
 #[pyclass(frozen, get_all, module = "snap2p")]
@@ -161,7 +150,8 @@ impl Peer {
         px1: Option<bool>,
         allowlist_gate: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let mut config = PeerConfig::default().with_visibility(parse_visibility(visibility)?);
+        let mut config = PeerConfig::default()
+            .with_visibility(snap2p::host::parse_visibility(visibility).map_err(to_py)?);
         for p in allowlist.unwrap_or_default() {
             config.allowlist.push(parse_principal_any(&p)?);
         }
@@ -249,10 +239,9 @@ impl Peer {
         invite: Option<Bound<'py, PyAny>>,
         expect: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let opts = DialOptions {
-            invite: invite.as_ref().map(invite_bytes).transpose()?,
-            expect: expect.as_deref().map(parse_principal_any).transpose()?,
-        };
+        let mut opts = DialOptions::default();
+        opts.invite = invite.as_ref().map(invite_bytes).transpose()?;
+        opts.expect = expect.as_deref().map(parse_principal_any).transpose()?;
         let peer = self.inner.clone();
         future_into_py(py, async move {
             let conn = peer.dial_with(&target, opts).await.map_err(to_py)?;
