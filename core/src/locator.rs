@@ -33,6 +33,7 @@ const MAX_PATH_LEN: usize = 256;
 
 /// The transport a locator names.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Scheme {
     Tcp,
     Ws,

@@ -54,6 +54,7 @@ use crate::wire::message::caps;
 
 /// Implementation profiles (spec §1.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Role {
     /// Dials and listens.
     #[default]

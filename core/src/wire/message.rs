@@ -46,6 +46,7 @@ pub mod caps {
 
 /// Visibility announced in HELLO `vis`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Visibility {
     Public = 0,
     Private = 1,
