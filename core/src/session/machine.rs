@@ -563,13 +563,9 @@ impl Session {
 }
 
 /// What an operation on a stream of a finished session reports: the session's error, or
-/// ERR_CONNECTION_CLOSED when it ended gracefully (code 0 is not an error to a reader).
+/// ERR_CONNECTION_CLOSED when it ended gracefully (the one rule, [`Error::as_failure`]).
 pub(super) fn as_operation_error(e: &Error) -> Error {
-    if e.code == ErrorCode::Ok {
-        Error::new(ErrorCode::ConnectionClosed, e.message.clone())
-    } else {
-        e.clone()
-    }
+    e.clone().as_failure()
 }
 
 fn remote_error(code: ErrorCode, reason: Option<&str>) -> Error {
