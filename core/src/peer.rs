@@ -358,9 +358,8 @@ impl PeerBuilder {
         }
         let inner = Arc::new_cyclic(|weak: &Weak<PeerInner>| {
             let handle = PeerHandle::new(Arc::new(WeakPeer(weak.clone())));
-            let router = (!protocols.is_empty())
-                .then(|| Arc::new(Router::new(protocols, handle.clone())))
-                .filter(|r| !r.is_empty());
+            let router =
+                (!protocols.is_empty()).then(|| Arc::new(Router::new(protocols, handle.clone())));
             PeerInner {
                 principal,
                 pending: Arc::new(Semaphore::new(config.max_pending_handshakes.max(1))),

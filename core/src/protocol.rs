@@ -187,10 +187,6 @@ impl Router {
         Router { handlers, peer }
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.handlers.is_empty()
-    }
-
     /// Tells every handler about a new session.
     pub(crate) fn session_started(&self, conn: &Connection) {
         for h in self.handlers.values() {
