@@ -304,8 +304,14 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 impl From<std::io::Error> for Error {
+    /// An `io::Error` that carries a snap2p [`Error`] (a transport that is more than a
+    /// socket, such as WebSocket, reports a text or oversized message that way through
+    /// `AsyncRead`) gives that error back, code and all; others map by kind.
     fn from(e: std::io::Error) -> Self {
         use std::io::ErrorKind::*;
+        if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<Error>()) {
+            return inner.clone();
+        }
         let code = match e.kind() {
             TimedOut => ErrorCode::Timeout,
             ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | NotConnected => {
@@ -322,6 +328,18 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn io_error_carrying_an_error_keeps_its_code() {
+        let e = Error::new(
+            ErrorCode::MessageTooLarge,
+            "WebSocket message over 65536 bytes",
+        );
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, e.clone());
+        assert_eq!(Error::from(io), e);
+        let plain = std::io::Error::new(std::io::ErrorKind::InvalidData, "bad");
+        assert_eq!(Error::from(plain).code, ErrorCode::ConnectionClosed);
+    }
 
     #[test]
     fn codes_round_trip() {

@@ -353,6 +353,11 @@ impl PeerBuilder {
         transports.add(Arc::new(TcpTransport {
             connect_timeout: config.connect_timeout,
         }));
+        // ws:// and wss:// (dial; wss listeners need a certificate: add a configured
+        // WsTransport with `PeerBuilder::transport`).
+        transports.add(Arc::new(crate::transport::WsTransport::new(
+            crate::transport::WsConfig::default().with_connect_timeout(config.connect_timeout),
+        )?));
         for t in extra_transports {
             transports.add(t);
         }

@@ -8,7 +8,8 @@
 //! the peer runs *behind* its admission control. One admission implementation so guards
 //! every transport, and a slow upgrade costs its source a slot, not the accept loop.
 //!
-//! [`tcp::TcpTransport`] is the first implementation. The peer holds transports by scheme
+//! [`tcp::TcpTransport`] is the first implementation, [`ws::WsTransport`] (`ws://`, `wss://`)
+//! the second; a peer has both. The peer holds transports by scheme
 //! and skips a locator whose scheme it has no transport for, with a clear reason.
 
 use std::future::Future;
@@ -21,8 +22,10 @@ use crate::error::{Error, ErrorCode};
 use crate::locator::{Locator, Scheme};
 
 pub mod tcp;
+pub mod ws;
 
 pub use tcp::TcpTransport;
+pub use ws::{WsConfig, WsTransport};
 
 /// A byte stream a session runs over.
 pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
