@@ -48,6 +48,59 @@ pub struct PeerOpts {
     /// Alias to publish for this run (overrides `alias set`).
     #[arg(long)]
     pub alias: Option<String>,
+    /// Also trust the root certificate(s) of this PEM file for `wss://` (repeatable; for
+    /// private deployments and tests; Mozilla's roots are always trusted).
+    #[arg(long = "tls-root", value_name = "FILE")]
+    pub tls_root: Vec<PathBuf>,
+}
+
+/// The listeners of `listen`: a TCP address, a WebSocket port, a WSS port.
+#[derive(Args, Debug, Clone)]
+pub struct ListenOpts {
+    /// Port or address (`9000`, `127.0.0.1:9000`, `[::]:9000`, or any listen locator such
+    /// as `ws://0.0.0.0:8080/snap2p`). Optional when `--ws` or `--wss` is given.
+    #[arg(required_unless_present_any = ["ws", "wss"])]
+    pub addr: Option<String>,
+    /// Also listen for WebSocket (`ws://`) on this port (all IPv4 interfaces) or address.
+    #[arg(long, value_name = "PORT|ADDR")]
+    pub ws: Option<String>,
+    /// Also listen for WebSocket over TLS (`wss://`) on this port or address; needs
+    /// `--tls-cert` and `--tls-key`.
+    #[arg(long, value_name = "PORT|ADDR", requires_all = ["tls_cert", "tls_key"])]
+    pub wss: Option<String>,
+    /// The HTTP path the `--ws`/`--wss` listeners serve (others get 404).
+    #[arg(long, value_name = "PATH", default_value = "/")]
+    pub ws_path: String,
+    /// The `--wss` listener's certificate chain (PEM, leaf first).
+    #[arg(long, value_name = "FILE", requires = "wss")]
+    pub tls_cert: Option<PathBuf>,
+    /// The `--wss` listener's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "wss")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl ListenOpts {
+    /// Every listen locator asked for, TCP first.
+    pub fn locators(&self) -> Vec<String> {
+        let path = if self.ws_path.starts_with('/') {
+            self.ws_path.clone()
+        } else {
+            format!("/{}", self.ws_path)
+        };
+        let ws = |scheme: &str, a: &str| {
+            if a.contains("://") {
+                a.to_string()
+            } else if a.parse::<u16>().is_ok() {
+                format!("{scheme}://0.0.0.0:{a}{path}")
+            } else {
+                format!("{scheme}://{a}{path}")
+            }
+        };
+        let mut out: Vec<String> = self.addr.iter().cloned().collect();
+        out.extend(self.ws.as_deref().map(|a| ws("ws", a)));
+        out.extend(self.wss.as_deref().map(|a| ws("wss", a)));
+        out
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,11 +147,11 @@ enum Cmd {
     Demo,
     /// Listens for peers: shows who connects, echoes streams, chats on "chat" streams.
     #[command(
-        after_help = "Examples:\n  snap2p listen 9000\n  snap2p listen 127.0.0.1:9000 -w me --visibility private --allow stacks:SP…\n  snap2p listen 9000 --visibility stealth --invites-file ~/.snap2p/invites.json\n\nLines typed on stdin are sent to every connected chat peer."
+        after_help = "Examples:\n  snap2p listen 9000\n  snap2p listen 127.0.0.1:9000 -w me --visibility private --allow stacks:SP…\n  snap2p listen 9000 --visibility stealth --invites-file ~/.snap2p/invites.json\n  snap2p listen 9000 --ws 8080 --ws-path /snap2p     # TCP and WebSocket at once\n  snap2p listen --wss 443 --tls-cert fullchain.pem --tls-key key.pem\n\nLines typed on stdin are sent to every connected chat peer."
     )]
     Listen {
-        /// Port or address (`9000`, `127.0.0.1:9000`, `[::]:9000`).
-        addr: String,
+        #[command(flatten)]
+        listen: ListenOpts,
         #[command(flatten)]
         peer: PeerOpts,
         /// Invite tokens to accept: created/revoked by `snap2p invite`, re-read every second.
@@ -122,10 +175,11 @@ enum Cmd {
     },
     /// Sends one message on a new stream, prints the echo and exits.
     #[command(
-        after_help = "Example:\n  snap2p dial 127.0.0.1:9000 -m 'hello'\n  snap2p dial 127.0.0.1:9000 -m hi --invite 3f2a…   # stealth node"
+        after_help = "Example:\n  snap2p dial 127.0.0.1:9000 -m 'hello'\n  snap2p dial 127.0.0.1:9000 -m hi --invite 3f2a…   # stealth node\n  snap2p dial wss://node.example.org:443/snap2p -m hi --tls-root ca.pem"
     )]
     Dial {
-        /// `ip:port`, `host:port` or `stacks:<principal>` (resolved through PX-1).
+        /// A locator (`ip:port`, `host:port`, `ws://…`, `wss://…`) or `stacks:<principal>`
+        /// (resolved through PX-1).
         target: String,
         /// The message to send.
         #[arg(short, long)]
@@ -148,6 +202,9 @@ enum Cmd {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 15)]
         timeout: u64,
+        /// Also trust this PEM file's root certificate(s) for `wss://` (repeatable).
+        #[arg(long = "tls-root", value_name = "FILE")]
+        tls_root: Vec<PathBuf>,
     },
     /// Signs in interactively: create, restore from a recovery phrase, or unlock a wallet.
     #[command(
@@ -187,11 +244,11 @@ fn main() -> ExitCode {
         match cli.cmd {
             Cmd::Demo => demo::run(&g).await,
             Cmd::Listen {
-                addr,
+                listen,
                 peer,
                 invites_file,
                 invite_ttl,
-            } => net::listen(&g, &addr, &peer, invites_file, invite_ttl).await,
+            } => net::listen(&g, &listen, &peer, invites_file, invite_ttl).await,
             Cmd::Chat { target, dial, peer } => net::chat(&g, &target, &dial, &peer).await,
             Cmd::Dial {
                 target,
@@ -203,7 +260,8 @@ fn main() -> ExitCode {
                 principal,
                 via,
                 timeout,
-            } => net::resolve(&g, &principal, &via, timeout).await,
+                tls_root,
+            } => net::resolve(&g, &principal, &via, timeout, tls_root).await,
             Cmd::Signin => wallet::signin(&g),
             Cmd::Wallet(w) => wallet::run(&g, w),
             Cmd::Invite(i) => config::invite(&g, i),

@@ -12,12 +12,13 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use snap2p::identity::PRINCIPAL_PREFIX;
 use snap2p::policy::parse_invite_token;
+use snap2p::transport::{WsConfig, WsTransport};
 use snap2p::{Connection, DialOptions, ErrorCode, Peer, PeerConfig, Principal, Stream, Visibility};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::config::{add_invite, alias_for, read_invites};
 use crate::out::{err, event, note, R};
-use crate::{DialOpts, Global, PeerOpts, Vis};
+use crate::{DialOpts, Global, ListenOpts, PeerOpts, Vis};
 
 /// Label of the stream `chat` opens; `listen` shows its lines instead of echoing them.
 pub const CHAT_LABEL: &str = "chat";
@@ -58,6 +59,15 @@ fn visibility(v: Vis) -> Visibility {
 
 /// Builds the peer: identity (`-w` or ephemeral), visibility, allowlist and alias.
 pub async fn build_peer(g: &Global, opts: &PeerOpts) -> R<Peer> {
+    build_peer_tls(g, opts, None).await
+}
+
+/// [`build_peer`], with the certificate and key a `wss://` listener presents.
+pub async fn build_peer_tls(
+    g: &Global,
+    opts: &PeerOpts,
+    tls_identity: Option<(&Path, &Path)>,
+) -> R<Peer> {
     let (signer, wallet_id) = crate::wallet::signer(g)?;
     let mut cfg = PeerConfig::default().with_visibility(visibility(opts.visibility));
     for a in &opts.allow {
@@ -71,7 +81,20 @@ pub async fn build_peer(g: &Global, opts: &PeerOpts) -> R<Peer> {
     } else if let Some(e) = alias_for(g, wallet_id.as_deref())? {
         cfg.alias = Some((e.alias, e.display_name));
     }
-    Peer::new(signer, cfg).await
+    let mut builder = Peer::builder(cfg).signer(signer);
+    if !opts.tls_root.is_empty() || tls_identity.is_some() {
+        // The core's WebSocket transport with this run's roots and certificate; it
+        // replaces the default one (same transport, no extra roots, no certificate).
+        let mut ws = WsConfig::default();
+        for root in &opts.tls_root {
+            ws = ws.with_root_pem_file(root)?;
+        }
+        if let Some((cert, key)) = tls_identity {
+            ws = ws.with_tls_identity_pem_files(cert, key)?;
+        }
+        builder = builder.transport(Arc::new(WsTransport::new(ws)?));
+    }
+    builder.build().await
 }
 
 /// `alias (stacks:SP…)` once the peer's AliasCard arrived (it follows AUTH_OK, so give
@@ -148,35 +171,42 @@ type ChatStreams = Arc<Mutex<Vec<(u64, Stream)>>>;
 
 pub async fn listen(
     g: &Global,
-    addr: &str,
+    listen: &ListenOpts,
     opts: &PeerOpts,
     invites_file: Option<PathBuf>,
     invite_ttl: i64,
 ) -> R<()> {
-    let peer = build_peer(g, opts).await?;
-    let bound = peer.listen(addr).await?;
-    // The locator of the transport listened on (a TCP one prints as ip:port).
-    let local = peer
-        .listen_locators()
-        .into_iter()
-        .find(|l| l.socket_addr() == Some(bound))
-        .unwrap_or_else(|| snap2p::Locator::tcp(bound));
+    let identity = listen.tls_cert.as_deref().zip(listen.tls_key.as_deref());
+    let peer = build_peer_tls(g, opts, identity).await?;
     let alias = peer.alias().map(|c| c.alias);
-    event(
-        g,
-        "listening",
-        format!(
-            "Listening on {local} as {}{} ({:?})",
-            peer.principal(),
-            alias
-                .as_ref()
-                .map(|a| format!(" alias {a}"))
-                .unwrap_or_default(),
-            peer.visibility()
-        ),
-        json!({"addr": local.to_string(), "principal": peer.principal().to_string(),
-               "alias": alias, "visibility": format!("{:?}", peer.visibility()).to_lowercase()}),
-    );
+    // One line per listener (TCP, ws, wss), each with its transport's locator.
+    let mut first = None;
+    for addr in listen.locators() {
+        let before = peer.listen_locators().len();
+        peer.listen(&addr).await?;
+        let Some(local) = peer.listen_locators().into_iter().nth(before) else {
+            continue;
+        };
+        event(
+            g,
+            "listening",
+            format!(
+                "Listening on {local} as {}{} ({:?})",
+                peer.principal(),
+                alias
+                    .as_ref()
+                    .map(|a| format!(" alias {a}"))
+                    .unwrap_or_default(),
+                peer.visibility()
+            ),
+            json!({"addr": local.to_string(), "principal": peer.principal().to_string(),
+                   "alias": alias, "visibility": format!("{:?}", peer.visibility()).to_lowercase()}),
+        );
+        first.get_or_insert(local);
+    }
+    let Some(local) = first else {
+        return Err(err(ErrorCode::InvalidArgument, "nothing to listen on"));
+    };
     if opts.visibility != Vis::Public && opts.allow.is_empty() {
         note(
             g,
@@ -568,7 +598,13 @@ fn readline_loop(
 // ---------------------------------------------------------------------------------------
 // resolve
 
-pub async fn resolve(g: &Global, principal: &str, via: &[String], timeout: u64) -> R<()> {
+pub async fn resolve(
+    g: &Global,
+    principal: &str,
+    via: &[String],
+    timeout: u64,
+    tls_root: Vec<PathBuf>,
+) -> R<()> {
     let target = parse_principal(principal)?;
     let peer = build_peer(
         g,
@@ -576,6 +612,7 @@ pub async fn resolve(g: &Global, principal: &str, via: &[String], timeout: u64) 
             visibility: Vis::Public,
             allow: Vec::new(),
             alias: None,
+            tls_root,
         },
     )
     .await?;
