@@ -62,6 +62,14 @@ async fn ws_session_mutual_auth_streams_and_tcp_listener_beside_it() {
         // Mutual authentication: each side sees the other's principal.
         assert_eq!(conn.remote_principal(), server.principal());
         assert_eq!(conn.remote_addr(), Some(ws));
+        // The listener registers the session once it has processed the dialer's AUTH.
+        let listed = || {
+            server
+                .connections()
+                .iter()
+                .any(|c| c.remote_principal() == client.principal())
+        };
+        assert!(common::eventually(Duration::from_secs(5), listed).await);
         let inbound = server
             .connections()
             .into_iter()
