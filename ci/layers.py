@@ -17,7 +17,7 @@ LAYERS = [
     ["identity"],
     ["secure_channel", "policy"],
     ["session", "transport"],
-    ["protocol"],
+    ["protocol", "admission"],
     ["px1"],
     ["peer"],
     ["host", "testing"],

@@ -17,6 +17,7 @@
 //! for fuzzers, test vectors, benchmarks and second implementations, with no semver
 //! promise. The wire format is specified byte for byte in `docs/PROTOCOL.md`.
 
+pub(crate) mod admission;
 pub mod error;
 pub mod host;
 pub mod identity;

@@ -32,9 +32,10 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWrite;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::admission::{Admission, AdmissionLimits, Refused, Slot};
 use crate::error::{Error, ErrorCode};
 use crate::identity::{
     AliasBook, AliasCard, LocalWallet, Network, NetworkFilter, NodeKey, NodeKeyAttestation,
@@ -86,9 +87,20 @@ pub struct PeerConfig {
     pub alias_ttl_secs: i64,
     /// PX-1 peer exchange (default: on for Public, off otherwise).
     pub px1: Option<bool>,
-    /// Unauthenticated handshakes per minute per source address (default by visibility).
+    /// Failed unauthenticated handshakes allowed per minute per source (an IPv4 address
+    /// or an IPv6 /64; default by visibility: Public none, Private 30, Stealth 5). Only
+    /// failures are charged. A source over it is refused with ERR_RATE_LIMITED before any
+    /// handshake, except on Stealth nodes, which still read its first frame: a KNOCK with
+    /// a valid invite is cheaper to check than the connection was to accept, and must not
+    /// be locked out by scanners behind the same address (PROTOCOL.md §9).
     pub preauth_rate_per_min: Option<u32>,
+    /// Handshakes in progress at once, all sources together. When full, the stalest
+    /// stalled handshake is evicted for a newcomer (never one making progress).
     pub max_pending_handshakes: usize,
+    /// Handshakes in progress at once from one source (an IPv4 address or an IPv6 /64);
+    /// a newcomer over it evicts the stalest stalled handshake of its own source. Keeps
+    /// one address from holding the table (issue 35's slowloris).
+    pub max_pending_per_source: usize,
     /// A fixed node key (default: a fresh one per peer).
     pub node_key: Option<NodeKey>,
     /// Time allowed for the transport connect of one address.
@@ -112,6 +124,9 @@ impl Default for PeerConfig {
             px1: None,
             preauth_rate_per_min: None,
             max_pending_handshakes: 256,
+            // 16: more than a NAT of honest peers dials one listener at the same instant,
+            // and 1/16 of the default table, so it takes 16 sources to fill it.
+            max_pending_per_source: 16,
             node_key: None,
             connect_timeout: Duration::from_secs(10),
             accept_backlog: 1024,
@@ -221,7 +236,8 @@ pub(crate) struct PeerInner {
     incoming_rx: tokio::sync::Mutex<mpsc::Receiver<Connection>>,
     connections: Mutex<ConnectionList>,
     listeners: Mutex<Vec<(Locator, JoinHandle<()>)>>,
-    pending: Arc<Semaphore>,
+    /// Handshakes in progress, for every listener of this peer.
+    admission: Arc<Admission>,
     closed: AtomicBool,
     /// Wakes `accept` calls pending when `close` runs (they hold the receiver's lock).
     closing: tokio::sync::Notify,
@@ -326,8 +342,6 @@ impl PeerBuilder {
         if let Some(rate) = config.preauth_rate_per_min {
             policy.preauth_limiter = RateLimiter::new(rate);
         }
-        policy.max_pending_handshakes = config.max_pending_handshakes;
-        policy.handshake_timeout = config.limits.handshake_timeout;
         let now = crate::unix_now();
         let att = NodeKeyAttestation::issue(
             signer.as_ref(),
@@ -352,6 +366,7 @@ impl PeerBuilder {
         let mut transports = Transports::default();
         transports.add(Arc::new(TcpTransport {
             connect_timeout: config.connect_timeout,
+            ..TcpTransport::default()
         }));
         // ws:// and wss:// (dial; wss listeners need a certificate: add a configured
         // WsTransport with `PeerBuilder::transport`).
@@ -367,7 +382,10 @@ impl PeerBuilder {
                 (!protocols.is_empty()).then(|| Arc::new(Router::new(protocols, handle.clone())));
             PeerInner {
                 principal,
-                pending: Arc::new(Semaphore::new(config.max_pending_handshakes.max(1))),
+                admission: Arc::new(Admission::new(AdmissionLimits {
+                    max_pending: config.max_pending_handshakes,
+                    max_per_source: config.max_pending_per_source,
+                })),
                 policy: Arc::new(policy),
                 cache: Arc::new(AttestationCache::default()),
                 attestation: tokio::sync::Mutex::new(Issued {
@@ -624,23 +642,49 @@ impl Peer {
     }
 
     /// Runs a session over `io` (either direction) until it is established.
+    /// Runs one session's handshake to AUTH_OK. A listener's handshake holds an admission
+    /// `slot`: the machine reports progress to it, and an eviction ends the handshake.
     async fn run_session(
         &self,
         cfg: SessionConfig,
         io: Box<dyn Io>,
         remote: Option<SocketAddr>,
         local: Option<SocketAddr>,
-    ) -> Result<Connection, Error> {
-        let session = Session::new(cfg, Instant::now())?;
+        slot: Option<&Slot>,
+    ) -> Result<Connection, HandshakeFailure> {
+        let mut session = Session::new(cfg, Instant::now()).map_err(HandshakeFailure::answered)?;
+        if let Some(slot) = slot {
+            session.track_progress(slot.progress());
+        }
         let router = self
             .inner
             .router
             .clone()
             .map(|r| r as Arc<dyn crate::session::InboundRouter>);
         let shared = crate::session::spawn_driver(session, io, remote, local, router);
-        let conn = crate::session::established(shared).await?;
-        self.register(&conn);
-        Ok(conn)
+        let result = match slot {
+            None => crate::session::established(shared.clone()).await,
+            Some(slot) => {
+                let evicted = async {
+                    slot.evicted().await;
+                    Error::new(
+                        ErrorCode::ResourceExhausted,
+                        "handshake evicted: it stalled while the listener was full",
+                    )
+                };
+                crate::session::established_unless(shared.clone(), evicted).await
+            }
+        };
+        match result {
+            Ok(conn) => {
+                self.register(&conn);
+                Ok(conn)
+            }
+            Err(error) => Err(HandshakeFailure {
+                answered: crate::session::peer_answered(&shared),
+                error,
+            }),
+        }
     }
 
     /// Called once per authenticated session, either direction.
@@ -804,25 +848,58 @@ impl Peer {
     /// Dials one locator over the transport of its scheme, trying each resolved address in
     /// order. A locator of a transport this peer lacks fails with `ERR_INVALID_ARGUMENT`
     /// and says which transports it has.
+    ///
+    /// A listener that is shedding load (ERR_RESOURCE_EXHAUSTED, ERR_RATE_LIMITED, or a
+    /// close before any answer, which is how a stealth listener refuses) is dialed again
+    /// after a jittered backoff, for as long as `PeerConfig::connect_timeout` allows.
     pub async fn dial_locator(
         &self,
         locator: &Locator,
         opts: DialOptions,
     ) -> Result<Connection, Error> {
         let transport = self.inner.transports.for_scheme(locator.scheme())?;
-        let connected = transport.dial(locator).await?;
-        self.handshake_outbound(connected, opts).await
+        let mut retry = RetryBackoff::new(Instant::now() + self.inner.config.connect_timeout);
+        loop {
+            let connected = transport.dial(locator).await?;
+            let failure = match self.handshake(connected, &opts).await {
+                Ok(conn) => return Ok(conn),
+                Err(f) => f,
+            };
+            match (failure.is_load_shedding(), retry.next_wait()) {
+                (true, Some(wait)) => tokio::time::sleep(wait).await,
+                _ => return Err(failure.error),
+            }
+        }
     }
 
-    /// Runs the dialer side of the handshake over a byte stream a transport opened.
+    /// Runs the dialer side of the handshake over a byte stream a transport opened (once:
+    /// [`Peer::dial_locator`] is the path that retries a listener shedding load).
     pub async fn handshake_outbound(
         &self,
         connected: Connected,
         opts: DialOptions,
     ) -> Result<Connection, Error> {
-        let cfg = self.session_config(true, &opts).await?;
-        self.run_session(cfg, connected.io, connected.remote, connected.local)
+        self.handshake(connected, &opts).await.map_err(|f| f.error)
+    }
+
+    async fn handshake(
+        &self,
+        connected: Connected,
+        opts: &DialOptions,
+    ) -> Result<Connection, HandshakeFailure> {
+        let cfg = self
+            .session_config(true, opts)
             .await
+            .map_err(HandshakeFailure::answered)?;
+        self.run_session(cfg, connected.io, connected.remote, connected.local, None)
+            .await
+    }
+
+    /// Inbound connections not yet authenticated nor turned away: handshakes in progress
+    /// on this peer's listeners and connections still waiting for their first bytes
+    /// (admission control's tables, PROTOCOL.md §9.1). 0 once an attack has drained.
+    pub fn pending_handshakes(&self) -> usize {
+        self.inner.admission.pending() + self.inner.admission.waiting()
     }
 
     /// Stops listening, closes every session and ends `accept`.
@@ -898,7 +975,7 @@ impl PeerOps for WeakPeer {
 }
 
 /// Accepts inbound byte streams of one listener, whatever its transport, and runs each
-/// through admission control and the listener side of the handshake.
+/// through admission control (`crate::admission`) and the listener side of the handshake.
 async fn accept_loop(mut listener: Box<dyn Listener>, peer: Weak<PeerInner>) {
     loop {
         let incoming = match std::future::poll_fn(|cx| listener.poll_accept(cx)).await {
@@ -916,45 +993,130 @@ async fn accept_loop(mut listener: Box<dyn Listener>, peer: Weak<PeerInner>) {
             return;
         }
         let policy = peer.inner.policy.clone();
-        // Pre-auth gates, cheapest first: per-address rate, then the global cap on
-        // handshakes in progress. Refused streams cost one accept and one close.
-        if !policy
-            .preauth_limiter
-            .allow(incoming.remote.ip(), Instant::now())
-        {
+        let source = incoming.remote.ip();
+        let now = Instant::now();
+        // Pre-auth gates, cheapest first: the source's failure budget (not on stealth
+        // nodes: see PeerConfig::preauth_rate_per_min), then a slot in the table of
+        // handshakes in progress. A refusal costs one accept and one close.
+        if !policy.knock_required() && !policy.preauth_limiter.has_budget(source, now) {
             refuse(incoming, &policy, ErrorCode::RateLimited);
             continue;
         }
-        let Ok(permit) = peer.inner.pending.clone().try_acquire_owned() else {
-            refuse(incoming, &policy, ErrorCode::ResourceExhausted);
-            continue;
-        };
+        let waiting = peer.inner.admission.arrive(source, now);
         tokio::spawn(async move {
-            let _permit = permit;
             let Incoming {
                 remote,
                 local,
                 upgrade,
             } = incoming;
-            // The transport's own setup counts against the handshake's time.
-            let io = match tokio::time::timeout(policy.handshake_timeout, upgrade).await {
-                Ok(Ok(io)) => io,
-                _ => return,
+            let limits = &peer.inner.config.limits;
+            // The transport's own setup (a WebSocket upgrade, TLS) and the first bytes
+            // share the first frame's deadline; a connection dropped for newer ones while
+            // it waits gets no answer (it has said nothing).
+            let deadline = tokio::time::Instant::now() + limits.first_frame_timeout;
+            let setup = tokio::select! {
+                biased;
+                r = tokio::time::timeout_at(deadline, upgrade) => r.ok().and_then(|r| r.ok()),
+                _ = waiting.slot().evicted() => None,
             };
-            let Ok(cfg) = peer.session_config(false, &DialOptions::default()).await else {
-                return;
+            let result = match setup {
+                None => Err(()),
+                Some(io) => match waiting
+                    .first_bytes(io, deadline, |f| invited(&policy, f))
+                    .await
+                {
+                    Err(Refused::Gone) => Err(()),
+                    Err(Refused::Say(io, code, reason)) => {
+                        refuse_io(io, &policy, code, Some(reason)).await;
+                        Err(())
+                    }
+                    Ok((ticket, io)) => {
+                        let Ok(cfg) = peer.session_config(false, &DialOptions::default()).await
+                        else {
+                            return;
+                        };
+                        peer.run_session(cfg, io, Some(remote), local, Some(ticket.slot()))
+                            .await
+                            .map_err(drop)
+                    }
+                },
             };
-            if let Ok(conn) = peer.run_session(cfg, io, Some(remote), local).await {
-                // A full backlog means the app is not accepting: shed the session.
-                if let Err(e) = peer.inner.incoming_tx.try_send(conn) {
-                    let conn = match e {
-                        mpsc::error::TrySendError::Full(c)
-                        | mpsc::error::TrySendError::Closed(c) => c,
-                    };
-                    conn.close(ErrorCode::ResourceExhausted, "accept backlog full");
+            match result {
+                Ok(conn) => {
+                    // A full backlog means the app is not accepting: shed the session.
+                    if let Err(e) = peer.inner.incoming_tx.try_send(conn) {
+                        let conn = match e {
+                            mpsc::error::TrySendError::Full(c)
+                            | mpsc::error::TrySendError::Closed(c) => c,
+                        };
+                        conn.close(ErrorCode::ResourceExhausted, "accept backlog full");
+                    }
                 }
+                Err(()) => policy.preauth_limiter.charge(remote.ip(), Instant::now()),
             }
         });
+    }
+}
+
+/// Whether a first frame is a KNOCK with an invite this node would accept (admission lets
+/// it past its source's share; the session redeems it).
+fn invited(policy: &NodePolicy, frame: &[u8]) -> bool {
+    use crate::wire::message::Message;
+    match Message::decode(frame) {
+        Ok(Message::Knock { token, .. }) => {
+            policy.knock_required() && policy.invites.is_valid(token, crate::unix_now())
+        }
+        _ => false,
+    }
+}
+
+/// Why a handshake did not end in a session.
+struct HandshakeFailure {
+    error: Error,
+    /// Whether the peer sent at least one complete frame.
+    answered: bool,
+}
+
+impl HandshakeFailure {
+    fn answered(error: Error) -> Self {
+        HandshakeFailure {
+            error,
+            answered: true,
+        }
+    }
+
+    /// The listener is busy, not saying no: worth another try after a pause.
+    fn is_load_shedding(&self) -> bool {
+        matches!(
+            self.error.code,
+            ErrorCode::ResourceExhausted | ErrorCode::RateLimited
+        ) || (self.error.code == ErrorCode::ConnectionClosed && !self.answered)
+    }
+}
+
+/// Pauses between dials of a listener that is shedding load: full jitter over an
+/// exponentially growing cap (50 ms doubling to 1 s), so dialers refused at the same
+/// instant do not come back together; never past the dial's deadline.
+struct RetryBackoff {
+    deadline: Instant,
+    cap: Duration,
+}
+
+impl RetryBackoff {
+    fn new(deadline: Instant) -> Self {
+        RetryBackoff {
+            deadline,
+            cap: Duration::from_millis(50),
+        }
+    }
+
+    /// The next pause, or None when it would end past the deadline.
+    fn next_wait(&mut self) -> Option<Duration> {
+        use rand::Rng;
+        let cap = self.cap;
+        self.cap = (cap * 2).min(Duration::from_secs(1));
+        let wait = rand::thread_rng().gen_range(cap / 2..=cap);
+        (Instant::now() + wait < self.deadline).then_some(wait)
     }
 }
 
@@ -970,22 +1132,45 @@ fn refuse(incoming: Incoming, policy: &NodePolicy, code: ErrorCode) {
     let Poll::Ready(Ok(mut io)) = upgrade.as_mut().poll(&mut cx) else {
         return;
     };
-    let msg = crate::wire::message::Message::AuthFail { code, reason: None }.to_vec();
-    let mut framed = Vec::new();
-    crate::wire::frame::write_frame(&mut framed, &msg);
+    let framed = refusal(code, None);
     match std::pin::Pin::new(&mut io).poll_write(&mut cx, &framed) {
         Poll::Ready(_) => {}
         // A socket accepted a moment ago may not be known writable yet (its first
         // readiness event not processed): finish the write in a task, briefly, rather
         // than close without a word (the dialer would see a bare reset, not the code).
         Poll::Pending => {
-            tokio::spawn(async move {
-                use tokio::io::AsyncWriteExt;
-                let write = io.write_all(&framed);
-                let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, write).await;
-            });
+            tokio::spawn(refuse_io(io, policy, code, None));
         }
     }
+}
+
+/// A refusal on a connection that is already set up (and has sent its first bytes).
+fn refuse_io(
+    mut io: Box<dyn Io>,
+    policy: &NodePolicy,
+    code: ErrorCode,
+    reason: Option<&str>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let framed = (policy.visibility != Visibility::Stealth).then(|| refusal(code, reason));
+    async move {
+        use tokio::io::AsyncWriteExt;
+        if let Some(framed) = framed {
+            let say = async {
+                io.write_all(&framed).await?;
+                // A clean end (TCP FIN, a WebSocket close message), not a bare drop.
+                io.shutdown().await
+            };
+            let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, say).await;
+        }
+    }
+}
+
+/// A plaintext AUTH_FAIL{code}, framed.
+fn refusal(code: ErrorCode, reason: Option<&str>) -> Vec<u8> {
+    let msg = crate::wire::message::Message::AuthFail { code, reason }.to_vec();
+    let mut framed = Vec::new();
+    crate::wire::frame::write_frame(&mut framed, &msg);
+    framed
 }
 
 /// How long a refusal's AUTH_FAIL may wait for a socket to become writable.

@@ -155,6 +155,18 @@ impl InviteBook {
         out
     }
 
+    /// Whether a token would be accepted at `now`, without using it (admission control
+    /// looks before the session redeems).
+    pub fn is_valid(&self, token: &[u8], now: i64) -> bool {
+        !token.is_empty()
+            && self
+                .tokens
+                .lock()
+                .unwrap()
+                .get(&token_key(token))
+                .is_some_and(|i| i.expires_at > now)
+    }
+
     /// Checks a presented token; one-time tokens are consumed.
     pub fn redeem(&self, token: &[u8], now: i64) -> Result<(), Error> {
         if token.is_empty() {
@@ -214,7 +226,26 @@ impl Allowlist {
     }
 }
 
-/// A per-source-address token bucket for unauthenticated handshakes.
+/// The source a connection is counted under by admission control and the pre-auth rate
+/// limit: an IPv4 address (also when it arrives IPv4-mapped), or an IPv6 /64, the prefix
+/// one subscriber, host or container gets (one address per connection is free for them).
+pub fn source_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(std::net::Ipv6Addr::from(bits))
+            }
+        },
+    }
+}
+
+/// A per-source budget of failed unauthenticated handshakes (a token bucket per source,
+/// [`source_of`]). Only failures are charged: a peer that authenticates costs its source
+/// nothing, so scanners sharing an address (a NAT, a campus, a carrier NAT) with honest
+/// peers use up only their own failures' worth.
 #[derive(Debug)]
 pub struct RateLimiter {
     per_minute: u32,
@@ -223,12 +254,12 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// `per_minute` attempts per source address, with a burst of the same size.
+    /// `per_minute` failures per source, with a burst of the same size (0: no limit).
     pub fn new(per_minute: u32) -> Self {
         Self::with_capacity(per_minute, 65_536)
     }
 
-    /// A limiter tracking at most `max_sources` addresses at once.
+    /// A limiter tracking at most `max_sources` sources at once.
     pub fn with_capacity(per_minute: u32, max_sources: usize) -> Self {
         RateLimiter {
             per_minute,
@@ -237,20 +268,32 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one attempt for `ip`; false when the address is over its rate.
-    pub fn allow(&self, ip: IpAddr, now: Instant) -> bool {
+    /// Whether `ip`'s source has failures left in its budget (nothing is taken).
+    pub fn has_budget(&self, ip: IpAddr, now: Instant) -> bool {
         if self.per_minute == 0 {
             return true;
         }
+        let mut buckets = self.buckets.lock().unwrap();
+        match buckets.get_mut(&source_of(ip)) {
+            Some(b) => b.available(now) >= 1.0,
+            None => true,
+        }
+    }
+
+    /// Charges one failed handshake to `ip`'s source.
+    pub fn charge(&self, ip: IpAddr, now: Instant) {
+        if self.per_minute == 0 {
+            return;
+        }
+        let source = source_of(ip);
         let cap = self.per_minute as f64;
         let mut buckets = self.buckets.lock().unwrap();
-        if buckets.len() >= self.max_sources && !buckets.contains_key(&ip) {
+        if buckets.len() >= self.max_sources && !buckets.contains_key(&source) {
             // Bound the table: forget sources that have refilled completely.
             buckets.retain(|_, b| !b.is_full_at(now));
             if buckets.len() >= self.max_sources {
                 // Still full (a scanner with many addresses): forget the source seen least
-                // recently rather than refusing every new address, so legitimate newcomers
-                // are never locked out by the table's size.
+                // recently rather than growing.
                 if let Some(oldest) = buckets
                     .iter()
                     .min_by_key(|(_, b)| b.last_used())
@@ -261,9 +304,9 @@ impl RateLimiter {
             }
         }
         buckets
-            .entry(ip)
+            .entry(source)
             .or_insert_with(|| TokenBucket::new(cap / 60.0, cap))
-            .take(1.0, now)
+            .take(1.0, now);
     }
 }
 
@@ -371,17 +414,36 @@ mod tests {
     }
 
     #[test]
-    fn rate_limiter_refills() {
+    fn rate_limiter_charges_failures_and_refills() {
         let rl = RateLimiter::new(5);
         let ip: IpAddr = "127.0.0.9".parse().unwrap();
         let t0 = Instant::now();
-        for _ in 0..5 {
-            assert!(rl.allow(ip, t0));
+        // Looking costs nothing.
+        for _ in 0..20 {
+            assert!(rl.has_budget(ip, t0));
         }
-        assert!(!rl.allow(ip, t0));
-        assert!(rl.allow("127.0.0.10".parse().unwrap(), t0));
-        assert!(rl.allow(ip, t0 + Duration::from_secs(13)));
-        assert!(RateLimiter::new(0).allow(ip, t0));
+        for _ in 0..5 {
+            assert!(rl.has_budget(ip, t0));
+            rl.charge(ip, t0);
+        }
+        assert!(!rl.has_budget(ip, t0));
+        assert!(rl.has_budget("127.0.0.10".parse().unwrap(), t0));
+        // 5 per minute: one failure's worth back after 12 s.
+        assert!(rl.has_budget(ip, t0 + Duration::from_secs(13)));
+        let none = RateLimiter::new(0);
+        none.charge(ip, t0);
+        assert!(none.has_budget(ip, t0));
+    }
+
+    #[test]
+    fn ipv6_sources_share_a_budget_per_64() {
+        let rl = RateLimiter::new(1);
+        let t0 = Instant::now();
+        rl.charge("2001:db8:0:1::5".parse().unwrap(), t0);
+        assert!(!rl.has_budget("2001:db8:0:1:abcd::1".parse().unwrap(), t0));
+        assert!(rl.has_budget("2001:db8:0:2::5".parse().unwrap(), t0));
+        rl.charge("10.1.2.3".parse().unwrap(), t0);
+        assert!(!rl.has_budget("::ffff:10.1.2.3".parse().unwrap(), t0));
     }
 
     #[test]
@@ -391,13 +453,13 @@ mod tests {
         // A scanner with many addresses exhausts each one's budget and fills the table.
         for i in 0..200u32 {
             let ip = IpAddr::from([10, 0, (i >> 8) as u8, i as u8]);
-            assert!(rl.allow(ip, t0));
-            assert!(rl.allow(ip, t0));
-            assert!(!rl.allow(ip, t0));
+            rl.charge(ip, t0);
+            rl.charge(ip, t0);
+            assert!(!rl.has_budget(ip, t0));
         }
-        // A new legitimate address still gets its attempts.
+        // A new legitimate address still has its budget.
         let newcomer: IpAddr = "192.0.2.7".parse().unwrap();
-        assert!(rl.allow(newcomer, t0));
+        assert!(rl.has_budget(newcomer, t0));
         assert!(rl.buckets.lock().unwrap().len() <= 64);
     }
 }

@@ -31,7 +31,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::{connect_from, fd_count, read_frame, rss_kib, wait_closed};
-use snap2p::transport::Connected;
+use snap2p::transport::TcpTransport;
 use snap2p::unstable::wire::frame;
 use snap2p::unstable::wire::message::Message;
 use snap2p::{Connection, DialOptions, Error, ErrorCode, Peer, PeerConfig, Visibility};
@@ -368,29 +368,17 @@ async fn honest_dials(n: usize, dial: DialFn, source: fn(usize) -> &'static str)
     h
 }
 
-/// A dial from `src` over a TCP stream this test opened itself (so it can be bound to the
-/// attacker's address), handed to the peer's handshake.
-async fn dial_from(
-    client: &Peer,
-    src: Ipv4Addr,
-    to: SocketAddr,
-    invite: Option<Vec<u8>>,
-) -> Result<Connection, Error> {
-    let s = connect_from(src, to)
+/// A peer whose dials leave from the attacker's address (a NAT it shares with the
+/// attacker), through the product's own dial path: `TcpTransport::local_ip` picks the
+/// source, and `Peer::dial_with` retries a listener that sheds load, as every language's
+/// dial does.
+async fn nat_client() -> Peer {
+    let tcp = TcpTransport::default().with_local_ip(ATTACKER.into());
+    Peer::builder(PeerConfig::default())
+        .transport(Arc::new(tcp))
+        .build()
         .await
-        .map_err(|e| Error::new(ErrorCode::ConnectionClosed, format!("test connect: {e}")))?;
-    s.set_nodelay(true).ok();
-    let local = s.local_addr().ok();
-    let mut opts = DialOptions::default();
-    if let Some(t) = invite {
-        opts = opts.invite(t);
-    }
-    let connected = Connected {
-        io: Box::new(s),
-        remote: Some(to),
-        local,
-    };
-    client.handshake_outbound(connected, opts).await
+        .unwrap()
 }
 
 /// One attack against `server`: ramp up, honest dials, stop, drain, honest dials again.
@@ -532,24 +520,22 @@ fn public_dial(client: Peer, addr: SocketAddr) -> DialFn {
     })
 }
 
-/// Invited dials to a stealth listener, alternating 127.0.0.1 (the peer's own dial) and
-/// 127.0.0.2 (a stream bound to the attacker's address).
-fn invited_dial(client: Peer, addr: SocketAddr, token: Vec<u8>) -> DialFn {
+/// Invited dials to a stealth listener, alternating 127.0.0.1 and 127.0.0.2 (the
+/// attacker's address: `nat` dials from there).
+fn invited_dial(client: Peer, nat: Peer, addr: SocketAddr, token: Vec<u8>) -> DialFn {
     Arc::new(move |i| {
-        let (client, token) = (client.clone(), token.clone());
-        Box::pin(async move {
-            if i != usize::MAX && alternate(i) == "127.0.0.2" {
-                dial_from(&client, ATTACKER, addr, Some(token)).await
-            } else {
-                let opts = DialOptions::default().invite(token);
-                client.dial_with(&addr.to_string(), opts).await
-            }
-        })
+        let from_nat = i != usize::MAX && alternate(i) == "127.0.0.2";
+        let client = if from_nat {
+            nat.clone()
+        } else {
+            client.clone()
+        };
+        let opts = DialOptions::default().invite(token.clone());
+        Box::pin(async move { client.dial_with(&addr.to_string(), opts).await })
     })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs admission (issue 35)"]
 async fn reconnecting_slowloris_of_1000_from_one_address_leaves_honest_peers_in() {
     let _g = SERIAL.lock().await;
     let (server, addr) = listener(PeerConfig::default()).await;
@@ -566,7 +552,6 @@ async fn reconnecting_slowloris_of_1000_from_one_address_leaves_honest_peers_in(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs admission (issue 35)"]
 async fn half_open_noise_flood_leaves_honest_peers_in() {
     let _g = SERIAL.lock().await;
     let (server, addr) = listener(PeerConfig::default()).await;
@@ -583,7 +568,6 @@ async fn half_open_noise_flood_leaves_honest_peers_in() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs admission (issue 35)"]
 async fn knock_flood_on_stealth_lets_invitees_in_even_from_the_attackers_address() {
     let _g = SERIAL.lock().await;
     let (server, addr) = listener(stealth_config()).await;
@@ -593,7 +577,7 @@ async fn knock_flood_on_stealth_lets_invitees_in_even_from_the_attackers_address
         "KNOCK flood (stealth)",
         Kind::Knock,
         addr,
-        invited_dial(client, addr, token),
+        invited_dial(client, nat_client().await, addr, token),
         alternate,
     )
     .await;
@@ -601,7 +585,6 @@ async fn knock_flood_on_stealth_lets_invitees_in_even_from_the_attackers_address
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs admission (issue 35)"]
 async fn slowloris_on_stealth_lets_invitees_in_even_from_the_attackers_address() {
     let _g = SERIAL.lock().await;
     let (server, addr) = listener(stealth_config()).await;
@@ -611,7 +594,7 @@ async fn slowloris_on_stealth_lets_invitees_in_even_from_the_attackers_address()
         "slowloris (stealth)",
         Kind::Slowloris,
         addr,
-        invited_dial(client, addr, token),
+        invited_dial(client, nat_client().await, addr, token),
         alternate,
     )
     .await;

@@ -173,8 +173,21 @@ async fn visibility_modes_over_sockets() {
     .unwrap();
 }
 
+/// A TCP connection from `from` (a second loopback address), as a transport would hand it
+/// to the handshake.
+async fn connected_from(from: &str, to: std::net::SocketAddr) -> snap2p::transport::Connected {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    let tcp = sock.connect(to).await.unwrap();
+    snap2p::transport::Connected {
+        remote: tcp.peer_addr().ok(),
+        local: tcp.local_addr().ok(),
+        io: Box::new(tcp),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stealth_listener_rate_limits_unauthenticated_handshakes() {
+async fn stealth_scanners_never_lock_out_an_invitee_behind_their_address() {
     timeout(T, async {
         let stealth = peer({
             let mut c = PeerConfig::default();
@@ -185,33 +198,97 @@ async fn stealth_listener_rate_limits_unauthenticated_handshakes() {
         })
         .await;
         let addr = stealth.listen("127.0.0.1:0").await.unwrap();
-        // A scanner from 127.0.0.2 burns its budget and then gets silence.
-        let mut silent = 0;
+        // A scanner from 127.0.0.2 fails ten times (its budget is 3): closed at once each
+        // time, never kept waiting, never a Noise answer.
         for _ in 0..10 {
             let sock = tokio::net::TcpSocket::new_v4().unwrap();
             sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
             let mut s = sock.connect(addr).await.unwrap();
-            let _ = s.write_all(&[32; 33]).await;
-            let mut buf = [0u8; 64];
-            match timeout(Duration::from_secs(5), s.read(&mut buf)).await {
-                Ok(Ok(0)) => silent += 1,
-                Ok(Ok(_)) => {}
-                Ok(Err(_)) => silent += 1,
+            let _ = s.write_all(&[0, 32]).await;
+            let _ = s.write_all(&[7; 32]).await;
+            let mut buf = Vec::new();
+            match timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await {
+                Ok(_) => assert!(buf.len() < 64, "a scanner got {} bytes", buf.len()),
                 Err(_) => panic!("listener kept a scanner waiting"),
             }
         }
-        assert!(silent >= 7, "rate limit closed only {silent} of 10");
-        // A legitimate invited peer from another address still gets in.
+        // An invitee behind the same address still gets in: a KNOCK is checked, not
+        // refused for the scanner's failures.
         let invite = stealth.create_invite(None, false).unwrap();
         let alice = peer(PeerConfig::default()).await;
         let conn = alice
-            .dial_with(
-                &addr.to_string(),
+            .handshake_outbound(
+                connected_from("127.0.0.2", addr).await,
                 DialOptions::default().invite(invite.token),
             )
             .await
             .unwrap();
         assert_eq!(conn.remote_principal(), stealth.principal());
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_listener_charges_only_failures_and_then_says_rate_limited() {
+    timeout(T, async {
+        let alice = peer(PeerConfig::default()).await;
+        let private = peer({
+            let mut c = PeerConfig::default().with_visibility(Visibility::Private);
+            c.allowlist = vec![alice.principal().clone()];
+            c.preauth_rate_per_min = Some(3);
+            c
+        })
+        .await;
+        let addr = private.listen("127.0.0.1:0").await.unwrap();
+        // Successes cost nothing: more of them than the budget.
+        for _ in 0..5 {
+            let c = alice
+                .handshake_outbound(
+                    connected_from("127.0.0.3", addr).await,
+                    DialOptions::default(),
+                )
+                .await
+                .unwrap();
+            c.close(ErrorCode::Ok, "done");
+        }
+        // A stranger from the same address fails three times (not on the allowlist); the
+        // listener charges each failure as its session ends, which can lag the dialer's
+        // next attempt by a task switch: allow it a few more tries to see the refusal.
+        let mallory = peer(PeerConfig::default()).await;
+        let mut codes = Vec::new();
+        for _ in 0..6 {
+            let e = mallory
+                .handshake_outbound(
+                    connected_from("127.0.0.3", addr).await,
+                    DialOptions::default(),
+                )
+                .await
+                .unwrap_err();
+            codes.push(e.code);
+            if e.code == ErrorCode::RateLimited {
+                break;
+            }
+        }
+        assert_eq!(&codes[..3], &[ErrorCode::NotAllowed; 3], "{codes:?}");
+        assert_eq!(codes.last(), Some(&ErrorCode::RateLimited), "{codes:?}");
+        // ...and from then on the address is told why, before any handshake.
+        let e = alice
+            .handshake_outbound(
+                connected_from("127.0.0.3", addr).await,
+                DialOptions::default(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::RateLimited, "{e}");
+        // Other sources are not affected.
+        alice
+            .handshake_outbound(
+                connected_from("127.0.0.4", addr).await,
+                DialOptions::default(),
+            )
+            .await
+            .unwrap();
     })
     .await
     .unwrap();

@@ -3,6 +3,7 @@
 //! below it), so the machine's parts can take their limits from here without depending on
 //! the machine.
 
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,7 +26,15 @@ pub const INITIAL_STREAM_WINDOW: u64 = 256 * 1024;
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct SessionLimits {
+    /// Time allowed for the whole handshake, first byte to AUTH_OK.
     pub handshake_timeout: Duration,
+    /// Time allowed from the start of a session to the first complete frame from the peer
+    /// (listener: its KNOCK or Noise message 1; dialer: the listener's first answer). A
+    /// peer that connects and sends a byte or nothing holds a handshake slot this long at
+    /// most, not the whole `handshake_timeout` (docs/PROTOCOL.md §9).
+    pub first_frame_timeout: Duration,
+    /// Time allowed for each further handshake message after the previous one arrived.
+    pub handshake_step_timeout: Duration,
     pub keepalive_interval: Duration,
     pub keepalive_timeout: Duration,
     /// Close a session with no open stream after this long (None: never).
@@ -64,6 +73,11 @@ impl Default for SessionLimits {
     fn default() -> Self {
         SessionLimits {
             handshake_timeout: Duration::from_secs(10),
+            // 3 s: an honest peer sends its first frame right after the transport is up,
+            // and each handshake message one round trip after the previous; 3 s covers a
+            // 1 s RTT (a satellite or congested mobile link) with room for a retransmit.
+            first_frame_timeout: Duration::from_secs(3),
+            handshake_step_timeout: Duration::from_secs(3),
             keepalive_interval: Duration::from_secs(30),
             keepalive_timeout: Duration::from_secs(10),
             idle_timeout: None,
@@ -83,6 +97,46 @@ impl Default for SessionLimits {
             stream_send_rate: 0,
             close_linger: Duration::from_secs(10),
         }
+    }
+}
+
+/// How far a handshake in progress has come, written by the session machine as frames
+/// arrive and read lock-free by admission control (`crate::admission`) when it must choose
+/// a stalled handshake to evict. Only complete frames count: a byte at a time is no
+/// progress. (Admission also records the first frame it saw in the first bytes it read,
+/// before the machine does: the count is of progress steps, not exactly of frames.)
+#[derive(Debug)]
+pub struct HandshakeProgress {
+    base: Instant,
+    frames: AtomicU32,
+    /// Milliseconds after `base` of the last complete frame (0: none yet).
+    last_ms: AtomicU64,
+}
+
+impl HandshakeProgress {
+    pub fn new(base: Instant) -> Self {
+        HandshakeProgress {
+            base,
+            frames: AtomicU32::new(0),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// One complete handshake frame arrived at `now`.
+    pub fn record(&self, now: Instant) {
+        let ms = now.saturating_duration_since(self.base).as_millis() as u64;
+        self.last_ms.store(ms, Ordering::Relaxed);
+        self.frames.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Complete frames received so far.
+    pub fn frames(&self) -> u32 {
+        self.frames.load(Ordering::Relaxed)
+    }
+
+    /// When the last complete frame arrived (the start, when none has).
+    pub fn last(&self) -> Instant {
+        self.base + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
     }
 }
 

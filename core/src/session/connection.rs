@@ -32,6 +32,30 @@ impl std::fmt::Debug for Connection {
 }
 
 /// Waits until the handshake finishes; returns the connection or the handshake's error.
+/// [`established`], unless `abort` completes first: then the handshake fails with the
+/// error it gives (a pre-auth failure like any other: AUTH_FAIL where one is due), and
+/// that error is returned. Admission control evicts stalled handshakes this way.
+pub(crate) async fn established_unless(
+    shared: Arc<Shared>,
+    abort: impl std::future::Future<Output = Error>,
+) -> Result<Connection, Error> {
+    tokio::select! {
+        biased;
+        r = established(shared.clone()) => r,
+        e = abort => {
+            let mut st = shared.lock();
+            st.session.close(Instant::now(), e.code, &e.message);
+            st.wake_driver();
+            Err(e)
+        }
+    }
+}
+
+/// Whether the peer of a session that never authenticated sent anything at all.
+pub(crate) fn peer_answered(shared: &Shared) -> bool {
+    shared.lock().session.peer_answered()
+}
+
 pub(crate) async fn established(shared: Arc<Shared>) -> Result<Connection, Error> {
     std::future::poll_fn(|cx| {
         let mut st = shared.lock();

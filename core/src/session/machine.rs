@@ -33,8 +33,8 @@ use crate::wire::frame::{self, MAX_PREAUTH_FRAME, MAX_TRANSPORT_FRAME};
 use crate::wire::message::{self, caps, Auth, Hello, Message, PROTOCOL_VERSION};
 
 pub use super::config::{
-    default_capabilities, Clock, FixedRandomness, SessionConfig, SessionLimits, BINDING_DOMAIN,
-    INITIAL_STREAM_WINDOW, MAX_SKEW_SECS, NONCE_LEN,
+    default_capabilities, Clock, FixedRandomness, HandshakeProgress, SessionConfig, SessionLimits,
+    BINDING_DOMAIN, INITIAL_STREAM_WINDOW, MAX_SKEW_SECS, NONCE_LEN,
 };
 pub use super::event::{Event, ReadOutcome};
 
@@ -119,6 +119,13 @@ pub struct Session {
     last_now: Instant,
 
     handshake_deadline: Instant,
+    /// Until AUTH_OK: when the peer's next handshake frame is due (the first frame's
+    /// deadline, then one step's after each frame).
+    step_deadline: Instant,
+    /// Complete frames the peer sent before AUTH_OK.
+    handshake_frames: u32,
+    /// Where admission control watches this handshake's progress (listeners).
+    progress: Option<Arc<HandshakeProgress>>,
     /// A graceful close was requested: flush, then ERROR{code}.
     close_requested: Option<(ErrorCode, String)>,
     /// When a requested close stops waiting for queued data (`close_linger`).
@@ -156,6 +163,9 @@ impl Session {
         )?;
         let mut s = Session {
             handshake_deadline: now + cfg.limits.handshake_timeout,
+            step_deadline: now + cfg.limits.first_frame_timeout,
+            handshake_frames: 0,
+            progress: None,
             phase: if initiator {
                 Phase::AwaitNoise2
             } else {
@@ -264,6 +274,16 @@ impl Session {
                 .is_some_and(|r| r.capabilities.iter().any(|c| c == cap))
     }
 
+    /// Whether the peer has sent one complete frame (or the session authenticated).
+    pub fn peer_answered(&self) -> bool {
+        self.handshake_frames > 0 || self.was_established
+    }
+
+    /// Reports this handshake's progress to `p` from now on (admission control).
+    pub fn track_progress(&mut self, p: Arc<HandshakeProgress>) {
+        self.progress = Some(p);
+    }
+
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
@@ -352,10 +372,19 @@ impl Session {
     /// The transport reached EOF or failed underneath us.
     pub fn handle_transport_closed(&mut self, e: Option<Error>) {
         let e = e.unwrap_or_else(|| {
-            err(
-                ErrorCode::ConnectionClosed,
-                "the peer closed the connection",
-            )
+            if self.cfg.initiator && !self.peer_answered() {
+                err(
+                    ErrorCode::ConnectionClosed,
+                    "the listener closed the connection without answering (a stealth \
+                     listener shedding load or rate-limiting this address closes without a \
+                     word: PROTOCOL.md §9)",
+                )
+            } else {
+                err(
+                    ErrorCode::ConnectionClosed,
+                    "the peer closed the connection",
+                )
+            }
         });
         self.out_plain.clear();
         self.enter_closed(e);
@@ -396,6 +425,18 @@ impl Session {
     }
 
     fn handle_frame(&mut self, f: BytesMut, now: Instant) -> Result<(), Error> {
+        if !matches!(
+            self.phase,
+            Phase::Established | Phase::Closing | Phase::Closed
+        ) {
+            // A complete handshake frame: progress, whatever it turns out to say (a
+            // wrong one fails the session below).
+            self.step_deadline = now + self.cfg.limits.handshake_step_timeout;
+            self.handshake_frames += 1;
+            if let Some(p) = &self.progress {
+                p.record(now);
+            }
+        }
         match self.phase {
             Phase::AwaitKnockResponse => self.on_knock_response(&f),
             Phase::AwaitFirst { knocked } => self.on_first_frame(&f, knocked, now),
@@ -501,7 +542,7 @@ impl Session {
             return None;
         }
         if !self.is_established() {
-            return Some(self.handshake_deadline);
+            return Some(self.handshake_deadline.min(self.step_deadline));
         }
         let mut t: Option<Instant> = None;
         let mut consider = |x: Option<Instant>| {
@@ -531,6 +572,13 @@ impl Session {
                     ErrorCode::Timeout,
                     "the handshake did not complete in time",
                 ));
+            } else if now >= self.step_deadline {
+                let what = if self.handshake_frames == 0 {
+                    "no complete frame arrived in time"
+                } else {
+                    "the next handshake message did not arrive in time"
+                };
+                self.fail(err(ErrorCode::Timeout, what));
             }
             return;
         }

@@ -21,14 +21,14 @@ pub(crate) mod streams;
 
 #[doc(hidden)]
 pub use cache::{AttestationCache, VerifiedAttestation};
-pub(crate) use connection::established;
 pub use connection::Connection;
+pub(crate) use connection::{established, established_unless, peer_answered};
 pub(crate) use driver::{spawn as spawn_driver, InboundRouter};
 pub use machine::SessionLimits;
 #[doc(hidden)]
 pub use machine::{
-    default_capabilities, Clock, Event, FixedRandomness, ReadOutcome, Session, SessionConfig,
-    SessionInfo,
+    default_capabilities, Clock, Event, FixedRandomness, HandshakeProgress, ReadOutcome, Session,
+    SessionConfig, SessionInfo,
 };
 pub use stream::{Stream, WriteBuf};
 

@@ -238,9 +238,63 @@ fn silent_client_times_out_handshake() {
     let t0 = Instant::now();
     let y = side(2);
     let mut b = Session::new(config(&y, false, t0), t0).unwrap();
+    // Nothing arrives: the first frame's deadline (3 s), not the whole handshake's (10 s).
+    assert_eq!(b.poll_timeout(), Some(t0 + Duration::from_secs(3)));
+    b.handle_timeout(t0 + Duration::from_millis(2999));
+    assert!(b.error().is_none());
+    b.handle_timeout(t0 + Duration::from_secs(3));
+    let e = b.error().unwrap();
+    assert_eq!(e.code, ErrorCode::Timeout);
+    assert!(e.message.contains("no complete frame"), "{e}");
+}
+
+#[test]
+fn a_byte_at_a_time_is_no_progress_but_each_frame_is() {
+    let t0 = Instant::now();
+    let (x, y) = (side(1), side(2));
+    let mut a = Session::new(config(&x, true, t0), t0).unwrap();
+    let mut b = Session::new(config(&y, false, t0), t0).unwrap();
+    let progress = Arc::new(HandshakeProgress::new(t0));
+    b.track_progress(progress.clone());
+    let mut msg1 = Vec::new();
+    a.poll_transmit(t0, &mut msg1, 1 << 20);
+    // All but the last byte of Noise message 1: no frame yet.
+    let t1 = t0 + Duration::from_secs(2);
+    // The caller keeps a partial frame in its buffer (the driver's read buffer).
+    let mut buf = BytesMut::from(&msg1[..msg1.len() - 1]);
+    b.handle_input(&mut buf, t1);
+    assert_eq!(progress.frames(), 0);
+    assert_eq!(b.poll_timeout(), Some(t0 + Duration::from_secs(3)));
+    // The last byte completes it: progress, and the next step gets its own 3 s.
+    let t2 = t0 + Duration::from_millis(2500);
+    buf.extend_from_slice(&msg1[msg1.len() - 1..]);
+    b.handle_input(&mut buf, t2);
+    assert!(b.error().is_none());
+    assert_eq!(progress.frames(), 1);
+    assert_eq!(progress.last(), t2);
+    assert_eq!(b.poll_timeout(), Some(t2 + Duration::from_secs(3)));
+    // The dialer never sends message 3.
+    b.handle_timeout(t2 + Duration::from_secs(3));
+    let e = b.error().unwrap();
+    assert_eq!(e.code, ErrorCode::Timeout);
+    assert!(e.message.contains("next handshake message"), "{e}");
+}
+
+#[test]
+fn steps_in_time_still_end_at_the_whole_handshake_deadline() {
+    let t0 = Instant::now();
+    let y = side(2);
+    let mut cfg = config(&y, false, t0);
+    cfg.limits.first_frame_timeout = Duration::from_secs(8);
+    let mut b = Session::new(cfg, t0).unwrap();
+    assert_eq!(b.poll_timeout(), Some(t0 + Duration::from_secs(8)));
+    let mut cfg = config(&y, false, t0);
+    cfg.limits.first_frame_timeout = Duration::from_secs(30);
+    b = Session::new(cfg, t0).unwrap();
     assert_eq!(b.poll_timeout(), Some(t0 + Duration::from_secs(10)));
     b.handle_timeout(t0 + Duration::from_secs(10));
-    assert_eq!(b.error().unwrap().code, ErrorCode::Timeout);
+    let e = b.error().unwrap();
+    assert!(e.message.contains("did not complete in time"), "{e}");
 }
 
 #[test]

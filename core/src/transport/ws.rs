@@ -188,6 +188,7 @@ impl WsTransport {
         Ok(WsTransport {
             tcp: TcpTransport {
                 connect_timeout: config.connect_timeout,
+                ..TcpTransport::default()
             },
             upgrade_timeout: config.upgrade_timeout,
             #[cfg(feature = "wss")]

@@ -210,9 +210,6 @@ async fn tour(t: &mut Transcript) -> R<()> {
     let carol = mk(Some(("carol", "Carol")), carol_cfg).await?;
     let mut dave_cfg = PeerConfig::default().with_visibility(Visibility::Stealth);
     dave_cfg.allowlist = vec![alice.principal().clone()];
-    // Every demo peer dials from 127.0.0.1; the stealth default (5 unauthenticated
-    // handshakes a minute per address) would throttle the demo's own attempts.
-    dave_cfg.preauth_rate_per_min = Some(120);
     let dave = mk(Some(("dave", "Dave")), dave_cfg).await?;
     let erin = mk(Some(("erin", "Erin")), PeerConfig::default()).await?;
     let mallory = mk(None, PeerConfig::default()).await?;
