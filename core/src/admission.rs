@@ -229,17 +229,17 @@ impl Waiting {
                 ))
             }
         };
-        buf.truncate(n);
-        let mut probe = BytesMut::from(&buf[..]);
+        // Copied out of the 2 KiB read buffer: the session keeps `Rewind` for its whole
+        // life, and a kept read buffer cost 2.3 KiB per idle session (docs/BENCHMARKS.md).
+        let prefix = bytes::Bytes::copy_from_slice(&buf[..n]);
+        drop(buf);
+        let mut probe = BytesMut::from(&prefix[..]);
         let first = match frame::next_frame(&mut probe, MAX_PREAUTH_FRAME) {
             Ok(None) => First::Partial,
             Ok(Some(f)) if invited(&f) => First::Invited,
             _ => First::Frame,
         };
-        let io: Box<dyn Io> = Box::new(Rewind {
-            prefix: buf.into(),
-            io,
-        });
+        let io: Box<dyn Io> = Box::new(Rewind { prefix, io });
         match self.admission.admit(&self.slot, first, Instant::now()) {
             Some(ticket) => Ok((ticket, io)),
             None => Err(Refused::Say(
@@ -401,6 +401,10 @@ impl AsyncRead for Rewind {
             let n = self.prefix.len().min(buf.remaining());
             buf.put_slice(&self.prefix[..n]);
             self.prefix.advance(n);
+            if self.prefix.is_empty() {
+                // Free the bytes now, not when the session ends.
+                self.prefix = bytes::Bytes::new();
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut self.io).poll_read(cx, buf)

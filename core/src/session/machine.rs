@@ -422,6 +422,10 @@ impl Session {
         if self.error.is_some() {
             buf.clear();
         }
+        if self.progress.is_some() && self.was_established {
+            // Admission is done with this session.
+            self.progress = None;
+        }
     }
 
     fn handle_frame(&mut self, f: BytesMut, now: Instant) -> Result<(), Error> {
