@@ -5,7 +5,7 @@
 //! rounds, with its min–max range.
 //!
 //! Usage: snap2p-bench [all|smoke|bulk|small|connect|streams|many|idle|bindings]...
-//!        [--rounds N] [--out FILE] [--only snap2p,snap2p-cold,libp2p-tcp,libp2p-quic,tcp,snow]
+//!        [--rounds N] [--out FILE] [--only snap2p,snap2p-cold,snap2p-ws,libp2p-tcp,libp2p-quic,tcp,snow]
 
 mod bindings;
 #[cfg(feature = "compare")]
@@ -48,6 +48,8 @@ pub struct ConnectResult {
 pub enum Sys {
     Snap,
     SnapCold,
+    /// snap2p over WebSocket (`ws://` on loopback, core/src/transport/ws.rs).
+    SnapWs,
     Libp2pTcp,
     Libp2pQuic,
     Tcp,
@@ -59,6 +61,7 @@ impl Sys {
         match self {
             Sys::Snap => "snap2p",
             Sys::SnapCold => "snap2p first contact",
+            Sys::SnapWs => "snap2p over ws://",
             Sys::Libp2pTcp => "libp2p tcp+noise+yamux",
             Sys::Libp2pQuic => "libp2p quic",
             Sys::Tcp => "plain TCP (ceiling)",
@@ -68,6 +71,7 @@ impl Sys {
     fn server_kind(self) -> &'static str {
         match self {
             Sys::Snap | Sys::SnapCold => "snap",
+            Sys::SnapWs => "snapws",
             Sys::Libp2pTcp | Sys::Libp2pQuic => "libp2p",
             Sys::Tcp => "tcp",
             Sys::Noise => "noise",
@@ -141,6 +145,7 @@ async fn serve_main(kind: &str, max_streams: usize, keepalive_ms: u64) {
     let live = opts.live.clone();
     let addr = match kind {
         "snap" => snap::serve(opts).await,
+        "snapws" => snap::serve_on(opts, "ws://127.0.0.1:0/bench").await,
         "tcp" => raw::serve(false).await,
         "noise" => raw::serve(true).await,
         #[cfg(feature = "compare")]
@@ -267,7 +272,8 @@ async fn bulk(sys: Sys, pat: Arc<Vec<u8>>, total: u64, size: usize) -> Sample {
     let mut srv = Server::start(sys, 1024, Duration::from_secs(30)).await;
     let addr = srv.addr.clone();
     let (dt, ok) = match sys {
-        Sys::Snap | Sys::SnapCold => snap::bulk(&addr, pat, total, size).await,
+        // The ws listener's ADDR is its ws:// locator: the same client dials it.
+        Sys::Snap | Sys::SnapCold | Sys::SnapWs => snap::bulk(&addr, pat, total, size).await,
         Sys::Tcp => raw::bulk_tcp(&addr, pat, total, size).await,
         Sys::Noise => raw::bulk_noise(&addr, pat, total, size).await,
         #[cfg(feature = "compare")]
@@ -297,7 +303,9 @@ async fn streams(sys: Sys, pat: Arc<Vec<u8>>, n: usize, size: usize, conc: usize
     let addr = srv.addr.clone();
     util::reset_peak_rss();
     let r = match sys {
-        Sys::Snap | Sys::SnapCold => snap::streams(&addr, pat, n, size, conc, max_streams).await,
+        Sys::Snap | Sys::SnapCold | Sys::SnapWs => {
+            snap::streams(&addr, pat, n, size, conc, max_streams).await
+        }
         #[cfg(feature = "compare")]
         Sys::Libp2pTcp | Sys::Libp2pQuic => {
             p2p::streams(&addr, sys == Sys::Libp2pQuic, pat, n, size, conc).await
@@ -325,7 +333,7 @@ async fn connect(sys: Sys, count: usize, inflight: usize) -> Sample {
     let mut srv = Server::start(sys, 1024, Duration::from_secs(30)).await;
     let addr = srv.addr.clone();
     let mut r = match sys {
-        Sys::Snap => snap::connect(&addr, count, inflight, false).await,
+        Sys::Snap | Sys::SnapWs => snap::connect(&addr, count, inflight, false).await,
         Sys::SnapCold => snap::connect(&addr, count, inflight, true).await,
         #[cfg(feature = "compare")]
         Sys::Libp2pTcp | Sys::Libp2pQuic => {
@@ -492,7 +500,7 @@ fn rows_for(
         }
         let (m, lo, hi) = med(samples, |s| s.value);
         let completed = samples.iter().all(|s| s.ok);
-        if matches!(sys, Sys::Snap | Sys::SnapCold) && !completed {
+        if matches!(sys, Sys::Snap | Sys::SnapCold | Sys::SnapWs) && !completed {
             *all_ok = false;
         }
         let mut ratio = Vec::new();
@@ -543,6 +551,7 @@ fn short(s: Sys) -> &'static str {
         Sys::Tcp => "tcp",
         Sys::Snap => "snap2p",
         Sys::SnapCold => "snap2p-cold",
+        Sys::SnapWs => "snap2p-ws",
     }
 }
 
@@ -608,7 +617,7 @@ async fn run(args: Vec<String>) -> bool {
         match a.as_str() {
             "--rounds" => sizes.rounds = it.next().unwrap().parse().unwrap(),
             "--out" => out = it.next(),
-            // Restrict to some systems (short names: snap2p snap2p-cold libp2p-tcp
+            // Restrict to some systems (short names: snap2p snap2p-cold snap2p-ws libp2p-tcp
             // libp2p-quic tcp snow), e.g. for profiling one of them.
             "--only" => only.extend(it.next().unwrap().split(',').map(str::to_string)),
             "smoke" => {
@@ -651,7 +660,7 @@ async fn run(args: Vec<String>) -> bool {
             v.rotate_left(k);
         };
         if want("bulk") {
-            let mut v = vec![Sys::Snap, Sys::Noise, Sys::Tcp];
+            let mut v = vec![Sys::Snap, Sys::SnapWs, Sys::Noise, Sys::Tcp];
             lib(&mut v, true);
             rot(&mut v);
             for s in v {
@@ -801,6 +810,7 @@ async fn run(args: Vec<String>) -> bool {
         &[
             (Sys::Snap, Sys::Libp2pTcp, 1.4, "libp2p-tcp"),
             (Sys::Snap, Sys::Noise, 0.9, "snow"),
+            (Sys::SnapWs, Sys::Snap, 0.85, "snap2p over TCP"),
         ],
         &mut rows,
         &mut all_ok,

@@ -32,10 +32,16 @@ pub fn config(max_streams: usize, keepalive: Duration) -> PeerConfig {
 /// Listener: every stream is read to its end, answered with the CRC-32 of its bytes (4
 /// bytes, big endian), then finished.
 pub async fn serve(opts: ServerOpts) -> String {
+    serve_on(opts, "127.0.0.1:0").await
+}
+
+/// [`serve`] on a listen locator of any transport; returns the bound locator.
+pub async fn serve_on(opts: ServerOpts, listen: &str) -> String {
     let peer = Peer::ephemeral(config(opts.max_streams, opts.keepalive))
         .await
         .expect("peer");
-    let addr = peer.listen("127.0.0.1:0").await.expect("listen");
+    peer.listen(listen).await.expect("listen");
+    let addr = peer.listen_locators().pop().expect("a listener");
     let live = opts.live.clone();
     tokio::spawn(async move {
         while let Some(conn) = peer.accept().await {

@@ -62,6 +62,12 @@ pub const MAX_MESSAGE: usize = 64 * 1024;
 /// Bytes tungstenite reads from the socket at once; allocated per connection.
 const READ_BUFFER: usize = 64 * 1024;
 
+/// Most bytes one `poll_write` takes (as messages of at most [`MAX_MESSAGE`]), flushed to
+/// the socket together: the session driver's own output batch. Flushing each 64 KiB message
+/// on its own took a syscall per message; one stream, 2 GiB over loopback, ws:// ran at
+/// 0.84× snap2p over TCP that way (docs/BENCHMARKS.md, "WebSocket").
+const WRITE_BATCH: usize = 256 * 1024;
+
 /// What a WebSocket transport is set up with. `WsConfig::default()` dials `ws://` and
 /// `wss://` (Mozilla's roots) and listens on `ws://`; a `wss://` listener needs a
 /// certificate ([`WsConfig::with_tls_identity_pem_files`]).
@@ -203,11 +209,11 @@ const SCHEMES: &[Scheme] = &[Scheme::Ws, Scheme::Wss];
 const SCHEMES: &[Scheme] = &[Scheme::Ws];
 
 fn ws_config() -> WebSocketConfig {
-    // Each message is flushed as it is written (see `WsIo::poll_write`), so no write
-    // buffering; reads and messages capped as above.
+    // A write's messages are queued and flushed together (see `WsIo::poll_write`): the
+    // write buffer holds one batch; reads and messages capped as above.
     WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BATCH + 64)
         .max_message_size(Some(MAX_MESSAGE))
         .max_frame_size(Some(MAX_MESSAGE))
 }
@@ -424,14 +430,14 @@ where
 // ---------------------------------------------------------------------------------------
 // Binary messages as a byte stream
 
-/// A WebSocket as the byte stream a session runs over: each `poll_write` sends one binary
-/// message (at most [`MAX_MESSAGE`] bytes of the buffer), each binary message received is
-/// read out in order.
+/// A WebSocket as the byte stream a session runs over: each `poll_write` sends up to
+/// `WRITE_BATCH` bytes of the buffer as binary messages of at most [`MAX_MESSAGE`], each
+/// binary message received is read out in order.
 ///
-/// A write is reported done once its message is flushed to the socket (for `wss`, through
-/// TLS): the session driver never calls `poll_flush`, so a message left in a buffer would
-/// wait for the next write. Until then `poll_write` returns `Pending` and must be called
-/// again with the same bytes first (what the driver, `write_all` and `copy` do).
+/// A write is reported done once its messages are flushed to the socket (for `wss`,
+/// through TLS): the session driver never calls `poll_flush`, so a message left in a buffer
+/// would wait for the next write. Until then `poll_write` returns `Pending` and must be
+/// called again with the same bytes first (what the driver, `write_all` and `copy` do).
 struct WsIo<S> {
     ws: WebSocketStream<S>,
     /// The unread rest of the current binary message.
@@ -602,13 +608,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsIo<S> {
             if buf.is_empty() {
                 return Poll::Ready(Ok(0));
             }
-            ready!(Pin::new(&mut this.ws).poll_ready(cx)).map_err(write_err)?;
-            let n = buf.len().min(MAX_MESSAGE);
-            // The one copy: the caller's bytes into the message (a client masks them in
-            // place while framing; a server writes them as they are).
-            let msg = Message::Binary(Bytes::copy_from_slice(&buf[..n]));
-            Pin::new(&mut this.ws).start_send(msg).map_err(write_err)?;
-            this.unflushed = n;
+            // Up to WRITE_BATCH bytes as messages of at most MAX_MESSAGE, queued in
+            // tungstenite's write buffer and flushed below in one go.
+            let total = buf.len().min(WRITE_BATCH);
+            let mut queued = 0;
+            while queued < total {
+                match Pin::new(&mut this.ws).poll_ready(cx) {
+                    Poll::Ready(r) => r.map_err(write_err)?,
+                    Poll::Pending if queued == 0 => return Poll::Pending,
+                    Poll::Pending => break,
+                }
+                let n = (total - queued).min(MAX_MESSAGE);
+                // The caller's bytes copied into the message; tungstenite copies them once
+                // more into its write buffer as it frames them (masking them, for a client).
+                let msg = Message::Binary(Bytes::copy_from_slice(&buf[queued..queued + n]));
+                Pin::new(&mut this.ws).start_send(msg).map_err(write_err)?;
+                queued += n;
+            }
+            this.unflushed = queued;
             this.spoken = true;
         }
         ready!(Pin::new(&mut this.ws).poll_flush(cx)).map_err(write_err)?;
