@@ -27,6 +27,7 @@ SCENARIOS = [
     ("stealth-bad", "stealth listener refuses a bad invite (5)"),
     ("private", "private listener refuses a principal not allowlisted (4)"),
     ("px1", "dial by principal through a third peer (PX-1)"),
+    ("ws", "mutual auth + 3 streams x payload over ws://, SHA-256 both ends"),
 ]
 READY_TIMEOUT = 60
 DIAL_TIMEOUT = 120
@@ -151,14 +152,14 @@ def main():
         listeners = {}
         try:
             listeners["public"] = Runner(lcmd, ["--alias", alias, "--sign-form", "message"])
-            # One stealth listener per dialer: a stealth node admits 5 unauthenticated
-            # handshakes a minute per source address (policy.rs, default_preauth_rate), and
-            # every dialer here comes from 127.0.0.1 with two KNOCKs.
+            # One stealth listener per dialer: each pair's invite and refusals stay its own
+            # (every dialer here comes from 127.0.0.1).
             for dl in langs:
                 if dl in cmds:
                     listeners["stealth-" + dl] = Runner(lcmd, ["--visibility", "stealth", "--invite"])
             # The allowlisted principal is the listener's own: any dialer is refused.
             listeners["private"] = Runner(lcmd, ["--visibility", "private"])
+            listeners["ws"] = Runner(lcmd, ["--ws"])
             if hub:
                 listeners["px1"] = Runner(lcmd, ["--bootstrap", hub_ready["locator"]])
             ready = {k: r.wait_ready() for k, r in listeners.items()}
@@ -220,6 +221,18 @@ def main():
                 results[(lst, dl, "px1")] = (ok, res.get("error") or err[-300:])
             else:
                 results[(lst, dl, "px1")] = (False, "no rust hub")
+            ws = ready["ws"]
+            ok, res, err = dial(
+                dcmd,
+                [
+                    "--target", ws["locator"],
+                    "--streams", "3",
+                    "--bytes", str(opts.bytes),
+                    "--expect-principal", ws["principal"],
+                ],
+            )
+            ws_ok = ok and ws["locator"].startswith("ws://") and len(res.get("streams", [])) == 3
+            results[(lst, dl, "ws")] = (ws_ok, res.get("error") or err[-300:])
         for r in listeners.values():
             r.stop()
     if hub:

@@ -121,9 +121,16 @@ async fn serve(conn: Connection) {
     }
 }
 
+/// Where `listen --ws` listens; its locator is `ws://127.0.0.1:PORT/interop`.
+const WS_LISTEN: &str = "ws://127.0.0.1:0/interop";
+
 async fn listen(args: Args) {
     let peer = make_peer(&args).await;
-    let addr = peer.listen("127.0.0.1:0").await.expect("listen");
+    // `--ws`: a WebSocket listener (docs/INTEROP.md, scenario "ws") instead of TCP.
+    let ws = args.flag("--ws");
+    let listen_on = if ws { WS_LISTEN } else { "127.0.0.1:0" };
+    peer.listen(listen_on).await.expect("listen");
+    let locator = peer.listen_locators().pop().expect("a listen locator");
     let invite = args.flag("--invite").then(|| {
         peer.create_invite(Some(3600), false)
             .expect("invite")
@@ -136,7 +143,7 @@ async fn listen(args: Args) {
     emit(serde_json::json!({
         "event": "ready",
         "principal": peer.principal().to_string(),
-        "locator": addr.to_string(),
+        "locator": if ws { locator.to_string() } else { locator.socket_addr().expect("tcp").to_string() },
         "invite": invite,
     }));
     let p2 = peer.clone();

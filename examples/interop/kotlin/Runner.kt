@@ -161,7 +161,12 @@ fun CoroutineScope.serveConnection(conn: Connection) = launch {
 
 suspend fun listen(args: Args): Int = coroutineScope {
     val peer = makePeer(args)
-    val locator = peer.listen("127.0.0.1:0")
+    // listen() returns the bound "ip:port"; the locator is the listen locator with it.
+    val locator = if (args.flag("--ws")) {
+        "ws://" + peer.listen("ws://127.0.0.1:0/interop") + "/interop"
+    } else {
+        peer.listen("127.0.0.1:0")
+    }
     val invite = if (args.flag("--invite")) peer.createInvite(3600L, false).token else null
     val bootstrap = args.value("--bootstrap")?.let { peer.dial(it) }
     emit("event" to "ready", "principal" to peer.principal(), "locator" to locator, "invite" to invite)

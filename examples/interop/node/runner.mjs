@@ -42,6 +42,7 @@ function parseArgs(argv) {
         if (args.mode === 'listen') args.invite = true; else args.invite = next();
         break;
       case '--bootstrap': args.bootstrap = next(); break;
+      case '--ws': args.ws = true; break;
       case '--sign-form': args.signForm = next(); break;
       case '--target': args.target = next(); break;
       case '--via': args.via = next(); break;
@@ -89,7 +90,10 @@ async function serveStream(stream) {
 
 async function listen(args) {
   const peer = await makePeer(args);
-  const locator = await peer.listen('127.0.0.1:0');
+  // listen() resolves to the bound 'ip:port'; the locator is the listen locator with it.
+  const locator = args.ws
+    ? `ws://${await peer.listen('ws://127.0.0.1:0/interop')}/interop`
+    : await peer.listen('127.0.0.1:0');
   const invite = args.invite ? peer.createInvite({ ttlSecs: 3600 }).token : null;
   if (args.bootstrap) await peer.dial(args.bootstrap);
   peer.on('connection', (conn) => {

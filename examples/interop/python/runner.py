@@ -71,7 +71,11 @@ async def serve_conn(conn: snap2p.Connection) -> None:
 
 async def listen(args) -> int:
     peer = await make_peer(args)
-    locator = await peer.listen("127.0.0.1:0")
+    if args.ws:
+        # listen() returns the bound 'ip:port'; the locator is the listen locator with it.
+        locator = "ws://%s/interop" % await peer.listen("ws://127.0.0.1:0/interop")
+    else:
+        locator = await peer.listen("127.0.0.1:0")
     invite = peer.create_invite(3600).token if args.invite else None
     keep = None
     if args.bootstrap:
@@ -174,6 +178,7 @@ def main() -> int:
     ap.add_argument("--alias")
     ap.add_argument("--invite", nargs="?", const=True)
     ap.add_argument("--bootstrap")
+    ap.add_argument("--ws", action="store_true")
     ap.add_argument("--sign-form", default="digest")
     ap.add_argument("--target")
     ap.add_argument("--via")

@@ -177,7 +177,14 @@ func stdinClosed() async {
 
 func listen(_ args: Args) async throws -> Int32 {
     let peer = try await makePeer(args)
-    let locator = try await peer.listen(addr: "127.0.0.1:0")
+    // listen() returns the bound "ip:port"; the locator is the listen locator with it.
+    let locator: String
+    if args.flag("--ws") {
+        let bound = try await peer.listen(addr: "ws://127.0.0.1:0/interop")
+        locator = "ws://\(bound)/interop"
+    } else {
+        locator = try await peer.listen(addr: "127.0.0.1:0")
+    }
     let invite = args.flag("--invite") ? try peer.createInvite(ttlSecs: 3600, oneTime: false).token : nil
     var bootstrap: Connection? = nil
     if let b = args.value("--bootstrap") { bootstrap = try await peer.dial(target: b) }
