@@ -425,6 +425,11 @@ impl NoiseHandshake {
 struct CipherState {
     key: AeadKey,
     nonce: u64,
+    /// Transport messages sealed (or opened) under the current key, since Split() or the
+    /// last rekey: what the sender's rekey thresholds count.
+    frames_since_rekey: u64,
+    /// Their bytes, ciphertext and tag (the frame payloads); counted on the sending side.
+    bytes_since_rekey: u64,
 }
 
 impl CipherState {
@@ -433,22 +438,82 @@ impl CipherState {
             key: AeadKey::new(key)
                 .ok_or_else(|| Error::new(ErrorCode::Internal, "bad transport key"))?,
             nonce: 0,
+            frames_since_rekey: 0,
+            bytes_since_rekey: 0,
         })
     }
 
     fn next_nonce(&mut self) -> Result<[u8; 12], Error> {
-        // Noise reserves 2^64-1; a session never gets near it, but never wrap.
+        // Noise reserves 2^64-1 (REKEY uses it); a session never gets near it, but never
+        // wrap.
         if self.nonce == u64::MAX {
             return Err(Error::new(
                 ErrorCode::ResourceExhausted,
                 "nonce space exhausted",
             ));
         }
-        let mut n = [0u8; 12];
-        n[4..].copy_from_slice(&self.nonce.to_le_bytes());
+        let n = noise_nonce(self.nonce);
         self.nonce += 1;
+        self.frames_since_rekey += 1;
         Ok(n)
     }
+
+    /// Noise's `Rekey()` (spec rev. 34 §4.2 and §11.3): `k = REKEY(k)`, the nonce counter
+    /// unchanged. Zero further work per frame: the new key replaces the old one in place.
+    fn rekey(&mut self) -> Result<(), Error> {
+        let next = rekey_with(&self.key)?;
+        self.key = AeadKey::new(&next)
+            .ok_or_else(|| Error::new(ErrorCode::Internal, "bad rekeyed transport key"))?;
+        self.frames_since_rekey = 0;
+        self.bytes_since_rekey = 0;
+        Ok(())
+    }
+}
+
+/// The Noise nonce of counter `n`: four zero bytes, then `n` as a 64-bit little-endian.
+fn noise_nonce(n: u64) -> [u8; 12] {
+    let mut nonce = [0u8; 12];
+    nonce[4..].copy_from_slice(&n.to_le_bytes());
+    nonce
+}
+
+/// `REKEY(k)` for ChaChaPoly (Noise spec §4.2, the default of §11.3, which ChaChaPoly does
+/// not override): the first 32 bytes of `ENCRYPT(k, maxnonce, zerolen, zeros)`, i.e. 32 zero
+/// bytes sealed under `k` at nonce 2^64-1 (never used for a message) with empty associated
+/// data, the 16-byte tag dropped. Computed through the backend's AEAD, so the native and
+/// pure-rust backends agree by construction (and with snow's `Cipher::rekey`: unit test
+/// `rekey_matches_snow_transport`).
+fn rekey_with(key: &AeadKey) -> Result<Zeroizing<[u8; 32]>, Error> {
+    let mut next = Zeroizing::new([0u8; 32]);
+    key.seal_in_place(noise_nonce(u64::MAX), &mut next[..])
+        .ok_or_else(|| Error::new(ErrorCode::Internal, "rekey encrypt failed"))?;
+    Ok(next)
+}
+
+/// `REKEY(key)` of one 32-byte ChaChaPoly key (Noise spec §11.3): what each side computes
+/// when a REKEY message switches a direction (docs/PROTOCOL.md §7.1). For vectors and
+/// second implementations; sessions rekey their keys in place.
+pub fn rekey_key(key: &[u8; 32]) -> Result<[u8; 32], Error> {
+    let k = AeadKey::new(key).ok_or_else(|| Error::new(ErrorCode::Internal, "bad key"))?;
+    Ok(*rekey_with(&k)?)
+}
+
+/// Encrypts `plaintext` as one transport frame under `key` at nonce counter `nonce` (frame
+/// prefix included): the bytes a peer whose key and counter are these would send. For
+/// vectors and tests.
+pub fn seal_frame_with(key: &[u8; 32], nonce: u64, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+    if plaintext.len() > MAX_PLAINTEXT {
+        return Err(Error::new(ErrorCode::InvalidArgument, "plaintext too long"));
+    }
+    let k = AeadKey::new(key).ok_or_else(|| Error::new(ErrorCode::Internal, "bad key"))?;
+    let mut body = plaintext.to_vec();
+    let tag = k
+        .seal_in_place(noise_nonce(nonce), &mut body)
+        .ok_or_else(|| Error::new(ErrorCode::Internal, "encrypt failed"))?;
+    body.extend_from_slice(&tag);
+    let mut out = Vec::with_capacity(body.len() + FRAME_PREFIX_RESERVE);
+    frame::write_frame(&mut out, &body);
+    Ok(out)
 }
 
 /// An established Noise transport.
@@ -493,6 +558,7 @@ impl NoiseTransport {
             .ok_or_else(|| Error::new(ErrorCode::Internal, "encrypt failed"))?;
         out.extend_from_slice(&tag);
         let ct_len = plain_len + TAG_LEN;
+        self.send.bytes_since_rekey += ct_len as u64;
         let mut prefix = Vec::with_capacity(FRAME_PREFIX_RESERVE);
         frame::write_varint(&mut prefix, ct_len as u64);
         let shift = FRAME_PREFIX_RESERVE - prefix.len();
@@ -529,11 +595,31 @@ impl NoiseTransport {
             .ok_or_else(|| {
                 Error::new(
                     ErrorCode::InvalidMessage,
-                    "transport frame failed authentication (corrupted or forged)",
+                    "transport frame failed authentication (corrupted, forged, or sealed \
+                     under a key a REKEY had replaced)",
                 )
             })?;
         frame.truncate(n);
         Ok(frame)
+    }
+
+    /// Replaces the sending key with `REKEY(key)` (Noise §11.3); the nonce counter goes on.
+    /// Call right after sealing the frame that carries REKEY (docs/PROTOCOL.md §7.1).
+    pub fn rekey_send(&mut self) -> Result<(), Error> {
+        self.send.rekey()
+    }
+
+    /// Replaces the receiving key with `REKEY(key)`; call right after opening the frame that
+    /// carried the peer's REKEY. Frames the peer sealed under the old key then fail
+    /// authentication.
+    pub fn rekey_recv(&mut self) -> Result<(), Error> {
+        self.recv.rekey()
+    }
+
+    /// Transport messages and their bytes (ciphertext ‖ tag) sealed under the current
+    /// sending key.
+    pub fn sent_since_rekey(&self) -> (u64, u64) {
+        (self.send.frames_since_rekey, self.send.bytes_since_rekey)
     }
 }
 
@@ -632,6 +718,106 @@ mod tests {
             let mut back = vec![0u8; msg.len()];
             assert_eq!(snow_r.read_message(&got, &mut back).unwrap(), msg.len());
         }
+    }
+
+    /// Our REKEY is snow's `rekey_outgoing` / `rekey_incoming` (snow's own ChaChaPoly,
+    /// RustCrypto's: an implementation independent of ring): after each of several
+    /// rekeys, at nonces that keep counting, our frames are byte for byte snow's and snow
+    /// opens them; `rekey_key` on the raw Split() key gives the same key.
+    #[test]
+    fn rekey_matches_snow_transport() {
+        let params: snow::params::NoiseParams = NOISE_PARAMS.parse().unwrap();
+        let (a, b) = (keypair(), keypair());
+        let mut i = snow::Builder::new(params.clone())
+            .local_private_key(&a.0)
+            .unwrap()
+            .build_initiator()
+            .unwrap();
+        let mut r = snow::Builder::new(params)
+            .local_private_key(&b.0)
+            .unwrap()
+            .build_responder()
+            .unwrap();
+        let (mut m, mut p) = ([0u8; 256], [0u8; 256]);
+        let n = i.write_message(&[], &mut m).unwrap();
+        r.read_message(&m[..n], &mut p).unwrap();
+        let n = r.write_message(&[], &mut m).unwrap();
+        i.read_message(&m[..n], &mut p).unwrap();
+        let n = i.write_message(&[], &mut m).unwrap();
+        r.read_message(&m[..n], &mut p).unwrap();
+        let (k1, _k2) = i.dangerously_get_raw_split();
+        let mut ours = CipherState::new(&k1).unwrap();
+        let mut raw = k1;
+        let mut snow_i = i.into_transport_mode().unwrap();
+        let mut snow_r = r.into_transport_mode().unwrap();
+        for round in 0..5u8 {
+            for msg in [&[round; 3][..], &[0x55u8; 1000][..]] {
+                let mut expect = vec![0u8; msg.len() + TAG_LEN];
+                let n = snow_i.write_message(msg, &mut expect).unwrap();
+                let mut got = msg.to_vec();
+                let nonce = ours.next_nonce().unwrap();
+                let tag = ours.key.seal_in_place(nonce, &mut got).unwrap();
+                got.extend_from_slice(&tag);
+                assert_eq!(got, expect[..n], "round {round}");
+                // The same frame from the raw key at this counter.
+                let framed = seal_frame_with(&raw, ours.nonce - 1, msg).unwrap();
+                let mut buf = BytesMut::from(&framed[..]);
+                let body = frame::next_frame(&mut buf, frame::MAX_TRANSPORT_FRAME)
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(&body[..], &got[..]);
+                let mut back = vec![0u8; msg.len()];
+                assert_eq!(snow_r.read_message(&got, &mut back).unwrap(), msg.len());
+            }
+            snow_i.rekey_outgoing();
+            snow_r.rekey_incoming();
+            ours.rekey().unwrap();
+            let next = rekey_key(&raw).unwrap();
+            assert_ne!(next, raw);
+            raw = next;
+        }
+        assert_eq!(ours.nonce, 10, "rekey leaves the nonce counter alone");
+    }
+
+    /// After the receiver rekeys, a frame sealed under the old key (at the counter the
+    /// receiver expects next, so only the key differs) fails authentication with
+    /// InvalidMessage and delivers nothing; the frame under the new key opens.
+    #[test]
+    fn old_key_frame_fails_after_rekey() {
+        let (mut k1, mut k2) = ([0u8; 32], [0u8; 32]);
+        rand::Rng::fill(&mut rand::thread_rng(), &mut k1);
+        rand::Rng::fill(&mut rand::thread_rng(), &mut k2);
+        let transport = |send: &[u8; 32], recv: &[u8; 32]| NoiseTransport {
+            send: CipherState::new(send).unwrap(),
+            recv: CipherState::new(recv).unwrap(),
+            handshake_hash: [0; 32],
+            remote_static: [0; 32],
+        };
+        let mut ti = transport(&k1, &k2);
+        let mut tr = transport(&k2, &k1);
+        let open = |t: &mut NoiseTransport, w: &[u8]| {
+            let mut buf = BytesMut::from(w);
+            let f = frame::next_frame(&mut buf, frame::MAX_TRANSPORT_FRAME)
+                .unwrap()
+                .unwrap();
+            t.open_frame(f).map(|p| p.to_vec())
+        };
+        let mut out = vec![];
+        ti.encrypt_frame(b"rekey", &mut out).unwrap();
+        assert_eq!(out, seal_frame_with(&k1, 0, b"rekey").unwrap());
+        assert_eq!(open(&mut tr, &out).unwrap(), b"rekey");
+        assert_eq!(ti.sent_since_rekey(), (1, 5 + TAG_LEN as u64));
+        ti.rekey_send().unwrap();
+        tr.rekey_recv().unwrap();
+        assert_eq!(ti.sent_since_rekey(), (0, 0));
+        out.clear();
+        ti.encrypt_frame(b"new", &mut out).unwrap();
+        let new_key = rekey_key(&k1).unwrap();
+        assert_eq!(out, seal_frame_with(&new_key, 1, b"new").unwrap());
+        assert_eq!(open(&mut tr, &out).unwrap(), b"new");
+        let stale = seal_frame_with(&k1, 2, b"old").unwrap();
+        let e = open(&mut tr, &stale).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidMessage, "{e}");
     }
 
     fn h32(s: &str) -> [u8; 32] {

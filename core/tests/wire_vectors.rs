@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use snap2p::identity::{LocalWallet, Network, NodeKey, NodeKeyAttestation};
 use snap2p::policy::{NodePolicy, Visibility};
 use snap2p::testing::session_config;
+use snap2p::unstable::secure_channel::{rekey_key, seal_frame_with};
 use snap2p::unstable::wire::frame;
 use snap2p::unstable::wire::message::{Auth, Hello, Message};
 use snap2p::unstable::{Clock, FixedRandomness, Session, SessionConfig};
@@ -153,6 +154,7 @@ fn message_vectors() -> Value {
             json!({"a":true}),
             Message::KnockResponse { accepted: true },
         ),
+        ("REKEY", json!({"n":1}), Message::Rekey { n: 1 }),
         (
             "ALIAS_CARD",
             json!({"c":"08".repeat(4)}),
@@ -247,8 +249,10 @@ fn config(
     cfg
 }
 
-/// Runs a handshake (and a first stream) and records every flight of bytes.
-fn transcript(stealth: bool) -> Value {
+/// Runs a handshake (and a first stream) and records every flight of bytes. With
+/// `rekey_frames` = (initiator, responder), each side rekeys its sending direction after
+/// that many frames, and the initiator writes a second message before its FIN.
+fn transcript(stealth: bool, rekey_frames: Option<(u64, u64)>) -> Value {
     let base = Instant::now();
     let (pi, pr) = (party(MNEMONIC_I, 1), party(MNEMONIC_R, 2));
     let token = [0x77u8; 32];
@@ -264,10 +268,16 @@ fn transcript(stealth: bool) -> Value {
     if stealth {
         icfg.invite_token = Some(token.to_vec());
     }
+    let mut rcfg = config(&pr, false, base, policy);
+    if let Some((i, r)) = rekey_frames {
+        icfg.limits.rekey_after_frames = i;
+        rcfg.limits.rekey_after_frames = r;
+    }
     let mut a = Session::new(icfg, base).unwrap();
-    let mut b = Session::new(config(&pr, false, base, policy), base).unwrap();
+    let mut b = Session::new(rcfg, base).unwrap();
     let mut flights = Vec::new();
     let mut stream_sent = false;
+    let mut second_sent = rekey_frames.is_none();
     for _ in 0..20 {
         let mut moved = false;
         for initiator_turn in [true, false] {
@@ -295,8 +305,15 @@ fn transcript(stealth: bool) -> Value {
         if a.is_established() && b.is_established() && !stream_sent {
             let id = a.open_stream(Some("echo")).unwrap();
             a.write(id, b"hello").unwrap();
-            a.finish(id).unwrap();
+            if rekey_frames.is_none() {
+                a.finish(id).unwrap();
+            }
             stream_sent = true;
+            moved = true;
+        } else if stream_sent && !second_sent && !moved {
+            a.write(0, b" again").unwrap();
+            a.finish(0).unwrap();
+            second_sent = true;
             moved = true;
         }
         if !moved {
@@ -305,6 +322,21 @@ fn transcript(stealth: bool) -> Value {
     }
     assert!(a.is_established() && b.is_established());
     assert!(a.error().is_none() && b.error().is_none());
+    if rekey_frames.is_some() {
+        // Both directions switched at least once, and each side heard every REKEY.
+        let (ia, ib) = (a.info(), b.info());
+        assert!(ia.rekeys_sent >= 1 && ib.rekeys_sent >= 1);
+        assert_eq!(
+            (ia.rekeys_sent, ib.rekeys_sent),
+            (ib.rekeys_received, ia.rekeys_received)
+        );
+        b.accept_stream().unwrap();
+        let mut got = Vec::new();
+        while let Ok(snap2p::unstable::ReadOutcome::Data(d)) = b.read(0, 1024) {
+            got.extend_from_slice(&d);
+        }
+        assert_eq!(got, b"hello again");
+    }
     json!({
         "stealth": stealth,
         "invite_token_hex": if stealth { hex::encode(token) } else { String::new() },
@@ -335,10 +367,77 @@ fn party_json(p: &Party, mnemonic: &str) -> Value {
 fn handshake_transcript_vectors() {
     let v = json!({
         "description": "Complete handshakes from fixed keys, ephemerals, nonces and clock (docs/PROTOCOL.md §6). Reproducible byte for byte.",
-        "public": transcript(false),
-        "stealth": transcript(true),
+        "public": transcript(false, None),
+        "stealth": transcript(true, None),
     });
     // Deterministic: a second run gives the same bytes.
-    assert_eq!(v["public"]["flights"], transcript(false)["flights"]);
+    assert_eq!(v["public"]["flights"], transcript(false, None)["flights"]);
     check_or_write("handshake.json", &v);
+}
+
+/// Test keys: all zeros, all 0xff, and 00 01 02 … 1f.
+fn rekey_test_keys() -> Vec<(&'static str, [u8; 32])> {
+    let mut counting = [0u8; 32];
+    for (i, b) in counting.iter_mut().enumerate() {
+        *b = i as u8;
+    }
+    vec![
+        ("zeros", [0u8; 32]),
+        ("ones", [0xffu8; 32]),
+        ("counting", counting),
+    ]
+}
+
+/// REKEY (docs/PROTOCOL.md §7.1): `REKEY(k)` of fixed keys, chained, and the first frame
+/// each new key seals; then a whole session in which both directions switch.
+fn rekey_vectors() -> Value {
+    let mut keys = Vec::new();
+    for (name, key) in rekey_test_keys() {
+        let mut chain = Vec::new();
+        let mut k = key;
+        // A REKEY{n} frame is the last under the old key at nonce `nonce`; the next frame
+        // (a STREAM_DATA here) is the first under the new key, at nonce + 1.
+        let mut nonce = 5u64;
+        for n in 1..=3u64 {
+            let rekey_msg = Message::Rekey { n }.to_vec();
+            let rekey_frame = seal_frame_with(&k, nonce, &rekey_msg).unwrap();
+            let next = rekey_key(&k).unwrap();
+            let data = Message::StreamData {
+                stream_id: 0,
+                data: b"after rekey",
+                fin: false,
+            }
+            .to_vec();
+            let data_frame = seal_frame_with(&next, nonce + 1, &data).unwrap();
+            chain.push(json!({
+                "key_hex": hex::encode(k),
+                "rekey_nonce": nonce,
+                "rekey_plaintext_hex": hex::encode(&rekey_msg),
+                "rekey_frame_hex": hex::encode(&rekey_frame),
+                "rekeyed_key_hex": hex::encode(next),
+                "next_nonce": nonce + 1,
+                "next_plaintext_hex": hex::encode(&data),
+                "next_frame_hex": hex::encode(&data_frame),
+            }));
+            k = next;
+            nonce += 2;
+        }
+        keys.push(json!({"name": name, "chain": chain}));
+    }
+    json!({
+        "description": "Noise rekey of a ChaChaPoly transport key (docs/PROTOCOL.md §7.1): rekeyed_key = the first 32 bytes of ChaCha20-Poly1305-Encrypt(key, nonce = 00000000 || ffffffffffffffff, ad = empty, plaintext = 32 zero bytes). Each chain step: the REKEY{n} control message sealed as the last frame under `key` at `rekey_nonce`, then the first frame under `rekeyed_key` at `next_nonce` (the counter is not reset). Frames are varint(len) || ciphertext || tag; nonces are 4 zero bytes || u64 little-endian.",
+        "keys": keys,
+        "session": transcript(false, Some((3, 2))),
+        "session_note": "The public handshake of handshake.json with the initiator rekeying after 3 transport frames and the responder after 2 (the sender decides; these thresholds are local and not on the wire). The initiator writes 'hello' on stream 0 with its AUTH_OK, then ' again' and FIN. Every REKEY frame is the last under its key; decrypting each direction's frames in order, switching to REKEY(k) after each REKEY, reproduces the control messages.",
+    })
+}
+
+#[test]
+fn rekey_vectors_match() {
+    let v = rekey_vectors();
+    assert_eq!(
+        v["session"]["flights"],
+        rekey_vectors()["session"]["flights"]
+    );
+    check_or_write("rekey.json", &v);
 }

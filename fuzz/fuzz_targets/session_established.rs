@@ -61,6 +61,10 @@ enum Msg {
         seq: u64,
         ts: i64,
     },
+    /// Hostile REKEYs: any `n`, anywhere in a batch, without the shadow switching.
+    Rekey {
+        n: u64,
+    },
     Knock {
         token: Vec<u8>,
     },
@@ -101,6 +105,9 @@ enum Op {
     },
     Accept,
     Open,
+    /// A correct rekey of the dialer's direction: REKEY{next n} alone in a frame under the
+    /// shadow's current key, then the shadow switches (docs/PROTOCOL.md §7.1).
+    Rekey,
 }
 
 fn code(c: u16) -> ErrorCode {
@@ -165,6 +172,7 @@ fn encode(m: &Msg, scratch: &[u8]) -> Vec<u8> {
             token,
         },
         Msg::KnockResponse { a } => Message::KnockResponse { accepted: *a },
+        Msg::Rekey { n } => Message::Rekey { n: *n },
         Msg::AliasCard { card } => Message::AliasCard { card },
         Msg::Error { code: c } => Message::Error {
             code: code(*c),
@@ -184,6 +192,9 @@ fuzz_target!(|ops: Vec<Op>| {
     let mut out = Vec::new();
     let mut accepted: Vec<u64> = Vec::new();
     let mut buf = BytesMut::new();
+    // REKEYs the shadow sent and switched after.
+    let mut shadow_rekeys = 0u64;
+    let mut rekey_in_sync = false;
     for op in ops.iter().take(64) {
         let mut wire = Vec::new();
         match op {
@@ -251,10 +262,25 @@ fuzz_target!(|ops: Vec<Op>| {
                     accepted.push(id);
                 }
             }
+            Op::Rekey => {
+                let in_sync = b.error().is_none()
+                    && buf.is_empty()
+                    && b.info().rekeys_received == shadow_rekeys;
+                shadow_rekeys += 1;
+                let msg = Message::Rekey { n: shadow_rekeys }.to_vec();
+                shadow.encrypt_frame(&msg, &mut wire).unwrap();
+                shadow.rekey_send().unwrap();
+                rekey_in_sync = in_sync;
+            }
         }
         if !wire.is_empty() {
             buf.extend_from_slice(&wire);
             b.handle_input(&mut buf, now);
+        }
+        // A listener in step with the shadow takes a correct REKEY and switches.
+        if std::mem::take(&mut rekey_in_sync) {
+            assert!(b.error().is_none(), "{:?}", b.error());
+            assert_eq!(b.info().rekeys_received, shadow_rekeys);
         }
         out.clear();
         b.poll_transmit(now, &mut out, 1 << 20);

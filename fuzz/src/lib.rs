@@ -60,6 +60,13 @@ pub fn limits() -> SessionLimits {
     l.max_stream_window = 1024 * 1024;
     l.max_unflowed_buffer = 1024 * 1024;
     l.max_streams = 16;
+    // Tiny rekey thresholds (docs/PROTOCOL.md §7.1), so short inputs cross them: the
+    // sessions' own sending keys switch every few frames, KiB or (simulated) second. Above
+    // the dialer's 3 handshake frames (HELLO, AUTH, AUTH_OK), so `shadow_dialer` can follow
+    // the handshake without a rekey in it.
+    l.rekey_after_bytes = 16 * 1024;
+    l.rekey_after_frames = 6;
+    l.rekey_interval = Some(Duration::from_secs(1));
     l
 }
 
@@ -110,6 +117,8 @@ pub fn shadow_dialer(ab: &[u8], ba: &[u8]) -> NoiseTransport {
     hs.write_frame(&mut m3).unwrap();
     let mut t = hs.into_transport().unwrap();
     // Burn the nonces of the dialer's transport frames (everything after Noise 1 and 3).
+    // None of them can be a REKEY: fewer than the frame threshold, far under the bytes.
+    assert!(((a_frames.len() - 2) as u64) < limits().rekey_after_frames);
     let mut sink = Vec::new();
     for _ in 2..a_frames.len() {
         t.encrypt_frame(b"", &mut sink).unwrap();

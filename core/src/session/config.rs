@@ -67,6 +67,16 @@ pub struct SessionLimits {
     /// reading stops granting credit): then ERROR{code} is sent anyway and what is still
     /// queued is dropped, so closing never hangs on a stalled peer.
     pub close_linger: Duration,
+    /// With capability `rekey` on both sides: this side rekeys its sending direction
+    /// (REKEY, docs/PROTOCOL.md §7.1) once it has sealed this many bytes of transport
+    /// messages (ciphertext and tag) under the current key (0: no byte trigger).
+    pub rekey_after_bytes: u64,
+    /// … or this many transport frames: one frame is one Noise transport message, one AEAD
+    /// seal under one nonce, carrying one or more control messages (0: no frame trigger).
+    pub rekey_after_frames: u64,
+    /// … or once the key is this old and has sealed at least one frame (None: no time
+    /// trigger). Counted from establishment for the first key, then from each rekey.
+    pub rekey_interval: Option<Duration>,
 }
 
 impl Default for SessionLimits {
@@ -96,6 +106,15 @@ impl Default for SessionLimits {
             session_send_rate: 0,
             stream_send_rate: 0,
             close_linger: Duration::from_secs(10),
+            // Seed 002's key rotation thresholds (1 GB, 1 hour, 100k messages), the bytes as
+            // 2^30. A "message" is a transport frame, what a key seals one nonce at a time:
+            // full 64 KiB frames reach 1 GiB after ~16,400 frames, so under bulk data the
+            // byte trigger fires first (about once per second at 1 GB/s); small-message
+            // traffic (chat, RPC) reaches 100,000 frames first. A rekey costs one ChaCha20
+            // block, a key setup and a 25-byte frame.
+            rekey_after_bytes: 1 << 30,
+            rekey_after_frames: 100_000,
+            rekey_interval: Some(Duration::from_secs(3600)),
         }
     }
 }
@@ -206,6 +225,7 @@ pub fn default_capabilities() -> Vec<String> {
         caps::TRANSCRIPT_BINDING,
         caps::BATCH,
         caps::ALIASES,
+        caps::REKEY,
     ]
     .iter()
     .map(|s| s.to_string())

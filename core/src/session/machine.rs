@@ -40,6 +40,7 @@ pub use super::event::{Event, ReadOutcome};
 
 mod handshake;
 mod mux;
+mod rekey;
 
 #[derive(Debug)]
 enum Phase {
@@ -88,6 +89,10 @@ pub struct SessionInfo {
     pub remote_visibility: Option<Visibility>,
     pub open_streams: usize,
     pub rtt: Option<Duration>,
+    /// REKEYs this side sent (its sending key was replaced that many times) and received
+    /// (capability `rekey`, docs/PROTOCOL.md §7.1).
+    pub rekeys_sent: u64,
+    pub rekeys_received: u64,
 }
 
 pub struct Session {
@@ -130,6 +135,8 @@ pub struct Session {
     close_requested: Option<(ErrorCode, String)>,
     /// When a requested close stops waiting for queued data (`close_linger`).
     close_deadline: Option<Instant>,
+    /// Rekeying of the transport keys (capability `rekey`, `machine/rekey.rs`).
+    rekey: rekey::Rekey,
 }
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> Error {
@@ -190,6 +197,7 @@ impl Session {
             last_now: now,
             close_requested: None,
             close_deadline: None,
+            rekey: rekey::Rekey::default(),
             cfg,
         };
         if initiator {
@@ -258,6 +266,8 @@ impl Session {
             remote_visibility: self.remote.as_ref().and_then(|r| r.visibility),
             open_streams: self.streams.len(),
             rtt: self.keepalive.rtt(),
+            rekeys_sent: self.rekey.sent,
+            rekeys_received: self.rekey.received,
         }
     }
 
@@ -457,15 +467,32 @@ impl Session {
                 let data = plaintext.clone();
                 // Per message: the frame that completes the handshake may carry the first
                 // stream messages behind AUTH_OK.
+                let mut first = true;
                 message::decode_batch(&data, |m| {
+                    let alone = std::mem::replace(&mut first, false);
                     if self.error.is_some() {
                         Ok(())
+                    } else if self.rekey.recv_pending
+                        || (!alone && matches!(m, Message::Rekey { .. }))
+                    {
+                        // Its frame is the last under the old key: nothing may share it.
+                        Err(err(
+                            ErrorCode::InvalidMessage,
+                            "REKEY must be the only message of its transport frame",
+                        ))
                     } else if matches!(self.phase, Phase::Established) {
                         self.on_established_message(m, &plaintext, now)
                     } else {
                         self.on_handshake_message(m, now)
                     }
                 })?;
+                if std::mem::take(&mut self.rekey.recv_pending) {
+                    // The peer's next frame is sealed under REKEY(key) (PROTOCOL.md §7.1).
+                    self.transport
+                        .as_mut()
+                        .ok_or_else(|| err(ErrorCode::Internal, "no transport"))?
+                        .rekey_recv()?;
+                }
                 self.keepalive.on_authentic_frame(now);
                 Ok(())
             }
@@ -559,6 +586,7 @@ impl Session {
             consider(self.keepalive.idle_deadline());
         }
         consider(self.streams.poll_timeout(self.last_now));
+        consider(self.rekey_timeout());
         if self.close_requested.is_some() {
             consider(self.close_deadline);
         }
@@ -598,6 +626,7 @@ impl Session {
         if self.streams.is_empty() && idle_over && self.close_requested.is_none() {
             self.request_close(ErrorCode::Ok, "idle timeout".into());
         }
+        self.rekey_handle_timeout(now);
         let (streams, mut cx) = self.streams_cx();
         streams.handle_timeout(&mut cx);
     }
@@ -609,7 +638,8 @@ impl Session {
             || (self.transport.is_some()
                 && self.error.is_none()
                 && (!self.control.is_empty()
-                    || (self.is_established() && self.streams.wants_transmit())
+                    || (self.is_established()
+                        && (self.streams.wants_transmit() || self.rekey_wants_transmit()))
                     || self.close_requested.is_some()))
     }
 }

@@ -1,10 +1,10 @@
 //! Control messages: CBOR maps with short text keys and a type code under `t`.
 //!
 //! Type codes, key names and error numbers are those of the existing TypeScript
-//! implementation; additions (AUTH's `sn`/`hs`, WINDOW_UPDATE, ALIAS_CARD, KNOCK's `v`/`kn`)
-//! are listed in `docs/PROTOCOL.md`. Encoders write keys in byte-wise sorted order by hand
-//! (the tests check that against the generic canonical encoder); the decoder borrows byte
-//! fields from the decrypted frame, ignores unknown keys and maps an unknown `t` to
+//! implementation; additions (AUTH's `sn`/`hs`, WINDOW_UPDATE, REKEY, ALIAS_CARD, KNOCK's
+//! `v`/`kn`) are listed in `docs/PROTOCOL.md`. Encoders write keys in byte-wise sorted order
+//! by hand (the tests check that against the generic canonical encoder); the decoder borrows
+//! byte fields from the decrypted frame, ignores unknown keys and maps an unknown `t` to
 //! ERR_VERSION_UNSUPPORTED.
 
 use crate::error::{Error, ErrorCode};
@@ -21,6 +21,7 @@ pub mod types {
     pub const WINDOW_UPDATE: u64 = 0x13;
     pub const PING: u64 = 0x20;
     pub const PONG: u64 = 0x21;
+    pub const REKEY: u64 = 0x22;
     pub const KNOCK: u64 = 0x30;
     pub const KNOCK_RESPONSE: u64 = 0x31;
     pub const ALIAS_CARD: u64 = 0x40;
@@ -42,6 +43,8 @@ pub mod caps {
     pub const PX1: &str = "px-1";
     /// Several control messages may share one transport frame.
     pub const BATCH: &str = "batch";
+    /// Each side rekeys its sending direction (Noise `Rekey()`), announced by REKEY.
+    pub const REKEY: &str = "rekey";
 }
 
 /// Visibility announced in HELLO `vis`.
@@ -144,6 +147,11 @@ pub enum Message<'a> {
     Pong {
         seq: u64,
         timestamp: i64,
+    },
+    /// The last transport frame under the sender's current sending key: its next frame is
+    /// sealed under `REKEY(key)`. `n` counts this direction's rekeys from 1.
+    Rekey {
+        n: u64,
     },
     Knock {
         version: u64,
@@ -306,6 +314,9 @@ impl<'a> Message<'a> {
                 seq: req_u64(v, "seq")?,
                 timestamp: v.get("ts").and_then(|x| x.as_i64()).unwrap_or(0),
             },
+            types::REKEY => Message::Rekey {
+                n: req_u64(v, "n")?,
+            },
             types::KNOCK => Message::Knock {
                 version: v
                     .get("v")
@@ -465,6 +476,13 @@ impl<'a> Message<'a> {
                 write_text(out, "ts");
                 write_int(out, *timestamp);
             }
+            Message::Rekey { n } => {
+                write_map_header(out, 2);
+                write_text(out, "n");
+                write_uint(out, *n);
+                write_text(out, "t");
+                write_uint(out, types::REKEY);
+            }
             Message::Knock {
                 version,
                 nonce,
@@ -622,6 +640,8 @@ mod tests {
                 token: &[7; 32],
             },
             Message::KnockResponse { accepted: true },
+            Message::Rekey { n: 1 },
+            Message::Rekey { n: 1 << 40 },
             Message::AliasCard { card: &[8; 10] },
             Message::Error {
                 code: ErrorCode::Ok,

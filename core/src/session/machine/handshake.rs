@@ -255,6 +255,7 @@ impl Session {
         self.streams.flow_control = self.both_support(caps::FLOW_CONTROL);
         self.streams.batching = self.both_support(caps::BATCH);
         self.aliases = self.both_support(caps::ALIASES);
+        self.rekey.enabled = self.both_support(caps::REKEY);
         if self.cfg.initiator {
             self.send_auth();
             self.phase = Phase::AwaitAuthReply { auth_seen: false };
@@ -438,6 +439,7 @@ impl Session {
         self.was_established = true;
         self.handshake = None;
         self.keepalive.start(now);
+        self.rekey_start(now);
         if self.cfg.initiator {
             // The listener sent its card with its AUTH_OK; ours follows our AUTH_OK.
             self.queue_alias_card();

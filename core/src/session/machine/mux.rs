@@ -46,6 +46,7 @@ impl Session {
                 self.keepalive.on_pong(seq, now);
                 Ok(())
             }
+            Message::Rekey { n } => self.on_rekey(n),
             Message::AliasCard { card } => {
                 // Invalid or foreign cards are dropped, not fatal: aliases are cosmetic.
                 if let Ok(card) = AliasCard::decode(card) {
@@ -177,6 +178,11 @@ impl Session {
         }
         let established = self.is_established();
         while out.len() < max {
+            // The last frame under a key that reached a rekey threshold: REKEY, alone.
+            if let Err(e) = self.maybe_send_rekey(now, out) {
+                self.fail(e);
+                return;
+            }
             let start = NoiseTransport::begin_frame(out);
             let body = out.len();
             // Control messages first: they are small and unblock the peer.
