@@ -25,11 +25,14 @@
 //!
 //! Usage: snap2p-attack [--short] [--only snap2p,libp2p] [--attacks slowloris,half-open,knock]
 //!        [--workers N] [--attack-secs S] [--after-secs S] [--honest-rate N] [--soak-secs N]
-//!        [--cli PATH] [--out FILE] [--check]
+//!        [--cli PATH] [--out FILE] [--check] [--malloc-trim]
 //! Full form (docs/RELIABILITY.md): 1,000 attacking connections, 60 s of attack, sampled
 //! 60 s after. `--short`: 8 s of attack, 5 s after. `--check`: exit 1 unless at least 99%
 //! of the honest dials to snap2p authenticated during every attack (issue 35's criterion;
-//! the p99 is reported, not judged: CI machines are loaded).
+//! the p99 is reported, not judged: CI machines are loaded). `--malloc-trim`: after the
+//! "after" sample, gdb makes the listener call glibc's `malloc_trim(0)` and RSS is sampled
+//! again, which tells memory still in use (a leak, or state kept) from free heap the
+//! allocator keeps.
 
 #[cfg(feature = "compare")]
 mod attack_p2p;
@@ -42,7 +45,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use snap2p::transport::Connected;
+use snap2p::transport::TcpTransport;
 use snap2p::unstable::wire::frame;
 use snap2p::unstable::wire::message::Message;
 use snap2p::{DialOptions, ErrorCode, Peer, PeerConfig};
@@ -102,6 +105,9 @@ struct Opts {
     out: Option<String>,
     /// Exit 1 unless >= 99% of honest dials to snap2p got in during every attack.
     check: bool,
+    /// After the "after" sample, have the listener call glibc's `malloc_trim(0)` (gdb)
+    /// and sample RSS again: memory still held then is in use, not free heap kept.
+    malloc_trim: bool,
 }
 
 fn parse_args() -> Opts {
@@ -121,6 +127,7 @@ fn parse_args() -> Opts {
         cli: exe_dir.join("snap2p"),
         out: None,
         check: false,
+        malloc_trim: false,
     };
     let mut i = 0;
     let val = |i: &mut usize| -> String {
@@ -165,6 +172,7 @@ fn parse_args() -> Opts {
             "--cli" => o.cli = val(&mut i).into(),
             "--out" => o.out = Some(val(&mut i)),
             "--check" => o.check = true,
+            "--malloc-trim" => o.malloc_trim = true,
             x => {
                 eprintln!("unknown argument {x} (see the top of bench/src/attack.rs)");
                 std::process::exit(2);
@@ -188,7 +196,28 @@ struct ListenerChild {
     /// snap2p: ip:port; libp2p: the multiaddr with /p2p/.
     addr: String,
     invite: Option<Vec<u8>>,
+    /// The last lines the listener wrote to stderr (a panic, if it died).
+    stderr: Arc<Mutex<std::collections::VecDeque<String>>>,
     _dir: Option<TempDir>,
+}
+
+/// Keeps the last 40 lines of a child's stderr.
+fn keep_stderr(child: &mut Child) -> Arc<Mutex<std::collections::VecDeque<String>>> {
+    let tail = Arc::new(Mutex::new(std::collections::VecDeque::new()));
+    if let Some(err) = child.stderr.take() {
+        let t = tail.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(err).lines();
+            while let Ok(Some(l)) = lines.next_line().await {
+                let mut t = t.lock().unwrap();
+                if t.len() == 40 {
+                    t.pop_front();
+                }
+                t.push_back(l);
+            }
+        });
+    }
+    tail
 }
 
 /// A directory removed on drop (the CLI's wallet dir: nothing of this run lands in ~).
@@ -218,15 +247,17 @@ impl ListenerChild {
                 let mut child = cmd
                     .env("SNAP2P_WALLET_DIR", &dir)
                     .env("SNAP2P_CONFIG", dir.join("cli.json"))
+                    .env("RUST_BACKTRACE", "1")
                     .stdin(Stdio::piped())
                     .stdout(Stdio::piped())
-                    .stderr(Stdio::null())
+                    .stderr(Stdio::piped())
                     .kill_on_drop(true)
                     .spawn()
                     .unwrap_or_else(|e| {
                         panic!("{}: {e} (build it: cargo build --release -p snap2p-cli, or pass --cli)", cli.display())
                     });
                 let pid = child.id().unwrap();
+                let stderr = keep_stderr(&mut child);
                 let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
                 let (mut addr, mut invite) = (None, None);
                 while addr.is_none() || (stealth && invite.is_none()) {
@@ -255,18 +286,22 @@ impl ListenerChild {
                     pid,
                     addr,
                     invite,
+                    stderr,
                     _dir: Some(TempDir(dir)),
                 }
             }
             System::Libp2p => {
                 let mut child = Command::new(std::env::current_exe().unwrap())
                     .arg("serve-libp2p")
+                    .env("RUST_BACKTRACE", "1")
                     .stdin(Stdio::piped())
                     .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
                     .kill_on_drop(true)
                     .spawn()
                     .expect("spawn the libp2p listener");
                 let pid = child.id().unwrap();
+                let stderr = keep_stderr(&mut child);
                 let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
                 let first = timeout(Duration::from_secs(20), lines.next_line())
                     .await
@@ -282,6 +317,7 @@ impl ListenerChild {
                     pid,
                     addr,
                     invite: None,
+                    stderr,
                     _dir: None,
                 }
             }
@@ -300,6 +336,13 @@ impl ListenerChild {
                     .expect("listener address")
             }
         }
+    }
+
+    /// How the listener ended, if it did, and the last of what it wrote to stderr.
+    fn died(&mut self) -> Option<String> {
+        let status = self.child.try_wait().ok().flatten()?;
+        let tail: Vec<String> = self.stderr.lock().unwrap().iter().cloned().collect();
+        Some(format!("{status}; stderr: {}", tail.join(" | ")))
     }
 
     async fn stop(mut self) {
@@ -339,6 +382,28 @@ fn proc_sample(pid: u32) -> ProcSample {
         rss_kib,
         fds,
         cpu_ticks,
+    }
+}
+
+/// The listener's RSS after gdb made it call glibc's `malloc_trim(0)` (returns free heap
+/// to the OS); None when gdb is missing or failed.
+async fn rss_after_malloc_trim(pid: u32) -> Option<u64> {
+    let status = Command::new("gdb")
+        .args([
+            "-p",
+            &pid.to_string(),
+            "-batch",
+            "-ex",
+            "call (int) malloc_trim(0)",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .status();
+    match timeout(Duration::from_secs(60), status).await {
+        Ok(Ok(st)) if st.success() => Some(proc_sample(pid).rss_kib),
+        _ => None,
     }
 }
 
@@ -589,6 +654,10 @@ async fn wait_closed(s: &mut TcpStream, wait: Duration) {
 enum Honest {
     Snap {
         client: Peer,
+        /// A second dialer whose connections leave from the attacker's address (a NAT it
+        /// shares with the attacker), through the product's dial path
+        /// (`TcpTransport::with_local_ip`), retries included.
+        nat: Peer,
         to: SocketAddr,
         invite: Option<Vec<u8>>,
     },
@@ -614,8 +683,14 @@ impl Honest {
             System::Snap => {
                 let mut cfg = PeerConfig::default();
                 cfg.px1 = Some(false);
+                let tcp = TcpTransport::default().with_local_ip(ATTACKER.into());
                 Honest::Snap {
-                    client: Peer::ephemeral(cfg).await.expect("dialer"),
+                    client: Peer::ephemeral(cfg.clone()).await.expect("dialer"),
+                    nat: Peer::builder(cfg)
+                        .transport(Arc::new(tcp))
+                        .build()
+                        .await
+                        .expect("dialer"),
                     to: l.sock(),
                     invite: l.invite.clone(),
                 }
@@ -633,7 +708,12 @@ impl Honest {
     /// One dial; its time to authenticated in ms.
     async fn dial(&self, i: usize) -> Result<f64, String> {
         match self {
-            Honest::Snap { client, to, invite } => {
+            Honest::Snap {
+                client,
+                nat,
+                to,
+                invite,
+            } => {
                 let t0 = Instant::now();
                 let shared = shares_attacker_address(self, i);
                 let fut = async {
@@ -641,22 +721,8 @@ impl Honest {
                     if let Some(t) = invite {
                         opts = opts.invite(t.clone());
                     }
-                    if shared {
-                        let sock = tokio::net::TcpSocket::new_v4().map_err(err)?;
-                        sock.bind(SocketAddr::new(ATTACKER.into(), 0))
-                            .map_err(err)?;
-                        let s = sock.connect(*to).await.map_err(err)?;
-                        s.set_nodelay(true).ok();
-                        let local = s.local_addr().ok();
-                        let c = Connected {
-                            io: Box::new(s),
-                            remote: Some(*to),
-                            local,
-                        };
-                        client.handshake_outbound(c, opts).await
-                    } else {
-                        client.dial_with(&to.to_string(), opts).await
-                    }
+                    let dialer = if shared { nat } else { client };
+                    dialer.dial_with(&to.to_string(), opts).await
                 };
                 match timeout(DIAL_LIMIT, fut).await {
                     Ok(Ok(conn)) => {
@@ -672,10 +738,6 @@ impl Honest {
             Honest::Libp2p(d) => d.dial(DIAL_LIMIT).await,
         }
     }
-}
-
-fn err(e: std::io::Error) -> snap2p::Error {
-    snap2p::Error::new(ErrorCode::ConnectionClosed, e.to_string())
 }
 
 #[derive(Default)]
@@ -769,6 +831,8 @@ struct Row {
     peak_rss: u64,
     peak_fds: u64,
     after: ProcSample,
+    /// RSS after `malloc_trim(0)` (`--malloc-trim`).
+    trimmed: Option<u64>,
     cpu_pct: f64,
     note: String,
 }
@@ -796,8 +860,22 @@ async fn run_attack(sys: System, kind: Kind, o: &Opts) -> Row {
     attack.stop().await;
     let (peak_rss, peak_fds) = peak.finish().await;
     tokio::time::sleep(Duration::from_secs(o.after_secs)).await;
+    let mut l = l;
     let after = proc_sample(l.pid);
+    let died = l.died();
+    let trimmed = if o.malloc_trim && died.is_none() {
+        rss_after_malloc_trim(l.pid).await
+    } else {
+        None
+    };
     l.stop().await;
+    if let Some(d) = &died {
+        eprintln!(
+            "!!!!! the {} listener died during the {} attack: {d}",
+            sys.name(),
+            kind.name()
+        );
+    }
     let row = Row {
         sys,
         kind,
@@ -809,8 +887,14 @@ async fn run_attack(sys: System, kind: Kind, o: &Opts) -> Row {
         peak_rss,
         peak_fds,
         after,
+        trimmed,
         cpu_pct: (cpu1 - cpu0) as f64 / clk_tck() / attack_secs * 100.0,
-        note: if ramped {
+        note: if let Some(d) = died {
+            format!(
+                "**listener died**: {}",
+                d.chars().take(300).collect::<String>()
+            )
+        } else if ramped {
             String::new()
         } else {
             format!(
@@ -822,7 +906,7 @@ async fn run_attack(sys: System, kind: Kind, o: &Opts) -> Row {
         honest: honest_stats,
     };
     eprintln!(
-        "RESULT attack {} {}: honest {}/{} ({:.1}%), p50 {:.1} ms, p99 {:.1} ms; attacker opened {} ({} connect failures, {} answered); RSS {} -> {} -> {} KiB, fds {} -> {} -> {}, CPU {:.0}%{}{}",
+        "RESULT attack {} {}: honest {}/{} ({:.1}%), p50 {:.1} ms, p99 {:.1} ms; attacker opened {} ({} connect failures, {} answered); RSS {} -> {} -> {} KiB{}, fds {} -> {} -> {}, CPU {:.0}%{}{}",
         row.sys.name(),
         row.kind.name(),
         row.honest.lat_ms.len(),
@@ -836,6 +920,9 @@ async fn run_attack(sys: System, kind: Kind, o: &Opts) -> Row {
         row.before.rss_kib,
         row.peak_rss,
         row.after.rss_kib,
+        row.trimmed
+            .map(|k| format!(" ({k} after malloc_trim)"))
+            .unwrap_or_default(),
         row.before.fds,
         row.peak_fds,
         row.after.fds,
@@ -856,6 +943,7 @@ struct SoakRow {
     before: u64,
     peak: u64,
     after: u64,
+    trimmed: Option<u64>,
     opened: usize,
     honest: DialStats,
     trend: Vec<u64>,
@@ -892,12 +980,25 @@ async fn run_soak(sys: System, secs: u64, o: &Opts) -> SoakRow {
     attack.stop().await;
     let (peak_rss, _) = peak.finish().await;
     tokio::time::sleep(Duration::from_secs(o.after_secs)).await;
+    let mut l = l;
     let after = proc_sample(l.pid).rss_kib;
+    if let Some(d) = l.died() {
+        eprintln!(
+            "!!!!! the {} listener died during the soak: {d}",
+            sys.name()
+        );
+    }
+    let trimmed = if o.malloc_trim {
+        rss_after_malloc_trim(l.pid).await
+    } else {
+        None
+    };
     l.stop().await;
     eprintln!(
-        "RESULT soak {} {secs} s: RSS {before} -> peak {peak_rss} -> {after} KiB {} s after; attacker opened {opened}; honest {}/{}",
+        "RESULT soak {} {secs} s: RSS {before} -> peak {peak_rss} -> {after} KiB {} s after{}; attacker opened {opened}; honest {}/{}",
         sys.name(),
         o.after_secs,
+        trimmed.map(|k| format!(" ({k} KiB after malloc_trim)")).unwrap_or_default(),
         stats.lat_ms.len(),
         stats.total()
     );
@@ -907,6 +1008,7 @@ async fn run_soak(sys: System, secs: u64, o: &Opts) -> SoakRow {
         before,
         peak: peak_rss,
         after,
+        trimmed,
         opened,
         honest: stats,
         trend,
@@ -918,6 +1020,14 @@ async fn run_soak(sys: System, secs: u64, o: &Opts) -> SoakRow {
 
 fn mib(kib: u64) -> String {
     format!("{:.1}", kib as f64 / 1024.0)
+}
+
+/// RSS after, with the figure after `malloc_trim(0)` when it was taken.
+fn after_mib(after: u64, trimmed: Option<u64>) -> String {
+    match trimmed {
+        Some(t) => format!("{} ({} after malloc_trim)", mib(after), mib(t)),
+        None => mib(after),
+    }
 }
 
 fn attack_table(rows: &mut [Row], o: &Opts) -> String {
@@ -966,7 +1076,7 @@ fn attack_table(rows: &mut [Row], o: &Opts) -> String {
             r.opened as f64 / r.attack_secs,
             mib(r.before.rss_kib),
             mib(r.peak_rss),
-            mib(r.after.rss_kib),
+            after_mib(r.after.rss_kib, r.trimmed),
             r.before.fds,
             r.peak_fds,
             r.after.fds,
@@ -995,7 +1105,7 @@ fn soak_table(rows: &[SoakRow], o: &Opts) -> String {
             r.honest.total(),
             mib(r.before),
             mib(r.peak),
-            mib(r.after),
+            after_mib(r.after, r.trimmed),
             delta as f64 / 1024.0,
             if delta.unsigned_abs() <= 2048 {
                 "yes"
