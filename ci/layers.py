@@ -17,7 +17,7 @@ LAYERS = [
     ["identity"],
     ["secure_channel", "policy"],
     ["session", "transport"],
-    ["protocol", "admission"],
+    ["protocol", "admission", "events"],
     ["px1"],
     ["peer"],
     ["host", "testing"],

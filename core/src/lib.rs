@@ -19,6 +19,7 @@
 
 pub(crate) mod admission;
 pub mod error;
+pub mod events;
 pub mod host;
 pub mod identity;
 pub mod locator;
@@ -52,6 +53,7 @@ pub mod unstable {
 }
 
 pub use error::{Error, ErrorCode, Result};
+pub use events::{Direction, EventKind, Events, PeerEvent, PeerStats};
 pub use identity::{
     AliasCard, LocalWallet, Network, NetworkFilter, NodeKey, NodeKeyAttestation, Principal,
     SignRequest, SignatureForm, WalletSigner, WalletStore,
@@ -60,7 +62,7 @@ pub use locator::Locator;
 pub use peer::{Peer, PeerBuilder, PeerConfig, Role};
 pub use policy::{Invite, Visibility};
 pub use protocol::{DialOptions, Discovery, PeerHandle, ProtocolHandler};
-pub use session::{Connection, SessionLimits, Stream, WriteBuf};
+pub use session::{Connection, ConnectionStats, SessionLimits, Stream, WriteBuf};
 
 /// Current unix time in seconds.
 pub fn unix_now() -> i64 {

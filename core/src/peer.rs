@@ -37,17 +37,18 @@ use tokio::task::JoinHandle;
 
 use crate::admission::{Admission, AdmissionLimits, Refused, Slot};
 use crate::error::{Error, ErrorCode};
+use crate::events::{Direction, EventKind, Events, Monitor, PeerEvent, PeerStats};
 use crate::identity::{
     AliasBook, AliasCard, LocalWallet, Network, NetworkFilter, NodeKey, NodeKeyAttestation,
     Principal, WalletSigner,
 };
-use crate::locator::Locator;
+use crate::locator::{Locator, Scheme};
 use crate::policy::{Invite, NodePolicy, RateLimiter, Visibility, DEFAULT_INVITE_TTL_SECS};
 pub use crate::protocol::DialOptions;
 use crate::protocol::{Discovery, PeerHandle, PeerOps, ProtocolHandler, Router};
 use crate::px1;
 use crate::session::{
-    default_capabilities, AttestationCache, Clock, Connection, Session, SessionConfig,
+    default_capabilities, AttestationCache, Clock, Connection, Path, Session, SessionConfig,
     SessionLimits,
 };
 use crate::transport::{BoxFuture, Connected, Incoming, Io, Listener, TcpTransport, Transports};
@@ -238,6 +239,8 @@ pub(crate) struct PeerInner {
     listeners: Mutex<Vec<(Locator, JoinHandle<()>)>>,
     /// Handshakes in progress, for every listener of this peer.
     admission: Arc<Admission>,
+    /// Events and counters.
+    monitor: Monitor,
     closed: AtomicBool,
     /// Wakes `accept` calls pending when `close` runs (they hold the receiver's lock).
     closing: tokio::sync::Notify,
@@ -382,6 +385,7 @@ impl PeerBuilder {
                 (!protocols.is_empty()).then(|| Arc::new(Router::new(protocols, handle.clone())));
             PeerInner {
                 principal,
+                monitor: Monitor::default(),
                 admission: Arc::new(Admission::new(AdmissionLimits {
                     max_pending: config.max_pending_handshakes,
                     max_per_source: config.max_pending_per_source,
@@ -648,8 +652,7 @@ impl Peer {
         &self,
         cfg: SessionConfig,
         io: Box<dyn Io>,
-        remote: Option<SocketAddr>,
-        local: Option<SocketAddr>,
+        path: Path,
         slot: Option<&Slot>,
     ) -> Result<Connection, HandshakeFailure> {
         let mut session = Session::new(cfg, Instant::now()).map_err(HandshakeFailure::answered)?;
@@ -661,7 +664,11 @@ impl Peer {
             .router
             .clone()
             .map(|r| r as Arc<dyn crate::session::InboundRouter>);
-        let shared = crate::session::spawn_driver(session, io, remote, local, router);
+        let direction = match slot {
+            Some(_) => Direction::Inbound,
+            None => Direction::Outbound,
+        };
+        let shared = crate::session::spawn_driver(session, io, path.clone(), router);
         let result = match slot {
             None => crate::session::established(shared.clone()).await,
             Some(slot) => {
@@ -675,29 +682,68 @@ impl Peer {
                 crate::session::established_unless(shared.clone(), evicted).await
             }
         };
+        let took = shared.started.elapsed();
+        let monitor = &self.inner.monitor;
         match result {
             Ok(conn) => {
-                self.register(&conn);
+                let _ = shared.handshake.set(took);
+                monitor.established(direction);
+                monitor.emit(|| {
+                    let mut ev = PeerEvent::new(EventKind::SessionEstablished);
+                    ev.connection = Some(conn.id());
+                    ev.remote_principal = Some(conn.remote_principal().clone());
+                    ev.duration = Some(took);
+                    ev.on(direction, &path)
+                });
+                self.register(&conn, direction);
                 Ok(conn)
             }
-            Err(error) => Err(HandshakeFailure {
-                answered: crate::session::peer_answered(&shared),
-                error,
-            }),
+            Err(error) => {
+                monitor.handshake_failed(error.code);
+                monitor.emit(|| {
+                    let mut ev = PeerEvent::new(EventKind::HandshakeFailed).error(&error);
+                    ev.duration = Some(took);
+                    ev.on(direction, &path)
+                });
+                tracing::debug!(
+                    "{} handshake with {:?} failed after {took:?}: {error}",
+                    direction.as_str(),
+                    path.remote
+                );
+                Err(HandshakeFailure {
+                    answered: crate::session::peer_answered(&shared),
+                    error,
+                })
+            }
         }
     }
 
     /// Called once per authenticated session, either direction.
-    fn register(&self, conn: &Connection) {
+    fn register(&self, conn: &Connection, direction: Direction) {
         self.inner.connections.lock().unwrap().push(conn.clone());
-        // Keep the remote's last AliasCard once the session ends (the task holds no strong
-        // reference to the peer).
+        // Keep the remote's last AliasCard once the session ends, and report the end (the
+        // task holds no strong reference to the peer).
         let weak = self.downgrade();
         let watched = conn.clone();
         tokio::spawn(async move {
-            watched.closed().await;
+            let why = watched.closed().await;
             if let Some(peer) = Peer::from_weak(&weak) {
                 peer.remember_alias(&watched);
+                peer.inner.monitor.emit(|| {
+                    let stats = watched.stats();
+                    let mut ev = PeerEvent::new(EventKind::SessionClosed).error(&why);
+                    ev.connection = Some(watched.id());
+                    ev.remote_principal = Some(watched.remote_principal().clone());
+                    ev.duration = Some(stats.age);
+                    ev.bytes_sent = Some(stats.bytes_sent);
+                    ev.bytes_received = Some(stats.bytes_received);
+                    let path = Path {
+                        transport: stats.transport,
+                        remote: stats.remote_addr,
+                        local: stats.local_addr,
+                    };
+                    ev.on(direction, &path)
+                });
             }
         });
         if let Some(router) = &self.inner.router {
@@ -861,12 +907,20 @@ impl Peer {
         let mut retry = RetryBackoff::new(Instant::now() + self.inner.config.connect_timeout);
         loop {
             let connected = transport.dial(locator).await?;
-            let failure = match self.handshake(connected, &opts).await {
+            let failure = match self.handshake(connected, locator.scheme(), &opts).await {
                 Ok(conn) => return Ok(conn),
                 Err(f) => f,
             };
             match (failure.is_load_shedding(), retry.next_wait()) {
-                (true, Some(wait)) => tokio::time::sleep(wait).await,
+                (true, Some(wait)) => {
+                    self.inner.monitor.emit(|| {
+                        let mut ev = PeerEvent::new(EventKind::DialRetry).error(&failure.error);
+                        ev.duration = Some(wait);
+                        ev.transport = Some(locator.scheme().clone());
+                        ev
+                    });
+                    tokio::time::sleep(wait).await
+                }
                 _ => return Err(failure.error),
             }
         }
@@ -879,20 +933,41 @@ impl Peer {
         connected: Connected,
         opts: DialOptions,
     ) -> Result<Connection, Error> {
-        self.handshake(connected, &opts).await.map_err(|f| f.error)
+        let external = Scheme::Other("external".into());
+        self.handshake(connected, &external, &opts)
+            .await
+            .map_err(|f| f.error)
     }
 
     async fn handshake(
         &self,
         connected: Connected,
+        transport: &Scheme,
         opts: &DialOptions,
     ) -> Result<Connection, HandshakeFailure> {
+        let path = Path {
+            transport: transport.clone(),
+            remote: connected.remote,
+            local: connected.local,
+        };
         // Boxed: a dial's future is held until its task is joined (tokio keeps a finished
         // task's cell, sized by the future, until then), and these two made it 4.6 KB.
         let cfg = Box::pin(self.session_config(true, opts))
             .await
             .map_err(HandshakeFailure::answered)?;
-        Box::pin(self.run_session(cfg, connected.io, connected.remote, connected.local, None)).await
+        Box::pin(self.run_session(cfg, connected.io, path, None)).await
+    }
+
+    /// Subscribes to this peer's events (docs/EVENTS.md); dropping the [`Events`] ends the
+    /// subscription.
+    pub fn events(&self) -> Events {
+        self.inner.monitor.subscribe()
+    }
+
+    /// This peer's counters now.
+    pub fn stats(&self) -> PeerStats {
+        let open = self.connections().len();
+        self.inner.monitor.stats(open, self.pending_handshakes())
     }
 
     /// Inbound connections not yet authenticated nor turned away: handshakes in progress
@@ -977,6 +1052,7 @@ impl PeerOps for WeakPeer {
 /// Accepts inbound byte streams of one listener, whatever its transport, and runs each
 /// through admission control (`crate::admission`) and the listener side of the handshake.
 async fn accept_loop(mut listener: Box<dyn Listener>, peer: Weak<PeerInner>) {
+    let transport = listener.local_locator().scheme().clone();
     loop {
         let incoming = match std::future::poll_fn(|cx| listener.poll_accept(cx)).await {
             Ok(x) => x,
@@ -999,10 +1075,15 @@ async fn accept_loop(mut listener: Box<dyn Listener>, peer: Weak<PeerInner>) {
         // nodes: see PeerConfig::preauth_rate_per_min), then a slot in the table of
         // handshakes in progress. A refusal costs one accept and one close.
         if !policy.knock_required() && !policy.preauth_limiter.has_budget(source, now) {
+            peer.inner.monitor.refused(ErrorCode::RateLimited);
+            peer.inner
+                .monitor
+                .emit(|| refused_event(incoming.remote, ErrorCode::RateLimited));
             refuse(incoming, &policy, ErrorCode::RateLimited);
             continue;
         }
         let waiting = peer.inner.admission.arrive(source, now);
+        let transport = transport.clone();
         tokio::spawn(async move {
             let Incoming {
                 remote,
@@ -1027,6 +1108,24 @@ async fn accept_loop(mut listener: Box<dyn Listener>, peer: Weak<PeerInner>) {
                 {
                     Err(Refused::Gone) => Err(()),
                     Err(Refused::Say(io, code, reason)) => {
+                        let monitor = &peer.inner.monitor;
+                        if code == ErrorCode::ResourceExhausted {
+                            monitor.refused(code);
+                            monitor.emit(|| refused_event(remote, code));
+                        } else {
+                            monitor.handshake_failed(code);
+                            monitor.emit(|| {
+                                let mut ev = PeerEvent::new(EventKind::HandshakeFailed);
+                                ev.code = Some(code);
+                                ev.reason = Some(reason.to_string());
+                                let path = Path {
+                                    transport: transport.clone(),
+                                    remote: Some(remote),
+                                    local,
+                                };
+                                ev.on(Direction::Inbound, &path)
+                            });
+                        }
                         refuse_io(io, &policy, code, Some(reason)).await;
                         Err(())
                     }
@@ -1036,7 +1135,12 @@ async fn accept_loop(mut listener: Box<dyn Listener>, peer: Weak<PeerInner>) {
                         let handshake = async {
                             let cfg = peer.session_config(false, &DialOptions::default()).await?;
                             let slot = Some(ticket.slot().as_ref());
-                            peer.run_session(cfg, io, Some(remote), local, slot)
+                            let path = Path {
+                                transport: transport.clone(),
+                                remote: Some(remote),
+                                local,
+                            };
+                            peer.run_session(cfg, io, path, slot)
                                 .await
                                 .map_err(|f| f.error)
                         };
@@ -1059,6 +1163,15 @@ async fn accept_loop(mut listener: Box<dyn Listener>, peer: Weak<PeerInner>) {
             }
         });
     }
+}
+
+/// An inbound connection turned away before any handshake.
+fn refused_event(remote: SocketAddr, code: ErrorCode) -> PeerEvent {
+    let mut ev = PeerEvent::new(EventKind::InboundRefused);
+    ev.code = Some(code);
+    ev.direction = Some(Direction::Inbound);
+    ev.remote_addr = Some(remote);
+    ev
 }
 
 /// Whether a first frame is a KNOCK with an invite this node would accept (admission lets

@@ -2,15 +2,38 @@
 //! session's shared state only to call the machine and park a waker.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::machine::SessionInfo;
 use super::shared::{push_waker, Shared, StreamWakers};
 use super::stream::Stream;
 use crate::error::{Error, ErrorCode};
 use crate::identity::{AliasCard, Principal};
+use crate::locator::Scheme;
+
+/// A snapshot of one session ([`Connection::stats`]).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ConnectionStats {
+    /// Bytes written to and read from the transport: the session's frames as they go on
+    /// the wire (length prefixes, Noise tags, control messages included; for WebSocket,
+    /// before its own framing).
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+    pub open_streams: usize,
+    /// Smoothed round-trip time from keepalive PING/PONG (None until the first PONG).
+    pub rtt: Option<Duration>,
+    /// From the first byte to AUTH_OK.
+    pub handshake: Option<Duration>,
+    /// Since the session's transport connection was handed to it.
+    pub age: Duration,
+    pub transport: Scheme,
+    pub remote_addr: Option<SocketAddr>,
+    pub local_addr: Option<SocketAddr>,
+}
 
 /// An authenticated session with a remote principal. Cheap to clone; the session lives
 /// until [`Connection::close`] is called or the peer goes away (dropping handles does not
@@ -31,7 +54,6 @@ impl std::fmt::Debug for Connection {
     }
 }
 
-/// Waits until the handshake finishes; returns the connection or the handshake's error.
 /// [`established`], unless `abort` completes first: then the handshake fails with the
 /// error it gives (a pre-auth failure like any other: AUTH_FAIL where one is due), and
 /// that error is returned. Admission control evicts stalled handshakes this way.
@@ -56,6 +78,7 @@ pub(crate) fn peer_answered(shared: &Shared) -> bool {
     shared.lock().session.peer_answered()
 }
 
+/// Waits until the handshake finishes; returns the connection or the handshake's error.
 pub(crate) async fn established(shared: Arc<Shared>) -> Result<Connection, Error> {
     std::future::poll_fn(|cx| {
         let mut st = shared.lock();
@@ -206,6 +229,27 @@ impl Connection {
             Poll::Pending
         })
         .await
+    }
+
+    /// What the session has moved and how it is doing, now.
+    pub fn stats(&self) -> ConnectionStats {
+        let info = self.shared.lock().session.info();
+        ConnectionStats {
+            bytes_sent: self.shared.bytes_out.load(Ordering::Relaxed),
+            bytes_received: self.shared.bytes_in.load(Ordering::Relaxed),
+            open_streams: info.open_streams,
+            rtt: info.rtt,
+            handshake: self.shared.handshake.get().copied(),
+            age: self.shared.started.elapsed(),
+            transport: self.shared.transport.clone(),
+            remote_addr: self.shared.remote_addr,
+            local_addr: self.shared.local_addr,
+        }
+    }
+
+    /// A short, stable id for logs and events: the first 8 bytes of the session id, hex.
+    pub fn id(&self) -> String {
+        hex::encode(&self.session_id[..8])
     }
 
     /// The reason the session ended, if it has.

@@ -12,6 +12,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -45,12 +46,19 @@ pub(crate) trait InboundRouter: Send + Sync {
     fn route(&self, conn: Connection, stream: Stream);
 }
 
+/// Where a session's bytes go: the transport and the socket addresses it reports.
+#[derive(Clone, Debug)]
+pub(crate) struct Path {
+    pub transport: crate::locator::Scheme,
+    pub remote: Option<SocketAddr>,
+    pub local: Option<SocketAddr>,
+}
+
 /// Starts the driver for `session` over `io` on the current tokio runtime.
 pub(crate) fn spawn<T>(
     session: Session,
     io: T,
-    remote_addr: Option<SocketAddr>,
-    local_addr: Option<SocketAddr>,
+    path: Path,
     router: Option<Arc<dyn InboundRouter>>,
 ) -> Arc<Shared>
 where
@@ -58,8 +66,13 @@ where
 {
     let shared = Arc::new(Shared {
         state: Mutex::new(State::new(session)),
-        remote_addr,
-        local_addr,
+        remote_addr: path.remote,
+        local_addr: path.local,
+        transport: path.transport,
+        started: Instant::now(),
+        handshake: std::sync::OnceLock::new(),
+        bytes_out: AtomicU64::new(0),
+        bytes_in: AtomicU64::new(0),
     });
     let driver = Driver {
         shared: shared.clone(),
@@ -166,6 +179,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 }
                 Poll::Ready(Ok(n)) => {
                     self.wpos += n;
+                    self.shared.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
                     progress = true;
                 }
                 Poll::Ready(Err(e)) => return Err(e),
@@ -215,6 +229,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
             rounds += 1;
             let pass = this.read_socket(cx);
             input += pass.bytes;
+            if pass.bytes > 0 {
+                shared
+                    .bytes_in
+                    .fetch_add(pass.bytes as u64, Ordering::Relaxed);
+            }
             let mut progress = pass.bytes > 0 || pass.eof || pass.error.is_some();
             let now = Instant::now();
             let mut st = shared.lock();

@@ -21,9 +21,9 @@ pub(crate) mod streams;
 
 #[doc(hidden)]
 pub use cache::{AttestationCache, VerifiedAttestation};
-pub use connection::Connection;
 pub(crate) use connection::{established, established_unless, peer_answered};
-pub(crate) use driver::{spawn as spawn_driver, InboundRouter};
+pub use connection::{Connection, ConnectionStats};
+pub(crate) use driver::{spawn as spawn_driver, InboundRouter, Path};
 pub use machine::SessionLimits;
 #[doc(hidden)]
 pub use machine::{

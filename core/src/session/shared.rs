@@ -5,11 +5,14 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::task::Waker;
+use std::time::{Duration, Instant};
 
 use super::machine::{Event, Session};
 use crate::identity::AliasCard;
+use crate::locator::Scheme;
 
 #[derive(Default)]
 pub(super) struct StreamWakers {
@@ -97,6 +100,15 @@ pub(crate) struct Shared {
     pub(crate) state: Mutex<State>,
     pub(crate) remote_addr: Option<SocketAddr>,
     pub(crate) local_addr: Option<SocketAddr>,
+    /// The transport the session runs over.
+    pub(crate) transport: Scheme,
+    /// When the driver started (the session's first byte could move).
+    pub(crate) started: Instant,
+    /// Time from `started` to AUTH_OK, set once by whoever awaited the handshake.
+    pub(crate) handshake: OnceLock<Duration>,
+    /// Bytes the driver wrote to and read from the transport (framed and encrypted).
+    pub(crate) bytes_out: AtomicU64,
+    pub(crate) bytes_in: AtomicU64,
 }
 
 impl Shared {

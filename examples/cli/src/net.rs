@@ -255,6 +255,7 @@ pub async fn listen(
 
     let chats: ChatStreams = Arc::default();
     spawn_stdin_broadcast(g.clone(), chats.clone());
+    spawn_failure_report(g.clone(), peer.events());
 
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -300,6 +301,48 @@ fn sync_invites(peer: &Peer, path: &Path, seen: &mut HashMap<String, String>) ->
         }
     });
     Ok(())
+}
+
+/// Prints every inbound handshake that fails and every connection turned away before one
+/// (docs/EVENTS.md): without them an operator sees nothing of a peer that cannot get in.
+fn spawn_failure_report(g: Global, mut events: snap2p::Events) {
+    use snap2p::{Direction, EventKind};
+    tokio::spawn(async move {
+        while let Some(ev) = events.next().await {
+            let inbound = ev.direction == Some(Direction::Inbound);
+            let kind = match ev.kind {
+                EventKind::HandshakeFailed if inbound => "handshake_failed",
+                EventKind::InboundRefused => "inbound_refused",
+                EventKind::Lagged => {
+                    note(&g, format!("* {} events missed", ev.missed.unwrap_or(0)));
+                    continue;
+                }
+                _ => continue,
+            };
+            let code = ev.code.unwrap_or(snap2p::ErrorCode::Unspecified);
+            let from = ev.remote_addr.map(|a| a.to_string()).unwrap_or_default();
+            let reason = ev.reason.clone().unwrap_or_default();
+            let text = match ev.kind {
+                EventKind::InboundRefused => {
+                    format!("* refused {from} before any handshake: {code}")
+                }
+                _ => format!("* inbound handshake from {from} failed: {code}: {reason}"),
+            };
+            event(
+                &g,
+                kind,
+                text,
+                json!({
+                    "remote_addr": from,
+                    "transport": ev.transport.as_ref().map(|t| t.as_str().to_string()),
+                    "code": code.as_u64(),
+                    "name": code.name(),
+                    "reason": reason,
+                    "ms": ev.duration.map(|d| d.as_millis() as u64),
+                }),
+            );
+        }
+    });
 }
 
 /// Lines typed into the listener go to every open chat stream. Stdin ending (e.g.

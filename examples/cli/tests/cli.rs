@@ -205,6 +205,9 @@ fn private_listener_enforces_allow() {
     let out = run(c, "");
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("ERR_NOT_ALLOWED (4)"));
+    // …and the listener says so (an operator sees who could not get in, and why).
+    let line = srv.out.wait_for("inbound handshake from 127.0.0.1:");
+    assert!(line.contains("ERR_NOT_ALLOWED (4)"), "{line}");
     // …the allowed wallet gets in, and the listener shows its address.
     let mut c = cmd(dir.path());
     c.env("SNAP2P_PASSWORD", PW)

@@ -1,0 +1,268 @@
+//! What a peer reports about its network: one event stream per peer ([`crate::Peer::events`]),
+//! the same vocabulary in every language (docs/EVENTS.md names each kind and its fields),
+//! and the counters behind [`crate::Peer::stats`].
+//!
+//! Events are for operators and applications (what happened, to whom, why); the stable
+//! error code of a failure is the one of the wire ([`ErrorCode`]). Emitting costs nothing
+//! while nobody listens (the event is not even built). A subscriber that falls behind by
+//! more than [`CAPACITY`] events gets one [`EventKind::Lagged`] event saying how many it
+//! missed, never unbounded memory.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::broadcast;
+
+use crate::error::{Error, ErrorCode};
+use crate::identity::Principal;
+use crate::locator::Scheme;
+
+/// Events a subscriber may be behind before it is told it lagged.
+pub const CAPACITY: usize = 1024;
+
+/// Which side opened the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+}
+
+/// What happened. The names (`as_str`) are the stable vocabulary of every language.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// An inbound connection turned away before any handshake: over its source's failure
+    /// budget (code 19), or no handshake slot (16), or dropped unheard (16).
+    InboundRefused,
+    /// A handshake failed, either direction: `code`, `reason`, `duration` (time spent).
+    HandshakeFailed,
+    /// A dial is tried again after a listener shed load (`code`, `duration`: the pause).
+    DialRetry,
+    /// A session authenticated: `connection`, `remote_principal`, `duration` (handshake).
+    SessionEstablished,
+    /// A session ended: `code` (OK for a clean close), `reason`, `duration` (its age),
+    /// `bytes_sent`, `bytes_received`.
+    SessionClosed,
+    /// This subscriber missed `missed` events (it read too slowly).
+    Lagged,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::InboundRefused => "inbound_refused",
+            EventKind::HandshakeFailed => "handshake_failed",
+            EventKind::DialRetry => "dial_retry",
+            EventKind::SessionEstablished => "session_established",
+            EventKind::SessionClosed => "session_closed",
+            EventKind::Lagged => "lagged",
+        }
+    }
+}
+
+/// One event. Which fields a kind fills is listed on [`EventKind`]; the others are None.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct PeerEvent {
+    pub kind: EventKind,
+    pub at: SystemTime,
+    /// [`crate::Connection::id`] of the session concerned.
+    pub connection: Option<String>,
+    pub direction: Option<Direction>,
+    pub transport: Option<Scheme>,
+    pub remote_addr: Option<SocketAddr>,
+    pub remote_principal: Option<Principal>,
+    pub code: Option<ErrorCode>,
+    pub reason: Option<String>,
+    pub duration: Option<Duration>,
+    pub bytes_sent: Option<u64>,
+    pub bytes_received: Option<u64>,
+    pub missed: Option<u64>,
+}
+
+impl PeerEvent {
+    pub(crate) fn new(kind: EventKind) -> Self {
+        PeerEvent {
+            kind,
+            at: SystemTime::now(),
+            connection: None,
+            direction: None,
+            transport: None,
+            remote_addr: None,
+            remote_principal: None,
+            code: None,
+            reason: None,
+            duration: None,
+            bytes_sent: None,
+            bytes_received: None,
+            missed: None,
+        }
+    }
+
+    /// Fills where it happened.
+    pub(crate) fn on(mut self, direction: Direction, path: &crate::session::Path) -> Self {
+        self.direction = Some(direction);
+        self.transport = Some(path.transport.clone());
+        self.remote_addr = path.remote;
+        self
+    }
+
+    pub(crate) fn error(mut self, e: &Error) -> Self {
+        self.code = Some(e.code);
+        self.reason = Some(e.reason().to_string());
+        self
+    }
+}
+
+/// A subscription to a peer's events; dropping it unsubscribes.
+pub struct Events {
+    rx: broadcast::Receiver<PeerEvent>,
+}
+
+impl Events {
+    /// The next event; None once the peer is gone.
+    pub async fn next(&mut self) -> Option<PeerEvent> {
+        match self.rx.recv().await {
+            Ok(ev) => Some(ev),
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                let mut ev = PeerEvent::new(EventKind::Lagged);
+                ev.missed = Some(n);
+                Some(ev)
+            }
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    }
+}
+
+/// A peer's counters ([`crate::Peer::stats`]).
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct PeerStats {
+    /// Sessions open now, and authenticated since the peer started, by direction.
+    pub sessions_open: usize,
+    pub sessions_inbound: u64,
+    pub sessions_outbound: u64,
+    /// Handshakes that failed, by error code (either direction).
+    pub handshakes_failed: BTreeMap<u64, u64>,
+    /// Inbound connections turned away before any handshake, by error code.
+    pub inbound_refused: BTreeMap<u64, u64>,
+    /// Inbound connections in admission now (waiting for first bytes or handshaking).
+    pub pending_handshakes: usize,
+}
+
+/// Where a peer's events go and what it counts.
+pub(crate) struct Monitor {
+    tx: broadcast::Sender<PeerEvent>,
+    sessions_inbound: AtomicU64,
+    sessions_outbound: AtomicU64,
+    handshakes_failed: Mutex<BTreeMap<u64, u64>>,
+    inbound_refused: Mutex<BTreeMap<u64, u64>>,
+}
+
+impl Default for Monitor {
+    fn default() -> Self {
+        Monitor {
+            tx: broadcast::channel(CAPACITY).0,
+            sessions_inbound: AtomicU64::new(0),
+            sessions_outbound: AtomicU64::new(0),
+            handshakes_failed: Mutex::new(BTreeMap::new()),
+            inbound_refused: Mutex::new(BTreeMap::new()),
+        }
+    }
+}
+
+impl Monitor {
+    pub(crate) fn subscribe(&self) -> Events {
+        Events {
+            rx: self.tx.subscribe(),
+        }
+    }
+
+    /// Sends the event `build` makes, if anyone listens.
+    pub(crate) fn emit(&self, build: impl FnOnce() -> PeerEvent) {
+        if self.tx.receiver_count() > 0 {
+            let _ = self.tx.send(build());
+        }
+    }
+
+    pub(crate) fn established(&self, direction: Direction) {
+        let c = match direction {
+            Direction::Inbound => &self.sessions_inbound,
+            Direction::Outbound => &self.sessions_outbound,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn handshake_failed(&self, code: ErrorCode) {
+        *self
+            .handshakes_failed
+            .lock()
+            .unwrap()
+            .entry(code.as_u64())
+            .or_insert(0) += 1;
+    }
+
+    pub(crate) fn refused(&self, code: ErrorCode) {
+        *self
+            .inbound_refused
+            .lock()
+            .unwrap()
+            .entry(code.as_u64())
+            .or_insert(0) += 1;
+    }
+
+    pub(crate) fn stats(&self, sessions_open: usize, pending_handshakes: usize) -> PeerStats {
+        PeerStats {
+            sessions_open,
+            sessions_inbound: self.sessions_inbound.load(Ordering::Relaxed),
+            sessions_outbound: self.sessions_outbound.load(Ordering::Relaxed),
+            handshakes_failed: self.handshakes_failed.lock().unwrap().clone(),
+            inbound_refused: self.inbound_refused.lock().unwrap().clone(),
+            pending_handshakes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_slow_subscriber_is_told_how_many_it_missed() {
+        let m = Monitor::default();
+        let mut slow = m.subscribe();
+        for _ in 0..CAPACITY + 10 {
+            m.emit(|| PeerEvent::new(EventKind::DialRetry));
+        }
+        let first = slow.next().await.unwrap();
+        assert_eq!(first.kind, EventKind::Lagged);
+        assert_eq!(first.missed, Some(10));
+        assert_eq!(slow.next().await.unwrap().kind, EventKind::DialRetry);
+    }
+
+    #[test]
+    fn nothing_is_built_while_nobody_listens() {
+        let m = Monitor::default();
+        m.emit(|| panic!("built an event nobody reads"));
+        let _sub = m.subscribe();
+        let mut built = false;
+        m.emit(|| {
+            built = true;
+            PeerEvent::new(EventKind::DialRetry)
+        });
+        assert!(built);
+    }
+}
