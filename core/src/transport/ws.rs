@@ -795,4 +795,109 @@ mod tls {
                 })
         }
     }
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use rustls::HandshakeKind;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::net::TcpListener;
+
+        /// A CA (DER) and a leaf for `localhost` with its key (DER).
+        fn pki() -> (Vec<u8>, Vec<Vec<u8>>, Vec<u8>) {
+            let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            let ca_key = rcgen::KeyPair::generate().unwrap();
+            let ca = ca.self_signed(&ca_key).unwrap();
+            let key = rcgen::KeyPair::generate().unwrap();
+            let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+                .unwrap()
+                .signed_by(&key, &ca, &ca_key)
+                .unwrap();
+            (
+                ca.der().to_vec(),
+                vec![leaf.der().to_vec()],
+                key.serialize_der(),
+            )
+        }
+
+        /// Two connections from one client configuration to one server configuration:
+        /// each one's handshake kind, after a byte each way (TLS 1.3 tickets arrive after
+        /// the handshake; the client has read them by then).
+        async fn two_handshakes(
+            client: Arc<rustls::ClientConfig>,
+            server: Arc<rustls::ServerConfig>,
+        ) -> Vec<Option<HandshakeKind>> {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let acceptor = TlsAcceptor::from(server);
+            tokio::spawn(async move {
+                while let Ok((tcp, _)) = listener.accept().await {
+                    let acceptor = acceptor.clone();
+                    tokio::spawn(async move {
+                        if let Ok(mut s) = acceptor.accept(tcp).await {
+                            let mut b = [0u8; 1];
+                            let _ = s.read_exact(&mut b).await;
+                            let _ = s.write_all(b"x").await;
+                            let _ = s.shutdown().await;
+                        }
+                    });
+                }
+            });
+            let mut kinds = Vec::new();
+            for _ in 0..2 {
+                let tcp = TcpStream::connect(addr).await.unwrap();
+                let name = ServerName::try_from("localhost").unwrap();
+                let mut tls = TlsConnector::from(client.clone())
+                    .connect(name, tcp)
+                    .await
+                    .unwrap();
+                tls.write_all(b"y").await.unwrap();
+                let mut b = [0u8; 1];
+                tls.read_exact(&mut b).await.unwrap();
+                kinds.push(tls.get_ref().1.handshake_kind());
+            }
+            kinds
+        }
+
+        #[tokio::test]
+        async fn reconnects_are_full_handshakes_never_resumed() {
+            let (ca, chain, key) = pki();
+            // Control: rustls' defaults (client session cache, server tickets) do resume,
+            // so the check below can see a resumption when there is one.
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(CertificateDer::from(ca.clone())).unwrap();
+            let client = rustls::ClientConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            let server = rustls::ServerConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(
+                    chain
+                        .iter()
+                        .map(|c| CertificateDer::from(c.clone()))
+                        .collect(),
+                    PrivateKeyDer::try_from(key.clone()).unwrap(),
+                )
+                .unwrap();
+            let kinds = two_handshakes(Arc::new(client), Arc::new(server)).await;
+            assert_eq!(
+                kinds,
+                vec![Some(HandshakeKind::Full), Some(HandshakeKind::Resumed)]
+            );
+
+            // The transport's configurations: a full handshake every time.
+            let cfg = WsConfig::default()
+                .without_webpki_roots()
+                .with_root_der(ca)
+                .with_tls_identity_der(chain, key);
+            let tls = Tls::new(&cfg).unwrap();
+            let server = tls.server.clone().unwrap();
+            let kinds = two_handshakes(tls.client.clone(), server).await;
+            assert_eq!(kinds, vec![Some(HandshakeKind::Full); 2]);
+        }
+    }
 }
