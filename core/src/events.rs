@@ -161,6 +161,10 @@ pub struct PeerStats {
     pub inbound_refused: BTreeMap<u64, u64>,
     /// Inbound connections in admission now (waiting for first bytes or handshaking).
     pub pending_handshakes: usize,
+    /// Bytes on the wire of every session since the peer started, open and closed
+    /// ([`crate::ConnectionStats::bytes_sent`]).
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
 }
 
 /// Where a peer's events go and what it counts.
@@ -170,6 +174,9 @@ pub(crate) struct Monitor {
     sessions_outbound: AtomicU64,
     handshakes_failed: Mutex<BTreeMap<u64, u64>>,
     inbound_refused: Mutex<BTreeMap<u64, u64>>,
+    /// Bytes of the sessions that have ended.
+    closed_bytes_sent: AtomicU64,
+    closed_bytes_received: AtomicU64,
 }
 
 impl Default for Monitor {
@@ -180,6 +187,8 @@ impl Default for Monitor {
             sessions_outbound: AtomicU64::new(0),
             handshakes_failed: Mutex::new(BTreeMap::new()),
             inbound_refused: Mutex::new(BTreeMap::new()),
+            closed_bytes_sent: AtomicU64::new(0),
+            closed_bytes_received: AtomicU64::new(0),
         }
     }
 }
@@ -224,9 +233,25 @@ impl Monitor {
             .or_insert(0) += 1;
     }
 
-    pub(crate) fn stats(&self, sessions_open: usize, pending_handshakes: usize) -> PeerStats {
+    /// A session ended having moved these bytes.
+    pub(crate) fn closed(&self, sent: u64, received: u64) {
+        self.closed_bytes_sent.fetch_add(sent, Ordering::Relaxed);
+        self.closed_bytes_received
+            .fetch_add(received, Ordering::Relaxed);
+    }
+
+    /// `open`: the stats of the sessions open now.
+    pub(crate) fn stats(
+        &self,
+        open: &[crate::session::ConnectionStats],
+        pending_handshakes: usize,
+    ) -> PeerStats {
+        let live_sent: u64 = open.iter().map(|s| s.bytes_sent).sum();
+        let live_received: u64 = open.iter().map(|s| s.bytes_received).sum();
         PeerStats {
-            sessions_open,
+            sessions_open: open.len(),
+            bytes_sent: self.closed_bytes_sent.load(Ordering::Relaxed) + live_sent,
+            bytes_received: self.closed_bytes_received.load(Ordering::Relaxed) + live_received,
             sessions_inbound: self.sessions_inbound.load(Ordering::Relaxed),
             sessions_outbound: self.sessions_outbound.load(Ordering::Relaxed),
             handshakes_failed: self.handshakes_failed.lock().unwrap().clone(),

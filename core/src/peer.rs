@@ -729,8 +729,11 @@ impl Peer {
             let why = watched.closed().await;
             if let Some(peer) = Peer::from_weak(&weak) {
                 peer.remember_alias(&watched);
+                let stats = watched.stats();
+                peer.inner
+                    .monitor
+                    .closed(stats.bytes_sent, stats.bytes_received);
                 peer.inner.monitor.emit(|| {
-                    let stats = watched.stats();
                     let mut ev = PeerEvent::new(EventKind::SessionClosed).error(&why);
                     ev.connection = Some(watched.id());
                     ev.remote_principal = Some(watched.remote_principal().clone());
@@ -966,8 +969,8 @@ impl Peer {
 
     /// This peer's counters now.
     pub fn stats(&self) -> PeerStats {
-        let open = self.connections().len();
-        self.inner.monitor.stats(open, self.pending_handshakes())
+        let open: Vec<_> = self.connections().iter().map(Connection::stats).collect();
+        self.inner.monitor.stats(&open, self.pending_handshakes())
     }
 
     /// Inbound connections not yet authenticated nor turned away: handshakes in progress

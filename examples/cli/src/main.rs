@@ -6,6 +6,7 @@
 
 mod config;
 mod demo;
+mod metrics;
 mod net;
 mod out;
 mod wallet;
@@ -77,6 +78,10 @@ pub struct ListenOpts {
     /// The `--wss` listener's private key (PEM).
     #[arg(long, value_name = "FILE", requires = "wss")]
     pub tls_key: Option<PathBuf>,
+    /// Serve `/metrics` (Prometheus), `/health` and `/ready` over HTTP on this address
+    /// (`127.0.0.1:9100`; port 0: any free one, printed at start).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
 }
 
 impl ListenOpts {

@@ -207,6 +207,15 @@ pub async fn listen(
     let Some(local) = first else {
         return Err(err(ErrorCode::InvalidArgument, "nothing to listen on"));
     };
+    if let Some(addr) = &listen.metrics {
+        let bound = crate::metrics::serve(peer.clone(), addr).await?;
+        event(
+            g,
+            "metrics",
+            format!("Metrics on http://{bound}/metrics (and /health, /ready)"),
+            json!({"addr": bound.to_string()}),
+        );
+    }
     if opts.visibility != Vis::Public && opts.allow.is_empty() {
         note(
             g,
