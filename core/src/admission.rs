@@ -36,14 +36,14 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
+use bytes::Buf;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::error::ErrorCode;
 use crate::policy::source_of;
 use crate::session::HandshakeProgress;
 use crate::transport::Io;
-use crate::wire::frame::{self, MAX_PREAUTH_FRAME};
+use crate::wire::frame::{self, Varint, MAX_PREAUTH_FRAME};
 
 /// A handshake whose last complete frame is older than this may be evicted for a
 /// newcomer even though it has made progress before. An honest handshake waits one round
@@ -233,10 +233,17 @@ impl Waiting {
         // life, and a kept read buffer cost 2.3 KiB per idle session (docs/BENCHMARKS.md).
         let prefix = bytes::Bytes::copy_from_slice(&buf[..n]);
         drop(buf);
-        let mut probe = BytesMut::from(&prefix[..]);
-        let first = match frame::next_frame(&mut probe, MAX_PREAUTH_FRAME) {
-            Ok(None) => First::Partial,
-            Ok(Some(f)) if invited(&f) => First::Invited,
+        let first = match frame::read_varint(&prefix) {
+            Ok(Varint::Complete(len, used)) if len <= MAX_PREAUTH_FRAME as u64 => {
+                match prefix.get(used..used + len as usize) {
+                    None => First::Partial,
+                    Some(f) if invited(f) => First::Invited,
+                    Some(_) => First::Frame,
+                }
+            }
+            Ok(Varint::Incomplete) => First::Partial,
+            // Not snap2p's framing (or over the pre-auth limit): the machine turns it away
+            // at once.
             _ => First::Frame,
         };
         let io: Box<dyn Io> = Box::new(Rewind { prefix, io });
