@@ -174,18 +174,23 @@ def main():
             if dl not in cmds:
                 continue
             dcmd = cmds[dl]
+
+            def three_streams(listener):
+                """Mutual auth + 3 streams x payload to `listener`, SHA-256 both ends."""
+                ok, res, err = dial(
+                    dcmd,
+                    [
+                        "--target", listener["locator"],
+                        "--streams", "3",
+                        "--bytes", str(opts.bytes),
+                        "--expect-principal", listener["principal"],
+                    ],
+                )
+                streams_ok = ok and len(res.get("streams", [])) == 3
+                return ok, res, (streams_ok, res.get("error") or err[-300:])
+
             pub = ready["public"]
-            ok, res, err = dial(
-                dcmd,
-                [
-                    "--target", pub["locator"],
-                    "--streams", "3",
-                    "--bytes", str(opts.bytes),
-                    "--expect-principal", pub["principal"],
-                ],
-            )
-            streams_ok = ok and len(res.get("streams", [])) == 3
-            results[(lst, dl, "auth")] = (streams_ok, res.get("error") or err[-300:])
+            ok, res, results[(lst, dl, "auth")] = three_streams(pub)
             alias_ok = ok and res.get("alias") == alias
             if ok and not alias_ok:
                 # The card may trail AUTH_OK; ask again with an explicit expectation.
@@ -222,17 +227,8 @@ def main():
             else:
                 results[(lst, dl, "px1")] = (False, "no rust hub")
             ws = ready["ws"]
-            ok, res, err = dial(
-                dcmd,
-                [
-                    "--target", ws["locator"],
-                    "--streams", "3",
-                    "--bytes", str(opts.bytes),
-                    "--expect-principal", ws["principal"],
-                ],
-            )
-            ws_ok = ok and ws["locator"].startswith("ws://") and len(res.get("streams", [])) == 3
-            results[(lst, dl, "ws")] = (ws_ok, res.get("error") or err[-300:])
+            _, _, (ws_ok, detail) = three_streams(ws)
+            results[(lst, dl, "ws")] = (ws_ok and ws["locator"].startswith("ws://"), detail)
         for r in listeners.values():
             r.stop()
     if hub:
