@@ -215,16 +215,36 @@ impl Monitor {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn handshake_failed(&self, code: ErrorCode) {
+    /// Counts a failed handshake and reports it (`took`: time spent, when known).
+    pub(crate) fn handshake_failed(
+        &self,
+        direction: Direction,
+        path: &crate::session::Path,
+        error: &Error,
+        took: Option<Duration>,
+    ) {
+        self.emit(|| {
+            let mut ev = PeerEvent::new(EventKind::HandshakeFailed).error(error);
+            ev.duration = took;
+            ev.on(direction, path)
+        });
         *self
             .handshakes_failed
             .lock()
             .unwrap()
-            .entry(code.as_u64())
+            .entry(error.code.as_u64())
             .or_insert(0) += 1;
     }
 
-    pub(crate) fn refused(&self, code: ErrorCode) {
+    /// Counts and reports an inbound connection turned away before any handshake.
+    pub(crate) fn refused(&self, remote: SocketAddr, code: ErrorCode) {
+        self.emit(|| {
+            let mut ev = PeerEvent::new(EventKind::InboundRefused);
+            ev.code = Some(code);
+            ev.direction = Some(Direction::Inbound);
+            ev.remote_addr = Some(remote);
+            ev
+        });
         *self
             .inbound_refused
             .lock()

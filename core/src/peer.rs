@@ -699,12 +699,7 @@ impl Peer {
                 Ok(conn)
             }
             Err(error) => {
-                monitor.handshake_failed(error.code);
-                monitor.emit(|| {
-                    let mut ev = PeerEvent::new(EventKind::HandshakeFailed).error(&error);
-                    ev.duration = Some(took);
-                    ev.on(direction, &path)
-                });
+                monitor.handshake_failed(direction, &path, &error, Some(took));
                 tracing::debug!(
                     "{} handshake with {:?} failed after {took:?}: {error}",
                     direction.as_str(),
@@ -1078,10 +1073,9 @@ async fn accept_loop(mut listener: Box<dyn Listener>, peer: Weak<PeerInner>) {
         // nodes: see PeerConfig::preauth_rate_per_min), then a slot in the table of
         // handshakes in progress. A refusal costs one accept and one close.
         if !policy.knock_required() && !policy.preauth_limiter.has_budget(source, now) {
-            peer.inner.monitor.refused(ErrorCode::RateLimited);
             peer.inner
                 .monitor
-                .emit(|| refused_event(incoming.remote, ErrorCode::RateLimited));
+                .refused(incoming.remote, ErrorCode::RateLimited);
             refuse(incoming, &policy, ErrorCode::RateLimited);
             continue;
         }
@@ -1094,6 +1088,11 @@ async fn accept_loop(mut listener: Box<dyn Listener>, peer: Weak<PeerInner>) {
                 upgrade,
             } = incoming;
             let limits = &peer.inner.config.limits;
+            let path = Path {
+                transport,
+                remote: Some(remote),
+                local,
+            };
             // The transport's own setup (a WebSocket upgrade, TLS) and the first bytes
             // share the first frame's deadline; a connection dropped for newer ones while
             // it waits gets no answer (it has said nothing).
@@ -1113,21 +1112,10 @@ async fn accept_loop(mut listener: Box<dyn Listener>, peer: Weak<PeerInner>) {
                     Err(Refused::Say(io, code, reason)) => {
                         let monitor = &peer.inner.monitor;
                         if code == ErrorCode::ResourceExhausted {
-                            monitor.refused(code);
-                            monitor.emit(|| refused_event(remote, code));
+                            monitor.refused(remote, code);
                         } else {
-                            monitor.handshake_failed(code);
-                            monitor.emit(|| {
-                                let mut ev = PeerEvent::new(EventKind::HandshakeFailed);
-                                ev.code = Some(code);
-                                ev.reason = Some(reason.to_string());
-                                let path = Path {
-                                    transport: transport.clone(),
-                                    remote: Some(remote),
-                                    local,
-                                };
-                                ev.on(Direction::Inbound, &path)
-                            });
+                            let error = Error::new(code, reason);
+                            monitor.handshake_failed(Direction::Inbound, &path, &error, None);
                         }
                         refuse_io(io, &policy, code, Some(reason)).await;
                         Err(())
@@ -1138,11 +1126,6 @@ async fn accept_loop(mut listener: Box<dyn Listener>, peer: Weak<PeerInner>) {
                         let handshake = async {
                             let cfg = peer.session_config(false, &DialOptions::default()).await?;
                             let slot = Some(ticket.slot().as_ref());
-                            let path = Path {
-                                transport: transport.clone(),
-                                remote: Some(remote),
-                                local,
-                            };
                             peer.run_session(cfg, io, path, slot)
                                 .await
                                 .map_err(|f| f.error)
@@ -1166,15 +1149,6 @@ async fn accept_loop(mut listener: Box<dyn Listener>, peer: Weak<PeerInner>) {
             }
         });
     }
-}
-
-/// An inbound connection turned away before any handshake.
-fn refused_event(remote: SocketAddr, code: ErrorCode) -> PeerEvent {
-    let mut ev = PeerEvent::new(EventKind::InboundRefused);
-    ev.code = Some(code);
-    ev.direction = Some(Direction::Inbound);
-    ev.remote_addr = Some(remote);
-    ev
 }
 
 /// Whether a first frame is a KNOCK with an invite this node would accept (admission lets
