@@ -8,6 +8,7 @@
 //!   the encrypted wallet store, principals;
 //! - [`peer`]: `Peer`, options, invites, connection callbacks;
 //! - [`session`]: `Connection`, `Stream`, stream callbacks;
+//! - [`events`]: the peer's event subscription and the peer and connection counters;
 //! - [`rt`]: running core futures on the shared runtime, `Subscription` handles;
 //! - [`bytes`]: stream data, copied across the FFI in one piece;
 //! - [`raw`]: plain C entry points for the Kotlin `writeAll` fast path (no uniffi).
@@ -16,6 +17,7 @@ uniffi::setup_scaffolding!("snap2p");
 
 pub mod bytes;
 pub mod error;
+pub mod events;
 pub mod identity;
 pub mod peer;
 pub mod raw;
@@ -24,6 +26,7 @@ pub mod session;
 
 pub use bytes::Bytes;
 pub use error::{ErrorInfo, Snap2pError};
+pub use events::{EventSubscription, PeerEvent};
 pub use identity::{HostSigner, Signer, WalletStore};
 pub use peer::{Peer, PeerOptions};
 pub use rt::Subscription;

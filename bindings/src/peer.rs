@@ -1,11 +1,14 @@
 //! `Peer`: creation with options, listen, dial, invites, allowlist, connection callbacks.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use snap2p::policy::{parse_invite_token, DEFAULT_INVITE_TTL_SECS};
+use snap2p::transport::{WsConfig, WsTransport};
 use snap2p::{DialOptions, ErrorCode, PeerConfig};
 
 use crate::error::{Result, Snap2pError};
+use crate::events::{EventSubscription, PeerStats};
 use crate::identity::{parse_principal_arg, Signer};
 use crate::rt::{on_runtime, Subscription};
 use crate::session::{AliasInfo, Connection};
@@ -71,6 +74,38 @@ pub struct PeerOptions {
     /// Who signs the attestation and cards; default: a fresh mainnet wallet.
     #[uniffi(default)]
     pub signer: Option<Arc<Signer>>,
+    /// PEM certificate chain (leaf first) a `wss://` listener presents; with `tls_key_file`.
+    #[uniffi(default)]
+    pub tls_cert_file: Option<String>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `tls_cert_file`.
+    #[uniffi(default)]
+    pub tls_key_file: Option<String>,
+    /// PEM file of root certificates trusted, besides Mozilla's, when dialing `wss://`.
+    #[uniffi(default)]
+    pub tls_root_file: Option<String>,
+}
+
+/// The core's WebSocket transport with these TLS files, as `snap2p listen --tls-cert
+/// --tls-key --tls-root` builds it (None: the built-in one).
+fn ws_transport(options: &PeerOptions) -> Result<Option<Arc<WsTransport>>> {
+    let mut ws = WsConfig::default();
+    match (&options.tls_cert_file, &options.tls_key_file) {
+        (Some(cert), Some(key)) => {
+            ws = ws.with_tls_identity_pem_files(Path::new(cert), Path::new(key))?;
+        }
+        (None, None) if options.tls_root_file.is_none() => return Ok(None),
+        (None, None) => {}
+        _ => {
+            return Err(Snap2pError::new(
+                ErrorCode::InvalidArgument,
+                "tls_cert_file and tls_key_file go together",
+            ))
+        }
+    }
+    if let Some(root) = &options.tls_root_file {
+        ws = ws.with_root_pem_file(Path::new(root))?;
+    }
+    Ok(Some(Arc::new(WsTransport::new(ws)?)))
 }
 
 /// An invite token. `token` is what the dialer passes as `invite`.
@@ -120,6 +155,7 @@ impl Peer {
     /// Creates a peer (signs its NodeKeyAttestation, and AliasCard if an alias is given).
     #[uniffi::constructor]
     pub async fn create(options: PeerOptions) -> Result<Arc<Self>> {
+        let ws = ws_transport(&options)?;
         let mut config = PeerConfig::default();
         if let Some(v) = options.visibility {
             config.visibility = v.into();
@@ -149,10 +185,14 @@ impl Peer {
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let signer = options.signer.map(|s| s.inner.clone());
         let inner = on_runtime(async move {
-            let peer = match signer {
-                Some(s) => snap2p::Peer::new(s, config).await?,
-                None => snap2p::Peer::ephemeral(config).await?,
-            };
+            let mut builder = snap2p::Peer::builder(config);
+            if let Some(s) = signer {
+                builder = builder.signer(s);
+            }
+            if let Some(ws) = ws {
+                builder = builder.transport(ws);
+            }
+            let peer = builder.build().await?;
             let now = snap2p::unix_now();
             for token in invites {
                 peer.policy()
@@ -179,7 +219,9 @@ impl Peer {
         self.inner.visibility().into()
     }
 
-    /// Listens on `"127.0.0.1:0"`, `"9000"`, `"[::]:9000"`…; returns the bound address.
+    /// Listens on `"127.0.0.1:0"`, `"9000"`, `"[::]:9000"`, `"ws://127.0.0.1:0/path"`,
+    /// `"wss://0.0.0.0:443/path"` (needs `tls_cert_file`)…; returns the bound `ip:port`
+    /// (`listen_locators()` gives the full locators).
     pub async fn listen(&self, addr: String) -> Result<String> {
         let peer = self.inner.clone();
         on_runtime(async move { peer.listen(&addr).await.map(|a| a.to_string()) }).await
@@ -191,6 +233,27 @@ impl Peer {
             .iter()
             .map(ToString::to_string)
             .collect()
+    }
+
+    /// Every listener as a dialable locator of its transport (`127.0.0.1:9000`,
+    /// `ws://127.0.0.1:8080/p`, `wss://0.0.0.0:443/p`: unspecified IPs as bound).
+    pub fn listen_locators(&self) -> Vec<String> {
+        self.inner
+            .listen_locators()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// Subscribes to this peer's events (docs/EVENTS.md); each call is a subscription of
+    /// its own, stopped by its `close()` (Kotlin: `cancel()`) or by releasing it.
+    pub fn events(&self) -> Arc<EventSubscription> {
+        EventSubscription::new(self.inner.events())
+    }
+
+    /// This peer's counters now.
+    pub fn stats(&self) -> PeerStats {
+        self.inner.stats().into()
     }
 
     /// Dials a locator (`ip:port`, `host:port`) or a principal (`stacks:SP…`, PX-1).

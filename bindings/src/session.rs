@@ -6,6 +6,7 @@ use snap2p::ErrorCode;
 
 use crate::bytes::Bytes;
 use crate::error::{ErrorInfo, Result};
+use crate::events::ConnectionStats;
 use crate::rt::{on_runtime, Subscription};
 
 /// Largest chunk one `read` returns and `onData` delivers.
@@ -74,6 +75,17 @@ impl Connection {
     /// The peer's verified, unexpired AliasCard.
     pub fn remote_alias(&self) -> Option<AliasInfo> {
         self.inner.remote_alias().map(Into::into)
+    }
+
+    /// A short, stable id for logs and events (`PeerEvent.connection`): the first 8 bytes
+    /// of the session id in hex, the same at both ends.
+    pub fn id(&self) -> String {
+        self.inner.id()
+    }
+
+    /// What the session has moved and how it is doing, now.
+    pub fn stats(&self) -> ConnectionStats {
+        self.inner.stats().into()
     }
 
     pub fn session_id(&self) -> Vec<u8> {

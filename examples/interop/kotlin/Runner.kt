@@ -1,8 +1,10 @@
 // The Kotlin runner of the interop matrix (contract: docs/INTEROP.md).
 //
 //   Runner listen [--visibility V] [--allow P]… [--alias A] [--invite] [--bootstrap LOC] [--sign-form digest|message]
+//                 [--ws | --wss --tls-cert PEM --tls-key PEM]
 //   Runner dial --target T [--via LOC] [--invite HEX] [--streams N] [--bytes B]
 //               [--expect-principal P] [--expect-alias A] [--expect-code C] [--sign-form F]
+//               [--tls-root PEM]
 //
 //   Runner bench-send ADDR TOTAL WRITE [--output-stream]   (benchmark hook, bench/src/bindings.rs)
 //
@@ -125,6 +127,10 @@ suspend fun makePeer(args: Args): Peer {
             alias = alias,
             displayName = alias?.let { "$it (kotlin)" },
             signer = signer,
+            // wss: the listener's certificate and key, the dialer's extra trusted root.
+            tlsCertFile = args.value("--tls-cert"),
+            tlsKeyFile = args.value("--tls-key"),
+            tlsRootFile = args.value("--tls-root"),
         )
     )
 }
@@ -162,7 +168,12 @@ fun CoroutineScope.serveConnection(conn: Connection) = launch {
 suspend fun listen(args: Args): Int = coroutineScope {
     val peer = makePeer(args)
     // listen() returns the bound "ip:port"; the locator is the listen locator with it.
-    val locator = if (args.flag("--ws")) {
+    val locator = if (args.flag("--wss")) {
+        // The full locator of the listener, named as its certificate is (localhost).
+        peer.listen("wss://127.0.0.1:0/interop")
+        peer.listenLocators().first { it.startsWith("wss://") }
+            .replace("wss://127.0.0.1:", "wss://localhost:")
+    } else if (args.flag("--ws")) {
         "ws://" + peer.listen("ws://127.0.0.1:0/interop") + "/interop"
     } else {
         peer.listen("127.0.0.1:0")
