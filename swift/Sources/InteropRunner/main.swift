@@ -1,8 +1,10 @@
 // The Swift runner of the interop matrix (contract: docs/INTEROP.md).
 //
 //   snap2p-interop-runner listen [--visibility V] [--allow P]… [--alias A] [--invite] [--bootstrap LOC] [--sign-form digest|message]
+//                                [--ws | --wss --tls-cert PEM --tls-key PEM]
 //   snap2p-interop-runner dial --target T [--via LOC] [--invite HEX] [--streams N] [--bytes B]
 //                              [--expect-principal P] [--expect-alias A] [--expect-code C] [--sign-form F]
+//                              [--tls-root PEM]
 //
 // Its wallet signer is Swift: a HostSigner (the foreign protocol) the core calls back to sign
 // the NodeKeyAttestation and AliasCard. It hashes Stacks messages itself and hands the
@@ -128,7 +130,11 @@ func makePeer(_ args: Args) async throws -> Peer {
         allowlistGate: visibility == .private || !allow.isEmpty,
         alias: alias,
         displayName: alias.map { "\($0) (swift)" },
-        signer: signer
+        signer: signer,
+        // wss: the listener's certificate and key, the dialer's extra trusted root.
+        tlsCertFile: args.value("--tls-cert"),
+        tlsKeyFile: args.value("--tls-key"),
+        tlsRootFile: args.value("--tls-root")
     ))
 }
 
@@ -179,7 +185,14 @@ func listen(_ args: Args) async throws -> Int32 {
     let peer = try await makePeer(args)
     // listen() returns the bound "ip:port"; the locator is the listen locator with it.
     let locator: String
-    if args.flag("--ws") {
+    if args.flag("--wss") {
+        // The full locator of the listener, named as its certificate is (localhost).
+        _ = try await peer.listen(addr: "wss://127.0.0.1:0/interop")
+        guard let l = peer.listenLocators().first(where: { $0.hasPrefix("wss://") }) else {
+            throw NSError(domain: "runner", code: 1, userInfo: [NSLocalizedDescriptionKey: "no wss listener"])
+        }
+        locator = l.replacingOccurrences(of: "wss://127.0.0.1:", with: "wss://localhost:")
+    } else if args.flag("--ws") {
         let bound = try await peer.listen(addr: "ws://127.0.0.1:0/interop")
         locator = "ws://\(bound)/interop"
     } else {
