@@ -34,6 +34,23 @@ fun Connection.incomingStreams(): Flow<Stream> = callbackFlow {
     }
 }
 
+/**
+ * This subscription's events (docs/EVENTS.md) as a [Flow], for one collector: it
+ * completes when the subscription is cancelled or the peer is gone, and when the collector
+ * stops (cancelled, or an operator like `first` or `take`) the subscription is cancelled and
+ * released. Subscribe first, then start what should be observed:
+ * `val events = peer.events(); launch { events.asFlow().collect { … } }; peer.dial(…)`.
+ */
+fun EventSubscription.asFlow(): Flow<PeerEvent> = flow {
+    use {
+        try {
+            while (true) emit(next() ?: break)
+        } finally {
+            cancel()
+        }
+    }
+}
+
 /** The stream's chunks until the remote finishes (suspending reads, natural backpressure). */
 fun Stream.chunks(maxChunk: UInt = 262_144u): Flow<ByteArray> = flow {
     while (true) {

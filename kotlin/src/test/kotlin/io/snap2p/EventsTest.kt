@@ -1,0 +1,152 @@
+package io.snap2p
+
+import kotlinx.coroutines.CoroutineStart
+import kotlinx.coroutines.async
+import kotlinx.coroutines.flow.filter
+import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.flow.toList
+import kotlinx.coroutines.launch
+import org.junit.jupiter.api.Assertions.assertArrayEquals
+import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertFalse
+import org.junit.jupiter.api.Assertions.assertNotNull
+import org.junit.jupiter.api.Assertions.assertNull
+import org.junit.jupiter.api.Assertions.assertTrue
+import org.junit.jupiter.api.Test
+
+/** The next event of [kind], skipping others (docs/EVENTS.md). */
+suspend fun EventSubscription.nextOf(kind: EventKind): PeerEvent = step("a $kind event") {
+    while (true) {
+        val ev = next() ?: throw AssertionError("the subscription ended before a $kind event")
+        if (ev.kind == kind) return@step ev
+    }
+    @Suppress("UNREACHABLE_CODE")
+    throw IllegalStateException()
+}
+
+/** Peer events and counters (Peer.events(), Peer.stats(), Connection.stats(), Connection.id()). */
+class EventsTest {
+    @Test
+    fun aWrongInviteOnAStealthListenerIsReportedWithItsCode() = runTest {
+        // Invite-only stealth listener: it answers nothing to a dialer without a valid invite.
+        val server = Peer.create(PeerOptions(visibility = Visibility.STEALTH, allowlistGate = false))
+        val events = server.events()
+        val addr = server.listen("127.0.0.1:0")
+        server.createInvite(null, false)
+        val client = Peer.create(PeerOptions())
+        expectError(5u, "ERR_INVITE_INVALID") { client.dial(addr, invite = "ab".repeat(32)) }
+
+        val failed = events.nextOf(EventKind.HANDSHAKE_FAILED)
+        assertEquals(5uL, failed.code, "$failed")
+        assertEquals("ERR_INVITE_INVALID", errorCodeName(failed.code!!))
+        assertEquals(Direction.INBOUND, failed.direction)
+        assertEquals("tcp", failed.transport)
+        assertEquals("127.0.0.1", failed.remoteAddr?.substringBeforeLast(':'))
+        assertNotNull(failed.reason)
+        assertNull(failed.connection, "no session, no connection id")
+        assertEquals(1uL, server.stats().handshakesFailed[5uL], "${server.stats()}")
+        assertEquals(0uL, server.stats().sessionsInbound)
+
+        events.cancel()
+        events.close()
+        client.shutdown()
+        server.shutdown()
+        listOf(client, server).forEach { it.close() }
+    }
+
+    @Test
+    fun sessionEventsCarryTheConnectionIdAndCountersGrow() = runTest {
+        val server = Peer.create(PeerOptions())
+        val client = Peer.create(PeerOptions())
+        val serverEvents = server.events()
+        val clientEvents = client.events()
+        val addr = server.listen("127.0.0.1:0")
+        val echo = launch {
+            val c = server.accept() ?: return@launch
+            val s = c.acceptStream()
+            s.writeAndFinish(s.readToEnd(4uL shl 20))
+        }
+        val conn = client.dial(addr)
+        assertEquals(16, conn.id().length)
+
+        val up = clientEvents.nextOf(EventKind.SESSION_ESTABLISHED)
+        assertEquals(conn.id(), up.connection)
+        assertEquals(Direction.OUTBOUND, up.direction)
+        assertEquals("tcp", up.transport)
+        assertEquals(addr, up.remoteAddr)
+        assertEquals(server.principal(), up.remotePrincipal)
+        assertTrue(up.duration!! > java.time.Duration.ZERO, "$up")
+        val down = serverEvents.nextOf(EventKind.SESSION_ESTABLISHED)
+        assertEquals(conn.id(), down.connection, "both ends name the session alike")
+        assertEquals(Direction.INBOUND, down.direction)
+        assertEquals(client.principal(), down.remotePrincipal)
+
+        // 1 MiB echoed: the byte counters of the connection and of the peer grow.
+        val before = conn.stats()
+        val data = pattern(1 shl 20)
+        val s = conn.openStream("echo")
+        s.writeAndFinish(data)
+        assertArrayEquals(data, s.readToEnd(2uL shl 20))
+        echo.join()
+        val after = conn.stats()
+        assertTrue(after.bytesSent >= before.bytesSent + (1uL shl 20), "$before -> $after")
+        assertTrue(after.bytesReceived >= before.bytesReceived + (1uL shl 20), "$before -> $after")
+        assertEquals("tcp", after.transport)
+        assertEquals(addr, after.remoteAddr)
+        assertNotNull(after.handshake)
+        assertTrue(after.age >= after.handshake!!, "$after")
+        val peerStats = client.stats()
+        assertEquals(1uL, peerStats.sessionsOutbound)
+        assertEquals(1uL, peerStats.sessionsOpen)
+        assertTrue(peerStats.bytesSent >= after.bytesSent, "$peerStats")
+
+        conn.shutdown(0u, "done")
+        val gone = clientEvents.nextOf(EventKind.SESSION_CLOSED)
+        assertEquals(conn.id(), gone.connection)
+        assertEquals(0uL, gone.code, "$gone")
+        assertTrue(gone.bytesSent!! >= 1uL shl 20, "$gone")
+        val goneThere = serverEvents.nextOf(EventKind.SESSION_CLOSED)
+        assertEquals(conn.id(), goneThere.connection)
+        assertTrue(goneThere.bytesReceived!! >= 1uL shl 20, "$goneThere")
+        assertEquals(1uL, server.stats().sessionsInbound)
+
+        listOf(serverEvents, clientEvents).forEach { it.cancel(); it.close() }
+        client.shutdown()
+        server.shutdown()
+        listOf(s, conn, client, server).forEach { it.close() }
+    }
+
+    @Test
+    fun cancellingTheSubscriptionEndsNext() = runTest {
+        val peer = Peer.create(PeerOptions())
+        val events = peer.events()
+        val pending = async(start = CoroutineStart.UNDISPATCHED) { events.next() }
+        assertFalse(events.isClosed())
+        events.cancel()
+        assertNull(step("next() returns null once cancelled") { pending.await() })
+        assertTrue(events.isClosed())
+        assertNull(events.next())
+        events.cancel() // idempotent
+        events.close()
+
+        // The Flow view: it ends when its subscription is cancelled, and stopping its
+        // collector (first) cancels the subscription.
+        val other = peer.events()
+        val collected = async(start = CoroutineStart.UNDISPATCHED) { other.asFlow().toList() }
+        other.cancel()
+        assertEquals(emptyList<PeerEvent>(), step("the flow completes") { collected.await() })
+
+        val server = Peer.create(PeerOptions())
+        val addr = server.listen("127.0.0.1:0")
+        val third = peer.events()
+        val firstUp = async(start = CoroutineStart.UNDISPATCHED) {
+            third.asFlow().filter { it.kind == EventKind.SESSION_ESTABLISHED }.first()
+        }
+        val conn = peer.dial(addr)
+        assertEquals(conn.id(), step("an event through the flow") { firstUp.await() }.connection)
+
+        peer.shutdown()
+        server.shutdown()
+        listOf(conn, peer, server).forEach { it.close() }
+    }
+}
