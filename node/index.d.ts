@@ -121,6 +121,105 @@ export interface PeerOptions {
   attestationTtlSecs?: number;
   preauthRatePerMin?: number;
   connectTimeoutMs?: number;
+  /** Rekey a sending key after this many bytes sealed (0: never by bytes; default 2^30). */
+  rekeyAfterBytes?: number;
+  /** … or after this many frames (0: never by frames; default 100,000). */
+  rekeyAfterFrames?: number;
+  /** … or once the key is this many seconds old and sealed a frame (0: never; default 3600). */
+  rekeyIntervalSecs?: number;
+  /** PEM certificate chain (leaf first) a `wss://` listener presents; with `tlsKeyFile`. */
+  tlsCertFile?: string;
+  /** PEM private key (PKCS#8, PKCS#1 or SEC1) of `tlsCertFile`. */
+  tlsKeyFile?: string;
+  /** PEM file of root certificates trusted, besides Mozilla's, when dialing `wss://`. */
+  tlsRootFile?: string;
+}
+
+/** What happened (docs/EVENTS.md); the same names in every language. */
+export type EventKind =
+  | 'session_established'
+  | 'session_closed'
+  | 'handshake_failed'
+  | 'inbound_refused'
+  | 'dial_retry'
+  | 'lagged';
+
+/** One event of `peer.events()`. `kind` says which of the optional fields are set. */
+export interface PeerEvent {
+  kind: EventKind;
+  /** Wall-clock time of the event. */
+  at: Date;
+  /** `conn.id` of the session concerned. */
+  connection?: string;
+  direction?: 'inbound' | 'outbound';
+  /** Locator scheme: `tcp`, `ws`, `wss` (`external` for a stream handed to the core). */
+  transport?: string;
+  /** `ip:port`. */
+  remoteAddr?: string;
+  /** `stacks:SP…` */
+  remotePrincipal?: string;
+  /** The protocol's error code (see `ErrorCode`; 0 for a clean close). */
+  code?: number;
+  reason?: string;
+  /**
+   * Milliseconds: the handshake (`session_established`), the session's age
+   * (`session_closed`), time spent (`handshake_failed`), the pause before the next try
+   * (`dial_retry`).
+   */
+  duration?: number;
+  bytesSent?: number;
+  bytesReceived?: number;
+  /** `lagged`: events this subscriber missed. */
+  missed?: number;
+}
+
+/**
+ * A subscription to a peer's events: `for await (const ev of peer.events())`. Leaving the
+ * loop or `close()` stops it; closing the peer ends it after its last events.
+ */
+export declare class EventSubscription implements AsyncIterableIterator<PeerEvent> {
+  private constructor(nativeSubscription: unknown);
+  next(): Promise<IteratorResult<PeerEvent, undefined>>;
+  return(): Promise<IteratorResult<PeerEvent, undefined>>;
+  /** Stops the subscription; a waiting `next()` resolves `done`. Idempotent. */
+  close(): void;
+  readonly closed: boolean;
+  [Symbol.asyncIterator](): EventSubscription;
+}
+
+/** A peer's counters now (docs/EVENTS.md, "Counters"). */
+export interface PeerStats {
+  /** Sessions open now. */
+  sessionsOpen: number;
+  /** Sessions authenticated since the peer started, by direction. */
+  sessionsInbound: number;
+  sessionsOutbound: number;
+  /** Failed handshakes (either direction), by error code. */
+  handshakesFailed: Record<number, number>;
+  /** Inbound connections turned away before any handshake, by error code. */
+  inboundRefused: Record<number, number>;
+  /** Inbound connections in admission now. */
+  pendingHandshakes: number;
+  /** Bytes on the wire of every session since the peer started, open and ended. */
+  bytesSent: number;
+  bytesReceived: number;
+}
+
+/** One session's counters now; times in milliseconds. */
+export interface ConnectionStats {
+  /** The session's bytes on the wire (framing, Noise tags, control messages included). */
+  bytesSent: number;
+  bytesReceived: number;
+  openStreams: number;
+  /** Smoothed round-trip time from keepalive (absent until the first PONG). */
+  rtt?: number;
+  /** First byte to AUTH_OK. */
+  handshake?: number;
+  age: number;
+  /** `tcp`, `ws`, `wss`, … */
+  transport: string;
+  remoteAddr?: string;
+  localAddr?: string;
 }
 
 export interface DialOptions {
@@ -184,6 +283,8 @@ export declare class Connection extends EventEmitter {
   /** The authenticated `stacks:<address>` of the other side. */
   readonly remotePrincipal: string;
   readonly sessionId: string;
+  /** Short id (first 8 bytes of the session id, hex): the `connection` of its events. */
+  readonly id: string;
   readonly remoteAddress: string | null;
   readonly localAddress: string | null;
   readonly multiplexer: Multiplexer;
@@ -191,6 +292,8 @@ export declare class Connection extends EventEmitter {
   readonly closed: boolean;
   readonly closeReason: ErrorInfo | null;
   supports(capability: string): boolean;
+  /** This session's counters now. */
+  stats(): ConnectionStats;
   openStream(label?: string): Stream;
   acceptStream(): Promise<Stream | null>;
   close(code?: number, reason?: string): void;
@@ -210,10 +313,19 @@ export declare class Peer extends EventEmitter {
   readonly visibility: Visibility;
   readonly closed: boolean;
   readonly listenAddrs: string[];
+  /** Every listener as a dialable locator: `127.0.0.1:9000`, `ws://…/p`, `wss://…/p`. */
+  readonly listenLocators: string[];
   readonly allowlist: string[];
   readonly alias: AliasCard | null;
-  /** Listens on `port` (all interfaces) or an address string; resolves to `ip:port`. */
+  /**
+   * Listens on `port` (all interfaces) or an address string (`ws://…`, `wss://…` too);
+   * resolves to the bound `ip:port`.
+   */
   listen(port: number | string, host?: string): Promise<string>;
+  /** Subscribes to this peer's events (one subscription per call). */
+  events(): EventSubscription;
+  /** This peer's counters now. */
+  stats(): PeerStats;
   accept(): Promise<Connection | null>;
   [Symbol.asyncIterator](): AsyncGenerator<Connection, void, undefined>;
   /** Dials `host:port` or `stacks:<address>` (through PX-1). */

@@ -556,6 +556,8 @@ class Connection extends EventEmitter {
     /** The authenticated `stacks:<address>` of the other side. */
     this.remotePrincipal = nativeConn.remotePrincipal;
     this.sessionId = nativeConn.sessionId;
+    /** Short id (first 8 bytes of the session id, hex): the `connection` of its events. */
+    this.id = nativeConn.id;
     this.remoteAddress = nativeConn.remoteAddress ?? null;
     this.localAddress = nativeConn.localAddress ?? null;
     this.multiplexer = new Multiplexer(this);
@@ -589,6 +591,11 @@ class Connection extends EventEmitter {
     return this[NATIVE].supports(expectString(capability, 'capability'));
   }
 
+  /** This session's counters now (docs/EVENTS.md, "Counters"); times in milliseconds. */
+  stats() {
+    return this[NATIVE].stats();
+  }
+
   openStream(label) {
     return this.multiplexer.openStream(label);
   }
@@ -610,6 +617,48 @@ class Connection extends EventEmitter {
 }
 
 // ---------------------------------------------------------------------------------------
+// Events
+
+/**
+ * A subscription to a peer's events (`peer.events()`), an async iterator:
+ * `for await (const ev of sub)`. Leaving the loop (`break`, `return`, a throw) or
+ * `close()` stops it; closing the peer ends it once its last events are read. Each
+ * event is a plain object (docs/EVENTS.md): `kind`, `at` (a `Date`) and the fields of
+ * its kind; durations are milliseconds, `code` the protocol's error code.
+ */
+class EventSubscription {
+  constructor(nativeSub) {
+    this[NATIVE] = nativeSub;
+  }
+
+  /** Iterator protocol: `{value: event, done: false}`, `{done: true}` once it ended. */
+  async next() {
+    const ev = await callAsync(() => this[NATIVE].next());
+    if (ev === null || ev === undefined) return { value: undefined, done: true };
+    return { value: { ...ev, at: new Date(ev.at) }, done: false };
+  }
+
+  /** Called when a `for await` loop is left early: stops the subscription. */
+  async return() {
+    this.close();
+    return { value: undefined, done: true };
+  }
+
+  /** Stops the subscription; a `next()` waiting resolves `done`. Idempotent. */
+  close() {
+    this[NATIVE].close();
+  }
+
+  get closed() {
+    return this[NATIVE].closed;
+  }
+
+  [Symbol.asyncIterator]() {
+    return this;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 // Peer
 
 const PEER_OPTIONS = [
@@ -624,6 +673,12 @@ const PEER_OPTIONS = [
   'attestationTtlSecs',
   'preauthRatePerMin',
   'connectTimeoutMs',
+  'rekeyAfterBytes',
+  'rekeyAfterFrames',
+  'rekeyIntervalSecs',
+  'tlsCertFile',
+  'tlsKeyFile',
+  'tlsRootFile',
 ];
 
 function nativePeerOptions(options) {
@@ -635,16 +690,35 @@ function nativePeerOptions(options) {
     if (!Array.isArray(o.allowlist)) throw invalid('allowlist must be an array of principals');
     o.allowlist = o.allowlist.map((p) => formatPrincipal(p));
   }
-  for (const key of ['visibility', 'networks', 'network', 'alias', 'displayName']) {
+  for (const key of [
+    'visibility',
+    'networks',
+    'network',
+    'alias',
+    'displayName',
+    'tlsCertFile',
+    'tlsKeyFile',
+    'tlsRootFile',
+  ]) {
     optionalString(o[key], key);
   }
   for (const key of ['allowlistGate', 'px1']) {
     if (o[key] !== undefined && typeof o[key] !== 'boolean') throw invalid(`${key} must be a boolean`);
   }
-  for (const key of ['attestationTtlSecs', 'preauthRatePerMin', 'connectTimeoutMs']) {
-    if (o[key] !== undefined && !(Number.isInteger(o[key]) && o[key] >= 0)) {
+  for (const key of [
+    'attestationTtlSecs',
+    'preauthRatePerMin',
+    'connectTimeoutMs',
+    'rekeyAfterBytes',
+    'rekeyAfterFrames',
+  ]) {
+    if (o[key] !== undefined && !(Number.isSafeInteger(o[key]) && o[key] >= 0)) {
       throw invalid(`${key} must be a non-negative integer`);
     }
+  }
+  const interval = o.rekeyIntervalSecs;
+  if (interval !== undefined && !(typeof interval === 'number' && Number.isFinite(interval) && interval >= 0)) {
+    throw invalid('rekeyIntervalSecs must be a non-negative number');
   }
   return o;
 }
@@ -730,8 +804,29 @@ class Peer extends EventEmitter {
     return this[NATIVE].listenAddrs();
   }
 
+  /** Every listener as a dialable locator: `127.0.0.1:9000`, `ws://…/p`, `wss://…/p`. */
+  get listenLocators() {
+    return this[NATIVE].listenLocators();
+  }
+
   /**
-   * Listens on `port` (all interfaces) or `host:port`; resolves to the bound `ip:port`.
+   * Subscribes to this peer's events (docs/EVENTS.md): an async iterator, one
+   * subscription per call. Events arrive from subscription on; a subscriber more than
+   * 1,024 events behind gets one `lagged` event with the count.
+   */
+  events() {
+    return new EventSubscription(this[NATIVE].events());
+  }
+
+  /** This peer's counters now (docs/EVENTS.md, "Counters"). */
+  stats() {
+    return this[NATIVE].stats();
+  }
+
+  /**
+   * Listens on `port` (all interfaces) or `host:port`, or a locator of another transport
+   * (`ws://127.0.0.1:0/p`, `wss://0.0.0.0:443/p` with `tlsCertFile`); resolves to the bound
+   * `ip:port` (`listenLocators` has the full locators).
    * Authenticated inbound connections arrive as 'connection' events, through `accept()`
    * or `for await (const conn of peer)`. While listening the process stays alive, until
    * `close()`.
@@ -870,6 +965,7 @@ module.exports = {
   Connection,
   Multiplexer,
   Stream,
+  EventSubscription,
   Wallet,
   WalletStore,
   Snap2pError,

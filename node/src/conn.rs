@@ -12,6 +12,7 @@ use snap2p::host::{self, Subscription};
 use snap2p::{Connection, Error, ErrorCode, Stream};
 
 use crate::error::{invalid, to_js, ErrorInfo, ResultExt};
+use crate::events::ConnectionStatsJs;
 use crate::peer::AliasCardJs;
 use crate::util::on_core;
 
@@ -50,6 +51,19 @@ impl NativeConnection {
     #[napi(getter)]
     pub fn session_id(&self) -> String {
         hex::encode(self.inner.session_id())
+    }
+
+    /// A short id for logs and events: the first 8 bytes of the session id, hex (the
+    /// `connection` of this session's events, the same at both ends).
+    #[napi(getter)]
+    pub fn id(&self) -> String {
+        self.inner.id()
+    }
+
+    /// This session's counters now (docs/EVENTS.md, "Counters").
+    #[napi]
+    pub fn stats(&self) -> ConnectionStatsJs {
+        self.inner.stats().into()
     }
 
     #[napi(getter)]

@@ -14,10 +14,12 @@
 // build, where napi's registration is compiled out and private items would be dead code).
 pub mod conn;
 pub mod error;
+pub mod events;
 pub mod peer;
 pub mod util;
 pub mod wallet;
 
 pub use conn::{NativeConnection, NativeStream, NativeSubscription};
+pub use events::NativeEventSubscription;
 pub use peer::NativePeer;
 pub use wallet::{NativeWallet, NativeWalletStore};

@@ -1,5 +1,6 @@
 //! `Peer`: listening, accepting, dialing, invites, allowlist and aliases.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -7,10 +8,12 @@ use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 use snap2p::identity::AliasCard;
 use snap2p::policy::parse_invite_token;
+use snap2p::transport::{WsConfig, WsTransport};
 use snap2p::{host, DialOptions, Invite, LocalWallet, Peer, PeerConfig, WalletSigner};
 
 use crate::conn::NativeConnection;
 use crate::error::{invalid, ResultExt};
+use crate::events::{NativeEventSubscription, PeerStatsJs, Subscribers};
 use crate::util::{on_core, parse_network, parse_principal};
 
 /// Options of `Peer.create`. Every field is optional; the defaults are those of the core
@@ -37,6 +40,20 @@ pub struct PeerOptions {
     pub attestation_ttl_secs: Option<i64>,
     pub preauth_rate_per_min: Option<u32>,
     pub connect_timeout_ms: Option<u32>,
+    /// Rekey a sending key after this many bytes sealed under it (0: no byte trigger;
+    /// default 1 GiB). Capability `rekey`, docs/PROTOCOL.md §7.1.
+    pub rekey_after_bytes: Option<i64>,
+    /// … or after this many frames (0: no frame trigger; default 100,000).
+    pub rekey_after_frames: Option<i64>,
+    /// … or once the key is this many seconds old and sealed a frame (0: no time trigger;
+    /// default 3600).
+    pub rekey_interval_secs: Option<f64>,
+    /// PEM certificate chain (leaf first) a `wss://` listener presents; with `tlsKeyFile`.
+    pub tls_cert_file: Option<String>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `tlsCertFile`.
+    pub tls_key_file: Option<String>,
+    /// PEM file of root certificates trusted, besides Mozilla's, when dialing `wss://`.
+    pub tls_root_file: Option<String>,
 }
 
 fn config(o: &PeerOptions) -> napi::Result<PeerConfig> {
@@ -65,16 +82,57 @@ fn config(o: &PeerOptions) -> napi::Result<PeerConfig> {
     if let Some(ms) = o.connect_timeout_ms {
         c.connect_timeout = Duration::from_millis(ms.into());
     }
+    if let Some(b) = o.rekey_after_bytes {
+        c.limits.rekey_after_bytes =
+            u64::try_from(b).map_err(|_| invalid("rekeyAfterBytes must not be negative"))?;
+    }
+    if let Some(f) = o.rekey_after_frames {
+        c.limits.rekey_after_frames =
+            u64::try_from(f).map_err(|_| invalid("rekeyAfterFrames must not be negative"))?;
+    }
+    if let Some(secs) = o.rekey_interval_secs {
+        c.limits.rekey_interval = match Duration::try_from_secs_f64(secs) {
+            Ok(d) if d.is_zero() => None,
+            Ok(d) => Some(d),
+            Err(_) => return Err(invalid("rekeyIntervalSecs must be a non-negative number")),
+        };
+    }
     Ok(c)
+}
+
+/// The core's WebSocket transport with these TLS files, as `snap2p listen --tls-cert
+/// --tls-key --tls-root` builds it; None: the built-in one.
+fn ws_transport(o: &PeerOptions) -> napi::Result<Option<Arc<WsTransport>>> {
+    let mut ws = WsConfig::default();
+    match (&o.tls_cert_file, &o.tls_key_file) {
+        (Some(cert), Some(key)) => {
+            ws = ws
+                .with_tls_identity_pem_files(Path::new(cert), Path::new(key))
+                .js()?;
+        }
+        (None, None) if o.tls_root_file.is_none() => return Ok(None),
+        (None, None) => {}
+        _ => return Err(invalid("tlsCertFile and tlsKeyFile go together")),
+    }
+    if let Some(root) = &o.tls_root_file {
+        ws = ws.with_root_pem_file(Path::new(root)).js()?;
+    }
+    Ok(Some(Arc::new(WsTransport::new(ws).js()?)))
 }
 
 pub async fn create_with_signer(
     signer: Arc<dyn WalletSigner>,
     options: PeerOptions,
 ) -> napi::Result<NativePeer> {
-    let cfg = config(&options)?;
-    let inner = on_core(Peer::new(signer, cfg)).await?;
-    Ok(NativePeer { inner })
+    let mut builder = Peer::builder(config(&options)?).signer(signer);
+    if let Some(ws) = ws_transport(&options)? {
+        builder = builder.transport(ws);
+    }
+    let inner = on_core(builder.build()).await?;
+    Ok(NativePeer {
+        inner,
+        subscribers: Subscribers::default(),
+    })
 }
 
 /// Creates a peer with a fresh throw-away wallet (what the TypeScript `Peer.create()`
@@ -138,6 +196,8 @@ impl From<AliasCard> for AliasCardJs {
 #[napi]
 pub struct NativePeer {
     inner: Peer,
+    /// Every `events()` subscription, ended by `close()`.
+    subscribers: Subscribers,
 }
 
 #[napi]
@@ -157,8 +217,9 @@ impl NativePeer {
         host::visibility_name(self.inner.visibility()).to_string()
     }
 
-    /// Binds a listener (`"9000"`, `"127.0.0.1:0"`, `"[::]:9000"`); resolves to the bound
-    /// `ip:port`.
+    /// Binds a listener (`"9000"`, `"127.0.0.1:0"`, `"[::]:9000"`, `"ws://127.0.0.1:0/p"`,
+    /// `"wss://0.0.0.0:443/p"` with `tlsCertFile`); resolves to the bound `ip:port`
+    /// (`listen_locators` gives the full locators).
     #[napi]
     pub async fn listen(&self, addr: String) -> napi::Result<String> {
         let peer = self.inner.clone();
@@ -173,6 +234,32 @@ impl NativePeer {
             .iter()
             .map(ToString::to_string)
             .collect()
+    }
+
+    /// Every listener as a dialable locator of its transport (`127.0.0.1:9000`,
+    /// `ws://127.0.0.1:8080/p`, `wss://0.0.0.0:443/p`: unspecified IPs as bound).
+    #[napi]
+    pub fn listen_locators(&self) -> Vec<String> {
+        self.inner
+            .listen_locators()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// Subscribes to this peer's events (docs/EVENTS.md); each call is a subscription of
+    /// its own, stopped by its `close()`; `close()` of the peer ends it after its last
+    /// events.
+    #[napi]
+    pub fn events(&self) -> NativeEventSubscription {
+        self.subscribers
+            .subscribe(self.inner.events(), self.inner.is_closed())
+    }
+
+    /// This peer's counters now.
+    #[napi]
+    pub fn stats(&self) -> PeerStatsJs {
+        self.inner.stats().into()
     }
 
     /// The next authenticated inbound connection; `null` once the peer is closed.
@@ -214,9 +301,11 @@ impl NativePeer {
     /// Stops listening, closes every connection, ends `accept`.
     #[napi]
     pub async fn close(&self) -> napi::Result<()> {
-        let peer = self.inner.clone();
+        let (peer, subscribers) = (self.inner.clone(), self.subscribers.clone());
         on_core(async move {
             peer.close().await;
+            // After the close, so its `session_closed` events are read first.
+            subscribers.end_all();
             Ok(())
         })
         .await

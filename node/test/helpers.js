@@ -99,4 +99,37 @@ function startRustEcho(visibility = 'public') {
   });
 }
 
-module.exports = { snap2p, listener, serveEcho, sha256, pattern, rejectsWithCode, startRustEcho };
+/**
+ * A throw-away PKI made by `openssl` in a temporary directory: a CA and a leaf for
+ * `localhost` / 127.0.0.1 signed by it. Resolves to `{dir, ca, cert, key}` (PEM paths).
+ */
+function makeTlsFiles() {
+  const { execFileSync } = require('node:child_process');
+  const os = require('node:os');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'snap2p-tls-'));
+  const f = (name) => path.join(dir, name);
+  const openssl = (...args) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  openssl('req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2',
+    '-subj', '/CN=snap2p test CA', '-addext', 'basicConstraints=critical,CA:TRUE',
+    '-addext', 'keyUsage=critical,keyCertSign');
+  openssl('req', ...ec, '-keyout', f('key.pem'), '-out', f('leaf.csr'), '-subj', '/CN=localhost');
+  fs.writeFileSync(
+    f('leaf.ext'),
+    'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n',
+  );
+  openssl('x509', '-req', '-in', f('leaf.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'),
+    '-CAcreateserial', '-out', f('cert.pem'), '-days', '2', '-extfile', f('leaf.ext'));
+  return { dir, ca: f('ca.pem'), cert: f('cert.pem'), key: f('key.pem') };
+}
+
+module.exports = {
+  snap2p,
+  listener,
+  serveEcho,
+  sha256,
+  pattern,
+  rejectsWithCode,
+  startRustEcho,
+  makeTlsFiles,
+};

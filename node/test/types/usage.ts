@@ -12,6 +12,10 @@ import {
   type Stream,
   type HostSigner,
   type ErrorInfo,
+  type EventSubscription,
+  type PeerEvent,
+  type PeerStats,
+  type ConnectionStats,
 } from '../..';
 
 async function readme(): Promise<void> {
@@ -62,5 +66,33 @@ async function extended(): Promise<void> {
   await peer.close();
 }
 
+async function observability(): Promise<void> {
+  const peer = await Peer.create({
+    tlsCertFile: 'cert.pem',
+    tlsKeyFile: 'key.pem',
+    tlsRootFile: 'ca.pem',
+    rekeyAfterBytes: 1 << 20,
+    rekeyAfterFrames: 1000,
+    rekeyIntervalSecs: 0,
+  });
+  await peer.listen('wss://127.0.0.1:0/p');
+  const locators: string[] = peer.listenLocators;
+  const events: EventSubscription = peer.events();
+  for await (const ev of events) {
+    const e: PeerEvent = ev;
+    const when: Date = e.at;
+    if (e.kind === 'handshake_failed' && e.code === ErrorCode.ERR_INVITE_INVALID) break;
+    if (e.kind === 'session_closed') console.log(e.connection, e.bytesSent, e.duration, when);
+  }
+  events.close();
+  const stats: PeerStats = peer.stats();
+  const failed: number = stats.handshakesFailed[ErrorCode.ERR_NOT_ALLOWED] ?? 0;
+  const conn: Connection = await peer.dial(locators[0]);
+  const cs: ConnectionStats = conn.stats();
+  const id: string = conn.id;
+  console.log(failed, cs.bytesReceived, cs.rtt ?? 0, cs.transport, id);
+}
+
 void readme;
 void extended;
+void observability;
