@@ -64,6 +64,20 @@ async def anext_connection(peer: Any) -> Any:
     return conn
 
 
+async def anext_event(events: Any) -> Any:
+    """``EventSubscription.__anext__``: the same split as reads (``_fill`` stashes an event in
+    Rust, ``_take`` hands it over here), so a cancelled wait loses no event."""
+    while True:
+        ev = events._take()
+        if ev is not None:
+            return ev
+        if not await events._fill():
+            ev = events._take()
+            if ev is None:
+                raise StopAsyncIteration
+            return ev
+
+
 def ready() -> asyncio.Future[None]:
     """An already-completed awaitable (``Stream.drain`` with room in the write buffer)."""
     fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()

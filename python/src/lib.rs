@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 
 mod bridge;
 mod error;
+mod events;
 mod identity;
 mod peer;
 mod session;
@@ -28,6 +29,10 @@ fn _snap2p(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<peer::AliasCard>()?;
     m.add_class::<peer::Invite>()?;
     m.add_class::<session::Connection>()?;
+    m.add_class::<events::EventSubscription>()?;
+    m.add_class::<events::PeerEvent>()?;
+    m.add_class::<events::PeerStats>()?;
+    m.add_class::<events::ConnectionStats>()?;
     m.add_class::<session::ConnectionIterator>()?;
     m.add_class::<session::StreamIterator>()?;
     m.add_class::<session::Stream>()?;

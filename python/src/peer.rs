@@ -1,14 +1,18 @@
 //! `Peer`: create, listen, dial, accept; invites, allowlist and alias.
 
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::bridge::future_into_py;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 use snap2p::policy::parse_invite_token;
+use snap2p::transport::{WsConfig, WsTransport};
 use snap2p::{DialOptions, LocalWallet as CoreWallet, PeerConfig, WalletSigner};
 
 use crate::error::{invalid, to_py};
+use crate::events::{EventSubscription, PeerStats, Subscribers};
 use crate::identity::{parse_network, parse_principal_any, LocalWallet};
 use crate::session::{
     aio, subscribe, wrap_connection, Connection, ConnectionIterator, Subscription,
@@ -104,6 +108,39 @@ pub struct Peer {
     /// Connections taken from the core by an ``accept`` whose caller may have gone (a
     /// timeout, a cancelled task): kept here for the next one instead of being lost.
     inbound: Inbound,
+    /// Every ``events()`` subscription, ended by ``close()``.
+    subscribers: Subscribers,
+}
+
+/// The WebSocket transport and its TLS files a ``wss://`` listener or dialer needs.
+struct TlsFiles {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    root: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    /// The core's WebSocket transport with these files, as ``snap2p listen --tls-cert
+    /// --tls-key --tls-root`` builds it; None: the built-in one. Reads the files (run
+    /// without the GIL).
+    fn transport(self) -> Result<Option<Arc<WsTransport>>, snap2p::Error> {
+        let mut ws = WsConfig::default();
+        match (self.cert, self.key) {
+            (Some(cert), Some(key)) => ws = ws.with_tls_identity_pem_files(&cert, &key)?,
+            (None, None) if self.root.is_none() => return Ok(None),
+            (None, None) => {}
+            _ => {
+                return Err(snap2p::Error::new(
+                    snap2p::ErrorCode::InvalidArgument,
+                    "tls_cert_file and tls_key_file go together",
+                ))
+            }
+        }
+        if let Some(root) = self.root {
+            ws = ws.with_root_pem_file(&root)?;
+        }
+        Ok(Some(Arc::new(WsTransport::new(ws)?)))
+    }
 }
 
 pub(crate) type Inbound = Arc<std::sync::Mutex<std::collections::VecDeque<snap2p::Connection>>>;
@@ -132,11 +169,19 @@ impl Peer {
     ///   ``wallet``: a ``LocalWallet``; neither: a fresh throw-away wallet on ``network``;
     /// - ``px1``: peer exchange (default: on for public peers);
     /// - ``allowlist_gate``: enforce the allowlist after auth (default: private and
-    ///   stealth); ``False`` makes an invite-only stealth peer.
+    ///   stealth); ``False`` makes an invite-only stealth peer;
+    /// - ``rekey_after_bytes``, ``rekey_after_frames``, ``rekey_interval`` (seconds): when a
+    ///   sending key is replaced (capability ``rekey``; 0 switches a trigger off; defaults
+    ///   2**30 bytes, 100,000 frames, 3600 s);
+    /// - ``tls_cert_file`` and ``tls_key_file``: the PEM certificate chain and key a
+    ///   ``wss://`` listener presents; ``tls_root_file``: a PEM file of roots trusted,
+    ///   besides Mozilla's, when dialing ``wss://``.
     #[staticmethod]
     #[pyo3(signature = (
         *, visibility = "public", allowlist = None, alias = None, signer = None,
-        wallet = None, network = "mainnet", px1 = None, allowlist_gate = None
+        wallet = None, network = "mainnet", px1 = None, allowlist_gate = None,
+        rekey_after_bytes = None, rekey_after_frames = None, rekey_interval = None,
+        tls_cert_file = None, tls_key_file = None, tls_root_file = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn create<'py>(
@@ -149,6 +194,12 @@ impl Peer {
         network: &str,
         px1: Option<bool>,
         allowlist_gate: Option<bool>,
+        rekey_after_bytes: Option<u64>,
+        rekey_after_frames: Option<u64>,
+        rekey_interval: Option<f64>,
+        tls_cert_file: Option<PathBuf>,
+        tls_key_file: Option<PathBuf>,
+        tls_root_file: Option<PathBuf>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let mut config = PeerConfig::default()
             .with_visibility(snap2p::host::parse_visibility(visibility).map_err(to_py)?);
@@ -167,6 +218,24 @@ impl Peer {
         };
         config.px1 = px1;
         config.allowlist_gate = allowlist_gate;
+        if let Some(b) = rekey_after_bytes {
+            config.limits.rekey_after_bytes = b;
+        }
+        if let Some(f) = rekey_after_frames {
+            config.limits.rekey_after_frames = f;
+        }
+        if let Some(secs) = rekey_interval {
+            config.limits.rekey_interval = match Duration::try_from_secs_f64(secs) {
+                Ok(d) if d.is_zero() => None,
+                Ok(d) => Some(d),
+                Err(_) => return Err(invalid("rekey_interval must be a non-negative number")),
+            };
+        }
+        let tls = TlsFiles {
+            cert: tls_cert_file,
+            key: tls_key_file,
+            root: tls_root_file,
+        };
         let signer: Arc<dyn WalletSigner> = match (signer, wallet) {
             (Some(_), Some(_)) => return Err(invalid("pass either signer or wallet, not both")),
             (Some(s), None) => host_signer(py, &s)?,
@@ -174,10 +243,15 @@ impl Peer {
             (None, None) => Arc::new(CoreWallet::generate(parse_network(network)?)),
         };
         future_into_py(py, async move {
-            let inner = snap2p::Peer::new(signer, config).await.map_err(to_py)?;
+            let mut builder = snap2p::Peer::builder(config).signer(signer);
+            if let Some(ws) = tls.transport().map_err(to_py)? {
+                builder = builder.transport(ws);
+            }
+            let inner = builder.build().await.map_err(to_py)?;
             Ok(Peer {
                 inner,
                 inbound: Inbound::default(),
+                subscribers: Subscribers::default(),
             })
         })
     }
@@ -199,8 +273,10 @@ impl Peer {
         self.inner.visibility().name()
     }
 
-    /// Listens on ``addr``: a port (all IPv4 interfaces), ``'ip:port'`` or
-    /// ``'[ipv6]:port'``; port 0 picks a free one. Returns the bound ``'ip:port'``.
+    /// Listens on ``addr``: a port (all IPv4 interfaces), ``'ip:port'``, ``'[ipv6]:port'``,
+    /// or a locator of another transport (``'ws://127.0.0.1:0/p'``, ``'wss://0.0.0.0:443/p'``
+    /// with ``tls_cert_file``); port 0 picks a free one. Returns the bound ``'ip:port'``
+    /// (``listen_locators`` has the full locators).
     fn listen<'py>(
         &self,
         py: Python<'py>,
@@ -226,6 +302,29 @@ impl Peer {
             .iter()
             .map(|a| a.to_string())
             .collect()
+    }
+
+    /// Every listener as a dialable locator of its transport (``'127.0.0.1:9000'``,
+    /// ``'ws://127.0.0.1:8080/p'``, ``'wss://0.0.0.0:443/p'``: unspecified IPs as bound).
+    #[getter]
+    fn listen_locators(&self) -> Vec<String> {
+        self.inner
+            .listen_locators()
+            .iter()
+            .map(|l| l.to_string())
+            .collect()
+    }
+
+    /// Subscribes to this peer's events (docs/EVENTS.md): ``async for event in
+    /// peer.events()``. Each call is a subscription of its own.
+    fn events(&self) -> EventSubscription {
+        self.subscribers
+            .subscribe(self.inner.events(), self.inner.is_closed())
+    }
+
+    /// This peer's counters now (docs/EVENTS.md, "Counters").
+    fn stats(&self, py: Python<'_>) -> PeerStats {
+        py.detach(|| self.inner.stats()).into()
     }
 
     /// Dials ``'ip:port'`` / ``'host:port'``, or a principal ``'stacks:SP…'`` (found through
@@ -382,9 +481,11 @@ impl Peer {
 
     /// Stops listening and closes every session.
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let peer = self.inner.clone();
+        let (peer, subscribers) = (self.inner.clone(), self.subscribers.clone());
         future_into_py(py, async move {
             peer.close().await;
+            // After the close, so the events queued by then are read first.
+            subscribers.end_all();
             Ok(())
         })
     }

@@ -187,6 +187,18 @@ impl Connection {
         self.inner.local_addr().map(|a| a.to_string())
     }
 
+    /// A short id for logs and events: the first 8 bytes of the session id, hex (the
+    /// ``connection`` of this session's events, the same at both ends).
+    #[getter]
+    fn id(&self) -> String {
+        self.inner.id()
+    }
+
+    /// This session's counters now (docs/EVENTS.md, "Counters").
+    fn stats(&self, py: Python<'_>) -> crate::events::ConnectionStats {
+        py.detach(|| self.inner.stats()).into()
+    }
+
     /// 32 bytes naming this session (the same on both ends).
     #[getter]
     fn session_id<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {

@@ -147,3 +147,41 @@ def rust_peer_factory() -> Iterator[object]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@dataclass
+class TlsFiles:
+    ca: str
+    cert: str
+    key: str
+
+
+@pytest.fixture
+def tls_files(tmp_path: pathlib.Path) -> TlsFiles:
+    """A throw-away PKI made by ``openssl``: a CA and a leaf for localhost / 127.0.0.1."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    d = tmp_path
+    openssl(
+        "req", "-x509", *ec, "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"),
+        "-days", "2", "-subj", "/CN=snap2p test CA",
+        "-addext", "basicConstraints=critical,CA:TRUE",
+        "-addext", "keyUsage=critical,keyCertSign",
+    )  # fmt: skip
+    openssl(
+        "req", *ec, "-keyout", str(d / "key.pem"), "-out", str(d / "leaf.csr"),
+        "-subj", "/CN=localhost",
+    )  # fmt: skip
+    (d / "leaf.ext").write_text(
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
+    )
+    openssl(
+        "x509", "-req", "-in", str(d / "leaf.csr"), "-CA", str(d / "ca.pem"),
+        "-CAkey", str(d / "ca.key"), "-CAcreateserial", "-out", str(d / "cert.pem"),
+        "-days", "2", "-extfile", str(d / "leaf.ext"),
+    )  # fmt: skip
+    return TlsFiles(ca=str(d / "ca.pem"), cert=str(d / "cert.pem"), key=str(d / "key.pem"))

@@ -1,0 +1,375 @@
+//! A peer's events and counters (docs/EVENTS.md): the core's `Events`, `PeerEvent`,
+//! `PeerStats` and `ConnectionStats` as Python objects, field for field, and the
+//! subscription as an async iterator. Nothing is decided here: every value comes from the
+//! core. Times are seconds as floats (`at` since the Unix epoch, as `time.time()`).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex as StdMutex, Weak};
+use std::time::{Duration, UNIX_EPOCH};
+
+use pyo3::prelude::*;
+use tokio::sync::{watch, Mutex};
+
+use crate::bridge::future_into_py;
+use crate::session::aio;
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+/// One event (docs/EVENTS.md, "Event kinds"); ``kind`` says which fields are set, the
+/// others are ``None``.
+#[pyclass(frozen, get_all, module = "snap2p")]
+pub struct PeerEvent {
+    /// ``session_established``, ``session_closed``, ``handshake_failed``,
+    /// ``inbound_refused``, ``dial_retry`` or ``lagged``.
+    kind: &'static str,
+    /// Wall-clock time, seconds since the Unix epoch (as ``time.time()``).
+    at: f64,
+    /// ``Connection.id`` of the session concerned.
+    connection: Option<String>,
+    /// ``inbound`` or ``outbound``.
+    direction: Option<&'static str>,
+    /// Locator scheme: ``tcp``, ``ws``, ``wss`` (``external``: a stream handed to the core).
+    transport: Option<String>,
+    /// ``ip:port``.
+    remote_addr: Option<String>,
+    /// ``stacks:SP…``
+    remote_principal: Option<String>,
+    /// The protocol's error code (``ErrorCode``; 0 for a clean close).
+    code: Option<u64>,
+    reason: Option<String>,
+    /// Seconds: the handshake, the session's age, time spent on a failed handshake, or
+    /// the pause before a dial's next try, by kind.
+    duration: Option<f64>,
+    bytes_sent: Option<u64>,
+    bytes_received: Option<u64>,
+    /// ``lagged``: events this subscriber missed.
+    missed: Option<u64>,
+}
+
+impl From<snap2p::PeerEvent> for PeerEvent {
+    fn from(e: snap2p::PeerEvent) -> Self {
+        PeerEvent {
+            kind: e.kind.as_str(),
+            at: e.at.duration_since(UNIX_EPOCH).map_or(0.0, secs),
+            connection: e.connection,
+            direction: e.direction.map(|d| d.as_str()),
+            transport: e.transport.map(|t| t.as_str().to_string()),
+            remote_addr: e.remote_addr.map(|a| a.to_string()),
+            remote_principal: e.remote_principal.map(|p| p.to_string()),
+            code: e.code.map(|c| c.as_u64()),
+            reason: e.reason,
+            duration: e.duration.map(secs),
+            bytes_sent: e.bytes_sent,
+            bytes_received: e.bytes_received,
+            missed: e.missed,
+        }
+    }
+}
+
+#[pymethods]
+impl PeerEvent {
+    fn __repr__(&self) -> String {
+        let mut s = format!("PeerEvent(kind={:?}", self.kind);
+        let opt = |s: &mut String, name: &str, v: Option<String>| {
+            if let Some(v) = v {
+                s.push_str(&format!(", {name}={v}"));
+            }
+        };
+        opt(
+            &mut s,
+            "connection",
+            self.connection.as_ref().map(|c| format!("{c:?}")),
+        );
+        opt(
+            &mut s,
+            "direction",
+            self.direction.map(|d| format!("{d:?}")),
+        );
+        opt(
+            &mut s,
+            "transport",
+            self.transport.as_ref().map(|t| format!("{t:?}")),
+        );
+        opt(
+            &mut s,
+            "remote_addr",
+            self.remote_addr.as_ref().map(|a| format!("{a:?}")),
+        );
+        opt(&mut s, "code", self.code.map(|c| c.to_string()));
+        opt(
+            &mut s,
+            "reason",
+            self.reason.as_ref().map(|r| format!("{r:?}")),
+        );
+        opt(&mut s, "missed", self.missed.map(|m| m.to_string()));
+        s.push(')');
+        s
+    }
+}
+
+/// The core subscription behind one ``peer.events()``: awaited from a core task, closed
+/// from any thread. No lock here is held while Python runs.
+///
+/// Taking an event is two steps, as reading a stream and accepting a connection are:
+/// [`EventsInner::fill`] (a Rust future) moves the next event into `stash`, then the
+/// awaiting coroutine takes it on the event-loop thread (`_aio.anext_event`). An
+/// ``__anext__`` cancelled in between (``asyncio.wait_for``) leaves the event in the stash
+/// for the next one instead of losing it with the cancelled future.
+pub(crate) struct EventsInner {
+    /// Held (async lock) by the one `fill` in progress; None once closed.
+    events: Mutex<Option<snap2p::Events>>,
+    /// Events taken from the core that Python has not taken yet.
+    stash: StdMutex<VecDeque<snap2p::PeerEvent>>,
+    /// `close()`: stop now, unread events dropped.
+    closed: watch::Sender<bool>,
+    /// The peer was closed: what is queued is still read, then the iteration ends.
+    ended: watch::Sender<bool>,
+}
+
+impl EventsInner {
+    fn stash(&self) -> std::sync::MutexGuard<'_, VecDeque<snap2p::PeerEvent>> {
+        self.stash.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits until an event is in the stash (true), or the subscription is over: closed,
+    /// or the peer closed (or gone) and its last events read (false).
+    async fn fill(&self) -> bool {
+        let mut closed = self.closed.subscribe();
+        let mut ended = self.ended.subscribe();
+        let mut slot = tokio::select! {
+            biased;
+            _ = closed.wait_for(|c| *c) => return false,
+            slot = self.events.lock() => slot,
+        };
+        // A cancelled fill before this one may have stashed an event nobody took.
+        if !self.stash().is_empty() {
+            return true;
+        }
+        let Some(events) = slot.as_mut() else {
+            return false;
+        };
+        let ev = tokio::select! {
+            biased;
+            _ = closed.wait_for(|c| *c) => None,
+            ev = events.next() => ev,
+            // Only when no event is ready: the queue is drained first.
+            _ = ended.wait_for(|e| *e) => None,
+        };
+        // No await between taking the event and stashing it.
+        match ev {
+            Some(ev) => {
+                self.stash().push_back(ev);
+                true
+            }
+            None => {
+                *slot = None;
+                false
+            }
+        }
+    }
+
+    fn take(&self) -> Option<snap2p::PeerEvent> {
+        if *self.closed.borrow() {
+            return None;
+        }
+        self.stash().pop_front()
+    }
+
+    fn close(&self) {
+        self.closed.send_replace(true);
+        self.stash().clear();
+        // Unsubscribe at once unless a `fill` holds the receiver (it drops it itself).
+        if let Ok(mut slot) = self.events.try_lock() {
+            *slot = None;
+        }
+    }
+}
+
+/// The subscriptions of one peer, so that closing the peer ends their iterations.
+#[derive(Clone, Default)]
+pub(crate) struct Subscribers(Arc<StdMutex<Vec<Weak<EventsInner>>>>);
+
+impl Subscribers {
+    /// `peer_closed`: subscribed after the peer's close (ends once drained).
+    pub(crate) fn subscribe(&self, events: snap2p::Events, peer_closed: bool) -> EventSubscription {
+        let inner = Arc::new(EventsInner {
+            events: Mutex::new(Some(events)),
+            stash: StdMutex::default(),
+            closed: watch::channel(false).0,
+            ended: watch::channel(peer_closed).0,
+        });
+        let mut subs = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        subs.retain(|w| w.strong_count() > 0);
+        subs.push(Arc::downgrade(&inner));
+        EventSubscription { inner }
+    }
+
+    /// The peer is closed: each subscription reads what is queued, then ends.
+    pub(crate) fn end_all(&self) {
+        let subs = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
+        for s in subs.iter().filter_map(Weak::upgrade) {
+            s.ended.send_replace(true);
+        }
+    }
+}
+
+/// A subscription to a peer's events: ``async for event in peer.events()``, or
+/// ``async with peer.events() as events``. ``close()`` (or leaving the ``async with``)
+/// stops it; closing the peer ends the iteration after the events queued by then. A
+/// subscriber more than 1,024 events behind gets one ``lagged`` event with the count.
+#[pyclass(frozen, module = "snap2p")]
+pub struct EventSubscription {
+    inner: Arc<EventsInner>,
+}
+
+#[pymethods]
+impl EventSubscription {
+    fn __aiter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __anext__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        aio(slf.py())?.getattr("anext_event")?.call1((slf,))
+    }
+
+    /// Takes a stashed event, if any. Internal (used by ``__anext__``).
+    fn _take(&self) -> Option<PeerEvent> {
+        self.inner.take().map(PeerEvent::from)
+    }
+
+    /// Waits for the core's next event and stashes it; ``False`` once the subscription is
+    /// over. Internal.
+    fn _fill<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let inner = self.inner.clone();
+        future_into_py(py, async move { Ok(inner.fill().await) })
+    }
+
+    /// Stops the subscription: an ``__anext__`` waiting ends the iteration, and the core
+    /// stops queueing events for it. Idempotent.
+    fn close(&self, py: Python<'_>) {
+        py.detach(|| self.inner.close());
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        *self.inner.closed.borrow()
+    }
+
+    fn __aenter__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, PyAny>> {
+        let py = slf.py();
+        let this = slf.unbind();
+        future_into_py(py, async move { Ok(this) })
+    }
+
+    fn __aexit__<'py>(
+        &self,
+        py: Python<'py>,
+        _exc_type: Option<Bound<'py, PyAny>>,
+        _exc: Option<Bound<'py, PyAny>>,
+        _tb: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.close(py);
+        future_into_py(py, async move { Ok(()) })
+    }
+}
+
+/// A peer's counters now (``peer.stats()``, docs/EVENTS.md "Counters").
+#[pyclass(frozen, get_all, module = "snap2p")]
+pub struct PeerStats {
+    /// Sessions open now.
+    sessions_open: usize,
+    /// Sessions authenticated since the peer started, by direction.
+    sessions_inbound: u64,
+    sessions_outbound: u64,
+    /// Failed handshakes (either direction): ``{error code: count}``.
+    handshakes_failed: BTreeMap<u64, u64>,
+    /// Inbound connections turned away before any handshake: ``{error code: count}``.
+    inbound_refused: BTreeMap<u64, u64>,
+    /// Inbound connections in admission now.
+    pending_handshakes: usize,
+    /// Bytes on the wire of every session since the peer started, open and ended.
+    bytes_sent: u64,
+    bytes_received: u64,
+}
+
+impl From<snap2p::PeerStats> for PeerStats {
+    fn from(s: snap2p::PeerStats) -> Self {
+        PeerStats {
+            sessions_open: s.sessions_open,
+            sessions_inbound: s.sessions_inbound,
+            sessions_outbound: s.sessions_outbound,
+            handshakes_failed: s.handshakes_failed,
+            inbound_refused: s.inbound_refused,
+            pending_handshakes: s.pending_handshakes,
+            bytes_sent: s.bytes_sent,
+            bytes_received: s.bytes_received,
+        }
+    }
+}
+
+#[pymethods]
+impl PeerStats {
+    fn __repr__(&self) -> String {
+        format!(
+            "PeerStats(sessions_open={}, sessions_inbound={}, sessions_outbound={}, \
+             handshakes_failed={:?}, inbound_refused={:?}, pending_handshakes={}, \
+             bytes_sent={}, bytes_received={})",
+            self.sessions_open,
+            self.sessions_inbound,
+            self.sessions_outbound,
+            self.handshakes_failed,
+            self.inbound_refused,
+            self.pending_handshakes,
+            self.bytes_sent,
+            self.bytes_received
+        )
+    }
+}
+
+/// One session's counters now (``conn.stats()``); times in seconds.
+#[pyclass(frozen, get_all, module = "snap2p")]
+pub struct ConnectionStats {
+    /// The session's bytes on the wire (framing, Noise tags and control messages
+    /// included; for WebSocket, before its own framing).
+    bytes_sent: u64,
+    bytes_received: u64,
+    open_streams: usize,
+    /// Smoothed round-trip time from keepalive (``None`` until the first PONG).
+    rtt: Option<f64>,
+    /// From the first byte to AUTH_OK.
+    handshake: Option<f64>,
+    /// Since the session's transport connection was handed to it.
+    age: f64,
+    /// ``tcp``, ``ws``, ``wss``, …
+    transport: String,
+    remote_addr: Option<String>,
+    local_addr: Option<String>,
+}
+
+impl From<snap2p::ConnectionStats> for ConnectionStats {
+    fn from(s: snap2p::ConnectionStats) -> Self {
+        ConnectionStats {
+            bytes_sent: s.bytes_sent,
+            bytes_received: s.bytes_received,
+            open_streams: s.open_streams,
+            rtt: s.rtt.map(secs),
+            handshake: s.handshake.map(secs),
+            age: secs(s.age),
+            transport: s.transport.as_str().to_string(),
+            remote_addr: s.remote_addr.map(|a| a.to_string()),
+            local_addr: s.local_addr.map(|a| a.to_string()),
+        }
+    }
+}
+
+#[pymethods]
+impl ConnectionStats {
+    fn __repr__(&self) -> String {
+        format!(
+            "ConnectionStats(bytes_sent={}, bytes_received={}, open_streams={}, transport={:?})",
+            self.bytes_sent, self.bytes_received, self.open_streams, self.transport
+        )
+    }
+}
