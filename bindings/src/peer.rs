@@ -10,7 +10,7 @@ use snap2p::{DialOptions, ErrorCode, PeerConfig};
 use crate::error::{Result, Snap2pError};
 use crate::events::{EventSubscription, PeerStats};
 use crate::identity::{parse_principal_arg, Signer};
-use crate::rt::{on_runtime, Subscription};
+use crate::rt::{ignore_sigpipe, on_runtime, Subscription};
 use crate::session::{AliasInfo, Connection};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -155,6 +155,7 @@ impl Peer {
     /// Creates a peer (signs its NodeKeyAttestation, and AliasCard if an alias is given).
     #[uniffi::constructor]
     pub async fn create(options: PeerOptions) -> Result<Arc<Self>> {
+        ignore_sigpipe();
         let ws = ws_transport(&options)?;
         let mut config = PeerConfig::default();
         if let Some(v) = options.visibility {

@@ -7,6 +7,38 @@ use snap2p::host;
 
 use crate::error::Result;
 
+/// Keeps a write to a closed socket from killing the host process. The core writes TLS
+/// records (`wss://`) with `writev`, which raises SIGPIPE when the peer has gone (plain
+/// socket writes use `send` with MSG_NOSIGNAL and do not); Rust executables, Python, Node and
+/// the JVM ignore SIGPIPE, a Swift (or C) process does not and died with the first
+/// close_notify sent to a dialer that had hung up. Ignored here (such a write then fails with
+/// EPIPE, which the core reports as a closed connection) unless the host installed a
+/// handler of its own, which is kept. Once per process, on the first `Peer.create`.
+pub(crate) fn ignore_sigpipe() {
+    #[cfg(unix)]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            use std::os::raw::c_int;
+            // SIGPIPE is 13 on Linux, Android and Apple platforms; SIG_DFL 0, SIG_IGN 1.
+            const SIGPIPE: c_int = 13;
+            const SIG_DFL: usize = 0;
+            const SIG_IGN: usize = 1;
+            const SIG_ERR: usize = usize::MAX;
+            extern "C" {
+                fn signal(signum: c_int, handler: usize) -> usize;
+            }
+            // SAFETY: signal(2) with a valid signal number and SIG_IGN / the previous value.
+            unsafe {
+                let previous = signal(SIGPIPE, SIG_IGN);
+                if previous != SIG_DFL && previous != SIG_ERR {
+                    signal(SIGPIPE, previous);
+                }
+            }
+        });
+    }
+}
+
 /// Runs `fut` on the shared snap2p runtime and waits for it. The foreign side only ever
 /// sees the task's completion wake-up (sockets and timers need the runtime; no foreign
 /// code runs inside core locks). Dropping the returned future (a cancelled coroutine or

@@ -23,6 +23,18 @@ mkdir -p "$root/snap2p" "$root/opt/snap2p/lib" "$root/opt/snap2p/bin" "$root/var
 cp -f "$bin/libsnap2p_uniffi.so" "$root/opt/snap2p/lib/"
 echo_peer=$(build_echo_peer)
 cp -f "$echo_peer" "$root/opt/snap2p/bin/"
+# The wss tests' PKI, made with the host's openssl (the chroot has none): a test CA and a
+# certificate for localhost and 127.0.0.1 it signed (SNAP2P_TLS_DIR in the chroot).
+tls="$root/opt/snap2p/tls"
+rm -rf "$tls" && mkdir -p "$tls"
+( cd "$tls"
+  ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+  openssl req -x509 "${ec[@]}" -keyout ca.key -out ca.pem -days 2 -subj "/CN=snap2p test CA" \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign
+  openssl req "${ec[@]}" -keyout key.pem -out leaf.csr -subj /CN=localhost
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > leaf.ext
+  openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert.pem -days 2 -extfile leaf.ext
+) >/dev/null 2>&1 || { echo "60-swift.sh: openssl could not make the test certificates" >&2; exit 1; }
 mounted=()
 cleanup() {
   local i
@@ -43,6 +55,7 @@ timeout 450 chroot "$root" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/root \
   LD_LIBRARY_PATH=/opt/snap2p/lib \
   SNAP2P_ECHO_PEER=/opt/snap2p/bin/echo_peer \
   SNAP2P_VECTORS=/snap2p/core/tests/vectors/identity.json \
+  SNAP2P_TLS_DIR=/opt/snap2p/tls \
   sh -c 'cd /snap2p/swift && swift test --scratch-path /var/cache/snap2p-build -Xlinker -L/opt/snap2p/lib 2>&1' \
   > "$gen/swift-test.log" || status=$?
 grep -vE '^\[[0-9]+/[0-9]+\]|^Test Case .* (started|passed)' "$gen/swift-test.log" | tail -60

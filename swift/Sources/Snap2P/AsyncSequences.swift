@@ -36,6 +36,28 @@ extension Connection {
     }
 }
 
+/// A peer's events (docs/EVENTS.md) as an async sequence, for one consumer:
+/// `for await event in peer.events() { … }`. It ends when the subscription is closed or
+/// the peer is gone; cancelling the iterating task closes the subscription.
+extension EventSubscription: AsyncSequence {
+    public typealias Element = PeerEvent
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let subscription: EventSubscription
+
+        public mutating func next() async -> PeerEvent? {
+            let s = subscription
+            return await withTaskCancellationHandler {
+                await s.next()
+            } onCancel: {
+                s.close()
+            }
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(subscription: self) }
+}
+
 extension Stream {
     /// The stream's chunks until the remote finishes; suspending reads give backpressure.
     public func chunks(max: UInt32 = 262_144) -> AsyncThrowingStream<Data, Error> {
