@@ -7,6 +7,9 @@
 //! few hundred bytes answered before authentication; a stealth listener answers nothing but
 //! plaintext AUTH_FAIL before a valid KNOCK (no Noise work for scanners, spec §5.2); the
 //! handshake timeout always ends the session; after the first error the session is silent.
+//! Issue 26: a first frame that is neither a valid KNOCK nor 32 bytes (Noise message 1) is
+//! answered with nothing, on stealth and public listeners alike; no plaintext AUTH_FAIL is
+//! 96 bytes long (the size of Noise message 2, by which a dialer tells them apart).
 #![no_main]
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
@@ -68,6 +71,31 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         assert!(b.is_empty());
+    }
+    // Every plaintext frame answered before Noise: an AUTH_FAIL is never 96 bytes.
+    let mut b = BytesMut::from(&out[..]);
+    while let Ok(Some(f)) = frame::next_frame(&mut b, 1 << 16) {
+        if let Ok(Message::AuthFail { .. }) = Message::decode(&f) {
+            assert_ne!(
+                f.len(),
+                96,
+                "a plaintext AUTH_FAIL the size of Noise message 2"
+            );
+        }
+    }
+    // A complete first frame (arriving well before the first-frame deadline, 3 s) that is
+    // neither a KNOCK nor a Noise message 1: nothing answered, whatever the mode.
+    let mut first = BytesMut::from(&wire[..]);
+    if let Ok(Some(f)) = frame::next_frame(&mut first, frame::MAX_PREAUTH_FRAME) {
+        let end = wire.len() - first.len();
+        let in_time = (end - 1) / step <= 11;
+        let knock = matches!(Message::decode(&f), Ok(Message::Knock { .. }));
+        if in_time && !knock && f.len() != 32 {
+            assert!(
+                out.is_empty(),
+                "answered a first frame that is not snap2p: {out:02x?}"
+            );
+        }
     }
     // The handshake timeout always ends an unauthenticated session.
     now = fx.base

@@ -342,6 +342,8 @@ impl Session {
             if let Some(t) = self.transport.as_mut() {
                 let _ = t.encrypt_frame(&notice, &mut self.out_plain);
             } else {
+                // Before Noise: never 96 bytes, the size of Noise message 2 (§5.2).
+                let notice = message::plaintext_auth_fail(notice_code, reason);
                 frame::write_frame(&mut self.out_plain, &notice);
             }
         }

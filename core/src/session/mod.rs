@@ -33,4 +33,6 @@ pub use machine::{
 pub use stream::{Stream, WriteBuf};
 
 #[cfg(test)]
+mod spec_tests;
+#[cfg(test)]
 mod tests;

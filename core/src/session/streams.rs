@@ -159,6 +159,25 @@ impl Streams {
         self.accept_queue.len() != before
     }
 
+    /// A stream message for an id not in the table: Ok (ignore it) when the id was opened
+    /// by either side and is gone (it may have been in flight), ERR_STREAM_NOT_FOUND when
+    /// it was never opened (PROTOCOL.md §6.2).
+    fn gone_or_never_opened(&self, id: u64, what: &str) -> Result<(), Error> {
+        let opened = if self.parity_is_remote(id) {
+            id < self.next_remote_id
+        } else {
+            id < self.next_local_id
+        };
+        if opened {
+            Ok(())
+        } else {
+            Err(err(
+                ErrorCode::StreamNotFound,
+                format!("{what} for stream {id}, which was never opened"),
+            ))
+        }
+    }
+
     fn parity_is_remote(&self, id: u64) -> bool {
         // Dialer ids are even, listener ids odd.
         (id % 2 == 1) == self.initiator
@@ -235,21 +254,11 @@ impl Streams {
         frame: &Bytes,
         cx: &mut Cx<'_>,
     ) -> Result<(), Error> {
-        let Some(s) = self.map.get_mut(&id) else {
-            let used = if (id % 2 == 1) == self.initiator {
-                id < self.next_remote_id
-            } else {
-                id < self.next_local_id
-            };
-            if used {
-                // Data in flight for a stream already closed or refused: drop it.
-                return Ok(());
-            }
-            return Err(err(
-                ErrorCode::StreamNotFound,
-                format!("data for stream {id} that was never opened"),
-            ));
-        };
+        if !self.map.contains_key(&id) {
+            // Data in flight for a stream already closed or refused is dropped.
+            return self.gone_or_never_opened(id, "STREAM_DATA");
+        }
+        let s = self.map.get_mut(&id).expect("checked above");
         if s.recv.fin_seen() {
             return Err(err(
                 ErrorCode::StreamClosed,
@@ -292,9 +301,10 @@ impl Streams {
 
     /// WINDOW_UPDATE from the peer: more credit for one of our streams.
     pub fn on_window_update(&mut self, id: u64, credit: u64, cx: &mut Cx<'_>) -> Result<(), Error> {
-        let Some(s) = self.map.get_mut(&id) else {
-            return Ok(());
-        };
+        if !self.map.contains_key(&id) {
+            return self.gone_or_never_opened(id, "WINDOW_UPDATE");
+        }
+        let s = self.map.get_mut(&id).expect("checked above");
         s.send_limit = s
             .send_limit
             .checked_add(credit)
@@ -313,10 +323,17 @@ impl Streams {
 
     /// CLOSE_STREAM from the peer: a graceful close of the whole stream (code 0) or a
     /// reset (or refusal) with its code.
-    pub fn on_close_stream(&mut self, id: u64, code: ErrorCode, cx: &mut Cx<'_>) {
-        let Some(s) = self.map.get_mut(&id) else {
-            return;
-        };
+    /// A CLOSE_STREAM for an id never opened is ERR_STREAM_NOT_FOUND.
+    pub fn on_close_stream(
+        &mut self,
+        id: u64,
+        code: ErrorCode,
+        cx: &mut Cx<'_>,
+    ) -> Result<(), Error> {
+        if !self.map.contains_key(&id) {
+            return self.gone_or_never_opened(id, "CLOSE_STREAM");
+        }
+        let s = self.map.get_mut(&id).expect("checked above");
         if code == ErrorCode::Ok {
             // Graceful close of the whole stream: reading sees FIN, writing stops.
             s.closed_by_peer();
@@ -331,6 +348,7 @@ impl Streams {
         self.send_room.recount(s);
         self.maybe_reap(id, cx);
         self.offer_send_room(cx);
+        Ok(())
     }
 
     // -----------------------------------------------------------------------------------

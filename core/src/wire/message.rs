@@ -241,6 +241,45 @@ fn opt_bool(v: &Value<'_>, key: &str) -> Result<bool, Error> {
     }
 }
 
+/// KNOCK's `kn`: absent (the TypeScript reference sends none) or 16 to 32 bytes
+/// (PROTOCOL.md §4); any other length is ERR_INVALID_MESSAGE.
+fn knock_nonce<'a>(v: &Value<'a>) -> Result<&'a [u8], Error> {
+    let present = matches!(v.get("kn"), Some(Value::Bytes(_)));
+    let kn = opt_bytes(v, "kn")?;
+    if present && !(KNOCK_NONCE_MIN..=KNOCK_NONCE_MAX).contains(&kn.len()) {
+        return Err(invalid(&format!(
+            "field 'kn' is {} bytes (16 to 32 required)",
+            kn.len()
+        )));
+    }
+    Ok(kn)
+}
+
+/// The length of Noise XX message 2, which no plaintext AUTH_FAIL may have.
+const NOISE_MSG2_LEN: usize = 96;
+
+/// A plaintext AUTH_FAIL{ec, r?} (before Noise), never 96 bytes long: that is the size of
+/// Noise message 2, by which a dialer tells the two apart (PROTOCOL.md §5.2), so a reason
+/// that would make it 96 bytes loses its last character.
+pub fn plaintext_auth_fail(code: ErrorCode, reason: Option<&str>) -> Vec<u8> {
+    let msg = Message::AuthFail { code, reason }.to_vec();
+    match reason {
+        Some(r) if msg.len() == NOISE_MSG2_LEN => {
+            let mut cut = r.len() - 1;
+            while !r.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let reason = Some(&r[..cut]).filter(|r| !r.is_empty());
+            Message::AuthFail { code, reason }.to_vec()
+        }
+        _ => msg,
+    }
+}
+
+/// Bounds of KNOCK's `kn` (bytes).
+pub const KNOCK_NONCE_MIN: usize = 16;
+pub const KNOCK_NONCE_MAX: usize = 32;
+
 impl<'a> Message<'a> {
     /// Decodes one message from a CBOR item.
     pub fn from_value(v: &Value<'a>) -> Result<Message<'a>, Error> {
@@ -322,7 +361,7 @@ impl<'a> Message<'a> {
                     .get("v")
                     .and_then(|x| x.as_u64())
                     .unwrap_or(PROTOCOL_VERSION),
-                nonce: opt_bytes(v, "kn")?,
+                nonce: knock_nonce(v)?,
                 token: opt_bytes(v, "it")?,
             },
             types::KNOCK_RESPONSE => Message::KnockResponse {

@@ -49,18 +49,15 @@ impl Session {
                 "expected Noise XX message 1",
             ));
         }
-        let msg = match Message::decode(f) {
-            Ok(m) => m,
-            Err(_) if knock_required => {
-                return Err(err(ErrorCode::InviteRequired, "expected KNOCK"));
-            }
-            Err(_) => {
-                return Err(err(
-                    ErrorCode::HandshakeFailed,
-                    "first frame is neither KNOCK nor a Noise XX message",
-                ))
-            }
+        // Neither a KNOCK nor a Noise message 1: the same silence on every node, stealth
+        // or not (PROTOCOL.md §5.2), so a probe that is not snap2p learns nothing.
+        let neither = |why: String| {
+            err(
+                ErrorCode::HandshakeFailed,
+                format!("first frame is neither KNOCK nor a Noise XX message 1 ({why})"),
+            )
         };
+        let msg = Message::decode(f).map_err(|e| neither(e.message))?;
         match msg {
             Message::Knock { version, token, .. } => {
                 if version != PROTOCOL_VERSION {
@@ -80,12 +77,7 @@ impl Session {
                 self.phase = Phase::AwaitFirst { knocked: true };
                 Ok(())
             }
-            _ if knock_required => Err(err(ErrorCode::InviteRequired, "expected KNOCK")),
-            // Not snap2p's first frame: do not answer a stranger.
-            _ => Err(err(
-                ErrorCode::HandshakeFailed,
-                "first frame is neither KNOCK nor a Noise XX message",
-            )),
+            _ => Err(neither("another control message".into())),
         }
     }
 

@@ -34,8 +34,7 @@ impl Session {
             }
             Message::CloseStream { stream_id, code } => {
                 let (streams, mut cx) = self.streams_cx();
-                streams.on_close_stream(stream_id, code, &mut cx);
-                Ok(())
+                streams.on_close_stream(stream_id, code, &mut cx)
             }
             Message::Ping { seq, timestamp } => {
                 let pong = Message::Pong { seq, timestamp }.to_vec();

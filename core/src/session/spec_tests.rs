@@ -1,0 +1,488 @@
+//! The rules of issue 26, one test each, on the sans-IO machine: where the binary and
+//! docs/PROTOCOL.md disagreed (now both say the same) and the rules a second
+//! implementation had to guess. Each test names the section it pins.
+
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+
+use super::machine::*;
+use crate::error::ErrorCode;
+use crate::policy::{NodePolicy, Visibility};
+use crate::secure_channel;
+use crate::testing::{config, drain_events, frames, pump, Pair, Side, T0_UNIX};
+use crate::wire::cbor::{self, Value};
+use crate::wire::frame;
+use crate::wire::message::{types, Message};
+
+fn established() -> Pair {
+    let now = Instant::now();
+    Pair::established(
+        config(&Side::new(1), true, now),
+        config(&Side::new(2), false, now),
+        now,
+    )
+}
+
+/// The dialer `a` sends `msg` (encoded CBOR) as its next control message.
+fn a_sends(p: &mut Pair, msg: Vec<u8>) {
+    p.a.replace_control_for_test(msg);
+    p.pump();
+}
+
+fn map(entries: Vec<(&'static str, Value<'static>)>) -> Vec<u8> {
+    let mut entries = entries;
+    entries.sort_by(|x, y| x.0.cmp(y.0));
+    cbor::to_vec(&Value::Map(entries))
+}
+
+// ---------------------------------------------------------------------------------------
+// §6.2: stream messages for a stream id that was never opened
+
+#[test]
+fn window_update_for_a_never_opened_stream_is_stream_not_found() {
+    // Both parities: 7 (the listener's, never opened by it) and 4 (the dialer's own,
+    // never opened by it either).
+    for sid in [7u64, 4] {
+        let mut p = established();
+        let wu = Message::WindowUpdate {
+            stream_id: sid,
+            credit: 1000,
+        }
+        .to_vec();
+        if sid % 2 == 0 {
+            // An even id names the dialer's streams: the listener sends it.
+            p.b.replace_control_for_test(wu);
+            p.pump();
+            assert_eq!(
+                p.a.error().unwrap().code,
+                ErrorCode::StreamNotFound,
+                "{sid}"
+            );
+            assert_eq!(
+                p.b.error().unwrap().code,
+                ErrorCode::StreamNotFound,
+                "{sid}"
+            );
+        } else {
+            a_sends(&mut p, wu);
+            assert_eq!(
+                p.b.error().unwrap().code,
+                ErrorCode::StreamNotFound,
+                "{sid}"
+            );
+            assert_eq!(
+                p.a.error().unwrap().code,
+                ErrorCode::StreamNotFound,
+                "{sid}"
+            );
+        }
+    }
+}
+
+#[test]
+fn close_stream_for_a_never_opened_stream_is_stream_not_found() {
+    for code in [
+        ErrorCode::Ok,
+        ErrorCode::StreamRefused,
+        ErrorCode::Unspecified,
+    ] {
+        let mut p = established();
+        a_sends(&mut p, Message::CloseStream { stream_id: 0, code }.to_vec());
+        assert_eq!(
+            p.b.error().unwrap().code,
+            ErrorCode::StreamNotFound,
+            "{code:?}"
+        );
+        // The peer hears why: ERROR{10}, then the close.
+        assert_eq!(
+            p.a.error().unwrap().code,
+            ErrorCode::StreamNotFound,
+            "{code:?}"
+        );
+        assert!(p.a.closed_by_peer());
+    }
+}
+
+#[test]
+fn stream_messages_for_a_stream_that_is_gone_are_ignored() {
+    let mut p = established();
+    let id = p.a.open_stream(None).unwrap();
+    p.a.write(id, b"x").unwrap();
+    p.pump();
+    assert_eq!(p.b.accept_stream(), Some(id));
+    p.b.reset(id, ErrorCode::StreamRefused).unwrap();
+    p.b.release_stream(id);
+    p.pump();
+    // In flight when the stream went: all three are dropped without a word.
+    for msg in [
+        Message::WindowUpdate {
+            stream_id: id,
+            credit: 5,
+        }
+        .to_vec(),
+        Message::CloseStream {
+            stream_id: id,
+            code: ErrorCode::Ok,
+        }
+        .to_vec(),
+        Message::StreamData {
+            stream_id: id,
+            data: b"late",
+            fin: false,
+        }
+        .to_vec(),
+    ] {
+        a_sends(&mut p, msg);
+        assert!(p.b.error().is_none(), "{:?}", p.b.error());
+        assert!(p.a.is_established() && p.b.is_established());
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// §4: STREAM_DATA's `d` may be absent (= empty)
+
+#[test]
+fn stream_data_without_d_is_empty_data_and_with_f_a_clean_fin() {
+    let mut p = established();
+    let id = p.a.open_stream(None).unwrap();
+    p.a.write(id, b"abc").unwrap();
+    p.pump();
+    assert_eq!(p.b.accept_stream(), Some(id));
+    let no_d = |fin: bool| {
+        let mut e = vec![
+            ("sid", Value::Uint(id)),
+            ("t", Value::Uint(types::STREAM_DATA)),
+        ];
+        if fin {
+            e.push(("f", Value::Bool(true)));
+        }
+        map(e)
+    };
+    a_sends(&mut p, no_d(false));
+    assert!(p.b.error().is_none(), "{:?}", p.b.error());
+    a_sends(&mut p, no_d(true));
+    assert_eq!(p.b.read(id, 100).unwrap(), ReadOutcome::Data("abc".into()));
+    assert_eq!(p.b.read(id, 100).unwrap(), ReadOutcome::Finished);
+}
+
+// ---------------------------------------------------------------------------------------
+// §5.2: one rule for every visibility
+
+fn stealth_listener(y: &Side, now: Instant) -> Session {
+    let mut policy = NodePolicy::new(Visibility::Stealth);
+    policy.allowlist_gate = false;
+    let mut c = config(y, false, now);
+    c.policy = Some(std::sync::Arc::new(policy));
+    c.visibility = Visibility::Stealth;
+    Session::new(c, now).unwrap()
+}
+
+fn listener(vis: Visibility, now: Instant) -> Session {
+    let y = Side::new(2);
+    match vis {
+        Visibility::Stealth => stealth_listener(&y, now),
+        _ => {
+            let mut c = config(&y, false, now);
+            c.policy = Some(std::sync::Arc::new(NodePolicy::new(vis)));
+            c.visibility = vis;
+            Session::new(c, now).unwrap()
+        }
+    }
+}
+
+/// Feeds one frame with `payload` to a fresh listener; returns its error and its answer.
+fn first_frame(vis: Visibility, payload: &[u8]) -> (ErrorCode, Vec<u8>) {
+    let now = Instant::now();
+    let mut b = listener(vis, now);
+    let mut input = Vec::new();
+    frame::write_frame(&mut input, payload);
+    b.handle_input(&mut BytesMut::from(&input[..]), now);
+    let mut out = Vec::new();
+    b.poll_transmit(now, &mut out, 1 << 16);
+    let code = b.error().map(|e| e.code).unwrap_or(ErrorCode::Ok);
+    (code, out)
+}
+
+#[test]
+fn a_first_frame_that_is_neither_knock_nor_noise_1_is_not_answered_on_any_node() {
+    let http = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
+    let ping_in_clear = Message::Ping {
+        seq: 1,
+        timestamp: 2,
+    }
+    .to_vec();
+    let not_cbor = vec![0xffu8; 40];
+    let noise_2_size = vec![0u8; secure_channel::XX_MSG2_LEN];
+    for vis in [Visibility::Public, Visibility::Private, Visibility::Stealth] {
+        for junk in [&http, &ping_in_clear, &not_cbor, &noise_2_size] {
+            let (code, out) = first_frame(vis, junk);
+            assert_eq!(code, ErrorCode::HandshakeFailed, "{vis:?}");
+            assert!(out.is_empty(), "{vis:?} answered {out:02x?}");
+        }
+    }
+}
+
+#[test]
+fn a_noise_1_without_knock_gets_invite_required_only_from_a_stealth_node() {
+    let noise1 = [0x5au8; secure_channel::XX_MSG1_LEN];
+    let (code, out) = first_frame(Visibility::Stealth, &noise1);
+    assert_eq!(code, ErrorCode::InviteRequired);
+    let f = frames(&out);
+    assert_eq!(f.len(), 1);
+    assert!(matches!(
+        Message::decode(&f[0]).unwrap(),
+        Message::AuthFail {
+            code: ErrorCode::InviteRequired,
+            ..
+        }
+    ));
+    // Public: a real Noise message 1 gets message 2 (96 bytes).
+    let now = Instant::now();
+    let mut a = Session::new(config(&Side::new(1), true, now), now).unwrap();
+    let mut hello = Vec::new();
+    a.poll_transmit(now, &mut hello, 1 << 16);
+    let mut b = listener(Visibility::Public, now);
+    b.handle_input(&mut BytesMut::from(&hello[..]), now);
+    let mut out = Vec::new();
+    b.poll_transmit(now, &mut out, 1 << 16);
+    assert_eq!(frames(&out)[0].len(), secure_channel::XX_MSG2_LEN);
+}
+
+// ---------------------------------------------------------------------------------------
+// §4: KNOCK's `kn`
+
+fn knock(kn: Option<&[u8]>, token: &[u8]) -> Vec<u8> {
+    let mut e: Vec<(&'static str, Value<'static>)> = vec![
+        ("t", Value::Uint(types::KNOCK)),
+        ("v", Value::Uint(1)),
+        ("it", Value::Bytes(token.to_vec().leak())),
+    ];
+    if let Some(kn) = kn {
+        e.push(("kn", Value::Bytes(kn.to_vec().leak())));
+    }
+    map(e)
+}
+
+#[test]
+fn knock_nonce_outside_16_to_32_bytes_is_invalid_and_not_answered() {
+    for len in [0usize, 1, 8, 15, 33, 64] {
+        let m = knock(Some(&vec![7u8; len]), &[9u8; 32]);
+        let e = Message::decode(&m).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidMessage, "kn of {len} bytes");
+        for vis in [Visibility::Public, Visibility::Stealth] {
+            let (code, out) = first_frame(vis, &m);
+            assert_eq!(code, ErrorCode::HandshakeFailed, "{vis:?} kn {len}");
+            assert!(out.is_empty(), "{vis:?}, kn of {len}: answered");
+        }
+    }
+    for len in [16usize, 24, 32] {
+        let m = knock(Some(&vec![7u8; len]), &[9u8; 32]);
+        assert!(Message::decode(&m).is_ok(), "kn of {len} bytes");
+        // A public node answers KNOCK_RESPONSE{a: true} without looking at the token.
+        let (code, out) = first_frame(Visibility::Public, &m);
+        assert_eq!(code, ErrorCode::Ok);
+        let f = frames(&out);
+        assert!(matches!(
+            Message::decode(&f[0]).unwrap(),
+            Message::KnockResponse { accepted: true }
+        ));
+    }
+    // Absent (the TypeScript reference's KNOCK): accepted.
+    assert!(Message::decode(&knock(None, &[9u8; 32])).is_ok());
+}
+
+// ---------------------------------------------------------------------------------------
+// §2: nesting depth
+
+fn nested(levels: usize, innermost: Value<'static>) -> Vec<u8> {
+    let mut v = innermost;
+    for _ in 0..levels {
+        v = Value::Array(vec![v]);
+    }
+    cbor::to_vec(&v)
+}
+
+#[test]
+fn an_item_inside_more_than_8_arrays_or_maps_is_rejected() {
+    // The top-level item is at depth 0; every array or map around an item adds one.
+    assert!(cbor::decode(&nested(8, Value::Uint(1))).is_ok());
+    assert!(cbor::decode(&nested(9, Value::Uint(1))).is_err());
+    // Nine levels of containers with nothing inside the ninth: no item at depth 9.
+    assert!(cbor::decode(&nested(8, Value::Array(vec![]))).is_ok());
+    // Maps count the same: the map at depth 8 is fine, its key and value are at depth 9.
+    let m = Value::Map(vec![("k", Value::Uint(1))]);
+    assert!(cbor::decode(&nested(7, m.clone())).is_ok());
+    assert!(cbor::decode(&nested(8, m)).is_err());
+}
+
+// ---------------------------------------------------------------------------------------
+// Rules a second implementation had to guess
+
+#[test]
+fn no_plaintext_auth_fail_is_96_bytes_long() {
+    // Every reason length: none encodes to the size of Noise message 2 (§5.2).
+    let mut hit = false;
+    for code in [
+        ErrorCode::InviteRequired,
+        ErrorCode::RateLimited,
+        ErrorCode::Unspecified,
+    ] {
+        for n in 0..200 {
+            let r = "é".repeat(n / 2) + &"x".repeat(n % 2);
+            hit |= Message::AuthFail {
+                code,
+                reason: Some(&r),
+            }
+            .to_vec()
+            .len()
+                == secure_channel::XX_MSG2_LEN;
+            let m = crate::wire::message::plaintext_auth_fail(code, Some(&r));
+            assert_ne!(m.len(), secure_channel::XX_MSG2_LEN, "{code:?} {n}");
+            assert!(matches!(
+                Message::decode(&m).unwrap(),
+                Message::AuthFail { code: c, .. } if c == code
+            ));
+        }
+    }
+    assert!(hit, "some reasons do reach 96 bytes in the plain encoding");
+}
+
+#[test]
+fn the_dialer_reads_a_plaintext_auth_fail_by_its_length() {
+    // Anything but 96 bytes where Noise message 2 is due is decoded; an AUTH_FAIL ends
+    // the dial with its code.
+    let now = Instant::now();
+    let mut a = Session::new(config(&Side::new(1), true, now), now).unwrap();
+    let mut out = Vec::new();
+    a.poll_transmit(now, &mut out, 1 << 16);
+    let mut input = Vec::new();
+    frame::write_frame(
+        &mut input,
+        &Message::AuthFail {
+            code: ErrorCode::RateLimited,
+            reason: Some("slow down"),
+        }
+        .to_vec(),
+    );
+    a.handle_input(&mut BytesMut::from(&input[..]), now);
+    assert_eq!(a.error().unwrap().code, ErrorCode::RateLimited);
+    assert!(a.closed_by_peer());
+}
+
+#[test]
+fn hello_check_failures_are_encrypted_auth_fails() {
+    let now = Instant::now();
+    let (x, y) = (Side::new(1), Side::new(2));
+    // The dialer's clock 400 s ahead: the listener's HELLO check fails (ERR_AUTH_EXPIRED).
+    let mut acfg = config(&x, true, now);
+    acfg.clock.base_unix = T0_UNIX + 400;
+    let mut p = Pair::new(acfg, config(&y, false, now), now);
+    assert_eq!(p.b.error().unwrap().code, ErrorCode::AuthExpired);
+    assert_eq!(p.a.error().unwrap().code, ErrorCode::AuthExpired);
+    // The listener's last frame is a transport message, not a plaintext AUTH_FAIL.
+    let last = frames(&p.b_sent).pop().unwrap();
+    assert!(
+        !matches!(Message::decode(&last), Ok(Message::AuthFail { .. })),
+        "AUTH_FAIL went out in clear"
+    );
+    let _ = drain_events(&mut p.a);
+}
+
+#[test]
+fn without_batch_auth_r_and_auth_ok_travel_in_two_frames() {
+    let now = Instant::now();
+    let (x, y) = (Side::new(1), Side::new(2));
+    let nobatch = |mut c: SessionConfig| {
+        c.capabilities.retain(|c| c != "batch");
+        c
+    };
+    let with = Pair::established(config(&x, true, now), config(&y, false, now), now);
+    let without = Pair::established(
+        nobatch(config(&x, true, now)),
+        nobatch(config(&y, false, now)),
+        now,
+    );
+    // Listener: Noise 2, HELLO_R, then AUTH_R + AUTH_OK in one frame, or in two.
+    assert_eq!(frames(&with.b_sent).len(), 3);
+    assert_eq!(frames(&without.b_sent).len(), 4);
+}
+
+#[test]
+fn the_first_ping_follows_the_senders_auth_ok() {
+    let now = Instant::now();
+    let (x, y) = (Side::new(1), Side::new(2));
+    let mut a = Session::new(config(&x, true, now), now).unwrap();
+    let mut b = Session::new(config(&y, false, now), now).unwrap();
+    // Drive both with their timers at every step: no PING before a side is established.
+    for _ in 0..10 {
+        for s in [&mut a, &mut b] {
+            if !s.is_established() {
+                s.handle_timeout(now);
+                assert_eq!(s.pings_sent_for_test(), 0);
+            }
+        }
+        pump(&mut a, &mut b, now);
+    }
+    assert!(a.is_established() && b.is_established());
+    a.handle_timeout(now);
+    b.handle_timeout(now);
+    assert_eq!(a.pings_sent_for_test(), 1, "at once after establishment");
+    assert_eq!(b.pings_sent_for_test(), 1);
+    let (ab, ba) = pump(&mut a, &mut b, now);
+    assert!(!ab.is_empty() && !ba.is_empty());
+    assert!(a.error().is_none() && b.error().is_none());
+    assert!(a.info().rtt.is_some() && b.info().rtt.is_some());
+}
+
+#[test]
+fn an_oversized_frame_after_auth_gets_error_14_before_the_close() {
+    let mut p = established();
+    // A frame header announcing 65,536 bytes (over the transport limit).
+    let mut input = BytesMut::new();
+    input.extend_from_slice(&[0x80, 0x80, 0x04]);
+    p.b.handle_input(&mut input, p.now);
+    assert_eq!(p.b.error().unwrap().code, ErrorCode::MessageTooLarge);
+    let mut out = Vec::new();
+    p.b.poll_transmit(p.now, &mut out, 1 << 16);
+    assert!(!out.is_empty(), "ERROR{{14}} expected before the close");
+    p.a.handle_input(&mut BytesMut::from(&out[..]), p.now);
+    assert_eq!(p.a.error().unwrap().code, ErrorCode::MessageTooLarge);
+    assert!(p.a.closed_by_peer());
+    // Before the handshake, nothing is answered.
+    let (code, out) = {
+        let now = Instant::now();
+        let mut b = listener(Visibility::Public, now);
+        b.handle_input(&mut BytesMut::from(&[0x81, 0x08][..]), now);
+        let mut out = Vec::new();
+        b.poll_transmit(now, &mut out, 1 << 16);
+        (b.error().unwrap().code, out)
+    };
+    assert_eq!(code, ErrorCode::MessageTooLarge);
+    assert!(out.is_empty());
+}
+
+#[test]
+fn stream_opens_over_the_rate_are_refused_in_a_fixed_one_second_window() {
+    let now = Instant::now();
+    let (x, y) = (Side::new(1), Side::new(2));
+    let mut bcfg = config(&y, false, now);
+    bcfg.limits.max_stream_opens_per_sec = 3;
+    let mut p = Pair::established(config(&x, true, now), bcfg, now);
+    let ids: Vec<u64> = (0..5).map(|_| p.a.open_stream(None).unwrap()).collect();
+    p.pump();
+    let refused =
+        |p: &mut Pair, id| matches!(p.a.read(id, 1), Err(e) if e.code == ErrorCode::StreamRefused);
+    let r: Vec<bool> = ids.iter().map(|&id| refused(&mut p, id)).collect();
+    assert_eq!(r, [false, false, false, true, true]);
+    // The window restarts one second after its first open.
+    p.advance(Duration::from_millis(999));
+    let late = p.a.open_stream(None).unwrap();
+    p.pump();
+    assert!(refused(&mut p, late));
+    p.advance(Duration::from_millis(1));
+    let next = p.a.open_stream(None).unwrap();
+    p.pump();
+    assert!(!refused(&mut p, next));
+    assert!(p.a.is_established() && p.b.is_established());
+}
