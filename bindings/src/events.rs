@@ -3,7 +3,7 @@
 //! subscription handle. Nothing is decided here: every value comes from the core.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex as StdMutex, Weak};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{watch, Mutex};
@@ -101,23 +101,48 @@ impl PeerEvent {
 }
 
 /// A subscription to a peer's events (`Peer.events()`). `next()` returns them in order,
-/// null/nil once the subscription is closed or the peer is gone. `close()` (Kotlin:
-/// `cancel()`, as every subscription there) stops it: a `next()` waiting returns
-/// null/nil, and the core stops queueing events for it. Releasing the handle stops it too.
-/// A subscriber more than 1,024 events behind gets one `lagged` event with the count.
+/// null/nil once the subscription is closed, or once the peer is shut down and the events
+/// queued by then are read. `close()` (Kotlin: `cancel()`, as every subscription there)
+/// stops it: a `next()` waiting returns null/nil, and the core stops queueing events for
+/// it. Releasing the handle stops it too. A subscriber more than 1,024 events behind gets
+/// one `lagged` event with the count.
 #[derive(uniffi::Object)]
 pub struct EventSubscription {
     // Held (async lock) by the one `next()` in progress; None once closed.
     events: Mutex<Option<snap2p::Events>>,
     closed: watch::Sender<bool>,
+    // The peer was shut down: `next()` returns None once nothing is queued.
+    ended: watch::Sender<bool>,
 }
 
-impl EventSubscription {
-    pub(crate) fn new(events: snap2p::Events) -> Arc<Self> {
-        Arc::new(EventSubscription {
+/// A peer's live subscriptions, so that its shutdown ends them (the core's stream ends
+/// only when the peer is dropped, which a host handle may delay indefinitely).
+#[derive(Default)]
+pub(crate) struct Subscribers(StdMutex<Vec<Weak<EventSubscription>>>);
+
+impl Subscribers {
+    pub(crate) fn subscribe(
+        &self,
+        events: snap2p::Events,
+        peer_closed: bool,
+    ) -> Arc<EventSubscription> {
+        let sub = Arc::new(EventSubscription {
             events: Mutex::new(Some(events)),
             closed: watch::channel(false).0,
-        })
+            ended: watch::channel(peer_closed).0,
+        });
+        let mut list = self.0.lock().unwrap();
+        list.retain(|w| w.strong_count() > 0);
+        list.push(Arc::downgrade(&sub));
+        sub
+    }
+
+    /// The peer is shut down: each subscription ends after the events queued by now.
+    pub(crate) fn end(&self) {
+        let list: Vec<_> = self.0.lock().unwrap().drain(..).collect();
+        for sub in list.iter().filter_map(Weak::upgrade) {
+            sub.ended.send_replace(true);
+        }
     }
 }
 
@@ -127,6 +152,7 @@ impl EventSubscription {
     /// receive is cancel-safe): a caller that stops waiting loses no event.
     pub async fn next(&self) -> Option<PeerEvent> {
         let mut closed = self.closed.subscribe();
+        let mut ended = self.ended.subscribe();
         let mut slot = tokio::select! {
             biased;
             _ = closed.wait_for(|c| *c) => return None,
@@ -138,6 +164,8 @@ impl EventSubscription {
                 biased;
                 _ = closed.wait_for(|c| *c) => None,
                 ev = events.next() => ev,
+                // Only when no event is ready: what was queued is read first.
+                _ = ended.wait_for(|e| *e) => None,
             };
             match ev {
                 None => {

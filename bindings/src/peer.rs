@@ -2,13 +2,14 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use snap2p::policy::{parse_invite_token, DEFAULT_INVITE_TTL_SECS};
 use snap2p::transport::{WsConfig, WsTransport};
 use snap2p::{DialOptions, ErrorCode, PeerConfig};
 
 use crate::error::{Result, Snap2pError};
-use crate::events::{EventSubscription, PeerStats};
+use crate::events::{EventSubscription, PeerStats, Subscribers};
 use crate::identity::{parse_principal_arg, Signer};
 use crate::rt::{ignore_sigpipe, on_runtime, Subscription};
 use crate::session::{AliasInfo, Connection};
@@ -74,6 +75,16 @@ pub struct PeerOptions {
     /// Who signs the attestation and cards; default: a fresh mainnet wallet.
     #[uniffi(default)]
     pub signer: Option<Arc<Signer>>,
+    /// Rekey a sending key after this many bytes sealed under it (0: no byte trigger;
+    /// default 1 GiB). Capability `rekey`, docs/PROTOCOL.md §7.1.
+    #[uniffi(default)]
+    pub rekey_after_bytes: Option<u64>,
+    /// … or after this many frames (0: no frame trigger; default 100,000).
+    #[uniffi(default)]
+    pub rekey_after_frames: Option<u64>,
+    /// … or once the key is this old and sealed a frame (0: no time trigger; default 1 h).
+    #[uniffi(default)]
+    pub rekey_interval: Option<Duration>,
     /// PEM certificate chain (leaf first) a `wss://` listener presents; with `tls_key_file`.
     #[uniffi(default)]
     pub tls_cert_file: Option<String>,
@@ -148,6 +159,7 @@ pub trait ConnectionHandler: Send + Sync {
 #[derive(uniffi::Object)]
 pub struct Peer {
     inner: snap2p::Peer,
+    subscribers: Subscribers,
 }
 
 #[uniffi::export]
@@ -167,6 +179,15 @@ impl Peer {
             .map(|p| parse_principal_arg(p))
             .collect::<Result<_>>()?;
         config.px1 = options.px1;
+        if let Some(b) = options.rekey_after_bytes {
+            config.limits.rekey_after_bytes = b;
+        }
+        if let Some(f) = options.rekey_after_frames {
+            config.limits.rekey_after_frames = f;
+        }
+        if let Some(t) = options.rekey_interval {
+            config.limits.rekey_interval = (!t.is_zero()).then_some(t);
+        }
         config.allowlist_gate = options.allowlist_gate;
         config.alias = match (options.alias, options.display_name) {
             (Some(a), Some(d)) => Some((a, d)),
@@ -203,7 +224,10 @@ impl Peer {
             Ok(peer)
         })
         .await?;
-        Ok(Arc::new(Peer { inner }))
+        Ok(Arc::new(Peer {
+            inner,
+            subscribers: Subscribers::default(),
+        }))
     }
 
     /// `stacks:SP…`
@@ -247,9 +271,11 @@ impl Peer {
     }
 
     /// Subscribes to this peer's events (docs/EVENTS.md); each call is a subscription of
-    /// its own, stopped by its `close()` (Kotlin: `cancel()`) or by releasing it.
+    /// its own, stopped by its `close()` (Kotlin: `cancel()`) or by releasing it, and ended
+    /// by `shutdown()` once the events queued by then are read.
     pub fn events(&self) -> Arc<EventSubscription> {
-        EventSubscription::new(self.inner.events())
+        self.subscribers
+            .subscribe(self.inner.events(), self.inner.is_closed())
     }
 
     /// This peer's counters now.
@@ -347,7 +373,8 @@ impl Peer {
     }
 
     /// Stops listening, closes every connection (waiting up to 2 s each for a clean close)
-    /// and ends `accept`/`onConnection`.
+    /// and ends `accept`/`onConnection` and, after what they have queued, the event
+    /// subscriptions.
     pub async fn shutdown(&self) {
         let peer = self.inner.clone();
         let _ = on_runtime(async move {
@@ -355,6 +382,7 @@ impl Peer {
             Ok(())
         })
         .await;
+        self.subscribers.end();
     }
 
     pub fn is_shut_down(&self) -> bool {

@@ -165,6 +165,55 @@ final class EventsTests: XCTestCase {
             await server.shutdown()
         }
     }
+
+    func testShutdownEndsTheSubscriptionsAfterWhatTheyQueued() async throws {
+        try await withTimeout {
+            // A pending next() returns nil at shutdown.
+            let lonely = try await Peer.create(options: PeerOptions())
+            let idle = lonely.events()
+            let pending = Task { await idle.next() }
+            try await Task.sleep(nanoseconds: 50_000_000)
+            await lonely.shutdown()
+            let ended = await pending.value
+            XCTAssertNil(ended)
+            let late = await lonely.events().next()
+            XCTAssertNil(late, "a subscription made after shutdown ends")
+
+            // The events queued before the shutdown are still read, then nil.
+            let server = try await Peer.create(options: PeerOptions())
+            let client = try await Peer.create(options: PeerOptions())
+            let addr = try await server.listen(addr: "127.0.0.1:0")
+            let events = client.events()
+            let conn = try await client.dial(target: addr)
+            await client.shutdown()
+            let up = try await nextEvent(events, .sessionEstablished)
+            XCTAssertEqual(up.connection, conn.id())
+            var rest: [PeerEvent] = []
+            for await ev in events { rest.append(ev) }
+            XCTAssertTrue(rest.allSatisfy { $0.kind == .sessionClosed }, "\(rest)")
+            await server.shutdown()
+        }
+    }
+
+    func testRekeyLimitsArePeerOptions() async throws {
+        try await withTimeout {
+            // Tiny thresholds: keys are replaced every few frames, the bytes still arrive intact.
+            let server = try await Peer.create(options: PeerOptions(rekeyAfterBytes: 4096, rekeyAfterFrames: 3))
+            let client = try await Peer.create(options: PeerOptions(rekeyAfterFrames: 5, rekeyInterval: 0.05))
+            let addr = try await server.listen(addr: "127.0.0.1:0")
+            let echo = echoOneStreamEach(server)
+            let conn = try await client.dial(target: addr)
+            XCTAssertTrue(conn.supports(cap: "rekey"))
+            let data = pattern(1 << 20, seed: 29)
+            let s = try await conn.openStream(label: "rekey")
+            try await s.writeAndFinish(data)
+            let back = try await s.readToEnd(limit: 2 << 20)
+            XCTAssertEqual(back, data)
+            try await echo.value
+            await client.shutdown()
+            await server.shutdown()
+        }
+    }
 }
 
 /// wss:// through PeerOptions' TLS files. SNAP2P_TLS_DIR holds ca.pem and cert.pem + key.pem

@@ -149,4 +149,55 @@ class EventsTest {
         server.shutdown()
         listOf(conn, peer, server).forEach { it.close() }
     }
+
+    @Test
+    fun shutdownEndsTheSubscriptionsAfterWhatTheyQueued() = runTest {
+        // A pending next() returns null at shutdown.
+        val lonely = Peer.create(PeerOptions())
+        val idle = lonely.events()
+        val pending = async(start = CoroutineStart.UNDISPATCHED) { idle.next() }
+        lonely.shutdown()
+        assertNull(step("a pending next() returns null at shutdown") { pending.await() })
+        val late = lonely.events()
+        assertNull(step("a subscription made after shutdown ends") { late.next() })
+
+        // The events queued before the shutdown are still read, then null.
+        val server = Peer.create(PeerOptions())
+        val client = Peer.create(PeerOptions())
+        val addr = server.listen("127.0.0.1:0")
+        val events = client.events()
+        val conn = client.dial(addr)
+        client.shutdown()
+        assertEquals(conn.id(), events.nextOf(EventKind.SESSION_ESTABLISHED).connection)
+        val rest = step("the subscription ends") { events.asFlow().toList() }
+        assertTrue(rest.all { it.kind == EventKind.SESSION_CLOSED }, "$rest")
+        server.shutdown()
+        listOf(idle, late).forEach { it.close() }
+        listOf(conn, lonely, client, server).forEach { it.close() }
+    }
+
+    @Test
+    fun rekeyLimitsArePeerOptions() = runTest {
+        // Tiny thresholds: keys are replaced every few frames, the bytes still arrive intact.
+        val server = Peer.create(PeerOptions(rekeyAfterFrames = 3uL, rekeyAfterBytes = 4096uL))
+        val client = Peer.create(
+            PeerOptions(rekeyAfterFrames = 5uL, rekeyInterval = java.time.Duration.ofMillis(50))
+        )
+        val addr = server.listen("127.0.0.1:0")
+        val echo = launch {
+            val c = server.accept() ?: return@launch
+            val s = c.acceptStream()
+            s.writeAndFinish(s.readToEnd(4uL shl 20))
+        }
+        val conn = client.dial(addr)
+        assertTrue(conn.supports("rekey"))
+        val data = pattern(1 shl 20, seed = 29)
+        val s = conn.openStream("rekey")
+        s.writeAndFinish(data)
+        assertArrayEquals(data, s.readToEnd(2uL shl 20))
+        echo.join()
+        client.shutdown()
+        server.shutdown()
+        listOf(s, conn, client, server).forEach { it.close() }
+    }
 }
