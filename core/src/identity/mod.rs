@@ -34,6 +34,7 @@ pub use signer::{
     RECOVERABLE_SIGNATURE_LEN, STACKS_MESSAGE_PREFIX,
 };
 pub use store::{
-    ScryptParams, WalletInfo, WalletStore, MAX_WALLET_NAME_LEN, MIN_PASSWORD_LEN, WALLET_DIR_ENV,
+    ScryptParams, UnreadableWallet, WalletInfo, WalletScan, WalletStore, MAX_WALLET_NAME_LEN,
+    MIN_PASSWORD_LEN, WALLET_DIR_ENV,
 };
 pub use wallet::{LocalWallet, STACKS_COIN_TYPE};

@@ -70,6 +70,32 @@ impl Default for ScryptParams {
     }
 }
 
+/// A `*.wallet.json` file [`WalletStore::scan`] could not read. The store reports it and
+/// never modifies or deletes it: it may be the only copy of a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnreadableWallet {
+    /// The id its file name carries.
+    pub id: String,
+    pub path: PathBuf,
+    /// What is wrong with it (truncated JSON, a missing field, an unknown network…).
+    pub problem: String,
+}
+
+impl std::fmt::Display for UnreadableWallet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.problem)
+    }
+}
+
+/// What [`WalletStore::scan`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WalletScan {
+    /// The readable wallets, oldest first.
+    pub wallets: Vec<WalletInfo>,
+    /// The wallet files that could not be read, by path.
+    pub unreadable: Vec<UnreadableWallet>,
+}
+
 /// What [`WalletStore::list`] shows about a wallet without unlocking it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WalletInfo {
@@ -327,10 +353,18 @@ impl WalletStore {
         })
     }
 
-    /// Every wallet file in the directory, oldest first.
+    /// Every readable wallet file in the directory, oldest first. Files that cannot be read
+    /// are left out (and left alone): [`WalletStore::scan`] names them.
     pub fn list(&self) -> Result<Vec<WalletInfo>> {
+        Ok(self.scan()?.wallets)
+    }
+
+    /// Every `*.wallet.json` in the directory: the wallets (oldest first) and the files
+    /// that could not be read, each with its problem (sorted by path). One bad file never
+    /// hides the others, and the store never modifies or deletes it.
+    pub fn scan(&self) -> Result<WalletScan> {
         let entries = fs::read_dir(&self.dir).map_err(|e| io_err("cannot read", &self.dir, e))?;
-        let mut out = Vec::new();
+        let mut out = WalletScan::default();
         for entry in entries {
             let entry = entry.map_err(|e| io_err("cannot read", &self.dir, e))?;
             let file_name = entry.file_name();
@@ -341,27 +375,59 @@ impl WalletStore {
             else {
                 continue;
             };
-            let file = self.read_wallet_file(id)?;
-            out.push(info_of(id, &file)?);
+            match self
+                .parse_wallet_file(id)
+                .and_then(|file| info_of(id, &file))
+            {
+                Ok(info) => out.wallets.push(info),
+                Err(problem) => out.unreadable.push(UnreadableWallet {
+                    id: id.to_owned(),
+                    path: self.wallet_path(id),
+                    problem,
+                }),
+            }
         }
-        out.sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
+        out.wallets
+            .sort_by(|a, b| (&a.created_at, &a.id).cmp(&(&b.created_at, &b.id)));
+        out.unreadable.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(out)
     }
 
     /// Finds a wallet by id, else by display name (which must then be unique).
     pub fn find(&self, name_or_id: &str) -> Result<WalletInfo> {
-        let all = self.list()?;
-        if let Some(w) = all.iter().find(|w| w.id == name_or_id) {
+        let WalletScan {
+            wallets,
+            unreadable,
+        } = self.scan()?;
+        if let Some(w) = wallets.iter().find(|w| w.id == name_or_id) {
             return Ok(w.clone());
         }
-        let mut named = all.into_iter().filter(|w| w.name == name_or_id);
+        if let Some(bad) = unreadable.iter().find(|b| b.id == name_or_id) {
+            return Err(wallet_err(format!("{bad} (the file is left as it is)")));
+        }
+        let mut named = wallets.into_iter().filter(|w| w.name == name_or_id);
         match (named.next(), named.next()) {
             (Some(w), None) => Ok(w),
             (Some(_), Some(_)) => Err(Error::new(
                 ErrorCode::InvalidArgument,
                 format!("several wallets are named {name_or_id:?}; use the id"),
             )),
-            (None, _) => Err(wallet_err(format!("no wallet named {name_or_id:?}"))),
+            (None, _) if unreadable.is_empty() => {
+                Err(wallet_err(format!("no wallet named {name_or_id:?}")))
+            }
+            (None, _) => {
+                let bad: Vec<String> = unreadable.iter().map(|b| b.to_string()).collect();
+                Err(wallet_err(format!(
+                    "no wallet named {name_or_id:?} among the readable ones; {} cannot be \
+                     read (left as is): {}",
+                    if bad.len() == 1 {
+                        "one file"
+                    } else {
+                        "some files"
+                    },
+                    bad.join("; ")
+                )))
+            }
         }
     }
 
@@ -517,10 +583,23 @@ impl WalletStore {
     }
 
     fn read_wallet_file(&self, id: &str) -> Result<WalletFile> {
+        self.parse_wallet_file(id).map_err(|problem| {
+            wallet_err(format!(
+                "wallet file {}: {problem}",
+                self.wallet_path(id).display()
+            ))
+        })
+    }
+
+    /// A wallet file, or what is wrong with it (without the path).
+    fn parse_wallet_file(&self, id: &str) -> std::result::Result<WalletFile, String> {
         let path = self.wallet_path(id);
-        let text = fs::read_to_string(&path).map_err(|e| io_err("cannot read", &path, e))?;
-        serde_json::from_str(&text)
-            .map_err(|e| wallet_err(format!("malformed wallet file {}: {e}", path.display())))
+        let bytes = fs::read(&path).map_err(|e| format!("cannot read it: {e}"))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err("the file is empty".into());
+        }
+        let text = std::str::from_utf8(&bytes).map_err(|_| "not UTF-8 text".to_string())?;
+        serde_json::from_str(text).map_err(|e| format!("malformed wallet file: {e}"))
     }
 
     fn read_registry(&self) -> Result<Registry> {
@@ -541,11 +620,11 @@ impl WalletStore {
     }
 }
 
-fn info_of(id: &str, file: &WalletFile) -> Result<WalletInfo> {
+fn info_of(id: &str, file: &WalletFile) -> std::result::Result<WalletInfo, String> {
     let network: Network = file
         .network
         .parse()
-        .map_err(|_| wallet_err(format!("wallet {id}: unknown network {:?}", file.network)))?;
+        .map_err(|_| format!("unknown network {:?}", file.network))?;
     Ok(WalletInfo {
         id: id.to_owned(),
         name: file.display_name.clone(),

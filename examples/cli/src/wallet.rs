@@ -208,9 +208,25 @@ fn import(g: &Global, name: Option<String>) -> R<()> {
 
 fn list(g: &Global) -> R<()> {
     let store = store(g)?;
-    let all = store.list()?;
+    let scan = store.scan()?;
+    let all = &scan.wallets;
+    // A file that cannot be read is named with its problem, on stderr, and left alone:
+    // it may be the only copy of a key (the good wallets are listed all the same).
+    for bad in &scan.unreadable {
+        if g.json {
+            event(
+                g,
+                "wallet_unreadable",
+                "",
+                json!({"id": bad.id, "path": bad.path.display().to_string(),
+                       "problem": bad.problem}),
+            );
+        } else {
+            eprintln!("warning: cannot read wallet file {bad} (left as it is)");
+        }
+    }
     if g.json {
-        for w in &all {
+        for w in all {
             event(
                 g,
                 "wallet",
@@ -229,9 +245,18 @@ fn list(g: &Global) -> R<()> {
         return Ok(());
     }
     println!("Wallets in {}:", store.dir().display());
-    for w in &all {
+    // Columns line up on a terminal: names are padded by their display width (a CJK
+    // character or an emoji takes two cells), not by their count of chars.
+    let name_cells = all
+        .iter()
+        .map(|w| display_width(&w.name))
+        .max()
+        .unwrap_or(0)
+        .max(20);
+    for w in all {
+        let pad = " ".repeat(name_cells - display_width(&w.name));
         println!(
-            "  {:<20} {}  {:<7}  created {}  id {}",
+            "  {}{pad} {}  {:<7}  created {}  id {}",
             w.name,
             w.address,
             w.network.as_str(),
@@ -240,6 +265,51 @@ fn list(g: &Global) -> R<()> {
         );
     }
     Ok(())
+}
+
+/// Terminal cells `s` takes: 2 for East Asian wide and fullwidth characters and emoji
+/// presentation, 0 for combining marks, joiners and variation selectors, 1 otherwise
+/// (Unicode UAX #11, the ranges that occur in names).
+pub fn display_width(s: &str) -> usize {
+    s.chars().map(char_width).sum()
+}
+
+fn char_width(c: char) -> usize {
+    let u = c as u32;
+    let zero = matches!(u,
+        0x0300..=0x036F | 0x0483..=0x0489 | 0x0591..=0x05BD | 0x0610..=0x061A
+        | 0x064B..=0x065F | 0x0E31 | 0x0E34..=0x0E3A | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF
+        | 0x200B..=0x200F | 0x20D0..=0x20FF | 0xFE00..=0xFE0F | 0xFE20..=0xFE2F
+        | 0xE0100..=0xE01EF | 0x1F3FB..=0x1F3FF)
+        || c.is_control();
+    if zero {
+        return 0;
+    }
+    let wide = matches!(u,
+        0x1100..=0x115F | 0x231A..=0x231B | 0x2329..=0x232A | 0x23E9..=0x23EC | 0x23F0
+        | 0x23F3 | 0x25FD..=0x25FE | 0x2614..=0x2615 | 0x2648..=0x2653 | 0x267F | 0x2693
+        | 0x26A1 | 0x26AA..=0x26AB | 0x26BD..=0x26BE | 0x26C4..=0x26C5 | 0x26CE | 0x26D4
+        | 0x26EA | 0x26F2..=0x26F3 | 0x26F5 | 0x26FA | 0x26FD | 0x2705 | 0x270A..=0x270B
+        | 0x2728 | 0x274C | 0x274E | 0x2753..=0x2755 | 0x2757 | 0x2795..=0x2797 | 0x27B0
+        | 0x27BF | 0x2B1B..=0x2B1C | 0x2B50 | 0x2B55 | 0x2E80..=0x303E | 0x3041..=0x33FF
+        | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xA000..=0xA4CF | 0xA960..=0xA97F
+        | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE10..=0xFE19 | 0xFE30..=0xFE6F
+        | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6 | 0x16FE0..=0x16FE4 | 0x17000..=0x18AFF
+        | 0x1B000..=0x1B2FF | 0x1F004 | 0x1F0CF | 0x1F18E | 0x1F191..=0x1F19A
+        | 0x1F200..=0x1F202 | 0x1F210..=0x1F23B | 0x1F240..=0x1F248 | 0x1F250..=0x1F251
+        | 0x1F260..=0x1F265 | 0x1F300..=0x1F320 | 0x1F32D..=0x1F335 | 0x1F337..=0x1F37C
+        | 0x1F37E..=0x1F393 | 0x1F3A0..=0x1F3CA | 0x1F3CF..=0x1F3D3 | 0x1F3E0..=0x1F3F0
+        | 0x1F3F4 | 0x1F3F8..=0x1F43E | 0x1F440 | 0x1F442..=0x1F4FC | 0x1F4FF..=0x1F53D
+        | 0x1F54B..=0x1F54E | 0x1F550..=0x1F567 | 0x1F57A | 0x1F595..=0x1F596 | 0x1F5A4
+        | 0x1F5FB..=0x1F64F | 0x1F680..=0x1F6C5 | 0x1F6CC | 0x1F6D0..=0x1F6D2
+        | 0x1F6D5..=0x1F6D7 | 0x1F6DC..=0x1F6DF | 0x1F6EB..=0x1F6EC | 0x1F6F4..=0x1F6FC
+        | 0x1F7E0..=0x1F7EB | 0x1F7F0 | 0x1F90C..=0x1F93A | 0x1F93C..=0x1F945
+        | 0x1F947..=0x1F9FF | 0x1FA70..=0x1FAFF | 0x20000..=0x2FFFD | 0x30000..=0x3FFFD);
+    if wide {
+        2
+    } else {
+        1
+    }
 }
 
 pub fn run(g: &Global, cmd: WalletCmd) -> R<()> {
@@ -307,7 +377,8 @@ pub fn signin(g: &Global) -> R<()> {
     let all = store.list()?;
     eprintln!("snap2p sign-in (wallets in {})", store.dir().display());
     for (i, w) in all.iter().enumerate() {
-        eprintln!("  [{}] {:<20} {}", i + 1, w.name, w.address);
+        let pad = " ".repeat(20usize.saturating_sub(display_width(&w.name)));
+        eprintln!("  [{}] {}{pad} {}", i + 1, w.name, w.address);
     }
     eprintln!("  [c] create a new wallet");
     eprintln!("  [r] restore from a recovery phrase");
@@ -343,5 +414,23 @@ pub fn signin(g: &Global) -> R<()> {
             note(g, "");
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::display_width;
+
+    #[test]
+    fn display_width_counts_terminal_cells() {
+        assert_eq!(display_width("alice"), 5);
+        assert_eq!(display_width("日本語"), 6);
+        assert_eq!(display_width("지갑"), 4);
+        assert_eq!(display_width("🚀"), 2);
+        assert_eq!(display_width("Bob 🚀"), 6);
+        assert_eq!(display_width("é"), 1);
+        assert_eq!(display_width("e\u{301}"), 1);
+        assert_eq!(display_width("👍🏽"), 2);
+        assert_eq!(display_width("ｗｉｄｅ"), 8);
     }
 }
