@@ -128,6 +128,22 @@ fn valid_host_name(host: &str) -> bool {
 
 /// Parses `host:port` (port 0 only when `allow_port0`).
 fn parse_authority(s: &str, whole: &str, allow_port0: bool) -> Result<(Host, u16), Error> {
+    // The port: 1 to 5 decimal digits, no leading zero (one spelling per locator).
+    let (host, port) = s.rsplit_once(':').ok_or_else(|| bad(whole, "no port"))?;
+    let digits_only = !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit());
+    if !digits_only || port.len() > 5 || (port.len() > 1 && port.starts_with('0')) {
+        return Err(bad(whole, "port is not 1-65535 (decimal, no leading zero)"));
+    }
+    // A host of digits and dots is an IPv4 address or nothing: no leading zeros in its
+    // parts (01.2.3.4 is neither 1.2.3.4 nor a DNS name; RFC 1123 §2.1).
+    if !host.is_empty() && host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        if host.parse::<std::net::Ipv4Addr>().is_err() {
+            return Err(bad(
+                whole,
+                "not an IPv4 address (four parts 0-255, no leading zeros)",
+            ));
+        }
+    }
     if let Ok(addr) = s.parse::<SocketAddr>() {
         if addr.port() == 0 && !allow_port0 {
             return Err(bad(whole, "port 0"));
