@@ -121,17 +121,15 @@ pub struct EventSubscription {
 pub(crate) struct Subscribers(StdMutex<Vec<Weak<EventSubscription>>>);
 
 impl Subscribers {
-    pub(crate) fn subscribe(
-        &self,
-        events: snap2p::Events,
-        peer_closed: bool,
-    ) -> Arc<EventSubscription> {
-        let sub = Arc::new(EventSubscription {
-            events: Mutex::new(Some(events)),
-            closed: watch::channel(false).0,
-            ended: watch::channel(peer_closed).0,
-        });
+    pub(crate) fn subscribe(&self, peer: &snap2p::Peer) -> Arc<EventSubscription> {
+        // Under the list's lock: a shutdown sets the peer's closed flag before it ends the
+        // listed subscriptions, so this one is either listed in time or born ended.
         let mut list = self.0.lock().unwrap();
+        let sub = Arc::new(EventSubscription {
+            events: Mutex::new(Some(peer.events())),
+            closed: watch::channel(false).0,
+            ended: watch::channel(peer.is_closed()).0,
+        });
         list.retain(|w| w.strong_count() > 0);
         list.push(Arc::downgrade(&sub));
         sub

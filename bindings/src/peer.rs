@@ -274,8 +274,7 @@ impl Peer {
     /// its own, stopped by its `close()` (Kotlin: `cancel()`) or by releasing it, and ended
     /// by `shutdown()` once the events queued by then are read.
     pub fn events(&self) -> Arc<EventSubscription> {
-        self.subscribers
-            .subscribe(self.inner.events(), self.inner.is_closed())
+        self.subscribers.subscribe(&self.inner)
     }
 
     /// This peer's counters now.
