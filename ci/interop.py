@@ -14,8 +14,10 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -28,6 +30,7 @@ SCENARIOS = [
     ("private", "private listener refuses a principal not allowlisted (4)"),
     ("px1", "dial by principal through a third peer (PX-1)"),
     ("ws", "mutual auth + 3 streams x payload over ws://, SHA-256 both ends"),
+    ("wss", "the same over wss:// (TLS; the dialer trusts the run's test CA), SHA-256 both ends"),
 ]
 READY_TIMEOUT = 60
 DIAL_TIMEOUT = 120
@@ -121,6 +124,27 @@ def dial(cmd, args):
     return ok, result, p.stderr[-2000:]
 
 
+def make_tls(d):
+    """A throw-away CA and a leaf for localhost / 127.0.0.1 signed by it, made by openssl in
+    `d` (once per run): {"ca", "cert", "key"} PEM paths."""
+    p = lambda name: os.path.join(d, name)  # noqa: E731
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    openssl("req", "-x509", *ec, "-keyout", p("ca.key"), "-out", p("ca.pem"), "-days", "2",
+            "-subj", "/CN=snap2p interop CA", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign")
+    openssl("req", *ec, "-keyout", p("key.pem"), "-out", p("leaf.csr"), "-subj", "/CN=localhost")
+    with open(p("leaf.ext"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                "extendedKeyUsage=serverAuth\n")
+    openssl("x509", "-req", "-in", p("leaf.csr"), "-CA", p("ca.pem"), "-CAkey", p("ca.key"),
+            "-CAcreateserial", "-out", p("cert.pem"), "-days", "2", "-extfile", p("leaf.ext"))
+    return {"ca": p("ca.pem"), "cert": p("cert.pem"), "key": p("key.pem")}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--langs", default=",".join(LANGS))
@@ -137,6 +161,12 @@ def main():
 
     results = {}  # (listener, dialer, scenario) -> (ok, detail)
     started = time.time()
+    # The wss scenario's certificates, made once per run; without them its rows fail.
+    tls_dir = tempfile.mkdtemp(prefix="snap2p-interop-tls-")
+    try:
+        tls, tls_error = make_tls(tls_dir), None
+    except (OSError, subprocess.CalledProcessError) as e:
+        tls, tls_error = None, "no test certificate (openssl): %s" % e
     hub = None
     if "rust" in cmds:
         hub = Runner(cmds["rust"], ["--alias", "hub"])
@@ -170,12 +200,22 @@ def main():
             for r in listeners.values():
                 r.stop()
             continue
+        # The wss listener on its own: a runner without --wss/--tls-* fails these rows only.
+        wss_ready, wss_error = None, tls_error
+        if tls:
+            try:
+                listeners["wss"] = Runner(
+                    lcmd, ["--wss", "--tls-cert", tls["cert"], "--tls-key", tls["key"]]
+                )
+                wss_ready = listeners["wss"].wait_ready()
+            except RuntimeError as e:
+                wss_error = "wss listener failed: " + str(e)[:200]
         for dl in langs:
             if dl not in cmds:
                 continue
             dcmd = cmds[dl]
 
-            def three_streams(listener):
+            def three_streams(listener, extra=()):
                 """Mutual auth + 3 streams x payload to `listener`, SHA-256 both ends."""
                 ok, res, err = dial(
                     dcmd,
@@ -184,6 +224,7 @@ def main():
                         "--streams", "3",
                         "--bytes", str(opts.bytes),
                         "--expect-principal", listener["principal"],
+                        *extra,
                     ],
                 )
                 streams_ok = ok and len(res.get("streams", [])) == 3
@@ -229,10 +270,21 @@ def main():
             ws = ready["ws"]
             _, _, (ws_ok, detail) = three_streams(ws)
             results[(lst, dl, "ws")] = (ws_ok and ws["locator"].startswith("ws://"), detail)
+            if wss_ready is None:
+                results[(lst, dl, "wss")] = (False, wss_error)
+            elif not wss_ready["locator"].startswith("wss://localhost:"):
+                results[(lst, dl, "wss")] = (
+                    False,
+                    "listener printed %r, not a wss://localhost: locator" % wss_ready["locator"],
+                )
+            else:
+                _, _, (wss_ok, detail) = three_streams(wss_ready, ["--tls-root", tls["ca"]])
+                results[(lst, dl, "wss")] = (wss_ok, detail)
         for r in listeners.values():
             r.stop()
     if hub:
         hub.stop()
+    shutil.rmtree(tls_dir, ignore_errors=True)
 
     # Report.
     passed = sum(1 for v in results.values() if v[0])

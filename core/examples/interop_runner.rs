@@ -1,12 +1,15 @@
 //! The Rust runner of the cross-language interop matrix (contract in docs/INTEROP.md).
 //!
-//! `interop_runner listen [--visibility V] [--allow P]… [--alias A] [--invite] [--bootstrap LOC] [--sign-form digest|message]`
+//! `interop_runner listen [--visibility V] [--allow P]… [--alias A] [--invite] [--bootstrap LOC] [--sign-form digest|message]
+//!                        [--ws | --wss --tls-cert PEM --tls-key PEM]`
 //! `interop_runner dial --target T [--via LOC] [--invite HEX] [--streams N] [--bytes B]
-//!                      [--expect-alias A] [--expect-code C] [--expect-principal P] [--sign-form F]`
+//!                      [--expect-alias A] [--expect-code C] [--expect-principal P] [--sign-form F]
+//!                      [--tls-root PEM]`
 //!
 //! The signer is implemented here, in the runner's language, as a host would: a struct
 //! implementing `WalletSigner` that holds its own key.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,6 +18,7 @@ use sha2::{Digest, Sha256};
 use snap2p::identity::{
     stacks_message_hash, LocalWallet, Network, Principal, SignRequest, SignatureForm, WalletSigner,
 };
+use snap2p::transport::{WsConfig, WsTransport};
 use snap2p::{Connection, DialOptions, Error, ErrorCode, Peer, PeerConfig, Visibility};
 use tokio::io::AsyncBufReadExt;
 
@@ -92,7 +96,27 @@ async fn make_peer(args: &Args) -> Peer {
         c.allowlist = allow;
         c
     };
-    let peer = Peer::new(signer, cfg).await.expect("peer");
+    let mut builder = Peer::builder(cfg).signer(signer);
+    // wss: the listener's certificate and key, the dialer's extra trusted root (the core's
+    // WebSocket transport with them replaces the built-in one, as the CLI's --tls-* do).
+    let (cert, key, root) = (
+        args.value("--tls-cert"),
+        args.value("--tls-key"),
+        args.value("--tls-root"),
+    );
+    if cert.is_some() || key.is_some() || root.is_some() {
+        let mut ws = WsConfig::default();
+        if let (Some(cert), Some(key)) = (&cert, &key) {
+            ws = ws
+                .with_tls_identity_pem_files(Path::new(cert), Path::new(key))
+                .expect("--tls-cert/--tls-key");
+        }
+        if let Some(root) = &root {
+            ws = ws.with_root_pem_file(Path::new(root)).expect("--tls-root");
+        }
+        builder = builder.transport(Arc::new(WsTransport::new(ws).expect("ws transport")));
+    }
+    let peer = builder.build().await.expect("peer");
     if let Some(alias) = args.value("--alias") {
         peer.set_alias(&alias, &format!("{alias} (rust)"))
             .await
@@ -123,14 +147,32 @@ async fn serve(conn: Connection) {
 
 /// Where `listen --ws` listens; its locator is `ws://127.0.0.1:PORT/interop`.
 const WS_LISTEN: &str = "ws://127.0.0.1:0/interop";
+/// Where `listen --wss` listens; its locator is `wss://localhost:PORT/interop` (the name
+/// the test certificate is for).
+const WSS_LISTEN: &str = "wss://127.0.0.1:0/interop";
 
 async fn listen(args: Args) {
     let peer = make_peer(&args).await;
-    // `--ws`: a WebSocket listener (docs/INTEROP.md, scenario "ws") instead of TCP.
-    let ws = args.flag("--ws");
-    let listen_on = if ws { WS_LISTEN } else { "127.0.0.1:0" };
+    // `--ws` / `--wss`: a WebSocket listener (docs/INTEROP.md, scenarios "ws", "wss")
+    // instead of TCP.
+    let wss = args.flag("--wss");
+    let ws = args.flag("--ws") || wss;
+    let listen_on = if wss {
+        WSS_LISTEN
+    } else if ws {
+        WS_LISTEN
+    } else {
+        "127.0.0.1:0"
+    };
     peer.listen(listen_on).await.expect("listen");
     let locator = peer.listen_locators().pop().expect("a listen locator");
+    let locator = if wss {
+        locator
+            .to_string()
+            .replacen("wss://127.0.0.1:", "wss://localhost:", 1)
+    } else {
+        locator.to_string()
+    };
     let invite = args.flag("--invite").then(|| {
         peer.create_invite(Some(3600), false)
             .expect("invite")
@@ -143,7 +185,7 @@ async fn listen(args: Args) {
     emit(serde_json::json!({
         "event": "ready",
         "principal": peer.principal().to_string(),
-        "locator": if ws { locator.to_string() } else { locator.socket_addr().expect("tcp").to_string() },
+        "locator": locator,
         "invite": invite,
     }));
     let p2 = peer.clone();

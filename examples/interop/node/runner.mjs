@@ -43,6 +43,10 @@ function parseArgs(argv) {
         break;
       case '--bootstrap': args.bootstrap = next(); break;
       case '--ws': args.ws = true; break;
+      case '--wss': args.wss = true; break;
+      case '--tls-cert': args.tlsCert = next(); break;
+      case '--tls-key': args.tlsKey = next(); break;
+      case '--tls-root': args.tlsRoot = next(); break;
       case '--sign-form': args.signForm = next(); break;
       case '--target': args.target = next(); break;
       case '--via': args.via = next(); break;
@@ -66,6 +70,10 @@ async function makePeer(args) {
     visibility,
     allowlist: args.allow,
     allowlistGate: visibility === 'private' || args.allow.length > 0,
+    // wss: the listener's certificate and key, the dialer's extra trusted root.
+    tlsCertFile: args.tlsCert,
+    tlsKeyFile: args.tlsKey,
+    tlsRootFile: args.tlsRoot,
   });
   if (args.alias) await peer.setAlias(args.alias, `${args.alias} (node)`);
   return peer;
@@ -90,10 +98,19 @@ async function serveStream(stream) {
 
 async function listen(args) {
   const peer = await makePeer(args);
-  // listen() resolves to the bound 'ip:port'; the locator is the listen locator with it.
-  const locator = args.ws
-    ? `ws://${await peer.listen('ws://127.0.0.1:0/interop')}/interop`
-    : await peer.listen('127.0.0.1:0');
+  let locator;
+  if (args.wss) {
+    // The listener's full locator, named as its certificate is (localhost).
+    await peer.listen('wss://127.0.0.1:0/interop');
+    locator = peer.listenLocators
+      .find((l) => l.startsWith('wss://'))
+      .replace('wss://127.0.0.1:', 'wss://localhost:');
+  } else if (args.ws) {
+    // listen() resolves to the bound 'ip:port'; the locator is the listen locator with it.
+    locator = `ws://${await peer.listen('ws://127.0.0.1:0/interop')}/interop`;
+  } else {
+    locator = await peer.listen('127.0.0.1:0');
+  }
   const invite = args.invite ? peer.createInvite({ ttlSecs: 3600 }).token : null;
   if (args.bootstrap) await peer.dial(args.bootstrap);
   peer.on('connection', (conn) => {

@@ -45,6 +45,10 @@ async def make_peer(args) -> snap2p.Peer:
         allowlist=args.allow or None,
         signer=signer,
         allowlist_gate=args.visibility == "private" or bool(args.allow),
+        # wss: the listener's certificate and key, the dialer's extra trusted root.
+        tls_cert_file=args.tls_cert,
+        tls_key_file=args.tls_key,
+        tls_root_file=args.tls_root,
     )
     if args.alias:
         await peer.set_alias(args.alias, f"{args.alias} (python)")
@@ -71,7 +75,12 @@ async def serve_conn(conn: snap2p.Connection) -> None:
 
 async def listen(args) -> int:
     peer = await make_peer(args)
-    if args.ws:
+    if args.wss:
+        # The listener's full locator, named as its certificate is (localhost).
+        await peer.listen("wss://127.0.0.1:0/interop")
+        locator = next(loc for loc in peer.listen_locators if loc.startswith("wss://"))
+        locator = locator.replace("wss://127.0.0.1:", "wss://localhost:", 1)
+    elif args.ws:
         # listen() returns the bound 'ip:port'; the locator is the listen locator with it.
         locator = "ws://%s/interop" % await peer.listen("ws://127.0.0.1:0/interop")
     else:
@@ -179,6 +188,10 @@ def main() -> int:
     ap.add_argument("--invite", nargs="?", const=True)
     ap.add_argument("--bootstrap")
     ap.add_argument("--ws", action="store_true")
+    ap.add_argument("--wss", action="store_true")
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
+    ap.add_argument("--tls-root")
     ap.add_argument("--sign-form", default="digest")
     ap.add_argument("--target")
     ap.add_argument("--via")
