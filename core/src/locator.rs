@@ -136,13 +136,14 @@ fn parse_authority(s: &str, whole: &str, allow_port0: bool) -> Result<(Host, u16
     }
     // A host of digits and dots is an IPv4 address or nothing: no leading zeros in its
     // parts (01.2.3.4 is neither 1.2.3.4 nor a DNS name; RFC 1123 §2.1).
-    if !host.is_empty() && host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        if host.parse::<std::net::Ipv4Addr>().is_err() {
-            return Err(bad(
-                whole,
-                "not an IPv4 address (four parts 0-255, no leading zeros)",
-            ));
-        }
+    if !host.is_empty()
+        && host.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && host.parse::<std::net::Ipv4Addr>().is_err()
+    {
+        return Err(bad(
+            whole,
+            "not an IPv4 address (four parts 0-255, no leading zeros)",
+        ));
     }
     if let Ok(addr) = s.parse::<SocketAddr>() {
         if addr.port() == 0 && !allow_port0 {

@@ -176,15 +176,40 @@ fn message_vectors() -> Value {
         assert_eq!(Message::decode(&bytes).unwrap(), msg, "{name}");
         let mut framed = Vec::new();
         frame::write_frame(&mut framed, &bytes);
+        // The wire type of every key, read from the encoding itself.
+        let decoded = snap2p::unstable::wire::cbor::decode(&bytes).unwrap();
+        let mut types = serde_json::Map::new();
+        let mut t = None;
+        for (k, v) in decoded.as_map().unwrap() {
+            use snap2p::unstable::wire::cbor::Value as C;
+            let ty = match v {
+                C::Uint(n) if *k == "t" => {
+                    t = Some(*n);
+                    continue;
+                }
+                C::Uint(_) if *k == "ts" => "int",
+                C::Uint(_) => "uint",
+                C::Nint(_) => "int",
+                C::Bytes(_) => "bytes",
+                C::Text(_) => "text",
+                C::Bool(_) => "bool",
+                C::Array(_) => "array of text",
+                other => panic!("{name}: unexpected {other:?}"),
+            };
+            types.insert(k.to_string(), json!(ty));
+        }
         out.push(json!({
             "name": name,
+            "t": t.expect("every message has t"),
             "fields": fields,
+            "types": types,
             "cbor_hex": hex::encode(&bytes),
             "frame_hex": hex::encode(&framed),
         }));
     }
     json!({
-        "description": "Control message encodings (docs/PROTOCOL.md §4). Byte fields in `fields` are hex. `frame_hex` is the message as one plaintext frame (varint length prefix); after the handshake messages travel inside Noise transport frames instead.",
+        "description": "Control message encodings (docs/PROTOCOL.md §4). `t` is the type code (the CBOR key `t`); `fields` holds every other key, and `types` gives each one's CBOR type: uint, int, bytes (hex in `fields`), text, bool, array of text. `sid` is a uint stream id in stream messages and a bytes(32) session id in AUTH_OK (two messages, one key name). `frame_hex` is the message as one plaintext frame (varint length prefix); after the handshake messages travel inside Noise transport frames instead. Schema: schema/messages.schema.json.",
+        "format_version": 2,
         "messages": out,
     })
 }
@@ -273,6 +298,10 @@ fn transcript(stealth: bool, rekey_frames: Option<(u64, u64)>) -> Value {
         icfg.limits.rekey_after_frames = i;
         rcfg.limits.rekey_after_frames = r;
     }
+    let (ihello, rhello) = (
+        party_json(&pi, MNEMONIC_I, &icfg),
+        party_json(&pr, MNEMONIC_R, &rcfg),
+    );
     let mut a = Session::new(icfg, base).unwrap();
     let mut b = Session::new(rcfg, base).unwrap();
     let mut flights = Vec::new();
@@ -341,16 +370,34 @@ fn transcript(stealth: bool, rekey_frames: Option<(u64, u64)>) -> Value {
         "stealth": stealth,
         "invite_token_hex": if stealth { hex::encode(token) } else { String::new() },
         "unix_time": T0,
-        "initiator": party_json(&pi, MNEMONIC_I),
-        "responder": party_json(&pr, MNEMONIC_R),
+        "initiator": ihello,
+        "responder": rhello,
         "session_id_hex": hex::encode(pr.fixed.session_id),
         "flights": flights,
         "note": "After the initiator's AUTH_OK it opens stream 0 labelled 'echo', writes 'hello' and FIN. Transport frames are ChaCha20-Poly1305 under the Noise Split() keys; decrypting them with the keys derived from the listed static and ephemeral secrets reproduces the control messages of docs/PROTOCOL.md §5.",
     })
 }
 
-fn party_json(p: &Party, mnemonic: &str) -> Value {
+fn party_json(p: &Party, mnemonic: &str, cfg: &SessionConfig) -> Value {
+    let att = &p.att;
     json!({
+        "hello": {
+            "v": 1,
+            "pk_hex": hex::encode(p.node.public()),
+            "n_hex": hex::encode(p.fixed.hello_nonce),
+            "ts": cfg.clock.base_unix,
+            "vis": match cfg.visibility {
+                Visibility::Stealth => Value::Null,
+                v => json!(v as u8),
+            },
+            "cap": cfg.capabilities,
+        },
+        "attestation": {
+            "issued_at": att.issued_at,
+            "expires_at": att.expires_at,
+            "nonce_hex": hex::encode(&att.nonce),
+            "form": if att.form == snap2p::identity::SignatureForm::Digest { "digest" } else { "stacks_message" },
+        },
         "mnemonic": mnemonic,
         "principal": p.wallet.principal().to_string(),
         "node_seed_hex": hex::encode(p.node.seed()),
@@ -366,7 +413,8 @@ fn party_json(p: &Party, mnemonic: &str) -> Value {
 #[test]
 fn handshake_transcript_vectors() {
     let v = json!({
-        "description": "Complete handshakes from fixed keys, ephemerals, nonces and clock (docs/PROTOCOL.md §6). Reproducible byte for byte.",
+        "description": "Complete handshakes from fixed keys, ephemerals, nonces and clock (docs/PROTOCOL.md §5). Reproducible byte for byte. Each party lists what its encrypted messages carry, so nothing must be recovered by decrypting: `hello` (HELLO's keys: `v`, `pk_hex`, `n_hex`, `ts`, `vis` (null: omitted, a stealth node), `cap` in the order sent) and `attestation` (issued_at, expires_at, nonce, form) besides the encoded attestation. Schema: schema/handshake.schema.json.",
+        "format_version": 2,
         "public": transcript(false, None),
         "stealth": transcript(true, None),
     });

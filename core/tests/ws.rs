@@ -417,7 +417,8 @@ async fn stealth_ws_listener_answers_the_upgrade_then_what_tcp_would() {
 
         // A scanner gets the 101 (with the RFC 6455 accept for the sample key), then
         // exactly what the same bytes get over TCP (PROTOCOL.md §5.2): nothing for bytes
-        // that are not snap2p frames, AUTH_FAIL{18} for a frame that is not a KNOCK, and
+        // that are not snap2p frames or a frame that is neither a KNOCK nor a Noise message
+        // 1, AUTH_FAIL{18} for a Noise message 1 without a KNOCK, and
         // nothing for silence; the WebSocket layer adds no frame of its own before the
         // session speaks.
         let mut noise1 = vec![32u8];

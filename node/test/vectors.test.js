@@ -85,3 +85,94 @@ test('negative principal vectors fail with the named code', () => {
     );
   }
 });
+
+// Every shared vector file against its schema (core/tests/vectors/schema/*.schema.json),
+// the subset of JSON Schema they use, as every language's suite checks them.
+const vectorDir = path.join(__dirname, '../../core/tests/vectors');
+const schemaDir = path.join(vectorDir, 'schema');
+
+function typeOk(v, t) {
+  switch (t) {
+    case 'object': return v !== null && typeof v === 'object' && !Array.isArray(v);
+    case 'array': return Array.isArray(v);
+    case 'string': return typeof v === 'string';
+    case 'integer': return Number.isInteger(v);
+    case 'boolean': return typeof v === 'boolean';
+    case 'null': return v === null;
+    default: throw new Error(`unknown type ${t}`);
+  }
+}
+
+function validate(v, s, at = '$') {
+  const errs = [];
+  if (s.type !== undefined) {
+    const types = Array.isArray(s.type) ? s.type : [s.type];
+    if (!types.some((t) => typeOk(v, t))) return [`${at}: not ${s.type}`];
+  }
+  if (s.enum && !s.enum.some((e) => e === v)) errs.push(`${at}: ${JSON.stringify(v)} not in enum`);
+  if (s.pattern && typeof v === 'string' && !new RegExp(s.pattern).test(v)) errs.push(`${at}: ${v.slice(0, 60)} !~ ${s.pattern}`);
+  if (Number.isInteger(v)) {
+    if (s.minimum !== undefined && v < s.minimum) errs.push(`${at}: < ${s.minimum}`);
+    if (s.maximum !== undefined && v > s.maximum) errs.push(`${at}: > ${s.maximum}`);
+  }
+  if (typeOk(v, 'object')) {
+    const props = s.properties || {};
+    for (const k of s.required || []) if (!(k in v)) errs.push(`${at}: missing ${k}`);
+    for (const [k, x] of Object.entries(v)) {
+      if (k in props) errs.push(...validate(x, props[k], `${at}.${k}`));
+      else if (s.additionalProperties === false) errs.push(`${at}: unexpected key ${k}`);
+      else if (typeof s.additionalProperties === 'object') errs.push(...validate(x, s.additionalProperties, `${at}.${k}`));
+    }
+  }
+  if (Array.isArray(v)) {
+    if (v.length < (s.minItems || 0)) errs.push(`${at}: fewer than ${s.minItems} items`);
+    if (s.items) v.forEach((x, i) => errs.push(...validate(x, s.items, `${at}[${i}]`)));
+  }
+  return errs;
+}
+
+const readJson = (p) => JSON.parse(fs.readFileSync(p, 'utf8'));
+
+test('every vector file has a schema and matches it', () => {
+  const files = fs.readdirSync(vectorDir).filter((f) => f.endsWith('.json')).sort();
+  const schemas = fs.readdirSync(schemaDir).map((f) => f.replace('.schema.json', '.json')).sort();
+  assert.deepStrictEqual(files, schemas);
+  for (const f of files) {
+    const problems = validate(readJson(path.join(vectorDir, f)), readJson(path.join(schemaDir, f.replace('.json', '.schema.json'))));
+    assert.deepStrictEqual(problems.slice(0, 10), [], f);
+  }
+});
+
+test('the schema validator rejects what it should', () => {
+  const bad = readJson(path.join(vectorDir, 'messages.json'));
+  delete bad.messages[0].t;
+  bad.messages[1].types.att = 'blob';
+  bad.messages[2].cbor_hex = 'A3';
+  bad.extra = 1;
+  assert.strictEqual(validate(bad, readJson(path.join(schemaDir, 'messages.schema.json'))).length, 4);
+});
+
+test('messages.json: frames are varint(len) || cbor; types name every field', () => {
+  const varint = (n) => {
+    const out = [];
+    do { let b = n & 0x7f; n >>>= 7; if (n) b |= 0x80; out.push(b); } while (n);
+    return Buffer.from(out);
+  };
+  for (const m of readJson(path.join(vectorDir, 'messages.json')).messages) {
+    const cbor = Buffer.from(m.cbor_hex, 'hex');
+    assert.strictEqual(m.frame_hex, Buffer.concat([varint(cbor.length), cbor]).toString('hex'), m.name);
+    assert.deepStrictEqual(Object.keys(m.types).sort(), Object.keys(m.fields).sort(), m.name);
+  }
+});
+
+test('px1.json: wire keys are the descriptive message; ttl clamped only when stored', () => {
+  const names = { type: 't', principal: 'p', max_results: 'n', locators: 'l', ttl_seconds: 'ttl' };
+  const codes = { PX_RESOLVE_REQ: 1, PX_RESOLVE_RESP: 2, PX_PUSH: 3 };
+  const v = readJson(path.join(vectorDir, 'px1.json'));
+  for (const c of [...v.valid, ...v.decode_only]) {
+    const w = {};
+    for (const [k, x] of Object.entries(c.message)) w[names[k]] = k === 'type' ? codes[x] : x;
+    assert.deepStrictEqual(w, c.wire, c.name);
+    if ('ttl' in c.wire) assert.strictEqual(c.ttl_stored, Math.min(Math.max(c.wire.ttl, 60), 604800));
+  }
+});
