@@ -5,7 +5,8 @@
 # stderr. Idempotent.
 #
 # The runner processes are started later by ci/interop.py, through `chroot`, so the bind
-# mounts of /proc and /dev are LEFT MOUNTED here and recorded (one mount point a line) in
+# mounts of /proc, /dev and /tmp (ci/interop.py's test certificates for the wss scenario
+# are in a temporary directory: the runner must read them at the same path) are LEFT MOUNTED here and recorded (one mount point a line) in
 # $SNAP2P_CACHE/interop-swift.mounts; ci/steps/80-interop.sh unmounts them when the matrix
 # ends (or run: ci/interop/runner-swift.sh --unmount). The repository is only needed for
 # the build: its bind mount is removed before this script returns.
@@ -41,7 +42,7 @@ cp -f "$bin/libsnap2p_uniffi.so" "$root/opt/snap2p/lib/"
 repo_mounted=
 cleanup_repo() { [ -n "$repo_mounted" ] && { umount "$root/snap2p" 2>/dev/null || umount -l "$root/snap2p" || true; }; }
 trap cleanup_repo EXIT
-for m in proc dev; do
+for m in proc dev tmp; do
   if ! mountpoint -q "$root/$m"; then
     mount --bind "/$m" "$root/$m"
     echo "$root/$m" >> "$record"
