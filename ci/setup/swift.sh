@@ -35,7 +35,14 @@ fi
 
 # A half-made chroot (interrupted debootstrap) is restarted from scratch.
 if [ ! -x "$root/usr/bin/apt-get" ] || [ ! -f "$root/.snap2p-debootstrap-done" ]; then
-  rm -rf "$root"
+  # Bind mounts left inside it (/proc, /dev, /tmp of the interop runner) go first: rm -rf
+  # would otherwise descend into the host's own directories.
+  if [ -d "$root" ]; then
+    findmnt -R -n -l -o TARGET --target "$root" | grep -F "$root/" | sort -r | while read -r m; do
+      umount "$m" 2>/dev/null || umount -l "$m"
+    done
+  fi
+  rm -rf --one-file-system "$root"
   mkdir -p "$root"
   debootstrap --variant=minbase trixie "$root" http://deb.debian.org/debian
   touch "$root/.snap2p-debootstrap-done"
