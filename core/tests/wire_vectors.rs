@@ -211,7 +211,78 @@ fn message_vectors() -> Value {
         "description": "Control message encodings (docs/PROTOCOL.md §4). `t` is the type code (the CBOR key `t`); `fields` holds every other key, and `types` gives each one's CBOR type: uint, int, bytes (hex in `fields`), text, bool, array of text. `sid` is a uint stream id in stream messages and a bytes(32) session id in AUTH_OK (two messages, one key name). `frame_hex` is the message as one plaintext frame (varint length prefix); after the handshake messages travel inside Noise transport frames instead. Schema: schema/messages.schema.json.",
         "format_version": 2,
         "messages": out,
+        "decode": decode_cases(),
     })
+}
+
+/// Inputs with the result a receiver must reach (PROTOCOL.md §2, §4): the rules where a
+/// second implementation would otherwise guess.
+fn decode_cases() -> Value {
+    let nest = |levels: usize, inner: &str| format!("{}{inner}", "81".repeat(levels));
+    let cases: Vec<(&str, String, Option<ErrorCode>, &str)> = vec![
+        (
+            "stream_data_without_d",
+            "a26373696402617412".into(),
+            None,
+            "STREAM_DATA{sid: 2}: `d` absent is empty data",
+        ),
+        (
+            "stream_data_fin_without_d",
+            "a36166f56373696402617412".into(),
+            None,
+            "STREAM_DATA{sid: 2, f: true}: a clean FIN",
+        ),
+        (
+            "knock_kn_8_bytes",
+            "a462697458207777777777777777777777777777777777777777777777777777777777777777626b6e48060606060606060661741830617601".into(),
+            Some(ErrorCode::InvalidMessage),
+            "KNOCK with an 8-byte `kn`: invalid (16..32 bytes or absent)",
+        ),
+        (
+            "knock_without_kn",
+            "a36269745820777777777777777777777777777777777777777777777777777777777777777761741830617601".into(),
+            None,
+            "KNOCK without `kn` (the TypeScript reference's): accepted",
+        ),
+        (
+            "depth_8",
+            nest(8, "01"),
+            None,
+            "an integer inside 8 arrays: depth 8, accepted by the CBOR layer (not a message)",
+        ),
+        (
+            "depth_9",
+            nest(9, "01"),
+            Some(ErrorCode::InvalidMessage),
+            "an integer inside 9 arrays: depth 9, rejected",
+        ),
+        (
+            "depth_9_empty",
+            nest(8, "80"),
+            None,
+            "9 nested arrays, the innermost empty: no item at depth 9, accepted by the CBOR layer",
+        ),
+    ];
+    let mut out = Vec::new();
+    for (name, hex_in, want, note) in cases {
+        let bytes = hex::decode(&hex_in).unwrap();
+        let got = if name.starts_with("depth") {
+            snap2p::unstable::wire::cbor::decode(&bytes)
+                .map(|_| ())
+                .map_err(|_| ErrorCode::InvalidMessage)
+        } else {
+            Message::decode(&bytes).map(|_| ()).map_err(|e| e.code)
+        };
+        assert_eq!(got.err(), want, "{name}");
+        out.push(json!({
+            "name": name,
+            "cbor_hex": hex_in,
+            "layer": if name.starts_with("depth") { "cbor" } else { "message" },
+            "error": want.map(|c| c.name()),
+            "note": note,
+        }));
+    }
+    Value::Array(out)
 }
 
 #[test]
