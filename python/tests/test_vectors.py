@@ -105,7 +105,13 @@ def test_messages_frames_and_types():
 
 def test_px1_wire_keys_match_messages():
     v = json.loads((VECTORS / "px1.json").read_text())
-    names = {"type": "t", "principal": "p", "max_results": "n", "locators": "l", "ttl_seconds": "ttl"}
+    names = {
+        "type": "t",
+        "principal": "p",
+        "max_results": "n",
+        "locators": "l",
+        "ttl_seconds": "ttl",
+    }
     codes = {"PX_RESOLVE_REQ": 1, "PX_RESOLVE_RESP": 2, "PX_PUSH": 3}
     for case in v["valid"] + v["decode_only"]:
         m = dict(case["message"])
