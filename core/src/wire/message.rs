@@ -527,11 +527,14 @@ impl<'a> Message<'a> {
                 nonce,
                 token,
             } => {
-                write_map_header(out, 4);
+                // No `kn` is written absent, not empty (an empty one is invalid, §4).
+                write_map_header(out, 3 + !nonce.is_empty() as usize);
                 write_text(out, "it");
                 write_bytes(out, token);
-                write_text(out, "kn");
-                write_bytes(out, nonce);
+                if !nonce.is_empty() {
+                    write_text(out, "kn");
+                    write_bytes(out, nonce);
+                }
                 write_text(out, "t");
                 write_uint(out, types::KNOCK);
                 write_text(out, "v");
