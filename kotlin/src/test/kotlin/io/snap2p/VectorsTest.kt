@@ -83,3 +83,115 @@ class VectorsTest {
         }
     }
 }
+
+/**
+ * Every shared vector file (core/tests/vectors/NAME.json) against its schema
+ * (core/tests/vectors/schema/NAME.schema.json): the JSON Schema subset those schemas use, as
+ * every language's suite checks it.
+ */
+class VectorSchemaTest {
+    private val dir: File by lazy {
+        val p = System.getProperty("snap2p.vectors")
+        if (p != null) File(p).parentFile else File("../core/tests/vectors")
+    }
+
+    private fun read(f: File): Any = org.json.JSONTokener(f.readText()).nextValue()
+
+    private fun norm(v: Any?): Any? = when (v) {
+        null, org.json.JSONObject.NULL -> null
+        is Int -> v.toLong()
+        is Long -> v
+        is java.math.BigInteger -> v.toLong()
+        else -> v
+    }
+
+    private fun typeOk(v: Any?, t: String): Boolean = when (t) {
+        "object" -> v is org.json.JSONObject
+        "array" -> v is org.json.JSONArray
+        "string" -> v is String
+        "integer" -> v is Int || v is Long || v is java.math.BigInteger
+        "boolean" -> v is Boolean
+        "null" -> v == null || v == org.json.JSONObject.NULL
+        else -> error("unknown type $t")
+    }
+
+    private fun validate(v: Any?, s: org.json.JSONObject, at: String, errs: MutableList<String>) {
+        if (s.has("type")) {
+            val t = s.get("type")
+            val types = if (t is org.json.JSONArray) (0 until t.length()).map { t.getString(it) } else listOf(t as String)
+            if (types.none { typeOk(v, it) }) { errs.add("$at: not $t"); return }
+        }
+        if (s.has("enum")) {
+            val e = s.getJSONArray("enum")
+            if ((0 until e.length()).none { norm(e.get(it)) == norm(v) }) errs.add("$at: $v not in enum")
+        }
+        if (s.has("pattern") && v is String && !Regex(s.getString("pattern")).containsMatchIn(v)) {
+            errs.add("$at: ${v.take(60)} !~ ${s.getString("pattern")}")
+        }
+        val n = norm(v)
+        if (n is Long) {
+            if (s.has("minimum") && n < s.getLong("minimum")) errs.add("$at: below minimum")
+            if (s.has("maximum") && n > s.getLong("maximum")) errs.add("$at: above maximum")
+        }
+        if (v is org.json.JSONObject) {
+            val props = s.optJSONObject("properties") ?: org.json.JSONObject()
+            val req = s.optJSONArray("required") ?: org.json.JSONArray()
+            for (i in 0 until req.length()) if (!v.has(req.getString(i))) errs.add("$at: missing ${req.getString(i)}")
+            val ap = s.opt("additionalProperties")
+            for (k in v.keySet()) {
+                when {
+                    props.has(k) -> validate(v.get(k), props.getJSONObject(k), "$at.$k", errs)
+                    ap == false -> errs.add("$at: unexpected key $k")
+                    ap is org.json.JSONObject -> validate(v.get(k), ap, "$at.$k", errs)
+                }
+            }
+        }
+        if (v is org.json.JSONArray) {
+            if (s.has("minItems") && v.length() < s.getInt("minItems")) errs.add("$at: too few items")
+            val items = s.optJSONObject("items")
+            if (items != null) for (i in 0 until v.length()) validate(v.get(i), items, "$at[$i]", errs)
+        }
+    }
+
+    @Test
+    fun everyVectorFileMatchesItsSchema() {
+        val files = dir.listFiles { f -> f.name.endsWith(".json") }!!.map { it.name }.sorted()
+        val schemas = File(dir, "schema").listFiles()!!.map { it.name.replace(".schema.json", ".json") }.sorted()
+        assertEquals(files, schemas)
+        for (f in files) {
+            val errs = mutableListOf<String>()
+            val schema = read(File(dir, "schema/" + f.replace(".json", ".schema.json"))) as org.json.JSONObject
+            validate(read(File(dir, f)), schema, "$", errs)
+            assertEquals(emptyList<String>(), errs.take(10), f)
+        }
+        // The validator notices a broken file.
+        val bad = read(File(dir, "messages.json")) as org.json.JSONObject
+        val msgs = bad.getJSONArray("messages")
+        msgs.getJSONObject(0).remove("t")
+        msgs.getJSONObject(1).getJSONObject("types").put("att", "blob")
+        msgs.getJSONObject(2).put("cbor_hex", "A3")
+        bad.put("extra", 1)
+        val errs = mutableListOf<String>()
+        validate(bad, read(File(dir, "schema/messages.schema.json")) as org.json.JSONObject, "$", errs)
+        assertEquals(4, errs.size, errs.toString())
+    }
+
+    @Test
+    fun messageFramesAreVarintLengthThenCbor() {
+        val msgs = (read(File(dir, "messages.json")) as org.json.JSONObject).getJSONArray("messages")
+        for (i in 0 until msgs.length()) {
+            val m = msgs.getJSONObject(i)
+            val cbor = m.getString("cbor_hex")
+            var n = cbor.length / 2
+            val prefix = StringBuilder()
+            do {
+                var b = n and 0x7f
+                n = n ushr 7
+                if (n != 0) b = b or 0x80
+                prefix.append(String.format("%02x", b))
+            } while (n != 0)
+            assertEquals(prefix.toString() + cbor, m.getString("frame_hex"), m.getString("name"))
+            assertEquals(m.getJSONObject("types").keySet(), m.getJSONObject("fields").keySet())
+        }
+    }
+}
