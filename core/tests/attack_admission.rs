@@ -80,10 +80,16 @@ fn attacker_rt() -> &'static Runtime {
 
 /// A listening peer on 127.0.0.1 on the listener runtime that accepts every session.
 async fn listener(cfg: PeerConfig) -> (Peer, SocketAddr) {
+    listener_on(cfg, "127.0.0.1:0").await
+}
+
+/// A listener on `locator` (`127.0.0.1:0`, or `ws://127.0.0.1:0/…` for the WebSocket
+/// transport, which sits behind the same admission).
+async fn listener_on(cfg: PeerConfig, locator: &'static str) -> (Peer, SocketAddr) {
     listener_rt()
         .spawn(async move {
             let peer = Peer::ephemeral(cfg).await.unwrap();
-            let addr = peer.listen("127.0.0.1:0").await.unwrap();
+            let addr = peer.listen(locator).await.unwrap();
             let p = peer.clone();
             tokio::spawn(async move {
                 while let Some(conn) = p.accept().await {
@@ -123,6 +129,8 @@ enum Kind {
     NoiseHalfOpen,
     /// A KNOCK with a random (invalid) invite token, then nothing.
     Knock,
+    /// To a WebSocket listener: the start of an HTTP upgrade request, then nothing.
+    WsSlowloris,
 }
 
 #[derive(Default)]
@@ -233,6 +241,9 @@ async fn attack_loop(
         let mut out = Vec::new();
         match kind {
             Kind::Slowloris => out.push(0x20),
+            Kind::WsSlowloris => {
+                out.extend_from_slice(b"GET /snap2p HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            }
             Kind::NoiseHalfOpen => frame::write_frame(&mut out, &rand::random::<[u8; 32]>()),
             Kind::Knock => {
                 let token = rand::random::<[u8; 32]>();
@@ -545,6 +556,30 @@ async fn reconnecting_slowloris_of_1000_from_one_address_leaves_honest_peers_in(
         Kind::Slowloris,
         addr,
         public_dial(client, addr),
+        from_honest,
+    )
+    .await;
+    close(server).await;
+}
+
+/// The WebSocket transport's upgrade runs inside the peer's admission (one implementation
+/// for every transport): a slowloris of half-sent HTTP upgrade requests is cut at the
+/// first-bytes deadline and honest `ws://` dials get in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_upgrade_slowloris_leaves_honest_ws_peers_in() {
+    let _g = SERIAL.lock().await;
+    let (server, addr) = listener_on(PeerConfig::default(), "ws://127.0.0.1:0/snap2p").await;
+    let client = honest_client().await;
+    let locator = format!("ws://{addr}/snap2p");
+    let dial: DialFn = Arc::new(move |_| {
+        let (client, locator) = (client.clone(), locator.clone());
+        Box::pin(async move { client.dial(&locator).await })
+    });
+    run_case(
+        "slowloris on the WebSocket upgrade (public)",
+        Kind::WsSlowloris,
+        addr,
+        dial,
         from_honest,
     )
     .await;

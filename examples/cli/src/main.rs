@@ -4,6 +4,11 @@
 //! core; this binary only parses arguments, reads passwords, persists the user's CLI
 //! settings (alias, invite file) and prints what happens. See `docs/CLI.md`.
 
+#[cfg(all(
+    feature = "jemalloc",
+    not(any(target_env = "msvc", target_family = "wasm"))
+))]
+mod alloc;
 mod config;
 mod demo;
 mod metrics;
