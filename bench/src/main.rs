@@ -5,7 +5,7 @@
 //! rounds, with its min–max range.
 //!
 //! Usage: snap2p-bench [all|smoke|bulk|small|connect|streams|many|idle|bindings]...
-//!        [--rounds N] [--out FILE] [--only snap2p,snap2p-cold,snap2p-ws,libp2p-tcp,libp2p-quic,tcp,snow]
+//!        [--rounds N] [--out FILE] [--only snap2p,snap2p-cold,snap2p-ws,snap2p-wss,libp2p-tcp,libp2p-quic,libp2p-ws,tcp,snow]
 
 mod bindings;
 #[cfg(feature = "compare")]
@@ -50,8 +50,12 @@ pub enum Sys {
     SnapCold,
     /// snap2p over WebSocket (`ws://` on loopback, core/src/transport/ws.rs).
     SnapWs,
+    /// snap2p over WebSocket in TLS (`wss://`, rustls, a test CA from rcgen).
+    SnapWss,
     Libp2pTcp,
     Libp2pQuic,
+    /// rust-libp2p over WebSocket (`/ws` over TCP) + noise + yamux.
+    Libp2pWs,
     Tcp,
     Noise,
 }
@@ -62,8 +66,10 @@ impl Sys {
             Sys::Snap => "snap2p",
             Sys::SnapCold => "snap2p first contact",
             Sys::SnapWs => "snap2p over ws://",
+            Sys::SnapWss => "snap2p over wss://",
             Sys::Libp2pTcp => "libp2p tcp+noise+yamux",
             Sys::Libp2pQuic => "libp2p quic",
+            Sys::Libp2pWs => "libp2p ws+noise+yamux",
             Sys::Tcp => "plain TCP (ceiling)",
             Sys::Noise => "snow over TCP (ceiling)",
         }
@@ -72,13 +78,22 @@ impl Sys {
         match self {
             Sys::Snap | Sys::SnapCold => "snap",
             Sys::SnapWs => "snapws",
-            Sys::Libp2pTcp | Sys::Libp2pQuic => "libp2p",
+            Sys::SnapWss => "snapwss",
+            Sys::Libp2pTcp | Sys::Libp2pQuic | Sys::Libp2pWs => "libp2p",
             Sys::Tcp => "tcp",
             Sys::Noise => "noise",
         }
     }
     fn is_libp2p(self) -> bool {
-        matches!(self, Sys::Libp2pTcp | Sys::Libp2pQuic)
+        matches!(self, Sys::Libp2pTcp | Sys::Libp2pQuic | Sys::Libp2pWs)
+    }
+    #[cfg(feature = "compare")]
+    fn via(self) -> p2p::Via {
+        match self {
+            Sys::Libp2pQuic => p2p::Via::Quic,
+            Sys::Libp2pWs => p2p::Via::Ws,
+            _ => p2p::Via::Tcp,
+        }
     }
 }
 
@@ -146,6 +161,7 @@ async fn serve_main(kind: &str, max_streams: usize, keepalive_ms: u64) {
     let addr = match kind {
         "snap" => snap::serve(opts).await,
         "snapws" => snap::serve_on(opts, "ws://127.0.0.1:0/bench").await,
+        "snapwss" => snap::serve_on(opts, "wss://127.0.0.1:0/bench").await,
         "tcp" => raw::serve(false).await,
         "noise" => raw::serve(true).await,
         #[cfg(feature = "compare")]
@@ -194,7 +210,11 @@ struct Stat {
 impl Server {
     async fn start(sys: Sys, max_streams: usize, keepalive: Duration) -> Server {
         let exe = std::env::current_exe().unwrap();
-        let mut child = Command::new(exe)
+        let mut cmd = Command::new(exe);
+        if let Some(dir) = snap::TLS_DIR.get() {
+            cmd.env(snap::TLS_ENV, dir);
+        }
+        let mut child = cmd
             .args([
                 "serve",
                 sys.server_kind(),
@@ -273,12 +293,14 @@ async fn bulk(sys: Sys, pat: Arc<Vec<u8>>, total: u64, size: usize) -> Sample {
     let addr = srv.addr.clone();
     let (dt, ok) = match sys {
         // The ws listener's ADDR is its ws:// locator: the same client dials it.
-        Sys::Snap | Sys::SnapCold | Sys::SnapWs => snap::bulk(&addr, pat, total, size).await,
+        Sys::Snap | Sys::SnapCold | Sys::SnapWs | Sys::SnapWss => {
+            snap::bulk(&addr, pat, total, size).await
+        }
         Sys::Tcp => raw::bulk_tcp(&addr, pat, total, size).await,
         Sys::Noise => raw::bulk_noise(&addr, pat, total, size).await,
         #[cfg(feature = "compare")]
-        Sys::Libp2pTcp | Sys::Libp2pQuic => {
-            p2p::bulk(&addr, sys == Sys::Libp2pQuic, pat, total, size).await
+        Sys::Libp2pTcp | Sys::Libp2pQuic | Sys::Libp2pWs => {
+            p2p::bulk(&addr, sys.via(), pat, total, size).await
         }
         #[cfg(not(feature = "compare"))]
         _ => unreachable!(),
@@ -307,8 +329,8 @@ async fn streams(sys: Sys, pat: Arc<Vec<u8>>, n: usize, size: usize, conc: usize
             snap::streams(&addr, pat, n, size, conc, max_streams).await
         }
         #[cfg(feature = "compare")]
-        Sys::Libp2pTcp | Sys::Libp2pQuic => {
-            p2p::streams(&addr, sys == Sys::Libp2pQuic, pat, n, size, conc).await
+        Sys::Libp2pTcp | Sys::Libp2pQuic | Sys::Libp2pWs => {
+            p2p::streams(&addr, sys.via(), pat, n, size, conc).await
         }
         _ => unreachable!(),
     };
@@ -333,11 +355,13 @@ async fn connect(sys: Sys, count: usize, inflight: usize) -> Sample {
     let mut srv = Server::start(sys, 1024, Duration::from_secs(30)).await;
     let addr = srv.addr.clone();
     let mut r = match sys {
-        Sys::Snap | Sys::SnapWs => snap::connect(&addr, count, inflight, false).await,
+        Sys::Snap | Sys::SnapWs | Sys::SnapWss => {
+            snap::connect(&addr, count, inflight, false).await
+        }
         Sys::SnapCold => snap::connect(&addr, count, inflight, true).await,
         #[cfg(feature = "compare")]
-        Sys::Libp2pTcp | Sys::Libp2pQuic => {
-            p2p::connect(&addr, sys == Sys::Libp2pQuic, count, inflight).await
+        Sys::Libp2pTcp | Sys::Libp2pQuic | Sys::Libp2pWs => {
+            p2p::connect(&addr, sys.via(), count, inflight).await
         }
         _ => unreachable!(),
     };
@@ -500,7 +524,7 @@ fn rows_for(
         }
         let (m, lo, hi) = med(samples, |s| s.value);
         let completed = samples.iter().all(|s| s.ok);
-        if matches!(sys, Sys::Snap | Sys::SnapCold | Sys::SnapWs) && !completed {
+        if matches!(sys, Sys::Snap | Sys::SnapCold | Sys::SnapWs | Sys::SnapWss) && !completed {
             *all_ok = false;
         }
         let mut ratio = Vec::new();
@@ -547,11 +571,13 @@ fn short(s: Sys) -> &'static str {
     match s {
         Sys::Libp2pTcp => "libp2p-tcp",
         Sys::Libp2pQuic => "libp2p-quic",
+        Sys::Libp2pWs => "libp2p-ws",
         Sys::Noise => "snow",
         Sys::Tcp => "tcp",
         Sys::Snap => "snap2p",
         Sys::SnapCold => "snap2p-cold",
         Sys::SnapWs => "snap2p-ws",
+        Sys::SnapWss => "snap2p-wss",
     }
 }
 
@@ -617,8 +643,8 @@ async fn run(args: Vec<String>) -> bool {
         match a.as_str() {
             "--rounds" => sizes.rounds = it.next().unwrap().parse().unwrap(),
             "--out" => out = it.next(),
-            // Restrict to some systems (short names: snap2p snap2p-cold snap2p-ws libp2p-tcp
-            // libp2p-quic tcp snow), e.g. for profiling one of them.
+            // Restrict to some systems (short names: snap2p snap2p-cold snap2p-ws snap2p-wss
+            // libp2p-tcp libp2p-quic libp2p-ws tcp snow), e.g. for profiling one of them.
             "--only" => only.extend(it.next().unwrap().split(',').map(str::to_string)),
             "smoke" => {
                 let r = sizes.rounds.min(1);
@@ -638,12 +664,29 @@ async fn run(args: Vec<String>) -> bool {
     }
     let want = |w: &str| which.iter().any(|x| x == "all" || x == w);
     let compare = cfg!(feature = "compare");
+    // The wss rows' certificates, made once and removed at the end of the run.
+    let tls_dir = std::env::temp_dir().join(format!("snap2p-bench-tls-{}", std::process::id()));
+    if (want("bulk") || want("connect"))
+        && (only.is_empty() || only.iter().any(|o| o == "snap2p-wss"))
+    {
+        std::fs::create_dir_all(&tls_dir).expect("temp dir");
+        snap::Tls::create(&tls_dir);
+        let _ = snap::TLS_DIR.set(tls_dir.clone());
+    }
     let lib = |v: &mut Vec<Sys>, quic: bool| {
         if compare {
             v.push(Sys::Libp2pTcp);
             if quic {
                 v.push(Sys::Libp2pQuic);
             }
+        }
+    };
+    // The WebSocket rows (issue 27): snap2p over ws:// against rust-libp2p's /ws.
+    let ws = |v: &mut Vec<Sys>| {
+        v.push(Sys::SnapWs);
+        v.push(Sys::SnapWss);
+        if compare {
+            v.push(Sys::Libp2pWs);
         }
     };
     let pat = Arc::new(util::pattern());
@@ -660,8 +703,9 @@ async fn run(args: Vec<String>) -> bool {
             v.rotate_left(k);
         };
         if want("bulk") {
-            let mut v = vec![Sys::Snap, Sys::SnapWs, Sys::Noise, Sys::Tcp];
+            let mut v = vec![Sys::Snap, Sys::Noise, Sys::Tcp];
             lib(&mut v, true);
+            ws(&mut v);
             rot(&mut v);
             for s in v {
                 let x = bulk(s, pat.clone(), sizes.bulk, 64 * 1024).await;
@@ -696,6 +740,7 @@ async fn run(args: Vec<String>) -> bool {
             ] {
                 let mut v = vec![Sys::Snap, Sys::SnapCold];
                 lib(&mut v, true);
+                ws(&mut v);
                 rot(&mut v);
                 for s in v {
                     let x = connect(s, count, inflight).await;
@@ -811,6 +856,8 @@ async fn run(args: Vec<String>) -> bool {
             (Sys::Snap, Sys::Libp2pTcp, 1.4, "libp2p-tcp"),
             (Sys::Snap, Sys::Noise, 0.9, "snow"),
             (Sys::SnapWs, Sys::Snap, 0.85, "snap2p over TCP"),
+            (Sys::SnapWs, Sys::Libp2pWs, 2.0, "libp2p-ws"),
+            (Sys::SnapWss, Sys::SnapWs, 0.75, "snap2p over ws://"),
         ],
         &mut rows,
         &mut all_ok,
@@ -845,6 +892,7 @@ async fn run(args: Vec<String>) -> bool {
                     0.8,
                     "libp2p-tcp (first contact)",
                 ),
+                (Sys::SnapWs, Sys::Libp2pWs, 1.2, "libp2p-ws (as over TCP)"),
             ],
             &mut rows,
             &mut all_ok,
@@ -937,6 +985,7 @@ async fn run(args: Vec<String>) -> bool {
     if !all_ok {
         println!("FAILED: a snap2p row did not complete or a checksum did not match");
     }
+    let _ = std::fs::remove_dir_all(&tls_dir);
     all_ok
 }
 

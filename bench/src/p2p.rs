@@ -1,7 +1,9 @@
-//! rust-libp2p (0.57): TCP + noise + yamux, and QUIC, with raw streams from libp2p-stream.
+//! rust-libp2p (0.57): TCP + noise + yamux, WebSocket (`/ws` over TCP) + noise + yamux,
+//! and QUIC, with raw streams from libp2p-stream.
 //!
 //! Settings: library defaults except (1) `tcp::Config::default().nodelay(true)` (as snap2p
-//! and the ceilings), (2) yamux `max_num_streams` raised from 512 to 4096, the largest the
+//! and the ceilings; for WebSocket too, so the transport is libp2p-websocket over that TCP
+//! rather than `SwarmBuilder::with_websocket`, whose TCP keeps Nagle on), (2) yamux `max_num_streams` raised from 512 to 4096, the largest the
 //! default 1 GiB connection window allows (256 KiB × streams), so the 1,000-stream workload
 //! can run at all, and (3) a 300 s idle-connection timeout so sessions without streams stay
 //! open (the swarm default closes them at once). No ping/identify behaviours.
@@ -20,35 +22,62 @@ use crate::{ConnectResult, ServerOpts, StreamsResult};
 
 const PROTO: StreamProtocol = StreamProtocol::new("/snap2p-bench/1");
 
+fn yamux() -> libp2p::yamux::Config {
+    let mut y = libp2p::yamux::Config::default();
+    #[allow(deprecated)]
+    y.set_max_num_streams(4096);
+    y
+}
+
 fn swarm() -> Swarm<libp2p_stream::Behaviour> {
     libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_tcp(
             libp2p::tcp::Config::default().nodelay(true),
             libp2p::noise::Config::new,
-            || {
-                let mut y = libp2p::yamux::Config::default();
-                #[allow(deprecated)]
-                y.set_max_num_streams(4096);
-                y
-            },
+            yamux,
         )
         .expect("tcp")
         .with_quic()
+        .with_other_transport(|key| {
+            use libp2p::core::muxing::StreamMuxerBox;
+            use libp2p::core::upgrade::Version;
+            use libp2p::Transport as _;
+            let tcp =
+                libp2p::tcp::tokio::Transport::new(libp2p::tcp::Config::default().nodelay(true));
+            Ok(libp2p::websocket::Config::new(tcp)
+                .upgrade(Version::V1Lazy)
+                .authenticate(libp2p::noise::Config::new(key)?)
+                .multiplex(yamux())
+                .map(|(p, c), _| (p, StreamMuxerBox::new(c))))
+        })
+        .expect("websocket")
         .with_behaviour(|_| libp2p_stream::Behaviour::new())
         .expect("behaviour")
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300)))
         .build()
 }
 
-/// Listener on TCP and QUIC; returns "tcp_multiaddr quic_multiaddr" with /p2p/ suffixes.
+/// Which of the listener's transports a dialer uses.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Tcp = 0,
+    Quic = 1,
+    Ws = 2,
+}
+
+/// Listener on TCP, QUIC and WebSocket; returns "tcp quic ws" multiaddrs with /p2p/
+/// suffixes, in [`Via`] order.
 pub async fn serve(opts: ServerOpts) -> String {
     let mut sw = swarm();
     let id = *sw.local_peer_id();
-    sw.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
-        .unwrap();
-    sw.listen_on("/ip4/127.0.0.1/udp/0/quic-v1".parse().unwrap())
-        .unwrap();
+    for a in [
+        "/ip4/127.0.0.1/tcp/0",
+        "/ip4/127.0.0.1/udp/0/quic-v1",
+        "/ip4/127.0.0.1/tcp/0/ws",
+    ] {
+        sw.listen_on(a.parse().unwrap()).unwrap();
+    }
     let mut incoming = sw.behaviour().new_control().accept(PROTO).unwrap();
     tokio::spawn(async move {
         while let Some((_, mut s)) = incoming.next().await {
@@ -67,15 +96,18 @@ pub async fn serve(opts: ServerOpts) -> String {
             });
         }
     });
-    let (mut tcp, mut quic) = (None, None);
-    while tcp.is_none() || quic.is_none() {
+    let mut addrs: [Option<String>; 3] = [None, None, None];
+    while addrs.iter().any(Option::is_none) {
         if let SwarmEvent::NewListenAddr { address, .. } = sw.select_next_some().await {
             let s = address.to_string();
-            if s.contains("/quic") {
-                quic = Some(s);
+            let via = if s.contains("/quic") {
+                Via::Quic
+            } else if s.ends_with("/ws") {
+                Via::Ws
             } else {
-                tcp = Some(s);
-            }
+                Via::Tcp
+            };
+            addrs[via as usize] = Some(s);
         }
     }
     let live = opts.live.clone();
@@ -92,12 +124,16 @@ pub async fn serve(opts: ServerOpts) -> String {
             }
         }
     });
-    format!("{}/p2p/{id} {}/p2p/{id}", tcp.unwrap(), quic.unwrap())
+    addrs
+        .iter()
+        .map(|a| format!("{}/p2p/{id}", a.as_ref().unwrap()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
-/// The address of the chosen transport from the server's "tcp quic" line.
-pub fn pick(addr: &str, quic: bool) -> (Multiaddr, PeerId) {
-    let a = addr.split_whitespace().nth(quic as usize).unwrap();
+/// The address of the chosen transport from the server's "tcp quic ws" line.
+pub fn pick(addr: &str, via: Via) -> (Multiaddr, PeerId) {
+    let a = addr.split_whitespace().nth(via as usize).unwrap();
     let ma: Multiaddr = a.parse().unwrap();
     let id = a.rsplit('/').next().unwrap().parse().unwrap();
     (ma, id)
@@ -106,9 +142,9 @@ pub fn pick(addr: &str, quic: bool) -> (Multiaddr, PeerId) {
 /// Dials and returns a stream control, with the swarm driven by a background task.
 async fn connected(
     addr: &str,
-    quic: bool,
+    via: Via,
 ) -> (libp2p_stream::Control, PeerId, tokio::task::JoinHandle<()>) {
-    let (ma, peer) = pick(addr, quic);
+    let (ma, peer) = pick(addr, via);
     let mut sw = swarm();
     sw.dial(ma).unwrap();
     loop {
@@ -153,12 +189,12 @@ async fn send_stream(
 
 pub async fn bulk(
     addr: &str,
-    quic: bool,
+    via: Via,
     pat: Arc<Vec<u8>>,
     total: u64,
     size: usize,
 ) -> (Duration, bool) {
-    let (mut control, peer, task) = connected(addr, quic).await;
+    let (mut control, peer, task) = connected(addr, via).await;
     let t0 = Instant::now();
     let ok = send_stream(&mut control, peer, &pat, 1, total, size)
         .await
@@ -170,13 +206,13 @@ pub async fn bulk(
 
 pub async fn streams(
     addr: &str,
-    quic: bool,
+    via: Via,
     pat: Arc<Vec<u8>>,
     n: usize,
     size: usize,
     concurrency: usize,
 ) -> StreamsResult {
-    let (control, peer, task) = connected(addr, quic).await;
+    let (control, peer, task) = connected(addr, via).await;
     let sem = Arc::new(Semaphore::new(concurrency));
     let t0 = Instant::now();
     let mut tasks = Vec::with_capacity(n);
@@ -275,8 +311,8 @@ fn dialer(close: bool) -> mpsc::Sender<Cmd> {
     tx
 }
 
-pub async fn connect(addr: &str, quic: bool, count: usize, inflight: usize) -> ConnectResult {
-    let (ma, _) = pick(addr, quic);
+pub async fn connect(addr: &str, via: Via, count: usize, inflight: usize) -> ConnectResult {
+    let (ma, _) = pick(addr, via);
     let tx = dialer(true);
     // Warm-up connection (socket/listener paths), like snap2p's.
     let (r, w) = oneshot::channel();
@@ -314,7 +350,7 @@ pub async fn connect(addr: &str, quic: bool, count: usize, inflight: usize) -> C
 }
 
 pub async fn idle(addr: &str, n: usize) -> (Box<dyn std::any::Any + Send>, usize) {
-    let (ma, _) = pick(addr, false);
+    let (ma, _) = pick(addr, Via::Tcp);
     let tx = dialer(false);
     let sem = Arc::new(Semaphore::new(32));
     let mut tasks = Vec::new();

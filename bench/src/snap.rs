@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use snap2p::transport::{WsConfig, WsTransport};
 use snap2p::{Connection, ErrorCode, Peer, PeerConfig, SessionLimits};
 use tokio::sync::Semaphore;
 
@@ -35,11 +36,18 @@ pub async fn serve(opts: ServerOpts) -> String {
     serve_on(opts, "127.0.0.1:0").await
 }
 
-/// [`serve`] on a listen locator of any transport; returns the bound locator.
+/// [`serve`] on a listen locator of any transport; returns the bound locator. For a
+/// `wss://` locator the listener presents the run's test certificate ([`Tls`]).
 pub async fn serve_on(opts: ServerOpts, listen: &str) -> String {
-    let peer = Peer::ephemeral(config(opts.max_streams, opts.keepalive))
-        .await
-        .expect("peer");
+    let mut b = Peer::builder(config(opts.max_streams, opts.keepalive));
+    if listen.starts_with("wss://") {
+        let tls = Tls::get().expect("SNAP2P_BENCH_TLS (set by the parent for wss)");
+        let ws = WsConfig::default()
+            .with_tls_identity_pem_files(&tls.cert, &tls.key)
+            .expect("test certificate");
+        b = b.transport(Arc::new(WsTransport::new(ws).expect("ws transport")));
+    }
+    let peer = b.build().await.expect("peer");
     peer.listen(listen).await.expect("listen");
     let addr = peer.listen_locators().pop().expect("a listener");
     let live = opts.live.clone();
@@ -72,10 +80,66 @@ pub async fn serve_on(opts: ServerOpts, listen: &str) -> String {
     addr.to_string()
 }
 
+/// A dialing peer; when the run has a test CA ([`Tls`], the wss rows) its WebSocket
+/// transport trusts it as well (nothing changes for the other transports).
 async fn client(max_streams: usize, keepalive: Duration) -> Peer {
-    Peer::ephemeral(config(max_streams, keepalive))
-        .await
-        .expect("peer")
+    let mut b = Peer::builder(config(max_streams, keepalive));
+    if let Some(tls) = Tls::get() {
+        let ws = WsConfig::default()
+            .with_root_pem_file(&tls.ca)
+            .expect("test CA");
+        b = b.transport(Arc::new(WsTransport::new(ws).expect("ws transport")));
+    }
+    b.build().await.expect("peer")
+}
+
+/// The wss rows' test PKI: a CA and a leaf for 127.0.0.1 and localhost (rcgen), PEM files
+/// in a temporary directory named by `SNAP2P_BENCH_TLS`, made once by the parent process
+/// and inherited by the listener processes it starts.
+pub struct Tls {
+    pub ca: std::path::PathBuf,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+pub const TLS_ENV: &str = "SNAP2P_BENCH_TLS";
+
+/// The directory [`Tls::create`] wrote, in the parent process.
+pub static TLS_DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+impl Tls {
+    /// The run's PKI: the parent's [`TLS_DIR`], or in a listener process the directory
+    /// its parent passed in `SNAP2P_BENCH_TLS`; None when the run has no wss rows.
+    pub fn get() -> Option<Tls> {
+        let dir = match TLS_DIR.get() {
+            Some(d) => d.clone(),
+            None => std::path::PathBuf::from(std::env::var_os(TLS_ENV)?),
+        };
+        Some(Tls {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+        })
+    }
+
+    /// Writes a fresh CA and leaf into `dir`.
+    pub fn create(dir: &std::path::Path) {
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "snap2p-bench test CA");
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let leaf_params =
+            rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".into()])
+                .unwrap();
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key).unwrap();
+        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+        std::fs::write(dir.join("cert.pem"), leaf.pem()).unwrap();
+        std::fs::write(dir.join("key.pem"), leaf_key.serialize_pem()).unwrap();
+    }
 }
 
 /// Writes one stream of `total` bytes in `size` writes; true if the echoed CRC matches.
