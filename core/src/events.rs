@@ -56,6 +56,25 @@ pub enum EventKind {
     /// A session ended: `code` (OK for a clean close), `reason`, `duration` (its age),
     /// `bytes_sent`, `bytes_received`.
     SessionClosed,
+    /// A stream opened: `connection`, `stream` (its id), `label`, `direction` (inbound:
+    /// the remote opened it).
+    StreamOpened,
+    /// The remote's OPEN_STREAM was refused (stream limit or open rate): `connection`,
+    /// `stream`, `label`, `code` (ERR_STREAM_REFUSED).
+    StreamRefused,
+    /// A stream was reset: `connection`, `stream`, `label` (when still known), `code`,
+    /// `direction` (inbound: the remote reset it).
+    StreamReset,
+    /// A session closed because the remote stopped answering PINGs (code 13); a
+    /// `session_closed` follows as for any close.
+    KeepaliveTimeout,
+    /// A PX-1 query (PROTOCOL.md Part II): `direction` inbound = one answered, outbound =
+    /// one asked; `connection`, `code` when it failed, `count` (principals in the answer;
+    /// never the principals themselves).
+    Px1Query,
+    /// An inbound connection dropped because its source is over its failure budget
+    /// (code 19): `remote_addr`. Also counted as `inbound_refused`.
+    RateLimited,
     /// This subscriber missed `missed` events (it read too slowly).
     Lagged,
 }
@@ -68,6 +87,12 @@ impl EventKind {
             EventKind::DialRetry => "dial_retry",
             EventKind::SessionEstablished => "session_established",
             EventKind::SessionClosed => "session_closed",
+            EventKind::StreamOpened => "stream_opened",
+            EventKind::StreamRefused => "stream_refused",
+            EventKind::StreamReset => "stream_reset",
+            EventKind::KeepaliveTimeout => "keepalive_timeout",
+            EventKind::Px1Query => "px1_query",
+            EventKind::RateLimited => "rate_limited",
             EventKind::Lagged => "lagged",
         }
     }
@@ -91,6 +116,11 @@ pub struct PeerEvent {
     pub bytes_sent: Option<u64>,
     pub bytes_received: Option<u64>,
     pub missed: Option<u64>,
+    /// The stream concerned (its id within the session) and its label.
+    pub stream: Option<u64>,
+    pub label: Option<String>,
+    /// How many items a PX-1 answer held.
+    pub count: Option<u64>,
 }
 
 impl PeerEvent {
@@ -109,6 +139,9 @@ impl PeerEvent {
             bytes_sent: None,
             bytes_received: None,
             missed: None,
+            stream: None,
+            label: None,
+            count: None,
         }
     }
 
@@ -167,28 +200,103 @@ pub struct PeerStats {
     pub bytes_received: u64,
 }
 
+/// What the session drivers report to (held by each, weakly tied to the channel: a
+/// driver that outlives its peer does not keep subscriptions open).
+struct Tap {
+    tx: broadcast::WeakSender<PeerEvent>,
+    /// Bytes of every authenticated session, added as they move.
+    bytes_sent: AtomicU64,
+    bytes_received: AtomicU64,
+}
+
+impl crate::session::Observer for Tap {
+    fn bytes(&self, sent: u64, received: u64) {
+        if sent > 0 {
+            self.bytes_sent.fetch_add(sent, Ordering::Relaxed);
+        }
+        if received > 0 {
+            self.bytes_received.fetch_add(received, Ordering::Relaxed);
+        }
+    }
+
+    fn listening(&self) -> bool {
+        // No upgrade (two atomic writes) while the channel has no receiver at all.
+        self.tx.upgrade().is_some_and(|tx| tx.receiver_count() > 0)
+    }
+
+    fn stream(&self, connection: &str, note: crate::session::StreamNote) {
+        use crate::session::StreamNote;
+        let Some(tx) = self.tx.upgrade() else { return };
+        if tx.receiver_count() == 0 {
+            return;
+        }
+        let ev = match note {
+            StreamNote::Opened { id, label, inbound } => {
+                let mut ev = PeerEvent::new(EventKind::StreamOpened);
+                ev.stream = Some(id);
+                ev.label = label;
+                ev.direction = Some(if inbound {
+                    Direction::Inbound
+                } else {
+                    Direction::Outbound
+                });
+                ev
+            }
+            StreamNote::Refused { id, label } => {
+                let mut ev = PeerEvent::new(EventKind::StreamRefused);
+                ev.stream = Some(id);
+                ev.label = label;
+                ev.code = Some(ErrorCode::StreamRefused);
+                ev
+            }
+            StreamNote::Reset {
+                id,
+                label,
+                code,
+                by_peer,
+            } => {
+                let mut ev = PeerEvent::new(EventKind::StreamReset);
+                ev.stream = Some(id);
+                ev.label = label;
+                ev.code = Some(code);
+                ev.direction = Some(if by_peer {
+                    Direction::Inbound
+                } else {
+                    Direction::Outbound
+                });
+                ev
+            }
+        };
+        let mut ev = ev;
+        ev.connection = Some(connection.to_string());
+        let _ = tx.send(ev);
+    }
+}
+
 /// Where a peer's events go and what it counts.
 pub(crate) struct Monitor {
     tx: broadcast::Sender<PeerEvent>,
+    tap: std::sync::Arc<Tap>,
     sessions_inbound: AtomicU64,
     sessions_outbound: AtomicU64,
     handshakes_failed: Mutex<BTreeMap<u64, u64>>,
     inbound_refused: Mutex<BTreeMap<u64, u64>>,
-    /// Bytes of the sessions that have ended.
-    closed_bytes_sent: AtomicU64,
-    closed_bytes_received: AtomicU64,
 }
 
 impl Default for Monitor {
     fn default() -> Self {
+        let tx = broadcast::channel(CAPACITY).0;
         Monitor {
-            tx: broadcast::channel(CAPACITY).0,
+            tap: std::sync::Arc::new(Tap {
+                tx: tx.downgrade(),
+                bytes_sent: AtomicU64::new(0),
+                bytes_received: AtomicU64::new(0),
+            }),
+            tx,
             sessions_inbound: AtomicU64::new(0),
             sessions_outbound: AtomicU64::new(0),
             handshakes_failed: Mutex::new(BTreeMap::new()),
             inbound_refused: Mutex::new(BTreeMap::new()),
-            closed_bytes_sent: AtomicU64::new(0),
-            closed_bytes_received: AtomicU64::new(0),
         }
     }
 }
@@ -238,6 +346,15 @@ impl Monitor {
 
     /// Counts and reports an inbound connection turned away before any handshake.
     pub(crate) fn refused(&self, remote: SocketAddr, code: ErrorCode) {
+        if code == ErrorCode::RateLimited {
+            self.emit(|| {
+                let mut ev = PeerEvent::new(EventKind::RateLimited);
+                ev.code = Some(code);
+                ev.direction = Some(Direction::Inbound);
+                ev.remote_addr = Some(remote);
+                ev
+            });
+        }
         self.emit(|| {
             let mut ev = PeerEvent::new(EventKind::InboundRefused);
             ev.code = Some(code);
@@ -253,25 +370,17 @@ impl Monitor {
             .or_insert(0) += 1;
     }
 
-    /// A session ended having moved these bytes.
-    pub(crate) fn closed(&self, sent: u64, received: u64) {
-        self.closed_bytes_sent.fetch_add(sent, Ordering::Relaxed);
-        self.closed_bytes_received
-            .fetch_add(received, Ordering::Relaxed);
+    /// What each session driver reports to: stream events and the byte totals.
+    pub(crate) fn observer(&self) -> std::sync::Arc<dyn crate::session::Observer> {
+        self.tap.clone()
     }
 
-    /// `open`: the stats of the sessions open now.
-    pub(crate) fn stats(
-        &self,
-        open: &[crate::session::ConnectionStats],
-        pending_handshakes: usize,
-    ) -> PeerStats {
-        let live_sent: u64 = open.iter().map(|s| s.bytes_sent).sum();
-        let live_received: u64 = open.iter().map(|s| s.bytes_received).sum();
+    /// `sessions_open`: the sessions open now.
+    pub(crate) fn stats(&self, sessions_open: usize, pending_handshakes: usize) -> PeerStats {
         PeerStats {
-            sessions_open: open.len(),
-            bytes_sent: self.closed_bytes_sent.load(Ordering::Relaxed) + live_sent,
-            bytes_received: self.closed_bytes_received.load(Ordering::Relaxed) + live_received,
+            sessions_open,
+            bytes_sent: self.tap.bytes_sent.load(Ordering::Relaxed),
+            bytes_received: self.tap.bytes_received.load(Ordering::Relaxed),
             sessions_inbound: self.sessions_inbound.load(Ordering::Relaxed),
             sessions_outbound: self.sessions_outbound.load(Ordering::Relaxed),
             handshakes_failed: self.handshakes_failed.lock().unwrap().clone(),

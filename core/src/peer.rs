@@ -668,7 +668,23 @@ impl Peer {
             Some(_) => Direction::Inbound,
             None => Direction::Outbound,
         };
-        let shared = crate::session::spawn_driver(session, io, path.clone(), router);
+        // No principal in logs: the session is named by its connection id (recorded at
+        // AUTH_OK), the remote by its address.
+        let span = tracing::debug_span!(
+            "session",
+            connection = tracing::field::Empty,
+            direction = direction.as_str(),
+            transport = path.transport.as_str(),
+            remote = ?path.remote,
+        );
+        let shared = crate::session::spawn_driver(
+            session,
+            io,
+            path.clone(),
+            router,
+            Some(self.inner.monitor.observer()),
+            span,
+        );
         let result = match slot {
             None => crate::session::established(shared.clone()).await,
             Some(slot) => {
@@ -725,9 +741,21 @@ impl Peer {
             if let Some(peer) = Peer::from_weak(&weak) {
                 peer.remember_alias(&watched);
                 let stats = watched.stats();
-                peer.inner
-                    .monitor
-                    .closed(stats.bytes_sent, stats.bytes_received);
+                if why.code == ErrorCode::Timeout && why.message.contains("PONG") {
+                    peer.inner.monitor.emit(|| {
+                        let mut ev = PeerEvent::new(EventKind::KeepaliveTimeout).error(&why);
+                        ev.connection = Some(watched.id());
+                        ev.duration = Some(stats.age);
+                        ev.on(
+                            direction,
+                            &Path {
+                                transport: stats.transport.clone(),
+                                remote: stats.remote_addr,
+                                local: stats.local_addr,
+                            },
+                        )
+                    });
+                }
                 peer.inner.monitor.emit(|| {
                     let mut ev = PeerEvent::new(EventKind::SessionClosed).error(&why);
                     ev.connection = Some(watched.id());
@@ -964,8 +992,8 @@ impl Peer {
 
     /// This peer's counters now.
     pub fn stats(&self) -> PeerStats {
-        let open: Vec<_> = self.connections().iter().map(Connection::stats).collect();
-        self.inner.monitor.stats(&open, self.pending_handshakes())
+        let open = self.connections().len();
+        self.inner.monitor.stats(open, self.pending_handshakes())
     }
 
     /// Inbound connections not yet authenticated nor turned away: handshakes in progress
@@ -1030,6 +1058,24 @@ impl PeerOps for WeakPeer {
     fn allows(&self, principal: &Principal) -> bool {
         self.peer()
             .is_some_and(|p| p.policy().allowlist.contains(principal))
+    }
+
+    fn report_query(&self, answered: bool, conn: &Connection, result: Result<usize, ErrorCode>) {
+        let Some(peer) = self.peer() else { return };
+        peer.inner.monitor.emit(|| {
+            let mut ev = PeerEvent::new(EventKind::Px1Query);
+            ev.connection = Some(conn.id());
+            ev.direction = Some(if answered {
+                Direction::Inbound
+            } else {
+                Direction::Outbound
+            });
+            match result {
+                Ok(n) => ev.count = Some(n as u64),
+                Err(code) => ev.code = Some(code),
+            }
+            ev
+        });
     }
 
     fn dial_locator(

@@ -79,6 +79,11 @@ pub(crate) trait PeerOps: Send + Sync {
         locator: Locator,
         opts: DialOptions,
     ) -> BoxFuture<Result<Connection, Error>>;
+    /// Reports a query of a protocol handler to the peer's events: `answered` (a query of
+    /// the remote's we answered) or asked; the number of items in the answer, or the
+    /// error code it failed with.
+    fn report_query(&self, _answered: bool, _conn: &Connection, _result: Result<usize, ErrorCode>) {
+    }
 }
 
 /// A narrow, weak handle on a peer, given to protocol handlers and discovery modules.
@@ -122,6 +127,16 @@ impl PeerHandle {
     /// Where the peer listens, as locators (unspecified IPs as bound).
     pub fn listen_locators(&self) -> Vec<Locator> {
         self.ops.listen_locators()
+    }
+
+    /// Reports a PX-1 query to the peer's events (`px1_query`; docs/EVENTS.md).
+    pub(crate) fn report_query(
+        &self,
+        answered: bool,
+        conn: &Connection,
+        result: Result<usize, ErrorCode>,
+    ) {
+        self.ops.report_query(answered, conn, result)
     }
 
     /// Whether `principal` is on the peer's allowlist.

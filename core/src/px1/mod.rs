@@ -574,7 +574,7 @@ impl ProtocolHandler for Px1 {
         let conn = conn.clone();
         tokio::spawn(async move {
             if let Err(e) = send_pushes(&conn, &msgs).await {
-                tracing::debug!("PX-1 push to {} failed: {e}", conn.remote_principal());
+                tracing::debug!(connection = %conn.id(), "PX-1 push failed: {e}");
             }
         });
     }
@@ -675,6 +675,7 @@ async fn serve(px: &Px1, peer: &PeerHandle, conn: &Connection, stream: &Stream) 
                     .resolve
                     .take(1.0, Instant::now());
                 if !allowed {
+                    peer.report_query(true, conn, Err(ErrorCode::RateLimited));
                     stream.reset(ErrorCode::RateLimited);
                     return;
                 }
@@ -685,10 +686,12 @@ async fn serve(px: &Px1, peer: &PeerHandle, conn: &Connection, stream: &Stream) 
                 let locators = match px.answer(peer, conn, &principal, max) {
                     Ok(l) => l,
                     Err(code) => {
+                        peer.report_query(true, conn, Err(code));
                         stream.reset(code);
                         return;
                     }
                 };
+                peer.report_query(true, conn, Ok(locators.len()));
                 let mut out = Vec::new();
                 let resp = Px1Message::ResolveResp { locators };
                 if resp.encode_frame(&mut out).is_err() {
@@ -774,7 +777,7 @@ impl Search<'_> {
                     return Some(conn);
                 }
                 Ok(Err(e)) if e.code == ErrorCode::PrincipalMismatch => {
-                    tracing::debug!("PX-1 hint {loc} for {} lied: {e}", self.target);
+                    tracing::debug!("PX-1 hint {loc} lied: {e}");
                     self.px.evict(&self.target, &loc);
                     self.mismatch = Some(e);
                 }
@@ -813,12 +816,16 @@ impl Search<'_> {
             let target = self.target.clone();
             let fresh = intermediates.contains(&conn.session_id());
             let pushes = self.px.pushes.clone();
+            let peer = self.peer.clone();
             set.spawn(async move {
                 if fresh && conn.info().remote_visibility == Some(Visibility::Public) {
                     // Its first pushes carry the next round's candidates.
                     pushes.wait(conn.session_id(), PUSH_SETTLE).await;
                 }
-                resolve(&conn, &target, Some(MAX_RESULTS_CAP as u64)).await
+                let r = resolve(&conn, &target, Some(MAX_RESULTS_CAP as u64)).await;
+                let counted = r.as_ref().map(Vec::len).map_err(|e| e.code);
+                peer.report_query(false, &conn, counted);
+                r
             });
         }
         let mut found = Vec::new();

@@ -23,7 +23,13 @@ pub struct ConnectionStats {
     /// before its own framing).
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// Frames written and read, handshake included (a frame carries one or more
+    /// messages: batched stream data, control messages).
+    pub frames_sent: u64,
+    pub frames_received: u64,
     pub open_streams: usize,
+    /// Streams opened since the session began, either side (refused ones not counted).
+    pub streams_opened: u64,
     /// Smoothed round-trip time from keepalive PING/PONG (None until the first PONG).
     pub rtt: Option<Duration>,
     /// From the first byte to AUTH_OK.
@@ -237,7 +243,10 @@ impl Connection {
         ConnectionStats {
             bytes_sent: self.shared.bytes_out.load(Ordering::Relaxed),
             bytes_received: self.shared.bytes_in.load(Ordering::Relaxed),
+            frames_sent: info.frames_sent,
+            frames_received: info.frames_received,
             open_streams: info.open_streams,
+            streams_opened: info.streams_opened,
             rtt: info.rtt,
             handshake: self.shared.handshake.get().copied(),
             age: self.shared.started.elapsed(),

@@ -22,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::connection::Connection;
 use super::machine::Session;
-use super::shared::{wake_all, Shared, State};
+use super::shared::{wake_all, Observer, Shared, State};
 use super::stream::Stream;
 
 /// How much encrypted output the driver prepares ahead of the socket.
@@ -65,6 +65,8 @@ pub(crate) fn spawn<T>(
     io: T,
     path: Path,
     router: Option<Arc<dyn InboundRouter>>,
+    observer: Option<Arc<dyn Observer>>,
+    span: tracing::Span,
 ) -> Arc<Shared>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -82,6 +84,12 @@ where
     let driver = Driver {
         shared: shared.clone(),
         router,
+        observer,
+        counted: false,
+        connection: None,
+        handshake_span: Some(tracing::debug_span!(parent: &span, "handshake")),
+        phase: "",
+        span,
         io,
         rbuf: BytesMut::new(),
         chunk: PREAUTH_CHUNK,
@@ -99,6 +107,18 @@ struct Driver<T> {
     shared: Arc<Shared>,
     /// Where streams a protocol handler claims go.
     router: Option<Arc<dyn InboundRouter>>,
+    /// Who counts the bytes of authenticated sessions and hears of their streams.
+    observer: Option<Arc<dyn Observer>>,
+    /// Whether this session's bytes go to the observer (from AUTH_OK on).
+    counted: bool,
+    /// [`Connection::id`], once established and observed.
+    connection: Option<String>,
+    /// The session's span (`connection` recorded at AUTH_OK), and its handshake's until
+    /// then: neither names the remote principal.
+    span: tracing::Span,
+    handshake_span: Option<tracing::Span>,
+    /// The handshake step last logged.
+    phase: &'static str,
     io: T,
     rbuf: BytesMut,
     /// How much the read buffer grows by: PREAUTH_CHUNK until AUTH_OK, then READ_CHUNK.
@@ -188,6 +208,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
                 Poll::Ready(Ok(n)) => {
                     self.wpos += n;
                     self.shared.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
+                    if self.counted {
+                        if let Some(o) = &self.observer {
+                            o.bytes(n as u64, 0);
+                        }
+                    }
                     progress = true;
                 }
                 Poll::Ready(Err(e)) => return Err(e),
@@ -224,6 +249,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
     /// socket call, so application tasks on other workers are not stalled by I/O.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        let span = this.handshake_span.as_ref().unwrap_or(&this.span).clone();
+        let _entered = span.enter();
         let shared = this.shared.clone();
         let mut wake = Vec::new();
         let mut writers = Vec::new();
@@ -233,6 +260,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
         let mut rounds = 0;
         let mut input = 0;
         let mut routed = Vec::new();
+        let mut notes = Vec::new();
+        let listening = this.observer.as_ref().is_some_and(|o| o.listening());
         let done = loop {
             rounds += 1;
             let pass = this.read_socket(cx);
@@ -241,6 +270,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
                 shared
                     .bytes_in
                     .fetch_add(pass.bytes as u64, Ordering::Relaxed);
+                if this.counted {
+                    if let Some(o) = &this.observer {
+                        o.bytes(0, pass.bytes as u64);
+                    }
+                }
             }
             let mut progress = pass.bytes > 0 || pass.eof || pass.error.is_some();
             let now = Instant::now();
@@ -250,6 +284,31 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
             }
             if this.chunk != READ_CHUNK && st.session.is_established() {
                 this.chunk = READ_CHUNK;
+            }
+            if this.handshake_span.is_some() {
+                let phase = st.session.phase_name();
+                if phase != this.phase {
+                    this.phase = phase;
+                    tracing::debug!(step = phase, "handshake step");
+                }
+                if st.session.is_established() || st.session.is_closed() {
+                    if let Some(id) = st.session.info().session_id {
+                        this.span.record("connection", hex::encode(&id[..8]));
+                    }
+                    this.handshake_span = None;
+                }
+            }
+            if !this.counted && st.session.is_established() {
+                // From now on every byte goes to the peer's totals as it moves; those of
+                // the handshake now (this task alone adds to these two counters).
+                this.counted = true;
+                if let Some(o) = &this.observer {
+                    o.bytes(
+                        shared.bytes_out.load(Ordering::Relaxed),
+                        shared.bytes_in.load(Ordering::Relaxed),
+                    );
+                    this.connection = st.session.info().session_id.map(|id| hex::encode(&id[..8]));
+                }
             }
             if let Some(e) = pass.error {
                 st.session.handle_transport_closed(Some(e.into()));
@@ -261,7 +320,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
                 progress = true;
             }
             progress |= this.fill_output(&mut st, now);
-            st.dispatch_events(&mut wake, &mut writers, &claims);
+            st.dispatch_events(
+                &mut wake,
+                &mut writers,
+                &claims,
+                listening.then_some(&mut notes),
+            );
             routed.append(&mut st.routed);
             let closed = st.session.is_closed();
             let deadline = st.session.poll_timeout();
@@ -320,6 +384,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
         let mut st = shared.lock();
         if done {
             st.finish(&mut wake);
+            if let Some(e) = st.session.error() {
+                tracing::debug!(code = e.code.as_u64(), reason = e.reason(), "session ended");
+            }
         }
         let handoff = if routed.is_empty() {
             None
@@ -337,6 +404,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
         drop(st);
         wake_all(wake);
         wake_all(writers);
+        if let (Some(o), Some(id), false) = (&this.observer, &this.connection, notes.is_empty()) {
+            for note in notes {
+                o.stream(id, note);
+            }
+        }
         if let Some((router, remote, session_id, labels)) = handoff {
             for (id, label) in routed.into_iter().zip(labels) {
                 let conn = Connection::new(shared.clone(), remote.clone(), session_id);

@@ -14,12 +14,19 @@ pub enum Event {
     Established,
     /// The peer opened a stream; it waits in the accept queue.
     StreamOpened(u64),
+    /// This side opened a stream ([`crate::session::Session::open_stream`]).
+    LocalStreamOpened(u64),
     /// Data, FIN or reset arrived on a stream.
     StreamReadable(u64),
     /// Credit or buffer space arrived for a stream.
     StreamWritable(u64),
     /// The peer sent a valid AliasCard.
     AliasCard(Box<AliasCard>),
+    /// The peer's OPEN_STREAM was refused (stream limit or open rate): CLOSE_STREAM
+    /// with ERR_STREAM_REFUSED went back. The label is the one the peer asked for.
+    StreamRefused(u64, Option<String>),
+    /// A stream was reset with this code, by the peer (`true`) or locally.
+    StreamReset(u64, crate::error::ErrorCode, bool),
     /// The session ended (graceful when the code is `Ok`).
     Closed(Error),
 }

@@ -93,6 +93,11 @@ pub struct SessionInfo {
     /// (capability `rekey`, docs/PROTOCOL.md §7.1).
     pub rekeys_sent: u64,
     pub rekeys_received: u64,
+    /// Frames written and read, handshake included.
+    pub frames_sent: u64,
+    pub frames_received: u64,
+    /// Streams opened since the session began, either side.
+    pub streams_opened: u64,
 }
 
 pub struct Session {
@@ -129,6 +134,9 @@ pub struct Session {
     step_deadline: Instant,
     /// Complete frames the peer sent before AUTH_OK.
     handshake_frames: u32,
+    /// Frames this side wrote and read ([`SessionInfo::frames_sent`]).
+    pub(crate) frames_sent: u64,
+    frames_received: u64,
     /// Where admission control watches this handshake's progress (listeners).
     progress: Option<Arc<HandshakeProgress>>,
     /// A graceful close was requested: flush, then ERROR{code}.
@@ -172,6 +180,8 @@ impl Session {
             handshake_deadline: now + cfg.limits.handshake_timeout,
             step_deadline: now + cfg.limits.first_frame_timeout,
             handshake_frames: 0,
+            frames_sent: 0,
+            frames_received: 0,
             progress: None,
             phase: if initiator {
                 Phase::AwaitNoise2
@@ -214,6 +224,7 @@ impl Session {
                 }
                 .to_vec();
                 frame::write_frame(&mut s.out_plain, &knock);
+                s.frames_sent += 1;
                 s.phase = Phase::AwaitKnockResponse;
             } else {
                 s.write_noise()?;
@@ -268,6 +279,28 @@ impl Session {
             rtt: self.keepalive.rtt(),
             rekeys_sent: self.rekey.sent,
             rekeys_received: self.rekey.received,
+            frames_sent: self.frames_sent,
+            frames_received: self.frames_received,
+            streams_opened: self.streams.opened_total,
+        }
+    }
+
+    /// The handshake step this session is at (for logs): `await_knock_response`,
+    /// `await_first`, `await_noise2`, `await_noise3`, `await_hello`, `await_auth`,
+    /// `await_auth_reply`, `await_auth_ok`, `established`, `closing`, `closed`.
+    pub fn phase_name(&self) -> &'static str {
+        match self.phase {
+            Phase::AwaitKnockResponse => "await_knock_response",
+            Phase::AwaitFirst { .. } => "await_first",
+            Phase::AwaitNoise2 => "await_noise2",
+            Phase::AwaitNoise3 => "await_noise3",
+            Phase::AwaitHello => "await_hello",
+            Phase::AwaitAuth => "await_auth",
+            Phase::AwaitAuthReply { .. } => "await_auth_reply",
+            Phase::AwaitAuthOk => "await_auth_ok",
+            Phase::Established => "established",
+            Phase::Closing => "closing",
+            Phase::Closed => "closed",
         }
     }
 
@@ -341,10 +374,12 @@ impl Session {
         if !silent {
             if let Some(t) = self.transport.as_mut() {
                 let _ = t.encrypt_frame(&notice, &mut self.out_plain);
+                self.frames_sent += 1;
             } else {
                 // Before Noise: never 96 bytes, the size of Noise message 2 (§5.2).
                 let notice = message::plaintext_auth_fail(notice_code, reason);
                 frame::write_frame(&mut self.out_plain, &notice);
+                self.frames_sent += 1;
             }
         }
         self.enter_closed(e);
@@ -427,6 +462,7 @@ impl Session {
                     break;
                 }
             };
+            self.frames_received += 1;
             if let Err(e) = self.handle_frame(f, now) {
                 self.fail(e);
             }

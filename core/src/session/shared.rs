@@ -14,6 +14,38 @@ use super::machine::{Event, Session};
 use crate::identity::AliasCard;
 use crate::locator::Scheme;
 
+/// What a session tells the peer that runs it; implemented above the session layer (the
+/// peer's event monitor), handed to the driver at spawn.
+pub(crate) trait Observer: Send + Sync {
+    /// Bytes an authenticated session moved, added as they move (so peer-wide totals
+    /// never go down when a session ends). The handshake's bytes come in once, at AUTH_OK.
+    fn bytes(&self, sent: u64, received: u64);
+    /// Whether anyone reads stream notes now: none is built otherwise.
+    fn listening(&self) -> bool;
+    /// A stream fact of the session `connection` ([`super::Connection::id`]).
+    fn stream(&self, connection: &str, note: StreamNote);
+}
+
+/// A stream fact the driver reports to its [`Observer`].
+#[derive(Debug)]
+pub(crate) enum StreamNote {
+    /// Opened by the peer (`inbound`) or by this side.
+    Opened {
+        id: u64,
+        label: Option<String>,
+        inbound: bool,
+    },
+    /// The peer's OPEN_STREAM was refused (ERR_STREAM_REFUSED).
+    Refused { id: u64, label: Option<String> },
+    /// Reset with `code`, by the peer or by this side.
+    Reset {
+        id: u64,
+        label: Option<String>,
+        code: crate::error::ErrorCode,
+        by_peer: bool,
+    },
+}
+
 #[derive(Default)]
 pub(super) struct StreamWakers {
     pub(super) read: Option<Waker>,
@@ -44,17 +76,52 @@ impl State {
     /// Turns machine events into wake-ups. Wakers are collected and woken by the caller
     /// after the lock is released; writers waiting for send room go to `writers`. New
     /// inbound streams whose label `claims` accepts are set aside in `routed` instead of
-    /// the accept queue.
+    /// the accept queue. Stream facts go to `notes` when someone listens (`Some`).
     pub(super) fn dispatch_events(
         &mut self,
         wake: &mut Vec<Waker>,
         writers: &mut Vec<Waker>,
         claims: &dyn Fn(Option<&str>) -> bool,
+        mut notes: Option<&mut Vec<StreamNote>>,
     ) {
         while let Some(ev) = self.session.poll_event() {
             match ev {
                 Event::Established => wake.append(&mut self.established_wakers),
+                Event::LocalStreamOpened(id) => {
+                    if let Some(n) = notes.as_deref_mut() {
+                        let label = self.session.stream_label(id).map(str::to_string);
+                        n.push(StreamNote::Opened {
+                            id,
+                            label,
+                            inbound: false,
+                        });
+                    }
+                }
+                Event::StreamRefused(id, label) => {
+                    if let Some(n) = notes.as_deref_mut() {
+                        n.push(StreamNote::Refused { id, label });
+                    }
+                }
+                Event::StreamReset(id, code, by_peer) => {
+                    if let Some(n) = notes.as_deref_mut() {
+                        let label = self.session.stream_label(id).map(str::to_string);
+                        n.push(StreamNote::Reset {
+                            id,
+                            label,
+                            code,
+                            by_peer,
+                        });
+                    }
+                }
                 Event::StreamOpened(id) => {
+                    if let Some(n) = notes.as_deref_mut() {
+                        let label = self.session.stream_label(id).map(str::to_string);
+                        n.push(StreamNote::Opened {
+                            id,
+                            label,
+                            inbound: true,
+                        });
+                    }
                     let claimed = claims(self.session.stream_label(id));
                     if claimed && self.session.take_from_accept_queue(id) {
                         self.stream_wakers.insert(id, StreamWakers::default());

@@ -48,6 +48,8 @@ pub(crate) struct Streams {
     next_remote_id: u64,
     inbound_open: usize,
     outbound_open: usize,
+    /// Streams opened since the session began, either side (refusals not counted).
+    pub(crate) opened_total: u64,
     unflowed_buffered: usize,
     /// Σ (recv_window − INITIAL_STREAM_WINDOW) over live streams.
     window_growth: u64,
@@ -104,6 +106,7 @@ impl Streams {
             next_remote_id: if initiator { 1 } else { 0 },
             inbound_open: 0,
             outbound_open: 0,
+            opened_total: 0,
             unflowed_buffered: 0,
             window_growth: 0,
             open_window: (now, 0),
@@ -231,6 +234,8 @@ impl Streams {
             }
             .to_vec();
             cx.control.push_back(refuse);
+            let label = label.map(|l| l.chars().take(256).collect::<String>());
+            cx.events.push_back(Event::StreamRefused(id, label));
             return Ok(false);
         }
         let label = label.map(|l| l.chars().take(256).collect::<String>());
@@ -239,6 +244,7 @@ impl Streams {
             StreamState::new(label, false, INITIAL_STREAM_WINDOW, self.flow_control),
         );
         self.inbound_open += 1;
+        self.opened_total += 1;
         self.accept_queue.push_back(id);
         cx.events.push_back(Event::StreamOpened(id));
         Ok(true)
@@ -339,6 +345,7 @@ impl Streams {
             s.closed_by_peer();
         } else {
             s.reset_by_peer(code);
+            cx.events.push_back(Event::StreamReset(id, code, true));
             s.recv_buf.clear();
             self.unflowed_buffered = self.unflowed_buffered.saturating_sub(s.recv_buffered);
             s.recv_buffered = 0;
@@ -381,6 +388,7 @@ impl Streams {
         enqueue(&mut self.send_queue, id, &mut s);
         self.map.insert(id, s);
         self.outbound_open += 1;
+        self.opened_total += 1;
         Ok(id)
     }
 
@@ -467,6 +475,7 @@ impl Streams {
             .to_vec();
             cx.control.push_back(msg);
         }
+        cx.events.push_back(Event::StreamReset(id, code, false));
         cx.events.push_back(Event::StreamReadable(id));
         cx.events.push_back(Event::StreamWritable(id));
         self.send_room.recount(s);

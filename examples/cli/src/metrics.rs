@@ -7,7 +7,6 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use http_body_util::Full;
@@ -25,24 +24,15 @@ use crate::out::{err, R};
 /// Reads the peer's counters at each scrape.
 #[derive(Debug)]
 struct PeerCollector {
+    /// Its byte totals only grow (the core counts bytes as they move), so they are
+    /// exported as they are.
     peer: Peer,
-    /// The highest byte totals reported: a session's bytes move from "open" to "closed"
-    /// a moment after it ends, and a counter must never go down in between.
-    sent: AtomicU64,
-    received: AtomicU64,
 }
 
 impl Collector for PeerCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = self.peer.stats();
-        let sent = self
-            .sent
-            .fetch_max(s.bytes_sent, Ordering::Relaxed)
-            .max(s.bytes_sent);
-        let received = self
-            .received
-            .fetch_max(s.bytes_received, Ordering::Relaxed)
-            .max(s.bytes_received);
+        let (sent, received) = (s.bytes_sent, s.bytes_received);
         let gauge = |enc: &mut DescriptorEncoder, name: &str, help: &str, v: i64| {
             let g = ConstGauge::new(v);
             g.encode(enc.encode_descriptor(name, help, None, g.metric_type())?)
@@ -121,11 +111,7 @@ pub async fn serve(peer: Peer, addr: &str) -> R<SocketAddr> {
         .local_addr()
         .map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(PeerCollector {
-        peer: peer.clone(),
-        sent: AtomicU64::new(0),
-        received: AtomicU64::new(0),
-    }));
+    registry.register_collector(Box::new(PeerCollector { peer: peer.clone() }));
     let registry = Arc::new(registry);
     tokio::spawn(async move {
         loop {

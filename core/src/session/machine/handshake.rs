@@ -74,6 +74,7 @@ impl Session {
                 }
                 let resp = Message::KnockResponse { accepted: true }.to_vec();
                 frame::write_frame(&mut self.out_plain, &resp);
+                self.frames_sent += 1;
                 self.phase = Phase::AwaitFirst { knocked: true };
                 Ok(())
             }
@@ -92,7 +93,9 @@ impl Session {
         self.handshake
             .as_mut()
             .ok_or_else(|| err(ErrorCode::Internal, "no handshake state"))?
-            .write_frame(&mut self.out_plain)
+            .write_frame(&mut self.out_plain)?;
+        self.frames_sent += 1;
+        Ok(())
     }
 
     /// A plaintext AUTH_FAIL where a Noise message was expected: a stealth or rate-limited

@@ -86,6 +86,7 @@ impl Session {
         }
         let id = self.streams.open(label, &self.cfg.limits)?;
         self.keepalive.active();
+        self.events.push_back(Event::LocalStreamOpened(id));
         Ok(id)
     }
 
@@ -211,6 +212,7 @@ impl Session {
                 self.fail(e);
                 return;
             }
+            self.frames_sent += 1;
         }
         if let Some((code, reason)) = self.close_requested.clone() {
             let drained = self.control.is_empty() && self.streams.drained();
@@ -222,6 +224,7 @@ impl Session {
                 let msg = Message::Error { code, reason }.to_vec();
                 if let Some(t) = self.transport.as_mut() {
                     let _ = t.encrypt_frame(&msg, out);
+                    self.frames_sent += 1;
                 }
                 let e = Error::new(code, "the session was closed locally");
                 self.enter_closed(e);

@@ -103,6 +103,7 @@ impl Session {
             .as_mut()
             .ok_or_else(|| err(ErrorCode::Internal, "no transport"))?;
         t.encrypt_frame(&msg, out)?;
+        self.frames_sent += 1;
         t.rekey_send()?;
         self.rekey.sent = n;
         self.rekey.send_since = Some(now);
