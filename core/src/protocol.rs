@@ -72,7 +72,7 @@ pub(crate) trait PeerOps: Send + Sync {
     fn principal(&self) -> Option<Principal>;
     fn visibility(&self) -> Option<Visibility>;
     fn connections(&self) -> Vec<Connection>;
-    fn listen_locators(&self) -> Vec<Locator>;
+    fn reachable_locators(&self) -> Vec<Locator>;
     fn allows(&self, principal: &Principal) -> bool;
     fn dial_locator(
         &self,
@@ -124,9 +124,10 @@ impl PeerHandle {
         self.ops.connections()
     }
 
-    /// Where the peer listens, as locators (unspecified IPs as bound).
-    pub fn listen_locators(&self) -> Vec<Locator> {
-        self.ops.listen_locators()
+    /// Where the peer can be reached, as it advertises it: its configured external
+    /// locators, then its listeners' (unspecified IPs as bound); [`crate::Peer::reachable_locators`].
+    pub fn reachable_locators(&self) -> Vec<Locator> {
+        self.ops.reachable_locators()
     }
 
     /// Reports a PX-1 query to the peer's events (`px1_query`; docs/EVENTS.md).

@@ -475,3 +475,38 @@ async fn limits() {
         n.peer.close().await;
     }
 }
+
+/// A node behind a reverse proxy advertises the proxy's `wss://` locator
+/// (`PeerConfig::external_locators`) before its own listener, and a third peer resolving it
+/// through a hub gets that locator first (issue 27: "a peer may advertise both its TCP and
+/// WSS locators and a dialer picks what it supports").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_locators_are_advertised_first() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let external: Locator = "wss://node.example.org:443/snap2p".parse().unwrap();
+        let hub = public().await;
+        let proxied = node_with({
+            let mut c = PeerConfig::default();
+            c.external_locators = vec![external.clone()];
+            c
+        })
+        .await;
+        assert_eq!(
+            proxied.peer.reachable_locators(),
+            vec![external.clone(), proxied.locator()]
+        );
+        connect(&proxied, &hub).await;
+        let asker = public().await;
+        let to_hub = connect(&asker, &hub).await;
+        let p = proxied.principal();
+        assert!(
+            eventually(Duration::from_secs(10), || knows(&hub, &p)).await,
+            "the hub never learned the proxied node"
+        );
+        let answer = px1::resolve(&to_hub, &p, None).await.unwrap();
+        assert_eq!(answer.first(), Some(&external), "answer: {answer:?}");
+        assert!(answer.contains(&proxied.locator()), "answer: {answer:?}");
+    })
+    .await
+    .expect("test timed out");
+}

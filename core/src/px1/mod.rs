@@ -227,13 +227,14 @@ impl Px1 {
         self.state().cache.remove(principal);
     }
 
-    /// Our own locators as `conn`'s remote can use them: the listeners' locators, with an
-    /// unspecified IP (`0.0.0.0`, `[::]`) replaced by the local end of this session (the
-    /// address the remote reached us on, or can reach us on).
+    /// Our own locators as `conn`'s remote can use them: the configured external locators
+    /// (a reverse proxy's `wss://…:443`), then the listeners' locators, with an unspecified
+    /// IP (`0.0.0.0`, `[::]`) replaced by the local end of this session (the address the
+    /// remote reached us on, or can reach us on).
     fn own_locators(&self, peer: &PeerHandle, conn: &Connection) -> Vec<Locator> {
         let local_ip = conn.local_addr().map(|a| a.ip().to_canonical());
         let mut out: Vec<Locator> = Vec::new();
-        for listening in peer.listen_locators() {
+        for listening in peer.reachable_locators() {
             let loc = match (listening.host(), listening.socket_addr()) {
                 (Host::Ip(ip), Some(a)) if ip.is_unspecified() => match local_ip {
                     // A v4-only wildcard listener cannot be reached on a v6 local address.

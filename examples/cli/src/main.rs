@@ -83,6 +83,12 @@ pub struct ListenOpts {
     /// The `--wss` listener's private key (PEM).
     #[arg(long, value_name = "FILE", requires = "wss")]
     pub tls_key: Option<PathBuf>,
+    /// Also advertise this locator (PX-1), before the listeners' own: what others reach
+    /// this node on through a reverse proxy or a forwarded port, e.g.
+    /// `wss://node.example.org:443/snap2p` for nginx in front of `--ws 127.0.0.1:9001`
+    /// (repeatable).
+    #[arg(long, value_name = "LOCATOR")]
+    pub advertise: Vec<String>,
     /// Serve `/metrics` (Prometheus), `/health` and `/ready` over HTTP on this address
     /// (`127.0.0.1:9100`; port 0: any free one, printed at start).
     #[arg(long, value_name = "ADDR")]

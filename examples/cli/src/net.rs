@@ -59,17 +59,22 @@ fn visibility(v: Vis) -> Visibility {
 
 /// Builds the peer: identity (`-w` or ephemeral), visibility, allowlist and alias.
 pub async fn build_peer(g: &Global, opts: &PeerOpts) -> R<Peer> {
-    build_peer_tls(g, opts, None).await
+    build_peer_tls(g, opts, None, &[]).await
 }
 
-/// [`build_peer`], with the certificate and key a `wss://` listener presents.
+/// [`build_peer`], with the certificate and key a `wss://` listener presents and the
+/// locators it advertises besides its listeners' (`listen --advertise`).
 pub async fn build_peer_tls(
     g: &Global,
     opts: &PeerOpts,
     tls_identity: Option<(&Path, &Path)>,
+    advertise: &[String],
 ) -> R<Peer> {
     let (signer, wallet_id) = crate::wallet::signer(g)?;
     let mut cfg = PeerConfig::default().with_visibility(visibility(opts.visibility));
+    for a in advertise {
+        cfg.external_locators.push(a.parse()?);
+    }
     for a in &opts.allow {
         cfg.allowlist.push(parse_principal(a)?);
     }
@@ -177,7 +182,7 @@ pub async fn listen(
     invite_ttl: i64,
 ) -> R<()> {
     let identity = listen.tls_cert.as_deref().zip(listen.tls_key.as_deref());
-    let peer = build_peer_tls(g, opts, identity).await?;
+    let peer = build_peer_tls(g, opts, identity, &listen.advertise).await?;
     let alias = peer.alias().map(|c| c.alias);
     // One line per listener (TCP, ws, wss), each with its transport's locator.
     let mut first = None;
@@ -207,6 +212,14 @@ pub async fn listen(
     let Some(local) = first else {
         return Err(err(ErrorCode::InvalidArgument, "nothing to listen on"));
     };
+    for loc in &peer.config().external_locators {
+        event(
+            g,
+            "advertising",
+            format!("Advertising {loc} (--advertise; PX-1 answers it first)"),
+            json!({"locator": loc.to_string()}),
+        );
+    }
     if let Some(addr) = &listen.metrics {
         let bound = crate::metrics::serve(peer.clone(), addr).await?;
         event(

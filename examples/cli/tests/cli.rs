@@ -459,3 +459,21 @@ fn demo_runs_and_reports_json() {
     assert!(out.status.success());
     assert_eq!(v["ok"], true);
 }
+
+#[test]
+fn listen_advertises_external_locators_and_refuses_bad_ones() {
+    let dir = tempdir();
+    let (srv, _addr) = listener(
+        dir.path(),
+        &["--advertise", "wss://node.example.org:443/snap2p"],
+    );
+    srv.out
+        .wait_for("Advertising wss://node.example.org:443/snap2p");
+    let mut c = cmd(dir.path());
+    c.args(["listen", "127.0.0.1:0", "--advertise", "node.example.org"]);
+    let out = run(c, "");
+    assert!(!out.status.success());
+    let se = text(&out.stderr);
+    assert!(se.contains("ERR_INVALID_ARGUMENT (25)"), "{se}");
+    assert!(se.contains("invalid locator 'node.example.org'"), "{se}");
+}
