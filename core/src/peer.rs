@@ -108,6 +108,12 @@ pub struct PeerConfig {
     pub connect_timeout: Duration,
     /// Capacity of the queue of accepted connections not yet taken by `accept`.
     pub accept_backlog: usize,
+    /// Locators others reach this peer on that are not its listeners' own: a
+    /// `wss://node.example.org:443/snap2p` served by a reverse proxy (TLS terminated there)
+    /// in front of a `ws://127.0.0.1:9001/snap2p` listener, a port forwarded by a router.
+    /// Advertised (PX-1 answers and pushes) before the listeners' locators; dialers pick
+    /// the first transport they support. PROTOCOL.md §15.
+    pub external_locators: Vec<Locator>,
 }
 
 impl Default for PeerConfig {
@@ -131,6 +137,7 @@ impl Default for PeerConfig {
             node_key: None,
             connect_timeout: Duration::from_secs(10),
             accept_backlog: 1024,
+            external_locators: Vec::new(),
         }
     }
 }
@@ -821,6 +828,18 @@ impl Peer {
             .collect()
     }
 
+    /// Where others can reach this peer, as it advertises it: the configured
+    /// [`PeerConfig::external_locators`] first, then every listener's locator.
+    pub fn reachable_locators(&self) -> Vec<Locator> {
+        let mut out = self.config().external_locators.clone();
+        for l in self.listen_locators() {
+            if !out.contains(&l) {
+                out.push(l);
+            }
+        }
+        out
+    }
+
     /// Every listener as a locator of its transport (unspecified IPs as bound).
     pub fn listen_locators(&self) -> Vec<Locator> {
         self.inner
@@ -1051,8 +1070,10 @@ impl PeerOps for WeakPeer {
         self.peer().map(|p| p.connections()).unwrap_or_default()
     }
 
-    fn listen_locators(&self) -> Vec<Locator> {
-        self.peer().map(|p| p.listen_locators()).unwrap_or_default()
+    fn reachable_locators(&self) -> Vec<Locator> {
+        self.peer()
+            .map(|p| p.reachable_locators())
+            .unwrap_or_default()
     }
 
     fn allows(&self, principal: &Principal) -> bool {
