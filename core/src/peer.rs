@@ -748,7 +748,9 @@ impl Peer {
             if let Some(peer) = Peer::from_weak(&weak) {
                 peer.remember_alias(&watched);
                 let stats = watched.stats();
-                if why.code == ErrorCode::Timeout && why.message.contains("PONG") {
+                // This side's own keepalive verdict (session/keepalive.rs); the remote's,
+                // received in an ERROR, reads "the peer closed the session: ...".
+                if why.code == ErrorCode::Timeout && why.message.starts_with("keepalive:") {
                     peer.inner.monitor.emit(|| {
                         let mut ev = PeerEvent::new(EventKind::KeepaliveTimeout).error(&why);
                         ev.connection = Some(watched.id());

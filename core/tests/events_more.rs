@@ -121,6 +121,7 @@ async fn a_session_whose_remote_stops_answering_reports_a_keepalive_timeout() {
         let server = peer(quick.clone()).await;
         let client = peer(PeerConfig::default()).await;
         let mut events = server.events();
+        let mut client_events = client.events();
         let addr = server.listen("127.0.0.1:0").await.unwrap();
         // The client's bytes stop reaching the server once `cut` is set: its PONGs too.
         let cut = Arc::new(AtomicBool::new(false));
@@ -148,6 +149,18 @@ async fn a_session_whose_remote_stops_answering_reports_a_keepalive_timeout() {
         assert!(ev.remote_addr.is_some() && ev.duration.is_some());
         let closed = next_of(&mut events, EventKind::SessionClosed).await;
         assert_eq!(closed.code, Some(ErrorCode::Timeout));
+        // The client hears of it in the server's ERROR: a close, not a timeout of its own.
+        loop {
+            let ev = timeout(Duration::from_secs(10), client_events.next())
+                .await
+                .unwrap()
+                .unwrap();
+            assert_ne!(ev.kind, EventKind::KeepaliveTimeout, "{ev:?}");
+            if ev.kind == EventKind::SessionClosed {
+                assert_eq!(ev.code, Some(ErrorCode::Timeout), "{ev:?}");
+                break;
+            }
+        }
     })
     .await
     .unwrap();
