@@ -407,6 +407,37 @@ mod tests {
         assert_eq!(slow.next().await.unwrap().kind, EventKind::DialRetry);
     }
 
+    #[tokio::test]
+    async fn session_drivers_see_whether_anyone_listens() {
+        use crate::session::StreamNote;
+        let m = Monitor::default();
+        let tap = m.observer();
+        assert!(!tap.listening());
+        let mut sub = m.subscribe();
+        assert!(tap.listening());
+        tap.stream(
+            "0011223344556677",
+            StreamNote::Refused {
+                id: 3,
+                label: Some("x".into()),
+            },
+        );
+        let ev = sub.next().await.unwrap();
+        assert_eq!(ev.kind, EventKind::StreamRefused);
+        assert_eq!(ev.connection.as_deref(), Some("0011223344556677"));
+        assert_eq!((ev.stream, ev.label.as_deref()), (Some(3), Some("x")));
+        drop(sub);
+        assert!(!tap.listening());
+        // Byte totals only grow, whoever adds.
+        tap.bytes(10, 0);
+        tap.bytes(0, 7);
+        let st = m.stats(0, 0);
+        assert_eq!((st.bytes_sent, st.bytes_received), (10, 7));
+        // A driver outliving its peer keeps no subscription open.
+        drop(m);
+        assert!(!tap.listening());
+    }
+
     #[test]
     fn nothing_is_built_while_nobody_listens() {
         let m = Monitor::default();
