@@ -4,8 +4,8 @@
 //! round and system). Systems alternate round by round; every figure is the median of the
 //! rounds, with its min–max range.
 //!
-//! Usage: snap2p-bench [all|smoke|bulk|small|connect|streams|many|idle|bindings]...
-//!        [--rounds N] [--out FILE] [--only snap2p,snap2p-cold,snap2p-ws,snap2p-wss,libp2p-tcp,libp2p-quic,libp2p-ws,tcp,snow]
+//! Usage: snap2p-bench [all|smoke|bulk|small|connect|streams|many|idle|idle-default|bindings]...
+//!        [--rounds N] [--out FILE] [--only snap2p,snap2p-cold,snap2p-ws,snap2p-wss,snap2p-norekey,libp2p-tcp,libp2p-quic,libp2p-ws,tcp,snow]
 
 mod bindings;
 #[cfg(feature = "compare")]
@@ -52,6 +52,8 @@ pub enum Sys {
     SnapWs,
     /// snap2p over WebSocket in TLS (`wss://`, rustls, a test CA from rcgen).
     SnapWss,
+    /// snap2p over TCP with rekeying off on both ends (`snap::REKEY_OFF`).
+    SnapNoRekey,
     Libp2pTcp,
     Libp2pQuic,
     /// rust-libp2p over WebSocket (`/ws` over TCP) + noise + yamux.
@@ -67,6 +69,7 @@ impl Sys {
             Sys::SnapCold => "snap2p first contact",
             Sys::SnapWs => "snap2p over ws://",
             Sys::SnapWss => "snap2p over wss://",
+            Sys::SnapNoRekey => "snap2p, rekey off",
             Sys::Libp2pTcp => "libp2p tcp+noise+yamux",
             Sys::Libp2pQuic => "libp2p quic",
             Sys::Libp2pWs => "libp2p ws+noise+yamux",
@@ -79,6 +82,7 @@ impl Sys {
             Sys::Snap | Sys::SnapCold => "snap",
             Sys::SnapWs => "snapws",
             Sys::SnapWss => "snapwss",
+            Sys::SnapNoRekey => "snapnorekey",
             Sys::Libp2pTcp | Sys::Libp2pQuic | Sys::Libp2pWs => "libp2p",
             Sys::Tcp => "tcp",
             Sys::Noise => "noise",
@@ -162,6 +166,10 @@ async fn serve_main(kind: &str, max_streams: usize, keepalive_ms: u64) {
         "snap" => snap::serve(opts).await,
         "snapws" => snap::serve_on(opts, "ws://127.0.0.1:0/bench").await,
         "snapwss" => snap::serve_on(opts, "wss://127.0.0.1:0/bench").await,
+        "snapnorekey" => {
+            snap::REKEY_OFF.store(true, std::sync::atomic::Ordering::Relaxed);
+            snap::serve(opts).await
+        }
         "tcp" => raw::serve(false).await,
         "noise" => raw::serve(true).await,
         #[cfg(feature = "compare")]
@@ -296,6 +304,12 @@ async fn bulk(sys: Sys, pat: Arc<Vec<u8>>, total: u64, size: usize) -> Sample {
         Sys::Snap | Sys::SnapCold | Sys::SnapWs | Sys::SnapWss => {
             snap::bulk(&addr, pat, total, size).await
         }
+        Sys::SnapNoRekey => {
+            snap::REKEY_OFF.store(true, std::sync::atomic::Ordering::Relaxed);
+            let r = snap::bulk(&addr, pat, total, size).await;
+            snap::REKEY_OFF.store(false, std::sync::atomic::Ordering::Relaxed);
+            r
+        }
         Sys::Tcp => raw::bulk_tcp(&addr, pat, total, size).await,
         Sys::Noise => raw::bulk_noise(&addr, pat, total, size).await,
         #[cfg(feature = "compare")]
@@ -408,7 +422,11 @@ async fn idle_client_main(kind: &str, addr: &str, n: usize, keepalive_ms: u64, s
 }
 
 async fn idle(sys: Sys, n: usize, secs: u64) -> Sample {
-    let keepalive = Duration::from_secs(1);
+    idle_with(sys, n, secs, Duration::from_secs(1)).await
+}
+
+/// [`idle`] with the sessions' keepalive interval (and the CPU window) chosen.
+async fn idle_with(sys: Sys, n: usize, secs: u64, keepalive: Duration) -> Sample {
     let mut srv = Server::start(sys, 64, keepalive).await;
     let addr = srv.addr.clone();
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -524,7 +542,11 @@ fn rows_for(
         }
         let (m, lo, hi) = med(samples, |s| s.value);
         let completed = samples.iter().all(|s| s.ok);
-        if matches!(sys, Sys::Snap | Sys::SnapCold | Sys::SnapWs | Sys::SnapWss) && !completed {
+        if matches!(
+            sys,
+            Sys::Snap | Sys::SnapCold | Sys::SnapWs | Sys::SnapWss | Sys::SnapNoRekey
+        ) && !completed
+        {
             *all_ok = false;
         }
         let mut ratio = Vec::new();
@@ -578,6 +600,7 @@ fn short(s: Sys) -> &'static str {
         Sys::SnapCold => "snap2p-cold",
         Sys::SnapWs => "snap2p-ws",
         Sys::SnapWss => "snap2p-wss",
+        Sys::SnapNoRekey => "snap2p-norekey",
     }
 }
 
@@ -703,7 +726,7 @@ async fn run(args: Vec<String>) -> bool {
             v.rotate_left(k);
         };
         if want("bulk") {
-            let mut v = vec![Sys::Snap, Sys::Noise, Sys::Tcp];
+            let mut v = vec![Sys::Snap, Sys::SnapNoRekey, Sys::Noise, Sys::Tcp];
             lib(&mut v, true);
             ws(&mut v);
             rot(&mut v);
@@ -807,6 +830,24 @@ async fn run(args: Vec<String>) -> bool {
                 res.entry(("idle".into(), s)).or_default().push(x);
             }
         }
+        if want("idle-default") {
+            // Issue 29, "quiet when idle": the default keepalive (30 s), CPU over two of its
+            // intervals and a bit, so every session pings at least twice in the window.
+            let ka = snap2p::SessionLimits::default().keepalive_interval;
+            let secs = if sizes.idle_secs <= 2 {
+                3
+            } else {
+                ka.as_secs() * 2 + 5
+            };
+            let x = idle_with(Sys::Snap, sizes.idle, secs, ka).await;
+            eprintln!(
+                "round {r} idle-default snap2p: {:.2} KiB/session {:?} {}",
+                x.value, x.extra, x.note
+            );
+            res.entry(("idle-default".into(), Sys::Snap))
+                .or_default()
+                .push(x);
+        }
     }
     let mut bind_rows = Vec::new();
     let mut native_sender_ok = true;
@@ -858,6 +899,12 @@ async fn run(args: Vec<String>) -> bool {
             (Sys::SnapWs, Sys::Snap, 0.85, "snap2p over TCP"),
             (Sys::SnapWs, Sys::Libp2pWs, 2.0, "libp2p-ws"),
             (Sys::SnapWss, Sys::SnapWs, 0.75, "snap2p over ws://"),
+            (
+                Sys::Snap,
+                Sys::SnapNoRekey,
+                0.95,
+                "rekey off (issue 29: within noise)",
+            ),
         ],
         &mut rows,
         &mut all_ok,
@@ -953,6 +1000,40 @@ async fn run(args: Vec<String>) -> bool {
         &mut all_ok,
         idle_notes,
     );
+    if let Some(samples) = res.get(&("idle-default".to_string(), Sys::Snap)) {
+        let g = |k: &str| med(samples, |x| x.extra.get(k).copied().unwrap_or(f64::NAN));
+        let (srv, srv_lo, srv_hi) = g("server_cpu_pct");
+        let (cli, cli_lo, cli_hi) = g("client_cpu_pct");
+        let worse = srv.max(cli);
+        rows.push(Row {
+            workload: format!(
+                "{} idle authenticated sessions, default keepalive ({} s)",
+                sizes.idle,
+                snap2p::SessionLimits::default()
+                    .keepalive_interval
+                    .as_secs()
+            ),
+            system: Sys::Snap.name().into(),
+            median: fmt(worse),
+            range: format!(
+                "server {}–{}, client {}–{}",
+                fmt(srv_lo),
+                fmt(srv_hi),
+                fmt(cli_lo),
+                fmt(cli_hi)
+            ),
+            unit: "% of one core (worse side)".into(),
+            ratio: String::new(),
+            target: "≤ 1% per side".into(),
+            met: if worse <= 1.0 && samples.iter().all(|x| x.ok) {
+                "yes"
+            } else {
+                "NO"
+            }
+            .into(),
+            notes: format!("server {srv:.2}%, client {cli:.2}% (medians)"),
+        });
+    }
     if let Some(r) = rows
         .iter_mut()
         .find(|r| r.system == "snap2p" && r.workload.contains("idle"))

@@ -20,6 +20,11 @@ pub fn config(max_streams: usize, keepalive: Duration) -> PeerConfig {
             let mut c = SessionLimits::default();
             c.max_streams = max_streams;
             c.keepalive_interval = keepalive;
+            if REKEY_OFF.load(std::sync::atomic::Ordering::Relaxed) {
+                c.rekey_after_bytes = 0;
+                c.rekey_after_frames = 0;
+                c.rekey_interval = None;
+            }
             c
         };
         c.px1 = Some(false);
@@ -29,6 +34,12 @@ pub fn config(max_streams: usize, keepalive: Duration) -> PeerConfig {
         c
     }
 }
+
+/// The `snap2p, rekey off` rows: peers made while this is set never rekey (every trigger
+/// off), to show what rekeying at the default thresholds (1 GiB, 100,000 frames, 1 h)
+/// costs the `snap2p` rows. Set for the whole listener process, and by the parent around
+/// that system's client only.
+pub static REKEY_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Listener: every stream is read to its end, answered with the CRC-32 of its bytes (4
 /// bytes, big endian), then finished.
