@@ -111,3 +111,44 @@ fn without_bad_files_errors_read_as_before() {
     assert_eq!(e.code, ErrorCode::WalletError);
     assert_eq!(e.message, "no wallet named \"nobody\"");
 }
+
+/// A malformed `registry.json` (the TypeScript tool's index): reading and unlocking still
+/// work; create, rename and delete fail with ERR_WALLET naming it before touching any
+/// file (no half-made wallet, no renamed file with a stale index), and it is never
+/// overwritten.
+#[test]
+fn a_malformed_registry_stops_writes_before_any_file_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = WalletStore::open(tmp.path().join("w"))
+        .unwrap()
+        .with_scrypt_params(FAST);
+    let (alice, _) = store.create("alice", PW, Network::Mainnet).unwrap();
+    let registry = store.dir().join("registry.json");
+    std::fs::write(&registry, b"{ \"version\": 1, \"acc").unwrap();
+    let files = |s: &WalletStore| {
+        let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(s.dir())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .map(|p| (p.display().to_string(), std::fs::read(&p).unwrap()))
+            .collect();
+        v.sort();
+        v
+    };
+    let before = files(&store);
+
+    assert_eq!(store.list().unwrap().len(), 1);
+    assert!(store.unlock("alice", PW).is_ok());
+    for (what, r) in [
+        (
+            "create",
+            store.create("bob", PW, Network::Mainnet).map(|_| ()),
+        ),
+        ("rename", store.rename("alice", "carol").map(|_| ())),
+        ("delete", store.delete(&alice.id)),
+    ] {
+        let e = r.expect_err(what);
+        assert_eq!(e.code, ErrorCode::WalletError, "{what}: {e}");
+        assert!(e.to_string().contains("registry.json"), "{what}: {e}");
+        assert_eq!(files(&store), before, "{what} changed a file");
+    }
+}

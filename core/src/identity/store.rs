@@ -323,6 +323,9 @@ impl WalletStore {
         let address = wallet.principal().address();
         let created_at = now_iso();
         let mnemonic = Zeroizing::new(wallet.mnemonic());
+        // The registry first: one that cannot be read fails the command before any file
+        // is written (never half a wallet), and is never overwritten.
+        let mut reg = self.read_registry()?;
         let file = WalletFile {
             version: WALLET_FILE_VERSION,
             network: network.as_str().to_owned(),
@@ -333,7 +336,6 @@ impl WalletStore {
             extra: serde_json::Map::new(),
         };
         self.write_json(&format!("{id}{WALLET_SUFFIX}"), &file)?;
-        let mut reg = self.read_registry()?;
         reg.accounts.push(RegistryAccount {
             id: id.clone(),
             address: address.clone(),
@@ -467,10 +469,10 @@ impl WalletStore {
                 "a wallet named {new_name:?} already exists"
             )));
         }
+        let mut reg = self.read_registry()?;
         let mut file = self.read_wallet_file(&info.id)?;
         file.display_name = new_name.to_owned();
         self.write_json(&format!("{}{WALLET_SUFFIX}", info.id), &file)?;
-        let mut reg = self.read_registry()?;
         match reg.accounts.iter_mut().find(|a| a.id == info.id) {
             Some(a) => a.display_name = new_name.to_owned(),
             None => reg.accounts.push(RegistryAccount {
@@ -492,9 +494,9 @@ impl WalletStore {
     /// Deletes a wallet file and its registry entry.
     pub fn delete(&self, name_or_id: &str) -> Result<()> {
         let info = self.find(name_or_id)?;
+        let mut reg = self.read_registry()?;
         let path = self.wallet_path(&info.id);
         fs::remove_file(&path).map_err(|e| io_err("cannot delete", &path, e))?;
-        let mut reg = self.read_registry()?;
         reg.accounts.retain(|a| a.id != info.id);
         if reg.current_account_id.as_deref() == Some(info.id.as_str()) {
             reg.current_account_id = reg.accounts.first().map(|a| a.id.clone());
