@@ -142,6 +142,12 @@ export type EventKind =
   | 'handshake_failed'
   | 'inbound_refused'
   | 'dial_retry'
+  | 'stream_opened'
+  | 'stream_refused'
+  | 'stream_reset'
+  | 'keepalive_timeout'
+  | 'px1_query'
+  | 'rate_limited'
   | 'lagged';
 
 /** One event of `peer.events()`. `kind` says which of the optional fields are set. */
@@ -171,6 +177,11 @@ export interface PeerEvent {
   bytesReceived?: number;
   /** `lagged`: events this subscriber missed. */
   missed?: number;
+  /** The stream concerned (its id within the session) and its label. */
+  stream?: number;
+  label?: string;
+  /** `px1_query`: how many items the answer held. */
+  count?: number;
 }
 
 /**
@@ -210,7 +221,12 @@ export interface ConnectionStats {
   /** The session's bytes on the wire (framing, Noise tags, control messages included). */
   bytesSent: number;
   bytesReceived: number;
+  /** Frames written and read, handshake included. */
+  framesSent: number;
+  framesReceived: number;
   openStreams: number;
+  /** Streams opened since the session began, either side. */
+  streamsOpened: number;
   /** Smoothed round-trip time from keepalive (absent until the first PONG). */
   rtt?: number;
   /** First byte to AUTH_OK. */

@@ -23,7 +23,8 @@ fn ms(d: Duration) -> f64 {
 #[napi(object)]
 pub struct PeerEventJs {
     /// `session_established`, `session_closed`, `handshake_failed`, `inbound_refused`,
-    /// `dial_retry` or `lagged`.
+    /// `dial_retry`, `stream_opened`, `stream_refused`, `stream_reset`, `keepalive_timeout`,
+    /// `px1_query`, `rate_limited` or `lagged`.
     pub kind: String,
     /// Wall-clock time, milliseconds since the Unix epoch.
     pub at: f64,
@@ -47,6 +48,11 @@ pub struct PeerEventJs {
     pub bytes_received: Option<i64>,
     /// `lagged`: events this subscriber missed.
     pub missed: Option<i64>,
+    /// The stream concerned (its id within the session) and its label.
+    pub stream: Option<i64>,
+    pub label: Option<String>,
+    /// `px1_query`: how many items the answer held.
+    pub count: Option<i64>,
 }
 
 impl From<snap2p::PeerEvent> for PeerEventJs {
@@ -65,6 +71,9 @@ impl From<snap2p::PeerEvent> for PeerEventJs {
             bytes_sent: e.bytes_sent.map(|b| b as i64),
             bytes_received: e.bytes_received.map(|b| b as i64),
             missed: e.missed.map(|m| m as i64),
+            stream: e.stream.map(|s| s as i64),
+            label: e.label,
+            count: e.count.map(|c| c as i64),
         }
     }
 }
@@ -235,7 +244,12 @@ pub struct ConnectionStatsJs {
     /// messages included; for WebSocket, before its own framing).
     pub bytes_sent: i64,
     pub bytes_received: i64,
+    /// Frames written and read, handshake included.
+    pub frames_sent: i64,
+    pub frames_received: i64,
     pub open_streams: i64,
+    /// Streams opened since the session began, either side.
+    pub streams_opened: i64,
     /// Smoothed round-trip time from keepalive, ms (absent until the first PONG).
     pub rtt: Option<f64>,
     /// From the first byte to AUTH_OK, ms.
@@ -253,7 +267,10 @@ impl From<snap2p::ConnectionStats> for ConnectionStatsJs {
         ConnectionStatsJs {
             bytes_sent: s.bytes_sent as i64,
             bytes_received: s.bytes_received as i64,
+            frames_sent: s.frames_sent as i64,
+            frames_received: s.frames_received as i64,
             open_streams: s.open_streams as i64,
+            streams_opened: s.streams_opened as i64,
             rtt: s.rtt.map(ms),
             handshake: s.handshake.map(ms),
             age: ms(s.age),

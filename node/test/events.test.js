@@ -97,6 +97,11 @@ test('session_established and session_closed carry conn.id; stats grow with a tr
   const s1 = conn.stats();
   assert.ok(s1.bytesSent >= s0.bytesSent + data.length, `sent ${s0.bytesSent} -> ${s1.bytesSent}`);
   assert.ok(s1.bytesReceived >= s0.bytesReceived + data.length);
+  assert.ok(s1.framesSent > 0, JSON.stringify(s1));
+  let opened; // the listener also opens its own px-1 stream
+  do opened = await nextOf(serverEvents, 'stream_opened');
+  while (opened.label !== 'stats');
+  assert.deepStrictEqual([opened.connection, opened.direction, opened.label], [conn.id, 'inbound', 'stats']);
   const ps = client.stats();
   assert.strictEqual(ps.sessionsOpen, 1);
   assert.strictEqual(ps.sessionsOutbound, 1);

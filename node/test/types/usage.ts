@@ -83,6 +83,8 @@ async function observability(): Promise<void> {
     const when: Date = e.at;
     if (e.kind === 'handshake_failed' && e.code === ErrorCode.ERR_INVITE_INVALID) break;
     if (e.kind === 'session_closed') console.log(e.connection, e.bytesSent, e.duration, when);
+    if (e.kind === 'stream_opened') console.log(e.stream ?? 0, e.label ?? '');
+    if (e.kind === 'px1_query') console.log(e.count ?? 0);
   }
   events.close();
   const stats: PeerStats = peer.stats();
@@ -91,6 +93,7 @@ async function observability(): Promise<void> {
   const cs: ConnectionStats = conn.stats();
   const id: string = conn.id;
   console.log(failed, cs.bytesReceived, cs.rtt ?? 0, cs.transport, id);
+  console.log(cs.framesSent, cs.framesReceived, cs.streamsOpened);
 }
 
 void readme;
