@@ -18,6 +18,12 @@ _EventKind = Literal[
     "handshake_failed",
     "inbound_refused",
     "dial_retry",
+    "stream_opened",
+    "stream_refused",
+    "stream_reset",
+    "keepalive_timeout",
+    "px1_query",
+    "rate_limited",
     "lagged",
 ]
 _Path = str | os.PathLike[str]
@@ -151,6 +157,14 @@ class PeerEvent:
     def bytes_received(self) -> int | None: ...
     @property
     def missed(self) -> int | None: ...
+    @property
+    def stream(self) -> int | None:
+        """The stream concerned (its id within the session)."""
+    @property
+    def label(self) -> str | None: ...
+    @property
+    def count(self) -> int | None:
+        """``px1_query``: how many items the answer held."""
 
 class EventSubscription:
     """``async for event in peer.events()``; ``close()`` or ``async with`` stops it."""
@@ -196,7 +210,15 @@ class ConnectionStats:
     @property
     def bytes_received(self) -> int: ...
     @property
+    def frames_sent(self) -> int:
+        """Frames written, handshake included."""
+    @property
+    def frames_received(self) -> int: ...
+    @property
     def open_streams(self) -> int: ...
+    @property
+    def streams_opened(self) -> int:
+        """Streams opened since the session began, either side."""
     @property
     def rtt(self) -> float | None: ...
     @property

@@ -22,7 +22,9 @@ fn secs(d: Duration) -> f64 {
 #[pyclass(frozen, get_all, module = "snap2p")]
 pub struct PeerEvent {
     /// ``session_established``, ``session_closed``, ``handshake_failed``,
-    /// ``inbound_refused``, ``dial_retry`` or ``lagged``.
+    /// ``inbound_refused``, ``dial_retry``, ``stream_opened``, ``stream_refused``,
+    /// ``stream_reset``, ``keepalive_timeout``, ``px1_query``, ``rate_limited`` or
+    /// ``lagged``.
     kind: &'static str,
     /// Wall-clock time, seconds since the Unix epoch (as ``time.time()``).
     at: f64,
@@ -46,6 +48,11 @@ pub struct PeerEvent {
     bytes_received: Option<u64>,
     /// ``lagged``: events this subscriber missed.
     missed: Option<u64>,
+    /// The stream concerned (its id within the session) and its label.
+    stream: Option<u64>,
+    label: Option<String>,
+    /// ``px1_query``: how many items the answer held.
+    count: Option<u64>,
 }
 
 impl From<snap2p::PeerEvent> for PeerEvent {
@@ -64,6 +71,9 @@ impl From<snap2p::PeerEvent> for PeerEvent {
             bytes_sent: e.bytes_sent,
             bytes_received: e.bytes_received,
             missed: e.missed,
+            stream: e.stream,
+            label: e.label,
+            count: e.count,
         }
     }
 }
@@ -103,6 +113,13 @@ impl PeerEvent {
             "reason",
             self.reason.as_ref().map(|r| format!("{r:?}")),
         );
+        opt(&mut s, "stream", self.stream.map(|i| i.to_string()));
+        opt(
+            &mut s,
+            "label",
+            self.label.as_ref().map(|l| format!("{l:?}")),
+        );
+        opt(&mut s, "count", self.count.map(|c| c.to_string()));
         opt(&mut s, "missed", self.missed.map(|m| m.to_string()));
         s.push(')');
         s
@@ -335,7 +352,12 @@ pub struct ConnectionStats {
     /// included; for WebSocket, before its own framing).
     bytes_sent: u64,
     bytes_received: u64,
+    /// Frames written and read, handshake included.
+    frames_sent: u64,
+    frames_received: u64,
     open_streams: usize,
+    /// Streams opened since the session began, either side.
+    streams_opened: u64,
     /// Smoothed round-trip time from keepalive (``None`` until the first PONG).
     rtt: Option<f64>,
     /// From the first byte to AUTH_OK.
@@ -353,7 +375,10 @@ impl From<snap2p::ConnectionStats> for ConnectionStats {
         ConnectionStats {
             bytes_sent: s.bytes_sent,
             bytes_received: s.bytes_received,
+            frames_sent: s.frames_sent,
+            frames_received: s.frames_received,
             open_streams: s.open_streams,
+            streams_opened: s.streams_opened,
             rtt: s.rtt.map(secs),
             handshake: s.handshake.map(secs),
             age: secs(s.age),
@@ -368,8 +393,15 @@ impl From<snap2p::ConnectionStats> for ConnectionStats {
 impl ConnectionStats {
     fn __repr__(&self) -> String {
         format!(
-            "ConnectionStats(bytes_sent={}, bytes_received={}, open_streams={}, transport={:?})",
-            self.bytes_sent, self.bytes_received, self.open_streams, self.transport
+            "ConnectionStats(bytes_sent={}, bytes_received={}, frames_sent={}, \
+             frames_received={}, open_streams={}, streams_opened={}, transport={:?})",
+            self.bytes_sent,
+            self.bytes_received,
+            self.frames_sent,
+            self.frames_received,
+            self.open_streams,
+            self.streams_opened,
+            self.transport
         )
     }
 }

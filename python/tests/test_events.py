@@ -92,6 +92,11 @@ async def test_session_events_carry_conn_id_and_stats_grow(
     s1 = conn.stats()
     assert s1.bytes_sent >= s0.bytes_sent + len(data)
     assert s1.bytes_received >= s0.bytes_received + len(data)
+    assert s1.frames_sent > 0
+    opened = await next_of(server_events, "stream_opened")
+    while opened.label != "stats":  # the listener also opens its own px-1 stream
+        opened = await next_of(server_events, "stream_opened")
+    assert (opened.connection, opened.direction, opened.label) == (conn.id, "inbound", "stats")
     ps = client.stats()
     assert (ps.sessions_open, ps.sessions_outbound) == (1, 1)
     assert ps.bytes_sent >= s1.bytes_sent
@@ -135,7 +140,7 @@ async def test_close_ends_iteration_and_peer_close_ends_it_too() -> None:
     # Closing the peer ends an iteration still waiting, after the events queued by then.
     kinds = asyncio.ensure_future(_kinds(live))
     await server.close()
-    assert set(await asyncio.wait_for(kinds, 5)) <= {"session_closed"}
+    assert set(await asyncio.wait_for(kinds, 5)) <= {"session_closed", "stream_opened"}
     # A subscription made after the close ends at once (with at most the close's own
     # session_closed, which may be reported just after the close returned).
     assert set(await asyncio.wait_for(_kinds(server.events()), 5)) <= {"session_closed"}
