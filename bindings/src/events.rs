@@ -16,6 +16,12 @@ pub enum EventKind {
     HandshakeFailed,
     InboundRefused,
     DialRetry,
+    StreamOpened,
+    StreamRefused,
+    StreamReset,
+    KeepaliveTimeout,
+    Px1Query,
+    RateLimited,
     Lagged,
 }
 
@@ -29,6 +35,12 @@ impl EventKind {
             K::HandshakeFailed => EventKind::HandshakeFailed,
             K::InboundRefused => EventKind::InboundRefused,
             K::DialRetry => EventKind::DialRetry,
+            K::StreamOpened => EventKind::StreamOpened,
+            K::StreamRefused => EventKind::StreamRefused,
+            K::StreamReset => EventKind::StreamReset,
+            K::KeepaliveTimeout => EventKind::KeepaliveTimeout,
+            K::Px1Query => EventKind::Px1Query,
+            K::RateLimited => EventKind::RateLimited,
             K::Lagged => EventKind::Lagged,
             _ => return None,
         })
@@ -78,6 +90,11 @@ pub struct PeerEvent {
     pub bytes_received: Option<u64>,
     /// `lagged`: events this subscriber missed.
     pub missed: Option<u64>,
+    /// The stream concerned (its id within the session) and its label.
+    pub stream: Option<u64>,
+    pub label: Option<String>,
+    /// `px1_query`: how many items the answer held.
+    pub count: Option<u64>,
 }
 
 impl PeerEvent {
@@ -96,6 +113,9 @@ impl PeerEvent {
             bytes_sent: e.bytes_sent,
             bytes_received: e.bytes_received,
             missed: e.missed,
+            stream: e.stream,
+            label: e.label,
+            count: e.count,
         })
     }
 }
@@ -235,7 +255,12 @@ pub struct ConnectionStats {
     /// messages included; for WebSocket, before its own framing).
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// Frames written and read, handshake included.
+    pub frames_sent: u64,
+    pub frames_received: u64,
     pub open_streams: u64,
+    /// Streams opened since the session began, either side.
+    pub streams_opened: u64,
     /// Smoothed round-trip time from keepalive (null/nil until the first PONG).
     pub rtt: Option<Duration>,
     /// From the first byte to AUTH_OK.
@@ -252,7 +277,10 @@ impl From<snap2p::ConnectionStats> for ConnectionStats {
         ConnectionStats {
             bytes_sent: s.bytes_sent,
             bytes_received: s.bytes_received,
+            frames_sent: s.frames_sent,
+            frames_received: s.frames_received,
             open_streams: s.open_streams as u64,
+            streams_opened: s.streams_opened,
             rtt: s.rtt,
             handshake: s.handshake,
             age: s.age,

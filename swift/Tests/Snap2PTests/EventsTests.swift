@@ -87,6 +87,12 @@ final class EventsTests: XCTestCase {
             let after = conn.stats()
             XCTAssertGreaterThanOrEqual(after.bytesSent, before.bytesSent + (1 << 20), "\(before) -> \(after)")
             XCTAssertGreaterThanOrEqual(after.bytesReceived, before.bytesReceived + (1 << 20), "\(before) -> \(after)")
+            XCTAssertGreaterThan(after.framesSent, 0, "\(after)")
+            var opened = try await nextEvent(serverEvents, .streamOpened)
+            while opened.label != "echo" { opened = try await nextEvent(serverEvents, .streamOpened) } // skip px-1
+            XCTAssertEqual(opened.connection, conn.id())
+            XCTAssertEqual(opened.direction, .inbound)
+            XCTAssertEqual(opened.label, "echo")
             XCTAssertEqual(after.transport, "tcp")
             XCTAssertEqual(after.remoteAddr, addr)
             XCTAssertNotNil(after.handshake)
@@ -190,7 +196,10 @@ final class EventsTests: XCTestCase {
             XCTAssertEqual(up.connection, conn.id())
             var rest: [PeerEvent] = []
             for await ev in events { rest.append(ev) }
-            XCTAssertTrue(rest.allSatisfy { $0.kind == .sessionClosed }, "\(rest)")
+            // Its close, and the streams opened before it (the listener's `px-1` stream).
+            XCTAssertTrue(
+                rest.allSatisfy { $0.kind == .sessionClosed || $0.kind == .streamOpened }, "\(rest)")
+            XCTAssertTrue(rest.contains { $0.kind == .sessionClosed }, "\(rest)")
             await server.shutdown()
         }
     }
