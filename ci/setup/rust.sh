@@ -5,5 +5,6 @@ source "$(dirname "$0")/../env.sh"
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo not found: install Rust with rustup first" >&2; exit 1
 fi
+bash "$(dirname "$0")/host-tools.sh"
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy

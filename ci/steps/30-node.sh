@@ -6,6 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/../env.sh"
 use_target node
 bash "$SNAP2P_ROOT/ci/setup/node.sh"
+bash "$SNAP2P_ROOT/ci/setup/host-tools.sh" # openssl: the wss tests
 cd "$SNAP2P_ROOT/node"
 
 step "node: cargo fmt + clippy (snap2p-node)"

@@ -7,6 +7,7 @@ source "$(dirname "$0")/../env.sh"
 use_target uniffi
 cd "$SNAP2P_ROOT"
 bash ci/setup/kotlin.sh
+bash ci/setup/host-tools.sh # openssl: WssTest
 step "cargo build -p snap2p-uniffi + uniffi-bindgen (kotlin)"
 bash kotlin/build-native.sh
 SNAP2P_ECHO_PEER=$(build_echo_peer); export SNAP2P_ECHO_PEER

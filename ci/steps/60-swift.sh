@@ -6,6 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/../env.sh"
 use_target uniffi
 cd "$SNAP2P_ROOT"
+bash ci/setup/host-tools.sh # openssl: the wss test certificates, made on the host
 root=$(bash ci/setup/swift.sh | tail -1)
 
 step "cargo build -p snap2p-uniffi + uniffi-bindgen (swift)"

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Host tools the build and the tests call besides the toolchains (idempotent):
+# - make: tikv-jemalloc-sys builds jemalloc (the snap2p CLI's allocator,
+#   examples/cli/src/alloc.rs) with its configure script and make;
+# - openssl: the wss tests and the interop matrix's wss scenario make their test CA and
+#   localhost certificate with it (ci/interop.py, node/test/helpers.js,
+#   python/tests/conftest.py, the Kotlin WssTest, ci/steps/60-swift.sh).
+set -euo pipefail
+source "$(dirname "$0")/debian-package.sh"
+for tool in make openssl; do
+  find_bin() { command -v "$tool" || true; }
+  debian_install "$tool" >/dev/null
+done
