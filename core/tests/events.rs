@@ -5,26 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{peer, send_and_check, serve_digest};
-use snap2p::{
-    DialOptions, Direction, ErrorCode, EventKind, Events, PeerConfig, PeerEvent, Visibility,
-};
+use common::{next_of, peer, send_and_check, serve_digest};
+use snap2p::{DialOptions, Direction, ErrorCode, EventKind, PeerConfig, Visibility};
 use tokio::time::timeout;
 
 const T: Duration = Duration::from_secs(60);
-
-/// The next event of `kind`, skipping others (each within a few seconds).
-async fn next_of(events: &mut Events, kind: EventKind) -> PeerEvent {
-    loop {
-        let ev = timeout(Duration::from_secs(10), events.next())
-            .await
-            .unwrap_or_else(|_| panic!("no {kind:?} event"))
-            .expect("the peer is still there");
-        if ev.kind == kind {
-            return ev;
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_report_their_life_and_their_bytes() {

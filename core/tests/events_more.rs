@@ -8,25 +8,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{one_shot_proxy, peer, send_and_check, serve_digest};
-use snap2p::{px1, Direction, ErrorCode, EventKind, Events, PeerConfig, PeerEvent, Visibility};
+use common::{next_of, one_shot_proxy, peer, send_and_check, serve_digest};
+use snap2p::{px1, Direction, ErrorCode, EventKind, PeerConfig, Visibility};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::time::timeout;
 
 const T: Duration = Duration::from_secs(60);
-
-/// The next event of `kind`, skipping others (each within a few seconds).
-async fn next_of(events: &mut Events, kind: EventKind) -> PeerEvent {
-    loop {
-        let ev = timeout(Duration::from_secs(10), events.next())
-            .await
-            .unwrap_or_else(|_| panic!("no {kind:?} event"))
-            .expect("the peer is still there");
-        if ev.kind == kind {
-            return ev;
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_opened_refused_and_reset_are_reported_and_counted() {

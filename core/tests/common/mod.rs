@@ -369,3 +369,16 @@ pub fn testnode() -> std::path::PathBuf {
     assert!(p.is_file(), "{p:?}");
     p
 }
+
+/// The next event of `kind`, skipping others (each within a few seconds).
+pub async fn next_of(events: &mut snap2p::Events, kind: snap2p::EventKind) -> snap2p::PeerEvent {
+    loop {
+        let ev = timeout(Duration::from_secs(10), events.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {kind:?} event"))
+            .expect("the peer is still there");
+        if ev.kind == kind {
+            return ev;
+        }
+    }
+}
