@@ -99,24 +99,13 @@ pub struct PeerOptions {
 /// The core's WebSocket transport with these TLS files, as `snap2p listen --tls-cert
 /// --tls-key --tls-root` builds it (None: the built-in one).
 fn ws_transport(options: &PeerOptions) -> Result<Option<Arc<WsTransport>>> {
-    let mut ws = WsConfig::default();
-    match (&options.tls_cert_file, &options.tls_key_file) {
-        (Some(cert), Some(key)) => {
-            ws = ws.with_tls_identity_pem_files(Path::new(cert), Path::new(key))?;
-        }
-        (None, None) if options.tls_root_file.is_none() => return Ok(None),
-        (None, None) => {}
-        _ => {
-            return Err(Snap2pError::new(
-                ErrorCode::InvalidArgument,
-                "tls_cert_file and tls_key_file go together",
-            ))
-        }
-    }
-    if let Some(root) = &options.tls_root_file {
-        ws = ws.with_root_pem_file(Path::new(root))?;
-    }
-    Ok(Some(Arc::new(WsTransport::new(ws)?)))
+    let roots: Vec<&Path> = options.tls_root_file.iter().map(Path::new).collect();
+    let cfg = WsConfig::from_pem_files(
+        options.tls_cert_file.as_deref().map(Path::new),
+        options.tls_key_file.as_deref().map(Path::new),
+        &roots,
+    )?;
+    Ok(cfg.map(WsTransport::new).transpose()?.map(Arc::new))
 }
 
 /// An invite token. `token` is what the dialer passes as `invite`.

@@ -103,21 +103,16 @@ fn config(o: &PeerOptions) -> napi::Result<PeerConfig> {
 /// The core's WebSocket transport with these TLS files, as `snap2p listen --tls-cert
 /// --tls-key --tls-root` builds it; None: the built-in one.
 fn ws_transport(o: &PeerOptions) -> napi::Result<Option<Arc<WsTransport>>> {
-    let mut ws = WsConfig::default();
-    match (&o.tls_cert_file, &o.tls_key_file) {
-        (Some(cert), Some(key)) => {
-            ws = ws
-                .with_tls_identity_pem_files(Path::new(cert), Path::new(key))
-                .js()?;
-        }
-        (None, None) if o.tls_root_file.is_none() => return Ok(None),
-        (None, None) => {}
-        _ => return Err(invalid("tlsCertFile and tlsKeyFile go together")),
-    }
-    if let Some(root) = &o.tls_root_file {
-        ws = ws.with_root_pem_file(Path::new(root)).js()?;
-    }
-    Ok(Some(Arc::new(WsTransport::new(ws).js()?)))
+    let roots: Vec<&Path> = o.tls_root_file.iter().map(Path::new).collect();
+    let cfg = WsConfig::from_pem_files(
+        o.tls_cert_file.as_deref().map(Path::new),
+        o.tls_key_file.as_deref().map(Path::new),
+        &roots,
+    )
+    .js()?;
+    cfg.map(|c| WsTransport::new(c).map(Arc::new))
+        .transpose()
+        .js()
 }
 
 pub async fn create_with_signer(

@@ -124,22 +124,9 @@ impl TlsFiles {
     /// --tls-key --tls-root`` builds it; None: the built-in one. Reads the files (run
     /// without the GIL).
     fn transport(self) -> Result<Option<Arc<WsTransport>>, snap2p::Error> {
-        let mut ws = WsConfig::default();
-        match (self.cert, self.key) {
-            (Some(cert), Some(key)) => ws = ws.with_tls_identity_pem_files(&cert, &key)?,
-            (None, None) if self.root.is_none() => return Ok(None),
-            (None, None) => {}
-            _ => {
-                return Err(snap2p::Error::new(
-                    snap2p::ErrorCode::InvalidArgument,
-                    "tls_cert_file and tls_key_file go together",
-                ))
-            }
-        }
-        if let Some(root) = self.root {
-            ws = ws.with_root_pem_file(&root)?;
-        }
-        Ok(Some(Arc::new(WsTransport::new(ws)?)))
+        let roots: Vec<&std::path::Path> = self.root.iter().map(|p| p.as_path()).collect();
+        let cfg = WsConfig::from_pem_files(self.cert.as_deref(), self.key.as_deref(), &roots)?;
+        Ok(cfg.map(WsTransport::new).transpose()?.map(Arc::new))
     }
 }
 

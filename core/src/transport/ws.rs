@@ -168,6 +168,34 @@ impl WsConfig {
         self.identity = Some((cert_chain, key_pkcs8));
         self
     }
+
+    /// The configuration for TLS files as the CLI and the language packages take them: a
+    /// `wss://` listener's certificate chain and key (both or neither) and roots trusted
+    /// when dialing `wss://`. None when no file is given (the peer's built-in WebSocket
+    /// transport serves); a certificate without its key, or a key without its
+    /// certificate, is `ERR_INVALID_ARGUMENT`.
+    pub fn from_pem_files(
+        cert_chain: Option<&std::path::Path>,
+        key: Option<&std::path::Path>,
+        roots: &[&std::path::Path],
+    ) -> Result<Option<Self>, Error> {
+        let mut ws = WsConfig::default();
+        match (cert_chain, key) {
+            (Some(cert), Some(key)) => ws = ws.with_tls_identity_pem_files(cert, key)?,
+            (None, None) if roots.is_empty() => return Ok(None),
+            (None, None) => {}
+            _ => {
+                return Err(Error::new(
+                    crate::error::ErrorCode::InvalidArgument,
+                    "a TLS certificate file and its key file go together",
+                ))
+            }
+        }
+        for root in roots {
+            ws = ws.with_root_pem_file(root)?;
+        }
+        Ok(Some(ws))
+    }
 }
 
 /// Dials and listens on `ws://` (and `wss://` with feature `wss`) locators.

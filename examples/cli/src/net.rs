@@ -87,16 +87,11 @@ pub async fn build_peer_tls(
         cfg.alias = Some((e.alias, e.display_name));
     }
     let mut builder = Peer::builder(cfg).signer(signer);
-    if !opts.tls_root.is_empty() || tls_identity.is_some() {
-        // The core's WebSocket transport with this run's roots and certificate; it
-        // replaces the default one (same transport, no extra roots, no certificate).
-        let mut ws = WsConfig::default();
-        for root in &opts.tls_root {
-            ws = ws.with_root_pem_file(root)?;
-        }
-        if let Some((cert, key)) = tls_identity {
-            ws = ws.with_tls_identity_pem_files(cert, key)?;
-        }
+    // The core's WebSocket transport with this run's roots and certificate; it replaces
+    // the default one (same transport, no extra roots, no certificate).
+    let roots: Vec<&Path> = opts.tls_root.iter().map(PathBuf::as_path).collect();
+    let (cert, key) = tls_identity.unzip();
+    if let Some(ws) = WsConfig::from_pem_files(cert, key, &roots)? {
         builder = builder.transport(Arc::new(WsTransport::new(ws)?));
     }
     builder.build().await
