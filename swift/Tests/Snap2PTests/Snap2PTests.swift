@@ -375,9 +375,7 @@ final class Snap2PTests: XCTestCase {
             XCTAssertGreaterThan(threads, 0, "the snap2p runtime's threads are visible by name")
             for _ in 0..<5 { try await round() }
             var nowFds = Proc.fds, nowThreads = Proc.snap2pThreads
-            // Up to 15 s: a thread of tokio's blocking pool (named like the runtime's) ends
-            // after 10 s idle, so one started by the last round is not a leak until then.
-            for _ in 0..<150 where nowFds > fds || nowThreads > threads {
+            for _ in 0..<100 where nowFds > fds || nowThreads > threads {
                 try await Task.sleep(nanoseconds: 100_000_000)
                 nowFds = Proc.fds; nowThreads = Proc.snap2pThreads
             }
