@@ -18,7 +18,7 @@ LAYERS = [
     ["secure_channel", "policy"],
     ["session", "transport"],
     ["protocol", "admission", "events"],
-    ["px1"],
+    ["px1", "relay"],
     ["peer"],
     ["host", "testing"],
 ]

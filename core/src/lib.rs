@@ -28,6 +28,7 @@ pub mod policy;
 pub mod protocol;
 pub mod px1;
 pub mod rate;
+pub mod relay;
 #[doc(hidden)]
 pub mod secure_channel;
 pub mod session;

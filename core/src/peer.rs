@@ -294,6 +294,7 @@ pub struct PeerBuilder {
     protocols: HashMap<String, Arc<dyn ProtocolHandler>>,
     discovery: Vec<Arc<dyn Discovery>>,
     transports: Vec<Arc<dyn crate::transport::Transport>>,
+    relays: Vec<Arc<crate::relay::Relay>>,
 }
 
 impl PeerBuilder {
@@ -324,6 +325,18 @@ impl PeerBuilder {
         self
     }
 
+    /// Registers a RELAY-1 module (docs/PROTOCOL.md §32): the `relay-1` stream handler
+    /// (serving reservations and circuits when configured to, accepting circuits from
+    /// relays this peer reserved on) and the `relay://` transport.
+    pub fn relay(mut self, relay: Arc<crate::relay::Relay>) -> Self {
+        self.protocols
+            .insert(crate::relay::STREAM_LABEL.to_string(), relay.clone());
+        self.transports
+            .push(Arc::new(crate::relay::RelayTransport(relay.clone())));
+        self.relays.push(relay);
+        self
+    }
+
     pub async fn build(self) -> Result<Peer, Error> {
         let PeerBuilder {
             signer,
@@ -331,6 +344,7 @@ impl PeerBuilder {
             mut protocols,
             discovery: extra_discovery,
             transports: extra_transports,
+            relays,
         } = self;
         let signer = signer.unwrap_or_else(|| Arc::new(LocalWallet::generate(Network::Mainnet)));
         let principal = signer.principal();
@@ -423,6 +437,9 @@ impl PeerBuilder {
             }
         });
         let peer = Peer { inner };
+        for r in relays {
+            r.attach(peer.handle());
+        }
         if let Some((alias, display)) = peer.inner.config.alias.clone() {
             peer.set_alias(&alias, &display).await?;
         }
@@ -439,6 +456,7 @@ impl Peer {
             protocols: HashMap::new(),
             discovery: Vec::new(),
             transports: Vec::new(),
+            relays: Vec::new(),
         }
     }
 
@@ -951,6 +969,11 @@ impl Peer {
         opts: DialOptions,
     ) -> Result<Connection, Error> {
         let transport = self.inner.transports.for_scheme(locator.scheme())?;
+        // A relayed locator names the principal at its end: the session must authenticate it.
+        let mut opts = opts;
+        if opts.expect.is_none() {
+            opts.expect = crate::relay::target_of(locator);
+        }
         let mut retry = RetryBackoff::new(Instant::now() + self.inner.config.connect_timeout);
         loop {
             let connected = transport.dial(locator).await?;

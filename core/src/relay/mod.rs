@@ -1,0 +1,808 @@
+//! RELAY-1: circuit relay for peers behind NAT (docs/PROTOCOL.md §32).
+//!
+//! One [`Relay`] is three things, registered with [`crate::PeerBuilder::relay`]:
+//!
+//! - a [`ProtocolHandler`] of `relay-1` streams. On a node configured to serve
+//!   ([`RelayConfig::serve`]) it keeps **reservations** (a peer's authenticated session:
+//!   the relay knows its principal) and splices **circuits**: a dialer's `relay-1` stream
+//!   to a new `relay-1` stream on the target's reservation session. On every node it
+//!   accepts circuits the relays it holds a reservation with announce;
+//! - a [`Transport`] of the `relay` scheme: `relay://host:port/SP…` dials `SP…` through
+//!   the relay at `host:port` (TCP), and listening on `relay://host:port` keeps a
+//!   reservation there (renewed when its session ends) and yields each circuit as an
+//!   inbound byte stream that the peer's accept loop admits and authenticates like any
+//!   other.
+//!
+//! The circuit is only a byte stream: the two peers run an ordinary snap2p session over it
+//! (KNOCK, Noise XX, AUTH, streams), so the relay forwards ciphertext it cannot read or
+//! forge. It never drops a byte: a circuit reads from one stream only after the previous
+//! chunk was written to the other, so a receiver that stops reading stops its sender by
+//! flow control (stream credit), and other circuits on the same sessions keep moving.
+//!
+//! Like PX-1 it uses the protocol and session layers and below, never `peer`.
+
+pub mod codec;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::error::{Error, ErrorCode};
+use crate::identity::Principal;
+use crate::locator::{Host, Locator, Scheme};
+use crate::protocol::{DialOptions, PeerHandle, ProtocolHandler};
+use crate::rate::TokenBucket;
+use crate::session::{Connection, Stream};
+use crate::transport::{BoxFuture, Connected, Incoming, Io, Listener, Transport};
+
+pub use codec::RelayMessage;
+
+/// The stream label of RELAY-1.
+pub const STREAM_LABEL: &str = "relay-1";
+/// The locator scheme of relayed addresses.
+pub const SCHEME: &str = "relay";
+/// How long a request may take to get its first message or its answer.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest chunk a circuit moves at once (what it holds per direction beyond the streams'
+/// own windows).
+const CHUNK: usize = 64 * 1024;
+
+fn relay_scheme() -> Scheme {
+    Scheme::Other(SCHEME.to_string())
+}
+
+/// Who may hold a reservation on a relay.
+#[derive(Clone, Debug, Default)]
+pub enum RelayAdmission {
+    /// Any authenticated principal.
+    #[default]
+    Open,
+    /// Only these principals.
+    Allowlist(Vec<Principal>),
+}
+
+/// Limits of a serving relay; every one is a refusal code in docs/PROTOCOL.md §32.
+#[derive(Clone, Debug)]
+pub struct RelayLimits {
+    /// Reservations held at once (ERR_RESOURCE_EXHAUSTED beyond).
+    pub max_reservations: usize,
+    /// Circuits open at once on the relay (ERR_RESOURCE_EXHAUSTED beyond).
+    pub max_circuits: usize,
+    /// Circuits open at once per principal, as dialer or as target
+    /// (ERR_RESOURCE_EXHAUSTED beyond).
+    pub max_circuits_per_peer: usize,
+    /// Bytes one circuit may carry, both directions together (then reset with
+    /// ERR_RESOURCE_EXHAUSTED). 0: no limit.
+    pub circuit_max_bytes: u64,
+    /// How long one circuit may stay open (then reset with ERR_TIMEOUT).
+    pub circuit_max_duration: Duration,
+    /// Requests (RESERVE and CONNECT) per principal per minute, with a burst of as many
+    /// (ERR_RATE_LIMITED beyond). 0: no limit.
+    pub requests_per_min: u32,
+}
+
+impl Default for RelayLimits {
+    fn default() -> Self {
+        RelayLimits {
+            max_reservations: 4096,
+            max_circuits: 1024,
+            max_circuits_per_peer: 16,
+            circuit_max_bytes: 1 << 30,
+            circuit_max_duration: Duration::from_secs(3600),
+            requests_per_min: 60,
+        }
+    }
+}
+
+/// What a [`Relay`] does.
+#[derive(Clone, Debug, Default)]
+pub struct RelayConfig {
+    /// Serve as a relay (keep reservations, splice circuits). Off: only use relays.
+    pub serve: bool,
+    pub admission: RelayAdmission,
+    pub limits: RelayLimits,
+}
+
+impl RelayConfig {
+    /// A serving relay with default limits, open to every principal.
+    pub fn server() -> Self {
+        RelayConfig {
+            serve: true,
+            ..RelayConfig::default()
+        }
+    }
+}
+
+/// A reservation this peer holds on a relay.
+#[derive(Clone, Debug)]
+pub struct ReservationInfo {
+    /// The relay (`relay://host:port`).
+    pub relay: Locator,
+    /// Whether the reservation's session is up now.
+    pub active: bool,
+    /// Our address as the relay sees it (for hole punching).
+    pub observed: Option<SocketAddr>,
+}
+
+/// Counts a serving relay keeps (for tests, metrics and the CLI).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RelayStats {
+    pub reservations: usize,
+    pub circuits: usize,
+    pub circuits_total: u64,
+    pub bytes_forwarded: u64,
+    pub refused: u64,
+}
+
+#[derive(Default)]
+struct ServerState {
+    /// principal → its reservation session.
+    reservations: HashMap<Principal, Connection>,
+    circuits: usize,
+    per_peer: HashMap<Principal, usize>,
+    buckets: HashMap<Principal, TokenBucket>,
+    circuits_total: u64,
+    refused: u64,
+}
+
+struct Reservation {
+    relay: Locator,
+    active: bool,
+    observed: Option<SocketAddr>,
+    conn: Option<String>,
+}
+
+/// The RELAY-1 protocol handler and `relay://` transport (module docs).
+pub struct Relay {
+    config: RelayConfig,
+    handle: OnceLock<PeerHandle>,
+    server: Mutex<ServerState>,
+    bytes_forwarded: AtomicU64,
+    /// reservation session id → where its circuits go (the listener's queue).
+    inbound: Mutex<HashMap<String, mpsc::Sender<Incoming>>>,
+    reservations: Mutex<Vec<Arc<Mutex<Reservation>>>>,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("serve", &self.config.serve)
+            .finish()
+    }
+}
+
+fn refusal(code: ErrorCode) -> RelayMessage {
+    RelayMessage::Status {
+        code: code.as_u64(),
+        observed: None,
+    }
+}
+
+/// Sends `msg` as the last message of `stream` and waits (bounded) for the other side to
+/// finish or drop it: a stream dropped with unread bytes is reset, and a reset may overtake
+/// the answer.
+async fn answer_and_close(stream: &Stream, msg: &RelayMessage) -> Result<(), Error> {
+    codec::write_message(stream, msg).await?;
+    stream.finish()?;
+    let _ = tokio::time::timeout(REQUEST_TIMEOUT, async {
+        while let Ok(Some(_)) = stream.read_chunk(4096).await {}
+    })
+    .await;
+    Ok(())
+}
+
+/// Splits `relay://host:port[/SP…]` into the relay's TCP locator and the target, if any.
+pub fn parse_relay_locator(loc: &Locator) -> Result<(Locator, Option<Principal>), Error> {
+    if *loc.scheme() != relay_scheme() {
+        return Err(Error::new(
+            ErrorCode::InvalidArgument,
+            format!("{loc} is not a relay locator"),
+        ));
+    }
+    let relay: Locator = match loc.host() {
+        Host::Ip(ip) => Locator::tcp(SocketAddr::new(*ip, loc.port())),
+        Host::Name(n) => format!("{n}:{}", loc.port()).parse()?,
+    };
+    let target = match loc.path() {
+        None => None,
+        Some(p) => {
+            let addr = p.trim_start_matches('/');
+            let text = if addr.starts_with(crate::identity::PRINCIPAL_PREFIX) {
+                addr.to_string()
+            } else {
+                format!("{}{addr}", crate::identity::PRINCIPAL_PREFIX)
+            };
+            Some(Principal::parse(&text).map_err(|e| {
+                Error::new(
+                    ErrorCode::InvalidArgument,
+                    format!(
+                        "relay locator {loc}: the path must be a principal ({})",
+                        e.message
+                    ),
+                )
+            })?)
+        }
+    };
+    Ok((relay, target))
+}
+
+/// The relay locator of `target` through the relay at `relay` (`host:port`).
+pub fn relay_locator(relay: &Locator, target: &Principal) -> Locator {
+    format!(
+        "{SCHEME}://{}:{}/{}",
+        relay.host(),
+        relay.port(),
+        target.address()
+    )
+    .parse()
+    .expect("a relay locator built from a locator and a principal parses")
+}
+
+/// The principal a relay locator names (`relay://…/SP…`), for `DialOptions::expect`.
+pub fn target_of(loc: &Locator) -> Option<Principal> {
+    parse_relay_locator(loc).ok().and_then(|(_, t)| t)
+}
+
+impl Relay {
+    pub fn new(config: RelayConfig) -> Arc<Relay> {
+        Arc::new(Relay {
+            config,
+            handle: OnceLock::new(),
+            server: Mutex::new(ServerState::default()),
+            bytes_forwarded: AtomicU64::new(0),
+            inbound: Mutex::new(HashMap::new()),
+            reservations: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Called once by the peer that registers this relay.
+    pub(crate) fn attach(&self, handle: PeerHandle) {
+        let _ = self.handle.set(handle);
+    }
+
+    pub fn config(&self) -> &RelayConfig {
+        &self.config
+    }
+
+    /// A serving relay's counts.
+    pub fn stats(&self) -> RelayStats {
+        let mut st = self.server.lock().unwrap();
+        st.reservations.retain(|_, c| !c.is_closed());
+        RelayStats {
+            reservations: st.reservations.len(),
+            circuits: st.circuits,
+            circuits_total: st.circuits_total,
+            bytes_forwarded: self.bytes_forwarded.load(Ordering::Relaxed),
+            refused: st.refused,
+        }
+    }
+
+    /// The reservations this peer keeps on relays (its `relay://` listeners).
+    pub fn reservations(&self) -> Vec<ReservationInfo> {
+        self.reservations
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let r = r.lock().unwrap();
+                ReservationInfo {
+                    relay: r.relay.clone(),
+                    active: r.active,
+                    observed: r.observed,
+                }
+            })
+            .collect()
+    }
+
+    fn handle(&self) -> Result<PeerHandle, Error> {
+        self.handle.get().cloned().ok_or_else(|| {
+            Error::new(
+                ErrorCode::InvalidArgument,
+                "this Relay is not registered on a peer (PeerBuilder::relay)",
+            )
+        })
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Serving side
+
+    fn refuse(&self, code: ErrorCode) -> RelayMessage {
+        self.server.lock().unwrap().refused += 1;
+        refusal(code)
+    }
+
+    /// Charges one request of `who` to its bucket; false when over the rate.
+    fn charge(&self, st: &mut ServerState, who: &Principal) -> bool {
+        let rate = self.config.limits.requests_per_min;
+        if rate == 0 {
+            return true;
+        }
+        if st.buckets.len() > 2 * self.config.limits.max_reservations.max(1024) {
+            let now = Instant::now();
+            st.buckets.retain(|_, b| !b.is_full_at(now));
+        }
+        st.buckets
+            .entry(who.clone())
+            .or_insert_with(|| TokenBucket::new(rate as f64 / 60.0, rate as f64))
+            .take(1.0, Instant::now())
+    }
+
+    fn admitted(&self, who: &Principal) -> bool {
+        match &self.config.admission {
+            RelayAdmission::Open => true,
+            RelayAdmission::Allowlist(list) => list.contains(who),
+        }
+    }
+
+    async fn serve_reserve(&self, conn: &Connection, stream: &Stream) -> Result<(), Error> {
+        let who = conn.remote_principal().clone();
+        let answer = {
+            let mut st = self.server.lock().unwrap();
+            if !self.admitted(&who) {
+                Err(ErrorCode::NotAllowed)
+            } else if !self.charge(&mut st, &who) {
+                Err(ErrorCode::RateLimited)
+            } else {
+                st.reservations.retain(|_, c| !c.is_closed());
+                let renewing = st.reservations.contains_key(&who);
+                if !renewing && st.reservations.len() >= self.config.limits.max_reservations {
+                    Err(ErrorCode::ResourceExhausted)
+                } else {
+                    st.reservations.insert(who.clone(), conn.clone());
+                    Ok(())
+                }
+            }
+        };
+        let msg = match answer {
+            Err(code) => self.refuse(code),
+            Ok(()) => RelayMessage::Status {
+                code: 0,
+                observed: conn.remote_addr(),
+            },
+        };
+        answer_and_close(stream, &msg).await
+    }
+
+    async fn serve_connect(
+        &self,
+        conn: &Connection,
+        stream: Stream,
+        target: Principal,
+    ) -> Result<(), Error> {
+        let who = conn.remote_principal().clone();
+        let limits = &self.config.limits;
+        let reserved = {
+            let mut st = self.server.lock().unwrap();
+            if !self.charge(&mut st, &who) {
+                Err(ErrorCode::RateLimited)
+            } else if target == who {
+                Err(ErrorCode::InvalidMessage)
+            } else {
+                match st.reservations.get(&target).filter(|c| !c.is_closed()) {
+                    None => Err(ErrorCode::StreamRefused),
+                    Some(c) => {
+                        let c = c.clone();
+                        let full = st.circuits >= limits.max_circuits
+                            || st.per_peer.get(&who).copied().unwrap_or(0)
+                                >= limits.max_circuits_per_peer
+                            || st.per_peer.get(&target).copied().unwrap_or(0)
+                                >= limits.max_circuits_per_peer;
+                        if full {
+                            Err(ErrorCode::ResourceExhausted)
+                        } else {
+                            st.circuits += 1;
+                            st.circuits_total += 1;
+                            *st.per_peer.entry(who.clone()).or_default() += 1;
+                            *st.per_peer.entry(target.clone()).or_default() += 1;
+                            Ok(c)
+                        }
+                    }
+                }
+            }
+        };
+        let target_conn = match reserved {
+            Ok(c) => c,
+            Err(code) => {
+                let msg = self.refuse(code);
+                return answer_and_close(&stream, &msg).await;
+            }
+        };
+        // Counted from here; released when the circuit ends, whatever the outcome.
+        let _slot = CircuitSlot {
+            relay: self,
+            a: who.clone(),
+            b: target.clone(),
+        };
+        let opened = tokio::time::timeout(REQUEST_TIMEOUT, async {
+            let out = target_conn.open_stream(Some(STREAM_LABEL)).await?;
+            codec::write_message(
+                &out,
+                &RelayMessage::Incoming {
+                    source: who.clone(),
+                    observed: conn.remote_addr(),
+                },
+            )
+            .await?;
+            match codec::read_message(&out).await? {
+                Some(RelayMessage::Status { code: 0, .. }) => Ok(out),
+                Some(RelayMessage::Status { code, .. }) => {
+                    out.reset(ErrorCode::Ok);
+                    Err(Error::new(
+                        ErrorCode::from_u64(code),
+                        "the target refused the circuit",
+                    ))
+                }
+                _ => {
+                    out.reset(ErrorCode::InvalidMessage);
+                    Err(Error::new(
+                        ErrorCode::InvalidMessage,
+                        "the target answered INCOMING with something else",
+                    ))
+                }
+            }
+        })
+        .await;
+        let out = match opened {
+            Ok(Ok(out)) => out,
+            Ok(Err(e)) => {
+                let msg = self.refuse(e.code);
+                return answer_and_close(&stream, &msg).await;
+            }
+            Err(_) => {
+                let msg = self.refuse(ErrorCode::Timeout);
+                return answer_and_close(&stream, &msg).await;
+            }
+        };
+        codec::write_message(
+            &stream,
+            &RelayMessage::Status {
+                code: 0,
+                observed: conn.remote_addr(),
+            },
+        )
+        .await?;
+        self.splice(stream, out).await;
+        Ok(())
+    }
+
+    /// Moves bytes both ways until both directions finished, a side reset, or a limit hit
+    /// (then both sides are reset with its code).
+    async fn splice(&self, a: Stream, b: Stream) {
+        let limits = &self.config.limits;
+        let used = AtomicU64::new(0);
+        let max = if limits.circuit_max_bytes == 0 {
+            u64::MAX
+        } else {
+            limits.circuit_max_bytes
+        };
+        let both = async {
+            tokio::try_join!(
+                pump(&a, &b, &used, max, &self.bytes_forwarded),
+                pump(&b, &a, &used, max, &self.bytes_forwarded)
+            )
+        };
+        let code = match tokio::time::timeout(limits.circuit_max_duration, both).await {
+            Ok(Ok(_)) => return,
+            Ok(Err(e)) => e.code,
+            Err(_) => ErrorCode::Timeout,
+        };
+        a.reset(code);
+        b.reset(code);
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Using relays: circuits to us, circuits we dial, reservations we keep
+
+    async fn accept_incoming(&self, conn: &Connection, stream: Stream) -> Result<(), Error> {
+        let tx = self.inbound.lock().unwrap().get(&conn.id()).cloned();
+        let Some(tx) = tx else {
+            // Not a relay we hold a reservation with: no circuits from it.
+            return answer_and_close(&stream, &refusal(ErrorCode::NotAllowed)).await;
+        };
+        let permit = match tx.try_reserve() {
+            Ok(p) => p,
+            Err(_) => {
+                return answer_and_close(&stream, &refusal(ErrorCode::ResourceExhausted)).await;
+            }
+        };
+        codec::write_message(
+            &stream,
+            &RelayMessage::Status {
+                code: 0,
+                observed: None,
+            },
+        )
+        .await?;
+        // Admission counts circuits per relay: the source is the relay's address.
+        let remote = conn
+            .remote_addr()
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let io: Box<dyn Io> = Box::new(stream);
+        permit.send(Incoming {
+            remote,
+            local: conn.local_addr(),
+            upgrade: Box::pin(async move { Ok(io) }),
+        });
+        Ok(())
+    }
+
+    /// A live session to the relay at `relay` (TCP), reused when there is one.
+    async fn relay_session(&self, relay: &Locator) -> Result<Connection, Error> {
+        let handle = self.handle()?;
+        if let Some(addr) = relay.socket_addr() {
+            if let Some(c) = handle
+                .connections()
+                .into_iter()
+                .find(|c| !c.is_closed() && c.remote_addr() == Some(addr))
+            {
+                return Ok(c);
+            }
+        }
+        handle.dial_locator(relay, DialOptions::default()).await
+    }
+
+    async fn dial_circuit(&self, loc: Locator) -> Result<Connected, Error> {
+        let (relay, target) = parse_relay_locator(&loc)?;
+        let target = target.ok_or_else(|| {
+            Error::new(
+                ErrorCode::InvalidArgument,
+                format!("relay locator {loc} names no principal to dial (relay://host:port/SP…)"),
+            )
+        })?;
+        let conn = self.relay_session(&relay).await?;
+        let stream = conn.open_stream(Some(STREAM_LABEL)).await?;
+        codec::write_message(&stream, &RelayMessage::Connect { target }).await?;
+        let answer = tokio::time::timeout(REQUEST_TIMEOUT, codec::read_message(&stream))
+            .await
+            .map_err(|_| Error::new(ErrorCode::Timeout, "the relay did not answer CONNECT"))??;
+        match answer {
+            Some(RelayMessage::Status { code: 0, .. }) => Ok(Connected {
+                io: Box::new(stream),
+                remote: conn.remote_addr(),
+                local: conn.local_addr(),
+            }),
+            Some(RelayMessage::Status { code, .. }) => Err(Error::new(
+                ErrorCode::from_u64(code),
+                format!("relay {relay} refused the circuit"),
+            )),
+            _ => {
+                stream.reset(ErrorCode::InvalidMessage);
+                Err(Error::new(
+                    ErrorCode::InvalidMessage,
+                    "the relay answered CONNECT with something else",
+                ))
+            }
+        }
+    }
+
+    /// Makes a reservation on the relay at `relay`; the session and our observed address.
+    async fn reserve(&self, relay: &Locator) -> Result<(Connection, Option<SocketAddr>), Error> {
+        let conn = self.relay_session(relay).await?;
+        let stream = conn.open_stream(Some(STREAM_LABEL)).await?;
+        codec::write_message(&stream, &RelayMessage::Reserve).await?;
+        stream.finish()?;
+        let answer = tokio::time::timeout(REQUEST_TIMEOUT, codec::read_message(&stream))
+            .await
+            .map_err(|_| Error::new(ErrorCode::Timeout, "the relay did not answer RESERVE"))??;
+        match answer {
+            Some(RelayMessage::Status { code: 0, observed }) => Ok((conn, observed)),
+            Some(RelayMessage::Status { code, .. }) => Err(Error::new(
+                ErrorCode::from_u64(code),
+                format!("relay {relay} refused the reservation"),
+            )),
+            _ => Err(Error::new(
+                ErrorCode::InvalidMessage,
+                "the relay answered RESERVE with something else",
+            )),
+        }
+    }
+
+    async fn listen_on(self: Arc<Self>, loc: Locator) -> Result<Box<dyn Listener>, Error> {
+        let (relay, _) = parse_relay_locator(&loc)?;
+        let handle = self.handle()?;
+        let me = handle
+            .principal()
+            .ok_or_else(|| Error::new(ErrorCode::ConnectionClosed, "peer is closed"))?;
+        let (tx, rx) = mpsc::channel(64);
+        // The first reservation is made before `listen` returns, so its refusal is the
+        // caller's error.
+        let (conn, observed) = self.reserve(&relay).await?;
+        let public = relay_locator(&relay, &me);
+        let state = Arc::new(Mutex::new(Reservation {
+            relay: format!("{SCHEME}://{}:{}", relay.host(), relay.port())
+                .parse()
+                .expect("relay locator"),
+            active: true,
+            observed,
+            conn: Some(conn.id()),
+        }));
+        self.inbound.lock().unwrap().insert(conn.id(), tx.clone());
+        self.reservations.lock().unwrap().push(state.clone());
+        let weak = Arc::downgrade(&self);
+        let keeper = tokio::spawn(async move {
+            let mut conn = conn;
+            let mut backoff = Duration::from_millis(250);
+            loop {
+                let _ = conn.closed().await;
+                let Some(relay_mod) = weak.upgrade() else {
+                    return;
+                };
+                relay_mod.inbound.lock().unwrap().remove(&conn.id());
+                {
+                    let mut s = state.lock().unwrap();
+                    s.active = false;
+                    s.conn = None;
+                }
+                // Renew until it works (or the listener is gone).
+                loop {
+                    if tx.is_closed() {
+                        return;
+                    }
+                    tokio::time::sleep(backoff).await;
+                    match relay_mod.reserve(&relay).await {
+                        Ok((c, observed)) => {
+                            relay_mod.inbound.lock().unwrap().insert(c.id(), tx.clone());
+                            let mut s = state.lock().unwrap();
+                            s.active = true;
+                            s.observed = observed;
+                            s.conn = Some(c.id());
+                            conn = c;
+                            backoff = Duration::from_millis(250);
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::debug!("relay reservation at {relay} failed: {e}");
+                            backoff = (backoff * 2).min(Duration::from_secs(30));
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Box::new(RelayListener {
+            local: public,
+            rx,
+            keeper,
+        }))
+    }
+}
+
+/// Releases a circuit's counts when it ends.
+struct CircuitSlot<'a> {
+    relay: &'a Relay,
+    a: Principal,
+    b: Principal,
+}
+
+impl Drop for CircuitSlot<'_> {
+    fn drop(&mut self) {
+        let mut st = self.relay.server.lock().unwrap();
+        st.circuits = st.circuits.saturating_sub(1);
+        for p in [&self.a, &self.b] {
+            if let Some(n) = st.per_peer.get_mut(p) {
+                *n -= 1;
+                if *n == 0 {
+                    st.per_peer.remove(p);
+                }
+            }
+        }
+    }
+}
+
+/// Copies `from` to `to` one chunk at a time: the next chunk is read only once the last
+/// one was taken by `to`, so `to`'s credit paces `from`'s sender and nothing is dropped.
+async fn pump(
+    from: &Stream,
+    to: &Stream,
+    used: &AtomicU64,
+    max: u64,
+    total: &AtomicU64,
+) -> Result<(), Error> {
+    loop {
+        match from.read_chunk(CHUNK).await? {
+            Some(chunk) => {
+                let n = chunk.len() as u64;
+                if used.fetch_add(n, Ordering::Relaxed) + n > max {
+                    return Err(Error::new(
+                        ErrorCode::ResourceExhausted,
+                        "circuit byte limit reached",
+                    ));
+                }
+                to.write_all(chunk).await?;
+                total.fetch_add(n, Ordering::Relaxed);
+            }
+            None => {
+                return match to.finish() {
+                    Err(e) if e.code != ErrorCode::StreamClosed => Err(e),
+                    _ => Ok(()),
+                };
+            }
+        }
+    }
+}
+
+struct RelayListener {
+    local: Locator,
+    rx: mpsc::Receiver<Incoming>,
+    keeper: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RelayListener {
+    fn drop(&mut self) {
+        self.keeper.abort();
+    }
+}
+
+impl Listener for RelayListener {
+    fn local_locator(&self) -> Locator {
+        self.local.clone()
+    }
+
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<Result<Incoming, Error>> {
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(i)) => Poll::Ready(Ok(i)),
+            // Never: the keeper holds a sender while the listener lives.
+            Poll::Ready(None) => Poll::Pending,
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ProtocolHandler for Relay {
+    async fn accept(
+        &self,
+        _peer: PeerHandle,
+        conn: Connection,
+        stream: Stream,
+    ) -> Result<(), Error> {
+        let first = tokio::time::timeout(REQUEST_TIMEOUT, codec::read_message(&stream))
+            .await
+            .map_err(|_| Error::new(ErrorCode::Timeout, "RELAY-1: no request"))??;
+        match first {
+            None => Ok(()),
+            Some(RelayMessage::Incoming { .. }) => self.accept_incoming(&conn, stream).await,
+            Some(RelayMessage::Reserve) if self.config.serve => {
+                self.serve_reserve(&conn, &stream).await
+            }
+            Some(RelayMessage::Connect { target }) if self.config.serve => {
+                self.serve_connect(&conn, stream, target).await
+            }
+            Some(RelayMessage::Reserve | RelayMessage::Connect { .. }) => {
+                answer_and_close(&stream, &refusal(ErrorCode::StreamRefused)).await
+            }
+            Some(RelayMessage::Status { .. }) => Err(Error::new(
+                ErrorCode::InvalidMessage,
+                "RELAY-1: a STATUS is not a request",
+            )),
+        }
+    }
+}
+
+/// The `relay` scheme, for [`Transport::schemes`].
+static SCHEMES: OnceLock<[Scheme; 1]> = OnceLock::new();
+
+/// The transport half, a thin wrapper so the peer can hold it as `Arc<dyn Transport>`.
+pub(crate) struct RelayTransport(pub(crate) Arc<Relay>);
+
+impl Transport for RelayTransport {
+    fn schemes(&self) -> &[Scheme] {
+        SCHEMES.get_or_init(|| [relay_scheme()])
+    }
+
+    fn dial(&self, locator: &Locator) -> BoxFuture<Result<Connected, Error>> {
+        let relay = self.0.clone();
+        let locator = locator.clone();
+        Box::pin(async move { relay.dial_circuit(locator).await })
+    }
+
+    fn listen(&self, locator: &Locator) -> BoxFuture<Result<Box<dyn Listener>, Error>> {
+        let relay = self.0.clone();
+        let locator = locator.clone();
+        Box::pin(async move { relay.listen_on(locator).await })
+    }
+}

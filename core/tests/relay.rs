@@ -1,0 +1,486 @@
+//! RELAY-1 on loopback (docs/PROTOCOL.md §32): a relayed session is an ordinary snap2p
+//! session end to end (mutual authentication, streams checked by SHA-256); a relay that
+//! flips or replays bytes breaks the session with an error and never delivers altered
+//! data; a receiver that never reads slows only its own circuit; reservation and circuit
+//! floods are refused with the documented codes; byte and duration limits end circuits.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{send_and_check, serve_digest};
+use snap2p::relay::codec::{self, RelayMessage};
+use snap2p::relay::{Relay, RelayAdmission, RelayConfig, RelayLimits};
+use snap2p::{
+    Connection, Error, ErrorCode, Peer, PeerConfig, PeerHandle, Principal, ProtocolHandler, Stream,
+};
+use tokio::time::timeout;
+
+async fn relay_node(config: RelayConfig) -> (Peer, Arc<Relay>, String) {
+    let relay = Relay::new(config);
+    let p = Peer::builder(PeerConfig::default())
+        .relay(relay.clone())
+        .build()
+        .await
+        .unwrap();
+    let addr = p.listen("127.0.0.1:0").await.unwrap();
+    (p, relay, addr.to_string())
+}
+
+/// A peer with a relay client (not serving).
+async fn client() -> (Peer, Arc<Relay>) {
+    let relay = Relay::new(RelayConfig::default());
+    let p = Peer::builder(PeerConfig::default())
+        .relay(relay.clone())
+        .build()
+        .await
+        .unwrap();
+    (p, relay)
+}
+
+/// A peer reserved on `relay_addr`, its relay locator, serving digests.
+async fn reserved(relay_addr: &str) -> (Peer, Arc<Relay>, String) {
+    let (p, r) = client().await;
+    p.listen(&format!("relay://{relay_addr}")).await.unwrap();
+    let loc = p
+        .listen_locators()
+        .into_iter()
+        .find(|l| l.scheme().as_str() == "relay")
+        .unwrap()
+        .to_string();
+    (p, r, loc)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relayed_session_authenticates_both_and_carries_streams_intact() {
+    let (_rp, relay, raddr) = relay_node(RelayConfig::server()).await;
+    let (b, b_relay, b_loc) = reserved(&raddr).await;
+    assert!(b_loc.ends_with(&b.principal().address()), "{b_loc}");
+    let res = b_relay.reservations();
+    assert_eq!(res.len(), 1);
+    assert!(res[0].active);
+    assert!(res[0].observed.is_some(), "the relay tells B its address");
+    assert_eq!(relay.stats().reservations, 1);
+    let b_accepted = {
+        let b = b.clone();
+        tokio::spawn(async move {
+            let conn = b.accept().await.unwrap();
+            let who = conn.remote_principal().clone();
+            let transport = conn.stats().transport.to_string();
+            tokio::spawn(common::serve_conn(conn));
+            (who, transport)
+        })
+    };
+    let (a, _) = client().await;
+    let conn = a.dial(&b_loc).await.unwrap();
+    assert_eq!(conn.remote_principal(), b.principal());
+    assert_eq!(conn.stats().transport.as_str(), "relay");
+    let (who, transport) = b_accepted.await.unwrap();
+    assert_eq!(&who, a.principal(), "B authenticated A through the relay");
+    assert_eq!(transport, "relay");
+    // Three streams at once, 2 MiB each, digests checked end to end.
+    let mut tasks = Vec::new();
+    for seed in 1..=3u32 {
+        let conn = conn.clone();
+        tasks.push(tokio::spawn(async move {
+            let s = conn.open_stream(Some("data")).await?;
+            send_and_check(&s, 2 << 20, 16 * 1024, seed).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let st = relay.stats();
+    assert!(st.bytes_forwarded > 6 << 20, "{st:?}");
+    assert_eq!(st.circuits, 1);
+    // The relay's own sessions are with A and B, not a session between them.
+    assert!(_rp
+        .connections()
+        .iter()
+        .all(|c| c.remote_principal() == a.principal() || c.remote_principal() == b.principal()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dialing_a_relay_locator_checks_the_named_principal() {
+    let (_rp, _relay, raddr) = relay_node(RelayConfig::server()).await;
+    let (_b, _, _b_loc) = reserved(&raddr).await;
+    let (a, _) = client().await;
+    // A principal with no reservation on the relay: refused with ERR_STREAM_REFUSED (20).
+    let nobody = snap2p::identity::LocalWallet::generate(snap2p::identity::Network::Mainnet);
+    let loc = format!("relay://{raddr}/{}", nobody.principal().address());
+    let err = a.dial(&loc).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::StreamRefused, "{err}");
+    // A relay locator without a principal is not dialable.
+    let err = a.dial(&format!("relay://{raddr}")).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidArgument, "{err}");
+    // A node that does not serve refuses RESERVE with 20.
+    let (plain, _) = client().await;
+    let paddr = plain.listen("127.0.0.1:0").await.unwrap();
+    let (c, _) = client().await;
+    let err = c.listen(&format!("relay://{paddr}")).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::StreamRefused, "{err}");
+}
+
+// ---------------------------------------------------------------------------------------
+// A relay that lies: the real protocol, but it alters the circuit's bytes.
+
+#[derive(Clone, Copy)]
+enum Lie {
+    /// Flip one bit of the byte at this offset (dialer → target).
+    Flip(u64),
+    /// Send the chunk that crosses this offset twice (dialer → target).
+    Replay(u64),
+}
+
+struct LyingRelay {
+    lie: Lie,
+    reservations: Mutex<HashMap<Principal, Connection>>,
+}
+
+#[async_trait::async_trait]
+impl ProtocolHandler for LyingRelay {
+    async fn accept(
+        &self,
+        _peer: PeerHandle,
+        conn: Connection,
+        stream: Stream,
+    ) -> Result<(), Error> {
+        match codec::read_message(&stream).await? {
+            Some(RelayMessage::Reserve) => {
+                self.reservations
+                    .lock()
+                    .unwrap()
+                    .insert(conn.remote_principal().clone(), conn.clone());
+                let ok = RelayMessage::Status {
+                    code: 0,
+                    observed: conn.remote_addr(),
+                };
+                codec::write_message(&stream, &ok).await?;
+                stream.finish()?;
+                while let Ok(Some(_)) = stream.read_chunk(4096).await {}
+                Ok(())
+            }
+            Some(RelayMessage::Connect { target }) => {
+                let t = self
+                    .reservations
+                    .lock()
+                    .unwrap()
+                    .get(&target)
+                    .cloned()
+                    .unwrap();
+                let out = t.open_stream(Some("relay-1")).await?;
+                let inc = RelayMessage::Incoming {
+                    source: conn.remote_principal().clone(),
+                    observed: None,
+                };
+                codec::write_message(&out, &inc).await?;
+                let _ = codec::read_message(&out).await?;
+                let ok = RelayMessage::Status {
+                    code: 0,
+                    observed: None,
+                };
+                codec::write_message(&stream, &ok).await?;
+                let lie = self.lie;
+                let back = {
+                    let (from, to) = (out.clone(), stream.clone());
+                    tokio::spawn(async move {
+                        while let Ok(Some(c)) = from.read_chunk(65536).await {
+                            if to.write_all(c).await.is_err() {
+                                break;
+                            }
+                        }
+                    })
+                };
+                let mut at = 0u64;
+                while let Ok(Some(c)) = stream.read_chunk(4096).await {
+                    let n = c.len() as u64;
+                    let mut v = c.to_vec();
+                    match lie {
+                        Lie::Flip(off) if at <= off && off < at + n => {
+                            v[(off - at) as usize] ^= 0x01;
+                        }
+                        Lie::Replay(off) if at <= off && off < at + n => {
+                            out.write_all(&v).await?;
+                        }
+                        _ => {}
+                    }
+                    at += n;
+                    if out.write_all(v).await.is_err() {
+                        break;
+                    }
+                }
+                back.abort();
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+async fn lying_relay_breaks_the_session(lie: Lie) {
+    let liar = Arc::new(LyingRelay {
+        lie,
+        reservations: Mutex::new(HashMap::new()),
+    });
+    let rp = Peer::builder(PeerConfig::default())
+        .protocol("relay-1", liar)
+        .build()
+        .await
+        .unwrap();
+    let raddr = rp.listen("127.0.0.1:0").await.unwrap().to_string();
+    let (b, _, b_loc) = reserved(&raddr).await;
+    // B records what it received; any data that reached B must be exactly what A sent.
+    let b_err = {
+        let b = b.clone();
+        tokio::spawn(async move {
+            let conn = b.accept().await.unwrap();
+            let s = conn.accept_stream().await.unwrap();
+            let mut got = Vec::new();
+            let end = loop {
+                match s.read_chunk(1 << 20).await {
+                    Ok(Some(c)) => got.extend_from_slice(&c),
+                    Ok(None) => break None,
+                    Err(e) => break Some(e),
+                }
+            };
+            (got, end, conn.closed().await)
+        })
+    };
+    let (a, _) = client().await;
+    let conn = a.dial(&b_loc).await.unwrap();
+    let s = conn.open_stream(Some("data")).await.unwrap();
+    let mut sent = Vec::new();
+    let mut x = 0u32;
+    let mut buf = vec![0u8; 16 * 1024];
+    let write_result = async {
+        for _ in 0..64 {
+            common::pattern(7, &mut buf, &mut x);
+            sent.extend_from_slice(&buf);
+            s.write_all(&buf[..]).await?;
+        }
+        s.finish()?;
+        Ok::<(), Error>(())
+    }
+    .await;
+    let (got, end, closed) = timeout(Duration::from_secs(20), b_err)
+        .await
+        .expect("B saw the session end")
+        .unwrap();
+    assert!(
+        end.is_some(),
+        "B's stream must end with an error, not a clean finish ({} bytes)",
+        got.len()
+    );
+    assert!(got.len() < sent.len(), "not everything can have arrived");
+    assert_eq!(&got[..], &sent[..got.len()], "B received altered data");
+    assert_ne!(closed.code, ErrorCode::Ok, "{closed}");
+    // A's session ends with an error too (the write or the session).
+    let a_closed = timeout(Duration::from_secs(20), conn.closed())
+        .await
+        .unwrap();
+    assert!(
+        write_result.is_err() || a_closed.code != ErrorCode::Ok,
+        "{a_closed}"
+    );
+    eprintln!(
+        "B got {} of {} bytes intact, then: {closed}; A: {a_closed}",
+        got.len(),
+        sent.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_flipping_a_byte_breaks_the_session() {
+    lying_relay_breaks_the_session(Lie::Flip(200_000)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_replaying_bytes_breaks_the_session() {
+    lying_relay_breaks_the_session(Lie::Replay(200_000)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_never_reads_slows_only_its_own_circuit() {
+    let (_rp, relay, raddr) = relay_node(RelayConfig::server()).await;
+    let (b, _, b_loc) = reserved(&raddr).await;
+    let (stuck, _) = client().await;
+    let (fine, _) = client().await;
+    let stuck_p = stuck.principal().clone();
+    {
+        let b = b.clone();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Some(conn) = b.accept().await {
+                if *conn.remote_principal() == stuck_p {
+                    // Accept its stream and never read it.
+                    let s = conn.accept_stream().await.unwrap();
+                    held.push((conn, s));
+                } else {
+                    tokio::spawn(common::serve_conn(conn));
+                }
+            }
+        });
+    }
+    let c1 = stuck.dial(&b_loc).await.unwrap();
+    let s1 = c1.open_stream(Some("never-read")).await.unwrap();
+    let written = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let writer = {
+        let written = written.clone();
+        tokio::spawn(async move {
+            let buf = vec![0x5au8; 64 * 1024];
+            while s1.write_all(&buf[..]).await.is_ok() {
+                written.fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+    };
+    // Let the stuck circuit fill every window on the way.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stuck_at = written.load(std::sync::atomic::Ordering::Relaxed);
+    // The other circuit through the same relay, to the same B, moves 16 MiB.
+    let c2 = fine.dial(&b_loc).await.unwrap();
+    let t0 = Instant::now();
+    let s2 = c2.open_stream(Some("data")).await.unwrap();
+    timeout(
+        Duration::from_secs(60),
+        send_and_check(&s2, 16 << 20, 64 * 1024, 3),
+    )
+    .await
+    .expect("the second circuit kept moving")
+    .unwrap();
+    let took = t0.elapsed();
+    let stuck_now = written.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!(
+        "stuck writer: {stuck_at} bytes after 2 s, {stuck_now} at the end; other circuit: 16 MiB in {took:?}; relay {:?}",
+        relay.stats()
+    );
+    assert!(
+        stuck_now < 8 << 20,
+        "a writer whose reader never reads stays bounded by flow control: {stuck_now}"
+    );
+    assert!(!c1.is_closed(), "the stuck circuit is slow, not broken");
+    writer.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reservation_floods_and_admission_are_refused_with_their_codes() {
+    let limits = RelayLimits {
+        max_reservations: 2,
+        ..RelayLimits::default()
+    };
+    let (_rp, relay, raddr) = relay_node(RelayConfig {
+        serve: true,
+        limits,
+        ..RelayConfig::default()
+    })
+    .await;
+    let (_b1, _, _) = reserved(&raddr).await;
+    let (_b2, _, _) = reserved(&raddr).await;
+    let (b3, _) = client().await;
+    let err = b3.listen(&format!("relay://{raddr}")).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::ResourceExhausted, "{err}");
+    assert_eq!(relay.stats().reservations, 2);
+    assert!(relay.stats().refused >= 1);
+
+    // Allowlist admission: only the listed principal may reserve.
+    let (ok_peer, _) = client().await;
+    let (_ap, _, aaddr) = relay_node(RelayConfig {
+        serve: true,
+        admission: RelayAdmission::Allowlist(vec![ok_peer.principal().clone()]),
+        ..RelayConfig::default()
+    })
+    .await;
+    ok_peer.listen(&format!("relay://{aaddr}")).await.unwrap();
+    let (other, _) = client().await;
+    let err = other.listen(&format!("relay://{aaddr}")).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::NotAllowed, "{err}");
+
+    // Rate: 3 requests per minute per principal; the 4th is ERR_RATE_LIMITED.
+    let (_qp, _, qaddr) = relay_node(RelayConfig {
+        serve: true,
+        limits: RelayLimits {
+            requests_per_min: 3,
+            ..RelayLimits::default()
+        },
+        ..RelayConfig::default()
+    })
+    .await;
+    let (_t, _, t_loc) = reserved(&qaddr).await;
+    let (flooder, _) = client().await;
+    let nobody = snap2p::identity::LocalWallet::generate(snap2p::identity::Network::Mainnet);
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        let loc = format!("relay://{qaddr}/{}", nobody.principal().address());
+        codes.push(flooder.dial(&loc).await.unwrap_err().code);
+    }
+    assert_eq!(
+        codes,
+        [
+            ErrorCode::StreamRefused,
+            ErrorCode::StreamRefused,
+            ErrorCode::StreamRefused,
+            ErrorCode::RateLimited
+        ]
+    );
+    let _ = t_loc;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn circuit_floods_and_limits_end_circuits() {
+    let limits = RelayLimits {
+        max_circuits_per_peer: 2,
+        circuit_max_bytes: 1 << 20,
+        circuit_max_duration: Duration::from_secs(3),
+        ..RelayLimits::default()
+    };
+    let (_rp, relay, raddr) = relay_node(RelayConfig {
+        serve: true,
+        limits,
+        ..RelayConfig::default()
+    })
+    .await;
+    let (b, _, b_loc) = reserved(&raddr).await;
+    serve_digest(&b);
+    // Circuit count: each dial of a relay locator is a new circuit (over the one session
+    // to the relay); the same principal's third at once is refused with 16.
+    let (a, _) = client().await;
+    let c1 = a
+        .dial_locator(&b_loc.parse().unwrap(), Default::default())
+        .await
+        .unwrap();
+    let c2 = a
+        .dial_locator(&b_loc.parse().unwrap(), Default::default())
+        .await
+        .unwrap();
+    let err = a
+        .dial_locator(&b_loc.parse().unwrap(), Default::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::ResourceExhausted, "{err}");
+    assert_eq!(relay.stats().circuits, 2);
+    // Bytes: 1 MiB per circuit; sending 4 MiB breaks the circuit with an error.
+    let s = c1.open_stream(Some("data")).await.unwrap();
+    let r = timeout(
+        Duration::from_secs(20),
+        send_and_check(&s, 4 << 20, 64 * 1024, 9),
+    )
+    .await;
+    assert!(
+        matches!(r, Ok(Err(_))),
+        "over its byte limit the circuit ends"
+    );
+    timeout(Duration::from_secs(10), c1.closed()).await.unwrap();
+    // Duration: 3 s; c2, idle, is closed by the relay's reset shortly after.
+    let t0 = Instant::now();
+    let why = timeout(Duration::from_secs(15), c2.closed()).await.unwrap();
+    eprintln!("c2 closed after {:?} more: {why}", t0.elapsed());
+    // Both slots are free again: a new circuit gets in and carries data.
+    assert!(common::eventually(Duration::from_secs(5), || relay.stats().circuits == 0).await);
+    let c3 = a
+        .dial_locator(&b_loc.parse().unwrap(), Default::default())
+        .await
+        .unwrap();
+    let s = c3.open_stream(Some("data")).await.unwrap();
+    send_and_check(&s, 256 * 1024, 16 * 1024, 4).await.unwrap();
+}
