@@ -244,6 +244,7 @@ fn session(
         visibility: Visibility::Public,
         policy: (!initiator).then(|| std::sync::Arc::new(NodePolicy::new(Visibility::Public))),
         networks: NetworkFilter::ANY,
+        permissions: None,
         invite_token: None,
         expected_remote: None,
         capabilities: default_capabilities(),

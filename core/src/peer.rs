@@ -43,7 +43,10 @@ use crate::identity::{
     Principal, WalletSigner,
 };
 use crate::locator::{Locator, Scheme};
-use crate::policy::{Invite, NodePolicy, RateLimiter, Visibility, DEFAULT_INVITE_TTL_SECS};
+use crate::policy::{
+    Invite, NodePolicy, PermissionRules, Permissions, RateLimiter, Visibility,
+    DEFAULT_INVITE_TTL_SECS,
+};
 pub use crate::protocol::DialOptions;
 use crate::protocol::{Discovery, PeerHandle, PeerOps, ProtocolHandler, Router};
 use crate::px1;
@@ -114,6 +117,11 @@ pub struct PeerConfig {
     /// Advertised (PX-1 answers and pushes) before the listeners' locators; dialers pick
     /// the first transport they support. PROTOCOL.md §15.
     pub external_locators: Vec<Locator>,
+    /// Which stream labels remote principals may open (None: every label). Changed at run
+    /// time with `peer.permissions().set_rules(…)`. PROTOCOL.md §33.
+    pub permissions: Option<PermissionRules>,
+    /// Principals whose PermissionGrants this peer honours, besides its own principal.
+    pub grant_owners: Vec<Principal>,
 }
 
 impl Default for PeerConfig {
@@ -138,6 +146,8 @@ impl Default for PeerConfig {
             connect_timeout: Duration::from_secs(10),
             accept_backlog: 1024,
             external_locators: Vec::new(),
+            permissions: None,
+            grant_owners: Vec::new(),
         }
     }
 }
@@ -261,6 +271,8 @@ pub(crate) struct PeerInner {
     px1: Option<Arc<px1::Px1>>,
     /// What handlers and discovery modules get: this peer, weakly.
     handle: PeerHandle,
+    /// Rules, grant owners and revocations, shared with every session (PROTOCOL.md §33).
+    permissions: Arc<Permissions>,
 }
 
 impl Drop for PeerInner {
@@ -374,6 +386,19 @@ impl PeerBuilder {
             config.attestation_ttl_secs,
         )
         .await?;
+        let permissions = Arc::new(Permissions::new());
+        permissions.add_owner(principal.clone());
+        for p in &config.grant_owners {
+            permissions.add_owner(p.clone());
+        }
+        permissions.set_rules(config.permissions.clone());
+        protocols.insert(
+            crate::policy::GRANT_LABEL.to_string(),
+            Arc::new(crate::protocol::GrantHandler {
+                permissions: permissions.clone(),
+                networks: config.networks,
+            }),
+        );
         let (tx, rx) = mpsc::channel(config.accept_backlog.max(1));
         let mut capabilities = default_capabilities();
         let mut discovery: Vec<Arc<dyn Discovery>> = Vec::new();
@@ -431,6 +456,7 @@ impl PeerBuilder {
                 discovery,
                 px1,
                 handle,
+                permissions,
                 node_key,
                 signer,
                 config,
@@ -593,6 +619,13 @@ impl Peer {
     }
 
     /// The PX-1 module, when enabled (hint cache, pushes).
+    /// The peer's permissions: its rules (which labels remote principals may open), the
+    /// owners whose grants it honours (its own principal first) and the revocation list.
+    /// Changes apply to the next stream open of every live session (PROTOCOL.md §33).
+    pub fn permissions(&self) -> &Arc<Permissions> {
+        &self.inner.permissions
+    }
+
     pub fn px1(&self) -> Option<&px1::Px1> {
         self.inner.px1.as_deref()
     }
@@ -659,6 +692,7 @@ impl Peer {
                 Some(self.inner.policy.clone())
             },
             networks: self.inner.config.networks,
+            permissions: Some(self.inner.permissions.clone()),
             invite_token: opts.invite.clone(),
             expected_remote: opts.expect.clone(),
             capabilities: self.inner.capabilities.clone(),

@@ -1,4 +1,5 @@
-//! Node policy: visibility, invite tokens, allowlists and pre-auth rate limits (spec §4).
+//! Node policy: visibility, invite tokens, allowlists, pre-auth rate limits (spec §4) and
+//! permissions: which stream labels an admitted principal may open (PROTOCOL.md §33).
 //!
 //! Everything here is checked before expensive work: a stealth listener looks an invite
 //! token up (one hash, one map lookup) before any Noise or secp256k1 operation, and the
@@ -6,14 +7,15 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::{Mutex, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, ErrorCode};
-use crate::identity::{NetworkFilter, Principal};
+use crate::identity::{LabelPattern, NetworkFilter, PermissionGrant, Principal, MAX_GRANT_LABELS};
 use crate::rate::TokenBucket;
 pub use crate::wire::message::Visibility;
 
@@ -370,6 +372,364 @@ impl NodePolicy {
             ));
         }
         Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Permissions: which stream labels an admitted principal may open (PROTOCOL.md §33)
+
+/// The stream label a holder presents a [`PermissionGrant`] on (PROTOCOL.md §33.4).
+pub const GRANT_LABEL: &str = "snap2p-grant";
+/// Labels the core serves itself, never subject to rules: PX-1 (its own policy, §28) and
+/// grant presentation (a holder must reach it to be granted anything).
+pub const BUILTIN_LABELS: [&str; 2] = [crate::wire::message::caps::PX1, GRANT_LABEL];
+/// Grants one session holds at most; more are refused with `ERR_RESOURCE_EXHAUSTED`.
+pub const MAX_GRANTS_PER_SESSION: usize = 16;
+/// Principals one rules table names at most.
+pub const MAX_RULES: usize = 10_000;
+
+fn bad_rule(msg: impl Into<String>) -> Error {
+    Error::new(ErrorCode::InvalidArgument, msg)
+}
+
+/// What one principal (or every authenticated principal, `*`) may open.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PermissionRule {
+    /// Label patterns it may open.
+    pub labels: Vec<LabelPattern>,
+    /// Inbound streams it may have open at once on one session (None: only the session
+    /// limit).
+    pub max_streams: Option<usize>,
+    /// Bytes per second this node sends on each of its sessions (None: the session's own
+    /// rate).
+    pub send_rate: Option<u64>,
+}
+
+/// A node's rules: per principal and for `*`. A principal may open a label when its own
+/// rule, the `*` rule or a grant it presented on the session matches it. Limits: its own
+/// rule's, else `*`'s.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PermissionRules {
+    pub any: Option<PermissionRule>,
+    pub by_principal: HashMap<Principal, PermissionRule>,
+}
+
+impl PermissionRules {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds labels for `who` (None: `*`), merging with what it has.
+    pub fn permit(
+        &mut self,
+        who: Option<Principal>,
+        labels: &[LabelPattern],
+    ) -> &mut PermissionRule {
+        let rule = match who {
+            None => self.any.get_or_insert_with(Default::default),
+            Some(p) => self.by_principal.entry(p).or_default(),
+        };
+        for l in labels {
+            if !rule.labels.contains(l) {
+                rule.labels.push(l.clone());
+            }
+        }
+        rule
+    }
+
+    /// Parses one rule in the text form of `--permit` and rules files:
+    /// `PRINCIPAL:LABEL[,LABEL…] [streams=N] [rate=BYTES_PER_SEC]`, PRINCIPAL being
+    /// `stacks:…` or `*`; labels are patterns (`files`, `chat*`, `*`). Merged into `self`.
+    pub fn add_line(&mut self, line: &str) -> Result<(), Error> {
+        let mut words = line.split_whitespace();
+        let head = words.next().ok_or_else(|| bad_rule("empty rule"))?;
+        let (who, labels) = if let Some(rest) = head.strip_prefix("*:") {
+            (None, rest)
+        } else {
+            let after = head
+                .strip_prefix(crate::identity::PRINCIPAL_PREFIX)
+                .ok_or_else(|| bad_rule(format!("rule {head:?}: expected PRINCIPAL:LABELS")))?;
+            let colon = after
+                .find(':')
+                .ok_or_else(|| bad_rule(format!("rule {head:?}: no ':' before the labels")))?;
+            let p = Principal::parse(&head[..crate::identity::PRINCIPAL_PREFIX.len() + colon])?;
+            (Some(p), &after[colon + 1..])
+        };
+        let labels = labels
+            .split(',')
+            .map(LabelPattern::parse)
+            .collect::<Result<Vec<_>, _>>()?;
+        if labels.len() > MAX_GRANT_LABELS {
+            return Err(bad_rule(format!(
+                "rule {head:?}: more than {MAX_GRANT_LABELS} labels"
+            )));
+        }
+        let mut max_streams = None;
+        let mut send_rate = None;
+        for w in words {
+            let num = |v: &str| {
+                v.parse::<u64>()
+                    .map_err(|_| bad_rule(format!("rule option {w:?}: not a number")))
+            };
+            if let Some(v) = w.strip_prefix("streams=") {
+                max_streams = Some(num(v)? as usize);
+            } else if let Some(v) = w.strip_prefix("rate=") {
+                send_rate = Some(num(v)?);
+            } else {
+                return Err(bad_rule(format!(
+                    "rule option {w:?}: expected streams=N or rate=BYTES_PER_SEC"
+                )));
+            }
+        }
+        if who
+            .as_ref()
+            .is_some_and(|p| !self.by_principal.contains_key(p))
+            && self.by_principal.len() >= MAX_RULES
+        {
+            return Err(bad_rule(format!(
+                "more than {MAX_RULES} principals in the rules"
+            )));
+        }
+        let rule = self.permit(who, &labels);
+        if rule.labels.len() > 4 * MAX_GRANT_LABELS {
+            return Err(bad_rule(format!(
+                "rule {head:?}: too many labels for one principal"
+            )));
+        }
+        if max_streams.is_some() {
+            rule.max_streams = max_streams;
+        }
+        if send_rate.is_some() {
+            rule.send_rate = send_rate;
+        }
+        Ok(())
+    }
+
+    /// Parses a rules file: one rule per line (as [`Self::add_line`]); blank lines and
+    /// lines starting with `#` are skipped. Errors name the line.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        let mut rules = Self::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            rules
+                .add_line(line)
+                .map_err(|e| bad_rule(format!("line {}: {}", n + 1, e.message)))?;
+        }
+        Ok(rules)
+    }
+
+    fn limit<T>(&self, p: &Principal, f: impl Fn(&PermissionRule) -> Option<T>) -> Option<T> {
+        self.by_principal
+            .get(p)
+            .and_then(&f)
+            .or_else(|| self.any.as_ref().and_then(&f))
+    }
+
+    fn permits(&self, p: &Principal, label: Option<&str>) -> bool {
+        let hit = |r: &PermissionRule| r.labels.iter().any(|l| l.matches(label));
+        self.by_principal.get(p).is_some_and(hit) || self.any.as_ref().is_some_and(hit)
+    }
+}
+
+/// A grant a session's remote presented and the node accepted: what the stream-open check
+/// needs of it. Expiry, revocation and the owner list are checked again at each open, so
+/// revoking a grant or removing an owner takes effect at once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActiveGrant {
+    /// Ids of the grant and, when delegated, of its parent.
+    pub ids: Vec<String>,
+    /// The owner the chain starts from, and the delegate when there is one.
+    pub issuers: Vec<Principal>,
+    pub labels: Vec<LabelPattern>,
+    /// The earliest expiry of the chain.
+    pub expires_at: i64,
+}
+
+/// A node's permissions: the rules table (swapped whole at run time: sessions keep going
+/// and the next stream open sees the new table), the owners whose grants it honours and the
+/// revocation list. No rules set: every label is allowed, as before permissions existed.
+#[derive(Debug, Default)]
+pub struct Permissions {
+    rules: RwLock<Option<Arc<PermissionRules>>>,
+    owners: RwLock<HashSet<Principal>>,
+    /// Grant ids (64 hex) and principals (`stacks:…`): a revoked principal's grants, as
+    /// issuer or holder, are all void.
+    revoked: RwLock<HashSet<String>>,
+    /// Bumped at every change of the rules, so sessions re-apply their send rate.
+    generation: AtomicU64,
+}
+
+impl Permissions {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replaces the rules (None: everything allowed). Live sessions are kept; their next
+    /// stream open is checked against the new table.
+    pub fn set_rules(&self, rules: Option<PermissionRules>) {
+        *self.rules.write().unwrap() = rules.map(Arc::new);
+        self.generation.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn rules(&self) -> Option<Arc<PermissionRules>> {
+        self.rules.read().unwrap().clone()
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
+    }
+
+    pub fn add_owner(&self, p: Principal) {
+        self.owners.write().unwrap().insert(p);
+    }
+
+    pub fn remove_owner(&self, p: &Principal) -> bool {
+        self.owners.write().unwrap().remove(p)
+    }
+
+    pub fn owners(&self) -> Vec<Principal> {
+        let mut v: Vec<_> = self.owners.read().unwrap().iter().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Revokes a grant (by [`PermissionGrant::id`]) or every grant a principal issued or
+    /// holds (`stacks:…`). `ERR_INVALID_ARGUMENT` for anything else.
+    pub fn revoke(&self, id_or_principal: &str) -> Result<(), Error> {
+        let s = id_or_principal.trim();
+        let key = if s.starts_with(crate::identity::PRINCIPAL_PREFIX) {
+            Principal::parse(s)?.to_string()
+        } else if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            s.to_ascii_lowercase()
+        } else {
+            return Err(bad_rule(format!(
+                "{s:?} is neither a grant id (64 hex characters) nor a principal"
+            )));
+        };
+        self.revoked.write().unwrap().insert(key);
+        Ok(())
+    }
+
+    /// Replaces the revocation list (what a re-read rules file says).
+    pub fn set_revoked(&self, list: &[String]) -> Result<(), Error> {
+        let fresh = Permissions::new();
+        for s in list {
+            fresh.revoke(s)?;
+        }
+        *self.revoked.write().unwrap() = fresh.revoked.into_inner().unwrap();
+        Ok(())
+    }
+
+    pub fn is_revoked(&self, id_or_principal: &str) -> bool {
+        self.revoked.read().unwrap().contains(id_or_principal)
+    }
+
+    /// Decodes and verifies a grant presented by `presenter` at `now` (PROTOCOL.md §33.3
+    /// and §33.4): the grant itself (`ERR_AUTH_INVALID`, `ERR_AUTH_EXPIRED`), then the
+    /// node's trust (`ERR_NOT_ALLOWED`): the presenter is its holder, the chain starts at an
+    /// owner of this node, nothing of it is revoked.
+    pub fn verify_grant(
+        &self,
+        bytes: &[u8],
+        presenter: &Principal,
+        now: i64,
+        networks: NetworkFilter,
+    ) -> Result<ActiveGrant, Error> {
+        let grant = PermissionGrant::decode(bytes)?;
+        let parent = grant.verify(now, networks)?;
+        let not_allowed = |m: String| Error::new(ErrorCode::NotAllowed, m);
+        if &grant.holder != presenter {
+            return Err(not_allowed(format!(
+                "the grant is for {}, not {presenter}",
+                grant.holder
+            )));
+        }
+        let mut ids = vec![grant.id()];
+        let mut issuers = vec![grant.issuer.clone()];
+        let mut expires_at = grant.expires_at;
+        if let Some(parent) = &parent {
+            ids.insert(0, parent.id());
+            issuers.insert(0, parent.issuer.clone());
+            expires_at = expires_at.min(parent.expires_at);
+        }
+        let active = ActiveGrant {
+            ids,
+            issuers,
+            labels: grant.patterns()?,
+            expires_at,
+        };
+        self.still_valid(&active, presenter, now)
+            .map_err(not_allowed)?;
+        Ok(active)
+    }
+
+    /// Why a grant accepted earlier no longer counts, if it does not.
+    fn still_valid(&self, g: &ActiveGrant, holder: &Principal, now: i64) -> Result<(), String> {
+        if g.expires_at <= now {
+            return Err(format!("the grant expired at {}", g.expires_at));
+        }
+        if !self.owners.read().unwrap().contains(&g.issuers[0]) {
+            return Err(format!(
+                "{} is not an owner of this node: its grants are not honoured here",
+                g.issuers[0]
+            ));
+        }
+        let revoked = self.revoked.read().unwrap();
+        if let Some(id) = g.ids.iter().find(|id| revoked.contains(id.as_str())) {
+            return Err(format!("grant {id} is revoked"));
+        }
+        for p in g.issuers.iter().chain(std::iter::once(holder)) {
+            if revoked.contains(&p.to_string()) {
+                return Err(format!("the grants of {p} are revoked"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The stream-open check (PROTOCOL.md §33.1): may `principal`, with `inbound_open`
+    /// inbound streams open on this session and these grants, open a stream labelled
+    /// `label` at `now`? `Err` is the reason for the refusal (ERR_STREAM_REFUSED).
+    pub fn check_open(
+        &self,
+        principal: &Principal,
+        label: Option<&str>,
+        grants: &[ActiveGrant],
+        inbound_open: usize,
+        now: i64,
+    ) -> Result<(), String> {
+        if label.is_some_and(|l| BUILTIN_LABELS.contains(&l)) {
+            return Ok(());
+        }
+        let Some(rules) = self.rules() else {
+            return Ok(());
+        };
+        let permitted = rules.permits(principal, label)
+            || grants.iter().any(|g| {
+                g.labels.iter().any(|l| l.matches(label))
+                    && self.still_valid(g, principal, now).is_ok()
+            });
+        if !permitted {
+            return Err(format!(
+                "{principal} may not open streams labelled {:?} here",
+                label.unwrap_or("")
+            ));
+        }
+        if let Some(max) = rules.limit(principal, |r| r.max_streams) {
+            if inbound_open >= max {
+                return Err(format!(
+                    "{principal} has {inbound_open} streams open, its limit"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The send rate the rules set for `principal`'s sessions, if any.
+    pub fn send_rate(&self, principal: &Principal) -> Option<u64> {
+        self.rules()?.limit(principal, |r| r.send_rate)
     }
 }
 

@@ -232,3 +232,37 @@ impl crate::session::InboundRouter for Router {
         });
     }
 }
+
+/// The core's handler of `snap2p-grant` streams (PROTOCOL.md §33.4): reads one
+/// PermissionGrant (at most `MAX_GRANT_LEN` bytes), verifies it against the peer's
+/// [`Permissions`](crate::policy::Permissions) and keeps it on the session, then closes the
+/// stream gracefully; any refusal resets the stream with its code.
+pub(crate) struct GrantHandler {
+    pub(crate) permissions: Arc<crate::policy::Permissions>,
+    pub(crate) networks: crate::identity::NetworkFilter,
+}
+
+#[async_trait::async_trait]
+impl ProtocolHandler for GrantHandler {
+    async fn accept(
+        &self,
+        _peer: PeerHandle,
+        conn: Connection,
+        stream: Stream,
+    ) -> Result<(), Error> {
+        let bytes = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_all(crate::identity::MAX_GRANT_LEN),
+        )
+        .await
+        .map_err(|_| Error::new(ErrorCode::Timeout, "no complete grant within 10 s"))??;
+        let grant = self.permissions.verify_grant(
+            &bytes,
+            conn.remote_principal(),
+            crate::unix_now(),
+            self.networks,
+        )?;
+        conn.add_grant(grant)?;
+        stream.finish()
+    }
+}

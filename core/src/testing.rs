@@ -87,6 +87,7 @@ pub fn session_config(
             Some(Arc::new(NodePolicy::new(Visibility::Public)))
         },
         networks: NetworkFilter::ANY,
+        permissions: None,
         invite_token: None,
         expected_remote: None,
         capabilities: default_capabilities(),

@@ -33,7 +33,7 @@ pub struct AliasCard {
 
 /// Characters that would let a name forge a line of the signed text or reorder what a
 /// user sees: controls, line/paragraph separators, bidi controls, BOM.
-fn is_forbidden(c: char) -> bool {
+pub(crate) fn is_forbidden(c: char) -> bool {
     c.is_control()
         || matches!(
             c,

@@ -1,5 +1,5 @@
 //! Identity: Stacks principals, wallets and the host-side signer, node keys,
-//! NodeKeyAttestation, AliasCard and the encrypted wallet store.
+//! NodeKeyAttestation, AliasCard, PermissionGrant and the encrypted wallet store.
 //!
 //! Byte formats and verification rules are specified in `docs/PROTOCOL.md (Part II)`; the vectors
 //! in `core/tests/vectors/identity.json` pin them and `ci/oracle` checks them against
@@ -7,6 +7,7 @@
 
 mod alias_card;
 mod attestation;
+mod grant;
 mod node_key;
 mod principal;
 mod signed;
@@ -19,6 +20,9 @@ pub use alias_card::{
     MAX_DISPLAY_NAME_BYTES,
 };
 pub use attestation::NodeKeyAttestation;
+pub use grant::{
+    GrantRequest, LabelPattern, PermissionGrant, MAX_GRANT_LABELS, MAX_GRANT_LEN, MAX_LABEL_BYTES,
+};
 pub use node_key::{ed25519_to_x25519_public, verify_ed25519, NodeKey, NodePublicKey};
 pub use principal::{
     c32, hash160, Network, NetworkFilter, Principal, PRINCIPAL_PREFIX, VERSION_MAINNET_MULTI_SIG,

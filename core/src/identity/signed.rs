@@ -43,9 +43,19 @@ pub(crate) struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     pub(crate) fn decode(what: &'static str, bytes: &'a [u8]) -> Result<Fields<'a>> {
-        if bytes.len() > MAX_ENCODED_LEN {
+        Self::decode_limited(what, bytes, MAX_ENCODED_LEN)
+    }
+
+    /// [`Fields::decode`] with another bound on the input (a delegated grant carries its
+    /// parent grant, so it may be twice as long).
+    pub(crate) fn decode_limited(
+        what: &'static str,
+        bytes: &'a [u8],
+        max_len: usize,
+    ) -> Result<Fields<'a>> {
+        if bytes.len() > max_len {
             return Err(auth_invalid(format!(
-                "{what} is {} bytes, more than {MAX_ENCODED_LEN}",
+                "{what} is {} bytes, more than {max_len}",
                 bytes.len()
             )));
         }
@@ -61,11 +71,11 @@ impl<'a> Fields<'a> {
         Ok(Fields { what, entries })
     }
 
-    fn get(&self, key: &str) -> Option<&Value<'a>> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Value<'a>> {
         self.entries.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
-    fn missing_or_wrong(&self, key: &str, ty: &str) -> Error {
+    pub(crate) fn missing_or_wrong(&self, key: &str, ty: &str) -> Error {
         auth_invalid(format!("{}: field {key:?} missing or not {ty}", self.what))
     }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::cache::AttestationCache;
 use crate::identity::{NetworkFilter, NodeKey, Principal};
-use crate::policy::{NodePolicy, Visibility};
+use crate::policy::{NodePolicy, Permissions, Visibility};
 use crate::wire::message::caps;
 
 /// Domain separation for the transcript-binding signature in AUTH `hs`.
@@ -205,6 +205,9 @@ pub struct SessionConfig {
     pub policy: Option<Arc<NodePolicy>>,
     /// Networks the remote principal may be on (dialer side).
     pub networks: NetworkFilter,
+    /// Which stream labels the remote may open, checked at each inbound OPEN_STREAM on
+    /// sessions of either direction (None: every label; PROTOCOL.md §33).
+    pub permissions: Option<Arc<Permissions>>,
     /// Dialer: send KNOCK with this token first.
     pub invite_token: Option<Vec<u8>>,
     /// Dialer: the principal we mean to reach (dial by principal).

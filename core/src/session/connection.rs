@@ -166,6 +166,31 @@ impl Connection {
         sent
     }
 
+    /// Keeps a grant the remote presented and the node verified (the core's grant handler).
+    pub(crate) fn add_grant(&self, grant: crate::policy::ActiveGrant) -> Result<(), Error> {
+        self.shared.lock().session.add_grant(grant)
+    }
+
+    /// Presents a PermissionGrant (its wire form) to the remote node on a
+    /// `snap2p-grant` stream (PROTOCOL.md §33.4) and waits for the answer: `Ok` once the
+    /// node keeps it for this session, else the node's error code (`ERR_AUTH_INVALID`,
+    /// `ERR_AUTH_EXPIRED`, `ERR_NOT_ALLOWED`, `ERR_RESOURCE_EXHAUSTED`).
+    pub async fn present_grant(&self, grant: &[u8]) -> Result<(), Error> {
+        if grant.len() > crate::identity::MAX_GRANT_LEN {
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                format!(
+                    "a grant is at most {} bytes",
+                    crate::identity::MAX_GRANT_LEN
+                ),
+            ));
+        }
+        let stream = self.open_stream(Some(crate::policy::GRANT_LABEL)).await?;
+        stream.write_all(grant).await?;
+        stream.finish()?;
+        stream.read_all(0).await.map(|_| ())
+    }
+
     /// Opens a stream with an optional label (for routing/debugging only: never trust it).
     pub async fn open_stream(&self, label: Option<&str>) -> Result<Stream, Error> {
         let mut st = self.shared.lock();

@@ -124,6 +124,10 @@ pub struct Session {
     aliases: bool,
 
     streams: Streams,
+    /// Grants the remote presented and the node accepted (PROTOCOL.md §33.4).
+    grants: Vec<crate::policy::ActiveGrant>,
+    /// The permissions generation whose send rate the session applies (u64::MAX: none yet).
+    perm_generation: u64,
     keepalive: Keepalive,
     /// The latest `now` any call gave us.
     last_now: Instant,
@@ -203,6 +207,8 @@ impl Session {
             was_established: false,
             aliases: false,
             streams: Streams::new(initiator, &cfg.limits, now),
+            grants: Vec::new(),
+            perm_generation: u64::MAX,
             keepalive: Keepalive::new(&cfg.limits, initiator),
             last_now: now,
             close_requested: None,

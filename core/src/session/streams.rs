@@ -187,6 +187,17 @@ impl Streams {
     }
 
     /// The session ended: wakes everything that waits on a stream.
+    /// Inbound streams open now.
+    pub fn inbound_open(&self) -> usize {
+        self.inbound_open
+    }
+
+    /// Replaces the session send rate (bytes per second, 0: none), e.g. when the
+    /// permission rules for the remote set one.
+    pub fn set_session_rate(&mut self, bytes_per_sec: u64) {
+        self.session_budget = TokenBucket::per_second(bytes_per_sec);
+    }
+
     pub fn wake_all(&self, events: &mut VecDeque<Event>) {
         for &id in self.map.keys() {
             events.push_back(Event::StreamReadable(id));
@@ -202,6 +213,7 @@ impl Streams {
         &mut self,
         id: u64,
         label: Option<&str>,
+        permitted: bool,
         cx: &mut Cx<'_>,
     ) -> Result<bool, Error> {
         if !self.parity_is_remote(id) {
@@ -227,7 +239,7 @@ impl Streams {
             *count += 1;
             *count <= limits.max_stream_opens_per_sec
         };
-        if self.inbound_open >= limits.max_streams || !rate_ok {
+        if !permitted || self.inbound_open >= limits.max_streams || !rate_ok {
             let refuse = Message::CloseStream {
                 stream_id: id,
                 code: ErrorCode::StreamRefused,

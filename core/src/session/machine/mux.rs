@@ -6,6 +6,52 @@
 use super::*;
 
 impl Session {
+    /// The permissions check of an inbound OPEN_STREAM (PROTOCOL.md §33.1): whether the
+    /// remote principal may open `label` now; also re-applies the rules' send rate when
+    /// they changed.
+    fn stream_permitted(&mut self, label: Option<&str>, now: Instant) -> bool {
+        let (Some(perms), Some(remote)) = (&self.cfg.permissions, &self.remote_principal) else {
+            return true;
+        };
+        let generation = perms.generation();
+        if generation != self.perm_generation {
+            self.perm_generation = generation;
+            let rate = perms
+                .send_rate(remote)
+                .unwrap_or(self.cfg.limits.session_send_rate);
+            self.streams.set_session_rate(rate);
+        }
+        let now_unix = self.cfg.clock.unix(now);
+        match perms.check_open(
+            remote,
+            label,
+            &self.grants,
+            self.streams.inbound_open(),
+            now_unix,
+        ) {
+            Ok(()) => true,
+            Err(why) => {
+                tracing::debug!(reason = why.as_str(), "stream refused by the rules");
+                false
+            }
+        }
+    }
+
+    /// Keeps a grant the remote presented and the node verified (at most
+    /// `MAX_GRANTS_PER_SESSION`; the same grant again replaces itself).
+    pub fn add_grant(&mut self, grant: crate::policy::ActiveGrant) -> Result<(), Error> {
+        self.check_open()?;
+        self.grants.retain(|g| g.ids != grant.ids);
+        if self.grants.len() >= crate::policy::MAX_GRANTS_PER_SESSION {
+            return Err(err(
+                ErrorCode::ResourceExhausted,
+                "this session holds the most grants it may",
+            ));
+        }
+        self.grants.push(grant);
+        Ok(())
+    }
+
     pub(super) fn on_established_message(
         &mut self,
         m: Message<'_>,
@@ -14,8 +60,9 @@ impl Session {
     ) -> Result<(), Error> {
         match m {
             Message::OpenStream { stream_id, label } => {
+                let permitted = self.stream_permitted(label, now);
                 let (streams, mut cx) = self.streams_cx();
-                if streams.on_open_stream(stream_id, label, &mut cx)? {
+                if streams.on_open_stream(stream_id, label, permitted, &mut cx)? {
                     self.keepalive.active();
                 }
                 Ok(())
