@@ -58,6 +58,11 @@ pub struct PeerOpts {
     /// private deployments and tests; Mozilla's roots are always trusted).
     #[arg(long = "tls-root", value_name = "FILE")]
     pub tls_root: Vec<PathBuf>,
+    /// A relay (`host:port` or `relay://host:port`): `listen` keeps a reservation on it
+    /// (reachable behind NAT as `relay://host:port/SP…`); `chat`/`dial` reach a `stacks:`
+    /// principal through it.
+    #[arg(long = "relay", value_name = "LOCATOR")]
+    pub relay: Vec<String>,
 }
 
 /// The listeners of `listen`: a TCP address, a WebSocket port, a WSS port.
@@ -65,7 +70,7 @@ pub struct PeerOpts {
 pub struct ListenOpts {
     /// Port or address (`9000`, `127.0.0.1:9000`, `[::]:9000`, or any listen locator such
     /// as `ws://0.0.0.0:8080/snap2p`). Optional when `--ws` or `--wss` is given.
-    #[arg(required_unless_present_any = ["ws", "wss"])]
+    #[arg(required_unless_present_any = ["ws", "wss", "relay"])]
     pub addr: Option<String>,
     /// Also listen for WebSocket (`ws://`) on this port (all IPv4 interfaces) or address.
     #[arg(long, value_name = "PORT|ADDR")]
@@ -227,6 +232,11 @@ enum Cmd {
         after_help = "Example:\n  snap2p signin\n  snap2p listen 9000 -w <the wallet name it printed>"
     )]
     Signin,
+    /// Runs a relay: peers behind NAT keep reservations on it, others reach them through it.
+    #[command(
+        after_help = "Examples:\n  snap2p relay 4001\n  snap2p relay 0.0.0.0:4001 --reserve-allow stacks:SP… --max-reservations 100\n\nPeers behind NAT: snap2p listen --relay HOST:4001; others: snap2p chat stacks:SP… --relay HOST:4001"
+    )]
+    Relay(net::RelayOpts),
     /// Manages saved wallets (file format shared with the TypeScript implementation).
     #[command(subcommand)]
     Wallet(wallet::WalletCmd),
@@ -278,6 +288,7 @@ fn main() -> ExitCode {
                 timeout,
                 tls_root,
             } => net::resolve(&g, &principal, &via, timeout, tls_root).await,
+            Cmd::Relay(r) => net::relay(&g, &r).await,
             Cmd::Signin => wallet::signin(&g),
             Cmd::Wallet(w) => wallet::run(&g, w),
             Cmd::Invite(i) => config::invite(&g, i),

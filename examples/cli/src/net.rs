@@ -12,6 +12,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use snap2p::identity::PRINCIPAL_PREFIX;
 use snap2p::policy::parse_invite_token;
+use snap2p::relay::{Relay, RelayAdmission, RelayConfig, RelayLimits};
 use snap2p::transport::{WsConfig, WsTransport};
 use snap2p::{Connection, DialOptions, ErrorCode, Peer, PeerConfig, Principal, Stream, Visibility};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -70,6 +71,25 @@ pub async fn build_peer_tls(
     tls_identity: Option<(&Path, &Path)>,
     advertise: &[String],
 ) -> R<Peer> {
+    build_peer_with(
+        g,
+        opts,
+        tls_identity,
+        advertise,
+        Relay::new(RelayConfig::default()),
+    )
+    .await
+}
+
+/// [`build_peer_tls`] with a given relay module (`snap2p relay` serves; others only use
+/// relays).
+async fn build_peer_with(
+    g: &Global,
+    opts: &PeerOpts,
+    tls_identity: Option<(&Path, &Path)>,
+    advertise: &[String],
+    relay: Arc<Relay>,
+) -> R<Peer> {
     let (signer, wallet_id) = crate::wallet::signer(g)?;
     let mut cfg = PeerConfig::default().with_visibility(visibility(opts.visibility));
     for a in advertise {
@@ -86,7 +106,7 @@ pub async fn build_peer_tls(
     } else if let Some(e) = alias_for(g, wallet_id.as_deref())? {
         cfg.alias = Some((e.alias, e.display_name));
     }
-    let mut builder = Peer::builder(cfg).signer(signer);
+    let mut builder = Peer::builder(cfg).signer(signer).relay(relay);
     // The core's WebSocket transport with this run's roots and certificate; it replaces
     // the default one (same transport, no extra roots, no certificate).
     let roots: Vec<&Path> = opts.tls_root.iter().map(PathBuf::as_path).collect();
@@ -121,9 +141,21 @@ fn short_name(conn: &Connection, alias: &Option<String>) -> String {
 }
 
 /// Dials `target`, first connecting to every `--via` peer so PX-1 can ask them.
-async fn connect(g: &Global, peer: &Peer, target: &str, d: &DialOpts) -> R<Connection> {
+async fn connect(
+    g: &Global,
+    peer: &Peer,
+    target: &str,
+    d: &DialOpts,
+    relays: &[String],
+) -> R<Connection> {
     let invite = d.invite.as_deref().map(parse_invite_token).transpose()?;
-    let target = normalize_target(target);
+    let mut target = normalize_target(target);
+    // A principal and --relay: through the (first) relay, `relay://host:port/SP…`.
+    if let (Some(relay), true) = (relays.first(), target.starts_with(PRINCIPAL_PREFIX)) {
+        let p = parse_principal(&target)?;
+        target = format!("{}/{}", relay_base(relay), p.address());
+        note(g, format!("* dialing {target}"));
+    }
     let work = async {
         for v in &d.via {
             let c = peer.dial(v).await?;
@@ -181,7 +213,9 @@ pub async fn listen(
     let alias = peer.alias().map(|c| c.alias);
     // One line per listener (TCP, ws, wss), each with its transport's locator.
     let mut first = None;
-    for addr in listen.locators() {
+    let mut addrs = listen.locators();
+    addrs.extend(opts.relay.iter().map(|r| relay_base(r)));
+    for addr in addrs {
         let before = peer.listen_locators().len();
         peer.listen(&addr).await?;
         let Some(local) = peer.listen_locators().into_iter().nth(before) else {
@@ -467,9 +501,12 @@ async fn serve_stream(g: Global, conn: Connection, short: String, s: Stream, cha
 pub async fn dial(g: &Global, target: &str, message: &str, d: &DialOpts, opts: &PeerOpts) -> R<()> {
     let peer = build_peer(g, opts).await?;
     whoami(g, &peer);
-    let conn = connect(g, &peer, target, d).await?;
+    let conn = connect(g, &peer, target, d, &opts.relay).await?;
     let (name, alias) = peer_name(&conn).await;
-    note(g, format!("* connected to {name}"));
+    note(
+        g,
+        format!("* connected to {name} over {}", conn.stats().transport),
+    );
     let work = async {
         let s = conn.open_stream(Some(ECHO_LABEL)).await?;
         s.write_all(message.as_bytes()).await?;
@@ -515,7 +552,7 @@ enum Input {
 pub async fn chat(g: &Global, target: &str, d: &DialOpts, opts: &PeerOpts) -> R<()> {
     let peer = build_peer(g, opts).await?;
     whoami(g, &peer);
-    let conn = connect(g, &peer, target, d).await?;
+    let conn = connect(g, &peer, target, d, &opts.relay).await?;
     let (name, alias) = peer_name(&conn).await;
     let stream = conn.open_stream(Some(CHAT_LABEL)).await?;
     // Status goes to stderr so that piped stdout carries only the peer's lines.
@@ -673,6 +710,7 @@ pub async fn resolve(
             allow: Vec::new(),
             alias: None,
             tls_root,
+            relay: Vec::new(),
         },
     )
     .await?;
@@ -682,7 +720,7 @@ pub async fn resolve(
         timeout,
     };
     // PX-1 gives routing hints only; the dial that follows proves who is there.
-    let conn = connect(g, &peer, &target.to_string(), &d).await?;
+    let conn = connect(g, &peer, &target.to_string(), &d, &[]).await?;
     let (name, alias) = peer_name(&conn).await;
     let addr = conn
         .remote_addr()
@@ -694,6 +732,120 @@ pub async fn resolve(
         format!("{target} is at {addr} (verified by authenticating as {name})"),
         json!({"principal": target.to_string(), "locator": addr, "alias": alias, "verified": true}),
     );
+    peer.close().await;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// relay
+
+/// `relay://host:port` for `host:port` or `relay://host:port` (a trailing `/` dropped).
+fn relay_base(r: &str) -> String {
+    let r = r.trim().trim_end_matches('/');
+    if r.starts_with("relay://") {
+        r.to_string()
+    } else {
+        format!("relay://{r}")
+    }
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct RelayOpts {
+    /// Port or address to listen on (TCP).
+    pub addr: String,
+    /// Only these principals may hold a reservation (default: any authenticated one).
+    #[arg(long = "reserve-allow", value_name = "PRINCIPAL")]
+    pub reserve_allow: Vec<String>,
+    #[arg(long, default_value_t = RelayLimits::default().max_reservations)]
+    pub max_reservations: usize,
+    #[arg(long, default_value_t = RelayLimits::default().max_circuits)]
+    pub max_circuits: usize,
+    #[arg(long, default_value_t = RelayLimits::default().max_circuits_per_peer)]
+    pub max_circuits_per_peer: usize,
+    /// Bytes one circuit may carry, both directions (0: no limit).
+    #[arg(long, default_value_t = RelayLimits::default().circuit_max_bytes)]
+    pub circuit_bytes: u64,
+    /// Seconds one circuit may stay open.
+    #[arg(long, default_value_t = RelayLimits::default().circuit_max_duration.as_secs())]
+    pub circuit_secs: u64,
+    /// RESERVE and CONNECT requests per principal per minute (0: no limit).
+    #[arg(long, default_value_t = RelayLimits::default().requests_per_min)]
+    pub requests_per_min: u32,
+    #[command(flatten)]
+    pub peer: PeerOpts,
+}
+
+/// `snap2p relay PORT`: a relay node (RELAY-1, docs/PROTOCOL.md §32).
+pub async fn relay(g: &Global, r: &RelayOpts) -> R<()> {
+    let admission = if r.reserve_allow.is_empty() {
+        RelayAdmission::Open
+    } else {
+        RelayAdmission::Allowlist(
+            r.reserve_allow
+                .iter()
+                .map(|p| parse_principal(p))
+                .collect::<R<Vec<_>>>()?,
+        )
+    };
+    let module = Relay::new(RelayConfig {
+        serve: true,
+        admission,
+        limits: RelayLimits {
+            max_reservations: r.max_reservations,
+            max_circuits: r.max_circuits,
+            max_circuits_per_peer: r.max_circuits_per_peer,
+            circuit_max_bytes: r.circuit_bytes,
+            circuit_max_duration: Duration::from_secs(r.circuit_secs),
+            requests_per_min: r.requests_per_min,
+        },
+    });
+    let peer = build_peer_with(g, &r.peer, None, &[], module.clone()).await?;
+    let bound = peer.listen(&r.addr).await?;
+    event(
+        g,
+        "relay",
+        format!(
+            "Relay on {bound} as {}\n  behind NAT: snap2p listen --relay <this host>:{}\n  dial them: snap2p chat stacks:SP… --relay <this host>:{}",
+            peer.principal(),
+            bound.port(),
+            bound.port()
+        ),
+        json!({"addr": bound.to_string(), "principal": peer.principal().to_string()}),
+    );
+    spawn_failure_report(g.clone(), peer.events());
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut last = module.stats();
+    loop {
+        tokio::select! {
+            conn = peer.accept() => {
+                // Sessions with the relay itself carry only RELAY-1 streams (the handler
+                // serves them); keep them open, nothing else to do.
+                if conn.is_none() { break }
+            }
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {
+                let now = module.stats();
+                if now != last {
+                    event(
+                        g,
+                        "relay_stats",
+                        format!(
+                            "* {} reservations, {} circuits open ({} in all), {} bytes forwarded, {} refused",
+                            now.reservations, now.circuits, now.circuits_total, now.bytes_forwarded, now.refused
+                        ),
+                        json!({"reservations": now.reservations, "circuits": now.circuits,
+                               "circuits_total": now.circuits_total,
+                               "bytes_forwarded": now.bytes_forwarded, "refused": now.refused}),
+                    );
+                    last = now;
+                }
+            }
+            _ = &mut ctrl_c => {
+                note(g, "* shutting down");
+                break;
+            }
+        }
+    }
     peer.close().await;
     Ok(())
 }
