@@ -14,6 +14,7 @@ mod demo;
 mod metrics;
 mod net;
 mod out;
+mod permit;
 mod wallet;
 
 use std::path::PathBuf;
@@ -63,6 +64,8 @@ pub struct PeerOpts {
     /// principal through it.
     #[arg(long = "relay", value_name = "LOCATOR")]
     pub relay: Vec<String>,
+    #[command(flatten)]
+    pub permit: permit::PermitOpts,
 }
 
 /// The listeners of `listen`: a TCP address, a WebSocket port, a WSS port.
@@ -143,6 +146,10 @@ pub struct DialOpts {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 15)]
     pub timeout: u64,
+    /// Present this PermissionGrant (file from `snap2p grant issue`) after connecting;
+    /// repeatable (docs/CLI.md, Permissions).
+    #[arg(long = "grant", value_name = "FILE")]
+    pub grant: Vec<PathBuf>,
 }
 
 #[derive(Parser, Debug)]
@@ -246,6 +253,9 @@ enum Cmd {
     /// Sets the alias published by listen/chat/dial (per wallet, or for ephemeral runs).
     #[command(subcommand)]
     Alias(config::AliasCmd),
+    /// Signs and inspects PermissionGrants (who may open which stream labels).
+    #[command(subcommand)]
+    Grant(permit::GrantCmd),
 }
 
 fn main() -> ExitCode {
@@ -293,6 +303,7 @@ fn main() -> ExitCode {
             Cmd::Wallet(w) => wallet::run(&g, w),
             Cmd::Invite(i) => config::invite(&g, i),
             Cmd::Alias(a) => config::alias(&g, a),
+            Cmd::Grant(c) => permit::grant(&g, c).await,
         }
     });
     let result = rt.block_on(task).unwrap_or_else(|e| {

@@ -101,6 +101,7 @@ async fn build_peer_with(
     // The core gates Private/Stealth on the allowlist by default; with no --allow that
     // would refuse everyone, so the gate follows whether an allowlist was given.
     cfg.allowlist_gate = Some(!cfg.allowlist.is_empty());
+    crate::permit::configure(&mut cfg, &opts.permit)?;
     if let Some(a) = &opts.alias {
         cfg.alias = Some((a.clone(), a.clone()));
     } else if let Some(e) = alias_for(g, wallet_id.as_deref())? {
@@ -164,12 +165,15 @@ async fn connect(
                 format!("* connected to {} via {v} (for PX-1)", c.remote_principal()),
             );
         }
-        peer.dial_with(&target, {
-            let mut c = DialOptions::default();
-            c.invite = invite;
-            c
-        })
-        .await
+        let conn = peer
+            .dial_with(&target, {
+                let mut c = DialOptions::default();
+                c.invite = invite;
+                c
+            })
+            .await?;
+        crate::permit::present(g, &conn, &d.grant).await?;
+        Ok(conn)
     };
     match tokio::time::timeout(Duration::from_secs(d.timeout), work).await {
         Ok(r) => r,
@@ -264,6 +268,7 @@ pub async fn listen(
             "* note: no --allow given, so any authenticated principal may connect (stealth: any holding an invite)",
         );
     }
+    crate::permit::watch(g, &peer, &opts.permit);
     let mut synced = HashMap::new();
     if let Some(f) = &invites_file {
         sync_invites(&peer, f, &mut synced)?;
@@ -710,6 +715,7 @@ pub async fn resolve(
             allow: Vec::new(),
             alias: None,
             tls_root,
+            permit: Default::default(),
             relay: Vec::new(),
         },
     )
@@ -718,6 +724,7 @@ pub async fn resolve(
         invite: None,
         via: via.to_vec(),
         timeout,
+        grant: Vec::new(),
     };
     // PX-1 gives routing hints only; the dial that follows proves who is there.
     let conn = connect(g, &peer, &target.to_string(), &d, &[]).await?;

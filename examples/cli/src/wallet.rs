@@ -148,15 +148,21 @@ fn default_name(store: &WalletStore) -> R<String> {
 
 /// The signer for networking commands: the `-w` wallet, or a fresh throw-away identity.
 pub fn signer(g: &Global) -> R<(Arc<dyn WalletSigner>, Option<String>)> {
+    let (w, id) = local_wallet(g)?;
+    Ok((Arc::new(w), id))
+}
+
+/// The wallet `-w` names (unlocked), or a throw-away one, and its id.
+pub fn local_wallet(g: &Global) -> R<(LocalWallet, Option<String>)> {
     match &g.wallet {
         Some(name) => {
             let store = store(g)?;
             let info = store.find(name)?;
             let pw = ask_password(&info.name)?;
             let w = store.unlock(&info.id, &pw)?;
-            Ok((Arc::new(w), Some(info.id)))
+            Ok((w, Some(info.id)))
         }
-        None => Ok((Arc::new(LocalWallet::generate(network(g))), None)),
+        None => Ok((LocalWallet::generate(network(g)), None)),
     }
 }
 
