@@ -239,7 +239,18 @@ mod tests {
             let v = cbor::decode(&bytes).unwrap();
             assert_eq!(cbor::to_vec(&v), bytes);
         }
-        assert_eq!(RelayMessage::Reserve.encode(), [0xa1, 0x61, 0x74, 0x01]);
+        assert_eq!(
+            RelayMessage::Reserve.encode_frame(),
+            [0x04, 0xa1, 0x61, 0x74, 0x01]
+        );
+        let ok = RelayMessage::Status {
+            code: 0,
+            observed: None,
+        };
+        assert_eq!(
+            ok.encode_frame(),
+            [0x07, 0xa2, 0x61, 0x63, 0x00, 0x61, 0x74, 0x02]
+        );
         let unknown = [0xa1, 0x61, 0x74, 0x09];
         assert_eq!(
             RelayMessage::decode(&unknown).unwrap_err().code,
