@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks snap2p's identity layer against stacks.js (see ci/oracle/verify.mjs).
 # Idempotent: installs the pinned npm packages only when needed, then runs
-#   1. the committed vectors (core/tests/vectors/identity.json),
+#   1. the committed vectors (core/tests/vectors/identity.json, grants.json),
 #   2. fresh wallets, attestations, alias cards and a wallet file generated now by Rust.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,6 +14,9 @@ fi
 
 echo "== identity vectors"
 node verify.mjs "$root/core/tests/vectors/identity.json"
+
+echo "== permission grant vectors"
+node verify.mjs --grants "$root/core/tests/vectors/grants.json"
 
 echo "== fresh identities from Rust"
 fresh="$(mktemp)"

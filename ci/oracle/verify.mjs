@@ -396,13 +396,180 @@ async function freshMode(path) {
   }
 }
 
+
+// ---------------------------------------------------------------------------------------
+// PermissionGrant v1 (docs/PROTOCOL.md §33), re-implemented from the text.
+
+const GRANT_DOMAIN = 'snap2p-permission-grant-v1';
+const MAX_GRANT_LEN = 4608;
+
+function grantText(f) {
+  return [
+    'snap2p permission grant',
+    `principal: ${f.p}`,
+    `holder: ${f.h}`,
+    ...f.l.map((l) => `label: ${l}`),
+    `delegable: ${f.d === 1 ? 'yes' : 'no'}`,
+    `parent: ${f.pg ? hex(sha256(f.pg)) : 'none'}`,
+    `issued: ${iso(f.ts)} (${f.ts})`,
+    `expires: ${iso(f.exp)} (${f.exp})`,
+    `nonce: ${hex(f.nonce)}`,
+    `version: ${f.v}`,
+    `domain: ${GRANT_DOMAIN}`,
+  ].join('\n');
+}
+
+function grantSigningBytes(f) {
+  const m = { v: f.v, p: f.p, h: f.h, l: f.l, ts: BigInt(f.ts), exp: BigInt(f.exp), nonce: f.nonce, domain: GRANT_DOMAIN };
+  if (f.d === 1) m.d = 1;
+  if (f.pg) m.pg = f.pg;
+  if (f.sf === 1) m.sf = 1;
+  return cborg.encode(m, referenceEncodeOptions);
+}
+
+/** `*`, `P*` or `L`: [kind, body] or null. */
+function parsePattern(s) {
+  if (typeof s !== 'string' || s.length === 0 || Buffer.byteLength(s, 'utf8') > 256 || FORBIDDEN.test(s)) return null;
+  const prefix = s.endsWith('*');
+  const body = prefix ? s.slice(0, -1) : s;
+  if (body.includes('*')) return null;
+  return prefix ? (body === '' ? ['any', ''] : ['prefix', body]) : ['exact', body];
+}
+
+function covers([pk, pb], [qk, qb]) {
+  if (pk === 'any') return true;
+  if (pk === 'prefix') return qk !== 'any' && qb.startsWith(pb);
+  return qk === 'exact' && qb === pb;
+}
+
+function byteLess(a, b) {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')) < 0;
+}
+
+/** Decode + verify a grant: { error: null, grant, parent } or { error: code name }. */
+function jsVerifyGrant(bytes, now, depth = 0) {
+  const INVALID = { error: 'ERR_AUTH_INVALID' };
+  if (bytes.length > (depth === 0 ? MAX_GRANT_LEN : MAX_ENCODED_LEN)) return INVALID;
+  let m;
+  try {
+    m = cborg.decode(bytes, { rejectDuplicateMapKeys: true });
+  } catch {
+    return INVALID;
+  }
+  if (m === null || typeof m !== 'object' || Array.isArray(m) || m instanceof Uint8Array) return INVALID;
+  if (m.domain !== GRANT_DOMAIN) return INVALID;
+  if (!isInt(m.v) || m.v < 0 || typeof m.p !== 'string' || typeof m.h !== 'string' || !isInt(m.ts) || !isInt(m.exp)) return INVALID;
+  if (!Array.isArray(m.l) || !m.l.every((x) => typeof x === 'string')) return INVALID;
+  if (!(m.nonce instanceof Uint8Array) || !(m.sig instanceof Uint8Array)) return INVALID;
+  if (m.sf !== undefined && m.sf !== 1) return INVALID;
+  if (m.d !== undefined && m.d !== 1) return INVALID;
+  if (m.pg !== undefined && !(m.pg instanceof Uint8Array)) return INVALID;
+  const issuer = parsePrincipal(m.p);
+  const holder = parsePrincipal(m.h);
+  if (!issuer || !holder) return INVALID;
+  const f = { ...m, ts: Number(m.ts), exp: Number(m.exp), v: Number(m.v) };
+  if (f.v !== 1) return INVALID;
+  if (f.nonce.length < 16 || f.nonce.length > 32) return INVALID;
+  for (const t of [f.ts, f.exp]) if (t < 0 || t > MAX_TIMESTAMP) return INVALID;
+  if (f.exp <= f.ts) return INVALID;
+  if (f.ts > now + SKEW) return { error: 'ERR_AUTH_EXPIRED' };
+  if (f.exp <= now - SKEW) return { error: 'ERR_AUTH_EXPIRED' };
+  if (issuer[0] !== 22 && issuer[0] !== 26) return INVALID;
+  const pats = f.l.map(parsePattern);
+  if (pats.length < 1 || pats.length > 32 || pats.some((x) => x === null)) return INVALID;
+  for (let i = 1; i < f.l.length; i++) if (!byteLess(f.l[i - 1], f.l[i])) return INVALID;
+  if (f.pg && f.d === 1) return INVALID;
+  let parent = null;
+  if (f.pg) {
+    if (depth > 0) return INVALID;
+    const pr = jsVerifyGrant(f.pg, now, 1);
+    if (pr.error) return INVALID;
+    parent = pr.grant;
+    if (parent.pg) return INVALID; // two levels
+    if (parent.d !== 1 || parent.h !== f.p || f.exp > parent.exp) return INVALID;
+    const ppats = parent.l.map(parsePattern);
+    if (!pats.every((q) => ppats.some((p) => covers(p, q)))) return INVALID;
+  }
+  const sig = f.sig;
+  if (sig.length !== 65 || sig[64] > 3) return INVALID;
+  const s = BigInt('0x' + hex(sig.slice(32, 64)));
+  if (s === 0n || s > SECP256K1_N / 2n) return INVALID;
+  const hash = f.sf === 1 ? enc.hashMessage(grantText(f)) : sha256(grantSigningBytes(f));
+  try {
+    const pk = tx.publicKeyFromSignatureRsv(hex(hash), hex(sig));
+    const network = issuer[0] === 22 ? 'mainnet' : 'testnet';
+    if (tx.getAddressFromPublicKey(pk, network) !== f.p.slice('stacks:'.length)) return INVALID;
+  } catch {
+    return INVALID;
+  }
+  return { error: null, grant: f, parent };
+}
+
+async function grantsMode(path) {
+  const doc = JSON.parse(readFileSync(path, 'utf8'));
+  for (const v of doc.grants) {
+    const name = `grant ${v.name}`;
+    await guard(name, async () => {
+      const acct = await stacksAccount(doc.mnemonic, v.issuer_account);
+      eq(`${name}: issuer from wallet-sdk`, `stacks:${acct.mainnet}`, v.issuer);
+      const f = {
+        v: 1, p: v.issuer, h: v.holder, l: v.labels, ts: v.issued_at, exp: v.expires_at,
+        nonce: unhex(v.nonce_hex), d: v.delegable ? 1 : undefined,
+        pg: v.parent_hex ? unhex(v.parent_hex) : undefined,
+        sf: v.form === 'stacks_message' ? 1 : undefined,
+      };
+      const bytes = grantSigningBytes(f);
+      eq(`${name}: signing bytes (cborg, reference encoder options)`, hex(bytes), v.signing_bytes_hex);
+      eq(`${name}: id`, hex(sha256(bytes)), v.id);
+      const text = grantText(f);
+      eq(`${name}: message text`, text, v.message_text);
+      const hash = f.sf === 1 ? enc.hashMessage(text) : sha256(bytes);
+      eq(`${name}: signed hash`, hex(hash), v.signed_digest_hex);
+      const wire = cborg.decode(unhex(v.wire_hex));
+      const resigned = tx.signMessageHashRsv({ messageHash: hex(hash), privateKey: acct.privateKey });
+      eq(`${name}: RFC 6979 signature reproduced by stacks.js`, resigned, hex(wire.sig));
+      if (f.sf === 1) {
+        check(`${name}: verifyMessageSignatureRsv (wallet "sign message")`,
+          enc.verifyMessageSignatureRsv({ message: text, publicKey: acct.publicKey, signature: hex(wire.sig) }));
+      }
+      const rewire = cborg.encode({ ...wire }, referenceEncodeOptions);
+      eq(`${name}: wire bytes canonical`, hex(rewire), v.wire_hex);
+      eq(`${name}: JS verifier accepts`, jsVerifyGrant(unhex(v.wire_hex), v.verify_now).error, null);
+    });
+  }
+  for (const n of doc.negative) {
+    const name = `negative grant ${n.name}`;
+    await guard(name, async () => eq(name, jsVerifyGrant(unhex(n.wire_hex), n.now).error, n.error));
+  }
+  for (const n of doc.node) {
+    const name = `node decision ${n.name}`;
+    await guard(name, async () => {
+      const g = doc.grants.find((x) => x.name === n.grant);
+      const r = jsVerifyGrant(unhex(g.wire_hex), n.now);
+      let got = r.error;
+      if (!got) {
+        const chain = r.parent ? [r.parent, r.grant] : [r.grant];
+        const ids = chain.map((x) => hex(sha256(grantSigningBytes(x))));
+        const principals = [...chain.map((x) => x.p), r.grant.h];
+        if (r.grant.h !== n.presenter) got = 'ERR_NOT_ALLOWED';
+        else if (!n.owners.includes(chain[0].p)) got = 'ERR_NOT_ALLOWED';
+        else if (ids.some((i) => n.revoked.includes(i)) || principals.some((p) => n.revoked.includes(p))) got = 'ERR_NOT_ALLOWED';
+        else if (Math.min(...chain.map((x) => x.exp)) <= n.now) got = 'ERR_NOT_ALLOWED';
+      }
+      eq(name, got, n.error);
+    });
+  }
+}
+
 const args = process.argv.slice(2);
 if (args[0] === '--fresh' && args[1]) {
   await freshMode(args[1]);
+} else if (args[0] === '--grants' && args[1]) {
+  await grantsMode(args[1]);
 } else if (args[0] && !args[0].startsWith('--')) {
   await vectorMode(args[0]);
 } else {
-  console.error('usage: node verify.mjs <identity.json> | --fresh <fresh.json>');
+  console.error('usage: node verify.mjs <identity.json> | --fresh <fresh.json> | --grants <grants.json>');
   process.exit(2);
 }
 console.log(`${passed} passed, ${failed} failed`);
