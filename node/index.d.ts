@@ -133,6 +133,12 @@ export interface PeerOptions {
   tlsKeyFile?: string;
   /** PEM file of root certificates trusted, besides Mozilla's, when dialing `wss://`. */
   tlsRootFile?: string;
+  /**
+   * Locators others reach this peer on that are not its listeners' own (a `wss://` name
+   * served by a reverse proxy in front of a `ws://` listener, a port forwarded by a
+   * router); advertised by PX-1 before the listeners' locators. A malformed one: code 25.
+   */
+  externalLocators?: string[];
 }
 
 /** What happened (docs/EVENTS.md); the same names in every language. */
@@ -331,6 +337,8 @@ export declare class Peer extends EventEmitter {
   readonly listenAddrs: string[];
   /** Every listener as a dialable locator: `127.0.0.1:9000`, `ws://…/p`, `wss://…/p`. */
   readonly listenLocators: string[];
+  /** Where others reach this peer, as PX-1 advertises it: `externalLocators`, then listeners. */
+  readonly reachableLocators: string[];
   readonly allowlist: string[];
   readonly alias: AliasCard | null;
   /**

@@ -679,6 +679,7 @@ const PEER_OPTIONS = [
   'tlsCertFile',
   'tlsKeyFile',
   'tlsRootFile',
+  'externalLocators',
 ];
 
 function nativePeerOptions(options) {
@@ -689,6 +690,11 @@ function nativePeerOptions(options) {
   if (o.allowlist !== undefined) {
     if (!Array.isArray(o.allowlist)) throw invalid('allowlist must be an array of principals');
     o.allowlist = o.allowlist.map((p) => formatPrincipal(p));
+  }
+  if (o.externalLocators !== undefined) {
+    if (!Array.isArray(o.externalLocators) || !o.externalLocators.every((l) => typeof l === 'string')) {
+      throw invalid('externalLocators must be an array of locator strings');
+    }
   }
   for (const key of [
     'visibility',
@@ -807,6 +813,11 @@ class Peer extends EventEmitter {
   /** Every listener as a dialable locator: `127.0.0.1:9000`, `ws://…/p`, `wss://…/p`. */
   get listenLocators() {
     return this[NATIVE].listenLocators();
+  }
+
+  /** Where others reach this peer, as PX-1 advertises it: `externalLocators`, then listeners. */
+  get reachableLocators() {
+    return this[NATIVE].reachableLocators();
   }
 
   /**

@@ -3,7 +3,7 @@
 //! subscription handle. Nothing is decided here: every value comes from the core.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex as StdMutex, Weak};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{watch, Mutex};
@@ -131,36 +131,16 @@ pub struct EventSubscription {
     // Held (async lock) by the one `next()` in progress; None once closed.
     events: Mutex<Option<snap2p::Events>>,
     closed: watch::Sender<bool>,
-    // The peer was shut down: `next()` returns None once nothing is queued.
-    ended: watch::Sender<bool>,
 }
 
-/// A peer's live subscriptions, so that its shutdown ends them (the core's stream ends
-/// only when the peer is dropped, which a host handle may delay indefinitely).
-#[derive(Default)]
-pub(crate) struct Subscribers(StdMutex<Vec<Weak<EventSubscription>>>);
-
-impl Subscribers {
-    pub(crate) fn subscribe(&self, peer: &snap2p::Peer) -> Arc<EventSubscription> {
-        // Under the list's lock: a shutdown sets the peer's closed flag before it ends the
-        // listed subscriptions, so this one is either listed in time or born ended.
-        let mut list = self.0.lock().unwrap();
-        let sub = Arc::new(EventSubscription {
-            events: Mutex::new(Some(peer.events())),
+impl EventSubscription {
+    /// A subscription reading `events` (the core ends them after a peer's shutdown, once
+    /// its sessions' `session_closed` are queued).
+    pub(crate) fn new(events: snap2p::Events) -> Arc<Self> {
+        Arc::new(EventSubscription {
+            events: Mutex::new(Some(events)),
             closed: watch::channel(false).0,
-            ended: watch::channel(peer.is_closed()).0,
-        });
-        list.retain(|w| w.strong_count() > 0);
-        list.push(Arc::downgrade(&sub));
-        sub
-    }
-
-    /// The peer is shut down: each subscription ends after the events queued by now.
-    pub(crate) fn end(&self) {
-        let list: Vec<_> = self.0.lock().unwrap().drain(..).collect();
-        for sub in list.iter().filter_map(Weak::upgrade) {
-            sub.ended.send_replace(true);
-        }
+        })
     }
 }
 
@@ -170,7 +150,6 @@ impl EventSubscription {
     /// receive is cancel-safe): a caller that stops waiting loses no event.
     pub async fn next(&self) -> Option<PeerEvent> {
         let mut closed = self.closed.subscribe();
-        let mut ended = self.ended.subscribe();
         let mut slot = tokio::select! {
             biased;
             _ = closed.wait_for(|c| *c) => return None,
@@ -182,8 +161,6 @@ impl EventSubscription {
                 biased;
                 _ = closed.wait_for(|c| *c) => None,
                 ev = events.next() => ev,
-                // Only when no event is ready: what was queued is read first.
-                _ = ended.wait_for(|e| *e) => None,
             };
             match ev {
                 None => {

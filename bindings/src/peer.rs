@@ -9,7 +9,7 @@ use snap2p::transport::{WsConfig, WsTransport};
 use snap2p::{DialOptions, ErrorCode, PeerConfig};
 
 use crate::error::{Result, Snap2pError};
-use crate::events::{EventSubscription, PeerStats, Subscribers};
+use crate::events::{EventSubscription, PeerStats};
 use crate::identity::{parse_principal_arg, Signer};
 use crate::rt::{ignore_sigpipe, on_runtime, Subscription};
 use crate::session::{AliasInfo, Connection};
@@ -94,6 +94,10 @@ pub struct PeerOptions {
     /// PEM file of root certificates trusted, besides Mozilla's, when dialing `wss://`.
     #[uniffi(default)]
     pub tls_root_file: Option<String>,
+    /// Locators others reach this peer on that are not its listeners' own (a `wss://`
+    /// name served by a reverse proxy, a forwarded port); PX-1 advertises them first.
+    #[uniffi(default)]
+    pub external_locators: Vec<String>,
 }
 
 /// The core's WebSocket transport with these TLS files, as `snap2p listen --tls-cert
@@ -148,7 +152,6 @@ pub trait ConnectionHandler: Send + Sync {
 #[derive(uniffi::Object)]
 pub struct Peer {
     inner: snap2p::Peer,
-    subscribers: Subscribers,
 }
 
 #[uniffi::export]
@@ -168,6 +171,11 @@ impl Peer {
             .map(|p| parse_principal_arg(p))
             .collect::<Result<_>>()?;
         config.px1 = options.px1;
+        config.external_locators = options
+            .external_locators
+            .iter()
+            .map(|l| l.parse())
+            .collect::<std::result::Result<_, snap2p::Error>>()?;
         if let Some(b) = options.rekey_after_bytes {
             config.limits.rekey_after_bytes = b;
         }
@@ -213,10 +221,7 @@ impl Peer {
             Ok(peer)
         })
         .await?;
-        Ok(Arc::new(Peer {
-            inner,
-            subscribers: Subscribers::default(),
-        }))
+        Ok(Arc::new(Peer { inner }))
     }
 
     /// `stacks:SP…`
@@ -259,11 +264,21 @@ impl Peer {
             .collect()
     }
 
+    /// Where others reach this peer, as PX-1 advertises it: `external_locators` first, then
+    /// every listener's locator.
+    pub fn reachable_locators(&self) -> Vec<String> {
+        self.inner
+            .reachable_locators()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
     /// Subscribes to this peer's events (docs/EVENTS.md); each call is a subscription of
     /// its own, stopped by its `close()` (Kotlin: `cancel()`) or by releasing it, and ended
     /// by `shutdown()` once the events queued by then are read.
     pub fn events(&self) -> Arc<EventSubscription> {
-        self.subscribers.subscribe(&self.inner)
+        EventSubscription::new(self.inner.events())
     }
 
     /// This peer's counters now.
@@ -370,7 +385,6 @@ impl Peer {
             Ok(())
         })
         .await;
-        self.subscribers.end();
     }
 
     pub fn is_shut_down(&self) -> bool {

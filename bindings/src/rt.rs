@@ -51,6 +51,14 @@ where
     Ok(host::run(fut).await?)
 }
 
+/// How many threads the snap2p runtime has now (its two workers, and blocking-pool threads
+/// that end after 10 s idle). For leak checks: on Linux a thread another pool starts from
+/// a snap2p thread inherits its name, so counting threads named "snap2p" overcounts.
+#[uniffi::export]
+pub fn runtime_threads() -> u64 {
+    host::runtime_threads() as u64
+}
+
 /// A running callback subscription (`Peer.onConnection`, `Connection.onStream`,
 /// `Stream.onData`). `cancel()` (or releasing the handle: Kotlin `close()`/`use {}`,
 /// Swift deinit) stops it; a callback already running finishes, no new one starts.

@@ -275,7 +275,9 @@ impl crate::session::Observer for Tap {
 
 /// Where a peer's events go and what it counts.
 pub(crate) struct Monitor {
-    tx: broadcast::Sender<PeerEvent>,
+    /// The one strong sender (sessions hold the tap's weak one); None once the peer is
+    /// closed, which ends every subscription after the events it queued.
+    tx: Mutex<Option<broadcast::Sender<PeerEvent>>>,
     tap: std::sync::Arc<Tap>,
     sessions_inbound: AtomicU64,
     sessions_outbound: AtomicU64,
@@ -292,7 +294,7 @@ impl Default for Monitor {
                 bytes_sent: AtomicU64::new(0),
                 bytes_received: AtomicU64::new(0),
             }),
-            tx,
+            tx: Mutex::new(Some(tx)),
             sessions_inbound: AtomicU64::new(0),
             sessions_outbound: AtomicU64::new(0),
             handshakes_failed: Mutex::new(BTreeMap::new()),
@@ -302,17 +304,28 @@ impl Default for Monitor {
 }
 
 impl Monitor {
+    /// A subscription; one made after [`Monitor::end`] has ended already.
     pub(crate) fn subscribe(&self) -> Events {
-        Events {
-            rx: self.tx.subscribe(),
-        }
+        let rx = match &*self.tx.lock().unwrap() {
+            Some(tx) => tx.subscribe(),
+            None => broadcast::channel(1).1,
+        };
+        Events { rx }
     }
 
     /// Sends the event `build` makes, if anyone listens.
     pub(crate) fn emit(&self, build: impl FnOnce() -> PeerEvent) {
-        if self.tx.receiver_count() > 0 {
-            let _ = self.tx.send(build());
+        if let Some(tx) = &*self.tx.lock().unwrap() {
+            if tx.receiver_count() > 0 {
+                let _ = tx.send(build());
+            }
         }
+    }
+
+    /// The peer is closed: each subscription ends after the events it has queued, and
+    /// nothing more is sent (`Peer::close`).
+    pub(crate) fn end(&self) {
+        self.tx.lock().unwrap().take();
     }
 
     pub(crate) fn established(&self, direction: Direction) {

@@ -24,14 +24,33 @@ use crate::identity::{
 };
 use crate::policy::Visibility;
 
+/// Threads of [`runtime`] alive now (started and not yet stopped).
+static RUNTIME_THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many threads the shared runtime has now: its two workers and any blocking-pool
+/// threads (which tokio stops after 10 s idle). What a host's leak check counts: thread
+/// names cannot tell, because a thread the host's own pool starts from one of these (a
+/// Dispatch worker started while a completion ran on a runtime thread) inherits the
+/// name "snap2p" on Linux, and lives on that pool's schedule.
+pub fn runtime_threads() -> usize {
+    RUNTIME_THREADS.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// The runtime shared by all bindings in one process (two worker threads: these machines
 /// and phones have few cores; sessions are I/O-bound).
 pub fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
+        use std::sync::atomic::Ordering::SeqCst;
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("snap2p")
+            .on_thread_start(|| {
+                RUNTIME_THREADS.fetch_add(1, SeqCst);
+            })
+            .on_thread_stop(|| {
+                RUNTIME_THREADS.fetch_sub(1, SeqCst);
+            })
             .enable_all()
             .build()
             .expect("cannot start the snap2p runtime")
@@ -371,6 +390,31 @@ impl From<&Error> for ErrorInfo {
 
 #[cfg(test)]
 mod tests {
+
+    /// The runtime counts its threads: two workers from the start, plus a blocking-pool
+    /// thread while one runs.
+    #[test]
+    fn runtime_threads_counts_workers_and_blocking_threads() {
+        let rt = super::runtime();
+        let workers = (0..200)
+            .map(|_| {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                super::runtime_threads()
+            })
+            .find(|&n| n >= 2);
+        assert!(workers.is_some(), "{} threads", super::runtime_threads());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let job = rt.spawn_blocking(move || {
+            tx.send(super::runtime_threads()).unwrap();
+            done_rx.recv().unwrap();
+        });
+        let during = rx.recv().unwrap();
+        assert!(during >= 3, "a blocking thread is counted: {during}");
+        done_tx.send(()).unwrap();
+        rt.block_on(job).unwrap();
+    }
+
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::mpsc as sync_mpsc;

@@ -26,7 +26,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -261,6 +261,10 @@ pub(crate) struct PeerInner {
     closed: AtomicBool,
     /// Wakes `accept` calls pending when `close` runs (they hold the receiver's lock).
     closing: tokio::sync::Notify,
+    /// Sessions whose end is not reported yet (`register`'s task), and the wake-up of
+    /// `close`, which waits for those reports before it ends the event subscriptions.
+    unreported: AtomicUsize,
+    reported: tokio::sync::Notify,
     /// Capabilities announced in HELLO.
     capabilities: Vec<String>,
     transports: Transports,
@@ -450,6 +454,8 @@ impl PeerBuilder {
                 listeners: Mutex::new(Vec::new()),
                 closed: AtomicBool::new(false),
                 closing: tokio::sync::Notify::new(),
+                unreported: AtomicUsize::new(0),
+                reported: tokio::sync::Notify::new(),
                 capabilities,
                 transports,
                 router,
@@ -795,14 +801,16 @@ impl Peer {
         // task holds no strong reference to the peer).
         let weak = self.downgrade();
         let watched = conn.clone();
+        self.inner.unreported.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
             let why = watched.closed().await;
             if let Some(peer) = Peer::from_weak(&weak) {
+                let _reported = Reported(&peer.inner);
                 peer.remember_alias(&watched);
                 let stats = watched.stats();
-                // This side's own keepalive verdict (session/keepalive.rs); the remote's,
-                // received in an ERROR, reads "the peer closed the session: ...".
-                if why.code == ErrorCode::Timeout && why.message.starts_with("keepalive:") {
+                // This side's own keepalive verdict (session/keepalive.rs), not the
+                // remote's, received in an ERROR.
+                if watched.keepalive_expired() {
                     peer.inner.monitor.emit(|| {
                         let mut ev = PeerEvent::new(EventKind::KeepaliveTimeout).error(&why);
                         ev.connection = Some(watched.id());
@@ -1098,11 +1106,35 @@ impl Peer {
         for c in &conns {
             let _ = tokio::time::timeout(Duration::from_secs(2), c.closed()).await;
         }
+        // Every session's end reported (`register`), then the subscriptions end after
+        // what they queued: a subscriber reads each `session_closed`, then its end.
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            loop {
+                let reported = self.inner.reported.notified();
+                if self.inner.unreported.load(Ordering::SeqCst) == 0 {
+                    break;
+                }
+                reported.await;
+            }
+        })
+        .await;
+        self.inner.monitor.end();
         self.inner.incoming_rx.lock().await.close();
     }
 
     pub fn is_closed(&self) -> bool {
         self.inner.closed.load(Ordering::SeqCst)
+    }
+}
+
+/// Counts a session's end as reported when dropped (after its events, or on a panic).
+struct Reported<'a>(&'a PeerInner);
+
+impl Drop for Reported<'_> {
+    fn drop(&mut self) {
+        if self.0.unreported.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.reported.notify_waiters();
+        }
     }
 }
 

@@ -123,3 +123,41 @@ async fn failed_and_refused_inbound_handshakes_are_reported_with_their_codes() {
     .await
     .unwrap();
 }
+
+/// `Peer::close` ends every subscription, after the events it queued: each of the peer's
+/// sessions' `session_closed` is read, then the end (`None`); a subscription made after
+/// the close has ended already. Each binding's event iterator ends the same way, because
+/// it reads this one (issue 29: a subscription used to end before the last
+/// `session_closed` was sent, and a Swift test saw none, intermittently).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_ends_subscriptions_after_every_session_closed() {
+    timeout(T, async {
+        for round in 0..20 {
+            let server = peer(PeerConfig::default()).await;
+            let client = peer(PeerConfig::default()).await;
+            let addr = server.listen("127.0.0.1:0").await.unwrap();
+            let mut events = client.events();
+            let mut ids = Vec::new();
+            for _ in 0..3 {
+                ids.push(client.dial(&addr.to_string()).await.unwrap().id());
+            }
+            client.close().await;
+            let mut closed = Vec::new();
+            while let Some(ev) = events.next().await {
+                if ev.kind == EventKind::SessionClosed {
+                    closed.push(ev.connection.unwrap());
+                }
+            }
+            closed.sort();
+            ids.sort();
+            assert_eq!(closed, ids, "round {round}: the session_closed events read");
+            assert!(
+                client.events().next().await.is_none(),
+                "a late subscription"
+            );
+            server.close().await;
+        }
+    })
+    .await
+    .unwrap();
+}

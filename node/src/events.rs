@@ -7,7 +7,7 @@
 //! `Date`; durations as fractional numbers); byte counts are numbers (exact below 2^53).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex as StdMutex, Weak};
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use napi_derive::napi;
@@ -85,8 +85,6 @@ pub(crate) struct EventsInner {
     events: Mutex<Option<snap2p::Events>>,
     /// `close()`: stop now, unread events dropped.
     closed: watch::Sender<bool>,
-    /// The peer was closed: what is queued is still read, then `next` ends.
-    ended: watch::Sender<bool>,
 }
 
 impl EventsInner {
@@ -94,16 +92,14 @@ impl EventsInner {
         Arc::new(EventsInner {
             events: Mutex::new(Some(events)),
             closed: watch::channel(false).0,
-            ended: watch::channel(false).0,
         })
     }
 
     /// The next event; None once closed, or once the peer is closed (or gone) and its
-    /// last events are read. The core's receive is cancel-safe, so a `next` dropped while
+    /// last events are read (the core ends its subscriptions after the peer's close). The core's receive is cancel-safe, so a `next` dropped while
     /// waiting loses nothing.
     async fn next(&self) -> Option<snap2p::PeerEvent> {
         let mut closed = self.closed.subscribe();
-        let mut ended = self.ended.subscribe();
         let mut slot = tokio::select! {
             biased;
             _ = closed.wait_for(|c| *c) => return None,
@@ -114,8 +110,6 @@ impl EventsInner {
             biased;
             _ = closed.wait_for(|c| *c) => None,
             ev = events.next() => ev,
-            // Only when no event is ready: the queue is drained first.
-            _ = ended.wait_for(|e| *e) => None,
         };
         if ev.is_none() {
             // Closed, or the peer is gone: unsubscribe now.
@@ -138,40 +132,19 @@ impl EventsInner {
     }
 }
 
-/// The subscriptions of one peer, so that closing the peer ends them (an iteration over
-/// them then finishes instead of waiting forever).
-#[derive(Clone, Default)]
-pub(crate) struct Subscribers(Arc<StdMutex<Vec<Weak<EventsInner>>>>);
-
-impl Subscribers {
-    /// `peer_closed`: subscribed after the peer's close (ends once drained).
-    pub(crate) fn subscribe(
-        &self,
-        events: snap2p::Events,
-        peer_closed: bool,
-    ) -> NativeEventSubscription {
-        let inner = EventsInner::new(events);
-        inner.ended.send_replace(peer_closed);
-        let mut subs = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        subs.retain(|w| w.strong_count() > 0);
-        subs.push(Arc::downgrade(&inner));
-        NativeEventSubscription { inner }
-    }
-
-    /// The peer is closed: each subscription reads what is queued, then ends.
-    pub(crate) fn end_all(&self) {
-        let subs = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
-        for s in subs.iter().filter_map(Weak::upgrade) {
-            s.ended.send_replace(true);
-        }
-    }
-}
-
 /// A subscription to a peer's events (`peer.events()`); `index.js` makes it an async
 /// iterator. Garbage collection of an idle subscription unsubscribes it too.
 #[napi]
 pub struct NativeEventSubscription {
     inner: Arc<EventsInner>,
+}
+
+impl NativeEventSubscription {
+    pub(crate) fn new(events: snap2p::Events) -> Self {
+        NativeEventSubscription {
+            inner: EventsInner::new(events),
+        }
+    }
 }
 
 #[napi]

@@ -13,7 +13,7 @@ use snap2p::{host, DialOptions, Invite, LocalWallet, Peer, PeerConfig, WalletSig
 
 use crate::conn::NativeConnection;
 use crate::error::{invalid, ResultExt};
-use crate::events::{NativeEventSubscription, PeerStatsJs, Subscribers};
+use crate::events::{NativeEventSubscription, PeerStatsJs};
 use crate::util::{on_core, parse_network, parse_principal};
 
 /// Options of `Peer.create`. Every field is optional; the defaults are those of the core
@@ -54,6 +54,9 @@ pub struct PeerOptions {
     pub tls_key_file: Option<String>,
     /// PEM file of root certificates trusted, besides Mozilla's, when dialing `wss://`.
     pub tls_root_file: Option<String>,
+    /// Locators others reach this peer on that are not its listeners' own (a `wss://`
+    /// name served by a reverse proxy, a forwarded port); advertised first.
+    pub external_locators: Option<Vec<String>>,
 }
 
 fn config(o: &PeerOptions) -> napi::Result<PeerConfig> {
@@ -79,6 +82,9 @@ fn config(o: &PeerOptions) -> napi::Result<PeerConfig> {
         c.attestation_ttl_secs = ttl;
     }
     c.preauth_rate_per_min = o.preauth_rate_per_min;
+    for l in o.external_locators.iter().flatten() {
+        c.external_locators.push(l.parse::<snap2p::Locator>().js()?);
+    }
     if let Some(ms) = o.connect_timeout_ms {
         c.connect_timeout = Duration::from_millis(ms.into());
     }
@@ -124,10 +130,7 @@ pub async fn create_with_signer(
         builder = builder.transport(ws);
     }
     let inner = on_core(builder.build()).await?;
-    Ok(NativePeer {
-        inner,
-        subscribers: Subscribers::default(),
-    })
+    Ok(NativePeer { inner })
 }
 
 /// Creates a peer with a fresh throw-away wallet (what the TypeScript `Peer.create()`
@@ -191,8 +194,6 @@ impl From<AliasCard> for AliasCardJs {
 #[napi]
 pub struct NativePeer {
     inner: Peer,
-    /// Every `events()` subscription, ended by `close()`.
-    subscribers: Subscribers,
 }
 
 #[napi]
@@ -242,13 +243,23 @@ impl NativePeer {
             .collect()
     }
 
+    /// Where others can reach this peer, as it advertises it (PX-1): the configured
+    /// `externalLocators` first, then every listener's locator.
+    #[napi]
+    pub fn reachable_locators(&self) -> Vec<String> {
+        self.inner
+            .reachable_locators()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
     /// Subscribes to this peer's events (docs/EVENTS.md); each call is a subscription of
     /// its own, stopped by its `close()`; `close()` of the peer ends it after its last
     /// events.
     #[napi]
     pub fn events(&self) -> NativeEventSubscription {
-        self.subscribers
-            .subscribe(self.inner.events(), self.inner.is_closed())
+        NativeEventSubscription::new(self.inner.events())
     }
 
     /// This peer's counters now.
@@ -296,11 +307,9 @@ impl NativePeer {
     /// Stops listening, closes every connection, ends `accept`.
     #[napi]
     pub async fn close(&self) -> napi::Result<()> {
-        let (peer, subscribers) = (self.inner.clone(), self.subscribers.clone());
+        let peer = self.inner.clone();
         on_core(async move {
             peer.close().await;
-            // After the close, so its `session_closed` events are read first.
-            subscribers.end_all();
             Ok(())
         })
         .await

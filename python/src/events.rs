@@ -4,7 +4,7 @@
 //! core. Times are seconds as floats (`at` since the Unix epoch, as `time.time()`).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex as StdMutex, Weak};
+use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use pyo3::prelude::*;
@@ -141,8 +141,6 @@ pub(crate) struct EventsInner {
     stash: StdMutex<VecDeque<snap2p::PeerEvent>>,
     /// `close()`: stop now, unread events dropped.
     closed: watch::Sender<bool>,
-    /// The peer was closed: what is queued is still read, then the iteration ends.
-    ended: watch::Sender<bool>,
 }
 
 impl EventsInner {
@@ -151,10 +149,10 @@ impl EventsInner {
     }
 
     /// Waits until an event is in the stash (true), or the subscription is over: closed,
-    /// or the peer closed (or gone) and its last events read (false).
+    /// or the peer closed (or gone) and its last events read (false; the core ends its
+    /// subscriptions after the peer's close).
     async fn fill(&self) -> bool {
         let mut closed = self.closed.subscribe();
-        let mut ended = self.ended.subscribe();
         let mut slot = tokio::select! {
             biased;
             _ = closed.wait_for(|c| *c) => return false,
@@ -171,8 +169,6 @@ impl EventsInner {
             biased;
             _ = closed.wait_for(|c| *c) => None,
             ev = events.next() => ev,
-            // Only when no event is ready: the queue is drained first.
-            _ = ended.wait_for(|e| *e) => None,
         };
         // No await between taking the event and stashing it.
         match ev {
@@ -204,30 +200,14 @@ impl EventsInner {
     }
 }
 
-/// The subscriptions of one peer, so that closing the peer ends their iterations.
-#[derive(Clone, Default)]
-pub(crate) struct Subscribers(Arc<StdMutex<Vec<Weak<EventsInner>>>>);
-
-impl Subscribers {
-    /// `peer_closed`: subscribed after the peer's close (ends once drained).
-    pub(crate) fn subscribe(&self, events: snap2p::Events, peer_closed: bool) -> EventSubscription {
-        let inner = Arc::new(EventsInner {
-            events: Mutex::new(Some(events)),
-            stash: StdMutex::default(),
-            closed: watch::channel(false).0,
-            ended: watch::channel(peer_closed).0,
-        });
-        let mut subs = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        subs.retain(|w| w.strong_count() > 0);
-        subs.push(Arc::downgrade(&inner));
-        EventSubscription { inner }
-    }
-
-    /// The peer is closed: each subscription reads what is queued, then ends.
-    pub(crate) fn end_all(&self) {
-        let subs = std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()));
-        for s in subs.iter().filter_map(Weak::upgrade) {
-            s.ended.send_replace(true);
+impl EventSubscription {
+    pub(crate) fn new(events: snap2p::Events) -> Self {
+        EventSubscription {
+            inner: Arc::new(EventsInner {
+                events: Mutex::new(Some(events)),
+                stash: StdMutex::default(),
+                closed: watch::channel(false).0,
+            }),
         }
     }
 }

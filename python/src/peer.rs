@@ -12,7 +12,7 @@ use snap2p::transport::{WsConfig, WsTransport};
 use snap2p::{DialOptions, LocalWallet as CoreWallet, PeerConfig, WalletSigner};
 
 use crate::error::{invalid, to_py};
-use crate::events::{EventSubscription, PeerStats, Subscribers};
+use crate::events::{EventSubscription, PeerStats};
 use crate::identity::{parse_network, parse_principal_any, LocalWallet};
 use crate::session::{
     aio, subscribe, wrap_connection, Connection, ConnectionIterator, Subscription,
@@ -108,8 +108,6 @@ pub struct Peer {
     /// Connections taken from the core by an ``accept`` whose caller may have gone (a
     /// timeout, a cancelled task): kept here for the next one instead of being lost.
     inbound: Inbound,
-    /// Every ``events()`` subscription, ended by ``close()``.
-    subscribers: Subscribers,
 }
 
 /// The WebSocket transport and its TLS files a ``wss://`` listener or dialer needs.
@@ -162,13 +160,17 @@ impl Peer {
     ///   2**30 bytes, 100,000 frames, 3600 s);
     /// - ``tls_cert_file`` and ``tls_key_file``: the PEM certificate chain and key a
     ///   ``wss://`` listener presents; ``tls_root_file``: a PEM file of roots trusted,
-    ///   besides Mozilla's, when dialing ``wss://``.
+    ///   besides Mozilla's, when dialing ``wss://``;
+    /// - ``external_locators``: locators others reach this peer on that are not its
+    ///   listeners' own (a ``wss://`` name served by a reverse proxy, a forwarded port),
+    ///   advertised by PX-1 before the listeners' locators.
     #[staticmethod]
     #[pyo3(signature = (
         *, visibility = "public", allowlist = None, alias = None, signer = None,
         wallet = None, network = "mainnet", px1 = None, allowlist_gate = None,
         rekey_after_bytes = None, rekey_after_frames = None, rekey_interval = None,
-        tls_cert_file = None, tls_key_file = None, tls_root_file = None
+        tls_cert_file = None, tls_key_file = None, tls_root_file = None,
+        external_locators = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn create<'py>(
@@ -187,6 +189,7 @@ impl Peer {
         tls_cert_file: Option<PathBuf>,
         tls_key_file: Option<PathBuf>,
         tls_root_file: Option<PathBuf>,
+        external_locators: Option<Vec<String>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let mut config = PeerConfig::default()
             .with_visibility(snap2p::host::parse_visibility(visibility).map_err(to_py)?);
@@ -205,6 +208,9 @@ impl Peer {
         };
         config.px1 = px1;
         config.allowlist_gate = allowlist_gate;
+        for l in external_locators.unwrap_or_default() {
+            config.external_locators.push(l.parse().map_err(to_py)?);
+        }
         if let Some(b) = rekey_after_bytes {
             config.limits.rekey_after_bytes = b;
         }
@@ -238,7 +244,6 @@ impl Peer {
             Ok(Peer {
                 inner,
                 inbound: Inbound::default(),
-                subscribers: Subscribers::default(),
             })
         })
     }
@@ -302,11 +307,21 @@ impl Peer {
             .collect()
     }
 
+    /// Where others reach this peer, as PX-1 advertises it: ``external_locators`` first,
+    /// then every listener's locator.
+    #[getter]
+    fn reachable_locators(&self) -> Vec<String> {
+        self.inner
+            .reachable_locators()
+            .iter()
+            .map(|l| l.to_string())
+            .collect()
+    }
+
     /// Subscribes to this peer's events (docs/EVENTS.md): ``async for event in
     /// peer.events()``. Each call is a subscription of its own.
     fn events(&self) -> EventSubscription {
-        self.subscribers
-            .subscribe(self.inner.events(), self.inner.is_closed())
+        EventSubscription::new(self.inner.events())
     }
 
     /// This peer's counters now (docs/EVENTS.md, "Counters").
@@ -468,11 +483,9 @@ impl Peer {
 
     /// Stops listening and closes every session.
     fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let (peer, subscribers) = (self.inner.clone(), self.subscribers.clone());
+        let peer = self.inner.clone();
         future_into_py(py, async move {
             peer.close().await;
-            // After the close, so the events queued by then are read first.
-            subscribers.end_all();
             Ok(())
         })
     }

@@ -245,6 +245,12 @@ impl Connection {
         st.finished || st.session.error().is_some()
     }
 
+    /// Whether this side ended the session because its keepalive went unanswered (the
+    /// peer's `keepalive_timeout` event).
+    pub(crate) fn keepalive_expired(&self) -> bool {
+        self.shared.lock().session.keepalive_expired()
+    }
+
     /// Waits until the session has ended and its socket is closed; returns why.
     pub async fn closed(&self) -> Error {
         std::future::poll_fn(|cx| {

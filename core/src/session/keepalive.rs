@@ -10,6 +10,9 @@ use crate::wire::message::Message;
 
 #[derive(Debug)]
 pub(crate) struct Keepalive {
+    /// A PONG did not come in time: this side ended the session (the `keepalive_timeout`
+    /// event; an Error's text is not a flag).
+    expired: bool,
     interval: Duration,
     timeout: Duration,
     idle_timeout: Option<Duration>,
@@ -29,6 +32,7 @@ pub(crate) struct Keepalive {
 impl Keepalive {
     pub fn new(limits: &SessionLimits, initiator: bool) -> Self {
         Keepalive {
+            expired: false,
             interval: limits.keepalive_interval,
             timeout: limits.keepalive_timeout,
             idle_timeout: limits.idle_timeout,
@@ -90,6 +94,11 @@ impl Keepalive {
         self.ping_seq
     }
 
+    /// Whether this side ended the session because a PONG did not come in time.
+    pub fn expired(&self) -> bool {
+        self.expired
+    }
+
     /// The next keepalive instant: the PONG deadline while a PING is outstanding, else
     /// when the next PING is due.
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -101,6 +110,7 @@ impl Keepalive {
     pub fn handle_timeout(&mut self, now: Instant, unix: i64) -> Result<Option<Vec<u8>>, Error> {
         if let Some(deadline) = self.ping_deadline {
             if now >= deadline {
+                self.expired = true;
                 return Err(Error::new(
                     ErrorCode::Timeout,
                     format!("keepalive: no PONG within {} ms", self.timeout.as_millis()),

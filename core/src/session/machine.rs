@@ -266,6 +266,11 @@ impl Session {
         self.closed_by_peer
     }
 
+    /// Whether this side ended the session because its keepalive went unanswered.
+    pub fn keepalive_expired(&self) -> bool {
+        self.keepalive.expired()
+    }
+
     pub fn remote_principal(&self) -> Option<&Principal> {
         self.remote_principal.as_ref()
     }

@@ -74,15 +74,17 @@ async function observability(): Promise<void> {
     rekeyAfterBytes: 1 << 20,
     rekeyAfterFrames: 1000,
     rekeyIntervalSecs: 0,
+    externalLocators: ['wss://node.example.org:443/snap2p'],
   });
   await peer.listen('wss://127.0.0.1:0/p');
   const locators: string[] = peer.listenLocators;
+  const advertised: string[] = peer.reachableLocators;
   const events: EventSubscription = peer.events();
   for await (const ev of events) {
     const e: PeerEvent = ev;
     const when: Date = e.at;
     if (e.kind === 'handshake_failed' && e.code === ErrorCode.ERR_INVITE_INVALID) break;
-    if (e.kind === 'session_closed') console.log(e.connection, e.bytesSent, e.duration, when);
+    if (e.kind === 'session_closed') console.log(advertised, e.connection, e.bytesSent, e.duration, when);
     if (e.kind === 'stream_opened') console.log(e.stream ?? 0, e.label ?? '');
     if (e.kind === 'px1_query') console.log(e.count ?? 0);
   }

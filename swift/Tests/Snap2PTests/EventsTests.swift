@@ -280,3 +280,23 @@ final class WssTests: XCTestCase {
         }
     }
 }
+
+/// PeerOptions.externalLocators (issue 27): advertised first, written canonically, checked.
+/// (The dial through one, by principal over PX-1, is tested in Rust, Node, Python and Kotlin.)
+final class ExternalLocatorsTests: XCTestCase {
+    func testExternalLocatorsAreAdvertisedFirstAndChecked() async throws {
+        try await withTimeout {
+            let peer = try await Peer.create(options: PeerOptions(
+                externalLocators: ["wss://Node.Example.org:443/snap2p", "tcp://203.0.113.5:9000"]))
+            let bound = try await peer.listen(addr: "127.0.0.1:0")
+            // Host lower-cased, the tcp:// form bare (PROTOCOL.md §14), then the listener.
+            XCTAssertEqual(peer.reachableLocators(), ["wss://node.example.org:443/snap2p", "203.0.113.5:9000", bound])
+            for bad in ["01.2.3.4:9000", "wss://node.example.org", "ws://h:0/p"] {
+                await expectError(25, "ERR_INVALID_ARGUMENT") {
+                    _ = try await Peer.create(options: PeerOptions(externalLocators: [bad]))
+                }
+            }
+            await peer.shutdown()
+        }
+    }
+}

@@ -82,5 +82,26 @@ enum Proc {
     /// thread "snap2p"). Swift's and Dispatch's own pools grow and shrink on their own
     /// schedule, so a leak check counts only these.
     static var snap2pThreads: Int { threadNames.filter { $0.hasPrefix("snap2p") }.count }
+
+    /// Each snap2p thread as "tid start=<ticks since boot> state=<S|R|…> syscall=<nr and
+    /// args>": for a leak report, which thread is new and what it waits in (a tokio worker
+    /// waits in epoll_wait (232) or futex (202), an idle blocking-pool thread in futex with
+    /// a timeout).
+    static var snap2pThreadDetails: [String] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        func read(_ tid: String, _ file: String) -> String {
+            ((try? String(contentsOfFile: "/proc/self/task/\(tid)/\(file)", encoding: .utf8)) ?? "?")
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        return tasks.sorted().compactMap { tid in
+            guard read(tid, "comm").hasPrefix("snap2p") else { return nil }
+            // stat: "pid (comm) state ... field 22 = starttime"; comm has no spaces here.
+            let stat = read(tid, "stat").split(separator: " ")
+            let state = stat.count > 2 ? String(stat[2]) : "?"
+            let start = stat.count > 21 ? String(stat[21]) : "?"
+            let syscall = read(tid, "syscall").split(separator: " ").prefix(3).joined(separator: " ")
+            return "\(tid) start=\(start) state=\(state) syscall=\(syscall)"
+        }
+    }
 }
 
