@@ -390,6 +390,7 @@ impl Listener for WsListen {
             let work = async move {
                 #[cfg(feature = "wss")]
                 if let Some(acceptor) = tls {
+                    let tcp = tokio::io::BufReader::with_capacity(tls::READ_BUFFER, tcp);
                     let tls = acceptor.accept(tcp).await.map_err(|e| {
                         Error::new(
                             ErrorCode::HandshakeFailed,
@@ -693,6 +694,7 @@ mod tls {
 
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use tokio::io::BufReader;
     use tokio::net::TcpStream;
     use tokio_rustls::{client::TlsStream, TlsAcceptor, TlsConnector};
 
@@ -703,6 +705,12 @@ mod tls {
     fn invalid(msg: String) -> Error {
         Error::new(ErrorCode::InvalidArgument, msg)
     }
+
+    /// Bytes read from the TCP socket at once under TLS. rustls asks its socket for at
+    /// most 4 KiB per read (rustls 0.23, `DeframerVecBuffer::prepare_read`), so a 16 KiB
+    /// record took five `read` calls; behind this buffer one call brings several records
+    /// and rustls' reads are copies from it.
+    pub(super) const READ_BUFFER: usize = 64 * 1024;
 
     pub(super) fn read_certs(path: &std::path::Path) -> Result<Vec<Vec<u8>>, Error> {
         let certs = CertificateDer::pem_file_iter(path)
@@ -813,14 +821,14 @@ mod tls {
             &self,
             tcp: TcpStream,
             locator: &Locator,
-        ) -> Result<TlsStream<TcpStream>, Error> {
+        ) -> Result<TlsStream<BufReader<TcpStream>>, Error> {
             let name: ServerName<'static> = match locator.host() {
                 Host::Ip(ip) => ServerName::IpAddress((*ip).into()),
                 Host::Name(n) => ServerName::try_from(n.clone())
                     .map_err(|e| invalid(format!("{n} is not a TLS server name: {e}")))?,
             };
             TlsConnector::from(self.client.clone())
-                .connect(name, tcp)
+                .connect(name, BufReader::with_capacity(READ_BUFFER, tcp))
                 .await
                 .map_err(|e| {
                     Error::new(
