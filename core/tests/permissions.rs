@@ -583,3 +583,122 @@ async fn one_level_of_delegation_admits_the_delegate() {
     let e = c.present_grant(&wide.encode()).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::AuthInvalid);
 }
+
+// ---------------------------------------------------------------------------------------
+// Sans-IO: the check in the session machine, and its cost
+
+mod sans_io {
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use snap2p::policy::{PermissionRules, Permissions};
+    use snap2p::testing::{config, drain_events, pump, Side};
+    use snap2p::unstable::{ReadOutcome, Session};
+    use snap2p::{LocalWallet, Network};
+
+    /// An established pair of `sa` (dialer) and a listener `b` with `perms`.
+    fn pair(sa: &Side, perms: Option<Arc<Permissions>>) -> (Session, Session, Instant) {
+        let now = Instant::now();
+        let sb = Side::new(2);
+        let mut cb = config(&sb, false, now);
+        cb.permissions = perms;
+        let mut a = Session::new(config(sa, true, now), now).unwrap();
+        let mut b = Session::new(cb, now).unwrap();
+        pump(&mut a, &mut b, now);
+        assert!(a.is_established() && b.is_established());
+        (a, b, now)
+    }
+
+    /// Rules naming 1,000 other principals, `*`, and `a` with a prefix pattern.
+    fn big_rules(a: &Side) -> Arc<Permissions> {
+        let mut text = String::new();
+        for _ in 0..1000 {
+            let p = LocalWallet::generate(Network::Mainnet).principal();
+            text.push_str(&format!("{p}:files,chat*,admin streams=64\n"));
+        }
+        text.push_str("*:catalog,news*\n");
+        text.push_str(&format!("{}:orders,files*\n", a.wallet.principal()));
+        let perms = Permissions::new();
+        perms.set_rules(Some(PermissionRules::parse(&text).unwrap()));
+        Arc::new(perms)
+    }
+
+    /// One complete stream: `a` opens `label` and finishes, `b` accepts, reads the end and
+    /// finishes, `a` reads the end. Returns whether `b` accepted it.
+    fn round(a: &mut Session, b: &mut Session, now: Instant, label: &str) -> bool {
+        let id = a.open_stream(Some(label)).unwrap();
+        a.finish(id).unwrap();
+        pump(a, b, now);
+        let accepted = match b.accept_stream() {
+            Some(sid) => {
+                assert_eq!(sid, id);
+                assert!(matches!(b.read(sid, 64).unwrap(), ReadOutcome::Finished));
+                b.finish(sid).unwrap();
+                pump(a, b, now);
+                true
+            }
+            None => false,
+        };
+        let end = a.read(id, 64);
+        if accepted {
+            assert!(matches!(end.unwrap(), ReadOutcome::Finished));
+            b.release_stream(id);
+        } else {
+            assert_eq!(end.unwrap_err().code, snap2p::ErrorCode::StreamRefused);
+        }
+        a.release_stream(id);
+        drain_events(a);
+        drain_events(b);
+        accepted
+    }
+
+    #[test]
+    fn the_machine_refuses_before_the_accept_queue_and_keeps_the_session() {
+        let sa = Side::new(1);
+        let (mut a, mut b, now) = pair(&sa, Some(big_rules(&sa)));
+        // More rounds than the stream limit (1024): nothing leaks either way.
+        for i in 0..1500 {
+            let (label, want) = match i % 3 {
+                0 => ("files/x", true),
+                1 => ("catalog", true),
+                _ => ("admin", false),
+            };
+            assert_eq!(round(&mut a, &mut b, now, label), want, "round {i} {label}");
+        }
+        assert!(a.error().is_none() && b.error().is_none());
+    }
+
+    /// Stream opens per second through the machine pair, rules off (no permissions), no
+    /// rules set, and 1,002 rules: the best of 5 interleaved runs each. Timing on a shared
+    /// machine, so ignored by default:
+    /// `cargo test -p snap2p --test permissions -- --ignored --nocapture open_rate`.
+    #[test]
+    #[ignore]
+    fn open_rate_with_rules_is_within_10_percent_of_without() {
+        const N: usize = 20_000;
+        let sa = Side::new(1);
+        let variants: [(&str, Option<Arc<Permissions>>); 3] = [
+            ("rules off", None),
+            ("no rules set", Some(Arc::new(Permissions::new()))),
+            ("1,002 rules", Some(big_rules(&sa))),
+        ];
+        let mut best = [0f64; 3];
+        for _ in 0..5 {
+            for (k, (_, perms)) in variants.iter().enumerate() {
+                let (mut a, mut b, now) = pair(&sa, perms.clone());
+                let t = Instant::now();
+                for _ in 0..N {
+                    assert!(round(&mut a, &mut b, now, "files/photos"));
+                }
+                let rate = N as f64 / t.elapsed().as_secs_f64();
+                best[k] = best[k].max(rate);
+            }
+        }
+        for (k, (name, _)) in variants.iter().enumerate() {
+            println!("stream opens/s ({name}): {:.0}", best[k]);
+        }
+        let ratio = best[2] / best[0];
+        println!("with rules / without: {ratio:.3}");
+        assert!(ratio >= 0.9, "rules cost more than 10%: {ratio:.3}");
+    }
+}
