@@ -668,6 +668,34 @@ mod sans_io {
         assert!(a.error().is_none() && b.error().is_none());
     }
 
+    /// A rule's `rate=B` becomes the listener's send rate on that principal's session
+    /// (applied at its next inbound stream open): at one instant it sends about one
+    /// second's budget, against the whole flow-control window without the rate.
+    #[test]
+    fn a_rules_send_rate_paces_what_the_node_sends() {
+        let sa = Side::new(1);
+        let sent_at_once = |rate: &str| {
+            let perms = Permissions::new();
+            let line = format!("{}:files {rate}\n", sa.wallet.principal());
+            perms.set_rules(Some(PermissionRules::parse(&line).unwrap()));
+            let (mut a, mut b, now) = pair(&sa, Some(Arc::new(perms)));
+            a.open_stream(Some("files")).unwrap();
+            pump(&mut a, &mut b, now);
+            let sid = b.accept_stream().expect("files is permitted");
+            assert_eq!(b.write(sid, &vec![7u8; 200_000]).unwrap(), 200_000);
+            let mut buf = Vec::new();
+            b.poll_transmit(now, &mut buf, 1 << 22);
+            buf.len()
+        };
+        let paced = sent_at_once("rate=50000");
+        let free = sent_at_once("");
+        assert!(
+            paced < 60_000,
+            "sent {paced} bytes at once under rate=50000"
+        );
+        assert!(free > 190_000, "sent {free} bytes at once without a rate");
+    }
+
     /// Stream opens per second through the machine pair, rules off (no permissions), no
     /// rules set, and 1,002 rules: the best of 5 interleaved runs each. Timing on a shared
     /// machine, so ignored by default:
