@@ -4,7 +4,11 @@
 //!
 //!   relaynode relay ADDR              serve as a relay on ADDR (TCP)
 //!   relaynode listen RELAY            reserve on RELAY (ip:port), serve SHA-256 digests
-//!   relaynode send LOCATOR BYTES      dial LOCATOR, stream BYTES, check the digest
+//!   relaynode send LOCATOR BYTES [punch]
+//!                                     dial LOCATOR, stream BYTES, check the digest; with
+//!                                     `punch`, then try a hole punch and, if it works,
+//!                                     stream BYTES over the direct session and 1 MiB more
+//!                                     over the relayed one
 //!
 //! Prints one line per event on stdout (`RELAY addr`, `LISTEN locator observed=ip:port`,
 //! `CONNECTED transport=… ms=T`, `OK bytes=N sha256=HEX ms=T`, `ERROR code=N name msg`)
@@ -101,7 +105,12 @@ async fn main() {
         }
         "send" => {
             let total: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1 << 20);
-            let p = node(RelayConfig::default()).await;
+            let relay = Relay::new(RelayConfig::default());
+            let p = Peer::builder(PeerConfig::default())
+                .relay(relay.clone())
+                .build()
+                .await
+                .unwrap_or_else(|e| fail(e));
             let t0 = Instant::now();
             let conn = p.dial(&arg).await.unwrap_or_else(|e| fail(e));
             out(format!(
@@ -109,49 +118,84 @@ async fn main() {
                 conn.stats().transport,
                 t0.elapsed().as_millis()
             ));
-            let t1 = Instant::now();
-            let s = conn
-                .open_stream(Some("data"))
-                .await
-                .unwrap_or_else(|e| fail(e));
-            let mut h = Sha256::new();
-            let mut buf = vec![0u8; 64 * 1024];
-            let mut x: u32 = 0x9e37_79b9;
-            let mut sent = 0u64;
-            while sent < total {
-                let n = ((total - sent) as usize).min(buf.len());
-                for b in buf[..n].iter_mut() {
-                    x ^= x << 13;
-                    x ^= x >> 17;
-                    x ^= x << 5;
-                    *b = x as u8;
+            send(&conn, total, "OK").await;
+            if args.get(4).map(String::as_str) == Some("punch") {
+                let t2 = Instant::now();
+                match relay.hole_punch(&conn).await {
+                    Ok(direct) => {
+                        out(format!(
+                            "DIRECT yes ms={} transport={} remote={}",
+                            t2.elapsed().as_millis(),
+                            direct.stats().transport,
+                            direct
+                                .remote_addr()
+                                .map(|a| a.to_string())
+                                .unwrap_or_default()
+                        ));
+                        send(&direct, total, "DIRECT_OK").await;
+                        // The relayed session is still up and still carries streams.
+                        send(&conn, 1 << 20, "RELAYED_STILL_OK").await;
+                    }
+                    Err(e) => {
+                        out(format!(
+                            "DIRECT no ms={} code={} {}",
+                            t2.elapsed().as_millis(),
+                            e.code.as_u64(),
+                            e.message
+                        ));
+                        // A failed punch leaves the relayed session as it was.
+                        send(&conn, 1 << 20, "RELAYED_STILL_OK").await;
+                    }
                 }
-                h.update(&buf[..n]);
-                s.write_all(&buf[..n]).await.unwrap_or_else(|e| fail(e));
-                sent += n as u64;
-            }
-            s.finish().unwrap_or_else(|e| fail(e));
-            let reply = s.read_all(64).await.unwrap_or_else(|e| fail(e));
-            let digest = h.finalize();
-            let ok = reply.len() == 40
-                && reply[..32] == digest[..]
-                && u64::from_le_bytes(reply[32..].try_into().unwrap()) == total;
-            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-            if ok {
-                out(format!(
-                    "OK bytes={total} sha256={hex} ms={}",
-                    t1.elapsed().as_millis()
-                ));
-            } else {
-                out(format!("MISMATCH bytes={total} sha256={hex}"));
-                std::process::exit(1);
             }
             conn.close(snap2p::ErrorCode::Ok, "done");
             let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
         }
         _ => {
-            eprintln!("usage: relaynode relay ADDR | listen RELAY | send LOCATOR BYTES");
+            eprintln!("usage: relaynode relay ADDR | listen RELAY | send LOCATOR BYTES [punch]");
             std::process::exit(64);
         }
+    }
+}
+
+/// Streams `total` pseudo-random bytes on a new stream of `conn`, checks the digest the
+/// listener answers and prints `TAG bytes=… sha256=… ms=…` (exits on a mismatch).
+async fn send(conn: &snap2p::Connection, total: u64, tag: &str) {
+    let t1 = Instant::now();
+    let s = conn
+        .open_stream(Some("data"))
+        .await
+        .unwrap_or_else(|e| fail(e));
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut x: u32 = 0x9e37_79b9;
+    let mut sent = 0u64;
+    while sent < total {
+        let n = ((total - sent) as usize).min(buf.len());
+        for b in buf[..n].iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            *b = x as u8;
+        }
+        h.update(&buf[..n]);
+        s.write_all(&buf[..n]).await.unwrap_or_else(|e| fail(e));
+        sent += n as u64;
+    }
+    s.finish().unwrap_or_else(|e| fail(e));
+    let reply = s.read_all(64).await.unwrap_or_else(|e| fail(e));
+    let digest = h.finalize();
+    let ok = reply.len() == 40
+        && reply[..32] == digest[..]
+        && u64::from_le_bytes(reply[32..].try_into().unwrap()) == total;
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    if ok {
+        out(format!(
+            "{tag} bytes={total} sha256={hex} ms={}",
+            t1.elapsed().as_millis()
+        ));
+    } else {
+        out(format!("MISMATCH {tag} bytes={total} sha256={hex}"));
+        std::process::exit(1);
     }
 }

@@ -183,35 +183,41 @@ impl ProtocolHandler for LyingRelay {
                 };
                 codec::write_message(&stream, &ok).await?;
                 let lie = self.lie;
-                let back = {
-                    let (from, to) = (out.clone(), stream.clone());
-                    tokio::spawn(async move {
-                        while let Ok(Some(c)) = from.read_chunk(65536).await {
-                            if to.write_all(c).await.is_err() {
-                                break;
-                            }
+                let back = async {
+                    while let Ok(Some(c)) = out.read_chunk(65536).await {
+                        if stream.write_all(c).await.is_err() {
+                            break;
                         }
-                    })
+                    }
                 };
-                let mut at = 0u64;
-                while let Ok(Some(c)) = stream.read_chunk(4096).await {
-                    let n = c.len() as u64;
-                    let mut v = c.to_vec();
-                    match lie {
-                        Lie::Flip(off) if at <= off && off < at + n => {
-                            v[(off - at) as usize] ^= 0x01;
+                let forth = async {
+                    let mut at = 0u64;
+                    while let Ok(Some(c)) = stream.read_chunk(4096).await {
+                        let n = c.len() as u64;
+                        let mut v = c.to_vec();
+                        match lie {
+                            Lie::Flip(off) if at <= off && off < at + n => {
+                                v[(off - at) as usize] ^= 0x01;
+                            }
+                            Lie::Replay(off) if at <= off && off < at + n => {
+                                // The chunk twice; the second write below.
+                                let _ = out.write_all(&v).await;
+                            }
+                            _ => {}
                         }
-                        Lie::Replay(off) if at <= off && off < at + n => {
-                            out.write_all(&v).await?;
+                        at += n;
+                        if out.write_all(v).await.is_err() {
+                            break;
                         }
-                        _ => {}
                     }
-                    at += n;
-                    if out.write_all(v).await.is_err() {
-                        break;
-                    }
+                };
+                // Like a relay, it ends the circuit when either side ends it.
+                tokio::select! {
+                    _ = back => {}
+                    _ = forth => {}
                 }
-                back.abort();
+                stream.reset(ErrorCode::ConnectionClosed);
+                out.reset(ErrorCode::ConnectionClosed);
                 Ok(())
             }
             _ => Ok(()),

@@ -8,6 +8,11 @@
 //! | 2 | STATUS   | `c` error code (uint, 0 = ok), `o` observed address (text, optional) |
 //! | 3 | CONNECT  | `p` target principal (text)                               |
 //! | 4 | INCOMING | `p` source principal (text), `o` its observed address (text, optional) |
+//! | 5 | PUNCH    | `o` the sender's candidate address for a direct connection (text) |
+//! | 6 | SYNC     | (none): "start connecting now"                            |
+//!
+//! PUNCH and SYNC travel on a `relay-1` stream of the relayed session itself (between the
+//! two peers, end to end), never to the relay.
 //!
 //! Unknown keys are ignored; an unknown `t` is ERR_VERSION_UNSUPPORTED; anything else
 //! malformed is ERR_INVALID_MESSAGE; a length prefix over [`MAX_MESSAGE_LEN`] is
@@ -27,6 +32,8 @@ pub mod types {
     pub const STATUS: u64 = 2;
     pub const CONNECT: u64 = 3;
     pub const INCOMING: u64 = 4;
+    pub const PUNCH: u64 = 5;
+    pub const SYNC: u64 = 6;
 }
 
 /// Largest RELAY-1 message (the CBOR payload of one frame).
@@ -51,6 +58,10 @@ pub enum RelayMessage {
         source: Principal,
         observed: Option<SocketAddr>,
     },
+    /// Hole punching: the sender's candidate address (its observed IP, its local port).
+    Punch { candidate: SocketAddr },
+    /// Hole punching: start the simultaneous open now.
+    Sync,
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -84,6 +95,18 @@ impl RelayMessage {
                 cbor::write_text(&mut out, &target.to_string());
                 cbor::write_text(&mut out, "t");
                 cbor::write_uint(&mut out, types::CONNECT);
+            }
+            RelayMessage::Punch { candidate } => {
+                cbor::write_map_header(&mut out, 2);
+                cbor::write_text(&mut out, "o");
+                cbor::write_text(&mut out, &candidate.to_string());
+                cbor::write_text(&mut out, "t");
+                cbor::write_uint(&mut out, types::PUNCH);
+            }
+            RelayMessage::Sync => {
+                cbor::write_map_header(&mut out, 1);
+                cbor::write_text(&mut out, "t");
+                cbor::write_uint(&mut out, types::SYNC);
             }
             RelayMessage::Incoming { source, observed } => {
                 cbor::write_map_header(&mut out, 2 + observed.is_some() as usize);
@@ -135,6 +158,11 @@ impl RelayMessage {
             types::CONNECT => Ok(RelayMessage::Connect {
                 target: principal(&v)?,
             }),
+            types::PUNCH => Ok(RelayMessage::Punch {
+                candidate: observed(&v)?
+                    .ok_or_else(|| invalid("RELAY-1 PUNCH without a candidate"))?,
+            }),
+            types::SYNC => Ok(RelayMessage::Sync),
             types::INCOMING => Ok(RelayMessage::Incoming {
                 source: principal(&v)?,
                 observed: observed(&v)?,
@@ -228,6 +256,8 @@ mod tests {
                 observed: None,
             },
             RelayMessage::Connect { target: p.clone() },
+            RelayMessage::Punch { candidate: o },
+            RelayMessage::Sync,
             RelayMessage::Incoming {
                 source: p.clone(),
                 observed: Some(o),

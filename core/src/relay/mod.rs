@@ -56,6 +56,16 @@ fn relay_scheme() -> Scheme {
     Scheme::Other(SCHEME.to_string())
 }
 
+/// The internal scheme of a hole-punch dial (`punch://0.0.0.0:1/SP…`, made by
+/// [`Relay::hole_punch`]; not a locator anyone advertises).
+pub const PUNCH_SCHEME: &str = "punch";
+/// How long the simultaneous open is tried.
+const PUNCH_WINDOW: Duration = Duration::from_secs(5);
+
+fn punch_scheme() -> Scheme {
+    Scheme::Other(PUNCH_SCHEME.to_string())
+}
+
 /// Who may hold a reservation on a relay.
 #[derive(Clone, Debug, Default)]
 pub enum RelayAdmission {
@@ -166,6 +176,8 @@ pub struct Relay {
     /// reservation session id → where its circuits go (the listener's queue).
     inbound: Mutex<HashMap<String, mpsc::Sender<Incoming>>>,
     reservations: Mutex<Vec<Arc<Mutex<Reservation>>>>,
+    /// Our address as a relay last saw it (STATUS `o`): the IP of hole-punch candidates.
+    observed: Mutex<Option<SocketAddr>>,
 }
 
 impl std::fmt::Debug for Relay {
@@ -198,7 +210,7 @@ async fn answer_and_close(stream: &Stream, msg: &RelayMessage) -> Result<(), Err
 
 /// Splits `relay://host:port[/SP…]` into the relay's TCP locator and the target, if any.
 pub fn parse_relay_locator(loc: &Locator) -> Result<(Locator, Option<Principal>), Error> {
-    if *loc.scheme() != relay_scheme() {
+    if *loc.scheme() != relay_scheme() && *loc.scheme() != punch_scheme() {
         return Err(Error::new(
             ErrorCode::InvalidArgument,
             format!("{loc} is not a relay locator"),
@@ -257,6 +269,7 @@ impl Relay {
             bytes_forwarded: AtomicU64::new(0),
             inbound: Mutex::new(HashMap::new()),
             reservations: Mutex::new(Vec::new()),
+            observed: Mutex::new(None),
         })
     }
 
@@ -561,8 +574,13 @@ impl Relay {
             .await
             .map_err(|_| Error::new(ErrorCode::Timeout, "the relay did not answer CONNECT"))??;
         match answer {
-            Some(RelayMessage::Status { code: 0, .. }) => Ok(Connected {
-                io: Box::new(stream),
+            Some(RelayMessage::Status { code: 0, observed }) => Ok(Connected {
+                io: {
+                    if observed.is_some() {
+                        *self.observed.lock().unwrap() = observed;
+                    }
+                    Box::new(stream)
+                },
                 remote: conn.remote_addr(),
                 local: conn.local_addr(),
             }),
@@ -590,7 +608,12 @@ impl Relay {
             .await
             .map_err(|_| Error::new(ErrorCode::Timeout, "the relay did not answer RESERVE"))??;
         match answer {
-            Some(RelayMessage::Status { code: 0, observed }) => Ok((conn, observed)),
+            Some(RelayMessage::Status { code: 0, observed }) => {
+                if observed.is_some() {
+                    *self.observed.lock().unwrap() = observed;
+                }
+                Ok((conn, observed))
+            }
             Some(RelayMessage::Status { code, .. }) => Err(Error::new(
                 ErrorCode::from_u64(code),
                 format!("relay {relay} refused the reservation"),
@@ -668,6 +691,197 @@ impl Relay {
             rx,
             keeper,
         }))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Hole punching (DCUtR-style) over a relayed session
+
+impl Relay {
+    /// Tries to replace the relayed session `conn` by a direct TCP connection: the two
+    /// peers exchange candidates (the IP a relay observed, a fresh local port) over `conn`,
+    /// the caller measures the round trip, sends SYNC and waits half of it, then both
+    /// sides connect to each other from their port (SO_REUSEADDR + SO_REUSEPORT) every
+    /// 50 ms for 5 s: a TCP simultaneous open. On success the result is a new, fully
+    /// authenticated session with the same principal over the direct path (`conn` stays
+    /// open; its streams do not move); on failure an error, and `conn` is untouched.
+    pub async fn hole_punch(&self, conn: &Connection) -> Result<Connection, Error> {
+        let handle = self.handle()?;
+        let loc: Locator = format!(
+            "{PUNCH_SCHEME}://0.0.0.0:1/{}",
+            conn.remote_principal().address()
+        )
+        .parse()?;
+        handle.dial_locator(&loc, DialOptions::default()).await
+    }
+
+    fn candidate_ip(&self) -> Option<std::net::IpAddr> {
+        let reserved = self
+            .reservations
+            .lock()
+            .unwrap()
+            .iter()
+            .find_map(|r| r.lock().unwrap().observed);
+        reserved.or(*self.observed.lock().unwrap()).map(|a| a.ip())
+    }
+
+    async fn dial_punch(&self, loc: Locator) -> Result<Connected, Error> {
+        let (_, target) = parse_relay_locator(&loc)?;
+        let target = target.ok_or_else(|| {
+            Error::new(ErrorCode::InvalidArgument, "hole punch without a principal")
+        })?;
+        let handle = self.handle()?;
+        let relayed = handle
+            .connections()
+            .into_iter()
+            .find(|c| {
+                !c.is_closed()
+                    && *c.remote_principal() == target
+                    && c.stats().transport == relay_scheme()
+            })
+            .ok_or_else(|| {
+                Error::new(ErrorCode::NotFound, "no relayed session to punch through")
+            })?;
+        let ip = self
+            .candidate_ip()
+            .ok_or_else(|| Error::new(ErrorCode::NotFound, "no observed address from a relay"))?;
+        let (holder, port) = hold_port(ip)?;
+        let stream = relayed.open_stream(Some(STREAM_LABEL)).await?;
+        let t0 = Instant::now();
+        codec::write_message(
+            &stream,
+            &RelayMessage::Punch {
+                candidate: SocketAddr::new(ip, port),
+            },
+        )
+        .await?;
+        let theirs = match tokio::time::timeout(REQUEST_TIMEOUT, codec::read_message(&stream))
+            .await
+            .map_err(|_| Error::new(ErrorCode::Timeout, "no PUNCH answer"))??
+        {
+            Some(RelayMessage::Punch { candidate }) => candidate,
+            Some(RelayMessage::Status { code, .. }) => {
+                return Err(Error::new(
+                    ErrorCode::from_u64(code),
+                    "the peer refused the hole punch",
+                ))
+            }
+            _ => {
+                return Err(Error::new(
+                    ErrorCode::InvalidMessage,
+                    "the peer answered PUNCH with something else",
+                ))
+            }
+        };
+        let rtt = t0.elapsed();
+        codec::write_message(&stream, &RelayMessage::Sync).await?;
+        let _ = stream.finish();
+        tokio::time::sleep(rtt / 2).await;
+        let tcp = simultaneous_open(port, theirs).await?;
+        drop(holder);
+        tracing::debug!("hole punch to {theirs} from port {port} succeeded (rtt {rtt:?})");
+        Ok(Connected {
+            remote: tcp.peer_addr().ok(),
+            local: tcp.local_addr().ok(),
+            io: Box::new(tcp),
+        })
+    }
+
+    async fn accept_punch(
+        &self,
+        conn: &Connection,
+        stream: Stream,
+        theirs: SocketAddr,
+    ) -> Result<(), Error> {
+        // Only over a relayed session (a peer that can reach us directly needs no punch),
+        // and only while we listen through a relay (the accept loop that takes the result).
+        let tx = self.inbound.lock().unwrap().values().next().cloned();
+        let ip = self.candidate_ip();
+        let (Some(tx), Some(ip), true) = (tx, ip, conn.stats().transport == relay_scheme()) else {
+            return answer_and_close(&stream, &refusal(ErrorCode::StreamRefused)).await;
+        };
+        let (holder, port) = hold_port(ip)?;
+        codec::write_message(
+            &stream,
+            &RelayMessage::Punch {
+                candidate: SocketAddr::new(ip, port),
+            },
+        )
+        .await?;
+        match tokio::time::timeout(REQUEST_TIMEOUT, codec::read_message(&stream)).await {
+            Ok(Ok(Some(RelayMessage::Sync))) => {}
+            _ => return Err(Error::new(ErrorCode::InvalidMessage, "no SYNC after PUNCH")),
+        }
+        let tcp = simultaneous_open(port, theirs).await?;
+        drop(holder);
+        let remote = tcp.peer_addr().map_err(io_err)?;
+        let local = tcp.local_addr().ok();
+        let io: Box<dyn Io> = Box::new(tcp);
+        tx.send(Incoming {
+            remote,
+            local,
+            upgrade: Box::pin(async move { Ok(io) }),
+        })
+        .await
+        .map_err(|_| Error::new(ErrorCode::ConnectionClosed, "listener gone"))
+    }
+}
+
+fn io_err(e: std::io::Error) -> Error {
+    Error::new(ErrorCode::ConnectionClosed, format!("hole punch: {e}"))
+}
+
+fn punch_socket(ip: std::net::IpAddr) -> Result<tokio::net::TcpSocket, Error> {
+    let s = if ip.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(io_err)?;
+    s.set_reuseaddr(true).map_err(io_err)?;
+    #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+    s.set_reuseport(true).map_err(io_err)?;
+    Ok(s)
+}
+
+/// Binds a fresh local port (kept by the returned socket while the punch runs).
+fn hold_port(ip: std::net::IpAddr) -> Result<(tokio::net::TcpSocket, u16), Error> {
+    let s = punch_socket(ip)?;
+    let any: std::net::IpAddr = if ip.is_ipv4() {
+        std::net::Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        std::net::Ipv6Addr::UNSPECIFIED.into()
+    };
+    s.bind(SocketAddr::new(any, 0)).map_err(io_err)?;
+    let port = s.local_addr().map_err(io_err)?.port();
+    Ok((s, port))
+}
+
+/// Connects from local `port` to `remote` every 50 ms (0.5 s per attempt) for
+/// [`PUNCH_WINDOW`].
+async fn simultaneous_open(port: u16, remote: SocketAddr) -> Result<tokio::net::TcpStream, Error> {
+    let deadline = Instant::now() + PUNCH_WINDOW;
+    let any: std::net::IpAddr = if remote.is_ipv4() {
+        std::net::Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        std::net::Ipv6Addr::UNSPECIFIED.into()
+    };
+    loop {
+        let s = punch_socket(remote.ip())?;
+        s.bind(SocketAddr::new(any, port)).map_err(io_err)?;
+        if let Ok(Ok(tcp)) =
+            tokio::time::timeout(Duration::from_millis(500), s.connect(remote)).await
+        {
+            let _ = tcp.set_nodelay(true);
+            return Ok(tcp);
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::new(
+                ErrorCode::Timeout,
+                format!("hole punch: no direct connection to {remote} within 5 s"),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -775,29 +989,38 @@ impl ProtocolHandler for Relay {
             Some(RelayMessage::Reserve | RelayMessage::Connect { .. }) => {
                 answer_and_close(&stream, &refusal(ErrorCode::StreamRefused)).await
             }
-            Some(RelayMessage::Status { .. }) => Err(Error::new(
+            Some(RelayMessage::Punch { candidate }) => {
+                self.accept_punch(&conn, stream, candidate).await
+            }
+            Some(RelayMessage::Status { .. } | RelayMessage::Sync) => Err(Error::new(
                 ErrorCode::InvalidMessage,
-                "RELAY-1: a STATUS is not a request",
+                "RELAY-1: not a request",
             )),
         }
     }
 }
 
 /// The `relay` scheme, for [`Transport::schemes`].
-static SCHEMES: OnceLock<[Scheme; 1]> = OnceLock::new();
+static SCHEMES: OnceLock<[Scheme; 2]> = OnceLock::new();
 
 /// The transport half, a thin wrapper so the peer can hold it as `Arc<dyn Transport>`.
 pub(crate) struct RelayTransport(pub(crate) Arc<Relay>);
 
 impl Transport for RelayTransport {
     fn schemes(&self) -> &[Scheme] {
-        SCHEMES.get_or_init(|| [relay_scheme()])
+        SCHEMES.get_or_init(|| [relay_scheme(), punch_scheme()])
     }
 
     fn dial(&self, locator: &Locator) -> BoxFuture<Result<Connected, Error>> {
         let relay = self.0.clone();
         let locator = locator.clone();
-        Box::pin(async move { relay.dial_circuit(locator).await })
+        Box::pin(async move {
+            if *locator.scheme() == punch_scheme() {
+                relay.dial_punch(locator).await
+            } else {
+                relay.dial_circuit(locator).await
+            }
+        })
     }
 
     fn listen(&self, locator: &Locator) -> BoxFuture<Result<Box<dyn Listener>, Error>> {
