@@ -9,16 +9,41 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, JsDeferred, Status};
 use napi_derive::napi;
 use snap2p::host::{self, Subscription};
+use snap2p::identity::AliasCard;
 use snap2p::{Connection, Error, ErrorCode, Stream};
 
 use crate::error::{invalid, to_js, ErrorInfo, ResultExt};
 use crate::events::ConnectionStatsJs;
-use crate::peer::AliasCardJs;
 use crate::util::on_core;
 
 /// Largest chunk one `read` returns (the Node stream's highWaterMark is typically far
 /// smaller; this bounds a single copy).
 const MAX_READ: u32 = 1 << 20;
+
+/// A verified AliasCard.
+#[napi(object)]
+pub struct AliasCardJs {
+    pub principal: String,
+    pub alias: String,
+    pub display_name: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    /// The signed wire bytes, to pass on or store.
+    pub wire: Buffer,
+}
+
+impl From<AliasCard> for AliasCardJs {
+    fn from(c: AliasCard) -> Self {
+        AliasCardJs {
+            wire: c.encode().into(),
+            principal: c.principal.to_string(),
+            alias: c.alias,
+            display_name: c.display_name,
+            issued_at: c.issued_at,
+            expires_at: c.expires_at,
+        }
+    }
+}
 
 #[napi]
 pub struct NativeConnection {

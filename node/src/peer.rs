@@ -6,12 +6,11 @@ use std::time::Duration;
 
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
-use snap2p::identity::AliasCard;
 use snap2p::policy::parse_invite_token;
 use snap2p::transport::{WsConfig, WsTransport};
 use snap2p::{host, DialOptions, Invite, LocalWallet, Peer, PeerConfig, WalletSigner};
 
-use crate::conn::NativeConnection;
+use crate::conn::{AliasCardJs, NativeConnection};
 use crate::error::{invalid, ResultExt};
 use crate::events::{NativeEventSubscription, PeerStatsJs};
 use crate::util::{on_core, parse_network, parse_principal};
@@ -162,31 +161,6 @@ impl From<Invite> for InviteJs {
             expires_at: i.expires_at,
             one_time: i.one_time,
             uses: i.uses as i64,
-        }
-    }
-}
-
-/// A verified AliasCard.
-#[napi(object)]
-pub struct AliasCardJs {
-    pub principal: String,
-    pub alias: String,
-    pub display_name: String,
-    pub issued_at: i64,
-    pub expires_at: i64,
-    /// The signed wire bytes, to pass on or store.
-    pub wire: Buffer,
-}
-
-impl From<AliasCard> for AliasCardJs {
-    fn from(c: AliasCard) -> Self {
-        AliasCardJs {
-            wire: c.encode().into(),
-            principal: c.principal.to_string(),
-            alias: c.alias,
-            display_name: c.display_name,
-            issued_at: c.issued_at,
-            expires_at: c.expires_at,
         }
     }
 }

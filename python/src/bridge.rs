@@ -138,3 +138,8 @@ where
 pub fn current_locals(py: Python<'_>) -> PyResult<TaskLocals> {
     generic::get_current_locals::<CoreRuntime>(py)
 }
+
+/// The package's asyncio helpers (`python/snap2p/_aio.py`).
+pub(crate) fn aio(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
+    py.import("snap2p._aio")
+}

@@ -10,8 +10,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use pyo3::prelude::*;
 use tokio::sync::{watch, Mutex};
 
-use crate::bridge::future_into_py;
-use crate::session::aio;
+use crate::bridge::{aio, future_into_py};
 
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()

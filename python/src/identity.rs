@@ -328,3 +328,37 @@ pub fn verify_signature(
 pub fn normalize_alias(alias: &str) -> PyResult<String> {
     identity::normalize_alias(alias).map_err(to_py)
 }
+
+/// A signed, self-asserted handle and display name of a principal.
+#[pyclass(frozen, get_all, module = "snap2p")]
+pub struct AliasCard {
+    /// ``stacks:SP…`` that signed the card.
+    principal: String,
+    /// Normalised alias (NFKC, lowercase).
+    alias: String,
+    display_name: String,
+    issued_at: i64,
+    expires_at: i64,
+}
+
+impl From<snap2p::AliasCard> for AliasCard {
+    fn from(c: snap2p::AliasCard) -> Self {
+        AliasCard {
+            principal: c.principal.to_string(),
+            alias: c.alias,
+            display_name: c.display_name,
+            issued_at: c.issued_at,
+            expires_at: c.expires_at,
+        }
+    }
+}
+
+#[pymethods]
+impl AliasCard {
+    fn __repr__(&self) -> String {
+        format!(
+            "AliasCard(alias={:?}, display_name={:?}, principal={:?})",
+            self.alias, self.display_name, self.principal
+        )
+    }
+}

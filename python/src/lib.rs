@@ -26,14 +26,14 @@ fn _snap2p(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("PROTOCOL_PREFIX", snap2p::identity::PRINCIPAL_PREFIX)?;
     m.add_class::<peer::Peer>()?;
-    m.add_class::<peer::AliasCard>()?;
+    m.add_class::<identity::AliasCard>()?;
     m.add_class::<peer::Invite>()?;
     m.add_class::<session::Connection>()?;
     m.add_class::<events::EventSubscription>()?;
     m.add_class::<events::PeerEvent>()?;
     m.add_class::<events::PeerStats>()?;
     m.add_class::<events::ConnectionStats>()?;
-    m.add_class::<session::ConnectionIterator>()?;
+    m.add_class::<peer::ConnectionIterator>()?;
     m.add_class::<session::StreamIterator>()?;
     m.add_class::<session::Stream>()?;
     m.add_class::<session::Subscription>()?;

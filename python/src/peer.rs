@@ -4,54 +4,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::bridge::future_into_py;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 use snap2p::policy::parse_invite_token;
 use snap2p::transport::{WsConfig, WsTransport};
 use snap2p::{DialOptions, LocalWallet as CoreWallet, PeerConfig, WalletSigner};
 
+use crate::bridge::{aio, future_into_py};
 use crate::error::{invalid, to_py};
 use crate::events::{EventSubscription, PeerStats};
-use crate::identity::{parse_network, parse_principal_any, LocalWallet};
-use crate::session::{
-    aio, subscribe, wrap_connection, Connection, ConnectionIterator, Subscription,
-};
+use crate::identity::{parse_network, parse_principal_any, AliasCard, LocalWallet};
+use crate::session::{subscribe, wrap_connection, Connection, Subscription};
 use crate::signer::host_signer;
-
-/// A signed, self-asserted handle and display name of a principal.
-#[pyclass(frozen, get_all, module = "snap2p")]
-pub struct AliasCard {
-    /// ``stacks:SP…`` that signed the card.
-    principal: String,
-    /// Normalised alias (NFKC, lowercase).
-    alias: String,
-    display_name: String,
-    issued_at: i64,
-    expires_at: i64,
-}
-
-impl From<snap2p::AliasCard> for AliasCard {
-    fn from(c: snap2p::AliasCard) -> Self {
-        AliasCard {
-            principal: c.principal.to_string(),
-            alias: c.alias,
-            display_name: c.display_name,
-            issued_at: c.issued_at,
-            expires_at: c.expires_at,
-        }
-    }
-}
-
-#[pymethods]
-impl AliasCard {
-    fn __repr__(&self) -> String {
-        format!(
-            "AliasCard(alias={:?}, display_name={:?}, principal={:?})",
-            self.alias, self.display_name, self.principal
-        )
-    }
-}
 
 /// An invite token of a stealth (or any) listener. ``token`` (hex) is what a dialer passes
 /// as ``invite=``; it is only known at creation: ``list_invites`` shows ``token=None``.
@@ -512,5 +476,24 @@ impl Peer {
             self.inner.principal().to_string(),
             self.inner.visibility().name()
         )
+    }
+}
+
+/// ``async for conn in peer.connections()``.
+#[pyclass(frozen, module = "snap2p")]
+pub struct ConnectionIterator {
+    pub(crate) peer: Py<Peer>,
+}
+
+#[pymethods]
+impl ConnectionIterator {
+    fn __aiter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        aio(py)?
+            .getattr("anext_connection")?
+            .call1((self.peer.bind(py),))
     }
 }

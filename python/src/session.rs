@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use crate::bridge::{current_locals, future_into_py};
+use crate::bridge::{aio, current_locals, future_into_py};
 use bytes::{Buf, Bytes};
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
@@ -15,14 +15,10 @@ use snap2p::{Error, ErrorCode};
 use tokio::sync::watch;
 
 use crate::error::{invalid, to_py};
-use crate::peer::AliasCard;
+use crate::identity::AliasCard;
 
 /// Largest chunk one read asks the core for.
 const MAX_CHUNK: usize = 1 << 20;
-
-pub(crate) fn aio(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
-    py.import("snap2p._aio")
-}
 
 // ---------------------------------------------------------------------------------------
 // Subscriptions
@@ -286,25 +282,6 @@ impl Connection {
             self.inner.remote_principal().to_string(),
             self.inner.remote_addr().map(|a| a.to_string())
         )
-    }
-}
-
-/// ``async for conn in peer.connections()``.
-#[pyclass(frozen, module = "snap2p")]
-pub struct ConnectionIterator {
-    pub(crate) peer: Py<crate::peer::Peer>,
-}
-
-#[pymethods]
-impl ConnectionIterator {
-    fn __aiter__(slf: Py<Self>) -> Py<Self> {
-        slf
-    }
-
-    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        aio(py)?
-            .getattr("anext_connection")?
-            .call1((self.peer.bind(py),))
     }
 }
 
