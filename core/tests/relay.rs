@@ -490,3 +490,48 @@ async fn circuit_floods_and_limits_end_circuits() {
     let s = c3.open_stream(Some("data")).await.unwrap();
     send_and_check(&s, 256 * 1024, 16 * 1024, 4).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn px1_carries_the_relay_locator_and_dial_by_principal_uses_it() {
+    // The relay is an ordinary Public peer (PX-1 on); B reserves on it and pushes its
+    // locators, the relay one among them; A asks the relay by principal.
+    let (rp, _relay, raddr) = relay_node(RelayConfig::server()).await;
+    let (b, _, b_loc) = reserved(&raddr).await;
+    serve_digest(&b);
+    // B's session to the relay began before its relay listener existed, so its first push
+    // named no locator: B pushes again now (PX-1 does not re-push when listeners change).
+    let to_relay = b.connections().into_iter().next().unwrap();
+    let mine = b.reachable_locators();
+    assert!(mine.iter().any(|l| l.to_string() == b_loc), "{mine:?}");
+    b.px1()
+        .unwrap()
+        .push(&to_relay, b.principal(), &mine, 3600)
+        .await
+        .unwrap();
+    let (a, _) = client().await;
+    a.dial(&raddr).await.unwrap();
+    let target = b.principal().to_string();
+    // PX-1 hints arrive asynchronously: retry the dial by principal for a few seconds.
+    let mut last = None;
+    let mut conn = None;
+    for _ in 0..20 {
+        match a.dial(&target).await {
+            Ok(c) => {
+                conn = Some(c);
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let conn = conn.unwrap_or_else(|| panic!("dial by principal failed: {last:?} ({b_loc})"));
+    assert_eq!(conn.remote_principal(), b.principal());
+    assert_eq!(
+        conn.stats().transport.as_str(),
+        "relay",
+        "reached through the relay"
+    );
+    let s = conn.open_stream(Some("data")).await.unwrap();
+    send_and_check(&s, 1 << 20, 16 * 1024, 11).await.unwrap();
+    drop(rp);
+}
