@@ -150,6 +150,10 @@ pub struct DialOpts {
     /// repeatable (docs/CLI.md, Permissions).
     #[arg(long = "grant", value_name = "FILE")]
     pub grant: Vec<PathBuf>,
+    /// Through a relay: then try a hole punch (TCP simultaneous open, at most about 5 s)
+    /// and use the direct session when it works; stay relayed when it does not.
+    #[arg(long)]
+    pub punch: bool,
 }
 
 #[derive(Parser, Debug)]

@@ -504,9 +504,11 @@ async fn serve_stream(g: Global, conn: Connection, short: String, s: Stream, cha
 // dial
 
 pub async fn dial(g: &Global, target: &str, message: &str, d: &DialOpts, opts: &PeerOpts) -> R<()> {
-    let peer = build_peer(g, opts).await?;
+    let relay = Relay::new(RelayConfig::default());
+    let peer = build_peer_with(g, opts, None, &[], relay.clone()).await?;
     whoami(g, &peer);
     let conn = connect(g, &peer, target, d, &opts.relay).await?;
+    let conn = punch(g, &relay, conn, d.punch).await;
     let (name, alias) = peer_name(&conn).await;
     note(
         g,
@@ -555,9 +557,11 @@ enum Input {
 }
 
 pub async fn chat(g: &Global, target: &str, d: &DialOpts, opts: &PeerOpts) -> R<()> {
-    let peer = build_peer(g, opts).await?;
+    let relay = Relay::new(RelayConfig::default());
+    let peer = build_peer_with(g, opts, None, &[], relay.clone()).await?;
     whoami(g, &peer);
     let conn = connect(g, &peer, target, d, &opts.relay).await?;
+    let conn = punch(g, &relay, conn, d.punch).await;
     let (name, alias) = peer_name(&conn).await;
     let stream = conn.open_stream(Some(CHAT_LABEL)).await?;
     // Status goes to stderr so that piped stdout carries only the peer's lines.
@@ -725,6 +729,7 @@ pub async fn resolve(
         via: via.to_vec(),
         timeout,
         grant: Vec::new(),
+        punch: false,
     };
     // PX-1 gives routing hints only; the dial that follows proves who is there.
     let conn = connect(g, &peer, &target.to_string(), &d, &[]).await?;
@@ -745,6 +750,43 @@ pub async fn resolve(
 
 // ---------------------------------------------------------------------------------------
 // relay
+
+/// With `--punch`, a relayed session is replaced by a direct one when a hole punch works
+/// (PROTOCOL.md §32.6); otherwise (or on failure) the session is returned as it is.
+async fn punch(g: &Global, relay: &Relay, conn: Connection, wanted: bool) -> Connection {
+    if !wanted || conn.stats().transport.as_str() != snap2p::relay::SCHEME {
+        return conn;
+    }
+    let t0 = std::time::Instant::now();
+    // Status on stderr (stdout carries the echo or the chat); JSON events on stdout.
+    let report = |text: String, value: serde_json::Value| {
+        note(g, text);
+        if g.json {
+            event(g, "hole_punch", "", value);
+        }
+    };
+    match relay.hole_punch(&conn).await {
+        Ok(direct) => {
+            let addr = direct
+                .remote_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            let ms = t0.elapsed().as_millis() as u64;
+            report(
+                format!("* direct connection to {addr} (hole punch, {ms} ms); the relayed session stays open"),
+                json!({"direct": true, "remote": addr, "ms": ms}),
+            );
+            direct
+        }
+        Err(e) => {
+            report(
+                format!("* hole punch failed ({e}); staying relayed"),
+                json!({"direct": false, "code": e.code.as_u64(), "reason": e.message}),
+            );
+            conn
+        }
+    }
+}
 
 /// `relay://host:port` for `host:port` or `relay://host:port` (a trailing `/` dropped).
 fn relay_base(r: &str) -> String {
