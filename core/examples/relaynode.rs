@@ -4,6 +4,7 @@
 //!
 //!   relaynode relay ADDR              serve as a relay on ADDR (TCP)
 //!   relaynode listen RELAY            reserve on RELAY (ip:port), serve SHA-256 digests
+//!   relaynode reserve-many RELAY N    N peers, each with a reservation on RELAY
 //!   relaynode send LOCATOR BYTES [punch]
 //!                                     dial LOCATOR, stream BYTES, check the digest; with
 //!                                     `punch`, then try a hole punch and, if it works,
@@ -102,6 +103,29 @@ async fn main() {
                     }
                 });
             }
+        }
+        "reserve-many" => {
+            // N peers in this process, each holding a reservation on RELAY (for the
+            // relay's memory per idle reservation: measure the relay process's RSS).
+            let n: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(100);
+            let mut peers = Vec::with_capacity(n);
+            let t0 = Instant::now();
+            for i in 0..n {
+                let p = node(RelayConfig::default()).await;
+                p.listen(&format!("relay://{arg}"))
+                    .await
+                    .unwrap_or_else(|e| fail(e));
+                peers.push(p);
+                if (i + 1) % 500 == 0 {
+                    out(format!(
+                        "RESERVED {} ms={}",
+                        i + 1,
+                        t0.elapsed().as_millis()
+                    ));
+                }
+            }
+            out(format!("RESERVED {n} ms={}", t0.elapsed().as_millis()));
+            tokio::time::sleep(Duration::from_secs(110)).await;
         }
         "send" => {
             let total: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1 << 20);
