@@ -47,6 +47,19 @@ impl EventKind {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::EventKind;
+
+    /// The mirror covers every core kind (an event of a kind it lacks would be skipped).
+    #[test]
+    fn every_core_event_kind_has_a_uniffi_kind() {
+        for k in snap2p::EventKind::ALL {
+            assert!(EventKind::from_core(k).is_some(), "{} is missing", k.as_str());
+        }
+    }
+}
+
 /// Which side opened the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum Direction {

@@ -80,6 +80,24 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind, in declaration order: what a binding with a typed mirror of this enum
+    /// (uniffi's `EventKind`) checks itself against, so a kind added here cannot be
+    /// silently skipped there.
+    pub const ALL: [EventKind; 12] = [
+        EventKind::InboundRefused,
+        EventKind::HandshakeFailed,
+        EventKind::DialRetry,
+        EventKind::SessionEstablished,
+        EventKind::SessionClosed,
+        EventKind::StreamOpened,
+        EventKind::StreamRefused,
+        EventKind::StreamReset,
+        EventKind::KeepaliveTimeout,
+        EventKind::Px1Query,
+        EventKind::RateLimited,
+        EventKind::Lagged,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::InboundRefused => "inbound_refused",
@@ -405,6 +423,36 @@ impl Monitor {
 
 #[cfg(test)]
 mod tests {
+    use super::EventKind;
+
+    /// `ALL` holds every kind once, in declaration order. A new kind breaks the exhaustive
+    /// match below until it is given the next position there: add it to `ALL` with it.
+    #[test]
+    fn all_lists_every_kind_once() {
+        fn position(k: EventKind) -> usize {
+            match k {
+                EventKind::InboundRefused => 0,
+                EventKind::HandshakeFailed => 1,
+                EventKind::DialRetry => 2,
+                EventKind::SessionEstablished => 3,
+                EventKind::SessionClosed => 4,
+                EventKind::StreamOpened => 5,
+                EventKind::StreamRefused => 6,
+                EventKind::StreamReset => 7,
+                EventKind::KeepaliveTimeout => 8,
+                EventKind::Px1Query => 9,
+                EventKind::RateLimited => 10,
+                EventKind::Lagged => 11,
+            }
+        }
+        for (i, k) in EventKind::ALL.iter().enumerate() {
+            assert_eq!(position(*k), i, "{}", k.as_str());
+        }
+        let names: std::collections::BTreeSet<_> =
+            EventKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), EventKind::ALL.len());
+    }
+
     use super::*;
 
     #[tokio::test]
