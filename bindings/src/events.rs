@@ -55,7 +55,11 @@ mod tests {
     #[test]
     fn every_core_event_kind_has_a_uniffi_kind() {
         for k in snap2p::EventKind::ALL {
-            assert!(EventKind::from_core(k).is_some(), "{} is missing", k.as_str());
+            assert!(
+                EventKind::from_core(k).is_some(),
+                "{} is missing",
+                k.as_str()
+            );
         }
     }
 }
