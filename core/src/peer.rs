@@ -879,6 +879,10 @@ impl Peer {
         })?;
         let task = tokio::spawn(accept_loop(listener, self.downgrade()));
         self.inner.listeners.lock().unwrap().push((local, task));
+        // Peers connected before this listener learn it (PX-1 pushes it again).
+        if let Some(router) = &self.inner.router {
+            router.locators_changed();
+        }
         Ok(bound)
     }
 

@@ -163,13 +163,17 @@ impl PeerHandle {
 ///
 /// `accept` runs in its own task for each stream; returning an error resets the stream
 /// with the error's code. `on_session` is called once per authenticated session (either
-/// direction) before the application sees it: keep it short and spawn any I/O.
+/// direction) before the application sees it, and `on_locators_changed` when the peer's
+/// reachable locators change (a new listener, a relay reservation): keep both short and
+/// spawn any I/O.
 #[async_trait::async_trait]
 pub trait ProtocolHandler: Send + Sync + 'static {
     async fn accept(&self, peer: PeerHandle, conn: Connection, stream: Stream)
         -> Result<(), Error>;
 
     fn on_session(&self, _peer: &PeerHandle, _conn: &Connection) {}
+
+    fn on_locators_changed(&self, _peer: &PeerHandle) {}
 }
 
 /// Dial by principal: finds `principal` and returns a session authenticated as it.
@@ -207,6 +211,13 @@ impl Router {
     pub(crate) fn session_started(&self, conn: &Connection) {
         for h in self.handlers.values() {
             h.on_session(&self.peer, conn);
+        }
+    }
+
+    /// Tells every handler that the peer's reachable locators changed.
+    pub(crate) fn locators_changed(&self) {
+        for h in self.handlers.values() {
+            h.on_locators_changed(&self.peer);
         }
     }
 }

@@ -510,3 +510,38 @@ async fn external_locators_are_advertised_first() {
     .await
     .expect("test timed out");
 }
+
+/// A listener added after a session started is pushed to that session's peer (PX-1
+/// `on_locators_changed`): the hub learns the node's new `ws://` locator without a new
+/// session, and a stranger resolving the node through the hub gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_added_later_is_pushed_to_connected_peers() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let hub = public().await;
+        let node = public().await;
+        connect(&node, &hub).await;
+        let p = node.principal();
+        assert!(
+            eventually(Duration::from_secs(10), || knows(&hub, &p)).await,
+            "the hub never learned the node"
+        );
+        let bound = node.peer.listen("ws://127.0.0.1:0/later").await.unwrap();
+        let ws: Locator = format!("ws://{bound}/later").parse().unwrap();
+        assert!(
+            eventually(Duration::from_secs(10), || hub
+                .px()
+                .cached(&p)
+                .contains(&ws))
+            .await,
+            "the hub never learned {ws}: {:?}",
+            hub.px().cached(&p)
+        );
+        let asker = public().await;
+        let to_hub = connect(&asker, &hub).await;
+        let answer = px1::resolve(&to_hub, &p, None).await.unwrap();
+        assert!(answer.contains(&ws), "answer: {answer:?}");
+        assert!(answer.contains(&node.locator()), "answer: {answer:?}");
+    })
+    .await
+    .expect("test timed out");
+}

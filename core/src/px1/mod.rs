@@ -559,6 +559,36 @@ impl ProtocolHandler for Px1 {
         Ok(())
     }
 
+    /// A new listener (or relay reservation): a Public peer pushes its own hint again to
+    /// every session, so peers connected before it learn the new locator.
+    fn on_locators_changed(&self, peer: &PeerHandle) {
+        let Some(me) = peer.principal() else {
+            return;
+        };
+        if self.visibility != Visibility::Public {
+            return;
+        }
+        for conn in peer.connections() {
+            if !conn.supports(caps::PX1) {
+                continue;
+            }
+            let own = self.own_locators(peer, &conn);
+            if own.is_empty() {
+                continue;
+            }
+            let msgs = [Px1Message::Push {
+                principal: me.clone(),
+                locators: own,
+                ttl_seconds: DEFAULT_TTL_SECS as u64,
+            }];
+            tokio::spawn(async move {
+                if let Err(e) = send_pushes(&conn, &msgs).await {
+                    tracing::debug!(connection = %conn.id(), "PX-1 push failed: {e}");
+                }
+            });
+        }
+    }
+
     /// Records the session and, on a Public peer, pushes our own hint and forwards what we
     /// know.
     fn on_session(&self, peer: &PeerHandle, conn: &Connection) {
