@@ -318,6 +318,8 @@ export declare class Connection extends EventEmitter {
   stats(): ConnectionStats;
   openStream(label?: string): Stream;
   acceptStream(): Promise<Stream | null>;
+  /** Presents a PermissionGrant; rejects with the node's code when refused. */
+  presentGrant(grant: Buffer | Uint8Array): Promise<void>;
   close(code?: number, reason?: string): void;
   waitClosed(): Promise<ErrorInfo>;
   on(event: 'close', listener: (info: ErrorInfo) => void): this;
@@ -359,6 +361,10 @@ export declare class Peer extends EventEmitter {
   createInvite(options?: { ttlSecs?: number; oneTime?: boolean }): Invite;
   listInvites(): Invite[];
   revokeInvite(tokenOrId: string): boolean;
+  /** Permission rules, one `PRINCIPAL:LABEL[,LABEL] [streams=N] [rate=B]` per line; `null`: none. */
+  setPermissions(rules: string | null): void;
+  addGrantOwner(principal: string): void;
+  revokeGrant(idOrPrincipal: string): void;
   allow(principal: string): void;
   disallow(principal: string): void;
   setAlias(alias: string, displayName?: string): Promise<AliasCard>;
@@ -383,6 +389,12 @@ export declare class Wallet {
   mnemonic(): string;
   signDigest(digest: Uint8Array): Buffer;
   signMessage(message: string): Buffer;
+  /** Signs a PermissionGrant: `holder` may open `labels` on nodes owned by this wallet. */
+  issueGrant(
+    holder: string,
+    labels: string[],
+    options?: { ttlSecs?: number; delegable?: boolean; parent?: Buffer | Uint8Array; form?: 'message' | 'digest' },
+  ): Promise<Buffer>;
 }
 
 export interface WalletInfo {

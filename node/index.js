@@ -227,6 +227,25 @@ class Wallet {
   signMessage(message) {
     return call(() => this[NATIVE].signMessage(expectString(message, 'message')));
   }
+
+  /**
+   * Signs a PermissionGrant: `holder` may open `labels` on nodes owned by this wallet.
+   * Options: `ttlSecs`, `delegable`, `parent` (bytes), `form` ('message' | 'digest').
+   */
+  issueGrant(holder, labels, options = {}) {
+    if (!Array.isArray(labels)) throw invalid('labels must be an array of strings');
+    const o = options ?? {};
+    return callAsync(() =>
+      this[NATIVE].issueGrant(
+        formatPrincipal(holder),
+        labels.map((l) => expectString(l, 'label')),
+        o.ttlSecs ?? null,
+        o.delegable ?? null,
+        o.parent === undefined || o.parent === null ? null : expectBytes(o.parent, 'parent'),
+        o.form ?? null,
+      ),
+    );
+  }
 }
 
 /** The encrypted wallet store (`~/.snap2p/wallets` unless `dir` or SNAP2P_WALLET_DIR). */
@@ -610,6 +629,12 @@ class Connection extends EventEmitter {
     this[NATIVE].close(code, expectString(reason, 'reason'));
   }
 
+  /** Presents a PermissionGrant (bytes) to the other node; rejects with its code. */
+  presentGrant(grant) {
+    const bytes = expectBytes(grant, 'grant');
+    return callAsync(() => this[NATIVE].presentGrant(bytes));
+  }
+
   /** Resolves with `{code, name, message}` once the connection has ended. */
   waitClosed() {
     return callAsync(() => this[NATIVE].closed());
@@ -945,6 +970,22 @@ class Peer extends EventEmitter {
 
   revokeInvite(tokenOrId) {
     return this[NATIVE].revokeInvite(expectString(tokenOrId, 'tokenOrId'));
+  }
+
+  /** Replaces the permission rules (one `PRINCIPAL:LABEL[,LABEL]` per line); `null`: none. */
+  setPermissions(rules) {
+    const text = rules === null || rules === undefined ? null : expectString(rules, 'rules');
+    call(() => this[NATIVE].setPermissions(text));
+  }
+
+  /** Also honours PermissionGrants signed by `principal`. */
+  addGrantOwner(principal) {
+    call(() => this[NATIVE].addGrantOwner(formatPrincipal(principal)));
+  }
+
+  /** Revokes a grant by id, or every grant of a principal. */
+  revokeGrant(idOrPrincipal) {
+    call(() => this[NATIVE].revokeGrant(expectString(idOrPrincipal, 'idOrPrincipal')));
   }
 
   allow(principal) {

@@ -167,6 +167,35 @@ impl Signer {
         self.inner.signature_form().into()
     }
 
+    /// Signs a PermissionGrant (docs/PROTOCOL.md §33) in this signer's form: `holder`
+    /// may open `labels` (`x`, `x*`, `*`) on nodes owned by this principal for `ttl_secs`;
+    /// `parent`: the grant this one is delegated from. Returns the wire bytes the holder
+    /// presents with `Connection.presentGrant`.
+    #[uniffi::method(default(delegable = false, parent = None))]
+    pub async fn issue_grant(
+        &self,
+        holder: String,
+        labels: Vec<String>,
+        ttl_secs: i64,
+        delegable: bool,
+        parent: Option<Vec<u8>>,
+    ) -> Result<Vec<u8>> {
+        let signer = self.inner.clone();
+        let req = core_id::GrantRequest {
+            holder: parse_principal_arg(&holder)?,
+            labels,
+            delegable,
+            parent,
+            ttl_secs,
+        };
+        crate::rt::on_runtime(async move {
+            core_id::PermissionGrant::issue(signer.as_ref(), req, snap2p::unix_now())
+                .await
+                .map(|g| g.encode())
+        })
+        .await
+    }
+
     /// Signs through this signer (the host signer is awaited like the core would).
     pub async fn sign(&self, request: SignRequest) -> Result<Vec<u8>> {
         let signer = self.inner.clone();

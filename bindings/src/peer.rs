@@ -354,6 +354,29 @@ impl Peer {
             .collect()
     }
 
+    /// Replaces the permission rules (docs/PROTOCOL.md §33): one
+    /// `PRINCIPAL:LABEL[,LABEL] [streams=N] [rate=B]` per line; `None`: no rules.
+    pub fn set_permissions(&self, rules: Option<String>) -> Result<()> {
+        let rules = rules
+            .map(|t| snap2p::policy::PermissionRules::parse(&t))
+            .transpose()?;
+        self.inner.permissions().set_rules(rules);
+        Ok(())
+    }
+
+    /// Also honours PermissionGrants signed by `principal`.
+    pub fn add_grant_owner(&self, principal: String) -> Result<()> {
+        self.inner
+            .permissions()
+            .add_owner(parse_principal_arg(&principal)?);
+        Ok(())
+    }
+
+    /// Revokes a grant by id (64 hex), or every grant of a principal.
+    pub fn revoke_grant(&self, id_or_principal: String) -> Result<()> {
+        Ok(self.inner.permissions().revoke(&id_or_principal)?)
+    }
+
     pub fn allow(&self, principal: String) -> Result<()> {
         self.inner.allow(parse_principal_arg(&principal)?);
         Ok(())

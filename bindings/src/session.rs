@@ -113,6 +113,14 @@ impl Connection {
         Ok(Stream::wrap(s))
     }
 
+    /// Presents a PermissionGrant (wire bytes) to the other node; throws with the node's
+    /// code when refused (docs/PROTOCOL.md §33.4).
+    pub async fn present_grant(&self, grant: Vec<u8>) -> Result<()> {
+        let conn = self.inner.clone();
+        on_runtime(async move { conn.present_grant(&grant).await }).await?;
+        Ok(())
+    }
+
     /// The next stream the peer opens; throws once the connection is closed.
     pub async fn accept_stream(&self) -> Result<Arc<Stream>> {
         // Polled in place (needs no runtime): a caller that gives up waiting drops this

@@ -122,6 +122,15 @@ impl NativeConnection {
         }
     }
 
+    /// Presents a PermissionGrant (its wire bytes) to the other node; rejects with the
+    /// node's code when refused (docs/PROTOCOL.md §33.4).
+    #[napi]
+    pub async fn present_grant(&self, grant: Buffer) -> napi::Result<()> {
+        let conn = self.inner.clone();
+        let bytes = grant.to_vec();
+        on_core(async move { conn.present_grant(&bytes).await }).await
+    }
+
     /// The next stream the peer opens; rejects once the connection is closed.
     #[napi]
     pub async fn accept_stream(&self) -> napi::Result<NativeStream> {

@@ -337,6 +337,34 @@ impl NativePeer {
         Ok(())
     }
 
+    /// Replaces the permission rules (docs/PROTOCOL.md §33): one rule per line,
+    /// `PRINCIPAL:LABEL[,LABEL] [streams=N] [rate=B]` (`*` for any principal); `null`: no
+    /// rules, every label allowed. Live sessions are kept.
+    #[napi]
+    pub fn set_permissions(&self, rules: Option<String>) -> napi::Result<()> {
+        let rules = rules
+            .map(|t| snap2p::policy::PermissionRules::parse(&t))
+            .transpose()
+            .js()?;
+        self.inner.permissions().set_rules(rules);
+        Ok(())
+    }
+
+    /// Also honours PermissionGrants signed by `principal` (the peer's own always are).
+    #[napi]
+    pub fn add_grant_owner(&self, principal: String) -> napi::Result<()> {
+        self.inner
+            .permissions()
+            .add_owner(parse_principal(&principal)?);
+        Ok(())
+    }
+
+    /// Revokes a grant by id (64 hex) or every grant a principal issued or holds.
+    #[napi]
+    pub fn revoke_grant(&self, id_or_principal: String) -> napi::Result<()> {
+        self.inner.permissions().revoke(&id_or_principal).js()
+    }
+
     #[napi]
     pub fn allowlist(&self) -> Vec<String> {
         self.inner

@@ -92,6 +92,45 @@ impl NativeWallet {
     }
 
     /// Creates a peer whose attestations this wallet signs.
+    /// Signs a PermissionGrant (docs/PROTOCOL.md §33): `holder` may open `labels` on nodes
+    /// owned by this wallet's principal; `form`: "message" (default) or "digest". Resolves
+    /// with the wire bytes the holder presents with `connection.presentGrant`.
+    #[napi]
+    pub async fn issue_grant(
+        &self,
+        holder: String,
+        labels: Vec<String>,
+        ttl_secs: Option<i64>,
+        delegable: Option<bool>,
+        parent: Option<Buffer>,
+        form: Option<String>,
+    ) -> napi::Result<Buffer> {
+        let form = match form.as_deref().unwrap_or("message") {
+            "message" => snap2p::SignatureForm::StacksMessage,
+            "digest" => snap2p::SignatureForm::Digest,
+            other => {
+                return Err(invalid(format!(
+                    "form must be 'message' or 'digest', not {other:?}"
+                )))
+            }
+        };
+        let wallet = (*self.inner).clone().with_form(form);
+        let req = snap2p::identity::GrantRequest {
+            holder: parse_principal(&holder)?,
+            labels,
+            delegable: delegable.unwrap_or(false),
+            parent: parent.map(|p| p.to_vec()),
+            ttl_secs: ttl_secs.unwrap_or(snap2p::identity::PermissionGrant::DEFAULT_TTL_SECS),
+        };
+        let bytes = on_core(async move {
+            snap2p::identity::PermissionGrant::issue(&wallet, req, snap2p::unix_now())
+                .await
+                .map(|g| g.encode())
+        })
+        .await?;
+        Ok(bytes.into())
+    }
+
     #[napi]
     pub async fn create_peer(&self, options: Option<PeerOptions>) -> napi::Result<NativePeer> {
         let signer: Arc<dyn WalletSigner> = self.inner.clone();

@@ -57,6 +57,47 @@ impl LocalWallet {
         })
     }
 
+    /// Signs a PermissionGrant (docs/PROTOCOL.md §33): ``holder`` may open ``labels``
+    /// (``x``, ``x*``, ``*``) on nodes owned by this wallet's principal; ``form`` is
+    /// ``"message"`` (readable text) or ``"digest"``. Awaitable; returns the wire bytes the
+    /// holder presents with ``Connection.present_grant``.
+    #[pyo3(signature = (holder, labels, ttl_secs = 2_592_000, delegable = false, parent = None, form = "message"))]
+    #[allow(clippy::too_many_arguments)]
+    fn issue_grant<'py>(
+        &self,
+        py: Python<'py>,
+        holder: &str,
+        labels: Vec<String>,
+        ttl_secs: i64,
+        delegable: bool,
+        parent: Option<Vec<u8>>,
+        form: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let form = match form {
+            "message" => snap2p::SignatureForm::StacksMessage,
+            "digest" => snap2p::SignatureForm::Digest,
+            other => {
+                return Err(invalid(format!(
+                    "form must be 'message' or 'digest', not {other:?}"
+                )))
+            }
+        };
+        let wallet = self.inner.clone().with_form(form);
+        let req = identity::GrantRequest {
+            holder: parse_principal_any(holder)?,
+            labels,
+            delegable,
+            parent,
+            ttl_secs,
+        };
+        crate::bridge::future_into_py(py, async move {
+            let g = identity::PermissionGrant::issue(&wallet, req, snap2p::unix_now())
+                .await
+                .map_err(to_py)?;
+            Ok(g.encode())
+        })
+    }
+
     /// ``stacks:SP…``
     #[getter]
     fn principal(&self) -> String {

@@ -410,6 +410,31 @@ impl Peer {
         Ok(())
     }
 
+    /// Replaces the permission rules (docs/PROTOCOL.md §33): one
+    /// ``PRINCIPAL:LABEL[,LABEL] [streams=N] [rate=B]`` per line; ``None``: no rules.
+    #[pyo3(signature = (rules))]
+    fn set_permissions(&self, py: Python<'_>, rules: Option<&str>) -> PyResult<()> {
+        let rules = rules
+            .map(snap2p::policy::PermissionRules::parse)
+            .transpose()
+            .map_err(to_py)?;
+        py.detach(|| self.inner.permissions().set_rules(rules));
+        Ok(())
+    }
+
+    /// Also honours PermissionGrants signed by ``principal``.
+    fn add_grant_owner(&self, py: Python<'_>, principal: &str) -> PyResult<()> {
+        let p = parse_principal_any(principal)?;
+        py.detach(|| self.inner.permissions().add_owner(p));
+        Ok(())
+    }
+
+    /// Revokes a grant by id (64 hex), or every grant of a principal.
+    fn revoke_grant(&self, py: Python<'_>, id_or_principal: &str) -> PyResult<()> {
+        py.detach(|| self.inner.permissions().revoke(id_or_principal))
+            .map_err(to_py)
+    }
+
     #[getter]
     fn allowlist(&self, py: Python<'_>) -> Vec<String> {
         py.detach(|| self.inner.policy().allowlist.list())

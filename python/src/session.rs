@@ -227,6 +227,16 @@ impl Connection {
         })
     }
 
+    /// Presents a PermissionGrant (wire bytes) to the other node; raises with the node's
+    /// code when refused (docs/PROTOCOL.md §33.4).
+    fn present_grant<'py>(&self, py: Python<'py>, grant: Vec<u8>) -> PyResult<Bound<'py, PyAny>> {
+        let conn = self.inner.clone();
+        future_into_py(py, async move {
+            conn.present_grant(&grant).await.map_err(to_py)?;
+            Ok(())
+        })
+    }
+
     /// The next stream the peer opens; raises once the session is closed.
     fn accept_stream<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let conn = self.inner.clone();
