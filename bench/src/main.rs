@@ -645,7 +645,11 @@ fn rows_for(
             };
             let (rm, _, _) = med(rs, |s| s.value);
             let r = m / rm;
-            ratio.push(format!("{r:.2}× {}", short(*reference)));
+            // Two targets against the same reference show its ratio once.
+            let shown = format!("{r:.2}× {}", short(*reference));
+            if !ratio.contains(&shown) {
+                ratio.push(shown);
+            }
             // A target of 0: the ratio is shown, nothing is judged.
             if *want > 0.0 {
                 target.push(format!("≥ {want}× {what}"));
