@@ -91,7 +91,6 @@ impl NativeWallet {
         self.inner.sign_message(&message).to_vec().into()
     }
 
-    /// Creates a peer whose attestations this wallet signs.
     /// Signs a PermissionGrant (docs/PROTOCOL.md §33): `holder` may open `labels` on nodes
     /// owned by this wallet's principal; `form`: "message" (default) or "digest". Resolves
     /// with the wire bytes the holder presents with `connection.presentGrant`.
@@ -131,6 +130,7 @@ impl NativeWallet {
         Ok(bytes.into())
     }
 
+    /// Creates a peer whose attestations this wallet signs.
     #[napi]
     pub async fn create_peer(&self, options: Option<PeerOptions>) -> napi::Result<NativePeer> {
         let signer: Arc<dyn WalletSigner> = self.inner.clone();

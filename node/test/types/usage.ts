@@ -98,6 +98,37 @@ async function observability(): Promise<void> {
   console.log(cs.framesSent, cs.framesReceived, cs.streamsOpened);
 }
 
+async function permissions(): Promise<void> {
+  const owner: Wallet = Wallet.generate();
+  const holder: Wallet = Wallet.generate();
+  const node = await Peer.create({ wallet: owner });
+  node.setPermissions(`${holder.principal}:files*\n*:public\n`);
+  node.setPermissions(null);
+  node.addGrantOwner(Wallet.generate().principal);
+  const addr: string = await node.listen('127.0.0.1:0');
+  const digest: Buffer = await owner.issueGrant(holder.principal, ['files*'], { ttlSecs: 3600, form: 'digest' });
+  const text: Buffer = await owner.issueGrant(holder.principal, ['admin']);
+  const team: Buffer = await owner.issueGrant(holder.principal, ['team/*'], { delegable: true });
+  const dev: Buffer = await holder.issueGrant(Wallet.generate().principal, ['team/x'], { parent: team, form: 'message' });
+  const client = await Peer.create({ wallet: holder });
+  const conn: Connection = await client.dial(addr);
+  const presented: void = await conn.presentGrant(digest);
+  await conn.presentGrant(new Uint8Array(text));
+  try {
+    await conn.presentGrant(dev);
+  } catch (e) {
+    if (e instanceof Snap2pError && e.code === ErrorCode.ERR_NOT_ALLOWED) console.log(e.name);
+  }
+  const s: Stream = conn.openStream('admin');
+  s.on('error', (e: Error) => {
+    if (e instanceof Snap2pError && e.code === ErrorCode.ERR_STREAM_REFUSED) console.log('refused');
+  });
+  node.revokeGrant(holder.principal);
+  console.log(presented);
+  await Promise.all([client.close(), node.close()]);
+}
+
 void readme;
 void extended;
 void observability;
+void permissions;
