@@ -86,6 +86,8 @@ async fn main() {
                 .unwrap_or_default();
             out(format!("LISTEN {loc} observed={observed}"));
             while let Some(conn) = p.accept().await {
+                // Which path each session came over: `relay`, or `punch` (direct).
+                out(format!("INBOUND transport={}", conn.stats().transport));
                 tokio::spawn(async move {
                     while let Ok(s) = conn.accept_stream().await {
                         tokio::spawn(async move {

@@ -1242,12 +1242,16 @@ async fn accept_loop(mut listener: Box<dyn Listener>, peer: Weak<PeerInner>) {
             continue;
         }
         let waiting = peer.inner.admission.arrive(source, now);
-        let transport = transport.clone();
+        let transport = incoming
+            .transport
+            .clone()
+            .unwrap_or_else(|| transport.clone());
         tokio::spawn(async move {
             let Incoming {
                 remote,
                 local,
                 upgrade,
+                ..
             } = incoming;
             let limits = &peer.inner.config.limits;
             let path = Path {

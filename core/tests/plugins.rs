@@ -221,6 +221,7 @@ impl Listener for MemListener {
                     remote,
                     local: None,
                     upgrade: Box::pin(std::future::ready(Ok(io))),
+                    transport: None, // reported as the listener's scheme
                 }))
             }
         }

@@ -253,7 +253,17 @@ fn relayed_sessions_across_nat_kinds() {
             };
             let (relay_line, _r) = bed.spawn("pub", bin, &["relay", "10.78.0.1:4001"]);
             assert!(relay_line.starts_with("RELAY"), "{relay_line}");
-            let (listen_line, _l) = bed.spawn("hb", bin, &["listen", "10.78.0.1:4001"]);
+            let (listen_line, listener_out) = bed.spawn("hb", bin, &["listen", "10.78.0.1:4001"]);
+            // hB's later lines (`INBOUND transport=…`, one per session it accepts), read
+            // by a thread so a missing line cannot block the test.
+            let (inbound_tx, inbound_rx) = std::sync::mpsc::channel::<String>();
+            std::thread::spawn(move || {
+                for line in listener_out.lines().map_while(Result::ok) {
+                    if inbound_tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
             assert!(
                 listen_line.starts_with("LISTEN relay://"),
                 "{ka}/{kb}: {listen_line}"
@@ -309,6 +319,22 @@ fn relayed_sessions_across_nat_kinds() {
             );
             eprintln!("{row}");
             let punched = direct.is_some_and(|d| d.starts_with("DIRECT yes"));
+            // Both ends name the path alike: hB saw the relayed session as `relay` and,
+            // after a punch, the direct one as `punch` (as hA's DIRECT line says).
+            let mut seen = Vec::new();
+            let want = if punched { 2 } else { 1 };
+            while seen.len() < want {
+                match inbound_rx.recv_timeout(Duration::from_secs(3)) {
+                    Ok(l) if l.starts_with("INBOUND ") => seen.push(l),
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            let labels_ok = seen.iter().any(|l| l == "INBOUND transport=relay")
+                && (!punched || seen.iter().any(|l| l == "INBOUND transport=punch"));
+            if !labels_ok {
+                failures.push(format!("{ka}/{kb}: hB's sessions: {seen:?}"));
+            }
             // A punch either fails quietly (the relayed session goes on) or gives a direct
             // session that carries the bytes intact, with the relayed one still working.
             let consistent =

@@ -540,6 +540,7 @@ impl Relay {
             remote,
             local: conn.local_addr(),
             upgrade: Box::pin(async move { Ok(io) }),
+            transport: None,
         });
         Ok(())
     }
@@ -821,6 +822,8 @@ impl Relay {
             remote,
             local,
             upgrade: Box::pin(async move { Ok(io) }),
+            // Direct TCP now, not relayed: named as the dialer names it.
+            transport: Some(punch_scheme()),
         })
         .await
         .map_err(|_| Error::new(ErrorCode::ConnectionClosed, "listener gone"))

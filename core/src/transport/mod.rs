@@ -58,6 +58,10 @@ pub struct Incoming {
     pub local: Option<SocketAddr>,
     /// Completes the transport's setup (TLS, WebSocket upgrade); ready at once for TCP.
     pub upgrade: BoxFuture<Result<Box<dyn Io>, Error>>,
+    /// The transport the session reports (events, `ConnectionStats::transport`) when it
+    /// is not the listener's scheme: a hole-punched direct connection handed over by the
+    /// relay listener is `punch`, as on its dialer's side. None: the listener's scheme.
+    pub transport: Option<Scheme>,
 }
 
 /// A transport: dials and listens for one or more locator schemes.

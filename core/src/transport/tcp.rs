@@ -175,6 +175,7 @@ impl Listener for TcpListen {
                     remote,
                     local,
                     upgrade: Box::pin(std::future::ready(Ok(io))),
+                    transport: None,
                 }))
             }
         }

@@ -409,6 +409,7 @@ impl Listener for WsListen {
             remote,
             local,
             upgrade: Box::pin(upgrade),
+            transport: None,
         }))
     }
 }
