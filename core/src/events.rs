@@ -242,6 +242,26 @@ impl crate::session::Observer for Tap {
         self.tx.upgrade().is_some_and(|tx| tx.receiver_count() > 0)
     }
 
+    fn established(&self, note: crate::session::EstablishedNote) {
+        let Some(tx) = self.tx.upgrade() else { return };
+        if tx.receiver_count() == 0 {
+            return;
+        }
+        let mut ev = PeerEvent::new(EventKind::SessionEstablished);
+        ev.connection = Some(note.connection);
+        ev.remote_principal = note.remote_principal;
+        ev.duration = Some(note.took);
+        let direction = if note.outbound {
+            Direction::Outbound
+        } else {
+            Direction::Inbound
+        };
+        ev.direction = Some(direction);
+        ev.transport = Some(note.transport);
+        ev.remote_addr = note.remote;
+        let _ = tx.send(ev);
+    }
+
     fn stream(&self, connection: &str, note: crate::session::StreamNote) {
         use crate::session::StreamNote;
         let Some(tx) = self.tx.upgrade() else { return };

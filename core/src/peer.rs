@@ -768,14 +768,9 @@ impl Peer {
         match result {
             Ok(conn) => {
                 let _ = shared.handshake.set(took);
+                // Its `session_established` event came from the driver, before any
+                // stream event of the session (session::Observer::established).
                 monitor.established(direction);
-                monitor.emit(|| {
-                    let mut ev = PeerEvent::new(EventKind::SessionEstablished);
-                    ev.connection = Some(conn.id());
-                    ev.remote_principal = Some(conn.remote_principal().clone());
-                    ev.duration = Some(took);
-                    ev.on(direction, &path)
-                });
                 self.register(&conn, direction);
                 Ok(conn)
             }

@@ -161,3 +161,46 @@ async fn close_ends_subscriptions_after_every_session_closed() {
     .await
     .unwrap();
 }
+
+/// A session's `session_established` comes before any event of its streams, on both sides:
+/// the PX-1 pushes that start right at AUTH_OK used to be reported first now and then
+/// (a Python test saw the dialer's own `stream_opened` before its `session_established`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_established_comes_before_its_stream_events() {
+    timeout(T, async {
+        for round in 0..20 {
+            let server = peer(PeerConfig::default()).await;
+            let client = peer(PeerConfig::default()).await;
+            let mut events = [client.events(), server.events()];
+            let addr = server.listen("127.0.0.1:0").await.unwrap();
+            let conn = client.dial(&addr.to_string()).await.unwrap();
+            let s = conn.open_stream(Some("x")).await.unwrap();
+            s.write_all(b"hi").await.unwrap();
+            s.finish().unwrap();
+            // Let the PX-1 pushes of both sides run, then end the subscriptions.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            client.close().await;
+            server.close().await;
+            for (side, events) in events.iter_mut().enumerate() {
+                let mut announced = false;
+                let mut streams = 0;
+                while let Some(ev) = events.next().await {
+                    if ev.connection.as_deref() != Some(conn.id().as_str()) {
+                        continue;
+                    }
+                    match ev.kind {
+                        EventKind::SessionEstablished => announced = true,
+                        EventKind::StreamOpened | EventKind::StreamReset => {
+                            streams += 1;
+                            assert!(announced, "round {round}, side {side}: {ev:?} first");
+                        }
+                        _ => {}
+                    }
+                }
+                assert!(announced && streams > 0, "round {round}, side {side}");
+            }
+        }
+    })
+    .await
+    .unwrap();
+}

@@ -22,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::connection::Connection;
 use super::machine::Session;
-use super::shared::{wake_all, Observer, Shared, State};
+use super::shared::{wake_all, EstablishedNote, Observer, Shared, State};
 use super::stream::Stream;
 
 /// How much encrypted output the driver prepares ahead of the socket.
@@ -307,7 +307,18 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
                         shared.bytes_out.load(Ordering::Relaxed),
                         shared.bytes_in.load(Ordering::Relaxed),
                     );
-                    this.connection = st.session.info().session_id.map(|id| hex::encode(&id[..8]));
+                    let info = st.session.info();
+                    this.connection = info.session_id.map(|id| hex::encode(&id[..8]));
+                    if let Some(connection) = &this.connection {
+                        o.established(EstablishedNote {
+                            connection: connection.clone(),
+                            remote_principal: info.remote_principal,
+                            outbound: st.session.is_initiator(),
+                            took: shared.started.elapsed(),
+                            transport: shared.transport.clone(),
+                            remote: shared.remote_addr,
+                        });
+                    }
                 }
             }
             if let Some(e) = pass.error {

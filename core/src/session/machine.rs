@@ -266,6 +266,11 @@ impl Session {
         self.closed_by_peer
     }
 
+    /// Whether this side dialed (the Noise initiator).
+    pub fn is_initiator(&self) -> bool {
+        self.cfg.initiator
+    }
+
     /// Whether this side ended the session because its keepalive went unanswered.
     pub fn keepalive_expired(&self) -> bool {
         self.keepalive.expired()

@@ -30,7 +30,7 @@ pub use machine::{
     default_capabilities, Clock, Event, FixedRandomness, HandshakeProgress, ReadOutcome, Session,
     SessionConfig, SessionInfo,
 };
-pub(crate) use shared::{Observer, StreamNote};
+pub(crate) use shared::{EstablishedNote, Observer, StreamNote};
 pub use stream::{Stream, WriteBuf};
 
 /// The rules of PROTOCOL.md pinned one test each (issue 26); a `tests.rs` file, as

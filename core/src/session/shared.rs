@@ -24,6 +24,22 @@ pub(crate) trait Observer: Send + Sync {
     fn listening(&self) -> bool;
     /// A stream fact of the session `connection` ([`super::Connection::id`]).
     fn stream(&self, connection: &str, note: StreamNote);
+    /// The session authenticated (AUTH_OK), reported by its driver before any stream fact
+    /// of it, so a subscriber never sees a stream of a session it was not told about.
+    fn established(&self, note: EstablishedNote);
+}
+
+/// A session that just authenticated, as its driver reports it to its [`Observer`].
+#[derive(Debug)]
+pub(crate) struct EstablishedNote {
+    pub(crate) connection: String,
+    pub(crate) remote_principal: Option<crate::identity::Principal>,
+    /// This side dialed.
+    pub(crate) outbound: bool,
+    /// From the driver's start to AUTH_OK.
+    pub(crate) took: Duration,
+    pub(crate) transport: Scheme,
+    pub(crate) remote: Option<SocketAddr>,
 }
 
 /// A stream fact the driver reports to its [`Observer`].
