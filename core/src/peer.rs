@@ -122,6 +122,11 @@ pub struct PeerConfig {
     pub permissions: Option<PermissionRules>,
     /// Principals whose PermissionGrants this peer honours, besides its own principal.
     pub grant_owners: Vec<Principal>,
+    /// The RELAY-1 module every peer gets unless one is registered with
+    /// [`PeerBuilder::relay`]: dialing `relay://host:port/SP…` and keeping reservations
+    /// with `listen("relay://host:port")` always work; `serve: true` makes this peer a
+    /// relay for others. PROTOCOL.md §32.
+    pub relay: crate::relay::RelayConfig,
 }
 
 impl Default for PeerConfig {
@@ -148,6 +153,7 @@ impl Default for PeerConfig {
             external_locators: Vec::new(),
             permissions: None,
             grant_owners: Vec::new(),
+            relay: crate::relay::RelayConfig::default(),
         }
     }
 }
@@ -277,6 +283,8 @@ pub(crate) struct PeerInner {
     handle: PeerHandle,
     /// Rules, grant owners and revocations, shared with every session (PROTOCOL.md §33).
     permissions: Arc<Permissions>,
+    /// RELAY-1 (PROTOCOL.md §32): the `relay-1` handler and `relay://` transport.
+    relay: Arc<crate::relay::Relay>,
 }
 
 impl Drop for PeerInner {
@@ -310,7 +318,7 @@ pub struct PeerBuilder {
     protocols: HashMap<String, Arc<dyn ProtocolHandler>>,
     discovery: Vec<Arc<dyn Discovery>>,
     transports: Vec<Arc<dyn crate::transport::Transport>>,
-    relays: Vec<Arc<crate::relay::Relay>>,
+    relay: Option<Arc<crate::relay::Relay>>,
 }
 
 impl PeerBuilder {
@@ -341,15 +349,12 @@ impl PeerBuilder {
         self
     }
 
-    /// Registers a RELAY-1 module (docs/PROTOCOL.md §32): the `relay-1` stream handler
-    /// (serving reservations and circuits when configured to, accepting circuits from
-    /// relays this peer reserved on) and the `relay://` transport.
+    /// Registers a RELAY-1 module (docs/PROTOCOL.md §32) instead of the one built from
+    /// [`PeerConfig::relay`]: the `relay-1` stream handler (serving reservations and
+    /// circuits when configured to, accepting circuits from relays this peer reserved on)
+    /// and the `relay://` transport. A later registration replaces an earlier one.
     pub fn relay(mut self, relay: Arc<crate::relay::Relay>) -> Self {
-        self.protocols
-            .insert(crate::relay::STREAM_LABEL.to_string(), relay.clone());
-        self.transports
-            .push(Arc::new(crate::relay::RelayTransport(relay.clone())));
-        self.relays.push(relay);
+        self.relay = Some(relay);
         self
     }
 
@@ -359,9 +364,17 @@ impl PeerBuilder {
             config,
             mut protocols,
             discovery: extra_discovery,
-            transports: extra_transports,
-            relays,
+            transports: mut extra_transports,
+            relay,
         } = self;
+        let relay = relay.unwrap_or_else(|| crate::relay::Relay::new(config.relay.clone()));
+        // A handler registered for `relay-1` with `PeerBuilder::protocol` stays (a test's
+        // lying relay, another implementation).
+        protocols
+            .entry(crate::relay::STREAM_LABEL.to_string())
+            .or_insert_with(|| relay.clone());
+        // First: transports added with `PeerBuilder::transport` take precedence.
+        extra_transports.insert(0, Arc::new(crate::relay::RelayTransport(relay.clone())));
         let signer = signer.unwrap_or_else(|| Arc::new(LocalWallet::generate(Network::Mainnet)));
         let principal = signer.principal();
         if !principal.is_single_sig() {
@@ -463,15 +476,14 @@ impl PeerBuilder {
                 px1,
                 handle,
                 permissions,
+                relay,
                 node_key,
                 signer,
                 config,
             }
         });
         let peer = Peer { inner };
-        for r in relays {
-            r.attach(peer.handle());
-        }
+        peer.inner.relay.attach(peer.handle());
         if let Some((alias, display)) = peer.inner.config.alias.clone() {
             peer.set_alias(&alias, &display).await?;
         }
@@ -488,7 +500,7 @@ impl Peer {
             protocols: HashMap::new(),
             discovery: Vec::new(),
             transports: Vec::new(),
-            relays: Vec::new(),
+            relay: None,
         }
     }
 
@@ -628,6 +640,22 @@ impl Peer {
     /// The peer's permissions: its rules (which labels remote principals may open), the
     /// owners whose grants it honours (its own principal first) and the revocation list.
     /// Changes apply to the next stream open of every live session (PROTOCOL.md §33).
+    /// This peer's RELAY-1 module: reservations it keeps ([`Relay::reservations`]),
+    /// counts when it serves ([`Relay::stats`]), hole punching ([`Peer::hole_punch`]).
+    ///
+    /// [`Relay::reservations`]: crate::relay::Relay::reservations
+    /// [`Relay::stats`]: crate::relay::Relay::stats
+    pub fn relay(&self) -> &Arc<crate::relay::Relay> {
+        &self.inner.relay
+    }
+
+    /// Tries to replace the relayed session `conn` by a direct one (TCP simultaneous open,
+    /// PROTOCOL.md §32.6): the new session on success (`conn` stays open, its streams do
+    /// not move), an error otherwise (`conn` untouched: stay relayed).
+    pub async fn hole_punch(&self, conn: &Connection) -> Result<Connection, Error> {
+        self.inner.relay.hole_punch(conn).await
+    }
+
     pub fn permissions(&self) -> &Arc<Permissions> {
         &self.inner.permissions
     }

@@ -535,3 +535,55 @@ async fn px1_carries_the_relay_locator_and_dial_by_principal_uses_it() {
     send_and_check(&s, 1 << 20, 16 * 1024, 11).await.unwrap();
     drop(rp);
 }
+
+/// Every peer has a RELAY-1 module from `PeerConfig::relay` (no builder call): a serving
+/// one for the relay, client ones for the others; `Peer::relay` shows reservations and
+/// counts, and `Peer::hole_punch` replaces the relayed session by a direct one on loopback,
+/// named `punch` on both ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_get_a_relay_module_from_their_config_and_punch_through_it() {
+    let mut cfg = PeerConfig::default();
+    cfg.relay = RelayConfig::server();
+    let rp = Peer::builder(cfg).build().await.unwrap();
+    let raddr = rp.listen("127.0.0.1:0").await.unwrap();
+    let b = Peer::builder(PeerConfig::default()).build().await.unwrap();
+    b.listen(&format!("relay://{raddr}")).await.unwrap();
+    let res = b.relay().reservations();
+    assert_eq!(res.len(), 1);
+    assert!(res[0].active);
+    assert_eq!(res[0].relay.to_string(), format!("relay://{raddr}"));
+    assert_eq!(rp.relay().stats().reservations, 1);
+    let a = Peer::builder(PeerConfig::default()).build().await.unwrap();
+    // A client module does not serve: RESERVE on A is refused.
+    assert_eq!(a.relay().stats(), Default::default());
+    let b_side = {
+        let b = b.clone();
+        tokio::spawn(async move {
+            let mut transports = Vec::new();
+            for _ in 0..2 {
+                let conn = b.accept().await.unwrap();
+                transports.push(conn.stats().transport.to_string());
+                tokio::spawn(common::serve_conn(conn));
+            }
+            transports
+        })
+    };
+    let relayed = a
+        .dial(&format!("relay://{raddr}/{}", b.principal().address()))
+        .await
+        .unwrap();
+    assert_eq!(relayed.stats().transport.as_str(), "relay");
+    let direct = timeout(Duration::from_secs(20), a.hole_punch(&relayed))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(direct.stats().transport.as_str(), "punch");
+    assert_eq!(direct.remote_principal(), b.principal());
+    assert!(!relayed.is_closed(), "the relayed session stays open");
+    let s = direct.open_stream(Some("data")).await.unwrap();
+    send_and_check(&s, 1 << 20, 16 * 1024, 7).await.unwrap();
+    let s = relayed.open_stream(Some("data")).await.unwrap();
+    send_and_check(&s, 1 << 20, 16 * 1024, 8).await.unwrap();
+    assert_eq!(b_side.await.unwrap(), vec!["relay", "punch"]);
+    assert_eq!(rp.relay().stats().circuits_total, 1);
+}

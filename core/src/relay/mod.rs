@@ -813,8 +813,7 @@ impl Relay {
             Ok(Ok(Some(RelayMessage::Sync))) => {}
             _ => return Err(Error::new(ErrorCode::InvalidMessage, "no SYNC after PUNCH")),
         }
-        let tcp = simultaneous_open(port, theirs).await?;
-        drop(holder);
+        let tcp = open_or_accept(holder, port, theirs).await?;
         let remote = tcp.peer_addr().map_err(io_err)?;
         let local = tcp.local_addr().ok();
         let io: Box<dyn Io> = Box::new(tcp);
@@ -858,6 +857,39 @@ fn hold_port(ip: std::net::IpAddr) -> Result<(tokio::net::TcpSocket, u16), Error
     s.bind(SocketAddr::new(any, 0)).map_err(io_err)?;
     let port = s.local_addr().map_err(io_err)?.port();
     Ok((s, port))
+}
+
+/// The answering side of a punch: connects like [`simultaneous_open`] and also listens on
+/// the held port, taking whichever connection comes first. Without a NAT or firewall on
+/// the way (the same host or LAN), the dialer's SYN reaches a port that only connects and
+/// is answered with RST, so a pure simultaneous open hardly ever works there (on loopback
+/// it timed out after its 5 s every time we ran it); a listener makes it a plain connect. Behind NAT the
+/// SYNs still meet as a simultaneous open: a connecting socket with the exact address pair
+/// takes the SYN before the listener does.
+async fn open_or_accept(
+    holder: tokio::net::TcpSocket,
+    port: u16,
+    remote: SocketAddr,
+) -> Result<tokio::net::TcpStream, Error> {
+    let listener = holder.listen(8).map_err(io_err)?;
+    let accept = async {
+        loop {
+            match listener.accept().await {
+                // Only the candidate's host; anyone else still meets AUTH, but is not
+                // the peer this punch is for.
+                Ok((tcp, from)) if from.ip() == remote.ip() => {
+                    let _ = tcp.set_nodelay(true);
+                    return tcp;
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    };
+    tokio::select! {
+        tcp = accept => Ok(tcp),
+        r = simultaneous_open(port, remote) => r,
+    }
 }
 
 /// Connects from local `port` to `remote` every 50 ms (0.5 s per attempt) for
