@@ -15,6 +15,7 @@ mod irohq;
 #[cfg(feature = "compare")]
 mod p2p;
 mod raw;
+mod relay;
 mod snap;
 mod util;
 
@@ -58,6 +59,8 @@ pub enum Sys {
     SnapWss,
     /// snap2p over TCP with rekeying off on both ends (`snap::REKEY_OFF`).
     SnapNoRekey,
+    /// snap2p through a RELAY-1 relay in a third process (bench/src/relay.rs).
+    SnapRelay,
     Libp2pTcp,
     Libp2pQuic,
     /// rust-libp2p over WebSocket (`/ws` over TCP) + noise + yamux.
@@ -81,6 +84,7 @@ impl Sys {
             Sys::SnapWs => "snap2p over ws://",
             Sys::SnapWss => "snap2p over wss://",
             Sys::SnapNoRekey => "snap2p, rekey off",
+            Sys::SnapRelay => "snap2p through a relay (RELAY-1 over TCP)",
             Sys::Libp2pTcp => "libp2p tcp+noise+yamux",
             Sys::Libp2pQuic => "libp2p quic",
             Sys::Libp2pWs => "libp2p ws+noise+yamux",
@@ -97,6 +101,7 @@ impl Sys {
             Sys::SnapWs => "snapws",
             Sys::SnapWss => "snapwss",
             Sys::SnapNoRekey => "snapnorekey",
+            Sys::SnapRelay => "snaprelay",
             Sys::Libp2pTcp | Sys::Libp2pQuic | Sys::Libp2pWs => "libp2p",
             Sys::Iroh | Sys::IrohCold => "iroh",
             Sys::IrohDefault => "iroh100",
@@ -110,7 +115,12 @@ impl Sys {
     fn is_snap(self) -> bool {
         matches!(
             self,
-            Sys::Snap | Sys::SnapCold | Sys::SnapWs | Sys::SnapWss | Sys::SnapNoRekey
+            Sys::Snap
+                | Sys::SnapCold
+                | Sys::SnapWs
+                | Sys::SnapWss
+                | Sys::SnapNoRekey
+                | Sys::SnapRelay
         )
     }
     #[cfg(feature = "compare")]
@@ -141,6 +151,8 @@ struct Sizes {
     many_libp2p: usize,
     idle: usize,
     idle_secs: u64,
+    /// Idle reservations one relay holds (issue 28: target ≥ 10,000).
+    reservations: usize,
 }
 
 impl Sizes {
@@ -158,6 +170,7 @@ impl Sizes {
             many_libp2p: 4096,
             idle: 5000,
             idle_secs: 5,
+            reservations: 10_000,
         }
     }
     fn smoke() -> Self {
@@ -174,6 +187,7 @@ impl Sizes {
             many_libp2p: 500,
             idle: 200,
             idle_secs: 2,
+            reservations: 200,
         }
     }
 }
@@ -197,6 +211,8 @@ async fn serve_main(kind: &str, max_streams: usize, keepalive_ms: u64) {
             snap::REKEY_OFF.store(true, std::sync::atomic::Ordering::Relaxed);
             snap::serve(opts).await
         }
+        "relay" => relay::serve_relay(opts).await,
+        "snaprelay" => relay::serve_target(opts).await,
         "tcp" => raw::serve(false).await,
         "noise" => raw::serve(true).await,
         #[cfg(feature = "compare")]
@@ -237,6 +253,8 @@ struct Server {
     stdin: ChildStdin,
     lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
     addr: String,
+    /// The relay process a `snaprelay` listener reserved on.
+    relay: Option<Box<Server>>,
 }
 
 struct Stat {
@@ -248,15 +266,41 @@ struct Stat {
 
 impl Server {
     async fn start(sys: Sys, max_streams: usize, keepalive: Duration) -> Server {
+        let relay = match sys {
+            Sys::SnapRelay => Some(Box::new(
+                Server::start_kind("relay", None, 1024, keepalive).await,
+            )),
+            _ => None,
+        };
+        let mut srv = Server::start_kind(
+            sys.server_kind(),
+            relay.as_ref().map(|r| r.addr.as_str()),
+            max_streams,
+            keepalive,
+        )
+        .await;
+        srv.relay = relay;
+        srv
+    }
+
+    async fn start_kind(
+        kind: &str,
+        relay: Option<&str>,
+        max_streams: usize,
+        keepalive: Duration,
+    ) -> Server {
         let exe = std::env::current_exe().unwrap();
         let mut cmd = Command::new(exe);
         if let Some(dir) = snap::TLS_DIR.get() {
             cmd.env(snap::TLS_ENV, dir);
         }
+        if let Some(r) = relay {
+            cmd.env(relay::RELAY_ENV, r);
+        }
         let mut child = cmd
             .args([
                 "serve",
-                sys.server_kind(),
+                kind,
                 &max_streams.to_string(),
                 &keepalive.as_millis().to_string(),
             ])
@@ -277,6 +321,7 @@ impl Server {
             stdin,
             lines,
             addr,
+            relay: None,
         }
     }
 
@@ -308,6 +353,9 @@ impl Server {
         let _ = self.stdin.write_all(b"quit\n").await;
         let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
         let _ = self.child.kill().await;
+        if let Some(r) = self.relay.take() {
+            Box::pin(r.stop()).await;
+        }
     }
 }
 
@@ -333,13 +381,16 @@ async fn bulk(sys: Sys, pat: Arc<Vec<u8>>, total: u64, size: usize) -> Sample {
     // CPU of both processes (utime + stime from /proc/<pid>/stat) around the dial, the
     // transfer and the close: CPU-seconds per GiB on each side (issue 36).
     let srv_pid = srv.child.id().unwrap_or(0);
+    let relay_pid = srv.relay.as_ref().and_then(|r| r.child.id());
     let (d0, l0) = (
         util::proc_cpu_secs(std::process::id()),
         util::proc_cpu_secs(srv_pid),
     );
+    let r0 = relay_pid.map(util::proc_cpu_secs);
     let (dt, ok) = match sys {
-        // The ws listener's ADDR is its ws:// locator: the same client dials it.
-        Sys::Snap | Sys::SnapCold | Sys::SnapWs | Sys::SnapWss => {
+        // The ws listener's ADDR is its ws:// locator, the relayed one's its relay://…/SP…
+        // locator: the same client dials them.
+        Sys::Snap | Sys::SnapCold | Sys::SnapWs | Sys::SnapWss | Sys::SnapRelay => {
             snap::bulk(&addr, pat, total, size).await
         }
         Sys::SnapNoRekey => {
@@ -363,6 +414,7 @@ async fn bulk(sys: Sys, pat: Arc<Vec<u8>>, total: u64, size: usize) -> Sample {
         util::proc_cpu_secs(std::process::id()),
         util::proc_cpu_secs(srv_pid),
     );
+    let r1 = relay_pid.map(util::proc_cpu_secs);
     let st = srv.stat().await;
     srv.stop().await;
     let mut s = Sample {
@@ -374,6 +426,9 @@ async fn bulk(sys: Sys, pat: Arc<Vec<u8>>, total: u64, size: usize) -> Sample {
     let gib = total as f64 / (1u64 << 30) as f64;
     s.extra.insert("dialer_cpu_s_per_gib", (d1 - d0) / gib);
     s.extra.insert("listener_cpu_s_per_gib", (l1 - l0) / gib);
+    if let (Some(r0), Some(r1)) = (r0, r1) {
+        s.extra.insert("relay_cpu_s_per_gib", (r1 - r0) / gib);
+    }
     if !ok {
         s.note = "CHECKSUM MISMATCH".into();
     }
@@ -580,6 +635,64 @@ async fn idle_with(sys: Sys, n: usize, secs: u64, keepalive: Duration) -> Sample
     s
 }
 
+/// Issue 28: `n` idle reservations on one relay process, taken by a client process of
+/// their own (`reserve-client`): the relay's RSS growth per reservation, how many it holds,
+/// how fast they were taken, its idle CPU with all of them, and one circuit through it to
+/// the last reserved peer.
+async fn reservations(n: usize) -> Sample {
+    let mut relay = Server::start_kind("relay", None, 64, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let s0 = relay.stat().await;
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["reserve-client", &relay.addr, &n.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn reserve client");
+    let mut cin = child.stdin.take().unwrap();
+    let mut cout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let up = cout.next_line().await.unwrap().unwrap_or_default();
+    let f: Vec<&str> = up.split_whitespace().skip(1).collect();
+    let ok: usize = f.first().and_then(|x| x.parse().ok()).unwrap_or(0);
+    let secs: f64 = f.get(1).and_then(|x| x.parse().ok()).unwrap_or(f64::NAN);
+    let loc = f.get(2).copied().unwrap_or("-").to_string();
+    // The relay refreshes its count every 100 ms.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let s1 = relay.stat().await;
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let s2 = relay.stat().await;
+    let idle_cpu = (s2.cpu - s1.cpu).as_secs_f64() / t0.elapsed().as_secs_f64() * 100.0;
+    let echo = relay::echo_through(&loc).await;
+    let _ = cin.write_all(b"quit\n").await;
+    let _ = cin.flush().await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+    let _ = child.kill().await;
+    relay.stop().await;
+    let held = s1.live.max(0) as usize;
+    let kib = (s1.rss_kib as f64 - s0.rss_kib as f64) / held.max(1) as f64;
+    let mut s = Sample {
+        value: kib,
+        ok: ok == n && held == n && echo,
+        note: if ok == n && held == n {
+            String::new()
+        } else {
+            format!("only {ok}/{n} taken, {held} held")
+        },
+        ..Default::default()
+    };
+    if !echo {
+        s.note.push_str(" circuit to the last reserved peer FAILED");
+    }
+    s.extra.insert("held", held as f64);
+    s.extra.insert("per_sec", ok as f64 / secs);
+    s.extra.insert("secs", secs);
+    s.extra.insert("idle_cpu_pct", idle_cpu);
+    s.extra.insert("echo", f64::from(u8::from(echo)));
+    s
+}
+
 // ---------------------------------------------------------------------------------------
 
 struct Row {
@@ -695,6 +808,7 @@ fn short(s: Sys) -> &'static str {
         Sys::SnapWs => "snap2p-ws",
         Sys::SnapWss => "snap2p-wss",
         Sys::SnapNoRekey => "snap2p-norekey",
+        Sys::SnapRelay => "snap2p-relay",
     }
 }
 
@@ -725,6 +839,17 @@ fn main() {
         let (dt, ok) = rt.block_on(snap::bulk_with(&args[1], pat, total, size, true));
         let mibs = total as f64 / 1048576.0 / dt.as_secs_f64();
         println!("RESULT {mibs:.1} {}", u8::from(ok));
+        return;
+    }
+    if args.first().map(String::as_str) == Some("reserve-client") {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(relay::reserve_client_main(
+            &args[1],
+            args[2].parse().unwrap(),
+        ));
         return;
     }
     if args.first().map(String::as_str) == Some("idle-client") {
@@ -770,7 +895,7 @@ async fn run(args: Vec<String>) -> bool {
                 which.push("all".into());
             }
             "-h" | "--help" => {
-                println!("snap2p-bench [all|smoke|bulk|small|connect|streams|many|idle|bindings]... [--rounds N] [--out FILE] [--only snap2p,libp2p-tcp,...]");
+                println!("snap2p-bench [all|smoke|bulk|small|connect|streams|many|idle|idle-default|relay|reservations|bindings]... [--rounds N] [--out FILE] [--only snap2p,libp2p-tcp,...]");
                 return true;
             }
             w => which.push(w.to_string()),
@@ -944,6 +1069,32 @@ async fn run(args: Vec<String>) -> bool {
                 );
                 res.entry(("idle".into(), s)).or_default().push(x);
             }
+        }
+        if want("relay") {
+            // Issue 28: the same stream through a relay and dialed directly, alternated.
+            let mut v = vec![Sys::Snap, Sys::SnapRelay];
+            rot(&mut v);
+            for s in v {
+                let x = bulk(s, pat.clone(), sizes.bulk, 64 * 1024).await;
+                eprintln!(
+                    "round {r} relay-64k {}: {:.0} MiB/s ok={} {:?}",
+                    s.name(),
+                    x.value,
+                    x.ok,
+                    x.extra
+                );
+                res.entry(("relay".into(), s)).or_default().push(x);
+            }
+        }
+        if want("reservations") {
+            let x = reservations(sizes.reservations).await;
+            eprintln!(
+                "round {r} reservations: {:.2} KiB each {:?} {}",
+                x.value, x.extra, x.note
+            );
+            res.entry(("reservations".into(), Sys::SnapRelay))
+                .or_default()
+                .push(x);
         }
         if want("idle-default") {
             // Issue 29, "quiet when idle": the default keepalive (30 s), CPU over two of its
@@ -1196,6 +1347,71 @@ async fn run(args: Vec<String>) -> bool {
         r.target = "≤ 12 KiB per session per side; ≤ 4 KiB (issue 36, next)".into();
         let yn = |ok: bool| if ok { "yes" } else { "NO" };
         r.met = format!("{}; {}", yn(m <= 12.0), yn(m <= 4.0));
+    }
+    let relay_cpu = |s: &[Sample]| {
+        let (r, lo, hi) = med(s, |x| {
+            x.extra
+                .get("relay_cpu_s_per_gib")
+                .copied()
+                .unwrap_or(f64::NAN)
+        });
+        let relay = if r.is_nan() {
+            String::new()
+        } else {
+            format!("; relay CPU-s per GiB forwarded {r:.2} ({lo:.2}–{hi:.2})")
+        };
+        format!("{}{relay}", cpu(s))
+    };
+    rows_for(
+        &res,
+        "relay",
+        &format!(
+            "1 stream, {}, 64 KiB writes: through a relay vs direct",
+            gib(sizes.bulk)
+        ),
+        "MiB/s",
+        &[(Sys::SnapRelay, Sys::Snap, 0.7, "direct (issue 28)")],
+        &mut rows,
+        &mut all_ok,
+        relay_cpu,
+    );
+    if let Some(samples) = res.get(&("reservations".to_string(), Sys::SnapRelay)) {
+        let (m, lo, hi) = med(samples, |x| x.value);
+        let g = |k: &str| med(samples, |x| x.extra.get(k).copied().unwrap_or(f64::NAN)).0;
+        let held = samples
+            .iter()
+            .map(|x| x.extra.get("held").copied().unwrap_or(0.0))
+            .fold(f64::INFINITY, f64::min);
+        let all = samples.iter().all(|x| x.ok);
+        if !all {
+            all_ok = false;
+        }
+        let yn = |ok: bool| if ok { "yes" } else { "NO" };
+        rows.push(Row {
+            workload: format!("{} idle reservations on one relay", sizes.reservations),
+            system: Sys::SnapRelay.name().into(),
+            median: fmt(m),
+            range: format!("{}–{}", fmt(lo), fmt(hi)),
+            unit: "KiB per reservation (relay RSS)".into(),
+            ratio: String::new(),
+            target: "≤ 16 KiB; ≥ 10,000 held (issue 28)".into(),
+            met: format!(
+                "{}; {}",
+                yn(m <= 16.0 && all),
+                yn(held >= 10_000.0 && all)
+            ),
+            notes: format!(
+                "held {held:.0} (fewest of the rounds); taken in {:.1} s ({:.0}/s, 8 at a time from one process); relay idle CPU {:.2}% with all held (keepalive 30 s); a circuit to the last reserved peer {}",
+                g("secs"),
+                g("per_sec"),
+                g("idle_cpu_pct"),
+                if samples.iter().all(|x| x.extra.get("echo") == Some(&1.0)) {
+                    "echoed"
+                } else {
+                    "FAILED"
+                }
+            ),
+        });
     }
     rows.extend(bind_rows);
     all_ok &= native_sender_ok;
