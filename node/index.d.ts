@@ -139,6 +139,53 @@ export interface PeerOptions {
    * router); advertised by PX-1 before the listeners' locators. A malformed one: code 25.
    */
   externalLocators?: string[];
+  /**
+   * Serve as a relay for peers behind NAT (RELAY-1, docs/PROTOCOL.md §32): `true` or an
+   * object of limits; absent: do not serve. Using relays needs no option. A bad value: 25.
+   */
+  relay?: boolean | RelayOptions | null;
+}
+
+/** A serving relay's admission and limits; absent fields keep the core's defaults. */
+export interface RelayOptions {
+  /** Only these principals may hold a reservation (refused with ERR_NOT_ALLOWED); default: any. */
+  allowlist?: string[];
+  /** Reservations held at once (default 4096; ERR_RESOURCE_EXHAUSTED beyond). */
+  maxReservations?: number;
+  /** Circuits open at once (default 1024). */
+  maxCircuits?: number;
+  /** Circuits open at once per principal, as dialer or target (default 16). */
+  maxCircuitsPerPeer?: number;
+  /** Bytes one circuit may carry, both directions (0: no limit; default 2^30). */
+  circuitMaxBytes?: number;
+  /** How long one circuit may stay open, seconds (default 3600). */
+  circuitMaxDurationSecs?: number;
+  /** RESERVE and CONNECT requests per principal per minute (0: no limit; default 60). */
+  requestsPerMin?: number;
+}
+
+/** A reservation this peer keeps on a relay (`listen('relay://host:port')`). */
+export interface ReservationInfo {
+  /** The relay, `relay://host:port`. */
+  relay: string;
+  /** Whether the reservation's session is up now. */
+  active: boolean;
+  /** This peer's `ip:port` as the relay sees it (what a hole punch aims at), or `null`. */
+  observed: string | null;
+}
+
+/** What this peer serves as a relay now (all 0 unless it serves). */
+export interface RelayStats {
+  /** Reservations held now. */
+  reservations: number;
+  /** Circuits open now. */
+  circuits: number;
+  /** Circuits opened since the peer started. */
+  circuitsTotal: number;
+  /** Bytes spliced through circuits, both directions. */
+  bytesForwarded: number;
+  /** Requests refused (admission, limits, rate). */
+  refused: number;
 }
 
 /** What happened (docs/EVENTS.md); the same names in every language. */
@@ -238,7 +285,7 @@ export interface ConnectionStats {
   /** First byte to AUTH_OK. */
   handshake?: number;
   age: number;
-  /** `tcp`, `ws`, `wss`, … */
+  /** The current path: `tcp`, `ws`, `wss`, `relay` (through a relay), `punch` (hole-punched), … */
   transport: string;
   remoteAddr?: string;
   localAddr?: string;
@@ -344,8 +391,8 @@ export declare class Peer extends EventEmitter {
   readonly allowlist: string[];
   readonly alias: AliasCard | null;
   /**
-   * Listens on `port` (all interfaces) or an address string (`ws://…`, `wss://…` too);
-   * resolves to the bound `ip:port`.
+   * Listens on `port` (all interfaces) or an address string (`ws://…`, `wss://…` too;
+   * `relay://host:port` keeps a reservation on that relay); resolves to the bound `ip:port`.
    */
   listen(port: number | string, host?: string): Promise<string>;
   /** Subscribes to this peer's events (one subscription per call). */
@@ -354,8 +401,14 @@ export declare class Peer extends EventEmitter {
   stats(): PeerStats;
   accept(): Promise<Connection | null>;
   [Symbol.asyncIterator](): AsyncGenerator<Connection, void, undefined>;
-  /** Dials `host:port` or `stacks:<address>` (through PX-1). */
+  /** Dials `host:port`, `relay://host:port/SP…` (through a relay) or `stacks:<address>` (through PX-1). */
   dial(target: string, options?: DialOptions): Promise<Connection>;
+  /** The reservations this peer keeps on relays. */
+  relayReservations(): ReservationInfo[];
+  /** What this peer serves as a relay now. */
+  relayStats(): RelayStats;
+  /** Replaces a relayed connection by a direct one (transport `punch`); `conn` stays open. */
+  holePunch(conn: Connection): Promise<Connection>;
   connections(): Connection[];
   close(): Promise<void>;
   createInvite(options?: { ttlSecs?: number; oneTime?: boolean }): Invite;

@@ -705,13 +705,54 @@ const PEER_OPTIONS = [
   'tlsKeyFile',
   'tlsRootFile',
   'externalLocators',
+  'relay',
 ];
+
+const RELAY_OPTIONS = [
+  'allowlist',
+  'maxReservations',
+  'maxCircuits',
+  'maxCircuitsPerPeer',
+  'circuitMaxBytes',
+  'circuitMaxDurationSecs',
+  'requestsPerMin',
+];
+
+/** `relay: true | {…}` (serve as a relay) as the native options; absent, null or false: do not serve. */
+function nativeRelayOptions(relay) {
+  if (relay === undefined || relay === null || relay === false) return undefined;
+  if (relay === true) return {};
+  if (typeof relay !== 'object' || Array.isArray(relay)) {
+    throw invalid('relay must be true or an object of relay options');
+  }
+  const r = { ...relay };
+  rejectUnknownKeys(r, RELAY_OPTIONS, 'relay');
+  if (r.allowlist !== undefined) {
+    if (!Array.isArray(r.allowlist)) throw invalid('relay.allowlist must be an array of principals');
+    r.allowlist = r.allowlist.map((p) => formatPrincipal(p));
+  }
+  for (const key of ['maxReservations', 'maxCircuits', 'maxCircuitsPerPeer', 'requestsPerMin']) {
+    if (r[key] !== undefined && !(Number.isInteger(r[key]) && r[key] >= 0 && r[key] <= 0xffffffff)) {
+      throw invalid(`relay.${key} must be a non-negative integer`);
+    }
+  }
+  const bytes = r.circuitMaxBytes;
+  if (bytes !== undefined && !(Number.isSafeInteger(bytes) && bytes >= 0)) {
+    throw invalid('relay.circuitMaxBytes must be a non-negative integer');
+  }
+  const secs = r.circuitMaxDurationSecs;
+  if (secs !== undefined && !(typeof secs === 'number' && Number.isFinite(secs) && secs > 0)) {
+    throw invalid('relay.circuitMaxDurationSecs must be a positive number');
+  }
+  return r;
+}
 
 function nativePeerOptions(options) {
   const o = { ...options };
   delete o.wallet;
   delete o.signer;
   rejectUnknownKeys(o, PEER_OPTIONS, 'Peer.create');
+  o.relay = nativeRelayOptions(o.relay);
   if (o.allowlist !== undefined) {
     if (!Array.isArray(o.allowlist)) throw invalid('allowlist must be an array of principals');
     o.allowlist = o.allowlist.map((p) => formatPrincipal(p));
@@ -945,6 +986,30 @@ class Peer extends EventEmitter {
     const ids = new Set(live.map((c) => c.sessionId));
     for (const id of this._connections.keys()) if (!ids.has(id)) this._connections.delete(id);
     return live;
+  }
+
+  /**
+   * The reservations this peer keeps on relays (`listen('relay://host:port')`):
+   * `[{relay, active, observed}]`, `observed` being this peer's `ip:port` as the relay sees it.
+   */
+  relayReservations() {
+    return this[NATIVE].relayReservations().map((r) => ({ ...r, observed: r.observed ?? null }));
+  }
+
+  /** What this peer serves as a relay now: `{reservations, circuits, circuitsTotal, bytesForwarded, refused}`. */
+  relayStats() {
+    return this[NATIVE].relayStats();
+  }
+
+  /**
+   * Replaces the relayed connection `conn` by a direct one (TCP simultaneous open, docs/PROTOCOL.md
+   * §32.6): resolves to the new connection (`stats().transport` is `'punch'`); `conn` stays
+   * open. Rejects when no direct path was found: keep using `conn`.
+   */
+  async holePunch(conn) {
+    if (!(conn instanceof Connection)) throw invalid('holePunch() takes a Connection');
+    const nc = await callAsync(() => this[NATIVE].holePunch(conn[NATIVE]));
+    return this._wrap(nc);
   }
 
   /** Stops listening and closes every connection; the peer cannot be used afterwards. */

@@ -54,6 +54,11 @@ impl NativeConnection {
     pub fn new(inner: Connection) -> Self {
         NativeConnection { inner }
     }
+
+    /// The core's handle.
+    pub fn core(&self) -> &Connection {
+        &self.inner
+    }
 }
 
 fn code_from_js(code: Option<u32>) -> ErrorCode {

@@ -229,7 +229,8 @@ pub struct ConnectionStatsJs {
     pub handshake: Option<f64>,
     /// Since the session's transport connection was handed to it, ms.
     pub age: f64,
-    /// `tcp`, `ws`, `wss`, …
+    /// The current path: `tcp`, `ws`, `wss`, `relay` (through a relay), `punch`
+    /// (hole-punched), …
     pub transport: String,
     pub remote_addr: Option<String>,
     pub local_addr: Option<String>,

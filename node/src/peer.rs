@@ -4,9 +4,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use napi::bindgen_prelude::Buffer;
+use napi::bindgen_prelude::{Buffer, PromiseRaw};
+use napi::Env;
 use napi_derive::napi;
 use snap2p::policy::parse_invite_token;
+use snap2p::relay::{RelayAdmission, RelayConfig, RelayStats, ReservationInfo};
 use snap2p::transport::{WsConfig, WsTransport};
 use snap2p::{host, DialOptions, Invite, LocalWallet, Peer, PeerConfig, WalletSigner};
 
@@ -56,6 +58,69 @@ pub struct PeerOptions {
     /// Locators others reach this peer on that are not its listeners' own (a `wss://`
     /// name served by a reverse proxy, a forwarded port); advertised first.
     pub external_locators: Option<Vec<String>>,
+    /// Serve as a relay for others (RELAY-1, docs/PROTOCOL.md §32): present means serve.
+    /// Using relays (`listen("relay://…")`, dialing `relay://…/SP…`) needs no option.
+    pub relay: Option<RelayOptions>,
+}
+
+/// A serving relay's admission and limits (`PeerOptions.relay`); absent fields keep the
+/// core's defaults.
+#[napi(object)]
+#[derive(Default)]
+pub struct RelayOptions {
+    /// Only these principals may hold a reservation (default: any authenticated one).
+    pub allowlist: Option<Vec<String>>,
+    /// Reservations held at once (default 4096).
+    pub max_reservations: Option<u32>,
+    /// Circuits open at once (default 1024).
+    pub max_circuits: Option<u32>,
+    /// Circuits open at once per principal, as dialer or target (default 16).
+    pub max_circuits_per_peer: Option<u32>,
+    /// Bytes one circuit may carry, both directions (0: no limit; default 1 GiB).
+    pub circuit_max_bytes: Option<i64>,
+    /// How long one circuit may stay open, seconds (default 3600).
+    pub circuit_max_duration_secs: Option<f64>,
+    /// RESERVE and CONNECT requests per principal per minute (0: no limit; default 60).
+    pub requests_per_min: Option<u32>,
+}
+
+fn relay_config(o: &RelayOptions) -> napi::Result<RelayConfig> {
+    let mut c = RelayConfig::server();
+    if let Some(list) = &o.allowlist {
+        let principals = list
+            .iter()
+            .map(|p| parse_principal(p))
+            .collect::<napi::Result<Vec<_>>>()?;
+        c.admission = RelayAdmission::Allowlist(principals);
+    }
+    let l = &mut c.limits;
+    if let Some(n) = o.max_reservations {
+        l.max_reservations = n as usize;
+    }
+    if let Some(n) = o.max_circuits {
+        l.max_circuits = n as usize;
+    }
+    if let Some(n) = o.max_circuits_per_peer {
+        l.max_circuits_per_peer = n as usize;
+    }
+    if let Some(b) = o.circuit_max_bytes {
+        l.circuit_max_bytes =
+            u64::try_from(b).map_err(|_| invalid("relay.circuitMaxBytes must not be negative"))?;
+    }
+    if let Some(secs) = o.circuit_max_duration_secs {
+        l.circuit_max_duration = match Duration::try_from_secs_f64(secs) {
+            Ok(d) if !d.is_zero() => d,
+            _ => {
+                return Err(invalid(
+                    "relay.circuitMaxDurationSecs must be a positive number",
+                ))
+            }
+        };
+    }
+    if let Some(n) = o.requests_per_min {
+        l.requests_per_min = n;
+    }
+    Ok(c)
 }
 
 fn config(o: &PeerOptions) -> napi::Result<PeerConfig> {
@@ -83,6 +148,9 @@ fn config(o: &PeerOptions) -> napi::Result<PeerConfig> {
     c.preauth_rate_per_min = o.preauth_rate_per_min;
     for l in o.external_locators.iter().flatten() {
         c.external_locators.push(l.parse::<snap2p::Locator>().js()?);
+    }
+    if let Some(r) = &o.relay {
+        c.relay = relay_config(r)?;
     }
     if let Some(ms) = o.connect_timeout_ms {
         c.connect_timeout = Duration::from_millis(ms.into());
@@ -161,6 +229,54 @@ impl From<Invite> for InviteJs {
             expires_at: i.expires_at,
             one_time: i.one_time,
             uses: i.uses as i64,
+        }
+    }
+}
+
+/// A reservation this peer keeps on a relay (`peer.relayReservations()`).
+#[napi(object)]
+pub struct ReservationInfoJs {
+    /// The relay, `relay://host:port`.
+    pub relay: String,
+    /// Whether the reservation's session is up now.
+    pub active: bool,
+    /// This peer's `ip:port` as the relay sees it (what a hole punch aims at).
+    pub observed: Option<String>,
+}
+
+impl From<ReservationInfo> for ReservationInfoJs {
+    fn from(r: ReservationInfo) -> Self {
+        ReservationInfoJs {
+            relay: r.relay.to_string(),
+            active: r.active,
+            observed: r.observed.map(|a| a.to_string()),
+        }
+    }
+}
+
+/// What this peer's relay serves now (`peer.relayStats()`; all 0 unless it serves).
+#[napi(object)]
+pub struct RelayStatsJs {
+    /// Reservations held now.
+    pub reservations: i64,
+    /// Circuits open now.
+    pub circuits: i64,
+    /// Circuits opened since the peer started.
+    pub circuits_total: i64,
+    /// Bytes spliced through circuits, both directions.
+    pub bytes_forwarded: i64,
+    /// Requests refused (admission, limits, rate).
+    pub refused: i64,
+}
+
+impl From<RelayStats> for RelayStatsJs {
+    fn from(s: RelayStats) -> Self {
+        RelayStatsJs {
+            reservations: s.reservations as i64,
+            circuits: s.circuits as i64,
+            circuits_total: s.circuits_total as i64,
+            bytes_forwarded: s.bytes_forwarded as i64,
+            refused: s.refused as i64,
         }
     }
 }
@@ -287,6 +403,40 @@ impl NativePeer {
             Ok(())
         })
         .await
+    }
+
+    /// The reservations this peer keeps on relays (`listen("relay://host:port")`).
+    #[napi]
+    pub fn relay_reservations(&self) -> Vec<ReservationInfoJs> {
+        self.inner
+            .relay()
+            .reservations()
+            .into_iter()
+            .map(Into::into)
+            .collect()
+    }
+
+    /// What this peer serves as a relay now.
+    #[napi]
+    pub fn relay_stats(&self) -> RelayStatsJs {
+        self.inner.relay().stats().into()
+    }
+
+    /// Replaces the relayed session `conn` by a direct one (docs/PROTOCOL.md §32.6): the
+    /// new session (transport `punch`); `conn` stays open. Rejects when no direct path
+    /// was found (stay relayed).
+    #[napi(ts_return_type = "Promise<NativeConnection>")]
+    pub fn hole_punch<'env>(
+        &self,
+        env: &'env Env,
+        conn: &NativeConnection,
+    ) -> napi::Result<PromiseRaw<'env, NativeConnection>> {
+        let peer = self.inner.clone();
+        let relayed = conn.core().clone();
+        env.spawn_future(async move {
+            let direct = on_core(async move { peer.hole_punch(&relayed).await }).await?;
+            Ok(NativeConnection::new(direct))
+        })
     }
 
     #[napi(getter)]

@@ -16,6 +16,9 @@ import {
   type PeerEvent,
   type PeerStats,
   type ConnectionStats,
+  type RelayOptions,
+  type ReservationInfo,
+  type RelayStats,
 } from '../..';
 
 async function readme(): Promise<void> {
@@ -128,7 +131,26 @@ async function permissions(): Promise<void> {
   await Promise.all([client.close(), node.close()]);
 }
 
+async function relays(): Promise<void> {
+  const limits: RelayOptions = { allowlist: [Wallet.generate().principal], maxReservations: 8, circuitMaxDurationSecs: 60 };
+  const relay = await Peer.create({ relay: limits });
+  const open = await Peer.create({ relay: true });
+  const addr: string = await relay.listen('0.0.0.0:4001');
+  const nat = await Peer.create();
+  await nat.listen(`relay://${addr}`);
+  const res: ReservationInfo[] = nat.relayReservations();
+  const observed: string | null = res[0].observed;
+  const via: string = nat.listenLocators.find((l) => l.startsWith('relay://')) ?? '';
+  const conn: Connection = await open.dial(via);
+  const direct: Connection = await open.holePunch(conn);
+  const path: string = direct.stats().transport;
+  const st: RelayStats = relay.relayStats();
+  console.log(res[0].relay, res[0].active, observed, path, st.circuits, st.circuitsTotal, st.bytesForwarded, st.refused);
+  await Promise.all([relay.close(), open.close(), nat.close()]);
+}
+
 void readme;
 void extended;
 void observability;
 void permissions;
+void relays;
