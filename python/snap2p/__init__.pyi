@@ -29,6 +29,10 @@ _EventKind = Literal[
 _Path = str | os.PathLike[str]
 _Network = Literal["mainnet", "testnet"]
 _BytesLike = bytes | bytearray | memoryview
+# ``Peer.create(relay=…)``: allowlist (list of principals), max_reservations, max_circuits,
+# max_circuits_per_peer, circuit_max_bytes, requests_per_min (ints), circuit_max_duration
+# (seconds).
+_RelayOptions = dict[str, list[str] | int | float]
 
 class ErrorCode(enum.IntEnum):
     OK = 0
@@ -202,6 +206,37 @@ class PeerStats:
     @property
     def bytes_received(self) -> int: ...
 
+class ReservationInfo:
+    """A reservation this peer keeps on a relay (``listen('relay://host:port')``)."""
+
+    @property
+    def relay(self) -> str:
+        """The relay, ``'relay://host:port'``."""
+    @property
+    def active(self) -> bool:
+        """Whether the reservation's session is up now."""
+    @property
+    def observed(self) -> str | None:
+        """This peer's ``'ip:port'`` as the relay sees it (what a hole punch aims at)."""
+
+class RelayStats:
+    """What this peer serves as a relay now (all 0 unless it serves)."""
+
+    @property
+    def reservations(self) -> int: ...
+    @property
+    def circuits(self) -> int:
+        """Circuits open now."""
+    @property
+    def circuits_total(self) -> int:
+        """Circuits opened since the peer started."""
+    @property
+    def bytes_forwarded(self) -> int:
+        """Bytes spliced through circuits, both directions."""
+    @property
+    def refused(self) -> int:
+        """Requests refused (admission, limits, rate)."""
+
 class ConnectionStats:
     """One session's counters; times in seconds."""
 
@@ -226,7 +261,8 @@ class ConnectionStats:
     @property
     def age(self) -> float: ...
     @property
-    def transport(self) -> str: ...
+    def transport(self) -> str:
+        """The current path: ``tcp``, ``ws``, ``wss``, ``relay``, ``punch`` (hole-punched), …"""
     @property
     def remote_addr(self) -> str | None: ...
     @property
@@ -359,6 +395,7 @@ class Peer:
         tls_key_file: _Path | None = None,
         tls_root_file: _Path | None = None,
         external_locators: list[str] | None = None,
+        relay: bool | _RelayOptions | None = None,
     ) -> Peer: ...
     @property
     def principal(self) -> str: ...
@@ -388,6 +425,9 @@ class Peer:
     def open_connections(self) -> list[Connection]: ...
     def events(self) -> EventSubscription: ...
     def stats(self) -> PeerStats: ...
+    def relay_reservations(self) -> list[ReservationInfo]: ...
+    def relay_stats(self) -> RelayStats: ...
+    async def hole_punch(self, conn: Connection) -> Connection: ...
     def create_invite(self, ttl: int | None = None, one_time: bool = False) -> Invite: ...
     def list_invites(self) -> list[Invite]: ...
     def revoke_invite(self, token_or_id: str) -> bool: ...

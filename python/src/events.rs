@@ -343,7 +343,8 @@ pub struct ConnectionStats {
     handshake: Option<f64>,
     /// Since the session's transport connection was handed to it.
     age: f64,
-    /// ``tcp``, ``ws``, ``wss``, …
+    /// The current path: ``tcp``, ``ws``, ``wss``, ``relay`` (through a relay), ``punch``
+    /// (hole-punched), …
     transport: String,
     remote_addr: Option<String>,
     local_addr: Option<String>,

@@ -14,6 +14,7 @@ mod error;
 mod events;
 mod identity;
 mod peer;
+mod relay;
 mod session;
 mod signer;
 
@@ -34,6 +35,8 @@ fn _snap2p(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<events::PeerStats>()?;
     m.add_class::<events::ConnectionStats>()?;
     m.add_class::<peer::ConnectionIterator>()?;
+    m.add_class::<relay::ReservationInfo>()?;
+    m.add_class::<relay::RelayStats>()?;
     m.add_class::<session::StreamIterator>()?;
     m.add_class::<session::Stream>()?;
     m.add_class::<session::Subscription>()?;

@@ -14,6 +14,7 @@ use crate::bridge::{aio, future_into_py};
 use crate::error::{invalid, to_py};
 use crate::events::{EventSubscription, PeerStats};
 use crate::identity::{parse_network, parse_principal_any, AliasCard, LocalWallet};
+use crate::relay::{relay_config, RelayStats, ReservationInfo};
 use crate::session::{subscribe, wrap_connection, Connection, Subscription};
 use crate::signer::host_signer;
 
@@ -127,14 +128,21 @@ impl Peer {
     ///   besides Mozilla's, when dialing ``wss://``;
     /// - ``external_locators``: locators others reach this peer on that are not its
     ///   listeners' own (a ``wss://`` name served by a reverse proxy, a forwarded port),
-    ///   advertised by PX-1 before the listeners' locators.
+    ///   advertised by PX-1 before the listeners' locators;
+    /// - ``relay``: serve as a relay for peers behind NAT (RELAY-1, docs/PROTOCOL.md §32):
+    ///   ``True`` (the core's limits) or a dict of ``allowlist`` (principals that may
+    ///   reserve; default any), ``max_reservations``, ``max_circuits``,
+    ///   ``max_circuits_per_peer``, ``circuit_max_bytes`` (0: no limit),
+    ///   ``circuit_max_duration`` (seconds), ``requests_per_min`` (0: no limit). Using
+    ///   relays (``listen('relay://host:port')``, dialing ``'relay://host:port/SP…'``)
+    ///   needs no option.
     #[staticmethod]
     #[pyo3(signature = (
         *, visibility = "public", allowlist = None, alias = None, signer = None,
         wallet = None, network = "mainnet", px1 = None, allowlist_gate = None,
         rekey_after_bytes = None, rekey_after_frames = None, rekey_interval = None,
         tls_cert_file = None, tls_key_file = None, tls_root_file = None,
-        external_locators = None
+        external_locators = None, relay = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn create<'py>(
@@ -154,6 +162,7 @@ impl Peer {
         tls_key_file: Option<PathBuf>,
         tls_root_file: Option<PathBuf>,
         external_locators: Option<Vec<String>>,
+        relay: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let mut config = PeerConfig::default()
             .with_visibility(snap2p::host::parse_visibility(visibility).map_err(to_py)?);
@@ -170,6 +179,7 @@ impl Peer {
                 Some((name.clone(), name))
             }
         };
+        config.relay = relay_config(relay.as_ref())?;
         config.px1 = px1;
         config.allowlist_gate = allowlist_gate;
         for l in external_locators.unwrap_or_default() {
@@ -231,7 +241,8 @@ impl Peer {
 
     /// Listens on ``addr``: a port (all IPv4 interfaces), ``'ip:port'``, ``'[ipv6]:port'``,
     /// or a locator of another transport (``'ws://127.0.0.1:0/p'``, ``'wss://0.0.0.0:443/p'``
-    /// with ``tls_cert_file``); port 0 picks a free one. Returns the bound ``'ip:port'``
+    /// with ``tls_cert_file``; ``'relay://host:port'`` keeps a reservation on that relay,
+    /// reachable as ``'relay://host:port/SP…'``); port 0 picks a free one. Returns the bound ``'ip:port'``
     /// (``listen_locators`` has the full locators).
     fn listen<'py>(
         &self,
@@ -293,8 +304,8 @@ impl Peer {
         py.detach(|| self.inner.stats()).into()
     }
 
-    /// Dials ``'ip:port'`` / ``'host:port'``, or a principal ``'stacks:SP…'`` (found through
-    /// PX-1). ``invite``: token (hex or bytes) for a stealth listener; ``expect``: fail
+    /// Dials ``'ip:port'`` / ``'host:port'``, ``'relay://host:port/SP…'`` (through that
+    /// relay), or a principal ``'stacks:SP…'`` (found through PX-1). ``invite``: token (hex or bytes) for a stealth listener; ``expect``: fail
     /// unless the peer authenticates as this principal.
     #[pyo3(signature = (target, *, invite = None, expect = None))]
     fn dial<'py>(
@@ -311,6 +322,38 @@ impl Peer {
         future_into_py(py, async move {
             let conn = peer.dial_with(&target, opts).await.map_err(to_py)?;
             Ok(Connection { inner: conn })
+        })
+    }
+
+    /// The reservations this peer keeps on relays (``await listen('relay://host:port')``).
+    fn relay_reservations(&self, py: Python<'_>) -> Vec<ReservationInfo> {
+        py.detach(|| self.inner.relay().reservations())
+            .into_iter()
+            .map(ReservationInfo::from)
+            .collect()
+    }
+
+    /// What this peer serves as a relay now (all 0 unless created with ``relay=``).
+    fn relay_stats(&self, py: Python<'_>) -> RelayStats {
+        py.detach(|| self.inner.relay().stats()).into()
+    }
+
+    /// Replaces the relayed session ``conn`` by a direct one (TCP simultaneous open,
+    /// docs/PROTOCOL.md §32.6): returns the new session (``stats().transport`` is
+    /// ``'punch'``); ``conn`` stays open. Raises when no direct path was found: keep using
+    /// ``conn``.
+    fn hole_punch<'py>(
+        &self,
+        py: Python<'py>,
+        conn: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let conn = conn
+            .cast::<Connection>()
+            .map_err(|_| invalid("hole_punch() takes a Connection"))?;
+        let (peer, relayed) = (self.inner.clone(), conn.get().inner.clone());
+        future_into_py(py, async move {
+            let direct = peer.hole_punch(&relayed).await.map_err(to_py)?;
+            Ok(Connection { inner: direct })
         })
     }
 
