@@ -9,6 +9,7 @@
 //! - [`peer`]: `Peer`, options, invites, connection callbacks;
 //! - [`session`]: `Connection`, `Stream`, stream callbacks;
 //! - [`events`]: the peer's event subscription and the peer and connection counters;
+//! - [`relay`]: RELAY-1 relay options, reservations and relay counters;
 //! - [`rt`]: running core futures on the shared runtime, `Subscription` handles;
 //! - [`bytes`]: stream data, copied across the FFI in one piece;
 //! - [`raw`]: plain C entry points for the Kotlin `writeAll` fast path (no uniffi).
@@ -21,6 +22,7 @@ pub mod events;
 pub mod identity;
 pub mod peer;
 pub mod raw;
+pub mod relay;
 pub mod rt;
 pub mod session;
 
@@ -29,5 +31,6 @@ pub use error::{ErrorInfo, Snap2pError};
 pub use events::{EventSubscription, PeerEvent};
 pub use identity::{HostSigner, Signer, WalletStore};
 pub use peer::{Peer, PeerOptions};
+pub use relay::{RelayOptions, RelayStats, ReservationInfo};
 pub use rt::Subscription;
 pub use session::{Connection, Stream};

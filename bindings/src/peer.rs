@@ -11,6 +11,7 @@ use snap2p::{DialOptions, ErrorCode, PeerConfig};
 use crate::error::{Result, Snap2pError};
 use crate::events::{EventSubscription, PeerStats};
 use crate::identity::{parse_principal_arg, Signer};
+use crate::relay::{RelayOptions, RelayStats, ReservationInfo};
 use crate::rt::{ignore_sigpipe, on_runtime, Subscription};
 use crate::session::{AliasInfo, Connection};
 
@@ -98,6 +99,11 @@ pub struct PeerOptions {
     /// name served by a reverse proxy, a forwarded port); PX-1 advertises them first.
     #[uniffi(default)]
     pub external_locators: Vec<String>,
+    /// Serve as a RELAY-1 relay for others with these options (docs/PROTOCOL.md §32);
+    /// absent: this peer only uses relays (`listen("relay://HOST:PORT")` to hold a
+    /// reservation, `dial("relay://HOST:PORT/SP…")` to reach a peer through one).
+    #[uniffi(default)]
+    pub relay: Option<RelayOptions>,
 }
 
 /// The core's WebSocket transport with these TLS files, as `snap2p listen --tls-cert
@@ -176,6 +182,9 @@ impl Peer {
             .iter()
             .map(|l| l.parse())
             .collect::<std::result::Result<_, snap2p::Error>>()?;
+        if let Some(r) = &options.relay {
+            config.relay = r.to_config()?;
+        }
         if let Some(b) = options.rekey_after_bytes {
             config.limits.rekey_after_bytes = b;
         }
@@ -240,7 +249,9 @@ impl Peer {
 
     /// Listens on `"127.0.0.1:0"`, `"9000"`, `"[::]:9000"`, `"ws://127.0.0.1:0/path"`,
     /// `"wss://0.0.0.0:443/path"` (needs `tls_cert_file`)…; returns the bound `ip:port`
-    /// (`listen_locators()` gives the full locators).
+    /// (`listen_locators()` gives the full locators). `"relay://HOST:PORT"` holds a
+    /// reservation on that relay (its refusal is this call's error) and adds the locator
+    /// `relay://HOST:PORT/SP…` others dial.
     pub async fn listen(&self, addr: String) -> Result<String> {
         let peer = self.inner.clone();
         on_runtime(async move { peer.listen(&addr).await.map(|a| a.to_string()) }).await
@@ -286,7 +297,35 @@ impl Peer {
         self.inner.stats().into()
     }
 
-    /// Dials a locator (`ip:port`, `host:port`) or a principal (`stacks:SP…`, PX-1).
+    /// The reservations this peer holds on relays, one per `listen("relay://HOST:PORT")`.
+    pub fn relay_reservations(&self) -> Vec<ReservationInfo> {
+        self.inner
+            .relay()
+            .reservations()
+            .into_iter()
+            .map(Into::into)
+            .collect()
+    }
+
+    /// This peer's relay counters now (all zero unless `PeerOptions.relay` makes it serve).
+    pub fn relay_stats(&self) -> RelayStats {
+        self.inner.relay().stats().into()
+    }
+
+    /// Tries to replace the relayed session `connection` (`stats().transport == "relay"`)
+    /// by a direct one (TCP hole punch, docs/PROTOCOL.md §32.6) and returns it (transport
+    /// `"punch"` at both ends). The relayed session stays open and its streams stay on it;
+    /// open new streams on the returned one. Fails (ERR_TIMEOUT after 5 s of trying, or the
+    /// other side's refusal) with `connection` untouched.
+    pub async fn hole_punch(&self, connection: Arc<Connection>) -> Result<Arc<Connection>> {
+        let peer = self.inner.clone();
+        let conn = connection.core().clone();
+        let direct = on_runtime(async move { peer.hole_punch(&conn).await }).await?;
+        Ok(Connection::wrap(direct))
+    }
+
+    /// Dials a locator (`ip:port`, `host:port`, `relay://HOST:PORT/SP…` through a relay)
+    /// or a principal (`stacks:SP…`, PX-1).
     /// `invite`: hex token for a stealth peer; `expect`: fail with
     /// ERR_PRINCIPAL_MISMATCH unless the peer is this principal.
     #[uniffi::method(default(invite = None, expect = None))]

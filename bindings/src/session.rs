@@ -63,6 +63,11 @@ impl Connection {
     pub(crate) fn wrap(inner: snap2p::Connection) -> Arc<Self> {
         Arc::new(Connection { inner })
     }
+
+    /// The core's connection (a clone shares the session).
+    pub(crate) fn core(&self) -> &snap2p::Connection {
+        &self.inner
+    }
 }
 
 #[uniffi::export]
