@@ -894,12 +894,17 @@ impl Peer {
         let transport = self.inner.transports.for_scheme(locator.scheme())?;
         let listener = transport.listen(&locator).await?;
         let local = listener.local_locator();
-        let bound = local.socket_addr().ok_or_else(|| {
-            Error::new(
-                ErrorCode::Internal,
-                format!("listener on {local} has no socket address"),
-            )
-        })?;
+        // A listener named by a host name (a reservation on `relay+wss://relay.example:443`)
+        // reports the address that name resolves to.
+        let bound = match local.socket_addr() {
+            Some(a) => a,
+            None => local.resolve().await?.into_iter().next().ok_or_else(|| {
+                Error::new(
+                    ErrorCode::Internal,
+                    format!("listener on {local} has no socket address"),
+                )
+            })?,
+        };
         let task = tokio::spawn(accept_loop(listener, self.downgrade()));
         self.inner.listeners.lock().unwrap().push((local, task));
         // Peers connected before this listener learn it (PX-1 pushes it again).

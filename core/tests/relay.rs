@@ -587,3 +587,116 @@ async fn peers_get_a_relay_module_from_their_config_and_punch_through_it() {
     assert_eq!(b_side.await.unwrap(), vec!["relay", "punch"]);
     assert_eq!(rp.relay().stats().circuits_total, 1);
 }
+
+/// A relay reached over WebSocket (`relay+ws://host:port/path/SP…`, PROTOCOL.md §32.1):
+/// reservation and circuit go through the relay's `ws://` listener, both ends name the
+/// session `relay+ws`, and a hole punch still works.
+async fn relay_over(relay_peer: Peer, listen: &str, b: Peer, a: Peer, scheme: &str) {
+    relay_peer.listen(listen).await.unwrap();
+    let ws = relay_peer
+        .listen_locators()
+        .into_iter()
+        .find(|l| l.path() == Some("/relay"))
+        .unwrap();
+    let base = format!(
+        "{scheme}://{}:{}/relay",
+        if scheme == "relay+wss" {
+            "localhost".to_string()
+        } else {
+            ws.host().to_string()
+        },
+        ws.port()
+    );
+    b.listen(&base).await.unwrap();
+    let b_loc = b
+        .listen_locators()
+        .into_iter()
+        .find(|l| l.scheme().as_str() == scheme)
+        .unwrap()
+        .to_string();
+    assert_eq!(b_loc, format!("{base}/{}", b.principal().address()));
+    let res = b.relay().reservations();
+    assert_eq!(res.len(), 1);
+    assert_eq!(res[0].relay.to_string(), base);
+    assert!(res[0].active && res[0].observed.is_some(), "{res:?}");
+    let b_side = {
+        let b = b.clone();
+        tokio::spawn(async move {
+            let mut transports = Vec::new();
+            for _ in 0..2 {
+                let conn = b.accept().await.unwrap();
+                transports.push(conn.stats().transport.to_string());
+                tokio::spawn(common::serve_conn(conn));
+            }
+            transports
+        })
+    };
+    let relayed = a.dial(&b_loc).await.unwrap();
+    assert_eq!(relayed.remote_principal(), b.principal());
+    assert_eq!(relayed.stats().transport.as_str(), scheme);
+    assert!(snap2p::relay::is_relayed(&relayed.stats().transport));
+    let s = relayed.open_stream(Some("data")).await.unwrap();
+    send_and_check(&s, 1 << 20, 16 * 1024, 3).await.unwrap();
+    assert_eq!(relay_peer.relay().stats().circuits, 1);
+    let direct = timeout(Duration::from_secs(20), a.hole_punch(&relayed))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(direct.stats().transport.as_str(), "punch");
+    let s = direct.open_stream(Some("data")).await.unwrap();
+    send_and_check(&s, 1 << 20, 16 * 1024, 4).await.unwrap();
+    assert_eq!(b_side.await.unwrap(), vec![scheme, "punch"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_reached_over_websocket() {
+    let mut cfg = PeerConfig::default();
+    cfg.relay = RelayConfig::server();
+    let rp = Peer::builder(cfg).build().await.unwrap();
+    let b = Peer::builder(PeerConfig::default()).build().await.unwrap();
+    let a = Peer::builder(PeerConfig::default()).build().await.unwrap();
+    relay_over(rp, "ws://127.0.0.1:0/relay", b, a, "relay+ws").await;
+}
+
+#[cfg(feature = "wss")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_reached_over_wss_checks_its_certificate() {
+    use snap2p::transport::{WsConfig, WsTransport};
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .unwrap();
+    let server_ws = WsConfig::default()
+        .with_tls_identity_der(vec![leaf.der().to_vec()], leaf_key.serialize_der());
+    let mut cfg = PeerConfig::default();
+    cfg.relay = RelayConfig::server();
+    let rp = Peer::builder(cfg)
+        .transport(Arc::new(WsTransport::new(server_ws).unwrap()))
+        .build()
+        .await
+        .unwrap();
+    let client = || async {
+        let ws = WsConfig::default().with_root_der(ca.der().to_vec());
+        Peer::builder(PeerConfig::default())
+            .transport(Arc::new(WsTransport::new(ws).unwrap()))
+            .build()
+            .await
+            .unwrap()
+    };
+    // A peer that does not trust the relay's CA cannot reserve there.
+    let stranger = Peer::builder(PeerConfig::default()).build().await.unwrap();
+    let (b, a) = (client().await, client().await);
+    rp.listen("wss://127.0.0.1:0/relay").await.unwrap();
+    let port = rp.listen_locators()[0].port();
+    let err = stranger
+        .listen(&format!("relay+wss://localhost:{port}/relay"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::HandshakeFailed, "{err}");
+    relay_over(rp, "127.0.0.1:0", b, a, "relay+wss").await;
+}

@@ -56,6 +56,18 @@ fn relay_scheme() -> Scheme {
     Scheme::Other(SCHEME.to_string())
 }
 
+/// The locator schemes of relays reached over WebSocket: `relay+ws://host:port[/path]/SP…`
+/// reaches `SP…` through the relay listening on `ws://host:port[/path]` (and `relay+wss`
+/// through `wss://…`: TLS to the relay, e.g. behind a proxy on port 443).
+pub const SCHEME_WS: &str = "relay+ws";
+pub const SCHEME_WSS: &str = "relay+wss";
+
+/// Whether a session's transport (`ConnectionStats::transport`) is a relayed circuit
+/// (`relay`, `relay+ws`, `relay+wss`): the "current path" is relayed.
+pub fn is_relayed(transport: &Scheme) -> bool {
+    matches!(transport.as_str(), SCHEME | SCHEME_WS | SCHEME_WSS)
+}
+
 /// The internal scheme of a hole-punch dial (`punch://0.0.0.0:1/SP…`, made by
 /// [`Relay::hole_punch`]; not a locator anyone advertises).
 pub const PUNCH_SCHEME: &str = "punch";
@@ -208,19 +220,49 @@ async fn answer_and_close(stream: &Stream, msg: &RelayMessage) -> Result<(), Err
     Ok(())
 }
 
-/// Splits `relay://host:port[/SP…]` into the relay's TCP locator and the target, if any.
+/// Splits `relay://host:port[/SP…]` into the relay's TCP locator and the target, if any;
+/// `relay+ws://host:port[/path][/SP…]` (and `relay+wss`) into `ws://host:port[/path]` and
+/// the target: the last path segment, when it is a principal (docs/PROTOCOL.md §32.1).
 pub fn parse_relay_locator(loc: &Locator) -> Result<(Locator, Option<Principal>), Error> {
-    if *loc.scheme() != relay_scheme() && *loc.scheme() != punch_scheme() {
-        return Err(Error::new(
-            ErrorCode::InvalidArgument,
-            format!("{loc} is not a relay locator"),
-        ));
-    }
-    let relay: Locator = match loc.host() {
-        Host::Ip(ip) => Locator::tcp(SocketAddr::new(*ip, loc.port())),
-        Host::Name(n) => format!("{n}:{}", loc.port()).parse()?,
+    let ws = match loc.scheme().as_str() {
+        SCHEME | PUNCH_SCHEME => None,
+        SCHEME_WS => Some("ws"),
+        SCHEME_WSS => Some("wss"),
+        _ => {
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                format!("{loc} is not a relay locator"),
+            ))
+        }
     };
-    let target = match loc.path() {
+    let (relay, path): (Locator, Option<&str>) = match ws {
+        None => (
+            match loc.host() {
+                Host::Ip(ip) => Locator::tcp(SocketAddr::new(*ip, loc.port())),
+                Host::Name(n) => format!("{n}:{}", loc.port()).parse()?,
+            },
+            loc.path(),
+        ),
+        Some(scheme) => {
+            let full = loc.path().unwrap_or("");
+            // The last segment names the target when it is a principal; the rest (or all
+            // of it, on a listen locator) is the relay's WebSocket path.
+            let (base, last) = full.rsplit_once('/').unwrap_or(("", full));
+            let last = last.trim_start_matches(crate::identity::PRINCIPAL_PREFIX);
+            let (ws_path, target) = if !last.is_empty()
+                && Principal::parse(&format!("{}{last}", crate::identity::PRINCIPAL_PREFIX)).is_ok()
+            {
+                (base, Some(last))
+            } else {
+                (full, None)
+            };
+            (
+                format!("{scheme}://{}:{}{ws_path}", loc.host(), loc.port()).parse()?,
+                target,
+            )
+        }
+    };
+    let target = match path {
         None => None,
         Some(p) => {
             let addr = p.trim_start_matches('/');
@@ -243,16 +285,27 @@ pub fn parse_relay_locator(loc: &Locator) -> Result<(Locator, Option<Principal>)
     Ok((relay, target))
 }
 
-/// The relay locator of `target` through the relay at `relay` (`host:port`).
+/// The relay locator of `target` through the relay at `relay` (`host:port`, or a
+/// `ws://`/`wss://` locator).
 pub fn relay_locator(relay: &Locator, target: &Principal) -> Locator {
-    format!(
-        "{SCHEME}://{}:{}/{}",
-        relay.host(),
-        relay.port(),
-        target.address()
-    )
-    .parse()
-    .expect("a relay locator built from a locator and a principal parses")
+    format!("{}/{}", relay_base(relay), target.address())
+        .parse()
+        .expect("a relay locator built from a locator and a principal parses")
+}
+
+/// How a relay is named in reservations and locators: `relay://host:port` for a TCP
+/// relay, `relay+ws://host:port[/path]` / `relay+wss://…` for a WebSocket one.
+fn relay_base(relay: &Locator) -> String {
+    let scheme = match relay.scheme() {
+        Scheme::Ws => SCHEME_WS,
+        Scheme::Wss => SCHEME_WSS,
+        _ => SCHEME,
+    };
+    let path = match relay.scheme() {
+        Scheme::Ws | Scheme::Wss => relay.path().unwrap_or("").trim_end_matches('/'),
+        _ => "",
+    };
+    format!("{scheme}://{}:{}{path}", relay.host(), relay.port())
 }
 
 /// The principal a relay locator names (`relay://…/SP…`), for `DialOptions::expect`.
@@ -638,9 +691,7 @@ impl Relay {
         let (conn, observed) = self.reserve(&relay).await?;
         let public = relay_locator(&relay, &me);
         let state = Arc::new(Mutex::new(Reservation {
-            relay: format!("{SCHEME}://{}:{}", relay.host(), relay.port())
-                .parse()
-                .expect("relay locator"),
+            relay: relay_base(&relay).parse().expect("relay locator"),
             active: true,
             observed,
             conn: Some(conn.id()),
@@ -738,7 +789,7 @@ impl Relay {
             .find(|c| {
                 !c.is_closed()
                     && *c.remote_principal() == target
-                    && c.stats().transport == relay_scheme()
+                    && is_relayed(&c.stats().transport)
             })
             .ok_or_else(|| {
                 Error::new(ErrorCode::NotFound, "no relayed session to punch through")
@@ -798,7 +849,7 @@ impl Relay {
         // and only while we listen through a relay (the accept loop that takes the result).
         let tx = self.inbound.lock().unwrap().values().next().cloned();
         let ip = self.candidate_ip();
-        let (Some(tx), Some(ip), true) = (tx, ip, conn.stats().transport == relay_scheme()) else {
+        let (Some(tx), Some(ip), true) = (tx, ip, is_relayed(&conn.stats().transport)) else {
             return answer_and_close(&stream, &refusal(ErrorCode::StreamRefused)).await;
         };
         let (holder, port) = hold_port(ip)?;
@@ -1035,15 +1086,22 @@ impl ProtocolHandler for Relay {
     }
 }
 
-/// The `relay` scheme, for [`Transport::schemes`].
-static SCHEMES: OnceLock<[Scheme; 2]> = OnceLock::new();
+/// The relay schemes and `punch`, for [`Transport::schemes`].
+static SCHEMES: OnceLock<[Scheme; 4]> = OnceLock::new();
 
 /// The transport half, a thin wrapper so the peer can hold it as `Arc<dyn Transport>`.
 pub(crate) struct RelayTransport(pub(crate) Arc<Relay>);
 
 impl Transport for RelayTransport {
     fn schemes(&self) -> &[Scheme] {
-        SCHEMES.get_or_init(|| [relay_scheme(), punch_scheme()])
+        SCHEMES.get_or_init(|| {
+            [
+                relay_scheme(),
+                Scheme::Other(SCHEME_WS.to_string()),
+                Scheme::Other(SCHEME_WSS.to_string()),
+                punch_scheme(),
+            ]
+        })
     }
 
     fn dial(&self, locator: &Locator) -> BoxFuture<Result<Connected, Error>> {

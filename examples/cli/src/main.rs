@@ -106,25 +106,41 @@ pub struct ListenOpts {
 impl ListenOpts {
     /// Every listen locator asked for, TCP first.
     pub fn locators(&self) -> Vec<String> {
-        let path = if self.ws_path.starts_with('/') {
-            self.ws_path.clone()
-        } else {
-            format!("/{}", self.ws_path)
-        };
-        let ws = |scheme: &str, a: &str| {
-            if a.contains("://") {
-                a.to_string()
-            } else if a.parse::<u16>().is_ok() {
-                format!("{scheme}://0.0.0.0:{a}{path}")
-            } else {
-                format!("{scheme}://{a}{path}")
-            }
-        };
-        let mut out: Vec<String> = self.addr.iter().cloned().collect();
-        out.extend(self.ws.as_deref().map(|a| ws("ws", a)));
-        out.extend(self.wss.as_deref().map(|a| ws("wss", a)));
-        out
+        listen_locators(
+            self.addr.as_deref(),
+            self.ws.as_deref(),
+            self.wss.as_deref(),
+            &self.ws_path,
+        )
     }
+}
+
+/// The listen locators of an address and `--ws`/`--wss` ports or addresses (`listen` and
+/// `relay`), TCP first.
+pub fn listen_locators(
+    addr: Option<&str>,
+    ws: Option<&str>,
+    wss: Option<&str>,
+    ws_path: &str,
+) -> Vec<String> {
+    let path = if ws_path.starts_with('/') {
+        ws_path.to_string()
+    } else {
+        format!("/{ws_path}")
+    };
+    let ws_loc = |scheme: &str, a: &str| {
+        if a.contains("://") {
+            a.to_string()
+        } else if a.parse::<u16>().is_ok() {
+            format!("{scheme}://0.0.0.0:{a}{path}")
+        } else {
+            format!("{scheme}://{a}{path}")
+        }
+    };
+    let mut out: Vec<String> = addr.map(str::to_string).into_iter().collect();
+    out.extend(ws.map(|a| ws_loc("ws", a)));
+    out.extend(wss.map(|a| ws_loc("wss", a)));
+    out
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -245,7 +261,7 @@ enum Cmd {
     Signin,
     /// Runs a relay: peers behind NAT keep reservations on it, others reach them through it.
     #[command(
-        after_help = "Examples:\n  snap2p relay 4001\n  snap2p relay 0.0.0.0:4001 --reserve-allow stacks:SP… --max-reservations 100\n\nPeers behind NAT: snap2p listen --relay HOST:4001; others: snap2p chat stacks:SP… --relay HOST:4001"
+        after_help = "Examples:\n  snap2p relay 4001\n  snap2p relay 0.0.0.0:4001 --reserve-allow stacks:SP… --max-reservations 100\n  snap2p relay 4001 --wss 443 --ws-path /relay --tls-cert cert.pem --tls-key key.pem\n\nPeers behind NAT: snap2p listen --relay HOST:4001 (or --relay wss://HOST:443/relay); others: snap2p chat stacks:SP… --relay HOST:4001"
     )]
     Relay(net::RelayOpts),
     /// Manages saved wallets (file format shared with the TypeScript implementation).

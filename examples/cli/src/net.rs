@@ -754,7 +754,7 @@ pub async fn resolve(
 /// With `--punch`, a relayed session is replaced by a direct one when a hole punch works
 /// (PROTOCOL.md §32.6); otherwise (or on failure) the session is returned as it is.
 async fn punch(g: &Global, relay: &Relay, conn: Connection, wanted: bool) -> Connection {
-    if !wanted || conn.stats().transport.as_str() != snap2p::relay::SCHEME {
+    if !wanted || !snap2p::relay::is_relayed(&conn.stats().transport) {
         return conn;
     }
     let t0 = std::time::Instant::now();
@@ -788,11 +788,15 @@ async fn punch(g: &Global, relay: &Relay, conn: Connection, wanted: bool) -> Con
     }
 }
 
-/// `relay://host:port` for `host:port` or `relay://host:port` (a trailing `/` dropped).
+/// The relay locator (without a principal) of a `--relay` value: `host:port` and
+/// `relay://host:port` are a TCP relay, `ws://…`/`wss://…` (or `relay+ws://…`,
+/// `relay+wss://…`) a WebSocket one (PROTOCOL.md §32.1); a trailing `/` is dropped.
 fn relay_base(r: &str) -> String {
     let r = r.trim().trim_end_matches('/');
-    if r.starts_with("relay://") {
+    if r.starts_with("relay://") || r.starts_with("relay+ws://") || r.starts_with("relay+wss://") {
         r.to_string()
+    } else if r.starts_with("ws://") || r.starts_with("wss://") {
+        format!("relay+{r}")
     } else {
         format!("relay://{r}")
     }
@@ -800,8 +804,27 @@ fn relay_base(r: &str) -> String {
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct RelayOpts {
-    /// Port or address to listen on (TCP).
-    pub addr: String,
+    /// Port or address to listen on (TCP), or any listen locator. Optional when `--ws` or
+    /// `--wss` is given.
+    #[arg(required_unless_present_any = ["ws", "wss"])]
+    pub addr: Option<String>,
+    /// Also serve over WebSocket (`ws://`) on this port or address: peers reach the relay
+    /// as `relay+ws://HOST:PORT/PATH` (through HTTP proxies, behind nginx).
+    #[arg(long, value_name = "PORT|ADDR")]
+    pub ws: Option<String>,
+    /// Also serve over WebSocket in TLS (`wss://`, `relay+wss://HOST:PORT/PATH`); needs
+    /// `--tls-cert` and `--tls-key`.
+    #[arg(long, value_name = "PORT|ADDR", requires_all = ["tls_cert", "tls_key"])]
+    pub wss: Option<String>,
+    /// The HTTP path the `--ws`/`--wss` listeners serve.
+    #[arg(long, value_name = "PATH", default_value = "/")]
+    pub ws_path: String,
+    /// The `--wss` listener's certificate chain (PEM, leaf first).
+    #[arg(long, value_name = "FILE", requires = "wss")]
+    pub tls_cert: Option<PathBuf>,
+    /// The `--wss` listener's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "wss")]
+    pub tls_key: Option<PathBuf>,
     /// Only these principals may hold a reservation (default: any authenticated one).
     #[arg(long = "reserve-allow", value_name = "PRINCIPAL")]
     pub reserve_allow: Vec<String>,
@@ -848,19 +871,39 @@ pub async fn relay(g: &Global, r: &RelayOpts) -> R<()> {
             requests_per_min: r.requests_per_min,
         },
     });
-    let peer = build_peer_with(g, &r.peer, None, &[], module.clone()).await?;
-    let bound = peer.listen(&r.addr).await?;
-    event(
-        g,
-        "relay",
-        format!(
-            "Relay on {bound} as {}\n  behind NAT: snap2p listen --relay <this host>:{}\n  dial them: snap2p chat stacks:SP… --relay <this host>:{}",
-            peer.principal(),
-            bound.port(),
-            bound.port()
-        ),
-        json!({"addr": bound.to_string(), "principal": peer.principal().to_string()}),
+    let identity = r.tls_cert.as_deref().zip(r.tls_key.as_deref());
+    let peer = build_peer_with(g, &r.peer, identity, &[], module.clone()).await?;
+    let addrs = crate::listen_locators(
+        r.addr.as_deref(),
+        r.ws.as_deref(),
+        r.wss.as_deref(),
+        &r.ws_path,
     );
+    for addr in addrs {
+        let before = peer.listen_locators().len();
+        let bound = peer.listen(&addr).await?;
+        let local = peer.listen_locators().into_iter().nth(before);
+        // What peers pass to --relay: host:port for TCP, the ws:// or wss:// locator.
+        let (shown, hint) = match local.as_ref().map(|l| l.scheme().as_str().to_string()) {
+            Some(s) if s == "ws" || s == "wss" => {
+                let l = local.as_ref().unwrap();
+                (
+                    l.to_string(),
+                    format!("{s}://<this host>:{}{}", l.port(), l.path().unwrap_or("")),
+                )
+            }
+            _ => (bound.to_string(), format!("<this host>:{}", bound.port())),
+        };
+        event(
+            g,
+            "relay",
+            format!(
+                "Relay on {shown} as {}\n  behind NAT: snap2p listen --relay {hint}\n  dial them: snap2p chat stacks:SP… --relay {hint}",
+                peer.principal(),
+            ),
+            json!({"addr": shown, "principal": peer.principal().to_string()}),
+        );
+    }
     spawn_failure_report(g.clone(), peer.events());
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
