@@ -4,7 +4,7 @@
 #   ci/bench.sh                 # everything, 5 rounds per figure (docs/BENCHMARKS.md)
 #   ci/bench.sh smoke           # tiny sizes, 1 round (what CI runs)
 #   ci/bench.sh bulk small --rounds 7 --out /tmp/table.md
-# Workloads: bulk small connect streams many idle idle-default relay reservations bindings (default: all).
+# Workloads: bulk small connect streams many idle idle-default relay reservations opens bindings (default: all).
 # `all` and `bindings` first build the Node/Python/Kotlin/Swift senders (ci/bench-bindings.sh).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"

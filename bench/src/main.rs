@@ -61,6 +61,8 @@ pub enum Sys {
     SnapNoRekey,
     /// snap2p through a RELAY-1 relay in a third process (bench/src/relay.rs).
     SnapRelay,
+    /// snap2p with permission rules on the listener (`snap::RULES_ON`, issue 34).
+    SnapRules,
     Libp2pTcp,
     Libp2pQuic,
     /// rust-libp2p over WebSocket (`/ws` over TCP) + noise + yamux.
@@ -85,6 +87,7 @@ impl Sys {
             Sys::SnapWss => "snap2p over wss://",
             Sys::SnapNoRekey => "snap2p, rekey off",
             Sys::SnapRelay => "snap2p through a relay (RELAY-1 over TCP)",
+            Sys::SnapRules => "snap2p, permission rules on",
             Sys::Libp2pTcp => "libp2p tcp+noise+yamux",
             Sys::Libp2pQuic => "libp2p quic",
             Sys::Libp2pWs => "libp2p ws+noise+yamux",
@@ -102,6 +105,7 @@ impl Sys {
             Sys::SnapWss => "snapwss",
             Sys::SnapNoRekey => "snapnorekey",
             Sys::SnapRelay => "snaprelay",
+            Sys::SnapRules => "snaprules",
             Sys::Libp2pTcp | Sys::Libp2pQuic | Sys::Libp2pWs => "libp2p",
             Sys::Iroh | Sys::IrohCold => "iroh",
             Sys::IrohDefault => "iroh100",
@@ -121,6 +125,7 @@ impl Sys {
                 | Sys::SnapWss
                 | Sys::SnapNoRekey
                 | Sys::SnapRelay
+                | Sys::SnapRules
         )
     }
     #[cfg(feature = "compare")]
@@ -153,6 +158,8 @@ struct Sizes {
     idle_secs: u64,
     /// Idle reservations one relay holds (issue 28: target ≥ 10,000).
     reservations: usize,
+    /// Labelled stream opens per round, rules on and off (issue 34).
+    opens: usize,
 }
 
 impl Sizes {
@@ -171,6 +178,7 @@ impl Sizes {
             idle: 5000,
             idle_secs: 5,
             reservations: 10_000,
+            opens: 50_000,
         }
     }
     fn smoke() -> Self {
@@ -188,6 +196,7 @@ impl Sizes {
             idle: 200,
             idle_secs: 2,
             reservations: 200,
+            opens: 2000,
         }
     }
 }
@@ -212,6 +221,10 @@ async fn serve_main(kind: &str, max_streams: usize, keepalive_ms: u64) {
             snap::serve(opts).await
         }
         "relay" => relay::serve_relay(opts).await,
+        "snaprules" => {
+            snap::RULES_ON.store(true, std::sync::atomic::Ordering::Relaxed);
+            snap::serve(opts).await
+        }
         "snaprelay" => relay::serve_target(opts).await,
         "tcp" => raw::serve(false).await,
         "noise" => raw::serve(true).await,
@@ -436,7 +449,7 @@ async fn bulk(sys: Sys, pat: Arc<Vec<u8>>, total: u64, size: usize) -> Sample {
 }
 
 async fn streams(sys: Sys, pat: Arc<Vec<u8>>, n: usize, size: usize, conc: usize) -> Sample {
-    streams_batches(sys, pat, n, size, conc, 1).await
+    streams_batches(sys, pat, n, size, conc, 1, None).await
 }
 
 /// [`streams`] `batches` times against one listener, each batch on a new session; the
@@ -448,6 +461,7 @@ async fn streams_batches(
     size: usize,
     conc: usize,
     batches: usize,
+    label: Option<&'static str>,
 ) -> Sample {
     let max_streams = (conc * 2).max(1024);
     let mut srv = Server::start(sys, max_streams, Duration::from_secs(30)).await;
@@ -462,8 +476,8 @@ async fn streams_batches(
     let mut per_batch = Vec::new();
     for _ in 0..batches.max(1) {
         let b = match sys {
-            Sys::Snap | Sys::SnapCold | Sys::SnapWs => {
-                snap::streams(&addr, pat.clone(), n, size, conc, max_streams).await
+            Sys::Snap | Sys::SnapCold | Sys::SnapWs | Sys::SnapRules => {
+                snap::streams(&addr, pat.clone(), n, size, conc, max_streams, label).await
             }
             #[cfg(feature = "compare")]
             Sys::Libp2pTcp | Sys::Libp2pQuic | Sys::Libp2pWs => {
@@ -809,6 +823,7 @@ fn short(s: Sys) -> &'static str {
         Sys::SnapWss => "snap2p-wss",
         Sys::SnapNoRekey => "snap2p-norekey",
         Sys::SnapRelay => "snap2p-relay",
+        Sys::SnapRules => "snap2p-rules",
     }
 }
 
@@ -895,7 +910,7 @@ async fn run(args: Vec<String>) -> bool {
                 which.push("all".into());
             }
             "-h" | "--help" => {
-                println!("snap2p-bench [all|smoke|bulk|small|connect|streams|many|idle|idle-default|relay|reservations|bindings]... [--rounds N] [--out FILE] [--only snap2p,libp2p-tcp,...]");
+                println!("snap2p-bench [all|smoke|bulk|small|connect|streams|many|idle|idle-default|relay|reservations|opens|bindings]... [--rounds N] [--out FILE] [--only snap2p,libp2p-tcp,...]");
                 return true;
             }
             w => which.push(w.to_string()),
@@ -1022,6 +1037,7 @@ async fn run(args: Vec<String>) -> bool {
                     64 * 1024,
                     sizes.streams,
                     sizes.stream_batches,
+                    None,
                 )
                 .await;
                 eprintln!(
@@ -1084,6 +1100,33 @@ async fn run(args: Vec<String>) -> bool {
                     x.extra
                 );
                 res.entry(("relay".into(), s)).or_default().push(x);
+            }
+        }
+        if want("opens") {
+            // Issue 34: labelled stream opens (256 B each, 256 at once), the listener with
+            // and without permission rules, alternated.
+            let mut v = vec![Sys::Snap, Sys::SnapRules];
+            rot(&mut v);
+            for s in v {
+                let mut x = streams_batches(
+                    s,
+                    pat.clone(),
+                    sizes.opens,
+                    256,
+                    256,
+                    1,
+                    Some(snap::OPEN_LABEL),
+                )
+                .await;
+                // The figure: streams per second (each opened, 256 B sent, CRC answered).
+                x.value *= (1 << 20) as f64 / 256.0;
+                eprintln!(
+                    "round {r} opens {}: {:.0} streams/s {:?}",
+                    s.name(),
+                    x.value,
+                    x.extra
+                );
+                res.entry(("opens".into(), s)).or_default().push(x);
             }
         }
         if want("reservations") {
@@ -1348,6 +1391,34 @@ async fn run(args: Vec<String>) -> bool {
         let yn = |ok: bool| if ok { "yes" } else { "NO" };
         r.met = format!("{}; {}", yn(m <= 12.0), yn(m <= 4.0));
     }
+    rows_for(
+        &res,
+        "opens",
+        &format!(
+            "{} labelled streams × 256 B, 256 open at once, 1 session",
+            sizes.opens
+        ),
+        "streams/s",
+        &[(
+            Sys::SnapRules,
+            Sys::Snap,
+            0.9,
+            "rules off (issue 34: within 10%)",
+        )],
+        &mut rows,
+        &mut all_ok,
+        |s: &[Sample]| {
+            let ok: f64 = s
+                .iter()
+                .map(|x| x.extra.get("ok").copied().unwrap_or(0.0))
+                .sum();
+            let refused: f64 = s
+                .iter()
+                .map(|x| x.extra.get("refused").copied().unwrap_or(0.0))
+                .sum();
+            format!("streams ok {ok:.0}, refused {refused:.0} (all rounds)")
+        },
+    );
     let relay_cpu = |s: &[Sample]| {
         let (r, lo, hi) = med(s, |x| {
             x.extra

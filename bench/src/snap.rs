@@ -28,11 +28,33 @@ pub fn config(max_streams: usize, keepalive: Duration) -> PeerConfig {
             c
         };
         c.px1 = Some(false);
+        if RULES_ON.load(std::sync::atomic::Ordering::Relaxed) {
+            c.permissions = Some(bench_rules());
+        }
         c.preauth_rate_per_min = Some(0);
         c.max_pending_handshakes = 1024;
         c.accept_backlog = 16384;
         c
     }
+}
+
+/// The `snap2p, permission rules` rows (issue 34): a listener made while this is set
+/// checks every stream open against [`bench_rules`] (set in the listener process only).
+pub static RULES_ON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// What the stream-open rows label their streams (both systems, so the only difference
+/// between them is the rule check).
+pub const OPEN_LABEL: &str = "bench/data";
+
+/// A rule set of the shape an app has (docs/PROTOCOL.md §33): any principal may open a few
+/// labels, one of them by prefix, with a stream limit; eight named principals more.
+fn bench_rules() -> snap2p::policy::PermissionRules {
+    let mut text = String::from("*:public,chat*,bench/* streams=2048\n");
+    for _ in 0..8 {
+        let w = snap2p::identity::LocalWallet::generate(snap2p::identity::Network::Mainnet);
+        text.push_str(&format!("{}:admin,files,orders\n", w.principal()));
+    }
+    snap2p::policy::PermissionRules::parse(&text).expect("bench rules")
 }
 
 /// The `snap2p, rekey off` rows: peers made while this is set never rekey (every trigger
@@ -160,8 +182,9 @@ async fn send_stream(
     seed: usize,
     total: u64,
     size: usize,
+    label: Option<&str>,
 ) -> Result<bool, snap2p::Error> {
-    let s = conn.open_stream(None).await?;
+    let s = conn.open_stream(label).await?;
     let n = total.div_ceil(size as u64) as usize;
     for i in 0..n {
         let left = (total - (i * size) as u64).min(size as u64) as usize;
@@ -194,7 +217,7 @@ pub async fn bulk_with(
     let conn = peer.dial(addr).await.expect("dial");
     // A warm-up stream whose checksum does not match fails the figure like the timed one.
     let warm_ok = !warm_up
-        || send_stream(&conn, &pat, 1, total, size)
+        || send_stream(&conn, &pat, 1, total, size, None)
             .await
             .expect("warm-up stream");
     // CRC of the expected stream computed up front (outside the timed section).
@@ -226,6 +249,7 @@ pub async fn streams(
     size: usize,
     concurrency: usize,
     max_streams: usize,
+    label: Option<&'static str>,
 ) -> StreamsResult {
     let peer = client(max_streams, Duration::from_secs(30)).await;
     let conn = peer.dial(addr).await.expect("dial");
@@ -236,7 +260,7 @@ pub async fn streams(
         let permit = sem.clone().acquire_owned().await.unwrap();
         let (conn, pat) = (conn.clone(), pat.clone());
         tasks.push(tokio::spawn(async move {
-            let r = send_stream(&conn, &pat, i + 2, size as u64, size.min(64 * 1024)).await;
+            let r = send_stream(&conn, &pat, i + 2, size as u64, size.min(64 * 1024), label).await;
             drop(permit);
             r
         }));
