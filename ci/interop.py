@@ -31,7 +31,16 @@ SCENARIOS = [
     ("px1", "dial by principal through a third peer (PX-1)"),
     ("ws", "mutual auth + 3 streams x payload over ws://, SHA-256 both ends"),
     ("wss", "the same over wss:// (TLS; the dialer trusts the run's test CA), SHA-256 both ends"),
+    ("grant", "listener permits only *:public: catalog refused (20), then admitted by a grant "
+              "the dialer's language signs with the owner wallet; SHA-256 both ends"),
 ]
+# The grant scenario's owner wallet: account 0 of this mnemonic (that of core/tests/vectors/
+# identity.json), known to the listener (its grant owner) and to the dialer (who signs).
+GRANT_OWNER_MNEMONIC = (
+    "seminar surround scheme bottom pizza champion fatal side outer render harsh awake wink "
+    "lyrics panel flat journey grit target scrap history dove emerge custom"
+)
+GRANT_LABEL = "catalog"
 READY_TIMEOUT = 60
 DIAL_TIMEOUT = 120
 
@@ -145,6 +154,39 @@ def make_tls(d):
     return {"ca": p("ca.pem"), "cert": p("cert.pem"), "key": p("key.pem")}
 
 
+def grant_pair(dcmd, listener, runner):
+    """The grant scenario for one pair: (ok, detail)."""
+    ok, res, err = dial(
+        dcmd,
+        [
+            "--target", listener["locator"],
+            "--grant-label", GRANT_LABEL,
+            "--grant-owner-mnemonic", GRANT_OWNER_MNEMONIC,
+            "--streams", "1",
+            "--bytes", str(1024 * 1024),
+            "--expect-principal", listener["principal"],
+        ],
+    )
+    if not ok:
+        return False, res.get("error") or "refused_code=%r %s" % (res.get("refused_code"), err[-300:])
+    if res.get("refused_code") != 20:
+        return False, "refused_code=%r, want 20" % res.get("refused_code")
+    streams = res.get("streams", [])
+    if len(streams) != 1 or not streams[0].get("match"):
+        return False, "streams=%r" % streams
+    # The listener's own record of the granted stream: label and digest agree.
+    digest = streams[0].get("sha256")
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        with runner._cv:
+            seen = [e for e in runner.events if e.get("event") == "stream"
+                    and e.get("label") == GRANT_LABEL and e.get("sha256") == digest]
+        if seen:
+            return True, ""
+        time.sleep(0.05)
+    return False, "listener printed no %s stream with sha256 %s" % (GRANT_LABEL, digest)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--langs", default=",".join(LANGS))
@@ -190,6 +232,9 @@ def main():
             # The allowlisted principal is the listener's own: any dialer is refused.
             listeners["private"] = Runner(lcmd, ["--visibility", "private"])
             listeners["ws"] = Runner(lcmd, ["--ws"])
+            listeners["grant"] = Runner(
+                lcmd, ["--permit", "*:public", "--grant-owner-mnemonic", GRANT_OWNER_MNEMONIC]
+            )
             if hub:
                 listeners["px1"] = Runner(lcmd, ["--bootstrap", hub_ready["locator"]])
             ready = {k: r.wait_ready() for k, r in listeners.items()}
@@ -280,6 +325,7 @@ def main():
             else:
                 _, _, (wss_ok, detail) = three_streams(wss_ready, ["--tls-root", tls["ca"]])
                 results[(lst, dl, "wss")] = (wss_ok, detail)
+            results[(lst, dl, "grant")] = grant_pair(dcmd, ready["grant"], listeners["grant"])
         for r in listeners.values():
             r.stop()
     if hub:

@@ -16,8 +16,10 @@ use std::time::Instant;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use snap2p::identity::{
-    stacks_message_hash, LocalWallet, Network, Principal, SignRequest, SignatureForm, WalletSigner,
+    stacks_message_hash, GrantRequest, LocalWallet, Network, PermissionGrant, Principal,
+    SignRequest, SignatureForm, WalletSigner,
 };
+use snap2p::policy::PermissionRules;
 use snap2p::transport::{WsConfig, WsTransport};
 use snap2p::{Connection, DialOptions, Error, ErrorCode, Peer, PeerConfig, Visibility};
 use tokio::io::AsyncBufReadExt;
@@ -94,6 +96,10 @@ async fn make_peer(args: &Args) -> Peer {
         c.visibility = visibility;
         c.allowlist_gate = Some(visibility == Visibility::Private || !allow.is_empty());
         c.allowlist = allow;
+        // grant: `--permit RULES` (the rules' text form, PROTOCOL.md §33.1).
+        c.permissions = args
+            .value("--permit")
+            .map(|r| PermissionRules::parse(&r).expect("--permit"));
         c
     };
     let mut builder = Peer::builder(cfg).signer(signer);
@@ -117,12 +123,38 @@ async fn make_peer(args: &Args) -> Peer {
         builder = builder.transport(Arc::new(WsTransport::new(ws).expect("ws transport")));
     }
     let peer = builder.build().await.expect("peer");
+    // grant: the owner wallet (account 0 of the mnemonic) whose grants this node honours.
+    if args.0.first().map(String::as_str) == Some("listen") {
+        if let Some(m) = args.value("--grant-owner-mnemonic") {
+            peer.permissions().add_owner(owner_wallet(&m).principal());
+        }
+    }
     if let Some(alias) = args.value("--alias") {
         peer.set_alias(&alias, &format!("{alias} (rust)"))
             .await
             .expect("alias");
     }
     peer
+}
+
+/// The grant owner's wallet: account 0 of `mnemonic` on mainnet.
+fn owner_wallet(mnemonic: &str) -> LocalWallet {
+    LocalWallet::from_mnemonic(mnemonic, 0, Network::Mainnet).expect("--grant-owner-mnemonic")
+}
+
+/// Opens `label`, writes a few bytes and reads the answer: the code it failed with (0: served).
+async fn probe(conn: &Connection, label: &str) -> u64 {
+    let run = async {
+        let s = conn.open_stream(Some(label)).await?;
+        s.write_all(b"probe").await?;
+        s.finish()?;
+        s.read_all(128).await
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(20), run).await {
+        Ok(Ok(_)) => 0,
+        Ok(Err(e)) => e.code.as_u64(),
+        Err(_) => u64::MAX,
+    }
 }
 
 /// Reads a whole stream, answers with the hex SHA-256 of it.
@@ -234,13 +266,52 @@ async fn dial(args: Args) -> bool {
         );
         return false;
     }
+    // grant: `--grant-label L --grant-owner-mnemonic M`: opening L must be refused (20);
+    // then a grant of L to our principal, signed by the owner through a host-side signer
+    // of this language, is presented, and the streams below are labelled L.
+    let grant_label = args.value("--grant-label");
+    let mut refused_code = None;
+    if let Some(label) = &grant_label {
+        let code = probe(&conn, label).await;
+        refused_code = Some(code);
+        let owner = RunnerSigner {
+            wallet: owner_wallet(&args.value("--grant-owner-mnemonic").expect("--grant-owner-mnemonic")),
+            form: SignatureForm::StacksMessage,
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let presented = async {
+            let grant = PermissionGrant::issue(
+                &owner,
+                GrantRequest {
+                    holder: peer.principal().clone(),
+                    labels: vec![label.clone()],
+                    delegable: false,
+                    parent: None,
+                    ttl_secs: 3600,
+                },
+                now,
+            )
+            .await?;
+            conn.present_grant(&grant.encode()).await
+        }
+        .await;
+        if code != 20 || presented.is_err() {
+            emit(serde_json::json!({"event":"result","ok":false,"refused_code":code,
+                "error":format!("refusal code {code} (want 20); present: {:?}", presented.err())}));
+            return false;
+        }
+    }
     let streams: usize = args.value("--streams").map_or(1, |s| s.parse().unwrap());
     let bytes: usize = args.value("--bytes").map_or(1024, |s| s.parse().unwrap());
     let mut tasks = Vec::new();
     for i in 0..streams {
         let conn = conn.clone();
+        let label = grant_label.clone().unwrap_or_else(|| format!("interop-{i}"));
         tasks.push(tokio::spawn(async move {
-            let s = conn.open_stream(Some(&format!("interop-{i}"))).await?;
+            let s = conn.open_stream(Some(&label)).await?;
             let mut h = Sha256::new();
             let mut left = bytes;
             let mut buf = vec![0u8; 65536];
@@ -293,6 +364,7 @@ async fn dial(args: Args) -> bool {
         "principal": conn.remote_principal().to_string(),
         "alias": conn.remote_alias().map(|c| c.alias),
         "streams": results,
+        "refused_code": refused_code,
         "ms": started.elapsed().as_millis() as u64,
     }));
     conn.close(ErrorCode::Ok, "done");

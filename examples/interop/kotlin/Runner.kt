@@ -117,7 +117,7 @@ suspend fun makePeer(args: Args): Peer {
     }
     val alias = args.value("--alias")
     val allow = args.values("--allow")
-    return Peer.create(
+    val peer = Peer.create(
         PeerOptions(
             visibility = visibility,
             allowlist = allow,
@@ -133,6 +133,25 @@ suspend fun makePeer(args: Args): Peer {
             tlsRootFile = args.value("--tls-root"),
         )
     )
+    if (args.mode == "listen") {
+        // grant: rules in their text form, and the owner wallet whose grants this node honours.
+        args.value("--permit")?.let { peer.setPermissions(it) }
+        args.value("--grant-owner-mnemonic")?.let { m ->
+            Signer.fromMnemonic(m, 0u, Network.MAINNET).use { peer.addGrantOwner(it.principal()) }
+        }
+    }
+    return peer
+}
+
+/** Opens [label], writes a few bytes, reads the answer: 0 when served, else the error code. */
+suspend fun probe(conn: Connection, label: String): Long = try {
+    val s = conn.openStream(label)
+    s.write("probe".toByteArray())
+    s.finish()
+    s.readToEnd(128u)
+    0L
+} catch (e: Snap2pException) {
+    e.code.toLong()
 }
 
 /** Reads a whole stream, answers with the hex SHA-256 of it. */
@@ -200,8 +219,8 @@ suspend fun listen(args: Args): Int = coroutineScope {
 
 // ---- dial -------------------------------------------------------------------------------
 
-suspend fun sendOne(conn: Connection, i: Int, bytes: Long): Map<String, Any?> {
-    val s = conn.openStream("interop-$i")
+suspend fun sendOne(conn: Connection, i: Int, bytes: Long, label: String? = null): Map<String, Any?> {
+    val s = conn.openStream(label ?: "interop-$i")
     val h = MessageDigest.getInstance("SHA-256")
     var left = bytes
     val rnd = ThreadLocalRandom.current()
@@ -238,12 +257,36 @@ suspend fun dial(args: Args): Boolean = coroutineScope {
         withTimeoutOrNull(5_000) { peer.shutdown() }
         return@coroutineScope false
     }
+    // grant: opening the label must be refused (20); then the owner wallet (account 0 of the
+    // mnemonic, as a host-side signer of this runner) grants it to our principal, we present
+    // the grant and label the streams with it.
+    val grantLabel = args.value("--grant-label")
+    var refusedCode: Long? = null
+    if (grantLabel != null) {
+        refusedCode = probe(conn, grantLabel)
+        var error: String? = if (refusedCode == 20L) null else "refusal code $refusedCode (want 20)"
+        if (error == null) {
+            try {
+                val key = Signer.fromMnemonic(args.value("--grant-owner-mnemonic")!!, 0u, Network.MAINNET)
+                val owner = Signer.fromHost(key.principal(), SignatureForm.STACKS_MESSAGE, RunnerSigner(key))
+                conn.presentGrant(owner.issueGrant(peer.principal(), listOf(grantLabel), 3600))
+            } catch (e: Snap2pException) {
+                error = "present: ${e.code} ${e.message}"
+            }
+        }
+        if (error != null) {
+            emit("event" to "result", "ok" to false, "refused_code" to refusedCode, "error" to error)
+            conn.shutdown(0u, "done")
+            withTimeoutOrNull(5_000) { peer.shutdown() }
+            return@coroutineScope false
+        }
+    }
     val streams = args.value("--streams")?.toInt() ?: 1
     val bytes = args.value("--bytes")?.toLong() ?: 1024L
     val results = (0 until streams).map { i ->
         async(Dispatchers.Default) {
             try {
-                sendOne(conn, i, bytes)
+                sendOne(conn, i, bytes, grantLabel)
             } catch (e: Exception) {
                 linkedMapOf<String, Any?>("error" to (e.message ?: e.toString()))
             }
@@ -267,6 +310,7 @@ suspend fun dial(args: Args): Boolean = coroutineScope {
         "principal" to conn.remotePrincipal(),
         "alias" to conn.remoteAlias()?.alias,
         "streams" to results,
+        "refused_code" to refusedCode,
         "ms" to (System.nanoTime() - started) / 1_000_000,
     )
     conn.shutdown(0u, "done")

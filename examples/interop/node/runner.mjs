@@ -55,6 +55,9 @@ function parseArgs(argv) {
       case '--expect-alias': args.expectAlias = next(); break;
       case '--expect-code': args.expectCode = Number(next()); break;
       case '--expect-principal': args.expectPrincipal = next(); break;
+      case '--permit': args.permit = next(); break;
+      case '--grant-owner-mnemonic': args.grantOwnerMnemonic = next(); break;
+      case '--grant-label': args.grantLabel = next(); break;
       default: throw new Error(`unknown argument ${a}`);
     }
   }
@@ -76,6 +79,11 @@ async function makePeer(args) {
     tlsRootFile: args.tlsRoot,
   });
   if (args.alias) await peer.setAlias(args.alias, `${args.alias} (node)`);
+  if (args.mode === 'listen') {
+    // grant: rules in their text form, and the owner wallet whose grants this node honours.
+    if (args.permit !== undefined) peer.setPermissions(args.permit);
+    if (args.grantOwnerMnemonic) peer.addGrantOwner(snap2p.Wallet.fromMnemonic(args.grantOwnerMnemonic).principal);
+  }
   return peer;
 }
 
@@ -125,8 +133,20 @@ async function listen(args) {
   return 0;
 }
 
-async function sendOne(conn, i, nbytes) {
-  const s = conn.multiplexer.openStream(`interop-${i}`);
+/** Opens `label`, writes a few bytes, reads the answer: 0 when served, else the error code. */
+async function probe(conn, label) {
+  const s = conn.openStream(label);
+  s.on('error', () => {});
+  try {
+    await Promise.all([s.readAll(128), s.writeAll(Buffer.from('probe')).then(() => s.end())]);
+    return 0;
+  } catch (e) {
+    return e.code ?? -1;
+  }
+}
+
+async function sendOne(conn, i, nbytes, label) {
+  const s = conn.multiplexer.openStream(label ?? `interop-${i}`);
   const h = createHash('sha256');
   let left = nbytes;
   while (left > 0) {
@@ -159,8 +179,28 @@ async function dial(args) {
     await peer.close();
     return 1;
   }
+  // grant: opening the label must be refused (20); then the owner wallet (account 0 of the
+  // mnemonic) grants it to our principal, we present the grant and label the streams with it.
+  let refusedCode = null;
+  if (args.grantLabel) {
+    refusedCode = await probe(conn, args.grantLabel);
+    let error = refusedCode === 20 ? null : `refusal code ${refusedCode} (want 20)`;
+    if (!error) {
+      try {
+        const owner = snap2p.Wallet.fromMnemonic(args.grantOwnerMnemonic);
+        await conn.presentGrant(await owner.issueGrant(peer.principal, [args.grantLabel], { ttlSecs: 3600 }));
+      } catch (e) {
+        error = `present: ${e.code ?? ''} ${e.message || e}`;
+      }
+    }
+    if (error) {
+      emit({ event: 'result', ok: false, refused_code: refusedCode, error });
+      await peer.close();
+      return 1;
+    }
+  }
   const results = await Promise.allSettled(
-    Array.from({ length: args.streams || 1 }, (_, i) => sendOne(conn, i, args.bytes ?? 1024)),
+    Array.from({ length: args.streams || 1 }, (_, i) => sendOne(conn, i, args.bytes ?? 1024, args.grantLabel)),
   );
   const streams = results.map((r) => (r.status === 'fulfilled' ? r.value : { error: String(r.reason) }));
   let ok = streams.every((r) => r.match);
@@ -173,7 +213,7 @@ async function dial(args) {
     ok = ok && alias === args.expectAlias;
   }
   if (args.expectPrincipal) ok = ok && conn.remotePrincipal === args.expectPrincipal;
-  emit({ event: 'result', ok, principal: conn.remotePrincipal, alias, streams, ms: Date.now() - started });
+  emit({ event: 'result', ok, principal: conn.remotePrincipal, alias, streams, refused_code: refusedCode, ms: Date.now() - started });
   conn.close(0, 'done');
   await peer.close();
   return ok ? 0 : 1;

@@ -52,6 +52,13 @@ async def make_peer(args) -> snap2p.Peer:
     )
     if args.alias:
         await peer.set_alias(args.alias, f"{args.alias} (python)")
+    if args.mode == "listen":
+        # grant: rules in their text form, and the owner wallet whose grants this node honours.
+        if args.permit is not None:
+            peer.set_permissions(args.permit)
+        if args.grant_owner_mnemonic:
+            owner = snap2p.LocalWallet.from_mnemonic(args.grant_owner_mnemonic, 0)
+            peer.add_grant_owner(owner.principal)
     return peer
 
 
@@ -107,8 +114,27 @@ async def listen(args) -> int:
     return 0
 
 
-async def send_one(conn: snap2p.Connection, i: int, nbytes: int) -> dict:
-    s = await conn.open_stream(f"interop-{i}")
+async def probe(conn: snap2p.Connection, label: str) -> int:
+    """Opens ``label``, writes a few bytes, reads the answer: 0 when served, else the code."""
+
+    async def run() -> None:
+        s = await conn.open_stream(label)
+        s.write(b"probe")
+        s.close()
+        await s.drain()
+        await s.read()
+
+    try:
+        await asyncio.wait_for(run(), 20)
+    except snap2p.Snap2pError as e:
+        return e.code
+    except asyncio.TimeoutError:
+        return -1
+    return 0
+
+
+async def send_one(conn: snap2p.Connection, i: int, nbytes: int, label: str | None = None) -> dict:
+    s = await conn.open_stream(label or f"interop-{i}")
     h = hashlib.sha256()
     left = nbytes
     while left > 0:
@@ -147,8 +173,25 @@ async def dial(args) -> int:
         )
         await peer.close()
         return 1
+    # grant: opening the label must be refused (20); then the owner wallet (account 0 of the
+    # mnemonic) grants it to our principal, we present the grant and label the streams with it.
+    refused_code = None
+    if args.grant_label:
+        refused_code = await probe(conn, args.grant_label)
+        error = None if refused_code == 20 else f"refusal code {refused_code} (want 20)"
+        if error is None:
+            try:
+                owner = snap2p.LocalWallet.from_mnemonic(args.grant_owner_mnemonic, 0)
+                grant = await owner.issue_grant(peer.principal, [args.grant_label], ttl_secs=3600)
+                await conn.present_grant(grant)
+            except snap2p.Snap2pError as e:
+                error = f"present: {e.code} {e}"
+        if error is not None:
+            emit({"event": "result", "ok": False, "refused_code": refused_code, "error": error})
+            await peer.close()
+            return 1
     results = await asyncio.gather(
-        *(send_one(conn, i, args.bytes) for i in range(args.streams)),
+        *(send_one(conn, i, args.bytes, args.grant_label) for i in range(args.streams)),
         return_exceptions=True,
     )
     streams = [r if isinstance(r, dict) else {"error": str(r)} for r in results]
@@ -170,6 +213,7 @@ async def dial(args) -> int:
             "principal": conn.remote_principal,
             "alias": alias,
             "streams": streams,
+            "refused_code": refused_code,
             "ms": int((time.monotonic() - started) * 1000),
         }
     )
@@ -200,6 +244,9 @@ def main() -> int:
     ap.add_argument("--expect-alias")
     ap.add_argument("--expect-code", type=int)
     ap.add_argument("--expect-principal")
+    ap.add_argument("--permit")
+    ap.add_argument("--grant-owner-mnemonic")
+    ap.add_argument("--grant-label")
     args = ap.parse_args()
     if args.mode == "listen":
         return asyncio.run(listen(args))

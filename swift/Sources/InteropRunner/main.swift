@@ -122,7 +122,7 @@ func makePeer(_ args: Args) async throws -> Peer {
     }
     let alias = args.value("--alias")
     let allow = args.values("--allow")
-    return try await Peer.create(options: PeerOptions(
+    let peer = try await Peer.create(options: PeerOptions(
         visibility: visibility,
         allowlist: allow,
         // As the Rust runner: the allowlist gates private peers (or any given --allow);
@@ -136,6 +136,27 @@ func makePeer(_ args: Args) async throws -> Peer {
         tlsKeyFile: args.value("--tls-key"),
         tlsRootFile: args.value("--tls-root")
     ))
+    if args.mode == "listen" {
+        // grant: rules in their text form, and the owner wallet whose grants this node honours.
+        if let rules = args.value("--permit") { try peer.setPermissions(rules: rules) }
+        if let m = args.value("--grant-owner-mnemonic") {
+            try peer.addGrantOwner(principal: try Signer.fromMnemonic(mnemonic: m, accountIndex: 0, network: .mainnet).principal())
+        }
+    }
+    return peer
+}
+
+/// Opens `label`, writes a few bytes, reads the answer: 0 when served, else the error code.
+func probe(_ conn: Connection, _ label: String) async -> Int64 {
+    do {
+        let s = try await conn.openStream(label: label)
+        try await s.write(data: Data("probe".utf8))
+        try s.finish()
+        _ = try await s.readToEnd(limit: 128)
+        return 0
+    } catch {
+        return errorCode(error).map { Int64($0) } ?? -1
+    }
 }
 
 /// Reads a whole stream, answers with the hex SHA-256 of it.
@@ -219,8 +240,8 @@ func listen(_ args: Args) async throws -> Int32 {
 
 // ---- dial -------------------------------------------------------------------------------
 
-func sendOne(_ conn: Connection, _ i: Int, _ bytes: Int) async throws -> [(String, Any?)] {
-    let s = try await conn.openStream(label: "interop-\(i)")
+func sendOne(_ conn: Connection, _ i: Int, _ bytes: Int, _ label: String? = nil) async throws -> [(String, Any?)] {
+    let s = try await conn.openStream(label: label ?? "interop-\(i)")
     var sha = SHA256()
     var rnd = Payload()
     var left = bytes
@@ -259,12 +280,38 @@ func dial(_ args: Args) async throws -> Bool {
         await peer.shutdown()
         return false
     }
+    // grant: opening the label must be refused (20); then the owner wallet (account 0 of the
+    // mnemonic, as a host-side signer of this runner) grants it to our principal, we present
+    // the grant and label the streams with it.
+    let grantLabel = args.value("--grant-label")
+    var refusedCode: Int64? = nil
+    if let label = grantLabel {
+        let code = await probe(conn, label)
+        refusedCode = code
+        var error: String? = code == 20 ? nil : "refusal code \(code) (want 20)"
+        if error == nil {
+            do {
+                let key = try Signer.fromMnemonic(mnemonic: args.value("--grant-owner-mnemonic") ?? "", accountIndex: 0, network: .mainnet)
+                let owner = try Signer.fromHost(principal: key.principal(), form: .stacksMessage, host: RunnerSigner(key: key))
+                let grant = try await owner.issueGrant(holder: peer.principal(), labels: [label], ttlSecs: 3600)
+                try await conn.presentGrant(grant: grant)
+            } catch let e {
+                error = "present: \(errorCode(e).map { String($0) } ?? "-") \(e)"
+            }
+        }
+        if let error = error {
+            emit([("event", "result"), ("ok", false), ("refused_code", Int(code)), ("error", error)])
+            conn.shutdown(code: 0, reason: "done")
+            await peer.shutdown()
+            return false
+        }
+    }
     let streams = args.value("--streams").flatMap { Int($0) } ?? 1
     let bytes = args.value("--bytes").flatMap { Int($0) } ?? 1024
     let results: [[(String, Any?)]] = await withTaskGroup(of: (Int, [(String, Any?)]).self) { group in
         for i in 0..<streams {
             group.addTask {
-                do { return (i, try await sendOne(conn, i, bytes)) } catch { return (i, [("error", "\(error)")]) }
+                do { return (i, try await sendOne(conn, i, bytes, grantLabel)) } catch { return (i, [("error", "\(error)")]) }
             }
         }
         var byIndex = [Int: [(String, Any?)]]()
@@ -285,6 +332,7 @@ func dial(_ args: Args) async throws -> Bool {
     emit([
         ("event", "result"), ("ok", ok), ("principal", conn.remotePrincipal()),
         ("alias", conn.remoteAlias()?.alias), ("streams", results.map { $0 as Any? }),
+        ("refused_code", refusedCode.map { Int($0) } as Any?),
         ("ms", Int(Date().timeIntervalSince(started) * 1000)),
     ])
     conn.shutdown(code: 0, reason: "done")
