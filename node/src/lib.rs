@@ -15,6 +15,7 @@
 pub mod conn;
 pub mod error;
 pub mod events;
+pub mod grant;
 pub mod peer;
 pub mod util;
 pub mod wallet;

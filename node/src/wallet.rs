@@ -130,6 +130,49 @@ impl NativeWallet {
         Ok(bytes.into())
     }
 
+    /// [`Self::issue_grant`] at a given `issued_at` with a given 32-byte `nonce`: the same
+    /// inputs give the same wire bytes (deterministic signatures), so shared vectors can be
+    /// re-issued. Resolves with the wire bytes.
+    #[napi]
+    #[allow(clippy::too_many_arguments)]
+    pub async fn issue_grant_with_nonce(
+        &self,
+        holder: String,
+        labels: Vec<String>,
+        issued_at: i64,
+        ttl_secs: i64,
+        nonce: Buffer,
+        delegable: Option<bool>,
+        parent: Option<Buffer>,
+        form: Option<String>,
+    ) -> napi::Result<Buffer> {
+        let form = match form.as_deref().unwrap_or("message") {
+            "message" => snap2p::SignatureForm::StacksMessage,
+            "digest" => snap2p::SignatureForm::Digest,
+            other => {
+                return Err(invalid(format!(
+                    "form must be 'message' or 'digest', not {other:?}"
+                )))
+            }
+        };
+        let wallet = (*self.inner).clone().with_form(form);
+        let req = snap2p::identity::GrantRequest {
+            holder: parse_principal(&holder)?,
+            labels,
+            delegable: delegable.unwrap_or(false),
+            parent: parent.map(|p| p.to_vec()),
+            ttl_secs,
+        };
+        let nonce = nonce.to_vec();
+        let bytes = on_core(async move {
+            snap2p::identity::PermissionGrant::issue_with_nonce(&wallet, req, issued_at, nonce)
+                .await
+                .map(|g| g.encode())
+        })
+        .await?;
+        Ok(bytes.into())
+    }
+
     /// Creates a peer whose attestations this wallet signs.
     #[napi]
     pub async fn create_peer(&self, options: Option<PeerOptions>) -> napi::Result<NativePeer> {

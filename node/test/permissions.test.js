@@ -277,8 +277,8 @@ test('issueGrant checks its arguments', T, async () => {
 });
 
 test('shared vectors (grants.json): the issuing wallets, and the wire forms presented to a node', T, async () => {
-  // The Node API has no grant decode/verify function: the vectors' exact decisions at their
-  // own `now` are checked by the core (core/tests/permissions.rs). Here: the vector wallets
+  // The vectors' exact decisions at their own `now` (decode, verify, node decision, re-issue)
+  // are checked in grant-vectors.test.js as in the core. Here: the vector wallets
   // derive the vector principals, and each vector's wire form presented today is refused
   // with a verification code (valid ones have expired by now; the truncated one is invalid).
   const v = JSON.parse(fs.readFileSync(VECTORS, 'utf8'));
