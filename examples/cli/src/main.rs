@@ -75,6 +75,31 @@ pub struct ListenOpts {
     /// as `ws://0.0.0.0:8080/snap2p`). Optional when `--ws` or `--wss` is given.
     #[arg(required_unless_present_any = ["ws", "wss", "relay"])]
     pub addr: Option<String>,
+    #[command(flatten)]
+    pub web: WebListenOpts,
+    /// Also advertise this locator (PX-1), before the listeners' own: what others reach
+    /// this node on through a reverse proxy or a forwarded port, e.g.
+    /// `wss://node.example.org:443/snap2p` for nginx in front of `--ws 127.0.0.1:9001`
+    /// (repeatable).
+    #[arg(long, value_name = "LOCATOR")]
+    pub advertise: Vec<String>,
+    /// Serve `/metrics` (Prometheus), `/health` and `/ready` over HTTP on this address
+    /// (`127.0.0.1:9100`; port 0: any free one, printed at start).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
+}
+
+impl ListenOpts {
+    /// Every listen locator asked for, TCP first.
+    pub fn locators(&self) -> Vec<String> {
+        self.web.locators(self.addr.as_deref())
+    }
+}
+
+/// The WebSocket listeners of `listen` and `relay`: `--ws`, `--wss` and their path and
+/// TLS files.
+#[derive(Args, Debug, Clone)]
+pub struct WebListenOpts {
     /// Also listen for WebSocket (`ws://`) on this port (all IPv4 interfaces) or address.
     #[arg(long, value_name = "PORT|ADDR")]
     pub ws: Option<String>,
@@ -91,56 +116,36 @@ pub struct ListenOpts {
     /// The `--wss` listener's private key (PEM).
     #[arg(long, value_name = "FILE", requires = "wss")]
     pub tls_key: Option<PathBuf>,
-    /// Also advertise this locator (PX-1), before the listeners' own: what others reach
-    /// this node on through a reverse proxy or a forwarded port, e.g.
-    /// `wss://node.example.org:443/snap2p` for nginx in front of `--ws 127.0.0.1:9001`
-    /// (repeatable).
-    #[arg(long, value_name = "LOCATOR")]
-    pub advertise: Vec<String>,
-    /// Serve `/metrics` (Prometheus), `/health` and `/ready` over HTTP on this address
-    /// (`127.0.0.1:9100`; port 0: any free one, printed at start).
-    #[arg(long, value_name = "ADDR")]
-    pub metrics: Option<String>,
 }
 
-impl ListenOpts {
-    /// Every listen locator asked for, TCP first.
-    pub fn locators(&self) -> Vec<String> {
-        listen_locators(
-            self.addr.as_deref(),
-            self.ws.as_deref(),
-            self.wss.as_deref(),
-            &self.ws_path,
-        )
+impl WebListenOpts {
+    /// The certificate and key a `wss://` listener presents, when both are given.
+    pub fn tls_identity(&self) -> Option<(&std::path::Path, &std::path::Path)> {
+        self.tls_cert.as_deref().zip(self.tls_key.as_deref())
     }
-}
 
-/// The listen locators of an address and `--ws`/`--wss` ports or addresses (`listen` and
-/// `relay`), TCP first.
-pub fn listen_locators(
-    addr: Option<&str>,
-    ws: Option<&str>,
-    wss: Option<&str>,
-    ws_path: &str,
-) -> Vec<String> {
-    let path = if ws_path.starts_with('/') {
-        ws_path.to_string()
-    } else {
-        format!("/{ws_path}")
-    };
-    let ws_loc = |scheme: &str, a: &str| {
-        if a.contains("://") {
-            a.to_string()
-        } else if a.parse::<u16>().is_ok() {
-            format!("{scheme}://0.0.0.0:{a}{path}")
+    /// `addr` (if any), then the `--ws` and `--wss` listen locators.
+    pub fn locators(&self, addr: Option<&str>) -> Vec<String> {
+        let (ws, wss) = (self.ws.as_deref(), self.wss.as_deref());
+        let path = if self.ws_path.starts_with('/') {
+            self.ws_path.clone()
         } else {
-            format!("{scheme}://{a}{path}")
-        }
-    };
-    let mut out: Vec<String> = addr.map(str::to_string).into_iter().collect();
-    out.extend(ws.map(|a| ws_loc("ws", a)));
-    out.extend(wss.map(|a| ws_loc("wss", a)));
-    out
+            format!("/{}", self.ws_path)
+        };
+        let ws_loc = |scheme: &str, a: &str| {
+            if a.contains("://") {
+                a.to_string()
+            } else if a.parse::<u16>().is_ok() {
+                format!("{scheme}://0.0.0.0:{a}{path}")
+            } else {
+                format!("{scheme}://{a}{path}")
+            }
+        };
+        let mut out: Vec<String> = addr.map(str::to_string).into_iter().collect();
+        out.extend(ws.map(|a| ws_loc("ws", a)));
+        out.extend(wss.map(|a| ws_loc("wss", a)));
+        out
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

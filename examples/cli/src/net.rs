@@ -212,8 +212,7 @@ pub async fn listen(
     invites_file: Option<PathBuf>,
     invite_ttl: i64,
 ) -> R<()> {
-    let identity = listen.tls_cert.as_deref().zip(listen.tls_key.as_deref());
-    let peer = build_peer_tls(g, opts, identity, &listen.advertise).await?;
+    let peer = build_peer_tls(g, opts, listen.web.tls_identity(), &listen.advertise).await?;
     let alias = peer.alias().map(|c| c.alias);
     // One line per listener (TCP, ws, wss), each with its transport's locator.
     let mut first = None;
@@ -808,23 +807,10 @@ pub struct RelayOpts {
     /// `--wss` is given.
     #[arg(required_unless_present_any = ["ws", "wss"])]
     pub addr: Option<String>,
-    /// Also serve over WebSocket (`ws://`) on this port or address: peers reach the relay
-    /// as `relay+ws://HOST:PORT/PATH` (through HTTP proxies, behind nginx).
-    #[arg(long, value_name = "PORT|ADDR")]
-    pub ws: Option<String>,
-    /// Also serve over WebSocket in TLS (`wss://`, `relay+wss://HOST:PORT/PATH`); needs
-    /// `--tls-cert` and `--tls-key`.
-    #[arg(long, value_name = "PORT|ADDR", requires_all = ["tls_cert", "tls_key"])]
-    pub wss: Option<String>,
-    /// The HTTP path the `--ws`/`--wss` listeners serve.
-    #[arg(long, value_name = "PATH", default_value = "/")]
-    pub ws_path: String,
-    /// The `--wss` listener's certificate chain (PEM, leaf first).
-    #[arg(long, value_name = "FILE", requires = "wss")]
-    pub tls_cert: Option<PathBuf>,
-    /// The `--wss` listener's private key (PEM).
-    #[arg(long, value_name = "FILE", requires = "wss")]
-    pub tls_key: Option<PathBuf>,
+    /// `--ws`/`--wss`: peers reach the relay as `relay+ws://HOST:PORT/PATH` or
+    /// `relay+wss://…` (through HTTP proxies, on port 443).
+    #[command(flatten)]
+    pub web: crate::WebListenOpts,
     /// Only these principals may hold a reservation (default: any authenticated one).
     #[arg(long = "reserve-allow", value_name = "PRINCIPAL")]
     pub reserve_allow: Vec<String>,
@@ -871,14 +857,8 @@ pub async fn relay(g: &Global, r: &RelayOpts) -> R<()> {
             requests_per_min: r.requests_per_min,
         },
     });
-    let identity = r.tls_cert.as_deref().zip(r.tls_key.as_deref());
-    let peer = build_peer_with(g, &r.peer, identity, &[], module.clone()).await?;
-    let addrs = crate::listen_locators(
-        r.addr.as_deref(),
-        r.ws.as_deref(),
-        r.wss.as_deref(),
-        &r.ws_path,
-    );
+    let peer = build_peer_with(g, &r.peer, r.web.tls_identity(), &[], module.clone()).await?;
+    let addrs = r.web.locators(r.addr.as_deref());
     for addr in addrs {
         let before = peer.listen_locators().len();
         let bound = peer.listen(&addr).await?;
