@@ -33,6 +33,8 @@ SCENARIOS = [
     ("wss", "the same over wss:// (TLS; the dialer trusts the run's test CA), SHA-256 both ends"),
     ("grant", "listener permits only *:public: catalog refused (20), then admitted by a grant "
               "the dialer's language signs with the owner wallet; SHA-256 both ends"),
+    ("relay", "mutual auth + 3 streams x payload through a Rust relay (relay://…/SP…), "
+              "transport relay at both ends, SHA-256 both ends"),
 ]
 # The grant scenario's owner wallet: account 0 of this mnemonic (that of core/tests/vectors/
 # identity.json), known to the listener (its grant owner) and to the dialer (who signs).
@@ -48,9 +50,9 @@ DIAL_TIMEOUT = 120
 class Runner:
     """A listening runner process; reads its JSON lines in a thread."""
 
-    def __init__(self, cmd, args):
+    def __init__(self, cmd, args, mode="listen"):
         self.proc = subprocess.Popen(
-            cmd + ["listen"] + args,
+            cmd + [mode] + args,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -213,6 +215,14 @@ def main():
     if "rust" in cmds:
         hub = Runner(cmds["rust"], ["--alias", "hub"])
         hub_ready = hub.wait_ready()
+    # The relay scenario's relay: the Rust runner serving RELAY-1.
+    relay, relay_ready, relay_error = None, None, "no rust runner for the relay"
+    if "rust" in cmds:
+        relay = Runner(cmds["rust"], [], mode="relay")
+        try:
+            relay_ready, relay_error = relay.wait_ready(), None
+        except RuntimeError as e:
+            relay_error = "relay failed: " + str(e)[:200]
     for lst in langs:
         for dl in langs:
             for sc, _ in SCENARIOS:
@@ -255,6 +265,14 @@ def main():
                 wss_ready = listeners["wss"].wait_ready()
             except RuntimeError as e:
                 wss_error = "wss listener failed: " + str(e)[:200]
+        # The relayed listener on its own: a failure there fails the relay rows only.
+        relayed_ready, relayed_error = None, relay_error
+        if relay_ready:
+            try:
+                listeners["relay"] = Runner(lcmd, ["--relay", relay_ready["locator"]])
+                relayed_ready = listeners["relay"].wait_ready()
+            except RuntimeError as e:
+                relayed_error = "relayed listener failed: " + str(e)[:200]
         for dl in langs:
             if dl not in cmds:
                 continue
@@ -326,10 +344,39 @@ def main():
                 _, _, (wss_ok, detail) = three_streams(wss_ready, ["--tls-root", tls["ca"]])
                 results[(lst, dl, "wss")] = (wss_ok, detail)
             results[(lst, dl, "grant")] = grant_pair(dcmd, ready["grant"], listeners["grant"])
+            if relayed_ready is None:
+                results[(lst, dl, "relay")] = (False, relayed_error)
+            elif not relayed_ready["locator"].startswith("relay://"):
+                results[(lst, dl, "relay")] = (
+                    False, "listener printed %r, not a relay:// locator" % relayed_ready["locator"])
+            else:
+                r = listeners["relay"]
+                with r._cv:
+                    before = sum(1 for e in r.events if e.get("event") == "connection")
+                _, res, (relay_ok, detail) = three_streams(
+                    relayed_ready, ["--expect-transport", "relay"])
+                if relay_ok:
+                    # The listener's end of that session: a relayed one too.
+                    deadline = time.time() + 5
+                    seen = []
+                    while time.time() < deadline:
+                        with r._cv:
+                            seen = [e.get("transport") for e in r.events
+                                    if e.get("event") == "connection"][before:]
+                        if seen:
+                            break
+                        time.sleep(0.05)
+                    if seen != ["relay"]:
+                        relay_ok, detail = False, "listener's connections: %r" % seen
+                elif res.get("transport") not in (None, "relay"):
+                    detail = "dialer's transport %r; %s" % (res.get("transport"), detail)
+                results[(lst, dl, "relay")] = (relay_ok, detail)
         for r in listeners.values():
             r.stop()
     if hub:
         hub.stop()
+    if relay:
+        relay.stop()
     shutil.rmtree(tls_dir, ignore_errors=True)
 
     # Report.

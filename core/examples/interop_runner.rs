@@ -1,10 +1,13 @@
 //! The Rust runner of the cross-language interop matrix (contract in docs/INTEROP.md).
 //!
 //! `interop_runner listen [--visibility V] [--allow P]… [--alias A] [--invite] [--bootstrap LOC] [--sign-form digest|message]
-//!                        [--ws | --wss --tls-cert PEM --tls-key PEM]`
+//!                        [--ws | --wss --tls-cert PEM --tls-key PEM]
+//!                        [--permit RULES] [--grant-owner-mnemonic M] [--relay ADDR]`
 //! `interop_runner dial --target T [--via LOC] [--invite HEX] [--streams N] [--bytes B]
 //!                      [--expect-alias A] [--expect-code C] [--expect-principal P] [--sign-form F]
-//!                      [--tls-root PEM]`
+//!                      [--tls-root PEM]
+//!                      [--grant-label L --grant-owner-mnemonic M] [--expect-transport T]`
+//! `interop_runner relay` (serves RELAY-1 on 127.0.0.1:0 for the relay scenario)
 //!
 //! The signer is implemented here, in the runner's language, as a host would: a struct
 //! implementing `WalletSigner` that holds its own key.
@@ -97,6 +100,10 @@ async fn make_peer(args: &Args) -> Peer {
         c.allowlist_gate = Some(visibility == Visibility::Private || !allow.is_empty());
         c.allowlist = allow;
         // grant: `--permit RULES` (the rules' text form, PROTOCOL.md §33.1).
+        // relay: `interop_runner relay` serves RELAY-1 (PROTOCOL.md §32).
+        if args.0.first().map(String::as_str) == Some("relay") {
+            c.relay = snap2p::relay::RelayConfig::server();
+        }
         c.permissions = args
             .value("--permit")
             .map(|r| PermissionRules::parse(&r).expect("--permit"));
@@ -205,6 +212,19 @@ async fn listen(args: Args) {
     } else {
         locator.to_string()
     };
+    // relay: `--relay ADDR` also reserves on the relay at ADDR; the printed locator is then
+    // the relayed one, `relay://ADDR/SP…`.
+    let locator = match args.value("--relay") {
+        Some(r) => {
+            peer.listen(&format!("relay://{r}")).await.expect("relay listen");
+            peer.listen_locators()
+                .into_iter()
+                .map(|l| l.to_string())
+                .find(|l| l.starts_with("relay://"))
+                .expect("a relay:// listen locator")
+        }
+        None => locator,
+    };
     let invite = args.flag("--invite").then(|| {
         peer.create_invite(Some(3600), false)
             .expect("invite")
@@ -223,6 +243,8 @@ async fn listen(args: Args) {
     let p2 = peer.clone();
     tokio::spawn(async move {
         while let Some(conn) = p2.accept().await {
+            emit(serde_json::json!({"event":"connection","principal":conn.remote_principal().to_string(),
+                "transport":conn.stats().transport.as_str()}));
             tokio::spawn(serve(conn));
         }
     });
@@ -358,6 +380,10 @@ async fn dial(args: Args) -> bool {
     if let Some(p) = args.value("--expect-principal") {
         all_ok &= conn.remote_principal().to_string() == p;
     }
+    let transport = conn.stats().transport.as_str().to_string();
+    if let Some(t) = args.value("--expect-transport") {
+        all_ok &= transport == t;
+    }
     emit(serde_json::json!({
         "event": "result",
         "ok": all_ok,
@@ -365,6 +391,7 @@ async fn dial(args: Args) -> bool {
         "alias": conn.remote_alias().map(|c| c.alias),
         "streams": results,
         "refused_code": refused_code,
+        "transport": transport,
         "ms": started.elapsed().as_millis() as u64,
     }));
     conn.close(ErrorCode::Ok, "done");
@@ -378,7 +405,7 @@ async fn main() {
     let mode = args.first().cloned().unwrap_or_default();
     let args = Args(args);
     match mode.as_str() {
-        "listen" => listen(args).await,
+        "listen" | "relay" => listen(args).await,
         "dial" => {
             if !dial(args).await {
                 std::process::exit(1);

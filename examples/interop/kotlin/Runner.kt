@@ -2,9 +2,12 @@
 //
 //   Runner listen [--visibility V] [--allow P]… [--alias A] [--invite] [--bootstrap LOC] [--sign-form digest|message]
 //                 [--ws | --wss --tls-cert PEM --tls-key PEM]
+//                 [--permit RULES] [--grant-owner-mnemonic M] [--relay ADDR]
 //   Runner dial --target T [--via LOC] [--invite HEX] [--streams N] [--bytes B]
 //               [--expect-principal P] [--expect-alias A] [--expect-code C] [--sign-form F]
 //               [--tls-root PEM]
+//               [--grant-label L --grant-owner-mnemonic M] [--expect-transport T]
+//   Runner relay   (serves RELAY-1 on 127.0.0.1:0 for the relay scenario)
 //
 //   Runner bench-send ADDR TOTAL WRITE [--output-stream]   (benchmark hook, bench/src/bindings.rs)
 //
@@ -20,6 +23,7 @@ import io.snap2p.HostSigner
 import io.snap2p.Network
 import io.snap2p.Peer
 import io.snap2p.PeerOptions
+import io.snap2p.RelayOptions
 import io.snap2p.SignRequest
 import io.snap2p.SignatureForm
 import io.snap2p.Signer
@@ -131,6 +135,8 @@ suspend fun makePeer(args: Args): Peer {
             tlsCertFile = args.value("--tls-cert"),
             tlsKeyFile = args.value("--tls-key"),
             tlsRootFile = args.value("--tls-root"),
+            // relay: `Runner relay` serves RELAY-1 (PROTOCOL.md §32).
+            relay = if (args.mode == "relay") RelayOptions() else null,
         )
     )
     if (args.mode == "listen") {
@@ -196,6 +202,12 @@ suspend fun listen(args: Args): Int = coroutineScope {
         "ws://" + peer.listen("ws://127.0.0.1:0/interop") + "/interop"
     } else {
         peer.listen("127.0.0.1:0")
+    }.let { direct ->
+        // relay: also reserve on the relay at ADDR; the printed locator is the relayed one.
+        args.value("--relay")?.let { r ->
+            peer.listen("relay://$r")
+            peer.listenLocators().first { it.startsWith("relay://") }
+        } ?: direct
     }
     val invite = if (args.flag("--invite")) peer.createInvite(3600L, false).token else null
     val bootstrap = args.value("--bootstrap")?.let { peer.dial(it) }
@@ -203,6 +215,7 @@ suspend fun listen(args: Args): Int = coroutineScope {
     val acceptor = launch {
         while (true) {
             val conn = peer.accept() ?: break
+            emit("event" to "connection", "principal" to conn.remotePrincipal(), "transport" to conn.stats().transport)
             serveConnection(conn)
         }
     }
@@ -304,6 +317,8 @@ suspend fun dial(args: Args): Boolean = coroutineScope {
         ok = ok && alias == expected
     }
     args.value("--expect-principal")?.let { ok = ok && conn.remotePrincipal() == it }
+    val transport = conn.stats().transport
+    args.value("--expect-transport")?.let { ok = ok && transport == it }
     emit(
         "event" to "result",
         "ok" to ok,
@@ -311,6 +326,7 @@ suspend fun dial(args: Args): Boolean = coroutineScope {
         "alias" to conn.remoteAlias()?.alias,
         "streams" to results,
         "refused_code" to refusedCode,
+        "transport" to transport,
         "ms" to (System.nanoTime() - started) / 1_000_000,
     )
     conn.shutdown(0u, "done")
@@ -375,7 +391,7 @@ fun main(argv: Array<String>) {
     val code = try {
         runBlocking {
             when (args.mode) {
-                "listen" -> listen(args)
+                "listen", "relay" -> listen(args)
                 "dial" -> if (dial(args)) 0 else 1
                 "bench-send" -> benchSend(argv[1], argv[2].toLong(), argv[3].toInt(), argv.getOrNull(4) == "--output-stream")
                 else -> {

@@ -58,6 +58,8 @@ function parseArgs(argv) {
       case '--permit': args.permit = next(); break;
       case '--grant-owner-mnemonic': args.grantOwnerMnemonic = next(); break;
       case '--grant-label': args.grantLabel = next(); break;
+      case '--relay': args.relay = next(); break;
+      case '--expect-transport': args.expectTransport = next(); break;
       default: throw new Error(`unknown argument ${a}`);
     }
   }
@@ -119,9 +121,15 @@ async function listen(args) {
   } else {
     locator = await peer.listen('127.0.0.1:0');
   }
+  if (args.relay) {
+    // relay: also reserve on the relay at ADDR; the printed locator is the relayed one.
+    await peer.listen(`relay://${args.relay}`);
+    locator = peer.listenLocators.find((l) => l.startsWith('relay://'));
+  }
   const invite = args.invite ? peer.createInvite({ ttlSecs: 3600 }).token : null;
   if (args.bootstrap) await peer.dial(args.bootstrap);
   peer.on('connection', (conn) => {
+    emit({ event: 'connection', principal: conn.remotePrincipal, transport: conn.stats().transport });
     conn.multiplexer.on('stream', (stream) => {
       serveStream(stream).catch((e) => process.stderr.write(`stream: ${e}\n`));
     });
@@ -213,7 +221,9 @@ async function dial(args) {
     ok = ok && alias === args.expectAlias;
   }
   if (args.expectPrincipal) ok = ok && conn.remotePrincipal === args.expectPrincipal;
-  emit({ event: 'result', ok, principal: conn.remotePrincipal, alias, streams, refused_code: refusedCode, ms: Date.now() - started });
+  const transport = conn.stats().transport;
+  if (args.expectTransport) ok = ok && transport === args.expectTransport;
+  emit({ event: 'result', ok, principal: conn.remotePrincipal, alias, streams, refused_code: refusedCode, transport, ms: Date.now() - started });
   conn.close(0, 'done');
   await peer.close();
   return ok ? 0 : 1;

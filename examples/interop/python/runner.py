@@ -76,6 +76,13 @@ async def serve_stream(stream: snap2p.Stream) -> None:
 
 
 async def serve_conn(conn: snap2p.Connection) -> None:
+    emit(
+        {
+            "event": "connection",
+            "principal": conn.remote_principal,
+            "transport": conn.stats().transport,
+        }
+    )
     async for stream in conn.streams():
         asyncio.ensure_future(serve_stream(stream))
 
@@ -92,6 +99,10 @@ async def listen(args) -> int:
         locator = "ws://%s/interop" % await peer.listen("ws://127.0.0.1:0/interop")
     else:
         locator = await peer.listen("127.0.0.1:0")
+    if args.relay:
+        # relay: also reserve on the relay at ADDR; the printed locator is the relayed one.
+        await peer.listen(f"relay://{args.relay}")
+        locator = next(loc for loc in peer.listen_locators if loc.startswith("relay://"))
     invite = peer.create_invite(3600).token if args.invite else None
     keep = None
     if args.bootstrap:
@@ -206,6 +217,9 @@ async def dial(args) -> int:
         ok = ok and alias == args.expect_alias
     if args.expect_principal:
         ok = ok and conn.remote_principal == args.expect_principal
+    transport = conn.stats().transport
+    if args.expect_transport:
+        ok = ok and transport == args.expect_transport
     emit(
         {
             "event": "result",
@@ -214,6 +228,7 @@ async def dial(args) -> int:
             "alias": alias,
             "streams": streams,
             "refused_code": refused_code,
+            "transport": transport,
             "ms": int((time.monotonic() - started) * 1000),
         }
     )
@@ -247,6 +262,8 @@ def main() -> int:
     ap.add_argument("--permit")
     ap.add_argument("--grant-owner-mnemonic")
     ap.add_argument("--grant-label")
+    ap.add_argument("--relay")
+    ap.add_argument("--expect-transport")
     args = ap.parse_args()
     if args.mode == "listen":
         return asyncio.run(listen(args))

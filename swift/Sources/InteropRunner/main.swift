@@ -2,9 +2,12 @@
 //
 //   snap2p-interop-runner listen [--visibility V] [--allow P]… [--alias A] [--invite] [--bootstrap LOC] [--sign-form digest|message]
 //                                [--ws | --wss --tls-cert PEM --tls-key PEM]
+//                                [--permit RULES] [--grant-owner-mnemonic M] [--relay ADDR]
 //   snap2p-interop-runner dial --target T [--via LOC] [--invite HEX] [--streams N] [--bytes B]
 //                              [--expect-principal P] [--expect-alias A] [--expect-code C] [--sign-form F]
 //                              [--tls-root PEM]
+//                              [--grant-label L --grant-owner-mnemonic M] [--expect-transport T]
+//   snap2p-interop-runner relay   (serves RELAY-1 on 127.0.0.1:0 for the relay scenario)
 //
 // Its wallet signer is Swift: a HostSigner (the foreign protocol) the core calls back to sign
 // the NodeKeyAttestation and AliasCard. It hashes Stacks messages itself and hands the
@@ -134,7 +137,9 @@ func makePeer(_ args: Args) async throws -> Peer {
         // wss: the listener's certificate and key, the dialer's extra trusted root.
         tlsCertFile: args.value("--tls-cert"),
         tlsKeyFile: args.value("--tls-key"),
-        tlsRootFile: args.value("--tls-root")
+        tlsRootFile: args.value("--tls-root"),
+        // relay: `snap2p-interop-runner relay` serves RELAY-1 (PROTOCOL.md §32).
+        relay: args.mode == "relay" ? RelayOptions() : nil
     ))
     if args.mode == "listen" {
         // grant: rules in their text form, and the owner wallet whose grants this node honours.
@@ -205,7 +210,7 @@ func stdinClosed() async {
 func listen(_ args: Args) async throws -> Int32 {
     let peer = try await makePeer(args)
     // listen() returns the bound "ip:port"; the locator is the listen locator with it.
-    let locator: String
+    var locator: String
     if args.flag("--wss") {
         // The full locator of the listener, named as its certificate is (localhost).
         _ = try await peer.listen(addr: "wss://127.0.0.1:0/interop")
@@ -219,6 +224,14 @@ func listen(_ args: Args) async throws -> Int32 {
     } else {
         locator = try await peer.listen(addr: "127.0.0.1:0")
     }
+    if let r = args.value("--relay") {
+        // relay: also reserve on the relay at ADDR; the printed locator is the relayed one.
+        _ = try await peer.listen(addr: "relay://\(r)")
+        guard let l = peer.listenLocators().first(where: { $0.hasPrefix("relay://") }) else {
+            throw NSError(domain: "runner", code: 1, userInfo: [NSLocalizedDescriptionKey: "no relay locator"])
+        }
+        locator = l
+    }
     let invite = args.flag("--invite") ? try peer.createInvite(ttlSecs: 3600, oneTime: false).token : nil
     var bootstrap: Connection? = nil
     if let b = args.value("--bootstrap") { bootstrap = try await peer.dial(target: b) }
@@ -226,6 +239,7 @@ func listen(_ args: Args) async throws -> Int32 {
     let acceptor = Task {
         await withTaskGroup(of: Void.self) { group in
             while let conn = await peer.accept() {
+                emit([("event", "connection"), ("principal", conn.remotePrincipal()), ("transport", conn.stats().transport)])
                 group.addTask { await serveConnection(conn) }
             }
         }
@@ -329,10 +343,13 @@ func dial(_ args: Args) async throws -> Bool {
         ok = ok && alias == expected
     }
     if let p = args.value("--expect-principal") { ok = ok && conn.remotePrincipal() == p }
+    let transport = conn.stats().transport
+    if let t = args.value("--expect-transport") { ok = ok && transport == t }
     emit([
         ("event", "result"), ("ok", ok), ("principal", conn.remotePrincipal()),
         ("alias", conn.remoteAlias()?.alias), ("streams", results.map { $0 as Any? }),
         ("refused_code", refusedCode.map { Int($0) } as Any?),
+        ("transport", transport),
         ("ms", Int(Date().timeIntervalSince(started) * 1000)),
     ])
     conn.shutdown(code: 0, reason: "done")
@@ -391,7 +408,7 @@ let args = Args(a: Array(CommandLine.arguments.dropFirst()))
 var status: Int32 = 1
 do {
     switch args.mode {
-    case "listen": status = try await listen(args)
+    case "listen", "relay": status = try await listen(args)
     case "dial": status = try await dial(args) ? 0 : 1
     case "bench-send": status = try await benchSend(Array(CommandLine.arguments.dropFirst()))
     default:
