@@ -345,6 +345,59 @@ class LocalWallet:
         parent: bytes | None = None,
         form: str = "message",
     ) -> bytes: ...
+    async def issue_grant_with_nonce(
+        self,
+        holder: str,
+        labels: list[str],
+        issued_at: int,
+        ttl_secs: int,
+        nonce: bytes,
+        delegable: bool = False,
+        parent: bytes | None = None,
+        form: str = "message",
+    ) -> bytes:
+        """``issue_grant`` at ``issued_at`` with a 32-byte ``nonce``: same inputs, same bytes."""
+
+class GrantInfo:
+    """A decoded PermissionGrant (``decode_grant``): its fields and what the core derives."""
+
+    @property
+    def id(self) -> str:
+        """The grant id (64 hex characters), the key ``revoke_grant`` takes."""
+    @property
+    def version(self) -> int: ...
+    @property
+    def issuer(self) -> str: ...
+    @property
+    def holder(self) -> str: ...
+    @property
+    def labels(self) -> list[str]: ...
+    @property
+    def delegable(self) -> bool: ...
+    @property
+    def parent(self) -> bytes | None:
+        """The parent grant's wire bytes (a delegated grant), else ``None``."""
+    @property
+    def issued_at(self) -> int: ...
+    @property
+    def expires_at(self) -> int: ...
+    @property
+    def nonce(self) -> bytes: ...
+    @property
+    def form(self) -> str:
+        """``"message"`` or ``"digest"``."""
+    @property
+    def signature(self) -> bytes: ...
+    @property
+    def signing_bytes(self) -> bytes:
+        """The canonical CBOR the signature covers."""
+    @property
+    def message_text(self) -> str: ...
+    @property
+    def signed_digest(self) -> bytes: ...
+    @property
+    def wire(self) -> bytes:
+        """The grant re-encoded."""
 
 class WalletInfo:
     @property
@@ -455,3 +508,8 @@ def c32_encode(data: bytes) -> str: ...
 def stacks_message_hash(message: str) -> bytes: ...
 def verify_signature(digest: bytes, signature: bytes, principal: str) -> None: ...
 def normalize_alias(alias: str) -> str: ...
+def decode_grant(wire: bytes) -> GrantInfo: ...
+def verify_grant(wire: bytes, now: int) -> str | None: ...
+def node_grant_decision(
+    wire: bytes, owners: list[str], revoked: list[str], presenter: str, now: int
+) -> list[str]: ...

@@ -98,6 +98,48 @@ impl LocalWallet {
         })
     }
 
+    /// ``issue_grant`` at a given ``issued_at`` with a given 32-byte ``nonce``: the same
+    /// inputs give the same wire bytes (deterministic signatures), so shared vectors can be
+    /// re-issued.
+    #[pyo3(signature = (holder, labels, issued_at, ttl_secs, nonce, delegable = false, parent = None, form = "message"))]
+    #[allow(clippy::too_many_arguments)]
+    fn issue_grant_with_nonce<'py>(
+        &self,
+        py: Python<'py>,
+        holder: &str,
+        labels: Vec<String>,
+        issued_at: i64,
+        ttl_secs: i64,
+        nonce: Vec<u8>,
+        delegable: bool,
+        parent: Option<Vec<u8>>,
+        form: &str,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let form = match form {
+            "message" => snap2p::SignatureForm::StacksMessage,
+            "digest" => snap2p::SignatureForm::Digest,
+            other => {
+                return Err(invalid(format!(
+                    "form must be 'message' or 'digest', not {other:?}"
+                )))
+            }
+        };
+        let wallet = self.inner.clone().with_form(form);
+        let req = identity::GrantRequest {
+            holder: parse_principal_any(holder)?,
+            labels,
+            delegable,
+            parent,
+            ttl_secs,
+        };
+        crate::bridge::future_into_py(py, async move {
+            let g = identity::PermissionGrant::issue_with_nonce(&wallet, req, issued_at, nonce)
+                .await
+                .map_err(to_py)?;
+            Ok(g.encode())
+        })
+    }
+
     /// ``stacks:SP…``
     #[getter]
     fn principal(&self) -> String {

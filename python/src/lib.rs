@@ -12,6 +12,7 @@ use pyo3::prelude::*;
 mod bridge;
 mod error;
 mod events;
+mod grant;
 mod identity;
 mod peer;
 mod relay;
@@ -36,6 +37,7 @@ fn _snap2p(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<events::ConnectionStats>()?;
     m.add_class::<peer::ConnectionIterator>()?;
     m.add_class::<relay::ReservationInfo>()?;
+    m.add_class::<grant::GrantInfo>()?;
     m.add_class::<relay::RelayStats>()?;
     m.add_class::<session::StreamIterator>()?;
     m.add_class::<session::Stream>()?;
@@ -46,6 +48,9 @@ fn _snap2p(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<identity::WalletStore>()?;
     m.add_class::<identity::WalletInfo>()?;
     m.add_function(wrap_pyfunction!(error::error_name, m)?)?;
+    m.add_function(wrap_pyfunction!(grant::decode_grant, m)?)?;
+    m.add_function(wrap_pyfunction!(grant::verify_grant, m)?)?;
+    m.add_function(wrap_pyfunction!(grant::node_grant_decision, m)?)?;
     m.add_function(wrap_pyfunction!(error::_error_codes, m)?)?;
     m.add_function(wrap_pyfunction!(identity::parse_principal, m)?)?;
     m.add_function(wrap_pyfunction!(identity::principal_from_public_key, m)?)?;

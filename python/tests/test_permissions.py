@@ -318,8 +318,8 @@ async def test_issue_grant_checks_its_arguments() -> None:
 
 
 async def test_grant_vectors_wallets_and_wire_forms(owned, dial_as) -> None:
-    # The Python API has no grant decode/verify function: the vectors' exact decisions at
-    # their own `now` are checked by the core (core/tests/permissions.rs). Here: the vector
+    # The vectors' exact decisions at their own `now` (decode, verify, node decision,
+    # re-issue) are checked in test_grant_vectors.py as in the core. Here: the vector
     # wallets derive the vector principals, and each vector's wire form presented today is
     # refused with a verification code (valid ones have expired by now).
     v = json.loads((VECTORS / "grants.json").read_text())
