@@ -102,7 +102,9 @@ async def listen(args) -> int:
     if args.relay:
         # relay: also reserve on the relay at ADDR; the printed locator is the relayed one.
         await peer.listen(f"relay://{args.relay}")
-        locator = next(loc for loc in peer.listen_locators if loc.startswith("relay://"))
+        locator = next(
+            loc for loc in peer.listen_locators if loc.startswith("relay://")
+        )
     invite = peer.create_invite(3600).token if args.invite else None
     keep = None
     if args.bootstrap:
@@ -139,12 +141,14 @@ async def probe(conn: snap2p.Connection, label: str) -> int:
         await asyncio.wait_for(run(), 20)
     except snap2p.Snap2pError as e:
         return e.code
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return -1
     return 0
 
 
-async def send_one(conn: snap2p.Connection, i: int, nbytes: int, label: str | None = None) -> dict:
+async def send_one(
+    conn: snap2p.Connection, i: int, nbytes: int, label: str | None = None
+) -> dict:
     s = await conn.open_stream(label or f"interop-{i}")
     h = hashlib.sha256()
     left = nbytes
@@ -193,12 +197,21 @@ async def dial(args) -> int:
         if error is None:
             try:
                 owner = snap2p.LocalWallet.from_mnemonic(args.grant_owner_mnemonic, 0)
-                grant = await owner.issue_grant(peer.principal, [args.grant_label], ttl_secs=3600)
+                grant = await owner.issue_grant(
+                    peer.principal, [args.grant_label], ttl_secs=3600
+                )
                 await conn.present_grant(grant)
             except snap2p.Snap2pError as e:
                 error = f"present: {e.code} {e}"
         if error is not None:
-            emit({"event": "result", "ok": False, "refused_code": refused_code, "error": error})
+            emit(
+                {
+                    "event": "result",
+                    "ok": False,
+                    "refused_code": refused_code,
+                    "error": error,
+                }
+            )
             await peer.close()
             return 1
     results = await asyncio.gather(
