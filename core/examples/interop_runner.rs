@@ -216,7 +216,9 @@ async fn listen(args: Args) {
     // the relayed one, `relay://ADDR/SP…`.
     let locator = match args.value("--relay") {
         Some(r) => {
-            peer.listen(&format!("relay://{r}")).await.expect("relay listen");
+            peer.listen(&format!("relay://{r}"))
+                .await
+                .expect("relay listen");
             peer.listen_locators()
                 .into_iter()
                 .map(|l| l.to_string())
@@ -243,8 +245,10 @@ async fn listen(args: Args) {
     let p2 = peer.clone();
     tokio::spawn(async move {
         while let Some(conn) = p2.accept().await {
-            emit(serde_json::json!({"event":"connection","principal":conn.remote_principal().to_string(),
-                "transport":conn.stats().transport.as_str()}));
+            emit(
+                serde_json::json!({"event":"connection","principal":conn.remote_principal().to_string(),
+                "transport":conn.stats().transport.as_str()}),
+            );
             tokio::spawn(serve(conn));
         }
     });
@@ -297,7 +301,11 @@ async fn dial(args: Args) -> bool {
         let code = probe(&conn, label).await;
         refused_code = Some(code);
         let owner = RunnerSigner {
-            wallet: owner_wallet(&args.value("--grant-owner-mnemonic").expect("--grant-owner-mnemonic")),
+            wallet: owner_wallet(
+                &args
+                    .value("--grant-owner-mnemonic")
+                    .expect("--grant-owner-mnemonic"),
+            ),
             form: SignatureForm::StacksMessage,
         };
         let now = std::time::SystemTime::now()
@@ -321,8 +329,10 @@ async fn dial(args: Args) -> bool {
         }
         .await;
         if code != 20 || presented.is_err() {
-            emit(serde_json::json!({"event":"result","ok":false,"refused_code":code,
-                "error":format!("refusal code {code} (want 20); present: {:?}", presented.err())}));
+            emit(
+                serde_json::json!({"event":"result","ok":false,"refused_code":code,
+                "error":format!("refusal code {code} (want 20); present: {:?}", presented.err())}),
+            );
             return false;
         }
     }
@@ -331,7 +341,9 @@ async fn dial(args: Args) -> bool {
     let mut tasks = Vec::new();
     for i in 0..streams {
         let conn = conn.clone();
-        let label = grant_label.clone().unwrap_or_else(|| format!("interop-{i}"));
+        let label = grant_label
+            .clone()
+            .unwrap_or_else(|| format!("interop-{i}"));
         tasks.push(tokio::spawn(async move {
             let s = conn.open_stream(Some(&label)).await?;
             let mut h = Sha256::new();
