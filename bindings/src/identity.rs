@@ -137,6 +137,20 @@ impl Signer {
         )?))
     }
 
+    /// [`Self::from_mnemonic`] signing in `form` (the default is `Digest`).
+    #[uniffi::constructor]
+    pub fn from_mnemonic_with_form(
+        mnemonic: String,
+        account_index: u32,
+        network: Network,
+        form: SignatureForm,
+    ) -> Result<Arc<Self>> {
+        Ok(Self::local(
+            LocalWallet::from_mnemonic(&mnemonic, account_index, network.into())?
+                .with_form(form.into()),
+        ))
+    }
+
     /// A signer backed by the host application. `principal` is `stacks:SP…` or a bare
     /// single-sig address; signatures that do not match it are rejected by every peer.
     #[uniffi::constructor]
@@ -190,6 +204,36 @@ impl Signer {
         };
         crate::rt::on_runtime(async move {
             core_id::PermissionGrant::issue(signer.as_ref(), req, snap2p::unix_now())
+                .await
+                .map(|g| g.encode())
+        })
+        .await
+    }
+
+    /// [`Self::issue_grant`] at `issued_at` with a 32-byte `nonce`: the same inputs give
+    /// the same wire bytes (deterministic signatures), so shared vectors can be re-issued.
+    #[uniffi::method(default(delegable = false, parent = None))]
+    #[allow(clippy::too_many_arguments)]
+    pub async fn issue_grant_with_nonce(
+        &self,
+        holder: String,
+        labels: Vec<String>,
+        issued_at: i64,
+        ttl_secs: i64,
+        nonce: Vec<u8>,
+        delegable: bool,
+        parent: Option<Vec<u8>>,
+    ) -> Result<Vec<u8>> {
+        let signer = self.inner.clone();
+        let req = core_id::GrantRequest {
+            holder: parse_principal_arg(&holder)?,
+            labels,
+            delegable,
+            parent,
+            ttl_secs,
+        };
+        crate::rt::on_runtime(async move {
+            core_id::PermissionGrant::issue_with_nonce(signer.as_ref(), req, issued_at, nonce)
                 .await
                 .map(|g| g.encode())
         })

@@ -19,6 +19,7 @@ uniffi::setup_scaffolding!("snap2p");
 pub mod bytes;
 pub mod error;
 pub mod events;
+pub mod grant;
 pub mod identity;
 pub mod peer;
 pub mod raw;
