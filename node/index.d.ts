@@ -448,7 +448,51 @@ export declare class Wallet {
     labels: string[],
     options?: { ttlSecs?: number; delegable?: boolean; parent?: Buffer | Uint8Array; form?: 'message' | 'digest' },
   ): Promise<Buffer>;
+  /** `issueGrant` with a fixed issue time and nonce (32 bytes): byte-identical re-issue. */
+  issueGrantWithNonce(
+    holder: string,
+    labels: string[],
+    options: {
+      issuedAt: number;
+      nonce: Buffer | Uint8Array;
+      ttlSecs?: number;
+      delegable?: boolean;
+      parent?: Buffer | Uint8Array;
+      form?: 'message' | 'digest';
+    },
+  ): Promise<Buffer>;
 }
+
+/** A PermissionGrant's fields and derived bytes (docs/PROTOCOL.md §33). */
+export interface GrantInfo {
+  /** The grant id (64 hex), what `revokeGrant` takes. */
+  id: string;
+  version: number;
+  issuer: string;
+  holder: string;
+  labels: string[];
+  delegable: boolean;
+  /** The parent grant's wire bytes (a delegated grant). */
+  parent?: Buffer;
+  issuedAt: number;
+  expiresAt: number;
+  nonce: Buffer;
+  form: 'message' | 'digest';
+  signature: Buffer;
+  signingBytes: Buffer;
+  messageText: string;
+  signedDigest: Buffer;
+  wire: Buffer;
+}
+/** Decodes a grant (no verification); ERR_AUTH_INVALID for bad bytes. */
+export declare function decodeGrant(wire: Uint8Array): GrantInfo;
+/** Verifies a grant at `now`: the parent's id for a delegated grant, else null. */
+export declare function verifyGrant(wire: Uint8Array, now: number): string | null;
+/** A node's decision on a presented grant: the chain's grant ids (parent first). */
+export declare function nodeGrantDecision(
+  wire: Uint8Array,
+  node: { owners: string[]; revoked?: string[]; presenter: string; now: number },
+): string[];
 
 export interface WalletInfo {
   id: string;

@@ -246,6 +246,65 @@ class Wallet {
       ),
     );
   }
+
+  /**
+   * `issueGrant` with a fixed issue time and nonce (32 bytes): the same inputs give the
+   * same bytes (signatures are deterministic), as the shared vectors check. Options:
+   * `issuedAt` and `nonce` (required), `ttlSecs`, `delegable`, `parent`, `form`.
+   */
+  issueGrantWithNonce(holder, labels, options) {
+    if (!Array.isArray(labels)) throw invalid('labels must be an array of strings');
+    const o = expectObject(options, 'options');
+    if (!Number.isInteger(o.issuedAt)) throw invalid('issuedAt must be an integer (unix seconds)');
+    if (!Number.isInteger(o.ttlSecs ?? 0)) throw invalid('ttlSecs must be an integer');
+    return callAsync(() =>
+      this[NATIVE].issueGrantWithNonce(
+        formatPrincipal(holder),
+        labels.map((l) => expectString(l, 'label')),
+        o.issuedAt,
+        o.ttlSecs ?? 24 * 3600,
+        expectBytes(o.nonce, 'nonce'),
+        o.delegable ?? null,
+        o.parent === undefined || o.parent === null ? null : expectBytes(o.parent, 'parent'),
+        o.form ?? null,
+      ),
+    );
+  }
+}
+
+/** A PermissionGrant's fields and derived bytes (no verification; docs/PROTOCOL.md §33). */
+function decodeGrant(wire) {
+  return call(() => native.decodeGrant(expectBytes(wire, 'grant')));
+}
+
+/**
+ * Verifies a grant's signature, times and shape at `now` (unix seconds): the parent
+ * grant's id for a delegated grant, else null; a Snap2pError with the core's code if not.
+ */
+function verifyGrant(wire, now) {
+  if (!Number.isInteger(now)) throw invalid('now must be an integer (unix seconds)');
+  return call(() => native.verifyGrant(expectBytes(wire, 'grant'), now)) ?? null;
+}
+
+/**
+ * What a node owned by `owners`, holding the `revoked` grant ids or principals, decides when
+ * `presenter` presents `wire` at `now`: the chain's grant ids (parent first), or the
+ * Snap2pError it refuses with.
+ */
+function nodeGrantDecision(wire, { owners, revoked = [], presenter, now }) {
+  if (!Array.isArray(owners) || !Array.isArray(revoked)) {
+    throw invalid('owners and revoked must be arrays of strings');
+  }
+  if (!Number.isInteger(now)) throw invalid('now must be an integer (unix seconds)');
+  return call(() =>
+    native.nodeGrantDecision(
+      expectBytes(wire, 'grant'),
+      owners.map((o) => expectString(o, 'owner')),
+      revoked.map((r) => expectString(r, 'revoked')),
+      expectString(presenter, 'presenter'),
+      now,
+    ),
+  );
 }
 
 /** The encrypted wallet store (`~/.snap2p/wallets` unless `dir` or SNAP2P_WALLET_DIR). */
@@ -1096,4 +1155,7 @@ module.exports = {
   stacksMessageHash,
   normalizeAlias,
   recoverPrincipal,
+  decodeGrant,
+  verifyGrant,
+  nodeGrantDecision,
 };

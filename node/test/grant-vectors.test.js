@@ -1,7 +1,7 @@
 'use strict';
-// The shared PermissionGrant vectors (core/tests/vectors/grants.json) through the native
-// grant functions (decodeGrant, verifyGrant, nodeGrantDecision, NativeWallet
-// issueGrantWithNonce): every field, the derived bytes, re-encoding, verification at the
+// The shared PermissionGrant vectors (core/tests/vectors/grants.json) through the
+// package's public grant functions (decodeGrant, verifyGrant, nodeGrantDecision,
+// Wallet#issueGrantWithNonce): every field, the derived bytes, re-encoding, verification at the
 // vectors' own `now`, each negative wire form's error code and each node decision are the
 // ones the core checks in core/tests/permissions.rs.
 
@@ -9,23 +9,22 @@ const { test } = require('node:test');
 const assert = require('node:assert');
 const fs = require('node:fs');
 const path = require('node:path');
-const native = require('../native.js');
-const { ErrorCode } = require('..');
+const { ErrorCode, Snap2pError, Wallet, decodeGrant, verifyGrant, nodeGrantDecision } = require('..');
 
 const v = JSON.parse(fs.readFileSync(path.join(__dirname, '../../core/tests/vectors/grants.json'), 'utf8'));
 const FORMS = { digest: 'digest', stacks_message: 'message' };
 const hex = (b) => Buffer.from(b).toString('hex');
 
-// The native side formats errors as `ERR_NAME (code): message`: the code and its name.
+// The name of the Snap2pError `fn` throws (null if it returns): the code is the core's.
 function codeOf(fn) {
   try {
     fn();
     return null;
   } catch (e) {
-    const m = /^([A-Z][A-Z0-9_]*) \((\d+)\): /.exec(String(e && e.message));
-    assert.ok(m, `not a snap2p error: ${e && e.stack}`);
-    assert.strictEqual(ErrorCode[m[1]], Number(m[2]), m[1]);
-    return m[1];
+    assert.ok(e instanceof Snap2pError, `not a Snap2pError: ${e && e.stack}`);
+    const name = Object.keys(ErrorCode).find((k) => ErrorCode[k] === e.code);
+    assert.ok(name, `unknown code ${e.code}`);
+    return name;
   }
 }
 
@@ -39,7 +38,7 @@ test('grant vectors: format_version 1, counts', () => {
 test('grant vectors: decoded fields, id, signing bytes, message text, digest, re-encoded wire', () => {
   for (const g of v.grants) {
     const wire = Buffer.from(g.wire_hex, 'hex');
-    const d = native.decodeGrant(wire);
+    const d = decodeGrant(wire);
     assert.strictEqual(d.id, g.id, g.name);
     assert.strictEqual(d.version, 1, g.name);
     assert.strictEqual(d.issuer, g.issuer, g.name);
@@ -62,11 +61,11 @@ test('grant vectors: decoded fields, id, signing bytes, message text, digest, re
 test('grant vectors: each verifies at verify_now; a delegated one names its parent', () => {
   for (const g of v.grants) {
     const wire = Buffer.from(g.wire_hex, 'hex');
-    const parent = native.verifyGrant(wire, g.verify_now);
+    const parent = verifyGrant(wire, g.verify_now);
     if (g.parent_hex === '') assert.strictEqual(parent, null, g.name);
-    else assert.strictEqual(parent, native.decodeGrant(Buffer.from(g.parent_hex, 'hex')).id, g.name);
+    else assert.strictEqual(parent, decodeGrant(Buffer.from(g.parent_hex, 'hex')).id, g.name);
     // Long after expiry the same bytes are refused with ERR_AUTH_EXPIRED.
-    assert.strictEqual(codeOf(() => native.verifyGrant(wire, g.expires_at + 100_000)), 'ERR_AUTH_EXPIRED', g.name);
+    assert.strictEqual(codeOf(() => verifyGrant(wire, g.expires_at + 100_000)), 'ERR_AUTH_EXPIRED', g.name);
   }
 });
 
@@ -74,10 +73,10 @@ test('grant vectors: every negative wire form fails with its code', () => {
   for (const n of v.negative) {
     const wire = Buffer.from(n.wire_hex, 'hex');
     assert.ok(ErrorCode[n.error] > 0, n.error);
-    assert.strictEqual(codeOf(() => native.verifyGrant(wire, n.now)), n.error, n.name);
+    assert.strictEqual(codeOf(() => verifyGrant(wire, n.now)), n.error, n.name);
   }
-  assert.strictEqual(codeOf(() => native.decodeGrant(Buffer.from('a0', 'hex'))), 'ERR_AUTH_INVALID');
-  assert.strictEqual(codeOf(() => native.decodeGrant(Buffer.alloc(0))), 'ERR_AUTH_INVALID');
+  assert.strictEqual(codeOf(() => decodeGrant(Buffer.from('a0', 'hex'))), 'ERR_AUTH_INVALID');
+  assert.strictEqual(codeOf(() => decodeGrant(Buffer.alloc(0))), 'ERR_AUTH_INVALID');
 });
 
 test('grant vectors: node decisions (owners, revoked, presenter, now)', () => {
@@ -85,10 +84,11 @@ test('grant vectors: node decisions (owners, revoked, presenter, now)', () => {
     const g = v.grants.find((x) => x.name === n.grant);
     assert.ok(g, n.grant);
     const wire = Buffer.from(g.wire_hex, 'hex');
-    const got = codeOf(() => native.nodeGrantDecision(wire, n.owners, n.revoked, n.presenter, n.now));
+    const node = { owners: n.owners, revoked: n.revoked, presenter: n.presenter, now: n.now };
+    const got = codeOf(() => nodeGrantDecision(wire, node));
     assert.strictEqual(got, n.error, n.name);
     if (n.error === null) {
-      const ids = native.nodeGrantDecision(wire, n.owners, n.revoked, n.presenter, n.now);
+      const ids = nodeGrantDecision(wire, node);
       assert.strictEqual(ids[ids.length - 1], g.id, n.name);
     }
   }
@@ -96,18 +96,16 @@ test('grant vectors: node decisions (owners, revoked, presenter, now)', () => {
 
 test('grant vectors: re-issued by the mnemonic wallets with their nonce and time, byte for byte', async () => {
   for (const g of v.grants) {
-    const w = native.NativeWallet.fromMnemonic(v.mnemonic, g.issuer_account, 'mainnet');
+    const w = Wallet.fromMnemonic(v.mnemonic, { accountIndex: g.issuer_account });
     assert.strictEqual(w.principal, g.issuer, g.name);
-    const wire = await w.issueGrantWithNonce(
-      g.holder,
-      g.labels,
-      g.issued_at,
-      g.expires_at - g.issued_at,
-      Buffer.from(g.nonce_hex, 'hex'),
-      g.delegable,
-      g.parent_hex === '' ? null : Buffer.from(g.parent_hex, 'hex'),
-      FORMS[g.form],
-    );
+    const wire = await w.issueGrantWithNonce(g.holder, g.labels, {
+      issuedAt: g.issued_at,
+      ttlSecs: g.expires_at - g.issued_at,
+      nonce: Buffer.from(g.nonce_hex, 'hex'),
+      delegable: g.delegable,
+      parent: g.parent_hex === '' ? undefined : Buffer.from(g.parent_hex, 'hex'),
+      form: FORMS[g.form],
+    });
     assert.strictEqual(hex(wire), g.wire_hex, g.name);
   }
 });

@@ -19,6 +19,10 @@ import {
   type RelayOptions,
   type ReservationInfo,
   type RelayStats,
+  type GrantInfo,
+  decodeGrant,
+  verifyGrant,
+  nodeGrantDecision,
 } from '../..';
 
 async function readme(): Promise<void> {
@@ -113,6 +117,13 @@ async function permissions(): Promise<void> {
   const text: Buffer = await owner.issueGrant(holder.principal, ['admin']);
   const team: Buffer = await owner.issueGrant(holder.principal, ['team/*'], { delegable: true });
   const dev: Buffer = await holder.issueGrant(Wallet.generate().principal, ['team/x'], { parent: team, form: 'message' });
+  const info: GrantInfo = decodeGrant(dev);
+  const parentId: string | null = verifyGrant(dev, info.issuedAt + 1);
+  const chain: string[] = nodeGrantDecision(dev, { owners: [owner.principal], presenter: info.holder, now: info.issuedAt + 1 });
+  const again: Buffer = await owner.issueGrantWithNonce(holder.principal, ['x'], { issuedAt: 1700000000, nonce: info.nonce, ttlSecs: 60 });
+  void parentId;
+  void chain;
+  void again;
   const client = await Peer.create({ wallet: holder });
   const conn: Connection = await client.dial(addr);
   const presented: void = await conn.presentGrant(digest);
