@@ -484,6 +484,13 @@ export interface GrantInfo {
   signedDigest: Buffer;
   wire: Buffer;
 }
+/** Signs a PermissionGrant with a host signer (a phone or browser wallet). */
+export declare function issueGrantWithSigner(
+  signer: HostSigner,
+  holder: string,
+  labels: string[],
+  options?: { ttlSecs?: number; delegable?: boolean; parent?: Buffer | Uint8Array },
+): Promise<Buffer>;
 /** Decodes a grant (no verification); ERR_AUTH_INVALID for bad bytes. */
 export declare function decodeGrant(wire: Uint8Array): GrantInfo;
 /** Verifies a grant at `now`: the parent's id for a delegated grant, else null. */

@@ -272,6 +272,33 @@ class Wallet {
   }
 }
 
+/**
+ * Signs a PermissionGrant with a host signer (`{principal, sign(request), form?}`, as
+ * `Peer.create({signer})` takes it: a phone or browser wallet): `holder` may open `labels`
+ * on `signer.principal`'s nodes. Options: `ttlSecs`, `delegable`, `parent` (bytes).
+ * Resolves with the wire bytes for `conn.presentGrant`.
+ */
+async function issueGrantWithSigner(signer, holder, labels, options = {}) {
+  if (signer === null || (typeof signer !== 'object' && typeof signer !== 'function')) {
+    throw invalid('signer must be an object with principal and sign()');
+  }
+  if (typeof signer.sign !== 'function') throw invalid('signer.sign must be a function');
+  if (!Array.isArray(labels)) throw invalid('labels must be an array of strings');
+  const o = options ?? {};
+  return callAsync(() =>
+    native.issueGrantWithSigner(
+      formatPrincipal(signer.principal),
+      optionalString(signer.form, 'signer.form') ?? null,
+      signerCallback(signer),
+      formatPrincipal(holder),
+      labels.map((l) => expectString(l, 'label')),
+      o.ttlSecs ?? null,
+      o.delegable ?? null,
+      o.parent === undefined || o.parent === null ? null : expectBytes(o.parent, 'parent'),
+    ),
+  );
+}
+
 /** A PermissionGrant's fields and derived bytes (no verification; docs/PROTOCOL.md §33). */
 function decodeGrant(wire) {
   return call(() => native.decodeGrant(expectBytes(wire, 'grant')));
@@ -1158,4 +1185,5 @@ module.exports = {
   decodeGrant,
   verifyGrant,
   nodeGrantDecision,
+  issueGrantWithSigner,
 };

@@ -354,7 +354,49 @@ pub async fn create_peer_with_signer(
     sign: SignFn,
     options: Option<PeerOptions>,
 ) -> napi::Result<NativePeer> {
-    let principal = parse_principal(&principal)?;
+    let signer = js_signer(&principal, form, sign)?;
+    create_with_signer(signer, options.unwrap_or_default()).await
+}
+
+/// Signs a PermissionGrant (docs/PROTOCOL.md §33) with a JavaScript signer, as
+/// [`create_peer_with_signer`] takes it: a phone or browser wallet grants `holder` the
+/// `labels` on its nodes. Resolves with the wire bytes.
+#[napi]
+#[allow(clippy::too_many_arguments)]
+pub async fn issue_grant_with_signer(
+    principal: String,
+    form: Option<String>,
+    sign: SignFn,
+    holder: String,
+    labels: Vec<String>,
+    ttl_secs: Option<i64>,
+    delegable: Option<bool>,
+    parent: Option<Buffer>,
+) -> napi::Result<Buffer> {
+    let signer = js_signer(&principal, form, sign)?;
+    let req = snap2p::identity::GrantRequest {
+        holder: parse_principal(&holder)?,
+        labels,
+        delegable: delegable.unwrap_or(false),
+        parent: parent.map(|p| p.to_vec()),
+        ttl_secs: ttl_secs.unwrap_or(snap2p::identity::PermissionGrant::DEFAULT_TTL_SECS),
+    };
+    let bytes = on_core(async move {
+        snap2p::identity::PermissionGrant::issue(signer.as_ref(), req, snap2p::unix_now())
+            .await
+            .map(|g| g.encode())
+    })
+    .await?;
+    Ok(bytes.into())
+}
+
+/// The core's host signer around a JavaScript signing function.
+fn js_signer(
+    principal: &str,
+    form: Option<String>,
+    sign: SignFn,
+) -> napi::Result<Arc<CallbackSigner>> {
+    let principal = parse_principal(principal)?;
     let form = match form.as_deref().unwrap_or("digest") {
         "digest" => SignatureForm::Digest,
         "message" => SignatureForm::StacksMessage,
@@ -392,5 +434,5 @@ pub async fn create_peer_with_signer(
             Ok(sig.to_vec())
         })
     });
-    create_with_signer(signer, options.unwrap_or_default()).await
+    Ok(signer)
 }

@@ -266,6 +266,52 @@ test('one level of delegation: an owner-signed delegable grant lets its holder g
   await Promise.all([client.close(), server.close()]);
 });
 
+test('a grant signed by a host signer (a phone or browser wallet), in each form, admits its label', T, async () => {
+  const { issueGrantWithSigner, decodeGrant } = snap2p;
+  const owner = Wallet.generate();
+  const member = Wallet.generate();
+  const { peer: server, addr } = await ownedListener('*:public\n', owner);
+  const m = await dialAs(member, addr);
+  assert.strictEqual(await open(m.conn, 'catalog'), REFUSED);
+  const asked = [];
+  for (const form of ['digest', 'message']) {
+    const signer = {
+      principal: owner.principal,
+      form,
+      async sign(r) {
+        asked.push(r.kind);
+        return r.kind === 'digest' ? owner.signDigest(r.digest) : owner.signMessage(r.message);
+      },
+    };
+    const grant = await issueGrantWithSigner(signer, member.principal, [`catalog-${form}`], { ttlSecs: 600 });
+    const info = decodeGrant(grant);
+    assert.strictEqual(info.issuer, owner.principal);
+    assert.strictEqual(info.holder, member.principal);
+    assert.strictEqual(info.form, form);
+    assert.deepStrictEqual(info.labels, [`catalog-${form}`]);
+    assert.strictEqual(await open(m.conn, `catalog-${form}`), REFUSED, 'not before it is presented');
+    await m.conn.presentGrant(grant);
+    assert.strictEqual(await open(m.conn, `catalog-${form}`), 0, form);
+  }
+  assert.deepStrictEqual(asked, ['digest', 'message'], 'the host signer was asked in its own form');
+  assert.strictEqual(await open(m.conn, 'catalog'), REFUSED, 'exactly its labels');
+  // A host signer that returns another key's signature: the node refuses the grant with 6.
+  const other = Wallet.generate();
+  const liar = { principal: owner.principal, sign: async (r) => other.signDigest(r.digest) };
+  const forged = await issueGrantWithSigner(liar, member.principal, ['catalog']).catch((e) => e);
+  if (Buffer.isBuffer(forged)) {
+    await rejectsWithCode(assert, m.conn.presentGrant(forged), ErrorCode.ERR_AUTH_INVALID);
+  } else {
+    assert.ok(forged instanceof Snap2pError, String(forged));
+  }
+  // A signer that throws (the user said no): a Snap2pError, no grant.
+  const no = { principal: owner.principal, sign: async () => { throw new Error('user rejected'); } };
+  await assert.rejects(issueGrantWithSigner(no, member.principal, ['catalog']), Snap2pError);
+  await rejectsWithCode(assert, issueGrantWithSigner({ principal: 'SPnope', sign: async () => null }, member.principal, ['x']), 25);
+  await m.peer.close();
+  await server.close();
+});
+
 test('issueGrant checks its arguments', T, async () => {
   const w = Wallet.generate();
   const h = Wallet.generate().principal;

@@ -23,6 +23,7 @@ import {
   decodeGrant,
   verifyGrant,
   nodeGrantDecision,
+  issueGrantWithSigner,
 } from '../..';
 
 async function readme(): Promise<void> {
@@ -124,6 +125,13 @@ async function permissions(): Promise<void> {
   void parentId;
   void chain;
   void again;
+  const hosted: Buffer = await issueGrantWithSigner(
+    { principal: owner.principal, form: 'message', sign: (r) => (r.kind === 'digest' ? owner.signDigest(r.digest) : owner.signMessage(r.message)) },
+    holder.principal,
+    ['x'],
+    { ttlSecs: 60 },
+  );
+  void hosted;
   const client = await Peer.create({ wallet: holder });
   const conn: Connection = await client.dial(addr);
   const presented: void = await conn.presentGrant(digest);
