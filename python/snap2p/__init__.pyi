@@ -510,6 +510,16 @@ def verify_signature(digest: bytes, signature: bytes, principal: str) -> None: .
 def normalize_alias(alias: str) -> str: ...
 def decode_grant(wire: bytes) -> GrantInfo: ...
 def verify_grant(wire: bytes, now: int) -> str | None: ...
+async def issue_grant(
+    signer: HostSigner,
+    holder: str,
+    labels: list[str],
+    ttl_secs: int | None = None,
+    delegable: bool = False,
+    parent: bytes | None = None,
+) -> bytes:
+    """A grant signed by a host signer (in its ``signature_form``): the wire bytes."""
+
 def node_grant_decision(
     wire: bytes, owners: list[str], revoked: list[str], presenter: str, now: int
 ) -> list[str]: ...

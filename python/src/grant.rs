@@ -5,12 +5,13 @@
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use snap2p::identity::{NetworkFilter, PermissionGrant};
+use snap2p::identity::{GrantRequest, NetworkFilter, PermissionGrant};
 use snap2p::policy::Permissions;
 use snap2p::SignatureForm;
 
 use crate::error::to_py;
 use crate::identity::parse_principal_any;
+use crate::signer::host_signer;
 
 pub fn form_name(form: SignatureForm) -> &'static str {
     match form {
@@ -131,4 +132,35 @@ pub fn node_grant_decision(
         .verify_grant(wire, &presenter, now, NetworkFilter::ANY)
         .map_err(to_py)?;
     Ok(active.ids)
+}
+
+/// Issues a grant signed by a host signer (``principal`` + ``sign(request)``, plain or
+/// async, optional ``signature_form``), as ``LocalWallet.issue_grant`` does with a key held
+/// here: the core's ``PermissionGrant::issue``. Awaitable; returns the wire bytes. A signer
+/// that raises fails with the code ``Peer.create(signer=…)`` gives (``WALLET_ERROR``).
+#[pyfunction]
+#[pyo3(signature = (signer, holder, labels, ttl_secs = None, delegable = false, parent = None))]
+pub fn issue_grant<'py>(
+    py: Python<'py>,
+    signer: &Bound<'py, PyAny>,
+    holder: &str,
+    labels: Vec<String>,
+    ttl_secs: Option<i64>,
+    delegable: bool,
+    parent: Option<Vec<u8>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let signer = host_signer(py, signer)?;
+    let req = GrantRequest {
+        holder: parse_principal_any(holder)?,
+        labels,
+        delegable,
+        parent,
+        ttl_secs: ttl_secs.unwrap_or(PermissionGrant::DEFAULT_TTL_SECS),
+    };
+    crate::bridge::future_into_py(py, async move {
+        let g = PermissionGrant::issue(signer.as_ref(), req, snap2p::unix_now())
+            .await
+            .map_err(to_py)?;
+        Ok(g.encode())
+    })
 }

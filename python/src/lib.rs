@@ -50,6 +50,7 @@ fn _snap2p(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(error::error_name, m)?)?;
     m.add_function(wrap_pyfunction!(grant::decode_grant, m)?)?;
     m.add_function(wrap_pyfunction!(grant::verify_grant, m)?)?;
+    m.add_function(wrap_pyfunction!(grant::issue_grant, m)?)?;
     m.add_function(wrap_pyfunction!(grant::node_grant_decision, m)?)?;
     m.add_function(wrap_pyfunction!(error::_error_codes, m)?)?;
     m.add_function(wrap_pyfunction!(identity::parse_principal, m)?)?;

@@ -350,3 +350,127 @@ async def test_grant_vectors_wallets_and_wire_forms(owned, dial_as) -> None:
             assert e.value.code in (ErrorCode.AUTH_INVALID, ErrorCode.AUTH_EXPIRED), n["name"]
     assert await _open(conn, "files") == REFUSED
     assert not conn.is_closed
+
+
+class _HostSigner:
+    """A host-side signer (a phone/browser wallet bridge) signing with a LocalWallet held on
+    the Python side, as test_signer's does; ``sign`` may be plain or async."""
+
+    def __init__(self, wallet: snap2p.LocalWallet, form: str) -> None:
+        self.wallet, self.principal, self.signature_form = wallet, wallet.principal, form
+        self.kinds: list[str] = []
+
+    def sign(self, request: snap2p.SignRequest) -> bytes:
+        self.kinds.append(request.kind)
+        if request.kind == "digest":
+            return self.wallet.sign_digest(request.digest)
+        return self.wallet.sign_message(request.message)
+
+
+class _AsyncHostSigner(_HostSigner):
+    async def sign(self, request: snap2p.SignRequest) -> bytes:  # type: ignore[override]
+        await asyncio.sleep(0.01)  # a wallet round trip
+        return _HostSigner.sign(self, request)
+
+
+@pytest.mark.parametrize("form", ["digest", "message"])
+@pytest.mark.parametrize("kind", [_HostSigner, _AsyncHostSigner])
+async def test_host_signer_issues_grants_in_each_form(
+    owned, dial_as, form: str, kind: type[_HostSigner]
+) -> None:
+    wallet, holder = snap2p.LocalWallet.generate(), snap2p.LocalWallet.generate()
+    signer = kind(wallet, form)
+    node = await owned("*:public\n", owner=wallet)
+    conn = await dial_as(holder, node.addr)
+    assert await _open(conn, "catalog") == REFUSED
+    assert await _open(conn, "public") == 0
+
+    wire = await asyncio.wait_for(
+        snap2p.issue_grant(signer, holder.principal, ["catalog"], ttl_secs=600), T
+    )
+    assert isinstance(wire, bytes)
+    assert signer.kinds == [form], "one request, in the signer's form"
+    info = snap2p.decode_grant(wire)
+    assert info.form == form
+    assert info.issuer == wallet.principal
+    assert info.holder == holder.principal
+    assert info.labels == ["catalog"]
+    assert not info.delegable and info.parent is None
+    assert info.expires_at - info.issued_at == 600
+    assert snap2p.verify_grant(wire, info.issued_at) is None
+    if form == "message":
+        snap2p.verify_signature(
+            snap2p.stacks_message_hash(info.message_text), info.signature, wallet.principal
+        )
+    else:
+        snap2p.verify_signature(
+            hashlib.sha256(info.signing_bytes).digest(), info.signature, wallet.principal
+        )
+
+    await asyncio.wait_for(conn.present_grant(wire), T)
+    assert await _open(conn, "catalog") == 0, "admitted, data echoed"
+    assert await _open(conn, "admin") == REFUSED
+    assert not conn.is_closed
+
+    # The default ttl is the core's (30 days).
+    default = await snap2p.issue_grant(signer, holder.principal, ["catalog"])
+    d = snap2p.decode_grant(default)
+    assert d.expires_at - d.issued_at == 30 * 86_400
+    assert d.form == form and d.issuer == wallet.principal
+
+
+class _BadSigSigner(_HostSigner):
+    """Returns a 65-byte signature by another key: not the principal's."""
+
+    def __init__(self, wallet: snap2p.LocalWallet, form: str) -> None:
+        super().__init__(wallet, form)
+        self.impostor = snap2p.LocalWallet.generate()
+
+    def sign(self, request: snap2p.SignRequest) -> bytes:
+        if request.kind == "digest":
+            return self.impostor.sign_digest(request.digest)
+        return self.impostor.sign_message(request.message)
+
+
+class _RaisingHostSigner(_HostSigner):
+    def sign(self, request: snap2p.SignRequest) -> bytes:
+        raise RuntimeError("user declined")
+
+
+@pytest.mark.parametrize("form", ["digest", "message"])
+async def test_host_signer_bad_signatures_are_refused(owned, dial_as, form: str) -> None:
+    wallet, holder = snap2p.LocalWallet.generate(), snap2p.LocalWallet.generate()
+    node = await owned("*:public\n", owner=wallet)
+    conn = await dial_as(holder, node.addr)
+
+    # The core checks what the host signer returned before it makes a grant of it:
+    # a signature by another key is ERR_AUTH_INVALID, as for Peer.create(signer=…).
+    await _refused_with(
+        snap2p.issue_grant(_BadSigSigner(wallet, form), holder.principal, ["catalog"]),
+        ErrorCode.AUTH_INVALID,
+    )
+    # A signer that raises: ERR_WALLET with its message, as for Peer.create.
+    with pytest.raises(snap2p.Snap2pError) as e:
+        await snap2p.issue_grant(_RaisingHostSigner(wallet, form), holder.principal, ["catalog"])
+    assert e.value.code == ErrorCode.WALLET == 24
+    assert "user declined" in e.value.message
+    # Not a signer, a bad holder, a bad ttl: ERR_INVALID_ARGUMENT.
+    for args, kwargs in (
+        ((object(), holder.principal, ["catalog"]), {}),
+        ((_HostSigner(wallet, form), "stacks:nope", ["catalog"]), {}),
+        ((_HostSigner(wallet, form), holder.principal, ["catalog"]), {"ttl_secs": 0}),
+    ):
+        with pytest.raises(snap2p.Snap2pError) as e:
+            await snap2p.issue_grant(*args, **kwargs)
+        assert e.value.code == ErrorCode.INVALID_ARGUMENT, (args, kwargs)
+
+    # A host-signed grant whose signature is then spoiled: the node refuses it with
+    # ERR_AUTH_INVALID and still refuses the label.
+    good = await snap2p.issue_grant(_HostSigner(wallet, form), holder.principal, ["catalog"])
+    sig = bytes(snap2p.decode_grant(good).signature)
+    spoiled = good.replace(sig, bytes([sig[0] ^ 0x80]) + sig[1:])
+    assert spoiled != good and len(spoiled) == len(good)
+    await _refused_with(conn.present_grant(spoiled), ErrorCode.AUTH_INVALID)
+    assert await _open(conn, "catalog") == REFUSED
+    await asyncio.wait_for(conn.present_grant(good), T)
+    assert await _open(conn, "catalog") == 0
