@@ -195,8 +195,16 @@ async function dial(args) {
     let error = refusedCode === 20 ? null : `refusal code ${refusedCode} (want 20)`;
     if (!error) {
       try {
+        // The owner's key held by JavaScript, as a phone or browser wallet bridge would
+        // (a host signer asked for the grant's Stacks message text).
         const owner = snap2p.Wallet.fromMnemonic(args.grantOwnerMnemonic);
-        await conn.presentGrant(await owner.issueGrant(peer.principal, [args.grantLabel], { ttlSecs: 3600 }));
+        const signer = {
+          principal: owner.principal,
+          form: 'message',
+          sign: (r) => (r.kind === 'digest' ? owner.signDigest(r.digest) : owner.signMessage(r.message)),
+        };
+        const grant = await snap2p.issueGrantWithSigner(signer, peer.principal, [args.grantLabel], { ttlSecs: 3600 });
+        await conn.presentGrant(grant);
       } catch (e) {
         error = `present: ${e.code ?? ''} ${e.message || e}`;
       }

@@ -146,6 +146,22 @@ async def probe(conn: snap2p.Connection, label: str) -> int:
     return 0
 
 
+class _OwnerSigner:
+    """A host-side signer around a wallet held by this Python process."""
+
+    def __init__(self, wallet: snap2p.LocalWallet) -> None:
+        self.wallet, self.principal, self.signature_form = (
+            wallet,
+            wallet.principal,
+            "message",
+        )
+
+    def sign(self, request: snap2p.SignRequest) -> bytes:
+        if request.kind == "digest":
+            return self.wallet.sign_digest(request.digest)
+        return self.wallet.sign_message(request.message)
+
+
 async def send_one(
     conn: snap2p.Connection, i: int, nbytes: int, label: str | None = None
 ) -> dict:
@@ -196,9 +212,14 @@ async def dial(args) -> int:
         error = None if refused_code == 20 else f"refusal code {refused_code} (want 20)"
         if error is None:
             try:
+                # The owner's key held by Python, as a phone or browser wallet bridge
+                # would: a host signer asked for the grant's Stacks message text.
                 owner = snap2p.LocalWallet.from_mnemonic(args.grant_owner_mnemonic, 0)
-                grant = await owner.issue_grant(
-                    peer.principal, [args.grant_label], ttl_secs=3600
+                grant = await snap2p.issue_grant(
+                    _OwnerSigner(owner),
+                    peer.principal,
+                    [args.grant_label],
+                    ttl_secs=3600,
                 )
                 await conn.present_grant(grant)
             except snap2p.Snap2pError as e:
