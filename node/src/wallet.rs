@@ -104,23 +104,8 @@ impl NativeWallet {
         parent: Option<Buffer>,
         form: Option<String>,
     ) -> napi::Result<Buffer> {
-        let form = match form.as_deref().unwrap_or("message") {
-            "message" => snap2p::SignatureForm::StacksMessage,
-            "digest" => snap2p::SignatureForm::Digest,
-            other => {
-                return Err(invalid(format!(
-                    "form must be 'message' or 'digest', not {other:?}"
-                )))
-            }
-        };
-        let wallet = (*self.inner).clone().with_form(form);
-        let req = snap2p::identity::GrantRequest {
-            holder: parse_principal(&holder)?,
-            labels,
-            delegable: delegable.unwrap_or(false),
-            parent: parent.map(|p| p.to_vec()),
-            ttl_secs: ttl_secs.unwrap_or(snap2p::identity::PermissionGrant::DEFAULT_TTL_SECS),
-        };
+        let wallet = self.grant_wallet(form)?;
+        let req = grant_request(holder, labels, ttl_secs, delegable, parent)?;
         let bytes = on_core(async move {
             snap2p::identity::PermissionGrant::issue(&wallet, req, snap2p::unix_now())
                 .await
@@ -146,23 +131,8 @@ impl NativeWallet {
         parent: Option<Buffer>,
         form: Option<String>,
     ) -> napi::Result<Buffer> {
-        let form = match form.as_deref().unwrap_or("message") {
-            "message" => snap2p::SignatureForm::StacksMessage,
-            "digest" => snap2p::SignatureForm::Digest,
-            other => {
-                return Err(invalid(format!(
-                    "form must be 'message' or 'digest', not {other:?}"
-                )))
-            }
-        };
-        let wallet = (*self.inner).clone().with_form(form);
-        let req = snap2p::identity::GrantRequest {
-            holder: parse_principal(&holder)?,
-            labels,
-            delegable: delegable.unwrap_or(false),
-            parent: parent.map(|p| p.to_vec()),
-            ttl_secs,
-        };
+        let wallet = self.grant_wallet(form)?;
+        let req = grant_request(holder, labels, Some(ttl_secs), delegable, parent)?;
         let nonce = nonce.to_vec();
         let bytes = on_core(async move {
             snap2p::identity::PermissionGrant::issue_with_nonce(&wallet, req, issued_at, nonce)
@@ -358,6 +328,39 @@ pub async fn create_peer_with_signer(
     create_with_signer(signer, options.unwrap_or_default()).await
 }
 
+impl NativeWallet {
+    /// This wallet signing grants in `form` ("message", the default, or "digest").
+    fn grant_wallet(&self, form: Option<String>) -> napi::Result<snap2p::identity::LocalWallet> {
+        let form = match form.as_deref().unwrap_or("message") {
+            "message" => snap2p::SignatureForm::StacksMessage,
+            "digest" => snap2p::SignatureForm::Digest,
+            other => {
+                return Err(invalid(format!(
+                    "form must be 'message' or 'digest', not {other:?}"
+                )))
+            }
+        };
+        Ok((*self.inner).clone().with_form(form))
+    }
+}
+
+/// The core's grant request from the JavaScript arguments (ttl default: the core's).
+fn grant_request(
+    holder: String,
+    labels: Vec<String>,
+    ttl_secs: Option<i64>,
+    delegable: Option<bool>,
+    parent: Option<Buffer>,
+) -> napi::Result<snap2p::identity::GrantRequest> {
+    Ok(snap2p::identity::GrantRequest {
+        holder: parse_principal(&holder)?,
+        labels,
+        delegable: delegable.unwrap_or(false),
+        parent: parent.map(|p| p.to_vec()),
+        ttl_secs: ttl_secs.unwrap_or(snap2p::identity::PermissionGrant::DEFAULT_TTL_SECS),
+    })
+}
+
 /// Signs a PermissionGrant (docs/PROTOCOL.md §33) with a JavaScript signer, as
 /// [`create_peer_with_signer`] takes it: a phone or browser wallet grants `holder` the
 /// `labels` on its nodes. Resolves with the wire bytes.
@@ -374,13 +377,7 @@ pub async fn issue_grant_with_signer(
     parent: Option<Buffer>,
 ) -> napi::Result<Buffer> {
     let signer = js_signer(&principal, form, sign)?;
-    let req = snap2p::identity::GrantRequest {
-        holder: parse_principal(&holder)?,
-        labels,
-        delegable: delegable.unwrap_or(false),
-        parent: parent.map(|p| p.to_vec()),
-        ttl_secs: ttl_secs.unwrap_or(snap2p::identity::PermissionGrant::DEFAULT_TTL_SECS),
-    };
+    let req = grant_request(holder, labels, ttl_secs, delegable, parent)?;
     let bytes = on_core(async move {
         snap2p::identity::PermissionGrant::issue(signer.as_ref(), req, snap2p::unix_now())
             .await
