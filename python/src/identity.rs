@@ -73,23 +73,7 @@ impl LocalWallet {
         parent: Option<Vec<u8>>,
         form: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let form = match form {
-            "message" => snap2p::SignatureForm::StacksMessage,
-            "digest" => snap2p::SignatureForm::Digest,
-            other => {
-                return Err(invalid(format!(
-                    "form must be 'message' or 'digest', not {other:?}"
-                )))
-            }
-        };
-        let wallet = self.inner.clone().with_form(form);
-        let req = identity::GrantRequest {
-            holder: parse_principal_any(holder)?,
-            labels,
-            delegable,
-            parent,
-            ttl_secs,
-        };
+        let (wallet, req) = self.grant_parts(form, holder, labels, ttl_secs, delegable, parent)?;
         crate::bridge::future_into_py(py, async move {
             let g = identity::PermissionGrant::issue(&wallet, req, snap2p::unix_now())
                 .await
@@ -115,23 +99,7 @@ impl LocalWallet {
         parent: Option<Vec<u8>>,
         form: &str,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let form = match form {
-            "message" => snap2p::SignatureForm::StacksMessage,
-            "digest" => snap2p::SignatureForm::Digest,
-            other => {
-                return Err(invalid(format!(
-                    "form must be 'message' or 'digest', not {other:?}"
-                )))
-            }
-        };
-        let wallet = self.inner.clone().with_form(form);
-        let req = identity::GrantRequest {
-            holder: parse_principal_any(holder)?,
-            labels,
-            delegable,
-            parent,
-            ttl_secs,
-        };
+        let (wallet, req) = self.grant_parts(form, holder, labels, ttl_secs, delegable, parent)?;
         crate::bridge::future_into_py(py, async move {
             let g = identity::PermissionGrant::issue_with_nonce(&wallet, req, issued_at, nonce)
                 .await
@@ -443,5 +411,37 @@ impl AliasCard {
             "AliasCard(alias={:?}, display_name={:?}, principal={:?})",
             self.alias, self.display_name, self.principal
         )
+    }
+}
+
+impl LocalWallet {
+    /// This wallet signing in `form` ("message" or "digest") and the core's grant request:
+    /// what `issue_grant` and `issue_grant_with_nonce` both sign.
+    fn grant_parts(
+        &self,
+        form: &str,
+        holder: &str,
+        labels: Vec<String>,
+        ttl_secs: i64,
+        delegable: bool,
+        parent: Option<Vec<u8>>,
+    ) -> PyResult<(CoreWallet, identity::GrantRequest)> {
+        let form = match form {
+            "message" => snap2p::SignatureForm::StacksMessage,
+            "digest" => snap2p::SignatureForm::Digest,
+            other => {
+                return Err(invalid(format!(
+                    "form must be 'message' or 'digest', not {other:?}"
+                )))
+            }
+        };
+        let req = identity::GrantRequest {
+            holder: parse_principal_any(holder)?,
+            labels,
+            delegable,
+            parent,
+            ttl_secs,
+        };
+        Ok((self.inner.clone().with_form(form), req))
     }
 }
