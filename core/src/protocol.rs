@@ -177,10 +177,29 @@ pub trait ProtocolHandler: Send + Sync + 'static {
 }
 
 /// Dial by principal: finds `principal` and returns a session authenticated as it.
+///
+/// A module that only finds *where* a principal is (a DHT record, an mDNS answer, a
+/// zonefile) implements [`Discovery::resolve`] and keeps the default `dial_principal`,
+/// which dials those locators in order and accepts only a session that authenticates as
+/// `principal`. A module that must talk while it searches (PX-1 asks connected peers)
+/// implements `dial_principal` itself.
 #[async_trait::async_trait]
 pub trait Discovery: Send + Sync + 'static {
     /// A short name for errors and logs ("px-1").
     fn name(&self) -> &str;
+
+    /// Where `principal` may be reached: hints only (whoever answers there must still
+    /// authenticate as `principal`). `Err(ERR_NOT_FOUND)` when this module knows nothing.
+    async fn resolve(
+        &self,
+        _peer: &PeerHandle,
+        principal: &Principal,
+    ) -> Result<Vec<Locator>, Error> {
+        Err(Error::new(
+            ErrorCode::NotFound,
+            format!("{}: no locators known for {principal}", self.name()),
+        ))
+    }
 
     /// `Err(ERR_NOT_FOUND)` when this module knows nothing of `principal`; the peer then
     /// asks the next module.
@@ -189,7 +208,32 @@ pub trait Discovery: Send + Sync + 'static {
         peer: &PeerHandle,
         principal: &Principal,
         opts: DialOptions,
-    ) -> Result<Connection, Error>;
+    ) -> Result<Connection, Error> {
+        let locators = self.resolve(peer, principal).await?;
+        dial_hints(peer, principal, &locators, opts).await
+    }
+}
+
+/// Dials `locators` in order until one gives a session authenticated as `principal`.
+/// Fails with the last error, or `ERR_NOT_FOUND` when `locators` is empty.
+pub async fn dial_hints(
+    peer: &PeerHandle,
+    principal: &Principal,
+    locators: &[Locator],
+    opts: DialOptions,
+) -> Result<Connection, Error> {
+    let opts = opts.expect(principal.clone());
+    let mut last = Error::new(
+        ErrorCode::NotFound,
+        format!("no locators to dial for {principal}"),
+    );
+    for locator in locators {
+        match peer.dial_locator(locator, opts.clone()).await {
+            Ok(c) => return Ok(c),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 /// The protocol handlers of one peer, by label: what the session driver asks whether a
