@@ -14,7 +14,8 @@ step "cargo test"
 cargo test
 step "pure-rust crypto build: vector tests, and no ring / aws-lc-sys / libsecp256k1 linked"
 # The browser build's feature set (docs/ARCHITECTURE.md, "Dependencies and why").
-pure=(-p snap2p --no-default-features --features pure-rust)
+# `runtime` too: the integration tests use Peer (the browser build has no runtime; below).
+pure=(-p snap2p --no-default-features --features pure-rust,runtime)
 if cargo tree "${pure[@]}" -e normal | grep -E '(^|[^a-z0-9_-])(ring|aws-lc-[a-z]+|secp256k1(-sys)?) v'; then
   echo "the pure-rust feature set depends on a native crypto backend (above)" >&2
   exit 1
@@ -28,5 +29,14 @@ fi
 # --lib: the backends' own tests (RFC 7748 vectors, low-order points refused, AEAD equal
 # to snow's, recovery equal to k256's) run against the pure-Rust implementations.
 cargo test "${pure[@]}" --lib --test wire_vectors --test identity_vectors --test session_basic
+step "sans-IO core (the browser build's features: no tokio runtime) checks and lints"
+# Without `runtime` the crate is what browser/ compiles to wasm32 (ci/steps/85-browser.sh
+# builds that); here the same feature set is checked on the host, so a module that needs
+# tokio but is not behind the gate fails here too.
+cargo clippy -p snap2p --no-default-features --features pure-rust --lib -- -D warnings
+if cargo tree -p snap2p --no-default-features --features pure-rust -e normal | grep -E '(^|[^a-z0-9_-])tokio v'; then
+  echo "the sans-IO feature set depends on tokio (above)" >&2
+  exit 1
+fi
 step "README example"
 cargo run -q -p snap2p --example echo

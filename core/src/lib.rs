@@ -16,18 +16,29 @@
 //! The sans-IO session machine, the wire codec and the Noise channel are in [`unstable`]:
 //! for fuzzers, test vectors, benchmarks and second implementations, with no semver
 //! promise. The wire format is specified byte for byte in `docs/PROTOCOL.md`.
+//!
+//! Feature `runtime` (default) brings everything that does I/O on tokio: [`Peer`],
+//! [`Connection`], [`Stream`], transports, events, protocols. Without it the crate is the
+//! sans-IO core, which is what the browser build (wasm32, `browser/`) drives.
 
+#[cfg(feature = "runtime")]
 pub(crate) mod admission;
 pub mod error;
+#[cfg(feature = "runtime")]
 pub mod events;
+#[cfg(feature = "runtime")]
 pub mod host;
 pub mod identity;
 pub mod locator;
+#[cfg(feature = "runtime")]
 pub mod peer;
 pub mod policy;
+#[cfg(feature = "runtime")]
 pub mod protocol;
+#[cfg(feature = "runtime")]
 pub mod px1;
 pub mod rate;
+#[cfg(feature = "runtime")]
 pub mod relay;
 #[doc(hidden)]
 pub mod secure_channel;
@@ -35,6 +46,7 @@ pub mod session;
 #[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
 pub mod testing;
+#[cfg(feature = "runtime")]
 pub mod transport;
 #[doc(hidden)]
 pub mod wire;
@@ -54,21 +66,27 @@ pub mod unstable {
 }
 
 pub use error::{Error, ErrorCode, Result};
+#[cfg(feature = "runtime")]
 pub use events::{Direction, EventKind, Events, PeerEvent, PeerStats};
 pub use identity::{
     AliasCard, LocalWallet, Network, NetworkFilter, NodeKey, NodeKeyAttestation, Principal,
     SignRequest, SignatureForm, WalletSigner, WalletStore,
 };
 pub use locator::Locator;
+#[cfg(feature = "runtime")]
 pub use peer::{Peer, PeerBuilder, PeerConfig, Role};
 pub use policy::{Invite, Visibility};
+#[cfg(feature = "runtime")]
 pub use protocol::{DialOptions, Discovery, PeerHandle, ProtocolHandler};
-pub use session::{Connection, ConnectionStats, SessionLimits, Stream, WriteBuf};
+pub use session::SessionLimits;
+#[cfg(feature = "runtime")]
+pub use session::{Connection, ConnectionStats, Stream, WriteBuf};
 
 /// Current unix time in seconds.
 pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
+    // web_time: std's clock on native targets, `Date.now()` in the browser (wasm32).
+    web_time::SystemTime::now()
+        .duration_since(web_time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
 }

@@ -266,6 +266,7 @@ impl Locator {
     }
 
     /// Resolves the host to socket addresses, in the order they should be tried.
+    #[cfg(feature = "runtime")]
     pub async fn resolve(&self) -> Result<Vec<SocketAddr>, Error> {
         match &self.host {
             Host::Ip(ip) => Ok(vec![SocketAddr::new(*ip, self.port)]),

@@ -4,7 +4,9 @@
 //!
 //! Sans-IO like the session: every call takes `now`, nothing reads the clock.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 /// Tokens refill at `rate` per second up to `burst`; a fresh bucket is full.
 ///

@@ -24,6 +24,7 @@ use crate::Principal;
 pub const T0_UNIX: i64 = 1_800_000_000;
 
 /// Runs a future to completion on a fresh current-thread runtime.
+#[cfg(feature = "runtime")]
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .build()

@@ -5,7 +5,7 @@ use rand::RngCore;
 use super::node_key::ed25519_to_x25519_public;
 use super::principal::{NetworkFilter, Principal};
 use super::signed::{self, auth_invalid, Fields};
-use super::signer::{verify_principal_signature, SignatureForm, WalletSigner};
+use super::signer::{verify_principal_signature, SignRequest, SignatureForm, WalletSigner};
 use crate::error::{Error, ErrorCode, Result};
 use crate::wire::cbor::{self, Value};
 
@@ -49,6 +49,30 @@ impl NodeKeyAttestation {
         ttl_secs: i64,
         nonce: Vec<u8>,
     ) -> Result<Self> {
+        let mut att = Self::unsigned(
+            signer.principal(),
+            signer.signature_form(),
+            node_pubkey,
+            now,
+            ttl_secs,
+            nonce,
+        )?;
+        att.sign(signer).await?;
+        Ok(att)
+    }
+
+    /// The first half of [`Self::issue_with_nonce`] for a host whose signer cannot be a
+    /// [`WalletSigner`] (a browser wallet answers with a JavaScript promise, which is not
+    /// `Send`): the checked fields without a signature. The host asks its signer for
+    /// [`Self::sign_request`] and hands the answer to [`Self::attach_signature`].
+    pub fn unsigned(
+        principal: Principal,
+        form: SignatureForm,
+        node_pubkey: [u8; 32],
+        now: i64,
+        ttl_secs: i64,
+        nonce: Vec<u8>,
+    ) -> Result<Self> {
         if ttl_secs <= 0 {
             return Err(Error::new(
                 ErrorCode::InvalidArgument,
@@ -64,18 +88,35 @@ impl NodeKeyAttestation {
         let expires_at = now.checked_add(ttl_secs).unwrap_or(i64::MAX);
         signed::check_time_range("attestation", now, expires_at)
             .map_err(|e| Error::new(ErrorCode::InvalidArgument, e.message))?;
-        let mut att = NodeKeyAttestation {
+        Ok(NodeKeyAttestation {
             v: 1,
-            principal: signer.principal(),
+            principal,
             node_pubkey,
             issued_at: now,
             expires_at,
             nonce,
-            form: signer.signature_form(),
+            form,
             sig: Vec::new(),
-        };
-        att.sign(signer).await?;
-        Ok(att)
+        })
+    }
+
+    /// What the wallet is asked to sign for this attestation, in `self.form`.
+    pub fn sign_request(&self) -> SignRequest {
+        signed::sign_request(self.form, &self.signing_bytes(), &self.message_text())
+    }
+
+    /// Sets the signature a host signer returned for [`Self::sign_request`], checked as
+    /// [`Self::sign`] checks it (`ERR_AUTH_INVALID` when it is not the principal's).
+    pub fn attach_signature(&mut self, sig: Vec<u8>) -> Result<()> {
+        signed::check_signature(
+            &self.principal,
+            self.form,
+            &self.signing_bytes(),
+            &self.message_text(),
+            &sig,
+        )?;
+        self.sig = sig;
+        Ok(())
     }
 
     /// (Re)signs the current fields with `signer`, in `self.form`.

@@ -274,14 +274,29 @@ pub(crate) async fn request_signature(
             "the signer's principal differs from the object's principal",
         ));
     }
-    let request = match form {
+    let sig = signer.sign(sign_request(form, signing_bytes, text)).await?;
+    check_signature(principal, form, signing_bytes, text, &sig)?;
+    Ok(sig)
+}
+
+/// What a signer of `form` is asked to sign for an object with these signing bytes and text.
+pub(crate) fn sign_request(form: SignatureForm, signing_bytes: &[u8], text: &str) -> SignRequest {
+    match form {
         SignatureForm::Digest => SignRequest::Digest(Sha256::digest(signing_bytes).into()),
         SignatureForm::StacksMessage => SignRequest::Message(text.to_owned()),
-    };
-    let sig = signer.sign(request).await?;
-    verify_principal_signature(&signed_digest(form, signing_bytes, text), &sig, principal)
-        .map_err(|e| auth_invalid(format!("signer returned a bad signature: {}", e.message)))?;
-    Ok(sig)
+    }
+}
+
+/// The check [`request_signature`] makes of what a signer returned.
+pub(crate) fn check_signature(
+    principal: &Principal,
+    form: SignatureForm,
+    signing_bytes: &[u8],
+    text: &str,
+    sig: &[u8],
+) -> Result<()> {
+    verify_principal_signature(&signed_digest(form, signing_bytes, text), sig, principal)
+        .map_err(|e| auth_invalid(format!("signer returned a bad signature: {}", e.message)))
 }
 
 /// (year, month, day) of a day count since 1970-01-01 (H. Hinnant's civil_from_days).

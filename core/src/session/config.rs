@@ -5,7 +5,9 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use super::cache::AttestationCache;
 use crate::identity::{NetworkFilter, NodeKey, Principal};

@@ -2,7 +2,9 @@
 //! for the PONG, the round-trip time it measures, and since when no stream has been open.
 //! Sans-IO state owned by the session machine, which asks it for deadlines and PINGs.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use super::config::SessionLimits;
 use crate::error::{Error, ErrorCode};

@@ -6,7 +6,9 @@
 #[doc(hidden)]
 pub mod cache;
 pub(crate) mod config;
+#[cfg(feature = "runtime")]
 mod connection;
+#[cfg(feature = "runtime")]
 pub(crate) mod driver;
 pub(crate) mod event;
 pub(crate) mod keepalive;
@@ -14,15 +16,20 @@ pub(crate) mod keepalive;
 pub mod machine;
 pub(crate) mod send_buf;
 pub(crate) mod send_room;
+#[cfg(feature = "runtime")]
 mod shared;
+#[cfg(feature = "runtime")]
 mod stream;
 pub(crate) mod stream_state;
 pub(crate) mod streams;
 
 #[doc(hidden)]
 pub use cache::{AttestationCache, VerifiedAttestation};
+#[cfg(feature = "runtime")]
 pub(crate) use connection::{established, established_unless, peer_answered};
+#[cfg(feature = "runtime")]
 pub use connection::{Connection, ConnectionStats};
+#[cfg(feature = "runtime")]
 pub(crate) use driver::{spawn as spawn_driver, InboundRouter, Path};
 pub use machine::SessionLimits;
 #[doc(hidden)]
@@ -30,7 +37,9 @@ pub use machine::{
     default_capabilities, Clock, Event, FixedRandomness, HandshakeProgress, ReadOutcome, Session,
     SessionConfig, SessionInfo,
 };
+#[cfg(feature = "runtime")]
 pub(crate) use shared::{EstablishedNote, Observer, StreamNote};
+#[cfg(feature = "runtime")]
 pub use stream::{Stream, WriteBuf};
 
 /// The rules of PROTOCOL.md pinned one test each (issue 26); a `tests.rs` file, as

@@ -4,7 +4,9 @@
 //! stream a write concerns, so the write path looks its stream up once.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use super::event::Event;
 use super::stream_state::StreamState;

@@ -9,7 +9,9 @@
 //! session's own checks (is it established, failed, closing) stay with the session.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 use bytes::Bytes;
 
