@@ -38,5 +38,12 @@ for lang in node kotlin swift; do
   fi
 done
 
+step "interop: browser runner (dials only: headless Chromium, the wasm entry)"
+bash ci/setup/browser.sh
+bash browser/build.sh "$SNAP2P_CACHE/browser-pkg"
+export SNAP2P_BROWSER_PKG="$SNAP2P_CACHE/browser-pkg"
+export SNAP2P_RUNNER_BROWSER="node $SNAP2P_ROOT/examples/interop/browser/runner.mjs"
+langs="$langs,browser"
+
 step "interop: matrix ($langs)"
 python3 ci/interop.py --langs "$langs" ${INTEROP_WRITE_DOC:+--write-doc}

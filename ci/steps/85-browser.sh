@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# snap2p in the browser (issue 31): builds the wasm entry (browser/build.sh), checks its
+# size, then real headless Chromium (Debian's, through puppeteer-core) dials native
+# listeners: the interop runners of Rust, Python and Node (docs/INTEROP.md), over ws:// and
+# wss:// (a test CA in an NSS database the browser reads), 3 streams × 4 MiB with SHA-256
+# at both ends, stealth with and without an invite, an allowlist refusal (4).
+# SNAP2P_BROWSER_LANGS (default rust,python,node) picks the listener languages.
+set -euo pipefail
+source "$(dirname "$0")/../env.sh"
+cd "$SNAP2P_ROOT"
+bash ci/setup/browser.sh
+
+step "browser: wasm build (rustc-web, -Zbuild-std) and wasm-bindgen"
+bash browser/build.sh "$SNAP2P_CACHE/browser-pkg"
+export SNAP2P_BROWSER_PKG="$SNAP2P_CACHE/browser-pkg"
+raw=$(stat -c %s "$SNAP2P_BROWSER_PKG/snap2p_browser_bg.wasm")
+gz=$(gzip -9 -c "$SNAP2P_BROWSER_PKG/snap2p_browser_bg.wasm" | wc -c)
+echo "wasm bundle: $raw bytes raw, $gz bytes gzip -9 (target: at most 409600 gzip)"
+if [ "$gz" -gt 409600 ]; then
+  echo "the wasm bundle is over 400 KiB gzip" >&2
+  exit 1
+fi
+
+langs="${SNAP2P_BROWSER_LANGS:-rust,python,node}"
+step "browser: listener runners ($langs)"
+cargo build -q -p snap2p --example interop_runner
+export SNAP2P_RUNNER_RUST="$CARGO_TARGET_DIR/debug/examples/interop_runner"
+case ",$langs," in *,python,*)
+  bash ci/setup/python.sh
+  VENV="$SNAP2P_CACHE/venv-interop"
+  DIST="$SNAP2P_CACHE/interop-dist"
+  rm -rf "$DIST"
+  (use_target python && "$SNAP2P_CACHE/venv/bin/maturin" build -q --release -m python/Cargo.toml -o "$DIST")
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --force-reinstall --no-deps "$DIST"/snap2p-*.whl
+  "$VENV/bin/python" -m pip install -q 'coincurve>=20,<22'
+  export SNAP2P_RUNNER_PYTHON="$VENV/bin/python $SNAP2P_ROOT/examples/interop/python/runner.py"
+  ;;
+esac
+case ",$langs," in *,node,*)
+  SNAP2P_RUNNER_NODE=$(bash ci/interop/runner-node.sh | tail -n 1)
+  export SNAP2P_RUNNER_NODE
+  ;;
+esac
+
+step "browser: headless Chromium against native listeners"
+cd browser
+node --test --test-timeout=600000 --test-concurrency=1 test/browser.test.mjs
