@@ -3,7 +3,8 @@
 # size, then real headless Chromium (Debian's, through puppeteer-core) dials native
 # listeners: the interop runners of Rust, Python and Node (docs/INTEROP.md), over ws:// and
 # wss:// (a test CA in an NSS database the browser reads), 3 streams × 4 MiB with SHA-256
-# at both ends, stealth with and without an invite, an allowlist refusal (4).
+# at both ends, stealth with and without an invite, an allowlist refusal (4); and the
+# examples/browser chat page against `snap2p listen --ws`.
 # SNAP2P_BROWSER_LANGS (default rust,python,node) picks the listener languages.
 set -euo pipefail
 source "$(dirname "$0")/../env.sh"
@@ -23,7 +24,8 @@ fi
 
 langs="${SNAP2P_BROWSER_LANGS:-rust,python,node}"
 step "browser: listener runners ($langs)"
-cargo build -q -p snap2p --example interop_runner
+cargo build -q -p snap2p --example interop_runner -p snap2p-cli
+export SNAP2P_CLI="$CARGO_TARGET_DIR/debug/snap2p"
 export SNAP2P_RUNNER_RUST="$CARGO_TARGET_DIR/debug/examples/interop_runner"
 case ",$langs," in *,python,*)
   bash ci/setup/python.sh
@@ -45,4 +47,4 @@ esac
 
 step "browser: headless Chromium against native listeners"
 cd browser
-node --test --test-timeout=600000 --test-concurrency=1 test/browser.test.mjs
+node --test --test-timeout=600000 --test-concurrency=1 test/browser.test.mjs test/example.test.mjs
