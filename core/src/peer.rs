@@ -127,6 +127,14 @@ pub struct PeerConfig {
     /// with `listen("relay://host:port")` always work; `serve: true` makes this peer a
     /// relay for others. PROTOCOL.md §32.
     pub relay: crate::relay::RelayConfig,
+    /// The steps of [`Peer::resolve`], in order, each with its timeout (default: cache →
+    /// px-1 → mdns → dht → bns; PROTOCOL.md §35.5).
+    pub resolver: crate::discovery::ResolverConfig,
+    /// Join the BitTorrent Mainline DHT (feature `dht`): resolve principals through it
+    /// and, on a Public peer, publish this peer's signed advert and announce its
+    /// principal (PROTOCOL.md §35). `None` (default): no DHT.
+    #[cfg(feature = "dht")]
+    pub dht: Option<crate::discovery::DhtConfig>,
 }
 
 impl Default for PeerConfig {
@@ -154,6 +162,9 @@ impl Default for PeerConfig {
             permissions: None,
             grant_owners: Vec::new(),
             relay: crate::relay::RelayConfig::default(),
+            resolver: crate::discovery::ResolverConfig::default(),
+            #[cfg(feature = "dht")]
+            dht: None,
         }
     }
 }
@@ -285,6 +296,15 @@ pub(crate) struct PeerInner {
     permissions: Arc<Permissions>,
     /// RELAY-1 (PROTOCOL.md §32): the `relay-1` handler and `relay://` transport.
     relay: Arc<crate::relay::Relay>,
+    /// Verified endpoint adverts (the DHT module's durable cache, or one in memory).
+    advert_cache: Arc<crate::discovery::AdvertCache>,
+    /// The modules [`Peer::resolve`]'s steps are matched against by name.
+    resolvers: Vec<Arc<dyn Discovery>>,
+    #[cfg(feature = "dht")]
+    dht: Option<Arc<crate::discovery::DhtDiscovery>>,
+    /// The republication of this peer's advert (a Public peer on the DHT).
+    #[cfg(feature = "dht")]
+    dht_publisher: Mutex<Option<crate::discovery::dht::PublisherHandle>>,
 }
 
 impl Drop for PeerInner {
@@ -429,6 +449,37 @@ impl PeerBuilder {
             capabilities.push(caps::PX1.to_string());
         }
         discovery.extend(extra_discovery);
+        #[cfg(feature = "dht")]
+        let dht = match &config.dht {
+            Some(c) => {
+                if c.publish == Some(true) && config.visibility != Visibility::Public {
+                    return Err(Error::new(
+                        ErrorCode::InvalidArgument,
+                        "Private and Stealth peers never publish to the DHT (spec §10.3)",
+                    ));
+                }
+                let d = crate::discovery::DhtDiscovery::start(c.clone(), config.networks).await?;
+                discovery.push(d.clone());
+                Some(d)
+            }
+            None => None,
+        };
+        #[cfg(feature = "dht")]
+        let advert_cache = match &dht {
+            Some(d) => d.cache().clone(),
+            None => Arc::new(crate::discovery::AdvertCache::in_memory(config.networks)),
+        };
+        #[cfg(not(feature = "dht"))]
+        let advert_cache = Arc::new(crate::discovery::AdvertCache::in_memory(config.networks));
+        // Matched by name: the built-in cache and PX-1 steps first (PX-1's own module
+        // dials; its step only asks), then every discovery module.
+        let mut resolvers: Vec<Arc<dyn Discovery>> = vec![Arc::new(
+            crate::discovery::chain::CacheStep(advert_cache.clone()),
+        )];
+        if let Some(px) = &px1 {
+            resolvers.push(Arc::new(crate::discovery::chain::Px1Step(px.clone())));
+        }
+        resolvers.extend(discovery.iter().cloned());
         let mut transports = Transports::default();
         transports.add(Arc::new(TcpTransport {
             connect_timeout: config.connect_timeout,
@@ -480,10 +531,18 @@ impl PeerBuilder {
                 node_key,
                 signer,
                 config,
+                advert_cache,
+                resolvers,
+                #[cfg(feature = "dht")]
+                dht,
+                #[cfg(feature = "dht")]
+                dht_publisher: Mutex::new(None),
             }
         });
         let peer = Peer { inner };
         peer.inner.relay.attach(peer.handle());
+        #[cfg(feature = "dht")]
+        peer.start_dht_publisher();
         if let Some((alias, display)) = peer.inner.config.alias.clone() {
             peer.set_alias(&alias, &display).await?;
         }
@@ -911,6 +970,11 @@ impl Peer {
         if let Some(router) = &self.inner.router {
             router.locators_changed();
         }
+        // The DHT advert is republished with it.
+        #[cfg(feature = "dht")]
+        if let Some(p) = self.inner.dht_publisher.lock().unwrap().as_ref() {
+            p.wake();
+        }
         Ok(bound)
     }
 
@@ -1070,6 +1134,65 @@ impl Peer {
         }
     }
 
+    /// Where `principal` can be reached, by the resolver chain ([`PeerConfig::resolver`]:
+    /// cache → px-1 → mdns → dht → bns by default): the first step that returns locators
+    /// answers. The report names that step and what each step did, with its duration and
+    /// error. Locators are hints unless they came from a verified advert (`cache`, and
+    /// `dht` when it holds one): dial them with `DialOptions::expect(principal)`.
+    pub async fn resolve(&self, principal: &Principal) -> crate::discovery::ResolveReport {
+        crate::discovery::chain::run(
+            &self.inner.config.resolver,
+            &self.inner.resolvers,
+            &self.inner.handle,
+            principal,
+        )
+        .await
+    }
+
+    /// The verified endpoint adverts this peer holds (the DHT module's durable cache).
+    pub fn advert_cache(&self) -> &Arc<crate::discovery::AdvertCache> {
+        &self.inner.advert_cache
+    }
+
+    /// The DHT module, when [`PeerConfig::dht`] is set.
+    #[cfg(feature = "dht")]
+    pub fn dht(&self) -> Option<&Arc<crate::discovery::DhtDiscovery>> {
+        self.inner.dht.as_ref()
+    }
+
+    /// Publishes this peer's advert to the DHT now (the republication task does it on its
+    /// own; this is for tools and tests). Refused on Private and Stealth peers.
+    #[cfg(feature = "dht")]
+    pub async fn publish_advert(&self) -> Result<crate::discovery::PublishReport, Error> {
+        let Some(dht) = &self.inner.dht else {
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                "this peer has no DHT",
+            ));
+        };
+        if self.visibility() != Visibility::Public {
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                "Private and Stealth peers never publish to the DHT (spec §10.3)",
+            ));
+        }
+        let att = self.attestation().await?;
+        dht.publish(&self.inner.node_key, &att, &self.reachable_locators())
+            .await
+    }
+
+    /// Starts the republication of this peer's advert when it is Public and on a DHT that
+    /// publishes (the handle is stopped by `close`).
+    #[cfg(feature = "dht")]
+    fn start_dht_publisher(&self) {
+        let Some(dht) = &self.inner.dht else { return };
+        if self.visibility() != Visibility::Public || dht.config().publish == Some(false) {
+            return;
+        }
+        let source = Arc::new(AdvertFrom(self.downgrade()));
+        *self.inner.dht_publisher.lock().unwrap() = Some(dht.start_publisher(source));
+    }
+
     /// Runs the dialer side of the handshake over a byte stream a transport opened (once:
     /// [`Peer::dial_locator`] is the path that retries a listener shedding load).
     pub async fn handshake_outbound(
@@ -1124,6 +1247,10 @@ impl Peer {
     /// Stops listening, closes every session and ends `accept`.
     pub async fn close(&self) {
         self.inner.closed.store(true, Ordering::SeqCst);
+        #[cfg(feature = "dht")]
+        if let Some(p) = self.inner.dht_publisher.lock().unwrap().take() {
+            p.stop();
+        }
         // A pending `accept` holds the receiver's lock: end it first, or the lock below
         // would wait forever.
         self.inner.closing.notify_waiters();
@@ -1156,6 +1283,30 @@ impl Peer {
 
     pub fn is_closed(&self) -> bool {
         self.inner.closed.load(Ordering::SeqCst)
+    }
+}
+
+/// What the DHT publisher takes from its peer each time it publishes.
+#[cfg(feature = "dht")]
+struct AdvertFrom(Weak<PeerInner>);
+
+#[cfg(feature = "dht")]
+impl crate::discovery::dht::AdvertSource for AdvertFrom {
+    fn material(&self) -> BoxFuture<Option<crate::discovery::dht::AdvertMaterial>> {
+        let peer = Peer::from_weak(&self.0);
+        Box::pin(async move {
+            let peer = peer?;
+            if peer.is_closed() {
+                return None;
+            }
+            let attestation = peer.attestation().await.ok()?;
+            Some(crate::discovery::dht::AdvertMaterial {
+                node_key: peer.inner.node_key.clone(),
+                attestation,
+                locators: peer.reachable_locators(),
+                visibility: peer.visibility(),
+            })
+        })
     }
 }
 
