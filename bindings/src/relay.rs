@@ -95,6 +95,7 @@ impl RelayOptions {
                 circuit_max_duration,
                 requests_per_min: self.requests_per_min.unwrap_or(d.requests_per_min),
             },
+            ..RelayConfig::server()
         })
     }
 }

@@ -1235,6 +1235,19 @@ impl PeerOps for WeakPeer {
             }
         })
     }
+
+    fn connect_transport(&self, locator: Locator) -> BoxFuture<Result<Connected, Error>> {
+        let dial = self
+            .peer()
+            .ok_or_else(|| Error::new(ErrorCode::ConnectionClosed, "peer is closed"))
+            .and_then(|p| {
+                Ok(p.inner
+                    .transports
+                    .for_scheme(locator.scheme())?
+                    .dial(&locator))
+            });
+        Box::pin(async move { dial?.await })
+    }
 }
 
 /// Accepts inbound byte streams of one listener, whatever its transport, and runs each
@@ -1296,12 +1309,29 @@ async fn accept_loop(mut listener: Box<dyn Listener>, peer: Weak<PeerInner>) {
                 r = tokio::time::timeout_at(deadline, upgrade) => r.ok().and_then(|r| r.ok()),
                 _ = waiting.slot().evicted() => None,
             };
+            // A first frame that is a SPLICE with a token this relay handed out is one end
+            // of a spliced circuit (§32.3), not a session.
+            let relay = peer.inner.relay.clone();
+            let mut splice = None;
+            let first = |f: &[u8]| match crate::relay::codec::decode_splice(f) {
+                Some(token) if relay.expects_splice(&token) => {
+                    splice = Some(token);
+                    true
+                }
+                _ => invited(&policy, f),
+            };
             let result = match setup {
                 None => Err(()),
-                Some(io) => match waiting
-                    .first_bytes(io, deadline, |f| invited(&policy, f))
-                    .await
-                {
+                Some(io) => match waiting.first_bytes(io, deadline, first).await {
+                    Ok((ticket, io)) if splice.is_some() => {
+                        let token = splice.expect("checked");
+                        let joined = relay.join_splice(token, io).await;
+                        drop(ticket);
+                        if joined {
+                            return;
+                        }
+                        Err(())
+                    }
                     Err(Refused::Gone) => Err(()),
                     Err(Refused::Say(io, code, reason)) => {
                         let monitor = &peer.inner.monitor;

@@ -829,6 +829,10 @@ pub struct RelayOpts {
     /// RESERVE and CONNECT requests per principal per minute (0: no limit).
     #[arg(long, default_value_t = RelayLimits::default().requests_per_min)]
     pub requests_per_min: u32,
+    /// Keep every circuit on the streams of the two sessions (no spliced connections,
+    /// PROTOCOL.md §32.3): for relays whose port only carries sessions.
+    #[arg(long)]
+    pub no_splice: bool,
     #[command(flatten)]
     pub peer: PeerOpts,
 }
@@ -856,6 +860,7 @@ pub async fn relay(g: &Global, r: &RelayOpts) -> R<()> {
             circuit_max_duration: Duration::from_secs(r.circuit_secs),
             requests_per_min: r.requests_per_min,
         },
+        splice: !r.no_splice,
     });
     let peer = build_peer_with(g, &r.peer, r.web.tls_identity(), &[], module.clone()).await?;
     let addrs = r.web.locators(r.addr.as_deref());
