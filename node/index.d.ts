@@ -182,6 +182,8 @@ export interface RelayStats {
   circuits: number;
   /** Circuits opened since the peer started. */
   circuitsTotal: number;
+  /** Of those, circuits spliced onto plain connections to the relay (PROTOCOL.md §32.3). */
+  splicedTotal: number;
   /** Bytes spliced through circuits, both directions. */
   bytesForwarded: number;
   /** Requests refused (admission, limits, rate). */

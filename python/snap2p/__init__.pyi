@@ -231,6 +231,9 @@ class RelayStats:
     def circuits_total(self) -> int:
         """Circuits opened since the peer started."""
     @property
+    def spliced_total(self) -> int:
+        """Of those, circuits spliced onto plain connections to the relay (PROTOCOL.md §32.3)."""
+    @property
     def bytes_forwarded(self) -> int:
         """Bytes spliced through circuits, both directions."""
     @property

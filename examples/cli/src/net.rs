@@ -912,6 +912,7 @@ pub async fn relay(g: &Global, r: &RelayOpts) -> R<()> {
                         ),
                         json!({"reservations": now.reservations, "circuits": now.circuits,
                                "circuits_total": now.circuits_total,
+                               "spliced_total": now.spliced_total,
                                "bytes_forwarded": now.bytes_forwarded, "refused": now.refused}),
                     );
                     last = now;
