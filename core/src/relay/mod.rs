@@ -531,7 +531,7 @@ impl Relay {
         };
         // The target's token is live before INCOMING leaves: its connection may come first.
         let offer = (dialer_splices && self.config.splice).then(|| self.expect_splice());
-        let offered = offer.as_ref().map(|(t, _)| *t);
+        let offered = offer.as_ref().map(|p| p.token);
         let opened = tokio::time::timeout(REQUEST_TIMEOUT, async {
             let out = target_conn.open_stream(Some(STREAM_LABEL)).await?;
             codec::write_message(
@@ -567,19 +567,16 @@ impl Relay {
         let (out, spliced) = match opened {
             Ok(Ok(x)) => x,
             Ok(Err(e)) => {
-                self.forget_splice(offered);
                 let msg = self.refuse(e.code);
                 return answer_and_close(&stream, &msg).await;
             }
             Err(_) => {
-                self.forget_splice(offered);
                 let msg = self.refuse(ErrorCode::Timeout);
                 return answer_and_close(&stream, &msg).await;
             }
         };
-        let (Some((_, target_io)), true) = (offer, spliced) else {
+        let (Some(mut target_side), true) = (offer, spliced) else {
             // A target that answered without the token keeps the circuit on the stream.
-            self.forget_splice(offered);
             codec::write_message(
                 &stream,
                 &RelayMessage::Status {
@@ -592,21 +589,20 @@ impl Relay {
             self.splice_streams(stream, out).await;
             return Ok(());
         };
-        let (token, dialer_io) = self.expect_splice();
+        let mut dialer_side = self.expect_splice();
         let answer = RelayMessage::Status {
             code: 0,
             observed: conn.remote_addr(),
-            splice: Some(token),
+            splice: Some(dialer_side.token),
         };
         // The two streams are done: what follows goes over the spliced connections.
         let _ = out.finish();
         let sent = answer_and_close(&stream, &answer).await;
         let both = tokio::time::timeout(SPLICE_TIMEOUT, async {
-            tokio::try_join!(dialer_io, target_io)
+            tokio::try_join!(&mut dialer_side.rx, &mut target_side.rx)
         })
         .await;
-        self.forget_splice(Some(token));
-        self.forget_splice(offered);
+        drop((dialer_side, target_side));
         sent?;
         match both {
             Ok(Ok((d, t))) => {
@@ -621,27 +617,22 @@ impl Relay {
         }
     }
 
-    /// A fresh splice token and the receiver of the connection that will present it.
-    fn expect_splice(
-        &self,
-    ) -> (
-        codec::SpliceToken,
-        tokio::sync::oneshot::Receiver<Box<dyn Io>>,
-    ) {
+    /// A fresh splice token and the receiver of the connection that will present it;
+    /// the token is withdrawn when the returned value is dropped (used, timed out, or the
+    /// circuit's task ended any other way).
+    fn expect_splice(&self) -> PendingSplice<'_> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let mut splices = self.splices.lock().unwrap();
         loop {
             let token: codec::SpliceToken = rand::random();
             if let std::collections::hash_map::Entry::Vacant(e) = splices.entry(token) {
                 e.insert(tx);
-                return (token, rx);
+                return PendingSplice {
+                    relay: self,
+                    token,
+                    rx,
+                };
             }
-        }
-    }
-
-    fn forget_splice(&self, token: Option<codec::SpliceToken>) {
-        if let Some(t) = token {
-            self.splices.lock().unwrap().remove(&t);
         }
     }
 
@@ -1228,6 +1219,19 @@ async fn simultaneous_open(port: u16, remote: SocketAddr) -> Result<tokio::net::
             ));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A splice token handed out and the connection that will present it.
+struct PendingSplice<'a> {
+    relay: &'a Relay,
+    token: codec::SpliceToken,
+    rx: tokio::sync::oneshot::Receiver<Box<dyn Io>>,
+}
+
+impl Drop for PendingSplice<'_> {
+    fn drop(&mut self) {
+        self.relay.splices.lock().unwrap().remove(&self.token);
     }
 }
 
