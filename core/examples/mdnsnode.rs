@@ -4,7 +4,11 @@
 //!
 //!   mdnsnode listen public|private ADDR   listen on ADDR, announce when public, echo streams;
 //!                                         a line `close` on stdin closes the peer
-//!   mdnsnode dial PRINCIPAL               resolve PRINCIPAL on the link, dial it, echo a ping
+//!   mdnsnode liar PRINCIPAL ADDR          a peer of its own listening on ADDR that announces
+//!                                         PRINCIPAL (someone else's) at its own locator,
+//!                                         until its stdin closes
+//!   mdnsnode dial PRINCIPAL [N]           resolve PRINCIPAL on the link (waiting until N
+//!                                         locators are known, default 1), dial it, echo a ping
 //!   mdnsnode resolve PRINCIPAL            resolve only
 //!
 //! Prints one line per event on stdout (`LISTEN principal`, `INBOUND principal`,
@@ -104,6 +108,30 @@ async fn main() {
                 });
             }
         }
+        "liar" => {
+            let victim = Principal::parse(args.get(2).map(String::as_str).unwrap_or(""))
+                .unwrap_or_else(|e| fail(e));
+            let (p, mdns) = node(Visibility::Private).await;
+            let addr = p
+                .listen(args.get(3).map(String::as_str).unwrap_or("0.0.0.0:0"))
+                .await
+                .unwrap_or_else(|e| fail(e));
+            // Node key 0…0: its instance sorts first, so a dialer tries it first.
+            mdns.announce(&victim, &[0; 32], &p.listen_locators())
+                .unwrap_or_else(|e| fail(e));
+            out(format!("LIAR {} claims {victim} at {addr}", p.principal()));
+            // Stdin closed: withdraw (goodbye) and exit.
+            std::thread::spawn(move || {
+                let mut sink = String::new();
+                while std::io::stdin().read_line(&mut sink).unwrap_or(0) > 0 {}
+                mdns.stop();
+                std::thread::sleep(Duration::from_millis(300));
+                std::process::exit(0);
+            });
+            while let Some(conn) = p.accept().await {
+                out(format!("INBOUND {}", conn.remote_principal()));
+            }
+        }
         "dial" | "resolve" => {
             let target: Principal = args
                 .get(2)
@@ -115,11 +143,16 @@ async fn main() {
                     ))
                 });
             let (p, mdns) = node(Visibility::Private).await;
+            let want: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1);
             let t0 = Instant::now();
-            let locs = mdns
+            let mut locs = mdns
                 .resolve(&p.handle(), &target)
                 .await
                 .unwrap_or_else(|e| fail(e));
+            while locs.len() < want && t0.elapsed() < Duration::from_secs(10) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                locs = mdns.known(&target);
+            }
             let l: Vec<String> = locs.iter().map(|l| l.to_string()).collect();
             out(format!(
                 "RESOLVED ms={} locators={}",

@@ -12,7 +12,9 @@
 //! off). From n3 a fresh peer resolves A by principal and dials it: the session must
 //! authenticate as A, A must see the dialer's principal, a stream must echo. B (Private)
 //! must never be found (spec §10.3), though it listens. From n2, B's side of the link, a
-//! peer dials A too. Then A closes: its mDNS daemon is stopped with it.
+//! peer dials A too. A liar announcing A's principal at its own listener is dialed first
+//! and fails AUTH; the dial still ends with A. Then A closes: its mDNS daemon is stopped
+//! with it and nobody finds A any more.
 //!
 //! Needs root and `ip netns`; skips loudly without them (run by ci/steps/79-mdns.sh). Names
 //! carry a per-run suffix; every namespace is deleted when the test ends, even on failure.
@@ -247,6 +249,36 @@ fn three_peers_on_a_bridge_find_each_other_by_principal() {
         "{text}"
     );
     line(&a_out, "INBOUND ", Duration::from_secs(5));
+
+    // A liar in n2 announces A's principal at its own listener (its instance sorts first,
+    // so it is dialed first): the dialer meets a peer that cannot authenticate as A, moves
+    // on to A's own announcement, and ends up with A; the liar never gets a session.
+    let (liar_out, liar_in) = bed.spawn("n2", bin, &["liar", &a, "0.0.0.0:4001"]);
+    let liar_line = line(&liar_out, "LIAR ", Duration::from_secs(10));
+    eprintln!("RESULT {liar_line}");
+    let text = bed.exec("n3", bin, &["dial", &a, "2"]);
+    eprintln!(
+        "RESULT n3 dial A with a liar on the link: {}",
+        text.trim().replace('\n', " | ")
+    );
+    let resolved = text
+        .lines()
+        .find(|l| l.starts_with("RESOLVED "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        resolved.contains("locators=10.79.0.2:4001,10.79.0.1:4000"),
+        "the liar's answer first, then A's: {resolved}"
+    );
+    assert!(
+        text.contains(&format!("CONNECTED principal={a} ")),
+        "{text}"
+    );
+    line(&a_out, "INBOUND ", Duration::from_secs(5));
+    assert!(
+        liar_out.recv_timeout(Duration::from_millis(500)).is_err(),
+        "the liar got no authenticated session"
+    );
+    drop(liar_in); // the liar withdraws and exits
 
     // A closes: its mDNS module stops with it (announcement withdrawn, daemon shut down).
     writeln!(a_in, "close").unwrap();

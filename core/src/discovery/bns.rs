@@ -465,8 +465,10 @@ pub fn cross_check(
     name: &str,
     results: Vec<(String, Result<NameRecord, Error>)>,
 ) -> Result<NameRecord, Error> {
+    /// What two answers must share: the owner and the set of locators.
+    type Answer = Option<(Principal, Vec<Locator>)>;
     // Each answer: Some(record), None for "no such name"; failures apart.
-    let mut answers: Vec<(&str, Option<(Principal, Vec<Locator>)>)> = Vec::new();
+    let mut answers: Vec<(&str, Answer)> = Vec::new();
     let mut failures: Vec<(&str, &Error)> = Vec::new();
     for (p, r) in &results {
         match r {
@@ -480,7 +482,7 @@ pub fn cross_check(
             Err(e) => failures.push((p, e)),
         }
     }
-    let describe = |a: &Option<(Principal, Vec<Locator>)>| match a {
+    let describe = |a: &Answer| match a {
         None => "no such name".to_string(),
         Some((o, l)) => {
             let l: Vec<String> = l.iter().map(|l| l.to_string()).collect();

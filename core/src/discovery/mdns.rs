@@ -69,6 +69,9 @@ impl Default for MdnsConfig {
     }
 }
 
+/// TXT properties, key and value, in record order.
+pub type Txt = Vec<(String, String)>;
+
 /// One announcement heard on the link.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MdnsEntry {
@@ -95,7 +98,7 @@ pub struct Mdns {
     found: Arc<Found>,
     browse: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// The full name and TXT of our announcement, if any.
-    announced: Mutex<Option<(String, Vec<(String, String)>)>>,
+    announced: Mutex<Option<(String, Txt)>>,
     stopped: AtomicBool,
 }
 
@@ -216,22 +219,40 @@ impl Mdns {
             self.withdraw();
             return Ok(());
         }
-        let txt = build_txt(&principal, &peer.reachable_locators());
+        self.announce(&principal, node_key, &peer.reachable_locators())
+    }
+
+    /// Announces `principal` at `locators` as given, replacing any earlier announcement of
+    /// this module. [`Mdns::refresh`] is what a peer uses (it checks visibility); this is
+    /// the record layer alone, e.g. for a test's lying announcer: nothing stops anyone on
+    /// the link from announcing any principal, which is why answers are only hints.
+    pub fn announce(
+        &self,
+        principal: &Principal,
+        node_key: &[u8; 32],
+        locators: &[Locator],
+    ) -> Result<(), Error> {
+        if self.stopped.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let txt = build_txt(principal, locators);
         if !txt.iter().any(|(k, _)| k.starts_with('l')) {
             // Nothing a LAN peer could dial (no listener, or only loopback ones).
             self.withdraw();
             return Ok(());
         }
-        let instance = instance_name(&principal, node_key);
+        let instance = instance_name(principal, node_key);
         let fullname = format!("{instance}.{}", self.config.service_type);
         if let Some((name, old)) = &*self.announced.lock().unwrap() {
             if *name == fullname && *old == txt {
                 return Ok(());
             }
+            if *name != fullname {
+                let _ = self.daemon.unregister(name);
+            }
         }
         // The SRV port: the first TCP locator's (informational; TXT carries the locators).
-        let port = peer
-            .reachable_locators()
+        let port = locators
             .iter()
             .find(|l| l.scheme().as_str() == "tcp" && !l.is_loopback())
             .map(|l| l.port())
@@ -247,7 +268,8 @@ impl Mdns {
         )
         .map_err(mdns_err)?
         .enable_addr_auto();
-        // Registering the same full name again replaces the records (and re-announces).
+        // Registering the same full name again replaces the service (the daemon keeps one
+        // per full name) and announces it anew.
         self.daemon.register(info).map_err(mdns_err)?;
         *self.announced.lock().unwrap() = Some((fullname, txt));
         Ok(())
@@ -338,7 +360,7 @@ pub fn instance_name(principal: &Principal, node_key: &[u8; 32]) -> String {
 /// left out, as many as fit in [`MAX_LOCATORS`] and [`MAX_TXT_BYTES`]. A listener bound to
 /// an unspecified address (`0.0.0.0`, `[::]`) is announced as such: it means "at each
 /// address of this instance".
-pub fn build_txt(principal: &Principal, locators: &[Locator]) -> Vec<(String, String)> {
+pub fn build_txt(principal: &Principal, locators: &[Locator]) -> Txt {
     let mut txt = vec![
         ("v".to_string(), TXT_VERSION.to_string()),
         ("p".to_string(), principal.to_string()),
