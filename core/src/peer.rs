@@ -1008,7 +1008,9 @@ impl Peer {
     }
 
     /// Dials a locator (`ip:port`, `[ipv6]:port`, `host:port`, `scheme://host:port[/path]`)
-    /// or a principal (`stacks:SP…`, found through the discovery modules: PX-1 by default).
+    /// or a principal (`stacks:SP…`, found through the discovery modules: PX-1 by default),
+    /// or a BNS name (`alice.btc`, with `PeerBuilder::bns`: resolved to its owner, whom
+    /// the session must authenticate as; docs/PROTOCOL.md §35).
     pub async fn dial(&self, target: &str) -> Result<Connection, Error> {
         self.dial_with(target, DialOptions::default()).await
     }
@@ -1049,6 +1051,12 @@ impl Peer {
         })?;
         let record = bns.resolve(name).await?;
         let principal = record.owner.clone();
+        if principal == self.inner.principal {
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                format!("{name} is owned by this peer's own principal"),
+            ));
+        }
         if opts.expect.as_ref().is_some_and(|e| *e != principal) {
             return Err(Error::new(
                 ErrorCode::PrincipalMismatch,

@@ -122,13 +122,19 @@ impl Mdns {
                 ),
             ));
         }
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::new(
+                ErrorCode::InvalidArgument,
+                "mdns: Mdns::start needs a tokio runtime (its browse task runs there)",
+            )
+        })?;
         let daemon = ServiceDaemon::new().map_err(mdns_err)?;
         let events = daemon.browse(&config.service_type).map_err(mdns_err)?;
         let found = Arc::new(Found::default());
         let f = found.clone();
         let max = config.max_entries;
         let ty = config.service_type.clone();
-        let browse = tokio::spawn(async move {
+        let browse = runtime.spawn(async move {
             while let Ok(ev) = events.recv_async().await {
                 match ev {
                     ServiceEvent::ServiceResolved(svc) => {
@@ -532,6 +538,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(e.locators, vec!["10.1.2.3:9".parse::<Locator>().unwrap()]);
+    }
+
+    #[test]
+    fn start_outside_a_runtime_is_an_error_not_a_panic() {
+        let e = Mdns::start(MdnsConfig::default()).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidArgument);
+        let bad = MdnsConfig {
+            service_type: "_snap2p._udp.local.".into(),
+            ..MdnsConfig::default()
+        };
+        assert_eq!(
+            Mdns::start(bad).unwrap_err().code,
+            ErrorCode::InvalidArgument
+        );
     }
 
     #[test]
