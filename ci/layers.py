@@ -18,7 +18,7 @@ LAYERS = [
     ["secure_channel", "policy"],
     ["session", "transport"],
     ["protocol", "admission", "events"],
-    ["px1", "relay"],
+    ["px1", "relay", "discovery"],
     ["peer"],
     ["host", "testing"],
 ]

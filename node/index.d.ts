@@ -33,6 +33,7 @@ export declare const ErrorCode: Readonly<{
   ERR_PRINCIPAL_MISMATCH: 23;
   ERR_WALLET: 24;
   ERR_INVALID_ARGUMENT: 25;
+  ERR_PROVIDERS_DISAGREE: 26;
 }>;
 
 /** The `ERR_…` name of a numeric code (`ERR_UNKNOWN_CODE` if unknown). */

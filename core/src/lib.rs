@@ -18,6 +18,7 @@
 //! promise. The wire format is specified byte for byte in `docs/PROTOCOL.md`.
 
 pub(crate) mod admission;
+pub mod discovery;
 pub mod error;
 pub mod events;
 pub mod host;

@@ -61,6 +61,7 @@ class ErrorCode(enum.IntEnum):
     PRINCIPAL_MISMATCH = 23
     WALLET = 24
     INVALID_ARGUMENT = 25
+    PROVIDERS_DISAGREE = 26
 
 class Snap2pError(Exception):
     """Every failure: ``code`` is the protocol's error code, ``name`` its ``ERR_…`` name."""

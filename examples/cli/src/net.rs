@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use snap2p::discovery::bns::{Bns, BnsConfig};
+use snap2p::discovery::mdns::{Mdns, MdnsConfig};
 use snap2p::identity::PRINCIPAL_PREFIX;
 use snap2p::policy::parse_invite_token;
 use snap2p::relay::{Relay, RelayAdmission, RelayConfig, RelayLimits};
@@ -108,6 +110,13 @@ async fn build_peer_with(
         cfg.alias = Some((e.alias, e.display_name));
     }
     let mut builder = Peer::builder(cfg).signer(signer).relay(relay);
+    if opts.mdns {
+        builder = builder.mdns(Mdns::start(MdnsConfig::default())?);
+    }
+    if !opts.bns.is_empty() {
+        let providers = BnsConfig::with_providers(opts.bns.iter().cloned());
+        builder = builder.bns(Arc::new(Bns::http(&providers)?));
+    }
     // The core's WebSocket transport with this run's roots and certificate; it replaces
     // the default one (same transport, no extra roots, no certificate).
     let roots: Vec<&Path> = opts.tls_root.iter().map(PathBuf::as_path).collect();
@@ -244,6 +253,22 @@ pub async fn listen(
     let Some(local) = first else {
         return Err(err(ErrorCode::InvalidArgument, "nothing to listen on"));
     };
+    if opts.mdns {
+        let announcing = peer.visibility() == Visibility::Public;
+        event(
+            g,
+            "mdns",
+            if announcing {
+                "Announcing on the LAN over mDNS (_snap2p._tcp.local.)".to_string()
+            } else {
+                format!(
+                    "mDNS: resolving only ({:?} nodes never announce)",
+                    peer.visibility()
+                )
+            },
+            json!({"announcing": announcing}),
+        );
+    }
     for loc in &peer.config().external_locators {
         event(
             g,
@@ -720,6 +745,8 @@ pub async fn resolve(
             tls_root,
             permit: Default::default(),
             relay: Vec::new(),
+            mdns: false,
+            bns: Vec::new(),
         },
     )
     .await?;
