@@ -305,6 +305,12 @@ pub(crate) struct PeerInner {
     /// The republication of this peer's advert (a Public peer on the DHT).
     #[cfg(feature = "dht")]
     dht_publisher: Mutex<Option<crate::discovery::dht::PublisherHandle>>,
+    /// mDNS (issue 30): announces this peer when Public, stopped by `close`.
+    #[cfg(feature = "mdns")]
+    mdns: Option<Arc<crate::discovery::mdns::Mdns>>,
+    /// BNS names (`dial("alice.btc")`), when configured.
+    #[cfg(feature = "bns")]
+    bns: Option<Arc<crate::discovery::bns::Bns>>,
 }
 
 impl Drop for PeerInner {
@@ -339,6 +345,10 @@ pub struct PeerBuilder {
     discovery: Vec<Arc<dyn Discovery>>,
     transports: Vec<Arc<dyn crate::transport::Transport>>,
     relay: Option<Arc<crate::relay::Relay>>,
+    #[cfg(feature = "mdns")]
+    mdns: Option<Arc<crate::discovery::mdns::Mdns>>,
+    #[cfg(feature = "bns")]
+    bns: Option<Arc<crate::discovery::bns::Bns>>,
 }
 
 impl PeerBuilder {
@@ -378,6 +388,24 @@ impl PeerBuilder {
         self
     }
 
+    /// Adds mDNS on the LAN (`discovery::mdns`): a discovery module asked after those added
+    /// before it, and, when this peer is Public, an announcement of its reachable locators,
+    /// refreshed as listeners start and withdrawn by [`Peer::close`] (which stops the module).
+    #[cfg(feature = "mdns")]
+    pub fn mdns(mut self, mdns: Arc<crate::discovery::mdns::Mdns>) -> Self {
+        self.discovery.push(mdns.clone());
+        self.mdns = Some(mdns);
+        self
+    }
+
+    /// Lets [`Peer::dial`] take BNS names (`alice.btc`): resolved through these chain
+    /// providers (cross-checked) to the owner principal, then dialed as that principal.
+    #[cfg(feature = "bns")]
+    pub fn bns(mut self, bns: Arc<crate::discovery::bns::Bns>) -> Self {
+        self.bns = Some(bns);
+        self
+    }
+
     pub async fn build(self) -> Result<Peer, Error> {
         let PeerBuilder {
             signer,
@@ -386,6 +414,10 @@ impl PeerBuilder {
             discovery: extra_discovery,
             transports: mut extra_transports,
             relay,
+            #[cfg(feature = "mdns")]
+            mdns,
+            #[cfg(feature = "bns")]
+            bns,
         } = self;
         let relay = relay.unwrap_or_else(|| crate::relay::Relay::new(config.relay.clone()));
         // A handler registered for `relay-1` with `PeerBuilder::protocol` stays (a test's
@@ -528,6 +560,10 @@ impl PeerBuilder {
                 handle,
                 permissions,
                 relay,
+                #[cfg(feature = "mdns")]
+                mdns,
+                #[cfg(feature = "bns")]
+                bns,
                 node_key,
                 signer,
                 config,
@@ -560,6 +596,10 @@ impl Peer {
             discovery: Vec::new(),
             transports: Vec::new(),
             relay: None,
+            #[cfg(feature = "mdns")]
+            mdns: None,
+            #[cfg(feature = "bns")]
+            bns: None,
         }
     }
 
@@ -975,6 +1015,12 @@ impl Peer {
         if let Some(p) = self.inner.dht_publisher.lock().unwrap().as_ref() {
             p.wake();
         }
+        #[cfg(feature = "mdns")]
+        if let Some(m) = &self.inner.mdns {
+            if let Err(e) = m.refresh(&self.inner.handle, &self.inner.node_key.public()) {
+                tracing::warn!("mdns announcement failed: {e}");
+            }
+        }
         Ok(bound)
     }
 
@@ -1026,7 +1072,9 @@ impl Peer {
     }
 
     /// Dials a locator (`ip:port`, `[ipv6]:port`, `host:port`, `scheme://host:port[/path]`)
-    /// or a principal (`stacks:SP…`, found through the discovery modules: PX-1 by default).
+    /// or a principal (`stacks:SP…`, found through the discovery modules: PX-1 by default),
+    /// or a BNS name (`alice.btc`, with `PeerBuilder::bns`: resolved to its owner, whom
+    /// the session must authenticate as; docs/PROTOCOL.md §37).
     pub async fn dial(&self, target: &str) -> Result<Connection, Error> {
         self.dial_with(target, DialOptions::default()).await
     }
@@ -1046,8 +1094,67 @@ impl Peer {
             let principal = Principal::parse(target)?;
             return self.dial_principal(principal, opts).await;
         }
+        #[cfg(feature = "bns")]
+        if crate::discovery::bns::is_bns_name(target) {
+            return self.dial_name(target, opts).await;
+        }
         let locator: Locator = target.parse()?;
         self.dial_locator(&locator, opts).await
+    }
+
+    /// A BNS name: its owner principal and zonefile locators from the configured chain
+    /// providers (all of which must agree), then a session that authenticates as the owner:
+    /// an existing one, else the zonefile's locators, else the discovery modules.
+    #[cfg(feature = "bns")]
+    async fn dial_name(&self, name: &str, opts: DialOptions) -> Result<Connection, Error> {
+        let bns = self.inner.bns.clone().ok_or_else(|| {
+            Error::new(
+                ErrorCode::InvalidArgument,
+                format!("'{name}' is a BNS name and this peer has no BNS providers configured"),
+            )
+        })?;
+        let record = bns.resolve(name).await?;
+        let principal = record.owner.clone();
+        if principal == self.inner.principal {
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                format!("{name} is owned by this peer's own principal"),
+            ));
+        }
+        if opts.expect.as_ref().is_some_and(|e| *e != principal) {
+            return Err(Error::new(
+                ErrorCode::PrincipalMismatch,
+                format!("{name} is owned by {principal}, not by the expected principal"),
+            ));
+        }
+        if let Some(c) = self
+            .connections()
+            .into_iter()
+            .find(|c| *c.remote_principal() == principal)
+        {
+            return Ok(c);
+        }
+        let hinted = if record.locators.is_empty() {
+            None
+        } else {
+            match crate::protocol::dial_hints(
+                &self.inner.handle,
+                &principal,
+                &record.locators,
+                opts.clone(),
+            )
+            .await
+            {
+                Ok(c) => return Ok(c),
+                Err(e) => Some(e),
+            }
+        };
+        match self.dial_principal(principal, opts).await {
+            Ok(c) => Ok(c),
+            // The zonefile's own failure says more than "no discovery module knew it".
+            Err(e) if e.code == ErrorCode::NotFound => Err(hinted.unwrap_or(e)),
+            Err(e) => Err(e),
+        }
     }
 
     /// An existing session to `principal`, else what the discovery modules find, in order.
@@ -1251,6 +1358,10 @@ impl Peer {
         if let Some(p) = self.inner.dht_publisher.lock().unwrap().take() {
             p.stop();
         }
+        #[cfg(feature = "mdns")]
+        if let Some(m) = &self.inner.mdns {
+            m.stop();
+        }
         // A pending `accept` holds the receiver's lock: end it first, or the lock below
         // would wait forever.
         self.inner.closing.notify_waiters();
@@ -1386,6 +1497,19 @@ impl PeerOps for WeakPeer {
             }
         })
     }
+
+    fn connect_transport(&self, locator: Locator) -> BoxFuture<Result<Connected, Error>> {
+        let dial = self
+            .peer()
+            .ok_or_else(|| Error::new(ErrorCode::ConnectionClosed, "peer is closed"))
+            .and_then(|p| {
+                Ok(p.inner
+                    .transports
+                    .for_scheme(locator.scheme())?
+                    .dial(&locator))
+            });
+        Box::pin(async move { dial?.await })
+    }
 }
 
 /// Accepts inbound byte streams of one listener, whatever its transport, and runs each
@@ -1447,12 +1571,29 @@ async fn accept_loop(mut listener: Box<dyn Listener>, peer: Weak<PeerInner>) {
                 r = tokio::time::timeout_at(deadline, upgrade) => r.ok().and_then(|r| r.ok()),
                 _ = waiting.slot().evicted() => None,
             };
+            // A first frame that is a SPLICE with a token this relay handed out is one end
+            // of a spliced circuit (§32.3), not a session.
+            let relay = peer.inner.relay.clone();
+            let mut splice = None;
+            let first = |f: &[u8]| match crate::relay::codec::decode_splice(f) {
+                Some(token) if relay.expects_splice(&token) => {
+                    splice = Some(token);
+                    true
+                }
+                _ => invited(&policy, f),
+            };
             let result = match setup {
                 None => Err(()),
-                Some(io) => match waiting
-                    .first_bytes(io, deadline, |f| invited(&policy, f))
-                    .await
-                {
+                Some(io) => match waiting.first_bytes(io, deadline, first).await {
+                    Ok((ticket, io)) if splice.is_some() => {
+                        let token = splice.expect("checked");
+                        let joined = relay.join_splice(token, io).await;
+                        drop(ticket);
+                        if joined {
+                            return;
+                        }
+                        Err(())
+                    }
                     Err(Refused::Gone) => Err(()),
                     Err(Refused::Say(io, code, reason)) => {
                         let monitor = &peer.inner.monitor;

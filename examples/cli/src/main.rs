@@ -64,6 +64,14 @@ pub struct PeerOpts {
     /// principal through it.
     #[arg(long = "relay", value_name = "LOCATOR")]
     pub relay: Vec<String>,
+    /// mDNS on the LAN: `listen` announces this node (Public only; Private and Stealth
+    /// never announce); `chat`/`dial` find a `stacks:` principal on the link.
+    #[arg(long)]
+    pub mdns: bool,
+    /// Resolve BNS names (`alice.btc`) through these Stacks API nodes (comma-separated or
+    /// repeated, e.g. `https://api.hiro.so`); every one is asked and all must agree.
+    #[arg(long = "bns", value_name = "URL", value_delimiter = ',')]
+    pub bns: Vec<String>,
     #[command(flatten)]
     pub permit: permit::PermitOpts,
     #[command(flatten)]
@@ -289,6 +297,9 @@ enum Cmd {
         no_dial: bool,
         #[command(flatten)]
         dht: DhtOpts,
+        /// Run mDNS for the chain's `mdns` step (peers on this link).
+        #[arg(long)]
+        mdns: bool,
     },
     /// Signs in interactively: create, restore from a recovery phrase, or unlock a wallet.
     #[command(
@@ -356,6 +367,7 @@ fn main() -> ExitCode {
                 steps,
                 no_dial,
                 dht,
+                mdns,
             } => {
                 let o = net::ResolveOpts {
                     via,
@@ -364,6 +376,7 @@ fn main() -> ExitCode {
                     steps,
                     no_dial,
                     dht,
+                    mdns,
                 };
                 net::resolve(&g, &principal, &o).await
             }

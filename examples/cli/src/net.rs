@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use snap2p::discovery::bns::{Bns, BnsConfig};
+use snap2p::discovery::mdns::{Mdns, MdnsConfig};
 use snap2p::discovery::{DhtConfig, ResolverConfig, StepOutcome};
 use snap2p::identity::PRINCIPAL_PREFIX;
 use snap2p::policy::parse_invite_token;
@@ -115,6 +117,13 @@ async fn build_peer_for(
         cfg.alias = Some((e.alias, e.display_name));
     }
     let mut builder = Peer::builder(cfg).signer(signer).relay(relay);
+    if opts.mdns {
+        builder = builder.mdns(Mdns::start(MdnsConfig::default())?);
+    }
+    if !opts.bns.is_empty() {
+        let providers = BnsConfig::with_providers(opts.bns.iter().cloned());
+        builder = builder.bns(Arc::new(Bns::http(&providers)?));
+    }
     // The core's WebSocket transport with this run's roots and certificate; it replaces
     // the default one (same transport, no extra roots, no certificate).
     let roots: Vec<&Path> = opts.tls_root.iter().map(PathBuf::as_path).collect();
@@ -316,6 +325,22 @@ pub async fn listen(
         return Err(err(ErrorCode::InvalidArgument, "nothing to listen on"));
     };
     publish_to_dht(g, &peer).await;
+    if opts.mdns {
+        let announcing = peer.visibility() == Visibility::Public;
+        event(
+            g,
+            "mdns",
+            if announcing {
+                "Announcing on the LAN over mDNS (_snap2p._tcp.local.)".to_string()
+            } else {
+                format!(
+                    "mDNS: resolving only ({:?} nodes never announce)",
+                    peer.visibility()
+                )
+            },
+            json!({"announcing": announcing}),
+        );
+    }
     for loc in &peer.config().external_locators {
         event(
             g,
@@ -783,6 +808,8 @@ pub struct ResolveOpts {
     pub steps: Vec<String>,
     pub no_dial: bool,
     pub dht: crate::DhtOpts,
+    /// The chain's mDNS step (`--mdns`).
+    pub mdns: bool,
 }
 
 fn step_json(s: &snap2p::discovery::StepReport) -> serde_json::Value {
@@ -819,6 +846,8 @@ pub async fn resolve(g: &Global, principal: &str, o: &ResolveOpts) -> R<()> {
         tls_root: o.tls_root.clone(),
         permit: Default::default(),
         relay: Vec::new(),
+        mdns: o.mdns,
+        bns: Vec::new(),
         dht: o.dht.clone(),
     };
     let peer = build_peer_for(
@@ -1012,6 +1041,10 @@ pub struct RelayOpts {
     /// RESERVE and CONNECT requests per principal per minute (0: no limit).
     #[arg(long, default_value_t = RelayLimits::default().requests_per_min)]
     pub requests_per_min: u32,
+    /// Keep every circuit on the streams of the two sessions (no spliced connections,
+    /// PROTOCOL.md §32.3): for relays whose port only carries sessions.
+    #[arg(long)]
+    pub no_splice: bool,
     #[command(flatten)]
     pub peer: PeerOpts,
 }
@@ -1039,6 +1072,7 @@ pub async fn relay(g: &Global, r: &RelayOpts) -> R<()> {
             circuit_max_duration: Duration::from_secs(r.circuit_secs),
             requests_per_min: r.requests_per_min,
         },
+        splice: !r.no_splice,
     });
     let peer = build_peer_with(g, &r.peer, r.web.tls_identity(), &[], module.clone()).await?;
     let addrs = r.web.locators(r.addr.as_deref());
@@ -1090,6 +1124,7 @@ pub async fn relay(g: &Global, r: &RelayOpts) -> R<()> {
                         ),
                         json!({"reservations": now.reservations, "circuits": now.circuits,
                                "circuits_total": now.circuits_total,
+                               "spliced_total": now.spliced_total,
                                "bytes_forwarded": now.bytes_forwarded, "refused": now.refused}),
                     );
                     last = now;
