@@ -19,6 +19,7 @@ LAYERS = [
     ["session", "transport"],
     ["protocol", "admission", "events"],
     ["px1", "relay"],
+    ["discovery"],
     ["peer"],
     ["host", "testing"],
 ]

@@ -33,6 +33,7 @@ export declare const ErrorCode: Readonly<{
   ERR_PRINCIPAL_MISMATCH: 23;
   ERR_WALLET: 24;
   ERR_INVALID_ARGUMENT: 25;
+  ERR_PROVIDERS_DISAGREE: 26;
 }>;
 
 /** The `ERR_…` name of a numeric code (`ERR_UNKNOWN_CODE` if unknown). */
@@ -182,6 +183,8 @@ export interface RelayStats {
   circuits: number;
   /** Circuits opened since the peer started. */
   circuitsTotal: number;
+  /** Of those, circuits spliced onto plain connections to the relay (PROTOCOL.md §32.3). */
+  splicedTotal: number;
   /** Bytes spliced through circuits, both directions. */
   bytesForwarded: number;
   /** Requests refused (admission, limits, rate). */

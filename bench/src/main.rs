@@ -59,8 +59,12 @@ pub enum Sys {
     SnapWss,
     /// snap2p over TCP with rekeying off on both ends (`snap::REKEY_OFF`).
     SnapNoRekey,
-    /// snap2p through a RELAY-1 relay in a third process (bench/src/relay.rs).
+    /// snap2p through a RELAY-1 relay in a third process (bench/src/relay.rs): a spliced
+    /// circuit (PROTOCOL.md §32.3, the default).
     SnapRelay,
+    /// The same with the relay's splicing off: the circuit stays on the two sessions'
+    /// streams (every byte sealed three times).
+    SnapRelayStreams,
     /// snap2p with permission rules on the listener (`snap::RULES_ON`, issue 34).
     SnapRules,
     Libp2pTcp,
@@ -86,7 +90,8 @@ impl Sys {
             Sys::SnapWs => "snap2p over ws://",
             Sys::SnapWss => "snap2p over wss://",
             Sys::SnapNoRekey => "snap2p, rekey off",
-            Sys::SnapRelay => "snap2p through a relay (RELAY-1 over TCP)",
+            Sys::SnapRelay => "snap2p through a relay (RELAY-1 over TCP, spliced)",
+            Sys::SnapRelayStreams => "snap2p through a relay (RELAY-1 over TCP, on streams)",
             Sys::SnapRules => "snap2p, permission rules on",
             Sys::Libp2pTcp => "libp2p tcp+noise+yamux",
             Sys::Libp2pQuic => "libp2p quic",
@@ -104,7 +109,7 @@ impl Sys {
             Sys::SnapWs => "snapws",
             Sys::SnapWss => "snapwss",
             Sys::SnapNoRekey => "snapnorekey",
-            Sys::SnapRelay => "snaprelay",
+            Sys::SnapRelay | Sys::SnapRelayStreams => "snaprelay",
             Sys::SnapRules => "snaprules",
             Sys::Libp2pTcp | Sys::Libp2pQuic | Sys::Libp2pWs => "libp2p",
             Sys::Iroh | Sys::IrohCold => "iroh",
@@ -125,6 +130,7 @@ impl Sys {
                 | Sys::SnapWss
                 | Sys::SnapNoRekey
                 | Sys::SnapRelay
+                | Sys::SnapRelayStreams
                 | Sys::SnapRules
         )
     }
@@ -220,7 +226,8 @@ async fn serve_main(kind: &str, max_streams: usize, keepalive_ms: u64) {
             snap::REKEY_OFF.store(true, std::sync::atomic::Ordering::Relaxed);
             snap::serve(opts).await
         }
-        "relay" => relay::serve_relay(opts).await,
+        "relay" => relay::serve_relay(opts, true).await,
+        "relaystreams" => relay::serve_relay(opts, false).await,
         "snaprules" => {
             snap::RULES_ON.store(true, std::sync::atomic::Ordering::Relaxed);
             snap::serve(opts).await
@@ -282,6 +289,9 @@ impl Server {
         let relay = match sys {
             Sys::SnapRelay => Some(Box::new(
                 Server::start_kind("relay", None, 1024, keepalive).await,
+            )),
+            Sys::SnapRelayStreams => Some(Box::new(
+                Server::start_kind("relaystreams", None, 1024, keepalive).await,
             )),
             _ => None,
         };
@@ -403,9 +413,12 @@ async fn bulk(sys: Sys, pat: Arc<Vec<u8>>, total: u64, size: usize) -> Sample {
     let (dt, ok) = match sys {
         // The ws listener's ADDR is its ws:// locator, the relayed one's its relay://…/SP…
         // locator: the same client dials them.
-        Sys::Snap | Sys::SnapCold | Sys::SnapWs | Sys::SnapWss | Sys::SnapRelay => {
-            snap::bulk(&addr, pat, total, size).await
-        }
+        Sys::Snap
+        | Sys::SnapCold
+        | Sys::SnapWs
+        | Sys::SnapWss
+        | Sys::SnapRelay
+        | Sys::SnapRelayStreams => snap::bulk(&addr, pat, total, size).await,
         Sys::SnapNoRekey => {
             snap::REKEY_OFF.store(true, std::sync::atomic::Ordering::Relaxed);
             let r = snap::bulk(&addr, pat, total, size).await;
@@ -823,6 +836,7 @@ fn short(s: Sys) -> &'static str {
         Sys::SnapWss => "snap2p-wss",
         Sys::SnapNoRekey => "snap2p-norekey",
         Sys::SnapRelay => "snap2p-relay",
+        Sys::SnapRelayStreams => "snap2p-relay-streams",
         Sys::SnapRules => "snap2p-rules",
     }
 }
@@ -1088,7 +1102,7 @@ async fn run(args: Vec<String>) -> bool {
         }
         if want("relay") {
             // Issue 28: the same stream through a relay and dialed directly, alternated.
-            let mut v = vec![Sys::Snap, Sys::SnapRelay];
+            let mut v = vec![Sys::Snap, Sys::SnapRelay, Sys::SnapRelayStreams];
             rot(&mut v);
             for s in v {
                 let x = bulk(s, pat.clone(), sizes.bulk, 64 * 1024).await;
@@ -1441,7 +1455,10 @@ async fn run(args: Vec<String>) -> bool {
             gib(sizes.bulk)
         ),
         "MiB/s",
-        &[(Sys::SnapRelay, Sys::Snap, 0.7, "direct (issue 28)")],
+        &[
+            (Sys::SnapRelay, Sys::Snap, 0.7, "direct (issue 28)"),
+            (Sys::SnapRelayStreams, Sys::Snap, 0.0, ""),
+        ],
         &mut rows,
         &mut all_ok,
         relay_cpu,

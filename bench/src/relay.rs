@@ -19,8 +19,9 @@ pub const RELAY_ENV: &str = "SNAP2P_BENCH_RELAY";
 /// The relay's limits in the benchmark: the defaults would end a 2 GiB bulk stream at the
 /// 1 GiB circuit limit and refuse the 4,097th reservation, so both are lifted; every other
 /// limit is the default.
-fn relay_config() -> RelayConfig {
+fn relay_config(splice: bool) -> RelayConfig {
     RelayConfig {
+        splice,
         limits: RelayLimits {
             max_reservations: 1 << 20,
             circuit_max_bytes: 0,
@@ -33,9 +34,11 @@ fn relay_config() -> RelayConfig {
 
 /// The relay process: serves reservations and circuits on 127.0.0.1; `live` follows its
 /// reservation count (the parent's `stat`).
-pub async fn serve_relay(opts: ServerOpts) -> String {
+/// `splice` off: every circuit stays on the streams (PROTOCOL.md §32.3), for the
+/// comparison row.
+pub async fn serve_relay(opts: ServerOpts, splice: bool) -> String {
     let mut cfg = crate::snap::config(opts.max_streams, opts.keepalive);
-    cfg.relay = relay_config();
+    cfg.relay = relay_config(splice);
     let peer = Peer::builder(cfg).build().await.expect("relay peer");
     let addr = peer.listen("127.0.0.1:0").await.expect("listen");
     let live = opts.live.clone();

@@ -95,6 +95,7 @@ impl RelayOptions {
                 circuit_max_duration,
                 requests_per_min: self.requests_per_min.unwrap_or(d.requests_per_min),
             },
+            ..RelayConfig::server()
         })
     }
 }
@@ -136,6 +137,8 @@ pub struct RelayStats {
     pub circuits: u64,
     /// Circuits spliced since the peer started.
     pub circuits_total: u64,
+    /// Of those, circuits spliced onto plain connections to the relay (PROTOCOL.md §32.3).
+    pub spliced_total: u64,
     /// Bytes forwarded through circuits, both directions.
     pub bytes_forwarded: u64,
     /// Requests (RESERVE, CONNECT) refused.
@@ -148,6 +151,7 @@ impl From<snap2p::relay::RelayStats> for RelayStats {
             reservations,
             circuits,
             circuits_total,
+            spliced_total,
             bytes_forwarded,
             refused,
         } = s;
@@ -155,6 +159,7 @@ impl From<snap2p::relay::RelayStats> for RelayStats {
             reservations: reservations as u64,
             circuits: circuits as u64,
             circuits_total,
+            spliced_total,
             bytes_forwarded,
             refused,
         }

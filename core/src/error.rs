@@ -66,6 +66,8 @@ pub enum ErrorCode {
     WalletError,
     /// 25: an argument given by the application is invalid (local only).
     InvalidArgument,
+    /// 26: chain providers gave different answers for one name (BNS cross-check; local only).
+    ProvidersDisagree,
 }
 
 impl ErrorCode {
@@ -98,6 +100,7 @@ impl ErrorCode {
         ErrorCode::PrincipalMismatch,
         ErrorCode::WalletError,
         ErrorCode::InvalidArgument,
+        ErrorCode::ProvidersDisagree,
     ];
 
     pub fn as_u64(self) -> u64 {
@@ -129,6 +132,7 @@ impl ErrorCode {
             PrincipalMismatch => 23,
             WalletError => 24,
             InvalidArgument => 25,
+            ProvidersDisagree => 26,
             Unknown(n) => n,
         }
     }
@@ -162,6 +166,7 @@ impl ErrorCode {
             23 => PrincipalMismatch,
             24 => WalletError,
             25 => InvalidArgument,
+            26 => ProvidersDisagree,
             n => Unknown(n),
         }
     }
@@ -197,6 +202,7 @@ impl ErrorCode {
             PrincipalMismatch => "ERR_PRINCIPAL_MISMATCH",
             WalletError => "ERR_WALLET",
             InvalidArgument => "ERR_INVALID_ARGUMENT",
+            ProvidersDisagree => "ERR_PROVIDERS_DISAGREE",
         }
     }
 
@@ -239,6 +245,7 @@ impl ErrorCode {
             }
             WalletError => "wallet operation failed",
             InvalidArgument => "invalid argument",
+            ProvidersDisagree => "chain providers gave different answers: the name is not trusted",
         }
     }
 }

@@ -10,6 +10,8 @@
 //! - [`protocol`]: protocols as plug-ins ([`ProtocolHandler`] by stream label,
 //!   [`Discovery`] for dial-by-principal) and the [`PeerHandle`] they get;
 //! - [`px1`]: PX-1 peer exchange, the first such plug-in;
+//! - [`discovery`]: signed endpoint advertisements, the Mainline DHT module (feature
+//!   `dht`) and the resolver chain behind [`Peer::resolve`];
 //! - [`peer`]: the high-level [`Peer`] API;
 //! - [`host`]: what the language bindings share.
 //!
@@ -23,6 +25,8 @@
 
 #[cfg(feature = "runtime")]
 pub(crate) mod admission;
+#[cfg(feature = "runtime")]
+pub mod discovery;
 pub mod error;
 #[cfg(feature = "runtime")]
 pub mod events;

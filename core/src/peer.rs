@@ -127,6 +127,14 @@ pub struct PeerConfig {
     /// with `listen("relay://host:port")` always work; `serve: true` makes this peer a
     /// relay for others. PROTOCOL.md §32.
     pub relay: crate::relay::RelayConfig,
+    /// The steps of [`Peer::resolve`], in order, each with its timeout (default: cache →
+    /// px-1 → mdns → dht → bns; PROTOCOL.md §35.5).
+    pub resolver: crate::discovery::ResolverConfig,
+    /// Join the BitTorrent Mainline DHT (feature `dht`): resolve principals through it
+    /// and, on a Public peer, publish this peer's signed advert and announce its
+    /// principal (PROTOCOL.md §35). `None` (default): no DHT.
+    #[cfg(feature = "dht")]
+    pub dht: Option<crate::discovery::DhtConfig>,
 }
 
 impl Default for PeerConfig {
@@ -154,6 +162,9 @@ impl Default for PeerConfig {
             permissions: None,
             grant_owners: Vec::new(),
             relay: crate::relay::RelayConfig::default(),
+            resolver: crate::discovery::ResolverConfig::default(),
+            #[cfg(feature = "dht")]
+            dht: None,
         }
     }
 }
@@ -285,6 +296,21 @@ pub(crate) struct PeerInner {
     permissions: Arc<Permissions>,
     /// RELAY-1 (PROTOCOL.md §32): the `relay-1` handler and `relay://` transport.
     relay: Arc<crate::relay::Relay>,
+    /// Verified endpoint adverts (the DHT module's durable cache, or one in memory).
+    advert_cache: Arc<crate::discovery::AdvertCache>,
+    /// The modules [`Peer::resolve`]'s steps are matched against by name.
+    resolvers: Vec<Arc<dyn Discovery>>,
+    #[cfg(feature = "dht")]
+    dht: Option<Arc<crate::discovery::DhtDiscovery>>,
+    /// The republication of this peer's advert (a Public peer on the DHT).
+    #[cfg(feature = "dht")]
+    dht_publisher: Mutex<Option<crate::discovery::dht::PublisherHandle>>,
+    /// mDNS (issue 30): announces this peer when Public, stopped by `close`.
+    #[cfg(feature = "mdns")]
+    mdns: Option<Arc<crate::discovery::mdns::Mdns>>,
+    /// BNS names (`dial("alice.btc")`), when configured.
+    #[cfg(feature = "bns")]
+    bns: Option<Arc<crate::discovery::bns::Bns>>,
 }
 
 impl Drop for PeerInner {
@@ -319,6 +345,10 @@ pub struct PeerBuilder {
     discovery: Vec<Arc<dyn Discovery>>,
     transports: Vec<Arc<dyn crate::transport::Transport>>,
     relay: Option<Arc<crate::relay::Relay>>,
+    #[cfg(feature = "mdns")]
+    mdns: Option<Arc<crate::discovery::mdns::Mdns>>,
+    #[cfg(feature = "bns")]
+    bns: Option<Arc<crate::discovery::bns::Bns>>,
 }
 
 impl PeerBuilder {
@@ -358,6 +388,24 @@ impl PeerBuilder {
         self
     }
 
+    /// Adds mDNS on the LAN (`discovery::mdns`): a discovery module asked after those added
+    /// before it, and, when this peer is Public, an announcement of its reachable locators,
+    /// refreshed as listeners start and withdrawn by [`Peer::close`] (which stops the module).
+    #[cfg(feature = "mdns")]
+    pub fn mdns(mut self, mdns: Arc<crate::discovery::mdns::Mdns>) -> Self {
+        self.discovery.push(mdns.clone());
+        self.mdns = Some(mdns);
+        self
+    }
+
+    /// Lets [`Peer::dial`] take BNS names (`alice.btc`): resolved through these chain
+    /// providers (cross-checked) to the owner principal, then dialed as that principal.
+    #[cfg(feature = "bns")]
+    pub fn bns(mut self, bns: Arc<crate::discovery::bns::Bns>) -> Self {
+        self.bns = Some(bns);
+        self
+    }
+
     pub async fn build(self) -> Result<Peer, Error> {
         let PeerBuilder {
             signer,
@@ -366,6 +414,10 @@ impl PeerBuilder {
             discovery: extra_discovery,
             transports: mut extra_transports,
             relay,
+            #[cfg(feature = "mdns")]
+            mdns,
+            #[cfg(feature = "bns")]
+            bns,
         } = self;
         let relay = relay.unwrap_or_else(|| crate::relay::Relay::new(config.relay.clone()));
         // A handler registered for `relay-1` with `PeerBuilder::protocol` stays (a test's
@@ -429,6 +481,37 @@ impl PeerBuilder {
             capabilities.push(caps::PX1.to_string());
         }
         discovery.extend(extra_discovery);
+        #[cfg(feature = "dht")]
+        let dht = match &config.dht {
+            Some(c) => {
+                if c.publish == Some(true) && config.visibility != Visibility::Public {
+                    return Err(Error::new(
+                        ErrorCode::InvalidArgument,
+                        "Private and Stealth peers never publish to the DHT (spec §10.3)",
+                    ));
+                }
+                let d = crate::discovery::DhtDiscovery::start(c.clone(), config.networks).await?;
+                discovery.push(d.clone());
+                Some(d)
+            }
+            None => None,
+        };
+        #[cfg(feature = "dht")]
+        let advert_cache = match &dht {
+            Some(d) => d.cache().clone(),
+            None => Arc::new(crate::discovery::AdvertCache::in_memory(config.networks)),
+        };
+        #[cfg(not(feature = "dht"))]
+        let advert_cache = Arc::new(crate::discovery::AdvertCache::in_memory(config.networks));
+        // Matched by name: the built-in cache and PX-1 steps first (PX-1's own module
+        // dials; its step only asks), then every discovery module.
+        let mut resolvers: Vec<Arc<dyn Discovery>> = vec![Arc::new(
+            crate::discovery::chain::CacheStep(advert_cache.clone()),
+        )];
+        if let Some(px) = &px1 {
+            resolvers.push(Arc::new(crate::discovery::chain::Px1Step(px.clone())));
+        }
+        resolvers.extend(discovery.iter().cloned());
         let mut transports = Transports::default();
         transports.add(Arc::new(TcpTransport {
             connect_timeout: config.connect_timeout,
@@ -477,13 +560,25 @@ impl PeerBuilder {
                 handle,
                 permissions,
                 relay,
+                #[cfg(feature = "mdns")]
+                mdns,
+                #[cfg(feature = "bns")]
+                bns,
                 node_key,
                 signer,
                 config,
+                advert_cache,
+                resolvers,
+                #[cfg(feature = "dht")]
+                dht,
+                #[cfg(feature = "dht")]
+                dht_publisher: Mutex::new(None),
             }
         });
         let peer = Peer { inner };
         peer.inner.relay.attach(peer.handle());
+        #[cfg(feature = "dht")]
+        peer.start_dht_publisher();
         if let Some((alias, display)) = peer.inner.config.alias.clone() {
             peer.set_alias(&alias, &display).await?;
         }
@@ -501,6 +596,10 @@ impl Peer {
             discovery: Vec::new(),
             transports: Vec::new(),
             relay: None,
+            #[cfg(feature = "mdns")]
+            mdns: None,
+            #[cfg(feature = "bns")]
+            bns: None,
         }
     }
 
@@ -911,6 +1010,17 @@ impl Peer {
         if let Some(router) = &self.inner.router {
             router.locators_changed();
         }
+        // The DHT advert is republished with it.
+        #[cfg(feature = "dht")]
+        if let Some(p) = self.inner.dht_publisher.lock().unwrap().as_ref() {
+            p.wake();
+        }
+        #[cfg(feature = "mdns")]
+        if let Some(m) = &self.inner.mdns {
+            if let Err(e) = m.refresh(&self.inner.handle, &self.inner.node_key.public()) {
+                tracing::warn!("mdns announcement failed: {e}");
+            }
+        }
         Ok(bound)
     }
 
@@ -962,7 +1072,9 @@ impl Peer {
     }
 
     /// Dials a locator (`ip:port`, `[ipv6]:port`, `host:port`, `scheme://host:port[/path]`)
-    /// or a principal (`stacks:SP…`, found through the discovery modules: PX-1 by default).
+    /// or a principal (`stacks:SP…`, found through the discovery modules: PX-1 by default),
+    /// or a BNS name (`alice.btc`, with `PeerBuilder::bns`: resolved to its owner, whom
+    /// the session must authenticate as; docs/PROTOCOL.md §37).
     pub async fn dial(&self, target: &str) -> Result<Connection, Error> {
         self.dial_with(target, DialOptions::default()).await
     }
@@ -982,8 +1094,67 @@ impl Peer {
             let principal = Principal::parse(target)?;
             return self.dial_principal(principal, opts).await;
         }
+        #[cfg(feature = "bns")]
+        if crate::discovery::bns::is_bns_name(target) {
+            return self.dial_name(target, opts).await;
+        }
         let locator: Locator = target.parse()?;
         self.dial_locator(&locator, opts).await
+    }
+
+    /// A BNS name: its owner principal and zonefile locators from the configured chain
+    /// providers (all of which must agree), then a session that authenticates as the owner:
+    /// an existing one, else the zonefile's locators, else the discovery modules.
+    #[cfg(feature = "bns")]
+    async fn dial_name(&self, name: &str, opts: DialOptions) -> Result<Connection, Error> {
+        let bns = self.inner.bns.clone().ok_or_else(|| {
+            Error::new(
+                ErrorCode::InvalidArgument,
+                format!("'{name}' is a BNS name and this peer has no BNS providers configured"),
+            )
+        })?;
+        let record = bns.resolve(name).await?;
+        let principal = record.owner.clone();
+        if principal == self.inner.principal {
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                format!("{name} is owned by this peer's own principal"),
+            ));
+        }
+        if opts.expect.as_ref().is_some_and(|e| *e != principal) {
+            return Err(Error::new(
+                ErrorCode::PrincipalMismatch,
+                format!("{name} is owned by {principal}, not by the expected principal"),
+            ));
+        }
+        if let Some(c) = self
+            .connections()
+            .into_iter()
+            .find(|c| *c.remote_principal() == principal)
+        {
+            return Ok(c);
+        }
+        let hinted = if record.locators.is_empty() {
+            None
+        } else {
+            match crate::protocol::dial_hints(
+                &self.inner.handle,
+                &principal,
+                &record.locators,
+                opts.clone(),
+            )
+            .await
+            {
+                Ok(c) => return Ok(c),
+                Err(e) => Some(e),
+            }
+        };
+        match self.dial_principal(principal, opts).await {
+            Ok(c) => Ok(c),
+            // The zonefile's own failure says more than "no discovery module knew it".
+            Err(e) if e.code == ErrorCode::NotFound => Err(hinted.unwrap_or(e)),
+            Err(e) => Err(e),
+        }
     }
 
     /// An existing session to `principal`, else what the discovery modules find, in order.
@@ -1070,6 +1241,65 @@ impl Peer {
         }
     }
 
+    /// Where `principal` can be reached, by the resolver chain ([`PeerConfig::resolver`]:
+    /// cache → px-1 → mdns → dht → bns by default): the first step that returns locators
+    /// answers. The report names that step and what each step did, with its duration and
+    /// error. Locators are hints unless they came from a verified advert (`cache`, and
+    /// `dht` when it holds one): dial them with `DialOptions::expect(principal)`.
+    pub async fn resolve(&self, principal: &Principal) -> crate::discovery::ResolveReport {
+        crate::discovery::chain::run(
+            &self.inner.config.resolver,
+            &self.inner.resolvers,
+            &self.inner.handle,
+            principal,
+        )
+        .await
+    }
+
+    /// The verified endpoint adverts this peer holds (the DHT module's durable cache).
+    pub fn advert_cache(&self) -> &Arc<crate::discovery::AdvertCache> {
+        &self.inner.advert_cache
+    }
+
+    /// The DHT module, when [`PeerConfig::dht`] is set.
+    #[cfg(feature = "dht")]
+    pub fn dht(&self) -> Option<&Arc<crate::discovery::DhtDiscovery>> {
+        self.inner.dht.as_ref()
+    }
+
+    /// Publishes this peer's advert to the DHT now (the republication task does it on its
+    /// own; this is for tools and tests). Refused on Private and Stealth peers.
+    #[cfg(feature = "dht")]
+    pub async fn publish_advert(&self) -> Result<crate::discovery::PublishReport, Error> {
+        let Some(dht) = &self.inner.dht else {
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                "this peer has no DHT",
+            ));
+        };
+        if self.visibility() != Visibility::Public {
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                "Private and Stealth peers never publish to the DHT (spec §10.3)",
+            ));
+        }
+        let att = self.attestation().await?;
+        dht.publish(&self.inner.node_key, &att, &self.reachable_locators())
+            .await
+    }
+
+    /// Starts the republication of this peer's advert when it is Public and on a DHT that
+    /// publishes (the handle is stopped by `close`).
+    #[cfg(feature = "dht")]
+    fn start_dht_publisher(&self) {
+        let Some(dht) = &self.inner.dht else { return };
+        if self.visibility() != Visibility::Public || dht.config().publish == Some(false) {
+            return;
+        }
+        let source = Arc::new(AdvertFrom(self.downgrade()));
+        *self.inner.dht_publisher.lock().unwrap() = Some(dht.start_publisher(source));
+    }
+
     /// Runs the dialer side of the handshake over a byte stream a transport opened (once:
     /// [`Peer::dial_locator`] is the path that retries a listener shedding load).
     pub async fn handshake_outbound(
@@ -1124,6 +1354,14 @@ impl Peer {
     /// Stops listening, closes every session and ends `accept`.
     pub async fn close(&self) {
         self.inner.closed.store(true, Ordering::SeqCst);
+        #[cfg(feature = "dht")]
+        if let Some(p) = self.inner.dht_publisher.lock().unwrap().take() {
+            p.stop();
+        }
+        #[cfg(feature = "mdns")]
+        if let Some(m) = &self.inner.mdns {
+            m.stop();
+        }
         // A pending `accept` holds the receiver's lock: end it first, or the lock below
         // would wait forever.
         self.inner.closing.notify_waiters();
@@ -1156,6 +1394,30 @@ impl Peer {
 
     pub fn is_closed(&self) -> bool {
         self.inner.closed.load(Ordering::SeqCst)
+    }
+}
+
+/// What the DHT publisher takes from its peer each time it publishes.
+#[cfg(feature = "dht")]
+struct AdvertFrom(Weak<PeerInner>);
+
+#[cfg(feature = "dht")]
+impl crate::discovery::dht::AdvertSource for AdvertFrom {
+    fn material(&self) -> BoxFuture<Option<crate::discovery::dht::AdvertMaterial>> {
+        let peer = Peer::from_weak(&self.0);
+        Box::pin(async move {
+            let peer = peer?;
+            if peer.is_closed() {
+                return None;
+            }
+            let attestation = peer.attestation().await.ok()?;
+            Some(crate::discovery::dht::AdvertMaterial {
+                node_key: peer.inner.node_key.clone(),
+                attestation,
+                locators: peer.reachable_locators(),
+                visibility: peer.visibility(),
+            })
+        })
     }
 }
 
@@ -1235,6 +1497,19 @@ impl PeerOps for WeakPeer {
             }
         })
     }
+
+    fn connect_transport(&self, locator: Locator) -> BoxFuture<Result<Connected, Error>> {
+        let dial = self
+            .peer()
+            .ok_or_else(|| Error::new(ErrorCode::ConnectionClosed, "peer is closed"))
+            .and_then(|p| {
+                Ok(p.inner
+                    .transports
+                    .for_scheme(locator.scheme())?
+                    .dial(&locator))
+            });
+        Box::pin(async move { dial?.await })
+    }
 }
 
 /// Accepts inbound byte streams of one listener, whatever its transport, and runs each
@@ -1296,12 +1571,29 @@ async fn accept_loop(mut listener: Box<dyn Listener>, peer: Weak<PeerInner>) {
                 r = tokio::time::timeout_at(deadline, upgrade) => r.ok().and_then(|r| r.ok()),
                 _ = waiting.slot().evicted() => None,
             };
+            // A first frame that is a SPLICE with a token this relay handed out is one end
+            // of a spliced circuit (§32.3), not a session.
+            let relay = peer.inner.relay.clone();
+            let mut splice = None;
+            let first = |f: &[u8]| match crate::relay::codec::decode_splice(f) {
+                Some(token) if relay.expects_splice(&token) => {
+                    splice = Some(token);
+                    true
+                }
+                _ => invited(&policy, f),
+            };
             let result = match setup {
                 None => Err(()),
-                Some(io) => match waiting
-                    .first_bytes(io, deadline, |f| invited(&policy, f))
-                    .await
-                {
+                Some(io) => match waiting.first_bytes(io, deadline, first).await {
+                    Ok((ticket, io)) if splice.is_some() => {
+                        let token = splice.expect("checked");
+                        let joined = relay.join_splice(token, io).await;
+                        drop(ticket);
+                        if joined {
+                            return;
+                        }
+                        Err(())
+                    }
                     Err(Refused::Gone) => Err(()),
                     Err(Refused::Say(io, code, reason)) => {
                         let monitor = &peer.inner.monitor;

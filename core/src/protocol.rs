@@ -40,7 +40,7 @@ use crate::identity::Principal;
 use crate::locator::Locator;
 use crate::policy::Visibility;
 use crate::session::{Connection, Stream};
-use crate::transport::BoxFuture;
+use crate::transport::{BoxFuture, Connected};
 
 /// Options of one dial: `DialOptions::default().invite(token).expect(principal)`.
 #[derive(Clone, Debug, Default)]
@@ -79,6 +79,8 @@ pub(crate) trait PeerOps: Send + Sync {
         locator: Locator,
         opts: DialOptions,
     ) -> BoxFuture<Result<Connection, Error>>;
+    /// A plain connection over the transport of `locator`'s scheme: no session.
+    fn connect_transport(&self, locator: Locator) -> BoxFuture<Result<Connected, Error>>;
     /// Reports a query of a protocol handler to the peer's events: `answered` (a query of
     /// the remote's we answered) or asked; the number of items in the answer, or the
     /// error code it failed with.
@@ -143,6 +145,16 @@ impl PeerHandle {
     /// Whether `principal` is on the peer's allowlist.
     pub fn allows(&self, principal: &Principal) -> bool {
         self.ops.allows(principal)
+    }
+
+    /// A plain connection to `locator` over the peer's transport for its scheme (TCP, a
+    /// WebSocket after its upgrade and TLS): bytes only, no session. For protocols that
+    /// carry something other than a session, as RELAY-1's spliced circuits (§32.3).
+    pub async fn connect_transport(&self, locator: &Locator) -> Result<Connected, Error> {
+        if self.ops.principal().is_none() {
+            return Err(gone());
+        }
+        self.ops.connect_transport(locator.clone()).await
     }
 
     /// Dials one locator over the matching transport (a session the application sees

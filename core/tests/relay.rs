@@ -95,6 +95,7 @@ async fn relayed_session_authenticates_both_and_carries_streams_intact() {
     let st = relay.stats();
     assert!(st.bytes_forwarded > 6 << 20, "{st:?}");
     assert_eq!(st.circuits, 1);
+    assert_eq!(st.spliced_total, 1, "both sides splice by default (§32.3)");
     // The relay's own sessions are with A and B, not a session between them.
     assert!(_rp
         .connections()
@@ -156,13 +157,17 @@ impl ProtocolHandler for LyingRelay {
                 let ok = RelayMessage::Status {
                     code: 0,
                     observed: conn.remote_addr(),
+                    splice: None,
                 };
                 codec::write_message(&stream, &ok).await?;
                 stream.finish()?;
                 while let Ok(Some(_)) = stream.read_chunk(4096).await {}
                 Ok(())
             }
-            Some(RelayMessage::Connect { target }) => {
+            // A relay of streams only: it never offers a splice token, so the circuit
+            // stays on the streams it can read and alter (the spliced kind is tested
+            // with a tampering proxy below).
+            Some(RelayMessage::Connect { target, .. }) => {
                 let t = self
                     .reservations
                     .lock()
@@ -174,12 +179,14 @@ impl ProtocolHandler for LyingRelay {
                 let inc = RelayMessage::Incoming {
                     source: conn.remote_principal().clone(),
                     observed: None,
+                    splice: None,
                 };
                 codec::write_message(&out, &inc).await?;
                 let _ = codec::read_message(&out).await?;
                 let ok = RelayMessage::Status {
                     code: 0,
                     observed: None,
+                    splice: None,
                 };
                 codec::write_message(&stream, &ok).await?;
                 let lie = self.lie;
@@ -237,6 +244,12 @@ async fn lying_relay_breaks_the_session(lie: Lie) {
         .unwrap();
     let raddr = rp.listen("127.0.0.1:0").await.unwrap().to_string();
     let (b, _, b_loc) = reserved(&raddr).await;
+    altered_circuit_breaks_the_session(b, &b_loc).await;
+}
+
+/// A dials B at `b_loc` through a relay path that alters A's bytes: B's stream must end
+/// with an error after receiving only an intact prefix, and A's session must end too.
+async fn altered_circuit_breaks_the_session(b: Peer, b_loc: &str) {
     // B records what it received; any data that reached B must be exactly what A sent.
     let b_err = {
         let b = b.clone();
@@ -255,7 +268,7 @@ async fn lying_relay_breaks_the_session(lie: Lie) {
         })
     };
     let (a, _) = client().await;
-    let conn = a.dial(&b_loc).await.unwrap();
+    let conn = a.dial(b_loc).await.unwrap();
     let s = conn.open_stream(Some("data")).await.unwrap();
     let mut sent = Vec::new();
     let mut x = 0u32;
@@ -305,6 +318,155 @@ async fn relay_flipping_a_byte_breaks_the_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_replaying_bytes_breaks_the_session() {
     lying_relay_breaks_the_session(Lie::Replay(200_000)).await;
+}
+
+/// A TCP proxy in front of a real relay that alters the spliced connections: every
+/// connection after the first `honest` ones gets `lie` applied to its client→relay bytes.
+async fn tampering_proxy(relay: &str, honest: usize, lie: Lie) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let relay = relay.to_string();
+    tokio::spawn(async move {
+        for n in 0.. {
+            let Ok((client, _)) = l.accept().await else {
+                return;
+            };
+            let server = tokio::net::TcpStream::connect(&relay).await.unwrap();
+            let lie = (n >= honest).then_some(lie);
+            tokio::spawn(async move {
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let up = async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut at = 0u64;
+                    while let Ok(k) = cr.read(&mut buf).await {
+                        if k == 0 {
+                            break;
+                        }
+                        let chunk = &mut buf[..k];
+                        let end = at + k as u64;
+                        match lie {
+                            Some(Lie::Flip(off)) if at <= off && off < end => {
+                                chunk[(off - at) as usize] ^= 0x01;
+                            }
+                            Some(Lie::Replay(off)) if at <= off && off < end => {
+                                let _ = sw.write_all(chunk).await;
+                            }
+                            _ => {}
+                        }
+                        at = end;
+                        if sw.write_all(chunk).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = sw.shutdown().await;
+                };
+                let down = async move {
+                    let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                    let _ = cw.shutdown().await;
+                };
+                tokio::join!(up, down);
+            });
+        }
+    });
+    addr
+}
+
+/// The spliced kind of circuit (§32.3): the relay copies raw bytes, so a path that flips
+/// or replays them must break the end-to-end session the same way.
+async fn altered_splice_breaks_the_session(lie: Lie) {
+    let (_rp, relay, raddr) = relay_node(RelayConfig::server()).await;
+    // Through the proxy: B's reservation session and A's session to the relay stay
+    // honest; the two spliced connections that follow are altered.
+    let proxy = tampering_proxy(&raddr, 2, lie).await;
+    let (b, _, b_loc) = reserved(&proxy).await;
+    altered_circuit_breaks_the_session(b, &b_loc).await;
+    assert_eq!(relay.stats().spliced_total, 1, "the circuit was spliced");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flipping_a_byte_of_a_spliced_circuit_breaks_the_session() {
+    altered_splice_breaks_the_session(Lie::Flip(200_000)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_bytes_of_a_spliced_circuit_breaks_the_session() {
+    altered_splice_breaks_the_session(Lie::Replay(200_000)).await;
+}
+
+/// Circuits stay on the streams when the relay, the dialer or the target does not splice
+/// (an older node, or `RelayConfig::splice` off), and carry data intact either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn circuits_fall_back_to_streams_when_a_side_does_not_splice() {
+    let no_splice = || RelayConfig {
+        splice: false,
+        ..RelayConfig::default()
+    };
+    for (relay_splices, dialer_splices, target_splices) in [
+        (false, true, true),
+        (true, false, true),
+        (true, true, false),
+        (true, true, true),
+    ] {
+        let (_rp, relay, raddr) = relay_node(RelayConfig {
+            splice: relay_splices,
+            ..RelayConfig::server()
+        })
+        .await;
+        let b_relay = Relay::new(if target_splices {
+            RelayConfig::default()
+        } else {
+            no_splice()
+        });
+        let b = Peer::builder(PeerConfig::default())
+            .relay(b_relay)
+            .build()
+            .await
+            .unwrap();
+        b.listen(&format!("relay://{raddr}")).await.unwrap();
+        serve_digest(&b);
+        let a = Peer::builder(PeerConfig::default())
+            .relay(Relay::new(if dialer_splices {
+                RelayConfig::default()
+            } else {
+                no_splice()
+            }))
+            .build()
+            .await
+            .unwrap();
+        let loc = format!("relay://{raddr}/{}", b.principal().address());
+        let conn = a.dial(&loc).await.unwrap();
+        assert_eq!(conn.stats().transport.as_str(), "relay");
+        let s = conn.open_stream(Some("data")).await.unwrap();
+        send_and_check(&s, 1 << 20, 16 * 1024, 5).await.unwrap();
+        let st = relay.stats();
+        let spliced = relay_splices && dialer_splices && target_splices;
+        assert_eq!(st.spliced_total, spliced as u64, "{st:?}");
+        assert_eq!(st.circuits_total, 1, "{st:?}");
+    }
+}
+
+/// A SPLICE frame with a token the relay never handed out (a scanner, a replayed token)
+/// gets silence and a close, like any first frame that is neither (§5.2), and nothing
+/// is forwarded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_splice_with_an_unknown_token_gets_silence() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_rp, relay, raddr) = relay_node(RelayConfig::server()).await;
+    for token in [[0u8; 16], rand::random()] {
+        let mut tcp = tokio::net::TcpStream::connect(&raddr).await.unwrap();
+        tcp.write_all(&codec::encode_splice(&token)).await.unwrap();
+        tcp.write_all(b"some bytes for nobody").await.unwrap();
+        let mut buf = [0u8; 64];
+        let n = timeout(Duration::from_secs(10), tcp.read(&mut buf))
+            .await
+            .expect("closed, not left hanging")
+            .unwrap_or(0);
+        assert_eq!(n, 0, "no answer: {:?}", &buf[..n]);
+    }
+    let st = relay.stats();
+    assert_eq!((st.bytes_forwarded, st.spliced_total), (0, 0), "{st:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -263,6 +263,8 @@ pub struct RelayStatsJs {
     pub circuits: i64,
     /// Circuits opened since the peer started.
     pub circuits_total: i64,
+    /// Of those, circuits spliced onto plain connections to the relay (PROTOCOL.md §32.3).
+    pub spliced_total: i64,
     /// Bytes spliced through circuits, both directions.
     pub bytes_forwarded: i64,
     /// Requests refused (admission, limits, rate).
@@ -275,6 +277,7 @@ impl From<RelayStats> for RelayStatsJs {
             reservations: s.reservations as i64,
             circuits: s.circuits as i64,
             circuits_total: s.circuits_total as i64,
+            spliced_total: s.spliced_total as i64,
             bytes_forwarded: s.bytes_forwarded as i64,
             refused: s.refused as i64,
         }

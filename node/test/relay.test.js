@@ -65,6 +65,7 @@ test('a peer reserved on a relay is dialed through it, then reached directly by 
     reservations: 0,
     circuits: 0,
     circuitsTotal: 0,
+    splicedTotal: 0,
     bytesForwarded: 0,
     refused: 0,
   });
@@ -82,6 +83,7 @@ test('a peer reserved on a relay is dialed through it, then reached directly by 
   const st = relay.relayStats();
   assert.strictEqual(st.circuits, 1);
   assert.strictEqual(st.circuitsTotal, 1);
+  assert.strictEqual(st.splicedTotal, 1, 'spliced by default (PROTOCOL.md §32.3)');
   assert.ok(st.bytesForwarded >= 2 * data.length, `bytesForwarded ${st.bytesForwarded}`);
   assert.strictEqual(st.refused, 0);
   // The relay's own sessions are with A and B, not one between them.

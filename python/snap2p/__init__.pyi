@@ -61,6 +61,7 @@ class ErrorCode(enum.IntEnum):
     PRINCIPAL_MISMATCH = 23
     WALLET = 24
     INVALID_ARGUMENT = 25
+    PROVIDERS_DISAGREE = 26
 
 class Snap2pError(Exception):
     """Every failure: ``code`` is the protocol's error code, ``name`` its ``ERR_…`` name."""
@@ -230,6 +231,9 @@ class RelayStats:
     @property
     def circuits_total(self) -> int:
         """Circuits opened since the peer started."""
+    @property
+    def spliced_total(self) -> int:
+        """Of those, circuits spliced onto plain connections to the relay (PROTOCOL.md §32.3)."""
     @property
     def bytes_forwarded(self) -> int:
         """Bytes spliced through circuits, both directions."""

@@ -134,6 +134,8 @@ pub struct RelayStats {
     circuits: usize,
     /// Circuits opened since the peer started.
     circuits_total: u64,
+    /// Of those, circuits spliced onto plain connections to the relay (PROTOCOL.md §32.3).
+    spliced_total: u64,
     /// Bytes spliced through circuits, both directions.
     bytes_forwarded: u64,
     /// Requests refused (admission, limits, rate).
@@ -146,6 +148,7 @@ impl From<snap2p::relay::RelayStats> for RelayStats {
             reservations: s.reservations,
             circuits: s.circuits,
             circuits_total: s.circuits_total,
+            spliced_total: s.spliced_total,
             bytes_forwarded: s.bytes_forwarded,
             refused: s.refused,
         }
@@ -156,11 +159,12 @@ impl From<snap2p::relay::RelayStats> for RelayStats {
 impl RelayStats {
     fn __repr__(&self) -> String {
         format!(
-            "RelayStats(reservations={}, circuits={}, circuits_total={}, bytes_forwarded={}, \
-             refused={})",
+            "RelayStats(reservations={}, circuits={}, circuits_total={}, spliced_total={}, \
+             bytes_forwarded={}, refused={})",
             self.reservations,
             self.circuits,
             self.circuits_total,
+            self.spliced_total,
             self.bytes_forwarded,
             self.refused
         )

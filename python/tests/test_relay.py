@@ -51,7 +51,19 @@ async def test_reserved_peer_is_dialed_through_the_relay_then_hole_punched(echo_
         assert re.fullmatch(r"127\.0\.0\.1:\d+", res[0].observed), res[0].observed
         assert relay.relay_stats().reservations == 1
         st = a.relay_stats()
-        assert (st.reservations, st.circuits, st.circuits_total, st.bytes_forwarded) == (0, 0, 0, 0)
+        assert (
+            st.reservations,
+            st.circuits,
+            st.circuits_total,
+            st.spliced_total,
+            st.bytes_forwarded,
+        ) == (
+            0,
+            0,
+            0,
+            0,
+            0,
+        )
         assert a.relay_reservations() == []
 
         relayed = await a.dial(b_loc)
@@ -68,6 +80,7 @@ async def test_reserved_peer_is_dialed_through_the_relay_then_hole_punched(echo_
         st = relay.relay_stats()
         assert st.circuits == 1
         assert st.circuits_total == 1
+        assert st.spliced_total == 1, "spliced by default (PROTOCOL.md §32.3)"
         assert st.bytes_forwarded >= 2 * len(data), st
         assert st.refused == 0
         # The relay's own sessions are with A and B, not one between them.

@@ -5,14 +5,18 @@
 //! | t | message  | keys                                                      |
 //! |---|----------|-----------------------------------------------------------|
 //! | 1 | RESERVE  | (none)                                                    |
-//! | 2 | STATUS   | `c` error code (uint, 0 = ok), `o` observed address (text, optional) |
-//! | 3 | CONNECT  | `p` target principal (text)                               |
-//! | 4 | INCOMING | `p` source principal (text), `o` its observed address (text, optional) |
+//! | 2 | STATUS   | `c` error code (uint, 0 = ok), `k` splice token (bytes(16), optional), `o` observed address (text, optional) |
+//! | 3 | CONNECT  | `p` target principal (text), `r` "a spliced circuit will do" (bool, optional) |
+//! | 4 | INCOMING | `k` splice token (bytes(16), optional), `o` the source's observed address (text, optional), `p` source principal (text) |
 //! | 5 | PUNCH    | `o` the sender's candidate address for a direct connection (text) |
 //! | 6 | SYNC     | (none): "start connecting now"                            |
 //!
 //! PUNCH and SYNC travel on a `relay-1` stream of the relayed session itself (between the
 //! two peers, end to end), never to the relay.
+//!
+//! A **spliced** circuit (§32.3) leaves the streams: each side opens a new connection to
+//! the relay whose first frame is [`encode_splice`] (control message type `0x32`, §4, with
+//! the token the relay gave it), and the relay copies raw bytes between the two.
 //!
 //! Unknown keys are ignored; an unknown `t` is ERR_VERSION_UNSUPPORTED; anything else
 //! malformed is ERR_INVALID_MESSAGE; a length prefix over [`MAX_MESSAGE_LEN`] is
@@ -46,17 +50,23 @@ pub enum RelayMessage {
     Reserve,
     /// The answer to any request: `code` 0 is success; `observed` is the address the
     /// sender of the answer sees the receiver's session come from (a relay's answer).
+    /// `splice`: in the relay's answer to CONNECT, the token the dialer presents on its
+    /// spliced connection; in a target's answer to INCOMING, the INCOMING's token echoed
+    /// ("I will come spliced"). None: the circuit stays on this stream.
     Status {
         code: u64,
         observed: Option<SocketAddr>,
+        splice: Option<SpliceToken>,
     },
-    /// "Open a circuit to `target`."
-    Connect { target: Principal },
+    /// "Open a circuit to `target`"; `splice`: a spliced circuit will do.
+    Connect { target: Principal, splice: bool },
     /// The relay to a reserved peer: "`source` (as the relay authenticated it) wants a
-    /// circuit".
+    /// circuit"; `splice`: the token to present on a spliced connection, if the target
+    /// wants one (else it answers without it and the circuit stays on the stream).
     Incoming {
         source: Principal,
         observed: Option<SocketAddr>,
+        splice: Option<SpliceToken>,
     },
     /// Hole punching: the sender's candidate address (its observed IP, its local port).
     Punch { candidate: SocketAddr },
@@ -78,10 +88,21 @@ impl RelayMessage {
                 cbor::write_text(&mut out, "t");
                 cbor::write_uint(&mut out, types::RESERVE);
             }
-            RelayMessage::Status { code, observed } => {
-                cbor::write_map_header(&mut out, 2 + observed.is_some() as usize);
+            RelayMessage::Status {
+                code,
+                observed,
+                splice,
+            } => {
+                cbor::write_map_header(
+                    &mut out,
+                    2 + observed.is_some() as usize + splice.is_some() as usize,
+                );
                 cbor::write_text(&mut out, "c");
                 cbor::write_uint(&mut out, *code);
+                if let Some(k) = splice {
+                    cbor::write_text(&mut out, "k");
+                    cbor::write_bytes(&mut out, k);
+                }
                 if let Some(o) = observed {
                     cbor::write_text(&mut out, "o");
                     cbor::write_text(&mut out, &o.to_string());
@@ -89,10 +110,14 @@ impl RelayMessage {
                 cbor::write_text(&mut out, "t");
                 cbor::write_uint(&mut out, types::STATUS);
             }
-            RelayMessage::Connect { target } => {
-                cbor::write_map_header(&mut out, 2);
+            RelayMessage::Connect { target, splice } => {
+                cbor::write_map_header(&mut out, 2 + *splice as usize);
                 cbor::write_text(&mut out, "p");
                 cbor::write_text(&mut out, &target.to_string());
+                if *splice {
+                    cbor::write_text(&mut out, "r");
+                    cbor::write_bool(&mut out, true);
+                }
                 cbor::write_text(&mut out, "t");
                 cbor::write_uint(&mut out, types::CONNECT);
             }
@@ -108,8 +133,19 @@ impl RelayMessage {
                 cbor::write_text(&mut out, "t");
                 cbor::write_uint(&mut out, types::SYNC);
             }
-            RelayMessage::Incoming { source, observed } => {
-                cbor::write_map_header(&mut out, 2 + observed.is_some() as usize);
+            RelayMessage::Incoming {
+                source,
+                observed,
+                splice,
+            } => {
+                cbor::write_map_header(
+                    &mut out,
+                    2 + observed.is_some() as usize + splice.is_some() as usize,
+                );
+                if let Some(k) = splice {
+                    cbor::write_text(&mut out, "k");
+                    cbor::write_bytes(&mut out, k);
+                }
                 if let Some(o) = observed {
                     cbor::write_text(&mut out, "o");
                     cbor::write_text(&mut out, &o.to_string());
@@ -154,9 +190,16 @@ impl RelayMessage {
                     .and_then(Value::as_u64)
                     .ok_or_else(|| invalid("RELAY-1 STATUS without an unsigned code"))?,
                 observed: observed(&v)?,
+                splice: splice_token(&v)?,
             }),
             types::CONNECT => Ok(RelayMessage::Connect {
                 target: principal(&v)?,
+                splice: match v.get("r") {
+                    None => false,
+                    Some(r) => r
+                        .as_bool()
+                        .ok_or_else(|| invalid("RELAY-1 CONNECT `r` is not a bool"))?,
+                },
             }),
             types::PUNCH => Ok(RelayMessage::Punch {
                 candidate: observed(&v)?
@@ -166,6 +209,7 @@ impl RelayMessage {
             types::INCOMING => Ok(RelayMessage::Incoming {
                 source: principal(&v)?,
                 observed: observed(&v)?,
+                splice: splice_token(&v)?,
             }),
             other => Err(Error::new(
                 ErrorCode::VersionUnsupported,
@@ -181,6 +225,47 @@ fn principal(v: &Value<'_>) -> Result<Principal, Error> {
         .and_then(Value::as_text)
         .ok_or_else(|| invalid("RELAY-1 message without a principal"))?;
     Principal::parse(text).map_err(|e| invalid(format!("RELAY-1 principal: {}", e.message)))
+}
+
+fn splice_token(v: &Value<'_>) -> Result<Option<SpliceToken>, Error> {
+    match v.get("k") {
+        None => Ok(None),
+        Some(k) => k
+            .as_bytes()
+            .and_then(|b| <SpliceToken>::try_from(b).ok())
+            .map(Some)
+            .ok_or_else(|| invalid("RELAY-1 splice token is not 16 bytes")),
+    }
+}
+
+/// The one-time token that pairs a spliced connection with its circuit.
+pub type SpliceToken = [u8; 16];
+
+/// Control-message type of SPLICE (§4), the first frame of a spliced connection: in §4's
+/// space, not RELAY-1's, because the relay's listener classifies it next to Noise message
+/// 1 and KNOCK (§5.2).
+pub const SPLICE_TYPE: u64 = 0x32;
+
+/// The first frame of a spliced connection: `varint(24) ‖ {k: token, t: 0x32}`.
+pub fn encode_splice(token: &SpliceToken) -> Vec<u8> {
+    let mut body = Vec::with_capacity(24);
+    cbor::write_map_header(&mut body, 2);
+    cbor::write_text(&mut body, "k");
+    cbor::write_bytes(&mut body, token);
+    cbor::write_text(&mut body, "t");
+    cbor::write_uint(&mut body, SPLICE_TYPE);
+    let mut out = Vec::with_capacity(25);
+    frame::write_frame(&mut out, &body);
+    out
+}
+
+/// The token of a first frame's payload when it is a SPLICE (exactly the canonical bytes
+/// [`encode_splice`] writes), else None.
+pub fn decode_splice(payload: &[u8]) -> Option<SpliceToken> {
+    // 24 bytes: a2 61 6b 50 <16> 61 74 18 32. Never 32 (Noise message 1) and never a KNOCK.
+    let v = cbor::decode(payload).ok()?;
+    let k = <SpliceToken>::try_from(v.get("k")?.as_bytes()?).ok()?;
+    (v.get("t")?.as_u64()? == SPLICE_TYPE && v.as_map()?.len() == 2).then_some(k)
 }
 
 fn observed(v: &Value<'_>) -> Result<Option<SocketAddr>, Error> {
@@ -250,17 +335,37 @@ mod tests {
             RelayMessage::Status {
                 code: 0,
                 observed: Some(o),
+                splice: None,
             },
             RelayMessage::Status {
                 code: 16,
                 observed: None,
+                splice: None,
             },
-            RelayMessage::Connect { target: p.clone() },
+            RelayMessage::Status {
+                code: 0,
+                observed: Some(o),
+                splice: Some([7; 16]),
+            },
+            RelayMessage::Connect {
+                target: p.clone(),
+                splice: false,
+            },
+            RelayMessage::Connect {
+                target: p.clone(),
+                splice: true,
+            },
             RelayMessage::Punch { candidate: o },
             RelayMessage::Sync,
             RelayMessage::Incoming {
                 source: p.clone(),
                 observed: Some(o),
+                splice: None,
+            },
+            RelayMessage::Incoming {
+                source: p.clone(),
+                observed: None,
+                splice: Some([9; 16]),
             },
         ] {
             let bytes = m.encode();
@@ -276,6 +381,7 @@ mod tests {
         let ok = RelayMessage::Status {
             code: 0,
             observed: None,
+            splice: None,
         };
         assert_eq!(
             ok.encode_frame(),
@@ -296,5 +402,42 @@ mod tests {
             RelayMessage::decode(&[0u8; 300]).unwrap_err().code,
             ErrorCode::MessageTooLarge
         );
+        // A 15-byte token is malformed, not absent.
+        let mut short = Vec::new();
+        cbor::write_map_header(&mut short, 3);
+        cbor::write_text(&mut short, "c");
+        cbor::write_uint(&mut short, 0);
+        cbor::write_text(&mut short, "k");
+        cbor::write_bytes(&mut short, &[1; 15]);
+        cbor::write_text(&mut short, "t");
+        cbor::write_uint(&mut short, types::STATUS);
+        assert_eq!(
+            RelayMessage::decode(&short).unwrap_err().code,
+            ErrorCode::InvalidMessage
+        );
+    }
+
+    #[test]
+    fn splice_frame_bytes_and_classification() {
+        let token = [0xab; 16];
+        let f = encode_splice(&token);
+        let mut want = vec![0x18, 0xa2, 0x61, 0x6b, 0x50];
+        want.extend_from_slice(&token);
+        want.extend_from_slice(&[0x61, 0x74, 0x18, 0x32]);
+        assert_eq!(f, want);
+        assert_eq!(decode_splice(&f[1..]), Some(token));
+        // Not a SPLICE: a KNOCK, a 32-byte Noise message 1, another type, extra keys.
+        let mut knock = Vec::new();
+        crate::wire::message::Message::Knock {
+            version: 1,
+            nonce: &[],
+            token: b"0123456789abcdef",
+        }
+        .encode(&mut knock);
+        assert_eq!(decode_splice(&knock), None);
+        assert_eq!(decode_splice(&[0x5a; 32]), None);
+        let mut other = f[1..].to_vec();
+        *other.last_mut().unwrap() = 0x30;
+        assert_eq!(decode_splice(&other), None);
     }
 }

@@ -64,8 +64,38 @@ pub struct PeerOpts {
     /// principal through it.
     #[arg(long = "relay", value_name = "LOCATOR")]
     pub relay: Vec<String>,
+    /// mDNS on the LAN: `listen` announces this node (Public only; Private and Stealth
+    /// never announce); `chat`/`dial` find a `stacks:` principal on the link.
+    #[arg(long)]
+    pub mdns: bool,
+    /// Resolve BNS names (`alice.btc`) through these Stacks API nodes (comma-separated or
+    /// repeated, e.g. `https://api.hiro.so`); every one is asked and all must agree.
+    #[arg(long = "bns", value_name = "URL", value_delimiter = ',')]
+    pub bns: Vec<String>,
     #[command(flatten)]
     pub permit: permit::PermitOpts,
+    #[command(flatten)]
+    pub dht: DhtOpts,
+}
+
+/// The Mainline DHT (docs/PROTOCOL.md §35): `listen` on a Public node publishes its
+/// signed advert and announces its principal; every command resolves `stacks:` through it.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DhtOpts {
+    /// Join the Mainline DHT through these bootstrap nodes (`HOST:PORT,…`: a private or
+    /// local DHT).
+    #[arg(
+        long = "dht-bootstrap",
+        value_name = "HOST:PORT,...",
+        value_delimiter = ','
+    )]
+    pub dht_bootstrap: Vec<String>,
+    /// Join the public Mainline DHT (its usual bootstrap nodes).
+    #[arg(long)]
+    pub dht: bool,
+    /// Keep the verified adverts found in this file across runs (the freshest per node key).
+    #[arg(long, value_name = "FILE")]
+    pub advert_cache: Option<PathBuf>,
 }
 
 /// The listeners of `listen`: a TCP address, a WebSocket port, a WSS port.
@@ -242,15 +272,16 @@ enum Cmd {
         #[command(flatten)]
         peer: PeerOpts,
     },
-    /// Finds a principal's locator through PX-1, asking the given peers.
+    /// Finds a principal through the resolver chain (cache, PX-1, mDNS, DHT, BNS), says
+    /// which step answered and how long each took, then dials to verify who is there.
     #[command(
-        after_help = "Example:\n  snap2p resolve stacks:SP2J6ZY48GV1EZ5V2V5RB9MP66SW86PYKKNRV9EJ7 --via 127.0.0.1:9000"
+        after_help = "Examples:\n  snap2p resolve stacks:SP2J6ZY48GV1EZ5V2V5RB9MP66SW86PYKKNRV9EJ7 --via 127.0.0.1:9000\n  snap2p resolve stacks:SP2J… --dht-bootstrap 127.0.0.1:6881 --json\n  snap2p resolve stacks:SP2J… --dht --steps cache,dht --no-dial"
     )]
     Resolve {
         /// `stacks:SP…` (the `stacks:` prefix is optional).
         principal: String,
-        /// Bootstrap peers to connect to and ask (repeatable).
-        #[arg(long = "via", value_name = "LOCATOR", required = true)]
+        /// Peers to connect to first, so the PX-1 step can ask them (repeatable).
+        #[arg(long = "via", value_name = "LOCATOR")]
         via: Vec<String>,
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 15)]
@@ -258,6 +289,17 @@ enum Cmd {
         /// Also trust this PEM file's root certificate(s) for `wss://` (repeatable).
         #[arg(long = "tls-root", value_name = "FILE")]
         tls_root: Vec<PathBuf>,
+        /// The chain's steps, in order (default: cache,px-1,mdns,dht,bns).
+        #[arg(long, value_name = "STEP,...", value_delimiter = ',')]
+        steps: Vec<String>,
+        /// Only resolve: do not dial the locators found.
+        #[arg(long)]
+        no_dial: bool,
+        #[command(flatten)]
+        dht: DhtOpts,
+        /// Run mDNS for the chain's `mdns` step (peers on this link).
+        #[arg(long)]
+        mdns: bool,
     },
     /// Signs in interactively: create, restore from a recovery phrase, or unlock a wallet.
     #[command(
@@ -322,7 +364,22 @@ fn main() -> ExitCode {
                 via,
                 timeout,
                 tls_root,
-            } => net::resolve(&g, &principal, &via, timeout, tls_root).await,
+                steps,
+                no_dial,
+                dht,
+                mdns,
+            } => {
+                let o = net::ResolveOpts {
+                    via,
+                    timeout,
+                    tls_root,
+                    steps,
+                    no_dial,
+                    dht,
+                    mdns,
+                };
+                net::resolve(&g, &principal, &o).await
+            }
             Cmd::Relay(r) => net::relay(&g, &r).await,
             Cmd::Signin => wallet::signin(&g),
             Cmd::Wallet(w) => wallet::run(&g, w),

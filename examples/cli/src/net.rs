@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use snap2p::discovery::bns::{Bns, BnsConfig};
+use snap2p::discovery::mdns::{Mdns, MdnsConfig};
+use snap2p::discovery::{DhtConfig, ResolverConfig, StepOutcome};
 use snap2p::identity::PRINCIPAL_PREFIX;
 use snap2p::policy::parse_invite_token;
 use snap2p::relay::{Relay, RelayAdmission, RelayConfig, RelayLimits};
@@ -58,30 +61,7 @@ fn visibility(v: Vis) -> Visibility {
     }
 }
 
-/// Builds the peer: identity (`-w` or ephemeral), visibility, allowlist and alias.
-pub async fn build_peer(g: &Global, opts: &PeerOpts) -> R<Peer> {
-    build_peer_tls(g, opts, None, &[]).await
-}
-
-/// [`build_peer`], with the certificate and key a `wss://` listener presents and the
-/// locators it advertises besides its listeners' (`listen --advertise`).
-pub async fn build_peer_tls(
-    g: &Global,
-    opts: &PeerOpts,
-    tls_identity: Option<(&Path, &Path)>,
-    advertise: &[String],
-) -> R<Peer> {
-    build_peer_with(
-        g,
-        opts,
-        tls_identity,
-        advertise,
-        Relay::new(RelayConfig::default()),
-    )
-    .await
-}
-
-/// [`build_peer_tls`] with a given relay module (`snap2p relay` serves; others only use
+/// Builds the peer of a command from its options, with a given relay module (`snap2p relay` serves; others only use
 /// relays).
 async fn build_peer_with(
     g: &Global,
@@ -89,6 +69,21 @@ async fn build_peer_with(
     tls_identity: Option<(&Path, &Path)>,
     advertise: &[String],
     relay: Arc<Relay>,
+) -> R<Peer> {
+    build_peer_for(g, opts, tls_identity, advertise, relay, false, &[]).await
+}
+
+/// [`build_peer_with`]; `publish`: a Public peer on a DHT publishes its advert (`listen`);
+/// `steps`: the resolver chain's steps (empty: the default chain).
+#[allow(clippy::too_many_arguments)]
+async fn build_peer_for(
+    g: &Global,
+    opts: &PeerOpts,
+    tls_identity: Option<(&Path, &Path)>,
+    advertise: &[String],
+    relay: Arc<Relay>,
+    publish: bool,
+    steps: &[String],
 ) -> R<Peer> {
     let (signer, wallet_id) = crate::wallet::signer(g)?;
     let mut cfg = PeerConfig::default().with_visibility(visibility(opts.visibility));
@@ -102,12 +97,33 @@ async fn build_peer_with(
     // would refuse everyone, so the gate follows whether an allowlist was given.
     cfg.allowlist_gate = Some(!cfg.allowlist.is_empty());
     crate::permit::configure(&mut cfg, &opts.permit)?;
+    if opts.dht.dht || !opts.dht.dht_bootstrap.is_empty() {
+        let mut d = DhtConfig::default().with_publish(publish && opts.visibility == Vis::Public);
+        if !opts.dht.dht_bootstrap.is_empty() {
+            d = d.with_bootstrap(opts.dht.dht_bootstrap.iter().cloned());
+        }
+        if let Some(f) = &opts.dht.advert_cache {
+            d = d.with_cache_path(f);
+        }
+        cfg.dht = Some(d);
+    }
+    if !steps.is_empty() {
+        let names: Vec<&str> = steps.iter().map(String::as_str).collect();
+        cfg.resolver = ResolverConfig::only(&names);
+    }
     if let Some(a) = &opts.alias {
         cfg.alias = Some((a.clone(), a.clone()));
     } else if let Some(e) = alias_for(g, wallet_id.as_deref())? {
         cfg.alias = Some((e.alias, e.display_name));
     }
     let mut builder = Peer::builder(cfg).signer(signer).relay(relay);
+    if opts.mdns {
+        builder = builder.mdns(Mdns::start(MdnsConfig::default())?);
+    }
+    if !opts.bns.is_empty() {
+        let providers = BnsConfig::with_providers(opts.bns.iter().cloned());
+        builder = builder.bns(Arc::new(Bns::http(&providers)?));
+    }
     // The core's WebSocket transport with this run's roots and certificate; it replaces
     // the default one (same transport, no extra roots, no certificate).
     let roots: Vec<&Path> = opts.tls_root.iter().map(PathBuf::as_path).collect();
@@ -115,7 +131,18 @@ async fn build_peer_with(
     if let Some(ws) = WsConfig::from_pem_files(cert, key, &roots)? {
         builder = builder.transport(Arc::new(WsTransport::new(ws)?));
     }
-    builder.build().await
+    let peer = builder.build().await?;
+    // A broken or hand-edited advert cache is not fatal (the core starts without it or
+    // without the bad entries): say so.
+    if let Some(e) = peer.advert_cache().load_problem() {
+        event(
+            g,
+            "advert_cache_problem",
+            format!("warning: {e}"),
+            json!({"error": crate::out::error_json(&e)}),
+        );
+    }
+    Ok(peer)
 }
 
 /// `alias (stacks:SP…)` once the peer's AliasCard arrived (it follows AUTH_OK, so give
@@ -184,6 +211,50 @@ async fn connect(
     }
 }
 
+/// A Public peer on a DHT: publishes its advert once now (the core republishes it on its
+/// own) and says so; a Private or Stealth one says it does not publish.
+async fn publish_to_dht(g: &Global, peer: &Peer) {
+    let Some(dht) = peer.dht() else { return };
+    if peer.visibility() != Visibility::Public {
+        event(
+            g,
+            "dht_not_publishing",
+            "DHT: not publishing (Private and Stealth nodes never publish)",
+            json!({"visibility": format!("{:?}", peer.visibility()).to_lowercase()}),
+        );
+        return;
+    }
+    dht.bootstrapped(Duration::from_secs(10)).await;
+    match peer.publish_advert().await {
+        Ok(r) => event(
+            g,
+            "dht_published",
+            format!(
+                "DHT: published advert seq {} ({} bytes, {} locators) to {} nodes{} in {} ms",
+                r.advert.seq,
+                r.advert_len,
+                r.advert.locators.len(),
+                r.stored_at,
+                if r.announced {
+                    ", principal announced"
+                } else {
+                    ""
+                },
+                r.duration.as_millis()
+            ),
+            json!({"seq": r.advert.seq, "bytes": r.advert_len, "stored_at": r.stored_at,
+                   "announced": r.announced, "ms": r.duration.as_secs_f64() * 1000.0,
+                   "node_key": hex::encode(r.advert.node_key()),
+                   "dht_addr": dht.local_addr().to_string(),
+                   "locators": r.advert.locators.iter().map(|l| l.to_string()).collect::<Vec<_>>()}),
+        ),
+        Err(e) => note(
+            g,
+            format!("* DHT: publish failed ({e}); retrying in the background"),
+        ),
+    }
+}
+
 fn whoami(g: &Global, peer: &Peer) {
     let alias = peer.alias().map(|c| c.alias);
     note(
@@ -212,7 +283,16 @@ pub async fn listen(
     invites_file: Option<PathBuf>,
     invite_ttl: i64,
 ) -> R<()> {
-    let peer = build_peer_tls(g, opts, listen.web.tls_identity(), &listen.advertise).await?;
+    let peer = build_peer_for(
+        g,
+        opts,
+        listen.web.tls_identity(),
+        &listen.advertise,
+        Relay::new(RelayConfig::default()),
+        true,
+        &[],
+    )
+    .await?;
     let alias = peer.alias().map(|c| c.alias);
     // One line per listener (TCP, ws, wss), each with its transport's locator.
     let mut first = None;
@@ -244,6 +324,23 @@ pub async fn listen(
     let Some(local) = first else {
         return Err(err(ErrorCode::InvalidArgument, "nothing to listen on"));
     };
+    publish_to_dht(g, &peer).await;
+    if opts.mdns {
+        let announcing = peer.visibility() == Visibility::Public;
+        event(
+            g,
+            "mdns",
+            if announcing {
+                "Announcing on the LAN over mDNS (_snap2p._tcp.local.)".to_string()
+            } else {
+                format!(
+                    "mDNS: resolving only ({:?} nodes never announce)",
+                    peer.visibility()
+                )
+            },
+            json!({"announcing": announcing}),
+        );
+    }
     for loc in &peer.config().external_locators {
         event(
             g,
@@ -703,48 +800,163 @@ fn readline_loop(
 // ---------------------------------------------------------------------------------------
 // resolve
 
-pub async fn resolve(
-    g: &Global,
-    principal: &str,
-    via: &[String],
-    timeout: u64,
-    tls_root: Vec<PathBuf>,
-) -> R<()> {
+/// `snap2p resolve`'s options.
+pub struct ResolveOpts {
+    pub via: Vec<String>,
+    pub timeout: u64,
+    pub tls_root: Vec<PathBuf>,
+    pub steps: Vec<String>,
+    pub no_dial: bool,
+    pub dht: crate::DhtOpts,
+    /// The chain's mDNS step (`--mdns`).
+    pub mdns: bool,
+}
+
+fn step_json(s: &snap2p::discovery::StepReport) -> serde_json::Value {
+    let mut v = json!({
+        "step": s.name,
+        "outcome": s.outcome.as_str(),
+        "ms": s.duration.as_secs_f64() * 1000.0,
+    });
+    match &s.outcome {
+        StepOutcome::Found(n) => v["count"] = json!(n),
+        StepOutcome::Failed(e) => v["error"] = crate::out::error_json(e),
+        _ => {}
+    }
+    v
+}
+
+fn step_text(s: &snap2p::discovery::StepReport) -> String {
+    let ms = s.duration.as_secs_f64() * 1000.0;
+    let what = match &s.outcome {
+        StepOutcome::Found(n) => format!("found {n} locator{}", if *n == 1 { "" } else { "s" }),
+        StepOutcome::NotFound => "nothing".into(),
+        StepOutcome::Failed(e) => format!("{}: {}", e.code, e.reason()),
+        StepOutcome::Skipped => "skipped (not configured)".into(),
+    };
+    format!("  {:<6} {:>9.1} ms  {what}", s.name, ms)
+}
+
+pub async fn resolve(g: &Global, principal: &str, o: &ResolveOpts) -> R<()> {
     let target = parse_principal(principal)?;
-    let peer = build_peer(
+    let opts = PeerOpts {
+        visibility: Vis::Public,
+        allow: Vec::new(),
+        alias: None,
+        tls_root: o.tls_root.clone(),
+        permit: Default::default(),
+        relay: Vec::new(),
+        mdns: o.mdns,
+        bns: Vec::new(),
+        dht: o.dht.clone(),
+    };
+    let peer = build_peer_for(
         g,
-        &PeerOpts {
-            visibility: Vis::Public,
-            allow: Vec::new(),
-            alias: None,
-            tls_root,
-            permit: Default::default(),
-            relay: Vec::new(),
-        },
+        &opts,
+        None,
+        &[],
+        Relay::new(RelayConfig::default()),
+        false,
+        &o.steps,
     )
     .await?;
-    let d = DialOpts {
-        invite: None,
-        via: via.to_vec(),
-        timeout,
-        grant: Vec::new(),
-        punch: false,
+    let work = async {
+        for v in &o.via {
+            match peer.dial(v).await {
+                Ok(c) => note(
+                    g,
+                    format!("* connected to {} via {v} (for PX-1)", c.remote_principal()),
+                ),
+                Err(e) => note(g, format!("* {v}: {e}")),
+            }
+        }
+        let report = peer.resolve(&target).await;
+        let answered = report.answered_by.clone();
+        let locs: Vec<String> = report.locators.iter().map(|l| l.to_string()).collect();
+        let ms = report.duration.as_secs_f64() * 1000.0;
+        let mut text = match &answered {
+            Some(step) => format!(
+                "{target}: {} ({step} answered in {ms:.1} ms)",
+                locs.join(", ")
+            ),
+            None => format!("{target}: not found ({ms:.1} ms)"),
+        };
+        for s in &report.steps {
+            text.push('\n');
+            text.push_str(&step_text(s));
+        }
+        event(
+            g,
+            "resolve",
+            text,
+            json!({"principal": target.to_string(), "answered_by": answered, "locators": locs,
+                   "ms": ms, "steps": report.steps.iter().map(step_json).collect::<Vec<_>>()}),
+        );
+        if answered.is_none() {
+            return Err(report.error());
+        }
+        if o.no_dial {
+            return Ok(());
+        }
+        // Locators are hints until the dial proves who is there (AUTH, expect = target).
+        let conn = snap2p::protocol::dial_hints(
+            &peer.handle(),
+            &target,
+            &report.locators,
+            DialOptions::default(),
+        )
+        .await?;
+        let (name, alias) = peer_name(&conn).await;
+        let addr = conn
+            .remote_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        event(
+            g,
+            "resolved",
+            format!("{target} is at {addr} (verified by authenticating as {name})"),
+            json!({"principal": target.to_string(), "locator": addr, "alias": alias,
+                   "verified": true, "step": answered}),
+        );
+        // AUTH proved the node key: fetch its signed advert (every transport it listens
+        // on) into the advert cache, so the next resolve answers from it.
+        if let (Some(dht), Some(key)) = (peer.dht(), conn.info().remote_node_key) {
+            let found = dht.lookup_advert(&key, Some(&target)).await?;
+            for e in &found.rejected {
+                note(g, format!("* DHT record refused: {e}"));
+            }
+            if let Some(ad) = found.advert {
+                event(
+                    g,
+                    "advert",
+                    format!(
+                        "Signed advert of {target}: seq {}, expires {}, {}",
+                        ad.seq,
+                        snap2p::identity::rfc3339(ad.expires_at),
+                        ad.locators
+                            .iter()
+                            .map(|l| l.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    json!({"principal": target.to_string(), "seq": ad.seq,
+                           "node_key": hex::encode(ad.node_key()), "expires_at": ad.expires_at,
+                           "fetched": found.fetched,
+                           "locators": ad.locators.iter().map(|l| l.to_string()).collect::<Vec<_>>()}),
+                );
+            }
+        }
+        Ok(())
     };
-    // PX-1 gives routing hints only; the dial that follows proves who is there.
-    let conn = connect(g, &peer, &target.to_string(), &d, &[]).await?;
-    let (name, alias) = peer_name(&conn).await;
-    let addr = conn
-        .remote_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    event(
-        g,
-        "resolved",
-        format!("{target} is at {addr} (verified by authenticating as {name})"),
-        json!({"principal": target.to_string(), "locator": addr, "alias": alias, "verified": true}),
-    );
+    let r = match tokio::time::timeout(Duration::from_secs(o.timeout), work).await {
+        Ok(r) => r,
+        Err(_) => Err(err(
+            ErrorCode::Timeout,
+            format!("{target} not resolved within {}s", o.timeout),
+        )),
+    };
     peer.close().await;
-    Ok(())
+    r
 }
 
 // ---------------------------------------------------------------------------------------
@@ -829,6 +1041,10 @@ pub struct RelayOpts {
     /// RESERVE and CONNECT requests per principal per minute (0: no limit).
     #[arg(long, default_value_t = RelayLimits::default().requests_per_min)]
     pub requests_per_min: u32,
+    /// Keep every circuit on the streams of the two sessions (no spliced connections,
+    /// PROTOCOL.md §32.3): for relays whose port only carries sessions.
+    #[arg(long)]
+    pub no_splice: bool,
     #[command(flatten)]
     pub peer: PeerOpts,
 }
@@ -856,6 +1072,7 @@ pub async fn relay(g: &Global, r: &RelayOpts) -> R<()> {
             circuit_max_duration: Duration::from_secs(r.circuit_secs),
             requests_per_min: r.requests_per_min,
         },
+        splice: !r.no_splice,
     });
     let peer = build_peer_with(g, &r.peer, r.web.tls_identity(), &[], module.clone()).await?;
     let addrs = r.web.locators(r.addr.as_deref());
@@ -907,6 +1124,7 @@ pub async fn relay(g: &Global, r: &RelayOpts) -> R<()> {
                         ),
                         json!({"reservations": now.reservations, "circuits": now.circuits,
                                "circuits_total": now.circuits_total,
+                               "spliced_total": now.spliced_total,
                                "bytes_forwarded": now.bytes_forwarded, "refused": now.refused}),
                     );
                     last = now;

@@ -164,7 +164,7 @@ async function relays(): Promise<void> {
   const direct: Connection = await open.holePunch(conn);
   const path: string = direct.stats().transport;
   const st: RelayStats = relay.relayStats();
-  console.log(res[0].relay, res[0].active, observed, path, st.circuits, st.circuitsTotal, st.bytesForwarded, st.refused);
+  console.log(res[0].relay, res[0].active, observed, path, st.circuits, st.circuitsTotal, st.splicedTotal, st.bytesForwarded, st.refused);
   await Promise.all([relay.close(), open.close(), nat.close()]);
 }
 

@@ -37,7 +37,7 @@ final class RelayTests: XCTestCase {
             XCTAssertTrue(b.listenLocators().contains(bLocator), "\(b.listenLocators())")
             XCTAssertEqual(relay.relayStats().reservations, 1)
             // B does not serve: its own relay counters stay at zero.
-            XCTAssertEqual(b.relayStats(), RelayStats(reservations: 0, circuits: 0, circuitsTotal: 0, bytesForwarded: 0, refused: 0))
+            XCTAssertEqual(b.relayStats(), RelayStats(reservations: 0, circuits: 0, circuitsTotal: 0, splicedTotal: 0, bytesForwarded: 0, refused: 0))
 
             // B: the relayed session first, then the direct one; one echoed stream on each.
             let bSide = Task { () throws -> [String] in
@@ -62,6 +62,7 @@ final class RelayTests: XCTestCase {
             }
             XCTAssertEqual(stats.circuits, 1, "\(stats)")
             XCTAssertEqual(stats.circuitsTotal, 1, "\(stats)")
+            XCTAssertEqual(stats.splicedTotal, 1, "spliced by default (PROTOCOL.md §32.3): \(stats)")
             XCTAssertGreaterThanOrEqual(stats.bytesForwarded, 2 << 20, "\(stats)")
             XCTAssertLessThan(stats.bytesForwarded, 3 << 20, "\(stats)")
 

@@ -47,7 +47,7 @@ class RelayTest {
         assertTrue(bLocator in b.listenLocators(), "${b.listenLocators()}")
         assertEquals(1uL, relay.relayStats().reservations)
         // B does not serve: its own relay counters stay at zero.
-        assertEquals(RelayStats(0uL, 0uL, 0uL, 0uL, 0uL), b.relayStats())
+        assertEquals(RelayStats(0uL, 0uL, 0uL, 0uL, 0uL, 0uL), b.relayStats())
 
         // B: the relayed session first, then the direct one; one echoed stream on each.
         val bSide = async {
@@ -72,6 +72,7 @@ class RelayTest {
         }
         assertEquals(1uL, stats.circuits, "$stats")
         assertEquals(1uL, stats.circuitsTotal, "$stats")
+        assertEquals(1uL, stats.splicedTotal, "spliced by default (PROTOCOL.md §32.3): $stats")
         assertTrue(stats.bytesForwarded >= (2uL shl 20), "$stats")
         assertTrue(stats.bytesForwarded < (3uL shl 20), "$stats")
 
