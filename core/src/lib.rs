@@ -64,6 +64,7 @@ pub use peer::{Peer, PeerBuilder, PeerConfig, Role};
 pub use policy::{Invite, Visibility};
 pub use protocol::{DialOptions, Discovery, PeerHandle, ProtocolHandler};
 pub use session::{Connection, ConnectionStats, SessionLimits, Stream, WriteBuf};
+pub use wire::profile::WireProfile;
 
 /// Current unix time in seconds.
 pub fn unix_now() -> i64 {
