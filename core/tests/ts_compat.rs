@@ -9,116 +9,15 @@
 //! package of it): this recording and the buffer-bug peer of `ts_compat_buffer.rs` are the
 //! evidence.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::BytesMut;
-use serde_json::Value;
-use snap2p::testing::{session_config, Pair};
-use snap2p::unstable::{
-    secure_channel, Clock, FixedRandomness, ReadOutcome, Session, SessionConfig,
-};
-use snap2p::{ErrorCode, NodeKey, Principal, WireProfile};
+use snap2p::testing::Pair;
+use snap2p::unstable::{secure_channel, Session};
+use snap2p::{ErrorCode, WireProfile};
 
-fn vector() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/ts-session.json");
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn hx(v: &Value) -> Vec<u8> {
-    hex::decode(v.as_str().unwrap_or_else(|| panic!("not a string: {v}"))).unwrap()
-}
-
-fn h32(v: &Value) -> [u8; 32] {
-    hx(v).try_into().unwrap()
-}
-
-/// The recorded clock: the HELLOs' `ts` (both sides sent the same second).
-fn recorded_unix(v: &Value) -> i64 {
-    v["frames"][3]["cbor_json"]["ts"].as_i64().unwrap()
-}
-
-/// The session config of `side` ("dialer" or "listener") with the recorded keys,
-/// randomness (ephemeral, HELLO nonce, session id) and clock.
-fn config(v: &Value, side: &str, profile: WireProfile, base: Instant) -> SessionConfig {
-    let p = &v["peers"][side];
-    let initiator = side == "dialer";
-    let node = NodeKey::from_seed(h32(&p["node_key_ed25519"]["private_seed_hex"]));
-    assert_eq!(node.public(), h32(&p["node_key_ed25519"]["public_hex"]));
-    assert_eq!(
-        node.x25519_public(),
-        h32(&p["noise_static_x25519"]["public_hex"])
-    );
-    let att = hx(&p["attestation"]["wire_cbor_hex"]);
-    let principal = Principal::parse(p["principal"].as_str().unwrap()).unwrap();
-    let clock = Clock {
-        base,
-        base_unix: recorded_unix(v),
-    };
-    let mut cfg = session_config(&node, Arc::new(att), principal, initiator, clock);
-    let hello = if initiator { 3 } else { 4 };
-    cfg.fixed = Some(FixedRandomness {
-        ephemeral: h32(&p["noise_ephemeral_x25519"]["private_hex"]),
-        hello_nonce: h32(&v["frames"][hello]["cbor_json"]["n"]["$bytes"]),
-        session_id: h32(&v["application"]["session_id_hex"]),
-        knock_nonce: [0; 16],
-    });
-    cfg.profile = profile;
-    cfg
-}
-
-/// The wire bytes of the recorded frames `idx`, concatenated.
-fn frames(v: &Value, idx: &[usize]) -> Vec<u8> {
-    idx.iter()
-        .flat_map(|&i| hx(&v["frames"][i]["wire_hex"]))
-        .collect()
-}
-
-fn feed(s: &mut Session, bytes: &[u8], now: Instant) {
-    let mut buf = BytesMut::from(bytes);
-    s.handle_input(&mut buf, now);
-    assert!(s.error().is_none(), "{:?}", s.error());
-    assert!(buf.is_empty(), "a partial frame is left");
-}
-
-/// What the session writes now (timers due at `now` run first).
-fn out(s: &mut Session, now: Instant) -> Vec<u8> {
-    if s.poll_timeout().is_some_and(|t| t <= now) {
-        s.handle_timeout(now);
-    }
-    let mut o = Vec::new();
-    s.poll_transmit(now, &mut o, 1 << 20);
-    o
-}
-
-/// Asserts the session wrote exactly the recorded frames `idx` (named for the message).
-#[track_caller]
-fn expect(v: &Value, s: &mut Session, now: Instant, idx: &[usize]) {
-    let got = out(s, now);
-    let want = frames(v, idx);
-    assert_eq!(
-        hex::encode(&got),
-        hex::encode(&want),
-        "frames {idx:?} ({:?})",
-        idx.iter()
-            .map(|&i| v["frames"][i]["message_type"]
-                .as_str()
-                .or(v["frames"][i]["kind"].as_str())
-                .unwrap_or("?"))
-            .collect::<Vec<_>>()
-    );
-}
-
-fn read_all(s: &mut Session, id: u64) -> (Vec<u8>, bool) {
-    let mut data = Vec::new();
-    loop {
-        match s.read(id, 1 << 20).unwrap() {
-            ReadOutcome::Data(d) => data.extend_from_slice(&d),
-            ReadOutcome::Finished => return (data, true),
-            ReadOutcome::Blocked => return (data, false),
-        }
-    }
-}
+mod ts_vector;
+use ts_vector::*;
 
 /// snap2p as the dialer: every frame the TypeScript dialer sent, from the TypeScript
 /// listener's recorded frames, byte for byte; the echo arrives.
@@ -363,4 +262,25 @@ fn ts_profile_pair_establishes_without_capabilities() {
         now,
     );
     assert!(!p.a.info().remote_capabilities.is_empty());
+}
+
+/// A TypeScript-profile dialer closed while it still holds (before the listener's first
+/// frame) ends at once and sends nothing behind its AUTH_OK.
+#[test]
+fn close_while_holding_sends_nothing() {
+    let v = vector();
+    let now = Instant::now();
+    let mut s = Session::new(config(&v, "dialer", WireProfile::TypeScript, now), now).unwrap();
+    out(&mut s, now);
+    feed(&mut s, &frames(&v, &[1]), now);
+    out(&mut s, now);
+    feed(&mut s, &frames(&v, &[4]), now);
+    out(&mut s, now);
+    feed(&mut s, &frames(&v, &[6, 7]), now);
+    expect(&v, &mut s, now, &[8]);
+    assert!(s.holding_after_auth_ok());
+    s.close(now, ErrorCode::Ok, "bye");
+    assert!(s.wants_transmit());
+    assert!(out(&mut s, now).is_empty());
+    assert!(s.is_closed());
 }

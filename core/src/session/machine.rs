@@ -758,6 +758,8 @@ impl Session {
     pub fn wants_transmit(&self) -> bool {
         !self.out_plain.is_empty()
             || matches!(self.phase, Phase::Closing)
+            // A close asked for while holding ends at the next transmit (nothing is sent).
+            || (self.held && self.close_requested.is_some() && self.error.is_none())
             || (self.transport.is_some()
                 && !self.held
                 && self.error.is_none()
