@@ -108,6 +108,11 @@ export interface PeerOptions {
   /** A host-side signer to sign with. */
   signer?: HostSigner;
   visibility?: Visibility;
+  /**
+   * `'ts'`: speak the TypeScript SNaP2P implementation's wire for `listen` and `dial`
+   * (docs/PROTOCOL.md §12; a listener speaks one profile); `'standard'` (default).
+   */
+  compat?: 'ts' | 'standard';
   /** Principals let in by Private and Stealth peers. */
   allowlist?: string[];
   allowlistGate?: boolean;

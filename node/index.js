@@ -774,6 +774,7 @@ class EventSubscription {
 
 const PEER_OPTIONS = [
   'visibility',
+  'compat',
   'allowlist',
   'allowlistGate',
   'networks',
@@ -850,6 +851,7 @@ function nativePeerOptions(options) {
   }
   for (const key of [
     'visibility',
+    'compat',
     'networks',
     'network',
     'alias',

@@ -104,6 +104,11 @@ pub struct PeerOptions {
     /// reservation, `dial("relay://HOST:PORT/SP…")` to reach a peer through one).
     #[uniffi(default)]
     pub relay: Option<RelayOptions>,
+    /// `"ts"`: speak the TypeScript SNaP2P implementation's wire for `listen` and `dial`
+    /// (docs/PROTOCOL.md §12; a listener speaks one profile); `"standard"` or absent: the
+    /// standard profile.
+    #[uniffi(default)]
+    pub compat: Option<String>,
 }
 
 /// The core's WebSocket transport with these TLS files, as `snap2p listen --tls-cert
@@ -170,6 +175,9 @@ impl Peer {
         let mut config = PeerConfig::default();
         if let Some(v) = options.visibility {
             config.visibility = v.into();
+        }
+        if let Some(p) = &options.compat {
+            config.profile = snap2p::host::parse_profile(p)?;
         }
         config.allowlist = options
             .allowlist

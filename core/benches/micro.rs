@@ -253,6 +253,7 @@ fn session(
         alias_card: None,
         clock: Clock::system(),
         fixed: None,
+        profile: Default::default(),
     };
     Session::new(cfg, now).unwrap()
 }

@@ -2,11 +2,12 @@
 //! Kotlin and Swift), in its own process. Test-only: the user tool is examples/cli.
 //!
 //! `echo_peer [--listen ADDR] [--visibility public|private|stealth] [--allow PRINCIPAL]…
-//!            [--open-invites]`
+//!            [--open-invites] [--compat ts]`
 //!
 //! Listens on ADDR (default `127.0.0.1:0`) and prints one line,
 //! `READY <addr> <principal> <invite hex|->` (an invite only for a stealth listener).
 //! `--open-invites` turns the stealth allowlist gate off, so any invited principal gets in.
+//! `--compat ts` listens in the TypeScript wire profile (docs/PROTOCOL.md §12).
 //! A stream labelled `sha256` gets back the 32-byte SHA-256 of everything sent on it, one
 //! labelled `sha256-hex` the same digest as 64 hex characters; any other stream is echoed
 //! chunk by chunk. It serves until its standard input closes (the test ends or dies).
@@ -22,6 +23,7 @@ struct Options {
     visibility: Visibility,
     allow: Vec<String>,
     open_invites: bool,
+    profile: snap2p::WireProfile,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -30,6 +32,7 @@ fn parse_args() -> Result<Options, String> {
         visibility: Visibility::Public,
         allow: Vec::new(),
         open_invites: false,
+        profile: snap2p::WireProfile::Standard,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -41,6 +44,7 @@ fn parse_args() -> Result<Options, String> {
             }
             "--allow" => o.allow.push(value()?),
             "--open-invites" => o.open_invites = true,
+            "--compat" => o.profile = value()?.parse().map_err(|e| format!("--compat: {e}"))?,
             _ => return Err(format!("unknown argument {a}")),
         }
     }
@@ -84,10 +88,12 @@ async fn serve_connection(conn: Connection) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let o = parse_args().unwrap_or_else(|e| {
-        eprintln!("echo_peer: {e}\nusage: echo_peer [--listen ADDR] [--visibility V] [--allow P]… [--open-invites]");
+        eprintln!("echo_peer: {e}\nusage: echo_peer [--listen ADDR] [--visibility V] [--allow P]… [--open-invites] [--compat ts]");
         std::process::exit(2)
     });
-    let mut config = PeerConfig::default().with_visibility(o.visibility);
+    let mut config = PeerConfig::default()
+        .with_visibility(o.visibility)
+        .with_profile(o.profile);
     for p in &o.allow {
         config.allowlist.push(p.parse()?);
     }

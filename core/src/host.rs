@@ -231,6 +231,12 @@ pub fn visibility_name(v: Visibility) -> &'static str {
     v.name()
 }
 
+/// Parses a wire profile: `"standard"` or `"ts"` (the TypeScript implementation's wire,
+/// PROTOCOL.md §12), the spelling of every binding's `compat` option.
+pub fn parse_profile(s: &str) -> Result<crate::WireProfile, Error> {
+    s.parse()
+}
+
 /// Parses a Stacks network: `"mainnet"` or `"testnet"`.
 pub fn parse_network(s: &str) -> Result<Network, Error> {
     s.parse()

@@ -83,6 +83,7 @@ pub use policy::{Invite, Visibility};
 #[cfg(feature = "runtime")]
 pub use protocol::{DialOptions, Discovery, PeerHandle, ProtocolHandler};
 pub use session::SessionLimits;
+pub use wire::profile::WireProfile;
 #[cfg(feature = "runtime")]
 pub use session::{Connection, ConnectionStats, Stream, WriteBuf};
 

@@ -56,6 +56,7 @@ use crate::session::{
 };
 use crate::transport::{BoxFuture, Connected, Incoming, Io, Listener, TcpTransport, Transports};
 use crate::wire::message::caps;
+use crate::wire::profile::WireProfile;
 
 /// Implementation profiles (spec §1.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -135,6 +136,10 @@ pub struct PeerConfig {
     /// principal (PROTOCOL.md §35). `None` (default): no DHT.
     #[cfg(feature = "dht")]
     pub dht: Option<crate::discovery::DhtConfig>,
+    /// The wire profile of `listen` and `dial` unless a dial's options or
+    /// [`Peer::listen_with_profile`] say otherwise: standard, or the TypeScript SNaP2P
+    /// implementation's (PROTOCOL.md §12; one port per profile).
+    pub profile: WireProfile,
 }
 
 impl Default for PeerConfig {
@@ -165,6 +170,7 @@ impl Default for PeerConfig {
             resolver: crate::discovery::ResolverConfig::default(),
             #[cfg(feature = "dht")]
             dht: None,
+            profile: WireProfile::Standard,
         }
     }
 }
@@ -218,6 +224,12 @@ impl PeerConfig {
 
     pub fn with_preauth_rate_per_min(mut self, rate: u32) -> Self {
         self.preauth_rate_per_min = Some(rate);
+        self
+    }
+
+    /// Speak this wire profile by default (PROTOCOL.md §12).
+    pub fn with_profile(mut self, profile: WireProfile) -> Self {
+        self.profile = profile;
         self
     }
 
@@ -812,11 +824,22 @@ impl Peer {
         &self,
         initiator: bool,
         opts: &DialOptions,
+        profile: WireProfile,
     ) -> Result<SessionConfig, Error> {
+        let attestation = self.attestation().await?;
+        if profile.is_typescript()
+            && NodeKeyAttestation::decode(&attestation)?.form != crate::SignatureForm::Digest
+        {
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                "the TypeScript profile needs a digest-form attestation, and this peer's \
+                 signer signs Stacks messages (PROTOCOL.md §12.1)",
+            ));
+        }
         Ok(SessionConfig {
             initiator,
             node_key: self.inner.node_key.clone(),
-            attestation: self.attestation().await?,
+            attestation,
             principal: self.inner.principal.clone(),
             visibility: self.inner.config.visibility,
             policy: if initiator {
@@ -834,6 +857,7 @@ impl Peer {
             alias_card: self.alias_bytes(),
             clock: Clock::system(),
             fixed: None,
+            profile,
         })
     }
 
@@ -980,6 +1004,18 @@ impl Peer {
     /// another transport. Returns the bound socket address; [`Peer::listen_locators`] gives
     /// the full locators. Authenticated sessions arrive through [`Peer::accept`].
     pub async fn listen(&self, addr: &str) -> Result<SocketAddr, Error> {
+        self.listen_with_profile(addr, self.inner.config.profile)
+            .await
+    }
+
+    /// [`Peer::listen`] in a given wire profile: a listener speaks one profile, because it
+    /// cannot tell a TypeScript dialer from a standard one before it must answer
+    /// (PROTOCOL.md §12.2); listen on one port per profile to serve both.
+    pub async fn listen_with_profile(
+        &self,
+        addr: &str,
+        profile: WireProfile,
+    ) -> Result<SocketAddr, Error> {
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(Error::new(ErrorCode::ConnectionClosed, "peer is closed"));
         }
@@ -1004,7 +1040,7 @@ impl Peer {
                 )
             })?,
         };
-        let task = tokio::spawn(accept_loop(listener, self.downgrade()));
+        let task = tokio::spawn(accept_loop(listener, self.downgrade(), profile));
         self.inner.listeners.lock().unwrap().push((local, task));
         // Peers connected before this listener learn it (PX-1 pushes it again).
         if let Some(router) = &self.inner.router {
@@ -1326,7 +1362,8 @@ impl Peer {
         };
         // Boxed: a dial's future is held until its task is joined (tokio keeps a finished
         // task's cell, sized by the future, until then), and these two made it 4.6 KB.
-        let cfg = Box::pin(self.session_config(true, opts))
+        let profile = opts.profile.unwrap_or(self.inner.config.profile);
+        let cfg = Box::pin(self.session_config(true, opts, profile))
             .await
             .map_err(HandshakeFailure::answered)?;
         Box::pin(self.run_session(cfg, connected.io, path, None)).await
@@ -1514,7 +1551,7 @@ impl PeerOps for WeakPeer {
 
 /// Accepts inbound byte streams of one listener, whatever its transport, and runs each
 /// through admission control (`crate::admission`) and the listener side of the handshake.
-async fn accept_loop(mut listener: Box<dyn Listener>, peer: Weak<PeerInner>) {
+async fn accept_loop(mut listener: Box<dyn Listener>, peer: Weak<PeerInner>, profile: WireProfile) {
     let transport = listener.local_locator().scheme().clone();
     loop {
         let incoming = match std::future::poll_fn(|cx| listener.poll_accept(cx)).await {
@@ -1610,7 +1647,9 @@ async fn accept_loop(mut listener: Box<dyn Listener>, peer: Weak<PeerInner>) {
                         // Boxed, so a connection that is only waiting for its first bytes
                         // holds a small task (the handshake's future is ~4 KB).
                         let handshake = async {
-                            let cfg = peer.session_config(false, &DialOptions::default()).await?;
+                            let cfg = peer
+                                .session_config(false, &DialOptions::default(), profile)
+                                .await?;
                             let slot = Some(ticket.slot().as_ref());
                             peer.run_session(cfg, io, path, slot)
                                 .await

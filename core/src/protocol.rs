@@ -50,12 +50,21 @@ pub struct DialOptions {
     pub invite: Option<Vec<u8>>,
     /// Fail unless the peer authenticates as this principal.
     pub expect: Option<Principal>,
+    /// The wire profile of this dial (None: `PeerConfig::profile`). PROTOCOL.md §12.
+    pub profile: Option<crate::wire::profile::WireProfile>,
 }
 
 impl DialOptions {
     /// Sends `token` in a KNOCK first (a stealth listener requires one).
     pub fn invite(mut self, token: impl Into<Vec<u8>>) -> Self {
         self.invite = Some(token.into());
+        self
+    }
+
+    /// Dials in this wire profile, e.g. [`WireProfile::TypeScript`](crate::WireProfile)
+    /// for a TypeScript SNaP2P node (PROTOCOL.md §12).
+    pub fn profile(mut self, profile: crate::wire::profile::WireProfile) -> Self {
+        self.profile = Some(profile);
         self
     }
 

@@ -1,4 +1,7 @@
-//! The secure channel: standard `Noise_XX_25519_ChaChaPoly_SHA256` through `snow`.
+//! The secure channel: standard `Noise_XX_25519_ChaChaPoly_SHA256` through `snow`, or the
+//! TypeScript implementation's variant of it ([`WireProfile::TypeScript`]: its HKDF takes
+//! the chaining key as input key material and the DH output as `info`, docs/PROTOCOL.md
+//! §12.1), which is the same snow state machine with that one function replaced.
 //!
 //! Empty prologue, empty handshake payloads, each handshake message and each transport
 //! message in its own frame. The static key is the X25519 form of the ed25519 node key, so
@@ -14,6 +17,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, ErrorCode};
 use crate::wire::frame;
+use crate::wire::profile::WireProfile;
 
 #[cfg(not(any(feature = "native-crypto", feature = "pure-rust")))]
 compile_error!(
@@ -187,7 +191,14 @@ struct NodeResolver {
     inner: BoxedCryptoResolver,
     static_secret: Zeroizing<[u8; 32]>,
     static_public: [u8; 32],
+    profile: WireProfile,
+    /// Where the ephemeral secret is kept (the initiator's diagnosis of a profile
+    /// mismatch re-reads Noise message 2 under the other profile, [`NoiseHandshake`]).
+    ephemeral: EphemeralTap,
 }
+
+/// The session's ephemeral X25519 secret, as snow set or generated it.
+type EphemeralTap = std::sync::Arc<std::sync::Mutex<Option<Zeroizing<[u8; 32]>>>>;
 
 impl CryptoResolver for NodeResolver {
     fn resolve_rng(&self) -> Option<Box<dyn Random>> {
@@ -201,13 +212,18 @@ impl CryptoResolver for NodeResolver {
                 known_public: self.static_public,
                 privkey: Zeroizing::new([0; 32]),
                 pubkey: [0; 32],
+                tap: self.ephemeral.clone(),
             })),
             _ => None,
         }
     }
 
     fn resolve_hash(&self, choice: &HashChoice) -> Option<Box<dyn Hash>> {
-        self.inner.resolve_hash(choice)
+        let hash = self.inner.resolve_hash(choice)?;
+        Some(match self.profile {
+            WireProfile::TypeScript => Box::new(TsHkdf(hash)),
+            _ => hash,
+        })
     }
 
     fn resolve_cipher(&self, choice: &CipherChoice) -> Option<Box<dyn Cipher>> {
@@ -240,6 +256,7 @@ struct X25519 {
     known_public: [u8; 32],
     privkey: Zeroizing<[u8; 32]>,
     pubkey: [u8; 32],
+    tap: EphemeralTap,
 }
 
 impl X25519 {
@@ -247,8 +264,75 @@ impl X25519 {
         self.pubkey = if *self.privkey == *self.known_secret {
             self.known_public
         } else {
+            // The ephemeral key: kept for the mismatch diagnosis (it lives as long as the
+            // handshake, like snow's own copy).
+            if let Ok(mut slot) = self.tap.lock() {
+                *slot = Some(self.privkey.clone());
+            }
             x25519_base(&self.privkey)
         };
+    }
+}
+
+/// The TypeScript implementation's HKDF (docs/PROTOCOL.md §12.1): it calls HKDF-SHA256 with
+/// the chaining key as input key material, an empty salt and the DH output as `info`:
+/// `PRK = HMAC(key = empty, ck)`, `T1 = HMAC(PRK, ikm ‖ 0x01)`, `T2 = HMAC(PRK, T1 ‖ ikm ‖
+/// 0x02)` (`T3` likewise), where Noise computes `PRK = HMAC(ck, ikm)`, `T1 = HMAC(PRK,
+/// 0x01)`, `T2 = HMAC(PRK, T1 ‖ 0x02)`. Everything else is snow's hash, delegated. Checked
+/// step by step against the recorded TypeScript handshake (`core/tests/ts_compat.rs`).
+struct TsHkdf(Box<dyn Hash>);
+
+impl Hash for TsHkdf {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn block_len(&self) -> usize {
+        self.0.block_len()
+    }
+    fn hash_len(&self) -> usize {
+        self.0.hash_len()
+    }
+    fn reset(&mut self) {
+        self.0.reset()
+    }
+    fn input(&mut self, data: &[u8]) {
+        self.0.input(data)
+    }
+    fn result(&mut self, out: &mut [u8]) {
+        self.0.result(out)
+    }
+    fn hmac(&mut self, key: &[u8], data: &[u8], out: &mut [u8]) {
+        self.0.hmac(key, data, out)
+    }
+    fn hkdf(
+        &mut self,
+        chaining_key: &[u8],
+        input_key_material: &[u8],
+        outputs: usize,
+        out1: &mut [u8],
+        out2: &mut [u8],
+        out3: &mut [u8],
+    ) {
+        let hash_len = self.hash_len();
+        let mut prk = Zeroizing::new([0u8; 64]);
+        self.hmac(&[], chaining_key, &mut prk[..]);
+        let prk = &prk[..hash_len];
+        // T(i) = HMAC(PRK, T(i-1) ‖ info ‖ i), T(0) empty.
+        let mut block = Zeroizing::new(Vec::with_capacity(hash_len + input_key_material.len() + 1));
+        let outs: [&mut [u8]; 3] = [out1, out2, out3];
+        let mut prev: Option<Zeroizing<[u8; 64]>> = None;
+        for (i, out) in outs.into_iter().enumerate().take(outputs.min(3)) {
+            block.clear();
+            if let Some(p) = &prev {
+                block.extend_from_slice(&p[..hash_len]);
+            }
+            block.extend_from_slice(input_key_material);
+            block.push(i as u8 + 1);
+            let mut t = Zeroizing::new([0u8; 64]);
+            self.0.hmac(prk, &block, &mut t[..]);
+            out[..hash_len].copy_from_slice(&t[..hash_len]);
+            prev = Some(t);
+        }
     }
 }
 
@@ -300,6 +384,10 @@ impl Dh for X25519 {
 /// A Noise XX handshake in progress.
 pub struct NoiseHandshake {
     state: Box<snow::HandshakeState>,
+    profile: WireProfile,
+    ephemeral: EphemeralTap,
+    /// Set when Noise message 2 failed under our profile but reads under the other one.
+    mismatch: Option<WireProfile>,
 }
 
 impl std::fmt::Debug for NoiseHandshake {
@@ -320,6 +408,24 @@ impl NoiseHandshake {
         static_public: &[u8; 32],
         fixed_ephemeral: Option<&[u8; 32]>,
     ) -> Result<Self, Error> {
+        Self::with_profile(
+            WireProfile::Standard,
+            initiator,
+            static_secret,
+            static_public,
+            fixed_ephemeral,
+        )
+    }
+
+    /// [`NoiseHandshake::new`] in a given wire profile (the TypeScript profile replaces
+    /// snow's HKDF, nothing else).
+    pub fn with_profile(
+        profile: WireProfile,
+        initiator: bool,
+        static_secret: &[u8; 32],
+        static_public: &[u8; 32],
+        fixed_ephemeral: Option<&[u8; 32]>,
+    ) -> Result<Self, Error> {
         debug_assert_eq!(
             MontgomeryPoint::mul_base_clamped(*static_secret).to_bytes(),
             *static_public,
@@ -328,10 +434,13 @@ impl NoiseHandshake {
         let params = NOISE_PARAMS
             .parse()
             .map_err(|e| Error::new(ErrorCode::Internal, format!("noise params: {e}")))?;
+        let ephemeral = EphemeralTap::default();
         let resolver = NodeResolver {
             inner: backend::snow_resolver(),
             static_secret: Zeroizing::new(*static_secret),
             static_public: *static_public,
+            profile,
+            ephemeral: ephemeral.clone(),
         };
         let mut builder = snow::Builder::with_resolver(params, Box::new(resolver))
             .local_private_key(static_secret)
@@ -347,7 +456,20 @@ impl NoiseHandshake {
         .map_err(handshake_error)?;
         Ok(NoiseHandshake {
             state: Box::new(state),
+            profile,
+            ephemeral,
+            mismatch: None,
         })
+    }
+
+    pub fn profile(&self) -> WireProfile {
+        self.profile
+    }
+
+    /// After a failed Noise message 2: the profile the listener speaks instead of ours,
+    /// when the message reads under that one (a profile mismatch, not an attack or noise).
+    pub fn mismatch(&self) -> Option<WireProfile> {
+        self.mismatch
     }
 
     /// Writes the next handshake message (empty payload) as one frame.
@@ -370,10 +492,24 @@ impl NoiseHandshake {
                 "noise handshake message too long",
             ));
         }
-        let n = self
-            .state
-            .read_message(msg, &mut buf)
-            .map_err(handshake_error)?;
+        let n = match self.state.read_message(msg, &mut buf) {
+            Ok(n) => n,
+            Err(e) => {
+                let other = self.profile.other();
+                let is_msg2 = self.state.is_initiator() && msg.len() == XX_MSG2_LEN;
+                let secret = self.ephemeral.lock().ok().and_then(|s| s.clone());
+                if let (true, Some(secret)) = (is_msg2, secret) {
+                    if msg2_reads_under(other, &secret, msg) {
+                        self.mismatch = Some(other);
+                        return Err(Error::new(
+                            ErrorCode::HandshakeFailed,
+                            mismatch_text(self.profile, other),
+                        ));
+                    }
+                }
+                return Err(handshake_error(e));
+            }
+        };
         if n != 0 {
             return Err(Error::new(
                 ErrorCode::HandshakeFailed,
@@ -414,6 +550,95 @@ impl NoiseHandshake {
             remote_static,
         })
     }
+}
+
+/// What the dialer's operator reads when the listener speaks `theirs` and we `ours`.
+pub fn mismatch_text(ours: WireProfile, theirs: WireProfile) -> String {
+    match theirs {
+        WireProfile::TypeScript => format!(
+            "noise handshake failed: this peer speaks the TypeScript profile (its Noise key \
+             derivation is the TypeScript implementation's, PROTOCOL.md §12); dial it with \
+             --compat ts (WireProfile::TypeScript); this side spoke {}",
+            ours.describe()
+        ),
+        _ => format!(
+            "noise handshake failed: this peer speaks the standard snap2p profile, not the \
+             TypeScript one; dial it without --compat ts (WireProfile::Standard); this side \
+             spoke {}",
+            ours.describe()
+        ),
+    }
+}
+
+/// Whether Noise XX message 2 (`e ‖ enc(s) ‖ enc(payload)`) reads under `profile`, for an
+/// initiator whose ephemeral secret is `e_secret` (empty prologue, empty message-1
+/// payload): the symmetric state is replayed by hand with snow's own hash and cipher, up
+/// to the decryption of the responder's static key. Only a diagnosis: it never lets a
+/// session continue (no fallback, so no downgrade, PROTOCOL.md §12.2).
+fn msg2_reads_under(profile: WireProfile, e_secret: &[u8; 32], msg: &[u8]) -> bool {
+    let resolver = NodeResolver {
+        inner: backend::snow_resolver(),
+        static_secret: Zeroizing::new([0; 32]),
+        static_public: [0; 32],
+        profile,
+        ephemeral: EphemeralTap::default(),
+    };
+    let (Some(mut hash), Some(mut cipher)) = (
+        resolver.resolve_hash(&HashChoice::SHA256),
+        resolver.resolve_cipher(&CipherChoice::ChaChaPoly),
+    ) else {
+        return false;
+    };
+    if msg.len() != XX_MSG2_LEN {
+        return false;
+    }
+    let mix_hash = |hash: &mut Box<dyn Hash>, h: &mut [u8; 32], data: &[u8]| {
+        hash.reset();
+        hash.input(&h[..]);
+        hash.input(data);
+        hash.result(&mut h[..]);
+    };
+    // The protocol name is exactly 32 bytes: h = name, ck = h.
+    let mut h = [0u8; 32];
+    h.copy_from_slice(NOISE_PARAMS.as_bytes());
+    let mut ck = h;
+    mix_hash(&mut hash, &mut h, &[]);
+    mix_hash(&mut hash, &mut h, &x25519_base(e_secret));
+    mix_hash(&mut hash, &mut h, &[]);
+    let re: [u8; 32] = msg[..32].try_into().expect("length checked");
+    mix_hash(&mut hash, &mut h, &re);
+    let Some(dh) = x25519(e_secret, &re) else {
+        return false;
+    };
+    let (mut ck2, mut k) = ([0u8; 64], Zeroizing::new([0u8; 64]));
+    hash.hkdf(&ck, &dh[..], 2, &mut ck2, &mut k[..], &mut []);
+    ck.copy_from_slice(&ck2[..32]);
+    let mut key = [0u8; 32];
+    key.copy_from_slice(&k[..32]);
+    cipher.set(&key);
+    let mut out = [0u8; 48];
+    cipher.decrypt(0, &h, &msg[32..80], &mut out).is_ok()
+}
+
+/// One MixKey step of `profile` (`HKDF(ck, ikm)` → new chaining key, cipher key): what each
+/// side computes per DH. For vectors and second implementations.
+pub fn mix_key(profile: WireProfile, ck: &[u8; 32], ikm: &[u8]) -> ([u8; 32], [u8; 32]) {
+    let resolver = NodeResolver {
+        inner: backend::snow_resolver(),
+        static_secret: Zeroizing::new([0; 32]),
+        static_public: [0; 32],
+        profile,
+        ephemeral: EphemeralTap::default(),
+    };
+    let mut hash = resolver
+        .resolve_hash(&HashChoice::SHA256)
+        .expect("SHA-256 is always available");
+    let (mut a, mut b) = ([0u8; 64], [0u8; 64]);
+    hash.hkdf(ck, ikm, 2, &mut a, &mut b, &mut []);
+    (
+        a[..32].try_into().expect("32 bytes"),
+        b[..32].try_into().expect("32 bytes"),
+    )
 }
 
 /// One direction of a Noise transport: ChaCha20-Poly1305 with the Noise nonce (four zero

@@ -97,6 +97,7 @@ pub fn session_config(
         alias_card: None,
         clock,
         fixed: None,
+        profile: Default::default(),
     }
 }
 

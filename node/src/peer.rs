@@ -24,6 +24,9 @@ use crate::util::{on_core, parse_network, parse_principal};
 pub struct PeerOptions {
     /// `"public"` (default), `"private"` or `"stealth"`.
     pub visibility: Option<String>,
+    /// `"ts"`: speak the TypeScript SNaP2P implementation's wire for `listen` and `dial`
+    /// (docs/PROTOCOL.md §12; one port per profile); `"standard"` (default).
+    pub compat: Option<String>,
     /// Principals (`stacks:…`) let in by Private and Stealth peers.
     pub allowlist: Option<Vec<String>>,
     /// Enforce the allowlist (default: Private and Stealth do).
@@ -127,6 +130,9 @@ fn config(o: &PeerOptions) -> napi::Result<PeerConfig> {
     let mut c = PeerConfig::default();
     if let Some(v) = &o.visibility {
         c.visibility = host::parse_visibility(v).js()?;
+    }
+    if let Some(p) = &o.compat {
+        c.profile = host::parse_profile(p).js()?;
     }
     for p in o.allowlist.iter().flatten() {
         c.allowlist.push(parse_principal(p)?);

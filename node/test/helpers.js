@@ -66,13 +66,14 @@ function rustEchoPath() {
  * public, private, stealth, or stealth-open (stealth with the allowlist gate off, so any
  * invited principal gets in).
  */
-function startRustEcho(visibility = 'public') {
+function startRustEcho(visibility = 'public', extra = []) {
   const bin = rustEchoPath();
   if (!fs.existsSync(bin)) {
     throw new Error(`Rust echo peer not built at ${bin} (cargo build -p snap2p --example echo_peer)`);
   }
-  const args =
-    visibility === 'stealth-open' ? ['--visibility', 'stealth', '--open-invites'] : ['--visibility', visibility];
+  const args = (
+    visibility === 'stealth-open' ? ['--visibility', 'stealth', '--open-invites'] : ['--visibility', visibility]
+  ).concat(extra);
   const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     const rl = readline.createInterface({ input: child.stdout });

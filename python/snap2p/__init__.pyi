@@ -453,6 +453,7 @@ class Peer:
         tls_root_file: _Path | None = None,
         external_locators: list[str] | None = None,
         relay: bool | _RelayOptions | None = None,
+        compat: Literal["ts", "standard"] | None = None,
     ) -> Peer: ...
     @property
     def principal(self) -> str: ...

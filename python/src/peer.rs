@@ -135,14 +135,17 @@ impl Peer {
     ///   ``max_circuits_per_peer``, ``circuit_max_bytes`` (0: no limit),
     ///   ``circuit_max_duration`` (seconds), ``requests_per_min`` (0: no limit). Using
     ///   relays (``listen('relay://host:port')``, dialing ``'relay://host:port/SP…'``)
-    ///   needs no option.
+    ///   needs no option;
+    /// - ``compat``: ``'ts'`` speaks the TypeScript SNaP2P implementation's wire for
+    ///   ``listen`` and ``dial`` (docs/PROTOCOL.md §12; a listener speaks one profile);
+    ///   ``'standard'`` (default).
     #[staticmethod]
     #[pyo3(signature = (
         *, visibility = "public", allowlist = None, alias = None, signer = None,
         wallet = None, network = "mainnet", px1 = None, allowlist_gate = None,
         rekey_after_bytes = None, rekey_after_frames = None, rekey_interval = None,
         tls_cert_file = None, tls_key_file = None, tls_root_file = None,
-        external_locators = None, relay = None
+        external_locators = None, relay = None, compat = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn create<'py>(
@@ -163,9 +166,13 @@ impl Peer {
         tls_root_file: Option<PathBuf>,
         external_locators: Option<Vec<String>>,
         relay: Option<Bound<'py, PyAny>>,
+        compat: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let mut config = PeerConfig::default()
             .with_visibility(snap2p::host::parse_visibility(visibility).map_err(to_py)?);
+        if let Some(p) = compat {
+            config.profile = snap2p::host::parse_profile(p).map_err(to_py)?;
+        }
         for p in allowlist.unwrap_or_default() {
             config.allowlist.push(parse_principal_any(&p)?);
         }

@@ -119,13 +119,14 @@ def snap2p_cli() -> pathlib.Path:
 def rust_peer_factory() -> Iterator[object]:
     procs: list[subprocess.Popen[str]] = []
 
-    def start(visibility: str = "public", *allowed: str) -> RustPeer:
+    def start(visibility: str = "public", *allowed: str, compat: str | None = None) -> RustPeer:
         proc = subprocess.Popen(
             [
                 str(_rust_echo_binary()),
                 "--visibility",
                 visibility,
                 *(arg for p in allowed for arg in ("--allow", p)),
+                *(("--compat", compat) if compat else ()),
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

@@ -800,6 +800,7 @@ impl Search<'_> {
             let opts = DialOptions {
                 invite: self.opts.invite.clone(),
                 expect: Some(self.target.clone()),
+                profile: self.opts.profile,
             };
             let res = tokio::time::timeout(DIAL_TIMEOUT, self.peer.dial_locator(&loc, opts)).await;
             match res {
@@ -912,8 +913,8 @@ impl Search<'_> {
                 let mut lied = Vec::new();
                 for loc in hint.locators.into_iter().take(2) {
                     let opts = DialOptions {
-                        invite: None,
                         expect: Some(hint.principal.clone()),
+                        ..DialOptions::default()
                     };
                     match tokio::time::timeout(DIAL_TIMEOUT, peer.dial_locator(&loc, opts)).await {
                         Ok(Ok(conn)) => return (hint.principal, Some((loc, conn)), lied),

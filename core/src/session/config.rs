@@ -13,6 +13,7 @@ use super::cache::AttestationCache;
 use crate::identity::{NetworkFilter, NodeKey, Principal};
 use crate::policy::{NodePolicy, Permissions, Visibility};
 use crate::wire::message::caps;
+use crate::wire::profile::{WireProfile, TS_MAX_FRAME};
 
 /// Domain separation for the transcript-binding signature in AUTH `hs`.
 pub const BINDING_DOMAIN: &[u8] = b"snap2p-session-binding-v1";
@@ -79,6 +80,11 @@ pub struct SessionLimits {
     /// … or once the key is this old and has sealed at least one frame (None: no time
     /// trigger). Counted from establishment for the first key, then from each rekey.
     pub rekey_interval: Option<Duration>,
+    /// TypeScript profile only: the largest transport frame accepted from an
+    /// authenticated peer (the TypeScript implementation writes one frame per stream write,
+    /// up to 16 MiB). Before AUTH_OK the standard limits hold in every profile, and the
+    /// receive buffer grows with the bytes that arrive, not with the announced length.
+    pub ts_max_frame: usize,
 }
 
 impl Default for SessionLimits {
@@ -117,6 +123,7 @@ impl Default for SessionLimits {
             rekey_after_bytes: 1 << 30,
             rekey_after_frames: 100_000,
             rekey_interval: Some(Duration::from_secs(3600)),
+            ts_max_frame: TS_MAX_FRAME,
         }
     }
 }
@@ -221,6 +228,9 @@ pub struct SessionConfig {
     pub alias_card: Option<Arc<Vec<u8>>>,
     pub clock: Clock,
     pub fixed: Option<FixedRandomness>,
+    /// The wire dialect (docs/PROTOCOL.md §12): standard, or the TypeScript
+    /// implementation's (`capabilities` are then ignored: that profile has none).
+    pub profile: WireProfile,
 }
 
 /// The capabilities this implementation speaks.

@@ -24,6 +24,9 @@ pub(crate) struct Keepalive {
     /// A PING is outstanding: its PONG must come by then.
     ping_deadline: Option<Instant>,
     ping_seq: u64,
+    /// What the first PING's `seq` is: 1 (standard), or 0 (TypeScript profile, as the
+    /// reference numbers them).
+    first_seq: u64,
     ping_sent_at: Option<Instant>,
     rtt: Option<Duration>,
     /// Since when the session has had no stream (None: a stream is open, or not yet
@@ -42,10 +45,16 @@ impl Keepalive {
             next_ping: None,
             ping_deadline: None,
             ping_seq: 0,
+            first_seq: 1,
             ping_sent_at: None,
             rtt: None,
             idle_since: None,
         }
+    }
+
+    /// Numbers PINGs from 0 instead of 1 (the TypeScript profile).
+    pub fn seq_from_zero(&mut self) {
+        self.first_seq = 0;
     }
 
     /// The session is established: keepalive starts now, with a first PING right away (as
@@ -78,7 +87,7 @@ impl Keepalive {
 
     /// The peer's PONG: the answer to our outstanding PING measures the round trip.
     pub fn on_pong(&mut self, seq: u64, now: Instant) {
-        if seq == self.ping_seq && self.ping_deadline.is_some() {
+        if seq + 1 == self.ping_seq + self.first_seq && self.ping_deadline.is_some() {
             self.ping_deadline = None;
             if let Some(at) = self.ping_sent_at.take() {
                 self.rtt = Some(now.saturating_duration_since(at));
@@ -125,7 +134,7 @@ impl Keepalive {
         }
         self.ping_seq += 1;
         let ping = Message::Ping {
-            seq: self.ping_seq,
+            seq: self.ping_seq + self.first_seq - 1,
             timestamp: unix,
         }
         .to_vec();

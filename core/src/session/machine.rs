@@ -33,6 +33,7 @@ use crate::policy::Visibility;
 use crate::secure_channel::{self, NoiseHandshake, NoiseTransport, MAX_PLAINTEXT};
 use crate::wire::frame::{self, MAX_PREAUTH_FRAME, MAX_TRANSPORT_FRAME};
 use crate::wire::message::{self, caps, Auth, Hello, Message, PROTOCOL_VERSION};
+use crate::wire::profile::WireProfile;
 
 pub use super::config::{
     default_capabilities, Clock, FixedRandomness, HandshakeProgress, SessionConfig, SessionLimits,
@@ -151,7 +152,14 @@ pub struct Session {
     close_deadline: Option<Instant>,
     /// Rekeying of the transport keys (capability `rekey`, `machine/rekey.rs`).
     rekey: rekey::Rekey,
+    /// TypeScript-profile dialer, established: nothing goes out behind our AUTH_OK until
+    /// the listener's first frame arrived (PROTOCOL.md §12.3).
+    held: bool,
 }
+
+/// How much a released dialer seals at once, in the order it was queued (the rest goes
+/// out through `poll_transmit` as usual).
+const RELEASE_BATCH: usize = 256 * 1024;
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> Error {
     Error::new(code, msg)
@@ -169,14 +177,20 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    pub fn new(cfg: SessionConfig, now: Instant) -> Result<Session, Error> {
+    pub fn new(mut cfg: SessionConfig, now: Instant) -> Result<Session, Error> {
+        let ts = cfg.profile.is_typescript();
+        if ts {
+            // The TypeScript implementation knows no capability (HELLO `cap: []`).
+            cfg.capabilities.clear();
+        }
         let mut local_nonce = [0u8; NONCE_LEN];
         match &cfg.fixed {
             Some(f) => local_nonce = f.hello_nonce,
             None => rand::thread_rng().fill_bytes(&mut local_nonce),
         }
         let initiator = cfg.initiator;
-        let handshake = NoiseHandshake::new(
+        let handshake = NoiseHandshake::with_profile(
+            cfg.profile,
             initiator,
             &cfg.node_key.x25519_secret(),
             &cfg.node_key.x25519_public(),
@@ -216,8 +230,13 @@ impl Session {
             close_requested: None,
             close_deadline: None,
             rekey: rekey::Rekey::default(),
+            held: false,
             cfg,
         };
+        if ts {
+            s.streams.close_when_done = true;
+            s.keepalive.seq_from_zero();
+        }
         if initiator {
             if let Some(token) = s.cfg.invite_token.clone() {
                 let mut knock_nonce = [0u8; 16];
@@ -225,12 +244,16 @@ impl Session {
                     Some(f) => knock_nonce = f.knock_nonce,
                     None => rand::thread_rng().fill_bytes(&mut knock_nonce),
                 }
-                let knock = Message::Knock {
-                    version: PROTOCOL_VERSION,
-                    nonce: &knock_nonce,
-                    token: &token,
-                }
-                .to_vec();
+                let knock = if ts {
+                    message::ts_knock(&token)
+                } else {
+                    Message::Knock {
+                        version: PROTOCOL_VERSION,
+                        nonce: &knock_nonce,
+                        token: &token,
+                    }
+                    .to_vec()
+                };
                 frame::write_frame(&mut s.out_plain, &knock);
                 s.frames_sent += 1;
                 s.phase = Phase::AwaitKnockResponse;
@@ -271,6 +294,17 @@ impl Session {
     /// Whether this side dialed (the Noise initiator).
     pub fn is_initiator(&self) -> bool {
         self.cfg.initiator
+    }
+
+    /// The wire profile this session speaks.
+    pub fn profile(&self) -> WireProfile {
+        self.cfg.profile
+    }
+
+    /// TypeScript-profile dialer: established, holding everything behind its AUTH_OK
+    /// until the listener's first frame arrives.
+    pub fn holding_after_auth_ok(&self) -> bool {
+        self.held
     }
 
     /// Whether this side ended the session because its keepalive went unanswered.
@@ -437,7 +471,21 @@ impl Session {
     /// The transport reached EOF or failed underneath us.
     pub fn handle_transport_closed(&mut self, e: Option<Error>) {
         let e = e.unwrap_or_else(|| {
-            if self.cfg.initiator && !self.peer_answered() {
+            if !self.cfg.initiator && matches!(self.phase, Phase::AwaitNoise3) {
+                // A dialer of the other profile cannot read our Noise message 2 and hangs
+                // up without a word (a snap2p dialer says why first, `on_noise3`).
+                err(
+                    ErrorCode::HandshakeFailed,
+                    format!(
+                        "the dialer closed the connection after our Noise message 2 without \
+                         answering: a dialer of the other wire profile does exactly that \
+                         (this listener speaks {}; a dialer speaking {} needs its own \
+                         listener on another port, PROTOCOL.md §12.2)",
+                        self.cfg.profile.describe(),
+                        self.cfg.profile.other().describe()
+                    ),
+                )
+            } else if self.cfg.initiator && !self.peer_answered() {
                 err(
                     ErrorCode::ConnectionClosed,
                     "the listener closed the connection without answering (a stealth \
@@ -460,10 +508,13 @@ impl Session {
     // Input
 
     fn frame_limit(&self) -> usize {
-        if self.transport.is_some() {
-            MAX_TRANSPORT_FRAME
-        } else {
+        if self.transport.is_none() {
             MAX_PREAUTH_FRAME
+        } else if self.cfg.profile.is_typescript() && self.was_established {
+            // Only an authenticated peer gets the TypeScript implementation's larger frames.
+            self.cfg.limits.ts_max_frame.max(MAX_TRANSPORT_FRAME)
+        } else {
+            MAX_TRANSPORT_FRAME
         }
     }
 
@@ -520,6 +571,12 @@ impl Session {
                     .ok_or_else(|| err(ErrorCode::Internal, "no transport"))?
                     .open_frame(f)?
                     .freeze();
+                if self.held {
+                    // The listener's first frame: its session reads from its own buffer
+                    // now, so what we held can go, in the order it was queued (before
+                    // any answer to this frame).
+                    self.release(now);
+                }
                 let data = plaintext.clone();
                 // Per message: the frame that completes the handshake may carry the first
                 // stream messages behind AUTH_OK.
@@ -671,6 +728,18 @@ impl Session {
             return;
         }
         match self.keepalive.handle_timeout(now, self.cfg.clock.unix(now)) {
+            Err(e) if self.held => {
+                self.fail(err(
+                    e.code,
+                    format!(
+                        "the listener sent nothing after AUTH_OK within {} ms (in the \
+                         TypeScript profile the dialer waits for the listener's first frame \
+                         before it sends anything, PROTOCOL.md §12.3)",
+                        self.cfg.limits.keepalive_timeout.as_millis()
+                    ),
+                ));
+                return;
+            }
             Err(e) => {
                 self.fail(e);
                 return;
@@ -691,7 +760,10 @@ impl Session {
     pub fn wants_transmit(&self) -> bool {
         !self.out_plain.is_empty()
             || matches!(self.phase, Phase::Closing)
+            // A close asked for while holding ends at the next transmit (nothing is sent).
+            || (self.held && self.close_requested.is_some() && self.error.is_none())
             || (self.transport.is_some()
+                && !self.held
                 && self.error.is_none()
                 && (!self.control.is_empty()
                     || (self.is_established()

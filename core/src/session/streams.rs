@@ -63,8 +63,22 @@ pub(crate) struct Streams {
     throttled: Vec<u64>,
     /// Both sides listed `flow-control` (set once HELLOs are exchanged).
     pub flow_control: bool,
-    /// Both sides listed `batch`: messages of several streams share frames.
+    /// Both sides listed `batch`: messages of several streams share frames. Without it
+    /// every frame carries exactly one control message (PROTOCOL.md §3).
     pub batching: bool,
+    /// TypeScript profile: send CLOSE_STREAM{sid} once both directions of a stream ended
+    /// (our FIN sent, the peer's received), as the reference does when it destroys a
+    /// stream (PROTOCOL.md §12.1).
+    pub close_when_done: bool,
+}
+
+/// A graceful CLOSE_STREAM{sid} (no `ec`).
+fn close_message(id: u64) -> Vec<u8> {
+    Message::CloseStream {
+        stream_id: id,
+        code: ErrorCode::Ok,
+    }
+    .to_vec()
 }
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> Error {
@@ -117,6 +131,7 @@ impl Streams {
             throttled: Vec::new(),
             flow_control: false,
             batching: false,
+            close_when_done: false,
         }
     }
 
@@ -311,6 +326,9 @@ impl Streams {
         }
         if fin {
             s.fin_arrived();
+            if self.close_when_done && s.send == SendState::FinSent {
+                cx.control.push_back(close_message(id));
+            }
         }
         cx.events.push_back(Event::StreamReadable(id));
         if fin {
@@ -665,6 +683,11 @@ impl Streams {
                 }
                 .encode(out);
                 s.open_pending = false;
+                if !self.batching {
+                    // One message per frame: the data follows in the next one.
+                    self.send_queue.push_front(id);
+                    break;
+                }
             }
             if let Some(credit) = s.take_update() {
                 Message::WindowUpdate {
@@ -708,6 +731,9 @@ impl Streams {
                     session_left -= want as u64;
                     if fin {
                         s.send = SendState::FinSent;
+                        if self.close_when_done && s.recv.fin_seen() {
+                            cx.control.push_back(close_message(id));
+                        }
                     }
                     if let Some(b) = budget.as_mut() {
                         b.spend(want as f64);

@@ -20,6 +20,10 @@ pub const MAX_PREAUTH_FRAME: usize = 1024;
 /// Largest frame after the handshake: one Noise transport message.
 pub const MAX_TRANSPORT_FRAME: usize = 65535;
 
+/// Most [`next_frame`] reserves ahead of the bytes received for one incomplete frame:
+/// more than any standard frame (65,535 + prefix), so those get one allocation as before.
+pub const RESERVE_AHEAD: usize = 128 * 1024;
+
 /// Appends `n` as an unsigned LEB128 varint.
 pub fn write_varint(out: &mut Vec<u8>, mut n: u64) {
     loop {
@@ -92,8 +96,11 @@ pub fn next_frame(buf: &mut BytesMut, limit: usize) -> Result<Option<BytesMut>, 
     }
     let len = len as usize;
     if buf.len() < used + len {
-        // Reserve for the rest of this frame only (bounded by the limit checked above).
-        buf.reserve(used + len - buf.len());
+        // Reserve for the rest of this frame only (bounded by the limit checked above),
+        // and at most RESERVE_AHEAD at a time: memory follows the bytes that actually
+        // arrive, so a prefix announcing a 16 MiB frame (TypeScript profile) followed by
+        // nothing costs no more than a small frame would.
+        buf.reserve((used + len - buf.len()).min(RESERVE_AHEAD));
         return Ok(None);
     }
     buf.advance(used);
@@ -139,6 +146,24 @@ mod tests {
             next_frame(&mut buf, MAX_TRANSPORT_FRAME).unwrap_err().code,
             ErrorCode::InvalidMessage
         );
+    }
+
+    /// A frame announced at 16 MiB (allowed by the TypeScript profile's limit) reserves at
+    /// most RESERVE_AHEAD until its bytes arrive.
+    #[test]
+    fn large_announced_frame_reserves_only_ahead() {
+        let limit = 16 * 1024 * 1024;
+        let mut buf = BytesMut::new();
+        write_varint_into(&mut buf, limit as u64);
+        buf.extend_from_slice(&[1, 2, 3]);
+        assert!(next_frame(&mut buf, limit).unwrap().is_none());
+        assert!(buf.capacity() <= RESERVE_AHEAD + 64, "{}", buf.capacity());
+    }
+
+    fn write_varint_into(buf: &mut BytesMut, n: u64) {
+        let mut v = vec![];
+        write_varint(&mut v, n);
+        buf.extend_from_slice(&v);
     }
 
     #[test]

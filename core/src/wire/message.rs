@@ -276,6 +276,18 @@ pub fn plaintext_auth_fail(code: ErrorCode, reason: Option<&str>) -> Vec<u8> {
     }
 }
 
+/// KNOCK as the TypeScript implementation writes it: `{it, t}` (no `v`, no `kn`), what a
+/// dialer in the TypeScript profile sends (PROTOCOL.md §12.1).
+pub fn ts_knock(token: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    cbor::write_map_header(&mut out, 2);
+    cbor::write_text(&mut out, "it");
+    cbor::write_bytes(&mut out, token);
+    cbor::write_text(&mut out, "t");
+    cbor::write_uint(&mut out, types::KNOCK);
+    out
+}
+
 /// Bounds of KNOCK's `kn` (bytes).
 pub const KNOCK_NONCE_MIN: usize = 16;
 pub const KNOCK_NONCE_MAX: usize = 32;

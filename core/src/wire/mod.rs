@@ -3,3 +3,4 @@
 pub mod cbor;
 pub mod frame;
 pub mod message;
+pub mod profile;

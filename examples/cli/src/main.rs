@@ -76,6 +76,18 @@ pub struct PeerOpts {
     pub permit: permit::PermitOpts,
     #[command(flatten)]
     pub dht: DhtOpts,
+    /// Speak the wire of the TypeScript SNaP2P implementation (`ts`) instead of standard
+    /// snap2p, to listen for or dial its nodes (docs/PROTOCOL.md §12). A listener speaks one
+    /// profile: run a second `listen` on another port for the other.
+    #[arg(long, value_enum, value_name = "PROFILE")]
+    pub compat: Option<Compat>,
+}
+
+/// `--compat`: the wire profiles besides the standard one.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compat {
+    /// The TypeScript SNaP2P implementation (alexrudloff/SNaP2P 0.1).
+    Ts,
 }
 
 /// The Mainline DHT (docs/PROTOCOL.md §35): `listen` on a Public node publishes its

@@ -87,6 +87,9 @@ async fn build_peer_for(
 ) -> R<Peer> {
     let (signer, wallet_id) = crate::wallet::signer(g)?;
     let mut cfg = PeerConfig::default().with_visibility(visibility(opts.visibility));
+    if opts.compat == Some(crate::Compat::Ts) {
+        cfg.profile = snap2p::WireProfile::TypeScript;
+    }
     for a in advertise {
         cfg.external_locators.push(a.parse()?);
     }
@@ -308,16 +311,22 @@ pub async fn listen(
             g,
             "listening",
             format!(
-                "Listening on {local} as {}{} ({:?})",
+                "Listening on {local} as {}{} ({:?}{})",
                 peer.principal(),
                 alias
                     .as_ref()
                     .map(|a| format!(" alias {a}"))
                     .unwrap_or_default(),
-                peer.visibility()
+                peer.visibility(),
+                if peer.config().profile.is_typescript() {
+                    ", TypeScript profile"
+                } else {
+                    ""
+                }
             ),
             json!({"addr": local.to_string(), "principal": peer.principal().to_string(),
-                   "alias": alias, "visibility": format!("{:?}", peer.visibility()).to_lowercase()}),
+                   "alias": alias, "visibility": format!("{:?}", peer.visibility()).to_lowercase(),
+                   "profile": peer.config().profile.name()}),
         );
         first.get_or_insert(local);
     }
@@ -849,6 +858,7 @@ pub async fn resolve(g: &Global, principal: &str, o: &ResolveOpts) -> R<()> {
         mdns: o.mdns,
         bns: Vec::new(),
         dht: o.dht.clone(),
+        compat: None,
     };
     let peer = build_peer_for(
         g,

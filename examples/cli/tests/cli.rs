@@ -477,3 +477,28 @@ fn listen_advertises_external_locators_and_refuses_bad_ones() {
     assert!(se.contains("ERR_INVALID_ARGUMENT (25)"), "{se}");
     assert!(se.contains("invalid locator 'node.example.org'"), "{se}");
 }
+
+/// `--compat ts` on both ends (docs/PROTOCOL.md §12): the echo goes through; a dialer
+/// without it is told the listener speaks the TypeScript profile, with code 8.
+#[test]
+fn compat_ts_listen_and_dial_and_mismatch_named() {
+    let dir = tempdir();
+    let (srv, addr) = listener(dir.path(), &["--compat", "ts"]);
+    let mut c = cmd(dir.path());
+    c.args(["dial", &addr, "--compat", "ts", "-m", "hello typescript"]);
+    let out = run(c, "");
+    let (so, se) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "dial failed\n{so}\n{se}");
+    assert_eq!(so.trim(), "hello typescript");
+    srv.out.wait_for("\"echo\" echoed 16 bytes");
+    let mut c = cmd(dir.path());
+    c.args(["--json", "dial", &addr, "-m", "standard"]);
+    let out = run(c, "");
+    assert!(!out.status.success());
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        all.contains("this peer speaks the TypeScript profile"),
+        "{all}"
+    );
+    assert!(all.contains("ERR_HANDSHAKE_FAILED"), "{all}");
+}

@@ -297,6 +297,53 @@ final class Snap2PTests: XCTestCase {
         XCTAssertGreaterThan(negatives, 0)
     }
 
+    /// The TypeScript wire profile (docs/PROTOCOL.md §12) against a Rust peer listening in it.
+    func testTsProfileWithRustPeer() async throws {
+        guard let bin = ProcessInfo.processInfo.environment["SNAP2P_ECHO_PEER"] else {
+            XCTFail("SNAP2P_ECHO_PEER must point at the echo_peer binary (core/examples/echo_peer.rs)"); return
+        }
+        let proc = Process()
+        proc.executableURL = URL(fileURLWithPath: bin)
+        proc.arguments = ["--listen", "127.0.0.1:0", "--compat", "ts"]
+        let out = Pipe(), input = Pipe()
+        proc.standardOutput = out
+        proc.standardInput = input
+        try proc.run()
+        defer {
+            try? input.fileHandleForWriting.close()
+            proc.waitUntilExit()
+        }
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let d = out.fileHandleForReading.availableData
+            if d.isEmpty { break }
+            line.append(d)
+        }
+        let parts = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").map(String.init)
+        XCTAssertEqual(parts.first, "READY")
+        let addr = parts[1], principal = parts[2]
+        try await withTimeout(120) {
+            let peer = try await Peer.create(options: PeerOptions(compat: "ts"))
+            let conn = try await peer.dial(target: addr, expect: principal)
+            XCTAssertEqual(conn.remotePrincipal(), principal)
+            let echo = try await conn.openStream(label: "echo")
+            try await echo.writeAndFinish(Data("compat from swift".utf8))
+            let echoed = try await echo.readToEnd(limit: 1024)
+            XCTAssertEqual(String(decoding: echoed, as: UTF8.self), "compat from swift")
+            conn.shutdown()
+            let standard = try await Peer.create(options: PeerOptions())
+            do {
+                _ = try await standard.dial(target: addr)
+                XCTFail("a standard dialer must be refused")
+            } catch let Snap2pError.Failure(code, _, message) {
+                XCTAssertEqual(code, 8)
+                XCTAssertTrue(message.contains("this peer speaks the TypeScript profile"), message)
+            }
+            await standard.shutdown()
+            await peer.shutdown()
+        }
+    }
+
     func testInteropWithRustPeer() async throws {
         guard let bin = ProcessInfo.processInfo.environment["SNAP2P_ECHO_PEER"] else {
             XCTFail("SNAP2P_ECHO_PEER must point at the echo_peer binary (core/examples/echo_peer.rs)"); return

@@ -112,12 +112,37 @@ impl Session {
         if f.len() != secure_channel::XX_MSG2_LEN && self.plaintext_refusal(f) {
             return Ok(());
         }
-        self.read_noise(f)?;
+        if let Err(e) = self.read_noise(f) {
+            let ours = self.cfg.profile;
+            if self.handshake.as_ref().and_then(|h| h.mismatch()).is_some() {
+                // The listener speaks the other profile (its message 2 reads under it):
+                // say so in plaintext where message 3 was due, so a snap2p listener's
+                // operator reads it too (PROTOCOL.md §12.4), then end.
+                let reason = format!(
+                    "wire profile mismatch: this peer (the dialer) speaks {}; the listener \
+                     speaks {}",
+                    ours.describe(),
+                    ours.other().describe()
+                );
+                let notice =
+                    message::plaintext_auth_fail(ErrorCode::HandshakeFailed, Some(&reason));
+                frame::write_frame(&mut self.out_plain, &notice);
+                self.frames_sent += 1;
+                self.enter_closed(e);
+                return Ok(());
+            }
+            return Err(e);
+        }
         self.write_noise()?;
         self.finish_noise(now)
     }
 
     pub(super) fn on_noise3(&mut self, f: &[u8], now: Instant) -> Result<(), Error> {
+        // A dialer that cannot read our message 2 (another wire profile) says so in a
+        // plaintext AUTH_FAIL, never 64 bytes long.
+        if f.len() != secure_channel::XX_MSG3_LEN && self.plaintext_refusal(f) {
+            return Ok(());
+        }
         self.read_noise(f)?;
         self.finish_noise(now)
     }
@@ -136,8 +161,9 @@ impl Session {
             node_pubkey: &self.cfg.node_key.public(),
             nonce: &self.local_nonce,
             timestamp: self.cfg.clock.unix(now),
-            // Stealth nodes keep pre-auth metadata minimal: no visibility announced.
-            visibility: if stealth {
+            // Stealth nodes keep pre-auth metadata minimal: no visibility announced (the
+            // TypeScript implementation always sends `vis`, 2 for stealth).
+            visibility: if stealth && !self.cfg.profile.is_typescript() {
                 None
             } else {
                 Some(self.cfg.visibility)
@@ -264,12 +290,29 @@ impl Session {
     /// signature, then the allowlist. Returns the authenticated principal.
     pub(super) fn verify_auth(&mut self, a: &Auth<'_>, now: Instant) -> Result<Principal, Error> {
         let now_unix = self.cfg.clock.unix(now);
-        let networks = self
+        let mut networks = self
             .cfg
             .policy
             .as_ref()
             .map(|p| p.networks)
             .unwrap_or(self.cfg.networks);
+        if self.cfg.profile.is_typescript() {
+            // The reference derives the address with its local network's version byte,
+            // so only principals of our own network verify there; here likewise. And it
+            // knows only the digest form (PROTOCOL.md §12.1).
+            match self.cfg.principal.network() {
+                crate::identity::Network::Mainnet => networks.testnet = false,
+                crate::identity::Network::Testnet => networks.mainnet = false,
+            }
+            let form = crate::identity::NodeKeyAttestation::decode(a.attestation)?.form;
+            if form != crate::identity::SignatureForm::Digest {
+                return Err(err(
+                    ErrorCode::AuthInvalid,
+                    "attestation signed in the Stacks message form: the TypeScript profile \
+                     knows only the digest form",
+                ));
+            }
+        }
         let verified = self
             .cfg
             .attestation_cache
@@ -438,6 +481,13 @@ impl Session {
         if self.cfg.initiator {
             // The listener sent its card with its AUTH_OK; ours follows our AUTH_OK.
             self.queue_alias_card();
+            if self.cfg.profile.is_typescript() {
+                // Our AUTH_OK goes out alone, then nothing until the listener's first
+                // frame: a TypeScript listener drops whatever it reads together with
+                // AUTH_OK (PROTOCOL.md §12.3).
+                self.release(now);
+                self.held = true;
+            }
         }
         self.events.push_back(Event::Established);
     }

@@ -84,6 +84,12 @@ impl Session {
                 streams.on_close_stream(stream_id, code, &mut cx)
             }
             Message::Ping { seq, timestamp } => {
+                // The reference's PONG carries its own clock, not the PING's `ts`.
+                let timestamp = if self.cfg.profile.is_typescript() {
+                    self.cfg.clock.unix(now)
+                } else {
+                    timestamp
+                };
                 let pong = Message::Pong { seq, timestamp }.to_vec();
                 self.send_control(pong);
                 Ok(())
@@ -220,9 +226,39 @@ impl Session {
         if self.error.is_some() || self.transport.is_none() {
             return;
         }
+        if self.held {
+            // Nothing may follow AUTH_OK yet (PROTOCOL.md §12.3). A close asked for now
+            // is the socket's close: an ERROR would be read with AUTH_OK and dropped.
+            if self.close_requested.is_some() {
+                let e = Error::new(ErrorCode::Ok, "the session was closed locally");
+                self.enter_closed(e);
+                self.phase = Phase::Closed;
+            }
+            return;
+        }
         if self.streams.is_empty() && self.is_established() {
             self.keepalive.idle(now);
         }
+        self.pack_frames(now, out, max);
+        if self.error.is_some() {
+            return;
+        }
+        self.finish_close(now, out, max);
+    }
+
+    /// TypeScript-profile dialer: the listener's first frame arrived, so what was queued
+    /// behind our AUTH_OK is sealed now, in its order, ahead of any answer to that frame.
+    pub(super) fn release(&mut self, now: Instant) {
+        self.held = false;
+        let mut out = std::mem::take(&mut self.out_plain);
+        let max = out.len() + RELEASE_BATCH;
+        self.pack_frames(now, &mut out, max);
+        self.out_plain = out;
+    }
+
+    /// Seals control messages and stream data into frames until `out` holds about `max`
+    /// bytes or nothing is left.
+    fn pack_frames(&mut self, now: Instant, out: &mut Vec<u8>, max: usize) {
         let established = self.is_established();
         while out.len() < max {
             // The last frame under a key that reached a rekey threshold: REKEY, alone.
@@ -261,6 +297,10 @@ impl Session {
             }
             self.frames_sent += 1;
         }
+    }
+
+    /// A requested close, once the queued data is out: ERROR{code}, then closed.
+    fn finish_close(&mut self, now: Instant, out: &mut Vec<u8>, max: usize) {
         if let Some((code, reason)) = self.close_requested.clone() {
             let drained = self.control.is_empty() && self.streams.drained();
             // Past the linger, close anyway: the peer's readers of what is dropped see the

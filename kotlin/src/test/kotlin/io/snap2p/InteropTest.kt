@@ -16,8 +16,11 @@ class InteropTest {
         return File(path).also { assertTrue(it.canExecute(), "$it is not executable") }
     }
 
-    private inline fun <T> withRustPeer(block: (addr: String, principal: String) -> T): T {
-        val proc = ProcessBuilder(echoPeer().path, "--listen", "127.0.0.1:0")
+    private inline fun <T> withRustPeer(
+        vararg extra: String,
+        block: (addr: String, principal: String) -> T,
+    ): T {
+        val proc = ProcessBuilder(echoPeer().path, "--listen", "127.0.0.1:0", *extra)
             .redirectError(ProcessBuilder.Redirect.INHERIT)
             .start()
         try {
@@ -29,6 +32,30 @@ class InteropTest {
             proc.outputStream.close() // tells the peer to shut down
             if (!proc.waitFor(10, TimeUnit.SECONDS)) proc.destroyForcibly()
             assertEquals(0, proc.exitValue())
+        }
+    }
+
+    /** The TypeScript wire profile (docs/PROTOCOL.md §12) against a Rust peer listening in it. */
+    @Test
+    fun echoWithRustPeerInTsProfile() = runTest(seconds = 120) {
+        withRustPeer("--compat", "ts") { addr, principal ->
+            val peer = Peer.create(PeerOptions(compat = "ts"))
+            val conn = peer.dial(addr, expect = principal)
+            assertEquals(principal, conn.remotePrincipal())
+            conn.openStream("echo").use { s ->
+                s.writeAndFinish("compat from kotlin".toByteArray())
+                assertEquals("compat from kotlin", String(s.readToEnd(1024u)))
+            }
+            conn.shutdown()
+            conn.close()
+            // A standard dialer is told which profile the listener speaks.
+            val standard = Peer.create(PeerOptions())
+            val e = expectError(8u, "ERR_HANDSHAKE_FAILED") { standard.dial(addr) }
+            assertTrue("this peer speaks the TypeScript profile" in e.reason, "$e")
+            standard.shutdown()
+            standard.close()
+            peer.shutdown()
+            peer.close()
         }
     }
 
