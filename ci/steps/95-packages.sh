@@ -72,7 +72,7 @@ in_target_env() { # TRIPLE CMD...: runs CMD with the toolchain, flags and target
       export PATH="/usr/bin:$PATH" RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$SNAP2P_CACHE/target-pkg-std"
       export "$var=$flags"
     fi
-    nice -n 10 "$@"
+    "$@"
   )
 }
 std_flag() { [ "$1" = x86_64-unknown-linux-gnu ] || echo "-Zbuild-std=std"; }
@@ -91,15 +91,41 @@ build_libs() { # TRIPLE: libsnap2p_node.so, libsnap2p_uniffi.so (+ uniffi-bindge
   [ "$t" = x86_64-unknown-linux-gnu ] && what+=(--bin uniffi-bindgen) && also=", uniffi-bindgen"
   [ "$t" = aarch64-unknown-linux-gnu ] && what+=(-p snap2p-cli --bin snap2p --no-default-features) && also=", CLI"
   step "packages: cargo zigbuild $t (node addon, uniffi library$also)"
-  logged "libs-$t" in_target_env "$t" cargo-zigbuild zigbuild --release --locked $(std_flag "$t") \
+  logged "libs-$t" in_target_env "$t" nice -n 10 cargo-zigbuild zigbuild --release --locked $(std_flag "$t") \
     --target "$(zig_triple "$t")" "${what[@]}"
+}
+zig_env() { # TRIPLE CMD...: runs CMD in the environment cargo-zigbuild gives cargo
+  # (CC_<target>, CARGO_TARGET_<T>_LINKER, … pointing at its zig wrappers), captured by a
+  # stand-in `cargo` that records it. maturin then builds the wheel in the same target dir
+  # with the same compilers as the node/uniffi build: no C crate (ring, aws-lc-sys,
+  # secp256k1-sys) and nothing above them is rebuilt. With `maturin --zig` instead, its own
+  # wrappers differ, and the two builds rebuilt each other's dependencies in place (measured:
+  # a full rebuild, 20+ minutes here, every time one followed the other).
+  local t="$1" fake
+  shift
+  fake=$(mktemp -d)
+  printf '#!/bin/sh\nenv -0 > "%s/env"\n' "$fake" > "$fake/cargo"
+  chmod +x "$fake/cargo"
+  PATH="$fake:$PATH" cargo-zigbuild zigbuild --release --target "$(zig_triple "$t")" -p snap2p-python --lib
+  (
+    while IFS= read -r -d '' kv; do
+      case "$kv" in
+        CC_* | CXX_* | AR_* | RANLIB_* | CMAKE_TOOLCHAIN_FILE_* | BINDGEN_EXTRA_CLANG_ARGS_* | \
+          CARGO_TARGET_*_LINKER=* | CARGO_ZIGBUILD_* | CARGO_UNSTABLE_TARGET_APPLIES_TO_HOST=* | \
+          CARGO_TARGET_APPLIES_TO_HOST=* | __CARGO_TEST_CHANNEL_OVERRIDE_DO_NOT_USE_THIS=*) export "${kv?}" ;;
+      esac
+    done < "$fake/env"
+    rm -rf "$fake"
+    "$@"
+  )
 }
 # shellcheck disable=SC2046
 build_wheel() { # TRIPLE COMPATIBILITY
   step "packages: maturin build $1 ($2)"
-  # --strip: the release profile keeps debug info (debug = 1, for profiling); a package does not.
-  logged "wheel-$1" in_target_env "$1" "$VENV/bin/maturin" build --release --strip --locked --zig $(std_flag "$1") \
-    --target "$1" --compatibility "$2" -m python/Cargo.toml -o "$OUT/python"
+  # --strip: the release profile keeps debug info (debug = 1, for profiling); a package does
+  # not. No --zig: zig_env (maturin checks the glibc symbol versions of --compatibility itself).
+  logged "wheel-$1" in_target_env "$1" zig_env "$1" nice -n 10 "$VENV/bin/maturin" build --release --strip --locked \
+    $(std_flag "$1") --target "$1" --compatibility "$2" -m python/Cargo.toml -o "$OUT/python"
 }
 libdir() { case "$1" in x86_64-unknown-linux-gnu) echo "$SNAP2P_CACHE/target-pkg/$1/release" ;;
   *) echo "$SNAP2P_CACHE/target-pkg-std/$1/release" ;; esac; }
@@ -191,7 +217,8 @@ for w in "$OUT/python"/*.whl; do
   esac
   "$VENV/bin/auditwheel" show "$w" | tee "$WORK/auditwheel.txt"
   tag=$(basename "$w" | grep -oE '(many|musl)linux_[0-9]+_[0-9]+_(x86_64|aarch64)')
-  grep -qF "consistent with the following platform tag: \"$tag\"" "$WORK/auditwheel.txt" ||
+  # auditwheel wraps its lines: compare with the whitespace collapsed.
+  tr -s ' \n' '  ' < "$WORK/auditwheel.txt" | grep -qF "consistent with the following platform tag: \"$tag\"" ||
     { echo "auditwheel does not confirm $tag for $w" >&2; exit 1; }
 done
 
