@@ -1,13 +1,15 @@
 'use strict';
 // The JavaScript face of snap2p: Node idioms (EventEmitter, Duplex streams, Promises,
 // async iterators, Error objects with the protocol's `code` and `name`) over the native
-// pull-style primitives in native.js. No protocol logic lives here; every decision is the
+// pull-style primitives of the native addon (loader.js). No protocol logic lives here; every decision is the
 // Rust core's.
 
 const { EventEmitter } = require('node:events');
 const { Duplex } = require('node:stream');
 
-const native = require('./native.js');
+// The addon for this machine: a development build next to this file, else the platform
+// package npm installed (loader.js; a clear error naming the package when it is missing).
+const native = require('./loader.js').load();
 
 // ---------------------------------------------------------------------------------------
 // Errors

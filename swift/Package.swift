@@ -3,10 +3,18 @@
 //
 // Linux (what CI runs): `snap2pFFI` is a system-library module (header + modulemap) linking
 // libsnap2p_uniffi.so; build with `-Xlinker -L<dir of the .so>` (see ci/steps/60-swift.sh).
-// Apple platforms: swift/build-xcframework.sh (on macOS) makes snap2pFFI.xcframework, which
-// is then used as a binary target instead.
+// Apple platforms: a binary target, either the XCFramework swift/build-xcframework.sh made
+// here (on macOS) or the release's zip at releaseURL with its checksum (below).
 import Foundation
 import PackageDescription
+
+// The release (ci/version.sh keeps it equal to the workspace version). The release workflow
+// (.github/workflows/release.yml) uploads snap2pFFI.xcframework.zip to this URL and
+// swift/update-checksum.sh writes its SHA-256 below; until a release sets it, Apple
+// platforms build the XCFramework locally (build-xcframework.sh) or use the system library.
+let version = "0.1.0"
+let releaseURL = "https://example.invalid/snap2p/releases/download/v\(version)/snap2pFFI.xcframework.zip"
+let releaseChecksum = ""
 
 let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
 let xcframework = FileManager.default.fileExists(atPath: here + "/snap2pFFI.xcframework")
@@ -15,9 +23,13 @@ var ffi: Target
 #if os(Linux)
 ffi = .systemLibrary(name: "snap2pFFI", path: "Sources/snap2pFFI")
 #else
-ffi = xcframework
-    ? .binaryTarget(name: "snap2pFFI", path: "snap2pFFI.xcframework")
-    : .systemLibrary(name: "snap2pFFI", path: "Sources/snap2pFFI")
+if xcframework {
+    ffi = .binaryTarget(name: "snap2pFFI", path: "snap2pFFI.xcframework")
+} else if !releaseChecksum.isEmpty {
+    ffi = .binaryTarget(name: "snap2pFFI", url: releaseURL, checksum: releaseChecksum)
+} else {
+    ffi = .systemLibrary(name: "snap2pFFI", path: "Sources/snap2pFFI")
+}
 #endif
 
 let package = Package(

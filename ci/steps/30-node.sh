@@ -26,22 +26,9 @@ node --test --test-timeout=180000 --test-concurrency=2 test/*.test.js
 step "node: npm pack + install into an empty directory + README example"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/pkg/platform"
-# The per-platform binary package, as `napi prepublish` lays it out (npm/<platform>/).
-cp npm/linux-x64-gnu/package.json npm/linux-x64-gnu/README.md "$work/pkg/platform/"
-cp snap2p.linux-x64-gnu.node "$work/pkg/platform/"
-(cd "$work/pkg/platform" && npm pack --silent --pack-destination "$work/pkg") >/dev/null
-# The main package, with the platform packages as optionalDependencies the way
-# `napi prepublish` writes them at release time (kept out of the repo's package.json so
-# development installs do not look up unpublished platform packages).
-mkdir "$work/pkg/main"
-cp package.json index.js index.d.ts native.js native.d.ts README.md "$work/pkg/main/"
-(
-  cd "$work/pkg/main"
-  npm pkg set optionalDependencies.snap2p-linux-x64-gnu="$(node -p 'require("./package.json").version')"
-  npm pkg delete devDependencies scripts
-  npm pack --silent --pack-destination "$work/pkg"
-) >/dev/null
+# The platform package of this machine and the main package (with every platform package
+# as an optionalDependency), laid out as the release publishes them (node/npm/pack.js).
+node npm/pack.js "$work/pkg" linux-x64-gnu=snap2p.linux-x64-gnu.node >/dev/null
 ls "$work/pkg"/*.tgz
 mkdir "$work/app"
 cp "$SNAP2P_ROOT/examples/node/readme-example.js" "$work/app/"

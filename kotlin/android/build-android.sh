@@ -8,6 +8,9 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$here/../.."
 cd "$root"
+# 16 KB pages: Android 15+ devices may use 16 KB pages, and Google Play requires 64-bit
+# libraries whose LOAD segments are 16 KB aligned (NDK r27 still links for 4 KB by default).
+export RUSTFLAGS="${RUSTFLAGS:-} -C link-arg=-Wl,-z,max-page-size=16384"
 cargo ndk -t arm64-v8a -t armeabi-v7a -t x86_64 -t x86 -P 24 \
   -o "$here/src/main/jniLibs" build --release -p snap2p-uniffi --lib
 cargo build --release -p snap2p-uniffi --lib --bin uniffi-bindgen
@@ -16,3 +19,5 @@ target="${CARGO_TARGET_DIR:-$root/target}"
   --language kotlin --out-dir "$here/build/generated/uniffi"
 cd "$here"
 gradle assembleRelease   # -> build/outputs/aar/snap2p-android-release.aar
+# Every .so of the AAR, checked for 16 KB-aligned LOAD segments (needs pyelftools).
+python3 "$root/ci/elf_check.py" --page 16384 build/outputs/aar/*-release.aar

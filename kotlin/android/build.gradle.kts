@@ -6,6 +6,10 @@ plugins {
     id("org.jetbrains.kotlin.android") version "2.1.21"
 }
 
+// ci/version.sh keeps this equal to the workspace version.
+group = "io.snap2p"
+version = "0.1.0"
+
 android {
     namespace = "io.snap2p"
     compileSdk = 35

@@ -1,0 +1,359 @@
+#!/usr/bin/env bash
+# Release packages (docs/PACKAGING.md): builds every package this machine can build, checks
+# it the way the registries and users' machines will, installs it into a fresh directory,
+# virtualenv or Maven project and runs the README example there.
+#
+# Fast form (the default; CI): Linux x86_64, glibc >= 2.28 (zig links against glibc 2.28's
+# symbol versions):
+#   - npm: snap2p-linux-x64-gnu + the main package: `npm publish --dry-run` clean, installed
+#     from the tarballs into an empty directory, README example; the main package installed
+#     WITHOUT its platform package fails with the error naming snap2p-linux-x64-gnu.
+#   - Python: abi3 wheel manylinux_2_28_x86_64 (`auditwheel show`), sdist, `twine check
+#     --strict`; the wheel in a fresh venv, README example.
+#   - Kotlin/JVM: jar (+ sources and javadoc jars) with linux-x86-64/libsnap2p_uniffi.so,
+#     deployed to a file repository, used by a fresh Maven project running the README example.
+#   - ELF checks of every native library (ci/elf_check.py): machine, GLIBC_ <= 2.28.
+# Full form (SNAP2P_PACKAGES_FULL=1) adds, with Debian's Rust and -Zbuild-std:
+#   - aarch64 glibc: npm package, manylinux_2_28_aarch64 wheel, linux-aarch64 in the jar,
+#     all linked with -z max-page-size=16384 and checked for 16 KB-aligned LOAD segments
+#     (the Android recipe's flag); the CLI demo under qemu-aarch64; the npm package (installed
+#     by the host's npm for arm64) and the wheel run their README examples in an arm64
+#     Debian chroot under qemu.
+#   - musl x86_64 and aarch64: npm packages and musllinux_1_2 wheels, checked for no glibc
+#     dependency; the x86_64 musl CLI demo run against Debian's musl loader.
+#   - the sdist built from source in a fresh venv (pip, maturin from PyPI).
+#   (SNAP2P_PACKAGES_SDIST=1 adds only the sdist build to the fast form.)
+# Outputs: $SNAP2P_CACHE/packages/out/{npm,python,maven} (the release workflow uploads them).
+set -euo pipefail
+source "$(dirname "$0")/../env.sh"
+cd "$SNAP2P_ROOT"
+FULL="${SNAP2P_PACKAGES_FULL:-0}"
+SDIST="${SNAP2P_PACKAGES_SDIST:-$FULL}"
+
+arm64_root=$(bash ci/setup/packaging.sh | tail -1)
+bash ci/setup/node.sh >/dev/null
+bash ci/setup/kotlin.sh >/dev/null
+
+VENV="$SNAP2P_CACHE/venv-pkg"
+export PATH="$SNAP2P_CACHE/tools/bin:$PATH"
+# zig comes from the venv's `ziglang` (cargo-zigbuild and maturin run `python -m ziglang`).
+export CARGO_ZIGBUILD_PYTHON_PATH="$VENV/bin/python"
+PKG="$SNAP2P_CACHE/packages"
+OUT="$PKG/out"
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+rm -rf "$OUT"
+mkdir -p "$OUT/npm" "$OUT/python" "$OUT/maven/native" "$PKG/logs"
+VERSION=$(bash ci/version.sh)
+elf_check() { "$VENV/bin/python" ci/elf_check.py "$@"; }
+
+step "packages: one version ($VERSION)"
+bash ci/version.sh check
+
+# ---------------------------------------------------------------------------------------
+# Builds. x86_64 glibc uses the rustup toolchain; every other target Debian's rustc-web
+# with the standard library built from source (rustup cannot download targets here).
+# glibc targets link through zig against glibc 2.28 (`<triple>.2.28`): Debian 12's own
+# glibc 2.36 would give pthread_*@GLIBC_2.34 and friends, outside manylinux_2_28 and
+# unloadable on RHEL 8 / Debian 10 (measured: a native build needs GLIBC_2.34).
+in_target_env() { # TRIPLE CMD...: runs CMD with the toolchain, flags and target dir of TRIPLE
+  local t="$1" flags="" var
+  shift
+  var="CARGO_TARGET_$(echo "$t" | tr 'a-z-' 'A-Z_')_RUSTFLAGS"
+  # musl: a shared library must link musl dynamically (the host process's libc).
+  case "$t" in *musl*) flags+=" -C target-feature=-crt-static" ;; esac
+  # aarch64: 16 KB-aligned segments load on 4, 16 and 64 KB page kernels (Asahi, some
+  # Ampere/Graviton setups) and are what Android requires; the AAR uses the same flag.
+  case "$t" in aarch64*) flags+=" -C link-arg=-Wl,-z,max-page-size=16384" ;; esac
+  (
+    if [ "$t" = x86_64-unknown-linux-gnu ]; then
+      export CARGO_TARGET_DIR="$SNAP2P_CACHE/target-pkg"
+    else
+      export PATH="/usr/bin:$PATH" RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$SNAP2P_CACHE/target-pkg-std"
+      export "$var=$flags"
+    fi
+    "$@"
+  )
+}
+std_flag() { [ "$1" = x86_64-unknown-linux-gnu ] || echo "-Zbuild-std=std"; }
+zig_triple() { case "$1" in *-gnu) echo "$1.2.28" ;; *) echo "$1" ;; esac; }
+logged() { # NAME CMD...: output to $PKG/logs/NAME.log, its tail shown (all of it on failure)
+  local log="$PKG/logs/$1.log"
+  shift
+  if "$@" > "$log" 2>&1; then tail -2 "$log"; else tail -40 "$log"; echo "failed: $*" >&2; return 1; fi
+}
+# shellcheck disable=SC2046
+build_libs() { # TRIPLE: libsnap2p_node.so, libsnap2p_uniffi.so (+ uniffi-bindgen on x86_64
+  # glibc, + the CLI for aarch64 glibc, run under qemu: one cargo run, so the core is built
+  # once with one feature set; the CLI without its default jemalloc feature: the system
+  # allocator, no jemalloc configure run for a cross target)
+  local t="$1" what=(-p snap2p-node -p snap2p-uniffi --lib) also=""
+  [ "$t" = x86_64-unknown-linux-gnu ] && what+=(--bin uniffi-bindgen) && also=", uniffi-bindgen"
+  [ "$t" = aarch64-unknown-linux-gnu ] && what+=(-p snap2p-cli --bin snap2p --no-default-features) && also=", CLI"
+  step "packages: cargo zigbuild $t (node addon, uniffi library$also)"
+  logged "libs-$t" in_target_env "$t" nice -n 10 cargo-zigbuild zigbuild --release --locked $(std_flag "$t") \
+    --target "$(zig_triple "$t")" "${what[@]}"
+}
+zig_env() { # TRIPLE CMD...: runs CMD in the environment cargo-zigbuild gives cargo
+  # (CC_<target>, CARGO_TARGET_<T>_LINKER, … pointing at its zig wrappers), captured by a
+  # stand-in `cargo` that records it. maturin then builds the wheel in the same target dir
+  # with the same compilers as the node/uniffi build: no C crate (ring, aws-lc-sys,
+  # secp256k1-sys) and nothing above them is rebuilt. With `maturin --zig` instead, its own
+  # wrappers differ, and the two builds rebuilt each other's dependencies in place (measured:
+  # a full rebuild, 20+ minutes here, every time one followed the other).
+  local t="$1" fake
+  shift
+  fake=$(mktemp -d)
+  printf '#!/bin/sh\nenv -0 > "%s/env"\n' "$fake" > "$fake/cargo"
+  chmod +x "$fake/cargo"
+  PATH="$fake:$PATH" cargo-zigbuild zigbuild --release --target "$(zig_triple "$t")" -p snap2p-python --lib
+  (
+    while IFS= read -r -d '' kv; do
+      case "$kv" in
+        CC_* | CXX_* | AR_* | RANLIB_* | CMAKE_TOOLCHAIN_FILE_* | BINDGEN_EXTRA_CLANG_ARGS_* | \
+          CARGO_TARGET_*_LINKER=* | CARGO_ZIGBUILD_* | CARGO_UNSTABLE_TARGET_APPLIES_TO_HOST=* | \
+          CARGO_TARGET_APPLIES_TO_HOST=* | __CARGO_TEST_CHANNEL_OVERRIDE_DO_NOT_USE_THIS=*) export "${kv?}" ;;
+      esac
+    done < "$fake/env"
+    rm -rf "$fake"
+    "$@"
+  )
+}
+# shellcheck disable=SC2046
+build_wheel() { # TRIPLE COMPATIBILITY
+  step "packages: maturin build $1 ($2)"
+  # --strip: the release profile keeps debug info (debug = 1, for profiling); a package does
+  # not. No --zig: zig_env (maturin checks the glibc symbol versions of --compatibility itself).
+  logged "wheel-$1" in_target_env "$1" zig_env "$1" nice -n 10 "$VENV/bin/maturin" build --release --strip --locked \
+    $(std_flag "$1") --target "$1" --compatibility "$2" -m python/Cargo.toml -o "$OUT/python"
+}
+libdir() { case "$1" in x86_64-unknown-linux-gnu) echo "$SNAP2P_CACHE/target-pkg/$1/release" ;;
+  *) echo "$SNAP2P_CACHE/target-pkg-std/$1/release" ;; esac; }
+stripped() { # TRIPLE FILE: a copy without debug info (the release profile keeps it for
+  # profiling: the Node addon goes from 59 MB to 10 MB, 4.5 MB gzipped), symbols kept
+  local dir="$PKG/stripped/$1" tool=strip
+  case "$1" in aarch64*) tool=aarch64-linux-gnu-strip ;; esac
+  mkdir -p "$dir"
+  "$tool" --strip-debug -o "$dir/$(basename "$2")" "$2"
+  echo "$dir/$(basename "$2")"
+}
+
+declare -A NPM_KEY=([x86_64-unknown-linux-gnu]=linux-x64-gnu [x86_64-unknown-linux-musl]=linux-x64-musl
+  [aarch64-unknown-linux-gnu]=linux-arm64-gnu [aarch64-unknown-linux-musl]=linux-arm64-musl)
+declare -A JNA_DIR=([x86_64-unknown-linux-gnu]=linux-x86-64 [aarch64-unknown-linux-gnu]=linux-aarch64)
+TARGETS=(x86_64-unknown-linux-gnu)
+# SNAP2P_PACKAGES_TARGETS narrows the full form's other targets (e.g. only
+# aarch64-unknown-linux-gnu); SNAP2P_PACKAGES_CROSS_WHEELS=0 skips their wheels.
+[ "$FULL" = 1 ] && read -ra more <<< "${SNAP2P_PACKAGES_TARGETS:-aarch64-unknown-linux-gnu x86_64-unknown-linux-musl aarch64-unknown-linux-musl}" && TARGETS+=("${more[@]}")
+
+npm_bins=()
+for t in "${TARGETS[@]}"; do
+  build_libs "$t"
+  if [ "$t" = x86_64-unknown-linux-gnu ] || [ "${SNAP2P_PACKAGES_CROSS_WHEELS:-1}" = 1 ]; then
+    case "$t" in
+      *-gnu) build_wheel "$t" manylinux_2_28 ;;
+      *-musl) build_wheel "$t" musllinux_1_2 ;;
+    esac
+  fi
+  d=$(libdir "$t")
+  arch=${t%%-*}
+  step "packages: ELF checks $t"
+  checks=(--arch "$arch")
+  case "$t" in *-gnu) checks+=(--glibc-max 2.28) ;; *-musl) checks+=(--musl) ;; esac
+  case "$t" in aarch64*) checks+=(--page 16384) ;; esac
+  node_lib=$(stripped "$t" "$d/libsnap2p_node.so")
+  uniffi_lib=$(stripped "$t" "$d/libsnap2p_uniffi.so")
+  elf_check "${checks[@]}" "$node_lib" "$uniffi_lib"
+  npm_bins+=("${NPM_KEY[$t]}=$node_lib")
+  if [ -n "${JNA_DIR[$t]:-}" ]; then
+    mkdir -p "$OUT/maven/native/${JNA_DIR[$t]}"
+    cp "$uniffi_lib" "$OUT/maven/native/${JNA_DIR[$t]}/"
+  fi
+done
+
+# ---------------------------------------------------------------------------------------
+step "packages: npm (pack, publish --dry-run)"
+node node/npm/pack.js "$OUT/npm" "${npm_bins[@]}" --publish-dry-run > "$WORK/tarballs"
+cat "$WORK/tarballs"
+main_tgz=$(tail -1 "$WORK/tarballs")
+elf_check --arch x86_64 --glibc-max 2.28 "$OUT/npm/snap2p-linux-x64-gnu-$VERSION.tgz"
+
+step "packages: npm install into an empty directory + README example (x86_64)"
+mkdir "$WORK/app" && cp examples/node/readme-example.js "$WORK/app/"
+(
+  cd "$WORK/app" && npm init -y >/dev/null
+  # --offline: nothing from the registry; the other platforms' optional packages are
+  # skipped (npm would skip them anyway: their os/cpu/libc do not match).
+  npm install --no-audit --no-fund --offline "$OUT/npm/snap2p-linux-x64-gnu-$VERSION.tgz" "$main_tgz" 2>&1 | tail -2
+  test -f node_modules/snap2p-linux-x64-gnu/snap2p.linux-x64-gnu.node
+  test ! -e node_modules/snap2p/snap2p.linux-x64-gnu.node
+  timeout 60 node readme-example.js
+)
+
+step "packages: npm install without the platform package -> the error names it"
+mkdir "$WORK/noplat"
+(
+  cd "$WORK/noplat" && npm init -y >/dev/null
+  npm install --no-audit --no-fund --offline --omit=optional "$main_tgz" >/dev/null 2>&1
+  test ! -e node_modules/snap2p-linux-x64-gnu
+  if node -e "require('snap2p')" 2> err.txt; then echo "require('snap2p') loaded without its binary" >&2; exit 1; fi
+  head -3 err.txt
+  grep -q "the package snap2p-linux-x64-gnu@$VERSION is not installed" err.txt
+  grep -q "npm install snap2p-linux-x64-gnu@$VERSION" err.txt
+)
+
+# ---------------------------------------------------------------------------------------
+step "packages: sdist, twine check, auditwheel show"
+logged sdist "$VENV/bin/maturin" sdist -m python/Cargo.toml -o "$OUT/python"
+ls -l "$OUT/python"
+"$VENV/bin/twine" check --strict "$OUT/python"/*
+for w in "$OUT/python"/*.whl; do
+  case "$w" in
+    *manylinux_2_28_x86_64*) elf_check --arch x86_64 --glibc-max 2.28 "$w" ;;
+    *manylinux_2_28_aarch64*) elf_check --arch aarch64 --glibc-max 2.28 --page 16384 "$w" ;;
+    *musllinux_1_2_x86_64*) elf_check --arch x86_64 --musl "$w" ;;
+    *musllinux_1_2_aarch64*) elf_check --arch aarch64 --musl --page 16384 "$w" ;;
+    *) echo "unexpected wheel $w" >&2; exit 1 ;;
+  esac
+  "$VENV/bin/auditwheel" show "$w" | tee "$WORK/auditwheel.txt"
+  tag=$(basename "$w" | grep -oE '(many|musl)linux_[0-9]+_[0-9]+_(x86_64|aarch64)')
+  # auditwheel wraps its lines: compare with the whitespace collapsed.
+  tr -s ' \n' '  ' < "$WORK/auditwheel.txt" | grep -qF "consistent with the following platform tag: \"$tag\"" ||
+    { echo "auditwheel does not confirm $tag for $w" >&2; exit 1; }
+done
+
+readme_py() { # the first ```python block of python/README.md
+  python3 - "$SNAP2P_ROOT/python/README.md" <<'PY'
+import re, sys
+print(re.findall(r"```python\n(.*?)```", open(sys.argv[1]).read(), re.S)[0])
+PY
+}
+step "packages: wheel into a fresh venv + README example (x86_64)"
+python3 -m venv "$WORK/venv"
+"$WORK/venv/bin/pip" install -q "$OUT/python"/snap2p-*manylinux_2_28_x86_64.whl
+readme_py > "$WORK/readme_example.py"
+(cd "$WORK" && timeout 60 venv/bin/python readme_example.py)
+
+if [ "$SDIST" = 1 ]; then
+  step "packages: sdist builds from source in a fresh venv (pip + maturin from PyPI)"
+  python3 -m venv "$WORK/venv-sdist"
+  # Cached target dir: dependencies are reused between runs; the sdist's own crates rebuild.
+  CARGO_TARGET_DIR="$SNAP2P_CACHE/target-sdist" logged sdist-install nice -n 10 \
+    "$WORK/venv-sdist/bin/pip" install -v "$OUT/python"/snap2p-"$VERSION".tar.gz
+  (cd "$WORK" && timeout 60 venv-sdist/bin/python readme_example.py)
+fi
+
+# ---------------------------------------------------------------------------------------
+step "packages: Kotlin/JVM jar with $(ls "$OUT/maven/native" | tr '\n' ' ')"
+gen="$OUT/maven/generated"
+SNAP2P_UNIFFI_LIB="$(libdir x86_64-unknown-linux-gnu)/libsnap2p_uniffi.so" \
+  SNAP2P_UNIFFI_BINDGEN="$(libdir x86_64-unknown-linux-gnu)/uniffi-bindgen" bash kotlin/build-native.sh "$gen"
+repo="$PKG/maven-repo"
+rm -rf "$repo"
+docs=false; [ "${SNAP2P_PACKAGES_NODOCS:-0}" = 1 ] && docs=true
+nice -n 10 mvn -B -q -f kotlin/pom.xml -Dsnap2p.skipNative=true -Dmaven.test.skip=true \
+  -Dsnap2p.skipDocs=$docs -Dsnap2p.generated="$gen" -Dsnap2p.nativeResources="$OUT/maven/native" \
+  -Dsnap2p.buildDirectory="$PKG/kotlin-build" \
+  -DaltDeploymentRepository="snap2p-local::file://$repo" deploy
+art="$repo/io/snap2p/snap2p/$VERSION"
+ls "$art"
+jar="$art/snap2p-$VERSION.jar"
+unzip -l "$jar" | grep -E 'libsnap2p_uniffi.so|snap2p/Peer.class'
+for d in "$OUT"/maven/native/*/; do
+  unzip -l "$jar" | grep -q " $(basename "$d")/libsnap2p_uniffi.so$"
+done
+unzip -l "$art/snap2p-$VERSION-sources.jar" | grep -q ' io/snap2p/snap2p.kt$'
+[ "$docs" = true ] || unzip -l "$art/snap2p-$VERSION-javadoc.jar" | grep -q ' index.html$'
+elf_check "$jar"
+cp "$art"/* "$OUT/maven/"
+
+step "packages: fresh Maven project using the jar + README example (x86_64)"
+app="$WORK/mvn-app"
+mkdir -p "$app/src/main/kotlin"
+python3 - "$SNAP2P_ROOT/kotlin/README.md" > "$app/src/main/kotlin/Main.kt" <<'PY'
+import re, sys
+print(re.findall(r"```kotlin\n(.*?)```", open(sys.argv[1]).read(), re.S)[0])
+PY
+kotlin_version=$(sed -n 's|.*<kotlin.version>\(.*\)</kotlin.version>.*|\1|p' kotlin/pom.xml)
+cat > "$app/pom.xml" <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>example</groupId>
+  <artifactId>snap2p-user</artifactId>
+  <version>1</version>
+  <properties>
+    <project.build.sourceEncoding>UTF-8</project.build.sourceEncoding>
+    <kotlin.compiler.jvmTarget>17</kotlin.compiler.jvmTarget>
+  </properties>
+  <repositories>
+    <repository><id>snap2p-local</id><url>file://$repo</url></repository>
+  </repositories>
+  <dependencies>
+    <dependency><groupId>io.snap2p</groupId><artifactId>snap2p</artifactId><version>$VERSION</version></dependency>
+  </dependencies>
+  <build>
+    <sourceDirectory>src/main/kotlin</sourceDirectory>
+    <plugins>
+      <plugin>
+        <groupId>org.jetbrains.kotlin</groupId>
+        <artifactId>kotlin-maven-plugin</artifactId>
+        <version>$kotlin_version</version>
+        <executions><execution><id>compile</id><phase>compile</phase><goals><goal>compile</goal></goals></execution></executions>
+      </plugin>
+      <plugin>
+        <groupId>org.codehaus.mojo</groupId>
+        <artifactId>exec-maven-plugin</artifactId>
+        <version>3.5.0</version>
+        <configuration><mainClass>MainKt</mainClass></configuration>
+      </plugin>
+    </plugins>
+  </build>
+</project>
+EOF
+(cd "$app" && timeout 600 nice -n 10 mvn -B -q compile exec:java | tee "$WORK/kotlin-out.txt")
+# Maven 3.8 colours even in batch mode: compare without the escape sequences.
+sed 's/\x1b\[[0-9;]*m//g' "$WORK/kotlin-out.txt" | grep -qx hello
+
+[ "$FULL" = 1 ] || { echo "packages: fast form done (SNAP2P_PACKAGES_FULL=1 adds aarch64 and musl)"; exit 0; }
+
+# ---------------------------------------------------------------------------------------
+# Full form: run what was built for other targets.
+has() { [[ " ${TARGETS[*]} " == *" $1 "* ]]; }
+if has aarch64-unknown-linux-gnu; then
+  step "packages: CLI demo (aarch64 glibc) under qemu-aarch64"
+  cli="$(libdir aarch64-unknown-linux-gnu)/snap2p"
+  elf_check --arch aarch64 --glibc-max 2.28 --page 16384 "$cli"
+  QEMU_LD_PREFIX=/usr/aarch64-linux-gnu timeout 600 "$cli" demo --json > "$WORK/demo.json"
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("aarch64 demo: ok=%s, %d steps, %d ms" % (d["ok"], len(d["steps"]), d["elapsed_ms"])); sys.exit(0 if d["ok"] else 1)' "$WORK/demo.json"
+fi
+has aarch64-unknown-linux-gnu || { echo "packages: full form done (no aarch64 glibc target)"; exit 0; }
+
+step "packages: aarch64 npm package and wheel in the arm64 chroot ($arm64_root, qemu)"
+mounted=()
+cleanup() {
+  local i
+  for (( i=${#mounted[@]}-1; i>=0; i-- )); do umount "${mounted[$i]}" 2>/dev/null || umount -l "${mounted[$i]}" || true; done
+  rm -rf "$WORK" "$arm64_root/opt/snap2p-test"
+}
+trap cleanup EXIT
+for m in proc dev; do
+  if ! mountpoint -q "$arm64_root/$m"; then mount --bind "/$m" "$arm64_root/$m"; mounted+=("$arm64_root/$m"); fi
+done
+t="$arm64_root/opt/snap2p-test"
+rm -rf "$t" && mkdir -p "$t/app" "$t/dist"
+cp examples/node/readme-example.js "$t/app/"
+# The host's npm installs for arm64 glibc: it must pick snap2p-linux-arm64-gnu by os/cpu/libc.
+(
+  cd "$t/app" && npm init -y >/dev/null
+  npm install --no-audit --no-fund --offline --os=linux --cpu=arm64 --libc=glibc \
+    "$OUT/npm/snap2p-linux-arm64-gnu-$VERSION.tgz" "$main_tgz" 2>&1 | tail -1
+  test -f node_modules/snap2p-linux-arm64-gnu/snap2p.linux-arm64-gnu.node
+)
+chroot "$arm64_root" sh -c "uname -m && cd /opt/snap2p-test/app && node --version && timeout 300 node readme-example.js"
+if ls "$OUT/python"/snap2p-*manylinux_2_28_aarch64.whl >/dev/null 2>&1; then
+  cp "$OUT/python"/snap2p-*manylinux_2_28_aarch64.whl "$t/dist/"
+  readme_py > "$t/readme_example.py"
+  chroot "$arm64_root" sh -c "cd /opt/snap2p-test && python3 -m venv venv && venv/bin/pip install -q --no-index dist/*.whl && timeout 300 venv/bin/python readme_example.py"
+fi
+echo "packages: full form done"
