@@ -83,9 +83,9 @@ pub use policy::{Invite, Visibility};
 #[cfg(feature = "runtime")]
 pub use protocol::{DialOptions, Discovery, PeerHandle, ProtocolHandler};
 pub use session::SessionLimits;
-pub use wire::profile::WireProfile;
 #[cfg(feature = "runtime")]
 pub use session::{Connection, ConnectionStats, Stream, WriteBuf};
+pub use wire::profile::WireProfile;
 
 /// Current unix time in seconds.
 pub fn unix_now() -> i64 {
