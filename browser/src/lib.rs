@@ -262,6 +262,9 @@ impl Node {
             alias_card: None,
             clock: Clock::system(),
             fixed: None,
+            // The browser speaks the standard profile only (the TypeScript nodes listen
+            // on raw TCP, which a page cannot reach).
+            profile: snap2p::WireProfile::Standard,
         };
         let session = Session::new(cfg, Instant::now()).map_err(|e| js_error(&e))?;
         Ok(Conn {

@@ -87,7 +87,16 @@ for (const [key, bin] of Object.entries(binaries)) {
 
 const dir = path.join(stage, 'main');
 fs.mkdirSync(dir);
-for (const f of main.files) fs.copyFileSync(path.join(nodeDir, f), path.join(dir, f));
+// The browser entry (browser/*) is built by browser/build.sh (ci/steps/85-browser.sh), not
+// by the native build: when it is absent, this tarball leaves it out and says so; a
+// release packs after both builds (.github/workflows/release.yml).
+const browserBuilt = fs.existsSync(path.join(nodeDir, 'browser', 'index.js'));
+if (!browserBuilt) console.error('pack.js: node/browser/ not built: packing without the browser entry');
+for (const f of main.files) {
+  if (f.startsWith('browser/') && !browserBuilt) continue;
+  fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
+  fs.copyFileSync(path.join(nodeDir, f), path.join(dir, f));
+}
 const published = { ...main };
 delete published.devDependencies;
 delete published.scripts;
