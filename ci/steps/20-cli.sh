@@ -4,11 +4,10 @@
 set -euo pipefail
 source "$(dirname "$0")/../env.sh"
 cd "$SNAP2P_ROOT"
-bash ci/setup/rust.sh
-step "snap2p demo (release)"
-timeout 600 cargo run --release -p snap2p-cli -- demo
-step "snap2p demo --json (release)"
-timeout 120 cargo run --release -q -p snap2p-cli -- demo --json > "$SNAP2P_CACHE/demo.json"
+step "ci/demo.sh (the README's first command)"
+timeout 600 bash ci/demo.sh
+step "ci/demo.sh --json"
+timeout 120 bash ci/demo.sh --json > "$SNAP2P_CACHE/demo.json"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["ok"] and all(s["ok"] for s in d["steps"]), d' "$SNAP2P_CACHE/demo.json"
 step "cargo test -p snap2p-cli"
 timeout 900 cargo test -p snap2p-cli

@@ -2,15 +2,11 @@
 # The NAT test bed of issue 28 (docs/NAT.md): core/tests/relay_nat.rs builds network
 # namespaces with real Linux NAT (iptables MASQUERADE, MASQUERADE --random-fully, and a
 # firewall without NAT) and runs a relayed session between two homes for each pair of
-# kinds, bytes checked by SHA-256. Needs root and iptables (installed here when missing);
+# kinds, bytes checked by SHA-256. Needs root, ip and iptables (ci/setup/host-tools.sh, run by ci/setup/rust.sh, installs them);
 # the test skips loudly without them. Prints one RESULT line per pair.
 set -euo pipefail
 source "$(dirname "$0")/../env.sh"
 cd "$SNAP2P_ROOT"
-if [ "$(id -u)" = 0 ] && ! command -v iptables >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-  (apt-get install -y -q iptables >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q iptables >/dev/null 2>&1; }) \
-    || echo "!!!!! iptables could not be installed: the NAT test bed will skip !!!!!"
-fi
 step "cargo test -p snap2p --test relay --test relay_nat -- --include-ignored"
 cargo build -q -p snap2p --example relaynode
 set +e
