@@ -19,6 +19,8 @@
 //! Needs root and `ip netns`; skips loudly without them (run by ci/steps/79-mdns.sh). Names
 //! carry a per-run suffix; every namespace is deleted when the test ends, even on failure.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
@@ -157,42 +159,6 @@ fn line(rx: &mpsc::Receiver<String>, prefix: &str, within: Duration) -> String {
     }
 }
 
-fn mdnsnode() -> std::path::PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "-q", "-p", "snap2p", "--example", "mdnsnode"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    // As relay_nat.rs: no variables of the running `cargo test` (ring would rebuild).
-    for (k, _) in std::env::vars_os() {
-        let k = k.to_string_lossy().into_owned();
-        if k == "CARGO_MANIFEST_DIR"
-            || k == "CARGO_MANIFEST_PATH"
-            || k == "CARGO_CRATE_NAME"
-            || k == "CARGO_PRIMARY_PACKAGE"
-            || k == "CARGO_TARGET_TMPDIR"
-            || k == "CARGO_BIN_NAME"
-            || k.starts_with("CARGO_PKG_")
-            || k.starts_with("CARGO_BIN_EXE_")
-        {
-            cmd.env_remove(&k);
-        }
-    }
-    assert!(
-        cmd.status().unwrap().success(),
-        "cargo build --example mdnsnode"
-    );
-    let exe = std::env::current_exe().unwrap();
-    let p = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("mdnsnode");
-    assert!(p.is_file(), "{p:?}");
-    p
-}
-
 #[test]
 #[ignore = "needs root and ip netns; run by ci/steps/79-mdns.sh"]
 fn three_peers_on_a_bridge_find_each_other_by_principal() {
@@ -202,7 +168,7 @@ fn three_peers_on_a_bridge_find_each_other_by_principal() {
         return;
     }
     let _ = run(&["ip", "netns", "del", &probe]);
-    let bin = mdnsnode();
+    let bin = common::example("mdnsnode");
     let bin = bin.to_str().unwrap();
     let mut bed = Bed::build(&format!("m{}", std::process::id())).expect("building the bed");
 

@@ -23,6 +23,8 @@
 //! ci/steps/76-relay-nat.sh). Addresses live only inside the namespaces; names carry a
 //! per-run suffix; the namespaces are deleted when the test ends, even on failure.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -190,42 +192,6 @@ impl Bed {
     }
 }
 
-fn relaynode() -> std::path::PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "-q", "-p", "snap2p", "--example", "relaynode"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    // As common::testnode: no variables of the running `cargo test` (ring would rebuild).
-    for (k, _) in std::env::vars_os() {
-        let k = k.to_string_lossy().into_owned();
-        if k == "CARGO_MANIFEST_DIR"
-            || k == "CARGO_MANIFEST_PATH"
-            || k == "CARGO_CRATE_NAME"
-            || k == "CARGO_PRIMARY_PACKAGE"
-            || k == "CARGO_TARGET_TMPDIR"
-            || k == "CARGO_BIN_NAME"
-            || k.starts_with("CARGO_PKG_")
-            || k.starts_with("CARGO_BIN_EXE_")
-        {
-            cmd.env_remove(&k);
-        }
-    }
-    assert!(
-        cmd.status().unwrap().success(),
-        "cargo build --example relaynode"
-    );
-    let exe = std::env::current_exe().unwrap();
-    let p = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("relaynode");
-    assert!(p.is_file(), "{p:?}");
-    p
-}
-
 #[test]
 #[ignore = "needs root, ip netns and iptables; run by ci/steps/76-relay-nat.sh"]
 fn relayed_sessions_across_nat_kinds() {
@@ -240,7 +206,7 @@ fn relayed_sessions_across_nat_kinds() {
         eprintln!("\n!!!!! SKIPPED: iptables unavailable (apt-get install iptables) !!!!!\n");
         return;
     }
-    let bin = relaynode();
+    let bin = common::example("relaynode");
     let bin = bin.to_str().unwrap();
     let mut rows = Vec::new();
     let mut failures = Vec::new();

@@ -337,15 +337,21 @@ pub async fn connect_from(
 
 /// Builds (if needed) and returns the path of the testnode example (core/examples), for
 /// the tests that run a peer in its own OS process.
+pub fn testnode() -> std::path::PathBuf {
+    example("testnode")
+}
+
+/// Builds (if needed) and returns the path of the example `name` of the core crate
+/// (testnode, relaynode, mdnsnode: peers in their own OS processes).
 ///
 /// The nested `cargo build` must not inherit what `cargo test` sets for the running test
 /// (CARGO_MANIFEST_DIR, CARGO_PKG_*, ...): build scripts that track those variables (ring
 /// does) would see them change and rebuild ring, snow and snap2p on every run.
-pub fn testnode() -> std::path::PathBuf {
+pub fn example(name: &str) -> std::path::PathBuf {
     use std::process::Command;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "-q", "-p", "snap2p", "--example", "testnode"])
+    cmd.args(["build", "-q", "-p", "snap2p", "--example", name])
         .current_dir(env!("CARGO_MANIFEST_DIR"));
     for (k, _) in std::env::vars_os() {
         let k = k.to_string_lossy().into_owned();
@@ -361,11 +367,13 @@ pub fn testnode() -> std::path::PathBuf {
             cmd.env_remove(&k);
         }
     }
-    let st = cmd.status().expect("cargo build --example testnode");
-    assert!(st.success(), "cargo build --example testnode failed");
+    let st = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("cargo build --example {name}: {e}"));
+    assert!(st.success(), "cargo build --example {name} failed");
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap(); // target/<profile>
-    let p = dir.join("examples").join("testnode");
+    let p = dir.join("examples").join(name);
     assert!(p.is_file(), "{p:?}");
     p
 }
