@@ -114,6 +114,16 @@ pub struct RelayLimits {
     pub requests_per_min: u32,
 }
 
+impl RelayLimits {
+    /// The bytes one circuit may carry (`circuit_max_bytes`, 0 meaning none).
+    fn circuit_byte_cap(&self) -> u64 {
+        match self.circuit_max_bytes {
+            0 => u64::MAX,
+            n => n,
+        }
+    }
+}
+
 impl Default for RelayLimits {
     fn default() -> Self {
         RelayLimits {
@@ -666,11 +676,7 @@ impl Relay {
     async fn splice_connections(&self, a: Box<dyn Io>, b: Box<dyn Io>) {
         let limits = &self.config.limits;
         let used = AtomicU64::new(0);
-        let max = if limits.circuit_max_bytes == 0 {
-            u64::MAX
-        } else {
-            limits.circuit_max_bytes
-        };
+        let max = limits.circuit_byte_cap();
         let (ar, aw) = tokio::io::split(a);
         let (br, bw) = tokio::io::split(b);
         let both = async {
@@ -689,11 +695,7 @@ impl Relay {
     async fn splice_streams(&self, a: Stream, b: Stream) {
         let limits = &self.config.limits;
         let used = AtomicU64::new(0);
-        let max = if limits.circuit_max_bytes == 0 {
-            u64::MAX
-        } else {
-            limits.circuit_max_bytes
-        };
+        let max = limits.circuit_byte_cap();
         let both = async {
             tokio::try_join!(
                 pump(&a, &b, &used, max, &self.bytes_forwarded),
