@@ -259,11 +259,17 @@ art="$repo/io/snap2p/snap2p/$VERSION"
 ls "$art"
 jar="$art/snap2p-$VERSION.jar"
 unzip -l "$jar" | grep -E 'libsnap2p_uniffi.so|snap2p/Peer.class'
+# The listing goes to a file first: `unzip -l | grep -q` under pipefail fails when grep
+# stops reading early (unzip gets SIGPIPE, exit 141) although the entry is there.
+jar_has() { # JAR REGEX
+  unzip -l "$1" > "$PKG/jar-listing.txt"
+  grep -q "$2" "$PKG/jar-listing.txt" || { echo "$1 has no entry matching $2" >&2; return 1; }
+}
 for d in "$OUT"/maven/native/*/; do
-  unzip -l "$jar" | grep -q " $(basename "$d")/libsnap2p_uniffi.so$"
+  jar_has "$jar" " $(basename "$d")/libsnap2p_uniffi.so$"
 done
-unzip -l "$art/snap2p-$VERSION-sources.jar" | grep -q ' io/snap2p/snap2p.kt$'
-[ "$docs" = true ] || unzip -l "$art/snap2p-$VERSION-javadoc.jar" | grep -q ' index.html$'
+jar_has "$art/snap2p-$VERSION-sources.jar" ' io/snap2p/snap2p.kt$'
+[ "$docs" = true ] || jar_has "$art/snap2p-$VERSION-javadoc.jar" ' index.html$'
 elf_check "$jar"
 cp "$art"/* "$OUT/maven/"
 
