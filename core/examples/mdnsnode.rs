@@ -12,7 +12,7 @@
 //!   mdnsnode resolve PRINCIPAL            resolve only
 //!
 //! Prints one line per event on stdout (`LISTEN principal`, `INBOUND principal`,
-//! `RESOLVED ms=T locators=a,b`, `CONNECTED principal=P ms=T`, `OK echo`, `CLOSED`,
+//! `RESOLVED ms=T locators=a,b`, `CONNECTED principal=P ms=T`, `OK echo`, `CLOSED … ms=T`,
 //! `ERROR code=N name msg`) and exits by itself after at most 60 s.
 
 use std::sync::Arc;
@@ -77,24 +77,36 @@ async fn main() {
                 p.principal(),
                 mdns.is_announcing()
             ));
-            let closer = p.clone();
-            let stop = mdns.clone();
+            // `close` on stdin: the peer is closed on this runtime, where its tasks run (a
+            // runtime of the stdin thread's own would have to wait on them from outside).
+            let (close_tx, mut close_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
             std::thread::spawn(move || {
                 let mut line = String::new();
                 while std::io::stdin().read_line(&mut line).unwrap_or(0) > 0 {
                     if line.trim() == "close" {
-                        let rt = tokio::runtime::Builder::new_current_thread()
-                            .enable_all()
-                            .build()
-                            .unwrap();
-                        rt.block_on(closer.close());
-                        out(format!("CLOSED mdns_stopped={}", stop.is_stopped()));
-                        std::process::exit(0);
+                        let _ = close_tx.send(());
+                        return;
                     }
                     line.clear();
                 }
             });
-            while let Some(conn) = p.accept().await {
+            loop {
+                let conn = tokio::select! {
+                    c = p.accept() => match c {
+                        Some(c) => c,
+                        None => break,
+                    },
+                    Some(()) = close_rx.recv() => {
+                        let t0 = Instant::now();
+                        p.close().await;
+                        out(format!(
+                            "CLOSED mdns_stopped={} ms={}",
+                            mdns.is_stopped(),
+                            t0.elapsed().as_millis()
+                        ));
+                        std::process::exit(0);
+                    }
+                };
                 out(format!("INBOUND {}", conn.remote_principal()));
                 tokio::spawn(async move {
                     while let Ok(s) = conn.accept_stream().await {

@@ -515,6 +515,12 @@ impl PeerBuilder {
         };
         #[cfg(not(feature = "dht"))]
         let advert_cache = Arc::new(crate::discovery::AdvertCache::in_memory(config.networks));
+        // BNS last: its answer for a principal costs HTTP questions to every provider, and
+        // the locators of a name are the owner's own choice, usually the slowest to change.
+        #[cfg(feature = "bns")]
+        if let Some(b) = &bns {
+            discovery.push(b.clone());
+        }
         // Matched by name: the built-in cache and PX-1 steps first (PX-1's own module
         // dials; its step only asks), then every discovery module.
         let mut resolvers: Vec<Arc<dyn Discovery>> = vec![Arc::new(
@@ -1410,9 +1416,17 @@ impl Peer {
         for c in &conns {
             c.close(ErrorCode::Ok, "peer closed");
         }
+        // All at once: a peer with many sessions to gone remotes would otherwise wait up to
+        // 2 s for each in turn.
+        let mut ends = tokio::task::JoinSet::new();
         for c in &conns {
-            let _ = tokio::time::timeout(Duration::from_secs(2), c.closed()).await;
+            let c = c.clone();
+            ends.spawn(async move { c.closed().await });
         }
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while ends.join_next().await.is_some() {}
+        })
+        .await;
         // Every session's end reported (`register`), then the subscriptions end after
         // what they queued: a subscriber reads each `session_closed`, then its end.
         let _ = tokio::time::timeout(Duration::from_secs(2), async {

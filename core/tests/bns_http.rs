@@ -23,6 +23,9 @@ use snap2p::{DialOptions, ErrorCode, Peer, PeerConfig};
 
 const RECORDED: &str = include_str!("fixtures/bns/get-name-info.response.example.json");
 const NO_SUCH_NAME: &str = include_str!("fixtures/bns/bns-no-such-name.example.json");
+const NAMES_OWNED: &str = include_str!("fixtures/bns/get-names-owned-by-address.example.json");
+/// The name the `Owner` providers say their owner holds (reverse lookups).
+const OWNED_NAME: &str = "alice.btc";
 
 /// What one test provider answers.
 #[derive(Clone)]
@@ -54,6 +57,19 @@ fn document(address: &str, locators: &[String]) -> String {
         zonefile.push_str(&format!("_snap2p IN TXT {}\n", quoted.join(" ")));
     }
     v["zonefile"] = zonefile.into();
+    v.to_string()
+}
+
+/// The recorded `GET /v1/addresses/stacks/{address}` document: `alice.btc` when `address`
+/// is `owner`'s, no name otherwise.
+fn names_document(owner: &str, address: &str) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(NAMES_OWNED).unwrap();
+    let names: Vec<&str> = if owner == address {
+        vec![OWNED_NAME]
+    } else {
+        vec![]
+    };
+    v["names"] = names.into();
     v.to_string()
 }
 
@@ -89,8 +105,8 @@ impl Body for TestBody {
     }
 }
 
-/// A Stacks API server on loopback answering every `GET /v1/names/{name}` with `answer`
-/// (other paths: 404). Runs until the test's runtime ends.
+/// A Stacks API server on loopback answering every `GET /v1/names/{name}` and
+/// `GET /v1/addresses/stacks/{address}` with `answer` (other paths: 404). Runs until the test's runtime ends.
 async fn provider(answer: Answer) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
@@ -106,10 +122,18 @@ async fn provider(answer: Answer) -> String {
                     move |req: hyper::Request<hyper::body::Incoming>| {
                         let answer = answer.clone();
                         async move {
+                            let path = req.uri().path().to_string();
+                            let owned_by = path.strip_prefix("/v1/addresses/stacks/");
                             let named = req.method() == hyper::Method::GET
-                                && req.uri().path().starts_with("/v1/names/");
+                                && (path.starts_with("/v1/names/") || owned_by.is_some());
                             let (status, body) = match (named, &*answer) {
                                 (false, _) => (404, TestBody::Full(Some(NO_SUCH_NAME.into()))),
+                                (_, Answer::Owner(a, _)) if owned_by.is_some() => (
+                                    200,
+                                    TestBody::Full(Some(
+                                        names_document(a, owned_by.unwrap_or("")).into(),
+                                    )),
+                                ),
                                 (_, Answer::Owner(a, l)) => {
                                     (200, TestBody::Full(Some(document(a, l).into())))
                                 }
@@ -206,6 +230,51 @@ async fn two_agreeing_providers_dial_the_owner_end_to_end() {
         .await
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::PrincipalMismatch, "{e}");
+}
+
+#[tokio::test]
+async fn the_chain_finds_a_principal_through_the_names_it_owns() {
+    // The resolver chain's `bns` step, the other way round from a name: the principal's
+    // names (GET /v1/addresses/stacks/{address}), then their zonefiles.
+    let (alice, at) = listener().await;
+    let owner = alice.principal().address();
+    let p1 = provider(Answer::Owner(owner.clone(), vec![at.clone()])).await;
+    let p2 = provider(Answer::Owner(owner.clone(), vec![at.clone()])).await;
+    let resolver = bns(&[p1.clone(), p2], Duration::from_secs(5));
+    assert_eq!(
+        resolver.names_of(alice.principal()).await.unwrap(),
+        [OWNED_NAME]
+    );
+    let bob = dialer(resolver.clone()).await;
+    let report = bob.resolve(alice.principal()).await;
+    eprintln!(
+        "RESULT chain bns step: answered_by={:?} in {} ms",
+        report.answered_by,
+        report.duration.as_millis()
+    );
+    assert_eq!(report.answered_by.as_deref(), Some("bns"), "{report:?}");
+    let got: Vec<String> = report.locators.iter().map(|l| l.to_string()).collect();
+    assert_eq!(got, std::slice::from_ref(&at));
+    // Dial by principal: PX-1 is off, so BNS is the module that finds her.
+    let conn = bob.dial(&alice.principal().to_string()).await.unwrap();
+    assert_eq!(conn.remote_principal(), alice.principal());
+
+    // Someone who owns no name: not found, every provider asked.
+    let nobody = Peer::ephemeral(PeerConfig::default()).await.unwrap();
+    let report = bob.resolve(nobody.principal()).await;
+    assert!(report.answered_by.is_none());
+    assert_eq!(report.error().code, ErrorCode::NotFound, "{report:?}");
+
+    // One provider says Alice owns alice.btc, another that she owns nothing.
+    let liar = provider(Answer::Owner(nobody.principal().address(), vec![at])).await;
+    let split = dialer(bns(&[p1, liar], Duration::from_secs(5))).await;
+    let report = split.resolve(alice.principal()).await;
+    let e = report.error();
+    eprintln!(
+        "RESULT chain bns step, providers split: {} {}",
+        e.code, e.message
+    );
+    assert_eq!(e.code, ErrorCode::ProvidersDisagree, "{e}");
 }
 
 #[tokio::test]

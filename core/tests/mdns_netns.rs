@@ -249,7 +249,8 @@ fn three_peers_on_a_bridge_find_each_other_by_principal() {
     // A closes: its mDNS module stops with it (announcement withdrawn, daemon shut down).
     writeln!(a_in, "close").unwrap();
     let closed = line(&a_out, "CLOSED ", Duration::from_secs(10));
-    assert_eq!(closed, "CLOSED mdns_stopped=true");
+    eprintln!("RESULT A closed: {closed}");
+    assert!(closed.starts_with("CLOSED mdns_stopped=true "), "{closed}");
     let text = bed.exec("n3", bin, &["resolve", &a]);
     eprintln!("RESULT n3 resolve A after close: {}", text.trim());
     assert!(text.contains("ERROR code=21 ERR_NOT_FOUND"), "{text}");

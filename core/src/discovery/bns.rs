@@ -9,8 +9,14 @@
 //! single dissenting provider is enough to refuse. The owner principal then has to prove
 //! itself in AUTH like any dialed principal; the zonefile's locators are hints.
 //!
-//! [`HttpProvider`] speaks the Stacks API's `GET /v1/names/{name}` (Hiro's
-//! stacks-blockchain-api and compatible servers) over hyper, HTTPS by rustls with ring. Each
+//! The other way round, [`Bns`] is also the resolver chain's `bns` step (a [`Discovery`]
+//! module): for a principal, the names it owns (`names_of`, cross-checked the same way),
+//! then each name's record; the zonefile locators of the names still owned by the
+//! principal are its answer (hints: AUTH proves the principal).
+//!
+//! [`HttpProvider`] speaks the Stacks API's `GET /v1/names/{name}` and
+//! `GET /v1/addresses/stacks/{address}` (Hiro's stacks-blockchain-api and compatible
+//! servers) over hyper, HTTPS by rustls with ring. Each
 //! request is bounded in time ([`BnsConfig::timeout`], connect to last byte) and size
 //! ([`BnsConfig::max_response_bytes`]).
 
@@ -20,6 +26,7 @@ use std::time::Duration;
 use crate::error::{Error, ErrorCode};
 use crate::identity::Principal;
 use crate::locator::Locator;
+use crate::protocol::{Discovery, PeerHandle};
 
 /// The largest provider response read, by default. A BNS zonefile is at most 40 KiB on
 /// chain (Stacks BNS attachments), the JSON around it a few hundred bytes.
@@ -28,6 +35,10 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The most locators taken from one zonefile.
 pub const MAX_ZONEFILE_LOCATORS: usize = 16;
+/// The most names of one principal taken from a provider's answer (sorted, deduplicated).
+pub const MAX_NAMES_OWNED: usize = 16;
+/// The most of a principal's names whose records the `bns` step fetches.
+pub const MAX_NAMES_RESOLVED: usize = 4;
 /// The owner name of the zonefile TXT records that carry snap2p locators.
 pub const ZONEFILE_LABEL: &str = "_snap2p";
 
@@ -51,6 +62,10 @@ pub trait ChainProvider: Send + Sync + 'static {
     /// The record of `name` (valid and lower-case: [`normalize_name`]);
     /// `Err(ERR_NOT_FOUND)` when the provider says there is no such name.
     async fn resolve_name(&self, name: &str) -> Result<NameRecord, Error>;
+
+    /// The names `principal` owns (valid, lower-case, sorted, deduplicated, at most
+    /// [`MAX_NAMES_OWNED`]); `Err(ERR_NOT_FOUND)` when it owns none.
+    async fn names_of(&self, principal: &Principal) -> Result<Vec<String>, Error>;
 }
 
 /// Whether `s` has the shape of a BNS name (`name.namespace` or `sub.name.namespace`): what
@@ -208,6 +223,47 @@ pub fn parse_name_info(name: &str, body: &[u8], source: &str) -> Result<NameReco
     })
 }
 
+/// The Stacks API's answer to `GET /v1/addresses/stacks/{address}`
+/// (`BnsNamesOwnByAddressResponse`).
+#[derive(serde::Deserialize)]
+struct NamesOwned {
+    #[serde(default)]
+    names: Vec<String>,
+}
+
+/// Reads a `GET /v1/addresses/stacks/{address}` body: the valid names in it, lower-cased,
+/// sorted, deduplicated, at most [`MAX_NAMES_OWNED`] (`ERR_INVALID_MESSAGE` when it is not
+/// such an answer, `ERR_NOT_FOUND` when it lists no valid name). Entries that are not BNS
+/// names are left out rather than failing the answer: the API's schema allows a wider
+/// pattern (`[a-z0-9-_.+]{3,37}`) than names snap2p can dial.
+pub fn parse_names_owned(
+    principal: &Principal,
+    body: &[u8],
+    source: &str,
+) -> Result<Vec<String>, Error> {
+    let owned: NamesOwned = serde_json::from_slice(body).map_err(|e| {
+        Error::new(
+            ErrorCode::InvalidMessage,
+            format!("bns provider {source}: malformed answer for the names of {principal}: {e}"),
+        )
+    })?;
+    let mut names: Vec<String> = owned
+        .names
+        .iter()
+        .filter_map(|n| normalize_name(n).ok())
+        .collect();
+    names.sort();
+    names.dedup();
+    names.truncate(MAX_NAMES_OWNED);
+    if names.is_empty() {
+        return Err(Error::new(
+            ErrorCode::NotFound,
+            format!("bns provider {source}: {principal} owns no name"),
+        ));
+    }
+    Ok(names)
+}
+
 /// How [`Bns::http`] builds its providers.
 #[derive(Clone, Debug)]
 pub struct BnsConfig {
@@ -358,29 +414,51 @@ impl ChainProvider for HttpProvider {
     async fn resolve_name(&self, name: &str) -> Result<NameRecord, Error> {
         let name = normalize_name(name)?;
         let url = format!("{}/v1/names/{name}", self.base);
-        let (status, body) = tokio::time::timeout(self.timeout, self.get(&url))
+        match self.get_timed(&url, &name).await? {
+            (200, body) => parse_name_info(&name, &body, &self.base),
+            (404, _) => Err(Error::new(
+                ErrorCode::NotFound,
+                format!("bns provider {}: no such name {name}", self.base),
+            )),
+            (s, _) => Err(Error::new(
+                ErrorCode::Unspecified,
+                format!("bns provider {}: HTTP {s} for {name}", self.base),
+            )),
+        }
+    }
+
+    async fn names_of(&self, principal: &Principal) -> Result<Vec<String>, Error> {
+        let what = format!("the names of {principal}");
+        let url = format!("{}/v1/addresses/stacks/{}", self.base, principal.address());
+        match self.get_timed(&url, &what).await? {
+            (200, body) => parse_names_owned(principal, &body, &self.base),
+            (404, _) => Err(Error::new(
+                ErrorCode::NotFound,
+                format!("bns provider {}: {principal} owns no name", self.base),
+            )),
+            (s, _) => Err(Error::new(
+                ErrorCode::Unspecified,
+                format!("bns provider {}: HTTP {s} for {what}", self.base),
+            )),
+        }
+    }
+}
+
+impl HttpProvider {
+    /// [`HttpProvider::get`] within the provider's timeout (`ERR_TIMEOUT` naming `what`).
+    async fn get_timed(&self, url: &str, what: &str) -> Result<(u16, Vec<u8>), Error> {
+        tokio::time::timeout(self.timeout, self.get(url))
             .await
             .map_err(|_| {
                 Error::new(
                     ErrorCode::Timeout,
                     format!(
-                        "bns provider {}: no complete answer within {} ms",
+                        "bns provider {}: no complete answer for {what} within {} ms",
                         self.base,
                         self.timeout.as_millis()
                     ),
                 )
-            })??;
-        match status {
-            200 => parse_name_info(&name, &body, &self.base),
-            404 => Err(Error::new(
-                ErrorCode::NotFound,
-                format!("bns provider {}: no such name {name}", self.base),
-            )),
-            s => Err(Error::new(
-                ErrorCode::Unspecified,
-                format!("bns provider {}: HTTP {s} for {name}", self.base),
-            )),
-        }
+            })?
     }
 }
 
@@ -431,13 +509,51 @@ impl Bns {
     /// provider's named in the message; `ERR_NOT_FOUND` when all say there is no such name.
     pub async fn resolve(&self, name: &str) -> Result<NameRecord, Error> {
         let name = normalize_name(name)?;
+        let n = name.clone();
+        let results = self
+            .ask_all(move |p| {
+                let n = n.clone();
+                async move { p.resolve_name(&n).await }
+            })
+            .await?;
+        cross_check(&name, results)
+    }
+
+    /// The names `principal` owns, asked of every provider at once under the rules of
+    /// [`Bns::resolve`]: the lists must be equal, a single dissent fails the lookup.
+    pub async fn names_of(&self, principal: &Principal) -> Result<Vec<String>, Error> {
+        let p = principal.clone();
+        let results = self
+            .ask_all(move |prov| {
+                let p = p.clone();
+                async move { prov.names_of(&p).await }
+            })
+            .await?;
+        agree(
+            &format!("the names of {principal}"),
+            results,
+            |names| names.clone(),
+            |names| match names {
+                None => "no name".to_string(),
+                Some(n) => format!("[{}]", n.join(", ")),
+            },
+        )
+    }
+
+    /// Runs `ask` against every provider at once; the results in provider order.
+    async fn ask_all<T, F, Fut>(&self, ask: F) -> Result<Vec<(String, Result<T, Error>)>, Error>
+    where
+        T: Send + 'static,
+        F: Fn(Arc<dyn ChainProvider>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Error>> + Send + 'static,
+    {
         let mut set = tokio::task::JoinSet::new();
         for (i, p) in self.providers.iter().enumerate() {
-            let p = p.clone();
-            let name = name.clone();
-            set.spawn(async move { (i, p.resolve_name(&name).await) });
+            let fut = ask(p.clone());
+            set.spawn(async move { (i, fut.await) });
         }
-        let mut results: Vec<Option<Result<NameRecord, Error>>> = vec![None; self.providers.len()];
+        let mut results: Vec<Option<Result<T, Error>>> =
+            (0..self.providers.len()).map(|_| None).collect();
         while let Some(joined) = set.join_next().await {
             match joined {
                 Ok((i, r)) => results[i] = Some(r),
@@ -449,13 +565,58 @@ impl Bns {
                 }
             }
         }
-        let results: Vec<(String, Result<NameRecord, Error>)> = self
+        Ok(self
             .providers
             .iter()
             .zip(results)
             .map(|(p, r)| (p.name().to_string(), r.expect("every task reported")))
-            .collect();
-        cross_check(&name, results)
+            .collect())
+    }
+}
+
+/// The `bns` step of the resolver chain: the zonefile locators of the names `principal`
+/// owns. Hints, like every zonefile locator: the session must still authenticate as the
+/// principal.
+#[async_trait::async_trait]
+impl Discovery for Bns {
+    fn name(&self) -> &str {
+        super::chain::STEP_BNS
+    }
+
+    /// `ERR_NOT_FOUND` when the principal owns no name or its names carry no locators;
+    /// `ERR_PROVIDERS_DISAGREE` (or a provider failure) as [`Bns::resolve`] says. A name
+    /// whose record names another owner (sold between the two questions) is left out.
+    async fn resolve(
+        &self,
+        _peer: &PeerHandle,
+        principal: &Principal,
+    ) -> Result<Vec<Locator>, Error> {
+        let names = self.names_of(principal).await?;
+        let mut out: Vec<Locator> = Vec::new();
+        for name in names.iter().take(MAX_NAMES_RESOLVED) {
+            match Bns::resolve(self, name).await {
+                Ok(rec) if rec.owner == *principal => {
+                    for l in rec.locators {
+                        if !out.contains(&l) {
+                            out.push(l);
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(e) if e.code == ErrorCode::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if out.is_empty() {
+            return Err(Error::new(
+                ErrorCode::NotFound,
+                format!(
+                    "bns: the names of {principal} ({}) carry no snap2p locators",
+                    names.join(", ")
+                ),
+            ));
+        }
+        Ok(out)
     }
 }
 
@@ -465,30 +626,45 @@ pub fn cross_check(
     name: &str,
     results: Vec<(String, Result<NameRecord, Error>)>,
 ) -> Result<NameRecord, Error> {
-    /// What two answers must share: the owner and the set of locators.
-    type Answer = Option<(Principal, Vec<Locator>)>;
-    // Each answer: Some(record), None for "no such name"; failures apart.
-    let mut answers: Vec<(&str, Answer)> = Vec::new();
+    // What two answers must share: the owner and the set of locators.
+    agree(
+        name,
+        results,
+        |rec| {
+            let mut locs = rec.locators.clone();
+            locs.sort();
+            locs.dedup();
+            (rec.owner.clone(), locs)
+        },
+        |a| match a {
+            None => "no such name".to_string(),
+            Some((o, l)) => {
+                let l: Vec<String> = l.iter().map(|l| l.to_string()).collect();
+                format!("owner {o}, locators [{}]", l.join(", "))
+            }
+        },
+    )
+}
+
+/// The rules every BNS answer passes: each provider's answer reduced by `key` (None for
+/// `ERR_NOT_FOUND`) must be equal (`ERR_PROVIDERS_DISAGREE` otherwise, each described);
+/// then any provider failure fails the whole (all must answer); then the first answer,
+/// or `ERR_NOT_FOUND` when all said there is none.
+fn agree<T, K: PartialEq>(
+    subject: &str,
+    results: Vec<(String, Result<T, Error>)>,
+    key: impl Fn(&T) -> K,
+    describe: impl Fn(&Option<K>) -> String,
+) -> Result<T, Error> {
+    let mut answers: Vec<(&str, Option<K>)> = Vec::new();
     let mut failures: Vec<(&str, &Error)> = Vec::new();
     for (p, r) in &results {
         match r {
-            Ok(rec) => {
-                let mut locs = rec.locators.clone();
-                locs.sort();
-                locs.dedup();
-                answers.push((p, Some((rec.owner.clone(), locs))));
-            }
+            Ok(v) => answers.push((p, Some(key(v)))),
             Err(e) if e.code == ErrorCode::NotFound => answers.push((p, None)),
             Err(e) => failures.push((p, e)),
         }
     }
-    let describe = |a: &Answer| match a {
-        None => "no such name".to_string(),
-        Some((o, l)) => {
-            let l: Vec<String> = l.iter().map(|l| l.to_string()).collect();
-            format!("owner {o}, locators [{}]", l.join(", "))
-        }
-    };
     if answers.windows(2).any(|w| w[0].1 != w[1].1) {
         let each: Vec<String> = answers
             .iter()
@@ -496,7 +672,7 @@ pub fn cross_check(
             .collect();
         return Err(Error::new(
             ErrorCode::ProvidersDisagree,
-            format!("bns: providers disagree on {name}: {}", each.join("; ")),
+            format!("bns: providers disagree on {subject}: {}", each.join("; ")),
         ));
     }
     if let Some((_, first)) = failures.first() {
@@ -507,7 +683,7 @@ pub fn cross_check(
         return Err(Error::new(
             first.code,
             format!(
-                "bns: {} of {} providers failed for {name} (all must answer): {}",
+                "bns: {} of {} providers failed for {subject} (all must answer): {}",
                 failures.len(),
                 results.len(),
                 each.join("; ")
@@ -515,10 +691,10 @@ pub fn cross_check(
         ));
     }
     match results.into_iter().next() {
-        Some((_, Ok(rec))) => Ok(rec),
+        Some((_, Ok(v))) => Ok(v),
         _ => Err(Error::new(
             ErrorCode::NotFound,
-            format!("bns: no such name {name}"),
+            format!("bns: nothing found for {subject}"),
         )),
     }
 }
@@ -598,6 +774,31 @@ mod tests {
                 code
             );
         }
+    }
+
+    #[test]
+    fn names_owned_answers() {
+        let p = Principal::from_address("SP000000000000000000002Q6VF78").unwrap();
+        let ok = br#"{"names":["Zed.btc","alice.btc","alice.btc","not a name","x.y.z.w"]}"#;
+        assert_eq!(
+            parse_names_owned(&p, ok, "s").unwrap(),
+            ["alice.btc", "zed.btc"]
+        );
+        for (body, code) in [
+            (&b"not json"[..], ErrorCode::InvalidMessage),
+            (br#"{"names":"alice.btc"}"#, ErrorCode::InvalidMessage),
+            (br#"{"names":[]}"#, ErrorCode::NotFound),
+            (br#"{}"#, ErrorCode::NotFound),
+            (br#"{"names":["no"]}"#, ErrorCode::NotFound),
+        ] {
+            assert_eq!(parse_names_owned(&p, body, "s").unwrap_err().code, code);
+        }
+        let many: Vec<String> = (0..40).map(|i| format!("n{i:02}.btc")).collect();
+        let body = serde_json::json!({ "names": many }).to_string();
+        assert_eq!(
+            parse_names_owned(&p, body.as_bytes(), "s").unwrap().len(),
+            MAX_NAMES_OWNED
+        );
     }
 
     #[test]
