@@ -46,9 +46,19 @@ fn main() {
     let (rs, v) = (&rsv[..64], rsv[64]);
     case("rsv_recovery_id", msg, rsv.to_vec(), Some(rsv));
     case("rsv_header_27", msg, [rs, &[v + 27]].concat(), Some(rsv));
-    case("rsv_header_31_compressed", msg, [rs, &[v + 31]].concat(), Some(rsv));
+    case(
+        "rsv_header_31_compressed",
+        msg,
+        [rs, &[v + 31]].concat(),
+        Some(rsv),
+    );
     case("vrs_recovery_id", msg, [&[v][..], rs].concat(), Some(rsv));
-    case("vrs_header_27", msg, [&[v + 27][..], rs].concat(), Some(rsv));
+    case(
+        "vrs_header_27",
+        msg,
+        [&[v + 27][..], rs].concat(),
+        Some(rsv),
+    );
     // Both ends look like a recovery id: each layout is tried, the one that recovers the
     // principal wins. Messages found by counting until the bytes fall that way.
     let find = |want: &dyn Fn(&[u8; 65]) -> bool| {

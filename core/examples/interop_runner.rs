@@ -180,8 +180,10 @@ async fn serve(conn: Connection) {
             let _ = stream.finish();
             // `alias`: the dialer's AliasCard, if it sent one (it follows AUTH_OK, before
             // any stream).
-            emit(serde_json::json!({"event":"stream","label":stream.label(),"bytes":n,
-                "sha256":digest,"alias":conn.remote_alias().map(|c| c.alias)}));
+            emit(
+                serde_json::json!({"event":"stream","label":stream.label(),"bytes":n,
+                "sha256":digest,"alias":conn.remote_alias().map(|c| c.alias)}),
+            );
         });
     }
 }

@@ -112,8 +112,8 @@ fn host_signer_halves_take_wallet_shapes() {
     let back = AliasCard::decode_and_verify(&card.encode(), now, NetworkFilter::ANY).unwrap();
     assert_eq!(back.alias, "alice");
     // Someone else's signature is refused, and the card keeps no signature.
-    let other = LocalWallet::from_mnemonic(v["mnemonic"].as_str().unwrap(), 1, Network::Mainnet)
-        .unwrap();
+    let other =
+        LocalWallet::from_mnemonic(v["mnemonic"].as_str().unwrap(), 1, Network::Mainnet).unwrap();
     let mut card2 = AliasCard::unsigned(
         wallet.principal(),
         SignatureForm::StacksMessage,
