@@ -197,6 +197,17 @@ async function cliRelay(extra = []) {
   });
 }
 
+/** The relay's counts once they show a circuit (it prints them every 5 s when changed). */
+async function relayCounts(relay) {
+  const deadline = Date.now() + 15000;
+  for (;;) {
+    const last = relay.r.events.filter((e) => e.event === 'relay_stats' && e.circuits_total > 0).pop();
+    if (last) return last;
+    if (Date.now() > deadline) assert.fail(`no relay_stats with a circuit: ${JSON.stringify(relay.r.events)}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
 describe('browser → native peer through a relay (relay+ws, docs/PROTOCOL.md §32)', { skip: !process.env.SNAP2P_CLI && 'SNAP2P_CLI not set' }, () => {
   for (const lang of LANGS) {
     test(`${lang} listener reserved on snap2p relay: spliced circuit, 3 streams, SHA-256 both ends`, async () => {
@@ -216,6 +227,10 @@ describe('browser → native peer through a relay (relay+ws, docs/PROTOCOL.md §
       await listenerSaw(r, res.streams);
       const conn = r.events.find((e) => e.event === 'connection' && e.principal === res.self);
       assert.equal(conn?.transport, 'relay', JSON.stringify(r.events));
+      // The relay spliced the circuit (§32.3): the page's second WebSocket and the
+      // listener's TCP connection, copied without the relay's own sessions in between.
+      const counts = await relayCounts(relay);
+      assert.equal(counts.spliced_total, counts.circuits_total, JSON.stringify(counts));
       console.log(`# relay → ${lang}: handshake ${res.handshakeMs.toFixed(1)} ms, 3 × ${BYTES} B in ${res.transferMs.toFixed(0)} ms`);
     });
   }
@@ -227,6 +242,9 @@ describe('browser → native peer through a relay (relay+ws, docs/PROTOCOL.md §
     const res = await runInChromium({ target: locator, splice: false, streams: 2, bytes: 1 << 20, expectPrincipal: ready.principal });
     assert.ok(res.ok, JSON.stringify(res));
     await listenerSaw(r, res.streams);
+    const counts = await relayCounts(relay);
+    assert.equal(counts.spliced_total, 0, JSON.stringify(counts));
+    assert.ok(counts.bytes_forwarded > 2 << 20, JSON.stringify(counts));
   });
 
   test('a relay that splices nothing (--no-splice) still carries the circuit', async () => {
@@ -235,6 +253,7 @@ describe('browser → native peer through a relay (relay+ws, docs/PROTOCOL.md §
     const res = await runInChromium({ target: ready.principal, relay: relay.ws, streams: 1, bytes: 1 << 20, expectPrincipal: ready.principal });
     assert.ok(res.ok, JSON.stringify(res));
     await listenerSaw(r, res.streams);
+    assert.equal((await relayCounts(relay)).spliced_total, 0);
   });
 
   test('a principal without a reservation is refused by the relay (20)', async () => {
