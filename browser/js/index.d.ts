@@ -1,6 +1,6 @@
 // Types of the `snap2p` package's browser entry (browser/js/index.js): what bundlers pick
-// through the "browser" export condition. A browser peer dials ws:// and wss://; it does
-// not listen.
+// through the "browser" export condition. A browser peer dials ws:// and wss:// (and
+// peers behind NAT through a relay's WebSocket listener); it does not listen.
 
 /** Every error code of the protocol's one taxonomy, by name (from the core at load). */
 export declare const ErrorCode: Readonly<Record<string, number>> & {
@@ -28,6 +28,14 @@ export interface ErrorInfo {
 }
 export declare function formatPrincipal(principal: string): string;
 export declare function bytesToHex(bytes: Uint8Array): string;
+/**
+ * A wallet's signature of `message` in the wire form r ‖ s ‖ v (v 0..3) when it is
+ * `principal`'s (r ‖ s ‖ v or v ‖ r ‖ s, v a recovery id or a header 27..34); else throws
+ * ERR_AUTH_INVALID (6).
+ */
+export declare function normalizeWalletSignature(message: string, principal: string, signature: Uint8Array): Uint8Array;
+/** `relay+ws://…/SP…`: `principal` through the relay listening on `relay` (`ws://…`). */
+export declare function relayLocator(relay: string, principal: string): string;
 
 export type SignRequest =
   | { kind: 'digest'; digest: Uint8Array }
@@ -68,6 +76,9 @@ export interface PeerOptions {
   networks?: 'any' | 'mainnet' | 'testnet';
   attestationTtlSecs?: number;
   connectTimeoutMs?: number;
+  /** Our alias: an AliasCard signed by the signer (a second request), sent after AUTH. */
+  alias?: string;
+  displayName?: string;
 }
 export interface DialOptions {
   /** Hex invite token of a stealth listener. */
@@ -76,6 +87,10 @@ export interface DialOptions {
   expect?: string;
   networks?: 'any' | 'mainnet' | 'testnet';
   connectTimeoutMs?: number;
+  /** The relay (`ws://…` or `wss://…`) through which `target`, a principal, is dialed. */
+  relay?: string;
+  /** Through a relay: let it splice the circuit onto a second WebSocket (default true). */
+  splice?: boolean;
 }
 export interface AliasCard {
   principal: string;
@@ -90,8 +105,15 @@ export declare class Peer {
   readonly principal: string;
   readonly nodePublicKey: Uint8Array;
   readonly closed: boolean;
+  /** Our AliasCard, once set. */
+  readonly alias: AliasCard | null;
   connections(): Connection[];
-  /** Dials `ws://host:port[/path]` or `wss://…`; resolves once both sides authenticated. */
+  /** Signs (through the signer) and publishes our AliasCard for sessions dialed from now on. */
+  setAlias(alias: string, displayName?: string, options?: { ttlSecs?: number }): Promise<AliasCard>;
+  /**
+   * Dials `ws://host:port[/path]` or `wss://…`, or through a relay `relay+ws://host:port[/path]/SP…`
+   * (or a principal with `{relay}`); resolves once both sides authenticated.
+   */
   dial(target: string, options?: DialOptions): Promise<Connection>;
   close(): Promise<void>;
   on(event: 'close', listener: () => void): this;
@@ -110,6 +132,8 @@ export declare class Connection {
   readonly closeReason: ErrorInfo | null;
   /** Milliseconds from `dial` to authenticated. */
   readonly handshakeMs: number | null;
+  /** The relay (`ws://…`) this session runs through, or null. */
+  readonly relay: string | null;
   supports(capability: string): boolean;
   stats(): { framesSent: number; framesReceived: number; streamsOpened: number; openStreams: number; rttMs: number | null };
   openStream(label?: string): Stream;

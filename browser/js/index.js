@@ -45,6 +45,29 @@ export function formatPrincipal(principal) {
   }
 }
 
+/**
+ * A wallet's `stx_signMessage` signature of `message` (bytes) in the wire form
+ * r ‖ s ‖ v, v 0..3, when it is `principal`'s: wallets send r ‖ s ‖ v or v ‖ r ‖ s, with
+ * v a recovery id or a bitcoin-style header (27..34). Throws code 6 (ERR_AUTH_INVALID)
+ * otherwise. Attaching a signature applies it already; this is for pages that check one.
+ */
+export function normalizeWalletSignature(message, principal, signature) {
+  try {
+    return core.normalizeWalletSignature(message, principal, signature);
+  } catch (e) {
+    throw fromCore(e);
+  }
+}
+
+/** `relay+ws://…/SP…`: how `principal` is reached through the relay at `relay` (`ws://…`). */
+export function relayLocator(relay, principal) {
+  try {
+    return core.relayLocator(relay, principal);
+  } catch (e) {
+    throw fromCore(e);
+  }
+}
+
 /** The Node package's `on` / `once` / `off` / `emit`, for pages (no node:events here). */
 class Emitter {
   #handlers = new Map();
@@ -133,7 +156,8 @@ export class KeySigner {
  * (`window.LeatherProvider`, `window.XverseProviders.StacksProvider`: `provider.request(
  * method, params)`, resolving to `{result}` or `{error}`). It is asked
  * `stx_signMessage` with `{message, publicKey?}` and answers `{signature, publicKey}`
- * (hex; r ‖ s ‖ v, or v ‖ r ‖ s as older wallets send it). The attestation then carries
+ * (hex; r ‖ s ‖ v, or v ‖ r ‖ s as older wallets send it, v a recovery id 0..3 or a
+ * bitcoin-style header 27..34). The attestation then carries
  * signature form `message` (docs/PROTOCOL.md Part II, §18).
  */
 export function walletSigner({ principal, request, provider, publicKey } = {}) {
@@ -166,8 +190,9 @@ export function walletSigner({ principal, request, provider, publicKey } = {}) {
       if (sig.length !== 65) {
         throw new Snap2pError(ErrorCode.ERR_WALLET, `wallet signature is ${sig.length} bytes, not 65`);
       }
-      // r ‖ s ‖ v has the recovery id (0..3) last; the older v ‖ r ‖ s has it first.
-      if (sig[64] > 3 && sig[0] <= 3) return Uint8Array.of(...sig.subarray(1), sig[0]);
+      // As the wallet sent it: the core takes r ‖ s ‖ v and v ‖ r ‖ s, v a recovery id
+      // (0..3) or a bitcoin-style header (27..34), and keeps the layout that recovers the
+      // principal (identity::normalize_wallet_signature).
       return sig;
     },
   };
@@ -176,7 +201,21 @@ export function walletSigner({ principal, request, provider, publicKey } = {}) {
 // ---------------------------------------------------------------------------------------
 // Peer, Connection, Stream
 
+/** Asks a host signer for a signature (ERR_WALLET when it fails); 65 bytes. */
+async function signWith(signer, req) {
+  let sig;
+  try {
+    sig = await signer.sign(req);
+  } catch (e) {
+    if (e instanceof Snap2pError) throw e;
+    throw new Snap2pError(ErrorCode.ERR_WALLET, `signer failed: ${e?.message ?? e}`, { cause: e });
+  }
+  return sig instanceof Uint8Array ? sig : Uint8Array.from(sig);
+}
+
 const READ_CHUNK = 65536;
+/** The stream label of RELAY-1 (docs/PROTOCOL.md §32). */
+const RELAY_LABEL = 'relay-1';
 /** WebSocket send buffer above which the session stops producing output (backpressure). */
 const WS_HIGH_WATER = 1 << 20;
 
@@ -202,6 +241,8 @@ export class Peer extends Emitter {
     networks = 'any',
     attestationTtlSecs = 86400,
     connectTimeoutMs = 10000,
+    alias,
+    displayName = '',
   } = {}) {
     signer = signer ?? KeySigner.generate();
     let node;
@@ -210,20 +251,40 @@ export class Peer extends Emitter {
     } catch (e) {
       throw fromCore(e);
     }
-    const req = node.signRequest();
-    let sig;
+    const sig = await signWith(signer, node.signRequest());
     try {
-      sig = await signer.sign(req);
-    } catch (e) {
-      if (e instanceof Snap2pError) throw e;
-      throw new Snap2pError(ErrorCode.ERR_WALLET, `signer failed: ${e?.message ?? e}`, { cause: e });
-    }
-    try {
-      node.attachSignature(sig instanceof Uint8Array ? sig : Uint8Array.from(sig));
+      node.attachSignature(sig);
     } catch (e) {
       throw fromCore(e);
     }
-    return new Peer(node, { networks, connectTimeoutMs });
+    const peer = new Peer(node, { networks, connectTimeoutMs, signer });
+    if (alias !== undefined) await peer.setAlias(alias, displayName);
+    return peer;
+  }
+
+  /**
+   * Signs an AliasCard with the signer (a second wallet request) and sends it after AUTH
+   * on every session dialed from now on, as native peers do (docs/PROTOCOL.md Part II).
+   * The alias is normalised by the core (ERR_INVALID_ARGUMENT when it cannot be).
+   */
+  async setAlias(alias, displayName = '', { ttlSecs = 7 * 86400 } = {}) {
+    let req;
+    try {
+      req = this.#node.aliasRequest(alias, displayName, ttlSecs);
+    } catch (e) {
+      throw fromCore(e);
+    }
+    const sig = await signWith(this.#opts.signer, req);
+    try {
+      return this.#node.attachAliasSignature(sig);
+    } catch (e) {
+      throw fromCore(e);
+    }
+  }
+
+  /** Our AliasCard (`{principal, alias, displayName, issuedAt, expiresAt}`), if set. */
+  get alias() {
+    return this.#node.alias() ?? null;
   }
 
   get principal() {
@@ -240,33 +301,123 @@ export class Peer extends Emitter {
   }
 
   /**
-   * Dials `ws://host:port[/path]` or `wss://…`; resolves once both sides authenticated.
-   * `invite`: hex token of a stealth listener; `expect`: the principal it must be.
+   * Dials `ws://host:port[/path]` or `wss://…`, or a peer behind NAT through a relay's
+   * WebSocket listener: `relay+ws://host:port[/path]/SP…` (or `relay+wss://…`), or the
+   * principal with `{relay: 'ws://host:port[/path]'}` (docs/PROTOCOL.md §32). Resolves once
+   * both sides authenticated. `invite`: hex token of a stealth listener; `expect`: the
+   * principal it must be (through a relay: the one dialed, unless given). `splice`
+   * (relays, default true): let the relay move the circuit to a second WebSocket (§32.3);
+   * false keeps it on a stream of the session with the relay.
    */
-  async dial(target, { invite, expect, networks, connectTimeoutMs } = {}) {
+  async dial(target, { invite, expect, networks, connectTimeoutMs, relay, splice = true } = {}) {
     if (this.#closed) throw new Snap2pError(ErrorCode.ERR_CONNECTION_CLOSED, 'peer is closed');
+    if (relay !== undefined) {
+      try {
+        target = core.relayLocator(relay, target);
+      } catch (e) {
+        throw fromCore(e);
+      }
+    }
     let url;
     try {
       url = new URL(target);
     } catch {
       throw new Snap2pError(ErrorCode.ERR_INVALID_ARGUMENT, `not a locator: ${target}`);
     }
+    const timeoutMs = connectTimeoutMs ?? this.#opts.connectTimeoutMs;
+    networks = networks ?? this.#opts.networks;
+    if (url.protocol === 'relay+ws:' || url.protocol === 'relay+wss:') {
+      return this.#dialRelay(target, { invite, expect, networks, timeoutMs, splice });
+    }
     if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
       throw new Snap2pError(
         ErrorCode.ERR_INVALID_ARGUMENT,
-        `a browser peer dials ws:// and wss:// only, not ${url.protocol}//`,
+        `a browser peer dials ws://, wss://, relay+ws:// and relay+wss:// only, not ${url.protocol}//`,
       );
     }
+    const conn = this.#connection(target, invite, expect, networks);
+    await conn._start({ url: target, timeoutMs });
+    return conn;
+  }
+
+  #connection(target, invite, expect, networks) {
     let session;
     try {
-      session = this.#node.dial(invite ?? undefined, expect ?? undefined, networks ?? this.#opts.networks);
+      session = this.#node.dial(invite ?? undefined, expect ?? undefined, networks);
     } catch (e) {
       throw fromCore(e);
     }
     const conn = new Connection(this, session, target);
     this.#conns.add(conn);
     conn.once('close', () => this.#conns.delete(conn));
-    await conn._start(connectTimeoutMs ?? this.#opts.connectTimeoutMs);
+    return conn;
+  }
+
+  /**
+   * A circuit through a relay (§32.2): a session with the relay (reused when one is open),
+   * CONNECT on a `relay-1` stream (written and answered by the core), then the
+   * end-to-end session on a spliced WebSocket to the relay or on the stream itself.
+   */
+  async #dialRelay(locator, { invite, expect, networks, timeoutMs, splice }) {
+    let info;
+    let req;
+    try {
+      info = core.parseRelayLocator(locator);
+      if (info.target === null) {
+        throw new Snap2pError(
+          ErrorCode.ERR_INVALID_ARGUMENT,
+          `relay locator ${locator} names no principal to dial (relay+ws://host:port/SP…)`,
+        );
+      }
+      req = new core.CircuitRequest(info.relay, info.target, splice);
+    } catch (e) {
+      throw fromCore(e);
+    }
+    const relayConn =
+      [...this.#conns].find((c) => c.target === info.relay && !c.closed && c.remotePrincipal !== null) ??
+      (await this.dial(info.relay, { networks, connectTimeoutMs: timeoutMs }));
+    const s = relayConn.openStream(RELAY_LABEL);
+    let timer;
+    const late = new Promise((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Snap2pError(ErrorCode.ERR_TIMEOUT, `relay ${info.relay} did not answer CONNECT within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    let grant;
+    try {
+      grant = await Promise.race([
+        (async () => {
+          await s.write(req.request());
+          for (;;) {
+            const chunk = await s.read(req.wanted());
+            if (chunk === null) throw req.end();
+            const g = req.push(chunk);
+            if (g !== undefined) return g;
+          }
+        })(),
+        late,
+      ]);
+    } catch (e) {
+      // A refusal: the relay finished its side after its answer; finish ours so the
+      // stream ends. No answer in time: reset it.
+      if (e.code === ErrorCode.ERR_TIMEOUT) s.reset(ErrorCode.ERR_TIMEOUT);
+      else s.finish().catch(() => {});
+      throw fromCore(e);
+    } finally {
+      clearTimeout(timer);
+    }
+    const conn = this.#connection(locator, invite, expect ?? info.target, networks);
+    conn.relay = info.relay;
+    if (grant.splice) {
+      // Spliced: the stream is done (both halves end), the session goes on a new WebSocket
+      // to the relay whose first message is the SPLICE frame with the relay's token.
+      await s.finish();
+      s.readAll(1024).catch(() => {});
+      await conn._start({ url: info.relay, prefix: core.spliceFrame(grant.splice), timeoutMs });
+    } else {
+      await conn._startOnStream(s);
+    }
     return conn;
   }
 
@@ -278,10 +429,67 @@ export class Peer extends Emitter {
   }
 }
 
+/** A WebSocket as a session's transport: one binary message per `transmit()`. */
+function webSocketIo(ws, pump) {
+  let drainTimer = null;
+  return {
+    ready: () => ws.readyState === WebSocket.OPEN && ws.bufferedAmount < WS_HIGH_WATER,
+    send: (bytes) => ws.send(bytes),
+    sent() {
+      if (ws.readyState === WebSocket.OPEN && ws.bufferedAmount >= WS_HIGH_WATER && drainTimer === null) {
+        // WebSocket has no 'drain' event: look again shortly.
+        drainTimer = setTimeout(() => {
+          drainTimer = null;
+          pump();
+        }, 2);
+      }
+    },
+    close() {
+      if (ws.readyState <= WebSocket.OPEN) setTimeout(() => ws.close(1000), 0);
+    },
+  };
+}
+
+/**
+ * A stream of another session as a session's transport (a relay circuit on its stream):
+ * one write in flight at a time, so the outer stream's flow control paces this session.
+ */
+function streamIo(stream, session, pump) {
+  let busy = null;
+  let done = false;
+  return {
+    ready: () => busy === null && !done,
+    send(bytes) {
+      busy = stream.write(bytes).then(
+        () => {
+          busy = null;
+          pump();
+        },
+        () => {
+          done = true;
+          busy = null;
+        },
+      );
+    },
+    sent() {},
+    close() {
+      if (done) return;
+      done = true;
+      // The session's last frames (ERROR, AUTH_FAIL), then FIN.
+      (async () => {
+        await busy;
+        for (let out; (out = session.transmit()); ) await stream.write(out);
+        await stream.finish();
+      })().catch(() => {});
+    },
+  };
+}
+
 /** An authenticated session with a remote principal. Emits 'stream' and 'close'. */
 export class Connection extends Emitter {
   #session;
-  #ws = null;
+  /** The transport: `webSocketIo` or `streamIo`. */
+  #io = null;
   #timer = null;
   #timerAt = -1;
   #streams = new Map();
@@ -290,12 +498,13 @@ export class Connection extends Emitter {
   #closeInfo = null;
   #closeWaiters = [];
   #pumping = false;
-  #drainTimer = null;
   #established = false;
   #startedAt = 0;
   /** Milliseconds from `dial` to authenticated. */
   handshakeMs = null;
   remoteAlias = null;
+  /** The relay (`ws://…`) when this session runs through one, else null. */
+  relay = null;
 
   constructor(peer, session, target) {
     super();
@@ -304,27 +513,31 @@ export class Connection extends Emitter {
     this.target = target;
   }
 
-  _start(connectTimeoutMs) {
+  /** Runs the session on a WebSocket to `url`, whose first message is `prefix` if given. */
+  _start({ url, prefix, timeoutMs }) {
     this.#startedAt = performance.now();
     return new Promise((resolve, reject) => {
       this.#dialWaiter = { resolve, reject };
       let ws;
       try {
-        ws = new WebSocket(this.target);
+        ws = new WebSocket(url);
       } catch (e) {
-        this.#fail(ErrorCode.ERR_INVALID_ARGUMENT, `cannot open ${this.target}: ${e.message}`);
+        this.#fail(ErrorCode.ERR_INVALID_ARGUMENT, `cannot open ${url}: ${e.message}`);
         return;
       }
       ws.binaryType = 'arraybuffer';
-      this.#ws = ws;
+      this.#io = webSocketIo(ws, () => this.#pump());
+      let opened = false;
       const connectTimer = setTimeout(() => {
         if (ws.readyState === WebSocket.CONNECTING) {
-          this.#fail(ErrorCode.ERR_TIMEOUT, `no WebSocket to ${this.target} within ${connectTimeoutMs} ms`);
+          this.#fail(ErrorCode.ERR_TIMEOUT, `no WebSocket to ${url} within ${timeoutMs} ms`);
           ws.close();
         }
-      }, connectTimeoutMs);
+      }, timeoutMs);
       ws.onopen = () => {
+        opened = true;
         clearTimeout(connectTimer);
+        if (prefix) ws.send(prefix);
         this.#pump();
       };
       ws.onmessage = (ev) => {
@@ -341,46 +554,65 @@ export class Connection extends Emitter {
         clearTimeout(connectTimer);
         if (!this.#session.isClosed()) {
           // A WebSocket that never opened is a failed dial; one that ends is a TCP EOF.
-          if (ev.code === 1006 && !this.#established && this.#session && !this.#opened) {
-            this.#session.transportClosed(ErrorCode.ERR_CONNECTION_CLOSED, `cannot connect to ${this.target}`);
+          if (ev.code === 1006 && !this.#established && !opened) {
+            this.#session.transportClosed(ErrorCode.ERR_CONNECTION_CLOSED, `cannot connect to ${url}`);
           } else {
             this.#session.transportClosed(undefined, undefined);
           }
         }
         this.#pump();
       };
-      ws.addEventListener('open', () => (this.#opened = true));
     });
   }
-  #opened = false;
+
+  /**
+   * Runs the session on `stream` of another connection (a relay circuit that stays on its
+   * `relay-1` stream, §32.2): the stream's bytes are the session's transport.
+   */
+  _startOnStream(stream) {
+    this.#startedAt = performance.now();
+    return new Promise((resolve, reject) => {
+      this.#dialWaiter = { resolve, reject };
+      this.#io = streamIo(stream, this.#session, () => this.#pump());
+      this.#pump();
+      (async () => {
+        try {
+          for (let c; (c = await stream.read()) !== null; ) {
+            this.#session.input(c);
+            this.#pump();
+          }
+          if (!this.#session.isClosed()) this.#session.transportClosed(undefined, undefined);
+        } catch (e) {
+          if (!this.#session.isClosed()) {
+            this.#session.transportClosed(e.code || ErrorCode.ERR_CONNECTION_CLOSED, `relay stream: ${e.message}`);
+          }
+        }
+        this.#pump();
+      })();
+    });
+  }
 
   #fail(code, message) {
     if (!this.#session.isClosed()) this.#session.transportClosed(code, message);
     this.#pump();
   }
 
-  /** Moves bytes and events: output to the WebSocket, events to their waiters, the timer. */
+  /** Moves bytes and events: output to the transport, events to their waiters, the timer. */
   #pump() {
     if (this.#pumping) return;
     this.#pumping = true;
     try {
       for (;;) {
         let moved = false;
-        const ws = this.#ws;
-        if (ws && ws.readyState === WebSocket.OPEN) {
-          while (ws.bufferedAmount < WS_HIGH_WATER) {
+        const io = this.#io;
+        if (io) {
+          while (io.ready()) {
             const out = this.#session.transmit();
             if (!out) break;
-            ws.send(out);
+            io.send(out);
             moved = true;
           }
-          if (ws.bufferedAmount >= WS_HIGH_WATER && this.#drainTimer === null) {
-            // WebSocket has no 'drain' event: look again shortly.
-            this.#drainTimer = setTimeout(() => {
-              this.#drainTimer = null;
-              this.#pump();
-            }, 2);
-          }
+          io.sent();
         }
         for (let ev; (ev = this.#session.pollEvent()) !== undefined; ) {
           moved = true;
@@ -464,8 +696,7 @@ export class Connection extends Emitter {
     for (const s of this.#streams.values()) s._closed(err);
     for (const a of this.#accepts.splice(0)) a(null);
     // The session's last bytes (AUTH_FAIL, ERROR) went out in this pump; then close.
-    const ws = this.#ws;
-    if (ws && ws.readyState <= WebSocket.OPEN) setTimeout(() => ws.close(1000), 0);
+    this.#io?.close();
     for (const w of this.#closeWaiters.splice(0)) w(this.#closeInfo);
     this.emit('close', this.#closeInfo);
   }

@@ -13,12 +13,14 @@ use js_sys::{Array, Object, Reflect, Uint8Array};
 use rand::RngCore;
 use snap2p::identity::NodeKey;
 use snap2p::policy::parse_invite_token;
+use snap2p::relay::circuit::{CircuitDial, CircuitGrant};
+use snap2p::relay::codec::{encode_splice, SpliceToken};
 use snap2p::unstable::{
     default_capabilities, AttestationCache, Clock, Event, ReadOutcome, Session, SessionConfig,
 };
 use snap2p::{
-    Error, ErrorCode, LocalWallet, Network, NetworkFilter, NodeKeyAttestation, Principal,
-    SessionLimits, SignRequest, SignatureForm, Visibility,
+    AliasCard, Error, ErrorCode, LocalWallet, Locator, Network, NetworkFilter, NodeKeyAttestation,
+    Principal, SessionLimits, SignRequest, SignatureForm, Visibility,
 };
 use wasm_bindgen::prelude::*;
 use web_time::Instant;
@@ -144,6 +146,10 @@ pub struct Node {
     attestation: NodeKeyAttestation,
     encoded: Option<Arc<Vec<u8>>>,
     cache: Arc<AttestationCache>,
+    /// Our AliasCard while its signature is awaited, then signed and encoded: sent after
+    /// AUTH_OK on every session dialed from then on, as native peers send theirs.
+    alias: Option<AliasCard>,
+    alias_encoded: Option<Arc<Vec<u8>>>,
 }
 
 #[wasm_bindgen]
@@ -176,14 +182,71 @@ impl Node {
             attestation,
             encoded: None,
             cache: Arc::new(AttestationCache::default()),
+            alias: None,
+            alias_encoded: None,
         })
     }
 
     /// What the wallet must sign: `{kind: 'message', message}` or `{kind: 'digest', digest}`.
     #[wasm_bindgen(js_name = signRequest)]
     pub fn sign_request(&self) -> Object {
+        request_object(self.attestation.sign_request())
+    }
+
+    /// Starts an AliasCard (alias normalised by the core, ERR_INVALID_ARGUMENT when it
+    /// cannot be): returns what the wallet must sign for it, as [`Self::sign_request`];
+    /// [`Self::attach_alias_signature`] completes it.
+    #[wasm_bindgen(js_name = aliasRequest)]
+    pub fn alias_request(
+        &mut self,
+        alias: &str,
+        display_name: &str,
+        ttl_secs: f64,
+    ) -> Result<Object, JsValue> {
+        let mut nonce = vec![0u8; snap2p::identity::ISSUED_NONCE_LEN];
+        getrandom_fill(&mut nonce)?;
+        let card = AliasCard::unsigned(
+            self.attestation.principal.clone(),
+            self.attestation.form,
+            alias,
+            display_name,
+            snap2p::unix_now(),
+            ttl_secs as i64,
+            nonce,
+        )
+        .map_err(|e| js_error(&e))?;
+        let req = request_object(card.sign_request());
+        self.alias = Some(card);
+        Ok(req)
+    }
+
+    /// The wallet's signature of the pending AliasCard (checked and normalised by the
+    /// core); the card object (`{principal, alias, displayName, issuedAt, expiresAt}`).
+    #[wasm_bindgen(js_name = attachAliasSignature)]
+    pub fn attach_alias_signature(&mut self, sig: Vec<u8>) -> Result<Object, JsValue> {
+        let card = self
+            .alias
+            .as_mut()
+            .ok_or_else(|| invalid("no alias card is waiting for a signature"))?;
+        card.attach_signature(sig).map_err(|e| js_error(&e))?;
+        self.alias_encoded = Some(Arc::new(card.encode()));
+        Ok(alias_object(card))
+    }
+
+    /// Our signed AliasCard, if one is set.
+    pub fn alias(&self) -> JsValue {
+        match (&self.alias, &self.alias_encoded) {
+            (Some(card), Some(_)) => alias_object(card).into(),
+            _ => JsValue::UNDEFINED,
+        }
+    }
+}
+
+/// `{kind: 'message', message}` or `{kind: 'digest', digest}`.
+fn request_object(req: SignRequest) -> Object {
+    {
         let o = Object::new();
-        match self.attestation.sign_request() {
+        match req {
             SignRequest::Message(m) => {
                 set(&o, "kind", "message");
                 set(&o, "message", m);
@@ -195,7 +258,10 @@ impl Node {
         }
         o
     }
+}
 
+#[wasm_bindgen]
+impl Node {
     /// The wallet's 65-byte r ‖ s ‖ v; checked by the core (ERR_AUTH_INVALID when it is not
     /// the principal's signature of the request).
     #[wasm_bindgen(js_name = attachSignature)]
@@ -259,7 +325,7 @@ impl Node {
             capabilities: default_capabilities(),
             limits: SessionLimits::default(),
             attestation_cache: self.cache.clone(),
-            alias_card: None,
+            alias_card: self.alias_encoded.clone(),
             clock: Clock::system(),
             fixed: None,
             // The browser speaks the standard profile only (the TypeScript nodes listen
@@ -547,4 +613,129 @@ fn alias_object(card: &snap2p::AliasCard) -> Object {
     set(&o, "issuedAt", card.issued_at as f64);
     set(&o, "expiresAt", card.expires_at as f64);
     o
+}
+
+// ---------------------------------------------------------------------------------------
+// Relays (docs/PROTOCOL.md §32): a page reaches a peer behind NAT through a relay's
+// WebSocket listener. The core parses the locator, writes CONNECT and reads the answer;
+// the entry moves the bytes (a `relay-1` stream, then a spliced WebSocket or the stream).
+
+fn principal_arg(text: &str) -> Result<Principal, JsValue> {
+    Principal::parse(text)
+        .or_else(|_| Principal::from_address(text))
+        .map_err(|e| js_error(&e))
+}
+
+/// `relay+ws://host:port[/path]/SP…` (or `relay+wss://…`) → `{relay: 'ws://host:port[/path]',
+/// target: 'stacks:SP…' | null}`. A TCP relay (`relay://`) is ERR_INVALID_ARGUMENT: a page
+/// reaches relays over WebSocket only.
+#[wasm_bindgen(js_name = parseRelayLocator)]
+pub fn parse_relay_locator(text: &str) -> Result<Object, JsValue> {
+    let loc: Locator = text.parse().map_err(|e: Error| js_error(&e))?;
+    let scheme = loc.scheme().as_str().to_string();
+    if scheme != snap2p::relay::SCHEME_WS && scheme != snap2p::relay::SCHEME_WSS {
+        return Err(invalid(&format!(
+            "a browser peer reaches relays over relay+ws:// or relay+wss:// only, not {scheme}://"
+        )));
+    }
+    let (relay, target) = snap2p::relay::parse_relay_locator(&loc).map_err(|e| js_error(&e))?;
+    let o = Object::new();
+    set(&o, "relay", relay.to_string());
+    set(
+        &o,
+        "target",
+        target
+            .map(|t| JsValue::from(t.to_string()))
+            .unwrap_or(JsValue::NULL),
+    );
+    Ok(o)
+}
+
+/// The relay locator of `target` through the relay listening on `relay` (`ws://…` or
+/// `wss://…`).
+#[wasm_bindgen(js_name = relayLocator)]
+pub fn relay_locator(relay: &str, target: &str) -> Result<String, JsValue> {
+    let relay: Locator = relay.parse().map_err(|e: Error| js_error(&e))?;
+    if !matches!(relay.scheme().as_str(), "ws" | "wss") {
+        return Err(invalid(
+            "a browser peer reaches relays over ws:// or wss:// only",
+        ));
+    }
+    Ok(snap2p::relay::relay_locator(&relay, &principal_arg(target)?).to_string())
+}
+
+/// The first message of a spliced connection (§32.3) presenting `token`.
+#[wasm_bindgen(js_name = spliceFrame)]
+pub fn splice_frame(token: &[u8]) -> Result<Vec<u8>, JsValue> {
+    let t: SpliceToken = token
+        .try_into()
+        .map_err(|_| invalid("a splice token is 16 bytes"))?;
+    Ok(encode_splice(&t))
+}
+
+/// One circuit request (the core's [`CircuitDial`]): `request()` goes out on a `relay-1`
+/// stream to the relay; the stream's bytes come back through `push` (at most `wanted()` at
+/// a time) until it answers `{splice: Uint8Array | null}` or throws the relay's code.
+#[wasm_bindgen]
+pub struct CircuitRequest {
+    dial: CircuitDial,
+}
+
+#[wasm_bindgen]
+impl CircuitRequest {
+    #[wasm_bindgen(constructor)]
+    pub fn new(relay: &str, target: &str, splice: bool) -> Result<CircuitRequest, JsValue> {
+        Ok(CircuitRequest {
+            dial: CircuitDial::new(relay, principal_arg(target)?, splice),
+        })
+    }
+
+    pub fn request(&self) -> Vec<u8> {
+        self.dial.request()
+    }
+
+    pub fn wanted(&self) -> u32 {
+        self.dial.wanted() as u32
+    }
+
+    /// `undefined` while the answer is incomplete; then `{splice}` or a thrown error.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<JsValue, JsValue> {
+        match self.dial.push(bytes).map_err(|e| js_error(&e))? {
+            None => Ok(JsValue::UNDEFINED),
+            Some(CircuitGrant { splice, .. }) => {
+                let o = Object::new();
+                set(
+                    &o,
+                    "splice",
+                    splice
+                        .map(|t| JsValue::from(Uint8Array::from(&t[..])))
+                        .unwrap_or(JsValue::NULL),
+                );
+                Ok(o.into())
+            }
+        }
+    }
+
+    /// The stream ended before the answer: the error (a JS Error with its code).
+    pub fn end(&self) -> JsValue {
+        js_error(&self.dial.end())
+    }
+}
+
+/// A wallet's `stx_signMessage` signature of `message` in the wire form r ‖ s ‖ v
+/// (v 0..3), when it is `principal`'s: the core's `normalize_wallet_signature`, which
+/// `attachSignature` applies too (r ‖ s ‖ v or v ‖ r ‖ s, v a recovery id or a
+/// bitcoin-style header 27..34); ERR_AUTH_INVALID otherwise.
+#[wasm_bindgen(js_name = normalizeWalletSignature)]
+pub fn normalize_wallet_signature(
+    message: &str,
+    principal: &str,
+    sig: &[u8],
+) -> Result<Vec<u8>, JsValue> {
+    snap2p::identity::normalize_wallet_signature(
+        &snap2p::identity::stacks_message_hash(message),
+        sig,
+        &principal_arg(principal)?,
+    )
+    .map_err(|e| js_error(&e))
 }

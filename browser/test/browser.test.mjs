@@ -14,7 +14,8 @@ import { runInChromium } from './chromium.mjs';
 
 const BYTES = Number(process.env.SNAP2P_BROWSER_BYTES ?? 4 * 1024 * 1024);
 const LANGS = ['rust', 'node', 'python'].filter((l) => process.env[`SNAP2P_RUNNER_${l.toUpperCase()}`]);
-const ERR = { NOT_ALLOWED: 4, INVITE_INVALID: 5, INVITE_REQUIRED: 18, PRINCIPAL_MISMATCH: 23 };
+const ERR = { NOT_ALLOWED: 4, INVITE_INVALID: 5, INVITE_REQUIRED: 18, STREAM_REFUSED: 20, PRINCIPAL_MISMATCH: 23 };
+const VECTORS = new URL('../../core/tests/vectors/wallet-signatures.json', import.meta.url);
 
 /** A listening runner: resolves once it printed `ready`; `events` collects its lines. */
 function listen(lang, args) {
@@ -91,15 +92,23 @@ for (const lang of LANGS) {
       assert.match(ready.locator, /^ws:\/\//);
       const res = await runInChromium({
         target: ready.locator, streams: 3, bytes: BYTES, expectPrincipal: ready.principal, expectAlias: `l-${lang}`,
+        alias: `Page-${lang}`,
       });
       assert.equal(res.error, undefined, JSON.stringify(res));
       assert.ok(res.ok, JSON.stringify(res));
       assert.equal(res.principal, ready.principal);
       assert.equal(res.alias, `l-${lang}`);
-      assert.deepEqual(res.walletCalls, ['stx_signMessage'], 'the attestation went through the wallet adapter');
+      assert.deepEqual(res.walletCalls, ['stx_signMessage', 'stx_signMessage'], 'attestation and AliasCard went through the wallet adapter');
       assert.equal(res.streams.length, 3);
       for (const s of res.streams) assert.equal(s.bytes, BYTES);
       await listenerSaw(r, res.streams);
+      // The page's AliasCard (alias normalised by the core, signed through the wallet: a
+      // second stx_signMessage) reached the listener; the Rust runner prints it.
+      assert.equal(res.selfAlias, `page-${lang}`);
+      if (lang === 'rust') {
+        const aliases = r.events.filter((e) => e.event === 'stream').map((e) => e.alias);
+        assert.deepEqual(aliases, [`page-${lang}`, `page-${lang}`, `page-${lang}`]);
+      }
       // The listener saw the browser's principal (the wallet's), over ws.
       const conn = r.events.find((e) => e.event === 'connection');
       assert.equal(conn?.principal, res.self);
@@ -153,6 +162,132 @@ for (const lang of LANGS) {
     });
   });
 }
+
+/** `snap2p relay` on TCP and WebSocket (SNAP2P_CLI); resolves to `{tcp, ws, principal}`. */
+async function cliRelay(extra = []) {
+  const proc = spawn(process.env.SNAP2P_CLI, ['--json', 'relay', '127.0.0.1:0', '--ws', '127.0.0.1:0', ...extra], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const r = { proc, events: [], stderr: '' };
+  proc.stderr.on('data', (d) => (r.stderr += d));
+  r.stop = () =>
+    new Promise((resolve) => {
+      if (proc.exitCode !== null) return resolve();
+      proc.on('exit', resolve);
+      proc.kill('SIGINT');
+      setTimeout(() => proc.kill('SIGKILL'), 10000).unref();
+    });
+  running.push(r);
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`relay not ready: ${r.stderr.slice(-500)}`)), 60000);
+    const addrs = [];
+    readline.createInterface({ input: proc.stdout }).on('line', (line) => {
+      if (!line.startsWith('{')) return;
+      const ev = JSON.parse(line);
+      r.events.push(ev);
+      if (ev.event !== 'relay') return;
+      addrs.push(ev.addr);
+      if (addrs.length === 2) {
+        clearTimeout(t);
+        const ws = addrs.find((a) => a.startsWith('ws://'));
+        resolve({ r, ws, tcp: addrs.find((a) => a !== ws), principal: ev.principal });
+      }
+    });
+    proc.on('exit', (code) => reject(new Error(`relay exited ${code}: ${r.stderr.slice(-500)}`)));
+  });
+}
+
+/** The relay's counts once they show a circuit (it prints them every 5 s when changed). */
+async function relayCounts(relay) {
+  const deadline = Date.now() + 15000;
+  for (;;) {
+    const last = relay.r.events.filter((e) => e.event === 'relay_stats' && e.circuits_total > 0).pop();
+    if (last) return last;
+    if (Date.now() > deadline) assert.fail(`no relay_stats with a circuit: ${JSON.stringify(relay.r.events)}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
+describe('browser → native peer through a relay (relay+ws, docs/PROTOCOL.md §32)', { skip: !process.env.SNAP2P_CLI && 'SNAP2P_CLI not set' }, () => {
+  for (const lang of LANGS) {
+    test(`${lang} listener reserved on snap2p relay: spliced circuit, 3 streams, SHA-256 both ends`, async () => {
+      const relay = await cliRelay();
+      const { r, ready } = await listener(lang, ['--relay', relay.tcp, '--alias', `r-${lang}`]);
+      assert.match(ready.locator, /^relay:\/\//);
+      const res = await runInChromium({
+        target: ready.principal, relay: relay.ws, streams: 3, bytes: BYTES, expectPrincipal: ready.principal,
+        expectAlias: `r-${lang}`,
+      });
+      assert.equal(res.error, undefined, JSON.stringify(res));
+      assert.ok(res.ok, JSON.stringify(res));
+      assert.equal(res.principal, ready.principal);
+      assert.equal(res.relay, relay.ws);
+      // Two sessions in the page: the relay's (its principal) and the circuit's.
+      assert.deepEqual(res.connections.sort(), [relay.principal, ready.principal].sort());
+      await listenerSaw(r, res.streams);
+      const conn = r.events.find((e) => e.event === 'connection' && e.principal === res.self);
+      assert.equal(conn?.transport, 'relay', JSON.stringify(r.events));
+      // The relay spliced the circuit (§32.3): the page's second WebSocket and the
+      // listener's TCP connection, copied without the relay's own sessions in between.
+      const counts = await relayCounts(relay);
+      assert.equal(counts.spliced_total, counts.circuits_total, JSON.stringify(counts));
+      console.log(`# relay → ${lang}: handshake ${res.handshakeMs.toFixed(1)} ms, 3 × ${BYTES} B in ${res.transferMs.toFixed(0)} ms`);
+    });
+  }
+
+  test('relay+ws locator, circuit kept on the relay-1 stream (splice: false)', async () => {
+    const relay = await cliRelay();
+    const { r, ready } = await listener('rust', ['--relay', relay.tcp]);
+    const locator = `relay+${relay.ws}/${ready.principal.replace('stacks:', '')}`;
+    const res = await runInChromium({ target: locator, splice: false, streams: 2, bytes: 1 << 20, expectPrincipal: ready.principal });
+    assert.ok(res.ok, JSON.stringify(res));
+    await listenerSaw(r, res.streams);
+    const counts = await relayCounts(relay);
+    assert.equal(counts.spliced_total, 0, JSON.stringify(counts));
+    assert.ok(counts.bytes_forwarded > 2 << 20, JSON.stringify(counts));
+  });
+
+  test('a relay that splices nothing (--no-splice) still carries the circuit', async () => {
+    const relay = await cliRelay(['--no-splice']);
+    const { r, ready } = await listener('rust', ['--relay', relay.tcp]);
+    const res = await runInChromium({ target: ready.principal, relay: relay.ws, streams: 1, bytes: 1 << 20, expectPrincipal: ready.principal });
+    assert.ok(res.ok, JSON.stringify(res));
+    await listenerSaw(r, res.streams);
+    assert.equal((await relayCounts(relay)).spliced_total, 0);
+  });
+
+  test('a principal without a reservation is refused by the relay (20)', async () => {
+    const relay = await cliRelay();
+    const nobody = 'stacks:SP2J6ZY48GV1EZ5V2V5RB9MP66SW86PYKKNRV9EJ7';
+    const res = await runInChromium({ target: nobody, relay: relay.ws, expectCode: ERR.STREAM_REFUSED });
+    assert.equal(res.code, ERR.STREAM_REFUSED, JSON.stringify(res));
+  });
+});
+
+describe('wallet signature shapes (core/tests/vectors/wallet-signatures.json)', () => {
+  test('every vector through the wasm core', async () => {
+    const v = JSON.parse(fs.readFileSync(VECTORS, 'utf8'));
+    const res = await runInChromium(v, { fn: 'runVectors' });
+    assert.equal(res.results.length, v.cases.length);
+    for (const [i, c] of v.cases.entries()) {
+      const got = res.results[i];
+      assert.equal(got.name, c.name);
+      if (c.normalized) assert.equal(got.normalized, c.normalized, c.name);
+      else assert.equal(got.error, c.error, c.name);
+    }
+  });
+
+  for (const shape of ['rsv27', 'vrs27']) {
+    test(`a wallet answering ${shape} (bitcoin-style header) signs attestation and AliasCard`, async () => {
+      const { r, ready } = await listener('rust', ['--ws']);
+      const res = await runInChromium({ target: ready.locator, sigShape: shape, alias: 'shape', bytes: 1024, expectPrincipal: ready.principal });
+      assert.ok(res.ok, JSON.stringify(res));
+      assert.deepEqual(res.walletCalls, ['stx_signMessage', 'stx_signMessage']);
+      await listenerSaw(r, res.streams);
+      assert.equal(r.events.find((e) => e.event === 'stream')?.alias, 'shape');
+    });
+  }
+});
 
 // docs/BENCHMARKS.md, "Browser": dial → authenticated in the page, and one stream
 // browser → native over ws:// next to the Rust runner over ws:// to the same listener in

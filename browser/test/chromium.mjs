@@ -10,8 +10,8 @@ import { serve } from './server.mjs';
 
 const browserDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Runs `runDial(dial)` in a fresh headless Chromium; returns its result. */
-export async function runInChromium(dial, { tlsRoot } = {}) {
+/** Runs `runDial(dial)` (or the page's function `fn`) in a fresh headless Chromium. */
+export async function runInChromium(dial, { tlsRoot, fn = 'runDial' } = {}) {
   const server = await serve({
     pkg: process.env.SNAP2P_BROWSER_PKG ?? path.join(browserDir, 'pkg'),
     root: path.join(browserDir, 'test'),
@@ -38,7 +38,7 @@ export async function runInChromium(dial, { tlsRoot } = {}) {
     page.on('pageerror', (e) => logs.push(String(e)));
     await page.goto(`${server.url}/index.html`);
     await page.waitForFunction('window.pageReady === true', { timeout: 30000 });
-    const result = await page.evaluate((d) => window.runDial(d), dial);
+    const result = await page.evaluate((f, d) => window[f](d), fn, dial);
     if (!result.ok && logs.length) result.pageLog = logs.slice(-10);
     return result;
   } finally {

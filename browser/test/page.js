@@ -8,8 +8,12 @@ import * as snap2p from '/pkg/index.js';
 
 const { Peer, KeySigner, walletSigner, bytesToHex } = snap2p;
 
-/** A stand-in for a wallet extension's provider: same request and answer shapes. */
-export function standInProvider(key) {
+/**
+ * A stand-in for a wallet extension's provider: same request and answer shapes. `shape`:
+ * how its signature is laid out, as wallets send it: `rsv` (r ‖ s ‖ v, v 0..3), `rsv27`
+ * (v as a bitcoin-style header, 27 + recovery id) or `vrs27` (header first).
+ */
+export function standInProvider(key, shape = 'rsv') {
   const calls = [];
   return {
     calls,
@@ -21,7 +25,15 @@ export function standInProvider(key) {
       if (typeof params?.message !== 'string') {
         return { jsonrpc: '2.0', id: calls.length, error: { code: -32602, message: 'no message' } };
       }
-      const signature = bytesToHex(key.signMessage(params.message));
+      const rsv = key.signMessage(params.message);
+      const v = rsv[64];
+      const sig =
+        shape === 'rsv27'
+          ? Uint8Array.of(...rsv.subarray(0, 64), v + 27)
+          : shape === 'vrs27'
+            ? Uint8Array.of(v + 27, ...rsv.subarray(0, 64))
+            : rsv;
+      const signature = bytesToHex(sig);
       return { jsonrpc: '2.0', id: calls.length, result: { signature, publicKey: key.publicKey } };
     },
   };
@@ -40,16 +52,22 @@ async function sha256Hex(bytes) {
 /** One dial of the runner contract; resolves to its result object. */
 window.runDial = async (o) => {
   const key = o.mnemonic ? KeySigner.fromMnemonic(o.mnemonic) : KeySigner.generate();
-  const provider = standInProvider(key);
+  const provider = standInProvider(key, o.sigShape);
   const signer = o.signer === 'key' ? key : walletSigner({ principal: key.principal, provider });
-  const peer = await Peer.create({ signer });
+  const peer = await Peer.create({ signer, alias: o.alias });
   const result = { event: 'result', ok: false, principal: null, alias: null, code: null, streams: [] };
   result.self = peer.principal;
+  result.selfAlias = peer.alias?.alias ?? null;
   result.walletCalls = provider.calls.map((c) => c.method);
   let conn;
   const t0 = performance.now();
   try {
-    conn = await peer.dial(o.target, { invite: o.invite, expect: o.expectPrincipal });
+    conn = await peer.dial(o.target, {
+      invite: o.invite,
+      expect: o.expectPrincipal,
+      relay: o.relay,
+      splice: o.splice ?? true,
+    });
   } catch (e) {
     result.code = e.code ?? null;
     result.error = `${e.name}: ${e.message}`;
@@ -59,6 +77,9 @@ window.runDial = async (o) => {
   result.handshakeMs = performance.now() - t0;
   result.principal = conn.remotePrincipal;
   result.sessionId = conn.sessionId;
+  result.relay = conn.relay;
+  // Sessions of this page: through a relay, the one with the relay and the circuit's.
+  result.connections = peer.connections().map((c) => c.remotePrincipal);
   if (o.expectCode != null) {
     result.error = `dial succeeded, expected code ${o.expectCode}`;
     conn.close();
@@ -105,6 +126,22 @@ window.runDial = async (o) => {
   await conn.waitClosed();
   return result;
 };
+
+/**
+ * core/tests/vectors/wallet-signatures.json through the wasm core: each case's signature
+ * normalised (hex) or its error name, for the suite to compare with the file.
+ */
+window.runVectors = async (v) => ({
+  ok: true,
+  results: v.cases.map((c) => {
+    try {
+      const sig = Uint8Array.from(c.signature.match(/../g) ?? [], (h) => parseInt(h, 16));
+      return { name: c.name, normalized: bytesToHex(snap2p.normalizeWalletSignature(c.message, v.principal, sig)) };
+    } catch (e) {
+      return { name: c.name, error: e.name };
+    }
+  }),
+});
 
 window.snap2p = snap2p;
 window.standInProvider = standInProvider;

@@ -4,7 +4,11 @@
 # listeners: the interop runners of Rust, Python and Node (docs/INTEROP.md), over ws:// and
 # wss:// (a test CA in an NSS database the browser reads), 3 streams × 4 MiB with SHA-256
 # at both ends, stealth with and without an invite, an allowlist refusal (4); and the
-# examples/browser chat page against `snap2p listen --ws`.
+# examples/browser chat page against `snap2p listen --ws`; through a `snap2p relay` (its
+# WebSocket listener) to native peers reserved on it (spliced and stream circuits, a
+# refusal); the page's AliasCard at the listener; wallet signatures with bitcoin-style
+# headers (core/tests/vectors/wallet-signatures.json). The pages load the entry from the
+# npm package packed with it (node/npm/pack.js --browser), installed from its tarball.
 # SNAP2P_BROWSER_LANGS (default rust,python,node) picks the listener languages.
 set -euo pipefail
 source "$(dirname "$0")/../env.sh"
@@ -22,9 +26,33 @@ if [ "$gz" -gt 409600 ]; then
   exit 1
 fi
 
+step "browser: the npm package's browser entry (node/npm/pack.js --browser, conditional export)"
+# The main package packed with this build staged as its browser/ (what the release
+# publishes), installed from the tarball into an empty directory: the "browser" export
+# condition must resolve to its entry, and the pages below load the entry from there.
+npm_out=$(mktemp -d)
+trap 'rm -rf "$npm_out"' EXIT
+main_tgz=$(node node/npm/pack.js "$npm_out" --browser="$SNAP2P_BROWSER_PKG" | tail -n 1)
+# A listing file, not `tar | grep -q`: under pipefail grep's early exit fails tar (SIGPIPE).
+tar tzf "$main_tgz" > "$npm_out/listing"
+for f in index.js index.d.ts snap2p_browser.js snap2p_browser_bg.wasm; do
+  grep -qx "package/browser/$f" "$npm_out/listing" || { echo "$main_tgz lacks browser/$f" >&2; exit 1; }
+done
+mkdir "$npm_out/app"
+(cd "$npm_out/app" && npm init -y >/dev/null &&
+  npm install --no-audit --no-fund --offline --omit=optional "$main_tgz" >/dev/null 2>&1)
+entry=$(cd "$npm_out/app" && node --conditions=browser -p "require.resolve('snap2p')")
+[ "$entry" = "$npm_out/app/node_modules/snap2p/browser/index.js" ] || {
+  echo "the browser condition resolves snap2p to $entry" >&2; exit 1; }
+export SNAP2P_BROWSER_PKG="$npm_out/app/node_modules/snap2p/browser"
+echo "packed $(basename "$main_tgz"); browser condition -> node_modules/snap2p/browser/index.js"
+
 langs="${SNAP2P_BROWSER_LANGS:-rust,python,node}"
 step "browser: listener runners ($langs)"
-cargo build -q -p snap2p --example interop_runner -p snap2p-cli
+# Two commands: with `--example` cargo builds only examples, of every package given, so
+# `-p snap2p-cli` in the same command would not build the `snap2p` binary.
+cargo build -q -p snap2p --example interop_runner
+cargo build -q -p snap2p-cli
 export SNAP2P_CLI="$CARGO_TARGET_DIR/debug/snap2p"
 export SNAP2P_RUNNER_RUST="$CARGO_TARGET_DIR/debug/examples/interop_runner"
 case ",$langs," in *,python,*)

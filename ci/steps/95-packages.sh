@@ -173,7 +173,19 @@ done
 
 # ---------------------------------------------------------------------------------------
 step "packages: npm (pack, publish --dry-run)"
-node node/npm/pack.js "$OUT/npm" "${npm_bins[@]}" --publish-dry-run > "$WORK/tarballs"
+# The browser entry (issue 31) in the main package: SNAP2P_PACKAGES_BROWSER names a
+# browser/build.sh output (the release workflow's browser job), or the full form builds it
+# (Debian's rustc-web, ci/setup/browser.sh); the fast form packs without it (pack.js says
+# so) and ci/steps/85-browser.sh packs, installs and loads it in Chromium instead.
+browser_arg=()
+if [ -n "${SNAP2P_PACKAGES_BROWSER:-}" ]; then
+  browser_arg=(--browser="$SNAP2P_PACKAGES_BROWSER")
+elif [ "$FULL" = 1 ]; then
+  bash ci/setup/browser.sh >/dev/null
+  bash browser/build.sh "$PKG/browser-pkg"
+  browser_arg=(--browser="$PKG/browser-pkg")
+fi
+node node/npm/pack.js "$OUT/npm" "${npm_bins[@]}" "${browser_arg[@]}" --publish-dry-run > "$WORK/tarballs"
 cat "$WORK/tarballs"
 main_tgz=$(tail -1 "$WORK/tarballs")
 elf_check --arch x86_64 --glibc-max 2.28 "$OUT/npm/snap2p-linux-x64-gnu-$VERSION.tgz"

@@ -167,6 +167,7 @@ async fn probe(conn: &Connection, label: &str) -> u64 {
 /// Reads a whole stream, answers with the hex SHA-256 of it.
 async fn serve(conn: Connection) {
     while let Ok(stream) = conn.accept_stream().await {
+        let conn = conn.clone();
         tokio::spawn(async move {
             let mut h = Sha256::new();
             let mut n = 0u64;
@@ -177,8 +178,11 @@ async fn serve(conn: Connection) {
             let digest = hex::encode(h.finalize());
             let _ = stream.write_all(digest.as_bytes()).await;
             let _ = stream.finish();
+            // `alias`: the dialer's AliasCard, if it sent one (it follows AUTH_OK, before
+            // any stream).
             emit(
-                serde_json::json!({"event":"stream","label":stream.label(),"bytes":n,"sha256":digest}),
+                serde_json::json!({"event":"stream","label":stream.label(),"bytes":n,
+                "sha256":digest,"alias":conn.remote_alias().map(|c| c.alias)}),
             );
         });
     }

@@ -42,7 +42,6 @@ pub mod protocol;
 #[cfg(feature = "runtime")]
 pub mod px1;
 pub mod rate;
-#[cfg(feature = "runtime")]
 pub mod relay;
 #[doc(hidden)]
 pub mod secure_channel;

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 // Lays out and packs the npm packages of a release the way `napi prepublish` would:
-//   node node/npm/pack.js OUT_DIR [KEY=PATH_TO_ADDON ...] [--publish-dry-run]
+//   node node/npm/pack.js OUT_DIR [KEY=PATH_TO_ADDON ...] [--browser=DIR] [--publish-dry-run]
 // - one tarball per platform package given a binary (KEY is a directory of node/npm/, e.g.
 //   linux-x64-gnu=/path/libsnap2p_node.so): node/npm/KEY/{package.json,README.md} plus the
 //   binary as snap2p.KEY.node;
@@ -9,6 +9,10 @@
 //   optionalDependency at the same version (kept out of the repository's package.json so a
 //   development `npm install` never looks up platform packages), without devDependencies
 //   and scripts.
+// --browser=DIR: the browser entry as browser/build.sh DIR built it (index.js, index.d.ts,
+// snap2p_browser.js, snap2p_browser_bg.wasm), staged as the main package's browser/ (the
+// "browser" export condition); every file must be there. Without it: node/browser/ when
+// `npm run build:browser` filled it, else the main package leaves the entry out and says so.
 // --publish-dry-run also runs `npm publish --dry-run` in each staged package (what the
 // release workflow then publishes for real) and fails on any npm warning.
 // Prints the tarball paths, one per line.
@@ -25,8 +29,9 @@ if (!out) {
 }
 const dryRun = args.includes('--publish-dry-run');
 const binaries = Object.fromEntries(
-  args.filter((a) => a.includes('=')).map((a) => a.split(/=(.*)/s).slice(0, 2)),
+  args.filter((a) => a.includes('=') && !a.startsWith('--')).map((a) => a.split(/=(.*)/s).slice(0, 2)),
 );
+const browserArg = args.find((a) => a.startsWith('--browser='))?.slice('--browser='.length);
 const readJson = (f) => JSON.parse(fs.readFileSync(f, 'utf8'));
 const main = readJson(path.join(nodeDir, 'package.json'));
 const keys = fs
@@ -90,12 +95,15 @@ fs.mkdirSync(dir);
 // The browser entry (browser/*) is built by browser/build.sh (ci/steps/85-browser.sh), not
 // by the native build: when it is absent, this tarball leaves it out and says so; a
 // release packs after both builds (.github/workflows/release.yml).
-const browserBuilt = fs.existsSync(path.join(nodeDir, 'browser', 'index.js'));
+const browserDir = browserArg ? path.resolve(browserArg) : path.join(nodeDir, 'browser');
+const browserBuilt = browserArg !== undefined || fs.existsSync(path.join(browserDir, 'index.js'));
 if (!browserBuilt) console.error('pack.js: node/browser/ not built: packing without the browser entry');
 for (const f of main.files) {
   if (f.startsWith('browser/') && !browserBuilt) continue;
+  const from = f.startsWith('browser/') ? path.join(browserDir, f.slice('browser/'.length)) : path.join(nodeDir, f);
+  if (!fs.existsSync(from)) throw new Error(`pack.js: ${from} is missing (package.json files: ${f})`);
   fs.mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
-  fs.copyFileSync(path.join(nodeDir, f), path.join(dir, f));
+  fs.copyFileSync(from, path.join(dir, f));
 }
 const published = { ...main };
 delete published.devDependencies;

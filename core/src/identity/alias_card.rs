@@ -8,7 +8,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::principal::{NetworkFilter, Principal};
 use super::signed::{self, auth_invalid, Fields};
-use super::signer::{verify_principal_signature, SignatureForm, WalletSigner};
+use super::signer::{verify_principal_signature, SignRequest, SignatureForm, WalletSigner};
 use crate::error::{Error, ErrorCode, Result};
 use crate::wire::cbor::{self, Value};
 
@@ -115,6 +115,33 @@ impl AliasCard {
         ttl_secs: i64,
         nonce: Vec<u8>,
     ) -> Result<Self> {
+        let mut card = Self::unsigned(
+            signer.principal(),
+            signer.signature_form(),
+            alias,
+            display_name,
+            now,
+            ttl_secs,
+            nonce,
+        )?;
+        card.sign(signer).await?;
+        Ok(card)
+    }
+
+    /// The first half of [`Self::issue_with_nonce`] for a host whose signer cannot be a
+    /// [`WalletSigner`] (a browser wallet answers with a JavaScript promise): the checked
+    /// fields without a signature. The host asks its signer for [`Self::sign_request`] and
+    /// hands the answer to [`Self::attach_signature`], as for
+    /// [`super::NodeKeyAttestation::unsigned`].
+    pub fn unsigned(
+        principal: Principal,
+        form: SignatureForm,
+        alias: &str,
+        display_name: &str,
+        now: i64,
+        ttl_secs: i64,
+        nonce: Vec<u8>,
+    ) -> Result<Self> {
         if ttl_secs <= 0 {
             return Err(invalid("ttl must be positive"));
         }
@@ -122,19 +149,36 @@ impl AliasCard {
         validate_display_name(display_name)?;
         let expires_at = now.checked_add(ttl_secs).unwrap_or(i64::MAX);
         signed::check_time_range("alias card", now, expires_at).map_err(|e| invalid(e.message))?;
-        let mut card = AliasCard {
+        Ok(AliasCard {
             v: 1,
-            principal: signer.principal(),
+            principal,
             alias,
             display_name: display_name.to_owned(),
             issued_at: now,
             expires_at,
             nonce,
-            form: signer.signature_form(),
+            form,
             sig: Vec::new(),
-        };
-        card.sign(signer).await?;
-        Ok(card)
+        })
+    }
+
+    /// What the wallet is asked to sign for this card, in `self.form`.
+    pub fn sign_request(&self) -> SignRequest {
+        signed::sign_request(self.form, &self.signing_bytes(), &self.message_text())
+    }
+
+    /// Sets the signature a host signer returned for [`Self::sign_request`], checked and
+    /// normalised as [`Self::sign`] does (`ERR_AUTH_INVALID` when it is not the
+    /// principal's).
+    pub fn attach_signature(&mut self, sig: Vec<u8>) -> Result<()> {
+        self.sig = signed::check_signature(
+            &self.principal,
+            self.form,
+            &self.signing_bytes(),
+            &self.message_text(),
+            &sig,
+        )?;
+        Ok(())
     }
 
     /// (Re)signs the current fields with `signer`, in `self.form`.

@@ -108,14 +108,13 @@ impl NodeKeyAttestation {
     /// Sets the signature a host signer returned for [`Self::sign_request`], checked as
     /// [`Self::sign`] checks it (`ERR_AUTH_INVALID` when it is not the principal's).
     pub fn attach_signature(&mut self, sig: Vec<u8>) -> Result<()> {
-        signed::check_signature(
+        self.sig = signed::check_signature(
             &self.principal,
             self.form,
             &self.signing_bytes(),
             &self.message_text(),
             &sig,
         )?;
-        self.sig = sig;
         Ok(())
     }
 

@@ -33,8 +33,8 @@ pub use signed::{
     MAX_TIMESTAMP, MIN_NONCE_LEN,
 };
 pub use signer::{
-    is_high_s, recover_principal, recover_public_key, stacks_message_hash,
-    verify_principal_signature, SignRequest, SignatureForm, WalletSigner,
+    is_high_s, normalize_wallet_signature, recover_principal, recover_public_key,
+    stacks_message_hash, verify_principal_signature, SignRequest, SignatureForm, WalletSigner,
     RECOVERABLE_SIGNATURE_LEN, STACKS_MESSAGE_PREFIX,
 };
 pub use store::{

@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 
 use super::principal::{NetworkFilter, Principal};
 use super::signer::{
-    stacks_message_hash, verify_principal_signature, SignRequest, SignatureForm, WalletSigner,
+    normalize_wallet_signature, stacks_message_hash, SignRequest, SignatureForm, WalletSigner,
 };
 use crate::error::{Error, ErrorCode, Result};
 use crate::wire::cbor::{self, Value};
@@ -275,8 +275,7 @@ pub(crate) async fn request_signature(
         ));
     }
     let sig = signer.sign(sign_request(form, signing_bytes, text)).await?;
-    check_signature(principal, form, signing_bytes, text, &sig)?;
-    Ok(sig)
+    check_signature(principal, form, signing_bytes, text, &sig)
 }
 
 /// What a signer of `form` is asked to sign for an object with these signing bytes and text.
@@ -287,15 +286,17 @@ pub(crate) fn sign_request(form: SignatureForm, signing_bytes: &[u8], text: &str
     }
 }
 
-/// The check [`request_signature`] makes of what a signer returned.
+/// The check [`request_signature`] makes of what a signer returned: the signature in its
+/// wire form (r ‖ s ‖ v, v 0..=3; [`normalize_wallet_signature`] takes a wallet's other
+/// layouts) when it is the principal's.
 pub(crate) fn check_signature(
     principal: &Principal,
     form: SignatureForm,
     signing_bytes: &[u8],
     text: &str,
     sig: &[u8],
-) -> Result<()> {
-    verify_principal_signature(&signed_digest(form, signing_bytes, text), sig, principal)
+) -> Result<Vec<u8>> {
+    normalize_wallet_signature(&signed_digest(form, signing_bytes, text), sig, principal)
         .map_err(|e| auth_invalid(format!("signer returned a bad signature: {}", e.message)))
 }
 

@@ -185,6 +185,57 @@ pub fn verify_principal_signature(
     Ok(())
 }
 
+/// The recovery id (0..=3) a wallet's `v` byte stands for: itself, or a bitcoin-style
+/// signed-message header (27..=30 for uncompressed keys, 31..=34 for compressed ones, as
+/// `stx_signMessage` of some `@stacks/connect` wallets returns it).
+fn recovery_id_of(v: u8) -> Option<u8> {
+    match v {
+        0..=3 => Some(v),
+        27..=30 => Some(v - 27),
+        31..=34 => Some(v - 31),
+        _ => None,
+    }
+}
+
+/// A wallet's 65-byte recoverable signature of `digest` in the one form snap2p carries on
+/// the wire, r ‖ s ‖ v with v in 0..=3 (docs/PROTOCOL.md Part II, "Wallet signatures"),
+/// checked to be `principal`'s. Wallets answer `stx_signMessage` as r ‖ s ‖ v or the older
+/// v ‖ r ‖ s, with v a recovery id or a bitcoin-style header (27..=34); both layouts are
+/// tried (r ‖ s ‖ v first), since a first or last byte can look like either, and the one
+/// that recovers the principal wins. Otherwise the r ‖ s ‖ v reading's error
+/// (`ERR_AUTH_INVALID`).
+pub fn normalize_wallet_signature(
+    digest: &[u8; 32],
+    sig: &[u8],
+    principal: &Principal,
+) -> Result<Vec<u8>> {
+    if sig.len() != 65 {
+        return verify_principal_signature(digest, sig, principal).map(|_| sig.to_vec());
+    }
+    let mut candidates: Vec<Vec<u8>> = Vec::with_capacity(2);
+    if let Some(v) = recovery_id_of(sig[64]) {
+        candidates.push([&sig[..64], &[v]].concat());
+    }
+    if let Some(v) = recovery_id_of(sig[0]) {
+        candidates.push([&sig[1..], &[v]].concat());
+    }
+    let mut first_err = None;
+    for c in candidates {
+        match verify_principal_signature(digest, &c, principal) {
+            Ok(()) => return Ok(c),
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_err.unwrap_or_else(|| {
+        auth_invalid(format!(
+            "signature has no recovery id (first byte {}, last byte {}; want 0..=3 or 27..=34)",
+            sig[0], sig[64]
+        ))
+    }))
+}
+
 /// True if the 64-byte r ‖ s part has s above n/2.
 pub fn is_high_s(sig: &[u8]) -> bool {
     sig.len() >= 64

@@ -26,6 +26,7 @@ use std::net::SocketAddr;
 
 use crate::error::{Error, ErrorCode};
 use crate::identity::Principal;
+#[cfg(feature = "runtime")]
 use crate::session::Stream;
 use crate::wire::cbor::{self, Value};
 use crate::wire::frame;
@@ -282,40 +283,95 @@ fn observed(v: &Value<'_>) -> Result<Option<SocketAddr>, Error> {
     }
 }
 
+/// Reads one message from a byte stream, sans-IO: the caller reads at most [`Self::wanted`]
+/// bytes at a time and [`Self::push`]es them, so nothing after the message is consumed
+/// (on a circuit the bytes that follow belong to the end-to-end session). The async
+/// [`read_message`] and the browser's relay dial (browser/) both read through it.
+#[derive(Debug, Default)]
+pub struct MessageReader {
+    head: Vec<u8>,
+    len: Option<usize>,
+    body: Vec<u8>,
+}
+
+impl MessageReader {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many bytes may be read next without reading past the message (at least 1).
+    pub fn wanted(&self) -> usize {
+        match self.len {
+            None => 1,
+            Some(len) => (len - self.body.len()).max(1),
+        }
+    }
+
+    /// Takes bytes (at most [`Self::wanted`]); `Ok(Some(message))` once it is complete.
+    /// A length over [`MAX_MESSAGE_LEN`] is ERR_MESSAGE_TOO_LARGE before anything of the
+    /// body is kept; more bytes than wanted is ERR_INVALID_ARGUMENT (a caller's bug).
+    pub fn push(&mut self, bytes: &[u8]) -> Result<Option<RelayMessage>, Error> {
+        if bytes.len() > self.wanted() {
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                "RELAY-1 reader: more bytes than wanted",
+            ));
+        }
+        let mut rest = bytes;
+        if self.len.is_none() {
+            self.head.extend_from_slice(rest);
+            rest = &[];
+            match frame::read_varint(&self.head)? {
+                frame::Varint::Incomplete => return Ok(None),
+                frame::Varint::Complete(len, _) => {
+                    if len > MAX_MESSAGE_LEN as u64 {
+                        return Err(Error::new(
+                            ErrorCode::MessageTooLarge,
+                            format!("RELAY-1 message of {len} bytes exceeds {MAX_MESSAGE_LEN}"),
+                        ));
+                    }
+                    self.len = Some(len as usize);
+                    self.body.reserve(len as usize);
+                }
+            }
+        }
+        self.body.extend_from_slice(rest);
+        match self.len {
+            Some(len) if self.body.len() == len => RelayMessage::decode(&self.body).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// The stream ended: `Ok(None)` before a message started, else ERR_INVALID_MESSAGE.
+    pub fn end(&self) -> Result<Option<RelayMessage>, Error> {
+        if self.head.is_empty() {
+            Ok(None)
+        } else {
+            Err(invalid("RELAY-1 stream ended inside a message"))
+        }
+    }
+}
+
 /// Reads exactly one message from `stream`, byte-exact: nothing after the message is
 /// consumed (the bytes that follow belong to the circuit). `Ok(None)`: the stream ended
 /// before a message started.
+#[cfg(feature = "runtime")]
 pub async fn read_message(stream: &Stream) -> Result<Option<RelayMessage>, Error> {
-    let mut head = Vec::with_capacity(2);
-    let len = loop {
-        match stream.read_chunk(1).await? {
-            None if head.is_empty() => return Ok(None),
-            None => return Err(invalid("RELAY-1 stream ended inside a message")),
-            Some(b) => head.extend_from_slice(&b),
-        }
-        match frame::read_varint(&head)? {
-            frame::Varint::Incomplete => continue,
-            frame::Varint::Complete(value, _) => break value,
-        }
-    };
-    if len > MAX_MESSAGE_LEN as u64 {
-        return Err(Error::new(
-            ErrorCode::MessageTooLarge,
-            format!("RELAY-1 message of {len} bytes exceeds {MAX_MESSAGE_LEN}"),
-        ));
-    }
-    let len = len as usize;
-    let mut body = Vec::with_capacity(len);
-    while body.len() < len {
-        match stream.read_chunk(len - body.len()).await? {
-            Some(b) => body.extend_from_slice(&b),
-            None => return Err(invalid("RELAY-1 stream ended inside a message")),
+    let mut reader = MessageReader::new();
+    loop {
+        match stream.read_chunk(reader.wanted()).await? {
+            None => return reader.end(),
+            Some(b) => {
+                if let Some(m) = reader.push(&b)? {
+                    return Ok(Some(m));
+                }
+            }
         }
     }
-    RelayMessage::decode(&body).map(Some)
 }
 
 /// Writes one framed message.
+#[cfg(feature = "runtime")]
 pub async fn write_message(stream: &Stream, msg: &RelayMessage) -> Result<(), Error> {
     stream.write_all(msg.encode_frame()).await
 }

@@ -27,23 +27,35 @@
 //!
 //! Like PX-1 it uses the protocol and session layers and below, never `peer`.
 
+pub mod circuit;
 pub mod codec;
 
+#[cfg(feature = "runtime")]
 use std::collections::HashMap;
 use std::net::SocketAddr;
+#[cfg(feature = "runtime")]
 use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(feature = "runtime")]
 use std::sync::{Arc, Mutex, OnceLock};
+#[cfg(feature = "runtime")]
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(feature = "runtime")]
+use std::time::Instant;
 
+#[cfg(feature = "runtime")]
 use tokio::sync::mpsc;
 
 use crate::error::{Error, ErrorCode};
 use crate::identity::Principal;
 use crate::locator::{Host, Locator, Scheme};
+#[cfg(feature = "runtime")]
 use crate::protocol::{DialOptions, PeerHandle, ProtocolHandler};
+#[cfg(feature = "runtime")]
 use crate::rate::TokenBucket;
+#[cfg(feature = "runtime")]
 use crate::session::{Connection, Stream};
+#[cfg(feature = "runtime")]
 use crate::transport::{BoxFuture, Connected, Incoming, Io, Listener, Transport};
 
 pub use codec::RelayMessage;
@@ -53,11 +65,14 @@ pub const STREAM_LABEL: &str = "relay-1";
 /// The locator scheme of relayed addresses.
 pub const SCHEME: &str = "relay";
 /// How long a request may take to get its first message or its answer.
+#[cfg(feature = "runtime")]
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest chunk a circuit moves at once (what it holds per direction beyond the streams'
 /// own windows).
+#[cfg(feature = "runtime")]
 const CHUNK: usize = 64 * 1024;
 
+#[cfg(feature = "runtime")]
 fn relay_scheme() -> Scheme {
     Scheme::Other(SCHEME.to_string())
 }
@@ -78,8 +93,10 @@ pub fn is_relayed(transport: &Scheme) -> bool {
 /// [`Relay::hole_punch`]; not a locator anyone advertises).
 pub const PUNCH_SCHEME: &str = "punch";
 /// How long the simultaneous open is tried.
+#[cfg(feature = "runtime")]
 const PUNCH_WINDOW: Duration = Duration::from_secs(5);
 
+#[cfg(feature = "runtime")]
 fn punch_scheme() -> Scheme {
     Scheme::Other(PUNCH_SCHEME.to_string())
 }
@@ -114,6 +131,7 @@ pub struct RelayLimits {
     pub requests_per_min: u32,
 }
 
+#[cfg(feature = "runtime")]
 impl RelayLimits {
     /// The bytes one circuit may carry (`circuit_max_bytes`, 0 meaning none).
     fn circuit_byte_cap(&self) -> u64 {
@@ -198,16 +216,20 @@ pub struct RelayStats {
 }
 
 /// A spliced connection waiting for its circuit: the side that presents `token`.
+#[cfg(feature = "runtime")]
 type SpliceWaiter = tokio::sync::oneshot::Sender<Box<dyn Io>>;
 
 /// Largest chunk a spliced circuit copies at once, per direction (what an active circuit
 /// holds on the relay: twice this). 256 KiB bought nothing measurable: relay CPU 0.39
 /// CPU-s per GiB forwarded against 0.35 with 64 KiB, within the runs' noise.
+#[cfg(feature = "runtime")]
 const SPLICE_CHUNK: usize = 64 * 1024;
 
 /// How long a relay keeps a splice token for a connection that has not come yet.
+#[cfg(feature = "runtime")]
 const SPLICE_TIMEOUT: Duration = REQUEST_TIMEOUT;
 
+#[cfg(feature = "runtime")]
 #[derive(Default)]
 struct ServerState {
     /// principal → its reservation session.
@@ -220,6 +242,7 @@ struct ServerState {
     refused: u64,
 }
 
+#[cfg(feature = "runtime")]
 struct Reservation {
     relay: Locator,
     active: bool,
@@ -228,6 +251,7 @@ struct Reservation {
 }
 
 /// The RELAY-1 protocol handler and `relay://` transport (module docs).
+#[cfg(feature = "runtime")]
 pub struct Relay {
     config: RelayConfig,
     handle: OnceLock<PeerHandle>,
@@ -242,6 +266,7 @@ pub struct Relay {
     splices: Mutex<HashMap<codec::SpliceToken, SpliceWaiter>>,
 }
 
+#[cfg(feature = "runtime")]
 impl std::fmt::Debug for Relay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Relay")
@@ -250,6 +275,7 @@ impl std::fmt::Debug for Relay {
     }
 }
 
+#[cfg(feature = "runtime")]
 fn refusal(code: ErrorCode) -> RelayMessage {
     RelayMessage::Status {
         code: code.as_u64(),
@@ -261,6 +287,7 @@ fn refusal(code: ErrorCode) -> RelayMessage {
 /// Sends `msg` as the last message of `stream` and waits (bounded) for the other side to
 /// finish or drop it: a stream dropped with unread bytes is reset, and a reset may overtake
 /// the answer.
+#[cfg(feature = "runtime")]
 async fn answer_and_close(stream: &Stream, msg: &RelayMessage) -> Result<(), Error> {
     codec::write_message(stream, msg).await?;
     stream.finish()?;
@@ -364,6 +391,7 @@ pub fn target_of(loc: &Locator) -> Option<Principal> {
     parse_relay_locator(loc).ok().and_then(|(_, t)| t)
 }
 
+#[cfg(feature = "runtime")]
 impl Relay {
     pub fn new(config: RelayConfig) -> Arc<Relay> {
         Arc::new(Relay {
@@ -818,40 +846,28 @@ impl Relay {
         let answer = tokio::time::timeout(REQUEST_TIMEOUT, codec::read_message(&stream))
             .await
             .map_err(|_| Error::new(ErrorCode::Timeout, "the relay did not answer CONNECT"))??;
-        match answer {
-            Some(RelayMessage::Status {
-                code: 0,
-                observed,
-                splice,
-            }) => {
-                if observed.is_some() {
-                    *self.observed.lock().unwrap() = observed;
+        let status = matches!(answer, Some(RelayMessage::Status { .. }));
+        let grant = circuit::connect_answer(&relay.to_string(), answer, self.config.splice)
+            .inspect_err(|_| {
+                if !status {
+                    stream.reset(ErrorCode::InvalidMessage);
                 }
-                let io: Box<dyn Io> = match splice.filter(|_| self.config.splice) {
-                    None => Box::new(stream),
-                    Some(token) => {
-                        let _ = stream.finish();
-                        open_splice(&self.handle()?, &relay, &token).await?
-                    }
-                };
-                Ok(Connected {
-                    io,
-                    remote: conn.remote_addr(),
-                    local: conn.local_addr(),
-                })
-            }
-            Some(RelayMessage::Status { code, .. }) => Err(Error::new(
-                ErrorCode::from_u64(code),
-                format!("relay {relay} refused the circuit"),
-            )),
-            _ => {
-                stream.reset(ErrorCode::InvalidMessage);
-                Err(Error::new(
-                    ErrorCode::InvalidMessage,
-                    "the relay answered CONNECT with something else",
-                ))
-            }
+            })?;
+        if grant.observed.is_some() {
+            *self.observed.lock().unwrap() = grant.observed;
         }
+        let io: Box<dyn Io> = match grant.splice {
+            None => Box::new(stream),
+            Some(token) => {
+                let _ = stream.finish();
+                open_splice(&self.handle()?, &relay, &token).await?
+            }
+        };
+        Ok(Connected {
+            io,
+            remote: conn.remote_addr(),
+            local: conn.local_addr(),
+        })
     }
 
     /// Makes a reservation on the relay at `relay`; the session and our observed address.
@@ -953,6 +969,7 @@ impl Relay {
 // ---------------------------------------------------------------------------------------
 // Hole punching (DCUtR-style) over a relayed session
 
+#[cfg(feature = "runtime")]
 impl Relay {
     /// Tries to replace the relayed session `conn` by a direct TCP connection: the two
     /// peers exchange candidates (the IP a relay observed, a fresh local port) over `conn`,
@@ -1086,6 +1103,7 @@ impl Relay {
 
 /// Opens a spliced connection to `relay` (its TCP or WebSocket locator) and sends the
 /// SPLICE frame with `token`: the connection is then one end of the circuit.
+#[cfg(feature = "runtime")]
 async fn open_splice(
     handle: &PeerHandle,
     relay: &Locator,
@@ -1107,6 +1125,7 @@ async fn open_splice(
 /// One direction of a spliced circuit: reads the next chunk only after the last one was
 /// written, so the receiver's TCP window paces the sender and nothing is dropped; at the
 /// end of `from`, ends `to`'s writing side.
+#[cfg(feature = "runtime")]
 async fn copy_raw(
     mut from: tokio::io::ReadHalf<Box<dyn Io>>,
     mut to: tokio::io::WriteHalf<Box<dyn Io>>,
@@ -1133,10 +1152,12 @@ async fn copy_raw(
     }
 }
 
+#[cfg(feature = "runtime")]
 fn io_err(e: std::io::Error) -> Error {
     Error::new(ErrorCode::ConnectionClosed, format!("hole punch: {e}"))
 }
 
+#[cfg(feature = "runtime")]
 fn punch_socket(ip: std::net::IpAddr) -> Result<tokio::net::TcpSocket, Error> {
     let s = if ip.is_ipv4() {
         tokio::net::TcpSocket::new_v4()
@@ -1151,6 +1172,7 @@ fn punch_socket(ip: std::net::IpAddr) -> Result<tokio::net::TcpSocket, Error> {
 }
 
 /// Binds a fresh local port (kept by the returned socket while the punch runs).
+#[cfg(feature = "runtime")]
 fn hold_port(ip: std::net::IpAddr) -> Result<(tokio::net::TcpSocket, u16), Error> {
     let s = punch_socket(ip)?;
     let any: std::net::IpAddr = if ip.is_ipv4() {
@@ -1170,6 +1192,7 @@ fn hold_port(ip: std::net::IpAddr) -> Result<(tokio::net::TcpSocket, u16), Error
 /// it timed out after its 5 s every time we ran it); a listener makes it a plain connect. Behind NAT the
 /// SYNs still meet as a simultaneous open: a connecting socket with the exact address pair
 /// takes the SYN before the listener does.
+#[cfg(feature = "runtime")]
 async fn open_or_accept(
     holder: tokio::net::TcpSocket,
     port: u16,
@@ -1198,6 +1221,7 @@ async fn open_or_accept(
 
 /// Connects from local `port` to `remote` every 50 ms (0.5 s per attempt) for
 /// [`PUNCH_WINDOW`].
+#[cfg(feature = "runtime")]
 async fn simultaneous_open(port: u16, remote: SocketAddr) -> Result<tokio::net::TcpStream, Error> {
     let deadline = Instant::now() + PUNCH_WINDOW;
     let any: std::net::IpAddr = if remote.is_ipv4() {
@@ -1225,12 +1249,14 @@ async fn simultaneous_open(port: u16, remote: SocketAddr) -> Result<tokio::net::
 }
 
 /// A splice token handed out and the connection that will present it.
+#[cfg(feature = "runtime")]
 struct PendingSplice<'a> {
     relay: &'a Relay,
     token: codec::SpliceToken,
     rx: tokio::sync::oneshot::Receiver<Box<dyn Io>>,
 }
 
+#[cfg(feature = "runtime")]
 impl Drop for PendingSplice<'_> {
     fn drop(&mut self) {
         self.relay.splices.lock().unwrap().remove(&self.token);
@@ -1238,12 +1264,14 @@ impl Drop for PendingSplice<'_> {
 }
 
 /// Releases a circuit's counts when it ends.
+#[cfg(feature = "runtime")]
 struct CircuitSlot<'a> {
     relay: &'a Relay,
     a: Principal,
     b: Principal,
 }
 
+#[cfg(feature = "runtime")]
 impl Drop for CircuitSlot<'_> {
     fn drop(&mut self) {
         let mut st = self.relay.server.lock().unwrap();
@@ -1261,6 +1289,7 @@ impl Drop for CircuitSlot<'_> {
 
 /// Copies `from` to `to` one chunk at a time: the next chunk is read only once the last
 /// one was taken by `to`, so `to`'s credit paces `from`'s sender and nothing is dropped.
+#[cfg(feature = "runtime")]
 async fn pump(
     from: &Stream,
     to: &Stream,
@@ -1291,18 +1320,21 @@ async fn pump(
     }
 }
 
+#[cfg(feature = "runtime")]
 struct RelayListener {
     local: Locator,
     rx: mpsc::Receiver<Incoming>,
     keeper: tokio::task::JoinHandle<()>,
 }
 
+#[cfg(feature = "runtime")]
 impl Drop for RelayListener {
     fn drop(&mut self) {
         self.keeper.abort();
     }
 }
 
+#[cfg(feature = "runtime")]
 impl Listener for RelayListener {
     fn local_locator(&self) -> Locator {
         self.local.clone()
@@ -1318,6 +1350,7 @@ impl Listener for RelayListener {
     }
 }
 
+#[cfg(feature = "runtime")]
 #[async_trait::async_trait]
 impl ProtocolHandler for Relay {
     async fn accept(
@@ -1355,11 +1388,14 @@ impl ProtocolHandler for Relay {
 }
 
 /// The relay schemes and `punch`, for [`Transport::schemes`].
+#[cfg(feature = "runtime")]
 static SCHEMES: OnceLock<[Scheme; 4]> = OnceLock::new();
 
 /// The transport half, a thin wrapper so the peer can hold it as `Arc<dyn Transport>`.
+#[cfg(feature = "runtime")]
 pub(crate) struct RelayTransport(pub(crate) Arc<Relay>);
 
+#[cfg(feature = "runtime")]
 impl Transport for RelayTransport {
     fn schemes(&self) -> &[Scheme] {
         SCHEMES.get_or_init(|| {
