@@ -59,8 +59,11 @@ fi
 # qemu (Debian 12's nodejs 18 and python3.11, like an aarch64 user's machine). No npm in it:
 # the host's npm installs the packages for arm64 (`npm install --cpu=arm64 --os=linux
 # --libc=glibc`, which also checks the os/cpu/libc selection), the chroot's node runs them.
+# Also in it: openssl (the wss tests make their throw-away PKI with it) and musl (its
+# /lib/ld-musl-aarch64.so.1 runs the aarch64 musl CLI under qemu, QEMU_LD_PREFIX=root).
 root="${SNAP2P_ARM64_ROOT:-/var/cache/snap2p-arm64}"
-marker="$root/.snap2p-arm64-ready"
+marker="$root/.snap2p-arm64-ready-v2"
+CHROOT_PACKAGES="nodejs python3 python3-venv openssl musl"
 if [ -f "$marker" ]; then echo "$root"; exit 0; fi
 [ "$(id -u)" -eq 0 ] || { echo "ci/setup/packaging.sh: debootstrap and chroot need root" >&2; exit 1; }
 mkdir -p "$(dirname "$root")"
@@ -89,7 +92,7 @@ trap cleanup EXIT
 for m in proc dev; do
   if ! mountpoint -q "$root/$m"; then mount --bind "/$m" "$root/$m"; mounted+=("$root/$m"); fi
 done
-chroot "$root" sh -c 'export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs python3 python3-venv >/dev/null'
-chroot "$root" sh -c 'uname -m; node --version; python3 --version'
+chroot "$root" sh -c "export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq --no-install-recommends $CHROOT_PACKAGES >/dev/null"
+chroot "$root" sh -c 'uname -m; node --version; python3 --version; openssl version; test -e /lib/ld-musl-aarch64.so.1'
 touch "$marker"
 echo "$root"
