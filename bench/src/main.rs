@@ -425,6 +425,8 @@ async fn bulk(sys: Sys, pat: Arc<Vec<u8>>, total: u64, size: usize) -> Sample {
             snap::REKEY_OFF.store(false, std::sync::atomic::Ordering::Relaxed);
             r
         }
+        // The permission-rules rows measure stream opens only (workload `opens`).
+        Sys::SnapRules => unreachable!("no bulk rows with permission rules"),
         Sys::Tcp => raw::bulk_tcp(&addr, pat, total, size).await,
         Sys::Noise => raw::bulk_noise(&addr, pat, total, size).await,
         #[cfg(feature = "compare")]

@@ -66,12 +66,26 @@ mod native {
     }
 
     /// ChaCha20-Poly1305 (RFC 8439) by ring, sealing and opening in place.
-    pub(super) struct AeadKey(ring::aead::LessSafeKey);
+    ///
+    /// Only the 32 key bytes are kept; ring's key is made on the stack for each seal and
+    /// open. Why: `ring::aead::LessSafeKey` is an enum sized for AES-GCM's key schedule
+    /// and GHASH table, ~576 bytes, so the two directions' keys were 1,152 of an idle
+    /// session's ~6,400 heap bytes (issue 36's idle target is 4 KiB per session and side).
+    /// Making the ChaCha20 key is a copy of the 32 bytes; a transport frame is sealed or
+    /// opened once, and is up to 64 KiB (docs/BENCHMARKS.md, 2026-12-05 "idle memory":
+    /// bulk rows before/after in the same run).
+    pub(super) struct AeadKey(Zeroizing<[u8; 32]>);
 
     impl AeadKey {
         pub(super) fn new(key: &[u8; 32]) -> Option<Self> {
-            let unbound = ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, key).ok()?;
-            Some(AeadKey(ring::aead::LessSafeKey::new(unbound)))
+            ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, key).ok()?;
+            Some(AeadKey(Zeroizing::new(*key)))
+        }
+
+        fn ring(&self) -> Option<ring::aead::LessSafeKey> {
+            let unbound =
+                ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, &self.0[..]).ok()?;
+            Some(ring::aead::LessSafeKey::new(unbound))
         }
 
         /// Encrypts `buf` in place (empty associated data) and returns the tag.
@@ -82,7 +96,7 @@ mod native {
         ) -> Option<[u8; TAG_LEN]> {
             let nonce = ring::aead::Nonce::assume_unique_for_key(nonce);
             let tag = self
-                .0
+                .ring()?
                 .seal_in_place_separate_tag(nonce, ring::aead::Aad::empty(), buf)
                 .ok()?;
             tag.as_ref().try_into().ok()
@@ -91,7 +105,7 @@ mod native {
         /// Decrypts `buf` (ciphertext ‖ tag) in place; returns the plaintext length.
         pub(super) fn open_in_place(&self, nonce: [u8; 12], buf: &mut [u8]) -> Option<usize> {
             let nonce = ring::aead::Nonce::assume_unique_for_key(nonce);
-            self.0
+            self.ring()?
                 .open_in_place(nonce, ring::aead::Aad::empty(), buf)
                 .ok()
                 .map(|plain| plain.len())

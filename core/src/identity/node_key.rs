@@ -9,8 +9,13 @@ use sha2::{Digest, Sha512};
 use zeroize::Zeroizing;
 
 /// An ed25519 node key. It is not an application identity: a wallet attests to it.
+///
+/// Cheap to clone: the key is shared. Why: every session's configuration holds the node
+/// key, and inline it was 288 bytes of each idle session (issue 36, ≤ 4 KiB per session).
 #[derive(Clone)]
-pub struct NodeKey {
+pub struct NodeKey(std::sync::Arc<Keys>);
+
+struct Keys {
     key: SigningKey,
     /// The Noise static key pair, derived once (see [`NodeKey::x25519_secret`]).
     x25519_secret: Zeroizing<[u8; 32]>,
@@ -48,35 +53,35 @@ impl NodeKey {
         secret[31] &= 127;
         secret[31] |= 64;
         let x25519_public = key.verifying_key().to_montgomery().to_bytes();
-        NodeKey {
+        NodeKey(std::sync::Arc::new(Keys {
             key,
             x25519_secret: secret,
             x25519_public,
-        }
+        }))
     }
 
     pub fn seed(&self) -> [u8; 32] {
-        self.key.to_bytes()
+        self.0.key.to_bytes()
     }
 
     pub fn public(&self) -> [u8; 32] {
-        self.key.verifying_key().to_bytes()
+        self.0.key.verifying_key().to_bytes()
     }
 
     pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
-        self.key.sign(msg).to_bytes()
+        self.0.key.sign(msg).to_bytes()
     }
 
     /// The X25519 secret the TS reference uses as its Noise static key:
     /// SHA-512(seed)[..32], clamped (the ed25519 secret scalar, before reduction).
     pub fn x25519_secret(&self) -> [u8; 32] {
-        *self.x25519_secret
+        *self.0.x25519_secret
     }
 
     /// The X25519 public key of [`Self::x25519_secret`]; equal to the Montgomery form of
     /// [`Self::public`].
     pub fn x25519_public(&self) -> [u8; 32] {
-        self.x25519_public
+        self.0.x25519_public
     }
 }
 

@@ -132,7 +132,10 @@ impl Connection {
     pub fn remote_alias(&self) -> Option<AliasCard> {
         let st = self.shared.lock();
         let now = crate::unix_now();
-        st.remote_alias.clone().filter(|c| c.is_current(now))
+        st.remote_alias
+            .as_deref()
+            .filter(|c| c.is_current(now))
+            .cloned()
     }
 
     pub fn session_id(&self) -> [u8; 32] {

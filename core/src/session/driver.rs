@@ -34,6 +34,8 @@ const READ_CHUNK: usize = 64 * 1024;
 /// ~9,000 times a second made every one of its handshakes hold 64 KiB, and the listener's
 /// RSS stayed 34 MiB above its baseline after a 10-minute attack (docs/RELIABILITY.md §7).
 const PREAUTH_CHUNK: usize = 2048;
+/// The stack buffer an idle session reads into before it takes a read buffer.
+const PROBE: usize = 2048;
 /// Input one driver poll handles before it yields. The readers it woke are usually queued
 /// on the driver's own worker: a driver that kept reading (up to 32 passes of 1 MiB) ran
 /// tens of MiB ahead of them, held it all in memory and, with 1,000 streams, took ~20 %
@@ -147,16 +149,22 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Driver<T> {
             if self.read_closed {
                 break;
             }
-            let result = if self.rbuf.capacity() == self.rbuf.len() && self.rbuf.is_empty() {
-                // Idle: probe with a small stack buffer before committing 64 KiB.
-                let mut probe = [0u8; 2048];
+            let spare = self.rbuf.capacity() - self.rbuf.len();
+            let result = if spare < 4096 && self.rbuf.len() < 4096 {
+                // Idle (or a few bytes of a frame buffered): probe with a small stack
+                // buffer before committing 64 KiB.
+                let mut probe = [0u8; PROBE];
                 let mut rb = ReadBuf::new(&mut probe);
                 match Pin::new(&mut self.io).poll_read(cx, &mut rb) {
                     Poll::Pending => break,
                     Poll::Ready(r) => r.map(|()| {
                         let n = rb.filled().len();
                         if n > 0 {
-                            self.rbuf.reserve(self.chunk);
+                            // A short read is all the socket had (a keepalive PING, a
+                            // small message): keep just that. Why: an idle session's PING
+                            // every keepalive interval made a 64 KiB allocation and its
+                            // release, per session. A full probe: more is coming.
+                            self.rbuf.reserve(if n < PROBE { n } else { self.chunk });
                             self.rbuf.extend_from_slice(rb.filled());
                         }
                         n
@@ -367,10 +375,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
             if closed && this.wpos == this.wbuf.len() {
                 break true;
             }
-            // Arm the one timer.
+            // Arm the one timer (reset in place: no new allocation per keepalive tick).
             if deadline != this.timer_at {
                 this.timer_at = deadline;
-                this.timer = deadline.map(|d| Box::pin(tokio::time::sleep_until(d.into())));
+                match (deadline, this.timer.as_mut()) {
+                    (Some(d), Some(t)) => t.as_mut().reset(d.into()),
+                    (Some(d), None) => {
+                        this.timer = Some(Box::pin(tokio::time::sleep_until(d.into())))
+                    }
+                    (None, _) => this.timer = None,
+                }
             }
             if let Some(timer) = this.timer.as_mut() {
                 if timer.as_mut().poll(cx).is_ready() {
@@ -393,6 +407,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
             this.wbuf = Vec::new();
         }
         let mut st = shared.lock();
+        st.release_idle();
         if done {
             st.finish(&mut wake);
             if let Some(e) = st.session.error() {

@@ -78,8 +78,55 @@ enum Phase {
 struct RemoteHello {
     nonce: [u8; 32],
     node_pubkey: [u8; 32],
-    capabilities: Vec<String>,
+    capabilities: CapList,
     visibility: Option<Visibility>,
+}
+
+/// A capability list in one allocation: each entry its length (u32, little endian), then
+/// its bytes. Why not `Vec<String>`: a session keeps two lists (ours and the peer's) for
+/// its whole life, and five capabilities as `Vec<String>` are six allocations, ~300 heap
+/// bytes with malloc's overhead, each: ~600 of an idle session's ~6,400 bytes before
+/// issue 36's idle-memory work (target ≤ 4 KiB per session and side). Length-prefixed,
+/// so no capability the peer sends can pose as two.
+#[derive(Clone, Default)]
+pub(crate) struct CapList(Box<[u8]>);
+
+impl CapList {
+    fn new<S: AsRef<str>>(caps: &[S]) -> CapList {
+        let mut v = Vec::with_capacity(caps.iter().map(|c| 4 + c.as_ref().len()).sum());
+        for c in caps {
+            let c = c.as_ref().as_bytes();
+            v.extend_from_slice(&(c.len() as u32).to_le_bytes());
+            v.extend_from_slice(c);
+        }
+        CapList(v.into_boxed_slice())
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        let mut rest = &self.0[..];
+        std::iter::from_fn(move || {
+            let (len, tail) = rest.split_first_chunk::<4>()?;
+            let n = (u32::from_le_bytes(*len) as usize).min(tail.len());
+            let (cap, after) = tail.split_at(n);
+            rest = after;
+            // Every entry was a &str.
+            std::str::from_utf8(cap).ok()
+        })
+    }
+
+    fn contains(&self, cap: &str) -> bool {
+        self.iter().any(|c| c == cap)
+    }
+
+    fn to_vec(&self) -> Vec<String> {
+        self.iter().map(str::to_string).collect()
+    }
+}
+
+impl std::fmt::Debug for CapList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 /// A snapshot of the session for hosts and diagnostics.
@@ -104,7 +151,9 @@ pub struct SessionInfo {
 }
 
 pub struct Session {
+    /// `cfg.capabilities` is moved to `local_caps` at creation (left empty).
     cfg: SessionConfig,
+    local_caps: CapList,
     phase: Phase,
     error: Option<Error>,
     /// Whether `error` is the peer's own close code (AUTH_FAIL / ERROR received), so
@@ -183,6 +232,7 @@ impl Session {
             // The TypeScript implementation knows no capability (HELLO `cap: []`).
             cfg.capabilities.clear();
         }
+        let local_caps = CapList::new(&std::mem::take(&mut cfg.capabilities));
         let mut local_nonce = [0u8; NONCE_LEN];
         match &cfg.fixed {
             Some(f) => local_nonce = f.hello_nonce,
@@ -232,6 +282,7 @@ impl Session {
             rekey: rekey::Rekey::default(),
             held: false,
             cfg,
+            local_caps,
         };
         if ts {
             s.streams.close_when_done = true;
@@ -324,7 +375,7 @@ impl Session {
             remote_capabilities: self
                 .remote
                 .as_ref()
-                .map(|r| r.capabilities.clone())
+                .map(|r| r.capabilities.to_vec())
                 .unwrap_or_default(),
             remote_visibility: self.remote.as_ref().and_then(|r| r.visibility),
             open_streams: self.streams.len(),
@@ -362,16 +413,32 @@ impl Session {
 
     /// Whether the peer listed a capability in its HELLO (and we did too).
     pub fn both_support(&self, cap: &str) -> bool {
-        self.cfg.capabilities.iter().any(|c| c == cap)
+        self.local_caps.contains(cap)
             && self
                 .remote
                 .as_ref()
-                .is_some_and(|r| r.capabilities.iter().any(|c| c == cap))
+                .is_some_and(|r| r.capabilities.contains(cap))
     }
 
     /// Whether the peer has sent one complete frame (or the session authenticated).
     pub fn peer_answered(&self) -> bool {
         self.handshake_frames > 0 || self.was_established
+    }
+
+    /// Gives back the capacity of empty queues (events, control messages, handshake
+    /// output, the stream table's): called by the driver at the end of each poll, so an
+    /// idle session holds none (issue 36, idle memory).
+    pub fn release_idle(&mut self) {
+        if self.events.is_empty() && self.events.capacity() > 0 {
+            self.events = VecDeque::new();
+        }
+        if self.control.is_empty() && self.control.capacity() > 0 {
+            self.control = VecDeque::new();
+        }
+        if self.out_plain.is_empty() && self.out_plain.capacity() > 0 {
+            self.out_plain = Vec::new();
+        }
+        self.streams.release_idle();
     }
 
     /// Reports this handshake's progress to `p` from now on (admission control).

@@ -75,7 +75,8 @@ pub(crate) struct State {
     pub(super) established_wakers: Vec<Waker>,
     pub(super) closed_wakers: Vec<Waker>,
     driver_waker: Option<Waker>,
-    pub(super) remote_alias: Option<AliasCard>,
+    /// Boxed: most sessions never get a card, and inline it was 144 bytes of each.
+    pub(super) remote_alias: Option<Box<AliasCard>>,
     /// Set when the driver has finished (socket closed).
     pub(super) finished: bool,
     /// Streams claimed by a protocol handler, handed over after the lock is released.
@@ -162,7 +163,7 @@ impl State {
                         .as_ref()
                         .is_none_or(|c| card.issued_at >= c.issued_at);
                     if newer {
-                        self.remote_alias = Some(*card);
+                        self.remote_alias = Some(card);
                     }
                 }
                 Event::Closed(_) => {
@@ -228,6 +229,25 @@ impl State {
             finished: false,
             routed: Vec::new(),
         }
+    }
+
+    /// Gives back the capacity of empty queues, here and in the machine: the driver
+    /// calls it at the end of each poll, so an idle session keeps none (issue 36: ≤ 4 KiB
+    /// per idle session and side). A busy session re-grows them: a few allocations per
+    /// driver poll, against 64 KiB or more of data moved by one.
+    pub(super) fn release_idle(&mut self) {
+        fn vec<T>(v: &mut Vec<T>) {
+            if v.is_empty() && v.capacity() > 0 {
+                *v = Vec::new();
+            }
+        }
+        vec(&mut self.accept_wakers);
+        vec(&mut self.established_wakers);
+        vec(&mut self.routed);
+        if self.stream_wakers.is_empty() && self.stream_wakers.capacity() > 0 {
+            self.stream_wakers = HashMap::new();
+        }
+        self.session.release_idle();
     }
 
     /// Registers the driver task's waker (once per task).

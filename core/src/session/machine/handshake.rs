@@ -155,7 +155,7 @@ impl Session {
             .ok_or_else(|| err(ErrorCode::Internal, "no handshake state"))?;
         self.transport = Some(hs.into_transport()?);
         let stealth = self.cfg.visibility == Visibility::Stealth;
-        let caps: Vec<&str> = self.cfg.capabilities.iter().map(|s| s.as_str()).collect();
+        let caps: Vec<&str> = self.local_caps.iter().collect();
         let hello = Message::Hello(Hello {
             version: PROTOCOL_VERSION,
             node_pubkey: &self.cfg.node_key.public(),
@@ -270,7 +270,7 @@ impl Session {
         self.remote = Some(RemoteHello {
             nonce,
             node_pubkey,
-            capabilities: h.capabilities.iter().map(|s| s.to_string()).collect(),
+            capabilities: CapList::new(&h.capabilities),
             visibility: h.visibility,
         });
         self.streams.flow_control = self.both_support(caps::FLOW_CONTROL);
