@@ -77,10 +77,11 @@ test('px-1 answers a resolve over loopback: hints, each step reported', T, async
   for (const p of [stranger, target, hub]) await p.close();
 });
 
-test('nothing found: ERR_NOT_FOUND; a step without its module is skipped', T, async () => {
+test('nothing found: ERR_NOT_FOUND naming the steps asked (not the skipped ones)', T, async () => {
   const lonely = await Peer.create({ resolver: { steps: ['cache', 'px-1', 'mdns', 'bns'] } });
   const nobody = await Peer.create();
   await rejectsWithCode(assert, lonely.resolve(nobody.principal), ErrorCode.ERR_NOT_FOUND);
+  await assert.rejects(lonely.resolve(nobody.principal), (e) => e.message.endsWith('(asked: cache, px-1)'));
   // A bare address is a principal too; garbage is not.
   await rejectsWithCode(assert, lonely.resolve(nobody.principal.replace(/^stacks:/, '')), ErrorCode.ERR_NOT_FOUND);
   await assert.rejects(lonely.resolve('not a principal'), (e) => e instanceof snap2p.Snap2pError && e.code > 0);
