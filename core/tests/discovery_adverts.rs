@@ -298,7 +298,11 @@ fn chain_marks_locators_of_held_adverts_verified_and_the_rest_hints() {
         .insert(&expired.encode(), old + 10, None)
         .unwrap();
     assert_eq!(
-        snap2p::discovery::chain::verified_flags(&stale_cache, &principal, &[listed.clone()]),
+        snap2p::discovery::chain::verified_flags(
+            &stale_cache,
+            &principal,
+            std::slice::from_ref(&listed)
+        ),
         [false]
     );
 }
