@@ -150,7 +150,93 @@ export interface PeerOptions {
    * object of limits; absent: do not serve. Using relays needs no option. A bad value: 25.
    */
   relay?: boolean | RelayOptions | null;
+  /**
+   * The resolver chain of `resolve` and the discovery modules behind its steps
+   * (docs/PROTOCOL.md §35.5). A bad value: 25.
+   */
+  resolver?: ResolverOptions | null;
 }
+
+/** A resolver chain step (docs/PROTOCOL.md §35.5). */
+export type ResolverStepName = 'cache' | 'px-1' | 'mdns' | 'dht' | 'bns';
+
+/** The resolver chain and its modules; absent fields keep the core's defaults. */
+export interface ResolverOptions {
+  /** The steps, in order (default: cache, px-1, mdns, dht, bns). */
+  steps?: ResolverStepName[];
+  /** Timeouts of some steps, milliseconds (`{ dht: 2000 }`). */
+  timeoutsMs?: Partial<Record<ResolverStepName, number>>;
+  /** Join the Mainline DHT (implied by `dhtBootstrap`). */
+  dht?: boolean;
+  /** DHT bootstrap nodes, `host:port` (none, with `dht`: the public network's). */
+  dhtBootstrap?: string[];
+  /** Publish this peer's advert on the DHT (default: when Public; refused when not Public). */
+  dhtPublish?: boolean;
+  /** File of the durable advert cache (default: memory only). */
+  advertCacheFile?: string;
+  /** mDNS on the LAN: the `mdns` step; a Public peer announces itself. */
+  mdns?: boolean;
+  /** Stacks API base URLs BNS names (`alice.btc`) resolve through, every one cross-checked. */
+  bnsProviders?: string[];
+}
+
+/** One locator `resolve` found. */
+export interface ResolvedLocator {
+  locator: string;
+  /** Listed by a live signed advert of the principal (checked); `false`: a hint AUTH proves. */
+  verified: boolean;
+}
+
+/** What one step of the chain did. */
+export interface ResolveStep {
+  name: ResolverStepName | 'bns-name';
+  outcome: 'found' | 'not_found' | 'timeout' | 'error' | 'skipped';
+  durationMs: number;
+  /** Locators found (0 unless `found`). */
+  count: number;
+  /** Why it failed (`timeout`, `error`). */
+  error: ErrorInfo | null;
+}
+
+/** What `resolve` found and how (the core's ResolveReport). */
+export interface ResolveReport {
+  /** `stacks:SP…` (the owner, when a BNS name was resolved). */
+  principal: string;
+  /** The BNS name resolved first, lower-cased. */
+  name: string | null;
+  answeredBy: string | null;
+  locators: ResolvedLocator[];
+  steps: ResolveStep[];
+  durationMs: number;
+}
+
+/** A signed endpoint advert's fields (docs/PROTOCOL.md §34). */
+export interface AdvertInfo {
+  principal: string;
+  nodeKey: Buffer;
+  seq: number;
+  issuedAt: number;
+  expiresAt: number;
+  locators: string[];
+  attestation: Buffer;
+  signature: Buffer;
+  signingInput: Buffer;
+  encoded: Buffer;
+}
+/** Decodes an advert (no verification); ERR_INVALID_MESSAGE / ERR_MESSAGE_TOO_LARGE for bad bytes. */
+export declare function decodeAdvert(wire: Uint8Array): AdvertInfo;
+/** Verifies an advert at `now`, under the expected node key and principal when given. */
+export declare function verifyAdvert(
+  wire: Uint8Array,
+  now: number,
+  expected?: { nodeKey?: Uint8Array | null; principal?: string | null } | null,
+): AdvertInfo;
+/** Issues an advert signed by the node key of `nodeSeed` carrying `attestation`: its wire bytes. */
+export declare function issueAdvert(
+  nodeSeed: Uint8Array,
+  attestation: Uint8Array,
+  fields: { locators: string[]; seq: number; issuedAt: number; ttlSecs: number },
+): Buffer;
 
 /** A serving relay's admission and limits; absent fields keep the core's defaults. */
 export interface RelayOptions {
@@ -411,6 +497,12 @@ export declare class Peer extends EventEmitter {
   [Symbol.asyncIterator](): AsyncGenerator<Connection, void, undefined>;
   /** Dials `host:port`, `relay://host:port/SP…` (through a relay) or `stacks:<address>` (through PX-1). */
   dial(target: string, options?: DialOptions): Promise<Connection>;
+  /**
+   * Where a principal or a BNS name can be reached, by the resolver chain; rejects with
+   * the core's code when nothing answered (ERR_NOT_FOUND, …) or the name did not resolve
+   * (ERR_PROVIDERS_DISAGREE, …). Dials nobody.
+   */
+  resolve(target: string): Promise<ResolveReport>;
   /** The reservations this peer keeps on relays. */
   relayReservations(): ReservationInfo[];
   /** What this peer serves as a relay now. */

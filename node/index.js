@@ -315,6 +315,50 @@ function verifyGrant(wire, now) {
   return call(() => native.verifyGrant(expectBytes(wire, 'grant'), now)) ?? null;
 }
 
+/** A signed endpoint advert's fields (no verification; docs/PROTOCOL.md §34). */
+function decodeAdvert(wire) {
+  return call(() => native.decodeAdvert(expectBytes(wire, 'advert')));
+}
+
+/**
+ * Verifies an advert at `now` (unix seconds), under `{nodeKey, principal}` when given: its
+ * fields, or a Snap2pError with the core's code (the message starts with the reason,
+ * `ADV_TAMPERED`, `ADV_EXPIRED`, …).
+ */
+function verifyAdvert(wire, now, expected = {}) {
+  if (!Number.isInteger(now)) throw invalid('now must be an integer (unix seconds)');
+  const e = expected ?? {};
+  return call(() =>
+    native.verifyAdvert(
+      expectBytes(wire, 'advert'),
+      now,
+      e.nodeKey === undefined || e.nodeKey === null ? null : expectBytes(e.nodeKey, 'nodeKey'),
+      e.principal === undefined || e.principal === null ? null : formatPrincipal(e.principal),
+    ),
+  );
+}
+
+/**
+ * Issues an advert signed by the node key of `nodeSeed` (32 bytes), carrying `attestation`
+ * (the wire bytes attesting that key): `{locators, seq, issuedAt, ttlSecs}`. Its wire bytes.
+ */
+function issueAdvert(nodeSeed, attestation, { locators, seq, issuedAt, ttlSecs }) {
+  if (!Array.isArray(locators)) throw invalid('locators must be an array of strings');
+  for (const [k, n] of Object.entries({ seq, issuedAt, ttlSecs })) {
+    if (!Number.isSafeInteger(n)) throw invalid(`${k} must be an integer`);
+  }
+  return call(() =>
+    native.issueAdvert(
+      expectBytes(nodeSeed, 'nodeSeed'),
+      expectBytes(attestation, 'attestation'),
+      locators.map((l) => expectString(l, 'locator')),
+      seq,
+      issuedAt,
+      ttlSecs,
+    ),
+  );
+}
+
 /**
  * What a node owned by `owners`, holding the `revoked` grant ids or principals, decides when
  * `presenter` presents `wire` at `now`: the chain's grant ids (parent first), or the
@@ -795,7 +839,50 @@ const PEER_OPTIONS = [
   'tlsRootFile',
   'externalLocators',
   'relay',
+  'resolver',
 ];
+
+const RESOLVER_OPTIONS = [
+  'steps',
+  'timeoutsMs',
+  'dht',
+  'dhtBootstrap',
+  'dhtPublish',
+  'advertCacheFile',
+  'mdns',
+  'bnsProviders',
+];
+
+/** `resolver: {…}` as the native options (shapes only: the core checks the values). */
+function nativeResolverOptions(resolver) {
+  if (resolver === undefined || resolver === null) return undefined;
+  if (typeof resolver !== 'object' || Array.isArray(resolver)) {
+    throw invalid('resolver must be an object of resolver options');
+  }
+  const r = { ...resolver };
+  rejectUnknownKeys(r, RESOLVER_OPTIONS, 'resolver');
+  for (const key of ['steps', 'dhtBootstrap', 'bnsProviders']) {
+    if (r[key] !== undefined && !(Array.isArray(r[key]) && r[key].every((x) => typeof x === 'string'))) {
+      throw invalid(`resolver.${key} must be an array of strings`);
+    }
+  }
+  for (const key of ['dht', 'dhtPublish', 'mdns']) {
+    if (r[key] !== undefined && typeof r[key] !== 'boolean') throw invalid(`resolver.${key} must be a boolean`);
+  }
+  optionalString(r.advertCacheFile, 'resolver.advertCacheFile');
+  if (r.timeoutsMs !== undefined) {
+    const t = r.timeoutsMs;
+    if (t === null || typeof t !== 'object' || Array.isArray(t)) {
+      throw invalid('resolver.timeoutsMs must be an object of step name to milliseconds');
+    }
+    for (const [k, ms] of Object.entries(t)) {
+      if (!(Number.isInteger(ms) && ms > 0 && ms <= 0xffffffff)) {
+        throw invalid(`resolver.timeoutsMs.${k} must be a positive integer`);
+      }
+    }
+  }
+  return r;
+}
 
 const RELAY_OPTIONS = [
   'allowlist',
@@ -842,6 +929,7 @@ function nativePeerOptions(options) {
   delete o.signer;
   rejectUnknownKeys(o, PEER_OPTIONS, 'Peer.create');
   o.relay = nativeRelayOptions(o.relay);
+  o.resolver = nativeResolverOptions(o.resolver);
   if (o.allowlist !== undefined) {
     if (!Array.isArray(o.allowlist)) throw invalid('allowlist must be an array of principals');
     o.allowlist = o.allowlist.map((p) => formatPrincipal(p));
@@ -1079,6 +1167,25 @@ class Peer extends EventEmitter {
   }
 
   /**
+   * Where a principal (`stacks:SP…`) or a BNS name (`alice.btc`, with
+   * `resolver.bnsProviders`) can be reached, by the resolver chain (`resolver.steps`):
+   * `{principal, name, answeredBy, locators: [{locator, verified}], steps: [{name, outcome,
+   * durationMs, count, error}], durationMs}`. A locator is `verified` when a live signed
+   * advert of the principal lists it, else a hint only the dial's AUTH proves. Rejects
+   * with the core's error when nothing answered or the name did not resolve. Dials nobody.
+   */
+  async resolve(target) {
+    const t = expectString(target, 'target');
+    const r = await callAsync(() => this[NATIVE].resolve(t));
+    return {
+      ...r,
+      name: r.name ?? null,
+      answeredBy: r.answeredBy ?? null,
+      steps: r.steps.map((s) => ({ ...s, error: s.error ?? null })),
+    };
+  }
+
+  /**
    * The reservations this peer keeps on relays (`listen('relay://host:port')`):
    * `[{relay, active, observed}]`, `observed` being this peer's `ip:port` as the relay sees it.
    */
@@ -1190,4 +1297,7 @@ module.exports = {
   verifyGrant,
   nodeGrantDecision,
   issueGrantWithSigner,
+  decodeAdvert,
+  verifyAdvert,
+  issueAdvert,
 };

@@ -9,6 +9,7 @@
 //! - [`peer`]: `Peer`, options, invites, connection callbacks;
 //! - [`session`]: `Connection`, `Stream`, stream callbacks;
 //! - [`events`]: the peer's event subscription and the peer and connection counters;
+//! - [`discovery`]: the resolver chain's options and report, endpoint adverts;
 //! - [`relay`]: RELAY-1 relay options, reservations and relay counters;
 //! - [`rt`]: running core futures on the shared runtime, `Subscription` handles;
 //! - [`bytes`]: stream data, copied across the FFI in one piece;
@@ -17,6 +18,7 @@
 uniffi::setup_scaffolding!("snap2p");
 
 pub mod bytes;
+pub mod discovery;
 pub mod error;
 pub mod events;
 pub mod grant;
@@ -28,6 +30,7 @@ pub mod rt;
 pub mod session;
 
 pub use bytes::Bytes;
+pub use discovery::{ResolveReport, ResolverOptions};
 pub use error::{ErrorInfo, Snap2pError};
 pub use events::{EventSubscription, PeerEvent};
 pub use identity::{HostSigner, Signer, WalletStore};

@@ -8,6 +8,7 @@ use snap2p::policy::{parse_invite_token, DEFAULT_INVITE_TTL_SECS};
 use snap2p::transport::{WsConfig, WsTransport};
 use snap2p::{DialOptions, ErrorCode, PeerConfig};
 
+use crate::discovery::{ResolveReport, ResolverOptions};
 use crate::error::{Result, Snap2pError};
 use crate::events::{EventSubscription, PeerStats};
 use crate::identity::{parse_principal_arg, Signer};
@@ -109,6 +110,10 @@ pub struct PeerOptions {
     /// standard profile.
     #[uniffi(default)]
     pub compat: Option<String>,
+    /// The resolver chain of `resolve` and the discovery modules behind its steps
+    /// (docs/PROTOCOL.md §35.5); absent: the core's default chain, no DHT, mDNS or BNS.
+    #[uniffi(default)]
+    pub resolver: Option<ResolverOptions>,
 }
 
 /// The core's WebSocket transport with these TLS files, as `snap2p listen --tls-cert
@@ -193,6 +198,10 @@ impl Peer {
         if let Some(r) = &options.relay {
             config.relay = r.to_config()?;
         }
+        let resolver = options.resolver.as_ref().map(ResolverOptions::to_core);
+        if let Some(r) = &resolver {
+            r.configure(&mut config)?;
+        }
         if let Some(b) = options.rekey_after_bytes {
             config.limits.rekey_after_bytes = b;
         }
@@ -227,6 +236,9 @@ impl Peer {
             }
             if let Some(ws) = ws {
                 builder = builder.transport(ws);
+            }
+            if let Some(r) = &resolver {
+                builder = r.attach(builder)?;
             }
             let peer = builder.build().await?;
             let now = snap2p::unix_now();
@@ -349,6 +361,17 @@ impl Peer {
         let peer = self.inner.clone();
         let conn = on_runtime(async move { peer.dial_with(&target, opts).await }).await?;
         Ok(Connection::wrap(conn))
+    }
+
+    /// Where a principal (`stacks:SP…` or `SP…`) or a BNS name (`alice.btc`, with
+    /// `resolver.bns_providers`) can be reached, by the resolver chain: the answering step,
+    /// each locator verified or a hint, every step's outcome and duration. Throws the
+    /// core's error when nothing answered (ERR_NOT_FOUND, the last step's error) or the
+    /// name did not resolve (ERR_PROVIDERS_DISAGREE, …). Dials nobody.
+    pub async fn resolve(&self, target: String) -> Result<ResolveReport> {
+        let peer = self.inner.clone();
+        let report = on_runtime(async move { peer.resolve_target(&target).await }).await?;
+        Ok(snap2p::host::ResolveInfo::from(&report).into())
     }
 
     /// The next authenticated inbound connection; null/nil once the peer is shut down.

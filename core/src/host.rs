@@ -273,6 +273,322 @@ pub fn network_filter_name(f: NetworkFilter) -> &'static str {
 }
 
 // ---------------------------------------------------------------------------------------
+// Discovery (issue 30): the resolver chain's options, its report, endpoint adverts
+
+/// The resolver chain of [`crate::Peer::resolve`] and the discovery modules behind its
+/// steps, as every binding takes them (PROTOCOL.md §35.5): one spelling for all.
+#[derive(Clone, Debug, Default)]
+pub struct ResolverOptions {
+    /// The steps, in order, from `cache`, `px-1`, `mdns`, `dht`, `bns` (None: all five
+    /// in that order; a step whose module is not configured is reported `skipped`).
+    pub steps: Option<Vec<String>>,
+    /// Timeouts of some steps (each a step of the chain, positive).
+    pub timeouts: Vec<(String, std::time::Duration)>,
+    /// Join the Mainline DHT (implied by `dht_bootstrap`).
+    pub dht: bool,
+    /// DHT bootstrap nodes, `host:port` (none, with `dht`: the public network's).
+    pub dht_bootstrap: Vec<String>,
+    /// Publish this peer's advert and announce its principal on the DHT (None: when
+    /// Public; `true` on a Private or Stealth peer is refused).
+    pub dht_publish: Option<bool>,
+    /// File of the durable advert cache (None: memory only).
+    pub advert_cache_file: Option<std::path::PathBuf>,
+    /// Run mDNS on the LAN: the `mdns` step, and a Public peer announces itself.
+    pub mdns: bool,
+    /// Stacks API base URLs (Hiro-compatible) that BNS names (`alice.btc`) are resolved
+    /// through, every one asked and cross-checked (PROTOCOL.md §37).
+    pub bns_providers: Vec<String>,
+}
+
+const STEP_NAMES: [&str; 5] = [
+    crate::discovery::chain::STEP_CACHE,
+    crate::discovery::chain::STEP_PX1,
+    crate::discovery::chain::STEP_MDNS,
+    crate::discovery::chain::STEP_DHT,
+    crate::discovery::chain::STEP_BNS,
+];
+
+fn unknown_step(name: &str) -> Error {
+    Error::new(
+        ErrorCode::InvalidArgument,
+        format!(
+            "unknown resolver step {name:?} (expected {})",
+            STEP_NAMES.join(", ")
+        ),
+    )
+}
+
+impl ResolverOptions {
+    /// Sets `config.resolver` (and `config.dht`) from these options.
+    pub fn configure(&self, config: &mut crate::PeerConfig) -> Result<(), Error> {
+        use crate::discovery::ResolverConfig;
+        let mut chain = match &self.steps {
+            None => ResolverConfig::default(),
+            Some(names) => {
+                let mut seen: Vec<&str> = Vec::new();
+                for n in names {
+                    if !STEP_NAMES.contains(&n.as_str()) {
+                        return Err(unknown_step(n));
+                    }
+                    if seen.contains(&n.as_str()) {
+                        return Err(Error::new(
+                            ErrorCode::InvalidArgument,
+                            format!("resolver step {n:?} given twice"),
+                        ));
+                    }
+                    seen.push(n);
+                }
+                ResolverConfig::only(&seen)
+            }
+        };
+        for (name, timeout) in &self.timeouts {
+            if !STEP_NAMES.contains(&name.as_str()) {
+                return Err(unknown_step(name));
+            }
+            if !chain.steps.iter().any(|s| s.name == *name) {
+                return Err(Error::new(
+                    ErrorCode::InvalidArgument,
+                    format!("a timeout for resolver step {name:?}, which is not in the chain"),
+                ));
+            }
+            if timeout.is_zero() {
+                return Err(Error::new(
+                    ErrorCode::InvalidArgument,
+                    format!("the timeout of resolver step {name:?} must be positive"),
+                ));
+            }
+            chain = chain.with_timeout(name, *timeout);
+        }
+        config.resolver = chain;
+        if self.dht || !self.dht_bootstrap.is_empty() {
+            #[cfg(feature = "dht")]
+            {
+                let mut d = crate::discovery::DhtConfig::default();
+                if !self.dht_bootstrap.is_empty() {
+                    d = d.with_bootstrap(self.dht_bootstrap.iter().cloned());
+                }
+                d.publish = self.dht_publish;
+                if let Some(f) = &self.advert_cache_file {
+                    d = d.with_cache_path(f);
+                }
+                config.dht = Some(d);
+            }
+            #[cfg(not(feature = "dht"))]
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                "this build has no DHT (feature `dht`)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Adds the modules these options ask for (mDNS, BNS providers) to `builder`.
+    pub fn attach(&self, builder: crate::PeerBuilder) -> Result<crate::PeerBuilder, Error> {
+        #[allow(unused_mut)]
+        let mut builder = builder;
+        if self.mdns {
+            #[cfg(feature = "mdns")]
+            {
+                use crate::discovery::mdns::{Mdns, MdnsConfig};
+                builder = builder.mdns(Mdns::start(MdnsConfig::default())?);
+            }
+            #[cfg(not(feature = "mdns"))]
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                "this build has no mDNS (feature `mdns`)",
+            ));
+        }
+        if !self.bns_providers.is_empty() {
+            #[cfg(feature = "bns")]
+            {
+                use crate::discovery::bns::{Bns, BnsConfig};
+                let config = BnsConfig::with_providers(self.bns_providers.iter().cloned());
+                builder = builder.bns(Arc::new(Bns::http(&config)?));
+            }
+            #[cfg(not(feature = "bns"))]
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                "this build has no BNS resolver (feature `bns`)",
+            ));
+        }
+        Ok(builder)
+    }
+}
+
+/// One locator of a [`ResolveInfo`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocatorInfo {
+    /// The locator (PROTOCOL.md §14).
+    pub locator: String,
+    /// Listed by a live endpoint advert of the principal whose signature and attestation
+    /// were checked; `false`: a hint only the dial's AUTH proves.
+    pub verified: bool,
+}
+
+/// One step of a [`ResolveInfo`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepInfo {
+    pub name: String,
+    /// `found`, `not_found`, `timeout`, `error` or `skipped`.
+    pub outcome: &'static str,
+    pub duration_ms: f64,
+    /// Locators it found (0 unless `found`).
+    pub count: u32,
+    /// Why it failed (`timeout`, `error`).
+    pub error: Option<ErrorInfo>,
+}
+
+/// The flat form of [`crate::discovery::ResolveReport`] every binding returns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResolveInfo {
+    /// `stacks:SP…` (a name's owner when a name was resolved).
+    pub principal: String,
+    /// The BNS name resolved first, lower-cased.
+    pub name: Option<String>,
+    /// The step that answered.
+    pub answered_by: Option<String>,
+    pub locators: Vec<LocatorInfo>,
+    pub steps: Vec<StepInfo>,
+    pub duration_ms: f64,
+}
+
+impl From<&crate::discovery::ResolveReport> for ResolveInfo {
+    fn from(r: &crate::discovery::ResolveReport) -> Self {
+        use crate::discovery::StepOutcome;
+        ResolveInfo {
+            principal: r.principal.to_string(),
+            name: r.name.clone(),
+            answered_by: r.answered_by.clone(),
+            locators: r
+                .entries()
+                .map(|(l, verified)| LocatorInfo {
+                    locator: l.to_string(),
+                    verified,
+                })
+                .collect(),
+            steps: r
+                .steps
+                .iter()
+                .map(|s| StepInfo {
+                    name: s.name.clone(),
+                    outcome: s.outcome.as_str(),
+                    duration_ms: s.duration.as_secs_f64() * 1000.0,
+                    count: match s.outcome {
+                        StepOutcome::Found(n) => n as u32,
+                        _ => 0,
+                    },
+                    error: match &s.outcome {
+                        StepOutcome::Failed(e) => Some(ErrorInfo::from(e)),
+                        _ => None,
+                    },
+                })
+                .collect(),
+            duration_ms: r.duration.as_secs_f64() * 1000.0,
+        }
+    }
+}
+
+/// The fields of a signed endpoint advert (PROTOCOL.md §34), as bindings return them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdvertInfo {
+    /// The principal its attestation binds the node key to.
+    pub principal: String,
+    /// The Ed25519 node key that signed it (32 bytes).
+    pub node_key: Vec<u8>,
+    pub seq: u64,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub locators: Vec<String>,
+    /// The NodeKeyAttestation's wire bytes.
+    pub attestation: Vec<u8>,
+    /// The node key's signature (64 bytes) over `signing_input`.
+    pub signature: Vec<u8>,
+    /// What the node key signs: the domain, a zero byte, the canonical fields.
+    pub signing_input: Vec<u8>,
+    /// The wire form, re-encoded canonically.
+    pub encoded: Vec<u8>,
+}
+
+impl From<&crate::discovery::EndpointAdvert> for AdvertInfo {
+    fn from(a: &crate::discovery::EndpointAdvert) -> Self {
+        AdvertInfo {
+            principal: a.principal().to_string(),
+            node_key: a.node_key().to_vec(),
+            seq: a.seq,
+            issued_at: a.issued_at,
+            expires_at: a.expires_at,
+            locators: a.locators.iter().map(ToString::to_string).collect(),
+            attestation: a.attestation_bytes().to_vec(),
+            signature: a.sig.to_vec(),
+            signing_input: a.signing_input(),
+            encoded: a.encode(),
+        }
+    }
+}
+
+/// Decodes an advert's wire bytes without checking signature or time.
+pub fn decode_advert(bytes: &[u8]) -> Result<AdvertInfo, Error> {
+    Ok(AdvertInfo::from(&crate::discovery::EndpointAdvert::decode(
+        bytes,
+    )?))
+}
+
+/// Decodes and verifies an advert at `now` (unix seconds), under `expected_node_key`
+/// and `expected_principal` when given; the error's message starts with the reason
+/// (`ADV_TAMPERED`, `ADV_EXPIRED`, …).
+pub fn verify_advert(
+    bytes: &[u8],
+    now: i64,
+    expected_node_key: Option<&[u8]>,
+    expected_principal: Option<&str>,
+) -> Result<AdvertInfo, Error> {
+    let key: Option<[u8; 32]> = expected_node_key
+        .map(|k| {
+            k.try_into()
+                .map_err(|_| Error::new(ErrorCode::InvalidArgument, "a node key is 32 bytes"))
+        })
+        .transpose()?;
+    let principal = expected_principal.map(Principal::parse).transpose()?;
+    let ad = crate::discovery::EndpointAdvert::decode_and_verify(
+        bytes,
+        now,
+        NetworkFilter::ANY,
+        key.as_ref(),
+        principal.as_ref(),
+    )?;
+    Ok(AdvertInfo::from(&ad))
+}
+
+/// Issues an advert signed by the node key of `node_seed` (32 bytes), carrying
+/// `attestation` (wire bytes attesting that key): its wire bytes.
+pub fn issue_advert(
+    node_seed: &[u8],
+    attestation: &[u8],
+    locators: &[String],
+    seq: u64,
+    issued_at: i64,
+    ttl_secs: i64,
+) -> Result<Vec<u8>, Error> {
+    let seed: [u8; 32] = node_seed
+        .try_into()
+        .map_err(|_| Error::new(ErrorCode::InvalidArgument, "a node key seed is 32 bytes"))?;
+    let locs = locators
+        .iter()
+        .map(|l| l.parse::<crate::Locator>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let key = crate::identity::NodeKey::from_seed(seed);
+    let ad = crate::discovery::EndpointAdvert::issue(
+        &key,
+        attestation,
+        &locs,
+        seq,
+        issued_at,
+        ttl_secs,
+    )?;
+    Ok(ad.encode())
+}
+
+// ---------------------------------------------------------------------------------------
 // Running core work from a host call
 
 /// Runs `fut` on the shared runtime and awaits its result from any executor (a napi

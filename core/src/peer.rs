@@ -1292,10 +1292,83 @@ impl Peer {
         crate::discovery::chain::run(
             &self.inner.config.resolver,
             &self.inner.resolvers,
+            &self.inner.advert_cache,
             &self.inner.handle,
             principal,
         )
         .await
+    }
+
+    /// [`Self::resolve`] of a principal (`stacks:SP…`, the prefix optional) or of a BNS
+    /// name (`alice.btc`, with `PeerBuilder::bns`): the name's owner and zonefile locators
+    /// from the cross-checked providers first (a step `bns-name` in the report, its
+    /// locators hints), then, when the zonefile has none, the chain for the owner. Fails
+    /// when the name does not resolve (`ERR_PROVIDERS_DISAGREE`, `ERR_NOT_FOUND`, …) or
+    /// when no step answered ([`crate::discovery::ResolveReport::error`]): what the
+    /// bindings' `resolve` and `snap2p resolve` return.
+    pub async fn resolve_target(
+        &self,
+        target: &str,
+    ) -> Result<crate::discovery::ResolveReport, Error> {
+        let target = target.trim();
+        #[cfg(feature = "bns")]
+        if crate::discovery::bns::is_bns_name(target) {
+            return self.resolve_name(target).await;
+        }
+        let principal = if target.starts_with(crate::identity::PRINCIPAL_PREFIX) {
+            Principal::parse(target)?
+        } else {
+            Principal::parse(&format!("{}{target}", crate::identity::PRINCIPAL_PREFIX))?
+        };
+        let report = self.resolve(&principal).await;
+        match report.answered_by {
+            Some(_) => Ok(report),
+            None => Err(report.error()),
+        }
+    }
+
+    #[cfg(feature = "bns")]
+    async fn resolve_name(&self, name: &str) -> Result<crate::discovery::ResolveReport, Error> {
+        use crate::discovery::{StepOutcome, StepReport};
+        let bns = self.inner.bns.clone().ok_or_else(|| {
+            Error::new(
+                ErrorCode::InvalidArgument,
+                format!("'{name}' is a BNS name and this peer has no BNS providers configured"),
+            )
+        })?;
+        let t0 = std::time::Instant::now();
+        let record = bns.resolve(name).await?;
+        let took = t0.elapsed();
+        let step = |outcome| StepReport {
+            name: crate::discovery::chain::STEP_BNS_NAME.to_string(),
+            duration: took,
+            outcome,
+        };
+        let mut report = if record.locators.is_empty() {
+            let mut r = self.resolve(&record.owner).await;
+            r.steps.insert(0, step(StepOutcome::NotFound));
+            r
+        } else {
+            crate::discovery::ResolveReport {
+                principal: record.owner.clone(),
+                name: None,
+                verified: crate::discovery::chain::verified_flags(
+                    &self.inner.advert_cache,
+                    &record.owner,
+                    &record.locators,
+                ),
+                answered_by: Some(crate::discovery::chain::STEP_BNS_NAME.to_string()),
+                steps: vec![step(StepOutcome::Found(record.locators.len()))],
+                locators: record.locators,
+                duration: Duration::ZERO,
+            }
+        };
+        report.name = Some(record.name);
+        report.duration = t0.elapsed();
+        match report.answered_by {
+            Some(_) => Ok(report),
+            None => Err(report.error()),
+        }
     }
 
     /// The verified endpoint adverts this peer holds (the DHT module's durable cache).

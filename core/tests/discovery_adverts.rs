@@ -254,3 +254,55 @@ fn durable_cache_survives_restarts_and_bad_files() {
             .is_none());
     }
 }
+
+/// The resolver chain's marks (PROTOCOL.md §35.5): a locator is verified only when a live
+/// advert of that principal held in the cache lists it; anything else is a hint.
+#[test]
+fn chain_marks_locators_of_held_adverts_verified_and_the_rest_hints() {
+    let now = snap2p::unix_now();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let w = LocalWallet::from_mnemonic(MNEMONIC, 0, Network::Mainnet).unwrap();
+    let nk = NodeKey::from_seed([0x33; 32]);
+    let att = rt
+        .block_on(NodeKeyAttestation::issue(&w, nk.public(), now, 86_400))
+        .unwrap()
+        .encode();
+    let listed: Locator = "198.51.100.7:9000".parse().unwrap();
+    let hint: Locator = "198.51.100.8:9000".parse().unwrap();
+    let cache = AdvertCache::in_memory(NetworkFilter::ANY);
+    let principal = w.principal();
+    let other = LocalWallet::from_mnemonic(MNEMONIC, 1, Network::Mainnet)
+        .unwrap()
+        .principal();
+    let flags = |p: &Principal| {
+        snap2p::discovery::chain::verified_flags(&cache, p, &[listed.clone(), hint.clone()])
+    };
+    assert_eq!(flags(&principal), [false, false], "nothing held yet");
+    let ad = EndpointAdvert::issue(&nk, &att, std::slice::from_ref(&listed), 1, now, 3600).unwrap();
+    cache.insert(&ad.encode(), now, None).unwrap();
+    assert_eq!(flags(&principal), [true, false]);
+    // Another principal's locators are not vouched for by this advert.
+    assert_eq!(flags(&other), [false, false]);
+    // An advert no longer live vouches for nothing.
+    let stale_cache = AdvertCache::in_memory(NetworkFilter::ANY);
+    let old = now - 2 * 3600;
+    let att_old = rt
+        .block_on(NodeKeyAttestation::issue(&w, nk.public(), old, 86_400))
+        .unwrap()
+        .encode();
+    let expired =
+        EndpointAdvert::issue(&nk, &att_old, std::slice::from_ref(&listed), 1, old, 600).unwrap();
+    stale_cache
+        .insert(&expired.encode(), old + 10, None)
+        .unwrap();
+    assert_eq!(
+        snap2p::discovery::chain::verified_flags(
+            &stale_cache,
+            &principal,
+            std::slice::from_ref(&listed)
+        ),
+        [false]
+    );
+}

@@ -67,6 +67,8 @@ async fn dht_publish_resolve_dial_and_refuse_bad_records() {
     assert_eq!(r.answered_by.as_deref(), Some("dht"), "{r:?}");
     assert!(r.locators.contains(&Locator::tcp(addr)), "{r:?}");
     assert_eq!(r.steps[0].outcome, StepOutcome::NotFound, "cache empty");
+    // No advert of alice is held yet: a BEP5 answer is only a hint.
+    assert_eq!(r.verified, vec![false; r.locators.len()], "{r:?}");
     let conn = bob.dial(&alice.principal().to_string()).await.unwrap();
     assert_eq!(conn.remote_principal(), alice.principal());
     // The dial taught bob alice's node key; her advert follows (background lookup).
@@ -84,6 +86,8 @@ async fn dht_publish_resolve_dial_and_refuse_bad_records() {
     let r = bob.resolve(alice.principal()).await;
     assert_eq!(r.answered_by.as_deref(), Some("cache"), "{r:?}");
     assert_eq!(r.locators, vec![Locator::tcp(addr)]);
+    // From her signed advert: verified.
+    assert_eq!(r.verified, vec![true], "{r:?}");
 
     // Nobody finds the Private peer.
     let r = bob.resolve(hidden.principal()).await;

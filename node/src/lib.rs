@@ -13,6 +13,7 @@
 // Public so every exported item is reachable from Rust too (also in the crate's test
 // build, where napi's registration is compiled out and private items would be dead code).
 pub mod conn;
+pub mod discovery;
 pub mod error;
 pub mod events;
 pub mod grant;

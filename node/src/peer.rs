@@ -13,6 +13,7 @@ use snap2p::transport::{WsConfig, WsTransport};
 use snap2p::{host, DialOptions, Invite, LocalWallet, Peer, PeerConfig, WalletSigner};
 
 use crate::conn::{AliasCardJs, NativeConnection};
+use crate::discovery::{ResolveReport, ResolverOptions};
 use crate::error::{invalid, ResultExt};
 use crate::events::{NativeEventSubscription, PeerStatsJs};
 use crate::util::{on_core, parse_network, parse_principal};
@@ -64,6 +65,8 @@ pub struct PeerOptions {
     /// Serve as a relay for others (RELAY-1, docs/PROTOCOL.md §32): present means serve.
     /// Using relays (`listen("relay://…")`, dialing `relay://…/SP…`) needs no option.
     pub relay: Option<RelayOptions>,
+    /// The resolver chain of `resolve` and its discovery modules (docs/PROTOCOL.md §35.5).
+    pub resolver: Option<ResolverOptions>,
 }
 
 /// A serving relay's admission and limits (`PeerOptions.relay`); absent fields keep the
@@ -158,6 +161,9 @@ fn config(o: &PeerOptions) -> napi::Result<PeerConfig> {
     if let Some(r) = &o.relay {
         c.relay = relay_config(r)?;
     }
+    if let Some(r) = &o.resolver {
+        r.to_core()?.configure(&mut c).js()?;
+    }
     if let Some(ms) = o.connect_timeout_ms {
         c.connect_timeout = Duration::from_millis(ms.into());
     }
@@ -201,6 +207,9 @@ pub async fn create_with_signer(
     let mut builder = Peer::builder(config(&options)?).signer(signer);
     if let Some(ws) = ws_transport(&options)? {
         builder = builder.transport(ws);
+    }
+    if let Some(r) = &options.resolver {
+        builder = r.to_core()?.attach(builder).js()?;
     }
     let inner = on_core(builder.build()).await?;
     Ok(NativePeer { inner })
@@ -391,6 +400,18 @@ impl NativePeer {
         let peer = self.inner.clone();
         let conn = on_core(async move { peer.dial_with(&target, opts).await }).await?;
         Ok(NativeConnection::new(conn))
+    }
+
+    /// Where a principal (`stacks:SP…`) or a BNS name (`alice.btc`, with
+    /// `resolver.bnsProviders`) can be reached, by the resolver chain: the answering step,
+    /// each locator verified or a hint, every step's outcome and duration. Rejects with
+    /// the core's error when nothing answered (`ERR_NOT_FOUND`, the last step's error) or
+    /// the name did not resolve (`ERR_PROVIDERS_DISAGREE`, …). Dials nobody.
+    #[napi]
+    pub async fn resolve(&self, target: String) -> napi::Result<ResolveReport> {
+        let peer = self.inner.clone();
+        let report = on_core(async move { peer.resolve_target(&target).await }).await?;
+        Ok(snap2p::host::ResolveInfo::from(&report).into())
     }
 
     /// Live connections, both directions.

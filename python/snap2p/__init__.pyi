@@ -33,6 +33,11 @@ _BytesLike = bytes | bytearray | memoryview
 # max_circuits_per_peer, circuit_max_bytes, requests_per_min (ints), circuit_max_duration
 # (seconds).
 _RelayOptions = dict[str, list[str] | int | float]
+_StepName = Literal["cache", "px-1", "mdns", "dht", "bns"]
+# ``Peer.create(resolver=…)``: steps (list of step names, in order), timeouts ({step:
+# seconds}), dht (bool), dht_bootstrap (list of 'host:port'), dht_publish (bool),
+# advert_cache_file (path), mdns (bool), bns_providers (list of Stacks API base URLs).
+_ResolverOptions = dict[str, list[str] | dict[str, float] | bool | _Path]
 
 class ErrorCode(enum.IntEnum):
     OK = 0
@@ -403,6 +408,77 @@ class GrantInfo:
     def wire(self) -> bytes:
         """The grant re-encoded."""
 
+class ResolvedLocator:
+    """One locator ``Peer.resolve`` found."""
+
+    @property
+    def locator(self) -> str: ...
+    @property
+    def verified(self) -> bool:
+        """Listed by a live signed advert of the principal (checked); ``False``: a hint."""
+
+class ResolveStep:
+    """What one step of the resolver chain did."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def outcome(self) -> Literal["found", "not_found", "timeout", "error", "skipped"]: ...
+    @property
+    def duration(self) -> float:
+        """Seconds."""
+    @property
+    def count(self) -> int:
+        """Locators found (0 unless ``found``)."""
+    @property
+    def code(self) -> int:
+        """Its error's code when it failed, else 0."""
+    @property
+    def error(self) -> str | None: ...
+
+class ResolveReport:
+    """What ``Peer.resolve`` found and how (the core's ResolveReport)."""
+
+    @property
+    def principal(self) -> str:
+        """``stacks:SP…`` (the owner, when a BNS name was resolved)."""
+    @property
+    def name(self) -> str | None:
+        """The BNS name resolved first, lower-cased."""
+    @property
+    def answered_by(self) -> str | None: ...
+    @property
+    def locators(self) -> list[ResolvedLocator]: ...
+    @property
+    def steps(self) -> list[ResolveStep]: ...
+    @property
+    def duration(self) -> float:
+        """Seconds."""
+
+class AdvertInfo:
+    """A signed endpoint advert's fields (docs/PROTOCOL.md §34)."""
+
+    @property
+    def principal(self) -> str: ...
+    @property
+    def node_key(self) -> bytes: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def issued_at(self) -> int: ...
+    @property
+    def expires_at(self) -> int: ...
+    @property
+    def locators(self) -> list[str]: ...
+    @property
+    def attestation(self) -> bytes: ...
+    @property
+    def signature(self) -> bytes: ...
+    @property
+    def signing_input(self) -> bytes: ...
+    @property
+    def encoded(self) -> bytes: ...
+
 class WalletInfo:
     @property
     def id(self) -> str: ...
@@ -454,6 +530,7 @@ class Peer:
         external_locators: list[str] | None = None,
         relay: bool | _RelayOptions | None = None,
         compat: Literal["ts", "standard"] | None = None,
+        resolver: _ResolverOptions | None = None,
     ) -> Peer: ...
     @property
     def principal(self) -> str: ...
@@ -483,6 +560,7 @@ class Peer:
     def open_connections(self) -> list[Connection]: ...
     def events(self) -> EventSubscription: ...
     def stats(self) -> PeerStats: ...
+    async def resolve(self, target: str) -> ResolveReport: ...
     def relay_reservations(self) -> list[ReservationInfo]: ...
     def relay_stats(self) -> RelayStats: ...
     async def hole_punch(self, conn: Connection) -> Connection: ...
@@ -514,6 +592,19 @@ def stacks_message_hash(message: str) -> bytes: ...
 def verify_signature(digest: bytes, signature: bytes, principal: str) -> None: ...
 def normalize_alias(alias: str) -> str: ...
 def decode_grant(wire: bytes) -> GrantInfo: ...
+def decode_advert(wire: bytes) -> AdvertInfo: ...
+def verify_advert(
+    wire: bytes, now: int, *, node_key: bytes | None = None, principal: str | None = None
+) -> AdvertInfo: ...
+def issue_advert(
+    node_seed: bytes,
+    attestation: bytes,
+    *,
+    locators: list[str],
+    seq: int,
+    issued_at: int,
+    ttl_secs: int,
+) -> bytes: ...
 def verify_grant(wire: bytes, now: int) -> str | None: ...
 async def issue_grant(
     signer: HostSigner,

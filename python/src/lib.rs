@@ -10,6 +10,7 @@
 use pyo3::prelude::*;
 
 mod bridge;
+mod discovery;
 mod error;
 mod events;
 mod grant;
@@ -38,6 +39,10 @@ fn _snap2p(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<peer::ConnectionIterator>()?;
     m.add_class::<relay::ReservationInfo>()?;
     m.add_class::<grant::GrantInfo>()?;
+    m.add_class::<discovery::ResolveReport>()?;
+    m.add_class::<discovery::ResolvedLocator>()?;
+    m.add_class::<discovery::ResolveStep>()?;
+    m.add_class::<discovery::AdvertInfo>()?;
     m.add_class::<relay::RelayStats>()?;
     m.add_class::<session::StreamIterator>()?;
     m.add_class::<session::Stream>()?;
@@ -49,6 +54,9 @@ fn _snap2p(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<identity::WalletInfo>()?;
     m.add_function(wrap_pyfunction!(error::error_name, m)?)?;
     m.add_function(wrap_pyfunction!(grant::decode_grant, m)?)?;
+    m.add_function(wrap_pyfunction!(discovery::decode_advert, m)?)?;
+    m.add_function(wrap_pyfunction!(discovery::verify_advert, m)?)?;
+    m.add_function(wrap_pyfunction!(discovery::issue_advert, m)?)?;
     m.add_function(wrap_pyfunction!(grant::verify_grant, m)?)?;
     m.add_function(wrap_pyfunction!(grant::issue_grant, m)?)?;
     m.add_function(wrap_pyfunction!(grant::node_grant_decision, m)?)?;

@@ -11,6 +11,7 @@ use snap2p::transport::{WsConfig, WsTransport};
 use snap2p::{DialOptions, LocalWallet as CoreWallet, PeerConfig, WalletSigner};
 
 use crate::bridge::{aio, future_into_py};
+use crate::discovery::{resolver_options, ResolveReport};
 use crate::error::{invalid, to_py};
 use crate::events::{EventSubscription, PeerStats};
 use crate::identity::{parse_network, parse_principal_any, AliasCard, LocalWallet};
@@ -136,6 +137,13 @@ impl Peer {
     ///   ``circuit_max_duration`` (seconds), ``requests_per_min`` (0: no limit). Using
     ///   relays (``listen('relay://host:port')``, dialing ``'relay://host:port/SP…'``)
     ///   needs no option;
+    /// - ``resolver``: the resolver chain of ``resolve`` and its discovery modules
+    ///   (docs/PROTOCOL.md §35.5), a dict of ``steps`` (in order, from ``'cache'``,
+    ///   ``'px-1'``, ``'mdns'``, ``'dht'``, ``'bns'``; default all five), ``timeouts``
+    ///   (``{step: seconds}``), ``dht`` (join the Mainline DHT), ``dht_bootstrap``
+    ///   (``['host:port', …]``; implies ``dht``), ``dht_publish``, ``advert_cache_file``,
+    ///   ``mdns`` (the LAN), ``bns_providers`` (Stacks API base URLs for BNS names,
+    ///   cross-checked);
     /// - ``compat``: ``'ts'`` speaks the TypeScript SNaP2P implementation's wire for
     ///   ``listen`` and ``dial`` (docs/PROTOCOL.md §12; a listener speaks one profile);
     ///   ``'standard'`` (default).
@@ -145,7 +153,7 @@ impl Peer {
         wallet = None, network = "mainnet", px1 = None, allowlist_gate = None,
         rekey_after_bytes = None, rekey_after_frames = None, rekey_interval = None,
         tls_cert_file = None, tls_key_file = None, tls_root_file = None,
-        external_locators = None, relay = None, compat = None
+        external_locators = None, relay = None, compat = None, resolver = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn create<'py>(
@@ -167,6 +175,7 @@ impl Peer {
         external_locators: Option<Vec<String>>,
         relay: Option<Bound<'py, PyAny>>,
         compat: Option<&str>,
+        resolver: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let mut config = PeerConfig::default()
             .with_visibility(snap2p::host::parse_visibility(visibility).map_err(to_py)?);
@@ -187,6 +196,8 @@ impl Peer {
             }
         };
         config.relay = relay_config(relay.as_ref())?;
+        let resolver = resolver_options(resolver.as_ref())?;
+        resolver.configure(&mut config).map_err(to_py)?;
         config.px1 = px1;
         config.allowlist_gate = allowlist_gate;
         for l in external_locators.unwrap_or_default() {
@@ -221,6 +232,7 @@ impl Peer {
             if let Some(ws) = tls.transport().map_err(to_py)? {
                 builder = builder.transport(ws);
             }
+            builder = resolver.attach(builder).map_err(to_py)?;
             let inner = builder.build().await.map_err(to_py)?;
             Ok(Peer {
                 inner,
@@ -329,6 +341,22 @@ impl Peer {
         future_into_py(py, async move {
             let conn = peer.dial_with(&target, opts).await.map_err(to_py)?;
             Ok(Connection { inner: conn })
+        })
+    }
+
+    /// Where a principal (``stacks:SP…`` or a bare address) or a BNS name (``alice.btc``,
+    /// with ``resolver={'bns_providers': […]}``) can be reached, by the resolver chain: a
+    /// ``ResolveReport`` (the answering step, each locator ``verified`` or a hint, every
+    /// step's outcome and duration). Raises ``Snap2pError`` with the core's code when
+    /// nothing answered (``NOT_FOUND``, the last step's error) or the name did not resolve
+    /// (``PROVIDERS_DISAGREE``, …). Dials nobody.
+    fn resolve<'py>(&self, py: Python<'py>, target: String) -> PyResult<Bound<'py, PyAny>> {
+        let peer = self.inner.clone();
+        future_into_py(py, async move {
+            let report = peer.resolve_target(&target).await.map_err(to_py)?;
+            Ok(ResolveReport::from(snap2p::host::ResolveInfo::from(
+                &report,
+            )))
         })
     }
 

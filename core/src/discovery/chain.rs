@@ -25,6 +25,9 @@ pub const STEP_PX1: &str = px1::STREAM_LABEL;
 pub const STEP_MDNS: &str = "mdns";
 pub const STEP_DHT: &str = "dht";
 pub const STEP_BNS: &str = "bns";
+/// The report step of a BNS name's lookup ([`crate::Peer::resolve_target`]): the name's
+/// owner and zonefile locators, before the chain runs for the owner.
+pub const STEP_BNS_NAME: &str = "bns-name";
 
 /// One step of the chain: a module name and how long it may take.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -133,8 +136,15 @@ pub struct StepReport {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResolveReport {
     pub principal: Principal,
+    /// The BNS name resolved to `principal` first ([`crate::Peer::resolve_target`]).
+    pub name: Option<String>,
     /// The answering step's locators (empty when none answered).
     pub locators: Vec<Locator>,
+    /// One per locator, same order: `true` when a live endpoint advert of `principal`
+    /// held in the advert cache lists it (its node-key signature and attestation were
+    /// checked, PROTOCOL.md §34), `false` for a hint (PX-1 answers, mDNS records, BEP5
+    /// announces, BNS zonefiles) that only the dial's AUTH will prove.
+    pub verified: Vec<bool>,
     /// The step that answered.
     pub answered_by: Option<String>,
     /// Every step run or skipped, in order (the steps after the answering one are not run
@@ -144,6 +154,16 @@ pub struct ResolveReport {
 }
 
 impl ResolveReport {
+    /// Each locator with whether it is verified (see [`Self::verified`]).
+    pub fn entries(&self) -> impl Iterator<Item = (&Locator, bool)> {
+        self.locators.iter().zip(
+            self.verified
+                .iter()
+                .copied()
+                .chain(std::iter::repeat(false)),
+        )
+    }
+
     /// The report as the error a caller that wants locators gets: the last step error,
     /// else `ERR_NOT_FOUND` naming the steps asked.
     pub fn error(&self) -> Error {
@@ -174,17 +194,22 @@ impl ResolveReport {
     }
 }
 
-/// Runs `config`'s steps against `modules` (matched by name) until one answers.
+/// Runs `config`'s steps against `modules` (matched by name) until one answers; the
+/// answer's locators are marked verified when a live advert of `principal` in `cache`
+/// lists them.
 pub async fn run(
     config: &ResolverConfig,
     modules: &[Arc<dyn Discovery>],
+    cache: &AdvertCache,
     peer: &PeerHandle,
     principal: &Principal,
 ) -> ResolveReport {
     let t0 = Instant::now();
     let mut report = ResolveReport {
         principal: principal.clone(),
+        name: None,
         locators: Vec::new(),
+        verified: Vec::new(),
         answered_by: None,
         steps: Vec::new(),
         duration: Duration::ZERO,
@@ -222,11 +247,30 @@ pub async fn run(
         });
         if found {
             report.answered_by = Some(step.name.clone());
+            report.verified = verified_flags(cache, principal, &report.locators);
             break;
         }
     }
     report.duration = t0.elapsed();
     report
+}
+
+/// Whether each locator is listed by a live, verified advert of `principal` held in
+/// `cache`. The mark depends on what was checked, not on which step answered: the
+/// cache step's locators are all verified, the DHT's are when they came from the
+/// BEP44 advert (the module verifies and caches it before answering) and not when they
+/// are BEP5 hints, and a PX-1 or mDNS hint an advert of the principal also lists is
+/// vouched for by that advert's signature.
+pub fn verified_flags(
+    cache: &AdvertCache,
+    principal: &Principal,
+    locators: &[Locator],
+) -> Vec<bool> {
+    let live = cache.for_principal(principal, crate::unix_now());
+    locators
+        .iter()
+        .map(|l| live.iter().any(|ad| ad.locators.contains(l)))
+        .collect()
 }
 
 /// The `cache` step: locators of the live, verified adverts held for the principal.

@@ -883,11 +883,21 @@ pub async fn resolve(g: &Global, principal: &str, o: &ResolveOpts) -> R<()> {
         let report = peer.resolve(&target).await;
         let answered = report.answered_by.clone();
         let locs: Vec<String> = report.locators.iter().map(|l| l.to_string()).collect();
+        // Per locator: verified (a live signed advert of the principal lists it) or a
+        // hint (only the dial's AUTH proves it).
+        let marked: Vec<String> = report
+            .entries()
+            .map(|(l, v)| format!("{l} ({})", if v { "verified" } else { "hint" }))
+            .collect();
+        let found: Vec<serde_json::Value> = report
+            .entries()
+            .map(|(l, v)| json!({"locator": l.to_string(), "verified": v}))
+            .collect();
         let ms = report.duration.as_secs_f64() * 1000.0;
         let mut text = match &answered {
             Some(step) => format!(
                 "{target}: {} ({step} answered in {ms:.1} ms)",
-                locs.join(", ")
+                marked.join(", ")
             ),
             None => format!("{target}: not found ({ms:.1} ms)"),
         };
@@ -900,7 +910,7 @@ pub async fn resolve(g: &Global, principal: &str, o: &ResolveOpts) -> R<()> {
             "resolve",
             text,
             json!({"principal": target.to_string(), "answered_by": answered, "locators": locs,
-                   "ms": ms, "steps": report.steps.iter().map(step_json).collect::<Vec<_>>()}),
+                   "found": found, "ms": ms, "steps": report.steps.iter().map(step_json).collect::<Vec<_>>()}),
         );
         if answered.is_none() {
             return Err(report.error());

@@ -114,6 +114,10 @@ fn publish_resolve_dial_across_processes() {
     assert_eq!(r["steps"][0]["outcome"], "not_found");
     assert_eq!(r["steps"][2]["outcome"], "found");
     assert!(r["steps"][2]["ms"].as_f64().unwrap() > 0.0);
+    // A BEP5 announce is only a hint: no advert of alice is held yet.
+    for f in r["found"].as_array().unwrap() {
+        assert_eq!(f["verified"], false, "{r}");
+    }
     let resolved = find(&evs, "resolved");
     assert_eq!(resolved["verified"], true);
     assert_eq!(resolved["principal"], principal.as_str());
@@ -127,6 +131,10 @@ fn publish_resolve_dial_across_processes() {
     let r = find(&evs, "resolve");
     assert_eq!(r["answered_by"], "cache", "{r}");
     assert_eq!(r["steps"].as_array().unwrap().len(), 1);
+    // From her signed advert: every locator verified.
+    let found = r["found"].as_array().unwrap();
+    assert!(!found.is_empty(), "{r}");
+    assert!(found.iter().all(|f| f["verified"] == true), "{r}");
 
     // dial by principal through the DHT: an echo from alice.
     let mut c = cmd(dir.path());

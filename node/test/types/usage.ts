@@ -24,6 +24,12 @@ import {
   verifyGrant,
   nodeGrantDecision,
   issueGrantWithSigner,
+  type ResolverOptions,
+  type ResolveReport,
+  type AdvertInfo,
+  decodeAdvert,
+  verifyAdvert,
+  issueAdvert,
 } from '../..';
 
 async function readme(): Promise<void> {
@@ -168,7 +174,27 @@ async function relays(): Promise<void> {
   await Promise.all([relay.close(), open.close(), nat.close()]);
 }
 
+async function discovery(): Promise<void> {
+  const resolver: ResolverOptions = {
+    steps: ['cache', 'px-1', 'dht'],
+    timeoutsMs: { dht: 5000 },
+    dhtBootstrap: ['127.0.0.1:6881'],
+    bnsProviders: ['http://127.0.0.1:3999'],
+  };
+  const peer = await Peer.create({ resolver });
+  const r: ResolveReport = await peer.resolve('alice.btc');
+  const by: string | null = r.answeredBy;
+  const verified: boolean = r.locators[0].verified;
+  const code: number | undefined = r.steps[0].error?.code;
+  const ms: number = r.steps[0].durationMs;
+  const wire: Buffer = issueAdvert(Buffer.alloc(32), Buffer.alloc(0), { locators: [], seq: 1, issuedAt: 0, ttlSecs: 60 });
+  const ad: AdvertInfo = verifyAdvert(wire, 0, { principal: r.principal });
+  console.log(by, verified, code, ms, ad.seq, decodeAdvert(wire).locators, r.name);
+  await peer.close();
+}
+
 void readme;
+void discovery;
 void extended;
 void observability;
 void permissions;
