@@ -4,7 +4,7 @@
 # - Debian: Rust 1.96 with its standard library's source (rustc-web, cargo-web, rust-web-src:
 #   `-Zbuild-std` for targets rustup cannot download here), qemu-user-static + binfmt-support
 #   (runs aarch64 binaries), gcc-aarch64-linux-gnu + libc6-dev-arm64-cross (the aarch64 glibc
-#   qemu loads dynamic binaries against), musl-tools.
+#   qemu loads dynamic binaries against), musl-tools, unzip (95-packages lists the jars).
 # - binfmt_misc mounted and qemu-aarch64 registered.
 # - $SNAP2P_CACHE/venv-pkg: maturin, ziglang (zig cc: links against glibc 2.28 symbol
 #   versions and provides musl), auditwheel (+ pyelftools for ci/elf_check.py), twine, ruff.
@@ -18,7 +18,7 @@ bash "$SNAP2P_ROOT/ci/setup/rust.sh"
 
 need=()
 for p in rustc-web cargo-web rust-web-src qemu-user-static binfmt-support gcc-aarch64-linux-gnu \
-  libc6-dev-arm64-cross musl-tools debootstrap; do
+  libc6-dev-arm64-cross musl-tools debootstrap unzip; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
