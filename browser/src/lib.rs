@@ -323,7 +323,7 @@ impl Node {
             invite_token,
             expected_remote,
             capabilities: default_capabilities(),
-            limits: SessionLimits::default(),
+            limits: Default::default(),
             attestation_cache: self.cache.clone(),
             alias_card: self.alias_encoded.clone(),
             clock: Clock::system(),

@@ -21,9 +21,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use snap2p::policy::NodePolicy;
 use snap2p::unstable::secure_channel::{NoiseHandshake, NoiseTransport};
 use snap2p::unstable::wire::{frame, message};
-use snap2p::unstable::{
-    default_capabilities, AttestationCache, Clock, Session, SessionConfig, SessionLimits,
-};
+use snap2p::unstable::{default_capabilities, AttestationCache, Clock, Session, SessionConfig};
 use snap2p::Visibility;
 use snap2p::{LocalWallet, Network, NetworkFilter, NodeKey, NodeKeyAttestation};
 
@@ -248,7 +246,7 @@ fn session(
         invite_token: None,
         expected_remote: None,
         capabilities: default_capabilities(),
-        limits: SessionLimits::default(),
+        limits: Default::default(),
         attestation_cache: cache.clone(),
         alias_card: None,
         clock: Clock::system(),

@@ -228,6 +228,9 @@ struct Tap {
 }
 
 impl crate::session::Observer for Tap {
+    /// The peer's own observer reports ends (`peer.rs`, `SessionObserver`).
+    fn ended(&self, _conn: crate::Connection) {}
+
     fn bytes(&self, sent: u64, received: u64) {
         if sent > 0 {
             self.bytes_sent.fetch_add(sent, Ordering::Relaxed);

@@ -287,6 +287,11 @@ pub(crate) struct PeerInner {
     admission: Arc<Admission>,
     /// Events and counters.
     monitor: Monitor,
+    /// `config.limits`, shared by every session's configuration.
+    limits: Arc<SessionLimits>,
+    /// What every session driver of this peer reports to (the monitor's tap, and the
+    /// sessions' ends).
+    observer: Arc<dyn crate::session::Observer>,
     closed: AtomicBool,
     /// Wakes `accept` calls pending when `close` runs (they hold the receiver's lock).
     closing: tokio::sync::Notify,
@@ -547,9 +552,16 @@ impl PeerBuilder {
             let handle = PeerHandle::new(Arc::new(WeakPeer(weak.clone())));
             let router =
                 (!protocols.is_empty()).then(|| Arc::new(Router::new(protocols, handle.clone())));
+            let monitor = Monitor::default();
+            let observer = Arc::new(SessionObserver {
+                tap: monitor.observer(),
+                peer: weak.clone(),
+            });
             PeerInner {
                 principal,
-                monitor: Monitor::default(),
+                monitor,
+                observer,
+                limits: Arc::new(config.limits.clone()),
                 admission: Arc::new(Admission::new(AdmissionLimits {
                     max_pending: config.max_pending_handshakes,
                     max_per_source: config.max_pending_per_source,
@@ -858,7 +870,7 @@ impl Peer {
             invite_token: opts.invite.clone(),
             expected_remote: opts.expect.clone(),
             capabilities: self.inner.capabilities.clone(),
-            limits: self.inner.config.limits.clone(),
+            limits: self.inner.limits.clone(),
             attestation_cache: self.inner.cache.clone(),
             alias_card: self.alias_bytes(),
             clock: Clock::system(),
@@ -904,7 +916,7 @@ impl Peer {
             io,
             path.clone(),
             router,
-            Some(self.inner.monitor.observer()),
+            Some(self.inner.observer.clone()),
             span,
         );
         let result = match slot {
@@ -949,53 +961,47 @@ impl Peer {
     /// Called once per authenticated session, either direction.
     fn register(&self, conn: &Connection, direction: Direction) {
         self.inner.connections.lock().unwrap().push(conn.clone());
-        // Keep the remote's last AliasCard once the session ends, and report the end (the
-        // task holds no strong reference to the peer).
-        let weak = self.downgrade();
-        let watched = conn.clone();
+        // The driver reports the end (`SessionObserver::ended`), unless it came already.
         self.inner.unreported.fetch_add(1, Ordering::SeqCst);
-        tokio::spawn(async move {
-            let why = watched.closed().await;
-            if let Some(peer) = Peer::from_weak(&weak) {
-                let _reported = Reported(&peer.inner);
-                peer.remember_alias(&watched);
-                let stats = watched.stats();
-                // This side's own keepalive verdict (session/keepalive.rs), not the
-                // remote's, received in an ERROR.
-                if watched.keepalive_expired() {
-                    peer.inner.monitor.emit(|| {
-                        let mut ev = PeerEvent::new(EventKind::KeepaliveTimeout).error(&why);
-                        ev.connection = Some(watched.id());
-                        ev.duration = Some(stats.age);
-                        ev.on(
-                            direction,
-                            &Path {
-                                transport: stats.transport.clone(),
-                                remote: stats.remote_addr,
-                                local: stats.local_addr,
-                            },
-                        )
-                    });
-                }
-                peer.inner.monitor.emit(|| {
-                    let mut ev = PeerEvent::new(EventKind::SessionClosed).error(&why);
-                    ev.connection = Some(watched.id());
-                    ev.remote_principal = Some(watched.remote_principal().clone());
-                    ev.duration = Some(stats.age);
-                    ev.bytes_sent = Some(stats.bytes_sent);
-                    ev.bytes_received = Some(stats.bytes_received);
-                    let path = Path {
-                        transport: stats.transport,
-                        remote: stats.remote_addr,
-                        local: stats.local_addr,
-                    };
-                    ev.on(direction, &path)
-                });
-            }
-        });
+        if !conn.watch_end() {
+            self.session_ended(conn.clone(), direction);
+        }
         if let Some(router) = &self.inner.router {
             router.session_started(conn);
         }
+    }
+
+    /// A registered session has ended: keep the remote's last AliasCard and report the
+    /// end (`keepalive_timeout` when it was this side's verdict, then `session_closed`).
+    fn session_ended(&self, conn: Connection, direction: Direction) {
+        let _reported = Reported(&self.inner);
+        let why = conn.end_reason();
+        self.remember_alias(&conn);
+        let stats = conn.stats();
+        let path = Path {
+            transport: stats.transport.clone(),
+            remote: stats.remote_addr,
+            local: stats.local_addr,
+        };
+        // This side's own keepalive verdict (session/keepalive.rs), not the remote's,
+        // received in an ERROR.
+        if conn.keepalive_expired() {
+            self.inner.monitor.emit(|| {
+                let mut ev = PeerEvent::new(EventKind::KeepaliveTimeout).error(&why);
+                ev.connection = Some(conn.id());
+                ev.duration = Some(stats.age);
+                ev.on(direction, &path)
+            });
+        }
+        self.inner.monitor.emit(|| {
+            let mut ev = PeerEvent::new(EventKind::SessionClosed).error(&why);
+            ev.connection = Some(conn.id());
+            ev.remote_principal = Some(conn.remote_principal().clone());
+            ev.duration = Some(stats.age);
+            ev.bytes_sent = Some(stats.bytes_sent);
+            ev.bytes_received = Some(stats.bytes_received);
+            ev.on(direction, &path)
+        });
     }
 
     /// Live sessions (both directions).
@@ -1542,6 +1548,43 @@ impl crate::discovery::dht::AdvertSource for AdvertFrom {
                 visibility: peer.visibility(),
             })
         })
+    }
+}
+
+/// The observer of every session driver of a peer: the event monitor's tap for bytes,
+/// streams and establishment, and the peer itself for ends (weakly: a driver that
+/// outlives its peer reports to nobody).
+struct SessionObserver {
+    tap: Arc<dyn crate::session::Observer>,
+    peer: Weak<PeerInner>,
+}
+
+impl crate::session::Observer for SessionObserver {
+    fn bytes(&self, sent: u64, received: u64) {
+        self.tap.bytes(sent, received)
+    }
+
+    fn listening(&self) -> bool {
+        self.tap.listening()
+    }
+
+    fn stream(&self, connection: &str, note: crate::session::StreamNote) {
+        self.tap.stream(connection, note)
+    }
+
+    fn established(&self, note: crate::session::EstablishedNote) {
+        self.tap.established(note)
+    }
+
+    fn ended(&self, conn: Connection) {
+        if let Some(peer) = Peer::from_weak(&self.peer) {
+            let direction = if conn.is_outbound() {
+                Direction::Outbound
+            } else {
+                Direction::Inbound
+            };
+            peer.session_ended(conn, direction);
+        }
     }
 }
 

@@ -15,7 +15,6 @@ use crate::identity::{LocalWallet, Network, NetworkFilter, NodeKey, NodeKeyAttes
 use crate::policy::{NodePolicy, Visibility};
 use crate::session::{
     default_capabilities, AttestationCache, Clock, Event, FixedRandomness, Session, SessionConfig,
-    SessionLimits,
 };
 use crate::wire::frame;
 use crate::Principal;
@@ -92,7 +91,7 @@ pub fn session_config(
         invite_token: None,
         expected_remote: None,
         capabilities: default_capabilities(),
-        limits: SessionLimits::default(),
+        limits: Default::default(),
         attestation_cache: Arc::new(AttestationCache::default()),
         alias_card: None,
         clock,

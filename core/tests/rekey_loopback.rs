@@ -143,7 +143,7 @@ async fn an_older_peer_without_the_capability_never_gets_rekey_over_tcp() {
         let id = RawIdentity::new().await;
         let mut cfg = id.dialer_config(None);
         cfg.capabilities.retain(|c| c != caps::REKEY);
-        cfg.limits = limits;
+        cfg.limits = std::sync::Arc::new(limits);
         let mut raw = RawSession::dial(addr, cfg).await.unwrap();
         let sid = raw.s.open_stream(Some("push")).unwrap();
         let (total, mut sent, mut x) = (4 * MIB as usize, 0usize, 0u32);

@@ -78,9 +78,9 @@ fn to_auth_ok(d: &Side, l: &Side, now: Instant) -> (Session, Session, Vec<u8>) {
         base_unix: snap2p::testing::T0_UNIX,
     };
     let mut dc = ts_config(d, true, clock);
-    dc.fixed = Some(fixed(1));
+    dc.fixed = Some(Box::new(fixed(1)));
     let mut lc = ts_config(l, false, clock);
-    lc.fixed = Some(fixed(2));
+    lc.fixed = Some(Box::new(fixed(2)));
     let (mut a, mut b) = (
         Session::new(dc, now).unwrap(),
         Session::new(lc, now).unwrap(),

@@ -44,7 +44,7 @@ fn listener(limits: Option<SessionLimits>, feed_upto: usize, now: Instant) -> Se
     let v = vector();
     let mut cfg = config(&v, "listener", WireProfile::TypeScript, now);
     if let Some(l) = limits {
-        cfg.limits = l;
+        cfg.limits = std::sync::Arc::new(l);
     }
     let mut s = Session::new(cfg, now).unwrap();
     for i in 0..feed_upto {

@@ -341,7 +341,7 @@ fn config(
         .map(|p| p.visibility)
         .unwrap_or(Visibility::Public);
     cfg.policy = policy;
-    cfg.fixed = Some(p.fixed.clone());
+    cfg.fixed = Some(Box::new(p.fixed.clone()));
     cfg
 }
 
@@ -366,8 +366,8 @@ fn transcript(stealth: bool, rekey_frames: Option<(u64, u64)>) -> Value {
     }
     let mut rcfg = config(&pr, false, base, policy);
     if let Some((i, r)) = rekey_frames {
-        icfg.limits.rekey_after_frames = i;
-        rcfg.limits.rekey_after_frames = r;
+        icfg.limits_mut().rekey_after_frames = i;
+        rcfg.limits_mut().rekey_after_frames = r;
     }
     let (ihello, rhello) = (
         party_json(&pi, MNEMONIC_I, &icfg),

@@ -75,9 +75,9 @@ pub fn config(initiator: bool, stealth: bool) -> SessionConfig {
     let f = fixture();
     let side = if initiator { &f.dialer } else { &f.listener };
     let mut c = snap2p::testing::config(side, initiator, f.base);
-    c.limits = limits();
+    c.limits = std::sync::Arc::new(limits());
     c.attestation_cache = f.cache.clone();
-    c.fixed = Some(fixed(if initiator { 1 } else { 2 }));
+    c.fixed = Some(Box::new(fixed(if initiator { 1 } else { 2 })));
     if stealth {
         if initiator {
             c.invite_token = Some(f.invite.clone());

@@ -222,15 +222,26 @@ pub struct SessionConfig {
     /// Dialer: the principal we mean to reach (dial by principal).
     pub expected_remote: Option<Principal>,
     pub capabilities: Vec<String>,
-    pub limits: SessionLimits,
+    /// Shared by the sessions of a peer: an idle session keeps its configuration for its
+    /// whole life, and its own copy was 224 bytes of each one's heap (docs/BENCHMARKS.md,
+    /// "Idle memory"). [`SessionConfig::limits_mut`] changes one config's.
+    pub limits: Arc<SessionLimits>,
     pub attestation_cache: Arc<AttestationCache>,
     /// Our encoded AliasCard, sent after AUTH_OK when both list `aliases`.
     pub alias_card: Option<Arc<Vec<u8>>>,
     pub clock: Clock,
-    pub fixed: Option<FixedRandomness>,
+    /// Boxed: tests set it; inline it was 113 bytes of every session.
+    pub fixed: Option<Box<FixedRandomness>>,
     /// The wire dialect (docs/PROTOCOL.md §12): standard, or the TypeScript
     /// implementation's (`capabilities` are then ignored: that profile has none).
     pub profile: WireProfile,
+}
+
+impl SessionConfig {
+    /// This config's limits, to change (copied first if other configs share them).
+    pub fn limits_mut(&mut self) -> &mut SessionLimits {
+        Arc::make_mut(&mut self.limits)
+    }
 }
 
 /// The capabilities this implementation speaks.

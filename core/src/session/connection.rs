@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::machine::SessionInfo;
-use super::shared::{push_waker, Shared, StreamWakers};
+use super::shared::{push_waker, Shared, State, StreamWakers};
 use super::stream::Stream;
 use crate::error::{Error, ErrorCode};
 use crate::identity::{AliasCard, Principal};
@@ -112,6 +112,13 @@ pub(crate) async fn established(shared: Arc<Shared>) -> Result<Connection, Error
         Poll::Pending
     })
     .await
+}
+
+fn end_reason(st: &State) -> Error {
+    st.session
+        .error()
+        .cloned()
+        .unwrap_or_else(|| Error::new(ErrorCode::ConnectionClosed, "session closed"))
 }
 
 impl Connection {
@@ -254,16 +261,35 @@ impl Connection {
         self.shared.lock().session.keepalive_expired()
     }
 
+    /// Why the session ended, as [`Connection::closed`] returns it (only meaningful once
+    /// it has ended).
+    pub(crate) fn end_reason(&self) -> Error {
+        end_reason(&self.shared.lock())
+    }
+
+    /// This side dialed (the Noise initiator).
+    pub(crate) fn is_outbound(&self) -> bool {
+        self.shared.lock().session.is_initiator()
+    }
+
+    /// Asks the driver to report this session's end to its observer
+    /// ([`super::Observer::ended`]). False when the session has already ended: nothing
+    /// will be reported, the caller reports it itself.
+    pub(crate) fn watch_end(&self) -> bool {
+        let mut st = self.shared.lock();
+        if st.finished {
+            return false;
+        }
+        st.end_watched = true;
+        true
+    }
+
     /// Waits until the session has ended and its socket is closed; returns why.
     pub async fn closed(&self) -> Error {
         std::future::poll_fn(|cx| {
             let mut st = self.shared.lock();
             if st.finished {
-                return Poll::Ready(
-                    st.session.error().cloned().unwrap_or_else(|| {
-                        Error::new(ErrorCode::ConnectionClosed, "session closed")
-                    }),
-                );
+                return Poll::Ready(end_reason(&st));
             }
             push_waker(&mut st.closed_wakers, cx.waker());
             Poll::Pending

@@ -408,10 +408,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
         }
         let mut st = shared.lock();
         st.release_idle();
+        let mut ended = None;
         if done {
             st.finish(&mut wake);
             if let Some(e) = st.session.error() {
                 tracing::debug!(code = e.code.as_u64(), reason = e.reason(), "session ended");
+            }
+            if std::mem::take(&mut st.end_watched) {
+                let info = st.session.info();
+                ended = info.remote_principal.map(|remote| {
+                    Connection::new(shared.clone(), remote, info.session_id.unwrap_or_default())
+                });
             }
         }
         let handoff = if routed.is_empty() {
@@ -444,6 +451,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
         if done {
             // Best-effort orderly shutdown of the transport; the peer may already be gone.
             let _ = Pin::new(&mut this.io).poll_shutdown(cx);
+            if let (Some(o), Some(conn)) = (&this.observer, ended) {
+                o.ended(conn);
+            }
             return Poll::Ready(());
         }
         Poll::Pending

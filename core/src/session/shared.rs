@@ -27,6 +27,11 @@ pub(crate) trait Observer: Send + Sync {
     /// The session authenticated (AUTH_OK), reported by its driver before any stream fact
     /// of it, so a subscriber never sees a stream of a session it was not told about.
     fn established(&self, note: EstablishedNote);
+    /// A session whose end someone asked to hear of ([`super::Connection::watch_end`])
+    /// has ended: called once, by its driver, after the socket is closed and without any
+    /// lock held. Why here and not a task per session awaiting `closed()`: that task was
+    /// 256 bytes of every idle session's heap (docs/BENCHMARKS.md, "Idle memory").
+    fn ended(&self, conn: super::Connection);
 }
 
 /// A session that just authenticated, as its driver reports it to its [`Observer`].
@@ -79,6 +84,8 @@ pub(crate) struct State {
     pub(super) remote_alias: Option<Box<AliasCard>>,
     /// Set when the driver has finished (socket closed).
     pub(super) finished: bool,
+    /// The driver reports the end to its observer ([`Observer::ended`]).
+    pub(super) end_watched: bool,
     /// Streams claimed by a protocol handler, handed over after the lock is released.
     pub(super) routed: Vec<u64>,
 }
@@ -227,6 +234,7 @@ impl State {
             driver_waker: None,
             remote_alias: None,
             finished: false,
+            end_watched: false,
             routed: Vec::new(),
         }
     }

@@ -107,7 +107,7 @@ fn window_growth_is_bounded_per_session() {
     let now = Instant::now();
     let (x, y) = (side(1), side(2));
     let mut b_cfg = config(&y, false, now);
-    b_cfg.limits.max_session_window_growth = 1024 * 1024;
+    b_cfg.limits_mut().max_session_window_growth = 1024 * 1024;
     let (mut a, mut b) = pair(config(&x, true, now), b_cfg, now);
     let ids: Vec<u64> = (0..8).map(|_| a.open_stream(None).unwrap()).collect();
     let chunk = vec![3u8; 64 * 1024];
@@ -147,7 +147,7 @@ fn stream_limit_refuses_with_stream_refused() {
     let now = Instant::now();
     let (x, y) = (side(1), side(2));
     let mut bcfg = config(&y, false, now);
-    bcfg.limits.max_streams = 2;
+    bcfg.limits_mut().max_streams = 2;
     let (mut a, mut b) = pair(config(&x, true, now), bcfg, now);
     let ids: Vec<u64> = (0..3).map(|_| a.open_stream(None).unwrap()).collect();
     pump(&mut a, &mut b, now);
@@ -163,8 +163,8 @@ fn keepalive_detects_a_silent_peer() {
     let t0 = Instant::now();
     let (x, y) = (side(1), side(2));
     let mut acfg = config(&x, true, t0);
-    acfg.limits.keepalive_interval = Duration::from_secs(5);
-    acfg.limits.keepalive_timeout = Duration::from_secs(2);
+    acfg.limits_mut().keepalive_interval = Duration::from_secs(5);
+    acfg.limits_mut().keepalive_timeout = Duration::from_secs(2);
     let (mut a, mut b) = pair(acfg, config(&y, false, t0), t0);
     // First PING goes out at once and is answered.
     a.handle_timeout(t0);
@@ -188,8 +188,8 @@ fn quiet_session_keeps_one_ping_pair_per_interval_and_the_listener_takes_over() 
     let mut acfg = config(&x, true, t0);
     let mut bcfg = config(&y, false, t0);
     for c in [&mut acfg, &mut bcfg] {
-        c.limits.keepalive_interval = Duration::from_secs(4);
-        c.limits.keepalive_timeout = Duration::from_secs(2);
+        c.limits_mut().keepalive_interval = Duration::from_secs(4);
+        c.limits_mut().keepalive_timeout = Duration::from_secs(2);
     }
     let (mut a, mut b) = pair(acfg, bcfg, t0);
     // Both sides send their first PING at once (it measures the RTT).
@@ -285,11 +285,11 @@ fn steps_in_time_still_end_at_the_whole_handshake_deadline() {
     let t0 = Instant::now();
     let y = side(2);
     let mut cfg = config(&y, false, t0);
-    cfg.limits.first_frame_timeout = Duration::from_secs(8);
+    cfg.limits_mut().first_frame_timeout = Duration::from_secs(8);
     let mut b = Session::new(cfg, t0).unwrap();
     assert_eq!(b.poll_timeout(), Some(t0 + Duration::from_secs(8)));
     let mut cfg = config(&y, false, t0);
-    cfg.limits.first_frame_timeout = Duration::from_secs(30);
+    cfg.limits_mut().first_frame_timeout = Duration::from_secs(30);
     b = Session::new(cfg, t0).unwrap();
     assert_eq!(b.poll_timeout(), Some(t0 + Duration::from_secs(10)));
     b.handle_timeout(t0 + Duration::from_secs(10));
@@ -636,9 +636,9 @@ fn send_rate_limits_pace_the_data() {
     let t0 = Instant::now();
     let (x, y) = (side(1), side(2));
     let mut acfg = config(&x, true, t0);
-    acfg.limits.stream_send_rate = 100_000;
-    acfg.limits.session_send_rate = 150_000;
-    acfg.limits.keepalive_interval = Duration::from_secs(3600);
+    acfg.limits_mut().stream_send_rate = 100_000;
+    acfg.limits_mut().session_send_rate = 150_000;
+    acfg.limits_mut().keepalive_interval = Duration::from_secs(3600);
     let (mut a, mut b) = pair(acfg, config(&y, false, t0), t0);
     let id = a.open_stream(None).unwrap();
     let total = 250_000usize;
@@ -694,8 +694,8 @@ fn idle_timeout_closes_gracefully_without_streams() {
     let t0 = Instant::now();
     let (x, y) = (side(1), side(2));
     let mut acfg = config(&x, true, t0);
-    acfg.limits.idle_timeout = Some(Duration::from_secs(60));
-    acfg.limits.keepalive_interval = Duration::from_secs(3600);
+    acfg.limits_mut().idle_timeout = Some(Duration::from_secs(60));
+    acfg.limits_mut().keepalive_interval = Duration::from_secs(3600);
     let (mut a, mut b) = pair(acfg, config(&y, false, t0), t0);
     a.handle_timeout(t0);
     pump(&mut a, &mut b, t0);
@@ -714,7 +714,7 @@ fn blocked_writer_is_woken_at_half_buffer_not_per_frame() {
     let mut acfg = config(&x, true, now);
     // A buffer within the peer's first window: all of it can drain without the reader
     // (the default buffer is larger than one window).
-    acfg.limits.stream_send_buffer = INITIAL_STREAM_WINDOW as usize;
+    acfg.limits_mut().stream_send_buffer = INITIAL_STREAM_WINDOW as usize;
     let cap = acfg.limits.stream_send_buffer;
     let (mut a, _b) = pair(acfg, config(&y, false, now), now);
     let id = a.open_stream(None).unwrap();
@@ -779,7 +779,7 @@ fn session_send_buffer_bounds_queued_bytes_and_serves_waiting_writers_in_order()
     let now = Instant::now();
     let (x, y) = (side(1), side(2));
     let mut acfg = config(&x, true, now);
-    acfg.limits.session_send_buffer = 128 * 1024;
+    acfg.limits_mut().session_send_buffer = 128 * 1024;
     let (mut a, mut b) = pair(acfg, config(&y, false, now), now);
     const W: usize = 32 * 1024;
     let chunk = |i: usize| vec![i as u8 + 1; W];
@@ -863,7 +863,7 @@ fn streams_stalled_on_credit_do_not_hold_up_the_session_send_buffer() {
     let now = Instant::now();
     let (x, y) = (side(1), side(2));
     let mut acfg = config(&x, true, now);
-    acfg.limits.session_send_buffer = 64 * 1024;
+    acfg.limits_mut().session_send_buffer = 64 * 1024;
     let cap = acfg.limits.stream_send_buffer;
     let (mut a, mut b) = pair(acfg, config(&y, false, now), now);
     // b never reads `stalled`: its window fills, then its own send buffer.
@@ -910,7 +910,7 @@ fn room_offered_to_a_writer_that_went_away_lapses() {
     let t0 = Instant::now();
     let (x, y) = (side(1), side(2));
     let mut acfg = config(&x, true, t0);
-    acfg.limits.session_send_buffer = 64 * 1024;
+    acfg.limits_mut().session_send_buffer = 64 * 1024;
     let (mut a, mut b) = pair(acfg, config(&y, false, t0), t0);
     let (s1, s2, s3) = (
         a.open_stream(None).unwrap(),

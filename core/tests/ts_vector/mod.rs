@@ -48,12 +48,12 @@ pub fn config(v: &Value, side: &str, profile: WireProfile, base: Instant) -> Ses
     };
     let mut cfg = session_config(&node, Arc::new(att), principal, initiator, clock);
     let hello = if initiator { 3 } else { 4 };
-    cfg.fixed = Some(FixedRandomness {
+    cfg.fixed = Some(Box::new(FixedRandomness {
         ephemeral: h32(&p["noise_ephemeral_x25519"]["private_hex"]),
         hello_nonce: h32(&v["frames"][hello]["cbor_json"]["n"]["$bytes"]),
         session_id: h32(&v["application"]["session_id_hex"]),
         knock_nonce: [0; 16],
-    });
+    }));
     cfg.profile = profile;
     cfg
 }

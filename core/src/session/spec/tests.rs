@@ -470,7 +470,7 @@ fn stream_opens_over_the_rate_are_refused_in_a_fixed_one_second_window() {
     let now = Instant::now();
     let (x, y) = (Side::new(1), Side::new(2));
     let mut bcfg = config(&y, false, now);
-    bcfg.limits.max_stream_opens_per_sec = 3;
+    bcfg.limits_mut().max_stream_opens_per_sec = 3;
     let mut p = Pair::established(config(&x, true, now), bcfg, now);
     let ids: Vec<u64> = (0..5).map(|_| p.a.open_stream(None).unwrap()).collect();
     p.pump();

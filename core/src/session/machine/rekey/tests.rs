@@ -125,9 +125,9 @@ fn many_rekeys_under_load_both_directions_every_byte_intact() {
     let mut acfg = config(&x, true, now);
     // The dialer rekeys every 64 KiB sealed, the listener every 10 frames; both every
     // second of simulated time.
-    acfg.limits = limits(64 * 1024, 0, Some(Duration::from_secs(1)));
+    acfg.limits = std::sync::Arc::new(limits(64 * 1024, 0, Some(Duration::from_secs(1))));
     let mut bcfg = config(&y, false, now);
-    bcfg.limits = limits(0, 10, Some(Duration::from_secs(1)));
+    bcfg.limits = std::sync::Arc::new(limits(0, 10, Some(Duration::from_secs(1))));
     let p = Pair::established(acfg, bcfg, now);
     // 3 streams each way, ~1.5 MiB each: ~4.5 MiB per direction.
     let p = run_streams(p, 3, 1_500_000);
@@ -151,9 +151,9 @@ fn rekey_on_every_side_at_once_with_the_default_flow_and_batching() {
     let now = Instant::now();
     let (x, y) = (Side::new(3), Side::new(4));
     let mut acfg = config(&x, true, now);
-    acfg.limits = limits(16 * 1024, 3, None);
+    acfg.limits = std::sync::Arc::new(limits(16 * 1024, 3, None));
     let mut bcfg = config(&y, false, now);
-    bcfg.limits = limits(16 * 1024, 3, None);
+    bcfg.limits = std::sync::Arc::new(limits(16 * 1024, 3, None));
     let p = Pair::established(acfg, bcfg, now);
     let p = run_streams(p, 4, 300_000);
     let (a_sent, a_recv) = rekeys(&p.a);
@@ -172,7 +172,7 @@ fn rekey_every_ten_frames_exactly() {
     let now = Instant::now();
     let (x, y) = (Side::new(1), Side::new(2));
     let mut acfg = config(&x, true, now);
-    acfg.limits = limits(0, 10, None);
+    acfg.limits = std::sync::Arc::new(limits(0, 10, None));
     let mut p = Pair::established(acfg, config(&y, false, now), now);
     let id = p.a.open_stream(None).unwrap();
     let mut at = Vec::new();
@@ -211,8 +211,8 @@ fn rekey_every_second_of_simulated_clock_only_for_used_keys() {
     let t0 = Instant::now();
     let (x, y) = (Side::new(1), Side::new(2));
     let mut acfg = config(&x, true, t0);
-    acfg.limits = limits(0, 0, Some(Duration::from_secs(1)));
-    acfg.limits.keepalive_interval = Duration::from_secs(3600);
+    acfg.limits = std::sync::Arc::new(limits(0, 0, Some(Duration::from_secs(1))));
+    acfg.limits_mut().keepalive_interval = Duration::from_secs(3600);
     let mut bcfg = config(&y, false, t0);
     bcfg.limits = acfg.limits.clone();
     let mut p = Pair::established(acfg, bcfg, t0);
@@ -261,7 +261,7 @@ fn a_peer_without_the_capability_never_gets_rekey() {
         let mut acfg = config(&x, true, now);
         let mut bcfg = config(&y, false, now);
         for cfg in [&mut acfg, &mut bcfg] {
-            cfg.limits = limits(1024, 2, Some(Duration::from_millis(1)));
+            cfg.limits = std::sync::Arc::new(limits(1024, 2, Some(Duration::from_millis(1))));
         }
         let old = if old_is_listener {
             &mut bcfg
@@ -289,10 +289,10 @@ fn a_frame_under_the_old_key_after_the_switch_is_refused() {
     let (x, y) = (Side::new(1), Side::new(2));
     let pair = |interval: Option<Duration>| {
         let mut acfg = config(&x, true, now);
-        acfg.fixed = Some(fixed(1));
-        acfg.limits = limits(0, 0, interval);
+        acfg.fixed = Some(Box::new(fixed(1)));
+        acfg.limits = std::sync::Arc::new(limits(0, 0, interval));
         let mut bcfg = config(&y, false, now);
-        bcfg.fixed = Some(fixed(2));
+        bcfg.fixed = Some(Box::new(fixed(2)));
         Pair::established(acfg, bcfg, now)
     };
     let mut p1 = pair(Some(Duration::from_secs(1)));
