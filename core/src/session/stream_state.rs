@@ -96,6 +96,9 @@ pub(crate) struct StreamState {
     pub send_limit: u64,
     /// The application dropped its handle.
     pub handle_dropped: bool,
+    /// Dropped while the peer was still sending: a graceful CLOSE_STREAM follows our FIN
+    /// (`Streams::release`).
+    pub close_after_fin: bool,
     /// Queued in the session's send rotation.
     pub in_send_queue: bool,
     /// What this stream adds to the session's counted send bytes (`counted_send`).
@@ -126,6 +129,7 @@ impl StreamState {
             send_offset: 0,
             send_limit: limit,
             handle_dropped: false,
+            close_after_fin: false,
             in_send_queue: false,
             send_counted: 0,
             waits_for_session_room: false,
@@ -217,6 +221,24 @@ impl StreamState {
             RecvState::Fin => self.recv_buf.is_empty(),
             RecvState::ResetLocal { .. } | RecvState::ResetByPeer { .. } => true,
         }
+    }
+
+    /// Drops what is buffered for reading, as if read (nobody will read it); returns how
+    /// many bytes that was.
+    pub fn discard_recv(&mut self) -> usize {
+        let n = self.recv_buffered;
+        self.recv_buf.clear();
+        self.recv_buffered = 0;
+        self.recv_consumed += n as u64;
+        n
+    }
+
+    /// We told the peer to stop sending (our graceful CLOSE_STREAM is queued): whatever of
+    /// its data is still in flight is dropped, and the direction counts as over.
+    pub fn stop_receiving(&mut self) {
+        self.recv = RecvState::ResetLocal {
+            fin: self.recv.fin_seen(),
+        };
     }
 
     /// Takes up to `max` bytes for the application; returns the chunk.

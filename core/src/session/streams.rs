@@ -324,7 +324,7 @@ impl Streams {
                 format!("data after FIN on stream {id}"),
             ));
         }
-        if s.is_reset() {
+        if s.is_reset() || matches!(s.recv, RecvState::ResetLocal { .. }) {
             return Ok(());
         }
         let len = data.len() as u64;
@@ -335,6 +335,19 @@ impl Streams {
             ));
         }
         s.recv_received += len;
+        if s.handle_dropped {
+            // Nobody reads any more (`release`): dropped as if read, with its credit back,
+            // so a peer still writing is not stalled until our CLOSE_STREAM reaches it.
+            s.recv_consumed += len;
+            if fin {
+                s.fin_arrived();
+            }
+            if s.maybe_grant(s.recv_window, self.flow_control) {
+                enqueue(&mut self.send_queue, id, s);
+            }
+            self.maybe_reap(id, cx);
+            return Ok(());
+        }
         if !data.is_empty() {
             s.recv_buf.push_back(frame.slice_ref(data));
             s.recv_buffered += data.len();
@@ -590,10 +603,36 @@ impl Streams {
             return;
         };
         s.handle_dropped = true;
-        if !failed {
-            if !s.recv_done() {
-                // Nobody will read: tell the peer to stop sending.
-                self.reset(id, ErrorCode::StreamClosed, cx);
+        if !failed && !s.recv_done() && self.close_when_done {
+            // TypeScript profile: the reference's own answer to a stream it destroys.
+            self.reset(id, ErrorCode::StreamClosed, cx);
+        } else if !failed && !s.is_reset() {
+            // Nobody will read: what is buffered goes, with its credit back.
+            let dropped = s.discard_recv();
+            if !self.flow_control {
+                self.unflowed_buffered = self.unflowed_buffered.saturating_sub(dropped);
+            }
+            if s.recv == RecvState::Open {
+                // The peer is still sending. What we wrote must still arrive whole: after
+                // our FIN, a graceful CLOSE_STREAM tells the peer to stop (its writes fail
+                // with ERR_STREAM_CLOSED, its reads see our data, then the end). A reset
+                // here (before) made the peer discard a reply we had written and finished
+                // just before the drop (PROTOCOL.md §6.2).
+                match s.send {
+                    SendState::Open | SendState::FinQueued => {
+                        s.send = SendState::FinQueued;
+                        s.close_after_fin = true;
+                        enqueue(&mut self.send_queue, id, s);
+                    }
+                    SendState::FinSent => {
+                        cx.control.push_back(close_message(id));
+                        s.stop_receiving();
+                    }
+                    SendState::ResetLocal { .. } | SendState::ResetByPeer { .. } => {}
+                }
+                if s.maybe_grant(s.recv_window, self.flow_control) {
+                    enqueue(&mut self.send_queue, id, s);
+                }
             } else if s.send == SendState::Open {
                 s.send = SendState::FinQueued;
                 enqueue(&mut self.send_queue, id, s);
@@ -757,6 +796,10 @@ impl Streams {
                         s.send = SendState::FinSent;
                         if self.close_when_done && s.recv.fin_seen() {
                             cx.control.push_back(close_message(id));
+                        } else if s.close_after_fin && !s.recv.fin_seen() {
+                            // Behind the FIN just encoded (`release`).
+                            cx.control.push_back(close_message(id));
+                            s.stop_receiving();
                         }
                     }
                     if let Some(b) = budget.as_mut() {
