@@ -275,6 +275,13 @@ async fn the_chain_finds_a_principal_through_the_names_it_owns() {
         e.code, e.message
     );
     assert_eq!(e.code, ErrorCode::ProvidersDisagree, "{e}");
+    // The message names the failing step and every step asked, with its outcome (what a
+    // binding's `resolve` throws).
+    assert!(e.message.starts_with("bns: "), "{e}");
+    assert!(
+        e.message.ends_with("(asked: cache not_found, bns error)"),
+        "{e}"
+    );
 }
 
 #[tokio::test]

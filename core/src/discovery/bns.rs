@@ -593,8 +593,18 @@ impl Discovery for Bns {
     ) -> Result<Vec<Locator>, Error> {
         let names = self.names_of(principal).await?;
         let mut out: Vec<Locator> = Vec::new();
-        for name in names.iter().take(MAX_NAMES_RESOLVED) {
-            match Bns::resolve(self, name).await {
+        // The names at once (each already asks every provider at once): one after the
+        // other, four names cost four provider round trips.
+        let records = join_all(
+            names
+                .iter()
+                .take(MAX_NAMES_RESOLVED)
+                .map(|name| Bns::resolve(self, name))
+                .collect(),
+        )
+        .await;
+        for record in records {
+            match record {
                 Ok(rec) if rec.owner == *principal => {
                     for l in rec.locators {
                         if !out.contains(&l) {
@@ -618,6 +628,30 @@ impl Discovery for Bns {
         }
         Ok(out)
     }
+}
+
+/// Every future of `futs` driven at once on the caller's task; the outputs in order.
+async fn join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
+    let mut futs: Vec<_> = futs.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, o) in futs.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *o = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
 }
 
 /// The cross-check rules of [`Bns::resolve`] over each provider's result, in provider

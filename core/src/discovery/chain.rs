@@ -164,33 +164,45 @@ impl ResolveReport {
         )
     }
 
-    /// The report as the error a caller that wants locators gets: the last step error,
-    /// else `ERR_NOT_FOUND` naming the steps asked.
+    /// The report as the error a caller that wants locators gets: the last step error
+    /// (its code; the message names that step and every step asked, with its outcome),
+    /// else `ERR_NOT_FOUND` naming the steps asked. The bindings' `resolve` throws this,
+    /// so the per-step story reaches them in the message.
     pub fn error(&self) -> Error {
-        let last = self.steps.iter().rev().find_map(|s| match &s.outcome {
-            StepOutcome::Failed(e) => Some(e.clone()),
-            _ => None,
-        });
-        last.unwrap_or_else(|| {
-            let asked: Vec<&str> = self
+        let asked = |outcomes: bool| {
+            let names: Vec<String> = self
                 .steps
                 .iter()
                 .filter(|s| s.outcome != StepOutcome::Skipped)
-                .map(|s| s.name.as_str())
+                .map(|s| match outcomes {
+                    true => format!("{} {}", s.name, s.outcome.as_str()),
+                    false => s.name.clone(),
+                })
                 .collect();
-            Error::new(
+            if names.is_empty() {
+                "no step".to_string()
+            } else {
+                names.join(", ")
+            }
+        };
+        let last = self.steps.iter().rev().find_map(|s| match &s.outcome {
+            StepOutcome::Failed(e) => Some((s.name.as_str(), e)),
+            _ => None,
+        });
+        match last {
+            Some((step, e)) => Error::new(
+                e.code,
+                format!("{step}: {} (asked: {})", e.message, asked(true)),
+            ),
+            None => Error::new(
                 ErrorCode::NotFound,
                 format!(
                     "no locators for {} (asked: {})",
                     self.principal,
-                    if asked.is_empty() {
-                        "no step".to_string()
-                    } else {
-                        asked.join(", ")
-                    }
+                    asked(false)
                 ),
-            )
-        })
+            ),
+        }
     }
 }
 

@@ -23,6 +23,7 @@
 //! mainline's async API (its own actor thread does the UDP work; no tokio worker blocks);
 //! the advert cache's file writes run in `spawn_blocking`.
 
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
@@ -101,6 +102,11 @@ pub struct DhtConfig {
     /// answer came after about 6 ms (docs/BENCHMARKS.md, DHT); the grace still collects the
     /// answers of the other nodes that hold the record, which come in the same round.
     pub first_answer_grace: Option<Duration>,
+    /// A node key whose held advert is live is looked up again in the background (for a
+    /// fresher one) at most once per this interval. Why: every resolve or dial of such a
+    /// principal started one such query before, so an app dialing a peer in a loop sent a
+    /// DHT query per dial.
+    pub refresh_every: Duration,
 }
 
 impl Default for DhtConfig {
@@ -118,6 +124,7 @@ impl Default for DhtConfig {
             max_hints: 16,
             lookup_timeout: Duration::from_secs(10),
             first_answer_grace: Some(Duration::from_millis(250)),
+            refresh_every: Duration::from_secs(60),
         }
     }
 }
@@ -226,6 +233,43 @@ struct Lookups {
     timeout: Duration,
     grace: Option<Duration>,
     max_hints: usize,
+    /// When each node key was last looked up by [`DhtDiscovery::learn`].
+    refreshed: Arc<RefreshMarks>,
+}
+
+/// Node keys [`RefreshMarks`] remembers: a bound on its memory, not a limit on lookups (a
+/// full table stops rate-limiting new keys until its marks expire).
+const MAX_REFRESH_MARKS: usize = 4096;
+
+/// At most one background lookup per node key per interval ([`DhtConfig::refresh_every`]).
+struct RefreshMarks {
+    every: Duration,
+    marks: Mutex<HashMap<[u8; 32], Instant>>,
+}
+
+impl RefreshMarks {
+    fn new(every: Duration) -> Self {
+        RefreshMarks {
+            every,
+            marks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `key` may be looked up at `now` (and marks it so).
+    fn allow(&self, key: [u8; 32], now: Instant) -> bool {
+        let mut marks = self.marks.lock().unwrap_or_else(|p| p.into_inner());
+        let recent = |at: &Instant| now.saturating_duration_since(*at) < self.every;
+        if marks.get(&key).is_some_and(recent) {
+            return false;
+        }
+        if marks.len() >= MAX_REFRESH_MARKS {
+            marks.retain(|_, at| recent(at));
+        }
+        if marks.len() < MAX_REFRESH_MARKS {
+            marks.insert(key, now);
+        }
+        true
+    }
 }
 
 /// How long a lookup waits: the whole query, or until a grace period after its first
@@ -292,6 +336,7 @@ impl DhtDiscovery {
                 timeout: config.lookup_timeout,
                 grace: config.first_answer_grace,
                 max_hints: config.max_hints,
+                refreshed: Arc::new(RefreshMarks::new(config.refresh_every)),
             },
             config,
             last_seq: Mutex::new(0),
@@ -607,7 +652,11 @@ impl Discovery for DhtDiscovery {
 impl DhtDiscovery {
     /// Fetches the advert of a node key just proven to speak for `principal` (by AUTH), or
     /// refreshes a held one, in the background.
+    /// At most once per [`DhtConfig::refresh_every`] for a key.
     pub fn learn(&self, node_key: [u8; 32], principal: Principal) {
+        if !self.lookups.refreshed.allow(node_key, Instant::now()) {
+            return;
+        }
         let lookups = self.lookups.clone();
         tokio::spawn(async move {
             match lookups
@@ -790,5 +839,47 @@ impl Lookups {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_advert_is_refreshed_at_most_once_per_interval() {
+        let marks = RefreshMarks::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        assert!(marks.allow(a, t0));
+        // Every resolve or dial of the same principal within the minute: no new query.
+        for s in [0, 1, 30, 59] {
+            assert!(!marks.allow(a, t0 + Duration::from_secs(s)), "{s} s");
+        }
+        // Another key is not held back by it.
+        assert!(marks.allow(b, t0 + Duration::from_secs(1)));
+        // After the interval, once more.
+        assert!(marks.allow(a, t0 + Duration::from_secs(60)));
+        assert!(!marks.allow(a, t0 + Duration::from_secs(61)));
+    }
+
+    #[test]
+    fn the_marks_stay_bounded_and_expire() {
+        let marks = RefreshMarks::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        let key = |i: usize| {
+            let mut k = [0u8; 32];
+            k[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            k
+        };
+        for i in 0..MAX_REFRESH_MARKS + 100 {
+            assert!(marks.allow(key(i), t0));
+        }
+        assert_eq!(marks.marks.lock().unwrap().len(), MAX_REFRESH_MARKS);
+        // A full table still lets new keys through (unmarked), and expired marks make room.
+        let later = t0 + Duration::from_secs(61);
+        assert!(marks.allow(key(MAX_REFRESH_MARKS + 200), later));
+        assert_eq!(marks.marks.lock().unwrap().len(), 1);
+        assert!(!marks.allow(key(MAX_REFRESH_MARKS + 200), later));
     }
 }
