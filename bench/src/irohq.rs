@@ -257,27 +257,22 @@ pub async fn connect(addr: &str, count: usize, inflight: usize, cold: bool) -> C
 }
 
 /// Opens `n` connections from one endpoint and keeps them (the caller holds the value).
-pub async fn idle(addr: &str, n: usize) -> (Box<dyn std::any::Any + Send>, usize) {
+pub async fn idle(addr: &str, n: usize) -> (Box<dyn std::any::Any + Send>, usize, u64) {
     let target = parse(addr);
     let ep = endpoint(false, None).await;
-    let sem = Arc::new(Semaphore::new(32));
-    let mut tasks = Vec::new();
-    for _ in 0..n {
-        let permit = sem.clone().acquire_owned().await.unwrap();
+    let dial = |_| {
         let (ep, target) = (ep.clone(), target.clone());
-        tasks.push(tokio::spawn(async move {
+        async move {
             // A bound on each connect: in a first run one of 5,000 never completed.
-            let r = tokio::time::timeout(Duration::from_secs(20), ep.connect(target, ALPN)).await;
-            drop(permit);
-            r
-        }));
-    }
-    let mut conns = Vec::new();
-    for t in tasks {
-        if let Ok(Ok(Ok(c))) = t.await {
-            conns.push(c);
+            match tokio::time::timeout(Duration::from_secs(20), ep.connect(target, ALPN)).await {
+                Ok(Ok(c)) => Some(c),
+                _ => None,
+            }
         }
-    }
+    };
+    let warm = crate::util::run_bounded(1, 1, &dial).await;
+    let r0 = crate::util::rss_kib().0;
+    let conns = crate::util::run_bounded(n, 32, &dial).await;
     let ok = conns.len();
-    (Box::new((ep, conns)), ok)
+    (Box::new((ep, warm, conns)), ok, r0)
 }

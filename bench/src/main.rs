@@ -569,14 +569,17 @@ async fn connect(sys: Sys, count: usize, inflight: usize) -> Sample {
 /// delta is not hidden by heap left over from earlier workloads.
 async fn idle_client_main(kind: &str, addr: &str, n: usize, keepalive_ms: u64, secs: u64) {
     util::raise_fd_limit();
-    let (r0, _) = util::rss_kib();
-    let (guard, ok) = match kind {
+    // The baseline is taken by each system's `idle` once its client exists and has made one
+    // session (as the server's is taken once it listens): before, it was taken before the
+    // client was even created, and the client's per-session figure carried its creation
+    // (wallet, transports, TLS roots) and first-dial costs divided by n.
+    let (guard, ok, r0) = match kind {
         "snap" => snap::idle(addr, n, Duration::from_millis(keepalive_ms)).await,
         #[cfg(feature = "compare")]
         "libp2p" => p2p::idle(addr, n).await,
         #[cfg(feature = "compare")]
         "iroh" | "iroh100" => irohq::idle(addr, n).await,
-        _ => (Box::new(()) as Box<dyn std::any::Any + Send>, 0),
+        _ => (Box::new(()) as Box<dyn std::any::Any + Send>, 0, 0),
     };
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (r1, _) = util::rss_kib();

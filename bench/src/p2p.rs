@@ -349,27 +349,19 @@ pub async fn connect(addr: &str, via: Via, count: usize, inflight: usize) -> Con
     }
 }
 
-pub async fn idle(addr: &str, n: usize) -> (Box<dyn std::any::Any + Send>, usize) {
+pub async fn idle(addr: &str, n: usize) -> (Box<dyn std::any::Any + Send>, usize, u64) {
     let (ma, _) = pick(addr, Via::Tcp);
     let tx = dialer(false);
-    let sem = Arc::new(Semaphore::new(32));
-    let mut tasks = Vec::new();
-    for _ in 0..n {
-        let permit = sem.clone().acquire_owned().await.unwrap();
+    let dial = |_| {
         let (tx, ma) = (tx.clone(), ma.clone());
-        tasks.push(tokio::spawn(async move {
+        async move {
             let (r, w) = oneshot::channel();
             tx.send(Cmd::Dial(ma, r)).await.ok();
-            let ok = matches!(w.await, Ok(Ok(_)));
-            drop(permit);
-            ok
-        }));
-    }
-    let mut ok = 0;
-    for t in tasks {
-        if t.await.unwrap_or(false) {
-            ok += 1;
+            matches!(w.await, Ok(Ok(_))).then_some(())
         }
-    }
-    (Box::new(tx), ok)
+    };
+    crate::util::run_bounded(1, 1, &dial).await;
+    let r0 = crate::util::rss_kib().0;
+    let ok = crate::util::run_bounded(n, 32, &dial).await.len();
+    (Box::new(tx), ok, r0)
 }

@@ -350,25 +350,15 @@ pub async fn idle(
     addr: &str,
     n: usize,
     keepalive: Duration,
-) -> (Box<dyn std::any::Any + Send>, usize) {
+) -> (Box<dyn std::any::Any + Send>, usize, u64) {
     let peer = client(64, keepalive).await;
-    let sem = Arc::new(Semaphore::new(32));
-    let mut tasks = Vec::new();
-    for _ in 0..n {
-        let permit = sem.clone().acquire_owned().await.unwrap();
+    let dial = |_| {
         let (peer, addr) = (peer.clone(), addr.to_string());
-        tasks.push(tokio::spawn(async move {
-            let r = peer.dial(&addr).await;
-            drop(permit);
-            r
-        }));
-    }
-    let mut conns = Vec::new();
-    for t in tasks {
-        if let Ok(Ok(c)) = t.await {
-            conns.push(c);
-        }
-    }
+        async move { peer.dial(&addr).await.ok() }
+    };
+    let warm = crate::util::run_bounded(1, 1, &dial).await;
+    let r0 = crate::util::rss_kib().0;
+    let conns = crate::util::run_bounded(n, 32, &dial).await;
     let ok = conns.len();
-    (Box::new((peer, conns)), ok)
+    (Box::new((peer, warm, conns)), ok, r0)
 }

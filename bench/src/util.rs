@@ -122,3 +122,35 @@ pub fn proc_cpu_secs(pid: u32) -> f64 {
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     ticks as f64 / hz
 }
+
+/// Runs `make(i)` for `i` in `0..n` as tasks, at most `at_once` at a time, and returns
+/// what the finished ones gave (`None`: a failure, left out). Each task is joined as soon
+/// as it ends. Why: the idle workloads spawned all `n` dials (32 running at a time) and
+/// joined them only after the last was spawned, so every finished dial's task (its whole
+/// future, several KB for a snap2p dial) stayed allocated until then, and the freed cells
+/// were left as holes between the sessions' long-lived allocations: the dialer's RSS per
+/// idle session measured that harness, not the sessions (docs/BENCHMARKS.md, "Idle
+/// memory").
+pub async fn run_bounded<T, F, Fut>(n: usize, at_once: usize, make: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Option<T>> + Send + 'static,
+{
+    let mut set = tokio::task::JoinSet::new();
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        while set.len() >= at_once.max(1) {
+            if let Some(Ok(Some(v))) = set.join_next().await {
+                out.push(v);
+            }
+        }
+        set.spawn(make(i));
+    }
+    while let Some(r) = set.join_next().await {
+        if let Ok(Some(v)) = r {
+            out.push(v);
+        }
+    }
+    out
+}
