@@ -60,10 +60,11 @@ fi
 # the host's npm installs the packages for arm64 (`npm install --cpu=arm64 --os=linux
 # --libc=glibc`, which also checks the os/cpu/libc selection), the chroot's node runs them.
 # Also in it: openssl (the wss tests make their throw-away PKI with it) and musl (its
-# /lib/ld-musl-aarch64.so.1 runs the aarch64 musl CLI under qemu, QEMU_LD_PREFIX=root).
+# /lib/ld-musl-aarch64.so.1 runs the aarch64 musl CLI under qemu, QEMU_LD_PREFIX=root), and
+# a JVM (Debian 12's OpenJDK 17), which loads the jar's linux-aarch64 library through JNA.
 root="${SNAP2P_ARM64_ROOT:-/var/cache/snap2p-arm64}"
-marker="$root/.snap2p-arm64-ready-v2"
-CHROOT_PACKAGES="nodejs python3 python3-venv openssl musl"
+marker="$root/.snap2p-arm64-ready-v3"
+CHROOT_PACKAGES="nodejs python3 python3-venv openssl musl openjdk-17-jre-headless"
 if [ -f "$marker" ]; then echo "$root"; exit 0; fi
 [ "$(id -u)" -eq 0 ] || { echo "ci/setup/packaging.sh: debootstrap and chroot need root" >&2; exit 1; }
 mkdir -p "$(dirname "$root")"
@@ -83,6 +84,9 @@ if [ ! -f "$root/.snap2p-debootstrap-done" ]; then
   touch "$root/.snap2p-debootstrap-done"
 fi
 cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+# minbase has no /etc/hosts: `localhost` (the wss tests' certificate name) must resolve, to
+# 127.0.0.1 only, as on the host (their listeners bind IPv4 loopback).
+[ -s "$root/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n' > "$root/etc/hosts"
 mounted=()
 cleanup() {
   local i
@@ -93,6 +97,6 @@ for m in proc dev; do
   if ! mountpoint -q "$root/$m"; then mount --bind "/$m" "$root/$m"; mounted+=("$root/$m"); fi
 done
 chroot "$root" sh -c "export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq --no-install-recommends $CHROOT_PACKAGES >/dev/null"
-chroot "$root" sh -c 'uname -m; node --version; python3 --version; openssl version; test -e /lib/ld-musl-aarch64.so.1'
+chroot "$root" sh -c 'uname -m; node --version; python3 --version; openssl version; java -version 2>&1 | head -1; getent hosts localhost; test -e /lib/ld-musl-aarch64.so.1'
 touch "$marker"
 echo "$root"

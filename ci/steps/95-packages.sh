@@ -19,7 +19,9 @@
 #     segments (the Android recipe's flag) and GLIBC_ <= 2.28; the CLI demo under
 #     qemu-aarch64; in the arm64 Debian chroot under qemu: the npm package (installed by the
 #     host's npm for arm64) runs its README example and the node suite's loopback subset,
-#     the wheel (pip in a fresh venv there) its README example and pytest's loopback subset.
+#     the wheel (pip in a fresh venv there) its README example and pytest's loopback subset,
+#     and the jar (with the Kotlin README example compiled on the host) runs under the
+#     chroot's aarch64 JVM, JNA loading linux-aarch64/libsnap2p_uniffi.so from the jar.
 #   - musl x86_64 and aarch64: npm packages, musllinux_1_2 wheels and CLIs, checked for no
 #     glibc dependency; the CLI demos against musl's loader (aarch64: under qemu, the
 #     chroot's musl); the x86_64 musllinux wheel, selected by pip for musllinux_1_2_x86_64,
@@ -370,9 +372,10 @@ NODE_SKIP='^(rust|compat|loader)\.test\.js$'
 py_ignore() { echo "--ignore=$1/test_rust_interop.py --ignore=$1/test_compat.py"; } # TESTS_DIR
 PYTEST_REQS=('pytest>=8,<10' 'pytest-asyncio>=1.0,<2' 'pytest-timeout>=2.3,<3')
 suite_tree() { # DIR: the suites' files laid out as in the repository (tests find the vectors
-  # at ../../core/tests/vectors), without any native library: the packages bring those.
+  # at ../../core/tests/vectors, the BNS fixtures at ../../core/tests/fixtures), without any
+  # native library: the packages bring those.
   mkdir -p "$1/core/tests" "$1/python" "$1/node"
-  cp -r core/tests/vectors "$1/core/tests/"
+  cp -r core/tests/vectors core/tests/fixtures "$1/core/tests/"
   cp -r python/tests python/pyproject.toml "$1/python/"
   cp -r node/test "$1/node/"
 }
@@ -436,6 +439,20 @@ if has aarch64-unknown-linux-gnu; then
     timed in_chroot "cd /opt/snap2p-test && python3 -m venv venv && venv/bin/pip install -q --no-index --find-links dist snap2p ${PYTEST_REQS[*]@Q} && timeout 300 venv/bin/python readme_example.py"
     timed in_chroot "cd /opt/snap2p-test/suite && SNAP2P_CLI=/opt/snap2p-test/bin/snap2p timeout 2400 ../venv/bin/python -m pytest python/tests -p no:cacheprovider -q $(py_ignore python/tests)"
   fi
+
+  step "packages: the jar under the arm64 chroot's JVM (qemu): README example (JNA loads linux-aarch64 from the jar)"
+  # The README example as the fresh Maven project above compiled it, with that project's
+  # whole runtime classpath (the snap2p jar from the file repository, JNA, Kotlin): the
+  # same bytes an aarch64 user's build would run; only the JVM and the CPU differ.
+  (cd "$app" && nice -n 10 mvn -B -q dependency:build-classpath -Dmdep.outputFile="$WORK/kotlin-cp.txt" > /dev/null)
+  mkdir -p "$t/jvm/lib"
+  tr ':' '\n' < "$WORK/kotlin-cp.txt" | while read -r f; do cp "$f" "$t/jvm/lib/"; done
+  ls "$t/jvm/lib" | tr '\n' ' ' && echo
+  unzip -l "$t/jvm/lib/snap2p-$VERSION.jar" | grep -F 'linux-aarch64/libsnap2p_uniffi.so'
+  cp -r "$app/target/classes" "$t/jvm/classes"
+  timed in_chroot "cd /opt/snap2p-test/jvm && java -version 2>&1 | head -1 && timeout 900 java -cp 'classes:lib/*' MainKt" > "$WORK/kotlin-arm.txt"
+  cat "$WORK/kotlin-arm.txt"
+  grep -qx hello "$WORK/kotlin-arm.txt"
 fi
 
 if has x86_64-unknown-linux-musl; then

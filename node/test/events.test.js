@@ -158,7 +158,9 @@ test('close() ends a waiting next(); break stops a for-await; closing the peer e
     return out;
   })();
   await server.close();
-  for (const k of await kinds) assert.strictEqual(k, 'session_closed');
+  // The dialer's PX-1 query stream may open after the subscription (seen under qemu, where
+  // everything is slower); as in the Python and Kotlin suites, only these two kinds.
+  for (const k of await kinds) assert.ok(['session_closed', 'stream_opened'].includes(k), k);
   // Subscribing to a closed peer ends at once (with at most the close's own
   // session_closed, which may be reported just after the close returned).
   for await (const ev of server.events()) assert.strictEqual(ev.kind, 'session_closed');
