@@ -20,7 +20,7 @@ use snap2p::unstable::{
 };
 use snap2p::{
     AliasCard, Error, ErrorCode, LocalWallet, Locator, Network, NetworkFilter, NodeKeyAttestation,
-    Principal, SessionLimits, SignRequest, SignatureForm, Visibility,
+    Principal, SignRequest, SignatureForm, Visibility,
 };
 use wasm_bindgen::prelude::*;
 use web_time::Instant;
