@@ -46,7 +46,8 @@ async fn sessions_and_streams_churn_with_flat_memory_and_fds() {
                     n
                 }));
             }
-            // Now and then a stream the client abandons half-way (reset by drop).
+            // Now and then a stream the client abandons half-way (dropped: its writes are
+            // finished, then the stream is closed; PROTOCOL.md §6.2).
             if i % 5 == 0 {
                 let s = long.open_stream(Some("abandoned")).await.unwrap();
                 s.write_all(&[1u8; 10_000]).await.unwrap();
