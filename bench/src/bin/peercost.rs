@@ -1,0 +1,52 @@
+//! Where a process's fixed memory goes before its first session: VmRSS after each step of
+//! making a dialing `Peer` and its first session (a listener `Peer` is made first, outside
+//! the measurement). Usage: snap2p-peercost
+use std::time::Duration;
+
+use snap2p::{Peer, PeerConfig};
+
+fn rss_kib() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let server = Peer::ephemeral(PeerConfig::default()).await.unwrap();
+        let addr = server.listen("127.0.0.1:0").await.unwrap().to_string();
+        let s = server.clone();
+        tokio::spawn(async move { while let Some(_c) = s.accept().await {} });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut last = rss_kib();
+        let mut step = |name: &str| {
+            let now = rss_kib();
+            println!(
+                "{name:<40} VmRSS {now:>8} KiB  (+{} KiB)",
+                now as i64 - last as i64
+            );
+            last = now;
+        };
+        step("listener up (baseline)");
+        let client = Peer::ephemeral(PeerConfig::default()).await.unwrap();
+        step("dialer Peer::ephemeral(default)");
+        let c1 = client.dial(&addr).await.unwrap();
+        step("first session");
+        let c2 = client.dial(&addr).await.unwrap();
+        step("second session");
+        let mut more = Vec::new();
+        for _ in 0..100 {
+            more.push(client.dial(&addr).await.unwrap());
+        }
+        step("100 more sessions");
+        drop((c1, c2, more));
+    });
+}
