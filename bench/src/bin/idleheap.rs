@@ -15,6 +15,10 @@ use std::time::Duration;
 
 use snap2p::{Peer, PeerConfig, SessionLimits};
 
+#[allow(dead_code)]
+#[path = "../util.rs"]
+mod util;
+
 const SMALL: usize = 8192;
 struct Side {
     count: [AtomicI64; SMALL + 1],
@@ -138,7 +142,7 @@ fn main() {
         TRACE_SIDE.store(sd.parse().unwrap(), Relaxed);
         TRACE_LEFT.store(2, Relaxed);
     }
-    let _ = rlimit();
+    util::raise_fd_limit();
     {
         use snap2p::unstable::{Session, SessionConfig, SessionInfo};
         println!(
@@ -222,17 +226,4 @@ fn main() {
     drop(warm);
     drop(listener);
     std::process::exit(0);
-}
-
-fn rlimit() -> u64 {
-    // SAFETY: plain libc calls on a struct we own.
-    unsafe {
-        let mut r: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 {
-            r.rlim_cur = r.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
-            return r.rlim_cur as u64;
-        }
-    }
-    0
 }

@@ -5,13 +5,12 @@ use std::time::Duration;
 
 use snap2p::{Peer, PeerConfig};
 
+#[allow(dead_code)]
+#[path = "../util.rs"]
+mod util;
+
 fn rss_kib() -> u64 {
-    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    util::rss_kib().0
 }
 
 fn main() {
