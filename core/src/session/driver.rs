@@ -22,6 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::connection::Connection;
 use super::machine::Session;
+use super::release::ReleaseIfEmpty;
 use super::shared::{wake_all, EstablishedNote, Observer, Shared, State};
 use super::stream::Stream;
 
@@ -357,9 +358,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
             for w in wake.drain(..) {
                 w.wake();
             }
-            if this.rbuf.is_empty() && this.rbuf.capacity() > 0 {
-                this.rbuf = BytesMut::new();
-            }
+            this.rbuf.release_if_empty();
             match this.write_socket(cx) {
                 Ok(p) => progress |= p,
                 Err(e) => {
@@ -402,10 +401,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
                 break false;
             }
         };
-        if this.wbuf.is_empty() && this.wbuf.capacity() > 0 {
-            // Idle sessions keep no output buffer.
-            this.wbuf = Vec::new();
-        }
+        // Idle sessions keep no output buffer.
+        this.wbuf.release_if_empty();
         let mut st = shared.lock();
         st.release_idle();
         let mut ended = None;

@@ -429,15 +429,10 @@ impl Session {
     /// output, the stream table's): called by the driver at the end of each poll, so an
     /// idle session holds none (issue 36, idle memory).
     pub fn release_idle(&mut self) {
-        if self.events.is_empty() && self.events.capacity() > 0 {
-            self.events = VecDeque::new();
-        }
-        if self.control.is_empty() && self.control.capacity() > 0 {
-            self.control = VecDeque::new();
-        }
-        if self.out_plain.is_empty() && self.out_plain.capacity() > 0 {
-            self.out_plain = Vec::new();
-        }
+        use super::release::ReleaseIfEmpty;
+        self.events.release_if_empty();
+        self.control.release_if_empty();
+        self.out_plain.release_if_empty();
         self.streams.release_idle();
     }
 

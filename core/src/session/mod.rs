@@ -14,6 +14,7 @@ pub(crate) mod event;
 pub(crate) mod keepalive;
 #[doc(hidden)]
 pub mod machine;
+pub(crate) mod release;
 pub(crate) mod send_buf;
 pub(crate) mod send_room;
 #[cfg(feature = "runtime")]

@@ -33,9 +33,8 @@ pub(crate) struct SendRoom {
 impl SendRoom {
     /// Gives back the waiter queue's capacity when it is empty (idle sessions).
     pub fn release_idle(&mut self) {
-        if self.waiters.is_empty() && self.waiters.capacity() > 0 {
-            self.waiters = VecDeque::new();
-        }
+        use super::release::ReleaseIfEmpty;
+        self.waiters.release_if_empty();
     }
 
     #[cfg(test)]

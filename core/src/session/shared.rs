@@ -244,17 +244,11 @@ impl State {
     /// per idle session and side). A busy session re-grows them: a few allocations per
     /// driver poll, against 64 KiB or more of data moved by one.
     pub(super) fn release_idle(&mut self) {
-        fn vec<T>(v: &mut Vec<T>) {
-            if v.is_empty() && v.capacity() > 0 {
-                *v = Vec::new();
-            }
-        }
-        vec(&mut self.accept_wakers);
-        vec(&mut self.established_wakers);
-        vec(&mut self.routed);
-        if self.stream_wakers.is_empty() && self.stream_wakers.capacity() > 0 {
-            self.stream_wakers = HashMap::new();
-        }
+        use super::release::ReleaseIfEmpty;
+        self.accept_wakers.release_if_empty();
+        self.established_wakers.release_if_empty();
+        self.routed.release_if_empty();
+        self.stream_wakers.release_if_empty();
         self.session.release_idle();
     }
 

@@ -140,22 +140,12 @@ impl Streams {
     ///
     /// [`Session::release_idle`]: super::machine::Session::release_idle
     pub fn release_idle(&mut self) {
-        fn deque<T>(q: &mut VecDeque<T>) {
-            if q.is_empty() && q.capacity() > 0 {
-                *q = VecDeque::new();
-            }
-        }
-        if self.map.is_empty() && self.map.capacity() > 0 {
-            self.map = HashMap::new();
-        }
-        if self.stream_budgets.is_empty() && self.stream_budgets.capacity() > 0 {
-            self.stream_budgets = HashMap::new();
-        }
-        if self.throttled.is_empty() && self.throttled.capacity() > 0 {
-            self.throttled = Vec::new();
-        }
-        deque(&mut self.send_queue);
-        deque(&mut self.accept_queue);
+        use super::release::ReleaseIfEmpty;
+        self.map.release_if_empty();
+        self.stream_budgets.release_if_empty();
+        self.throttled.release_if_empty();
+        self.send_queue.release_if_empty();
+        self.accept_queue.release_if_empty();
         self.send_room.release_idle();
     }
 
