@@ -24,10 +24,12 @@
 #     chroot's aarch64 JVM, JNA loading linux-aarch64/libsnap2p_uniffi.so from the jar.
 #   - musl x86_64 and aarch64: npm packages, musllinux_1_2 wheels and CLIs, checked for no
 #     glibc dependency; the CLI demos against musl's loader (aarch64: under qemu, the
-#     chroot's musl); the x86_64 musllinux wheel, selected by pip for musllinux_1_2_x86_64,
-#     runs its README example and pytest's loopback subset in a musl CPython
-#     (ci/setup/musl-python.sh). No musl Node.js exists here: the musl npm packages run only
-#     in the release workflow's Alpine job.
+#     chroot's musl); each musl npm package, installed for its cpu and libc=musl, runs its
+#     README example and the node suite's loopback subset in a musl Node.js (Alpine's build,
+#     from PyPI; ci/setup/musl-node.sh), the loader's own choice checked; each musllinux
+#     wheel, selected by pip for musllinux_1_2_<arch>, runs its README example and pytest's
+#     loopback subset in a musl CPython (ci/setup/musl-python.sh). aarch64 musl runs in the
+#     arm64 chroot under qemu.
 #   - the sdist built from source in a fresh venv (pip --no-binary, maturin from PyPI).
 #   SNAP2P_PACKAGES_TARGETS narrows the other targets (e.g. aarch64-unknown-linux-gnu);
 #   SNAP2P_PACKAGES_SDIST=1 adds only the sdist build to the fast form (=0 drops it from
@@ -397,51 +399,94 @@ mounted=()
 cleanup() {
   local i
   for (( i=${#mounted[@]}-1; i>=0; i-- )); do umount "${mounted[$i]}" 2>/dev/null || umount -l "${mounted[$i]}" || true; done
-  rm -rf "$WORK" "$arm64_root/opt/snap2p-test"
+  rm -rf "$WORK" "$arm64_root/opt/snap2p-test" "$arm64_root/opt/musl-node" "$arm64_root/opt/musl-python"
 }
 trap cleanup EXIT
-in_chroot() { # CMD: sh -c CMD in the arm64 chroot (aarch64 programs run by qemu-user)
-  local m
-  for m in proc dev; do
-    if ! mountpoint -q "$arm64_root/$m"; then mount --bind "/$m" "$arm64_root/$m"; mounted+=("$arm64_root/$m"); fi
-  done
-  chroot "$arm64_root" sh -c "$1"
-}
+# The chroot's /proc and /dev, mounted here in the main shell (not in a pipeline's subshell,
+# whose `mounted` the cleanup would never see).
+for m in proc dev; do
+  if ! mountpoint -q "$arm64_root/$m"; then mount --bind "/$m" "$arm64_root/$m"; mounted+=("$arm64_root/$m"); fi
+done
+in_chroot() { chroot "$arm64_root" sh -c "$1"; } # CMD: in the arm64 chroot (aarch64 programs run by qemu-user)
+on_host() { sh -c "$1"; } # CMD: the same for x86_64 programs
 timed() { local s=$SECONDS; "$@"; echo "($(( SECONDS - s )) s)"; }
+# What the chroot runs lives in /opt/snap2p-test there, what the host runs in $WORK/x86_64:
+# the suites' tree, the README examples, the CLIs, the Python packages.
+t="$arm64_root/opt/snap2p-test"
+hx="$WORK/x86_64"
+rm -rf "$t" && mkdir -p "$t/dist" "$t/bin" "$hx"
+for d in "$t" "$hx"; do
+  suite_tree "$d/suite"
+  readme_py > "$d/readme_example.py"
+  echo 'import snap2p, sys; print("snap2p", snap2p.__version__, "in", sys.version.split()[0], "from", snap2p.__file__)' > "$d/which.py"
+done
+
+node_packages() { # HOST_DIR SEEN_DIR RUN NODE KEY CPU LIBC CLI: the npm package snap2p-KEY and
+  # the main package, installed by the host's npm for CPU/LIBC into HOST_DIR/app (SEEN_DIR
+  # is the same directory as RUN sees it: the chroot or the host), then, run by NODE: the
+  # README example, and the node suite's loopback subset with that install as its
+  # `require('..')` (its CLI interop tests against CLI, the same target's CLI).
+  local h="$1" seen="$2" run="$3" node="$4" key="$5" cpu="$6" libc="$7" cli="$8" f tests=""
+  rm -rf "$h/app" "$h/suite-$key"
+  mkdir -p "$h/app"
+  cp examples/node/readme-example.js "$h/app/"
+  # --force: npm 11.19 checks a tarball named on the command line against the host's CPU
+  # despite --cpu (EBADPLATFORM, seen 2026-12-05); with --force it installs it.
+  (
+    cd "$h/app" && npm init -y >/dev/null
+    npm install --no-audit --no-fund --offline --force --os=linux --cpu="$cpu" --libc="$libc" \
+      "$OUT/npm/snap2p-$key-$VERSION.tgz" "$main_tgz" 2>&1 | tail -1
+    test -f "node_modules/snap2p-$key/snap2p.$key.node"
+    ls -d node_modules/snap2p-linux-*
+  )
+  # The loader's own answer in that process (glibc or musl, from Node's process report), and
+  # the addon file `require('snap2p')` loaded (loader.js is not in the package's exports:
+  # reached by its path).
+  cat > "$h/app/which.js" <<'JS'
+const { join, dirname, basename } = require('node:path');
+console.log('loader picks ' + require(join(dirname(require.resolve('snap2p')), 'loader.js')).platformKey());
+require('snap2p');
+console.log('loaded ' + Object.keys(require.cache).filter((f) => f.endsWith('.node')).map((f) => basename(f)).join(' '));
+JS
+  timed "$run" "cd $seen/app && $node --version && $node which.js && timeout 300 $node readme-example.js" |
+    tee "$WORK/node-$key.txt"
+  grep -qx "loader picks $key" "$WORK/node-$key.txt"
+  grep -qx "loaded snap2p.$key.node" "$WORK/node-$key.txt"
+  cp -r "$h/suite" "$h/suite-$key"
+  cp -r "$h/app/node_modules/snap2p/." "$h/suite-$key/node/"
+  mv "$h/app/node_modules" "$h/suite-$key/node/node_modules"
+  rm -rf "$h/suite-$key/node/node_modules/snap2p" "$h/app"
+  for f in "$h/suite-$key"/node/test/*.test.js; do
+    [[ "$(basename "$f")" =~ $NODE_SKIP ]] || tests+=" test/$(basename "$f")"
+  done
+  echo "node --test $tests"
+  timed "$run" "cd $seen/suite-$key/node && SNAP2P_CLI=$cli timeout 2400 $node --test $tests"
+  rm -rf "$h/suite-$key"
+}
+
+musl_wheel() { # ARCH HOST_DIR SEEN_DIR RUN PYTHON CLI: the musllinux ARCH wheel, selected by
+  # pip for musllinux_1_2_ARCH as on Alpine, with pytest (pure Python, from PyPI) into a
+  # --target directory; then, run by PYTHON (a musl CPython): the README example and
+  # pytest's loopback subset (its CLI interop tests against CLI).
+  local arch="$1" h="$2" seen="$3" run="$4" py="$5" cli="$6"
+  local pip_musl=("$VENV/bin/pip" install -q --target "$h/musl-site" --only-binary=:all:
+    --platform "musllinux_1_2_$arch" --python-version 3.11 --implementation cp)
+  "${pip_musl[@]}" --no-index --find-links "$OUT/python" snap2p=="$VERSION"
+  "${pip_musl[@]}" "${PYTEST_REQS[@]}"
+  # From SEEN_DIR: `import snap2p` can only find the installed wheel.
+  timed "$run" "cd $seen && export PYTHONPATH=$seen/musl-site && $py which.py && timeout 300 $py readme_example.py"
+  timed "$run" "cd $seen/suite && SNAP2P_CLI=$cli PYTHONPATH=$seen/musl-site timeout 2400 $py -m pytest python/tests -p no:cacheprovider -q $(py_ignore python/tests)"
+}
 
 if has aarch64-unknown-linux-gnu; then
   step "packages: CLI demo (aarch64 glibc) under qemu-aarch64"
   cli="$(libdir aarch64-unknown-linux-gnu)/snap2p"
   elf_check --arch aarch64 --glibc-max 2.28 --page 16384 "$cli"
   timed demo aarch64-gnu "$cli" QEMU_LD_PREFIX=/usr/aarch64-linux-gnu
-
-  step "packages: aarch64 glibc npm package in the arm64 chroot ($arm64_root, qemu): README example, node loopback suite"
-  t="$arm64_root/opt/snap2p-test"
-  rm -rf "$t" && mkdir -p "$t/app" "$t/dist" "$t/bin"
-  cp examples/node/readme-example.js "$t/app/"
   cp "$(stripped aarch64-unknown-linux-gnu "$cli")" "$t/bin/snap2p"
-  suite_tree "$t/suite"
-  # The host's npm installs for arm64 glibc. --force: npm 11.19 checks a tarball named on
-  # the command line against the host's CPU despite --cpu=arm64 (EBADPLATFORM, seen
-  # 2026-12-05); with --force it installs the arm64 package and skips the x64 one.
-  (
-    cd "$t/app" && npm init -y >/dev/null
-    npm install --no-audit --no-fund --offline --force --os=linux --cpu=arm64 --libc=glibc \
-      "$OUT/npm/snap2p-linux-arm64-gnu-$VERSION.tgz" "$main_tgz" 2>&1 | tail -1
-    test -f node_modules/snap2p-linux-arm64-gnu/snap2p.linux-arm64-gnu.node
-    test ! -e node_modules/snap2p-linux-x64-gnu
-  )
-  timed in_chroot "uname -m && cd /opt/snap2p-test/app && node --version && timeout 300 node readme-example.js"
-  # The suite's `require('..')` is the installed package (its node_modules beside it).
-  cp -r "$t/app/node_modules/snap2p/." "$t/suite/node/"
-  mv "$t/app/node_modules" "$t/suite/node/node_modules"
-  rm -rf "$t/suite/node/node_modules/snap2p"
-  tests=""
-  for f in "$t"/suite/node/test/*.test.js; do
-    [[ "$(basename "$f")" =~ $NODE_SKIP ]] || tests+=" test/$(basename "$f")"
-  done
-  echo "node --test $tests"
-  timed in_chroot "cd /opt/snap2p-test/suite/node && SNAP2P_CLI=/opt/snap2p-test/bin/snap2p timeout 2400 node --test $tests"
+
+  step "packages: aarch64 glibc npm package in the arm64 chroot ($arm64_root, qemu, Debian's Node): README example, node loopback suite"
+  node_packages "$t" /opt/snap2p-test in_chroot node linux-arm64-gnu arm64 glibc /opt/snap2p-test/bin/snap2p
 
   if ls "$OUT/python"/snap2p-*manylinux_2_28_aarch64.whl >/dev/null 2>&1; then
     step "packages: aarch64 glibc wheel in the arm64 chroot: README example, pytest loopback subset"
@@ -449,7 +494,6 @@ if has aarch64-unknown-linux-gnu; then
     # pytest and its dependencies are pure Python: the host's pip fetches them for the chroot.
     "$VENV/bin/pip" download -q -d "$t/dist" --only-binary=:all: --platform manylinux_2_28_aarch64 \
       --python-version 3.11 --implementation cp "${PYTEST_REQS[@]}"
-    readme_py > "$t/readme_example.py"
     timed in_chroot "cd /opt/snap2p-test && python3 -m venv venv && venv/bin/pip install -q --no-index --find-links dist snap2p ${PYTEST_REQS[*]@Q} && timeout 300 venv/bin/python readme_example.py"
     timed in_chroot "cd /opt/snap2p-test/suite && SNAP2P_CLI=/opt/snap2p-test/bin/snap2p timeout 2400 ../venv/bin/python -m pytest python/tests -p no:cacheprovider -q $(py_ignore python/tests)"
   fi
@@ -475,27 +519,13 @@ if has x86_64-unknown-linux-musl; then
   mcli="$(libdir x86_64-unknown-linux-musl)/snap2p"
   elf_check --arch x86_64 --musl "$mcli"
   timed demo x86_64-musl "$mcli"
+  step "packages: x86_64 musl npm package run by a musl Node.js (ci/setup/musl-node.sh): README example, node loopback suite"
+  mnode=$(bash ci/setup/musl-node.sh | sed -n 's/^x86_64 //p')
+  node_packages "$hx" "$hx" on_host "$mnode" linux-x64-musl x64 musl "$mcli"
   if ls "$OUT/python"/snap2p-*musllinux_1_2_x86_64.whl >/dev/null 2>&1; then
-    step "packages: musllinux x86_64 wheel in a musl CPython: README example, pytest loopback subset"
-    # No musl Node.js can be had here (none on the registries; Bun's musl build from npm
-    # needs a musl libstdc++, which Debian lacks): the musl npm packages are checked (ELF,
-    # publish --dry-run), and run in Alpine only by the release workflow.
-    mpy=$(bash ci/setup/musl-python.sh | tail -1)
-    site="$WORK/musl-site"
-    # pip selects the wheel for the musl interpreter's platform, as on Alpine.
-    pip_musl=("$VENV/bin/pip" install -q --target "$site" --only-binary=:all: --platform musllinux_1_2_x86_64
-      --python-version 3.11 --implementation cp)
-    "${pip_musl[@]}" --no-index --find-links "$OUT/python" snap2p=="$VERSION"
-    "${pip_musl[@]}" "${PYTEST_REQS[@]}" # pure Python, from PyPI
-    readme_py > "$WORK/readme_example.py"
-    # From $WORK: `import snap2p` can only find the installed wheel.
-    cd "$WORK"
-    PYTHONPATH="$site" "$mpy" -c 'import snap2p, sys; print("snap2p", snap2p.__version__, "in", sys.version.split()[0], "from", snap2p.__file__)'
-    PYTHONPATH="$site" timed timeout 300 "$mpy" readme_example.py
-    # shellcheck disable=SC2046
-    SNAP2P_CLI="$mcli" PYTHONPATH="$site" timed timeout 2400 "$mpy" -m pytest "$SNAP2P_ROOT/python/tests" \
-      -p no:cacheprovider -q $(py_ignore "$SNAP2P_ROOT/python/tests")
-    cd "$SNAP2P_ROOT"
+    step "packages: musllinux x86_64 wheel in a musl CPython (ci/setup/musl-python.sh): README example, pytest loopback subset"
+    mpy=$(bash ci/setup/musl-python.sh x86_64 | tail -1)
+    musl_wheel x86_64 "$hx" "$hx" on_host "$mpy" "$mcli"
   fi
 fi
 
@@ -504,5 +534,17 @@ if has aarch64-unknown-linux-musl; then
   acli="$(libdir aarch64-unknown-linux-musl)/snap2p"
   elf_check --arch aarch64 --musl --page 16384 "$acli"
   timed demo aarch64-musl "$acli" QEMU_LD_PREFIX="$arm64_root"
+  cp "$(stripped aarch64-unknown-linux-musl "$acli")" "$t/bin/snap2p-musl"
+
+  step "packages: aarch64 musl npm package run by a musl Node.js in the arm64 chroot (qemu): README example, node loopback suite"
+  rm -rf "$arm64_root/opt/musl-node"
+  cp -a "$(bash ci/setup/musl-node.sh | sed -n 's/^aarch64 //p')" "$arm64_root/opt/musl-node"
+  node_packages "$t" /opt/snap2p-test in_chroot /opt/musl-node/node/bin/node linux-arm64-musl arm64 musl /opt/snap2p-test/bin/snap2p-musl
+  if ls "$OUT/python"/snap2p-*musllinux_1_2_aarch64.whl >/dev/null 2>&1; then
+    step "packages: musllinux aarch64 wheel in a musl CPython in the arm64 chroot (qemu): README example, pytest loopback subset"
+    rm -rf "$arm64_root/opt/musl-python"
+    cp -a "$(bash ci/setup/musl-python.sh aarch64 | tail -1)" "$arm64_root/opt/musl-python"
+    musl_wheel aarch64 "$t" /opt/snap2p-test in_chroot /opt/musl-python/bin/python3 /opt/snap2p-test/bin/snap2p-musl
+  fi
 fi
 echo "packages: full form done (${TARGETS[*]})"
