@@ -2,7 +2,7 @@
 
 use rand::RngCore;
 
-use super::node_key::ed25519_to_x25519_public;
+use super::node_key::{ed25519_to_x25519_public, NodePublicKey};
 use super::principal::{NetworkFilter, Principal};
 use super::signed::{self, auth_invalid, Fields};
 use super::signer::{verify_principal_signature, SignRequest, SignatureForm, WalletSigner};
@@ -206,6 +206,12 @@ impl NodeKeyAttestation {
     /// network, a valid node key, and a low-S signature that recovers to the principal
     /// (`ERR_AUTH_INVALID`).
     pub fn verify(&self, now: i64, networks: NetworkFilter) -> Result<()> {
+        self.verify_node_key(now, networks).map(drop)
+    }
+
+    /// [`Self::verify`], giving the node key in the forms a handshake uses: it is decoded
+    /// once, for the validity check and for the caller (the attestation cache).
+    pub fn verify_node_key(&self, now: i64, networks: NetworkFilter) -> Result<NodePublicKey> {
         signed::check_common(
             "attestation",
             self.v,
@@ -216,12 +222,13 @@ impl NodeKeyAttestation {
             now,
             networks,
         )?;
-        if ed25519_to_x25519_public(&self.node_pubkey).is_none() {
+        let Some(node_key) = NodePublicKey::new(&self.node_pubkey) else {
             return Err(auth_invalid(
                 "attestation: node key is not a valid ed25519 point",
             ));
-        }
-        verify_principal_signature(&self.signed_digest(), &self.sig, &self.principal)
+        };
+        verify_principal_signature(&self.signed_digest(), &self.sig, &self.principal)?;
+        Ok(node_key)
     }
 
     /// Decode then verify.

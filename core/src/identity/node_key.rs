@@ -2,7 +2,6 @@
 
 use std::fmt;
 
-use curve25519_dalek::edwards::CompressedEdwardsY;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use rand::rngs::OsRng;
 use sha2::{Digest, Sha512};
@@ -90,18 +89,32 @@ impl NodeKey {
 /// `None` if the bytes are not a canonical encoding of a curve point, or the point has
 /// small order (its X25519 form would give a predictable shared secret).
 pub fn ed25519_to_x25519_public(pk: &[u8; 32]) -> Option<[u8; 32]> {
-    let point = CompressedEdwardsY(*pk).decompress()?;
-    if point.is_small_order() || point.compress().to_bytes() != *pk {
-        return None;
-    }
-    Some(point.to_montgomery().to_bytes())
+    NodePublicKey::new(pk).map(|k| k.x25519)
+}
+
+/// True when `pk`'s y-coordinate is encoded canonically (y < p = 2^255 − 19). For a point
+/// that decompresses and has not small order this is exactly `compress(decompress(pk)) ==
+/// pk`: decompression reduces y mod p, and the one other way to re-encode differently, x = 0
+/// with the sign bit set, means y = ±1, a small-order point (test `canonical_y_is_recompression`).
+/// A byte comparison instead of that re-compression saves a field inversion (see
+/// [`NodePublicKey`]).
+fn canonical_y(pk: &[u8; 32]) -> bool {
+    // y >= p only for y in [2^255 − 19, 2^255 − 1]: bytes 1..=30 all 0xff, byte 31's low
+    // seven bits all set, byte 0 >= 0xed.
+    !(pk[0] >= 0xed && pk[1..31].iter().all(|&b| b == 0xff) && pk[31] & 0x7f == 0x7f)
 }
 
 /// A remote node's public key in the forms a handshake needs, worked out once per key
 /// (the attestation cache keeps it with the attestation): decompressed for ed25519
-/// verification, and its X25519 form, the Noise static key it must match. Decompression
-/// and the two conversions cost three field exponentiations, as much again as the
-/// transcript signature check itself.
+/// verification, and its X25519 form, the Noise static key it must match.
+///
+/// One decompression (a field exponentiation) and one conversion to the Montgomery form (an
+/// inversion, another exponentiation). Why it matters: a first contact decodes the peer's
+/// key on each side, and it used to cost seven exponentiations (decompress, re-compress and
+/// convert in the attestation's validity check, all three again plus a second decompression
+/// here), against five for the rest of the handshake's ed25519 work (transcript signature
+/// and its check); `perf` of `snap2p-bench connect --only snap2p-cold` put 12.6 % of the
+/// listener's CPU in those exponentiations (curve25519-dalek's `FieldElement51::pow2k`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodePublicKey {
     bytes: [u8; 32],
@@ -110,14 +123,21 @@ pub struct NodePublicKey {
 }
 
 impl NodePublicKey {
-    /// `None` under the same conditions as [`ed25519_to_x25519_public`].
+    /// `None` if the bytes are not a canonical encoding of a curve point, or the point has
+    /// small order.
     pub fn new(pk: &[u8; 32]) -> Option<NodePublicKey> {
-        let x25519 = ed25519_to_x25519_public(pk)?;
+        if !canonical_y(pk) {
+            return None;
+        }
         let verifying = VerifyingKey::from_bytes(pk).ok()?;
+        let point = verifying.to_edwards();
+        if point.is_small_order() {
+            return None;
+        }
         Some(NodePublicKey {
             bytes: *pk,
             verifying,
-            x25519,
+            x25519: point.to_montgomery().to_bytes(),
         })
     }
 
@@ -153,6 +173,7 @@ pub fn verify_ed25519(pk: &[u8; 32], msg: &[u8], sig: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use curve25519_dalek::edwards::CompressedEdwardsY;
 
     #[test]
     fn x25519_forms_agree() {
@@ -190,5 +211,68 @@ mod tests {
         identity[0] = 1;
         assert_eq!(ed25519_to_x25519_public(&identity), None);
         assert!(!format!("{k:?}").contains(&hex::encode(k.seed())));
+    }
+
+    /// The old definition, by re-compression (three exponentiations).
+    fn x25519_by_recompression(pk: &[u8; 32]) -> Option<[u8; 32]> {
+        let point = CompressedEdwardsY(*pk).decompress()?;
+        if point.is_small_order() || point.compress().to_bytes() != *pk {
+            return None;
+        }
+        Some(point.to_montgomery().to_bytes())
+    }
+
+    #[test]
+    fn canonical_y_is_recompression() {
+        use rand::RngCore;
+        // Every y >= p (2^255 − 19 ..= 2^255 − 1) with either sign bit, their reductions
+        // y − p (0 ..= 18), the values just below p, and the small-order encodings.
+        let mut cases: Vec<[u8; 32]> = Vec::new();
+        for low in 0xe0u8..=0xff {
+            for sign in [0u8, 0x80] {
+                let mut y = [0xffu8; 32];
+                y[0] = low;
+                y[31] = 0x7f | sign;
+                cases.push(y);
+            }
+        }
+        for v in 0u8..=20 {
+            for sign in [0u8, 0x80] {
+                let mut y = [0u8; 32];
+                y[0] = v;
+                y[31] = sign;
+                cases.push(y);
+            }
+        }
+        let mut minus_one = [0xffu8; 32];
+        minus_one[0] = 0xec;
+        minus_one[31] = 0x7f;
+        cases.push(minus_one);
+        let mut rng = rand::rngs::OsRng;
+        for _ in 0..4000 {
+            let mut y = [0u8; 32];
+            rng.fill_bytes(&mut y);
+            cases.push(y);
+        }
+        for _ in 0..64 {
+            cases.push(NodeKey::generate().public());
+        }
+        let mut valid = 0;
+        for pk in &cases {
+            let want = x25519_by_recompression(pk);
+            assert_eq!(ed25519_to_x25519_public(pk), want, "{}", hex::encode(pk));
+            assert_eq!(NodePublicKey::new(pk).map(|k| k.x25519), want);
+            valid += usize::from(want.is_some());
+        }
+        // About half of random strings are points: both outcomes were exercised.
+        assert!(valid > 1000 && valid < cases.len() - 1000, "{valid}");
+        // A non-canonical y that decompresses (y = p + 1, the point y = 1 + ... reduced):
+        // refused even though its reduction is a valid encoding.
+        let mut p_plus = [0xffu8; 32];
+        p_plus[31] = 0x7f;
+        for low in 0xedu8..=0xff {
+            p_plus[0] = low;
+            assert_eq!(NodePublicKey::new(&p_plus), None, "{low:#x}");
+        }
     }
 }

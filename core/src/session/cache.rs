@@ -69,14 +69,7 @@ impl AttestationCache {
             return Ok(v);
         }
         let att = NodeKeyAttestation::decode(bytes)?;
-        att.verify(now, networks)?;
-        // `verify` checked that the node key is a usable ed25519 point.
-        let node_key = NodePublicKey::new(&att.node_pubkey).ok_or_else(|| {
-            Error::new(
-                ErrorCode::AuthInvalid,
-                "attestation: node key is not a valid ed25519 point",
-            )
-        })?;
+        let node_key = att.verify_node_key(now, networks)?;
         let v = VerifiedAttestation {
             principal: att.principal.clone(),
             node_pubkey: att.node_pubkey,
