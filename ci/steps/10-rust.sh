@@ -34,6 +34,9 @@ step "sans-IO core (the browser build's features: no tokio runtime) checks and l
 # builds that); here the same feature set is checked on the host, so a module that needs
 # tokio but is not behind the gate fails here too.
 cargo clippy -p snap2p --no-default-features --features pure-rust --lib -- -D warnings
+# Its unit tests too (the machine, codecs and identity without tokio; testing::block_on
+# needs no runtime).
+cargo test -p snap2p --no-default-features --features pure-rust --lib
 if cargo tree -p snap2p --no-default-features --features pure-rust -e normal | grep -E '(^|[^a-z0-9_-])tokio v'; then
   echo "the sans-IO feature set depends on tokio (above)" >&2
   exit 1

@@ -22,13 +22,27 @@ use crate::Principal;
 /// Unix time the simulated clocks start at (attestations are valid around it).
 pub const T0_UNIX: i64 = 1_800_000_000;
 
-/// Runs a future to completion on a fresh current-thread runtime.
-#[cfg(feature = "runtime")]
+/// Runs a future to completion on this thread, parking it between polls (a host's executor
+/// stands for it). No runtime: what the tests drive with it (a local wallet's signing, the
+/// host bridge's `run`) needs none, and it works in the build without the `runtime`
+/// feature (`--no-default-features --features pure-rust`).
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(f)
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
 }
 
 /// One side's identity: a fresh wallet, the node key of a seed, and its attestation.

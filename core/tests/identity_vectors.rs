@@ -8,6 +8,7 @@ use snap2p::identity::{
     c32, ed25519_to_x25519_public, normalize_alias, stacks_message_hash, AliasCard, LocalWallet,
     Network, NetworkFilter, NodeKey, NodeKeyAttestation, Principal, SignatureForm,
 };
+use snap2p::testing::block_on;
 use snap2p::Result;
 
 fn vectors() -> Json {
@@ -58,13 +59,6 @@ fn wallet_for(v: &Json) -> LocalWallet {
     )
     .unwrap()
     .with_form(form(&v["form"]))
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap()
-        .block_on(f)
 }
 
 #[test]

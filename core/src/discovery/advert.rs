@@ -737,13 +737,7 @@ impl AdvertCache {
 mod tests {
     use super::*;
     use crate::identity::{LocalWallet, Network};
-
-    fn block_on<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(f)
-    }
+    use crate::testing::block_on;
 
     /// Now: the cache forgets adverts expired more than 7 days ago when it reopens.
     fn now() -> i64 {
