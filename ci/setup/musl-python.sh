@@ -41,19 +41,9 @@ fi
 W="$D/work-$ARCH"
 [ -n "$SNAP2P_CACHE" ] && [ -n "$W" ] || exit 1
 rm -rf "$PREFIX" "$W"
-mkdir -p "$W/apt/parts" "$W/apt/lists/partial" "$W/apt/cache" "$W/src" "$W/bin" "$PREFIX"
-cat > "$W/apt/parts/debian.sources" <<'EOF'
-Types: deb deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm
-Components: main
-Architectures: amd64 arm64
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-EOF
-apt_private=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$W/apt/parts"
-  -o "Dir::State::Lists=$W/apt/lists" -o "Dir::Cache=$W/apt/cache" -o Dir::State::status=/dev/null
-  -o APT::Architectures::=amd64 -o APT::Architectures::=arm64)
-apt-get "${apt_private[@]}" update -qq 2>&1 | grep -v 'unsandboxed' || true
+mkdir -p "$W/src" "$W/bin" "$PREFIX"
+source "$(dirname "$0")/private-apt.sh"
+private_apt "$W/apt" bookworm "deb deb-src"
 (cd "$W/src" && apt-get "${apt_private[@]}" source --download-only python3.11 zlib 2>&1 | grep -v 'unsandboxed' | tail -1)
 tar -C "$W/src" -xzf "$W"/src/python3.11_3.11.2.orig.tar.gz
 tar -C "$W/src" -xf "$(ls "$W"/src/zlib_*.orig.tar.* | head -1)"
