@@ -11,18 +11,8 @@ use crate::util::{chunk, expected_crc};
 use crate::{ConnectResult, ServerOpts, StreamsResult};
 
 /// Benchmark configuration: defaults except what a benchmark must change. PX-1 is off
-/// (libp2p runs no identify/kad either); the pre-auth rate limit is off and a source's share
-/// of the handshake table is the whole table (every connection comes from 127.0.0.1, where
-/// the bench's dialers stand for as many peers); the accept backlog holds the idle-session
-/// workload.
-///
-/// Why the share: with the default (16 handshakes per source) and 16 dials in flight, a
-/// dialer that finished a session and dialed again sometimes reached the listener before
-/// the listener had read the previous session's last AUTH_OK, so its source held 17
-/// handshakes; the newcomer was refused and retried after the dialer's 25–50 ms back-off
-/// (`RetryBackoff`): the sessions rows' p99 of 35–47 ms at 16 in flight (libp2p's 10–15),
-/// and the throughput lost to those waits. Not a cost of the handshake, a per-address
-/// admission limit the other systems do not have.
+/// (libp2p runs no identify/kad either); the pre-auth rate limit is off (every connection
+/// comes from 127.0.0.1); the accept backlog holds the idle-session workload.
 pub fn config(max_streams: usize, keepalive: Duration) -> PeerConfig {
     {
         let mut c = PeerConfig::default();
@@ -43,7 +33,6 @@ pub fn config(max_streams: usize, keepalive: Duration) -> PeerConfig {
         }
         c.preauth_rate_per_min = Some(0);
         c.max_pending_handshakes = 1024;
-        c.max_pending_per_source = c.max_pending_handshakes;
         c.accept_backlog = 16384;
         c
     }
