@@ -867,7 +867,7 @@ mod tests {
 
     #[test]
     fn run_returns_the_result_and_dropping_it_stops_the_work() {
-        let r = crate::testing::block_on(run(async { Ok::<_, Error>(5) }));
+        let r = futures_lite_block_on(run(async { Ok::<_, Error>(5) }));
         assert_eq!(r.unwrap(), 5);
         let (tx, rx) = sync_mpsc::channel::<()>();
         let fut = run(async move {
@@ -877,5 +877,24 @@ mod tests {
         drop(fut);
         // The task (and the sender it holds) is gone.
         assert!(rx.recv_timeout(Duration::from_secs(10)).is_err());
+    }
+
+    /// Drives a future on this thread (a host executor stands for it).
+    fn futures_lite_block_on<F: Future>(fut: F) -> F::Output {
+        struct Unpark(std::thread::Thread);
+        impl Wake for Unpark {
+            fn wake(self: Arc<Self>) {
+                self.0.unpark();
+            }
+        }
+        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        let mut fut = std::pin::pin!(fut);
+        loop {
+            if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+                return v;
+            }
+            std::thread::park();
+        }
     }
 }

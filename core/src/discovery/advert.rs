@@ -737,7 +737,13 @@ impl AdvertCache {
 mod tests {
     use super::*;
     use crate::identity::{LocalWallet, Network};
-    use crate::testing::block_on;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
 
     /// Now: the cache forgets adverts expired more than 7 days ago when it reopens.
     fn now() -> i64 {
