@@ -14,8 +14,8 @@
 //!   newcomer's own source when its share is what is full): one whose bytes so far are not
 //!   one complete frame, or one with no new complete frame for [`STALLED_AFTER`]; fewest
 //!   frames first, then oldest progress. A handshake making progress is never evicted;
-//!   when nothing is stalled the newcomer is refused (ERR_RESOURCE_EXHAUSTED) and the
-//!   dialer retries.
+//!   when nothing is stalled the newcomer waits for a slot to free, at most [`ADMIT_WAIT`],
+//!   then is refused (ERR_RESOURCE_EXHAUSTED) and the dialer retries.
 //!
 //! Why judge by the first bytes, not by arrival: a slowloris that reopens each connection
 //! the moment it is cut kept every slot of a first-come-first-served table and honest
