@@ -295,7 +295,11 @@ gen="$OUT/maven/generated"
 SNAP2P_UNIFFI_LIB="$(libdir x86_64-unknown-linux-gnu)/libsnap2p_uniffi.so" \
   SNAP2P_UNIFFI_BINDGEN="$(libdir x86_64-unknown-linux-gnu)/uniffi-bindgen" bash kotlin/build-native.sh "$gen"
 repo="$PKG/maven-repo"
-rm -rf "$repo"
+# A fresh build directory: Maven copies the native resources into it and never removes
+# what an earlier run left there, so a fast-form jar carried linux-aarch64/ from the last
+# full run (seen 2026-12-05): a release could ship a stale library of a platform it did
+# not build. The check below the build lists exactly the built platforms.
+rm -rf "$repo" "$PKG/kotlin-build"
 docs=false; [ "${SNAP2P_PACKAGES_NODOCS:-0}" = 1 ] && docs=true
 nice -n 10 mvn -B -q -f kotlin/pom.xml -Dsnap2p.skipNative=true -Dmaven.test.skip=true \
   -Dsnap2p.skipDocs=$docs -Dsnap2p.generated="$gen" -Dsnap2p.nativeResources="$OUT/maven/native" \
@@ -314,6 +318,11 @@ jar_has() { # JAR REGEX
 for d in "$OUT"/maven/native/*/; do
   jar_has "$jar" " $(basename "$d")/libsnap2p_uniffi.so$"
 done
+# ...and no other platform's library.
+built=$(cd "$OUT/maven/native" && ls -d -- */ | tr -d / | sort | tr '\n' ' ')
+in_jar=$(grep -oE '[^ /]+/libsnap2p_uniffi\.so$' "$PKG/jar-listing.txt" | cut -d/ -f1 | sort | tr '\n' ' ')
+[ "$in_jar" = "$built" ] || { echo "the jar's native libraries ($in_jar) are not the ones built ($built)" >&2; exit 1; }
+echo "jar native libraries: $in_jar"
 jar_has "$art/snap2p-$VERSION-sources.jar" ' io/snap2p/snap2p.kt$'
 [ "$docs" = true ] || jar_has "$art/snap2p-$VERSION-javadoc.jar" ' index.html$'
 elf_check "$jar"
