@@ -465,10 +465,8 @@ impl PeakSampler {
 fn attacker_rt() -> &'static Runtime {
     static RT: OnceLock<Runtime> = OnceLock::new();
     RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+        util::runtime_builder()
             .thread_name("attacker")
-            .enable_all()
             .build()
             .unwrap()
     })
@@ -1209,11 +1207,7 @@ async fn main_async() {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = util::runtime_builder().build().unwrap();
     if std::env::args().nth(1).as_deref() == Some("serve-libp2p") {
         #[cfg(feature = "compare")]
         rt.block_on(attack_p2p::serve());

@@ -2,6 +2,17 @@
 
 use std::time::Duration;
 
+/// The runtime of a measuring process that must not take more of the 2-core machine than
+/// its counterpart: multi-threaded, two workers, I/O and timers on. Callers add what is
+/// theirs (a thread name, a thread-start hook) before `build()`. (snap2p-bench itself keeps
+/// tokio's default worker count.)
+#[allow(dead_code)]
+pub fn runtime_builder() -> tokio::runtime::Builder {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    b.worker_threads(2).enable_all();
+    b
+}
+
 /// Resident set size and its peak (KiB) from /proc/self/status.
 pub fn rss_kib() -> (u64, u64) {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

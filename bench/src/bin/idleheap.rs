@@ -126,9 +126,7 @@ fn config() -> PeerConfig {
 }
 
 fn rt(tag: usize) -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
+    util::runtime_builder()
         .on_thread_start(move || TAG.with(|t| t.set(tag)))
         .build()
         .unwrap()

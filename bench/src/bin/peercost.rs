@@ -14,11 +14,7 @@ fn rss_kib() -> u64 {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = util::runtime_builder().build().unwrap();
     rt.block_on(async {
         let server = Peer::ephemeral(PeerConfig::default()).await.unwrap();
         let addr = server.listen("127.0.0.1:0").await.unwrap().to_string();
