@@ -588,3 +588,101 @@ async fn closing_ends_within_the_linger_when_the_peer_stops_reading() {
     .await
     .unwrap();
 }
+
+/// A session closed while its peer is still sending ends its socket with a FIN, never a
+/// RST: Linux resets a socket closed with unread bytes (or that receives bytes after its
+/// close), and a reset throws away what of our last bytes the peer has not acknowledged.
+/// A relay between the peers sees how the closing side's socket ends; the listener writes
+/// to the dialer without pause, so its bytes are always in flight at the close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_while_the_peer_still_sends_ends_with_fin_not_reset() {
+    timeout(T, async {
+        let server = peer(PeerConfig::default()).await;
+        let addr = server.listen("127.0.0.1:0").await.unwrap();
+        let srv = server.clone();
+        let (why_tx, mut why_rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Some(conn) = srv.accept().await {
+                let why_tx = why_tx.clone();
+                tokio::spawn(async move {
+                    let s = conn.open_stream(Some("chatter")).await.unwrap();
+                    let chunk = vec![0xc4u8; 16 * 1024];
+                    while s.write_all(&chunk[..]).await.is_ok() {}
+                    let _ = why_tx.send(conn.closed().await.code);
+                });
+            }
+        });
+        // The relay: reports, per session, how the dialer's side of it ended.
+        let relay = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let relay_addr = relay.local_addr().unwrap();
+        let (end_tx, mut end_rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((dialer, _)) = relay.accept().await {
+                let end_tx = end_tx.clone();
+                tokio::spawn(async move {
+                    let listener = TcpStream::connect(addr).await.unwrap();
+                    let (mut dr, mut dw) = dialer.into_split();
+                    let (mut lr, mut lw) = listener.into_split();
+                    let up = async move {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        let end = loop {
+                            match dr.read(&mut buf).await {
+                                Ok(0) => break Ok(()),
+                                Ok(n) => {
+                                    if lw.write_all(&buf[..n]).await.is_err() {
+                                        break Ok(());
+                                    }
+                                }
+                                Err(e) => break Err(e.kind()),
+                            }
+                        };
+                        let _ = lw.shutdown().await;
+                        end
+                    };
+                    let down = async move {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            match lr.read(&mut buf).await {
+                                Ok(0) | Err(_) => break Ok(()),
+                                Ok(n) => {
+                                    if let Err(e) = dw.write_all(&buf[..n]).await {
+                                        break Err(e.kind());
+                                    }
+                                }
+                            }
+                        }
+                    };
+                    let (up, down) = tokio::join!(up, down);
+                    let _ = end_tx.send(up.and(down));
+                });
+            }
+        });
+        let client = peer(PeerConfig::default()).await;
+        for i in 0..30 {
+            let conn = client.dial(&relay_addr.to_string()).await.unwrap();
+            let s = conn.accept_stream().await.unwrap();
+            let reader = tokio::spawn(async move {
+                let mut n = 0usize;
+                while let Ok(Some(c)) = s.read_chunk(1 << 20).await {
+                    n += c.len();
+                }
+                n
+            });
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            conn.close(ErrorCode::Ok, "done");
+            assert_eq!(conn.closed().await.code, ErrorCode::Ok);
+            assert!(
+                reader.await.unwrap() > 0,
+                "session {i}: the chatter arrived"
+            );
+            let end = timeout(Duration::from_secs(5), end_rx.recv())
+                .await
+                .expect("the dialer's socket ends")
+                .unwrap();
+            assert_eq!(end, Ok(()), "session {i}: the dialer's socket was reset");
+            assert_eq!(why_rx.recv().await.unwrap(), ErrorCode::Ok, "session {i}");
+        }
+    })
+    .await
+    .unwrap();
+}

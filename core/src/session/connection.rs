@@ -284,7 +284,9 @@ impl Connection {
         true
     }
 
-    /// Waits until the session has ended and its socket is closed; returns why.
+    /// Waits until the session has ended and its last bytes are written; returns why. The
+    /// socket is shut down then, and closed once the peer's end of stream is read (at most
+    /// `SessionLimits::close_linger` later): bytes still read meanwhile go to the totals.
     pub async fn closed(&self) -> Error {
         std::future::poll_fn(|cx| {
             let mut st = self.shared.lock();

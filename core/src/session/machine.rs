@@ -732,6 +732,12 @@ impl Session {
         }
     }
 
+    /// How long a close may wait on the peer (`SessionLimits::close_linger`).
+    #[cfg(feature = "runtime")]
+    pub(super) fn close_linger(&self) -> std::time::Duration {
+        self.cfg.limits.close_linger
+    }
+
     /// Whether a requested close has waited long enough for queued data.
     pub(super) fn close_linger_over(&self, now: Instant) -> bool {
         self.close_deadline.is_some_and(|d| now >= d)
