@@ -13,7 +13,8 @@
 //!
 //! Prints one line per event on stdout (`LISTEN principal`, `INBOUND principal`,
 //! `RESOLVED ms=T locators=a,b`, `CONNECTED principal=P ms=T`, `OK echo`, `CLOSED … ms=T`,
-//! `ERROR code=N name msg`) and exits by itself after at most 60 s.
+//! `ERROR code=N name msg`) and exits by itself after at most 60 s. With `SNAP2P_MDNS_LOG`
+//! set, the mDNS daemon logs to a file (`init_log`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +27,53 @@ fn out(s: String) {
     let mut o = std::io::stdout().lock();
     let _ = writeln!(o, "{s}");
     let _ = o.flush();
+}
+
+/// `SNAP2P_MDNS_LOG=debug|trace`: the mDNS daemon's own log, each line stamped with the
+/// time since start, in `$SNAP2P_MDNS_LOG_DIR/<pid>-<mode>.log` (default the temp dir), for
+/// a test bed step that went wrong.
+struct FileLog {
+    file: std::sync::Mutex<std::fs::File>,
+    t0: Instant,
+}
+
+impl log::Log for FileLog {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.target().starts_with("mdns_sd")
+    }
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) {
+            use std::io::Write;
+            let line = format!(
+                "[{:>7.3} {}] {}\n",
+                self.t0.elapsed().as_secs_f64(),
+                r.level(),
+                r.args()
+            );
+            let _ = self.file.lock().unwrap().write_all(line.as_bytes());
+        }
+    }
+    fn flush(&self) {}
+}
+
+fn init_log(mode: &str) {
+    let Ok(level) = std::env::var("SNAP2P_MDNS_LOG") else {
+        return;
+    };
+    let dir = std::env::var_os("SNAP2P_MDNS_LOG_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let path = dir.join(format!("{}-{mode}.log", std::process::id()));
+    let Ok(file) = std::fs::File::create(&path) else {
+        return;
+    };
+    let logger = Box::new(FileLog {
+        file: std::sync::Mutex::new(file),
+        t0: Instant::now(),
+    });
+    if log::set_boxed_logger(logger).is_ok() {
+        log::set_max_level(level.parse().unwrap_or(log::LevelFilter::Debug));
+    }
 }
 
 fn fail(e: snap2p::Error) -> ! {
@@ -57,6 +105,7 @@ async fn node(vis: Visibility) -> (Peer, Arc<Mdns>) {
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mode = args.get(1).map(String::as_str).unwrap_or("");
+    init_log(mode);
     tokio::spawn(async {
         tokio::time::sleep(Duration::from_secs(60)).await;
         out("ERROR code=13 ERR_TIMEOUT mdnsnode ran for 60 s".into());

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mdns_sd::{ServiceDaemon, ServiceEvent, ServiceInfo};
+use mdns_sd::{HostnameResolutionEvent, ServiceDaemon, ServiceEvent, ServiceInfo};
 
 use crate::error::{Error, ErrorCode};
 use crate::identity::Principal;
@@ -89,6 +89,124 @@ struct Found {
     changed: tokio::sync::Notify,
 }
 
+/// One resolved DNS-SD instance as the daemon reported it.
+#[derive(Clone)]
+struct Heard {
+    fullname: String,
+    txt: Txt,
+    addrs: Vec<IpAddr>,
+}
+
+impl Heard {
+    /// Whether a locator of the TXT needs an address of a family the daemon gave none of
+    /// (`0.0.0.0:port` and no IPv4 address).
+    fn lacks_addresses(&self) -> bool {
+        let usable: Vec<IpAddr> = self.addrs.iter().copied().filter(usable_addr).collect();
+        unspecified_locators(&self.txt)
+            .any(|ip| !usable.iter().any(|a| ip.is_ipv6() || a.is_ipv4()))
+    }
+}
+
+impl Found {
+    /// Records what was heard of an instance; `only_if` = the entry this update builds
+    /// on (an address lookup's), which a newer announcement may have replaced since.
+    /// Returns the entry recorded.
+    fn record(&self, heard: &Heard, max: usize, only_if: Option<&MdnsEntry>) -> Option<MdnsEntry> {
+        let entry = match parse_txt(&heard.fullname, &heard.txt, &heard.addrs) {
+            Ok(entry) => entry,
+            Err(e) => {
+                tracing::debug!("mdns: ignoring {}: {e}", heard.fullname);
+                return None;
+            }
+        };
+        let mut m = self.entries.lock().unwrap();
+        if let Some(before) = only_if {
+            if m.get(&entry.fullname) != Some(before) {
+                return None;
+            }
+        }
+        if m.len() < max || m.contains_key(&entry.fullname) {
+            m.insert(entry.fullname.clone(), entry.clone());
+        }
+        drop(m);
+        self.changed.notify_waiters();
+        Some(entry)
+    }
+}
+
+/// How long an address lookup of an instance's host asks.
+const ADDRESS_LOOKUP_MS: u64 = 3000;
+
+/// Asks the link for the addresses of an instance's host, when what the daemon reported
+/// lacks a family one of its locators needs, and updates the entry with them. Why: a
+/// responder answers a query that came over IPv6 with AAAA records only, so a querier that
+/// first hears an instance that way knows no IPv4 address for its `0.0.0.0:port` locator;
+/// its later queries list the instance as a known answer, so the responder never sends
+/// more, and the instance stayed without a locator until its records expired (75 min).
+/// In the mDNS test bed one dial in four heard its peer first over IPv6 and could not
+/// reach it for the 10 s it waited. An A/AAAA query for the host is not suppressed.
+#[allow(clippy::too_many_arguments)]
+fn lookup_addresses(
+    daemon: &ServiceDaemon,
+    runtime: &tokio::runtime::Handle,
+    found: &Arc<Found>,
+    lookups: &Arc<Mutex<std::collections::HashSet<String>>>,
+    host: &str,
+    heard: Heard,
+    entry: MdnsEntry,
+    max: usize,
+) {
+    {
+        // One lookup per host at a time, and no more lookups than entries.
+        let mut l = lookups.lock().unwrap();
+        if l.len() >= max || !l.insert(host.to_string()) {
+            return;
+        }
+    }
+    let rx = match daemon.resolve_hostname(host, Some(ADDRESS_LOOKUP_MS)) {
+        Ok(rx) => rx,
+        Err(e) => {
+            tracing::debug!("mdns: no address lookup of {host}: {e}");
+            lookups.lock().unwrap().remove(host);
+            return;
+        }
+    };
+    let (daemon, found, lookups, host) = (
+        daemon.clone(),
+        found.clone(),
+        lookups.clone(),
+        host.to_string(),
+    );
+    runtime.spawn(async move {
+        let mut heard = heard;
+        let mut entry = entry;
+        // Ends with the lookup's timeout, or the daemon's shutdown (the channel closes).
+        while let Ok(ev) = rx.recv_async().await {
+            match ev {
+                HostnameResolutionEvent::AddressesFound(_, addrs) => {
+                    for a in addrs.iter().map(|a| a.to_ip_addr()) {
+                        if !heard.addrs.contains(&a) {
+                            heard.addrs.push(a);
+                        }
+                    }
+                    match found.record(&heard, usize::MAX, Some(&entry)) {
+                        Some(e) => entry = e,
+                        None => break,
+                    }
+                    if !heard.lacks_addresses() {
+                        break;
+                    }
+                }
+                HostnameResolutionEvent::SearchTimeout(_)
+                | HostnameResolutionEvent::SearchStopped(_) => break,
+                _ => {}
+            }
+        }
+        let _ = daemon.stop_resolve_hostname(&host);
+        lookups.lock().unwrap().remove(&host);
+    });
+}
+
 /// The mDNS discovery module: browses from [`Mdns::start`] on, announces the peer it is
 /// attached to (when Public, see [`crate::PeerBuilder::mdns`]), answers
 /// [`Discovery::resolve`] from what it heard.
@@ -134,6 +252,9 @@ impl Mdns {
         let f = found.clone();
         let max = config.max_entries;
         let ty = config.service_type.clone();
+        let lookups = Arc::new(Mutex::new(std::collections::HashSet::new()));
+        let d = daemon.clone();
+        let rt = runtime.clone();
         let browse = runtime.spawn(async move {
             while let Ok(ev) = events.recv_async().await {
                 match ev {
@@ -143,21 +264,22 @@ impl Mdns {
                         }
                         let addrs: Vec<IpAddr> =
                             svc.addresses.iter().map(|a| a.to_ip_addr()).collect();
-                        let txt: Vec<(String, String)> = svc
+                        let txt: Txt = svc
                             .txt_properties
                             .iter()
                             .map(|p| (p.key().to_string(), p.val_str().to_string()))
                             .collect();
-                        match parse_txt(&svc.fullname, &txt, &addrs) {
-                            Ok(entry) => {
-                                let mut m = f.entries.lock().unwrap();
-                                if m.len() < max || m.contains_key(&entry.fullname) {
-                                    m.insert(entry.fullname.clone(), entry);
-                                }
-                                drop(m);
-                                f.changed.notify_waiters();
+                        let heard = Heard {
+                            fullname: svc.fullname.clone(),
+                            txt,
+                            addrs,
+                        };
+                        if let Some(entry) = f.record(&heard, max, None) {
+                            if heard.lacks_addresses() {
+                                lookup_addresses(
+                                    &d, &rt, &f, &lookups, &svc.host, heard, entry, max,
+                                );
                             }
-                            Err(e) => tracing::debug!("mdns: ignoring {}: {e}", svc.fullname),
                         }
                     }
                     ServiceEvent::ServiceRemoved(_, fullname) => {
@@ -416,16 +538,7 @@ pub fn parse_txt(
     }
     let principal = Principal::parse(get("p").unwrap_or(""))
         .map_err(|e| bad(format!("bad principal: {}", e.message)))?;
-    let mut addrs: Vec<IpAddr> = addrs
-        .iter()
-        .copied()
-        .filter(|a| match a {
-            IpAddr::V4(v4) => !v4.is_loopback() && !v4.is_unspecified(),
-            IpAddr::V6(v6) => {
-                !v6.is_loopback() && !v6.is_unspecified() && (v6.segments()[0] & 0xffc0) != 0xfe80
-            }
-        })
-        .collect();
+    let mut addrs: Vec<IpAddr> = addrs.iter().copied().filter(usable_addr).collect();
     addrs.sort();
     let mut locators = Vec::new();
     for n in 0..MAX_LOCATORS {
@@ -454,6 +567,28 @@ pub fn parse_txt(
         principal,
         locators,
     })
+}
+
+/// An instance address a LAN peer can dial: not loopback, not unspecified, not IPv6
+/// link-local (it needs a scope the locator cannot carry).
+fn usable_addr(a: &IpAddr) -> bool {
+    match a {
+        IpAddr::V4(v4) => !v4.is_loopback() && !v4.is_unspecified(),
+        IpAddr::V6(v6) => {
+            !v6.is_loopback() && !v6.is_unspecified() && (v6.segments()[0] & 0xffc0) != 0xfe80
+        }
+    }
+}
+
+/// The unspecified hosts (`0.0.0.0`, `::`) of the TXT's locators.
+fn unspecified_locators(txt: &Txt) -> impl Iterator<Item = IpAddr> + '_ {
+    txt.iter()
+        .filter(|(k, _)| k.starts_with('l'))
+        .filter_map(|(_, v)| v.parse::<Locator>().ok())
+        .filter_map(|l| match l.host() {
+            Host::Ip(ip) if ip.is_unspecified() => Some(*ip),
+            _ => None,
+        })
 }
 
 #[cfg(test)]
@@ -551,6 +686,37 @@ mod tests {
         assert_eq!(
             Mdns::start(bad).unwrap_err().code,
             ErrorCode::InvalidArgument
+        );
+    }
+
+    /// An IPv4 `0.0.0.0:port` locator with only IPv6 addresses heard (an answer that came
+    /// over IPv6) needs an address lookup; any other mix does not.
+    #[test]
+    fn an_unspecified_ipv4_locator_without_an_ipv4_address_lacks_addresses() {
+        let heard = |l: &str, addrs: &[&str]| Heard {
+            fullname: "x._snap2p._tcp.local.".into(),
+            txt: vec![
+                ("v".into(), "1".into()),
+                ("p".into(), alice().to_string()),
+                ("l0".into(), l.into()),
+            ],
+            addrs: addrs.iter().map(|a| a.parse().unwrap()).collect(),
+        };
+        assert!(heard("0.0.0.0:4000", &["fe80::1"]).lacks_addresses());
+        assert!(heard("0.0.0.0:4000", &["fe80::1", "2001:db8::1"]).lacks_addresses());
+        assert!(heard("0.0.0.0:4000", &["127.0.0.1"]).lacks_addresses());
+        assert!(heard("0.0.0.0:4000", &[]).lacks_addresses());
+        assert!(!heard("0.0.0.0:4000", &["fe80::1", "10.79.0.1"]).lacks_addresses());
+        assert!(!heard("[::]:4000", &["2001:db8::1"]).lacks_addresses());
+        assert!(!heard("[::]:4000", &["10.79.0.1"]).lacks_addresses());
+        assert!(heard("[::]:4000", &["fe80::1"]).lacks_addresses());
+        assert!(!heard("10.79.0.5:4000", &[]).lacks_addresses());
+        // The entry built once the lookup found the IPv4 address has the locator.
+        let h = heard("0.0.0.0:4000", &["fe80::1", "10.79.0.1"]);
+        let e = parse_txt(&h.fullname, &h.txt, &h.addrs).unwrap();
+        assert_eq!(
+            e.locators,
+            vec!["10.79.0.1:4000".parse::<Locator>().unwrap()]
         );
     }
 
