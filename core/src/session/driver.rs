@@ -12,7 +12,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -143,6 +143,50 @@ struct Drain {
     shut: bool,
     /// When the peer has had long enough to close its side (`close_linger`).
     deadline: Pin<Box<tokio::time::Sleep>>,
+    _slot: DrainSlot<'static>,
+}
+
+/// How many sockets of this process may drain at once. Why a bound: a peer that never
+/// ends its side after our close holds its socket for `close_linger` (10 s), so one that
+/// opens and ends sessions in a loop would hold (its session rate × 10 s) descriptors.
+/// Above the bound a socket is closed at once, as before the drain. A session ending
+/// normally drains for one round trip, so 512 at once is ~5,000 session ends a second
+/// on a 100 ms path.
+const MAX_DRAINING: usize = 512;
+static DRAINING: DrainBudget = DrainBudget::new(MAX_DRAINING);
+
+/// Counts sockets draining at once, up to a bound.
+struct DrainBudget {
+    now: AtomicUsize,
+    max: usize,
+}
+
+impl DrainBudget {
+    const fn new(max: usize) -> DrainBudget {
+        DrainBudget {
+            now: AtomicUsize::new(0),
+            max,
+        }
+    }
+
+    /// A slot, or None when `max` sockets drain already.
+    fn take(&self) -> Option<DrainSlot<'_>> {
+        self.now
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| DrainSlot(self))
+    }
+}
+
+/// One draining socket's place in its [`DrainBudget`], given back when dropped.
+struct DrainSlot<'a>(&'a DrainBudget);
+
+impl Drop for DrainSlot<'_> {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// What one lock-free read pass saw.
@@ -518,24 +562,43 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
                     .is_some_and(|e| e.code == crate::error::ErrorCode::Timeout);
                 (st.session.close_linger(), silent)
             };
-            if this.counted && !this.read_closed && !silent {
-                // An authenticated peer gets its close read to the end (`poll_drain`);
-                // the session has ended for everyone else already. Not a peer whose
-                // keepalive went unanswered: it is not there to end its side.
+            // An authenticated peer gets its close read to the end (`poll_drain`); the
+            // session has ended for everyone else already. Not a peer whose keepalive went
+            // unanswered: it is not there to end its side.
+            let slot = (this.counted && !this.read_closed && !silent)
+                .then(|| DRAINING.take())
+                .flatten();
+            if let Some(slot) = slot {
                 this.drain = Some(Drain {
                     shut: false,
                     deadline: Box::pin(tokio::time::sleep(linger)),
+                    _slot: slot,
                 });
                 this.timer = None;
                 this.rbuf = BytesMut::new();
                 this.wbuf = Vec::new();
                 return this.poll_drain(cx);
             }
-            // Before authentication, or the peer's side already ended: a best-effort
-            // shutdown, and the socket goes.
+            // Before authentication, the peer's side already ended, or too many sockets
+            // draining: a best-effort shutdown, and the socket goes.
             let _ = Pin::new(&mut this.io).poll_shutdown(cx);
             return Poll::Ready(());
         }
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DrainBudget;
+
+    #[test]
+    fn drain_budget_gives_at_most_max_slots_and_takes_them_back() {
+        let budget = DrainBudget::new(3);
+        let slots: Vec<_> = (0..3).map(|_| budget.take().expect("a slot")).collect();
+        assert!(budget.take().is_none(), "a fourth socket closes at once");
+        drop(slots);
+        let again: Vec<_> = (0..3).filter_map(|_| budget.take()).collect();
+        assert_eq!(again.len(), 3, "slots come back when their sockets end");
     }
 }

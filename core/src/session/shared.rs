@@ -28,8 +28,8 @@ pub(crate) trait Observer: Send + Sync {
     /// of it, so a subscriber never sees a stream of a session it was not told about.
     fn established(&self, note: EstablishedNote);
     /// A session whose end someone asked to hear of ([`super::Connection::watch_end`])
-    /// has ended: called once, by its driver, after the socket is closed and without any
-    /// lock held. Why here and not a task per session awaiting `closed()`: that task was
+    /// has ended: called once, by its driver, after its last bytes are written (before
+    /// the socket drains, `driver.rs`) and without any lock held. Why here and not a task per session awaiting `closed()`: that task was
     /// 256 bytes of every idle session's heap (docs/BENCHMARKS.md, "Idle memory").
     fn ended(&self, conn: super::Connection);
 }
