@@ -137,74 +137,70 @@ impl Found {
 /// How long an address lookup of an instance's host asks.
 const ADDRESS_LOOKUP_MS: u64 = 3000;
 
-/// Asks the link for the addresses of an instance's host, when what the daemon reported
-/// lacks a family one of its locators needs, and updates the entry with them. Why: a
-/// responder answers a query that came over IPv6 with AAAA records only, so a querier that
-/// first hears an instance that way knows no IPv4 address for its `0.0.0.0:port` locator;
-/// its later queries list the instance as a known answer, so the responder never sends
-/// more, and the instance stayed without a locator until its records expired (75 min).
-/// In the mDNS test bed one dial in four heard its peer first over IPv6 and could not
-/// reach it for the 10 s it waited. An A/AAAA query for the host is not suppressed.
-#[allow(clippy::too_many_arguments)]
-fn lookup_addresses(
-    daemon: &ServiceDaemon,
-    runtime: &tokio::runtime::Handle,
-    found: &Arc<Found>,
-    lookups: &Arc<Mutex<std::collections::HashSet<String>>>,
-    host: &str,
-    heard: Heard,
-    entry: MdnsEntry,
+/// Address lookups of instances' hosts ([`Lookups::start`]), one per host at a time and no
+/// more than `max` at once.
+struct Lookups {
+    daemon: ServiceDaemon,
+    runtime: tokio::runtime::Handle,
+    found: Arc<Found>,
+    hosts: Mutex<std::collections::HashSet<String>>,
     max: usize,
-) {
-    {
-        // One lookup per host at a time, and no more lookups than entries.
-        let mut l = lookups.lock().unwrap();
-        if l.len() >= max || !l.insert(host.to_string()) {
-            return;
-        }
-    }
-    let rx = match daemon.resolve_hostname(host, Some(ADDRESS_LOOKUP_MS)) {
-        Ok(rx) => rx,
-        Err(e) => {
-            tracing::debug!("mdns: no address lookup of {host}: {e}");
-            lookups.lock().unwrap().remove(host);
-            return;
-        }
-    };
-    let (daemon, found, lookups, host) = (
-        daemon.clone(),
-        found.clone(),
-        lookups.clone(),
-        host.to_string(),
-    );
-    runtime.spawn(async move {
-        let mut heard = heard;
-        let mut entry = entry;
-        // Ends with the lookup's timeout, or the daemon's shutdown (the channel closes).
-        while let Ok(ev) = rx.recv_async().await {
-            match ev {
-                HostnameResolutionEvent::AddressesFound(_, addrs) => {
-                    for a in addrs.iter().map(|a| a.to_ip_addr()) {
-                        if !heard.addrs.contains(&a) {
-                            heard.addrs.push(a);
-                        }
-                    }
-                    match found.record(&heard, usize::MAX, Some(&entry)) {
-                        Some(e) => entry = e,
-                        None => break,
-                    }
-                    if !heard.lacks_addresses() {
-                        break;
-                    }
-                }
-                HostnameResolutionEvent::SearchTimeout(_)
-                | HostnameResolutionEvent::SearchStopped(_) => break,
-                _ => {}
+}
+
+impl Lookups {
+    /// Asks the link for the addresses of an instance's host, when what the daemon
+    /// reported lacks a family one of its locators needs, and updates the entry with them.
+    /// Why: a responder answers a query that came over IPv6 with AAAA records only, so a
+    /// querier that first hears an instance that way knows no IPv4 address for its
+    /// `0.0.0.0:port` locator; its later queries list the instance as a known answer, so
+    /// the responder never sends more, and the instance stayed without a locator until its
+    /// records expired (75 min). In the mDNS test bed one dial in four heard its peer first
+    /// over IPv6 and could not reach it for the 10 s it waited. An A/AAAA query for the
+    /// host is not suppressed.
+    fn start(self: &Arc<Self>, host: &str, heard: Heard, entry: MdnsEntry) {
+        {
+            let mut hosts = self.hosts.lock().unwrap();
+            if hosts.len() >= self.max || !hosts.insert(host.to_string()) {
+                return;
             }
         }
-        let _ = daemon.stop_resolve_hostname(&host);
-        lookups.lock().unwrap().remove(&host);
-    });
+        let rx = match self.daemon.resolve_hostname(host, Some(ADDRESS_LOOKUP_MS)) {
+            Ok(rx) => rx,
+            Err(e) => {
+                tracing::debug!("mdns: no address lookup of {host}: {e}");
+                self.hosts.lock().unwrap().remove(host);
+                return;
+            }
+        };
+        let (this, host) = (self.clone(), host.to_string());
+        self.runtime.spawn(async move {
+            let (mut heard, mut entry) = (heard, entry);
+            // Ends with the lookup's timeout, or the daemon's shutdown (the channel closes).
+            while let Ok(ev) = rx.recv_async().await {
+                match ev {
+                    HostnameResolutionEvent::AddressesFound(_, addrs) => {
+                        for a in addrs.iter().map(|a| a.to_ip_addr()) {
+                            if !heard.addrs.contains(&a) {
+                                heard.addrs.push(a);
+                            }
+                        }
+                        match this.found.record(&heard, usize::MAX, Some(&entry)) {
+                            Some(e) => entry = e,
+                            None => break,
+                        }
+                        if !heard.lacks_addresses() {
+                            break;
+                        }
+                    }
+                    HostnameResolutionEvent::SearchTimeout(_)
+                    | HostnameResolutionEvent::SearchStopped(_) => break,
+                    _ => {}
+                }
+            }
+            let _ = this.daemon.stop_resolve_hostname(&host);
+            this.hosts.lock().unwrap().remove(&host);
+        });
+    }
 }
 
 /// The mDNS discovery module: browses from [`Mdns::start`] on, announces the peer it is
@@ -252,9 +248,13 @@ impl Mdns {
         let f = found.clone();
         let max = config.max_entries;
         let ty = config.service_type.clone();
-        let lookups = Arc::new(Mutex::new(std::collections::HashSet::new()));
-        let d = daemon.clone();
-        let rt = runtime.clone();
+        let lookups = Arc::new(Lookups {
+            daemon: daemon.clone(),
+            runtime: runtime.clone(),
+            found: found.clone(),
+            hosts: Mutex::default(),
+            max,
+        });
         let browse = runtime.spawn(async move {
             while let Ok(ev) = events.recv_async().await {
                 match ev {
@@ -276,9 +276,7 @@ impl Mdns {
                         };
                         if let Some(entry) = f.record(&heard, max, None) {
                             if heard.lacks_addresses() {
-                                lookup_addresses(
-                                    &d, &rt, &f, &lookups, &svc.host, heard, entry, max,
-                                );
+                                lookups.start(&svc.host, heard, entry);
                             }
                         }
                     }

@@ -556,11 +556,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
             }
             let (linger, silent) = {
                 let st = shared.lock();
-                let silent = st
-                    .session
-                    .error()
-                    .is_some_and(|e| e.code == crate::error::ErrorCode::Timeout);
-                (st.session.close_linger(), silent)
+                (st.session.close_linger(), st.session.keepalive_expired())
             };
             // An authenticated peer gets its close read to the end (`poll_drain`); the
             // session has ended for everyone else already. Not a peer whose keepalive went
