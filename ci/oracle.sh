@@ -2,7 +2,10 @@
 # Checks snap2p's identity layer against stacks.js (see ci/oracle/verify.mjs).
 # Idempotent: installs the pinned npm packages only when needed, then runs
 #   1. the committed vectors (core/tests/vectors/identity.json, grants.json),
-#   2. fresh wallets, attestations, alias cards and a wallet file generated now by Rust.
+#   2. the recorded sessions of handshake.json and rekey.json, opened frame by frame from
+#      the Noise spec and docs/PROTOCOL.md alone (ci/oracle/transcript.mjs: node:crypto and
+#      @noble/curves),
+#   3. fresh wallets, attestations, alias cards and a wallet file generated now by Rust.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 oracle="$root/ci/oracle"
@@ -17,6 +20,9 @@ node verify.mjs "$root/core/tests/vectors/identity.json"
 
 echo "== permission grant vectors"
 node verify.mjs --grants "$root/core/tests/vectors/grants.json"
+
+echo "== recorded sessions: Noise XX, transport ciphers, rekeys, aes-gcm (handshake.json, rekey.json)"
+node transcript.mjs "$root/core/tests/vectors/handshake.json" "$root/core/tests/vectors/rekey.json"
 
 echo "== fresh identities from Rust"
 fresh="$(mktemp)"

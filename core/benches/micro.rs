@@ -660,8 +660,8 @@ fn cbor_vs_ciborium(c: &mut Criterion) {
 }
 
 /// Each native crypto backend against its pure-Rust alternative, outside the protocol:
-/// ChaCha20-Poly1305 sealing 64 KiB in place (ring vs RustCrypto's `chacha20poly1305`)
-/// and secp256k1 public-key recovery (libsecp256k1 vs k256). X25519 is the `x25519`
+/// ChaCha20-Poly1305 sealing 64 KiB in place (ring vs RustCrypto's `chacha20poly1305`),
+/// the same for AES-256-GCM (ring vs RustCrypto's `aes-gcm`), and secp256k1 public-key recovery (libsecp256k1 vs k256). X25519 is the `x25519`
 /// group. Without `native-crypto` only the pure-Rust rows run.
 fn backend(c: &mut Criterion) {
     use chacha20poly1305::aead::{AeadInPlace, KeyInit};
@@ -687,6 +687,27 @@ fn backend(c: &mut Criterion) {
     }
     let k = chacha20poly1305::ChaCha20Poly1305::new(&key.into());
     g.bench_function("chacha20poly1305_seal_64k/rustcrypto", |b| {
+        b.iter(|| {
+            k.encrypt_in_place_detached(&nonce.into(), &[], black_box(&mut buf))
+                .unwrap()
+        })
+    });
+    // The `aes-gcm` transport (docs/PROTOCOL.md §7.2): the same 64 KiB under AES-256-GCM.
+    #[cfg(feature = "native-crypto")]
+    {
+        let k = ring::aead::LessSafeKey::new(
+            ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &key).unwrap(),
+        );
+        g.bench_function("aes256gcm_seal_64k/ring", |b| {
+            b.iter(|| {
+                let n = ring::aead::Nonce::assume_unique_for_key(nonce);
+                k.seal_in_place_separate_tag(n, ring::aead::Aad::empty(), black_box(&mut buf))
+                    .unwrap()
+            })
+        });
+    }
+    let k = aes_gcm::Aes256Gcm::new(&key.into());
+    g.bench_function("aes256gcm_seal_64k/rustcrypto", |b| {
         b.iter(|| {
             k.encrypt_in_place_detached(&nonce.into(), &[], black_box(&mut buf))
                 .unwrap()

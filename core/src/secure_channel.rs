@@ -39,7 +39,7 @@ mod native {
     use snow::resolvers::{BoxedCryptoResolver, DefaultResolver, FallbackResolver, RingResolver};
     use zeroize::Zeroizing;
 
-    use super::TAG_LEN;
+    use super::{TransportCipher, TAG_LEN};
 
     pub(super) fn snow_resolver() -> BoxedCryptoResolver {
         Box::new(FallbackResolver::new(
@@ -65,50 +65,67 @@ mod native {
         out
     }
 
-    /// ChaCha20-Poly1305 (RFC 8439) by ring, sealing and opening in place.
+    /// ChaCha20-Poly1305 (RFC 8439) or AES-256-GCM by ring, sealing and opening in place.
     ///
     /// Only the 32 key bytes are kept; ring's key is made on the stack for each seal and
     /// open. Why: `ring::aead::LessSafeKey` is an enum sized for AES-GCM's key schedule
     /// and GHASH table, ~576 bytes, so the two directions' keys were 1,152 of an idle
     /// session's ~6,400 heap bytes (issue 36's idle target is 4 KiB per session and side).
-    /// Making the ChaCha20 key is a copy of the 32 bytes; a transport frame is sealed or
-    /// opened once, and is up to 64 KiB (docs/BENCHMARKS.md, 2026-12-05 "idle memory":
-    /// bulk rows before/after in the same run).
+    /// Making the ChaCha20 key is a copy of the 32 bytes, AES-256-GCM's a key expansion
+    /// and GHASH table (well under a microsecond with AES-NI, against ~12 µs to seal a
+    /// 64 KiB frame); a transport frame is sealed or opened once, and is up to 64 KiB
+    /// (docs/BENCHMARKS.md, 2026-12-05 "idle memory": bulk rows before/after in the same
+    /// run).
+    /// The cipher is not stored here but passed in by the caller, which keeps it beside
+    /// the key's direction (one byte in `NoiseTransport`, inside its padding): a tag here
+    /// would grow each direction's state by 8 bytes of alignment.
     pub(super) struct AeadKey(Zeroizing<[u8; 32]>);
 
     impl AeadKey {
-        pub(super) fn new(key: &[u8; 32]) -> Option<Self> {
-            ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, key).ok()?;
+        pub(super) fn new(cipher: TransportCipher, key: &[u8; 32]) -> Option<Self> {
+            ring::aead::UnboundKey::new(algorithm(cipher), key).ok()?;
             Some(AeadKey(Zeroizing::new(*key)))
         }
 
-        fn ring(&self) -> Option<ring::aead::LessSafeKey> {
-            let unbound =
-                ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, &self.0[..]).ok()?;
+        fn ring(&self, cipher: TransportCipher) -> Option<ring::aead::LessSafeKey> {
+            let unbound = ring::aead::UnboundKey::new(algorithm(cipher), &self.0[..]).ok()?;
             Some(ring::aead::LessSafeKey::new(unbound))
         }
 
         /// Encrypts `buf` in place (empty associated data) and returns the tag.
         pub(super) fn seal_in_place(
             &self,
+            cipher: TransportCipher,
             nonce: [u8; 12],
             buf: &mut [u8],
         ) -> Option<[u8; TAG_LEN]> {
             let nonce = ring::aead::Nonce::assume_unique_for_key(nonce);
             let tag = self
-                .ring()?
+                .ring(cipher)?
                 .seal_in_place_separate_tag(nonce, ring::aead::Aad::empty(), buf)
                 .ok()?;
             tag.as_ref().try_into().ok()
         }
 
         /// Decrypts `buf` (ciphertext ‖ tag) in place; returns the plaintext length.
-        pub(super) fn open_in_place(&self, nonce: [u8; 12], buf: &mut [u8]) -> Option<usize> {
+        pub(super) fn open_in_place(
+            &self,
+            cipher: TransportCipher,
+            nonce: [u8; 12],
+            buf: &mut [u8],
+        ) -> Option<usize> {
             let nonce = ring::aead::Nonce::assume_unique_for_key(nonce);
-            self.ring()?
+            self.ring(cipher)?
                 .open_in_place(nonce, ring::aead::Aad::empty(), buf)
                 .ok()
                 .map(|plain| plain.len())
+        }
+    }
+
+    fn algorithm(cipher: TransportCipher) -> &'static ring::aead::Algorithm {
+        match cipher {
+            TransportCipher::ChaChaPoly => &ring::aead::CHACHA20_POLY1305,
+            TransportCipher::AesGcm => &ring::aead::AES_256_GCM,
         }
     }
 }
@@ -119,13 +136,14 @@ mod native {
 /// results are byte-identical to the native backends (same tests, same vectors).
 #[cfg(all(feature = "pure-rust", not(feature = "native-crypto")))]
 mod pure_rust {
+    use aes_gcm::Aes256Gcm;
     use chacha20poly1305::aead::{AeadInPlace, KeyInit};
     use chacha20poly1305::{ChaCha20Poly1305, Nonce, Tag};
     use snow::resolvers::{BoxedCryptoResolver, DefaultResolver};
     use subtle::ConstantTimeEq;
     use zeroize::Zeroizing;
 
-    use super::TAG_LEN;
+    use super::{TransportCipher, TAG_LEN};
 
     pub(super) fn snow_resolver() -> BoxedCryptoResolver {
         Box::new(DefaultResolver)
@@ -145,35 +163,57 @@ mod pure_rust {
         x25519_dalek::PublicKey::from(&secret).to_bytes()
     }
 
-    /// ChaCha20-Poly1305 (RFC 8439) by RustCrypto, sealing and opening in place.
-    pub(super) struct AeadKey(ChaCha20Poly1305);
+    /// ChaCha20-Poly1305 (RFC 8439) or AES-256-GCM by RustCrypto, sealing and opening in
+    /// place (`aes-gcm` uses AES-NI and CLMUL when the CPU has them, a constant-time
+    /// software AES when not, e.g. in wasm32).
+    pub(super) enum AeadKey {
+        ChaChaPoly(ChaCha20Poly1305),
+        AesGcm(Box<Aes256Gcm>),
+    }
 
     impl AeadKey {
-        pub(super) fn new(key: &[u8; 32]) -> Option<Self> {
-            Some(AeadKey(ChaCha20Poly1305::new(key.into())))
+        pub(super) fn new(cipher: TransportCipher, key: &[u8; 32]) -> Option<Self> {
+            Some(match cipher {
+                TransportCipher::ChaChaPoly => {
+                    AeadKey::ChaChaPoly(ChaCha20Poly1305::new(key.into()))
+                }
+                TransportCipher::AesGcm => AeadKey::AesGcm(Box::new(Aes256Gcm::new(key.into()))),
+            })
         }
 
-        /// Encrypts `buf` in place (empty associated data) and returns the tag.
+        /// Encrypts `buf` in place (empty associated data) and returns the tag. `_cipher`
+        /// is the variant's (the native backend's key does not know it).
         pub(super) fn seal_in_place(
             &self,
+            _cipher: TransportCipher,
             nonce: [u8; 12],
             buf: &mut [u8],
         ) -> Option<[u8; TAG_LEN]> {
-            let tag = self
-                .0
-                .encrypt_in_place_detached(Nonce::from_slice(&nonce), &[], buf)
-                .ok()?;
+            let nonce = Nonce::from_slice(&nonce);
+            let tag = match self {
+                AeadKey::ChaChaPoly(k) => k.encrypt_in_place_detached(nonce, &[], buf),
+                AeadKey::AesGcm(k) => k.encrypt_in_place_detached(nonce, &[], buf),
+            }
+            .ok()?;
             Some(tag.into())
         }
 
         /// Decrypts `buf` (ciphertext ‖ tag) in place; returns the plaintext length.
-        pub(super) fn open_in_place(&self, nonce: [u8; 12], buf: &mut [u8]) -> Option<usize> {
+        pub(super) fn open_in_place(
+            &self,
+            _cipher: TransportCipher,
+            nonce: [u8; 12],
+            buf: &mut [u8],
+        ) -> Option<usize> {
             let n = buf.len().checked_sub(TAG_LEN)?;
             let (ct, tag) = buf.split_at_mut(n);
             let tag = Tag::clone_from_slice(tag);
-            self.0
-                .decrypt_in_place_detached(Nonce::from_slice(&nonce), &[], ct, &tag)
-                .ok()?;
+            let nonce = Nonce::from_slice(&nonce);
+            match self {
+                AeadKey::ChaChaPoly(k) => k.decrypt_in_place_detached(nonce, &[], ct, &tag),
+                AeadKey::AesGcm(k) => k.decrypt_in_place_detached(nonce, &[], ct, &tag),
+            }
+            .ok()?;
             Some(n)
         }
     }
@@ -560,6 +600,9 @@ impl NoiseHandshake {
         Ok(NoiseTransport {
             send: CipherState::new(&send)?,
             recv: CipherState::new(&recv)?,
+            send_cipher: TransportCipher::ChaChaPoly,
+            recv_cipher: TransportCipher::ChaChaPoly,
+            send_switch_after_hello: false,
             handshake_hash: hash,
             remote_static,
         })
@@ -655,12 +698,58 @@ pub fn mix_key(profile: WireProfile, ck: &[u8; 32], ikm: &[u8]) -> ([u8; 32], [u
     )
 }
 
-/// One direction of a Noise transport: ChaCha20-Poly1305 with the Noise nonce (four zero
-/// bytes, then the 64-bit little-endian message counter) and empty associated data.
+/// The AEAD of a transport direction: Noise's `ChaChaPoly` (every session starts with it:
+/// the handshake and both HELLOs), or `AESGCM` after both HELLOs list `aes-gcm`
+/// (docs/PROTOCOL.md §7.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransportCipher {
+    /// ChaCha20-Poly1305; nonce = 4 zero bytes ‖ the counter, 64-bit little-endian.
+    ChaChaPoly,
+    /// AES-256-GCM; nonce = 4 zero bytes ‖ the counter, 64-bit big-endian (Noise §12.4).
+    AesGcm,
+}
+
+impl TransportCipher {
+    /// The Noise nonce of counter `n` for this cipher (Noise rev. 34 §12.3, §12.4).
+    fn nonce(self, n: u64) -> [u8; 12] {
+        let mut nonce = [0u8; 12];
+        nonce[4..].copy_from_slice(&match self {
+            TransportCipher::ChaChaPoly => n.to_le_bytes(),
+            TransportCipher::AesGcm => n.to_be_bytes(),
+        });
+        nonce
+    }
+}
+
+/// Whether this CPU runs AES-256-GCM in hardware (AES and carry-less multiply
+/// instructions), so a node lists `aes-gcm` (docs/PROTOCOL.md §7.2). Why only then: on
+/// such CPUs AES-256-GCM seals 4-5x faster than ChaCha20-Poly1305 (ring, 64 KiB
+/// frames: 5.1 against 1.1 GiB/s on a Xeon with VAES, docs/BENCHMARKS.md), and without
+/// them the constant-time software AES is slower than ChaCha20.
+pub fn aes_gcm_accelerated() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("aes")
+            && std::arch::is_x86_feature_detected!("pclmulqdq")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("aes")
+            && std::arch::is_aarch64_feature_detected!("pmull")
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
+    }
+}
+
+/// One direction of a Noise transport: its AEAD (ring's, or RustCrypto's with
+/// `pure-rust`) with the Noise nonce and empty associated data.
 ///
-/// Implemented on the AEAD directly (ring, or RustCrypto's with `pure-rust`; the keys come
-/// from snow's standard Split) so frames are sealed and opened in place: the data path
-/// never copies a payload to encrypt it.
+/// Implemented on the AEAD directly (the keys come from snow's standard Split) so frames
+/// are sealed and opened in place: the data path never copies a payload to encrypt it.
+///
+/// Its cipher is kept by the [`NoiseTransport`] (see `AeadKey`), and passed in.
 struct CipherState {
     key: AeadKey,
     nonce: u64,
@@ -674,15 +763,14 @@ struct CipherState {
 impl CipherState {
     fn new(key: &[u8; 32]) -> Result<Self, Error> {
         Ok(CipherState {
-            key: AeadKey::new(key)
-                .ok_or_else(|| Error::new(ErrorCode::Internal, "bad transport key"))?,
+            key: aead_key(TransportCipher::ChaChaPoly, key)?,
             nonce: 0,
             frames_since_rekey: 0,
             bytes_since_rekey: 0,
         })
     }
 
-    fn next_nonce(&mut self) -> Result<[u8; 12], Error> {
+    fn next_nonce(&mut self, cipher: TransportCipher) -> Result<[u8; 12], Error> {
         // Noise reserves 2^64-1 (REKEY uses it); a session never gets near it, but never
         // wrap.
         if self.nonce == u64::MAX {
@@ -691,7 +779,7 @@ impl CipherState {
                 "nonce space exhausted",
             ));
         }
-        let n = noise_nonce(self.nonce);
+        let n = cipher.nonce(self.nonce);
         self.nonce += 1;
         self.frames_since_rekey += 1;
         Ok(n)
@@ -699,55 +787,63 @@ impl CipherState {
 
     /// Noise's `Rekey()` (spec rev. 34 §4.2 and §11.3): `k = REKEY(k)`, the nonce counter
     /// unchanged. Zero further work per frame: the new key replaces the old one in place.
-    fn rekey(&mut self) -> Result<(), Error> {
-        let next = rekey_with(&self.key)?;
-        self.key = AeadKey::new(&next)
-            .ok_or_else(|| Error::new(ErrorCode::Internal, "bad rekeyed transport key"))?;
+    fn rekey(&mut self, cipher: TransportCipher) -> Result<(), Error> {
+        self.rekey_into(cipher, cipher)
+    }
+
+    /// `k = REKEY(k)` under the current cipher `from`, then `to` from the next frame on: a
+    /// rekey (the same cipher), or the switch to AES-256-GCM after the HELLOs (§7.2).
+    fn rekey_into(&mut self, from: TransportCipher, to: TransportCipher) -> Result<(), Error> {
+        let next = rekey_with(&self.key, from)?;
+        self.key = aead_key(to, &next)?;
         self.frames_since_rekey = 0;
         self.bytes_since_rekey = 0;
         Ok(())
     }
 }
 
-/// The Noise nonce of counter `n`: four zero bytes, then `n` as a 64-bit little-endian.
-fn noise_nonce(n: u64) -> [u8; 12] {
-    let mut nonce = [0u8; 12];
-    nonce[4..].copy_from_slice(&n.to_le_bytes());
-    nonce
+fn aead_key(cipher: TransportCipher, key: &[u8; 32]) -> Result<AeadKey, Error> {
+    AeadKey::new(cipher, key).ok_or_else(|| Error::new(ErrorCode::Internal, "bad transport key"))
 }
 
-/// `REKEY(k)` for ChaChaPoly (Noise spec §4.2, the default of §11.3, which ChaChaPoly does
-/// not override): the first 32 bytes of `ENCRYPT(k, maxnonce, zerolen, zeros)`, i.e. 32 zero
-/// bytes sealed under `k` at nonce 2^64-1 (never used for a message) with empty associated
-/// data, the 16-byte tag dropped. Computed through the backend's AEAD, so the native and
-/// pure-rust backends agree by construction (and with snow's `Cipher::rekey`: unit test
-/// `rekey_matches_snow_transport`).
-fn rekey_with(key: &AeadKey) -> Result<Zeroizing<[u8; 32]>, Error> {
+/// `REKEY(k)` (Noise spec §4.2, the default of §11.3, which neither ChaChaPoly nor AESGCM
+/// overrides): the first 32 bytes of `ENCRYPT(k, maxnonce, zerolen, zeros)`, i.e. 32 zero
+/// bytes sealed under `k` at nonce 2^64-1 (never used for a message; its 12 bytes are the
+/// same in both ciphers' encodings) with empty associated data, the 16-byte tag dropped.
+/// Computed through the backend's AEAD, so the native and pure-rust backends agree by
+/// construction (and with snow's `Cipher::rekey`: unit tests `rekey_matches_snow_transport`,
+/// `aes_gcm_switch_matches_snow_ciphers`).
+fn rekey_with(key: &AeadKey, cipher: TransportCipher) -> Result<Zeroizing<[u8; 32]>, Error> {
     let mut next = Zeroizing::new([0u8; 32]);
-    key.seal_in_place(noise_nonce(u64::MAX), &mut next[..])
+    key.seal_in_place(cipher, cipher.nonce(u64::MAX), &mut next[..])
         .ok_or_else(|| Error::new(ErrorCode::Internal, "rekey encrypt failed"))?;
     Ok(next)
 }
 
-/// `REKEY(key)` of one 32-byte ChaChaPoly key (Noise spec §11.3): what each side computes
-/// when a REKEY message switches a direction (docs/PROTOCOL.md §7.1). For vectors and
-/// second implementations; sessions rekey their keys in place.
-pub fn rekey_key(key: &[u8; 32]) -> Result<[u8; 32], Error> {
-    let k = AeadKey::new(key).ok_or_else(|| Error::new(ErrorCode::Internal, "bad key"))?;
-    Ok(*rekey_with(&k)?)
+/// `REKEY(key)` of one 32-byte key under `cipher` (Noise spec §11.3): what each side
+/// computes when a REKEY message switches a direction (docs/PROTOCOL.md §7.1), and, under
+/// ChaChaPoly, the AES-256-GCM key of a direction after the HELLOs (§7.2). For vectors
+/// and second implementations; sessions rekey their keys in place.
+pub fn rekey_key(cipher: TransportCipher, key: &[u8; 32]) -> Result<[u8; 32], Error> {
+    Ok(*rekey_with(&aead_key(cipher, key)?, cipher)?)
 }
 
-/// Encrypts `plaintext` as one transport frame under `key` at nonce counter `nonce` (frame
-/// prefix included): the bytes a peer whose key and counter are these would send. For
-/// vectors and tests.
-pub fn seal_frame_with(key: &[u8; 32], nonce: u64, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+/// Encrypts `plaintext` as one transport frame under `key` with `cipher` at nonce counter
+/// `nonce` (frame prefix included): the bytes a peer whose key and counter are these would
+/// send. For vectors and tests.
+pub fn seal_frame_with(
+    cipher: TransportCipher,
+    key: &[u8; 32],
+    nonce: u64,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, Error> {
     if plaintext.len() > MAX_PLAINTEXT {
         return Err(Error::new(ErrorCode::InvalidArgument, "plaintext too long"));
     }
-    let k = AeadKey::new(key).ok_or_else(|| Error::new(ErrorCode::Internal, "bad key"))?;
+    let k = aead_key(cipher, key)?;
     let mut body = plaintext.to_vec();
     let tag = k
-        .seal_in_place(noise_nonce(nonce), &mut body)
+        .seal_in_place(cipher, cipher.nonce(nonce), &mut body)
         .ok_or_else(|| Error::new(ErrorCode::Internal, "encrypt failed"))?;
     body.extend_from_slice(&tag);
     let mut out = Vec::with_capacity(body.len() + FRAME_PREFIX_RESERVE);
@@ -759,6 +855,10 @@ pub fn seal_frame_with(key: &[u8; 32], nonce: u64, plaintext: &[u8]) -> Result<V
 pub struct NoiseTransport {
     send: CipherState,
     recv: CipherState,
+    send_cipher: TransportCipher,
+    recv_cipher: TransportCipher,
+    /// The sending direction switches to AES-256-GCM once our HELLO (counter 0) is sealed.
+    send_switch_after_hello: bool,
     pub handshake_hash: [u8; 32],
     pub remote_static: [u8; 32],
 }
@@ -789,15 +889,19 @@ impl NoiseTransport {
         if plain_len > MAX_PLAINTEXT {
             return Err(Error::new(ErrorCode::Internal, "frame plaintext too long"));
         }
-        let nonce = self.send.next_nonce()?;
+        let nonce = self.send.next_nonce(self.send_cipher)?;
         let tag = self
             .send
             .key
-            .seal_in_place(nonce, &mut out[body..])
+            .seal_in_place(self.send_cipher, nonce, &mut out[body..])
             .ok_or_else(|| Error::new(ErrorCode::Internal, "encrypt failed"))?;
         out.extend_from_slice(&tag);
         let ct_len = plain_len + TAG_LEN;
         self.send.bytes_since_rekey += ct_len as u64;
+        if self.send_switch_after_hello {
+            self.send_switch_after_hello = false;
+            self.switch_send()?;
+        }
         let mut prefix = Vec::with_capacity(FRAME_PREFIX_RESERVE);
         frame::write_varint(&mut prefix, ct_len as u64);
         let shift = FRAME_PREFIX_RESERVE - prefix.len();
@@ -826,11 +930,11 @@ impl NoiseTransport {
                 "transport frame shorter than its tag",
             ));
         }
-        let nonce = self.recv.next_nonce()?;
+        let nonce = self.recv.next_nonce(self.recv_cipher)?;
         let n = self
             .recv
             .key
-            .open_in_place(nonce, &mut frame)
+            .open_in_place(self.recv_cipher, nonce, &mut frame)
             .ok_or_else(|| {
                 Error::new(
                     ErrorCode::InvalidMessage,
@@ -845,14 +949,48 @@ impl NoiseTransport {
     /// Replaces the sending key with `REKEY(key)` (Noise §11.3); the nonce counter goes on.
     /// Call right after sealing the frame that carries REKEY (docs/PROTOCOL.md §7.1).
     pub fn rekey_send(&mut self) -> Result<(), Error> {
-        self.send.rekey()
+        self.send.rekey(self.send_cipher)
     }
 
     /// Replaces the receiving key with `REKEY(key)`; call right after opening the frame that
     /// carried the peer's REKEY. Frames the peer sealed under the old key then fail
     /// authentication.
     pub fn rekey_recv(&mut self) -> Result<(), Error> {
-        self.recv.rekey()
+        self.recv.rekey(self.recv_cipher)
+    }
+
+    /// Both HELLOs list `aes-gcm` (docs/PROTOCOL.md §7.2): each direction's frames from
+    /// counter 1 on (everything after its HELLO, counter 0) are AES-256-GCM under
+    /// `REKEY(k)` of its ChaChaPoly key, the counters going on. Call right after opening
+    /// the peer's HELLO. The receiving direction switches now; the sending one now if our
+    /// HELLO is sealed, else right after it is (it may still be queued). A second call
+    /// does nothing.
+    pub fn switch_to_aes_gcm(&mut self) -> Result<(), Error> {
+        if self.recv_cipher != TransportCipher::AesGcm {
+            self.recv
+                .rekey_into(self.recv_cipher, TransportCipher::AesGcm)?;
+            self.recv_cipher = TransportCipher::AesGcm;
+        }
+        if self.send_cipher != TransportCipher::AesGcm {
+            if self.send.nonce == 0 {
+                self.send_switch_after_hello = true;
+            } else {
+                self.switch_send()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn switch_send(&mut self) -> Result<(), Error> {
+        self.send
+            .rekey_into(self.send_cipher, TransportCipher::AesGcm)?;
+        self.send_cipher = TransportCipher::AesGcm;
+        Ok(())
+    }
+
+    /// The AEAD of the sending direction (the receiving one is the same once switched).
+    pub fn cipher(&self) -> TransportCipher {
+        self.send_cipher
     }
 
     /// Transport messages and their bytes (ciphertext ‖ tag) sealed under the current
@@ -950,8 +1088,11 @@ mod tests {
             let mut expect = vec![0u8; msg.len() + TAG_LEN];
             let n = snow_i.write_message(msg, &mut expect).unwrap();
             let mut got = msg.to_vec();
-            let nonce = ours.next_nonce().unwrap();
-            let tag = ours.key.seal_in_place(nonce, &mut got).unwrap();
+            let nonce = ours.next_nonce(TransportCipher::ChaChaPoly).unwrap();
+            let tag = ours
+                .key
+                .seal_in_place(TransportCipher::ChaChaPoly, nonce, &mut got)
+                .unwrap();
             got.extend_from_slice(&tag);
             assert_eq!(got, expect[..n]);
             let mut back = vec![0u8; msg.len()];
@@ -994,12 +1135,17 @@ mod tests {
                 let mut expect = vec![0u8; msg.len() + TAG_LEN];
                 let n = snow_i.write_message(msg, &mut expect).unwrap();
                 let mut got = msg.to_vec();
-                let nonce = ours.next_nonce().unwrap();
-                let tag = ours.key.seal_in_place(nonce, &mut got).unwrap();
+                let nonce = ours.next_nonce(TransportCipher::ChaChaPoly).unwrap();
+                let tag = ours
+                    .key
+                    .seal_in_place(TransportCipher::ChaChaPoly, nonce, &mut got)
+                    .unwrap();
                 got.extend_from_slice(&tag);
                 assert_eq!(got, expect[..n], "round {round}");
                 // The same frame from the raw key at this counter.
-                let framed = seal_frame_with(&raw, ours.nonce - 1, msg).unwrap();
+                let framed =
+                    seal_frame_with(TransportCipher::ChaChaPoly, &raw, ours.nonce - 1, msg)
+                        .unwrap();
                 let mut buf = BytesMut::from(&framed[..]);
                 let body = frame::next_frame(&mut buf, frame::MAX_TRANSPORT_FRAME)
                     .unwrap()
@@ -1010,8 +1156,8 @@ mod tests {
             }
             snow_i.rekey_outgoing();
             snow_r.rekey_incoming();
-            ours.rekey().unwrap();
-            let next = rekey_key(&raw).unwrap();
+            ours.rekey(TransportCipher::ChaChaPoly).unwrap();
+            let next = rekey_key(TransportCipher::ChaChaPoly, &raw).unwrap();
             assert_ne!(next, raw);
             raw = next;
         }
@@ -1029,6 +1175,9 @@ mod tests {
         let transport = |send: &[u8; 32], recv: &[u8; 32]| NoiseTransport {
             send: CipherState::new(send).unwrap(),
             recv: CipherState::new(recv).unwrap(),
+            send_cipher: TransportCipher::ChaChaPoly,
+            recv_cipher: TransportCipher::ChaChaPoly,
+            send_switch_after_hello: false,
             handshake_hash: [0; 32],
             remote_static: [0; 32],
         };
@@ -1043,7 +1192,10 @@ mod tests {
         };
         let mut out = vec![];
         ti.encrypt_frame(b"rekey", &mut out).unwrap();
-        assert_eq!(out, seal_frame_with(&k1, 0, b"rekey").unwrap());
+        assert_eq!(
+            out,
+            seal_frame_with(TransportCipher::ChaChaPoly, &k1, 0, b"rekey").unwrap()
+        );
         assert_eq!(open(&mut tr, &out).unwrap(), b"rekey");
         assert_eq!(ti.sent_since_rekey(), (1, 5 + TAG_LEN as u64));
         ti.rekey_send().unwrap();
@@ -1051,11 +1203,112 @@ mod tests {
         assert_eq!(ti.sent_since_rekey(), (0, 0));
         out.clear();
         ti.encrypt_frame(b"new", &mut out).unwrap();
-        let new_key = rekey_key(&k1).unwrap();
-        assert_eq!(out, seal_frame_with(&new_key, 1, b"new").unwrap());
+        let new_key = rekey_key(TransportCipher::ChaChaPoly, &k1).unwrap();
+        assert_eq!(
+            out,
+            seal_frame_with(TransportCipher::ChaChaPoly, &new_key, 1, b"new").unwrap()
+        );
         assert_eq!(open(&mut tr, &out).unwrap(), b"new");
-        let stale = seal_frame_with(&k1, 2, b"old").unwrap();
+        let stale = seal_frame_with(TransportCipher::ChaChaPoly, &k1, 2, b"old").unwrap();
         let e = open(&mut tr, &stale).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidMessage, "{e}");
+    }
+
+    /// The switch to AES-256-GCM (docs/PROTOCOL.md §7.2), against RustCrypto's
+    /// `chacha20poly1305` and `aes-gcm` used directly (independent of ring): after a HELLO
+    /// under ChaChaPoly at nonce 0, each direction's key is REKEY(k) (32 zero bytes sealed
+    /// under k at nonce 2^64-1, tag dropped) and its frames are AES-256-GCM with the
+    /// big-endian nonce at counters 1, 2, …; a later REKEY is AESGCM's REKEY; a frame
+    /// still sealed under ChaChaPoly fails authentication; switching twice changes nothing.
+    #[test]
+    fn aes_gcm_switch_matches_rustcrypto() {
+        use aes_gcm::aead::{AeadInPlace, KeyInit};
+        let (mut k1, mut k2) = ([0u8; 32], [0u8; 32]);
+        rand::Rng::fill(&mut rand::thread_rng(), &mut k1);
+        rand::Rng::fill(&mut rand::thread_rng(), &mut k2);
+        let transport = |send: &[u8; 32], recv: &[u8; 32]| NoiseTransport {
+            send: CipherState::new(send).unwrap(),
+            recv: CipherState::new(recv).unwrap(),
+            send_cipher: TransportCipher::ChaChaPoly,
+            recv_cipher: TransportCipher::ChaChaPoly,
+            send_switch_after_hello: false,
+            handshake_hash: [0; 32],
+            remote_static: [0; 32],
+        };
+        let (mut ti, mut tr) = (transport(&k1, &k2), transport(&k2, &k1));
+        let open = |t: &mut NoiseTransport, w: &[u8]| {
+            let mut buf = BytesMut::from(w);
+            let f = frame::next_frame(&mut buf, frame::MAX_TRANSPORT_FRAME)
+                .unwrap()
+                .unwrap();
+            t.open_frame(f).map(|p| p.to_vec())
+        };
+        let seal = |t: &mut NoiseTransport, m: &[u8]| {
+            let mut out = vec![];
+            t.encrypt_frame(m, &mut out).unwrap();
+            out
+        };
+        // The HELLOs, under ChaChaPoly.
+        let hello = seal(&mut ti, b"hello");
+        assert_eq!(open(&mut tr, &hello).unwrap(), b"hello");
+        let hello = seal(&mut tr, b"hello too");
+        assert_eq!(open(&mut ti, &hello).unwrap(), b"hello too");
+        assert_eq!(ti.cipher(), TransportCipher::ChaChaPoly);
+        ti.switch_to_aes_gcm().unwrap();
+        tr.switch_to_aes_gcm().unwrap();
+        tr.switch_to_aes_gcm().unwrap();
+        assert_eq!(ti.cipher(), TransportCipher::AesGcm);
+        // REKEY(k1) by RustCrypto's ChaCha20-Poly1305.
+        let chacha = chacha20poly1305::ChaCha20Poly1305::new((&k1).into());
+        let mut aes_key = [0u8; 32];
+        let mut maxnonce = [0u8; 12];
+        maxnonce[4..].copy_from_slice(&[0xff; 8]);
+        chacha
+            .encrypt_in_place_detached((&maxnonce).into(), &[], &mut aes_key)
+            .unwrap();
+        assert_eq!(
+            aes_key,
+            rekey_key(TransportCipher::ChaChaPoly, &k1).unwrap()
+        );
+        let aes = aes_gcm::Aes256Gcm::new((&aes_key).into());
+        for (n, msg) in [(1u64, &b"auth"[..]), (2, &[0x5a; 40000][..]), (3, b"")] {
+            let mut expect = msg.to_vec();
+            let mut nonce = [0u8; 12];
+            nonce[4..].copy_from_slice(&n.to_be_bytes());
+            let tag = aes
+                .encrypt_in_place_detached((&nonce).into(), &[], &mut expect)
+                .unwrap();
+            expect.extend_from_slice(&tag);
+            let mut framed = vec![];
+            frame::write_frame(&mut framed, &expect);
+            let got = seal(&mut ti, msg);
+            assert_eq!(got, framed, "frame {n}");
+            assert_eq!(
+                got,
+                seal_frame_with(TransportCipher::AesGcm, &aes_key, n, msg).unwrap()
+            );
+            assert_eq!(open(&mut tr, &got).unwrap(), msg);
+        }
+        // The other direction switched too.
+        let back = seal(&mut tr, b"back");
+        assert_eq!(open(&mut ti, &back).unwrap(), b"back");
+        // REKEY under AES-256-GCM: 32 zero bytes at nonce 2^64-1 (same 12 bytes in either
+        // encoding), by RustCrypto.
+        let mut next = [0u8; 32];
+        aes.encrypt_in_place_detached((&maxnonce).into(), &[], &mut next)
+            .unwrap();
+        assert_eq!(next, rekey_key(TransportCipher::AesGcm, &aes_key).unwrap());
+        ti.rekey_send().unwrap();
+        tr.rekey_recv().unwrap();
+        let after = seal(&mut ti, b"after");
+        assert_eq!(
+            after,
+            seal_frame_with(TransportCipher::AesGcm, &next, 4, b"after").unwrap()
+        );
+        assert_eq!(open(&mut tr, &after).unwrap(), b"after");
+        // A peer that did not switch: its ChaChaPoly frame fails authentication.
+        let stale = seal_frame_with(TransportCipher::ChaChaPoly, &k2, 2, b"old").unwrap();
+        let e = open(&mut ti, &stale).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidMessage, "{e}");
     }
 

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use common::*;
 use snap2p::identity::NodeKey;
-use snap2p::unstable::secure_channel::NoiseHandshake;
+use snap2p::unstable::secure_channel::{NoiseHandshake, NoiseTransport};
 use snap2p::unstable::wire::frame;
-use snap2p::unstable::wire::message::{Hello, Message, Visibility as WireVis};
+use snap2p::unstable::wire::message::{caps, Hello, Message, Visibility as WireVis};
 use snap2p::{ErrorCode, PeerConfig, Visibility};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -243,6 +243,19 @@ async fn mitm(listen: TcpListener, target: std::net::SocketAddr) -> Result<(), S
     let mut t_d = hs_d.into_transport().unwrap();
     let mut lbuf = BytesMut::new();
     let mut relayed = 0;
+    // Mallory follows the protocol where it can: when both HELLOs she relays list
+    // `aes-gcm`, her four directions switch with the peers' (docs/PROTOCOL.md §7.2), so
+    // what stops her is the binding, not a cipher she failed to follow.
+    let mut hellos: Vec<bool> = Vec::new();
+    let mut note_hello = |p: &[u8], t_d: &mut NoiseTransport, t_l: &mut NoiseTransport| {
+        if let Ok(Message::Hello(h)) = Message::decode(p) {
+            hellos.push(h.capabilities.contains(&caps::AES_GCM));
+            if hellos.len() == 2 && hellos.iter().all(|&aes| aes) {
+                t_d.switch_to_aes_gcm().unwrap();
+                t_l.switch_to_aes_gcm().unwrap();
+            }
+        }
+    };
     // Relay decrypted messages both ways until either side hangs up.
     loop {
         let mut a = [0u8; 65536];
@@ -256,6 +269,7 @@ async fn mitm(listen: TcpListener, target: std::net::SocketAddr) -> Result<(), S
                     let p = t_d.open_frame(f).map_err(|e| e.to_string())?;
                     let mut o = Vec::new();
                     t_l.encrypt_frame(&p, &mut o).unwrap();
+                    note_hello(&p, &mut t_d, &mut t_l);
                     let _ = l.write_all(&o).await;
                     relayed += 1;
                 }
@@ -268,6 +282,7 @@ async fn mitm(listen: TcpListener, target: std::net::SocketAddr) -> Result<(), S
                     let p = t_l.open_frame(f).map_err(|e| e.to_string())?;
                     let mut o = Vec::new();
                     t_d.encrypt_frame(&p, &mut o).unwrap();
+                    note_hello(&p, &mut t_d, &mut t_l);
                     let _ = d.write_all(&o).await;
                     relayed += 1;
                 }

@@ -1,3 +1,5 @@
+use snap2p::unstable::secure_channel;
+use snap2p::unstable::wire::message::caps;
 use snap2p::{Peer, PeerConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,6 +24,12 @@ async fn echo_over_loopback() {
     let client = Peer::ephemeral(PeerConfig::default()).await.unwrap();
     let conn = client.dial(&addr.to_string()).await.unwrap();
     assert_eq!(conn.remote_principal(), &server_principal);
+    // Two default peers on one machine: AES-256-GCM after the HELLOs exactly when this CPU
+    // has AES instructions (docs/PROTOCOL.md §7.2), ChaChaPoly otherwise.
+    assert_eq!(
+        conn.supports(caps::AES_GCM),
+        secure_channel::aes_gcm_accelerated()
+    );
     let stream = conn.open_stream(Some("echo")).await.unwrap();
     stream.write_all(b"hello").await.unwrap();
     stream.finish().unwrap();

@@ -11,9 +11,9 @@ use serde_json::{json, Value};
 use snap2p::identity::{LocalWallet, Network, NodeKey, NodeKeyAttestation};
 use snap2p::policy::{NodePolicy, Visibility};
 use snap2p::testing::session_config;
-use snap2p::unstable::secure_channel::{rekey_key, seal_frame_with};
+use snap2p::unstable::secure_channel::{rekey_key, seal_frame_with, TransportCipher};
 use snap2p::unstable::wire::frame;
-use snap2p::unstable::wire::message::{Auth, Hello, Message};
+use snap2p::unstable::wire::message::{caps, Auth, Hello, Message};
 use snap2p::unstable::{Clock, FixedRandomness, Session, SessionConfig};
 use snap2p::ErrorCode;
 
@@ -342,13 +342,16 @@ fn config(
         .unwrap_or(Visibility::Public);
     cfg.policy = policy;
     cfg.fixed = Some(Box::new(p.fixed.clone()));
+    // Pinned, not the CPU's: `aes-gcm` is listed by default only where AES runs in
+    // hardware, and the vectors must be the same bytes on every machine.
+    cfg.capabilities.retain(|c| c != caps::AES_GCM);
     cfg
 }
 
 /// Runs a handshake (and a first stream) and records every flight of bytes. With
 /// `rekey_frames` = (initiator, responder), each side rekeys its sending direction after
 /// that many frames, and the initiator writes a second message before its FIN.
-fn transcript(stealth: bool, rekey_frames: Option<(u64, u64)>) -> Value {
+fn transcript(stealth: bool, rekey_frames: Option<(u64, u64)>, aes_gcm: bool) -> Value {
     let base = Instant::now();
     let (pi, pr) = (party(MNEMONIC_I, 1), party(MNEMONIC_R, 2));
     let token = [0x77u8; 32];
@@ -365,6 +368,11 @@ fn transcript(stealth: bool, rekey_frames: Option<(u64, u64)>) -> Value {
         icfg.invite_token = Some(token.to_vec());
     }
     let mut rcfg = config(&pr, false, base, policy);
+    if aes_gcm {
+        for cfg in [&mut icfg, &mut rcfg] {
+            cfg.capabilities.push(caps::AES_GCM.to_string());
+        }
+    }
     if let Some((i, r)) = rekey_frames {
         icfg.limits_mut().rekey_after_frames = i;
         rcfg.limits_mut().rekey_after_frames = r;
@@ -486,11 +494,22 @@ fn handshake_transcript_vectors() {
     let v = json!({
         "description": "Complete handshakes from fixed keys, ephemerals, nonces and clock (docs/PROTOCOL.md §5). Reproducible byte for byte. Each party lists what its encrypted messages carry, so nothing must be recovered by decrypting: `hello` (HELLO's keys: `v`, `pk_hex`, `n_hex`, `ts`, `vis` (null: omitted, a stealth node), `cap` in the order sent) and `attestation` (issued_at, expires_at, nonce, form) besides the encoded attestation. Schema: schema/handshake.schema.json.",
         "format_version": 2,
-        "public": transcript(false, None),
-        "stealth": transcript(true, None),
+        "public": transcript(false, None, false),
+        "stealth": transcript(true, None, false),
+        "public_aes_gcm": transcript(false, None, true),
+        "public_aes_gcm_note": "The public handshake with both sides also listing `aes-gcm` (docs/PROTOCOL.md §7.2): each direction's HELLO (counter 0) is ChaChaPoly under its Split() key k; every later frame of that direction is AES-256-GCM under REKEY(k) (32 zero bytes sealed by ChaCha20-Poly1305 under k at nonce 00000000 || ffffffffffffffff, tag dropped), nonce 00000000 || counter as a u64 big-endian, the counter going on (1, 2, ...).",
     });
     // Deterministic: a second run gives the same bytes.
-    assert_eq!(v["public"]["flights"], transcript(false, None)["flights"]);
+    assert_eq!(
+        v["public"]["flights"],
+        transcript(false, None, false)["flights"]
+    );
+    assert_eq!(
+        v["public_aes_gcm"]["flights"],
+        transcript(false, None, true)["flights"]
+    );
+    // The two differ from the first frame after the HELLOs on.
+    assert_ne!(v["public"]["flights"], v["public_aes_gcm"]["flights"]);
     check_or_write("handshake.json", &v);
 }
 
@@ -519,15 +538,17 @@ fn rekey_vectors() -> Value {
         let mut nonce = 5u64;
         for n in 1..=3u64 {
             let rekey_msg = Message::Rekey { n }.to_vec();
-            let rekey_frame = seal_frame_with(&k, nonce, &rekey_msg).unwrap();
-            let next = rekey_key(&k).unwrap();
+            let rekey_frame =
+                seal_frame_with(TransportCipher::ChaChaPoly, &k, nonce, &rekey_msg).unwrap();
+            let next = rekey_key(TransportCipher::ChaChaPoly, &k).unwrap();
             let data = Message::StreamData {
                 stream_id: 0,
                 data: b"after rekey",
                 fin: false,
             }
             .to_vec();
-            let data_frame = seal_frame_with(&next, nonce + 1, &data).unwrap();
+            let data_frame =
+                seal_frame_with(TransportCipher::ChaChaPoly, &next, nonce + 1, &data).unwrap();
             chain.push(json!({
                 "key_hex": hex::encode(k),
                 "rekey_nonce": nonce,
@@ -546,7 +567,9 @@ fn rekey_vectors() -> Value {
     json!({
         "description": "Noise rekey of a ChaChaPoly transport key (docs/PROTOCOL.md §7.1): rekeyed_key = the first 32 bytes of ChaCha20-Poly1305-Encrypt(key, nonce = 00000000 || ffffffffffffffff, ad = empty, plaintext = 32 zero bytes). Each chain step: the REKEY{n} control message sealed as the last frame under `key` at `rekey_nonce`, then the first frame under `rekeyed_key` at `next_nonce` (the counter is not reset). Frames are varint(len) || ciphertext || tag; nonces are 4 zero bytes || u64 little-endian.",
         "keys": keys,
-        "session": transcript(false, Some((3, 2))),
+        "session": transcript(false, Some((3, 2)), false),
+        "aes_gcm_session": transcript(false, Some((2, 1)), true),
+        "aes_gcm_session_note": "The same session, the initiator rekeying after 2 frames and the responder after 1 (the switch to AES-256-GCM starts a new key, so its count starts again), with both sides listing `aes-gcm` (docs/PROTOCOL.md §7.2): after each direction's HELLO its frames are AES-256-GCM (big-endian nonce), and each REKEY switches to AESGCM's REKEY(k) = the first 32 bytes of AES-256-GCM-Encrypt(k, 00000000 || ffffffffffffffff, empty, 32 zero bytes).",
         "session_note": "The public handshake of handshake.json with the initiator rekeying after 3 transport frames and the responder after 2 (the sender decides; these thresholds are local and not on the wire). The initiator writes 'hello' on stream 0 with its AUTH_OK, then ' again' and FIN. Every REKEY frame is the last under its key; decrypting each direction's frames in order, switching to REKEY(k) after each REKEY, reproduces the control messages.",
     })
 }

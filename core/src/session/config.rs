@@ -244,9 +244,10 @@ impl SessionConfig {
     }
 }
 
-/// The capabilities this implementation speaks.
+/// The capabilities this implementation speaks: all of them, `aes-gcm` only where this
+/// CPU runs AES-256-GCM in hardware ([`crate::secure_channel::aes_gcm_accelerated`]).
 pub fn default_capabilities() -> Vec<String> {
-    [
+    let mut caps: Vec<String> = [
         caps::FLOW_CONTROL,
         caps::TRANSCRIPT_BINDING,
         caps::BATCH,
@@ -255,5 +256,9 @@ pub fn default_capabilities() -> Vec<String> {
     ]
     .iter()
     .map(|s| s.to_string())
-    .collect()
+    .collect();
+    if crate::secure_channel::aes_gcm_accelerated() {
+        caps.push(caps::AES_GCM.to_string());
+    }
+    caps
 }

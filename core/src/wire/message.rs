@@ -45,6 +45,9 @@ pub mod caps {
     pub const BATCH: &str = "batch";
     /// Each side rekeys its sending direction (Noise `Rekey()`), announced by REKEY.
     pub const REKEY: &str = "rekey";
+    /// Transport frames after the HELLOs are sealed with AES-256-GCM (docs/PROTOCOL.md
+    /// §7.2). Listed by default only where the CPU has AES instructions.
+    pub const AES_GCM: &str = "aes-gcm";
 }
 
 /// Visibility announced in HELLO `vis`.

@@ -243,6 +243,14 @@ impl Session {
     }
 
     pub(super) fn on_hello(&mut self, h: Hello<'_>, now: Instant) -> Result<(), Error> {
+        // The switch depends on the two lists alone, before the HELLO's other checks: an
+        // AUTH_FAIL answering a HELLO we refuse is sealed the way the peer, which may
+        // have accepted ours, now expects to open it (docs/PROTOCOL.md §7.2).
+        if self.local_caps.contains(caps::AES_GCM) && h.capabilities.contains(&caps::AES_GCM) {
+            if let Some(t) = self.transport.as_mut() {
+                t.switch_to_aes_gcm()?;
+            }
+        }
         if h.version != PROTOCOL_VERSION {
             return Err(err(
                 ErrorCode::VersionUnsupported,

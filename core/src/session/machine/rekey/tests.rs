@@ -396,3 +396,59 @@ fn malformed_rekeys_are_invalid_message() {
         );
     }
 }
+
+/// `aes-gcm` (docs/PROTOCOL.md §7.2) listed by both, whatever this CPU has: after the
+/// HELLOs both directions are AES-256-GCM, and streams both ways under hundreds of rekeys
+/// (AESGCM's REKEY) deliver every byte.
+#[test]
+fn aes_gcm_when_both_list_it_with_rekeys_both_ways() {
+    use crate::secure_channel::TransportCipher;
+    let now = Instant::now();
+    let (x, y) = (Side::new(1), Side::new(2));
+    let mut acfg = config(&x, true, now);
+    let mut bcfg = config(&y, false, now);
+    for cfg in [&mut acfg, &mut bcfg] {
+        cfg.limits = std::sync::Arc::new(limits(4096, 3, None));
+        cfg.capabilities.retain(|c| c != caps::AES_GCM);
+        cfg.capabilities.push(caps::AES_GCM.to_string());
+    }
+    let p = Pair::established(acfg, bcfg, now);
+    for s in [&p.a, &p.b] {
+        assert!(s.both_support(caps::AES_GCM));
+        assert_eq!(s.transport_cipher(), Some(TransportCipher::AesGcm));
+    }
+    let p = run_streams(p, 3, 150_000);
+    let (a, b) = (rekeys(&p.a), rekeys(&p.b));
+    assert!(a.0 > 20 && b.0 > 20, "rekeys: {a:?} {b:?}");
+    assert_eq!((a.0, b.0), (b.1, a.1));
+    assert_eq!(p.a.transport_cipher(), Some(TransportCipher::AesGcm));
+}
+
+/// One side without `aes-gcm` (an older node, a TypeScript-profile one, a CPU without AES
+/// instructions): both stay on ChaChaPoly, dialer or listener alike.
+#[test]
+fn chacha_when_either_side_does_not_list_aes_gcm() {
+    use crate::secure_channel::TransportCipher;
+    let now = Instant::now();
+    for lacking_is_listener in [false, true] {
+        let (x, y) = (Side::new(1), Side::new(2));
+        let mut acfg = config(&x, true, now);
+        let mut bcfg = config(&y, false, now);
+        for cfg in [&mut acfg, &mut bcfg] {
+            cfg.capabilities.retain(|c| c != caps::AES_GCM);
+            cfg.capabilities.push(caps::AES_GCM.to_string());
+        }
+        let lacking = if lacking_is_listener {
+            &mut bcfg
+        } else {
+            &mut acfg
+        };
+        lacking.capabilities.retain(|c| c != caps::AES_GCM);
+        let p = Pair::established(acfg, bcfg, now);
+        for s in [&p.a, &p.b] {
+            assert!(!s.both_support(caps::AES_GCM));
+            assert_eq!(s.transport_cipher(), Some(TransportCipher::ChaChaPoly));
+        }
+        run_streams(p, 1, 50_000);
+    }
+}

@@ -1,0 +1,238 @@
+#!/usr/bin/env node
+// Independent check of the recorded sessions in handshake.json and rekey.json: Noise XX,
+// the transport ciphers, rekeys and the switch to AES-256-GCM, re-implemented from the Noise
+// spec (rev. 34) and docs/PROTOCOL.md §5.3, §7.1, §7.2 with node:crypto (SHA-256, HMAC,
+// ChaCha20-Poly1305, AES-256-GCM) and @noble/curves (X25519); nothing here reuses snap2p
+// code.
+//
+//   node transcript.mjs <handshake.json> <rekey.json>
+//
+// From the initiator's listed Noise secrets alone it replays each handshake, checks that the
+// responder's static key is the Montgomery form of its listed node key, derives the Split()
+// keys, then opens every transport frame of both directions in order: HELLO under
+// ChaChaPoly, then, when both HELLOs list `aes-gcm`, AES-256-GCM under REKEY(k) with the
+// big-endian nonce; each REKEY frame switches its direction to REKEY(k) of its cipher. Every
+// tag must verify, each HELLO must carry what the file lists, and the initiator's stream
+// must read "hello" (and " again" where the session writes it).
+// Prints one line per check and finally exactly "N passed, N failed"; exits 1 on failure.
+
+import { readFileSync } from 'node:fs';
+import crypto from 'node:crypto';
+import * as cborg from 'cborg';
+import { x25519, edwardsToMontgomeryPub } from '@noble/curves/ed25519';
+
+let passed = 0;
+let failed = 0;
+function check(name, ok, detail = '') {
+  if (ok) {
+    passed++;
+    console.log(`ok   ${name}`);
+  } else {
+    failed++;
+    console.log(`FAIL ${name}${detail ? `: ${detail}` : ''}`);
+  }
+}
+
+const hex = (b) => Buffer.from(b).toString('hex');
+const unhex = (h) => Buffer.from(h, 'hex');
+const sha256 = (...parts) => {
+  const h = crypto.createHash('sha256');
+  for (const p of parts) h.update(p);
+  return h.digest();
+};
+const hmac = (key, ...parts) => {
+  const h = crypto.createHmac('sha256', key);
+  for (const p of parts) h.update(p);
+  return h.digest();
+};
+// Noise HKDF with two outputs.
+function hkdf2(ck, ikm) {
+  const temp = hmac(ck, ikm);
+  const o1 = hmac(temp, Buffer.from([1]));
+  const o2 = hmac(temp, o1, Buffer.from([2]));
+  return [o1, o2];
+}
+
+const MAXNONCE = 0xffffffffffffffffn;
+function nonce(cipher, n) {
+  const b = Buffer.alloc(12);
+  if (cipher === 'chacha') b.writeBigUInt64LE(n, 4);
+  else b.writeBigUInt64BE(n, 4);
+  return b;
+}
+const ALG = { chacha: 'chacha20-poly1305', aes: 'aes-256-gcm' };
+function seal(cipher, key, n, ad, plain) {
+  const c = crypto.createCipheriv(ALG[cipher], key, nonce(cipher, n), { authTagLength: 16 });
+  c.setAAD(ad, { plaintextLength: plain.length });
+  return Buffer.concat([c.update(plain), c.final(), c.getAuthTag()]);
+}
+// Returns the plaintext, or null when the tag does not verify.
+function open(cipher, key, n, ad, ct) {
+  if (ct.length < 16) return null;
+  const d = crypto.createDecipheriv(ALG[cipher], key, nonce(cipher, n), { authTagLength: 16 });
+  d.setAAD(ad, { plaintextLength: ct.length - 16 });
+  d.setAuthTag(ct.subarray(ct.length - 16));
+  try {
+    return Buffer.concat([d.update(ct.subarray(0, ct.length - 16)), d.final()]);
+  } catch {
+    return null;
+  }
+}
+// Noise REKEY(k): the first 32 bytes of ENCRYPT(k, 2^64-1, empty, 32 zero bytes).
+const rekey = (cipher, key) => seal(cipher, key, MAXNONCE, Buffer.alloc(0), Buffer.alloc(32)).subarray(0, 32);
+
+// CBOR messages of one frame's plaintext (several when batched).
+function messages(plain) {
+  const out = [];
+  let rest = new Uint8Array(plain);
+  while (rest.length > 0) {
+    const [m, tail] = cborg.decodeFirst(rest, { useMaps: false });
+    out.push(m);
+    rest = tail;
+  }
+  return out;
+}
+
+// Replays the initiator's side of Noise_XX_25519_ChaChaPoly_SHA256 (empty prologue and
+// payloads) over the recorded messages; returns [k_i2r, k_r2i] or null.
+function noise(name, session, msg1, msg2, msg3) {
+  const ini = session.initiator;
+  const res = session.responder;
+  const s_i = unhex(ini.noise_static_secret_hex);
+  const e_i = unhex(ini.noise_ephemeral_secret_hex);
+  let h = Buffer.from('Noise_XX_25519_ChaChaPoly_SHA256');
+  check(`${name}: protocol name is 32 bytes`, h.length === 32);
+  let ck = h;
+  h = sha256(h); // MixHash(prologue = "")
+  let k = null;
+  let n = 0n;
+  const mixKey = (ikm) => {
+    [ck, k] = hkdf2(ck, ikm);
+    n = 0n;
+  };
+  const encryptAndHash = (p) => {
+    const c = k ? seal('chacha', k, n++, h, p) : p;
+    h = sha256(h, c);
+    return c;
+  };
+  const decryptAndHash = (c) => {
+    const p = k ? open('chacha', k, n++, h, c) : c;
+    if (p) h = sha256(h, c);
+    return p;
+  };
+  // Message 1: e, empty payload.
+  const ePub = Buffer.from(x25519.getPublicKey(e_i));
+  check(`${name}: message 1 is the initiator's ephemeral`, hex(msg1) === hex(ePub));
+  h = sha256(h, ePub);
+  encryptAndHash(Buffer.alloc(0));
+  // Message 2: e, ee, s, es, empty payload.
+  const re = msg2.subarray(0, 32);
+  h = sha256(h, re);
+  mixKey(Buffer.from(x25519.getSharedSecret(e_i, re)));
+  const rs = decryptAndHash(msg2.subarray(32, 80));
+  check(`${name}: message 2's static key opens`, rs !== null);
+  if (!rs) return null;
+  const expectRs = Buffer.from(edwardsToMontgomeryPub(unhex(res.node_pubkey_hex)));
+  check(`${name}: responder's static key is the X25519 form of its node key`, hex(rs) === hex(expectRs));
+  mixKey(Buffer.from(x25519.getSharedSecret(e_i, rs)));
+  const p2 = decryptAndHash(msg2.subarray(80));
+  check(`${name}: message 2's payload is empty and opens`, p2 !== null && p2.length === 0);
+  // Message 3: s, se, empty payload.
+  const sPub = Buffer.from(x25519.getPublicKey(s_i));
+  check(`${name}: initiator's static key is the X25519 form of its node key`,
+    hex(sPub) === hex(Buffer.from(edwardsToMontgomeryPub(unhex(ini.node_pubkey_hex)))));
+  const c3 = encryptAndHash(sPub);
+  mixKey(Buffer.from(x25519.getSharedSecret(s_i, re)));
+  const c3p = encryptAndHash(Buffer.alloc(0));
+  check(`${name}: message 3 is byte for byte the replayed one`, hex(Buffer.concat([c3, c3p])) === hex(msg3));
+  return hkdf2(ck, Buffer.alloc(0)); // Split()
+}
+
+function checkSession(name, session, expectAgain) {
+  const frames = { initiator: [], responder: [] };
+  for (const f of session.flights) for (const p of f.frame_payloads_hex) frames[f.from].push(unhex(p));
+  // Stealth: KNOCK and KNOCK_RESPONSE come first, in plaintext.
+  const skip = session.stealth ? 1 : 0;
+  const [msg1, msg3] = [frames.initiator[skip], frames.initiator[skip + 1]];
+  const msg2 = frames.responder[skip];
+  check(`${name}: Noise message sizes 32, 96, 64`,
+    msg1.length === 32 && msg2.length === 96 && msg3.length === 64);
+  const keys = noise(name, session, msg1, msg2, msg3);
+  if (!keys) return;
+  const caps = (p) => session[p].hello.cap;
+  const aes = caps('initiator').includes('aes-gcm') && caps('responder').includes('aes-gcm');
+  const streamData = [];
+  for (const [from, key0, transport] of [
+    ['initiator', keys[0], frames.initiator.slice(skip + 2)],
+    ['responder', keys[1], frames.responder.slice(skip + 1)],
+  ]) {
+    let key = key0;
+    let cipher = 'chacha';
+    let opened = 0;
+    let rekeys = 0;
+    transport.forEach((ct, i) => {
+      const n = BigInt(i);
+      const plain = open(cipher, key, n, Buffer.alloc(0), ct);
+      if (plain === null) {
+        check(`${name}: ${from} frame ${i} opens under ${cipher}`, false);
+        return;
+      }
+      opened++;
+      const ms = messages(plain);
+      if (i === 0) {
+        const hello = ms[0];
+        const want = session[from].hello;
+        check(`${name}: ${from} frame 0 is its HELLO as listed`,
+          ms.length === 1 && hello.t === 1 && hello.v === want.v && hex(hello.pk) === want.pk_hex &&
+          hex(hello.n) === want.n_hex && hello.ts === want.ts && (hello.vis ?? null) === want.vis &&
+          JSON.stringify(hello.cap) === JSON.stringify(want.cap),
+          JSON.stringify(hello));
+        if (aes) {
+          key = rekey('chacha', key);
+          cipher = 'aes';
+        }
+        return;
+      }
+      for (const m of ms) if (m.t === 0x12 && from === 'initiator') streamData.push(Buffer.from(m.d ?? []));
+      if (ms.some((m) => m.t === 0x22)) {
+        rekeys++;
+        check(`${name}: ${from} REKEY ${rekeys} is alone in its frame with n = ${rekeys}`,
+          ms.length === 1 && ms[0].n === rekeys);
+        key = rekey(cipher, key);
+      }
+    });
+    check(`${name}: all ${transport.length} ${from} transport frames open (${aes ? 'AES-256-GCM after the HELLO' : 'ChaChaPoly'}, ${rekeys} rekeys)`,
+      opened === transport.length && transport.length > 1);
+  }
+  const text = Buffer.concat(streamData).toString();
+  check(`${name}: the initiator's stream reads "${expectAgain ? 'hello again' : 'hello'}"`,
+    text === (expectAgain ? 'hello again' : 'hello'), JSON.stringify(text));
+}
+
+const [hsPath, rekeyPath] = process.argv.slice(2);
+if (!hsPath || !rekeyPath) {
+  console.error('usage: node transcript.mjs <handshake.json> <rekey.json>');
+  process.exit(2);
+}
+const hs = JSON.parse(readFileSync(hsPath, 'utf8'));
+const rk = JSON.parse(readFileSync(rekeyPath, 'utf8'));
+// A self-check first: the AES REKEY and nonce rules against one hand-computed property
+// (nonce 2^64-1 has the same bytes in both encodings).
+check('max nonce encodes the same in both ciphers', hex(nonce('chacha', MAXNONCE)) === hex(nonce('aes', MAXNONCE)));
+checkSession('handshake.json public', hs.public, false);
+checkSession('handshake.json stealth', hs.stealth, false);
+checkSession('handshake.json public_aes_gcm', hs.public_aes_gcm, false);
+check('public_aes_gcm lists aes-gcm on both sides',
+  hs.public_aes_gcm.initiator.hello.cap.includes('aes-gcm') && hs.public_aes_gcm.responder.hello.cap.includes('aes-gcm'));
+check('public lists aes-gcm on neither side',
+  !hs.public.initiator.hello.cap.includes('aes-gcm') && !hs.public.responder.hello.cap.includes('aes-gcm'));
+checkSession('rekey.json session', rk.session, true);
+checkSession('rekey.json aes_gcm_session', rk.aes_gcm_session, true);
+for (const k of rk.keys) {
+  for (const [i, step] of k.chain.entries()) {
+    check(`rekey.json ${k.name} step ${i}: REKEY(key) under ChaChaPoly`,
+      hex(rekey('chacha', unhex(step.key_hex))) === step.rekeyed_key_hex);
+  }
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
