@@ -100,7 +100,7 @@ impl Sys {
             Sys::IrohCold => "iroh quic first contact",
             Sys::IrohDefault => "iroh quic, default 100 streams",
             Sys::Tcp => "plain TCP (ceiling)",
-            Sys::Noise => "snow over TCP (ceiling)",
+            Sys::Noise => "snow over TCP (ChaChaPoly, no mux)",
         }
     }
     fn server_kind(self) -> &'static str {

@@ -17,21 +17,11 @@
 // Prints one line per check and finally exactly "N passed, N failed"; exits 1 on failure.
 
 import { readFileSync } from 'node:fs';
+import { check, finish } from './check.mjs';
 import crypto from 'node:crypto';
 import * as cborg from 'cborg';
 import { x25519, edwardsToMontgomeryPub } from '@noble/curves/ed25519';
 
-let passed = 0;
-let failed = 0;
-function check(name, ok, detail = '') {
-  if (ok) {
-    passed++;
-    console.log(`ok   ${name}`);
-  } else {
-    failed++;
-    console.log(`FAIL ${name}${detail ? `: ${detail}` : ''}`);
-  }
-}
 
 const hex = (b) => Buffer.from(b).toString('hex');
 const unhex = (h) => Buffer.from(h, 'hex');
@@ -234,5 +224,4 @@ for (const k of rk.keys) {
       hex(rekey('chacha', unhex(step.key_hex))) === step.rekeyed_key_hex);
   }
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 ? 0 : 1);
+finish();

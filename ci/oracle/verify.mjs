@@ -13,6 +13,7 @@
 // Prints one line per check and finally exactly "N passed, N failed"; exits 1 on failure.
 
 import { readFileSync } from 'node:fs';
+import { check, finish } from './check.mjs';
 import crypto from 'node:crypto';
 import * as tx from '@stacks/transactions';
 import * as enc from '@stacks/encryption';
@@ -30,18 +31,6 @@ const MAX_TIMESTAMP = 253402300799;
 const MAX_ENCODED_LEN = 2048;
 const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 
-let passed = 0;
-let failed = 0;
-
-function check(name, ok, detail = '') {
-  if (ok) {
-    passed++;
-    console.log(`ok   ${name}`);
-  } else {
-    failed++;
-    console.log(`FAIL ${name}${detail ? `: ${detail}` : ''}`);
-  }
-}
 
 function eq(name, actual, expected) {
   check(name, actual === expected, `got ${JSON.stringify(actual)}, expected ${JSON.stringify(expected)}`);
@@ -572,5 +561,4 @@ if (args[0] === '--fresh' && args[1]) {
   console.error('usage: node verify.mjs <identity.json> | --fresh <fresh.json> | --grants <grants.json>');
   process.exit(2);
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed === 0 && passed > 0 ? 0 : 1);
+finish();

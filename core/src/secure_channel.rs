@@ -71,9 +71,10 @@ mod native {
     /// open. Why: `ring::aead::LessSafeKey` is an enum sized for AES-GCM's key schedule
     /// and GHASH table, ~576 bytes, so the two directions' keys were 1,152 of an idle
     /// session's ~6,400 heap bytes (issue 36's idle target is 4 KiB per session and side).
-    /// Making the ChaCha20 key is a copy of the 32 bytes, AES-256-GCM's a key expansion
-    /// and GHASH table (well under a microsecond with AES-NI, against ~12 µs to seal a
-    /// 64 KiB frame); a transport frame is sealed or opened once, and is up to 64 KiB
+    /// Making the ChaCha20 key is a copy of the 32 bytes (29 ns), AES-256-GCM's a key
+    /// expansion and GHASH table (321 ns against 16.3 µs to seal a 64 KiB frame, 2 %; ring
+    /// 0.17.14 on a Xeon with VAES, 2026-12-06); a transport frame is sealed or opened
+    /// once, and is up to 64 KiB
     /// (docs/BENCHMARKS.md, 2026-12-05 "idle memory": bulk rows before/after in the same
     /// run).
     /// The cipher is not stored here but passed in by the caller, which keeps it beside
@@ -1164,15 +1165,15 @@ mod tests {
         assert_eq!(ours.nonce, 10, "rekey leaves the nonce counter alone");
     }
 
-    /// After the receiver rekeys, a frame sealed under the old key (at the counter the
-    /// receiver expects next, so only the key differs) fails authentication with
-    /// InvalidMessage and delivers nothing; the frame under the new key opens.
-    #[test]
-    fn old_key_frame_fails_after_rekey() {
-        let (mut k1, mut k2) = ([0u8; 32], [0u8; 32]);
-        rand::Rng::fill(&mut rand::thread_rng(), &mut k1);
-        rand::Rng::fill(&mut rand::thread_rng(), &mut k2);
-        let transport = |send: &[u8; 32], recv: &[u8; 32]| NoiseTransport {
+    fn random_key() -> [u8; 32] {
+        let mut k = [0u8; 32];
+        rand::Rng::fill(&mut rand::thread_rng(), &mut k);
+        k
+    }
+
+    /// A transport straight from two keys, both directions at counter 0 under ChaChaPoly.
+    fn transport(send: &[u8; 32], recv: &[u8; 32]) -> NoiseTransport {
+        NoiseTransport {
             send: CipherState::new(send).unwrap(),
             recv: CipherState::new(recv).unwrap(),
             send_cipher: TransportCipher::ChaChaPoly,
@@ -1180,16 +1181,26 @@ mod tests {
             send_switch_after_hello: false,
             handshake_hash: [0; 32],
             remote_static: [0; 32],
-        };
+        }
+    }
+
+    /// Opens one framed transport message.
+    fn open(t: &mut NoiseTransport, w: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut buf = BytesMut::from(w);
+        let f = frame::next_frame(&mut buf, frame::MAX_TRANSPORT_FRAME)
+            .unwrap()
+            .unwrap();
+        t.open_frame(f).map(|p| p.to_vec())
+    }
+
+    /// After the receiver rekeys, a frame sealed under the old key (at the counter the
+    /// receiver expects next, so only the key differs) fails authentication with
+    /// InvalidMessage and delivers nothing; the frame under the new key opens.
+    #[test]
+    fn old_key_frame_fails_after_rekey() {
+        let (k1, k2) = (random_key(), random_key());
         let mut ti = transport(&k1, &k2);
         let mut tr = transport(&k2, &k1);
-        let open = |t: &mut NoiseTransport, w: &[u8]| {
-            let mut buf = BytesMut::from(w);
-            let f = frame::next_frame(&mut buf, frame::MAX_TRANSPORT_FRAME)
-                .unwrap()
-                .unwrap();
-            t.open_frame(f).map(|p| p.to_vec())
-        };
         let mut out = vec![];
         ti.encrypt_frame(b"rekey", &mut out).unwrap();
         assert_eq!(
@@ -1223,26 +1234,8 @@ mod tests {
     #[test]
     fn aes_gcm_switch_matches_rustcrypto() {
         use aes_gcm::aead::{AeadInPlace, KeyInit};
-        let (mut k1, mut k2) = ([0u8; 32], [0u8; 32]);
-        rand::Rng::fill(&mut rand::thread_rng(), &mut k1);
-        rand::Rng::fill(&mut rand::thread_rng(), &mut k2);
-        let transport = |send: &[u8; 32], recv: &[u8; 32]| NoiseTransport {
-            send: CipherState::new(send).unwrap(),
-            recv: CipherState::new(recv).unwrap(),
-            send_cipher: TransportCipher::ChaChaPoly,
-            recv_cipher: TransportCipher::ChaChaPoly,
-            send_switch_after_hello: false,
-            handshake_hash: [0; 32],
-            remote_static: [0; 32],
-        };
+        let (k1, k2) = (random_key(), random_key());
         let (mut ti, mut tr) = (transport(&k1, &k2), transport(&k2, &k1));
-        let open = |t: &mut NoiseTransport, w: &[u8]| {
-            let mut buf = BytesMut::from(w);
-            let f = frame::next_frame(&mut buf, frame::MAX_TRANSPORT_FRAME)
-                .unwrap()
-                .unwrap();
-            t.open_frame(f).map(|p| p.to_vec())
-        };
         let seal = |t: &mut NoiseTransport, m: &[u8]| {
             let mut out = vec![];
             t.encrypt_frame(m, &mut out).unwrap();

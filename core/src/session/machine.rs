@@ -411,13 +411,13 @@ impl Session {
         self.streams.label(id)
     }
 
-    /// Whether the peer listed a capability in its HELLO (and we did too).
     /// The AEAD our frames are sealed with now: ChaChaPoly through the HELLOs, AES-256-GCM
     /// after them when both list `aes-gcm` (docs/PROTOCOL.md §7.2); None before Noise ends.
     pub fn transport_cipher(&self) -> Option<secure_channel::TransportCipher> {
         self.transport.as_ref().map(|t| t.cipher())
     }
 
+    /// Whether the peer listed a capability in its HELLO (and we did too).
     pub fn both_support(&self, cap: &str) -> bool {
         self.local_caps.contains(cap)
             && self

@@ -13,7 +13,7 @@ use crate::secure_channel;
 use crate::testing::{config, drain_events, frames, pump, Pair, Side, T0_UNIX};
 use crate::wire::cbor::{self, Value};
 use crate::wire::frame;
-use crate::wire::message::{types, Message};
+use crate::wire::message::{caps, types, Message};
 
 fn established() -> Pair {
     let now = Instant::now();
@@ -373,23 +373,53 @@ fn the_dialer_reads_a_plaintext_auth_fail_by_its_length() {
     assert!(a.closed_by_peer());
 }
 
+/// With and without `aes-gcm` on both sides (§7.2): the refusal reaches the dialer as an
+/// encrypted AUTH_FAIL{7} either way, and the refusing listener switched too: the switch
+/// is decided on the two capability lists before the HELLO's checks, so an AUTH_FAIL
+/// after a side's own HELLO goes under the cipher a peer that accepted it opens with
+/// (a switch made after the checks fails the cipher assertion here).
 #[test]
 fn hello_check_failures_are_encrypted_auth_fails() {
     let now = Instant::now();
-    let (x, y) = (Side::new(1), Side::new(2));
-    // The dialer's clock 400 s ahead: the listener's HELLO check fails (ERR_AUTH_EXPIRED).
-    let mut acfg = config(&x, true, now);
-    acfg.clock.base_unix = T0_UNIX + 400;
-    let mut p = Pair::new(acfg, config(&y, false, now), now);
-    assert_eq!(p.b.error().unwrap().code, ErrorCode::AuthExpired);
-    assert_eq!(p.a.error().unwrap().code, ErrorCode::AuthExpired);
-    // The listener's last frame is a transport message, not a plaintext AUTH_FAIL.
-    let last = frames(&p.b_sent).pop().unwrap();
-    assert!(
-        !matches!(Message::decode(&last), Ok(Message::AuthFail { .. })),
-        "AUTH_FAIL went out in clear"
-    );
-    let _ = drain_events(&mut p.a);
+    for aes in [false, true] {
+        let (x, y) = (Side::new(1), Side::new(2));
+        // The dialer's clock 400 s ahead: the listener's HELLO check fails
+        // (ERR_AUTH_EXPIRED).
+        let mut acfg = config(&x, true, now);
+        acfg.clock.base_unix = T0_UNIX + 400;
+        let mut bcfg = config(&y, false, now);
+        for cfg in [&mut acfg, &mut bcfg] {
+            cfg.capabilities.retain(|c| c != caps::AES_GCM);
+            if aes {
+                cfg.capabilities.push(caps::AES_GCM.to_string());
+            }
+        }
+        let mut p = Pair::new(acfg, bcfg, now);
+        assert_eq!(
+            p.b.error().unwrap().code,
+            ErrorCode::AuthExpired,
+            "aes {aes}"
+        );
+        assert_eq!(
+            p.a.error().unwrap().code,
+            ErrorCode::AuthExpired,
+            "aes {aes}"
+        );
+        assert!(p.a.closed_by_peer(), "aes {aes}");
+        let want = if aes {
+            secure_channel::TransportCipher::AesGcm
+        } else {
+            secure_channel::TransportCipher::ChaChaPoly
+        };
+        assert_eq!(p.b.transport_cipher(), Some(want));
+        // The listener's last frame is a transport message, not a plaintext AUTH_FAIL.
+        let last = frames(&p.b_sent).pop().unwrap();
+        assert!(
+            !matches!(Message::decode(&last), Ok(Message::AuthFail { .. })),
+            "AUTH_FAIL went out in clear"
+        );
+        let _ = drain_events(&mut p.a);
+    }
 }
 
 #[test]
