@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use snap2p::policy::{NodePolicy, Visibility};
 pub use snap2p::testing::{fixed, frames, Pair, Side, T0_UNIX};
 use snap2p::unstable::secure_channel::{NoiseHandshake, NoiseTransport};
+use snap2p::unstable::wire::message::caps;
 use snap2p::unstable::{AttestationCache, SessionConfig, SessionLimits};
 
 pub struct Fixture {
@@ -78,6 +79,10 @@ pub fn config(initiator: bool, stealth: bool) -> SessionConfig {
     c.limits = std::sync::Arc::new(limits());
     c.attestation_cache = f.cache.clone();
     c.fixed = Some(Box::new(fixed(if initiator { 1 } else { 2 })));
+    // The same cipher on every machine (by default `aes-gcm` is listed only where the CPU
+    // has AES instructions): AES-256-GCM after the HELLOs, as most peers now run.
+    c.capabilities.retain(|cap| cap != caps::AES_GCM);
+    c.capabilities.push(caps::AES_GCM.to_string());
     if stealth {
         if initiator {
             c.invite_token = Some(f.invite.clone());
@@ -119,9 +124,14 @@ pub fn shadow_dialer(ab: &[u8], ba: &[u8]) -> NoiseTransport {
     // Burn the nonces of the dialer's transport frames (everything after Noise 1 and 3).
     // None of them can be a REKEY: fewer than the frame threshold, far under the bytes.
     assert!(((a_frames.len() - 2) as u64) < limits().rekey_after_frames);
+    // The first of them is the dialer's HELLO, under ChaChaPoly; both configs list
+    // `aes-gcm` (`config`), so every later one is AES-256-GCM (docs/PROTOCOL.md §7.2).
     let mut sink = Vec::new();
-    for _ in 2..a_frames.len() {
+    for i in 2..a_frames.len() {
         t.encrypt_frame(b"", &mut sink).unwrap();
+        if i == 2 {
+            t.switch_to_aes_gcm().unwrap();
+        }
     }
     t
 }
