@@ -295,6 +295,8 @@ struct Honest {
     /// Failure codes seen, with counts.
     codes: Vec<(String, usize)>,
     lat_ms: Vec<f64>,
+    /// The slowest successful dials: milliseconds and source label.
+    slowest: Vec<(f64, &'static str)>,
     /// Successful dials per source label.
     by_source: Vec<(&'static str, usize, usize)>,
 }
@@ -346,6 +348,7 @@ async fn honest_dials(n: usize, dial: DialFn, source: fn(usize) -> &'static str)
         failed: 0,
         codes: Vec::new(),
         lat_ms: Vec::new(),
+        slowest: Vec::new(),
         by_source: Vec::new(),
     };
     for t in tasks {
@@ -363,6 +366,7 @@ async fn honest_dials(n: usize, dial: DialFn, source: fn(usize) -> &'static str)
                     h.ok += 1;
                     h.by_source[slot].1 += 1;
                     h.lat_ms.push(ms);
+                    h.slowest.push((ms, src));
                 }
                 Err(e) => {
                     h.failed += 1;
@@ -376,6 +380,8 @@ async fn honest_dials(n: usize, dial: DialFn, source: fn(usize) -> &'static str)
             }
         }
     }
+    h.slowest.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap());
+    h.slowest.truncate(3);
     h
 }
 
@@ -408,6 +414,7 @@ async fn run_case(
     let _ = timeout(Duration::from_secs(2), warm.closed()).await;
     let (fd0, rss0) = (fd_count(), rss_kib());
 
+    let overflows0 = listen_overflows();
     let attack = Attack::start(kind, server);
     attack.ramp_up().await;
     let ramp = attack.started.elapsed();
@@ -416,6 +423,7 @@ async fn run_case(
     let attack_secs = attack.started.elapsed().as_secs_f64();
     let rss_peak = rss_kib();
     let (drain, c) = attack.stop_and_drain().await;
+    let overflows = listen_overflows().saturating_sub(overflows0);
     // Every attacking socket is closed now (its worker ended); the listener's side of each
     // pending handshake must be gone too. No signal exists for a descriptor count: poll.
     let fds_back = eventually(Duration::from_secs(5), || fd_count() <= fd0 + 16).await;
@@ -447,6 +455,15 @@ async fn run_case(
         drain.as_millis(),
         after.ok,
         after.ok + after.failed,
+    );
+    let slowest: Vec<String> = during
+        .slowest
+        .iter()
+        .map(|(ms, s)| format!("{ms:.1} ms from {s}"))
+        .collect();
+    eprintln!(
+        "RESULT {name}: slowest honest dials: {}; SYNs dropped by full accept queues (TcpExtListenOverflows, host-wide): {overflows}",
+        slowest.join(", ")
     );
     if !during.codes.is_empty() {
         eprintln!("RESULT {name}: honest failures: {:?}", during.codes);
@@ -492,6 +509,23 @@ async fn run_case(
         "{name}: after the attack: {:?}",
         after.codes
     );
+}
+
+/// `TcpExtListenOverflows` of /proc/net/netstat: connections the kernel dropped because a
+/// listener's accept queue was full (the dialer's SYN is retransmitted after 1 s). Host-wide;
+/// 0 where the file is missing.
+fn listen_overflows() -> u64 {
+    let text = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "ListenOverflows")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
 }
 
 async fn eventually(wait: Duration, mut f: impl FnMut() -> bool) -> bool {
