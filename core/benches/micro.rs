@@ -663,56 +663,69 @@ fn cbor_vs_ciborium(c: &mut Criterion) {
 /// ChaCha20-Poly1305 sealing 64 KiB in place (ring vs RustCrypto's `chacha20poly1305`),
 /// the same for AES-256-GCM (ring vs RustCrypto's `aes-gcm`), and secp256k1 public-key recovery (libsecp256k1 vs k256). X25519 is the `x25519`
 /// group. Without `native-crypto` only the pure-Rust rows run.
+/// ring's `alg` sealing `buf` in place (key 0x42…, nonce 0), as the transport does.
+#[cfg(feature = "native-crypto")]
+fn ring_seal(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    alg: &'static ring::aead::Algorithm,
+    buf: &mut [u8],
+) {
+    let k = ring::aead::LessSafeKey::new(ring::aead::UnboundKey::new(alg, &[0x42; 32]).unwrap());
+    g.bench_function(name, |b| {
+        b.iter(|| {
+            let n = ring::aead::Nonce::assume_unique_for_key([0; 12]);
+            k.seal_in_place_separate_tag(n, ring::aead::Aad::empty(), black_box(&mut *buf))
+                .unwrap()
+        })
+    });
+}
+
+/// A RustCrypto AEAD (96-bit nonce) sealing `buf` in place at nonce 0.
+fn rustcrypto_seal<A>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    aead: &A,
+    buf: &mut Vec<u8>,
+) where
+    A: chacha20poly1305::aead::AeadInPlace<NonceSize = chacha20poly1305::consts::U12>,
+{
+    let nonce = Default::default();
+    g.bench_function(name, |b| {
+        b.iter(|| {
+            aead.encrypt_in_place_detached(&nonce, &[], black_box(&mut *buf))
+                .unwrap()
+        })
+    });
+}
+
 fn backend(c: &mut Criterion) {
-    use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+    use chacha20poly1305::aead::KeyInit;
     use k256::ecdsa::{RecoveryId, Signature, SigningKey, VerifyingKey};
 
     let mut g = c.benchmark_group("backend");
     let key = [0x42u8; 32];
-    let nonce = [0u8; 12];
     let mut buf = vec![0x5au8; 64 * 1024];
     g.throughput(Throughput::Bytes(buf.len() as u64));
     #[cfg(feature = "native-crypto")]
-    {
-        let k = ring::aead::LessSafeKey::new(
-            ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, &key).unwrap(),
-        );
-        g.bench_function("chacha20poly1305_seal_64k/ring", |b| {
-            b.iter(|| {
-                let n = ring::aead::Nonce::assume_unique_for_key(nonce);
-                k.seal_in_place_separate_tag(n, ring::aead::Aad::empty(), black_box(&mut buf))
-                    .unwrap()
-            })
-        });
-    }
+    ring_seal(
+        &mut g,
+        "chacha20poly1305_seal_64k/ring",
+        &ring::aead::CHACHA20_POLY1305,
+        &mut buf,
+    );
     let k = chacha20poly1305::ChaCha20Poly1305::new(&key.into());
-    g.bench_function("chacha20poly1305_seal_64k/rustcrypto", |b| {
-        b.iter(|| {
-            k.encrypt_in_place_detached(&nonce.into(), &[], black_box(&mut buf))
-                .unwrap()
-        })
-    });
+    rustcrypto_seal(&mut g, "chacha20poly1305_seal_64k/rustcrypto", &k, &mut buf);
     // The `aes-gcm` transport (docs/PROTOCOL.md §7.2): the same 64 KiB under AES-256-GCM.
     #[cfg(feature = "native-crypto")]
-    {
-        let k = ring::aead::LessSafeKey::new(
-            ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &key).unwrap(),
-        );
-        g.bench_function("aes256gcm_seal_64k/ring", |b| {
-            b.iter(|| {
-                let n = ring::aead::Nonce::assume_unique_for_key(nonce);
-                k.seal_in_place_separate_tag(n, ring::aead::Aad::empty(), black_box(&mut buf))
-                    .unwrap()
-            })
-        });
-    }
+    ring_seal(
+        &mut g,
+        "aes256gcm_seal_64k/ring",
+        &ring::aead::AES_256_GCM,
+        &mut buf,
+    );
     let k = aes_gcm::Aes256Gcm::new(&key.into());
-    g.bench_function("aes256gcm_seal_64k/rustcrypto", |b| {
-        b.iter(|| {
-            k.encrypt_in_place_detached(&nonce.into(), &[], black_box(&mut buf))
-                .unwrap()
-        })
-    });
+    rustcrypto_seal(&mut g, "aes256gcm_seal_64k/rustcrypto", &k, &mut buf);
 
     // A low-S recoverable signature, as a wallet makes it.
     let signer = SigningKey::from_slice(&[0x17; 32]).unwrap();

@@ -1193,6 +1193,39 @@ mod tests {
         t.open_frame(f).map(|p| p.to_vec())
     }
 
+    /// Seals one transport message.
+    fn seal(t: &mut NoiseTransport, m: &[u8]) -> Vec<u8> {
+        let mut out = vec![];
+        t.encrypt_frame(m, &mut out).unwrap();
+        out
+    }
+
+    /// `from` seals `msg` as the frame at counter `n` under `key` and `cipher` (what
+    /// [`seal_frame_with`] makes of them), and `to` opens it.
+    fn sent_as(
+        from: &mut NoiseTransport,
+        to: &mut NoiseTransport,
+        (cipher, key, n): (TransportCipher, &[u8; 32], u64),
+        msg: &[u8],
+    ) -> Vec<u8> {
+        let got = seal(from, msg);
+        assert_eq!(
+            got,
+            seal_frame_with(cipher, key, n, msg).unwrap(),
+            "frame {n}"
+        );
+        assert_eq!(open(to, &got).unwrap(), msg);
+        got
+    }
+
+    /// A frame sealed at counter `n` under `key` and `cipher` (a peer on another key or
+    /// cipher) fails authentication at `t`.
+    fn refused(t: &mut NoiseTransport, (cipher, key, n): (TransportCipher, &[u8; 32], u64)) {
+        let stale = seal_frame_with(cipher, key, n, b"old").unwrap();
+        let e = open(t, &stale).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidMessage, "{e}");
+    }
+
     /// After the receiver rekeys, a frame sealed under the old key (at the counter the
     /// receiver expects next, so only the key differs) fails authentication with
     /// InvalidMessage and delivers nothing; the frame under the new key opens.
@@ -1201,28 +1234,15 @@ mod tests {
         let (k1, k2) = (random_key(), random_key());
         let mut ti = transport(&k1, &k2);
         let mut tr = transport(&k2, &k1);
-        let mut out = vec![];
-        ti.encrypt_frame(b"rekey", &mut out).unwrap();
-        assert_eq!(
-            out,
-            seal_frame_with(TransportCipher::ChaChaPoly, &k1, 0, b"rekey").unwrap()
-        );
-        assert_eq!(open(&mut tr, &out).unwrap(), b"rekey");
+        let chacha = TransportCipher::ChaChaPoly;
+        sent_as(&mut ti, &mut tr, (chacha, &k1, 0), b"rekey");
         assert_eq!(ti.sent_since_rekey(), (1, 5 + TAG_LEN as u64));
         ti.rekey_send().unwrap();
         tr.rekey_recv().unwrap();
         assert_eq!(ti.sent_since_rekey(), (0, 0));
-        out.clear();
-        ti.encrypt_frame(b"new", &mut out).unwrap();
-        let new_key = rekey_key(TransportCipher::ChaChaPoly, &k1).unwrap();
-        assert_eq!(
-            out,
-            seal_frame_with(TransportCipher::ChaChaPoly, &new_key, 1, b"new").unwrap()
-        );
-        assert_eq!(open(&mut tr, &out).unwrap(), b"new");
-        let stale = seal_frame_with(TransportCipher::ChaChaPoly, &k1, 2, b"old").unwrap();
-        let e = open(&mut tr, &stale).unwrap_err();
-        assert_eq!(e.code, ErrorCode::InvalidMessage, "{e}");
+        let new_key = rekey_key(chacha, &k1).unwrap();
+        sent_as(&mut ti, &mut tr, (chacha, &new_key, 1), b"new");
+        refused(&mut tr, (chacha, &k1, 2));
     }
 
     /// The switch to AES-256-GCM (docs/PROTOCOL.md §7.2), against RustCrypto's
@@ -1236,11 +1256,6 @@ mod tests {
         use aes_gcm::aead::{AeadInPlace, KeyInit};
         let (k1, k2) = (random_key(), random_key());
         let (mut ti, mut tr) = (transport(&k1, &k2), transport(&k2, &k1));
-        let seal = |t: &mut NoiseTransport, m: &[u8]| {
-            let mut out = vec![];
-            t.encrypt_frame(m, &mut out).unwrap();
-            out
-        };
         // The HELLOs, under ChaChaPoly.
         let hello = seal(&mut ti, b"hello");
         assert_eq!(open(&mut tr, &hello).unwrap(), b"hello");
@@ -1274,13 +1289,13 @@ mod tests {
             expect.extend_from_slice(&tag);
             let mut framed = vec![];
             frame::write_frame(&mut framed, &expect);
-            let got = seal(&mut ti, msg);
-            assert_eq!(got, framed, "frame {n}");
-            assert_eq!(
-                got,
-                seal_frame_with(TransportCipher::AesGcm, &aes_key, n, msg).unwrap()
+            let got = sent_as(
+                &mut ti,
+                &mut tr,
+                (TransportCipher::AesGcm, &aes_key, n),
+                msg,
             );
-            assert_eq!(open(&mut tr, &got).unwrap(), msg);
+            assert_eq!(got, framed, "frame {n}");
         }
         // The other direction switched too.
         let back = seal(&mut tr, b"back");
@@ -1293,16 +1308,14 @@ mod tests {
         assert_eq!(next, rekey_key(TransportCipher::AesGcm, &aes_key).unwrap());
         ti.rekey_send().unwrap();
         tr.rekey_recv().unwrap();
-        let after = seal(&mut ti, b"after");
-        assert_eq!(
-            after,
-            seal_frame_with(TransportCipher::AesGcm, &next, 4, b"after").unwrap()
+        sent_as(
+            &mut ti,
+            &mut tr,
+            (TransportCipher::AesGcm, &next, 4),
+            b"after",
         );
-        assert_eq!(open(&mut tr, &after).unwrap(), b"after");
         // A peer that did not switch: its ChaChaPoly frame fails authentication.
-        let stale = seal_frame_with(TransportCipher::ChaChaPoly, &k2, 2, b"old").unwrap();
-        let e = open(&mut ti, &stale).unwrap_err();
-        assert_eq!(e.code, ErrorCode::InvalidMessage, "{e}");
+        refused(&mut ti, (TransportCipher::ChaChaPoly, &k2, 2));
     }
 
     fn h32(s: &str) -> [u8; 32] {

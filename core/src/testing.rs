@@ -128,6 +128,17 @@ pub fn config(side: &Side, initiator: bool, base: Instant) -> SessionConfig {
     )
 }
 
+/// Lists `aes-gcm` (docs/PROTOCOL.md §7.2) in `cfg`'s capabilities or leaves it out,
+/// whatever this CPU has: by default it is listed only where AES runs in hardware, and
+/// tests and vectors pin it to be the same bytes on every machine.
+pub fn set_aes_gcm(cfg: &mut SessionConfig, listed: bool) {
+    let cap = crate::wire::message::caps::AES_GCM;
+    cfg.capabilities.retain(|c| c != cap);
+    if listed {
+        cfg.capabilities.push(cap.to_string());
+    }
+}
+
 /// Handshake randomness fixed by `tag`, so a run can be replayed byte for byte.
 pub fn fixed(tag: u8) -> FixedRandomness {
     FixedRandomness {

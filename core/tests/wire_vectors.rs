@@ -13,7 +13,7 @@ use snap2p::policy::{NodePolicy, Visibility};
 use snap2p::testing::session_config;
 use snap2p::unstable::secure_channel::{rekey_key, seal_frame_with, TransportCipher};
 use snap2p::unstable::wire::frame;
-use snap2p::unstable::wire::message::{caps, Auth, Hello, Message};
+use snap2p::unstable::wire::message::{Auth, Hello, Message};
 use snap2p::unstable::{Clock, FixedRandomness, Session, SessionConfig};
 use snap2p::ErrorCode;
 
@@ -344,7 +344,7 @@ fn config(
     cfg.fixed = Some(Box::new(p.fixed.clone()));
     // Pinned, not the CPU's: `aes-gcm` is listed by default only where AES runs in
     // hardware, and the vectors must be the same bytes on every machine.
-    cfg.capabilities.retain(|c| c != caps::AES_GCM);
+    snap2p::testing::set_aes_gcm(&mut cfg, false);
     cfg
 }
 
@@ -368,10 +368,8 @@ fn transcript(stealth: bool, rekey_frames: Option<(u64, u64)>, aes_gcm: bool) ->
         icfg.invite_token = Some(token.to_vec());
     }
     let mut rcfg = config(&pr, false, base, policy);
-    if aes_gcm {
-        for cfg in [&mut icfg, &mut rcfg] {
-            cfg.capabilities.push(caps::AES_GCM.to_string());
-        }
+    for cfg in [&mut icfg, &mut rcfg] {
+        snap2p::testing::set_aes_gcm(cfg, aes_gcm);
     }
     if let Some((i, r)) = rekey_frames {
         icfg.limits_mut().rekey_after_frames = i;

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use snap2p::policy::{NodePolicy, Visibility};
 pub use snap2p::testing::{fixed, frames, Pair, Side, T0_UNIX};
 use snap2p::unstable::secure_channel::{NoiseHandshake, NoiseTransport};
-use snap2p::unstable::wire::message::caps;
 use snap2p::unstable::{AttestationCache, SessionConfig, SessionLimits};
 
 pub struct Fixture {
@@ -81,8 +80,7 @@ pub fn config(initiator: bool, stealth: bool) -> SessionConfig {
     c.fixed = Some(Box::new(fixed(if initiator { 1 } else { 2 })));
     // The same cipher on every machine (by default `aes-gcm` is listed only where the CPU
     // has AES instructions): AES-256-GCM after the HELLOs, as most peers now run.
-    c.capabilities.retain(|cap| cap != caps::AES_GCM);
-    c.capabilities.push(caps::AES_GCM.to_string());
+    snap2p::testing::set_aes_gcm(&mut c, true);
     if stealth {
         if initiator {
             c.invite_token = Some(f.invite.clone());

@@ -13,7 +13,7 @@ use crate::secure_channel;
 use crate::testing::{config, drain_events, frames, pump, Pair, Side, T0_UNIX};
 use crate::wire::cbor::{self, Value};
 use crate::wire::frame;
-use crate::wire::message::{caps, types, Message};
+use crate::wire::message::{types, Message};
 
 fn established() -> Pair {
     let now = Instant::now();
@@ -389,10 +389,7 @@ fn hello_check_failures_are_encrypted_auth_fails() {
         acfg.clock.base_unix = T0_UNIX + 400;
         let mut bcfg = config(&y, false, now);
         for cfg in [&mut acfg, &mut bcfg] {
-            cfg.capabilities.retain(|c| c != caps::AES_GCM);
-            if aes {
-                cfg.capabilities.push(caps::AES_GCM.to_string());
-            }
+            crate::testing::set_aes_gcm(cfg, aes);
         }
         let mut p = Pair::new(acfg, bcfg, now);
         assert_eq!(

@@ -409,8 +409,7 @@ fn aes_gcm_when_both_list_it_with_rekeys_both_ways() {
     let mut bcfg = config(&y, false, now);
     for cfg in [&mut acfg, &mut bcfg] {
         cfg.limits = std::sync::Arc::new(limits(4096, 3, None));
-        cfg.capabilities.retain(|c| c != caps::AES_GCM);
-        cfg.capabilities.push(caps::AES_GCM.to_string());
+        crate::testing::set_aes_gcm(cfg, true);
     }
     let p = Pair::established(acfg, bcfg, now);
     for s in [&p.a, &p.b] {
@@ -435,15 +434,14 @@ fn chacha_when_either_side_does_not_list_aes_gcm() {
         let mut acfg = config(&x, true, now);
         let mut bcfg = config(&y, false, now);
         for cfg in [&mut acfg, &mut bcfg] {
-            cfg.capabilities.retain(|c| c != caps::AES_GCM);
-            cfg.capabilities.push(caps::AES_GCM.to_string());
+            crate::testing::set_aes_gcm(cfg, true);
         }
         let lacking = if lacking_is_listener {
             &mut bcfg
         } else {
             &mut acfg
         };
-        lacking.capabilities.retain(|c| c != caps::AES_GCM);
+        crate::testing::set_aes_gcm(lacking, false);
         let p = Pair::established(acfg, bcfg, now);
         for s in [&p.a, &p.b] {
             assert!(!s.both_support(caps::AES_GCM));
