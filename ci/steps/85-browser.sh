@@ -15,6 +15,12 @@ source "$(dirname "$0")/../env.sh"
 cd "$SNAP2P_ROOT"
 bash ci/setup/browser.sh
 
+step "browser: cargo fmt + clippy (snap2p-browser, its own workspace; host target)"
+# Linted on the host with the workspace's toolchain (the wasm build below uses Debian's
+# rustc-web, which has no clippy); the crate's code has no target-specific parts.
+(cd browser && cargo fmt --check \
+  && CARGO_TARGET_DIR="$SNAP2P_CACHE/target-browser-lint" cargo clippy --all-targets -- -D warnings)
+
 step "browser: wasm build (rustc-web, -Zbuild-std) and wasm-bindgen"
 bash browser/build.sh "$SNAP2P_CACHE/browser-pkg"
 export SNAP2P_BROWSER_PKG="$SNAP2P_CACHE/browser-pkg"
