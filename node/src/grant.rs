@@ -41,11 +41,7 @@ pub struct GrantInfo {
 }
 
 pub(crate) fn form_name(form: SignatureForm) -> String {
-    match form {
-        SignatureForm::StacksMessage => "message",
-        SignatureForm::Digest => "digest",
-    }
-    .to_string()
+    form.name().to_string()
 }
 
 impl From<PermissionGrant> for GrantInfo {

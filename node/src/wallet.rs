@@ -331,15 +331,7 @@ pub async fn create_peer_with_signer(
 impl NativeWallet {
     /// This wallet signing grants in `form` ("message", the default, or "digest").
     fn grant_wallet(&self, form: Option<String>) -> napi::Result<snap2p::identity::LocalWallet> {
-        let form = match form.as_deref().unwrap_or("message") {
-            "message" => snap2p::SignatureForm::StacksMessage,
-            "digest" => snap2p::SignatureForm::Digest,
-            other => {
-                return Err(invalid(format!(
-                    "form must be 'message' or 'digest', not {other:?}"
-                )))
-            }
-        };
+        let form: snap2p::SignatureForm = form.as_deref().unwrap_or("message").parse().js()?;
         Ok((*self.inner).clone().with_form(form))
     }
 }
@@ -394,15 +386,7 @@ fn js_signer(
     sign: SignFn,
 ) -> napi::Result<Arc<CallbackSigner>> {
     let principal = parse_principal(principal)?;
-    let form = match form.as_deref().unwrap_or("digest") {
-        "digest" => SignatureForm::Digest,
-        "message" => SignatureForm::StacksMessage,
-        other => {
-            return Err(invalid(format!(
-                "signature form must be \"digest\" or \"message\", not {other:?}"
-            )))
-        }
-    };
+    let form: SignatureForm = form.as_deref().unwrap_or("digest").parse().js()?;
     let sign = Arc::new(sign);
     let signer = CallbackSigner::new(principal, form, move |req| {
         let sign = sign.clone();

@@ -56,6 +56,12 @@ test('host signer failures are errors with codes, never crashes', T, async () =>
   const wallet = Wallet.generate();
   await rejectsWithCode(
     assert,
+    Peer.create({ signer: { principal: wallet.principal, form: 'sms', sign: async () => Buffer.alloc(65) } }),
+    ErrorCode.ERR_INVALID_ARGUMENT,
+  );
+  await rejectsWithCode(assert, wallet.issueGrant(wallet.principal, ['files'], { form: 'sms' }), ErrorCode.ERR_INVALID_ARGUMENT);
+  await rejectsWithCode(
+    assert,
     Peer.create({ signer: { principal: wallet.principal, sign: async () => { throw new Error('user rejected'); } } }),
     ErrorCode.ERR_WALLET,
   );

@@ -14,10 +14,7 @@ use crate::identity::parse_principal_any;
 use crate::signer::host_signer;
 
 pub fn form_name(form: SignatureForm) -> &'static str {
-    match form {
-        SignatureForm::StacksMessage => "message",
-        SignatureForm::Digest => "digest",
-    }
+    form.name()
 }
 
 /// A decoded PermissionGrant: its fields and what the core derives from them.

@@ -426,15 +426,7 @@ impl LocalWallet {
         delegable: bool,
         parent: Option<Vec<u8>>,
     ) -> PyResult<(CoreWallet, identity::GrantRequest)> {
-        let form = match form {
-            "message" => snap2p::SignatureForm::StacksMessage,
-            "digest" => snap2p::SignatureForm::Digest,
-            other => {
-                return Err(invalid(format!(
-                    "form must be 'message' or 'digest', not {other:?}"
-                )))
-            }
-        };
+        let form: snap2p::SignatureForm = form.parse().map_err(to_py)?;
         let req = identity::GrantRequest {
             holder: parse_principal_any(holder)?,
             labels,

@@ -11,7 +11,7 @@ use pyo3_async_runtimes::TaskLocals;
 use snap2p::host::CallbackSigner;
 use snap2p::{Error, ErrorCode, SignRequest as CoreRequest, SignatureForm, WalletSigner};
 
-use crate::error::{from_py, invalid};
+use crate::error::{from_py, invalid, to_py};
 use crate::identity::parse_principal_any;
 
 /// What a host signer is asked to sign.
@@ -146,15 +146,7 @@ pub fn host_signer(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<Arc<dyn W
         .map_err(|_| invalid("a signer needs a `principal` string attribute"))?;
     let principal = parse_principal_any(&principal)?;
     let form = match obj.getattr("signature_form") {
-        Ok(f) if !f.is_none() => match f.extract::<String>()?.as_str() {
-            "digest" => SignatureForm::Digest,
-            "message" => SignatureForm::StacksMessage,
-            other => {
-                return Err(invalid(format!(
-                    "signature_form must be 'digest' or 'message', not {other:?}"
-                )))
-            }
-        },
+        Ok(f) if !f.is_none() => f.extract::<String>()?.parse().map_err(to_py)?,
         _ => SignatureForm::Digest,
     };
     let locals = crate::bridge::current_locals(py)?;

@@ -130,3 +130,10 @@ async def test_signer_missing_principal() -> None:
     with pytest.raises(snap2p.Snap2pError) as e:
         await snap2p.Peer.create(signer=NoPrincipal())
     assert e.value.code == 25
+
+
+async def test_signer_unknown_signature_form() -> None:
+    with pytest.raises(snap2p.Snap2pError) as e:
+        await snap2p.Peer.create(signer=SyncSigner(snap2p.LocalWallet.generate(), "sms"))
+    assert e.value.code == 25
+    assert '"digest" or "message", not "sms"' in e.value.message

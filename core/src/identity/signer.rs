@@ -39,6 +39,33 @@ impl SignatureForm {
             _ => None,
         }
     }
+
+    /// Its name in the Node and Python APIs: `"digest"` or `"message"` (parsed back by
+    /// `str::parse`), so no binding spells the names or their error on its own.
+    pub fn name(self) -> &'static str {
+        match self {
+            SignatureForm::Digest => "digest",
+            SignatureForm::StacksMessage => "message",
+        }
+    }
+}
+
+impl std::str::FromStr for SignatureForm {
+    type Err = Error;
+
+    /// `"digest"` or `"message"` ([`SignatureForm::name`]); anything else is
+    /// ERR_INVALID_ARGUMENT.
+    fn from_str(s: &str) -> Result<SignatureForm> {
+        [SignatureForm::Digest, SignatureForm::StacksMessage]
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::InvalidArgument,
+                    format!("a signature form is \"digest\" or \"message\", not {s:?}"),
+                )
+            })
+    }
 }
 
 /// What the signer is asked to sign.
@@ -247,6 +274,17 @@ pub fn is_high_s(sig: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signature_form_names_parse_back_and_nothing_else_does() {
+        for f in [SignatureForm::Digest, SignatureForm::StacksMessage] {
+            assert_eq!(f.name().parse::<SignatureForm>().unwrap(), f);
+        }
+        for bad in ["", "Digest", "sms", "message "] {
+            let e = bad.parse::<SignatureForm>().unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidArgument, "{bad:?}");
+        }
+    }
 
     #[test]
     fn compact_size_boundaries() {
