@@ -294,9 +294,8 @@ struct Honest {
     failed: usize,
     /// Failure codes seen, with counts.
     codes: Vec<(String, usize)>,
-    lat_ms: Vec<f64>,
-    /// The slowest successful dials: milliseconds and source label.
-    slowest: Vec<(f64, &'static str)>,
+    /// Each successful dial's milliseconds and source label.
+    lat_ms: Vec<(f64, &'static str)>,
     /// Successful dials per source label.
     by_source: Vec<(&'static str, usize, usize)>,
 }
@@ -307,7 +306,7 @@ impl Honest {
     }
 
     fn pct(&self, p: f64) -> f64 {
-        let mut v = self.lat_ms.clone();
+        let mut v: Vec<f64> = self.lat_ms.iter().map(|(ms, _)| *ms).collect();
         if v.is_empty() {
             return f64::NAN;
         }
@@ -348,7 +347,6 @@ async fn honest_dials(n: usize, dial: DialFn, source: fn(usize) -> &'static str)
         failed: 0,
         codes: Vec::new(),
         lat_ms: Vec::new(),
-        slowest: Vec::new(),
         by_source: Vec::new(),
     };
     for t in tasks {
@@ -365,8 +363,7 @@ async fn honest_dials(n: usize, dial: DialFn, source: fn(usize) -> &'static str)
                 Ok(ms) => {
                     h.ok += 1;
                     h.by_source[slot].1 += 1;
-                    h.lat_ms.push(ms);
-                    h.slowest.push((ms, src));
+                    h.lat_ms.push((ms, src));
                 }
                 Err(e) => {
                     h.failed += 1;
@@ -380,8 +377,6 @@ async fn honest_dials(n: usize, dial: DialFn, source: fn(usize) -> &'static str)
             }
         }
     }
-    h.slowest.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap());
-    h.slowest.truncate(3);
     h
 }
 
@@ -456,9 +451,11 @@ async fn run_case(
         after.ok,
         after.ok + after.failed,
     );
-    let slowest: Vec<String> = during
-        .slowest
+    let mut slowest = during.lat_ms.clone();
+    slowest.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let slowest: Vec<String> = slowest
         .iter()
+        .take(3)
         .map(|(ms, s)| format!("{ms:.1} ms from {s}"))
         .collect();
     eprintln!(

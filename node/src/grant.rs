@@ -7,7 +7,6 @@ use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 use snap2p::identity::{NetworkFilter, PermissionGrant};
 use snap2p::policy::Permissions;
-use snap2p::SignatureForm;
 
 use crate::error::ResultExt;
 use crate::util::parse_principal;
@@ -40,10 +39,6 @@ pub struct GrantInfo {
     pub wire: Buffer,
 }
 
-pub(crate) fn form_name(form: SignatureForm) -> String {
-    form.name().to_string()
-}
-
 impl From<PermissionGrant> for GrantInfo {
     fn from(g: PermissionGrant) -> Self {
         let PermissionGrant {
@@ -70,7 +65,7 @@ impl From<PermissionGrant> for GrantInfo {
             issued_at,
             expires_at,
             nonce: nonce.clone().into(),
-            form: form_name(form),
+            form: form.name().to_string(),
             signature: sig.clone().into(),
             signing_bytes: g.signing_bytes().into(),
             message_text: g.message_text(),

@@ -7,15 +7,10 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use snap2p::identity::{GrantRequest, NetworkFilter, PermissionGrant};
 use snap2p::policy::Permissions;
-use snap2p::SignatureForm;
 
 use crate::error::to_py;
 use crate::identity::parse_principal_any;
 use crate::signer::host_signer;
-
-pub fn form_name(form: SignatureForm) -> &'static str {
-    form.name()
-}
 
 /// A decoded PermissionGrant: its fields and what the core derives from them.
 #[pyclass(frozen, get_all, module = "snap2p")]
@@ -81,7 +76,7 @@ fn info(py: Python<'_>, g: &PermissionGrant) -> GrantInfo {
         issued_at: *issued_at,
         expires_at: *expires_at,
         nonce: b(nonce),
-        form: form_name(*form),
+        form: form.name(),
         signature: b(sig),
         signing_bytes: b(&g.signing_bytes()),
         message_text: g.message_text(),
