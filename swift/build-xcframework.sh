@@ -27,9 +27,9 @@ rm -rf "$gen" && mkdir -p "$gen/include"
 "$target/release/uniffi-bindgen" generate --library "$target/release/libsnap2p_uniffi.dylib" \
   --language swift --out-dir "$gen"
 cp "$gen/Snap2P.swift" "$here/Sources/Snap2P/Snap2P.swift"
-cp "$gen/snap2pFFI.h" "$gen/include/"
+cp "$gen/snap2pFFI.h" "$here/Sources/snap2pFFI/snap2p_raw.h" "$gen/include/"
 # XCFramework module map: no `link` line (the static library is linked by SwiftPM).
-printf 'module snap2pFFI {\n    header "snap2pFFI.h"\n    export *\n}\n' > "$gen/include/module.modulemap"
+printf 'module snap2pFFI {\n    header "snap2pFFI.h"\n    header "snap2p_raw.h"\n    export *\n}\n' > "$gen/include/module.modulemap"
 
 fat() { # $1 = output, rest = rust targets
   local out="$1"; shift

@@ -1,5 +1,6 @@
-//! Raw C entry points for the Kotlin `writeAll` and `OutputStream` fast paths: FFI
-//! plumbing only, each calls one `snap2p::Stream` method.
+//! Raw C entry points for the Kotlin `writeAll` and `OutputStream` fast paths and Swift's
+//! `writeAll` (declared for Swift in swift/Sources/snap2pFFI/snap2p_raw.h): FFI plumbing
+//! only, each calls one `snap2p::Stream` method.
 //!
 //! uniffi's Kotlin (JNA) makes three native calls per `tryWrite` (clone the handle,
 //! allocate a RustBuffer, the call) and allocates several JNA `Structure`s for them (the
@@ -17,7 +18,12 @@
 //! stream alive: releasing the Kotlin object releases the stream as before, and a call
 //! on a released stream is refused (-1). Errors are only flagged (-1): the caller repeats
 //! the call through the uniffi method, which throws the typed error. Not part of the
-//! uniffi interface (Swift calls the library directly and does not need it).
+//! uniffi interface.
+//!
+//! Swift gains for another reason: its generated `tryWrite` lowers `Data` by appending it
+//! to a Swift array, which `rustbuffer_from_bytes` then copies into a Rust allocation (two
+//! copies and two allocations per call before the core's own copy); Swift passes
+//! `try_write_raw` a pointer into the `Data` itself.
 
 use std::future::Future;
 use std::mem::ManuallyDrop;

@@ -377,6 +377,13 @@ struct CRC32 {
 /// One stream of TOTAL bytes in WRITE-byte writes to the Rust bench listener (bench/), which
 /// answers with the CRC-32 of what it read. Prints `RESULT <MiB/s> <1 if the CRC matched>`;
 /// the clock runs from opening the stream to the reply, as for every row of that table.
+/// CPU time of the whole process (every thread), in seconds.
+func processCpuSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
 func benchSend(_ a: [String]) async throws -> Int32 {
     guard a.count == 4, let total = Int(a[2]), let size = Int(a[3]) else { return 2 }
     let block = Data((0..<size).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 7) })
@@ -391,14 +398,16 @@ func benchSend(_ a: [String]) async throws -> Int32 {
     try warm.finish()
     _ = try await warm.readToEnd(limit: 16)
     let t0 = DispatchTime.now().uptimeNanoseconds
+    let cpu0 = processCpuSeconds()
     let s = try await conn.openStream(label: "bench")
     for _ in 0..<n { try await s.writeAll(block) }
     try s.finish()
     let reply = try await s.readToEnd(limit: 16)
     let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+    let cpu = processCpuSeconds() - cpu0
     let got = reply.reduce(UInt32(0)) { ($0 << 8) | UInt32($1) }
     let ok = reply.count == 4 && got == crc.final
-    print(String(format: "RESULT %.1f %d", Double(n * size) / 1_048_576 / dt, ok ? 1 : 0))
+    print(String(format: "RESULT %.1f %d %.4f", Double(n * size) / 1_048_576 / dt, ok ? 1 : 0, cpu))
     conn.shutdown(code: 0, reason: "done")
     await peer.shutdown()
     return ok ? 0 : 1

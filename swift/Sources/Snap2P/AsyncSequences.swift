@@ -2,6 +2,9 @@
 // Ending the iteration (or cancelling the task) cancels the underlying Subscription.
 
 import Foundation
+#if canImport(snap2pFFI)
+import snap2pFFI
+#endif
 
 private final class ConnectionSink: ConnectionHandler, @unchecked Sendable {
     let yield: (Connection) -> Void
@@ -58,6 +61,46 @@ extension EventSubscription: AsyncSequence {
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(subscription: self) }
 }
 
+/// A raw write's result when the core panicked (bindings/src/raw.rs, `PANICKED`).
+private let rawPanicked: Int64 = -3
+
+/// Writers suspended in `Stream.writeAll` until their send buffer has room, by token; the
+/// core calls `onWritable` once per wait (bindings/src/raw.rs,
+/// `snap2p_uniffi_stream_writable_raw`), on one of its threads, outside its locks.
+private final class RawWaiters: @unchecked Sendable {
+    static let shared = RawWaiters()
+    private let lock = NSLock()
+    private var waiting: [UInt64: CheckedContinuation<Void, Never>] = [:]
+    private var next: UInt64 = 1
+
+    /// The callback's address, as the raw call takes it.
+    private static let callback = UInt64(UInt(bitPattern: unsafeBitCast(
+        onWritable as @convention(c) (UInt64) -> Void, to: UnsafeRawPointer.self)))
+
+    func writable(_ weak: UInt64) async {
+        await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
+            let token = lock.withLock { () -> UInt64 in
+                let t = next
+                next += 1
+                waiting[t] = cont
+                return t
+            }
+            if snap2p_uniffi_stream_writable_raw(weak, RawWaiters.callback, token) != 0 {
+                // Room now, or the stream cannot be written: no callback will come.
+                resume(token)
+            }
+        }
+    }
+
+    func resume(_ token: UInt64) {
+        lock.withLock { waiting.removeValue(forKey: token) }?.resume()
+    }
+}
+
+private func onWritable(_ token: UInt64) {
+    RawWaiters.shared.resume(token)
+}
+
 extension Stream {
     /// The stream's chunks until the remote finishes; suspending reads give backpressure.
     public func chunks(max: UInt32 = 262_144) -> AsyncThrowingStream<Data, Error> {
@@ -66,12 +109,43 @@ extension Stream {
         }
     }
 
-    /// Writes all of `data`: what the send buffer has room for is taken at once in one
-    /// native call (`tryWrite`); only the rest waits for flow-control credit (`write`).
+    /// Writes all of `data`, waiting for flow-control credit when the send buffer is full.
+    /// Through the raw entry points of bindings/src/raw.rs: the core copies straight from
+    /// `data` (the generated `tryWrite` and `write` first copy it into a Swift array and
+    /// then into a RustBuffer: two copies and two allocations per call), and a full buffer
+    /// is waited for with one native call and one callback (a generated async call polls
+    /// its future twice, each poll a callback and a hop to Swift's executor), which
+    /// matters because the writer must refill the buffer before the half left in it is
+    /// sent (docs/BENCHMARKS.md). Errors are the typed `Snap2pError` of `tryWrite`. A
+    /// cancelled task's wait ends when room opens or the stream ends, as before.
     public func writeAll(_ data: Data) async throws {
-        let taken = Int(try tryWrite(data: data))
-        if taken < data.count {
-            try await write(data: taken == 0 ? data : data.subdata(in: data.startIndex + taken..<data.endIndex))
+        if data.isEmpty { return }
+        // A weak handle for this call: it never keeps the stream alive (raw.rs).
+        let weak = snap2p_uniffi_stream_weak_raw(uniffiCloneHandle())
+        defer { snap2p_uniffi_stream_weak_free_raw(weak) }
+        var off = 0
+        while off < data.count {
+            let taken = data.withUnsafeBytes { (p: UnsafeRawBufferPointer) -> Int64 in
+                snap2p_uniffi_stream_try_write_raw(
+                    weak, UInt64(UInt(bitPattern: p.baseAddress! + off)), UInt64(p.count - off))
+            }
+            if taken > 0 {
+                off += Int(taken)
+            } else if taken == 0 {
+                // Full: if the stream cannot be written, the next write throws.
+                await RawWaiters.shared.writable(weak)
+            } else if taken == rawPanicked {
+                throw Snap2pError.Failure(
+                    code: 17, name: "ERR_INTERNAL",
+                    reason: "the core panicked in a write; the stream's state is unknown")
+            } else {
+                // Refused (closed, reset, finished, session over): final, so the generated
+                // call takes nothing and throws the same refusal as the typed error.
+                _ = try tryWrite(data: Data([0]))
+                throw Snap2pError.Failure(
+                    code: 17, name: "ERR_INTERNAL",
+                    reason: "the stream refused a write but reports no error")
+            }
         }
     }
 
