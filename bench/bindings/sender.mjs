@@ -1,6 +1,7 @@
 // Bench hook: one stream through the Node.js package against the Rust bench listener.
 // Usage: node sender.mjs PACKAGE_DIR ADDR TOTAL_BYTES WRITE_SIZE
-// Prints "RESULT <MiB/s> <1 if the listener's CRC-32 matched else 0>", or "NOT_BUILT <why>".
+// Prints "RESULT <MiB/s> <1 if the listener's CRC-32 matched else 0> <CPU seconds of this
+// process over the timed stream>", or "NOT_BUILT <why>".
 import { createRequire } from 'node:module';
 import zlib from 'node:zlib';
 
@@ -28,12 +29,14 @@ for (let i = 0; i < n; i++) await warm.writeAll(block);
 warm.end();
 await warm.readAll();
 const t0 = performance.now();
+const cpu0 = process.cpuUsage();
 const stream = await conn.openStream();
 for (let i = 0; i < n; i++) await stream.writeAll(block);
 stream.end(); // half-close (FIN); the read side stays open for the CRC reply
 const reply = Buffer.from(await stream.readAll());
 const dt = (performance.now() - t0) / 1000;
+const cpu = process.cpuUsage(cpu0);
 const ok = reply.length === 4 && reply.readUInt32BE(0) === want >>> 0;
-console.log(`RESULT ${(n * size / 1048576 / dt).toFixed(1)} ${ok ? 1 : 0}`);
+console.log(`RESULT ${(n * size / 1048576 / dt).toFixed(1)} ${ok ? 1 : 0} ${((cpu.user + cpu.system) / 1e6).toFixed(4)}`);
 await client.close();
 process.exit(0);

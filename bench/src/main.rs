@@ -863,16 +863,17 @@ fn main() {
     if args.first().map(String::as_str) == Some("send") {
         // The native sender on its own, as the binding senders run (a process of its own,
         // an untimed warm-up stream first): `send ADDR TOTAL WRITE` against a `serve snap`
-        // listener; prints `RESULT <MiB/s> <crc ok>`. The bindings workload's native row.
+        // listener; prints `RESULT <MiB/s> <crc ok> <CPU s over the timed stream>`. The
+        // bindings workload's native row.
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .unwrap();
         let (total, size): (u64, usize) = (args[2].parse().unwrap(), args[3].parse().unwrap());
         let pat = Arc::new(util::pattern());
-        let (dt, ok) = rt.block_on(snap::bulk_with(&args[1], pat, total, size, true));
+        let (dt, ok, cpu) = rt.block_on(snap::bulk_with(&args[1], pat, total, size, true));
         let mibs = total as f64 / 1048576.0 / dt.as_secs_f64();
-        println!("RESULT {mibs:.1} {}", u8::from(ok));
+        println!("RESULT {mibs:.1} {} {:.4}", u8::from(ok), cpu.as_secs_f64());
         return;
     }
     if args.first().map(String::as_str) == Some("reserve-client") {

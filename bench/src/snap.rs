@@ -200,19 +200,21 @@ async fn send_stream(
 /// One stream, `total` bytes in `size`-byte writes. Timed from the first write to the
 /// checksum reply (the session is established before the clock starts).
 pub async fn bulk(addr: &str, pat: Arc<Vec<u8>>, total: u64, size: usize) -> (Duration, bool) {
-    bulk_with(addr, pat, total, size, false).await
+    let (dt, ok, _) = bulk_with(addr, pat, total, size, false).await;
+    (dt, ok)
 }
 
 /// [`bulk`], optionally after an untimed warm-up stream of the same size on the same
 /// session, as the language-package senders do (bench/bindings/): the native figure they
-/// are compared with is then measured the same way.
+/// are compared with is then measured the same way. Also returns this process's CPU time
+/// over the timed stream (as the language senders report theirs).
 pub async fn bulk_with(
     addr: &str,
     pat: Arc<Vec<u8>>,
     total: u64,
     size: usize,
     warm_up: bool,
-) -> (Duration, bool) {
+) -> (Duration, bool, Duration) {
     let peer = client(1024, Duration::from_secs(30)).await;
     let conn = peer.dial(addr).await.expect("dial");
     // A warm-up stream whose checksum does not match fails the figure like the timed one.
@@ -223,6 +225,7 @@ pub async fn bulk_with(
     // CRC of the expected stream computed up front (outside the timed section).
     let want = expected_crc(&pat, 1, total, size);
     let t0 = Instant::now();
+    let cpu0 = crate::util::cpu_time();
     let s = conn.open_stream(None).await.expect("open");
     let n = total.div_ceil(size as u64) as usize;
     for i in 0..n {
@@ -234,11 +237,12 @@ pub async fn bulk_with(
     s.finish().expect("finish");
     let reply = s.read_all(16).await.expect("reply");
     let dt = t0.elapsed();
+    let cpu = crate::util::cpu_time().saturating_sub(cpu0);
     let ok =
         warm_ok && reply.len() == 4 && u32::from_be_bytes(reply[..4].try_into().unwrap()) == want;
     conn.close(ErrorCode::Ok, "done");
     let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
-    (dt, ok)
+    (dt, ok, cpu)
 }
 
 /// `n` streams of `size` bytes on one session, at most `concurrency` open at once.

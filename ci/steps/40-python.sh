@@ -18,8 +18,8 @@ WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
 step "python: ruff + cargo fmt + clippy"
-"$TOOLS/bin/ruff" check python examples/python examples/interop/python
-"$TOOLS/bin/ruff" format --check python examples/python examples/interop/python
+"$TOOLS/bin/ruff" check python examples/python examples/interop/python bench/bindings
+"$TOOLS/bin/ruff" format --check python examples/python examples/interop/python bench/bindings
 cargo fmt -p snap2p-python -- --check
 # --no-deps: the core is linted by 10-rust.sh; this step judges the binding only.
 cargo clippy -p snap2p-python --no-deps --all-targets --release -- -D warnings
