@@ -142,24 +142,11 @@ final class Snap2PTests: XCTestCase {
     func testTransfer64MiBWithSha256AtBothEnds() async throws {
         try await withTimeout(240) {
             let size = 64 * 1024 * 1024
-            let server = try await Peer.create(options: PeerOptions())
-            let client = try await Peer.create(options: PeerOptions())
-            let addr = try await server.listen(addr: "127.0.0.1:0")
-            let echo = EchoServer()
-            let sub = server.onConnection(handler: echo)
-            let conn = try await client.dial(target: addr)
-            let stream = try await conn.openStream(label: "bulk")
+            let pair = try await EchoPair.start()
+            let stream = try await pair.conn.openStream(label: "bulk")
             let data = pattern(size)
             let expected = SHA256.hash(data)
-            let reader = Task { () -> (Int, Data) in
-                var sha = SHA256()
-                var total = 0
-                for try await chunk in stream.chunks(max: 1 << 20) {
-                    sha.update(chunk)
-                    total += chunk.count
-                }
-                return (total, sha.finalize())
-            }
+            let reader = EchoPair.digest(of: stream)
             var off = 0
             while off < size {
                 let n = min(1 << 20, size - off)
@@ -170,11 +157,8 @@ final class Snap2PTests: XCTestCase {
             let (total, echoed) = try await reader.value
             XCTAssertEqual(total, size)
             XCTAssertEqual(echoed, expected, "client-side SHA-256 of the echo")
-            XCTAssertEqual(echo.digests, [expected], "server-side SHA-256")
-            sub.cancel()
-            echo.stop()
-            await client.shutdown()
-            await server.shutdown()
+            XCTAssertEqual(pair.echo.digests, [expected], "server-side SHA-256")
+            await pair.stop()
         }
     }
 

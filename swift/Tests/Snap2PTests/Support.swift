@@ -38,6 +38,46 @@ func expectError(_ code: UInt64, _ name: String, file: StaticString = #filePath,
     }
 }
 
+/// Two peers on loopback: `server` echoes every stream (`EchoServer`, which also hashes
+/// what it receives) and `conn` is `client`'s connection to it.
+struct EchoPair {
+    let server: Peer
+    let client: Peer
+    let echo: EchoServer
+    let sub: Subscription
+    let conn: Connection
+
+    static func start() async throws -> EchoPair {
+        let server = try await Peer.create(options: PeerOptions())
+        let client = try await Peer.create(options: PeerOptions())
+        let addr = try await server.listen(addr: "127.0.0.1:0")
+        let echo = EchoServer()
+        let sub = server.onConnection(handler: echo)
+        let conn = try await client.dial(target: addr)
+        return EchoPair(server: server, client: client, echo: echo, sub: sub, conn: conn)
+    }
+
+    /// Reads `stream`'s echo to the end: how many bytes came back, and their SHA-256.
+    static func digest(of stream: Snap2P.Stream) -> Task<(Int, Data), Error> {
+        Task {
+            var sha = SHA256()
+            var total = 0
+            for try await chunk in stream.chunks(max: 1 << 20) {
+                sha.update(chunk)
+                total += chunk.count
+            }
+            return (total, sha.finalize())
+        }
+    }
+
+    func stop() async {
+        sub.cancel()
+        echo.stop()
+        await client.shutdown()
+        await server.shutdown()
+    }
+}
+
 /// Deterministic pseudo-random bytes (xorshift).
 func pattern(_ size: Int, seed: UInt64 = 0x5eed) -> Data {
     var x = seed

@@ -8,24 +8,15 @@ import SHA256Support
 final class WriteAllTests: XCTestCase {
     func testSlicesAndSizesAroundTheBuffersArriveIntact() async throws {
         try await withTimeout(120) {
-            let server = try await Peer.create(options: PeerOptions())
-            let client = try await Peer.create(options: PeerOptions())
-            let addr = try await server.listen(addr: "127.0.0.1:0")
-            let echo = EchoServer()
-            let sub = server.onConnection(handler: echo)
-            let conn = try await client.dial(target: addr)
-            let stream = try await conn.openStream(label: "write-all")
+            let pair = try await EchoPair.start()
+            let stream = try await pair.conn.openStream(label: "write-all")
             // Below, at and above 64 KiB, and far above the 1 MiB send buffer: partial
             // takes and the wait for credit both happen. Each piece is a slice of one Data
             // (startIndex > 0, sharing its storage), as a parser's output would be.
             let sizes = [1, 4095, 65_536, 65_537, 200_000, 1 << 20, 3 << 20, 0, 77]
             let data = pattern(sizes.reduce(0, +) + 13).dropFirst(13)
             XCTAssertEqual(data.startIndex, 13)
-            let reader = Task { () -> Data in
-                var sha = SHA256()
-                for try await chunk in stream.chunks(max: 1 << 20) { sha.update(chunk) }
-                return sha.finalize()
-            }
+            let reader = EchoPair.digest(of: stream)
             var off = data.startIndex
             for n in sizes {
                 try await stream.writeAll(data[off..<off + n])
@@ -33,25 +24,18 @@ final class WriteAllTests: XCTestCase {
             }
             try stream.finish()
             let expected = SHA256.hash(Data(data))
-            let echoed = try await reader.value
+            let (total, echoed) = try await reader.value
+            XCTAssertEqual(total, data.count)
             XCTAssertEqual(echoed, expected, "SHA-256 of the echo")
-            XCTAssertEqual(echo.digests, [expected], "server-side SHA-256")
-            sub.cancel()
-            echo.stop()
-            await client.shutdown()
-            await server.shutdown()
+            XCTAssertEqual(pair.echo.digests, [expected], "server-side SHA-256")
+            await pair.stop()
         }
     }
 
     func testRefusedWritesThrowTheTypedErrorOfTryWrite() async throws {
         try await withTimeout {
-            let server = try await Peer.create(options: PeerOptions())
-            let client = try await Peer.create(options: PeerOptions())
-            let addr = try await server.listen(addr: "127.0.0.1:0")
-            let echo = EchoServer()
-            let sub = server.onConnection(handler: echo)
-            let conn = try await client.dial(target: addr)
-            let stream = try await conn.openStream(label: "finished")
+            let pair = try await EchoPair.start()
+            let stream = try await pair.conn.openStream(label: "finished")
             try await stream.writeAll(Data("before".utf8))
             try stream.finish()
             // The raw call only flags the refusal; writeAll reports it as tryWrite does.
@@ -65,10 +49,7 @@ final class WriteAllTests: XCTestCase {
             // Nothing of the refused writes arrived: the echo is exactly "before".
             let echoed = try await stream.readToEnd(limit: 64)
             XCTAssertEqual(echoed, Data("before".utf8))
-            sub.cancel()
-            echo.stop()
-            await client.shutdown()
-            await server.shutdown()
+            await pair.stop()
         }
     }
 }
