@@ -374,9 +374,6 @@ struct CRC32 {
     var final: UInt32 { value ^ 0xFFFF_FFFF }
 }
 
-/// One stream of TOTAL bytes in WRITE-byte writes to the Rust bench listener (bench/), which
-/// answers with the CRC-32 of what it read. Prints `RESULT <MiB/s> <1 if the CRC matched>`;
-/// the clock runs from opening the stream to the reply, as for every row of that table.
 /// CPU time of the whole process (every thread), in seconds.
 func processCpuSeconds() -> Double {
     var ts = timespec()
@@ -384,6 +381,10 @@ func processCpuSeconds() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
+/// One stream of TOTAL bytes in WRITE-byte writes to the Rust bench listener (bench/), which
+/// answers with the CRC-32 of what it read. Prints `RESULT <MiB/s> <1 if the CRC matched>
+/// <CPU seconds of the process over the timed stream>`; the clock runs from opening the
+/// stream to the reply, as for every row of that table.
 func benchSend(_ a: [String]) async throws -> Int32 {
     guard a.count == 4, let total = Int(a[2]), let size = Int(a[3]) else { return 2 }
     let block = Data((0..<size).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 7) })

@@ -64,6 +64,12 @@ extension EventSubscription: AsyncSequence {
 /// A raw write's result when the core panicked (bindings/src/raw.rs, `PANICKED`).
 private let rawPanicked: Int64 = -3
 
+/// ERR_INTERNAL (17, its name from the core): what `writeAll` throws when the core, not the
+/// stream, went wrong.
+private func internalError(_ reason: String) -> Snap2pError {
+    .Failure(code: 17, name: errorCodeName(code: 17), reason: reason)
+}
+
 /// Writers suspended in `Stream.writeAll` until their send buffer has room, by token; the
 /// core calls `onWritable` once per wait (bindings/src/raw.rs,
 /// `snap2p_uniffi_stream_writable_raw`), on one of its threads, outside its locks.
@@ -135,16 +141,12 @@ extension Stream {
                 // Full: if the stream cannot be written, the next write throws.
                 await RawWaiters.shared.writable(weak)
             } else if taken == rawPanicked {
-                throw Snap2pError.Failure(
-                    code: 17, name: "ERR_INTERNAL",
-                    reason: "the core panicked in a write; the stream's state is unknown")
+                throw internalError("the core panicked in a write; the stream's state is unknown")
             } else {
                 // Refused (closed, reset, finished, session over): final, so the generated
                 // call takes nothing and throws the same refusal as the typed error.
                 _ = try tryWrite(data: Data([0]))
-                throw Snap2pError.Failure(
-                    code: 17, name: "ERR_INTERNAL",
-                    reason: "the stream refused a write but reports no error")
+                throw internalError("the stream refused a write but reports no error")
             }
         }
     }
