@@ -8,8 +8,13 @@ hands it over here, on the event loop's thread, where no cancellation can come b
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
+import weakref
+from collections.abc import Iterator
 from typing import Any, Callable
+
+from ._snap2p import LoopWake
 
 CHUNK = 64 * 1024
 _RESOURCE_EXHAUSTED = 16
@@ -78,11 +83,71 @@ async def anext_event(events: Any) -> Any:
             return ev
 
 
-def ready() -> asyncio.Future[None]:
-    """An already-completed awaitable (``Stream.drain`` with room in the write buffer)."""
-    fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    fut.set_result(None)
-    return fut
+class _Ready:
+    """An awaitable that is already complete (``Stream.drain`` with room in the write
+    buffer): one shared object, no loop or future made per call, since a writer awaits
+    ``drain()`` after every ``write()``."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Iterator[None]:
+        return iter(())
+
+
+READY = _Ready()
+
+
+# Each event loop's LoopWake, made at its first wait (weakly keyed: it goes with its loop).
+_wakes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopWake] = weakref.WeakKeyDictionary()
+
+
+def waiter() -> tuple[LoopWake, asyncio.Future[None]]:
+    """A future of the running loop, and the ``LoopWake`` a core thread completes it
+    through (``Stream.drain``): the core only queues it and pokes the loop, and ``settle``
+    completes it here, on the loop's thread."""
+    loop = asyncio.get_running_loop()
+    wake = _wakes.get(loop)
+    if wake is None:
+        wake = _wakes[loop] = _new_wake(loop)
+    return wake, loop.create_future()
+
+
+def _new_wake(loop: asyncio.AbstractEventLoop) -> LoopWake:
+    try:
+        wake = LoopWake(True)
+        loop.add_reader(wake.fileno(), settle, wake)
+        return wake
+    except NotImplementedError:
+        # No socket pair on this platform, or a loop that cannot watch a descriptor
+        # (Windows' proactor): the core pokes through call_soon_threadsafe instead.
+        pass
+    wake = LoopWake(False)
+    wake._set_poke(functools.partial(_poke, weakref.ref(loop), weakref.ref(wake)))
+    return wake
+
+
+def _poke(loop_ref: Any, wake_ref: Any) -> None:
+    loop = loop_ref()
+    if loop is not None and not loop.is_closed():
+        loop.call_soon_threadsafe(_settle_ref, wake_ref)
+
+
+def _settle_ref(wake_ref: Any) -> None:
+    wake = wake_ref()
+    if wake is not None:
+        settle(wake)
+
+
+def settle(wake: LoopWake) -> None:
+    """Completes what the core finished waiting for (a poke of ``wake``); a future whose
+    wait was cancelled meanwhile is left as it is."""
+    for fut, exc in wake._take():
+        if fut.done():
+            continue
+        if exc is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(exc)
 
 
 def dispatch(cancelled: Any, callback: Callable[[Any], Any], arg: Any) -> None:

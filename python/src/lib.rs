@@ -3,7 +3,8 @@
 //!
 //! Every network or crypto wait runs as a Rust future on the core's shared tokio runtime
 //! (`snap2p::host::runtime`), handed to asyncio as an awaitable; the GIL is not held while
-//! it runs. Python code (callbacks, host signers) is only entered from the blocking pool or
+//! it runs. The most frequent wait, `Stream.drain()`, is an asyncio future instead, which a
+//! core thread completes by poking its loop (`bridge::LoopWake`) without entering Python. Python code (callbacks, host signers) is only entered from the blocking pool or
 //! the event-loop thread, never from a tokio worker and never under a Rust lock; entries from
 //! the blocking pool go through `bridge::attach`, which interpreter exit waits for.
 
@@ -48,6 +49,7 @@ fn _snap2p(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<session::Stream>()?;
     m.add_class::<session::Subscription>()?;
     m.add_class::<session::_CancelFlag>()?;
+    m.add_class::<bridge::LoopWake>()?;
     m.add_class::<signer::SignRequest>()?;
     m.add_class::<identity::LocalWallet>()?;
     m.add_class::<identity::WalletStore>()?;

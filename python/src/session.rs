@@ -6,13 +6,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-use crate::bridge::{aio, current_locals, future_into_py};
+use crate::bridge::{aio, current_locals, future_into_py, LoopWake, LoopWaker};
 use bytes::{Buf, Bytes};
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyInt};
 use snap2p::{Error, ErrorCode};
-use tokio::sync::watch;
 
 use crate::error::{invalid, to_py};
 use crate::identity::AliasCard;
@@ -385,12 +384,12 @@ struct Writer {
     finished: bool,
     /// The first write error; later writes and `drain()` raise it.
     error: Option<Error>,
+    /// `drain()` futures waiting for the pump run to end, and the loops they belong to.
+    waiters: Vec<(LoopWaker, Py<PyAny>)>,
 }
 
 struct WriteSide {
     state: Mutex<Writer>,
-    /// Ticks each time a pump run ends (what a waiting `drain()` watches).
-    pumped: watch::Sender<()>,
 }
 
 impl WriteSide {
@@ -464,8 +463,11 @@ impl Writer {
                 }
                 if w.backlog.is_empty() {
                     w.pumping = false;
+                    let (waiters, outcome) = (std::mem::take(&mut w.waiters), w.error.clone());
                     drop(w);
-                    side.pumped.send_replace(());
+                    for (wake, fut) in waiters {
+                        wake.complete(fut, outcome.clone());
+                    }
                     return;
                 }
             }
@@ -496,8 +498,33 @@ impl Stream {
             stash: Arc::default(),
             writer: Arc::new(WriteSide {
                 state: Mutex::default(),
-                pumped: watch::channel(()).0,
             }),
+        }
+    }
+
+    /// Whether `drain()` can return at once (else a pump runs, started here if needed).
+    fn drained(&self) -> Result<bool, Error> {
+        let mut w = self.writer.lock();
+        if let Some(e) = &w.error {
+            return Err(e.clone());
+        }
+        // Everything, end-of-stream included, was handed over.
+        if w.finished {
+            return Ok(true);
+        }
+        if w.pumping {
+            return Ok(false);
+        }
+        // No pump runs, so the stream's waiter slot is free: a look at the signal. A
+        // stream that can no longer be written has nothing to wait for (the next write()
+        // reports why).
+        let noop = std::task::Waker::noop();
+        match self.inner.poll_writable(&mut Context::from_waker(noop)) {
+            Poll::Ready(_) => Ok(true),
+            Poll::Pending => {
+                w.pump(&self.inner, &self.writer);
+                Ok(false)
+            }
         }
     }
 
@@ -584,54 +611,31 @@ impl Stream {
     /// ``close()``, waits for everything (end-of-stream included). Raises the first write
     /// error.
     fn drain<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        // Subscribed before looking: a pump run ending after the look still wakes the wait.
-        let mut pumped = self.writer.pumped.subscribe();
-        let ready = py
+        if py.detach(|| self.drained()).map_err(to_py)? {
+            return aio(py)?.getattr("READY");
+        }
+        // A pump runs: wait for its run to end. The future is made before the lock is
+        // taken again (no Python under it), so the run may have ended meanwhile.
+        let (wake, fut): (Bound<'py, LoopWake>, Bound<'py, PyAny>) =
+            aio(py)?.getattr("waiter")?.call0()?.extract()?;
+        let waiter = (wake.get().waker(), fut.clone().unbind());
+        let pending = py
             .detach(|| {
                 let mut w = self.writer.lock();
                 if let Some(e) = &w.error {
                     return Err(e.clone());
                 }
-                // Everything, end-of-stream included, was handed over.
-                if w.finished {
-                    return Ok(true);
-                }
-                if w.pumping {
+                if w.finished || !w.pumping {
                     return Ok(false);
                 }
-                // No pump runs, so the stream's waiter slot is free: a look at the
-                // signal. A stream that can no longer be written has nothing to wait for
-                // (the next write() reports why).
-                let noop = std::task::Waker::noop();
-                match self.inner.poll_writable(&mut Context::from_waker(noop)) {
-                    Poll::Ready(_) => Ok(true),
-                    Poll::Pending => {
-                        w.pump(&self.inner, &self.writer);
-                        Ok(false)
-                    }
-                }
+                w.waiters.push(waiter);
+                Ok(true)
             })
             .map_err(to_py)?;
-        if ready {
-            return aio(py)?.getattr("ready")?.call0();
+        if !pending {
+            fut.call_method1("set_result", (py.None(),))?;
         }
-        let side = self.writer.clone();
-        future_into_py(py, async move {
-            loop {
-                pumped.borrow_and_update();
-                {
-                    let w = side.lock();
-                    if let Some(e) = &w.error {
-                        return Err(to_py(e.clone()));
-                    }
-                    if w.finished || !w.pumping {
-                        return Ok(());
-                    }
-                }
-                // The sender lives in `side`, held here: this never fails.
-                let _ = pumped.changed().await;
-            }
-        })
+        Ok(fut)
     }
 
     /// Half-closes: end-of-stream is sent after the queued data. Reading goes on.

@@ -1,0 +1,209 @@
+"""`Stream.drain()` waiting for send room: how a core thread completes the wait on the
+loop's own thread (`LoopWake`), cancellation, errors, loops that cannot watch a descriptor,
+and that a loop's wake goes with it."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import hashlib
+import os
+import weakref
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+import snap2p
+from snap2p import _aio
+
+BLOCK = bytes(range(256)) * 256  # 64 KiB
+# Far more than the send buffer and the peer's receive window: writing it to a peer that
+# does not read makes drain() wait.
+TOTAL_BLOCKS = 256  # 16 MiB
+
+
+async def _pair() -> tuple[snap2p.Peer, snap2p.Peer, snap2p.Stream, snap2p.Stream]:
+    """Two peers on loopback and one stream between them (client side, server side)."""
+    server = await snap2p.Peer.create()
+    await server.listen("127.0.0.1:0")
+    client = await snap2p.Peer.create()
+    accepted = asyncio.ensure_future(server.accept())
+    conn = await client.dial(server.listen_addrs[0])
+    inbound = await asyncio.wait_for(accepted, 10)
+    stream = await conn.open_stream("drain")
+    stream.write(b"x")
+    await stream.drain()
+    remote = await asyncio.wait_for(inbound.accept_stream(), 10)
+    assert await remote.read(1) == b"x"
+    return server, client, stream, remote
+
+
+async def _fill_until_waiting(stream: snap2p.Stream) -> tuple[int, asyncio.Future[None]]:
+    """Writes until drain() has to wait (the peer is not reading); returns the blocks
+    written and that pending drain()."""
+    for n in range(1, TOTAL_BLOCKS + 1):
+        stream.write(BLOCK)
+        waiting = asyncio.ensure_future(stream.drain())
+        await asyncio.sleep(0)
+        if not waiting.done():
+            await asyncio.sleep(0.2)
+            if not waiting.done():
+                return n, waiting
+        waiting.result()
+    pytest.fail("drain() never waited although the peer read nothing")
+
+
+async def _read_exactly(stream: snap2p.Stream, n: int) -> bytes:
+    parts, got = [], 0
+    while got < n:
+        chunk = await asyncio.wait_for(stream.read(min(n - got, 1 << 20)), 10)
+        assert chunk, "end of stream before all the data"
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
+async def _waits_then_resumes() -> None:
+    server, client, stream, remote = await _pair()
+    try:
+        n, waiting = await _fill_until_waiting(stream)
+        # The peer reads: room comes back, the wait completes, and nothing was lost.
+        reader = asyncio.ensure_future(_read_exactly(remote, n * len(BLOCK)))
+        await asyncio.wait_for(waiting, 10)
+        got = await reader
+        assert hashlib.sha256(got).digest() == hashlib.sha256(BLOCK * n).digest()
+    finally:
+        await client.close()
+        await server.close()
+
+
+async def test_drain_waits_for_room_and_resumes() -> None:
+    await _waits_then_resumes()
+
+
+async def test_cancelled_drain_loses_nothing() -> None:
+    server, client, stream, remote = await _pair()
+    try:
+        n, waiting = await _fill_until_waiting(stream)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        # More waits, each cancelled by a timeout, while the core still holds the bytes.
+        for _ in range(3):
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(stream.drain(), 0.05)
+        reader = asyncio.ensure_future(_read_exactly(remote, (n + 1) * len(BLOCK)))
+        # The core completes the cancelled waits too: settling them must leave them be.
+        stream.write(BLOCK)
+        await asyncio.wait_for(stream.drain(), 10)
+        got = await reader
+        assert got == BLOCK * (n + 1)
+    finally:
+        await client.close()
+        await server.close()
+
+
+async def test_drain_raises_when_the_stream_is_reset_while_waiting() -> None:
+    server, client, stream, remote = await _pair()
+    try:
+        _, waiting = await _fill_until_waiting(stream)
+        remote.reset(20)  # ERR_STREAM_REFUSED
+        with pytest.raises(snap2p.Snap2pError) as e:
+            await asyncio.wait_for(waiting, 10)
+        assert e.value.code == 20
+        # And so does every later drain().
+        with pytest.raises(snap2p.Snap2pError):
+            await asyncio.wait_for(stream.drain(), 10)
+    finally:
+        await client.close()
+        await server.close()
+
+
+async def _another_pair(
+    client: snap2p.Peer, server: snap2p.Peer
+) -> tuple[snap2p.Stream, snap2p.Stream]:
+    """One more connection and stream between the two peers."""
+    accepted = asyncio.ensure_future(server.accept())
+    conn = await client.dial(server.listen_addrs[0])
+    inbound = await asyncio.wait_for(accepted, 10)
+    stream = await conn.open_stream("more")
+    stream.write(b"y")
+    await stream.drain()
+    remote = await asyncio.wait_for(inbound.accept_stream(), 10)
+    assert await remote.read(1) == b"y"
+    return stream, remote
+
+
+async def test_waits_on_several_streams_at_once() -> None:
+    """Three waits pending together on one loop (one wake) all complete, in any order."""
+    server, client, stream, remote = await _pair()
+    try:
+        pairs = [(stream, remote)] + [await _another_pair(client, server) for _ in range(2)]
+        fills = [await _fill_until_waiting(s) for s, _ in pairs]
+        assert not any(w.done() for _, w in fills)
+        # Room comes back on the last stream first.
+        readers = [
+            asyncio.ensure_future(_read_exactly(r, n * len(BLOCK)))
+            for (_, r), (n, _) in reversed(list(zip(pairs, fills)))
+        ]
+        await asyncio.wait_for(asyncio.gather(*(w for _, w in fills)), 10)
+        got = await asyncio.gather(*readers)
+        assert got == [BLOCK * n for n, _ in reversed(fills)]
+    finally:
+        await client.close()
+        await server.close()
+
+
+class _NoReaderLoop(asyncio.SelectorEventLoop):
+    """A loop that cannot watch descriptors, as Windows' proactor loop."""
+
+    def add_reader(self, *args: object, **kwargs: object) -> None:
+        raise NotImplementedError
+
+
+def _run_on(loop: asyncio.AbstractEventLoop, main: Callable[[], Awaitable[None]]) -> None:
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+def test_drain_on_a_loop_that_cannot_watch_descriptors() -> None:
+    """Waits complete through call_soon_threadsafe there."""
+    loop = _NoReaderLoop()
+
+    async def main() -> None:
+        await _waits_then_resumes()
+        assert _aio._wakes[asyncio.get_running_loop()].fileno() == -1
+
+    _run_on(loop, main)
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
+def test_a_loops_wake_goes_with_it() -> None:
+    """No loop is kept alive by its wake, and its socket pair is closed with it."""
+    refs = []
+    before = None
+    for _ in range(3):
+        loop = asyncio.new_event_loop()
+
+        async def main() -> None:
+            await _waits_then_resumes()
+            assert _aio._wakes[asyncio.get_running_loop()].fileno() >= 0
+
+        _run_on(loop, main)
+        refs.append(weakref.ref(loop))
+        del loop
+        gc.collect()
+        if before is None:
+            before = _open_fds()
+        else:
+            # A fresh loop per round; descriptors do not pile up round after round.
+            assert _open_fds() <= before
+    assert all(r() is None for r in refs)
+    assert len(_aio._wakes) == 0
