@@ -1,8 +1,9 @@
 """asyncio glue the Rust extension calls into.
 
-Reads are split in two so that cancelling them never loses data: ``Stream._fill`` (a Rust
-future) moves a chunk from the session into the stream's stash, then ``Stream._take``
-hands it over here, on the event loop's thread, where no cancellation can come between.
+Reads are split in two so that cancelling them never loses data: ``Stream._take`` takes
+bytes (from the stream's stash, else from the session) on the event loop's thread, where
+no cancellation can come between, and ``Stream._fill`` only waits until the session has
+something for the stream; a cancelled wait has taken nothing.
 """
 
 from __future__ import annotations

@@ -355,16 +355,60 @@ impl AsRef<[u8]> for HeldBytes {
     }
 }
 
-/// Bytes read from the core that Python has not taken yet.
-///
-/// A read is two steps: a Rust future moves a chunk from the session into this stash, then
-/// the awaiting coroutine takes it on the event-loop thread. If the read is cancelled in
-/// between (``asyncio.wait_for``), the chunk stays here for the next read instead of being
-/// lost with the cancelled future.
+/// Bytes read from the core that Python has not taken yet: the rest of a chunk larger than
+/// the read asked for, or a chunk `_fill` found. Bytes leave the core only on the loop's
+/// thread, in a call that returns them or stashes them, never in a wait that could be
+/// cancelled: a cancelled read (``asyncio.wait_for``) loses nothing.
 #[derive(Default)]
 struct Stash {
     chunks: VecDeque<Bytes>,
     eof: bool,
+}
+
+/// What a look at the stash, then the core, found.
+enum Got {
+    Chunk(Bytes),
+    End,
+    Nothing,
+}
+
+/// The stream's read waker in the core: when the session has something for the stream
+/// (bytes, its end, an error), it completes the reads waiting in `_fill` through their
+/// loops' [`LoopWake`]s. No task and no Python on the core's thread; the woken reads look
+/// again (`_take`).
+#[derive(Default)]
+struct ReadWake {
+    state: Mutex<ReadWaiters>,
+}
+
+#[derive(Default)]
+struct ReadWaiters {
+    /// Counts wake-ups: `_fill` compares it around its registration to miss none.
+    wakes: u64,
+    waiters: Vec<(LoopWaker, Py<PyAny>)>,
+}
+
+impl ReadWake {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ReadWaiters> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl std::task::Wake for ReadWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let waiters = {
+            let mut r = self.lock();
+            r.wakes += 1;
+            std::mem::take(&mut r.waiters)
+        };
+        for (wake, fut) in waiters {
+            wake.complete(fut, None);
+        }
+    }
 }
 
 /// The writing side of a stream. Flow control is the core's: its send buffer takes what
@@ -475,6 +519,21 @@ impl Writer {
     }
 }
 
+/// The waits in `waiters` whose futures are not done: those of cancelled reads or drains
+/// are dropped, so a stream awaited with a timeout, over and over, keeps no list growing.
+/// Called without any lock held (`done()` is Python); a future that cannot say is kept.
+fn live(py: Python<'_>, waiters: Vec<(LoopWaker, Py<PyAny>)>) -> Vec<(LoopWaker, Py<PyAny>)> {
+    waiters
+        .into_iter()
+        .filter(|(_, fut)| {
+            !fut.bind(py)
+                .call_method0("done")
+                .and_then(|d| d.is_truthy())
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
 /// A bidirectional byte stream in a session.
 ///
 /// Reading: ``await read(n)`` (``b""`` at end of stream), ``async for chunk in stream``.
@@ -487,7 +546,8 @@ impl Writer {
 #[pyclass(frozen, module = "snap2p")]
 pub struct Stream {
     inner: snap2p::Stream,
-    stash: Arc<Mutex<Stash>>,
+    stash: Mutex<Stash>,
+    reader: Arc<ReadWake>,
     writer: Arc<WriteSide>,
 }
 
@@ -495,10 +555,40 @@ impl Stream {
     pub fn new(inner: snap2p::Stream) -> Self {
         Stream {
             inner,
-            stash: Arc::default(),
+            stash: Mutex::default(),
+            reader: Arc::default(),
             writer: Arc::new(WriteSide {
                 state: Mutex::default(),
             }),
+        }
+    }
+
+    /// The next chunk of at most `n` bytes: from the stash, else from the core (which then
+    /// holds the stream's read waker, [`ReadWake`], if it has nothing yet).
+    fn take_or_poll(&self, n: usize) -> Result<Got, Error> {
+        let n = n.clamp(1, MAX_CHUNK);
+        let mut stash = self.stash.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(mut chunk) = stash.chunks.pop_front() {
+            if chunk.len() > n {
+                stash.chunks.push_front(chunk.split_off(n));
+            }
+            return Ok(Got::Chunk(chunk));
+        }
+        if stash.eof {
+            return Ok(Got::End);
+        }
+        let waker = std::task::Waker::from(self.reader.clone());
+        match self
+            .inner
+            .poll_read_chunk(&mut Context::from_waker(&waker), n)
+        {
+            Poll::Ready(Ok(Some(chunk))) => Ok(Got::Chunk(chunk)),
+            Poll::Ready(Ok(None)) => {
+                stash.eof = true;
+                Ok(Got::End)
+            }
+            Poll::Ready(Err(e)) => Err(e),
+            Poll::Pending => Ok(Got::Nothing),
         }
     }
 
@@ -618,22 +708,23 @@ impl Stream {
         // taken again (no Python under it), so the run may have ended meanwhile.
         let (wake, fut): (Bound<'py, LoopWake>, Bound<'py, PyAny>) =
             aio(py)?.getattr("waiter")?.call0()?.extract()?;
-        let waiter = (wake.get().waker(), fut.clone().unbind());
-        let pending = py
-            .detach(|| {
-                let mut w = self.writer.lock();
-                if let Some(e) = &w.error {
-                    return Err(e.clone());
-                }
-                if w.finished || !w.pumping {
-                    return Ok(false);
-                }
-                w.waiters.push(waiter);
-                Ok(true)
-            })
-            .map_err(to_py)?;
-        if !pending {
-            fut.call_method1("set_result", (py.None(),))?;
+        let earlier = py.detach(|| std::mem::take(&mut self.writer.lock().waiters));
+        let mut waiters = live(py, earlier);
+        waiters.push((wake.get().waker(), fut.clone().unbind()));
+        let outcome = py.detach(|| {
+            let mut w = self.writer.lock();
+            if w.pumping && !w.finished && w.error.is_none() {
+                w.waiters.extend(waiters);
+                return None;
+            }
+            Some((waiters, w.error.clone()))
+        });
+        // The run ended meanwhile (or while the list was out for pruning): nothing may
+        // wait for its end, which already came.
+        if let Some((waiters, error)) = outcome {
+            for (wake, fut) in waiters {
+                wake.complete(fut, error.clone());
+            }
         }
         Ok(fut)
     }
@@ -671,40 +762,69 @@ impl Stream {
         aio(slf.py())?.getattr("anext_chunk")?.call1((slf,))
     }
 
-    /// Takes up to ``n`` stashed bytes: ``None`` if nothing is stashed, ``b""`` at end of
-    /// stream. Internal (used by ``read``).
-    fn _take<'py>(&self, py: Python<'py>, n: usize) -> Option<Bound<'py, PyBytes>> {
-        let taken = {
-            let mut stash = self.stash.lock().unwrap();
-            match stash.chunks.pop_front() {
-                Some(mut chunk) => {
-                    if chunk.len() > n.max(1) {
-                        let rest = chunk.split_off(n.max(1));
-                        stash.chunks.push_front(rest);
-                    }
-                    Some(chunk)
-                }
-                None if stash.eof => Some(Bytes::new()),
-                None => None,
-            }
-        };
-        taken.map(|b| PyBytes::new(py, &b))
+    /// Takes up to ``n`` bytes, from the stash or else straight from the core: ``None`` if
+    /// there are none yet (then ``_fill``), ``b""`` at end of stream; raises the stream's
+    /// error. Internal (used by ``read``).
+    fn _take<'py>(&self, py: Python<'py>, n: usize) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        match py.detach(|| self.take_or_poll(n)).map_err(to_py)? {
+            Got::Chunk(b) => Ok(Some(PyBytes::new(py, &b))),
+            Got::End => Ok(Some(PyBytes::new(py, b""))),
+            Got::Nothing => Ok(None),
+        }
     }
 
-    /// Waits for the next chunk (at most ``n`` bytes) and stashes it. Internal.
-    fn _fill<'py>(&self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyAny>> {
-        let stream = self.inner.clone();
-        let stash = self.stash.clone();
-        let n = n.clamp(1, MAX_CHUNK);
-        future_into_py(py, async move {
-            // No await between the read completing and the stash push: a cancelled read
-            // is dropped either before it took bytes or after they are stashed.
-            match stream.read_chunk(n).await.map_err(to_py)? {
-                Some(chunk) => stash.lock().unwrap().chunks.push_back(chunk),
-                None => stash.lock().unwrap().eof = true,
-            }
-            Ok(())
+    /// The read and the drain waits held for a wake-up: ``(reads, drains)``. Internal
+    /// (tests: cancelled waits must not pile up).
+    fn _waits(&self, py: Python<'_>) -> (usize, usize) {
+        py.detach(|| {
+            (
+                self.reader.lock().waiters.len(),
+                self.writer.lock().waiters.len(),
+            )
         })
+    }
+
+    /// After ``_take`` found nothing: an awaitable that completes once the core has
+    /// something for the stream (then ``_take`` again). Internal.
+    fn _fill<'py>(&self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyAny>> {
+        let seen = self.reader.lock().wakes;
+        // A look that keeps what it finds (bytes that came since `_take`), and otherwise
+        // leaves the waker with the core; a wake-up after it moves `wakes` past `seen`.
+        let found = py
+            .detach(|| match self.take_or_poll(n)? {
+                Got::Chunk(b) => {
+                    let mut stash = self.stash.lock().unwrap_or_else(|p| p.into_inner());
+                    stash.chunks.push_front(b);
+                    Ok(true)
+                }
+                Got::End => Ok(true),
+                Got::Nothing => Ok(false),
+            })
+            .map_err(to_py)?;
+        if found {
+            return aio(py)?.getattr("READY");
+        }
+        let (wake, fut): (Bound<'py, LoopWake>, Bound<'py, PyAny>) =
+            aio(py)?.getattr("waiter")?.call0()?.extract()?;
+        let mut waiters = live(py, std::mem::take(&mut self.reader.lock().waiters));
+        waiters.push((wake.get().waker(), fut.clone().unbind()));
+        let woken = {
+            let mut r = self.reader.lock();
+            if r.wakes == seen {
+                r.waiters.extend(waiters);
+                None
+            } else {
+                Some(waiters)
+            }
+        };
+        // Woken since the look (or while the list was out for pruning): nothing may wait
+        // for a wake-up that already came.
+        if let Some(waiters) = woken {
+            for (wake, fut) in waiters {
+                wake.complete(fut, None);
+            }
+        }
+        Ok(fut)
     }
 
     fn __repr__(&self) -> String {

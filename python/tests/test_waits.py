@@ -1,6 +1,6 @@
-"""`Stream.drain()` waiting for send room: how a core thread completes the wait on the
-loop's own thread (`LoopWake`), cancellation, errors, loops that cannot watch a descriptor,
-and that a loop's wake goes with it."""
+"""Waits of `Stream.drain()` (for send room) and `Stream.read()` (for bytes), which a core
+thread completes on the loop's own thread (`LoopWake`): cancellation, errors, cancelled
+waits not piling up, loops that cannot watch a descriptor, a loop's wake going with it."""
 
 from __future__ import annotations
 
@@ -154,6 +154,64 @@ async def test_waits_on_several_streams_at_once() -> None:
         await server.close()
 
 
+async def _read_waits_for_data() -> None:
+    server, client, stream, remote = await _pair()
+    try:
+        reading = asyncio.ensure_future(remote.read(100))
+        await asyncio.sleep(0.2)
+        assert not reading.done()
+        stream.write(b"late")
+        await stream.drain()
+        assert await asyncio.wait_for(reading, 10) == b"late"
+    finally:
+        await client.close()
+        await server.close()
+
+
+async def test_read_waits_for_data() -> None:
+    await _read_waits_for_data()
+
+
+async def test_cancelled_waits_do_not_pile_up() -> None:
+    """A read or drain awaited with a timeout, over and over, holds one wait at most."""
+    server, client, stream, remote = await _pair()
+    try:
+        for _ in range(50):
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(remote.read(100), 0.001)
+        assert remote._waits() == (1, 0)
+        n, waiting = await _fill_until_waiting(stream)
+        waiting.cancel()
+        for _ in range(50):
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(stream.drain(), 0.001)
+        assert stream._waits() == (0, 1)
+        # Both still work: the reads get every byte, in order, and the drain completes.
+        stream.write(b"end")
+        stream.close()
+        got = await asyncio.wait_for(remote.read(), 10)
+        assert got == BLOCK * n + b"end"
+        await asyncio.wait_for(stream.drain(), 10)
+        assert stream._waits() == (0, 0) and remote._waits() == (0, 0)
+    finally:
+        await client.close()
+        await server.close()
+
+
+async def test_read_raises_when_the_stream_is_reset_while_waiting() -> None:
+    server, client, stream, remote = await _pair()
+    try:
+        reading = asyncio.ensure_future(remote.read(100))
+        await asyncio.sleep(0.1)
+        stream.reset(20)
+        with pytest.raises(snap2p.Snap2pError) as e:
+            await asyncio.wait_for(reading, 10)
+        assert e.value.code == 20
+    finally:
+        await client.close()
+        await server.close()
+
+
 class _NoReaderLoop(asyncio.SelectorEventLoop):
     """A loop that cannot watch descriptors, as Windows' proactor loop."""
 
@@ -169,12 +227,13 @@ def _run_on(loop: asyncio.AbstractEventLoop, main: Callable[[], Awaitable[None]]
         loop.close()
 
 
-def test_drain_on_a_loop_that_cannot_watch_descriptors() -> None:
+def test_waits_on_a_loop_that_cannot_watch_descriptors() -> None:
     """Waits complete through call_soon_threadsafe there."""
     loop = _NoReaderLoop()
 
     async def main() -> None:
         await _waits_then_resumes()
+        await _read_waits_for_data()
         assert _aio._wakes[asyncio.get_running_loop()].fileno() == -1
 
     _run_on(loop, main)
