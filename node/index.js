@@ -530,18 +530,45 @@ class Stream extends Duplex {
   }
 
   _read(size) {
-    if (this._reading) return;
-    this._reading = true;
-    this[NATIVE].read(Math.max(size, READ_CHUNK)).then(
-      (chunk) => {
-        this._reading = false;
-        this.push(chunk);
-      },
-      (e) => {
-        this._reading = false;
-        this.destroy(fromNative(e));
-      },
-    );
+    if (!this._reading) this._pull(Math.max(size, READ_CHUNK));
+  }
+
+  _pull(max) {
+    // What the core already holds is taken synchronously, chunk after chunk, until the
+    // consumer wants no more (push() returns false); only when it holds nothing is there a
+    // wait, which the core settles from its own thread when data comes.
+    while (!this._reading) {
+      let chunk;
+      try {
+        chunk = this[NATIVE].tryRead(max);
+      } catch (e) {
+        // Destroyed on the next tick, as a failed read always was: code running now (a
+        // writeAll() right after a readAll(), say) meets the stream's own error, not
+        // Node's ERR_STREAM_DESTROYED.
+        const err = fromNative(e);
+        process.nextTick(() => this.destroy(err));
+        return;
+      }
+      if (chunk === null) {
+        this._reading = true;
+        this[NATIVE].readable(max).then(
+          () => {
+            this._reading = false;
+            if (!this.destroyed) this._pull(max);
+          },
+          (e) => {
+            this._reading = false;
+            this.destroy(fromNative(e));
+          },
+        );
+        return;
+      }
+      if (chunk.length === 0) {
+        this.push(null);
+        return;
+      }
+      if (!this.push(chunk)) return;
+    }
   }
 
   _write(chunk, encoding, callback) {

@@ -118,7 +118,7 @@ impl NativeConnection {
     pub fn open_stream(&self, label: Option<String>) -> napi::Result<NativeStream> {
         let fut = pin!(self.inner.open_stream(label.as_deref()));
         match fut.poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(r) => Ok(NativeStream { inner: r.js()? }),
+            Poll::Ready(r) => Ok(NativeStream::new(r.js()?)),
             // Not reachable with the current core; reported rather than blocked on.
             Poll::Pending => Err(to_js(Error::new(
                 ErrorCode::Internal,
@@ -141,7 +141,7 @@ impl NativeConnection {
     pub async fn accept_stream(&self) -> napi::Result<NativeStream> {
         let conn = self.inner.clone();
         let inner = on_core(async move { conn.accept_stream().await }).await?;
-        Ok(NativeStream { inner })
+        Ok(NativeStream::new(inner))
     }
 
     /// Closes the connection gracefully (queued data is flushed first) with `code`
@@ -210,6 +210,31 @@ impl NativeSubscription {
 #[napi]
 pub struct NativeStream {
     inner: Stream,
+    /// What a `readable()` look took from the core (a chunk, or `None`: the end), handed
+    /// out by the next `tryRead()`.
+    found: std::sync::Mutex<Option<Option<Vec<u8>>>>,
+}
+
+impl NativeStream {
+    fn new(inner: Stream) -> Self {
+        NativeStream {
+            inner,
+            found: std::sync::Mutex::default(),
+        }
+    }
+}
+
+/// A read's `max` (default 256 KiB), at most [`MAX_READ`].
+fn read_max(max: Option<u32>) -> napi::Result<usize> {
+    match max.unwrap_or(256 * 1024) {
+        0 => Err(invalid("read size must be at least 1")),
+        n => Ok(n.min(MAX_READ) as usize),
+    }
+}
+
+/// A chunk for JavaScript: a zero-length Buffer is the end of the stream.
+fn chunk_js(chunk: Option<Vec<u8>>) -> Buffer {
+    chunk.unwrap_or_default().into()
 }
 
 #[napi]
@@ -224,22 +249,46 @@ impl NativeStream {
         self.inner.label().map(str::to_string)
     }
 
-    /// The next chunk (at most `max` bytes); `null` once the peer finished its side.
-    /// Reading is what returns flow-control credit to the sender, so a consumer that
-    /// stops reading stops the sender.
+    /// Takes the next chunk (at most `max` bytes, default 256 KiB) without waiting: a
+    /// Buffer, a zero-length Buffer once the peer finished its side, or `null` if nothing
+    /// has arrived yet (then await `readable()`). Reading is what returns flow-control
+    /// credit to the sender, so a consumer that stops reading stops the sender.
     #[napi]
-    pub async fn read(&self, max: Option<u32>) -> napi::Result<Option<Buffer>> {
-        let max = max.unwrap_or(64 * 1024);
-        if max == 0 {
-            return Err(invalid("read size must be at least 1"));
+    pub fn try_read(&self, max: Option<u32>) -> napi::Result<Option<Buffer>> {
+        if let Some(found) = self.found.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            return Ok(Some(chunk_js(found)));
         }
-        // Polled in place, as `write`.
-        let chunk = self
+        let max = read_max(max)?;
+        match self
             .inner
-            .read_chunk(max.min(MAX_READ) as usize)
-            .await
-            .js()?;
-        Ok(chunk.map(|b| b.to_vec().into()))
+            .poll_read_chunk(&mut Context::from_waker(Waker::noop()), max)
+        {
+            Poll::Ready(chunk) => Ok(Some(chunk_js(chunk.js()?.map(|b| b.to_vec())))),
+            Poll::Pending => Ok(None),
+        }
+    }
+
+    /// Resolves once `tryRead` has something to return (bytes or the end); rejects with
+    /// the stream's error. Settled by the core's session driver from its own thread when
+    /// data arrives, as `writable()`: one hand-off to the JavaScript thread per wait, where
+    /// an async `read` woke one of napi's runtime threads to poll a future per chunk.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn readable<'env>(&self, env: &'env Env, max: Option<u32>) -> napi::Result<Object<'env>> {
+        let max = read_max(max)?;
+        let (deferred, promise) = env.create_deferred::<(), Settle>()?;
+        // What the look finds now is kept for `tryRead`; if nothing, the core holds the
+        // waker, which settles the promise when woken or dropped (the caller then looks
+        // again).
+        match host::poll_or_notify(deferred, resolve, |cx| self.inner.poll_read_chunk(cx, max)) {
+            Some((Ok(chunk), d)) => {
+                *self.found.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(chunk.map(|b| b.to_vec()));
+                resolve(d);
+            }
+            Some((Err(e), d)) => d.reject(to_js(e)),
+            None => {}
+        }
+        Ok(promise)
     }
 
     /// Queues what the send buffer has room for now, without waiting and without waking

@@ -1,0 +1,123 @@
+'use strict';
+// Reading: bytes the core holds are taken synchronously (`tryRead`); when it holds none, one
+// `readable()` wait that the core's driver settles. Late data, empty streams, resets while
+// waiting, a stream destroyed while its read waits, a consumer that pauses.
+const { test } = require('node:test');
+const assert = require('node:assert');
+const { snap2p, listener, pattern, sha256 } = require('./helpers');
+
+const { Peer, Snap2pError, ErrorCode } = snap2p;
+const T = { timeout: 60_000 };
+
+/** A client connection to a fresh listener, and the server's side of each stream. */
+async function pair() {
+  const { peer: server, addr } = await listener();
+  const inbound = [];
+  const waiting = [];
+  server.on('connection', (conn) => {
+    conn.multiplexer.on('stream', (s) => {
+      s.on('error', () => {});
+      const w = waiting.shift();
+      if (w) w(s);
+      else inbound.push(s);
+    });
+  });
+  const nextInbound = () =>
+    inbound.length > 0 ? Promise.resolve(inbound.shift()) : new Promise((r) => waiting.push(r));
+  const client = await Peer.create();
+  const conn = await client.dial(addr);
+  const close = async () => {
+    await client.close();
+    await server.close();
+  };
+  return { conn, nextInbound, close };
+}
+
+test('a read waiting for data gets it when it comes, then the end', T, async () => {
+  const { conn, nextInbound, close } = await pair();
+  const s = conn.openStream('late');
+  s.write('x');
+  const remote = await nextInbound();
+  const got = [];
+  const done = (async () => {
+    for await (const chunk of remote.iterator({ destroyOnReturn: false })) got.push(chunk);
+  })();
+  await new Promise((r) => setTimeout(r, 200));
+  assert.strictEqual(Buffer.concat(got).toString(), 'x');
+  s.end('late');
+  await done;
+  assert.strictEqual(Buffer.concat(got).toString(), 'xlate');
+  await close();
+});
+
+test('a stream that ends with no data reads as empty', T, async () => {
+  const { conn, nextInbound, close } = await pair();
+  const s = conn.openStream('empty');
+  s.end();
+  const remote = await nextInbound();
+  const all = await remote.readAll();
+  assert.strictEqual(all.length, 0);
+  await close();
+});
+
+test('a reset while a read waits ends the read with the code', T, async () => {
+  const { conn, nextInbound, close } = await pair();
+  const s = conn.openStream('reset');
+  s.write('x');
+  const remote = await nextInbound();
+  const err = await new Promise((resolve) => {
+    remote.on('error', resolve);
+    remote.on('data', () => {
+      // The first byte arrived; the next read waits. Now the writer resets.
+      setTimeout(() => s.reset(ErrorCode.ERR_STREAM_REFUSED), 100);
+    });
+  });
+  assert.ok(err instanceof Snap2pError, String(err));
+  assert.strictEqual(err.code, ErrorCode.ERR_STREAM_REFUSED);
+  await close();
+});
+
+test('a stream destroyed while its read waits ends cleanly', T, async () => {
+  const { conn, nextInbound, close } = await pair();
+  const s = conn.openStream('destroy');
+  s.write('x');
+  const remote = await nextInbound();
+  remote.resume();
+  await new Promise((r) => setTimeout(r, 100));
+  remote.destroy();
+  await new Promise((r) => remote.once('close', r));
+  // The writer learns that its stream is gone (reset) instead of waiting forever.
+  const err = await new Promise((resolve) => {
+    s.on('error', resolve);
+    s.resume();
+  });
+  assert.ok(err instanceof Snap2pError, String(err));
+  await close();
+});
+
+test('a consumer that pauses and resumes gets every byte in order', T, async () => {
+  const { conn, nextInbound, close } = await pair();
+  const s = conn.openStream('pause');
+  const data = pattern(8 * 1024 * 1024, 7);
+  const remote = await nextInbound();
+  const got = [];
+  let paused = 0;
+  const done = new Promise((resolve, reject) => {
+    remote.on('data', (chunk) => {
+      got.push(chunk);
+      if (got.length % 5 === 0) {
+        paused += 1;
+        remote.pause();
+        setTimeout(() => remote.resume(), 5);
+      }
+    });
+    remote.on('end', resolve);
+    remote.on('error', reject);
+  });
+  await s.writeAll(data);
+  s.end();
+  await done;
+  assert.ok(paused > 0);
+  assert.strictEqual(sha256(Buffer.concat(got)), sha256(data));
+  await close();
+});
