@@ -2,7 +2,8 @@
 # Prepares the benchmark's language-package senders (release builds of every binding) and
 # writes, on stdout, one `export SNAP2P_BENCH_<LANG>='<command prefix>'` line per sender
 # that could be built; the harness appends `ADDR TOTAL WRITE` and reads `RESULT <MiB/s> <ok>`
-# (bench/src/bindings.rs). Everything else goes to stderr. A package that fails to build
+# (bench/src/bindings.rs). Node.js and Python also get `SNAP2P_BENCH_<LANG>_RECV`, their
+# receivers for the receive rows. Everything else goes to stderr. A package that fails to build
 # gets `SNAP2P_BENCH_<LANG>_WHY` instead and its row says "not built (why)".
 # Run by ci/bench.sh for the `bindings` workload; idempotent (cached target dirs).
 set -uo pipefail
@@ -17,6 +18,7 @@ why() { printf "export SNAP2P_BENCH_%s_WHY=%q\n" "$1" "$2"; echo "bench-bindings
 if (use_target node && bash ci/setup/node.sh && cd node \
       && npx napi build --platform --release --js native.js --dts native.d.ts) >&2; then
   ok NODE "node $b/sender.mjs $SNAP2P_ROOT/node"
+  ok NODE_RECV "node $b/receiver.mjs $SNAP2P_ROOT/node"
 else
   why NODE "napi build failed"
 fi
@@ -29,6 +31,7 @@ if (use_target python && bash ci/setup/python.sh \
       && { [ -x "$venv/bin/python" ] || python3 -m venv "$venv"; } \
       && "$venv/bin/python" -m pip install -q --force-reinstall --no-deps "$SNAP2P_CACHE"/bench-dist/snap2p-*.whl) >&2; then
   ok PYTHON "$venv/bin/python $b/sender.py"
+  ok PYTHON_RECV "$venv/bin/python $b/receiver.py"
 else
   why PYTHON "maturin build or install failed"
 fi

@@ -11,8 +11,18 @@
 //! the host language's and the core's) tells a binding's extra work from time it only
 //! waited: on 2 cores the sender and the listener share the CPU, so either costs
 //! throughput.
+//!
+//! The receive rows turn it around: the native sender to a listener written with a
+//! language package (bench/bindings/receiver.{mjs,py}), against the native count-only
+//! listener (`serve snapcount`), in the same rounds. Each receiver prints `ADDR <locator>`,
+//! then `STREAM <bytes> <CPU s of its process over the stream>` per stream it counted (the
+//! warm-up, then the timed one), and answers each stream with its length; it runs until its
+//! standard input closes.
 
+use std::process::Stdio;
 use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::util::{median, min_max};
 use crate::{Row, Server, Sys};
@@ -220,5 +230,187 @@ pub async fn run(total: u64, rounds: usize) -> (Vec<Row>, bool) {
         });
     }
     let native_ok = why[0].is_none() && !bad[0] && figures[0].len() == rounds;
+    rows.extend(receive_rows(total, rounds).await);
     (rows, native_ok)
+}
+
+/// The receivers of the receive rows; entry 0 is the native one they are compared with.
+const RECEIVERS: [&str; 3] = [NATIVE, "Node.js", "Python"];
+
+/// Program and arguments of one receiver (`SNAP2P_BENCH_<LANG>_RECV`, from
+/// ci/bench-bindings.sh), or why there is none.
+fn receiver_command(name: &str) -> Result<SenderCmd, String> {
+    if name == NATIVE {
+        let exe = std::env::current_exe().map_err(|e| format!("not built ({e})"))?;
+        let args = ["serve", "snapcount", "1024", "30000"]
+            .map(String::from)
+            .to_vec();
+        return Ok((exe.to_string_lossy().into_owned(), args));
+    }
+    let var = match name {
+        "Node.js" => "NODE",
+        "Python" => "PYTHON",
+        _ => return Err("unknown".into()),
+    };
+    let prefix = std::env::var(format!("SNAP2P_BENCH_{var}_RECV")).map_err(|_| {
+        let why = std::env::var(format!("SNAP2P_BENCH_{var}_WHY"))
+            .unwrap_or_else(|_| format!("SNAP2P_BENCH_{var}_RECV unset: ci/bench.sh prepares it"));
+        format!("not built ({why})")
+    })?;
+    let mut words = prefix.split_whitespace().map(String::from);
+    let prog = words
+        .next()
+        .ok_or_else(|| format!("SNAP2P_BENCH_{var}_RECV is empty"))?;
+    Ok((prog, words.collect()))
+}
+
+type ReceiverLines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
+
+/// A receiver's next line (at most 300 s away).
+async fn next_line(lines: &mut ReceiverLines) -> Result<String, String> {
+    match tokio::time::timeout(Duration::from_secs(300), lines.next_line()).await {
+        Ok(Ok(Some(l))) => Ok(l),
+        Ok(_) => Err("receiver ended early".to_string()),
+        Err(_) => Err("receiver timed out".to_string()),
+    }
+}
+
+/// One round of one receiver: the native sender's MiB/s and whether the length it got
+/// back matched, and the receiver's CPU seconds over the timed stream.
+async fn run_receiver(name: &str, total: u64) -> Result<SenderResult, String> {
+    let (prog, args) = receiver_command(name)?;
+    let mut child = tokio::process::Command::new(prog)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("not built ({e})"))?;
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let addr = loop {
+        let l = next_line(&mut lines).await?;
+        if let Some(a) = l.strip_prefix("ADDR ") {
+            break a.trim().to_string();
+        }
+        if let Some(w) = l.strip_prefix("NOT_BUILT ") {
+            return Err(format!("not built ({w})"));
+        }
+    };
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = tokio::process::Command::new(exe)
+        .args(["send", &addr, &total.to_string(), &WRITE.to_string()])
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(300), out)
+        .await
+        .map_err(|_| "sender timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+    let s = String::from_utf8_lossy(&out.stdout);
+    let f: Vec<&str> = s
+        .lines()
+        .find(|l| l.starts_with("RESULT "))
+        .ok_or("the native sender failed")?
+        .split_whitespace()
+        .collect();
+    let mibs = f.get(1).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN);
+    let ok = f.get(2) == Some(&"1");
+    // The warm-up stream's line, then the timed one's.
+    let mut cpu = f64::NAN;
+    for _ in 0..2 {
+        let l = next_line(&mut lines).await?;
+        cpu = l
+            .strip_prefix("STREAM ")
+            .and_then(|r| r.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN);
+    }
+    drop(child.stdin.take());
+    let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+    Ok((mibs, ok, cpu))
+}
+
+/// The receive rows (see the module comment).
+async fn receive_rows(total: u64, rounds: usize) -> Vec<Row> {
+    let n = RECEIVERS.len();
+    let mut figures: Vec<Vec<f64>> = vec![Vec::new(); n];
+    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); n];
+    let mut why: Vec<Option<String>> = vec![None; n];
+    let mut bad = vec![false; n];
+    for r in 0..rounds {
+        let mut order: Vec<usize> = (0..n).collect();
+        order.rotate_left(r % n);
+        for i in order {
+            if why[i].is_some() {
+                continue;
+            }
+            match run_receiver(RECEIVERS[i], total).await {
+                Ok((v, ok, secs)) => {
+                    figures[i].push(v);
+                    cpu[i].push(secs);
+                    bad[i] |= !ok;
+                }
+                Err(e) => why[i] = Some(e),
+            }
+        }
+    }
+    let nat = if bad[0] || why[0].is_some() {
+        f64::NAN
+    } else {
+        median(&figures[0])
+    };
+    let gib = total as f64 / (1u64 << 30) as f64;
+    let mut rows = Vec::new();
+    for (i, name) in RECEIVERS.iter().enumerate() {
+        let workload = format!(
+            "1 stream, {} MiB, native sender, received via {name}",
+            total >> 20
+        );
+        let (lo, hi) = min_max(&figures[i]);
+        let m = median(&figures[i]);
+        let (ratio, target, met) = if i == 0 {
+            (String::new(), String::new(), String::new())
+        } else {
+            let r = m / nat;
+            (
+                format!("{r:.2}× native"),
+                format!(
+                    "≥ {:.0}% of native ({} MiB/s)",
+                    TARGET * 100.0,
+                    crate::fmt(nat)
+                ),
+                if r >= TARGET && !bad[i] { "yes" } else { "NO" }.into(),
+            )
+        };
+        let note = format!("receiver CPU {:.2} s/GiB", median(&cpu[i]) / gib);
+        rows.push(Row {
+            workload,
+            system: format!("snap2p {name}"),
+            median: if why[i].is_some() {
+                "not built".into()
+            } else {
+                crate::fmt(m)
+            },
+            range: if why[i].is_some() {
+                "–".into()
+            } else {
+                format!("{}–{}", crate::fmt(lo), crate::fmt(hi))
+            },
+            unit: "MiB/s".into(),
+            ratio,
+            target,
+            met,
+            notes: match (&why[i], bad[i]) {
+                (Some(e), _) => e.clone(),
+                (None, true) => "LENGTH MISMATCH".into(),
+                (None, false) if i == 0 => {
+                    format!(
+                        "{note}; count-only listener, the figure the rows below are compared with"
+                    )
+                }
+                (None, false) => note,
+            },
+        });
+    }
+    rows
 }

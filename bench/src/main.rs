@@ -222,6 +222,10 @@ async fn serve_main(kind: &str, max_streams: usize, keepalive_ms: u64) {
         "snap" => snap::serve(opts).await,
         "snapws" => snap::serve_on(opts, "ws://127.0.0.1:0/bench").await,
         "snapwss" => snap::serve_on(opts, "wss://127.0.0.1:0/bench").await,
+        "snapcount" => {
+            snap::COUNT_ONLY.store(true, std::sync::atomic::Ordering::Relaxed);
+            snap::serve(opts).await
+        }
         "snapnorekey" => {
             snap::REKEY_OFF.store(true, std::sync::atomic::Ordering::Relaxed);
             snap::serve(opts).await

@@ -63,8 +63,16 @@ fn bench_rules() -> snap2p::policy::PermissionRules {
 /// that system's client only.
 pub static REKEY_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// The `serve snapcount` listener (the bindings workload's receive rows): each stream is
+/// only counted, answered with its length (8 bytes, big endian), and a `STREAM <bytes> <CPU
+/// s of this process over the stream>` line is printed, as bench/bindings/receiver.*
+/// print theirs. No checksum: the rows compare the language packages' read paths, and a
+/// CRC in each language (zlib in Python) would weigh more than what they compare. What
+/// arrived is checked by the packages' tests (SHA-256 at both ends).
+pub static COUNT_ONLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Listener: every stream is read to its end, answered with the CRC-32 of its bytes (4
-/// bytes, big endian), then finished.
+/// bytes, big endian), then finished ([`COUNT_ONLY`]: its length instead).
 pub async fn serve(opts: ServerOpts) -> String {
     serve_on(opts, "127.0.0.1:0").await
 }
@@ -94,6 +102,10 @@ pub async fn serve_on(opts: ServerOpts, listen: &str) -> String {
                         break;
                     };
                     tokio::spawn(async move {
+                        if COUNT_ONLY.load(std::sync::atomic::Ordering::Relaxed) {
+                            count_stream(stream).await;
+                            return;
+                        }
                         let mut h = crc32fast::Hasher::new();
                         loop {
                             match stream.read_chunk(256 * 1024).await {
@@ -111,6 +123,33 @@ pub async fn serve_on(opts: ServerOpts, listen: &str) -> String {
         }
     });
     addr.to_string()
+}
+
+/// [`COUNT_ONLY`]'s stream handler.
+async fn count_stream(stream: snap2p::Stream) {
+    let cpu0 = crate::util::cpu_time();
+    let mut n: u64 = 0;
+    loop {
+        match stream.read_chunk(256 * 1024).await {
+            Ok(Some(b)) => n += b.len() as u64,
+            Ok(None) => break,
+            Err(_) => return,
+        }
+    }
+    let cpu = crate::util::cpu_time().saturating_sub(cpu0);
+    let _ = stream.write_all(&n.to_be_bytes()).await;
+    let _ = stream.finish();
+    println!("STREAM {n} {:.4}", cpu.as_secs_f64());
+}
+
+/// Whether a listener's reply to a stream of `total` bytes is right: the CRC-32 `crc` (4
+/// bytes), or from a [`COUNT_ONLY`] listener the length (8 bytes).
+fn reply_ok(reply: &[u8], crc: u32, total: u64) -> bool {
+    match reply.len() {
+        4 => u32::from_be_bytes(reply.try_into().unwrap()) == crc,
+        8 => u64::from_be_bytes(reply.try_into().unwrap()) == total,
+        _ => false,
+    }
 }
 
 /// A dialing peer; when the run has a test CA ([`Tls`], the wss rows) its WebSocket
@@ -192,9 +231,11 @@ async fn send_stream(
     }
     s.finish()?;
     let reply = s.read_all(16).await?;
-    Ok(reply.len() == 4
-        && u32::from_be_bytes(reply[..4].try_into().unwrap())
-            == expected_crc(pat, seed, total, size))
+    Ok(reply_ok(
+        &reply,
+        expected_crc(pat, seed, total, size),
+        total,
+    ))
 }
 
 /// One stream, `total` bytes in `size`-byte writes. Timed from the first write to the
@@ -238,8 +279,7 @@ pub async fn bulk_with(
     let reply = s.read_all(16).await.expect("reply");
     let dt = t0.elapsed();
     let cpu = crate::util::cpu_time().saturating_sub(cpu0);
-    let ok =
-        warm_ok && reply.len() == 4 && u32::from_be_bytes(reply[..4].try_into().unwrap()) == want;
+    let ok = warm_ok && reply_ok(&reply, want, total);
     conn.close(ErrorCode::Ok, "done");
     let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
     (dt, ok, cpu)
