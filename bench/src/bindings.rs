@@ -122,6 +122,52 @@ async fn run_sender(name: &str, total: u64) -> Result<SenderResult, String> {
     res
 }
 
+/// What [`rotate`] measured, per participant.
+struct Rounds {
+    /// MiB/s of each round.
+    figures: Vec<Vec<f64>>,
+    /// CPU seconds of each round.
+    cpu: Vec<Vec<f64>>,
+    /// Why a participant stopped (not built, failed); it is not run again.
+    why: Vec<Option<String>>,
+    /// A round's checksum or length did not match.
+    bad: Vec<bool>,
+}
+
+/// Runs `run` for every participant in every round, the order rotating round by round so
+/// that no one always runs first.
+async fn rotate<F, Fut>(names: &[&'static str], rounds: usize, run: F) -> Rounds
+where
+    F: Fn(&'static str) -> Fut,
+    Fut: std::future::Future<Output = Result<SenderResult, String>>,
+{
+    let n = names.len();
+    let mut m = Rounds {
+        figures: vec![Vec::new(); n],
+        cpu: vec![Vec::new(); n],
+        why: vec![None; n],
+        bad: vec![false; n],
+    };
+    for r in 0..rounds {
+        let mut order: Vec<usize> = (0..n).collect();
+        order.rotate_left(r % n);
+        for i in order {
+            if m.why[i].is_some() {
+                continue;
+            }
+            match run(names[i]).await {
+                Ok((v, ok, secs)) => {
+                    m.figures[i].push(v);
+                    m.cpu[i].push(secs);
+                    m.bad[i] |= !ok;
+                }
+                Err(e) => m.why[i] = Some(e),
+            }
+        }
+    }
+    m
+}
+
 /// The rows, and whether the native sender completed every round with matching checksums.
 pub async fn run(total: u64, rounds: usize) -> (Vec<Row>, bool) {
     let mut rows = Vec::new();
@@ -134,27 +180,12 @@ pub async fn run(total: u64, rounds: usize) -> (Vec<Row>, bool) {
         KOTLIN_BLOCKING,
         "Swift",
     ];
-    let mut figures: Vec<Vec<f64>> = vec![Vec::new(); senders.len()];
-    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); senders.len()];
-    let mut why: Vec<Option<String>> = vec![None; senders.len()];
-    let mut bad: Vec<bool> = vec![false; senders.len()];
-    for r in 0..rounds {
-        let mut order: Vec<usize> = (0..senders.len()).collect();
-        order.rotate_left(r % senders.len());
-        for i in order {
-            if why[i].is_some() {
-                continue;
-            }
-            match run_sender(senders[i], total).await {
-                Ok((v, ok, secs)) => {
-                    figures[i].push(v);
-                    cpu[i].push(secs);
-                    bad[i] |= !ok;
-                }
-                Err(e) => why[i] = Some(e),
-            }
-        }
-    }
+    let Rounds {
+        figures,
+        cpu,
+        why,
+        bad,
+    } = rotate(&senders, rounds, |name| run_sender(name, total)).await;
     if let Some(e) = &why[0] {
         eprintln!("bindings: the native sender failed: {e}");
     }
@@ -332,28 +363,12 @@ async fn run_receiver(name: &str, total: u64) -> Result<SenderResult, String> {
 
 /// The receive rows (see the module comment).
 async fn receive_rows(total: u64, rounds: usize) -> Vec<Row> {
-    let n = RECEIVERS.len();
-    let mut figures: Vec<Vec<f64>> = vec![Vec::new(); n];
-    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); n];
-    let mut why: Vec<Option<String>> = vec![None; n];
-    let mut bad = vec![false; n];
-    for r in 0..rounds {
-        let mut order: Vec<usize> = (0..n).collect();
-        order.rotate_left(r % n);
-        for i in order {
-            if why[i].is_some() {
-                continue;
-            }
-            match run_receiver(RECEIVERS[i], total).await {
-                Ok((v, ok, secs)) => {
-                    figures[i].push(v);
-                    cpu[i].push(secs);
-                    bad[i] |= !ok;
-                }
-                Err(e) => why[i] = Some(e),
-            }
-        }
-    }
+    let Rounds {
+        figures,
+        cpu,
+        why,
+        bad,
+    } = rotate(&RECEIVERS, rounds, |name| run_receiver(name, total)).await;
     let nat = if bad[0] || why[0].is_some() {
         f64::NAN
     } else {

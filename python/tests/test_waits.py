@@ -5,11 +5,12 @@ waits not piling up, loops that cannot watch a descriptor, a loop's wake going w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import hashlib
 import os
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -22,8 +23,10 @@ BLOCK = bytes(range(256)) * 256  # 64 KiB
 TOTAL_BLOCKS = 256  # 16 MiB
 
 
-async def _pair() -> tuple[snap2p.Peer, snap2p.Peer, snap2p.Stream, snap2p.Stream]:
-    """Two peers on loopback and one stream between them (client side, server side)."""
+@contextlib.asynccontextmanager
+async def _pair() -> AsyncIterator[tuple[snap2p.Peer, snap2p.Peer, snap2p.Stream, snap2p.Stream]]:
+    """Two peers on loopback and one stream between them (client side, server side),
+    closed on the way out."""
     server = await snap2p.Peer.create()
     await server.listen("127.0.0.1:0")
     client = await snap2p.Peer.create()
@@ -35,7 +38,11 @@ async def _pair() -> tuple[snap2p.Peer, snap2p.Peer, snap2p.Stream, snap2p.Strea
     await stream.drain()
     remote = await asyncio.wait_for(inbound.accept_stream(), 10)
     assert await remote.read(1) == b"x"
-    return server, client, stream, remote
+    try:
+        yield server, client, stream, remote
+    finally:
+        await client.close()
+        await server.close()
 
 
 async def _fill_until_waiting(stream: snap2p.Stream) -> tuple[int, asyncio.Future[None]]:
@@ -64,17 +71,13 @@ async def _read_exactly(stream: snap2p.Stream, n: int) -> bytes:
 
 
 async def _waits_then_resumes() -> None:
-    server, client, stream, remote = await _pair()
-    try:
+    async with _pair() as (server, client, stream, remote):
         n, waiting = await _fill_until_waiting(stream)
         # The peer reads: room comes back, the wait completes, and nothing was lost.
         reader = asyncio.ensure_future(_read_exactly(remote, n * len(BLOCK)))
         await asyncio.wait_for(waiting, 10)
         got = await reader
         assert hashlib.sha256(got).digest() == hashlib.sha256(BLOCK * n).digest()
-    finally:
-        await client.close()
-        await server.close()
 
 
 async def test_drain_waits_for_room_and_resumes() -> None:
@@ -82,8 +85,7 @@ async def test_drain_waits_for_room_and_resumes() -> None:
 
 
 async def test_cancelled_drain_loses_nothing() -> None:
-    server, client, stream, remote = await _pair()
-    try:
+    async with _pair() as (server, client, stream, remote):
         n, waiting = await _fill_until_waiting(stream)
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -98,14 +100,10 @@ async def test_cancelled_drain_loses_nothing() -> None:
         await asyncio.wait_for(stream.drain(), 10)
         got = await reader
         assert got == BLOCK * (n + 1)
-    finally:
-        await client.close()
-        await server.close()
 
 
 async def test_drain_raises_when_the_stream_is_reset_while_waiting() -> None:
-    server, client, stream, remote = await _pair()
-    try:
+    async with _pair() as (server, client, stream, remote):
         _, waiting = await _fill_until_waiting(stream)
         remote.reset(20)  # ERR_STREAM_REFUSED
         with pytest.raises(snap2p.Snap2pError) as e:
@@ -114,9 +112,6 @@ async def test_drain_raises_when_the_stream_is_reset_while_waiting() -> None:
         # And so does every later drain().
         with pytest.raises(snap2p.Snap2pError):
             await asyncio.wait_for(stream.drain(), 10)
-    finally:
-        await client.close()
-        await server.close()
 
 
 async def _another_pair(
@@ -136,8 +131,7 @@ async def _another_pair(
 
 async def test_waits_on_several_streams_at_once() -> None:
     """Three waits pending together on one loop (one wake) all complete, in any order."""
-    server, client, stream, remote = await _pair()
-    try:
+    async with _pair() as (server, client, stream, remote):
         pairs = [(stream, remote)] + [await _another_pair(client, server) for _ in range(2)]
         fills = [await _fill_until_waiting(s) for s, _ in pairs]
         assert not any(w.done() for _, w in fills)
@@ -149,23 +143,16 @@ async def test_waits_on_several_streams_at_once() -> None:
         await asyncio.wait_for(asyncio.gather(*(w for _, w in fills)), 10)
         got = await asyncio.gather(*readers)
         assert got == [BLOCK * n for n, _ in reversed(fills)]
-    finally:
-        await client.close()
-        await server.close()
 
 
 async def _read_waits_for_data() -> None:
-    server, client, stream, remote = await _pair()
-    try:
+    async with _pair() as (server, client, stream, remote):
         reading = asyncio.ensure_future(remote.read(100))
         await asyncio.sleep(0.2)
         assert not reading.done()
         stream.write(b"late")
         await stream.drain()
         assert await asyncio.wait_for(reading, 10) == b"late"
-    finally:
-        await client.close()
-        await server.close()
 
 
 async def test_read_waits_for_data() -> None:
@@ -174,8 +161,7 @@ async def test_read_waits_for_data() -> None:
 
 async def test_cancelled_waits_do_not_pile_up() -> None:
     """A read or drain awaited with a timeout, over and over, holds one wait at most."""
-    server, client, stream, remote = await _pair()
-    try:
+    async with _pair() as (server, client, stream, remote):
         for _ in range(50):
             with pytest.raises(asyncio.TimeoutError):
                 await asyncio.wait_for(remote.read(100), 0.001)
@@ -193,23 +179,16 @@ async def test_cancelled_waits_do_not_pile_up() -> None:
         assert got == BLOCK * n + b"end"
         await asyncio.wait_for(stream.drain(), 10)
         assert stream._waits() == (0, 0) and remote._waits() == (0, 0)
-    finally:
-        await client.close()
-        await server.close()
 
 
 async def test_read_raises_when_the_stream_is_reset_while_waiting() -> None:
-    server, client, stream, remote = await _pair()
-    try:
+    async with _pair() as (server, client, stream, remote):
         reading = asyncio.ensure_future(remote.read(100))
         await asyncio.sleep(0.1)
         stream.reset(20)
         with pytest.raises(snap2p.Snap2pError) as e:
             await asyncio.wait_for(reading, 10)
         assert e.value.code == 20
-    finally:
-        await client.close()
-        await server.close()
 
 
 class _NoReaderLoop(asyncio.SelectorEventLoop):
