@@ -23,6 +23,22 @@ BLOCK = bytes(range(256)) * 256  # 64 KiB
 TOTAL_BLOCKS = 256  # 16 MiB
 
 
+async def _another_pair(
+    client: snap2p.Peer, server: snap2p.Peer
+) -> tuple[snap2p.Stream, snap2p.Stream]:
+    """A connection between the two peers and one stream on it (client side, server
+    side), its first byte through."""
+    accepted = asyncio.ensure_future(server.accept())
+    conn = await client.dial(server.listen_addrs[0])
+    inbound = await asyncio.wait_for(accepted, 10)
+    stream = await conn.open_stream("waits")
+    stream.write(b"x")
+    await stream.drain()
+    remote = await asyncio.wait_for(inbound.accept_stream(), 10)
+    assert await remote.read(1) == b"x"
+    return stream, remote
+
+
 @contextlib.asynccontextmanager
 async def _pair() -> AsyncIterator[tuple[snap2p.Peer, snap2p.Peer, snap2p.Stream, snap2p.Stream]]:
     """Two peers on loopback and one stream between them (client side, server side),
@@ -30,16 +46,8 @@ async def _pair() -> AsyncIterator[tuple[snap2p.Peer, snap2p.Peer, snap2p.Stream
     server = await snap2p.Peer.create()
     await server.listen("127.0.0.1:0")
     client = await snap2p.Peer.create()
-    accepted = asyncio.ensure_future(server.accept())
-    conn = await client.dial(server.listen_addrs[0])
-    inbound = await asyncio.wait_for(accepted, 10)
-    stream = await conn.open_stream("drain")
-    stream.write(b"x")
-    await stream.drain()
-    remote = await asyncio.wait_for(inbound.accept_stream(), 10)
-    assert await remote.read(1) == b"x"
     try:
-        yield server, client, stream, remote
+        yield (server, client, *await _another_pair(client, server))
     finally:
         await client.close()
         await server.close()
@@ -112,21 +120,6 @@ async def test_drain_raises_when_the_stream_is_reset_while_waiting() -> None:
         # And so does every later drain().
         with pytest.raises(snap2p.Snap2pError):
             await asyncio.wait_for(stream.drain(), 10)
-
-
-async def _another_pair(
-    client: snap2p.Peer, server: snap2p.Peer
-) -> tuple[snap2p.Stream, snap2p.Stream]:
-    """One more connection and stream between the two peers."""
-    accepted = asyncio.ensure_future(server.accept())
-    conn = await client.dial(server.listen_addrs[0])
-    inbound = await asyncio.wait_for(accepted, 10)
-    stream = await conn.open_stream("more")
-    stream.write(b"y")
-    await stream.drain()
-    remote = await asyncio.wait_for(inbound.accept_stream(), 10)
-    assert await remote.read(1) == b"y"
-    return stream, remote
 
 
 async def test_waits_on_several_streams_at_once() -> None:
