@@ -385,6 +385,9 @@ async fn receive_rows(total: u64, rounds: usize) -> Vec<Row> {
         let m = median(&figures[i]);
         let (ratio, target, met) = if i == 0 {
             (String::new(), String::new(), String::new())
+        } else if why[i].is_some() {
+            let target = format!("≥ {:.0}% of native", TARGET * 100.0);
+            ("–".into(), target, "not built".into())
         } else {
             let r = m / nat;
             (
