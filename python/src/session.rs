@@ -385,7 +385,7 @@ struct ReadWake {
 struct ReadWaiters {
     /// Counts wake-ups: `_fill` compares it around its registration to miss none.
     wakes: u64,
-    waiters: Vec<(LoopWaker, Py<PyAny>)>,
+    waiters: Vec<Waiter>,
 }
 
 impl ReadWake {
@@ -429,7 +429,7 @@ struct Writer {
     /// The first write error; later writes and `drain()` raise it.
     error: Option<Error>,
     /// `drain()` futures waiting for the pump run to end, and the loops they belong to.
-    waiters: Vec<(LoopWaker, Py<PyAny>)>,
+    waiters: Vec<Waiter>,
 }
 
 struct WriteSide {
@@ -519,19 +519,43 @@ impl Writer {
     }
 }
 
-/// The waits in `waiters` whose futures are not done: those of cancelled reads or drains
-/// are dropped, so a stream awaited with a timeout, over and over, keeps no list growing.
-/// Called without any lock held (`done()` is Python); a future that cannot say is kept.
-fn live(py: Python<'_>, waiters: Vec<(LoopWaker, Py<PyAny>)>) -> Vec<(LoopWaker, Py<PyAny>)> {
-    waiters
+/// A read or drain wait: an asyncio future, and the wake of its loop that completes it.
+type Waiter = (LoopWaker, Py<PyAny>);
+
+/// A new wait, for `read()` or `drain()`: a future its loop's wake completes. `take` takes
+/// the list of waits held for the event; the cancelled ones are dropped from it (Python, so
+/// with no lock held), the new one is added, and `keep` puts the list back while the event
+/// is still to come, else returns it with the outcome to complete every wait with now (the
+/// event came while the list was out). So a stream awaited with a timeout, over and over,
+/// keeps no list growing, and no wait misses its event.
+///
+/// The locks `take` and `keep` take are never held while entering Python nor across a
+/// wait, so taking them with the GIL held cannot deadlock (and the read path saves the
+/// GIL's release).
+fn wait<'py>(
+    py: Python<'py>,
+    take: impl FnOnce() -> Vec<Waiter>,
+    keep: impl FnOnce(Vec<Waiter>) -> Option<(Vec<Waiter>, Option<Error>)>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (wake, fut): (Bound<'py, LoopWake>, Bound<'py, PyAny>) =
+        aio(py)?.getattr("waiter")?.call0()?.extract()?;
+    let mut waiters: Vec<Waiter> = take()
         .into_iter()
-        .filter(|(_, fut)| {
-            !fut.bind(py)
+        .filter(|(_, f)| {
+            // A future that cannot say is kept.
+            !f.bind(py)
                 .call_method0("done")
                 .and_then(|d| d.is_truthy())
                 .unwrap_or(false)
         })
-        .collect()
+        .collect();
+    waiters.push((wake.get().waker(), fut.clone().unbind()));
+    if let Some((waiters, outcome)) = keep(waiters) {
+        for (wake, f) in waiters {
+            wake.complete(f, outcome.clone());
+        }
+    }
+    Ok(fut)
 }
 
 /// A bidirectional byte stream in a session.
@@ -704,29 +728,19 @@ impl Stream {
         if py.detach(|| self.drained()).map_err(to_py)? {
             return aio(py)?.getattr("READY");
         }
-        // A pump runs: wait for its run to end. The future is made before the lock is
-        // taken again (no Python under it), so the run may have ended meanwhile.
-        let (wake, fut): (Bound<'py, LoopWake>, Bound<'py, PyAny>) =
-            aio(py)?.getattr("waiter")?.call0()?.extract()?;
-        let earlier = py.detach(|| std::mem::take(&mut self.writer.lock().waiters));
-        let mut waiters = live(py, earlier);
-        waiters.push((wake.get().waker(), fut.clone().unbind()));
-        let outcome = py.detach(|| {
-            let mut w = self.writer.lock();
-            if w.pumping && !w.finished && w.error.is_none() {
-                w.waiters.extend(waiters);
-                return None;
-            }
-            Some((waiters, w.error.clone()))
-        });
-        // The run ended meanwhile (or while the list was out for pruning): nothing may
-        // wait for its end, which already came.
-        if let Some((waiters, error)) = outcome {
-            for (wake, fut) in waiters {
-                wake.complete(fut, error.clone());
-            }
-        }
-        Ok(fut)
+        // A pump runs: wait for the end of its run (which may have come meanwhile).
+        wait(
+            py,
+            || std::mem::take(&mut self.writer.lock().waiters),
+            |waiters| {
+                let mut w = self.writer.lock();
+                if w.pumping && !w.finished && w.error.is_none() {
+                    w.waiters.extend(waiters);
+                    return None;
+                }
+                Some((waiters, w.error.clone()))
+            },
+        )
     }
 
     /// Half-closes: end-of-stream is sent after the queued data. Reading goes on.
@@ -804,27 +818,19 @@ impl Stream {
         if found {
             return aio(py)?.getattr("READY");
         }
-        let (wake, fut): (Bound<'py, LoopWake>, Bound<'py, PyAny>) =
-            aio(py)?.getattr("waiter")?.call0()?.extract()?;
-        let mut waiters = live(py, std::mem::take(&mut self.reader.lock().waiters));
-        waiters.push((wake.get().waker(), fut.clone().unbind()));
-        let woken = {
-            let mut r = self.reader.lock();
-            if r.wakes == seen {
-                r.waiters.extend(waiters);
-                None
-            } else {
-                Some(waiters)
-            }
-        };
-        // Woken since the look (or while the list was out for pruning): nothing may wait
-        // for a wake-up that already came.
-        if let Some(waiters) = woken {
-            for (wake, fut) in waiters {
-                wake.complete(fut, None);
-            }
-        }
-        Ok(fut)
+        // Until the next wake-up (one after the look moved `wakes` past `seen`).
+        wait(
+            py,
+            || std::mem::take(&mut self.reader.lock().waiters),
+            |waiters| {
+                let mut r = self.reader.lock();
+                if r.wakes == seen {
+                    r.waiters.extend(waiters);
+                    return None;
+                }
+                Some((waiters, None))
+            },
+        )
     }
 
     fn __repr__(&self) -> String {

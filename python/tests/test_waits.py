@@ -9,8 +9,10 @@ import contextlib
 import gc
 import hashlib
 import os
+import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -171,7 +173,15 @@ async def test_cancelled_waits_do_not_pile_up() -> None:
         got = await asyncio.wait_for(remote.read(), 10)
         assert got == BLOCK * n + b"end"
         await asyncio.wait_for(stream.drain(), 10)
-        assert stream._waits() == (0, 0) and remote._waits() == (0, 0)
+        assert remote._waits() == (0, 0)
+        # drain() returns once everything is handed over; the pump that held the last
+        # cancelled wait may still be waiting for the session's room (seen under load):
+        # it drops the wait when it ends.
+        for _ in range(500):
+            if stream._waits() == (0, 0):
+                break
+            await asyncio.sleep(0.01)
+        assert stream._waits() == (0, 0)
 
 
 async def test_read_raises_when_the_stream_is_reset_while_waiting() -> None:
@@ -211,30 +221,49 @@ def test_waits_on_a_loop_that_cannot_watch_descriptors() -> None:
     _run_on(loop, main)
 
 
-def _open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
+def _socket_open(inode: int) -> bool:
+    """Whether this process holds a descriptor of the socket with ``inode``."""
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{fd}") == f"socket:[{inode}]":
+                return True
+    return False
 
 
-@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts descriptors in /proc")
+def _gone(ref: weakref.ref[Any]) -> bool:
+    """Whether ``ref``'s object is collected within 5 s. A closed loop can outlive its
+    close by a moment: a finished future of one of its calls (``close()``'s) is held by a
+    core task until that task ends, and pyo3 releases a reference dropped on a core thread
+    the next time the extension is entered (``error_name`` below)."""
+    for _ in range(500):
+        gc.collect()
+        snap2p.error_name(0)
+        if ref() is None:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reads descriptors in /proc")
 def test_a_loops_wake_goes_with_it() -> None:
-    """No loop is kept alive by its wake, and its socket pair is closed with it."""
-    refs = []
-    before = None
+    """No loop is kept alive by its wake, and its socket pair is closed with it. (Its own
+    socket, not a count of descriptors: the sessions' sockets close on core threads, after
+    the loop, and counts moved with them under load.)"""
+    loops, wakes, inodes = [], [], []
     for _ in range(3):
         loop = asyncio.new_event_loop()
 
         async def main() -> None:
             await _waits_then_resumes()
-            assert _aio._wakes[asyncio.get_running_loop()].fileno() >= 0
+            wake = _aio._wakes[asyncio.get_running_loop()]
+            wakes.append(weakref.ref(wake))
+            inodes.append(os.fstat(wake.fileno()).st_ino)
+            assert _socket_open(inodes[-1])
 
         _run_on(loop, main)
-        refs.append(weakref.ref(loop))
+        loops.append(weakref.ref(loop))
         del loop
-        gc.collect()
-        if before is None:
-            before = _open_fds()
-        else:
-            # A fresh loop per round; descriptors do not pile up round after round.
-            assert _open_fds() <= before
-    assert all(r() is None for r in refs)
+        assert _gone(loops[-1]), "the closed loop is still referenced"
+        assert wakes[-1]() is None, "the loop's wake outlived it"
+        assert not _socket_open(inodes[-1]), "the wake's socket outlived the loop"
     assert len(_aio._wakes) == 0

@@ -105,10 +105,16 @@ fn refusal(code: ErrorCode) -> RelayMessage {
 
 /// Sends `msg` as the last message of `stream` and waits (bounded) for the other side to
 /// finish or drop it: a stream dropped with unread bytes is reset, and a reset may overtake
-/// the answer.
+/// the answer. Fails only when the answer could not be queued.
 async fn answer_and_close(stream: &Stream, msg: &RelayMessage) -> Result<(), Error> {
     codec::write_message(stream, msg).await?;
-    stream.finish()?;
+    // The other side may have read the answer and closed its end before this line ran:
+    // then there is nothing left to end or wait for. (Seen in 5 of 16 runs of the Swift
+    // suite: a dialer closed its end on reading a spliced grant, the relay's finish()
+    // failed, and the circuit dropped both spliced connections; the dialer dialed again.)
+    if stream.finish().is_err() {
+        return Ok(());
+    }
     let _ = tokio::time::timeout(REQUEST_TIMEOUT, async {
         while let Ok(Some(_)) = stream.read_chunk(4096).await {}
     })
@@ -365,17 +371,21 @@ impl Relay {
         })
         .await;
         drop((dialer_side, target_side));
-        sent?;
         match both {
+            // Both connections came with their tokens: the answers reached both sides,
+            // whatever the `relay-1` streams' ends said.
             Ok(Ok((d, t))) => {
                 self.server.lock().unwrap().spliced_total += 1;
                 self.splice_connections(d, t).await;
                 Ok(())
             }
-            _ => Err(Error::new(
-                ErrorCode::Timeout,
-                "RELAY-1: a spliced connection did not come within 10 s",
-            )),
+            _ => {
+                sent?;
+                Err(Error::new(
+                    ErrorCode::Timeout,
+                    "RELAY-1: a spliced connection did not come within 10 s",
+                ))
+            }
         }
     }
 

@@ -24,8 +24,12 @@ final class RelayTests: XCTestCase {
     func testAPeerIsReachedThroughItsRelayAndThenPunchedDirect() async throws {
         try await withTimeout(120) {
             let relay = try await Peer.create(options: PeerOptions(relay: RelayOptions()))
+            // What the three peers saw, for the failure messages.
+            let log = EventLog()
+            log.watch("relay", relay)
             let relayAddr = try await relay.listen(addr: "127.0.0.1:0")
             let b = try await Peer.create(options: PeerOptions())
+            log.watch("B", b)
             _ = try await b.listen(addr: "relay://\(relayAddr)")
             let reservations = b.relayReservations()
             XCTAssertEqual(reservations.count, 1, "\(reservations)")
@@ -51,6 +55,7 @@ final class RelayTests: XCTestCase {
                 return seen
             }
             let a = try await Peer.create(options: PeerOptions())
+            log.watch("A", a)
             let relayed = try await a.dial(target: bLocator)
             XCTAssertEqual(relayed.remotePrincipal(), b.principal())
             XCTAssertEqual(relayed.stats().transport, "relay")
@@ -61,7 +66,7 @@ final class RelayTests: XCTestCase {
                 stats = relay.relayStats()
             }
             XCTAssertEqual(stats.circuits, 1, "\(stats)")
-            XCTAssertEqual(stats.circuitsTotal, 1, "\(stats)")
+            XCTAssertEqual(stats.circuitsTotal, 1, "\(stats); events:\n\(log.text)")
             XCTAssertEqual(stats.splicedTotal, 1, "spliced by default (PROTOCOL.md §32.3): \(stats)")
             XCTAssertGreaterThanOrEqual(stats.bytesForwarded, 2 << 20, "\(stats)")
             XCTAssertLessThan(stats.bytesForwarded, 3 << 20, "\(stats)")

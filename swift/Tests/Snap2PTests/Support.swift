@@ -145,3 +145,30 @@ enum Proc {
     }
 }
 
+
+/// Records the events of a few peers, one line each, for failure messages: what a flaky
+/// count was made of (a dial retried, a handshake failed, and why). Stops with the peers.
+final class EventLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+
+    func watch(_ name: String, _ peer: Peer) {
+        let events = peer.events()
+        Task {
+            for await e in events {
+                let line = "[\(name)] \(e.kind) code=\(e.code.map(String.init) ?? "-") "
+                    + "transport=\(e.transport ?? "-") connection=\(e.connection ?? "-") "
+                    + "reason=\(e.reason ?? "-")"
+                lock.lock()
+                lines.append(line)
+                lock.unlock()
+            }
+        }
+    }
+
+    var text: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return lines.joined(separator: "\n")
+    }
+}
