@@ -2,7 +2,7 @@
 # Prepares the benchmark's language-package senders (release builds of every binding) and
 # writes, on stdout, one `export SNAP2P_BENCH_<LANG>='<command prefix>'` line per sender
 # that could be built; the harness appends `ADDR TOTAL WRITE` and reads `RESULT <MiB/s> <ok>`
-# (bench/src/bindings.rs). Node.js and Python also get `SNAP2P_BENCH_<LANG>_RECV`, their
+# (bench/src/bindings.rs). Node.js, Python, Kotlin and Swift also get `SNAP2P_BENCH_<LANG>_RECV`, their
 # receivers for the receive rows. Everything else goes to stderr. A package that fails to build
 # gets `SNAP2P_BENCH_<LANG>_WHY` instead and its row says "not built (why)".
 # Run by ci/bench.sh for the `bindings` workload; idempotent (cached target dirs).
@@ -42,6 +42,7 @@ uniffi_release="$SNAP2P_CACHE/target-uniffi/release"
 if (use_target uniffi && cargo build -q --release -p snap2p-uniffi --lib) >&2; then
   if cmd=$(bash ci/interop/runner-kotlin.sh | tail -n 1) && [ -n "$cmd" ]; then
     ok KOTLIN "${cmd/java /java -Djna.library.path=$uniffi_release } bench-send"
+    ok KOTLIN_RECV "${cmd/java /java -Djna.library.path=$uniffi_release } bench-recv"
   else
     why KOTLIN "the Kotlin runner did not build"
   fi
@@ -51,6 +52,7 @@ if (use_target uniffi && cargo build -q --release -p snap2p-uniffi --lib) >&2; t
     mkdir -p "$root/opt/snap2p/lib-release"
     cp -f "$uniffi_release/libsnap2p_uniffi.so" "$root/opt/snap2p/lib-release/"
     ok SWIFT "${cmd/LD_LIBRARY_PATH=\/opt\/snap2p\/lib /LD_LIBRARY_PATH=/opt/snap2p/lib-release } bench-send"
+    ok SWIFT_RECV "${cmd/LD_LIBRARY_PATH=\/opt\/snap2p\/lib /LD_LIBRARY_PATH=/opt/snap2p/lib-release } bench-recv"
   else
     why SWIFT "the Swift runner did not build"
   fi

@@ -551,7 +551,7 @@ class Stream extends Duplex {
       }
       if (chunk === null) {
         this._reading = true;
-        this[NATIVE].readable(max).then(
+        this[NATIVE].readable().then(
           () => {
             this._reading = false;
             if (!this.destroyed) this._pull(max);

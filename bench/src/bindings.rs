@@ -13,8 +13,9 @@
 //! throughput.
 //!
 //! The receive rows turn it around: the native sender to a listener written with a
-//! language package (bench/bindings/receiver.{mjs,py}), against the native count-only
-//! listener (`serve snapcount`), in the same rounds. Each receiver prints `ADDR <locator>`,
+//! language package (bench/bindings/receiver.{mjs,py}; the Kotlin and Swift interop
+//! runners' `bench-recv`), against the native count-only listener (`serve snapcount`), in
+//! the same rounds. Each receiver prints `ADDR <locator>`,
 //! then `STREAM <bytes> <CPU s of its process over the stream>` per stream it counted (the
 //! warm-up, then the timed one), and answers each stream with its length; it runs until its
 //! standard input closes.
@@ -266,7 +267,7 @@ pub async fn run(total: u64, rounds: usize) -> (Vec<Row>, bool) {
 }
 
 /// The receivers of the receive rows; entry 0 is the native one they are compared with.
-const RECEIVERS: [&str; 3] = [NATIVE, "Node.js", "Python"];
+const RECEIVERS: [&str; 5] = [NATIVE, "Node.js", "Python", "Kotlin", "Swift"];
 
 /// Program and arguments of one receiver (`SNAP2P_BENCH_<LANG>_RECV`, from
 /// ci/bench-bindings.sh), or why there is none.
@@ -281,6 +282,8 @@ fn receiver_command(name: &str) -> Result<SenderCmd, String> {
     let var = match name {
         "Node.js" => "NODE",
         "Python" => "PYTHON",
+        "Kotlin" => "KOTLIN",
+        "Swift" => "SWIFT",
         _ => return Err("unknown".into()),
     };
     let prefix = std::env::var(format!("SNAP2P_BENCH_{var}_RECV")).map_err(|_| {

@@ -1,6 +1,6 @@
-//! Raw C entry points for the Kotlin `writeAll` and `OutputStream` fast paths and Swift's
-//! `writeAll` (declared for Swift in swift/Sources/snap2pFFI/snap2p_raw.h): FFI plumbing
-//! only, each calls one `snap2p::Stream` method.
+//! Raw C entry points for the Kotlin `writeAll`, `OutputStream` and `chunks()` fast paths
+//! and Swift's `writeAll` (declared for Swift in swift/Sources/snap2pFFI/snap2p_raw.h): FFI
+//! plumbing only, each calls one `snap2p::Stream` method.
 //!
 //! uniffi's Kotlin (JNA) makes three native calls per `tryWrite` (clone the handle,
 //! allocate a RustBuffer, the call) and allocates several JNA `Structure`s for them (the
@@ -157,6 +157,82 @@ pub unsafe extern "C" fn snap2p_uniffi_stream_writable_raw(
         Some((false, _)) => -1,
     }
 }
+
+/// `Stream::try_read_into` into the `cap` bytes at `buf`: the number of bytes copied
+/// (across the chunks they arrived in), 0 if none are there yet (wait with
+/// [`snap2p_uniffi_stream_readable_raw`]), [`END`] once the peer finished and everything
+/// was read, -1 if the stream failed or was released (the caller repeats the read through
+/// the uniffi method, which throws the typed error), or [`PANICKED`]. Kotlin's fast read
+/// path: one native call per read, where the generated async `read` is a uniffi future
+/// (five native calls, their call statuses and a RustBuffer, each a JNA allocation).
+///
+/// # Safety
+/// `weak` is a live handle from [`snap2p_uniffi_stream_weak_raw`]; `buf` points to `cap`
+/// writable bytes (any value when `cap` is 0), its address passed as an integer.
+#[no_mangle]
+pub unsafe extern "C" fn snap2p_uniffi_stream_try_read_raw(weak: u64, buf: u64, cap: u64) -> i64 {
+    // SAFETY: the caller's guarantee: a live weak handle.
+    let Some(stream) = (unsafe { upgrade(weak) }) else {
+        return -1;
+    };
+    let Ok(cap) = usize::try_from(cap) else {
+        return -1;
+    };
+    if cap == 0 {
+        return 0;
+    }
+    // SAFETY: the caller guarantees `cap` writable bytes at `buf` during the call.
+    let mut out = unsafe { std::slice::from_raw_parts_mut(buf as usize as *mut u8, cap) };
+    let read = catch_unwind(AssertUnwindSafe(|| {
+        stream.core().try_read_into(&mut out, cap)
+    }));
+    match read {
+        Ok(Ok(snap2p::ReadInto::Bytes(n))) => i64::try_from(n).unwrap_or(-1),
+        Ok(Ok(snap2p::ReadInto::Nothing)) => 0,
+        Ok(Ok(snap2p::ReadInto::End)) => END,
+        Ok(Err(_)) => -1,
+        Err(_) => PANICKED,
+    }
+}
+
+/// Whether a read of the stream would answer now, taking nothing: 1 if it would
+/// (`callback` is not called), -1 if the stream was released, 0 if not yet: then
+/// `callback(token)` is called exactly once, later, on a snap2p thread and never inside a
+/// core lock: when bytes, the end or an error came, or when the wait ends otherwise (the
+/// caller's next read learns which). As [`snap2p_uniffi_stream_writable_raw`], for reads.
+///
+/// # Safety
+/// As [`snap2p_uniffi_stream_writable_raw`].
+#[no_mangle]
+pub unsafe extern "C" fn snap2p_uniffi_stream_readable_raw(
+    weak: u64,
+    callback: u64,
+    token: u64,
+) -> i64 {
+    // SAFETY: the caller's guarantee: a live weak handle.
+    let Some(stream) = (unsafe { upgrade(weak) }) else {
+        return -1;
+    };
+    // SAFETY: the caller's guarantee: the address of a callable `extern "C" fn(u64)`.
+    let callback: extern "C" fn(u64) =
+        unsafe { std::mem::transmute::<usize, extern "C" fn(u64)>(callback as usize) };
+    let polled = host::poll_or_notify(
+        (callback, token),
+        |(f, t)| f(t),
+        |cx| match catch_unwind(AssertUnwindSafe(|| stream.core().poll_readable(cx))) {
+            Ok(p) => p,
+            // The next read reports the state (or the panic) itself.
+            Err(_) => Poll::Ready(()),
+        },
+    );
+    match polled {
+        None => 0,
+        Some(_) => 1,
+    }
+}
+
+/// What a raw read returns once the peer finished and everything was read.
+pub const END: i64 = -2;
 
 /// The arguments of a raw entry point as Rust values: the stream held for the call (-1
 /// if it was released), 0 for no bytes, -1 for a length that does not fit, and a panic

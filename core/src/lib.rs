@@ -83,7 +83,7 @@ pub use policy::{Invite, Visibility};
 pub use protocol::{DialOptions, Discovery, PeerHandle, ProtocolHandler};
 pub use session::SessionLimits;
 #[cfg(feature = "runtime")]
-pub use session::{Connection, ConnectionStats, Stream, WriteBuf};
+pub use session::{Connection, ConnectionStats, ReadInto, Stream, WriteBuf};
 pub use wire::profile::WireProfile;
 
 /// Current unix time in seconds.

@@ -10,7 +10,7 @@ use napi::{Env, JsDeferred, Status};
 use napi_derive::napi;
 use snap2p::host::{self, Subscription};
 use snap2p::identity::AliasCard;
-use snap2p::{Connection, Error, ErrorCode, Stream};
+use snap2p::{Connection, Error, ErrorCode, ReadInto, Stream};
 
 use crate::error::{invalid, to_js, ErrorInfo, ResultExt};
 use crate::events::ConnectionStatsJs;
@@ -210,26 +210,11 @@ impl NativeSubscription {
 #[napi]
 pub struct NativeStream {
     inner: Stream,
-    /// What a look took from the core that the caller has not had yet, handed out by the
-    /// next `tryRead()`.
-    found: std::sync::Mutex<Option<Found>>,
-}
-
-/// See [`NativeStream::found`].
-enum Found {
-    /// Bytes a `readable()` look took.
-    Data(Vec<u8>),
-    /// The end, or the stream's error, met after the bytes a `tryRead()` returned.
-    End,
-    Failed(Error),
 }
 
 impl NativeStream {
     fn new(inner: Stream) -> Self {
-        NativeStream {
-            inner,
-            found: std::sync::Mutex::default(),
-        }
+        NativeStream { inner }
     }
 }
 
@@ -265,54 +250,27 @@ impl NativeStream {
     #[napi]
     pub fn try_read(&self, max: Option<u32>) -> napi::Result<Option<Buffer>> {
         let max = read_max(max)?;
-        let mut found = self.found.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = match found.take() {
-            Some(Found::Data(v)) => v,
-            Some(Found::End) => return Ok(Some(Vec::new().into())),
-            Some(Found::Failed(e)) => return Err(to_js(e)),
-            None => Vec::new(),
-        };
-        let noop = &mut Context::from_waker(Waker::noop());
-        while out.len() < max {
-            match self.inner.poll_read_chunk(noop, max - out.len()) {
-                Poll::Ready(Ok(Some(b))) => out.extend_from_slice(&b),
-                // The end or an error after bytes: the next call reports it (the core may
-                // have let go of a finished stream by then, so it is kept here).
-                Poll::Ready(Ok(None)) if out.is_empty() => return Ok(Some(out.into())),
-                Poll::Ready(Ok(None)) => {
-                    *found = Some(Found::End);
-                    break;
-                }
-                Poll::Ready(Err(e)) if out.is_empty() => return Err(to_js(e)),
-                Poll::Ready(Err(e)) => {
-                    *found = Some(Found::Failed(e));
-                    break;
-                }
-                Poll::Pending => break,
-            }
+        let mut out = Vec::new();
+        match self.inner.try_read_into(&mut out, max).js()? {
+            ReadInto::Bytes(_) | ReadInto::End => Ok(Some(out.into())),
+            ReadInto::Nothing => Ok(None),
         }
-        Ok((!out.is_empty()).then(|| out.into()))
     }
 
-    /// Resolves once `tryRead` has something to return (bytes or the end); rejects with
-    /// the stream's error. Settled by the core's session driver from its own thread when
-    /// data arrives, as `writable()`: one hand-off to the JavaScript thread per wait, where
-    /// an async `read` woke one of napi's runtime threads to poll a future per chunk.
+    /// Resolves once `tryRead` has something to return (bytes, the end, or the stream's
+    /// error, which `tryRead` then throws), taking nothing. Settled by the core's session
+    /// driver from its own thread when data arrives, as `writable()`: one hand-off to the
+    /// JavaScript thread per wait, where an async `read` woke one of napi's runtime threads
+    /// to poll a future per chunk.
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn readable<'env>(&self, env: &'env Env, max: Option<u32>) -> napi::Result<Object<'env>> {
-        let max = read_max(max)?;
+    pub fn readable<'env>(&self, env: &'env Env) -> napi::Result<Object<'env>> {
         let (deferred, promise) = env.create_deferred::<(), Settle>()?;
-        // What the look finds now is kept for `tryRead`; if nothing, the core holds the
-        // waker, which settles the promise when woken or dropped (the caller then looks
-        // again).
-        match host::poll_or_notify(deferred, resolve, |cx| self.inner.poll_read_chunk(cx, max)) {
-            Some((Ok(chunk), d)) => {
-                *self.found.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some(chunk.map_or(Found::End, |b| Found::Data(b.to_vec())));
-                resolve(d);
-            }
-            Some((Err(e), d)) => d.reject(to_js(e)),
-            None => {}
+        // Ready now: resolved at once; else the core holds the waker, which settles the
+        // promise when woken or dropped (the caller then looks again).
+        if let Some(((), d)) =
+            host::poll_or_notify(deferred, resolve, |cx| self.inner.poll_readable(cx))
+        {
+            resolve(d);
         }
         Ok(promise)
     }

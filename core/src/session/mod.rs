@@ -41,7 +41,7 @@ pub use machine::{
 #[cfg(feature = "runtime")]
 pub(crate) use shared::{EstablishedNote, Observer, StreamNote};
 #[cfg(feature = "runtime")]
-pub use stream::{Stream, WriteBuf};
+pub use stream::{ReadInto, Stream, WriteBuf};
 
 /// The rules of PROTOCOL.md pinned one test each (issue 26); a `tests.rs` file, as
 /// ci/layers.py expects of test code.

@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, BufMut, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::machine::{ReadOutcome, Session};
@@ -93,6 +93,17 @@ impl Drop for StreamInner {
     }
 }
 
+/// What [`Stream::try_read_into`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadInto {
+    /// This many bytes were copied.
+    Bytes(usize),
+    /// The peer finished its side and everything was read.
+    End,
+    /// No bytes have arrived yet.
+    Nothing,
+}
+
 /// A bidirectional byte stream inside a session. Implements tokio's `AsyncRead` and
 /// `AsyncWrite`; clones share the stream, so one task may read while another writes. The
 /// stream is released when the last clone is dropped (unread data is refused, unfinished
@@ -153,6 +164,60 @@ impl Stream {
             }
             Err(e) => Poll::Ready(Err(e)),
         }
+    }
+
+    /// Copies what the stream holds into `out`, up to `max` bytes and across the chunks
+    /// they arrived in, without waiting: [`ReadInto::Bytes`] with the count;
+    /// [`ReadInto::End`] once the peer finished and everything was read;
+    /// [`ReadInto::Nothing`] if no bytes are there yet (wait with
+    /// [`Stream::poll_readable`]). An end or an error behind the bytes is left for the next
+    /// call. For hosts that read into a buffer of their own (Kotlin's raw reads, Node.js's
+    /// `tryRead`): one call and one copy per read, however the bytes were framed (a 64 KiB
+    /// write arrives as two chunks, the second a few dozen bytes).
+    pub fn try_read_into(&self, out: &mut impl BufMut, max: usize) -> Result<ReadInto, Error> {
+        let max = max.min(out.remaining_mut());
+        if max == 0 {
+            return Ok(ReadInto::Nothing);
+        }
+        let id = self.inner.id;
+        let mut st = self.inner.shared.lock();
+        let mut n = 0;
+        // Only while bytes are there: a read that finds the end may let the stream go.
+        while n < max && (n == 0 || st.session.readable_bytes(id) > 0) {
+            match st.session.read(id, max - n) {
+                Ok(ReadOutcome::Data(b)) => {
+                    out.put_slice(&b);
+                    n += b.len();
+                }
+                Ok(ReadOutcome::Finished) if n == 0 => return Ok(ReadInto::End),
+                Ok(ReadOutcome::Blocked) if n == 0 && st.finished => {
+                    return Err(Error::new(ErrorCode::ConnectionClosed, "session closed"));
+                }
+                Err(e) if n == 0 => return Err(e),
+                _ => break,
+            }
+        }
+        if n == 0 {
+            return Ok(ReadInto::Nothing);
+        }
+        if st.session.wants_transmit() {
+            st.wake_driver();
+        }
+        Ok(ReadInto::Bytes(n))
+    }
+
+    /// Ready once a read would answer without waiting (bytes are there, the end, or an
+    /// error), *taking nothing*: for a host that waits in one call and reads in another
+    /// (the raw read path of Kotlin, Node.js's `readable()`). Else the waker is kept, in
+    /// the slot a pending read's waker takes (one reader per stream), and woken as a
+    /// read's would be.
+    pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut st = self.inner.shared.lock();
+        if st.finished || st.session.read_ready(self.inner.id) {
+            return Poll::Ready(());
+        }
+        st.stream_wakers.entry(self.inner.id).or_default().read = Some(cx.waker().clone());
+        Poll::Pending
     }
 
     /// Reads the next chunk (at most `max` bytes); `Ok(None)` once the peer finished.

@@ -169,6 +169,14 @@ impl Streams {
         self.map.get(&id).map_or(0, |s| s.recv_buffered)
     }
 
+    /// Whether a read of `id` would answer now (bytes, the end, a reset, or an unknown
+    /// stream's error) instead of blocking; takes nothing.
+    pub fn read_ready(&self, id: u64) -> bool {
+        self.map
+            .get(&id)
+            .is_none_or(|s| s.recv_buffered > 0 || s.recv != RecvState::Open)
+    }
+
     /// Streams wait in the send rotation.
     pub fn wants_transmit(&self) -> bool {
         !self.send_queue.is_empty()

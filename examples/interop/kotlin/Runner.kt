@@ -10,6 +10,7 @@
 //   Runner relay   (serves RELAY-1 on 127.0.0.1:0 for the relay scenario)
 //
 //   Runner bench-send ADDR TOTAL WRITE [--output-stream]   (benchmark hook, bench/src/bindings.rs)
+//   Runner bench-recv [--read]                             (benchmark hook, its receive rows)
 //
 // Its wallet signer is Kotlin: a HostSigner (the foreign trait) the core calls back to sign
 // the NodeKeyAttestation and AliasCard. It hashes Stacks messages itself and hands the
@@ -30,6 +31,7 @@ import io.snap2p.Signer
 import io.snap2p.Snap2pException
 import io.snap2p.Stream
 import io.snap2p.Visibility
+import io.snap2p.chunks
 import io.snap2p.code
 import io.snap2p.outputStream
 import io.snap2p.stacksMessageHash
@@ -165,8 +167,7 @@ suspend fun serveStream(stream: Stream) {
     val h = MessageDigest.getInstance("SHA-256")
     var n = 0L
     try {
-        while (true) {
-            val chunk = stream.read(65536u) ?: break
+        stream.chunks().collect { chunk ->
             n += chunk.size
             h.update(chunk)
         }
@@ -399,6 +400,52 @@ suspend fun benchSend(addr: String, total: Long, size: Int, blocking: Boolean = 
     return if (ok) 0 else 1
 }
 
+/**
+ * A listener written with the package, for the native sender of the receive rows
+ * (bench/src/bindings.rs). Prints `ADDR <ip:port>`, then `STREAM <bytes> <CPU seconds of
+ * the process over the stream>` for each stream, which it reads to its end with `chunks()`
+ * (`--read`: a loop of the generated `read(65536)` instead, for comparison) (counting
+ * only: a checksum would weigh more than the read paths compared) and answers
+ * with its length (8 bytes, big endian); serves until its standard input closes.
+ */
+suspend fun benchRecv(generated: Boolean = false): Int = coroutineScope {
+    val peer = Peer.create(PeerOptions(px1 = false))
+    println("ADDR ${peer.listen("127.0.0.1:0")}")
+    System.out.flush()
+    val os = java.lang.management.ManagementFactory.getOperatingSystemMXBean() as com.sun.management.OperatingSystemMXBean
+    val acceptor = launch {
+        while (true) {
+            val conn = peer.accept() ?: break
+            launch {
+                while (true) {
+                    val s = try { conn.acceptStream() } catch (e: Snap2pException) { break }
+                    launch {
+                        val cpu0 = os.processCpuTime
+                        var n = 0L
+                        if (generated) {
+                            while (true) n += (s.read(65536u) ?: break).size
+                        } else {
+                            s.chunks().collect { n += it.size }
+                        }
+                        val cpu = (os.processCpuTime - cpu0) / 1e9
+                        s.writeAll(java.nio.ByteBuffer.allocate(8).putLong(n).array())
+                        s.finish()
+                        println("STREAM %d %.4f".format(java.util.Locale.ROOT, n, cpu))
+                        System.out.flush()
+                    }
+                }
+            }
+        }
+    }
+    withContext(Dispatchers.IO) {
+        val buf = ByteArray(256)
+        while (System.`in`.read(buf) >= 0) { /* until closed */ }
+    }
+    withTimeoutOrNull(5_000) { peer.shutdown() }
+    acceptor.cancel()
+    0
+}
+
 fun main(argv: Array<String>) {
     val args = Args(argv.toList())
     val code = try {
@@ -407,8 +454,9 @@ fun main(argv: Array<String>) {
                 "listen", "relay" -> listen(args)
                 "dial" -> if (dial(args)) 0 else 1
                 "bench-send" -> benchSend(argv[1], argv[2].toLong(), argv[3].toInt(), argv.getOrNull(4) == "--output-stream")
+                "bench-recv" -> benchRecv(argv.getOrNull(1) == "--read")
                 else -> {
-                    System.err.println("usage: Runner listen|dial [options] (see docs/INTEROP.md) | bench-send ADDR TOTAL WRITE")
+                    System.err.println("usage: Runner listen|dial [options] (see docs/INTEROP.md) | bench-send ADDR TOTAL WRITE | bench-recv")
                     2
                 }
             }

@@ -414,6 +414,47 @@ func benchSend(_ a: [String]) async throws -> Int32 {
     return ok ? 0 : 1
 }
 
+/// A listener written with the package, for the native sender of the receive rows
+/// (bench/src/bindings.rs). Prints `ADDR <ip:port>`, then `STREAM <bytes> <CPU seconds of
+/// the process over the stream>` for each stream, which it reads to its end in 64 KiB reads
+/// (counting only: a checksum would weigh more than the read paths compared) and answers
+/// with its length (8 bytes, big endian); serves until its standard input closes.
+func benchRecv() async throws -> Int32 {
+    let peer = try await Peer.create(options: PeerOptions(px1: false))
+    print("ADDR \(try await peer.listen(addr: "127.0.0.1:0"))")
+    fflush(stdout)
+    let acceptor = Task {
+        await withTaskGroup(of: Void.self) { group in
+            while let conn = await peer.accept() {
+                group.addTask {
+                    await withTaskGroup(of: Void.self) { streams in
+                        while let s = try? await conn.acceptStream() {
+                            streams.addTask {
+                                let cpu0 = processCpuSeconds()
+                                var n: UInt64 = 0
+                                do {
+                                    while let chunk = try await s.read(max: 65536) { n += UInt64(chunk.count) }
+                                    let cpu = processCpuSeconds() - cpu0
+                                    try await s.writeAll(withUnsafeBytes(of: n.bigEndian) { Data($0) })
+                                    try s.finish()
+                                    print(String(format: "STREAM %llu %.4f", n, cpu))
+                                    fflush(stdout)
+                                } catch {
+                                    log("bench-recv stream: \(error)")
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    await stdinClosed()
+    await peer.shutdown()
+    acceptor.cancel()
+    return 0
+}
+
 let args = Args(a: Array(CommandLine.arguments.dropFirst()))
 var status: Int32 = 1
 do {
@@ -421,8 +462,9 @@ do {
     case "listen", "relay": status = try await listen(args)
     case "dial": status = try await dial(args) ? 0 : 1
     case "bench-send": status = try await benchSend(Array(CommandLine.arguments.dropFirst()))
+    case "bench-recv": status = try await benchRecv()
     default:
-        log("usage: snap2p-interop-runner listen|dial [options] (see docs/INTEROP.md) | bench-send ADDR TOTAL WRITE")
+        log("usage: snap2p-interop-runner listen|dial [options] (see docs/INTEROP.md) | bench-send ADDR TOTAL WRITE | bench-recv")
         status = 2
     }
 } catch {

@@ -200,6 +200,11 @@ impl Session {
         self.streams.readable_bytes(id)
     }
 
+    /// Whether [`Self::read`] of `id` would answer now instead of blocking; takes nothing.
+    pub fn read_ready(&self, id: u64) -> bool {
+        self.error.is_some() || self.streams.read_ready(id)
+    }
+
     /// The application let go of its stream handle: finish politely and forget the stream
     /// once both directions are over.
     pub fn release_stream(&mut self, id: u64) {

@@ -14,7 +14,7 @@ fun Stream.outputStream(): OutputStream = StreamOutputStream(this)
 
 private class StreamOutputStream(private val stream: Stream) : OutputStream() {
     @Volatile private var closed = false
-    private val handle = if (RawWrite.available) RawWrite.handleOf(stream) else null
+    private val handle = if (RawIo.available) RawIo.handleOf(stream) else null
 
     override fun write(b: Int) = write(byteArrayOf(b.toByte()), 0, 1)
 
@@ -27,7 +27,7 @@ private class StreamOutputStream(private val stream: Stream) : OutputStream() {
             kotlinx.coroutines.runBlocking { stream.write(b.copyOfRange(off, off + len)) }
             return
         }
-        RawWrite.writeBlocking(stream, handle, b, off, len)
+        RawIo.writeBlocking(stream, handle, b, off, len)
     }
 
     override fun close() {

@@ -51,12 +51,21 @@ fun EventSubscription.asFlow(): Flow<PeerEvent> = flow {
     }
 }
 
-/** The stream's chunks until the remote finishes (suspending reads, natural backpressure). */
-fun Stream.chunks(maxChunk: UInt = 262_144u): Flow<ByteArray> = flow {
-    while (true) {
-        val chunk = read(maxChunk) ?: break
-        emit(chunk)
+/**
+ * The stream's bytes until the remote finishes, in chunks of at most [maxChunk] bytes
+ * (suspending reads, natural backpressure). Each chunk is one direct native call that
+ * copies what has arrived, across the chunks it arrived in (up to 64 KiB a call); when
+ * nothing has, it suspends until the session driver calls back. Same bytes as a loop of
+ * [Stream.read], several times cheaper: the fast way to receive.
+ */
+fun Stream.chunks(maxChunk: UInt = 65_536u): Flow<ByteArray> = flow {
+    if (!RawIo.available) {
+        while (true) emit(read(maxChunk) ?: break)
+        return@flow
     }
+    val handle = RawIo.handleOf(this@chunks)
+    val max = maxChunk.coerceAtMost(Int.MAX_VALUE.toUInt()).toInt()
+    while (true) emit(RawIo.read(this@chunks, handle, max) ?: break)
 }
 
 /**
@@ -67,18 +76,18 @@ fun Stream.chunks(maxChunk: UInt = 262_144u): Flow<ByteArray> = flow {
  * several times cheaper: the fast way to send many chunks.
  */
 suspend fun Stream.writeAll(data: ByteArray) {
-    if (!RawWrite.available) {
+    if (!RawIo.available) {
         val off = tryWrite(data).toInt()
         if (off < data.size) write(if (off == 0) data else data.copyOfRange(off, data.size))
         return
     }
-    val handle = RawWrite.handleOf(this)
+    val handle = RawIo.handleOf(this)
     var off = 0
     while (off < data.size) {
-        val taken = RawWrite.tryWrite(this, handle, data, off, minOf(data.size - off, RawWrite.SCRATCH))
+        val taken = RawIo.tryWrite(this, handle, data, off, minOf(data.size - off, RawIo.SCRATCH))
         off += taken
         // Full: wait for room (if the stream cannot be written, the next write throws).
-        if (taken == 0) RawWrite.awaitWritable(handle)
+        if (taken == 0) RawIo.awaitWritable(handle)
     }
 }
 

@@ -10,7 +10,7 @@ import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.delay
 import java.util.Collections
 
-/** `writeAll`'s and `outputStream`'s raw fast path (RawWrite: direct JNA calls, no uniffi structures). */
+/** `writeAll`'s and `outputStream`'s raw fast path (RawIo: direct JNA calls, no uniffi structures). */
 class WriteAllTest {
     /** A peer whose streams answer with the SHA-256 of everything they received. */
     private suspend fun digestServer(subs: MutableList<Subscription>): Pair<Peer, String> {
@@ -30,7 +30,7 @@ class WriteAllTest {
 
     @Test
     fun mixedChunkSizesArriveIntactThroughTheFastPath() = runTest(seconds = 120) {
-        assertTrue(RawWrite.available, "the raw entry point must be found in the library")
+        assertTrue(RawIo.available, "the raw entry point must be found in the library")
         val subs = Collections.synchronizedList(mutableListOf<Subscription>())
         val (server, addr) = digestServer(subs)
         val client = Peer.create(PeerOptions())

@@ -14,8 +14,9 @@ import kotlinx.coroutines.suspendCancellableCoroutine
 import kotlin.coroutines.resume
 
 /**
- * The native half of [writeAll]'s and [outputStream]'s fast paths (bindings/src/raw.rs),
- * bound with JNA direct mapping and only integer arguments, so a call allocates nothing.
+ * The native half of [writeAll]'s, [outputStream]'s and [chunks]' fast paths
+ * (bindings/src/raw.rs), bound with JNA direct mapping and only integer arguments, so a
+ * call allocates nothing.
  * The generated [Stream.tryWrite] makes three JNA calls (clone the handle, allocate a
  * RustBuffer, the call) and allocates a JNA `Structure` with native memory, registered
  * with a cleaner, for the RustBuffer and for each call status; the collector's work on
@@ -24,7 +25,7 @@ import kotlin.coroutines.resume
  * stream's send buffer, and the stream is named by a weak native handle taken once per
  * stream ([handleOf]), so a write is one native call.
  */
-internal object RawWrite {
+internal object RawIo {
     /** Size of the per-thread native buffer: one call moves at most this many bytes. */
     const val SCRATCH = 64 * 1024
 
@@ -41,7 +42,7 @@ internal object RawWrite {
         // cached instance of it, not a second copy.
         UniffiLib.hashCode()
         val name = System.getProperty("uniffi.component.snap2p.libraryOverride") ?: "snap2p_uniffi"
-        Native.register(RawWrite::class.java, NativeLibrary.getInstance(name))
+        Native.register(RawIo::class.java, NativeLibrary.getInstance(name))
         true
     } catch (e: Throwable) {
         false
@@ -68,6 +69,15 @@ internal object RawWrite {
     @JvmStatic
     private external fun snap2p_uniffi_stream_write_blocking_raw(weak: Long, data: Long, len: Long): Long
 
+    @JvmStatic
+    private external fun snap2p_uniffi_stream_try_read_raw(weak: Long, buf: Long, cap: Long): Long
+
+    @JvmStatic
+    private external fun snap2p_uniffi_stream_readable_raw(weak: Long, callback: Long, token: Long): Long
+
+    /** A raw read's result once the peer finished and everything was read (`END`). */
+    private const val END = -2L
+
     /**
      * A weak native handle to one stream: it does not keep the stream alive (releasing the
      * [Stream] releases the stream as before; the raw calls then refuse, and the generated
@@ -90,16 +100,16 @@ internal object RawWrite {
     /** The weak native handle of [stream] (taken once, then looked up). */
     fun handleOf(stream: Stream): Handle = handles.getOrPut(stream) { Handle(stream) }
 
-    /** The callback of [awaitWritable]'s native wait, by JNA from a snap2p thread. */
-    interface WritableCallback : Callback {
+    /** The callback of [awaitWritable]'s and [awaitReadable]'s native waits, by JNA from a snap2p thread. */
+    interface ReadyCallback : Callback {
         fun invoke(token: Long)
     }
 
-    /** Writers suspended in [awaitWritable], by token. */
+    /** Writers and readers suspended in [awaitWritable] and [awaitReadable], by token. */
     private val waiting = ConcurrentHashMap<Long, CancellableContinuation<Unit>>()
     private val nextToken = AtomicLong(1)
 
-    private object OnWritable : WritableCallback {
+    private object OnReady : ReadyCallback {
         init {
             // A daemon, attached once per snap2p thread (as uniffi's own callbacks).
             Native.setCallbackThreadInitializer(this, CallbackThreadInitializer(true, false, "snap2p-runtime"))
@@ -110,8 +120,8 @@ internal object RawWrite {
         }
     }
 
-    /** The callback's native address (JNA keeps it while [OnWritable] lives: always). */
-    private val onWritable: Long by lazy { Pointer.nativeValue(CallbackReference.getFunctionPointer(OnWritable)) }
+    /** The callback's native address (JNA keeps it while [OnReady] lives: always). */
+    private val onReady: Long by lazy { Pointer.nativeValue(CallbackReference.getFunctionPointer(OnReady)) }
 
     /**
      * Suspends until the send buffer has room or the stream can no longer be written
@@ -119,16 +129,51 @@ internal object RawWrite {
      * session driver when room opens, in place of the generated async [Stream.writable]
      * (a uniffi future: five native calls and their call statuses per wait).
      */
-    suspend fun awaitWritable(handle: Handle) {
+    suspend fun awaitWritable(handle: Handle) = awaitReady { token -> snap2p_uniffi_stream_writable_raw(handle.weak, onReady, token) }
+
+    /**
+     * Suspends until a read would answer (bytes, the end or an error are there), taking
+     * nothing: one native call, and one callback from the session driver when data comes.
+     */
+    suspend fun awaitReadable(handle: Handle) = awaitReady { token -> snap2p_uniffi_stream_readable_raw(handle.weak, onReady, token) }
+
+    /** One native wait: [register] returns 0 if [OnReady] will be called with the token. */
+    private suspend inline fun awaitReady(crossinline register: (Long) -> Long) {
         suspendCancellableCoroutine<Unit> { cont ->
             val token = nextToken.getAndIncrement()
             waiting[token] = cont
             // A cancelled wait forgets its continuation; the native callback then finds none.
             cont.invokeOnCancellation { waiting.remove(token) }
-            if (snap2p_uniffi_stream_writable_raw(handle.weak, onWritable, token) != 0L) {
-                // Room now, or the stream cannot be written: no callback will come.
+            if (register(token) != 0L) {
+                // Ready now, or the stream cannot be used: no callback will come.
                 waiting.remove(token)
                 cont.resume(Unit)
+            }
+        }
+    }
+
+    /**
+     * The next bytes of [stream], at most [max] (≤ [SCRATCH]), across the chunks they
+     * arrived in; null once the peer finished. Suspends while none are there. A failed
+     * stream's read is repeated through the generated [Stream.read], which throws the typed
+     * [Snap2pException].
+     */
+    suspend fun read(stream: Stream, handle: Handle, max: Int): ByteArray? {
+        val n = minOf(max, SCRATCH).coerceAtLeast(1)
+        while (true) {
+            val s = scratch.get()
+            val got = snap2p_uniffi_stream_try_read_raw(handle.weak, s.address, n.toLong())
+            when {
+                got > 0L -> {
+                    val out = ByteArray(got.toInt())
+                    s.buf.clear()
+                    s.buf.get(out)
+                    return out
+                }
+                got == 0L -> awaitReadable(handle)
+                got == END -> return null
+                got == PANICKED -> throw IllegalStateException("snap2p: internal error (the core panicked) in a read")
+                else -> return stream.read(n.toUInt())
             }
         }
     }
