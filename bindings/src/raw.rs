@@ -133,28 +133,11 @@ pub unsafe extern "C" fn snap2p_uniffi_stream_writable_raw(
     callback: u64,
     token: u64,
 ) -> i64 {
-    // SAFETY: the caller's guarantee: a live weak handle.
-    let Some(stream) = (unsafe { upgrade(weak) }) else {
-        return -1;
-    };
-    // SAFETY: the caller's guarantee: the address of a callable `extern "C" fn(u64)`.
-    let callback: extern "C" fn(u64) =
-        unsafe { std::mem::transmute::<usize, extern "C" fn(u64)>(callback as usize) };
-    // The host is called back once, when woken or when the waker is dropped unwoken (a
-    // wait the core abandons still ends), never inside a core lock (`host::poll_or_notify`).
-    let polled = host::poll_or_notify(
-        (callback, token),
-        |(f, t)| f(t),
-        |cx| match catch_unwind(AssertUnwindSafe(|| stream.core().poll_writable(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(r)) => Poll::Ready(r.is_ok()),
-            Err(_) => Poll::Ready(false),
-        },
-    );
-    match polled {
-        None => 0,
-        Some((true, _)) => 1,
-        Some((false, _)) => -1,
+    // SAFETY: the caller's guarantees, passed on.
+    unsafe {
+        wait_raw(weak, callback, token, |stream, cx| {
+            stream.poll_writable(cx).map(|r| r.is_ok())
+        })
     }
 }
 
@@ -196,7 +179,8 @@ pub unsafe extern "C" fn snap2p_uniffi_stream_try_read_raw(weak: u64, buf: u64, 
 }
 
 /// Whether a read of the stream would answer now, taking nothing: 1 if it would
-/// (`callback` is not called), -1 if the stream was released, 0 if not yet: then
+/// (`callback` is not called), -1 if the stream was released (or the look panicked; the
+/// next read reports it), 0 if not yet: then
 /// `callback(token)` is called exactly once, later, on a snap2p thread and never inside a
 /// core lock: when bytes, the end or an error came, or when the wait ends otherwise (the
 /// caller's next read learns which). As [`snap2p_uniffi_stream_writable_raw`], for reads.
@@ -209,6 +193,30 @@ pub unsafe extern "C" fn snap2p_uniffi_stream_readable_raw(
     callback: u64,
     token: u64,
 ) -> i64 {
+    // SAFETY: the caller's guarantees, passed on. A wait that ends is ready: the next
+    // read reports the state.
+    unsafe {
+        wait_raw(weak, callback, token, |stream, cx| {
+            stream.poll_readable(cx).map(|()| true)
+        })
+    }
+}
+
+/// The native wait of [`snap2p_uniffi_stream_writable_raw`] and
+/// [`snap2p_uniffi_stream_readable_raw`]: 1 if `poll` is ready with `true` now, -1 if ready
+/// with `false` or the stream was released, 0 if pending: then `callback(token)` is called
+/// exactly once, when woken or when the waker is dropped unwoken (a wait the core abandons
+/// still ends), never inside a core lock (`host::poll_or_notify`). A panic in `poll` is
+/// ready with `false`.
+///
+/// # Safety
+/// As [`snap2p_uniffi_stream_writable_raw`].
+unsafe fn wait_raw(
+    weak: u64,
+    callback: u64,
+    token: u64,
+    poll: impl Fn(&snap2p::Stream, &mut Context<'_>) -> Poll<bool>,
+) -> i64 {
     // SAFETY: the caller's guarantee: a live weak handle.
     let Some(stream) = (unsafe { upgrade(weak) }) else {
         return -1;
@@ -219,15 +227,14 @@ pub unsafe extern "C" fn snap2p_uniffi_stream_readable_raw(
     let polled = host::poll_or_notify(
         (callback, token),
         |(f, t)| f(t),
-        |cx| match catch_unwind(AssertUnwindSafe(|| stream.core().poll_readable(cx))) {
-            Ok(p) => p,
-            // The next read reports the state (or the panic) itself.
-            Err(_) => Poll::Ready(()),
+        |cx| {
+            catch_unwind(AssertUnwindSafe(|| poll(stream.core(), cx))).unwrap_or(Poll::Ready(false))
         },
     );
     match polled {
         None => 0,
-        Some(_) => 1,
+        Some((true, _)) => 1,
+        Some((false, _)) => -1,
     }
 }
 
