@@ -862,3 +862,44 @@ async fn a_relay_reached_over_wss_checks_its_certificate() {
     assert_eq!(err.code, ErrorCode::HandshakeFailed, "{err}");
     relay_over(rp, "127.0.0.1:0", b, a, "relay+wss").await;
 }
+
+/// A spliced relayed session has the relay's address as its remote address too: the
+/// next circuit, after the session with the relay itself is gone, must dial the relay
+/// again, not send its CONNECT to the peer at the other end of the spliced session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_circuit_goes_to_the_relay_not_to_a_relayed_peer() {
+    let (rp, relay, raddr) = relay_node(RelayConfig::server()).await;
+    let (b, _, b_loc) = reserved(&raddr).await;
+    let (c, _, c_loc) = reserved(&raddr).await;
+    serve_digest(&b);
+    serve_digest(&c);
+    let (a, _) = client().await;
+    let to_b = a.dial(&b_loc).await.unwrap();
+    assert_eq!(relay.stats().spliced_total, 1);
+    // A's session with the relay goes; the spliced session with B, on a connection of its
+    // own, stays.
+    let raddr_sock: std::net::SocketAddr = raddr.parse().unwrap();
+    for conn in a.connections() {
+        if conn.stats().transport.as_str() == "tcp" && conn.remote_addr() == Some(raddr_sock) {
+            conn.close(ErrorCode::Ok, "gone");
+            timeout(Duration::from_secs(10), conn.closed())
+                .await
+                .unwrap();
+        }
+    }
+    assert!(!to_b.is_closed());
+    assert_eq!(
+        to_b.remote_addr(),
+        Some(raddr_sock),
+        "the premise: same remote address"
+    );
+    let to_c = timeout(Duration::from_secs(20), a.dial(&c_loc))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(to_c.remote_principal(), c.principal());
+    assert_eq!(relay.stats().circuits_total, 2);
+    let s = to_c.open_stream(Some("data")).await.unwrap();
+    send_and_check(&s, 256 * 1024, 16 * 1024, 5).await.unwrap();
+    drop(rp);
+}

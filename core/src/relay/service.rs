@@ -547,15 +547,15 @@ impl Relay {
         parse_relay_locator(&base).ok().map(|(relay, _)| relay)
     }
 
-    /// A live session to the relay at `relay` (TCP), reused when there is one.
+    /// A live session to the relay at `relay` (TCP), reused when there is one. Not a
+    /// relayed session: a spliced one has the relay's address as its remote address too,
+    /// and its other end is a peer, not the relay.
     async fn relay_session(&self, relay: &Locator) -> Result<Connection, Error> {
         let handle = self.handle()?;
         if let Some(addr) = relay.socket_addr() {
-            if let Some(c) = handle
-                .connections()
-                .into_iter()
-                .find(|c| !c.is_closed() && c.remote_addr() == Some(addr))
-            {
+            if let Some(c) = handle.connections().into_iter().find(|c| {
+                !c.is_closed() && c.remote_addr() == Some(addr) && !is_relayed(&c.stats().transport)
+            }) {
                 return Ok(c);
             }
         }
