@@ -27,7 +27,7 @@ _tasks: set[asyncio.Future[Any]] = set()
 async def _read_some(stream: Any, n: int) -> bytes:
     chunk = stream._take(n)
     while chunk is None:
-        await stream._fill(n)
+        await stream._fill()
         chunk = stream._take(n)
     return chunk
 

@@ -799,23 +799,19 @@ impl Stream {
     }
 
     /// After ``_take`` found nothing: an awaitable that completes once the core has
-    /// something for the stream (then ``_take`` again). Internal.
-    fn _fill<'py>(&self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyAny>> {
+    /// something for the stream (bytes, the end or an error; then ``_take`` again).
+    /// Internal.
+    fn _fill<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let seen = self.reader.lock().wakes;
-        // A look that keeps what it finds (bytes that came since `_take`), and otherwise
-        // leaves the waker with the core; a wake-up after it moves `wakes` past `seen`.
-        let found = py
-            .detach(|| match self.take_or_poll(n)? {
-                Got::Chunk(b) => {
-                    let mut stash = self.stash.lock().unwrap_or_else(|p| p.into_inner());
-                    stash.chunks.push_front(b);
-                    Ok(true)
-                }
-                Got::End => Ok(true),
-                Got::Nothing => Ok(false),
-            })
-            .map_err(to_py)?;
-        if found {
+        // A look that takes nothing (`_take` does), and otherwise leaves the waker with the
+        // core; a wake-up after it moves `wakes` past `seen`.
+        let ready = py.detach(|| {
+            let waker = std::task::Waker::from(self.reader.clone());
+            self.inner
+                .poll_readable(&mut Context::from_waker(&waker))
+                .is_ready()
+        });
+        if ready {
             return aio(py)?.getattr("READY");
         }
         // Until the next wake-up (one after the look moved `wakes` past `seen`).
