@@ -511,6 +511,8 @@ class Handoff {
 // Chunk size asked of the core per read: large enough that a 64 MiB transfer is a few
 // hundred native calls, small enough to stay within one flow-control window.
 const READ_CHUNK = 256 * 1024;
+// What writeAll returns when the core took everything at once.
+const RESOLVED = Promise.resolve();
 
 /**
  * A snap2p stream as a Node `Duplex`. Backpressure is the core's flow control end to end:
@@ -593,18 +595,21 @@ class Stream extends Duplex {
       callback(fromNative(e));
       return;
     }
-    if (taken > 0 && !this._flushScheduled) {
-      this._flushScheduled = true;
-      setImmediate(() => {
-        this._flushScheduled = false;
-        this[NATIVE].flush();
-      });
-    }
+    if (taken > 0) this._scheduleFlush();
     if (taken === data.length) {
       callback();
       return;
     }
     this._sendWhenWritable(data.subarray(taken), callback);
+  }
+
+  _scheduleFlush() {
+    if (this._flushScheduled) return;
+    this._flushScheduled = true;
+    setImmediate(() => {
+      this._flushScheduled = false;
+      this[NATIVE].flush();
+    });
   }
 
   _sendWhenWritable(rest, callback) {
@@ -641,11 +646,33 @@ class Stream extends Duplex {
 
   /** Promise form of `write`: resolves once the core accepted all of `data`. */
   writeAll(data) {
-    return new Promise((resolve, reject) => {
-      if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
-        reject(invalid('data must be a string, Buffer or Uint8Array'));
-        return;
+    if (typeof data !== 'string' && !(data instanceof Uint8Array)) {
+      return Promise.reject(invalid('data must be a string, Buffer or Uint8Array'));
+    }
+    // Nothing queued or in flight in the Writable (so nothing this write must follow),
+    // and the stream is open: the core takes what fits now, in the order written, and a
+    // write it takes whole resolves at once. Why: Writable's bookkeeping, its nextTick
+    // callback and a new Promise per write were a Node.js sender's extra CPU over native
+    // (docs/BENCHMARKS.md). Anything else (a full send buffer, a refusal, which the
+    // Writable turns into the stream's error) takes the Writable path.
+    if (
+      typeof data !== 'string' &&
+      this.writableLength === 0 &&
+      !this.writableCorked &&
+      !this.writableEnded &&
+      !this.destroyed
+    ) {
+      let taken = 0;
+      try {
+        taken = this[NATIVE].tryWrite(data);
+      } catch {
+        // The Writable path meets the same refusal and reports it as the stream's error.
       }
+      if (taken > 0) this._scheduleFlush();
+      if (taken === data.length) return RESOLVED;
+      data = data.subarray(taken);
+    }
+    return new Promise((resolve, reject) => {
       this.write(data, (err) => (err ? reject(err) : resolve()));
     });
   }

@@ -71,9 +71,13 @@ async fn bytes_come_whole_and_in_order_then_the_end() {
     loop {
         readable(&remote).await;
         let before = got.len();
+        // Bytes only grow while this task is the reader: a read takes at least what
+        // `readable_len` counted (up to its limit).
+        let counted = remote.readable_len();
         match remote.try_read_into(&mut got, 100_000).unwrap() {
             ReadInto::Bytes(n) => {
                 assert_eq!(got.len() - before, n);
+                assert!(n >= counted.min(100_000), "{n} < {counted}");
                 assert!(n <= 100_000);
                 if n > 64 * 1024 {
                     spanning += 1;
@@ -101,6 +105,9 @@ async fn a_wait_takes_nothing_and_a_small_buffer_takes_only_its_size() {
     readable(&remote).await;
     // Readable again at once: the first wait took nothing.
     readable(&remote).await;
+    // What a read would take now, for a host sizing its buffer: all eleven bytes (they
+    // came in one write; `readable_len` counts across chunks too, see below).
+    assert_eq!(remote.readable_len(), 11);
     let mut a = [0u8; 5];
     let mut slice = &mut a[..];
     assert_eq!(
@@ -115,6 +122,8 @@ async fn a_wait_takes_nothing_and_a_small_buffer_takes_only_its_size() {
     );
     assert_eq!(rest, b" world");
     readable(&remote).await;
+    // At the end: nothing to size a buffer for; the read says it is the end.
+    assert_eq!(remote.readable_len(), 0);
     assert_eq!(remote.try_read_into(&mut rest, 100).unwrap(), ReadInto::End);
     // A zero-byte read asks for nothing and gets nothing.
     assert_eq!(

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use napi::bindgen_prelude::{Buffer, Object};
+use napi::bindgen_prelude::{Buffer, BufferSlice, FromNapiValue, Object};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, JsDeferred, Status};
 use napi_derive::napi;
@@ -218,6 +218,24 @@ impl NativeStream {
     }
 }
 
+/// A Node Buffer of `len` bytes, uninitialised (`napi_create_buffer`, like
+/// `Buffer.allocUnsafe`), to be filled before JavaScript sees it.
+fn new_buffer(env: &Env, len: usize) -> napi::Result<BufferSlice<'_>> {
+    let mut data = std::ptr::null_mut();
+    let mut raw = std::ptr::null_mut();
+    // SAFETY: a valid env on the JavaScript thread; the out-pointers are live locals.
+    let status = unsafe { napi::sys::napi_create_buffer(env.raw(), len, &mut data, &mut raw) };
+    if status != napi::sys::Status::napi_ok {
+        return Err(napi::Error::new(
+            Status::GenericFailure,
+            "could not allocate a Buffer",
+        ));
+    }
+    // SAFETY: `raw` is the Buffer just made; this reads its pointer and length back through
+    // `napi_get_buffer_info` (the one pointer napi-rs trusts on every target).
+    unsafe { BufferSlice::from_napi_value(env.raw(), raw) }
+}
+
 /// A read's `max` (default 256 KiB), at most [`MAX_READ`].
 fn read_max(max: Option<u32>) -> napi::Result<usize> {
     match max.unwrap_or(256 * 1024) {
@@ -247,12 +265,33 @@ impl NativeStream {
     /// `fromList`). Reading is what
     /// returns flow-control credit to the sender, so a consumer that stops reading stops
     /// the sender.
-    #[napi]
-    pub fn try_read(&self, max: Option<u32>) -> napi::Result<Option<Buffer>> {
+    ///
+    /// The Buffer is allocated by Node at the length the core counts
+    /// (`Stream::readable_len`), uninitialised, and the core copies into it: one copy and
+    /// one allocation per read, with no finalizer (a Buffer made from a Rust `Vec` is an
+    /// external one, freed through a finalizer after garbage collection).
+    #[napi(ts_return_type = "Buffer | null")]
+    pub fn try_read<'env>(
+        &self,
+        env: &'env Env,
+        max: Option<u32>,
+    ) -> napi::Result<Option<BufferSlice<'env>>> {
         let max = read_max(max)?;
+        let len = self.inner.readable_len().min(max);
+        if len > 0 {
+            let mut out = new_buffer(env, len)?;
+            match self.inner.try_read_into(&mut &mut out[..], len).js()? {
+                ReadInto::Bytes(n) if n == len => return Ok(Some(out)),
+                // Fewer than counted: another read took some meanwhile.
+                ReadInto::Bytes(n) => return BufferSlice::copy_from(env, &out[..n]).map(Some),
+                ReadInto::End | ReadInto::Nothing => {}
+            }
+        }
+        // None counted: the end, the stream's error, nothing yet, or bytes that came just
+        // now (rare: then one more copy).
         let mut out = Vec::new();
         match self.inner.try_read_into(&mut out, max).js()? {
-            ReadInto::Bytes(_) | ReadInto::End => Ok(Some(out.into())),
+            ReadInto::Bytes(_) | ReadInto::End => BufferSlice::copy_from(env, out).map(Some),
             ReadInto::Nothing => Ok(None),
         }
     }

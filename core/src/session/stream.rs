@@ -206,6 +206,18 @@ impl Stream {
         Ok(ReadInto::Bytes(n))
     }
 
+    /// How many bytes a read would return now without waiting: 0 when none have arrived,
+    /// and at the end or after an error (a read says which). For a host that must size its
+    /// own buffer before [`Stream::try_read_into`] fills it (a Python `bytes`, a Node.js
+    /// `Buffer`: allocated once at the right length, and written in place).
+    pub fn readable_len(&self) -> usize {
+        self.inner
+            .shared
+            .lock()
+            .session
+            .readable_bytes(self.inner.id)
+    }
+
     /// Ready once a read would answer without waiting (bytes are there, the end, or an
     /// error), *taking nothing*: for a host that waits in one call and reads in another
     /// (the raw read path of Kotlin, Node.js's `readable()`). Else the waker is kept, in

@@ -169,7 +169,8 @@ func serveStream(_ stream: Snap2P.Stream) async {
     var sha = SHA256()
     var n = 0
     do {
-        while let chunk = try await stream.read(max: 65536) {
+        // chunks(): the raw read path, so the matrix reads through it.
+        for try await chunk in stream.chunks() {
             n += chunk.count
             sha.update(chunk)
         }
@@ -416,9 +417,10 @@ func benchSend(_ a: [String]) async throws -> Int32 {
 
 /// A listener written with the package, for the native sender of the receive rows
 /// (bench/src/bindings.rs). Prints `ADDR <ip:port>`, then `STREAM <bytes> <CPU seconds of
-/// the process over the stream>` for each stream, which it reads to its end in 64 KiB reads
-/// (counting only: a checksum would weigh more than the read paths compared) and answers
-/// with its length (8 bytes, big endian); serves until its standard input closes.
+/// the process over the stream>` for each stream, which it reads to its end with
+/// `chunks()` (counting only: a checksum would weigh more than the read paths compared)
+/// and answers with its length (8 bytes, big endian); serves until its standard input
+/// closes.
 func benchRecv() async throws -> Int32 {
     let peer = try await Peer.create(options: PeerOptions(px1: false))
     print("ADDR \(try await peer.listen(addr: "127.0.0.1:0"))")
@@ -433,7 +435,7 @@ func benchRecv() async throws -> Int32 {
                                 let cpu0 = processCpuSeconds()
                                 var n: UInt64 = 0
                                 do {
-                                    while let chunk = try await s.read(max: 65536) { n += UInt64(chunk.count) }
+                                    for try await chunk in s.chunks() { n += UInt64(chunk.count) }
                                     let cpu = processCpuSeconds() - cpu0
                                     try await s.writeAll(withUnsafeBytes(of: n.bigEndian) { Data($0) })
                                     try s.finish()

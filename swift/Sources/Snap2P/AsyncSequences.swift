@@ -70,20 +70,26 @@ private func internalError(_ reason: String) -> Snap2pError {
     .Failure(code: 17, name: errorCodeName(code: 17), reason: reason)
 }
 
-/// Writers suspended in `Stream.writeAll` until their send buffer has room, by token; the
-/// core calls `onWritable` once per wait (bindings/src/raw.rs,
-/// `snap2p_uniffi_stream_writable_raw`), on one of its threads, outside its locks.
+/// What a raw read returns once the peer finished and everything was read (raw.rs, `END`).
+private let rawEnd: Int64 = -2
+
+/// Raw waits suspended until the core calls back, by token: `Stream.writeAll` waiting for
+/// room (`snap2p_uniffi_stream_writable_raw`) and `Stream.chunks()` waiting for bytes
+/// (`snap2p_uniffi_stream_readable_raw`). The core calls `onReady` once per wait that it
+/// did not answer at once, on one of its threads, outside its locks.
 private final class RawWaiters: @unchecked Sendable {
     static let shared = RawWaiters()
     private let lock = NSLock()
     private var waiting: [UInt64: CheckedContinuation<Void, Never>] = [:]
     private var next: UInt64 = 1
 
-    /// The callback's address, as the raw call takes it.
+    /// The callback's address, as the raw calls take it.
     private static let callback = UInt64(UInt(bitPattern: unsafeBitCast(
-        onWritable as @convention(c) (UInt64) -> Void, to: UnsafeRawPointer.self)))
+        onReady as @convention(c) (UInt64) -> Void, to: UnsafeRawPointer.self)))
 
-    func writable(_ weak: UInt64) async {
+    /// Until `start(weak, callback, token)` (one of the raw waits) is answered: at once
+    /// (non-zero) or by the callback.
+    func wait(_ weak: UInt64, _ start: (UInt64, UInt64, UInt64) -> Int64) async {
         await withCheckedContinuation { (cont: CheckedContinuation<Void, Never>) in
             let token = lock.withLock { () -> UInt64 in
                 let t = next
@@ -91,8 +97,8 @@ private final class RawWaiters: @unchecked Sendable {
                 waiting[t] = cont
                 return t
             }
-            if snap2p_uniffi_stream_writable_raw(weak, RawWaiters.callback, token) != 0 {
-                // Room now, or the stream cannot be written: no callback will come.
+            if start(weak, RawWaiters.callback, token) != 0 {
+                // Ready now, or never (the next call says why): no callback will come.
                 resume(token)
             }
         }
@@ -103,16 +109,64 @@ private final class RawWaiters: @unchecked Sendable {
     }
 }
 
-private func onWritable(_ token: UInt64) {
+private func onReady(_ token: UInt64) {
     RawWaiters.shared.resume(token)
 }
 
-extension Stream {
-    /// The stream's chunks until the remote finishes; suspending reads give backpressure.
-    public func chunks(max: UInt32 = 262_144) -> AsyncThrowingStream<Data, Error> {
-        AsyncThrowingStream {
-            try await self.read(max: max)
+/// The state of one `chunks()` sequence: a weak handle for the raw calls (it never keeps
+/// the stream alive, raw.rs; freed with the sequence) and the generated stream, whose
+/// `read` reports a failure as the typed error.
+private final class RawReader: @unchecked Sendable {
+    private let stream: Stream
+    private let weak: UInt64
+    private let cap: Int
+
+    init(_ stream: Stream, cap: Int) {
+        self.stream = stream
+        self.weak = snap2p_uniffi_stream_weak_raw(stream.uniffiCloneHandle())
+        self.cap = cap
+    }
+
+    deinit { snap2p_uniffi_stream_weak_free_raw(weak) }
+
+    func next() async throws -> Data? {
+        guard let mem = malloc(cap) else { throw internalError("out of memory for a read") }
+        while true {
+            let n = snap2p_uniffi_stream_try_read_raw(weak, UInt64(UInt(bitPattern: mem)), UInt64(cap))
+            if n > 0 {
+                // The Data owns the memory the core wrote: no copy. A short read keeps only
+                // its bytes' worth (realloc shrinks in place).
+                let kept = Int(n) < cap / 2 ? (realloc(mem, Int(n)) ?? mem) : mem
+                return Data(bytesNoCopy: kept, count: Int(n), deallocator: .free)
+            }
+            if n == 0 {
+                await RawWaiters.shared.wait(weak, snap2p_uniffi_stream_readable_raw)
+                continue
+            }
+            free(mem)
+            if n == rawEnd { return nil }
+            if n == rawPanicked {
+                throw internalError("the core panicked in a read; the stream's state is unknown")
+            }
+            // Failed (reset, session over, …): the generated read throws the typed error.
+            return try await stream.read(max: UInt32(cap))
         }
+    }
+}
+
+extension Stream {
+    /// The stream's bytes until the remote finishes, in chunks of at most `max` bytes
+    /// (suspending reads give backpressure). Through the raw entry points of
+    /// bindings/src/raw.rs: each chunk is one native call in which the core copies what
+    /// has arrived, across the chunks it arrived in, straight into the memory of the
+    /// returned `Data`; when nothing has, the task suspends until the session driver calls
+    /// back. The same bytes as a loop of the generated `read(max:)`, which lifts each
+    /// received chunk (a 64 KiB write arrives as two) out of a RustBuffer through a future
+    /// polled by callbacks. As with that read, a task cancelled while waiting goes on
+    /// waiting until bytes, the end or an error come. Errors are the typed `Snap2pError`.
+    public func chunks(max: UInt32 = 65_536) -> AsyncThrowingStream<Data, Error> {
+        let reader = RawReader(self, cap: Int(Swift.max(max, 1)))
+        return AsyncThrowingStream { try await reader.next() }
     }
 
     /// Writes all of `data`, waiting for flow-control credit when the send buffer is full.
@@ -139,7 +193,7 @@ extension Stream {
                 off += Int(taken)
             } else if taken == 0 {
                 // Full: if the stream cannot be written, the next write throws.
-                await RawWaiters.shared.writable(weak)
+                await RawWaiters.shared.wait(weak, snap2p_uniffi_stream_writable_raw)
             } else if taken == rawPanicked {
                 throw internalError("the core panicked in a write; the stream's state is unknown")
             } else {

@@ -159,9 +159,7 @@ final class EventLog: @unchecked Sendable {
                 let line = "[\(name)] \(e.kind) code=\(e.code.map(String.init) ?? "-") "
                     + "transport=\(e.transport ?? "-") connection=\(e.connection ?? "-") "
                     + "reason=\(e.reason ?? "-")"
-                lock.lock()
-                lines.append(line)
-                lock.unlock()
+                lock.withLock { lines.append(line) }
             }
         }
     }
