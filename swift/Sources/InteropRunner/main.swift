@@ -418,10 +418,11 @@ func benchSend(_ a: [String]) async throws -> Int32 {
 /// A listener written with the package, for the native sender of the receive rows
 /// (bench/src/bindings.rs). Prints `ADDR <ip:port>`, then `STREAM <bytes> <CPU seconds of
 /// the process over the stream>` for each stream, which it reads to its end with
-/// `chunks()` (counting only: a checksum would weigh more than the read paths compared)
+/// `chunks()` (`--read`: a loop of the generated `read(max: 65536)` instead, for
+/// comparison) (counting only: a checksum would weigh more than the read paths compared)
 /// and answers with its length (8 bytes, big endian); serves until its standard input
 /// closes.
-func benchRecv() async throws -> Int32 {
+func benchRecv(generated: Bool) async throws -> Int32 {
     let peer = try await Peer.create(options: PeerOptions(px1: false))
     print("ADDR \(try await peer.listen(addr: "127.0.0.1:0"))")
     fflush(stdout)
@@ -435,7 +436,11 @@ func benchRecv() async throws -> Int32 {
                                 let cpu0 = processCpuSeconds()
                                 var n: UInt64 = 0
                                 do {
-                                    for try await chunk in s.chunks() { n += UInt64(chunk.count) }
+                                    if generated {
+                                        while let chunk = try await s.read(max: 65536) { n += UInt64(chunk.count) }
+                                    } else {
+                                        for try await chunk in s.chunks() { n += UInt64(chunk.count) }
+                                    }
                                     let cpu = processCpuSeconds() - cpu0
                                     try await s.writeAll(withUnsafeBytes(of: n.bigEndian) { Data($0) })
                                     try s.finish()
@@ -464,9 +469,9 @@ do {
     case "listen", "relay": status = try await listen(args)
     case "dial": status = try await dial(args) ? 0 : 1
     case "bench-send": status = try await benchSend(Array(CommandLine.arguments.dropFirst()))
-    case "bench-recv": status = try await benchRecv()
+    case "bench-recv": status = try await benchRecv(generated: CommandLine.arguments.dropFirst(2).first == "--read")
     default:
-        log("usage: snap2p-interop-runner listen|dial [options] (see docs/INTEROP.md) | bench-send ADDR TOTAL WRITE | bench-recv")
+        log("usage: snap2p-interop-runner listen|dial [options] (see docs/INTEROP.md) | bench-send ADDR TOTAL WRITE | bench-recv [--read]")
         status = 2
     }
 } catch {

@@ -2,8 +2,8 @@
 // uniffi-generated snap2pFFI.h: Stream.writeAll (Sources/Snap2P/AsyncSequences.swift)
 // hands the core a pointer into the caller's Data instead of lowering it into a
 // RustBuffer (two copies and two allocations per call), and Stream.chunks() has the core
-// copy into the memory of the Data it returns (a generated read lifts a RustBuffer). Every argument is a 64-bit
-// integer, pointers too, as raw.rs documents.
+// copy into the memory of the Data it returns (a generated read lifts a RustBuffer).
+// Every argument is a 64-bit integer, pointers too, as raw.rs documents.
 #ifndef SNAP2P_RAW_H
 #define SNAP2P_RAW_H
 
