@@ -52,8 +52,8 @@ async fn bytes_come_whole_and_in_order_then_the_end() {
     let pending = poll_fn(|cx| Poll::Ready(remote.poll_readable(cx))).await;
     assert!(pending.is_pending());
 
-    // 3 MiB in 64 KiB writes (each arrives as two chunks: the frame's limit is 64 KiB
-    // with its header), read in 100,000-byte reads that span chunks.
+    // 3 MiB in 64 KiB writes (a frame carries at most 65,502 bytes), read in
+    // 100,000-byte reads that span chunks.
     let mut sent = vec![0u8; 3 << 20];
     let mut x = 0;
     pattern(9, &mut sent, &mut x);

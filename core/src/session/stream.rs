@@ -172,8 +172,9 @@ impl Stream {
     /// [`ReadInto::Nothing`] if no bytes are there yet (wait with
     /// [`Stream::poll_readable`]). An end or an error behind the bytes is left for the next
     /// call. For hosts that read into a buffer of their own (Kotlin's raw reads, Node.js's
-    /// `tryRead`): one call and one copy per read, however the bytes were framed (a 64 KiB
-    /// write arrives as two chunks, the second a few dozen bytes).
+    /// `tryRead`): one call and one copy per read, however the bytes were framed (a frame
+    /// carries at most 65,502 bytes, cut from whatever the sender had queued: a 64 KiB
+    /// write framed on its own arrives as a full frame and 34 bytes).
     pub fn try_read_into(&self, out: &mut impl BufMut, max: usize) -> Result<ReadInto, Error> {
         let max = max.min(out.remaining_mut());
         if max == 0 {

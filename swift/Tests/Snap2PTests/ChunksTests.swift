@@ -41,9 +41,8 @@ final class ChunksTests: XCTestCase {
     func testBytesArriveWholeInOrderAndGathered() async throws {
         try await withTimeout(120) {
             let p = try await Pair.start()
-            // 3 MiB in 64 KiB writes, each of which arrives as two chunks (the frame limit
-            // is 64 KiB with its header): the reads gather across them. Late data: the
-            // reader waits first.
+            // 3 MiB in 64 KiB writes; a frame carries at most 65,502 bytes, so a read of
+            // 64 KiB or more gathers across two. Late data: the reader waits first.
             let data = pattern(3 << 20, seed: 11)
             let reader = Task { try await ChunksTests.collect(p.remote, max: 100_000) }
             try await Task.sleep(nanoseconds: 200_000_000)

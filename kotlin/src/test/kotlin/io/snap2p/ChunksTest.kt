@@ -39,9 +39,8 @@ class ChunksTest {
     fun bytesArriveWholeInOrderAndGathered() = runTest(seconds = 120) {
         assertTrue(RawIo.available, "the raw entry points must be found in the library")
         val p = pair()
-        // 3 MiB in 64 KiB writes, each of which arrives as two chunks (the frame limit is
-        // 64 KiB with its header): the reads gather across them. Late data: the reader
-        // waits first.
+        // 3 MiB in 64 KiB writes; a frame carries at most 65,502 bytes, so a read of a
+        // full 64 KiB gathers across two. Late data: the reader waits first.
         val data = pattern(3 shl 20, seed = 11)
         val reader = async {
             val out = ByteArrayOutputStream()
