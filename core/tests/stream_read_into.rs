@@ -152,3 +152,32 @@ async fn a_reset_behind_bytes_is_reported_after_them() {
     assert!(got.is_empty() || got == b"last words", "{got:?}");
     readable(&remote).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_after_the_end_of_a_finished_stream_stay_at_the_end() {
+    use tokio::io::AsyncReadExt;
+    let (_s, _c, local, mut remote) = pair().await;
+    // Both directions end: the remote finishes its side, the local its own.
+    remote.finish().unwrap();
+    local.write_all(&b"bye"[..]).await.unwrap();
+    local.finish().unwrap();
+    let mut got = Vec::new();
+    timeout(Duration::from_secs(10), remote.read_to_end(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, b"bye");
+    // Let the session see both ends (and forget the stream if it does).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..3 {
+        let mut buf = [0u8; 16];
+        let n = timeout(Duration::from_secs(10), remote.read(&mut buf))
+            .await
+            .unwrap()
+            .expect("a read after the end");
+        assert_eq!(n, 0);
+        assert_eq!(remote.read_chunk(16).await.unwrap(), None);
+        let mut v = Vec::new();
+        assert_eq!(remote.try_read_into(&mut v, 16).unwrap(), ReadInto::End);
+    }
+}

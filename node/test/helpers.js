@@ -124,9 +124,34 @@ function makeTlsFiles() {
   return { dir, ca: f('ca.pem'), cert: f('cert.pem'), key: f('key.pem') };
 }
 
+/** A client connection to a fresh listener, and the server's side of each stream. */
+async function streamPair() {
+  const { peer: server, addr } = await listener();
+  const inbound = [];
+  const waiting = [];
+  server.on('connection', (conn) => {
+    conn.multiplexer.on('stream', (s) => {
+      s.on('error', () => {});
+      const w = waiting.shift();
+      if (w) w(s);
+      else inbound.push(s);
+    });
+  });
+  const nextInbound = () =>
+    inbound.length > 0 ? Promise.resolve(inbound.shift()) : new Promise((r) => waiting.push(r));
+  const client = await snap2p.Peer.create();
+  const conn = await client.dial(addr);
+  const close = async () => {
+    await client.close();
+    await server.close();
+  };
+  return { conn, nextInbound, close };
+}
+
 module.exports = {
   snap2p,
   listener,
+  streamPair,
   serveEcho,
   sha256,
   pattern,

@@ -4,34 +4,10 @@
 // waiting, a stream destroyed while its read waits, a consumer that pauses.
 const { test } = require('node:test');
 const assert = require('node:assert');
-const { snap2p, listener, pattern, sha256 } = require('./helpers');
+const { snap2p, streamPair: pair, pattern, sha256 } = require('./helpers');
 
-const { Peer, Snap2pError, ErrorCode } = snap2p;
+const { Snap2pError, ErrorCode } = snap2p;
 const T = { timeout: 60_000 };
-
-/** A client connection to a fresh listener, and the server's side of each stream. */
-async function pair() {
-  const { peer: server, addr } = await listener();
-  const inbound = [];
-  const waiting = [];
-  server.on('connection', (conn) => {
-    conn.multiplexer.on('stream', (s) => {
-      s.on('error', () => {});
-      const w = waiting.shift();
-      if (w) w(s);
-      else inbound.push(s);
-    });
-  });
-  const nextInbound = () =>
-    inbound.length > 0 ? Promise.resolve(inbound.shift()) : new Promise((r) => waiting.push(r));
-  const client = await Peer.create();
-  const conn = await client.dial(addr);
-  const close = async () => {
-    await client.close();
-    await server.close();
-  };
-  return { conn, nextInbound, close };
-}
 
 test('a read waiting for data gets it when it comes, then the end', T, async () => {
   const { conn, nextInbound, close } = await pair();

@@ -5,37 +5,24 @@
 // a refusal reported as the stream's error, and end() after writeAll.
 const { test } = require('node:test');
 const assert = require('node:assert');
-const { snap2p, listener, pattern, sha256 } = require('./helpers');
+const { snap2p, streamPair, pattern, sha256 } = require('./helpers');
 
-const { Peer, Snap2pError, ErrorCode } = snap2p;
+const { Snap2pError, ErrorCode } = snap2p;
 const T = { timeout: 60_000 };
 
-/** A client connection to a fresh listener; the server reads each stream to its end. */
+/**
+ * `streamPair()`, with `nextReceived()`: the server's next stream, read to its end. Call
+ * it before writing more than the send buffer holds, so the reader drains it meanwhile.
+ */
 async function pair() {
-  const { peer: server, addr } = await listener();
-  const received = [];
-  const waiting = [];
-  server.on('connection', (conn) => {
-    conn.multiplexer.on('stream', async (s) => {
-      s.on('error', () => {});
-      let got;
-      try {
-        got = { data: await s.readAll(256 * 1024 * 1024) };
-      } catch (e) {
-        got = { error: e };
-      }
-      const w = waiting.shift();
-      if (w) w(got);
-      else received.push(got);
-    });
-  });
-  const nextReceived = () =>
-    received.length > 0 ? Promise.resolve(received.shift()) : new Promise((r) => waiting.push(r));
-  const client = await Peer.create();
-  const conn = await client.dial(addr);
-  const close = async () => {
-    await client.close();
-    await server.close();
+  const { conn, nextInbound, close } = await streamPair();
+  const nextReceived = async () => {
+    const s = await nextInbound();
+    try {
+      return { data: await s.readAll(256 * 1024 * 1024) };
+    } catch (e) {
+      return { error: e };
+    }
   };
   return { conn, nextReceived, close };
 }
@@ -43,6 +30,7 @@ async function pair() {
 test('writeAll, write() and large buffers arrive whole and in order', T, async () => {
   const { conn, nextReceived, close } = await pair();
   const s = conn.openStream('order');
+  const received = nextReceived();
   // 5 MiB: far more than the 1 MiB send buffer, so the core takes part of it at once and
   // the rest waits in the Writable; the writes behind it must queue after it.
   const big = pattern(5 << 20, 1);
@@ -53,7 +41,7 @@ test('writeAll, write() and large buffers arrive whole and in order', T, async (
   const c = s.writeAll(parts[3]);
   await Promise.all([a, b, c, s.writeAll(parts[4])]);
   s.end();
-  const got = await nextReceived();
+  const got = await received;
   assert.ifError(got.error);
   const want = Buffer.concat(parts.map((p) => Buffer.from(p)));
   assert.strictEqual(got.data.length, want.length);
@@ -64,11 +52,12 @@ test('writeAll, write() and large buffers arrive whole and in order', T, async (
 test('many small writeAll calls that the core takes at once keep their order', T, async () => {
   const { conn, nextReceived, close } = await pair();
   const s = conn.openStream('small');
+  const received = nextReceived();
   const parts = [];
   for (let i = 0; i < 2000; i++) parts.push(Buffer.from(`${i},`));
   for (const p of parts) await s.writeAll(p);
   s.end();
-  const got = await nextReceived();
+  const got = await received;
   assert.ifError(got.error);
   assert.strictEqual(got.data.toString(), Buffer.concat(parts).toString());
   await close();
