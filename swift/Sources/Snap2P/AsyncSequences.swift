@@ -162,8 +162,9 @@ extension Stream {
     /// returned `Data`; when nothing has, the task suspends until the session driver calls
     /// back. The same bytes as a loop of the generated `read(max:)`, which lifts each
     /// received frame's payload out of a RustBuffer through a future polled by callbacks
-    /// (a quarter more CPU per GiB, docs/BENCHMARKS.md). As with that read, a task cancelled while waiting goes on
-    /// waiting until bytes, the end or an error come. Errors are the typed `Snap2pError`.
+    /// (a quarter more CPU per GiB, docs/BENCHMARKS.md). As with that read, a task
+    /// cancelled while waiting goes on waiting until bytes, the end or an error come.
+    /// Errors are the typed `Snap2pError`.
     public func chunks(max: UInt32 = 65_536) -> AsyncThrowingStream<Data, Error> {
         let reader = RawReader(self, cap: Int(Swift.max(max, 1)))
         return AsyncThrowingStream { try await reader.next() }
