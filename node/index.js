@@ -532,7 +532,20 @@ class Stream extends Duplex {
   }
 
   _read(size) {
-    if (!this._reading) this._pull(Math.max(size, READ_CHUNK));
+    if (this._reading) return;
+    const max = Math.max(size, READ_CHUNK);
+    if (this.readableLength > 0) {
+      // A chunk waits in the Readable's buffer: one pushed beside it now would make the
+      // read() under way return both, copied into one (Buffer.concat). Pushed once that
+      // read() has returned instead.
+      this._reading = true;
+      process.nextTick(() => {
+        this._reading = false;
+        if (!this.destroyed) this._pull(max);
+      });
+      return;
+    }
+    this._pull(max);
   }
 
   _pull(max) {

@@ -97,3 +97,30 @@ test('a consumer that pauses and resumes gets every byte in order', T, async () 
   assert.strictEqual(sha256(Buffer.concat(got)), sha256(data));
   await close();
 });
+
+test('read() returns what the Readable held, without pulling the core into the same copy', T, async () => {
+  // Node's Readable.read() calls _read() before it takes its bytes; a chunk pushed there at
+  // once was joined to the one waiting (Buffer.concat: a copy of both). Now that chunk is
+  // pushed after read() returned. Fails on the old _read: this read() was 272,384 bytes.
+  const { conn, nextInbound, close } = await pair();
+  try {
+    const s = conn.openStream('held');
+    const a = pattern(256 * 1024, 3);
+    const b = pattern(10 * 1024, 4);
+    s.write(a);
+    const remote = await nextInbound();
+    await new Promise((r) => setTimeout(r, 200));
+    remote.read(0); // the Readable pulls what came, up to its high-water mark (the whole window)
+    s.end(b); // sent once that pull returned the window's credit
+    await new Promise((r) => setTimeout(r, 200));
+    const held = remote.readableLength;
+    assert.ok(held > 0);
+    const first = remote.read();
+    assert.strictEqual(first.length, held);
+    const rest = [];
+    for await (const chunk of remote.iterator({ destroyOnReturn: false })) rest.push(chunk);
+    assert.ok(Buffer.concat([first, ...rest]).equals(Buffer.concat([a, b])));
+  } finally {
+    await close();
+  }
+});
