@@ -113,26 +113,36 @@ private func onReady(_ token: UInt64) {
     RawWaiters.shared.resume(token)
 }
 
-/// The state of one `chunks()` sequence: a weak handle for the raw calls (it never keeps
-/// the stream alive, raw.rs; freed with the sequence) and the generated stream, whose
+/// A stream's weak native handle, as the raw calls take it: it never keeps the stream
+/// alive (raw.rs), and is freed with this object. Held by whoever makes raw calls for
+/// as long as it makes them (a `chunks()` sequence, a `writeAll` call).
+private final class RawHandle: @unchecked Sendable {
+    let weak: UInt64
+
+    init(_ stream: Stream) {
+        weak = snap2p_uniffi_stream_weak_raw(stream.uniffiCloneHandle())
+    }
+
+    deinit { snap2p_uniffi_stream_weak_free_raw(weak) }
+}
+
+/// The state of one `chunks()` sequence: its raw handle and the generated stream, whose
 /// `read` reports a failure as the typed error.
 private final class RawReader: @unchecked Sendable {
     private let stream: Stream
-    private let weak: UInt64
+    private let handle: RawHandle
     private let cap: Int
 
     init(_ stream: Stream, cap: Int) {
         self.stream = stream
-        self.weak = snap2p_uniffi_stream_weak_raw(stream.uniffiCloneHandle())
+        self.handle = RawHandle(stream)
         self.cap = cap
     }
-
-    deinit { snap2p_uniffi_stream_weak_free_raw(weak) }
 
     func next() async throws -> Data? {
         guard let mem = malloc(cap) else { throw internalError("out of memory for a read") }
         while true {
-            let n = snap2p_uniffi_stream_try_read_raw(weak, UInt64(UInt(bitPattern: mem)), UInt64(cap))
+            let n = snap2p_uniffi_stream_try_read_raw(handle.weak, UInt64(UInt(bitPattern: mem)), UInt64(cap))
             if n > 0 {
                 // The Data owns the memory the core wrote: no copy. A short read keeps only
                 // its bytes' worth (realloc shrinks in place).
@@ -140,7 +150,7 @@ private final class RawReader: @unchecked Sendable {
                 return Data(bytesNoCopy: kept, count: Int(n), deallocator: .free)
             }
             if n == 0 {
-                await RawWaiters.shared.wait(weak, snap2p_uniffi_stream_readable_raw)
+                await RawWaiters.shared.wait(handle.weak, snap2p_uniffi_stream_readable_raw)
                 continue
             }
             free(mem)
@@ -181,9 +191,10 @@ extension Stream {
     /// cancelled task's wait ends when room opens or the stream ends, as before.
     public func writeAll(_ data: Data) async throws {
         if data.isEmpty { return }
-        // A weak handle for this call: it never keeps the stream alive (raw.rs).
-        let weak = snap2p_uniffi_stream_weak_raw(uniffiCloneHandle())
-        defer { snap2p_uniffi_stream_weak_free_raw(weak) }
+        let handle = RawHandle(self)
+        // Freed when this call returns, not at its last use (the native call using it).
+        defer { withExtendedLifetime(handle) {} }
+        let weak = handle.weak
         var off = 0
         while off < data.count {
             let taken = data.withUnsafeBytes { (p: UnsafeRawBufferPointer) -> Int64 in
