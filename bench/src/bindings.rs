@@ -14,7 +14,8 @@
 //!
 //! The receive rows turn it around: the native sender to a listener written with a
 //! language package (bench/bindings/receiver.{mjs,py}; the Kotlin and Swift interop
-//! runners' `bench-recv`), against the native count-only listener (`serve snapcount`), in
+//! runners' `bench-recv`; Kotlin twice, through the `chunks()` flow and through the
+//! blocking `InputStream`), against the native count-only listener (`serve snapcount`), in
 //! the same rounds. Each receiver prints `ADDR <locator>`,
 //! then `STREAM <bytes> <CPU s of its process over the stream>` per stream it counted (the
 //! warm-up, then the timed one), and answers each stream with its length; it runs until its
@@ -36,6 +37,10 @@ const TARGET: f64 = 0.95;
 /// The Kotlin sender writing through the package's blocking `java.io.OutputStream`
 /// (`Stream.outputStream()`, on `Dispatchers.IO`) instead of the suspending `writeAll`.
 const KOTLIN_BLOCKING: &str = "Kotlin (OutputStream)";
+
+/// The Kotlin receiver reading through the package's blocking `java.io.InputStream`
+/// (`Stream.inputStream()`, on `Dispatchers.IO`) instead of the `chunks()` flow.
+const KOTLIN_INPUT: &str = "Kotlin (InputStream)";
 
 /// The native Rust sender: this program's `send` mode.
 const NATIVE: &str = "native Rust";
@@ -267,7 +272,7 @@ pub async fn run(total: u64, rounds: usize) -> (Vec<Row>, bool) {
 }
 
 /// The receivers of the receive rows; entry 0 is the native one they are compared with.
-const RECEIVERS: [&str; 5] = [NATIVE, "Node.js", "Python", "Kotlin", "Swift"];
+const RECEIVERS: [&str; 6] = [NATIVE, "Node.js", "Python", "Kotlin", KOTLIN_INPUT, "Swift"];
 
 /// Program and arguments of one receiver (`SNAP2P_BENCH_<LANG>_RECV`, from
 /// ci/bench-bindings.sh), or why there is none.
@@ -279,11 +284,12 @@ fn receiver_command(name: &str) -> Result<SenderCmd, String> {
             .to_vec();
         return Ok((exe.to_string_lossy().into_owned(), args));
     }
-    let var = match name {
-        "Node.js" => "NODE",
-        "Python" => "PYTHON",
-        "Kotlin" => "KOTLIN",
-        "Swift" => "SWIFT",
+    let (var, extra) = match name {
+        "Node.js" => ("NODE", None),
+        "Python" => ("PYTHON", None),
+        "Kotlin" => ("KOTLIN", None),
+        KOTLIN_INPUT => ("KOTLIN", Some("--input-stream")),
+        "Swift" => ("SWIFT", None),
         _ => return Err("unknown".into()),
     };
     let prefix = std::env::var(format!("SNAP2P_BENCH_{var}_RECV")).map_err(|_| {
@@ -295,7 +301,9 @@ fn receiver_command(name: &str) -> Result<SenderCmd, String> {
     let prog = words
         .next()
         .ok_or_else(|| format!("SNAP2P_BENCH_{var}_RECV is empty"))?;
-    Ok((prog, words.collect()))
+    let mut args: Vec<String> = words.collect();
+    args.extend(extra.map(String::from));
+    Ok((prog, args))
 }
 
 type ReceiverLines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;

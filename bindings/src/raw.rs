@@ -1,5 +1,6 @@
-//! Raw C entry points for the Kotlin `writeAll`, `OutputStream` and `chunks()` fast paths
-//! and Swift's `writeAll` (declared for Swift in swift/Sources/snap2pFFI/snap2p_raw.h): FFI
+//! Raw C entry points for the Kotlin `writeAll`, `OutputStream`, `InputStream` and
+//! `chunks()` fast paths and Swift's `writeAll` and `chunks()` (declared for Swift in
+//! swift/Sources/snap2pFFI/snap2p_raw.h): FFI
 //! plumbing only, each calls one `snap2p::Stream` method.
 //!
 //! uniffi's Kotlin (JNA) makes three native calls per `tryWrite` (clone the handle,
@@ -178,6 +179,46 @@ pub unsafe extern "C" fn snap2p_uniffi_stream_try_read_raw(weak: u64, buf: u64, 
     }
 }
 
+/// [`snap2p_uniffi_stream_try_read_raw`], blocking the calling thread until a read
+/// answers: the number of bytes copied (at least 1), [`END`], -1 if the stream failed or
+/// was released (the host repeats the read through the uniffi method, which throws the
+/// typed error), [`PANICKED`], or [`ON_RUNTIME`] if called on a snap2p runtime thread (it
+/// would wait on itself); 0 only when `cap` is 0. For Kotlin's blocking
+/// `java.io.InputStream`: the thread parks in the core's own wait for bytes
+/// (`Stream::poll_readable`) and is woken by the session driver, with no async call and
+/// no callback into the JVM; the bytes land in the caller's memory, one copy per read.
+///
+/// # Safety
+/// As [`snap2p_uniffi_stream_try_read_raw`].
+#[no_mangle]
+pub unsafe extern "C" fn snap2p_uniffi_stream_read_blocking_raw(
+    weak: u64,
+    buf: u64,
+    cap: u64,
+) -> i64 {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return ON_RUNTIME;
+    }
+    loop {
+        // SAFETY: the caller's guarantees, passed on.
+        let n = unsafe { snap2p_uniffi_stream_try_read_raw(weak, buf, cap) };
+        if n != 0 || cap == 0 {
+            return n;
+        }
+        // Nothing yet: park until a read would answer (bytes, the end or an error).
+        // SAFETY: the caller's guarantee: a live weak handle.
+        let Some(stream) = (unsafe { upgrade(weak) }) else {
+            return -1;
+        };
+        let waited = catch_unwind(AssertUnwindSafe(|| {
+            park_until_done(std::future::poll_fn(|cx| stream.core().poll_readable(cx)))
+        }));
+        if waited.is_err() {
+            return PANICKED;
+        }
+    }
+}
+
 /// Whether a read of the stream would answer now, taking nothing: 1 if it would
 /// (`callback` is not called), -1 if the stream was released (or the look panicked; the
 /// next read reports it), 0 if not yet: then
@@ -240,6 +281,10 @@ unsafe fn wait_raw(
 
 /// What a raw read returns once the peer finished and everything was read.
 pub const END: i64 = -2;
+
+/// What a blocking raw read returns on a snap2p runtime thread, where it would wait on the
+/// very threads that must wake it.
+pub const ON_RUNTIME: i64 = -4;
 
 /// The arguments of a raw entry point as Rust values: the stream held for the call (-1
 /// if it was released), 0 for no bytes, -1 for a length that does not fit, and a panic

@@ -10,7 +10,7 @@
 //   Runner relay   (serves RELAY-1 on 127.0.0.1:0 for the relay scenario)
 //
 //   Runner bench-send ADDR TOTAL WRITE [--output-stream]   (benchmark hook, bench/src/bindings.rs)
-//   Runner bench-recv [--read]                             (benchmark hook, its receive rows)
+//   Runner bench-recv [--read|--input-stream]              (benchmark hook, its receive rows)
 //
 // Its wallet signer is Kotlin: a HostSigner (the foreign trait) the core calls back to sign
 // the NodeKeyAttestation and AliasCard. It hashes Stacks messages itself and hands the
@@ -33,6 +33,7 @@ import io.snap2p.Stream
 import io.snap2p.Visibility
 import io.snap2p.chunks
 import io.snap2p.code
+import io.snap2p.inputStream
 import io.snap2p.outputStream
 import io.snap2p.stacksMessageHash
 import io.snap2p.writeAll
@@ -408,7 +409,7 @@ suspend fun benchSend(addr: String, total: Long, size: Int, blocking: Boolean = 
  * only: a checksum would weigh more than the read paths compared) and answers
  * with its length (8 bytes, big endian); serves until its standard input closes.
  */
-suspend fun benchRecv(generated: Boolean = false): Int = coroutineScope {
+suspend fun benchRecv(how: String = ""): Int = coroutineScope {
     val peer = Peer.create(PeerOptions(px1 = false))
     println("ADDR ${peer.listen("127.0.0.1:0")}")
     System.out.flush()
@@ -422,10 +423,14 @@ suspend fun benchRecv(generated: Boolean = false): Int = coroutineScope {
                     launch {
                         val cpu0 = os.processCpuTime
                         var n = 0L
-                        if (generated) {
-                            while (true) n += (s.read(65536u) ?: break).size
-                        } else {
-                            s.chunks().collect { n += it.size }
+                        when (how) {
+                            "--read" -> while (true) n += (s.read(65536u) ?: break).size
+                            "--input-stream" -> withContext(Dispatchers.IO) {
+                                val input = s.inputStream()
+                                val buf = ByteArray(65536)
+                                while (true) n += input.read(buf).takeIf { it >= 0 } ?: break
+                            }
+                            else -> s.chunks().collect { n += it.size }
                         }
                         val cpu = (os.processCpuTime - cpu0) / 1e9
                         s.writeAll(java.nio.ByteBuffer.allocate(8).putLong(n).array())
@@ -454,7 +459,7 @@ fun main(argv: Array<String>) {
                 "listen", "relay" -> listen(args)
                 "dial" -> if (dial(args)) 0 else 1
                 "bench-send" -> benchSend(argv[1], argv[2].toLong(), argv[3].toInt(), argv.getOrNull(4) == "--output-stream")
-                "bench-recv" -> benchRecv(argv.getOrNull(1) == "--read")
+                "bench-recv" -> benchRecv(argv.getOrNull(1) ?: "")
                 else -> {
                     System.err.println("usage: Runner listen|dial [options] (see docs/INTEROP.md) | bench-send ADDR TOTAL WRITE | bench-recv")
                     2

@@ -1,5 +1,7 @@
 package io.snap2p
 
+import java.io.IOException
+import java.io.InputStream
 import java.io.OutputStream
 
 /**
@@ -34,5 +36,51 @@ private class StreamOutputStream(private val stream: Stream) : OutputStream() {
         if (closed) return
         closed = true
         stream.finish()
+    }
+}
+
+/**
+ * A blocking [InputStream] over this stream, for Java code and threads that are not
+ * coroutines: `read` returns what has arrived (at least one byte, at most 64 KiB per call,
+ * across the frames it came in), blocking the calling thread while nothing has (never on
+ * a coroutine dispatcher that must not block: use `Dispatchers.IO` or a thread of your
+ * own), and -1 once the peer finished. The bytes are copied into the caller's array: no
+ * allocation per read, where [chunks] makes a `ByteArray` per chunk. Reading is what
+ * returns flow-control credit to the sender. `close` stops this InputStream only (later
+ * reads throw [IOException]); the stream itself stays open for writing, as [Stream.reset]
+ * or the connection's end closes it. Errors are the typed [Snap2pException] of
+ * [Stream.read].
+ */
+fun Stream.inputStream(): InputStream = StreamInputStream(this)
+
+private class StreamInputStream(private val stream: Stream) : InputStream() {
+    @Volatile private var closed = false
+    private var ended = false
+    private val handle = if (RawIo.available) RawIo.handleOf(stream) else null
+
+    override fun read(): Int {
+        val one = ByteArray(1)
+        return if (read(one, 0, 1) < 0) -1 else one[0].toInt() and 0xff
+    }
+
+    override fun read(b: ByteArray, off: Int, len: Int): Int {
+        java.util.Objects.checkFromIndexSize(off, len, b.size)
+        if (closed) throw IOException("stream closed")
+        if (len == 0) return 0
+        if (ended) return -1
+        val n = if (handle == null) {
+            // No raw entry point: the generated async call, waited for on this thread.
+            val bytes = kotlinx.coroutines.runBlocking { stream.read(minOf(len, RawIo.SCRATCH).toUInt()) }
+            bytes?.copyInto(b, off)
+            bytes?.size ?: -1
+        } else {
+            RawIo.readBlocking(stream, handle, b, off, len)
+        }
+        if (n < 0) ended = true
+        return n
+    }
+
+    override fun close() {
+        closed = true
     }
 }

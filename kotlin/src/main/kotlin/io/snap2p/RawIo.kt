@@ -14,7 +14,7 @@ import kotlinx.coroutines.suspendCancellableCoroutine
 import kotlin.coroutines.resume
 
 /**
- * The native half of [writeAll]'s, [outputStream]'s and [chunks]' fast paths
+ * The native half of [writeAll]'s, [outputStream]'s, [inputStream]'s and [chunks]' fast paths
  * (bindings/src/raw.rs), bound with JNA direct mapping and only integer arguments, so a
  * call allocates nothing.
  * The generated [Stream.tryWrite] makes three JNA calls (clone the handle, allocate a
@@ -73,10 +73,16 @@ internal object RawIo {
     private external fun snap2p_uniffi_stream_try_read_raw(weak: Long, buf: Long, cap: Long): Long
 
     @JvmStatic
+    private external fun snap2p_uniffi_stream_read_blocking_raw(weak: Long, buf: Long, cap: Long): Long
+
+    @JvmStatic
     private external fun snap2p_uniffi_stream_readable_raw(weak: Long, callback: Long, token: Long): Long
 
     /** A raw read's result once the peer finished and everything was read (`END`). */
     private const val END = -2L
+
+    /** A blocking raw read's result on a snap2p runtime thread (`ON_RUNTIME`). */
+    private const val ON_RUNTIME = -4L
 
     /**
      * A weak native handle to one stream: it does not keep the stream alive (releasing the
@@ -174,6 +180,35 @@ internal object RawIo {
                 got == END -> return null
                 got == PANICKED -> throw IllegalStateException("snap2p: internal error (the core panicked) in a read")
                 else -> return stream.read(n.toUInt())
+            }
+        }
+    }
+
+    /**
+     * Reads into `b[off, off + len)` (`len` ≥ 1) what [stream] holds, at most [SCRATCH]
+     * bytes, across the chunks they arrived in, blocking the calling thread while none are
+     * there (it parks in native code until the session driver has bytes, the end or an
+     * error for it: no async call, no callback into the JVM); the count, or -1 once the
+     * peer finished. A failed stream's read is repeated through the generated
+     * [Stream.read], which throws the typed [Snap2pException].
+     */
+    fun readBlocking(stream: Stream, handle: Handle, b: ByteArray, off: Int, len: Int): Int {
+        val n = minOf(len, SCRATCH)
+        val s = scratch.get()
+        val got = snap2p_uniffi_stream_read_blocking_raw(handle.weak, s.address, n.toLong())
+        return when {
+            got > 0L -> {
+                s.buf.clear()
+                s.buf.get(b, off, got.toInt())
+                got.toInt()
+            }
+            got == END -> -1
+            got == ON_RUNTIME -> throw IllegalStateException("blocking read on a snap2p runtime thread")
+            got == PANICKED -> throw IllegalStateException("snap2p: internal error (the core panicked) in a read")
+            else -> {
+                val bytes = kotlinx.coroutines.runBlocking { stream.read(n.toUInt()) } ?: return -1
+                bytes.copyInto(b, off)
+                bytes.size
             }
         }
     }

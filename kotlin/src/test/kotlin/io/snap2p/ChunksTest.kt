@@ -10,8 +10,13 @@ import kotlinx.coroutines.flow.collect
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.flow.toList
 import java.io.ByteArrayOutputStream
+import java.io.IOException
+import java.util.concurrent.atomic.AtomicReference
 
-/** `chunks()`'s raw fast path (RawIo: direct JNA reads that gather, a native wait). */
+/**
+ * `chunks()`'s and `inputStream()`'s raw fast paths (RawIo: direct JNA reads that gather; a
+ * native wait, suspending or blocking).
+ */
 class ChunksTest {
     /** A connection from a client to a server, and one stream on it from each side. */
     private class Pair2(val server: Peer, val client: Peer, val local: Stream, val remote: Stream) {
@@ -87,6 +92,73 @@ class ChunksTest {
         p.local.reset(42uL)
         val e = step("the reset reaches the waiting reader") { reader.await() }
         assertTrue(e is Snap2pException.Failure && e.code == 42uL, "expected code 42, got $e")
+        p.close()
+    }
+
+    /** Runs [body] on a plain thread (a blocking read must not run on a coroutine's). */
+    private fun <T> onThread(body: () -> T): Pair<Thread, AtomicReference<Result<T>?>> {
+        val result = AtomicReference<Result<T>?>(null)
+        val t = Thread { result.set(runCatching(body)) }
+        t.start()
+        return t to result
+    }
+
+    @Test
+    fun inputStreamBlocksForLateBytesAndReadsToTheEnd() = runTest(seconds = 120) {
+        val p = pair()
+        // The reader blocks before anything is sent; 3 MiB in 64 KiB writes, read through
+        // a 100,000-byte array at odd offsets, then -1 at the end (and again after it).
+        val data = pattern(3 shl 20, seed = 12)
+        val (reader, result) = onThread {
+            val input = p.remote.inputStream()
+            val out = ByteArrayOutputStream()
+            val buf = ByteArray(100_000)
+            var sizes = 0
+            while (true) {
+                val n = input.read(buf, 7, buf.size - 7)
+                if (n < 0) break
+                assertTrue(n in 1..65_536, "read of $n bytes")
+                sizes++
+                out.write(buf, 7, n)
+            }
+            assertEquals(-1, input.read(buf, 0, 10))
+            assertEquals(-1, input.read())
+            assertEquals(0, input.read(buf, 0, 0))
+            out.toByteArray() to sizes
+        }
+        delay(200)
+        var off = 0
+        while (off < data.size) {
+            p.local.writeAll(data.copyOfRange(off, minOf(off + 65_536, data.size)))
+            off += 65_536
+        }
+        p.local.finish()
+        step("read to the end") { while (reader.isAlive) delay(10) }
+        val (got, reads) = result.get()!!.getOrThrow()
+        assertArrayEquals(data, got)
+        assertTrue(reads >= data.size / 65_536, "$reads reads")
+        p.close()
+    }
+
+    @Test
+    fun inputStreamReadsSingleBytesThrowsTheResetCodeAndRefusesReadsAfterClose() = runTest(seconds = 60) {
+        val p = pair()
+        p.local.writeAll("ab".toByteArray())
+        val input = p.remote.inputStream()
+        val (first, r1) = onThread { listOf(input.read(), input.read()) }
+        step("two single bytes") { while (first.isAlive) delay(10) }
+        assertEquals(listOf('a'.code, 'b'.code), r1.get()!!.getOrThrow())
+        // Waiting when the peer resets: the typed error with the peer's code.
+        val (waiting, r2) = onThread { input.read(ByteArray(10)) }
+        delay(200)
+        assertTrue(waiting.isAlive, "the read waits for bytes")
+        p.local.reset(42uL)
+        step("the reset reaches the blocked reader") { while (waiting.isAlive) delay(10) }
+        val e = r2.get()!!.exceptionOrNull()
+        assertTrue(e is Snap2pException.Failure && e.code == 42uL, "expected code 42, got $e")
+        input.close()
+        val closed = runCatching { input.read(ByteArray(1)) }.exceptionOrNull()
+        assertTrue(closed is IOException, "expected IOException after close, got $closed")
         p.close()
     }
 }
