@@ -20,6 +20,16 @@ import java.util.concurrent.atomic.AtomicReference
 class ChunksTest {
     /** A connection from a client to a server, and one stream on it from each side. */
     private class Pair2(val server: Peer, val client: Peer, val local: Stream, val remote: Stream) {
+        /** Sends [data] from [local] in 64 KiB writes, then finishes the stream. */
+        suspend fun sendAndFinish(data: ByteArray) {
+            var off = 0
+            while (off < data.size) {
+                local.writeAll(data.copyOfRange(off, minOf(off + 65_536, data.size)))
+                off += 65_536
+            }
+            local.finish()
+        }
+
         suspend fun close() {
             client.shutdown(); server.shutdown()
             listOf(local, remote, client, server).forEach { it.close() }
@@ -58,12 +68,7 @@ class ChunksTest {
             out.toByteArray() to full
         }
         delay(200)
-        var off = 0
-        while (off < data.size) {
-            p.local.writeAll(data.copyOfRange(off, minOf(off + 65_536, data.size)))
-            off += 65_536
-        }
-        p.local.finish()
+        p.sendAndFinish(data)
         val (got, full) = step("read to the end") { reader.await() }
         assertEquals(data.size, got.size)
         assertArrayEquals(data, got)
@@ -127,12 +132,7 @@ class ChunksTest {
             out.toByteArray() to sizes
         }
         delay(200)
-        var off = 0
-        while (off < data.size) {
-            p.local.writeAll(data.copyOfRange(off, minOf(off + 65_536, data.size)))
-            off += 65_536
-        }
-        p.local.finish()
+        p.sendAndFinish(data)
         step("read to the end") { while (reader.isAlive) delay(10) }
         val (got, reads) = result.get()!!.getOrThrow()
         assertArrayEquals(data, got)
