@@ -219,6 +219,23 @@ pub unsafe extern "C" fn snap2p_uniffi_stream_read_blocking_raw(
     }
 }
 
+/// How many bytes a read of the stream would return now without waiting
+/// (`Stream::readable_len`): 0 when none have arrived, at the end, or after an error;
+/// -1 if the stream was released, or [`PANICKED`]. For Kotlin's
+/// `InputStream.available()`.
+///
+/// # Safety
+/// `weak` is a live handle from [`snap2p_uniffi_stream_weak_raw`].
+#[no_mangle]
+pub unsafe extern "C" fn snap2p_uniffi_stream_readable_len_raw(weak: u64) -> i64 {
+    // SAFETY: the caller's guarantee: a live weak handle.
+    let Some(stream) = (unsafe { upgrade(weak) }) else {
+        return -1;
+    };
+    catch_unwind(AssertUnwindSafe(|| stream.core().readable_len()))
+        .map_or(PANICKED, |n| i64::try_from(n).unwrap_or(i64::MAX))
+}
+
 /// Whether a read of the stream would answer now, taking nothing: 1 if it would
 /// (`callback` is not called), -1 if the stream was released (or the look panicked; the
 /// next read reports it), 0 if not yet: then

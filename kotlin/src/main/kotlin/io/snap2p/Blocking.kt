@@ -46,7 +46,8 @@ private class StreamOutputStream(private val stream: Stream) : OutputStream() {
  * a coroutine dispatcher that must not block: use `Dispatchers.IO` or a thread of your
  * own), and -1 once the peer finished. The bytes are copied into the caller's array: no
  * allocation per read, where [chunks] makes a `ByteArray` per chunk. Reading is what
- * returns flow-control credit to the sender. `close` stops this InputStream only (later
+ * returns flow-control credit to the sender. `available` is how many bytes a read would
+ * return now without blocking (0 at the end). `close` stops this InputStream only (later
  * reads throw [IOException]); the stream itself stays open for writing, as [Stream.reset]
  * or the connection's end closes it. Errors are the typed [Snap2pException] of
  * [Stream.read].
@@ -78,6 +79,11 @@ private class StreamInputStream(private val stream: Stream) : InputStream() {
         }
         if (n < 0) ended = true
         return n
+    }
+
+    override fun available(): Int {
+        if (closed) throw IOException("stream closed")
+        return if (handle == null || ended) 0 else RawIo.readableLen(handle)
     }
 
     override fun close() {

@@ -76,6 +76,9 @@ internal object RawIo {
     private external fun snap2p_uniffi_stream_read_blocking_raw(weak: Long, buf: Long, cap: Long): Long
 
     @JvmStatic
+    private external fun snap2p_uniffi_stream_readable_len_raw(weak: Long): Long
+
+    @JvmStatic
     private external fun snap2p_uniffi_stream_readable_raw(weak: Long, callback: Long, token: Long): Long
 
     /** A raw read's result once the peer finished and everything was read (`END`). */
@@ -211,6 +214,13 @@ internal object RawIo {
                 bytes.size
             }
         }
+    }
+
+    /** How many bytes a read would return now without waiting (0 at the end or after an error). */
+    fun readableLen(handle: Handle): Int {
+        val n = snap2p_uniffi_stream_readable_len_raw(handle.weak)
+        if (n == PANICKED) throw IllegalStateException("snap2p: internal error (the core panicked) in a read")
+        return n.coerceIn(0L, Int.MAX_VALUE.toLong()).toInt()
     }
 
     /**

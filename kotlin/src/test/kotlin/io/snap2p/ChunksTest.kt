@@ -141,13 +141,17 @@ class ChunksTest {
     }
 
     @Test
-    fun inputStreamReadsSingleBytesThrowsTheResetCodeAndRefusesReadsAfterClose() = runTest(seconds = 60) {
+    fun inputStreamCountsAvailableReadsSingleBytesThrowsTheResetCodeAndRefusesReadsAfterClose() = runTest(seconds = 60) {
         val p = pair()
-        p.local.writeAll("ab".toByteArray())
         val input = p.remote.inputStream()
+        assertEquals(0, input.available())
+        p.local.writeAll("ab".toByteArray())
+        step("two bytes counted") { while (input.available() < 2) delay(10) }
+        assertEquals(2, input.available())
         val (first, r1) = onThread { listOf(input.read(), input.read()) }
         step("two single bytes") { while (first.isAlive) delay(10) }
         assertEquals(listOf('a'.code, 'b'.code), r1.get()!!.getOrThrow())
+        assertEquals(0, input.available())
         // Waiting when the peer resets: the typed error with the peer's code.
         val (waiting, r2) = onThread { input.read(ByteArray(10)) }
         delay(200)
@@ -159,6 +163,7 @@ class ChunksTest {
         input.close()
         val closed = runCatching { input.read(ByteArray(1)) }.exceptionOrNull()
         assertTrue(closed is IOException, "expected IOException after close, got $closed")
+        assertTrue(runCatching { input.available() }.exceptionOrNull() is IOException)
         p.close()
     }
 }
