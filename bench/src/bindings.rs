@@ -59,27 +59,36 @@ fn command(name: &str, addr: &str, total: u64) -> Result<SenderCmd, String> {
             args.map(String::from).to_vec(),
         ));
     }
-    let (var, extra) = match name {
+    let args = [addr.to_string(), total.to_string(), WRITE.to_string()];
+    package_command(name, "", &args)
+}
+
+/// A package row's command: the prefix ci/bench-bindings.sh exported as
+/// `SNAP2P_BENCH_<LANG><suffix>` (`""` for its sender, `"_RECV"` for its receiver; split on
+/// whitespace), then `args`, then the row's own flag (the Kotlin rows that go through
+/// `java.io` streams); or why there is none.
+fn package_command(name: &str, suffix: &str, args: &[String]) -> Result<SenderCmd, String> {
+    let (var, flag) = match name {
         "Node.js" => ("NODE", None),
         "Python" => ("PYTHON", None),
         "Kotlin" => ("KOTLIN", None),
         KOTLIN_BLOCKING => ("KOTLIN", Some("--output-stream")),
+        KOTLIN_INPUT => ("KOTLIN", Some("--input-stream")),
         "Swift" => ("SWIFT", None),
         _ => return Err("unknown".into()),
     };
-    let Ok(prefix) = std::env::var(format!("SNAP2P_BENCH_{var}")) else {
+    let key = format!("SNAP2P_BENCH_{var}{suffix}");
+    let prefix = std::env::var(&key).map_err(|_| {
         let why = std::env::var(format!("SNAP2P_BENCH_{var}_WHY"))
-            .unwrap_or_else(|_| format!("SNAP2P_BENCH_{var} unset: ci/bench.sh prepares it"));
-        return Err(format!("not built ({why})"));
-    };
+            .unwrap_or_else(|_| format!("{key} unset: ci/bench.sh prepares it"));
+        format!("not built ({why})")
+    })?;
     let mut words = prefix.split_whitespace().map(String::from);
-    let prog = words
-        .next()
-        .ok_or_else(|| format!("SNAP2P_BENCH_{var} is empty"))?;
-    let mut args: Vec<String> = words.collect();
-    args.extend([addr.to_string(), total.to_string(), WRITE.to_string()]);
-    args.extend(extra.map(String::from));
-    Ok((prog, args))
+    let prog = words.next().ok_or_else(|| format!("{key} is empty"))?;
+    let mut out: Vec<String> = words.collect();
+    out.extend_from_slice(args);
+    out.extend(flag.map(String::from));
+    Ok((prog, out))
 }
 
 /// What one sender run printed: MiB/s, whether the checksum matched, its CPU seconds.
@@ -284,26 +293,7 @@ fn receiver_command(name: &str) -> Result<SenderCmd, String> {
             .to_vec();
         return Ok((exe.to_string_lossy().into_owned(), args));
     }
-    let (var, extra) = match name {
-        "Node.js" => ("NODE", None),
-        "Python" => ("PYTHON", None),
-        "Kotlin" => ("KOTLIN", None),
-        KOTLIN_INPUT => ("KOTLIN", Some("--input-stream")),
-        "Swift" => ("SWIFT", None),
-        _ => return Err("unknown".into()),
-    };
-    let prefix = std::env::var(format!("SNAP2P_BENCH_{var}_RECV")).map_err(|_| {
-        let why = std::env::var(format!("SNAP2P_BENCH_{var}_WHY"))
-            .unwrap_or_else(|_| format!("SNAP2P_BENCH_{var}_RECV unset: ci/bench.sh prepares it"));
-        format!("not built ({why})")
-    })?;
-    let mut words = prefix.split_whitespace().map(String::from);
-    let prog = words
-        .next()
-        .ok_or_else(|| format!("SNAP2P_BENCH_{var}_RECV is empty"))?;
-    let mut args: Vec<String> = words.collect();
-    args.extend(extra.map(String::from));
-    Ok((prog, args))
+    package_command(name, "_RECV", &[])
 }
 
 type ReceiverLines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
