@@ -22,12 +22,23 @@ fi
 # Tests that time out must not hang CI forever.
 export RUST_TEST_TIME_UNIT="${RUST_TEST_TIME_UNIT:-60000,120000}"
 step() { printf '\n==== %s ====\n' "$*"; }
-# Builds core/examples/echo_peer, the Rust peer the language suites talk to, in the
-# workspace's target dir (the rust suite builds it there too) and prints its path. Use as
+# Builds in the workspace's target dir what a suite runs (`main_build --example testnode`,
+# `main_build --bin snap2p`), as the rust suite's `cargo test` builds it: the default
+# members (core and the CLI) with their dev-dependencies (the echo_peer example is always
+# in the command for that). Cargo resolves dependencies' features from the packages and
+# targets a command selects, so `-p snap2p`, `-p snap2p-cli`, or a build of a binary alone
+# is another feature set, compiled again beside this one: after a change to core/ that was
+# a minute or more per set (2026-12-07: 2250 s for a whole CI run, and each set's debug
+# artifacts kept on disk). The same holds for `cargo test --test NAME`: no `-p`.
+main_build() {
+  CARGO_TARGET_DIR="$SNAP2P_MAIN_TARGET" cargo build -q --example echo_peer "$@" >&2
+}
+# Builds core/examples/echo_peer, the Rust peer the language suites talk to, and prints its
+# path. Use as
 #   SNAP2P_ECHO_PEER=$(build_echo_peer); export SNAP2P_ECHO_PEER
 # (a bare assignment keeps a failed build fatal under `set -e`).
 build_echo_peer() {
-  CARGO_TARGET_DIR="$SNAP2P_MAIN_TARGET" cargo build -q -p snap2p --example echo_peer >&2
+  main_build
   echo "$SNAP2P_MAIN_TARGET/debug/examples/echo_peer"
 }
 # The binding suites build in their own target dirs (their crates, features and profiles

@@ -9,13 +9,24 @@ the middle of a run. This removes
     than an hour before the newest one of the same name: a superseded build (the variants
     one build makes, e.g. the lib tests with and without `pure-rust`, are minutes apart);
   - the incremental state of a profile above 12 GB (the next build recompiles the
-    workspace's own crates, not their dependencies).
+    workspace's own crates, not their dependencies);
+  - a profile's whole directory (`debug`, `release`) once the workspace's settings of that
+    profile changed since the directory was last pruned: every artifact in it was built
+    with the old settings and none will be reused (on 2026-12-07 the dev profile dropped
+    the dependencies' debug info, leaving 22 GB of such artifacts behind). The settings
+    are kept in `<profile dir>/.snap2p-profile`; a directory without that file only gets
+    one (no removal: it may well have been built with the current settings).
 Cargo rebuilds anything removed here that it still needs.
 """
+import json
 import os
 import re
 import shutil
 import sys
+import tomllib
+
+# The root Cargo.toml's [profile.*] tables that build into each profile directory.
+PROFILE_DIRS = {"debug": ("dev", "test"), "release": ("release", "bench")}
 
 HASHED = re.compile(r"^(?P<name>.+)-[0-9a-f]{16}$")
 SUPERSEDED_AFTER = 3600  # seconds
@@ -33,8 +44,39 @@ def size(path):
     return total
 
 
-def prune(target):
+def profile_settings(root):
+    with open(os.path.join(root, "Cargo.toml"), "rb") as f:
+        profiles = tomllib.load(f).get("profile", {})
+    return {
+        d: json.dumps({p: profiles.get(p) for p in names}, sort_keys=True)
+        for d, names in PROFILE_DIRS.items()
+    }
+
+
+def drop_stale_profiles(target, settings):
     freed = 0
+    for pdir_name, want in settings.items():
+        pdir = os.path.join(target, pdir_name)
+        stamp = os.path.join(pdir, ".snap2p-profile")
+        if not os.path.isdir(pdir):
+            continue
+        try:
+            with open(stamp) as f:
+                had = f.read()
+        except FileNotFoundError:
+            had = None
+        if had is not None and had != want:
+            freed += size(pdir)
+            shutil.rmtree(pdir, ignore_errors=True)
+            os.makedirs(pdir, exist_ok=True)
+            print(f"prune-target: {pdir}: the profile's settings changed, removed", file=sys.stderr)
+        with open(stamp, "w") as f:
+            f.write(want)
+    return freed
+
+
+def prune(target, settings):
+    freed = drop_stale_profiles(target, settings) if settings else 0
     for profile in sorted(os.listdir(target)):
         pdir = os.path.join(target, profile)
         if not os.path.isdir(os.path.join(pdir, "deps")):
@@ -68,6 +110,11 @@ def prune(target):
 
 
 if __name__ == "__main__":
+    # The workspace's profiles apply to the targets built from its root; the fuzz crate
+    # and the browser build are workspaces of their own (their profiles are their own).
+    root = os.environ.get("SNAP2P_ROOT")
+    settings = profile_settings(root) if root else None
     for t in sys.argv[1:]:
         if os.path.isdir(t):
-            prune(t)
+            own = settings if not os.path.basename(t).startswith(("fuzz-", "target-wasm", "target-browser")) else None
+            prune(t, own)

@@ -42,4 +42,4 @@ if cargo tree -p snap2p --no-default-features --features pure-rust -e normal | g
   exit 1
 fi
 step "README example"
-cargo run -q -p snap2p --example echo
+cargo run -q --example echo

@@ -14,7 +14,7 @@ if [ "$(id -u)" = 0 ] && ! command -v iptables >/dev/null 2>&1 && command -v apt
     || echo "!!!!! iptables could not be installed: the netns partition test will skip !!!!!"
 fi
 export SNAP2P_SOAK_SECS="${SNAP2P_SOAK_SECS:-60}"
-cargo build -p snap2p --example testnode
+main_build --example testnode
 tests=()
 for f in core/tests/hostile_*.rs core/tests/attack_*.rs core/tests/faults_*.rs core/tests/soak_*.rs; do
   tests+=(--test "$(basename "$f" .rs)")
@@ -22,7 +22,7 @@ done
 step "cargo test ${tests[*]} -- --include-ignored"
 # One test binary at a time, tests inside it in parallel except where a file serialises.
 set +e
-cargo test -p snap2p "${tests[@]}" -- --include-ignored --nocapture 2>&1 | tee "$SNAP2P_CACHE/hostile.log" | grep -E '^(RESULT|test |test result|!!!!!|thread .* panicked|failures:)'
+cargo test "${tests[@]}" -- --include-ignored --nocapture 2>&1 | tee "$SNAP2P_CACHE/hostile.log" | grep -E '^(RESULT|test |test result|!!!!!|thread .* panicked|failures:)'
 rc=${PIPESTATUS[0]}
 set -e
 # The attack harness, short form (about 1 min): slowloris, half-open Noise and KNOCK
@@ -30,7 +30,8 @@ set -e
 # >= 99% of honest dials get in during each. Without the libp2p comparison (that build
 # is slow; the full form with it is in docs/RELIABILITY.md, "Admission under attack").
 step "snap2p-attack --short --only snap2p --check"
-cargo build -q -p snap2p-cli -p snap2p-bench --bin snap2p --bin snap2p-attack
+main_build --bin snap2p
+cargo build -q -p snap2p-bench --bin snap2p-attack
 timeout 300 "$CARGO_TARGET_DIR/debug/snap2p-attack" --short --only snap2p --check || rc=1
 # Memory after an attack (issue 35): 30 s of the reconnecting slowloris, then the
 # listener's RSS must be back within 2 MiB of its baseline 10 s later (the CLI's allocator,

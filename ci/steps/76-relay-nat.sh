@@ -7,10 +7,10 @@
 set -euo pipefail
 source "$(dirname "$0")/../env.sh"
 cd "$SNAP2P_ROOT"
-step "cargo test -p snap2p --test relay --test relay_nat -- --include-ignored"
-cargo build -q -p snap2p --example relaynode
+step "cargo test --test relay --test relay_nat -- --include-ignored"
+main_build --example relaynode
 set +e
-cargo test -p snap2p --test relay --test relay_nat -- --include-ignored --nocapture 2>&1 \
+cargo test --test relay --test relay_nat -- --include-ignored --nocapture 2>&1 \
   | tee "$SNAP2P_CACHE/relay-nat.log" | grep -E '^(RESULT|test |test result|!!!!!|thread .* panicked|failures:)'
 rc=${PIPESTATUS[0]}
 set -e

@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "$0")/../env.sh"
 cd "$SNAP2P_ROOT"
 bash ci/setup/nginx.sh
-step "cargo test -p snap2p --test ws_nginx -- --include-ignored"
-cargo test -p snap2p --test ws_nginx -- --include-ignored --nocapture 2>&1 \
+step "cargo test --test ws_nginx -- --include-ignored"
+cargo test --test ws_nginx -- --include-ignored --nocapture 2>&1 \
   | tee "$SNAP2P_CACHE/ws-nginx.log" | grep -E '^(RESULT|test |test result|thread .* panicked|failures:)'
 exit "${PIPESTATUS[0]}"

@@ -7,7 +7,7 @@ source "$(dirname "$0")/../env.sh"
 cd "$SNAP2P_ROOT"
 SNAP2P_PROMETHEUS=$(bash ci/setup/prometheus.sh | tail -1 | sed 's/^prometheus: //')
 export SNAP2P_PROMETHEUS
-step "cargo test -p snap2p-cli --test metrics -- --include-ignored"
-cargo test -p snap2p-cli --test metrics -- --include-ignored --nocapture 2>&1 \
+step "cargo test --test metrics -- --include-ignored"
+cargo test --test metrics -- --include-ignored --nocapture 2>&1 \
   | tee "$SNAP2P_CACHE/metrics.log" | grep -E '^(RESULT|test |test result|thread .* panicked|failures:)'
 exit "${PIPESTATUS[0]}"

@@ -11,12 +11,12 @@
 set -euo pipefail
 source "$(dirname "$0")/../env.sh"
 cd "$SNAP2P_ROOT"
-step "cargo test -p snap2p --test mdns_netns --test bns_http -- --include-ignored"
-cargo build -q -p snap2p --example mdnsnode
+step "cargo test --test mdns_netns --test bns_http -- --include-ignored"
+main_build --example mdnsnode
 export SNAP2P_MDNS_LOG=debug SNAP2P_MDNS_LOG_DIR="$SNAP2P_CACHE/mdns-logs"
 rm -rf "$SNAP2P_MDNS_LOG_DIR" && mkdir -p "$SNAP2P_MDNS_LOG_DIR"
 set +e
-cargo test -p snap2p --test mdns_netns --test bns_http -- --include-ignored --nocapture 2>&1 \
+cargo test --test mdns_netns --test bns_http -- --include-ignored --nocapture 2>&1 \
   | tee "$SNAP2P_CACHE/mdns.log" | grep -E '^(RESULT|test |test result|!!!!!|thread .* panicked|failures:)'
 rc=${PIPESTATUS[0]}
 set -e

@@ -7,7 +7,7 @@ cd "$SNAP2P_ROOT"
 bash ci/setup/rust.sh
 
 step "interop: rust runner"
-cargo build -q -p snap2p --example interop_runner
+main_build --example interop_runner
 export SNAP2P_RUNNER_RUST="$CARGO_TARGET_DIR/debug/examples/interop_runner"
 langs=rust
 

@@ -55,10 +55,7 @@ echo "packed $(basename "$main_tgz"); browser condition -> node_modules/snap2p/b
 
 langs="${SNAP2P_BROWSER_LANGS:-rust,python,node}"
 step "browser: listener runners ($langs)"
-# Two commands: with `--example` cargo builds only examples, of every package given, so
-# `-p snap2p-cli` in the same command would not build the `snap2p` binary.
-cargo build -q -p snap2p --example interop_runner
-cargo build -q -p snap2p-cli
+main_build --example interop_runner --bin snap2p
 export SNAP2P_CLI="$CARGO_TARGET_DIR/debug/snap2p"
 export SNAP2P_RUNNER_RUST="$CARGO_TARGET_DIR/debug/examples/interop_runner"
 case ",$langs," in *,python,*)
