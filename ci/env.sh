@@ -28,8 +28,10 @@ step() { printf '\n==== %s ====\n' "$*"; }
 # in the command for that). Cargo resolves dependencies' features from the packages and
 # targets a command selects, so `-p snap2p`, `-p snap2p-cli`, or a build of a binary alone
 # is another feature set, compiled again beside this one: after a change to core/ that was
-# a minute or more per set (2026-12-07: 2250 s for a whole CI run, and each set's debug
-# artifacts kept on disk). The same holds for `cargo test --test NAME`: no `-p`.
+# a minute or more per set (2026-12-07: a whole CI run after a one-line change to core/ took
+# 2250 s with the extra sets, 1569 s without them and with line tables only in dev builds;
+# each set's debug artifacts were kept on disk too). The same holds for
+# `cargo test --test NAME`: no `-p`.
 main_build() {
   CARGO_TARGET_DIR="$SNAP2P_MAIN_TARGET" cargo build -q --example echo_peer "$@" >&2
 }
