@@ -14,7 +14,7 @@ if [ "$(id -u)" = 0 ] && ! command -v iptables >/dev/null 2>&1 && command -v apt
     || echo "!!!!! iptables could not be installed: the netns partition test will skip !!!!!"
 fi
 export SNAP2P_SOAK_SECS="${SNAP2P_SOAK_SECS:-60}"
-main_build --example testnode
+main_build --example testnode --bin snap2p
 tests=()
 for f in core/tests/hostile_*.rs core/tests/attack_*.rs core/tests/faults_*.rs core/tests/soak_*.rs; do
   tests+=(--test "$(basename "$f" .rs)")
@@ -30,7 +30,6 @@ set -e
 # >= 99% of honest dials get in during each. Without the libp2p comparison (that build
 # is slow; the full form with it is in docs/RELIABILITY.md, "Admission under attack").
 step "snap2p-attack --short --only snap2p --check"
-main_build --bin snap2p
 cargo build -q -p snap2p-bench --bin snap2p-attack
 timeout 300 "$CARGO_TARGET_DIR/debug/snap2p-attack" --short --only snap2p --check || rc=1
 # Memory after an attack (issue 35): 30 s of the reconnecting slowloris, then the

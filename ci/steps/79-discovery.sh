@@ -9,9 +9,7 @@
 set -euo pipefail
 source "$(dirname "$0")/../env.sh"
 cd "$SNAP2P_ROOT"
-step "cargo test --test discovery_adverts --test discovery_dht -- --include-ignored"
-cargo test --test discovery_adverts --test discovery_dht -- --include-ignored
-step "cargo test --test discovery -- --include-ignored"
-cargo test --test discovery -- --include-ignored
+step "cargo test --test discovery_adverts --test discovery_dht --test discovery -- --include-ignored"
+cargo test --test discovery_adverts --test discovery_dht --test discovery -- --include-ignored
 step "python3 ci/layers.py core/src"
 python3 ci/layers.py core/src
