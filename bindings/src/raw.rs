@@ -1,6 +1,7 @@
 //! Raw C entry points for the Kotlin `writeAll`, `OutputStream`, `InputStream` and
 //! `chunks()` fast paths and Swift's `writeAll` and `chunks()` (declared for Swift in
-//! swift/Sources/snap2pFFI/snap2p_raw.h): FFI
+//! swift/Sources/snap2pFFI/snap2p_raw.h, which cbindgen writes from this file and
+//! bindings/raw-header checks, with Kotlin's declarations in RawIo.kt): FFI
 //! plumbing only, each calls one `snap2p::Stream` method.
 //!
 //! uniffi's Kotlin (JNA) makes three native calls per `tryWrite` (clone the handle,
@@ -90,8 +91,8 @@ pub unsafe extern "C" fn snap2p_uniffi_stream_try_write_raw(weak: u64, data: u64
 
 /// `Stream::write_all` for `len` bytes at `data`, blocking the calling thread until all of
 /// them are queued: `len`, or -1 if the stream refused them (closed, reset, finished, the
-/// session ended, released; bytes before the refusal may have been queued), -2 if called
-/// on a snap2p runtime thread (it would wait on itself), or [`PANICKED`]. For Kotlin's
+/// session ended, released; bytes before the refusal may have been queued), [`ON_RUNTIME`]
+/// if called on a snap2p runtime thread (it would wait on itself), or [`PANICKED`]. For Kotlin's
 /// blocking `java.io.OutputStream`: the thread parks in the core's own wait for send room
 /// and is woken by the session driver, with no async call and no callback into the JVM.
 ///
@@ -104,7 +105,7 @@ pub unsafe extern "C" fn snap2p_uniffi_stream_write_blocking_raw(
     len: u64,
 ) -> i64 {
     if tokio::runtime::Handle::try_current().is_ok() {
-        return -2;
+        return ON_RUNTIME;
     }
     // SAFETY: the caller's guarantees, passed on.
     unsafe {
@@ -299,8 +300,8 @@ unsafe fn wait_raw(
 /// What a raw read returns once the peer finished and everything was read.
 pub const END: i64 = -2;
 
-/// What a blocking raw read returns on a snap2p runtime thread, where it would wait on the
-/// very threads that must wake it.
+/// What a blocking raw read or write returns on a snap2p runtime thread, where it would
+/// wait on the very threads that must wake it.
 pub const ON_RUNTIME: i64 = -4;
 
 /// The arguments of a raw entry point as Rust values: the stream held for the call (-1

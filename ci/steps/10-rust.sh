@@ -12,6 +12,11 @@ step "cargo clippy"
 cargo clippy --all-targets -- -D warnings
 step "cargo test"
 cargo test
+step "raw entry points: snap2p_raw.h is cbindgen's output for bindings/src/raw.rs; Kotlin's declarations match"
+# Its own package (no snap2p dependency): another feature set of syn/serde only, never
+# of anything the default members build.
+cargo clippy -p snap2p-raw-header --all-targets -- -D warnings
+cargo test -p snap2p-raw-header
 step "pure-rust crypto build: vector tests, and no ring / aws-lc-sys / libsecp256k1 linked"
 # The browser build's feature set (docs/ARCHITECTURE.md, "Dependencies and why").
 # `runtime` too: the integration tests use Peer (the browser build has no runtime; below).

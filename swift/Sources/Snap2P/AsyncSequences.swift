@@ -61,8 +61,9 @@ extension EventSubscription: AsyncSequence {
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(subscription: self) }
 }
 
-/// A raw write's result when the core panicked (bindings/src/raw.rs, `PANICKED`).
-private let rawPanicked: Int64 = -3
+/// A raw write's result when the core panicked (bindings/src/raw.rs, `PANICKED`; the
+/// header generated from it, snap2p_raw.h, names it).
+private let rawPanicked = Int64(SNAP2P_RAW_PANICKED)
 
 /// ERR_INTERNAL (17, its name from the core): what `writeAll` throws when the core, not the
 /// stream, went wrong.
@@ -71,7 +72,7 @@ private func internalError(_ reason: String) -> Snap2pError {
 }
 
 /// What a raw read returns once the peer finished and everything was read (raw.rs, `END`).
-private let rawEnd: Int64 = -2
+private let rawEnd = Int64(SNAP2P_RAW_END)
 
 /// Raw waits suspended until the core calls back, by token: `Stream.writeAll` waiting for
 /// room (`snap2p_uniffi_stream_writable_raw`) and `Stream.chunks()` waiting for bytes

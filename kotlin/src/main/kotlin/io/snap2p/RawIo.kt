@@ -84,7 +84,7 @@ internal object RawIo {
     /** A raw read's result once the peer finished and everything was read (`END`). */
     private const val END = -2L
 
-    /** A blocking raw read's result on a snap2p runtime thread (`ON_RUNTIME`). */
+    /** A blocking raw read's or write's result on a snap2p runtime thread (`ON_RUNTIME`). */
     private const val ON_RUNTIME = -4L
 
     /**
@@ -254,7 +254,7 @@ internal object RawIo {
             s.buf.clear()
             s.buf.put(data, off + done, n)
             val r = snap2p_uniffi_stream_write_blocking_raw(handle.weak, s.address, n.toLong())
-            if (r == -2L) throw IllegalStateException("blocking write on a snap2p runtime thread")
+            if (r == ON_RUNTIME) throw IllegalStateException("blocking write on a snap2p runtime thread")
             // Not a refusal: probing with a one-byte write could queue that byte.
             if (r == PANICKED) throw panicked()
             if (r < 0) {
