@@ -15,7 +15,15 @@ the middle of a run. This removes
     with the old settings and none will be reused (on 2026-12-07 the dev profile dropped
     the dependencies' debug info, leaving 22 GB of such artifacts behind). The settings
     are kept in `<profile dir>/.snap2p-profile`; a directory without that file only gets
-    one (no removal: it may well have been built with the current settings).
+    one (no removal: it may well have been built with the current settings);
+  - a profile's whole directory when, after the above, it still holds more than 12 GB
+    besides its incremental state. Dependencies built with older features or settings are
+    libraries, not executables, and nothing above tells them from the ones in use: a cache
+    stamped after such a change kept them all (the remote cache of 2026-12-07 held 22 GB
+    of them). On this project the debug directory holds ~4 GB when it has only what the
+    current tree builds (2026-12-07: deps 3.0, examples 0.4, build 0.3), so 12 GB is three
+    times that; the next build compiles the profile once from scratch (10-rust's build
+    of a fresh machine: ~10 minutes).
 Cargo rebuilds anything removed here that it still needs.
 """
 import json
@@ -31,6 +39,7 @@ PROFILE_DIRS = {"debug": ("dev", "test"), "release": ("release", "bench")}
 HASHED = re.compile(r"^(?P<name>.+)-[0-9a-f]{16}$")
 SUPERSEDED_AFTER = 3600  # seconds
 INCREMENTAL_LIMIT = 12 << 30
+PROFILE_LIMIT = int(os.environ.get("SNAP2P_PRUNE_PROFILE_LIMIT") or 12 << 30)
 
 
 def size(path):
@@ -105,6 +114,21 @@ def prune(target, settings):
             if n > INCREMENTAL_LIMIT:
                 shutil.rmtree(inc, ignore_errors=True)
                 freed += n
+        rest = size(pdir) - (size(inc) if os.path.isdir(inc) else 0)
+        if rest > PROFILE_LIMIT:
+            keep = os.path.join(pdir, ".snap2p-profile")
+            stamp = None
+            if os.path.isfile(keep):
+                with open(keep) as f:
+                    stamp = f.read()
+            freed += size(pdir)
+            shutil.rmtree(pdir, ignore_errors=True)
+            os.makedirs(pdir, exist_ok=True)
+            if stamp is not None:
+                with open(keep, "w") as f:
+                    f.write(stamp)
+            print(f"prune-target: {pdir}: {rest / (1 << 30):.1f} GiB besides its incremental state "
+                  f"(limit {PROFILE_LIMIT / (1 << 30):.1f}), removed", file=sys.stderr)
     if freed > 1 << 30:
         print(f"prune-target: freed {freed / (1 << 30):.1f} GiB in {target}", file=sys.stderr)
 
