@@ -16,7 +16,7 @@
 //! them to the streams and keepalive and packs frames.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use web_time::Instant;
@@ -82,14 +82,23 @@ struct RemoteHello {
     visibility: Option<Visibility>,
 }
 
-/// A capability list in one allocation: each entry its length (u32, little endian), then
-/// its bytes. Why not `Vec<String>`: a session keeps two lists (ours and the peer's) for
-/// its whole life, and five capabilities as `Vec<String>` are six allocations, ~300 heap
-/// bytes with malloc's overhead, each: ~600 of an idle session's ~6,400 bytes before
-/// issue 36's idle-memory work (target ≤ 4 KiB per session and side). Length-prefixed,
-/// so no capability the peer sends can pose as two.
+/// A capability list: each entry its length (u32, little endian), then its bytes, in one
+/// allocation shared by every session whose list is the same. Why not `Vec<String>`: a
+/// session keeps two lists (ours and the peer's) for its whole life, and five capabilities
+/// as `Vec<String>` are six allocations, ~300 heap bytes with malloc's overhead, each:
+/// ~600 of an idle session's ~6,400 bytes before issue 36's idle-memory work (target
+/// ≤ 4 KiB per session and side). Why shared: one list of its own was still 96 bytes per
+/// list and session (2026-12-07, `snap2p-idleheap`: 78 requested), and nearly every
+/// session holds the same two, ours and that of the peers' version. Length-prefixed, so no
+/// capability the peer sends can pose as two.
 #[derive(Clone, Default)]
-pub(crate) struct CapList(Box<[u8]>);
+pub(crate) struct CapList(Arc<[u8]>);
+
+/// The lists sessions share ([`CapList::new`]): the first [`INTERNED_LISTS`] distinct ones
+/// a process sees, kept for its life. A peer that sends lists of its own cannot grow it
+/// past that; a list not in it just gets its own allocation, as before.
+static INTERNED: Mutex<Vec<Arc<[u8]>>> = Mutex::new(Vec::new());
+const INTERNED_LISTS: usize = 8;
 
 impl CapList {
     fn new<S: AsRef<str>>(caps: &[S]) -> CapList {
@@ -99,7 +108,15 @@ impl CapList {
             v.extend_from_slice(&(c.len() as u32).to_le_bytes());
             v.extend_from_slice(c);
         }
-        CapList(v.into_boxed_slice())
+        let mut interned = INTERNED.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(same) = interned.iter().find(|l| l[..] == v[..]) {
+            return CapList(same.clone());
+        }
+        let list: Arc<[u8]> = v.into();
+        if interned.len() < INTERNED_LISTS {
+            interned.push(list.clone());
+        }
+        CapList(list)
     }
 
     fn iter(&self) -> impl Iterator<Item = &str> + '_ {

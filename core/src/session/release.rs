@@ -38,7 +38,11 @@ impl<K, V, S: BuildHasher + Default> ReleaseIfEmpty for HashMap<K, V, S> {
 
 impl ReleaseIfEmpty for BytesMut {
     fn release_if_empty(&mut self) {
-        if self.is_empty() && self.capacity() > 0 {
+        // Not `capacity() > 0`: a buffer whose every byte was split off has no capacity
+        // left but still holds its share of the allocation it was split from (the driver's
+        // read buffer after the last handshake message: 35 bytes per idle session,
+        // 2026-12-07).
+        if self.is_empty() {
             *self = BytesMut::new();
         }
     }
