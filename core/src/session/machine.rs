@@ -95,10 +95,31 @@ struct RemoteHello {
 pub(crate) struct CapList(Arc<[u8]>);
 
 /// The lists sessions share ([`CapList::new`]): the first [`INTERNED_LISTS`] distinct ones
-/// a process sees, kept for its life. A peer that sends lists of its own cannot grow it
-/// past that; a list not in it just gets its own allocation, as before.
+/// of at most [`INTERNED_LEN`] bytes a process sees, kept for its life. A peer that sends
+/// lists of its own can make it hold at most 8 × 256 bytes; a list not in it just gets its
+/// own allocation, as every list did before. (Ours is interned at the first session, so
+/// a peer of the same version shares it whatever came before.)
 static INTERNED: Mutex<Vec<Arc<[u8]>>> = Mutex::new(Vec::new());
 const INTERNED_LISTS: usize = 8;
+/// snap2p's own list is 78 bytes (six capabilities; 86 with `px-1`).
+const INTERNED_LEN: usize = 256;
+
+/// `list` as an allocation of `table`'s if one holds the same bytes, else its own (added
+/// to `table` while it has room).
+fn intern(table: &Mutex<Vec<Arc<[u8]>>>, list: Vec<u8>) -> Arc<[u8]> {
+    if list.len() > INTERNED_LEN {
+        return list.into();
+    }
+    let mut interned = table.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(same) = interned.iter().find(|l| l[..] == list[..]) {
+        return same.clone();
+    }
+    let list: Arc<[u8]> = list.into();
+    if interned.len() < INTERNED_LISTS {
+        interned.push(list.clone());
+    }
+    list
+}
 
 impl CapList {
     fn new<S: AsRef<str>>(caps: &[S]) -> CapList {
@@ -108,15 +129,7 @@ impl CapList {
             v.extend_from_slice(&(c.len() as u32).to_le_bytes());
             v.extend_from_slice(c);
         }
-        let mut interned = INTERNED.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(same) = interned.iter().find(|l| l[..] == v[..]) {
-            return CapList(same.clone());
-        }
-        let list: Arc<[u8]> = v.into();
-        if interned.len() < INTERNED_LISTS {
-            interned.push(list.clone());
-        }
-        CapList(list)
+        CapList(intern(&INTERNED, v))
     }
 
     fn iter(&self) -> impl Iterator<Item = &str> + '_ {
@@ -908,5 +921,47 @@ impl Session {
     /// Bytes counted against the session's send buffer.
     pub(crate) fn session_send_queued_for_test(&self) -> usize {
         self.streams.session_send_queued()
+    }
+}
+
+#[cfg(test)]
+mod cap_list_tests {
+    use super::{intern, CapList, INTERNED_LEN, INTERNED_LISTS};
+    use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn lists_read_back_whole() {
+        let a = CapList::new(&["flow-control", "batch", "x"]);
+        let b = CapList::new(&["flow-control".to_string(), "batch".into(), "x".into()]);
+        assert_eq!(a.to_vec(), ["flow-control", "batch", "x"]);
+        assert_eq!(a.to_vec(), b.to_vec());
+        assert!(a.contains("batch") && !a.contains("batc"));
+    }
+
+    #[test]
+    fn equal_lists_share_one_allocation_among_the_first_distinct_ones() {
+        // A table of its own: the process's is shared with every other test's sessions.
+        let table = Mutex::new(Vec::new());
+        let a = intern(&table, b"abc".to_vec());
+        assert!(Arc::ptr_eq(&a, &intern(&table, b"abc".to_vec())));
+        for i in 1..INTERNED_LISTS {
+            intern(&table, vec![i as u8]);
+        }
+        // Full: a new list gets its own allocation and the table does not grow.
+        let x = intern(&table, b"new".to_vec());
+        assert!(!Arc::ptr_eq(&x, &intern(&table, b"new".to_vec())));
+        assert_eq!(table.lock().unwrap().len(), INTERNED_LISTS);
+        assert!(
+            Arc::ptr_eq(&a, &intern(&table, b"abc".to_vec())),
+            "the first stay shared"
+        );
+        // Over INTERNED_LEN bytes: never kept.
+        let table = Mutex::new(Vec::new());
+        let long = vec![7u8; INTERNED_LEN + 1];
+        assert!(!Arc::ptr_eq(
+            &intern(&table, long.clone()),
+            &intern(&table, long)
+        ));
+        assert!(table.lock().unwrap().is_empty());
     }
 }
