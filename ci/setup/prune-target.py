@@ -62,6 +62,15 @@ def profile_settings(root):
     }
 
 
+def empty(pdir, stamp=None):
+    """Removes everything in a profile directory, keeping (rewriting) its stamp if given."""
+    shutil.rmtree(pdir, ignore_errors=True)
+    os.makedirs(pdir, exist_ok=True)
+    if stamp is not None:
+        with open(os.path.join(pdir, ".snap2p-profile"), "w") as f:
+            f.write(stamp)
+
+
 def drop_stale_profiles(target, settings):
     freed = 0
     for pdir_name, want in settings.items():
@@ -76,8 +85,7 @@ def drop_stale_profiles(target, settings):
             had = None
         if had is not None and had != want:
             freed += size(pdir)
-            shutil.rmtree(pdir, ignore_errors=True)
-            os.makedirs(pdir, exist_ok=True)
+            empty(pdir)
             print(f"prune-target: {pdir}: the profile's settings changed, removed", file=sys.stderr)
         with open(stamp, "w") as f:
             f.write(want)
@@ -109,26 +117,23 @@ def prune(target, settings):
                         os.remove(p)
                         freed += n
         inc = os.path.join(pdir, "incremental")
-        if os.path.isdir(inc):
-            n = size(inc)
-            if n > INCREMENTAL_LIMIT:
-                shutil.rmtree(inc, ignore_errors=True)
-                freed += n
-        rest = size(pdir) - (size(inc) if os.path.isdir(inc) else 0)
-        if rest > PROFILE_LIMIT:
-            keep = os.path.join(pdir, ".snap2p-profile")
+        inc_size = size(inc) if os.path.isdir(inc) else 0
+        if inc_size > INCREMENTAL_LIMIT:
+            shutil.rmtree(inc, ignore_errors=True)
+            freed += inc_size
+            inc_size = 0
+        # One walk of the directory per run (setup/rust.sh calls this once per suite).
+        total = size(pdir)
+        if total - inc_size > PROFILE_LIMIT:
             stamp = None
+            keep = os.path.join(pdir, ".snap2p-profile")
             if os.path.isfile(keep):
                 with open(keep) as f:
                     stamp = f.read()
-            freed += size(pdir)
-            shutil.rmtree(pdir, ignore_errors=True)
-            os.makedirs(pdir, exist_ok=True)
-            if stamp is not None:
-                with open(keep, "w") as f:
-                    f.write(stamp)
-            print(f"prune-target: {pdir}: {rest / (1 << 30):.1f} GiB besides its incremental state "
-                  f"(limit {PROFILE_LIMIT / (1 << 30):.1f}), removed", file=sys.stderr)
+            empty(pdir, stamp)
+            freed += total
+            print(f"prune-target: {pdir}: {(total - inc_size) / (1 << 30):.1f} GiB besides its "
+                  f"incremental state (limit {PROFILE_LIMIT / (1 << 30):.1f}), removed", file=sys.stderr)
     if freed > 1 << 30:
         print(f"prune-target: freed {freed / (1 << 30):.1f} GiB in {target}", file=sys.stderr)
 
