@@ -35,6 +35,37 @@ fn handshake_establishes_both_sides() {
 }
 
 #[test]
+fn the_handshake_state_goes_at_auth_ok_and_a_card_set_during_it_is_the_one_sent() {
+    use crate::identity::AliasCard;
+    use crate::testing::block_on;
+    let now = Instant::now();
+    let (x, y) = (side(1), side(2));
+    let card = |alias: &str| {
+        let c = block_on(AliasCard::issue(&y.wallet, alias, "", T0_UNIX, 3600)).unwrap();
+        Arc::new(c.encode())
+    };
+    let mut bcfg = config(&y, false, now);
+    bcfg.alias_card = Some(card("old"));
+    let mut a = Session::new(config(&x, true, now), now).unwrap();
+    let mut b = Session::new(bcfg, now).unwrap();
+    assert!(a.holds_handshake_state_for_test() && b.holds_handshake_state_for_test());
+    // Set while the handshake runs: nothing to send yet, and this card replaces the one
+    // the listener started with.
+    assert!(!b.send_alias_card(card("new")));
+    pump(&mut a, &mut b, now);
+    assert!(a.is_established() && b.is_established());
+    assert!(!a.holds_handshake_state_for_test() && !b.holds_handshake_state_for_test());
+    let cards: Vec<String> = drain_events(&mut a)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::AliasCard(c) => Some(c.alias.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cards, ["new"]);
+}
+
+#[test]
 fn streams_carry_data_with_fin() {
     let now = Instant::now();
     let (x, y) = (side(1), side(2));

@@ -4,8 +4,60 @@
 //! here: `machine/mux.rs` takes them.
 
 use super::*;
+use crate::identity::NodeKey;
+use crate::policy::NodePolicy;
+use crate::session::cache::AttestationCache;
+
+/// What only the handshake reads, boxed in [`Session`] and dropped at AUTH_OK: the Noise
+/// state, both HELLO nonces, the deadlines, and the parts of [`SessionConfig`] that only
+/// KNOCK, HELLO and AUTH use.
+pub(super) struct Handshaking {
+    /// Until Noise message 3 (then `Session::transport`).
+    pub(super) noise: Option<NoiseHandshake>,
+    pub(super) local_nonce: [u8; 32],
+    /// The peer's HELLO nonce and node key, once its HELLO arrived.
+    pub(super) remote_hello: Option<RemoteHello>,
+    pub(super) deadline: Instant,
+    /// When the peer's next handshake frame is due (the first frame's deadline, then one
+    /// step's after each frame).
+    pub(super) step_deadline: Instant,
+    /// Complete frames the peer sent.
+    pub(super) frames: u32,
+    /// Where admission control watches this handshake's progress (listeners).
+    pub(super) progress: Option<Arc<HandshakeProgress>>,
+    pub(super) node_key: NodeKey,
+    pub(super) attestation: Arc<Vec<u8>>,
+    pub(super) principal: Principal,
+    pub(super) visibility: Visibility,
+    pub(super) policy: Option<Arc<NodePolicy>>,
+    pub(super) networks: NetworkFilter,
+    pub(super) expected_remote: Option<Principal>,
+    pub(super) attestation_cache: Arc<AttestationCache>,
+    /// Sent after our AUTH_OK; a card set during the handshake replaces it.
+    pub(super) alias_card: Option<Arc<Vec<u8>>>,
+    pub(super) fixed: Option<Box<FixedRandomness>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RemoteHello {
+    nonce: [u8; 32],
+    node_pubkey: [u8; 32],
+}
+
+fn no_handshake() -> Error {
+    err(ErrorCode::Internal, "no handshake state")
+}
 
 impl Session {
+    /// The handshake's state: there until AUTH_OK.
+    fn hs(&self) -> Result<&Handshaking, Error> {
+        self.hs.as_deref().ok_or_else(no_handshake)
+    }
+
+    fn hs_mut(&mut self) -> Result<&mut Handshaking, Error> {
+        self.hs.as_deref_mut().ok_or_else(no_handshake)
+    }
+
     pub(super) fn on_knock_response(&mut self, f: &[u8]) -> Result<(), Error> {
         match Message::decode(f)? {
             Message::KnockResponse { accepted: true } => {
@@ -29,7 +81,7 @@ impl Session {
         knocked: bool,
         now: Instant,
     ) -> Result<(), Error> {
-        let policy = self.cfg.policy.clone();
+        let policy = self.hs()?.policy.clone();
         let knock_required = !knocked && policy.as_ref().is_some_and(|p| p.knock_required());
         if f.len() == secure_channel::XX_MSG1_LEN {
             if knock_required {
@@ -83,16 +135,18 @@ impl Session {
     }
 
     pub(super) fn read_noise(&mut self, f: &[u8]) -> Result<(), Error> {
-        self.handshake
+        self.hs_mut()?
+            .noise
             .as_mut()
-            .ok_or_else(|| err(ErrorCode::Internal, "no handshake state"))?
+            .ok_or_else(no_handshake)?
             .read_message(f)
     }
 
     pub(super) fn write_noise(&mut self) -> Result<(), Error> {
-        self.handshake
+        let hs = self.hs.as_deref_mut().ok_or_else(no_handshake)?;
+        hs.noise
             .as_mut()
-            .ok_or_else(|| err(ErrorCode::Internal, "no handshake state"))?
+            .ok_or_else(no_handshake)?
             .write_frame(&mut self.out_plain)?;
         self.frames_sent += 1;
         Ok(())
@@ -114,7 +168,8 @@ impl Session {
         }
         if let Err(e) = self.read_noise(f) {
             let ours = self.cfg.profile;
-            if self.handshake.as_ref().and_then(|h| h.mismatch()).is_some() {
+            let mismatch = self.hs()?.noise.as_ref().and_then(|n| n.mismatch());
+            if mismatch.is_some() {
                 // The listener speaks the other profile (its message 2 reads under it):
                 // say so in plaintext where message 3 was due, so a snap2p listener's
                 // operator reads it too (PROTOCOL.md §12.4), then end.
@@ -149,24 +204,22 @@ impl Session {
 
     /// Noise is done: switch to transport mode and send our HELLO.
     pub(super) fn finish_noise(&mut self, now: Instant) -> Result<(), Error> {
-        let hs = self
-            .handshake
-            .take()
-            .ok_or_else(|| err(ErrorCode::Internal, "no handshake state"))?;
-        self.transport = Some(hs.into_transport()?);
-        let stealth = self.cfg.visibility == Visibility::Stealth;
+        let hs = self.hs.as_deref_mut().ok_or_else(no_handshake)?;
+        let noise = hs.noise.take().ok_or_else(no_handshake)?;
+        self.transport = Some(noise.into_transport()?);
+        let stealth = hs.visibility == Visibility::Stealth;
         let caps: Vec<&str> = self.local_caps.iter().collect();
         let hello = Message::Hello(Hello {
             version: PROTOCOL_VERSION,
-            node_pubkey: &self.cfg.node_key.public(),
-            nonce: &self.local_nonce,
+            node_pubkey: &hs.node_key.public(),
+            nonce: &hs.local_nonce,
             timestamp: self.cfg.clock.unix(now),
             // Stealth nodes keep pre-auth metadata minimal: no visibility announced (the
             // TypeScript implementation always sends `vis`, 2 for stealth).
             visibility: if stealth && !self.cfg.profile.is_typescript() {
                 None
             } else {
-                Some(self.cfg.visibility)
+                Some(hs.visibility)
             },
             capabilities: caps,
         })
@@ -197,42 +250,44 @@ impl Session {
         v
     }
 
-    pub(super) fn nonces(&self) -> ([u8; 32], [u8; 32]) {
-        let remote = self.remote.as_ref().map(|r| r.nonce).unwrap_or_default();
-        if self.cfg.initiator {
-            (self.local_nonce, remote)
+    pub(super) fn nonces(&self) -> Result<([u8; 32], [u8; 32]), Error> {
+        let hs = self.hs()?;
+        let remote = hs.remote_hello.map(|r| r.nonce).unwrap_or_default();
+        Ok(if self.cfg.initiator {
+            (hs.local_nonce, remote)
         } else {
-            (remote, self.local_nonce)
-        }
+            (remote, hs.local_nonce)
+        })
     }
 
     /// Records the session id and queues our AUTH_OK carrying it.
-    fn send_auth_ok(&mut self, sid: [u8; 32]) {
+    fn send_auth_ok(&mut self, sid: [u8; 32]) -> Result<(), Error> {
         self.session_id = Some(sid);
         let ok = Message::AuthOk {
-            principal: &self.cfg.principal.to_string(),
+            principal: &self.hs()?.principal.to_string(),
             session_id: &sid,
         }
         .to_vec();
         self.send_control(ok);
+        Ok(())
     }
 
-    pub(super) fn send_auth(&mut self) {
-        let (ni, nr) = self.nonces();
+    pub(super) fn send_auth(&mut self) -> Result<(), Error> {
+        let (ni, nr) = self.nonces()?;
         let mut sn = Vec::with_capacity(64);
         sn.extend_from_slice(&ni);
         sn.extend_from_slice(&nr);
         let binding = self.both_support(caps::TRANSCRIPT_BINDING);
         let sig = if binding {
             let role = if self.cfg.initiator { b'I' } else { b'R' };
-            self.cfg
+            self.hs()?
                 .node_key
                 .sign(&self.binding_input(role, &ni, &nr))
                 .to_vec()
         } else {
             Vec::new()
         };
-        let att = self.cfg.attestation.clone();
+        let att = self.hs()?.attestation.clone();
         let msg = Message::Auth(Auth {
             attestation: &att,
             session_nonce: if binding { &sn } else { &[] },
@@ -240,6 +295,7 @@ impl Session {
         })
         .to_vec();
         self.send_control(msg);
+        Ok(())
     }
 
     pub(super) fn on_hello(&mut self, h: Hello<'_>, now: Instant) -> Result<(), Error> {
@@ -275,18 +331,15 @@ impl Session {
             .node_pubkey
             .try_into()
             .map_err(|_| err(ErrorCode::InvalidMessage, "HELLO pk must be 32 bytes"))?;
-        self.remote = Some(RemoteHello {
-            nonce,
-            node_pubkey,
-            capabilities: CapList::new(&h.capabilities),
-            visibility: h.visibility,
-        });
+        self.hs_mut()?.remote_hello = Some(RemoteHello { nonce, node_pubkey });
+        self.remote_caps = Some(CapList::new(&h.capabilities));
+        self.remote_visibility = h.visibility;
         self.streams.flow_control = self.both_support(caps::FLOW_CONTROL);
         self.streams.batching = self.both_support(caps::BATCH);
         self.aliases = self.both_support(caps::ALIASES);
         self.rekey.enabled = self.both_support(caps::REKEY);
         if self.cfg.initiator {
-            self.send_auth();
+            self.send_auth()?;
             self.phase = Phase::AwaitAuthReply { auth_seen: false };
         } else {
             self.phase = Phase::AwaitAuth;
@@ -298,17 +351,17 @@ impl Session {
     /// signature, then the allowlist. Returns the authenticated principal.
     pub(super) fn verify_auth(&mut self, a: &Auth<'_>, now: Instant) -> Result<Principal, Error> {
         let now_unix = self.cfg.clock.unix(now);
-        let mut networks = self
-            .cfg
+        let hs = self.hs()?;
+        let mut networks = hs
             .policy
             .as_ref()
             .map(|p| p.networks)
-            .unwrap_or(self.cfg.networks);
+            .unwrap_or(hs.networks);
         if self.cfg.profile.is_typescript() {
             // The reference derives the address with its local network's version byte,
             // so only principals of our own network verify there; here likewise. And it
             // knows only the digest form (PROTOCOL.md §12.1).
-            match self.cfg.principal.network() {
+            match hs.principal.network() {
                 crate::identity::Network::Mainnet => networks.testnet = false,
                 crate::identity::Network::Testnet => networks.mainnet = false,
             }
@@ -321,13 +374,11 @@ impl Session {
                 ));
             }
         }
-        let verified = self
-            .cfg
+        let verified = hs
             .attestation_cache
             .verify(a.attestation, now_unix, networks)?;
-        let remote = self
-            .remote
-            .clone()
+        let remote = hs
+            .remote_hello
             .ok_or_else(|| err(ErrorCode::InvalidMessage, "AUTH before HELLO"))?;
         let transport = self
             .transport
@@ -348,7 +399,7 @@ impl Session {
         }
         // Binding 2: the nonce echo and the signature over the handshake hash.
         if self.both_support(caps::TRANSCRIPT_BINDING) {
-            let (ni, nr) = self.nonces();
+            let (ni, nr) = self.nonces()?;
             let mut sn = [0u8; 64];
             sn[..32].copy_from_slice(&ni);
             sn[32..].copy_from_slice(&nr);
@@ -369,7 +420,8 @@ impl Session {
             }
         }
         let principal = verified.principal;
-        if let Some(expected) = &self.cfg.expected_remote {
+        let hs = self.hs()?;
+        if let Some(expected) = &hs.expected_remote {
             if *expected != principal {
                 return Err(err(
                     ErrorCode::PrincipalMismatch,
@@ -377,7 +429,7 @@ impl Session {
                 ));
             }
         }
-        if let Some(policy) = &self.cfg.policy {
+        if let Some(policy) = &hs.policy {
             policy.check_principal(&principal)?;
         }
         self.remote_node_key = Some(verified.node_pubkey);
@@ -407,13 +459,13 @@ impl Session {
                 Message::Auth(a) => {
                     let principal = self.verify_auth(&a, now)?;
                     self.remote_principal = Some(principal);
-                    self.send_auth();
+                    self.send_auth()?;
                     let mut sid = [0u8; 32];
-                    match &self.cfg.fixed {
+                    match &self.hs()?.fixed {
                         Some(f) => sid = f.session_id,
                         None => rand::thread_rng().fill_bytes(&mut sid),
                     }
-                    self.send_auth_ok(sid);
+                    self.send_auth_ok(sid)?;
                     // Our card rides right behind our AUTH_OK, so the dialer holds it by
                     // the time its own handshake completes.
                     self.queue_alias_card();
@@ -440,7 +492,7 @@ impl Session {
                         err(ErrorCode::InvalidMessage, "AUTH_OK sid must be 32 bytes")
                     })?;
                     self.check_auth_ok_principal(principal)?;
-                    self.send_auth_ok(sid);
+                    self.send_auth_ok(sid)?;
                     self.establish(now);
                     Ok(())
                 }
@@ -483,7 +535,6 @@ impl Session {
     pub(super) fn establish(&mut self, now: Instant) {
         self.phase = Phase::Established;
         self.was_established = true;
-        self.handshake = None;
         self.keepalive.start(now);
         self.rekey_start(now);
         if self.cfg.initiator {
@@ -498,12 +549,15 @@ impl Session {
             }
         }
         self.events.push_back(Event::Established);
+        // Admission is done with this session, and nothing reads the handshake's state
+        // any more.
+        self.hs = None;
     }
 
     /// Queues our AliasCard (spec §4.3 step 7: only after AUTH_OK) if both list `aliases`.
     pub(super) fn queue_alias_card(&mut self) {
         if self.aliases {
-            if let Some(card) = self.cfg.alias_card.clone() {
+            if let Some(card) = self.hs.as_ref().and_then(|h| h.alias_card.clone()) {
                 let msg = Message::AliasCard { card: &card }.to_vec();
                 self.send_control(msg);
             }
