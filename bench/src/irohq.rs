@@ -210,6 +210,7 @@ pub async fn connect(addr: &str, count: usize, inflight: usize, cold: bool) -> C
     }
     let eps = Arc::new(eps);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c0 = crate::util::cpu_time();
     let t0 = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..inflight {
@@ -246,6 +247,7 @@ pub async fn connect(addr: &str, count: usize, inflight: usize, cold: bool) -> C
         fails += f;
     }
     let elapsed = t0.elapsed();
+    let dialer_cpu = crate::util::cpu_time() - c0;
     for ep in eps.iter() {
         let _ = tokio::time::timeout(Duration::from_secs(2), ep.close()).await;
     }
@@ -253,6 +255,7 @@ pub async fn connect(addr: &str, count: usize, inflight: usize, cold: bool) -> C
         elapsed,
         latencies_ms: lat,
         failures: fails,
+        dialer_cpu,
     }
 }
 

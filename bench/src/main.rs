@@ -47,6 +47,8 @@ pub struct ConnectResult {
     pub elapsed: Duration,
     pub latencies_ms: Vec<f64>,
     pub failures: usize,
+    /// This (the dialing) process's CPU over the same clock as `elapsed`.
+    pub dialer_cpu: Duration,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -538,6 +540,10 @@ async fn streams_batches(
 async fn connect(sys: Sys, count: usize, inflight: usize) -> Sample {
     let mut srv = Server::start(sys, 1024, Duration::from_secs(30)).await;
     let addr = srv.addr.clone();
+    // The listener does nothing but these sessions (first-contact dialers are made before
+    // the dialer's clock starts, while the listener waits), so its CPU over the whole call
+    // is theirs.
+    let l0 = srv.stat().await.cpu;
     let mut r = match sys {
         Sys::Snap | Sys::SnapWs | Sys::SnapWss => {
             snap::connect(&addr, count, inflight, false).await
@@ -553,9 +559,10 @@ async fn connect(sys: Sys, count: usize, inflight: usize) -> Sample {
         Sys::IrohCold => irohq::connect(&addr, count, inflight, true).await,
         _ => unreachable!(),
     };
-    let _ = srv.stat().await;
+    let l1 = srv.stat().await.cpu;
     srv.stop().await;
-    Sample {
+    let sessions = r.latencies_ms.len().max(1) as f64;
+    let mut s = Sample {
         value: r.latencies_ms.len() as f64 / r.elapsed.as_secs_f64(),
         ok: r.failures == 0,
         p50: percentile(&mut r.latencies_ms, 50.0),
@@ -566,7 +573,12 @@ async fn connect(sys: Sys, count: usize, inflight: usize) -> Sample {
             String::new()
         },
         ..Default::default()
-    }
+    };
+    // CPU per session on each side (issue 36: the handshake's CPU, where it goes).
+    let us = |d: Duration| d.as_secs_f64() * 1e6 / sessions;
+    s.extra.insert("dialer_cpu_us", us(r.dialer_cpu));
+    s.extra.insert("listener_cpu_us", us(l1.saturating_sub(l0)));
+    s
 }
 
 /// The dialing side of the idle workload runs in its own fresh process too, so its RSS
@@ -1277,7 +1289,12 @@ async fn run(args: Vec<String>) -> bool {
     let lat = |s: &[Sample]| {
         let (p50, _, _) = med(s, |x| x.p50);
         let (p99, _, _) = med(s, |x| x.p99);
-        format!("connect→auth latency p50 {p50:.2} ms, p99 {p99:.2} ms")
+        let g = |k: &str| med(s, |x| x.extra.get(k).copied().unwrap_or(f64::NAN)).0;
+        let (d, l) = (g("dialer_cpu_us"), g("listener_cpu_us"));
+        format!(
+            "connect→auth latency p50 {p50:.2} ms, p99 {p99:.2} ms; CPU per session dialer {d:.0} µs, listener {l:.0} µs, both {:.0} µs",
+            d + l
+        )
     };
     for (key, n) in [("conn1", 1), ("conn16", 16)] {
         rows_for(

@@ -319,6 +319,7 @@ pub async fn connect(addr: &str, via: Via, count: usize, inflight: usize) -> Con
     tx.send(Cmd::Dial(ma.clone(), r)).await.ok();
     let _ = w.await;
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c0 = crate::util::cpu_time();
     let t0 = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..inflight {
@@ -346,6 +347,7 @@ pub async fn connect(addr: &str, via: Via, count: usize, inflight: usize) -> Con
         elapsed: t0.elapsed(),
         latencies_ms: lat,
         failures: fails,
+        dialer_cpu: crate::util::cpu_time() - c0,
     }
 }
 

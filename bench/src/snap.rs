@@ -349,6 +349,7 @@ pub async fn connect(addr: &str, count: usize, inflight: usize, cold: bool) -> C
     }
     let peers = Arc::new(peers);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c0 = crate::util::cpu_time();
     let t0 = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..inflight {
@@ -386,6 +387,7 @@ pub async fn connect(addr: &str, count: usize, inflight: usize, cold: bool) -> C
         elapsed: t0.elapsed(),
         latencies_ms: lat,
         failures: fails,
+        dialer_cpu: crate::util::cpu_time() - c0,
     }
 }
 
