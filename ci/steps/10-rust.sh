@@ -17,6 +17,9 @@ step "raw entry points: snap2p_raw.h is cbindgen's output for bindings/src/raw.r
 # of anything the default members build.
 cargo clippy -p snap2p-raw-header --all-targets -- -D warnings
 cargo test -p snap2p-raw-header
+step "cargo clippy: the uniffi crate (Swift, Kotlin)"
+# Its tests and builds run in 50-kotlin and 60-swift; its lints here, with the others.
+cargo clippy -p snap2p-uniffi --all-targets -- -D warnings
 step "pure-rust crypto build: vector tests, and no ring / aws-lc-sys / libsecp256k1 linked"
 # The browser build's feature set (docs/ARCHITECTURE.md, "Dependencies and why").
 # `runtime` too: the integration tests use Peer (the browser build has no runtime; below).

@@ -5,6 +5,9 @@ set -euo pipefail
 source "$(dirname "$0")/../env.sh"
 cd "$SNAP2P_ROOT"
 bash ci/setup/rust.sh
+step "cargo clippy: the bench harness (without the comparison feature, as built below)"
+(export CARGO_TARGET_DIR="${SNAP2P_BENCH_TARGET:-$SNAP2P_CACHE/target-bench}"
+ cargo clippy -p snap2p-bench --all-targets -- -D warnings)
 step "bench smoke (ci/bench.sh smoke)"
 t0=$(date +%s)
 # Without the libp2p comparison (its QUIC stack builds aws-lc: far too slow for every CI
