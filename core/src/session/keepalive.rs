@@ -2,6 +2,7 @@
 //! for the PONG, the round-trip time it measures, and since when no stream has been open.
 //! Sans-IO state owned by the session machine, which asks it for deadlines and PINGs.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use web_time::Instant;
@@ -15,9 +16,9 @@ pub(crate) struct Keepalive {
     /// A PONG did not come in time: this side ended the session (the `keepalive_timeout`
     /// event; an Error's text is not a flag).
     expired: bool,
-    interval: Duration,
-    timeout: Duration,
-    idle_timeout: Option<Duration>,
+    /// The session's limits (interval, timeout, idle timeout), shared: copies of the three
+    /// were 56 bytes of every idle session (issue 36).
+    limits: Arc<SessionLimits>,
     /// The dialer: it pings first on a quiet session (see `quiet_interval`).
     initiator: bool,
     next_ping: Option<Instant>,
@@ -35,12 +36,10 @@ pub(crate) struct Keepalive {
 }
 
 impl Keepalive {
-    pub fn new(limits: &SessionLimits, initiator: bool) -> Self {
+    pub fn new(limits: &Arc<SessionLimits>, initiator: bool) -> Self {
         Keepalive {
             expired: false,
-            interval: limits.keepalive_interval,
-            timeout: limits.keepalive_timeout,
-            idle_timeout: limits.idle_timeout,
+            limits: limits.clone(),
             initiator,
             next_ping: None,
             ping_deadline: None,
@@ -69,10 +68,11 @@ impl Keepalive {
     /// PONG to it) reaches it first and one PING/PONG pair per interval serves both sides;
     /// the listener pings only when the dialer's PINGs stop arriving.
     fn quiet_interval(&self) -> Duration {
+        let interval = self.limits.keepalive_interval;
         if self.initiator {
-            self.interval
+            interval
         } else {
-            self.interval + self.interval / 2
+            interval + interval / 2
         }
     }
 
@@ -124,7 +124,10 @@ impl Keepalive {
                 self.expired = true;
                 return Err(Error::new(
                     ErrorCode::Timeout,
-                    format!("keepalive: no PONG within {} ms", self.timeout.as_millis()),
+                    format!(
+                        "keepalive: no PONG within {} ms",
+                        self.limits.keepalive_timeout.as_millis()
+                    ),
                 ));
             }
             return Ok(None);
@@ -139,7 +142,7 @@ impl Keepalive {
         }
         .to_vec();
         self.ping_sent_at = Some(now);
-        self.ping_deadline = Some(now + self.timeout);
+        self.ping_deadline = Some(now + self.limits.keepalive_timeout);
         self.next_ping = Some(now + self.quiet_interval());
         Ok(Some(ping))
     }
@@ -159,6 +162,6 @@ impl Keepalive {
     /// When an idle session is to close (`SessionLimits::idle_timeout`), counted from when
     /// its last stream went away. Only meaningful while it has no stream.
     pub fn idle_deadline(&self) -> Option<Instant> {
-        Some(self.idle_since? + self.idle_timeout?)
+        Some(self.idle_since? + self.limits.idle_timeout?)
     }
 }

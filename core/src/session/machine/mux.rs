@@ -134,7 +134,7 @@ impl Session {
         if !self.is_established() {
             return Err(err(ErrorCode::InvalidMessage, "session not established"));
         }
-        if self.close_requested.is_some() {
+        if self.close.is_some() {
             return Err(err(ErrorCode::ConnectionClosed, "session is closing"));
         }
         let id = self.streams.open(label, &self.cfg.limits)?;
@@ -234,7 +234,7 @@ impl Session {
         if self.held {
             // Nothing may follow AUTH_OK yet (PROTOCOL.md §12.3). A close asked for now
             // is the socket's close: an ERROR would be read with AUTH_OK and dropped.
-            if self.close_requested.is_some() {
+            if self.close.is_some() {
                 let e = Error::new(ErrorCode::Ok, "the session was closed locally");
                 self.enter_closed(e);
                 self.phase = Phase::Closed;
@@ -306,13 +306,14 @@ impl Session {
 
     /// A requested close, once the queued data is out: ERROR{code}, then closed.
     fn finish_close(&mut self, now: Instant, out: &mut Vec<u8>, max: usize) {
-        if let Some((code, reason)) = self.close_requested.clone() {
+        if let Some(close) = self.close.as_deref() {
+            let code = close.code;
             let drained = self.control.is_empty() && self.streams.drained();
             // Past the linger, close anyway: the peer's readers of what is dropped see the
             // session end without FIN (ERR_CONNECTION_CLOSED), local writers the same.
             let drained = drained || self.close_linger_over(now);
             if drained && out.len() < max {
-                let reason = Some(reason.as_str()).filter(|r| !r.is_empty());
+                let reason = Some(close.reason.as_str()).filter(|r| !r.is_empty());
                 let msg = Message::Error { code, reason }.to_vec();
                 if let Some(t) = self.transport.as_mut() {
                     let _ = t.encrypt_frame(&msg, out);
