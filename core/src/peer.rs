@@ -944,6 +944,13 @@ impl Peer {
                 Ok(conn)
             }
             Err(error) => {
+                if let (Some(_), Some(remote)) = (slot, path.remote) {
+                    // An inbound failure is charged to its source before the event reports
+                    // it, so whoever reacts to the event finds the budget already spent (a
+                    // dial right after it was let in before: core/tests/events.rs).
+                    let policy = &self.inner.policy;
+                    policy.preauth_limiter.charge(remote.ip(), Instant::now());
+                }
                 monitor.handshake_failed(direction, &path, &error, Some(took));
                 tracing::debug!(
                     "{} handshake with {:?} failed after {took:?}: {error}",
@@ -1750,7 +1757,7 @@ async fn accept_loop(mut listener: Box<dyn Listener>, peer: Weak<PeerInner>, pro
                 _ => invited(&policy, f),
             };
             let result = match setup {
-                None => Err(()),
+                None => Err(Unmade::Uncharged),
                 Some(io) => match waiting.first_bytes(io, deadline, first).await {
                     Ok((ticket, io)) if splice.is_some() => {
                         let token = splice.expect("checked");
@@ -1759,10 +1766,12 @@ async fn accept_loop(mut listener: Box<dyn Listener>, peer: Weak<PeerInner>, pro
                         if joined {
                             return;
                         }
-                        Err(())
+                        Err(Unmade::Uncharged)
                     }
-                    Err(Refused::Gone) => Err(()),
+                    Err(Refused::Gone) => Err(Unmade::Uncharged),
                     Err(Refused::Say(io, code, reason)) => {
+                        // Charged before the event, as in `run_session`.
+                        policy.preauth_limiter.charge(remote.ip(), Instant::now());
                         let monitor = &peer.inner.monitor;
                         if code == ErrorCode::ResourceExhausted {
                             monitor.refused(remote, code);
@@ -1771,21 +1780,25 @@ async fn accept_loop(mut listener: Box<dyn Listener>, peer: Weak<PeerInner>, pro
                             monitor.handshake_failed(Direction::Inbound, &path, &error, None);
                         }
                         refuse_io(io, &policy, code, Some(reason)).await;
-                        Err(())
+                        Err(Unmade::Charged)
                     }
                     Ok((ticket, io)) => {
                         // Boxed, so a connection that is only waiting for its first bytes
                         // holds a small task (the handshake's future is ~4 KB).
                         let handshake = async {
-                            let cfg = peer
+                            let Ok(cfg) = peer
                                 .session_config(false, &DialOptions::default(), profile)
-                                .await?;
+                                .await
+                            else {
+                                return Err(Unmade::Uncharged);
+                            };
                             let slot = Some(ticket.slot().as_ref());
+                            // A failure is charged by run_session, before its event.
                             peer.run_session(cfg, io, path, slot)
                                 .await
-                                .map_err(|f| f.error)
+                                .map_err(|_| Unmade::Charged)
                         };
-                        Box::pin(handshake).await.map_err(drop)
+                        Box::pin(handshake).await
                     }
                 },
             };
@@ -1800,10 +1813,21 @@ async fn accept_loop(mut listener: Box<dyn Listener>, peer: Weak<PeerInner>, pro
                         conn.close(ErrorCode::ResourceExhausted, "accept backlog full");
                     }
                 }
-                Err(()) => policy.preauth_limiter.charge(remote.ip(), Instant::now()),
+                Err(Unmade::Uncharged) => {
+                    policy.preauth_limiter.charge(remote.ip(), Instant::now())
+                }
+                Err(Unmade::Charged) => {}
             }
         });
     }
+}
+
+/// An inbound connection that made no session, and whether its source's failure budget
+/// (`PeerConfig::preauth_rate_per_min`) is charged already: where an event reports the
+/// failure, the charge comes first.
+enum Unmade {
+    Uncharged,
+    Charged,
 }
 
 /// Whether a first frame is a KNOCK with an invite this node would accept (admission lets
