@@ -274,64 +274,49 @@ impl Session {
             cfg.capabilities.clear();
         }
         let local_caps = CapList::new(&std::mem::take(&mut cfg.capabilities));
-        let SessionConfig {
-            initiator,
-            node_key,
-            attestation,
-            principal,
-            visibility,
-            policy,
-            networks,
-            permissions,
-            invite_token,
-            expected_remote,
-            capabilities: _,
-            limits,
-            attestation_cache,
-            alias_card,
-            clock,
-            fixed,
-            profile,
-        } = cfg;
+        let initiator = cfg.initiator;
         let mut local_nonce = [0u8; NONCE_LEN];
-        match &fixed {
+        match &cfg.fixed {
             Some(f) => local_nonce = f.hello_nonce,
             None => rand::thread_rng().fill_bytes(&mut local_nonce),
         }
         let noise = NoiseHandshake::with_profile(
-            profile,
+            cfg.profile,
             initiator,
-            &node_key.x25519_secret(),
-            &node_key.x25519_public(),
-            fixed.as_ref().map(|f| &f.ephemeral),
+            &cfg.node_key.x25519_secret(),
+            &cfg.node_key.x25519_public(),
+            cfg.fixed.as_ref().map(|f| &f.ephemeral),
         )?;
-        let knock_nonce = invite_token.as_ref().map(|_| {
+        let knock_nonce = cfg.invite_token.as_ref().map(|_| {
             let mut n = [0u8; 16];
-            match &fixed {
+            match &cfg.fixed {
                 Some(f) => n = f.knock_nonce,
                 None => rand::thread_rng().fill_bytes(&mut n),
             }
             n
         });
+        let invite_token = cfg.invite_token.take();
+        // The config splits here: what only the handshake reads goes with it.
         let hs = Handshaking {
             noise: Some(noise),
             local_nonce,
             remote_hello: None,
-            deadline: now + limits.handshake_timeout,
-            step_deadline: now + limits.first_frame_timeout,
+            deadline: now + cfg.limits.handshake_timeout,
+            step_deadline: now + cfg.limits.first_frame_timeout,
             frames: 0,
             progress: None,
-            node_key,
-            attestation,
-            principal,
-            visibility,
-            policy,
-            networks,
-            expected_remote,
-            attestation_cache,
-            alias_card,
-            fixed,
+            node_key: cfg.node_key,
+            attestation: cfg.attestation,
+            principal: cfg.principal,
+            visibility: cfg.visibility,
+            policy: cfg.policy,
+            networks: cfg.networks,
+            expected_remote: cfg.expected_remote,
+            attestation_cache: cfg.attestation_cache,
+            alias_card: cfg.alias_card,
+            fixed: cfg.fixed,
         };
+        let limits = cfg.limits;
         let mut s = Session {
             frames_sent: 0,
             frames_received: 0,
@@ -364,10 +349,10 @@ impl Session {
             held: false,
             cfg: Settings {
                 initiator,
-                profile,
-                clock,
+                profile: cfg.profile,
+                clock: cfg.clock,
                 limits,
-                permissions,
+                permissions: cfg.permissions,
             },
             local_caps,
         };
