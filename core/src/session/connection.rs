@@ -93,9 +93,8 @@ pub(crate) async fn established(shared: Arc<Shared>) -> Result<Connection, Error
         // sees it, and `closed()` tells it why it ended, as a TCP accept returns a socket
         // the peer already reset.
         if st.session.is_established() || st.session.was_established() {
-            let info = st.session.info();
-            if let Some(remote) = info.remote_principal {
-                let sid = info.session_id.unwrap_or_default();
+            if let Some(remote) = st.session.remote_principal().cloned() {
+                let sid = st.session.session_id().unwrap_or_default();
                 return Poll::Ready(Ok(Connection::new(shared.clone(), remote, sid)));
             }
         }

@@ -421,7 +421,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
                     tracing::debug!(step = phase, "handshake step");
                 }
                 if st.session.is_established() || st.session.is_closed() {
-                    if let Some(id) = st.session.info().session_id {
+                    if let Some(id) = st.session.session_id() {
                         this.span.record("connection", hex::encode(&id[..8]));
                     }
                     this.handshake_span = None;
@@ -436,12 +436,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
                         shared.bytes_out.load(Ordering::Relaxed),
                         shared.bytes_in.load(Ordering::Relaxed),
                     );
-                    let info = st.session.info();
-                    this.connection = info.session_id.map(|id| hex::encode(&id[..8]).into());
+                    let sid = st.session.session_id();
+                    this.connection = sid.map(|id| hex::encode(&id[..8]).into());
                     if let Some(connection) = &this.connection {
                         o.established(EstablishedNote {
                             connection: connection.to_string(),
-                            remote_principal: info.remote_principal,
+                            remote_principal: st.session.remote_principal().cloned(),
                             outbound: st.session.is_initiator(),
                             took: shared.started.elapsed(),
                             transport: shared.transport.clone(),
@@ -532,24 +532,26 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
                 tracing::debug!(code = e.code.as_u64(), reason = e.reason(), "session ended");
             }
             if std::mem::take(&mut st.end_watched) {
-                let info = st.session.info();
-                ended = info.remote_principal.map(|remote| {
-                    Connection::new(shared.clone(), remote, info.session_id.unwrap_or_default())
-                });
+                let sid = st.session.session_id().unwrap_or_default();
+                ended = st
+                    .session
+                    .remote_principal()
+                    .cloned()
+                    .map(|remote| Connection::new(shared.clone(), remote, sid));
             }
         }
         let handoff = if routed.is_empty() {
             None
         } else {
-            let info = st.session.info();
+            let sid = st.session.session_id().unwrap_or_default();
             let labels: Vec<Option<String>> = routed
                 .iter()
                 .map(|id| st.session.stream_label(*id).map(str::to_string))
                 .collect();
             router
                 .clone()
-                .zip(info.remote_principal)
-                .map(|(r, remote)| (r, remote, info.session_id.unwrap_or_default(), labels))
+                .zip(st.session.remote_principal().cloned())
+                .map(|(r, remote)| (r, remote, sid, labels))
         };
         drop(st);
         wake_all(wake);

@@ -434,6 +434,13 @@ impl Session {
         self.remote_principal.as_ref()
     }
 
+    /// The session id both AUTH_OKs carry (once this side sent its AUTH_OK). Where only
+    /// it or the principal is needed, these two and not [`Session::info`], which copies
+    /// the peer's capabilities into new strings.
+    pub fn session_id(&self) -> Option<[u8; 32]> {
+        self.session_id
+    }
+
     pub fn info(&self) -> SessionInfo {
         SessionInfo {
             remote_principal: self.remote_principal.clone(),
