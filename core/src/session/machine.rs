@@ -1026,9 +1026,11 @@ mod size_tests {
     fn size_of_session_leaves_the_handshake_out() {
         // Every idle session holds one, inside its shared state (`shared.rs`), for its
         // whole life; the handshake's ~300 bytes are boxed apart and dropped at AUTH_OK.
-        // 1,064 on x86_64 (2026-12-07): 1,488 with the handshake's state inline, 1,184
-        // with the keepalive's copies of the limits, the close request and the error too.
+        // On x86_64 (2026-12-07): 1,064 with the native crypto backends, 1,080 with the
+        // pure-Rust ones (the browser build's); 1,488 with the handshake's state inline,
+        // 1,184 with the keepalive's copies of the limits, the close request and the
+        // error too.
         let n = std::mem::size_of::<super::Session>();
-        assert!(n <= 1072, "Session is {n} bytes");
+        assert!(n <= 1088, "Session is {n} bytes");
     }
 }
