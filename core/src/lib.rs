@@ -62,8 +62,8 @@ pub mod wire;
 pub mod unstable {
     pub use crate::secure_channel;
     pub use crate::session::{
-        default_capabilities, AttestationCache, Clock, Event, FixedRandomness, ReadOutcome,
-        Session, SessionConfig, SessionInfo, SessionLimits, VerifiedAttestation,
+        default_capabilities, AttestationCache, Clock, Counters, Event, FixedRandomness,
+        ReadOutcome, Session, SessionConfig, SessionInfo, SessionLimits, VerifiedAttestation,
     };
     pub use crate::wire;
 }

@@ -69,49 +69,59 @@ pub trait ChainProvider: Send + Sync + 'static {
 }
 
 /// Whether `s` has the shape of a BNS name (`name.namespace` or `sub.name.namespace`): what
-/// [`crate::Peer::dial`] sends to the BNS resolver instead of parsing as a locator.
+/// [`crate::Peer::dial`] sends to the BNS resolver instead of parsing as a locator. Checked
+/// without allocating: every dial asks it of its target (an address, usually).
 pub fn is_bns_name(s: &str) -> bool {
-    normalize_name(s).is_ok()
+    not_a_name(s.trim()).is_none()
 }
 
 /// `s` lower-cased when it is a BNS name: two or three labels of `a-z 0-9 - _`, a namespace
 /// of at most 20 bytes, a name of at most 48 (the BNS contract's buffer sizes), a subdomain
 /// label of at most 63. `ERR_INVALID_ARGUMENT` otherwise.
 pub fn normalize_name(s: &str) -> Result<String, Error> {
-    let bad = |why: &str| {
-        Error::new(
+    let trimmed = s.trim();
+    match not_a_name(trimmed) {
+        None => Ok(trimmed.to_ascii_lowercase()),
+        Some(why) => Err(Error::new(
             ErrorCode::InvalidArgument,
             format!("'{s}' is not a BNS name: {why}"),
-        )
-    };
-    let lower = s.trim().to_ascii_lowercase();
-    let labels: Vec<&str> = lower.split('.').collect();
-    if !(2..=3).contains(&labels.len()) {
-        return Err(bad("expected name.namespace or sub.name.namespace"));
+        )),
     }
+}
+
+/// Why `s` (trimmed, any case) is not a BNS name, or `None` when it is one.
+fn not_a_name(s: &str) -> Option<&'static str> {
+    let n = s.split('.').count();
+    if !(2..=3).contains(&n) {
+        return Some("expected name.namespace or sub.name.namespace");
+    }
+    // Upper case is allowed here: names are lower-cased after the check.
     let ok_chars = |l: &str| {
         !l.is_empty()
             && l.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
-    if !labels.iter().all(|l| ok_chars(l)) {
-        return Err(bad("labels are a-z, 0-9, '-' and '_'"));
+    if !s.split('.').all(ok_chars) {
+        return Some("labels are a-z, 0-9, '-' and '_'");
     }
-    let n = labels.len();
-    if labels[n - 1].len() > 20 {
-        return Err(bad("namespace longer than 20 bytes"));
+    let mut labels = s.rsplit('.');
+    let (Some(namespace), Some(name)) = (labels.next(), labels.next()) else {
+        return Some("expected name.namespace or sub.name.namespace");
+    };
+    if namespace.len() > 20 {
+        return Some("namespace longer than 20 bytes");
     }
-    if labels[n - 2].len() > 48 {
-        return Err(bad("name longer than 48 bytes"));
+    if name.len() > 48 {
+        return Some("name longer than 48 bytes");
     }
-    if n == 3 && labels[0].len() > 63 {
-        return Err(bad("subdomain longer than 63 bytes"));
+    if labels.next().is_some_and(|sub| sub.len() > 63) {
+        return Some("subdomain longer than 63 bytes");
     }
     // A namespace is never all digits (and `1.2` would read as a number, not a name).
-    if labels[n - 1].bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad("namespace is all digits"));
+    if namespace.bytes().all(|b| b.is_ascii_digit()) {
+        return Some("namespace is all digits");
     }
-    Ok(lower)
+    None
 }
 
 /// The snap2p locators of a zonefile: every TXT record owned by `_snap2p` (relative, or
@@ -739,7 +749,14 @@ mod tests {
 
     #[test]
     fn names() {
-        for ok in ["alice.btc", "Alice.BTC", "a_b-1.id", "sub.alice.btc"] {
+        for ok in [
+            "alice.btc",
+            "Alice.BTC",
+            "a_b-1.id",
+            "sub.alice.btc",
+            format!("{}.btc", "n".repeat(48)).as_str(),
+            format!("{}.alice.btc", "s".repeat(63)).as_str(),
+        ] {
             assert!(is_bns_name(ok), "{ok}");
         }
         for bad in [
@@ -753,6 +770,8 @@ mod tests {
             "al ice.btc",
             "alice.namespacewaytoolong12",
             "127.0.0.1",
+            format!("{}.btc", "n".repeat(49)).as_str(),
+            format!("{}.alice.btc", "s".repeat(64)).as_str(),
         ] {
             assert!(!is_bns_name(bad), "{bad}");
         }

@@ -219,10 +219,10 @@ impl AliasCard {
     pub fn message_text(&self) -> String {
         signed::message_text(
             Self::MESSAGE_TITLE,
-            &self.principal.to_string(),
+            &self.principal,
             &[
-                format!("alias: {}", self.alias),
-                format!("display name: {}", self.display_name),
+                &format_args!("alias: {}", self.alias),
+                &format_args!("display name: {}", self.display_name),
             ],
             self.issued_at,
             self.expires_at,
@@ -234,7 +234,7 @@ impl AliasCard {
 
     /// The 32-byte hash the wallet key signed.
     pub fn signed_digest(&self) -> [u8; 32] {
-        signed::signed_digest(self.form, &self.signing_bytes(), &self.message_text())
+        signed::signed_digest(self.form, || self.signing_bytes(), || self.message_text())
     }
 
     pub fn encode(&self) -> Vec<u8> {

@@ -4,7 +4,7 @@ use rand::RngCore;
 
 use super::node_key::{ed25519_to_x25519_public, NodePublicKey};
 use super::principal::{NetworkFilter, Principal};
-use super::signed::{self, auth_invalid, Fields};
+use super::signed::{self, auth_invalid, Fields, LowerHex};
 use super::signer::{verify_principal_signature, SignRequest, SignatureForm, WalletSigner};
 use crate::error::{Error, ErrorCode, Result};
 use crate::wire::cbor::{self, Value};
@@ -127,18 +127,17 @@ impl NodeKeyAttestation {
         Ok(())
     }
 
-    fn node_pubkey_hex(&self) -> String {
-        hex::encode(self.node_pubkey)
-    }
-
     fn to_cbor(&self, with_sig: bool) -> Vec<u8> {
-        let p = self.principal.to_string();
-        let npk = self.node_pubkey_hex();
-        let mut entries = vec![("npk", Value::Text(&npk))];
+        let p = self.principal.text();
+        let mut npk = [0u8; 64];
+        // Exactly twice the key's length: this cannot fail.
+        let _ = hex::encode_to_slice(self.node_pubkey, &mut npk);
+        let npk = std::str::from_utf8(&npk).unwrap_or_default();
+        let mut entries = vec![("npk", Value::Text(npk))];
         signed::common_entries(
             &mut entries,
             Self::DOMAIN,
-            &p,
+            p.as_str(),
             self.v,
             self.issued_at,
             self.expires_at,
@@ -161,8 +160,8 @@ impl NodeKeyAttestation {
     pub fn message_text(&self) -> String {
         signed::message_text(
             Self::MESSAGE_TITLE,
-            &self.principal.to_string(),
-            &[format!("node key: {}", self.node_pubkey_hex())],
+            &self.principal,
+            &[&format_args!("node key: {}", LowerHex(&self.node_pubkey))],
             self.issued_at,
             self.expires_at,
             &self.nonce,
@@ -173,7 +172,7 @@ impl NodeKeyAttestation {
 
     /// The 32-byte hash the wallet key signed.
     pub fn signed_digest(&self) -> [u8; 32] {
-        signed::signed_digest(self.form, &self.signing_bytes(), &self.message_text())
+        signed::signed_digest(self.form, || self.signing_bytes(), || self.message_text())
     }
 
     /// Wire form: the signing map plus `sig`.

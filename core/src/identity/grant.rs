@@ -259,8 +259,10 @@ impl PermissionGrant {
         ));
         signed::message_text(
             Self::MESSAGE_TITLE,
-            &self.issuer.to_string(),
-            &own,
+            &self.issuer,
+            &own.iter()
+                .map(|l| l as &dyn std::fmt::Display)
+                .collect::<Vec<_>>(),
             self.issued_at,
             self.expires_at,
             &self.nonce,
@@ -271,7 +273,7 @@ impl PermissionGrant {
 
     /// The 32-byte hash the issuer's wallet key signed.
     pub fn signed_digest(&self) -> [u8; 32] {
-        signed::signed_digest(self.form, &self.signing_bytes(), &self.message_text())
+        signed::signed_digest(self.form, || self.signing_bytes(), || self.message_text())
     }
 
     /// Decodes the wire form; unknown keys ignored; failures are `ERR_AUTH_INVALID`. The

@@ -25,8 +25,9 @@ pub use grant::{
 };
 pub use node_key::{ed25519_to_x25519_public, verify_ed25519, NodeKey, NodePublicKey};
 pub use principal::{
-    c32, hash160, Network, NetworkFilter, Principal, PRINCIPAL_PREFIX, VERSION_MAINNET_MULTI_SIG,
-    VERSION_MAINNET_SINGLE_SIG, VERSION_TESTNET_MULTI_SIG, VERSION_TESTNET_SINGLE_SIG,
+    c32, hash160, Network, NetworkFilter, Principal, PrincipalText, PRINCIPAL_PREFIX,
+    VERSION_MAINNET_MULTI_SIG, VERSION_MAINNET_SINGLE_SIG, VERSION_TESTNET_MULTI_SIG,
+    VERSION_TESTNET_SINGLE_SIG,
 };
 pub use signed::{
     iso8601_millis, rfc3339, CLOCK_SKEW_SECS, ISSUED_NONCE_LEN, MAX_ENCODED_LEN, MAX_NONCE_LEN,

@@ -1,6 +1,8 @@
 //! What NodeKeyAttestation and AliasCard share: field decoding, validity windows,
 //! the two signature forms, and UTC time formatting for the human-readable texts.
 
+use std::fmt;
+
 use sha2::{Digest, Sha256};
 
 use super::principal::{NetworkFilter, Principal};
@@ -165,28 +167,51 @@ pub(crate) fn common_entries<'a>(
 
 /// The text a wallet signs in form StacksMessage: the title, the principal, the object's
 /// own lines, then the fields every signed object has (lines joined by `\n`, no trailing
-/// newline).
+/// newline). Written into one string: the attestation's text is made at every first
+/// contact, and its lines as separate strings were ~33 allocations of the dialer's ~227
+/// (docs/BENCHMARKS.md).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn message_text(
     title: &str,
-    principal: &str,
-    own_lines: &[String],
+    principal: &Principal,
+    own_lines: &[&dyn fmt::Display],
     issued_at: i64,
     expires_at: i64,
     nonce: &[u8],
     v: u64,
     domain: &str,
 ) -> String {
-    let mut lines = vec![title.to_owned(), format!("principal: {principal}")];
-    lines.extend_from_slice(own_lines);
-    lines.extend([
-        format!("issued: {} ({issued_at})", rfc3339(issued_at)),
-        format!("expires: {} ({expires_at})", rfc3339(expires_at)),
-        format!("nonce: {}", hex::encode(nonce)),
-        format!("version: {v}"),
-        format!("domain: {domain}"),
-    ]);
-    lines.join("\n")
+    use fmt::Write;
+    let mut text = String::with_capacity(512);
+    // Writing into a String cannot fail.
+    let _ = write!(text, "{title}\nprincipal: {principal}");
+    for line in own_lines {
+        let _ = write!(text, "\n{line}");
+    }
+    let _ = write!(
+        text,
+        "\nissued: {} ({issued_at})\nexpires: {} ({expires_at})\nnonce: {}\nversion: {v}\ndomain: {domain}",
+        Utc::seconds(issued_at),
+        Utc::seconds(expires_at),
+        LowerHex(nonce),
+    );
+    text
+}
+
+/// Bytes as lowercase hex, written without allocating.
+pub(crate) struct LowerHex<'a>(pub &'a [u8]);
+
+impl fmt::Display for LowerHex<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = [0u8; 64];
+        for chunk in self.0.chunks(buf.len() / 2) {
+            let out = &mut buf[..chunk.len() * 2];
+            // The output is exactly twice the chunk: this cannot fail.
+            let _ = hex::encode_to_slice(chunk, out);
+            f.write_str(std::str::from_utf8(out).unwrap_or_default())?;
+        }
+        Ok(())
+    }
 }
 
 /// Checks v, nonce length, timestamp range and validity window, and the principal.
@@ -251,11 +276,17 @@ pub(crate) fn check_time_range(what: &str, issued_at: i64, expires_at: i64) -> R
     Ok(())
 }
 
-/// The 32-byte hash the wallet key signs for a given form.
-pub(crate) fn signed_digest(form: SignatureForm, signing_bytes: &[u8], text: &str) -> [u8; 32] {
+/// The 32-byte hash the wallet key signs for a given form. Only the input the form hashes
+/// is made: a verifier of a StacksMessage signature needs no CBOR, one of a Digest
+/// signature no text.
+pub(crate) fn signed_digest<B: AsRef<[u8]>, T: AsRef<str>>(
+    form: SignatureForm,
+    signing_bytes: impl FnOnce() -> B,
+    text: impl FnOnce() -> T,
+) -> [u8; 32] {
     match form {
-        SignatureForm::Digest => Sha256::digest(signing_bytes).into(),
-        SignatureForm::StacksMessage => stacks_message_hash(text),
+        SignatureForm::Digest => Sha256::digest(signing_bytes()).into(),
+        SignatureForm::StacksMessage => stacks_message_hash(text().as_ref()),
     }
 }
 
@@ -296,8 +327,12 @@ pub(crate) fn check_signature(
     text: &str,
     sig: &[u8],
 ) -> Result<Vec<u8>> {
-    normalize_wallet_signature(&signed_digest(form, signing_bytes, text), sig, principal)
-        .map_err(|e| auth_invalid(format!("signer returned a bad signature: {}", e.message)))
+    normalize_wallet_signature(
+        &signed_digest(form, || signing_bytes, || text),
+        sig,
+        principal,
+    )
+    .map_err(|e| auth_invalid(format!("signer returned a bad signature: {}", e.message)))
 }
 
 /// (year, month, day) of a day count since 1970-01-01 (H. Hinnant's civil_from_days).
@@ -313,36 +348,55 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
-fn format_utc(secs: i64, millis: Option<u32>) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, mo, d) = civil_from_days(days);
-    // Years outside 0000..=9999 never pass verification; print them plainly.
-    let year = if (0..=9999).contains(&y) {
-        format!("{y:04}")
-    } else {
-        format!("{y:+}")
-    };
-    let frac = millis.map(|ms| format!(".{ms:03}")).unwrap_or_default();
-    format!(
-        "{year}-{mo:02}-{d:02}T{:02}:{:02}:{:02}{frac}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
+/// A UTC time as RFC 3339 text, with or without milliseconds, written without allocating.
+struct Utc {
+    secs: i64,
+    millis: Option<u32>,
+}
+
+impl Utc {
+    fn seconds(secs: i64) -> Utc {
+        Utc { secs, millis: None }
+    }
+}
+
+impl fmt::Display for Utc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let days = self.secs.div_euclid(86_400);
+        let rem = self.secs.rem_euclid(86_400);
+        let (y, mo, d) = civil_from_days(days);
+        // Years outside 0000..=9999 never pass verification; print them plainly.
+        if (0..=9999).contains(&y) {
+            write!(f, "{y:04}")?;
+        } else {
+            write!(f, "{y:+}")?;
+        }
+        write!(
+            f,
+            "-{mo:02}-{d:02}T{:02}:{:02}:{:02}",
+            rem / 3600,
+            rem / 60 % 60,
+            rem % 60
+        )?;
+        if let Some(ms) = self.millis {
+            write!(f, ".{ms:03}")?;
+        }
+        f.write_str("Z")
+    }
 }
 
 /// RFC 3339 UTC with whole seconds: `2024-01-01T00:00:00Z`.
 pub fn rfc3339(secs: i64) -> String {
-    format_utc(secs, None)
+    Utc::seconds(secs).to_string()
 }
 
 /// JavaScript `Date.toISOString()` form: `2024-01-01T00:00:00.000Z`.
 pub fn iso8601_millis(unix_millis: i64) -> String {
-    format_utc(
-        unix_millis.div_euclid(1000),
-        Some(unix_millis.rem_euclid(1000) as u32),
-    )
+    Utc {
+        secs: unix_millis.div_euclid(1000),
+        millis: Some(unix_millis.rem_euclid(1000) as u32),
+    }
+    .to_string()
 }
 
 #[cfg(test)]

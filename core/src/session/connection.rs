@@ -300,7 +300,7 @@ impl Connection {
 
     /// What the session has moved and how it is doing, now.
     pub fn stats(&self) -> ConnectionStats {
-        let info = self.shared.lock().session.info();
+        let info = self.shared.lock().session.counters();
         ConnectionStats {
             bytes_sent: self.shared.bytes_out.load(Ordering::Relaxed),
             bytes_received: self.shared.bytes_in.load(Ordering::Relaxed),

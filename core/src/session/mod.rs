@@ -35,8 +35,8 @@ pub(crate) use driver::{spawn as spawn_driver, InboundRouter, Path};
 pub use machine::SessionLimits;
 #[doc(hidden)]
 pub use machine::{
-    default_capabilities, Clock, Event, FixedRandomness, HandshakeProgress, ReadOutcome, Session,
-    SessionConfig, SessionInfo,
+    default_capabilities, Clock, Counters, Event, FixedRandomness, HandshakeProgress, ReadOutcome,
+    Session, SessionConfig, SessionInfo,
 };
 #[cfg(feature = "runtime")]
 pub(crate) use shared::{EstablishedNote, Observer, StreamNote};

@@ -573,7 +573,14 @@ impl<'a> Message<'a> {
     }
 
     pub fn to_vec(&self) -> Vec<u8> {
-        let mut out = Vec::new();
+        // Sized up front: from empty, a HELLO grew its buffer four times and an AUTH (its
+        // attestation, ~340 bytes) seven.
+        let mut out = Vec::with_capacity(match self {
+            Message::Auth(a) => {
+                64 + a.attestation.len() + a.session_nonce.len() + a.handshake_sig.len()
+            }
+            _ => 128,
+        });
         self.encode(&mut out);
         out
     }

@@ -264,7 +264,7 @@ impl Session {
     fn send_auth_ok(&mut self, sid: [u8; 32]) -> Result<(), Error> {
         self.session_id = Some(sid);
         let ok = Message::AuthOk {
-            principal: &self.hs()?.principal.to_string(),
+            principal: self.hs()?.principal.text().as_str(),
             session_id: &sid,
         }
         .to_vec();
@@ -521,7 +521,7 @@ impl Session {
         let ok = self
             .remote_principal
             .as_ref()
-            .is_some_and(|r| r.to_string() == p);
+            .is_some_and(|r| r.text().as_str() == p);
         if ok {
             Ok(())
         } else {
