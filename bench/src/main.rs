@@ -6,10 +6,11 @@
 //!
 //! With `--features compare`, iroh (1.x, QUIC) too (issue 36; bench/src/irohq.rs).
 //!
-//! Usage: snap2p-bench [all|smoke|bulk|small|connect|streams|many|idle|idle-default|bindings]...
+//! Usage: snap2p-bench [all|smoke|bulk|small|connect|rtt|streams|many|idle|idle-default|bindings]...
 //!        [--rounds N] [--out FILE] [--only snap2p,snap2p-cold,snap2p-ws,snap2p-wss,snap2p-norekey,libp2p-tcp,libp2p-quic,libp2p-ws,iroh,iroh-cold,iroh-100,tcp,snow]
 
 mod bindings;
+mod delay;
 #[cfg(feature = "compare")]
 mod irohq;
 #[cfg(feature = "compare")]
@@ -156,6 +157,8 @@ struct Sizes {
     bindings: u64,
     connects1: usize,
     connects16: usize,
+    /// First-contact and warm dials through the delaying relay (`rtt`), one at a time.
+    rtt_dials: usize,
     streams: usize,
     /// Batches of `streams` concurrent streams per round and system (issue 36: one 0.1 s
     /// batch swung with the machine); the figure is all their bytes over all their time.
@@ -179,6 +182,7 @@ impl Sizes {
             bindings: 1 << 30,
             connects1: 200,
             connects16: 400,
+            rtt_dials: 20,
             streams: 1000,
             stream_batches: 10,
             many: 100_000,
@@ -197,6 +201,7 @@ impl Sizes {
             bindings: 4 << 20,
             connects1: 20,
             connects16: 48,
+            rtt_dials: 4,
             streams: 100,
             stream_batches: 1,
             many: 2000,
@@ -581,6 +586,69 @@ async fn connect(sys: Sys, count: usize, inflight: usize) -> Sample {
     s
 }
 
+/// One way of the `rtt` workload's link: 10 ms each way, a 20 ms round trip.
+const RTT_ONE_WAY: Duration = Duration::from_millis(10);
+
+/// Sessions through a link of [`RTT_ONE_WAY`] each way ([`delay::relay`]), one at a time:
+/// the connect→auth latency counts a handshake's round trips, which loopback hides
+/// (docs/proposals/0001-two-round-trip-handshake.md).
+async fn rtt(sys: Sys, count: usize) -> Sample {
+    let srv = Server::start(sys, 1024, Duration::from_secs(30)).await;
+    let addr = through_delay(sys, &srv.addr).await;
+    let mut r = match sys {
+        Sys::Snap => snap::connect(&addr, count, 1, false).await,
+        Sys::SnapCold => snap::connect(&addr, count, 1, true).await,
+        #[cfg(feature = "compare")]
+        Sys::Libp2pTcp => p2p::connect(&addr, sys.via(), count, 1).await,
+        _ => unreachable!(),
+    };
+    srv.stop().await;
+    let p50 = percentile(&mut r.latencies_ms, 50.0);
+    Sample {
+        value: p50,
+        ok: r.failures == 0,
+        p50,
+        p99: percentile(&mut r.latencies_ms, 99.0),
+        note: if r.failures > 0 {
+            format!("{} failed", r.failures)
+        } else {
+            String::new()
+        },
+        ..Default::default()
+    }
+}
+
+/// `addr` (a listener's ADDR line) with its TCP port replaced by a delaying relay's.
+async fn through_delay(sys: Sys, addr: &str) -> String {
+    let relayed = |port: u16| async move {
+        let target = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        delay::relay(target, RTT_ONE_WAY).await.port()
+    };
+    match sys {
+        Sys::Snap | Sys::SnapCold => {
+            let a: std::net::SocketAddr = addr.parse().expect("snap2p listener address");
+            format!("127.0.0.1:{}", relayed(a.port()).await)
+        }
+        // The TCP multiaddr, /ip4/127.0.0.1/tcp/PORT/p2p/ID, among the listener's.
+        #[cfg(feature = "compare")]
+        _ => {
+            let mut parts: Vec<String> = addr.split_whitespace().map(str::to_string).collect();
+            let i = sys.via() as usize;
+            let port: u16 = parts[i]
+                .split('/')
+                .skip_while(|p| *p != "tcp")
+                .nth(1)
+                .and_then(|p| p.parse().ok())
+                .expect("a TCP multiaddr");
+            let new = relayed(port).await;
+            parts[i] = parts[i].replace(&format!("/tcp/{port}/"), &format!("/tcp/{new}/"));
+            parts.join(" ")
+        }
+        #[cfg(not(feature = "compare"))]
+        _ => unreachable!(),
+    }
+}
+
 /// The dialing side of the idle workload runs in its own fresh process too, so its RSS
 /// delta is not hidden by heap left over from earlier workloads.
 async fn idle_client_main(kind: &str, addr: &str, n: usize, keepalive_ms: u64, secs: u64) {
@@ -946,7 +1014,7 @@ async fn run(args: Vec<String>) -> bool {
                 which.push("all".into());
             }
             "-h" | "--help" => {
-                println!("snap2p-bench [all|smoke|bulk|small|connect|streams|many|idle|idle-default|relay|reservations|opens|bindings]... [--rounds N] [--out FILE] [--only snap2p,libp2p-tcp,...]");
+                println!("snap2p-bench [all|smoke|bulk|small|connect|rtt|streams|many|idle|idle-default|relay|reservations|opens|bindings]... [--rounds N] [--out FILE] [--only snap2p,libp2p-tcp,...]");
                 return true;
             }
             w => which.push(w.to_string()),
@@ -1058,6 +1126,24 @@ async fn run(args: Vec<String>) -> bool {
                     );
                     res.entry((key.into(), s)).or_default().push(x);
                 }
+            }
+        }
+        if want("rtt") {
+            let mut v = vec![Sys::Snap, Sys::SnapCold];
+            if compare {
+                v.push(Sys::Libp2pTcp);
+            }
+            rot(&mut v);
+            for s in v {
+                let x = rtt(s, sizes.rtt_dials).await;
+                eprintln!(
+                    "round {r} rtt {}: p50 {:.1} ms p99 {:.1} ms {}",
+                    s.name(),
+                    x.p50,
+                    x.p99,
+                    x.note
+                );
+                res.entry(("rtt".into(), s)).or_default().push(x);
             }
         }
         if want("streams") {
@@ -1325,6 +1411,28 @@ async fn run(args: Vec<String>) -> bool {
             lat,
         );
     }
+    let round_trips = |s: &[Sample]| {
+        let (p50, _, _) = med(s, |x| x.p50);
+        let (p99, _, _) = med(s, |x| x.p99);
+        let rtt_ms = 2.0 * RTT_ONE_WAY.as_secs_f64() * 1e3;
+        format!(
+            "{:.2} round trips of {rtt_ms:.0} ms; p99 {p99:.1} ms (the TCP connect to the relay is not delayed)",
+            p50 / rtt_ms
+        )
+    };
+    rows_for(
+        &res,
+        "rtt",
+        &format!(
+            "sessions through a link of {} ms each way, 1 at a time: connect→auth, median",
+            RTT_ONE_WAY.as_millis()
+        ),
+        "ms",
+        &[],
+        &mut rows,
+        &mut all_ok,
+        round_trips,
+    );
     rows_for(
         &res,
         "streams",
