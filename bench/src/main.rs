@@ -567,18 +567,8 @@ async fn connect(sys: Sys, count: usize, inflight: usize) -> Sample {
     let l1 = srv.stat().await.cpu;
     srv.stop().await;
     let sessions = r.latencies_ms.len().max(1) as f64;
-    let mut s = Sample {
-        value: r.latencies_ms.len() as f64 / r.elapsed.as_secs_f64(),
-        ok: r.failures == 0,
-        p50: percentile(&mut r.latencies_ms, 50.0),
-        p99: percentile(&mut r.latencies_ms, 99.0),
-        note: if r.failures > 0 {
-            format!("{} failed", r.failures)
-        } else {
-            String::new()
-        },
-        ..Default::default()
-    };
+    let rate = r.latencies_ms.len() as f64 / r.elapsed.as_secs_f64();
+    let mut s = sessions_sample(&mut r, rate);
     // CPU per session on each side (issue 36: the handshake's CPU, where it goes).
     let us = |d: Duration| d.as_secs_f64() * 1e6 / sessions;
     s.extra.insert("dialer_cpu_us", us(r.dialer_cpu));
@@ -603,11 +593,17 @@ async fn rtt(sys: Sys, count: usize) -> Sample {
         _ => unreachable!(),
     };
     srv.stop().await;
-    let p50 = percentile(&mut r.latencies_ms, 50.0);
+    let mut s = sessions_sample(&mut r, f64::NAN);
+    s.value = s.p50;
+    s
+}
+
+/// A sessions run's sample: latency percentiles, failures, and `value` as its headline.
+fn sessions_sample(r: &mut ConnectResult, value: f64) -> Sample {
     Sample {
-        value: p50,
+        value,
         ok: r.failures == 0,
-        p50,
+        p50: percentile(&mut r.latencies_ms, 50.0),
         p99: percentile(&mut r.latencies_ms, 99.0),
         note: if r.failures > 0 {
             format!("{} failed", r.failures)
