@@ -55,3 +55,79 @@ async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, delay: Duration) 
     }
     let _ = to.shutdown().await;
 }
+
+#[cfg(feature = "compare")]
+/// The same for UDP (the iroh rows: QUIC): datagrams from each client go to `target` from a
+/// socket of their own, `one_way` later, and the answers come back to the client as late.
+pub async fn udp_relay(target: SocketAddr, one_way: Duration) -> SocketAddr {
+    use std::collections::hash_map::{Entry, HashMap};
+    use std::sync::Arc;
+    use tokio::net::UdpSocket;
+    use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+
+    type Delayed = UnboundedSender<(Instant, Vec<u8>)>;
+    /// Sends each datagram `one_way` after it was stamped, in order.
+    fn sender(
+        one_way: Duration,
+        send: impl Fn(Vec<u8>) -> tokio::task::JoinHandle<()> + Send + 'static,
+    ) -> Delayed {
+        let (tx, mut rx) = unbounded_channel::<(Instant, Vec<u8>)>();
+        tokio::spawn(async move {
+            while let Some((at, bytes)) = rx.recv().await {
+                tokio::time::sleep_until(at + one_way).await;
+                let _ = send(bytes).await;
+            }
+        });
+        tx
+    }
+
+    let front = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("relay bind"));
+    let addr = front.local_addr().expect("relay address");
+    tokio::spawn(async move {
+        let mut clients: HashMap<SocketAddr, Delayed> = HashMap::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok((n, from)) = front.recv_from(&mut buf).await {
+            let tx = match clients.entry(from) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => {
+                    let Ok(up) = UdpSocket::bind("127.0.0.1:0").await else {
+                        continue;
+                    };
+                    if up.connect(target).await.is_err() {
+                        continue;
+                    }
+                    let up = Arc::new(up);
+                    let to_target = {
+                        let up = up.clone();
+                        sender(one_way, move |b| {
+                            let up = up.clone();
+                            tokio::spawn(async move {
+                                let _ = up.send(&b).await;
+                            })
+                        })
+                    };
+                    let to_client = {
+                        let front = front.clone();
+                        sender(one_way, move |b| {
+                            let front = front.clone();
+                            tokio::spawn(async move {
+                                let _ = front.send_to(&b, from).await;
+                            })
+                        })
+                    };
+                    tokio::spawn(async move {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        while let Ok(n) = up.recv(&mut buf).await {
+                            if to_client.send((Instant::now(), buf[..n].to_vec())).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                    e.insert(to_target)
+                }
+            };
+            let _ = tx.send((Instant::now(), buf[..n].to_vec()));
+        }
+    });
+    addr
+}

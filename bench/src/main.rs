@@ -590,6 +590,10 @@ async fn rtt(sys: Sys, count: usize) -> Sample {
         Sys::SnapCold => snap::connect(&addr, count, 1, true).await,
         #[cfg(feature = "compare")]
         Sys::Libp2pTcp => p2p::connect(&addr, sys.via(), count, 1).await,
+        #[cfg(feature = "compare")]
+        Sys::Iroh => irohq::connect(&addr, count, 1, false).await,
+        #[cfg(feature = "compare")]
+        Sys::IrohCold => irohq::connect(&addr, count, 1, true).await,
         _ => unreachable!(),
     };
     srv.stop().await;
@@ -624,6 +628,13 @@ async fn through_delay(sys: Sys, addr: &str) -> String {
         Sys::Snap | Sys::SnapCold => {
             let a: std::net::SocketAddr = addr.parse().expect("snap2p listener address");
             format!("127.0.0.1:{}", relayed(a.port()).await)
+        }
+        // iroh's: its endpoint id and UDP socket.
+        #[cfg(feature = "compare")]
+        Sys::Iroh | Sys::IrohCold => {
+            let (id, sock) = addr.split_once(' ').expect("iroh listener address");
+            let sock: std::net::SocketAddr = sock.trim().parse().expect("iroh socket");
+            format!("{id} {}", delay::udp_relay(sock, RTT_ONE_WAY).await)
         }
         // The TCP multiaddr, /ip4/127.0.0.1/tcp/PORT/p2p/ID, among the listener's.
         #[cfg(feature = "compare")]
@@ -1126,9 +1137,8 @@ async fn run(args: Vec<String>) -> bool {
         }
         if want("rtt") {
             let mut v = vec![Sys::Snap, Sys::SnapCold];
-            if compare {
-                v.push(Sys::Libp2pTcp);
-            }
+            lib(&mut v, false);
+            iroh(&mut v, &[Sys::IrohCold]);
             rot(&mut v);
             for s in v {
                 let x = rtt(s, sizes.rtt_dials).await;
@@ -1412,7 +1422,7 @@ async fn run(args: Vec<String>) -> bool {
         let (p99, _, _) = med(s, |x| x.p99);
         let rtt_ms = 2.0 * RTT_ONE_WAY.as_secs_f64() * 1e3;
         format!(
-            "{:.2} round trips of {rtt_ms:.0} ms; p99 {p99:.1} ms (the TCP connect to the relay is not delayed)",
+            "{:.2} round trips of {rtt_ms:.0} ms; p99 {p99:.1} ms (a TCP connect to the relay is not delayed; QUIC has none)",
             p50 / rtt_ms
         )
     };
