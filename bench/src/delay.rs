@@ -66,16 +66,17 @@ pub async fn udp_relay(target: SocketAddr, one_way: Duration) -> SocketAddr {
     use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
     type Delayed = UnboundedSender<(Instant, Vec<u8>)>;
-    /// Sends each datagram `one_way` after it was stamped, in order.
-    fn sender(
-        one_way: Duration,
-        send: impl Fn(Vec<u8>) -> tokio::task::JoinHandle<()> + Send + 'static,
-    ) -> Delayed {
+    /// Sends each datagram on `sock` (to `to`, or where it is connected) `one_way` after
+    /// it was stamped, in order.
+    fn sender(sock: Arc<UdpSocket>, to: Option<SocketAddr>, one_way: Duration) -> Delayed {
         let (tx, mut rx) = unbounded_channel::<(Instant, Vec<u8>)>();
         tokio::spawn(async move {
             while let Some((at, bytes)) = rx.recv().await {
                 tokio::time::sleep_until(at + one_way).await;
-                let _ = send(bytes).await;
+                let _ = match to {
+                    Some(to) => sock.send_to(&bytes, to).await,
+                    None => sock.send(&bytes).await,
+                };
             }
         });
         tx
@@ -97,24 +98,8 @@ pub async fn udp_relay(target: SocketAddr, one_way: Duration) -> SocketAddr {
                         continue;
                     }
                     let up = Arc::new(up);
-                    let to_target = {
-                        let up = up.clone();
-                        sender(one_way, move |b| {
-                            let up = up.clone();
-                            tokio::spawn(async move {
-                                let _ = up.send(&b).await;
-                            })
-                        })
-                    };
-                    let to_client = {
-                        let front = front.clone();
-                        sender(one_way, move |b| {
-                            let front = front.clone();
-                            tokio::spawn(async move {
-                                let _ = front.send_to(&b, from).await;
-                            })
-                        })
-                    };
+                    let to_target = sender(up.clone(), None, one_way);
+                    let to_client = sender(front.clone(), Some(from), one_way);
                     tokio::spawn(async move {
                         let mut buf = vec![0u8; 64 * 1024];
                         while let Ok(n) = up.recv(&mut buf).await {

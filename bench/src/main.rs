@@ -549,21 +549,7 @@ async fn connect(sys: Sys, count: usize, inflight: usize) -> Sample {
     // the dialer's clock starts, while the listener waits), so its CPU over the whole call
     // is theirs.
     let l0 = srv.stat().await.cpu;
-    let mut r = match sys {
-        Sys::Snap | Sys::SnapWs | Sys::SnapWss => {
-            snap::connect(&addr, count, inflight, false).await
-        }
-        Sys::SnapCold => snap::connect(&addr, count, inflight, true).await,
-        #[cfg(feature = "compare")]
-        Sys::Libp2pTcp | Sys::Libp2pQuic | Sys::Libp2pWs => {
-            p2p::connect(&addr, sys.via(), count, inflight).await
-        }
-        #[cfg(feature = "compare")]
-        Sys::Iroh | Sys::IrohDefault => irohq::connect(&addr, count, inflight, false).await,
-        #[cfg(feature = "compare")]
-        Sys::IrohCold => irohq::connect(&addr, count, inflight, true).await,
-        _ => unreachable!(),
-    };
+    let mut r = sessions(sys, &addr, count, inflight).await;
     let l1 = srv.stat().await.cpu;
     srv.stop().await;
     let sessions = r.latencies_ms.len().max(1) as f64;
@@ -585,21 +571,28 @@ const RTT_ONE_WAY: Duration = Duration::from_millis(10);
 async fn rtt(sys: Sys, count: usize) -> Sample {
     let srv = Server::start(sys, 1024, Duration::from_secs(30)).await;
     let addr = through_delay(sys, &srv.addr).await;
-    let mut r = match sys {
-        Sys::Snap => snap::connect(&addr, count, 1, false).await,
-        Sys::SnapCold => snap::connect(&addr, count, 1, true).await,
-        #[cfg(feature = "compare")]
-        Sys::Libp2pTcp => p2p::connect(&addr, sys.via(), count, 1).await,
-        #[cfg(feature = "compare")]
-        Sys::Iroh => irohq::connect(&addr, count, 1, false).await,
-        #[cfg(feature = "compare")]
-        Sys::IrohCold => irohq::connect(&addr, count, 1, true).await,
-        _ => unreachable!(),
-    };
+    let mut r = sessions(sys, &addr, count, 1).await;
     srv.stop().await;
     let mut s = sessions_sample(&mut r, f64::NAN);
     s.value = s.p50;
     s
+}
+
+/// `count` sessions of `sys` to `addr`, `inflight` at a time (the connect and rtt rows).
+async fn sessions(sys: Sys, addr: &str, count: usize, inflight: usize) -> ConnectResult {
+    match sys {
+        Sys::Snap | Sys::SnapWs | Sys::SnapWss => snap::connect(addr, count, inflight, false).await,
+        Sys::SnapCold => snap::connect(addr, count, inflight, true).await,
+        #[cfg(feature = "compare")]
+        Sys::Libp2pTcp | Sys::Libp2pQuic | Sys::Libp2pWs => {
+            p2p::connect(addr, sys.via(), count, inflight).await
+        }
+        #[cfg(feature = "compare")]
+        Sys::Iroh | Sys::IrohDefault => irohq::connect(addr, count, inflight, false).await,
+        #[cfg(feature = "compare")]
+        Sys::IrohCold => irohq::connect(addr, count, inflight, true).await,
+        _ => unreachable!(),
+    }
 }
 
 /// A sessions run's sample: latency percentiles, failures, and `value` as its headline.
