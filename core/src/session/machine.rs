@@ -466,6 +466,7 @@ impl Session {
     }
 
     pub fn info(&self) -> SessionInfo {
+        let c = self.counters();
         SessionInfo {
             remote_principal: self.remote_principal.clone(),
             remote_node_key: self.remote_node_key,
@@ -476,13 +477,13 @@ impl Session {
                 .map(CapList::to_vec)
                 .unwrap_or_default(),
             remote_visibility: self.remote_visibility,
-            open_streams: self.streams.len(),
-            rtt: self.keepalive.rtt(),
+            open_streams: c.open_streams,
+            rtt: c.rtt,
             rekeys_sent: self.rekey.sent,
             rekeys_received: self.rekey.received,
-            frames_sent: self.frames_sent,
-            frames_received: self.frames_received,
-            streams_opened: self.streams.opened_total,
+            frames_sent: c.frames_sent,
+            frames_received: c.frames_received,
+            streams_opened: c.streams_opened,
         }
     }
 
