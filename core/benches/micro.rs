@@ -376,6 +376,58 @@ fn x25519_aws_lc(
     });
 }
 
+/// Ed25519 (the transcript signature, PROTOCOL.md §5.3): ed25519-dalek's strict check
+/// against AWS-LC's assembly verifier.
+fn ed25519(c: &mut Criterion) {
+    use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+    let mut g = c.benchmark_group("ed25519");
+    let sk = SigningKey::from_bytes(&[0x33u8; 32]);
+    let pk = sk.verifying_key().to_bytes();
+    let msg = [0x5au8; 64];
+    let sig = sk.sign(&msg).to_bytes();
+    g.bench_function("sign_dalek", |b| b.iter(|| sk.sign(black_box(&msg))));
+    g.bench_function("decompress_dalek", |b| {
+        b.iter(|| VerifyingKey::from_bytes(black_box(&pk)).unwrap())
+    });
+    let vk = VerifyingKey::from_bytes(&pk).unwrap();
+    let s = ed25519_dalek::Signature::from_bytes(&sig);
+    g.bench_function("verify_strict_dalek", |b| {
+        b.iter(|| vk.verify_strict(black_box(&msg), black_box(&s)).unwrap())
+    });
+    g.bench_function("verify_dalek", |b| {
+        b.iter(|| ed25519_dalek::Verifier::verify(&vk, black_box(&msg), black_box(&s)).unwrap())
+    });
+    #[cfg(feature = "native-crypto")]
+    {
+        // What `NodeKey::sign` runs with `native-crypto`.
+        let node = snap2p::identity::NodeKey::from_seed([0x33u8; 32]);
+        assert_eq!(
+            node.sign(&msg),
+            sig,
+            "RFC 8032 signatures are deterministic"
+        );
+        g.bench_function("sign_aws_lc", |b| b.iter(|| node.sign(black_box(&msg))));
+        g.bench_function("verify_aws_lc", |b| {
+            b.iter(|| {
+                let (m, s, k) = (black_box(&msg), black_box(&sig), black_box(&pk));
+                // SAFETY: a 64-byte signature and a 32-byte key; `msg` is read for its length.
+                let ok = unsafe {
+                    aws_lc_sys::ED25519_verify(m.as_ptr(), m.len(), s.as_ptr(), k.as_ptr())
+                };
+                assert_eq!(ok, 1);
+            })
+        });
+        g.bench_function("verify_ring", |b| {
+            b.iter(|| {
+                ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, black_box(&pk))
+                    .verify(black_box(&msg), black_box(&sig))
+                    .unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
 /// The same control messages as serde structs for ciborium (fields declared in the wire's
 /// byte-wise key order, so ciborium's encoding is byte-identical to snap2p's; checked in
 /// `cbor_vs_ciborium` before timing). Byte fields are CBOR byte strings (major 2), not
@@ -772,6 +824,7 @@ criterion_group!(
     attestation,
     handshake,
     x25519,
+    ed25519,
     cbor_vs_ciborium,
     backend
 );
