@@ -12,15 +12,17 @@
 // keys, then opens every transport frame of both directions in order: HELLO under
 // ChaChaPoly, then, when both HELLOs list `aes-gcm`, AES-256-GCM under REKEY(k) with the
 // big-endian nonce; each REKEY frame switches its direction to REKEY(k) of its cipher. Every
-// tag must verify, each HELLO must carry what the file lists, and the initiator's stream
-// must read "hello" (and " again" where the session writes it).
+// tag must verify, each HELLO must carry what the file lists, each AUTH must carry binding 2
+// (`sn`, and an `hs` that verifies with @noble/curves' strict Ed25519 under its sender's node
+// key, for its role only) exactly when both HELLOs list `transcript-binding`, and the
+// initiator's stream must read "hello" (and " again" where the session writes it).
 // Prints one line per check and finally exactly "N passed, N failed"; exits 1 on failure.
 
 import { readFileSync } from 'node:fs';
 import { check, finish } from './check.mjs';
 import crypto from 'node:crypto';
 import * as cborg from 'cborg';
-import { x25519, edwardsToMontgomeryPub } from '@noble/curves/ed25519';
+import { ed25519, x25519, edwardsToMontgomeryPub } from '@noble/curves/ed25519';
 
 
 const hex = (b) => Buffer.from(b).toString('hex');
@@ -84,7 +86,8 @@ function messages(plain) {
 }
 
 // Replays the initiator's side of Noise_XX_25519_ChaChaPoly_SHA256 (empty prologue and
-// payloads) over the recorded messages; returns [k_i2r, k_r2i] or null.
+// payloads) over the recorded messages; returns the Split() keys [k_i2r, k_r2i] and the
+// handshake hash h, or null.
 function noise(name, session, msg1, msg2, msg3) {
   const ini = session.initiator;
   const res = session.responder;
@@ -135,7 +138,34 @@ function noise(name, session, msg1, msg2, msg3) {
   mixKey(Buffer.from(x25519.getSharedSecret(s_i, re)));
   const c3p = encryptAndHash(Buffer.alloc(0));
   check(`${name}: message 3 is byte for byte the replayed one`, hex(Buffer.concat([c3, c3p])) === hex(msg3));
-  return hkdf2(ck, Buffer.alloc(0)); // Split()
+  return { keys: hkdf2(ck, Buffer.alloc(0)), h }; // Split()
+}
+
+// PROTOCOL.md §5.5: each AUTH carries binding 2 (`sn` = n_I || n_R, and `hs` verifying,
+// strict RFC 8032, under its sender's node key over the session-binding input) exactly
+// when both HELLOs list `transcript-binding`; otherwise neither key.
+function checkAuth(name, session, from, auth, h) {
+  const both = ['initiator', 'responder'].every((p) => session[p].hello.cap.includes('transcript-binding'));
+  const nonces = Buffer.concat([unhex(session.initiator.hello.n_hex), unhex(session.responder.hello.n_hex)]);
+  if (!both) {
+    check(`${name}: ${from} AUTH carries no binding 2 (not listed by both)`, auth.sn === undefined && auth.hs === undefined);
+    return;
+  }
+  check(`${name}: ${from} AUTH echoes n_I || n_R`, auth.sn !== undefined && hex(auth.sn) === hex(nonces));
+  const role = Buffer.from(from === 'initiator' ? 'I' : 'R');
+  const input = Buffer.concat([Buffer.from('snap2p-session-binding-v1'), role, h, nonces]);
+  let ok = false;
+  try {
+    ok = auth.hs !== undefined &&
+      ed25519.verify(auth.hs, input, unhex(session[from].node_pubkey_hex), { zip215: false });
+  } catch {
+    ok = false;
+  }
+  check(`${name}: ${from} AUTH's transcript signature verifies under its node key`, ok);
+  // And not under the other role's input (the role byte is bound).
+  const other = Buffer.concat([Buffer.from('snap2p-session-binding-v1'), Buffer.from(from === 'initiator' ? 'R' : 'I'), h, nonces]);
+  check(`${name}: ${from} AUTH's signature does not verify for the other role`,
+    !ed25519.verify(auth.hs, other, unhex(session[from].node_pubkey_hex), { zip215: false }));
 }
 
 function checkSession(name, session, expectAgain) {
@@ -147,8 +177,10 @@ function checkSession(name, session, expectAgain) {
   const msg2 = frames.responder[skip];
   check(`${name}: Noise message sizes 32, 96, 64`,
     msg1.length === 32 && msg2.length === 96 && msg3.length === 64);
-  const keys = noise(name, session, msg1, msg2, msg3);
-  if (!keys) return;
+  const replayed = noise(name, session, msg1, msg2, msg3);
+  if (!replayed) return;
+  const { keys, h } = replayed;
+  const auths = { initiator: 0, responder: 0 };
   const caps = (p) => session[p].hello.cap;
   const aes = caps('initiator').includes('aes-gcm') && caps('responder').includes('aes-gcm');
   const streamData = [];
@@ -184,6 +216,10 @@ function checkSession(name, session, expectAgain) {
         return;
       }
       for (const m of ms) if (m.t === 0x12 && from === 'initiator') streamData.push(Buffer.from(m.d ?? []));
+      for (const m of ms.filter((m) => m.t === 0x02)) {
+        auths[from]++;
+        checkAuth(name, session, from, m, h);
+      }
       if (ms.some((m) => m.t === 0x22)) {
         rekeys++;
         check(`${name}: ${from} REKEY ${rekeys} is alone in its frame with n = ${rekeys}`,
@@ -194,6 +230,7 @@ function checkSession(name, session, expectAgain) {
     check(`${name}: all ${transport.length} ${from} transport frames open (${aes ? 'AES-256-GCM after the HELLO' : 'ChaChaPoly'}, ${rekeys} rekeys)`,
       opened === transport.length && transport.length > 1);
   }
+  check(`${name}: one AUTH each way`, auths.initiator === 1 && auths.responder === 1, JSON.stringify(auths));
   const text = Buffer.concat(streamData).toString();
   check(`${name}: the initiator's stream reads "${expectAgain ? 'hello again' : 'hello'}"`,
     text === (expectAgain ? 'hello again' : 'hello'), JSON.stringify(text));
