@@ -249,6 +249,10 @@ check('max nonce encodes the same in both ciphers', hex(nonce('chacha', MAXNONCE
 checkSession('handshake.json public', hs.public, false);
 checkSession('handshake.json stealth', hs.stealth, false);
 checkSession('handshake.json public_aes_gcm', hs.public_aes_gcm, false);
+checkSession('handshake.json public_transcript_binding', hs.public_transcript_binding, false);
+check('public_transcript_binding lists transcript-binding on both sides, public on neither',
+  ['initiator', 'responder'].every((p) => hs.public_transcript_binding[p].hello.cap.includes('transcript-binding') &&
+    !hs.public[p].hello.cap.includes('transcript-binding')));
 check('public_aes_gcm lists aes-gcm on both sides',
   hs.public_aes_gcm.initiator.hello.cap.includes('aes-gcm') && hs.public_aes_gcm.responder.hello.cap.includes('aes-gcm'));
 check('public lists aes-gcm on neither side',

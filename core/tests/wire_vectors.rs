@@ -351,7 +351,12 @@ fn config(
 /// Runs a handshake (and a first stream) and records every flight of bytes. With
 /// `rekey_frames` = (initiator, responder), each side rekeys its sending direction after
 /// that many frames, and the initiator writes a second message before its FIN.
-fn transcript(stealth: bool, rekey_frames: Option<(u64, u64)>, aes_gcm: bool) -> Value {
+fn transcript(
+    stealth: bool,
+    rekey_frames: Option<(u64, u64)>,
+    aes_gcm: bool,
+    binding2: bool,
+) -> Value {
     let base = Instant::now();
     let (pi, pr) = (party(MNEMONIC_I, 1), party(MNEMONIC_R, 2));
     let token = [0x77u8; 32];
@@ -370,6 +375,11 @@ fn transcript(stealth: bool, rekey_frames: Option<(u64, u64)>, aes_gcm: bool) ->
     let mut rcfg = config(&pr, false, base, policy);
     for cfg in [&mut icfg, &mut rcfg] {
         snap2p::testing::set_aes_gcm(cfg, aes_gcm);
+        if binding2 {
+            // Off by default (docs/PROTOCOL.md §5.4): listed by both, after the defaults.
+            cfg.capabilities
+                .push(snap2p::unstable::wire::message::caps::TRANSCRIPT_BINDING.to_string());
+        }
     }
     if let Some((i, r)) = rekey_frames {
         icfg.limits_mut().rekey_after_frames = i;
@@ -492,22 +502,34 @@ fn handshake_transcript_vectors() {
     let v = json!({
         "description": "Complete handshakes from fixed keys, ephemerals, nonces and clock (docs/PROTOCOL.md §5). Reproducible byte for byte. Each party lists what its encrypted messages carry, so nothing must be recovered by decrypting: `hello` (HELLO's keys: `v`, `pk_hex`, `n_hex`, `ts`, `vis` (null: omitted, a stealth node), `cap` in the order sent) and `attestation` (issued_at, expires_at, nonce, form) besides the encoded attestation. Schema: schema/handshake.schema.json.",
         "format_version": 2,
-        "public": transcript(false, None, false),
-        "stealth": transcript(true, None, false),
-        "public_aes_gcm": transcript(false, None, true),
+        "public": transcript(false, None, false, false),
+        "stealth": transcript(true, None, false, false),
+        "public_aes_gcm": transcript(false, None, true, false),
+        "public_transcript_binding": transcript(false, None, false, true),
+        "public_transcript_binding_note": "The public handshake with both sides also listing `transcript-binding` (binding 2, docs/PROTOCOL.md §5.5; off by default): each AUTH carries `sn` = n_I || n_R and `hs` = Ed25519-Sign(node key, \"snap2p-session-binding-v1\" || role || h || n_I || n_R), role 0x49 in the initiator's AUTH and 0x52 in the responder's, h the Noise handshake hash after message 3. In the other sessions AUTH carries neither.",
         "public_aes_gcm_note": "The public handshake with both sides also listing `aes-gcm` (docs/PROTOCOL.md §7.2): each direction's HELLO (counter 0) is ChaChaPoly under its Split() key k; every later frame of that direction is AES-256-GCM under REKEY(k) (32 zero bytes sealed by ChaCha20-Poly1305 under k at nonce 00000000 || ffffffffffffffff, tag dropped), nonce 00000000 || counter as a u64 big-endian, the counter going on (1, 2, ...).",
     });
     // Deterministic: a second run gives the same bytes.
     assert_eq!(
         v["public"]["flights"],
-        transcript(false, None, false)["flights"]
+        transcript(false, None, false, false)["flights"]
     );
     assert_eq!(
         v["public_aes_gcm"]["flights"],
-        transcript(false, None, true)["flights"]
+        transcript(false, None, true, false)["flights"]
     );
     // The two differ from the first frame after the HELLOs on.
     assert_ne!(v["public"]["flights"], v["public_aes_gcm"]["flights"]);
+    // Binding 2 only where both list it.
+    let lists = |s: &str, p: &str| {
+        v[s][p]["hello"]["cap"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("transcript-binding"))
+    };
+    for p in ["initiator", "responder"] {
+        assert!(!lists("public", p) && lists("public_transcript_binding", p));
+    }
     check_or_write("handshake.json", &v);
 }
 
@@ -565,8 +587,8 @@ fn rekey_vectors() -> Value {
     json!({
         "description": "Noise rekey of a ChaChaPoly transport key (docs/PROTOCOL.md §7.1): rekeyed_key = the first 32 bytes of ChaCha20-Poly1305-Encrypt(key, nonce = 00000000 || ffffffffffffffff, ad = empty, plaintext = 32 zero bytes). Each chain step: the REKEY{n} control message sealed as the last frame under `key` at `rekey_nonce`, then the first frame under `rekeyed_key` at `next_nonce` (the counter is not reset). Frames are varint(len) || ciphertext || tag; nonces are 4 zero bytes || u64 little-endian.",
         "keys": keys,
-        "session": transcript(false, Some((3, 2)), false),
-        "aes_gcm_session": transcript(false, Some((2, 1)), true),
+        "session": transcript(false, Some((3, 2)), false, false),
+        "aes_gcm_session": transcript(false, Some((2, 1)), true, false),
         "aes_gcm_session_note": "The same session, the initiator rekeying after 2 frames and the responder after 1 (the switch to AES-256-GCM starts a new key, so its count starts again), with both sides listing `aes-gcm` (docs/PROTOCOL.md §7.2): after each direction's HELLO its frames are AES-256-GCM (big-endian nonce), and each REKEY switches to AESGCM's REKEY(k) = the first 32 bytes of AES-256-GCM-Encrypt(k, 00000000 || ffffffffffffffff, empty, 32 zero bytes).",
         "session_note": "The public handshake of handshake.json with the initiator rekeying after 3 transport frames and the responder after 2 (the sender decides; these thresholds are local and not on the wire). The initiator writes 'hello' on stream 0 with its AUTH_OK, then ' again' and FIN. Every REKEY frame is the last under its key; decrypting each direction's frames in order, switching to REKEY(k) after each REKEY, reproduces the control messages.",
     })

@@ -244,19 +244,18 @@ impl SessionConfig {
     }
 }
 
-/// The capabilities this implementation speaks: all of them, `aes-gcm` only where this
-/// CPU runs AES-256-GCM in hardware ([`crate::secure_channel::aes_gcm_accelerated`]).
+/// The capabilities this implementation lists by default: all of them but
+/// `transcript-binding` (binding 2 of docs/PROTOCOL.md §5.5, which a deployment that wants
+/// it lists on both sides), and `aes-gcm` only where this CPU runs AES-256-GCM in hardware
+/// ([`crate::secure_channel::aes_gcm_accelerated`]). Why binding 1 alone: the Noise static
+/// key is the node key's own scalar, so Noise XX already proves what the signature would;
+/// the signature and its strict check were a third of a first contact's handshake CPU
+/// (docs/proposals/0002-one-binding.md).
 pub fn default_capabilities() -> Vec<String> {
-    let mut caps: Vec<String> = [
-        caps::FLOW_CONTROL,
-        caps::TRANSCRIPT_BINDING,
-        caps::BATCH,
-        caps::ALIASES,
-        caps::REKEY,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut caps: Vec<String> = [caps::FLOW_CONTROL, caps::BATCH, caps::ALIASES, caps::REKEY]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     if crate::secure_channel::aes_gcm_accelerated() {
         caps.push(caps::AES_GCM.to_string());
     }

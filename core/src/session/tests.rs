@@ -12,7 +12,7 @@ use crate::error::ErrorCode;
 use crate::identity::NodeKey;
 use crate::policy::{NodePolicy, Visibility};
 use crate::testing::{config, drain_events, pump, Pair, Side, T0_UNIX};
-use crate::wire::message::{Hello, Message};
+use crate::wire::message::{caps, Hello, Message};
 
 fn side(seed: u8) -> Side {
     Side::new(seed)
@@ -344,8 +344,13 @@ fn attestation_for_another_node_key_fails_binding() {
 fn auth_from_another_session_fails_transcript_binding() {
     let now = Instant::now();
     let (x, y) = (side(1), side(2));
-    let mut a = Session::new(config(&x, true, now), now).unwrap();
-    let mut b = Session::new(config(&y, false, now), now).unwrap();
+    // Binding 2 is off by default: both sides list it (docs/PROTOCOL.md §5.4).
+    let with_binding = |mut cfg: SessionConfig| {
+        cfg.capabilities.push(caps::TRANSCRIPT_BINDING.to_string());
+        cfg
+    };
+    let mut a = Session::new(with_binding(config(&x, true, now)), now).unwrap();
+    let mut b = Session::new(with_binding(config(&y, false, now)), now).unwrap();
     // Run until the initiator has the responder's HELLO but has not sent AUTH.
     let mut buf = Vec::new();
     a.poll_transmit(now, &mut buf, 1 << 20); // noise 1
