@@ -247,7 +247,7 @@ impl SessionConfig {
 /// The capabilities this implementation lists by default: all of them but
 /// `transcript-binding`, and `aes-gcm` only where this CPU runs AES-256-GCM in hardware
 /// ([`crate::secure_channel::aes_gcm_accelerated`]). Why not `transcript-binding`
-/// (binding 2 of docs/PROTOCOL.md §5.5; a deployment lists it on both sides to use it):
+/// (binding 2 of docs/PROTOCOL.md §5.5; `SessionConfig`s list it on both sides to use it):
 /// the Noise static key is the node key's own scalar, so Noise XX already proves what the
 /// signature would, and being negotiated the signature stops no active attacker (whoever
 /// writes a HELLO may leave it out). Its signature and strict check were a third of a first
