@@ -12,6 +12,9 @@ step "cargo clippy"
 cargo clippy --all-targets -- -D warnings
 step "cargo test"
 cargo test
+step "cargo doc: the core's public docs, every intra-doc link resolving"
+# What docs.rs shows users: a link to a private or renamed item is an error here.
+RUSTDOCFLAGS="-D warnings" cargo doc -q -p snap2p --no-deps
 step "raw entry points: snap2p_raw.h is cbindgen's output for bindings/src/raw.rs; Kotlin's declarations match"
 # Its own package (no snap2p dependency): another feature set of syn/serde only, never
 # of anything the default members build.

@@ -196,8 +196,8 @@ struct Settings {
     permissions: Option<Arc<crate::policy::Permissions>>,
 }
 
-/// The session's state, split by what owns it: the handshake's own in [`Handshaking`]
-/// (boxed, dropped at AUTH_OK), the streams' in [`Streams`], keepalive's in [`Keepalive`],
+/// The session's state, split by what owns it: the handshake's own in `Handshaking`
+/// (boxed, dropped at AUTH_OK), the streams' in `Streams`, keepalive's in `Keepalive`,
 /// rekeying's in `rekey::Rekey`; here what the session as a whole needs for its life.
 /// Why the handshake's state is apart: an idle session kept ~300 bytes of it (Noise
 /// state, nonces, deadlines, the config only AUTH reads) for its whole life, and idle

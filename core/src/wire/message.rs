@@ -35,7 +35,9 @@ pub const PROTOCOL_VERSION: u64 = 1;
 pub mod caps {
     /// Credit-based per-stream flow control (WINDOW_UPDATE).
     pub const FLOW_CONTROL: &str = "flow-control";
-    /// AUTH carries `sn` (nonce echo) and `hs` (ed25519 signature over the handshake hash).
+    /// AUTH carries `sn` (nonce echo) and `hs` (ed25519 signature over the handshake hash):
+    /// binding 2 of docs/PROTOCOL.md §5.5, not listed by
+    /// [`default_capabilities`](crate::unstable::default_capabilities).
     pub const TRANSCRIPT_BINDING: &str = "transcript-binding";
     /// ALIAS_CARD messages after AUTH_OK.
     pub const ALIASES: &str = "aliases";
