@@ -348,15 +348,28 @@ fn config(
     cfg
 }
 
-/// Runs a handshake (and a first stream) and records every flight of bytes. With
-/// `rekey_frames` = (initiator, responder), each side rekeys its sending direction after
-/// that many frames, and the initiator writes a second message before its FIN.
-fn transcript(
+/// What a recorded session varies from the public handshake (`Recording::default()`).
+#[derive(Clone, Copy, Default)]
+struct Recording {
+    /// A stealth listener, reached with a KNOCK.
     stealth: bool,
+    /// (initiator, responder): each side rekeys its sending direction after that many
+    /// frames, and the initiator writes a second message before its FIN.
     rekey_frames: Option<(u64, u64)>,
+    /// Both sides list `aes-gcm` (§7.2).
     aes_gcm: bool,
+    /// Both sides list `transcript-binding` (binding 2, §5.5; off by default).
     binding2: bool,
-) -> Value {
+}
+
+/// Runs a handshake (and a first stream) as `r` says and records every flight of bytes.
+fn transcript(r: Recording) -> Value {
+    let Recording {
+        stealth,
+        rekey_frames,
+        aes_gcm,
+        binding2,
+    } = r;
     let base = Instant::now();
     let (pi, pr) = (party(MNEMONIC_I, 1), party(MNEMONIC_R, 2));
     let token = [0x77u8; 32];
@@ -502,21 +515,33 @@ fn handshake_transcript_vectors() {
     let v = json!({
         "description": "Complete handshakes from fixed keys, ephemerals, nonces and clock (docs/PROTOCOL.md §5). Reproducible byte for byte. Each party lists what its encrypted messages carry, so nothing must be recovered by decrypting: `hello` (HELLO's keys: `v`, `pk_hex`, `n_hex`, `ts`, `vis` (null: omitted, a stealth node), `cap` in the order sent) and `attestation` (issued_at, expires_at, nonce, form) besides the encoded attestation. Schema: schema/handshake.schema.json.",
         "format_version": 2,
-        "public": transcript(false, None, false, false),
-        "stealth": transcript(true, None, false, false),
-        "public_aes_gcm": transcript(false, None, true, false),
-        "public_transcript_binding": transcript(false, None, false, true),
+        "public": transcript(Recording::default()),
+        "stealth": transcript(Recording {
+            stealth: true,
+            ..Recording::default()
+        }),
+        "public_aes_gcm": transcript(Recording {
+            aes_gcm: true,
+            ..Recording::default()
+        }),
+        "public_transcript_binding": transcript(Recording {
+            binding2: true,
+            ..Recording::default()
+        }),
         "public_transcript_binding_note": "The public handshake with both sides also listing `transcript-binding` (binding 2, docs/PROTOCOL.md §5.5; off by default): each AUTH carries `sn` = n_I || n_R and `hs` = Ed25519-Sign(node key, \"snap2p-session-binding-v1\" || role || h || n_I || n_R), role 0x49 in the initiator's AUTH and 0x52 in the responder's, h the Noise handshake hash after message 3. In the other sessions AUTH carries neither.",
         "public_aes_gcm_note": "The public handshake with both sides also listing `aes-gcm` (docs/PROTOCOL.md §7.2): each direction's HELLO (counter 0) is ChaChaPoly under its Split() key k; every later frame of that direction is AES-256-GCM under REKEY(k) (32 zero bytes sealed by ChaCha20-Poly1305 under k at nonce 00000000 || ffffffffffffffff, tag dropped), nonce 00000000 || counter as a u64 big-endian, the counter going on (1, 2, ...).",
     });
     // Deterministic: a second run gives the same bytes.
     assert_eq!(
         v["public"]["flights"],
-        transcript(false, None, false, false)["flights"]
+        transcript(Recording::default())["flights"]
     );
     assert_eq!(
         v["public_aes_gcm"]["flights"],
-        transcript(false, None, true, false)["flights"]
+        transcript(Recording {
+            aes_gcm: true,
+            ..Recording::default()
+        })["flights"]
     );
     // The two differ from the first frame after the HELLOs on.
     assert_ne!(v["public"]["flights"], v["public_aes_gcm"]["flights"]);
@@ -587,8 +612,15 @@ fn rekey_vectors() -> Value {
     json!({
         "description": "Noise rekey of a ChaChaPoly transport key (docs/PROTOCOL.md §7.1): rekeyed_key = the first 32 bytes of ChaCha20-Poly1305-Encrypt(key, nonce = 00000000 || ffffffffffffffff, ad = empty, plaintext = 32 zero bytes). Each chain step: the REKEY{n} control message sealed as the last frame under `key` at `rekey_nonce`, then the first frame under `rekeyed_key` at `next_nonce` (the counter is not reset). Frames are varint(len) || ciphertext || tag; nonces are 4 zero bytes || u64 little-endian.",
         "keys": keys,
-        "session": transcript(false, Some((3, 2)), false, false),
-        "aes_gcm_session": transcript(false, Some((2, 1)), true, false),
+        "session": transcript(Recording {
+            rekey_frames: Some((3, 2)),
+            ..Recording::default()
+        }),
+        "aes_gcm_session": transcript(Recording {
+            rekey_frames: Some((2, 1)),
+            aes_gcm: true,
+            ..Recording::default()
+        }),
         "aes_gcm_session_note": "The same session, the initiator rekeying after 2 frames and the responder after 1 (the switch to AES-256-GCM starts a new key, so its count starts again), with both sides listing `aes-gcm` (docs/PROTOCOL.md §7.2): after each direction's HELLO its frames are AES-256-GCM (big-endian nonce), and each REKEY switches to AESGCM's REKEY(k) = the first 32 bytes of AES-256-GCM-Encrypt(k, 00000000 || ffffffffffffffff, empty, 32 zero bytes).",
         "session_note": "The public handshake of handshake.json with the initiator rekeying after 3 transport frames and the responder after 2 (the sender decides; these thresholds are local and not on the wire). The initiator writes 'hello' on stream 0 with its AUTH_OK, then ' again' and FIN. Every REKEY frame is the last under its key; decrypting each direction's frames in order, switching to REKEY(k) after each REKEY, reproduces the control messages.",
     })
