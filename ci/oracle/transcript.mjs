@@ -152,20 +152,20 @@ function checkAuth(name, session, from, auth, h) {
     return;
   }
   check(`${name}: ${from} AUTH echoes n_I || n_R`, auth.sn !== undefined && hex(auth.sn) === hex(nonces));
-  const role = Buffer.from(from === 'initiator' ? 'I' : 'R');
-  const input = Buffer.concat([Buffer.from('snap2p-session-binding-v1'), role, h, nonces]);
-  let ok = false;
-  try {
-    ok = auth.hs !== undefined &&
-      ed25519.verify(auth.hs, input, unhex(session[from].node_pubkey_hex), { zip215: false });
-  } catch {
-    ok = false;
-  }
-  check(`${name}: ${from} AUTH's transcript signature verifies under its node key`, ok);
+  // Whether `hs` verifies for `role` ('I' or 'R'); a missing or malformed one does not.
+  const verifiesAs = (role) => {
+    const input = Buffer.concat([Buffer.from('snap2p-session-binding-v1'), Buffer.from(role), h, nonces]);
+    try {
+      return auth.hs !== undefined &&
+        ed25519.verify(auth.hs, input, unhex(session[from].node_pubkey_hex), { zip215: false });
+    } catch {
+      return false;
+    }
+  };
+  const [own, other] = from === 'initiator' ? ['I', 'R'] : ['R', 'I'];
+  check(`${name}: ${from} AUTH's transcript signature verifies under its node key`, verifiesAs(own));
   // And not under the other role's input (the role byte is bound).
-  const other = Buffer.concat([Buffer.from('snap2p-session-binding-v1'), Buffer.from(from === 'initiator' ? 'R' : 'I'), h, nonces]);
-  check(`${name}: ${from} AUTH's signature does not verify for the other role`,
-    !ed25519.verify(auth.hs, other, unhex(session[from].node_pubkey_hex), { zip215: false }));
+  check(`${name}: ${from} AUTH's signature does not verify for the other role`, !verifiesAs(other));
 }
 
 function checkSession(name, session, expectAgain) {
