@@ -2,16 +2,15 @@
 //!
 //! One [`Relay`] is three things, registered with [`crate::PeerBuilder::relay`]:
 //!
-//! - a [`ProtocolHandler`](crate::protocol::ProtocolHandler) of `relay-1` streams. On a node configured to serve
-//!   ([`RelayConfig::serve`]) it keeps **reservations** (a peer's authenticated session:
-//!   the relay knows its principal) and splices **circuits**: a dialer's `relay-1` stream
-//!   to a new `relay-1` stream on the target's reservation session. On every node it
-//!   accepts circuits the relays it holds a reservation with announce;
-//! - a [`Transport`](crate::transport::Transport) of the `relay` scheme: `relay://host:port/SP…` dials `SP…` through
-//!   the relay at `host:port` (TCP), and listening on `relay://host:port` keeps a
-//!   reservation there (renewed when its session ends) and yields each circuit as an
-//!   inbound byte stream that the peer's accept loop admits and authenticates like any
-//!   other.
+//! - a [`ProtocolHandler`](crate::protocol::ProtocolHandler) of `relay-1` streams. On a node
+//!   configured to serve ([`RelayConfig::serve`]) it keeps **reservations** (a peer's
+//!   authenticated session: the relay knows its principal) and splices **circuits**: a dialer's
+//!   `relay-1` stream to a new `relay-1` stream on the target's reservation session. On every
+//!   node it accepts circuits the relays it holds a reservation with announce;
+//! - a [`Transport`](crate::transport::Transport) of the `relay` scheme: `relay://host:port/SP…`
+//!   dials `SP…` through the relay at `host:port` (TCP), and listening on `relay://host:port`
+//!   keeps a reservation there (renewed when its session ends) and yields each circuit as an
+//!   inbound byte stream that the peer's accept loop admits and authenticates like any other.
 //!
 //! Circuits are **spliced** when all three ends can (the default, §32.3): the two peers
 //! each open a plain connection to the relay presenting a one-time token handed out on
