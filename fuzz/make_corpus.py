@@ -42,7 +42,7 @@ for n in ident["negative"]:
             pass
 
 hs = json.load(open(os.path.join(vec, "handshake.json")))
-for kind, mode in (("public", 0x04), ("stealth", 0x05)):
+for kind, mode in (("public", 0x04), ("stealth", 0x05), ("public_hs2", 0x04), ("stealth_hs2_aes_gcm", 0x05)):
     ini = b"".join(bytes.fromhex(f["bytes_hex"]) for f in hs[kind]["flights"] if f["from"] == "initiator")
     put("session_responder", bytes([mode]) + ini)
     put("session_responder", bytes([mode | 0xf0]) + ini[:200])

@@ -7,7 +7,7 @@
 //! With `--features compare`, iroh (1.x, QUIC) too (issue 36; bench/src/irohq.rs).
 //!
 //! Usage: snap2p-bench [all|smoke|bulk|small|connect|rtt|streams|many|idle|idle-default|bindings]...
-//!        [--rounds N] [--out FILE] [--only snap2p,snap2p-cold,snap2p-ws,snap2p-wss,snap2p-norekey,libp2p-tcp,libp2p-quic,libp2p-ws,iroh,iroh-cold,iroh-100,tcp,snow]
+//!        [--rounds N] [--out FILE] [--only snap2p,snap2p-cold,snap2p-cold-v1,snap2p-ws,snap2p-wss,snap2p-norekey,libp2p-tcp,libp2p-quic,libp2p-ws,iroh,iroh-cold,iroh-100,tcp,snow]
 
 mod bindings;
 mod delay;
@@ -56,6 +56,9 @@ pub struct ConnectResult {
 pub enum Sys {
     Snap,
     SnapCold,
+    /// First contacts with the v1 handshake of three round trips (`snap::HS2_OFF` on the
+    /// dialer; the listener is the same), where `SnapCold` uses hs2 (PROTOCOL.md §5.8).
+    SnapColdV1,
     /// snap2p over WebSocket (`ws://` on loopback, core/src/transport/ws.rs).
     SnapWs,
     /// snap2p over WebSocket in TLS (`wss://`, rustls, a test CA from rcgen).
@@ -90,6 +93,7 @@ impl Sys {
         match self {
             Sys::Snap => "snap2p",
             Sys::SnapCold => "snap2p first contact",
+            Sys::SnapColdV1 => "snap2p first contact, v1 handshake",
             Sys::SnapWs => "snap2p over ws://",
             Sys::SnapWss => "snap2p over wss://",
             Sys::SnapNoRekey => "snap2p, rekey off",
@@ -108,7 +112,7 @@ impl Sys {
     }
     fn server_kind(self) -> &'static str {
         match self {
-            Sys::Snap | Sys::SnapCold => "snap",
+            Sys::Snap | Sys::SnapCold | Sys::SnapColdV1 => "snap",
             Sys::SnapWs => "snapws",
             Sys::SnapWss => "snapwss",
             Sys::SnapNoRekey => "snapnorekey",
@@ -129,6 +133,7 @@ impl Sys {
             self,
             Sys::Snap
                 | Sys::SnapCold
+                | Sys::SnapColdV1
                 | Sys::SnapWs
                 | Sys::SnapWss
                 | Sys::SnapNoRekey
@@ -426,6 +431,7 @@ async fn bulk(sys: Sys, pat: Arc<Vec<u8>>, total: u64, size: usize) -> Sample {
         // locator: the same client dials them.
         Sys::Snap
         | Sys::SnapCold
+        | Sys::SnapColdV1
         | Sys::SnapWs
         | Sys::SnapWss
         | Sys::SnapRelay
@@ -583,6 +589,12 @@ async fn sessions(sys: Sys, addr: &str, count: usize, inflight: usize) -> Connec
     match sys {
         Sys::Snap | Sys::SnapWs | Sys::SnapWss => snap::connect(addr, count, inflight, false).await,
         Sys::SnapCold => snap::connect(addr, count, inflight, true).await,
+        Sys::SnapColdV1 => {
+            snap::HS2_OFF.store(true, std::sync::atomic::Ordering::Relaxed);
+            let r = snap::connect(addr, count, inflight, true).await;
+            snap::HS2_OFF.store(false, std::sync::atomic::Ordering::Relaxed);
+            r
+        }
         #[cfg(feature = "compare")]
         Sys::Libp2pTcp | Sys::Libp2pQuic | Sys::Libp2pWs => {
             p2p::connect(addr, sys.via(), count, inflight).await
@@ -618,7 +630,7 @@ async fn through_delay(sys: Sys, addr: &str) -> String {
         delay::relay(target, RTT_ONE_WAY).await.port()
     };
     match sys {
-        Sys::Snap | Sys::SnapCold => {
+        Sys::Snap | Sys::SnapCold | Sys::SnapColdV1 => {
             let a: std::net::SocketAddr = addr.parse().expect("snap2p listener address");
             format!("127.0.0.1:{}", relayed(a.port()).await)
         }
@@ -921,6 +933,7 @@ fn short(s: Sys) -> &'static str {
         Sys::Tcp => "tcp",
         Sys::Snap => "snap2p",
         Sys::SnapCold => "snap2p-cold",
+        Sys::SnapColdV1 => "snap2p-cold-v1",
         Sys::SnapWs => "snap2p-ws",
         Sys::SnapWss => "snap2p-wss",
         Sys::SnapNoRekey => "snap2p-norekey",
@@ -1004,8 +1017,9 @@ async fn run(args: Vec<String>) -> bool {
         match a.as_str() {
             "--rounds" => sizes.rounds = it.next().unwrap().parse().unwrap(),
             "--out" => out = it.next(),
-            // Restrict to some systems (short names: snap2p snap2p-cold snap2p-ws snap2p-wss
-            // libp2p-tcp libp2p-quic libp2p-ws tcp snow), e.g. for profiling one of them.
+            // Restrict to some systems (short names: snap2p snap2p-cold snap2p-cold-v1
+            // snap2p-ws snap2p-wss libp2p-tcp libp2p-quic libp2p-ws tcp snow), e.g. for
+            // profiling one of them.
             "--only" => only.extend(it.next().unwrap().split(',').map(str::to_string)),
             "smoke" => {
                 let r = sizes.rounds.min(1);
@@ -1109,7 +1123,7 @@ async fn run(args: Vec<String>) -> bool {
                 ("conn1", sizes.connects1, 1),
                 ("conn16", sizes.connects16, 16),
             ] {
-                let mut v = vec![Sys::Snap, Sys::SnapCold];
+                let mut v = vec![Sys::Snap, Sys::SnapCold, Sys::SnapColdV1];
                 lib(&mut v, true);
                 iroh(&mut v, &[Sys::IrohCold]);
                 ws(&mut v);
@@ -1129,7 +1143,7 @@ async fn run(args: Vec<String>) -> bool {
             }
         }
         if want("rtt") {
-            let mut v = vec![Sys::Snap, Sys::SnapCold];
+            let mut v = vec![Sys::Snap, Sys::SnapCold, Sys::SnapColdV1];
             lib(&mut v, false);
             iroh(&mut v, &[Sys::IrohCold]);
             rot(&mut v);
@@ -1403,6 +1417,12 @@ async fn run(args: Vec<String>) -> bool {
                     "libp2p-tcp (first contact; issue 36, next)",
                 ),
                 (Sys::SnapCold, Sys::IrohCold, 0.0, "iroh first contact"),
+                (
+                    Sys::SnapCold,
+                    Sys::SnapColdV1,
+                    0.0,
+                    "v1 handshake (hs2 against v1)",
+                ),
                 (Sys::SnapWs, Sys::Libp2pWs, 1.2, "libp2p-ws (as over TCP)"),
             ],
             &mut rows,
@@ -1427,7 +1447,12 @@ async fn run(args: Vec<String>) -> bool {
             RTT_ONE_WAY.as_millis()
         ),
         "ms",
-        &[],
+        &[(
+            Sys::SnapColdV1,
+            Sys::SnapCold,
+            0.0,
+            "hs2 (v1's time over hs2's)",
+        )],
         &mut rows,
         &mut all_ok,
         round_trips,

@@ -32,6 +32,7 @@ pub fn config(max_streams: usize, keepalive: Duration) -> PeerConfig {
             c.permissions = Some(bench_rules());
         }
         c.preauth_rate_per_min = Some(0);
+        c.hs2 = !HS2_OFF.load(std::sync::atomic::Ordering::Relaxed);
         c.max_pending_handshakes = 1024;
         c.accept_backlog = 16384;
         c
@@ -62,6 +63,11 @@ fn bench_rules() -> snap2p::policy::PermissionRules {
 /// costs the `snap2p` rows. Set for the whole listener process, and by the parent around
 /// that system's client only.
 pub static REKEY_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The `snap2p first contact, v1 handshake` rows: dialers made while this is set speak v1
+/// only (`PeerConfig::hs2` off; PROTOCOL.md §5.8). Set by the parent around that system's
+/// client only; the listener speaks both.
+pub static HS2_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The `serve snapcount` listener (the bindings workload's receive rows): each stream is
 /// only counted, answered with its length (8 bytes, big endian), and a `STREAM <bytes> <CPU

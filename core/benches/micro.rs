@@ -252,6 +252,7 @@ fn session(
         clock: Clock::system(),
         fixed: None,
         profile: Default::default(),
+        hs2: true,
     };
     Session::new(cfg, now).unwrap()
 }

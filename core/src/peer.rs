@@ -58,6 +58,9 @@ use crate::transport::{BoxFuture, Connected, Incoming, Io, Listener, TcpTranspor
 use crate::wire::message::caps;
 use crate::wire::profile::WireProfile;
 
+mod v1_only;
+use v1_only::V1Only;
+
 /// Implementation profiles (spec §1.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -140,6 +143,11 @@ pub struct PeerConfig {
     /// [`Peer::listen_with_profile`] say otherwise: standard, or the TypeScript SNaP2P
     /// implementation's (PROTOCOL.md §12; one port per profile).
     pub profile: WireProfile,
+    /// The two-round-trip handshake (PROTOCOL.md §5.8; default on): dials offer it, and
+    /// listeners accept an offer. A listener that closes without a word after an offer
+    /// (a v1 node) is dialed again at once with v1, and its locator is dialed with v1 for
+    /// 10 minutes. Off, this peer speaks v1 only, as before 2026-12-07.
+    pub hs2: bool,
 }
 
 impl Default for PeerConfig {
@@ -171,6 +179,7 @@ impl Default for PeerConfig {
             #[cfg(feature = "dht")]
             dht: None,
             profile: WireProfile::Standard,
+            hs2: true,
         }
     }
 }
@@ -279,6 +288,8 @@ pub(crate) struct PeerInner {
     alias_card: Mutex<Option<(AliasCard, Arc<Vec<u8>>)>>,
     /// The latest valid AliasCard of each remote principal, kept after its session ends.
     alias_book: Mutex<AliasBook>,
+    /// Locators to dial with v1 for now (a v1 listener closed on our hs2 offer).
+    v1_only: V1Only,
     incoming_tx: mpsc::Sender<Connection>,
     incoming_rx: tokio::sync::Mutex<mpsc::Receiver<Connection>>,
     connections: Mutex<ConnectionList>,
@@ -574,6 +585,7 @@ impl PeerBuilder {
                 }),
                 alias_card: Mutex::new(None),
                 alias_book: Mutex::new(AliasBook::with_networks(config.networks)),
+                v1_only: V1Only::default(),
                 incoming_tx: tx,
                 incoming_rx: tokio::sync::Mutex::new(rx),
                 connections: Mutex::new(ConnectionList::default()),
@@ -838,11 +850,13 @@ impl Peer {
         Ok(issued.bytes.clone())
     }
 
+    /// `hs2`: offer hs2 (a dialer) or accept an offer (a listener), PROTOCOL.md §5.8.
     async fn session_config(
         &self,
         initiator: bool,
         opts: &DialOptions,
         profile: WireProfile,
+        hs2: bool,
     ) -> Result<SessionConfig, Error> {
         let attestation = self.attestation().await?;
         if profile.is_typescript()
@@ -876,6 +890,7 @@ impl Peer {
             clock: Clock::system(),
             fixed: None,
             profile,
+            hs2,
         })
     }
 
@@ -957,8 +972,10 @@ impl Peer {
                     direction.as_str(),
                     path.remote
                 );
+                let (answered, hs2_unanswered) = crate::session::peer_answered(&shared);
                 Err(HandshakeFailure {
-                    answered: crate::session::peer_answered(&shared),
+                    answered,
+                    hs2_unanswered,
                     error,
                 })
             }
@@ -1275,12 +1292,25 @@ impl Peer {
             opts.expect = crate::relay::target_of(locator);
         }
         let mut retry = RetryBackoff::new(Instant::now() + self.inner.config.connect_timeout);
+        let key = locator.to_string();
+        let mut hs2 = self.inner.config.hs2 && !self.inner.v1_only.contains(&key, Instant::now());
         loop {
             let connected = transport.dial(locator).await?;
-            let failure = match self.handshake(connected, locator.scheme(), &opts).await {
+            let failure = match self
+                .handshake(connected, locator.scheme(), &opts, hs2)
+                .await
+            {
                 Ok(conn) => return Ok(conn),
                 Err(f) => f,
             };
+            if hs2 && failure.hs2_unanswered {
+                // A v1 listener closes without a word on an hs2 offer (PROTOCOL.md §5.8):
+                // again at once with v1, which every listener speaks, and v1 for a while.
+                tracing::debug!("{locator}: closed on our hs2 offer; dialing again with v1");
+                self.inner.v1_only.insert(&key, Instant::now());
+                hs2 = false;
+                continue;
+            }
             match (failure.is_load_shedding(), retry.next_wait()) {
                 (true, Some(wait)) => {
                     self.inner.monitor.emit(|| {
@@ -1436,7 +1466,9 @@ impl Peer {
         opts: DialOptions,
     ) -> Result<Connection, Error> {
         let external = Scheme::Other("external".into());
-        self.handshake(connected, &external, &opts)
+        // v1: on a stream the caller opened there is no dialing again with v1 should the
+        // listener not speak hs2 (PROTOCOL.md §5.8).
+        self.handshake(connected, &external, &opts, false)
             .await
             .map_err(|f| f.error)
     }
@@ -1446,6 +1478,7 @@ impl Peer {
         connected: Connected,
         transport: &Scheme,
         opts: &DialOptions,
+        hs2: bool,
     ) -> Result<Connection, HandshakeFailure> {
         let path = Path {
             transport: transport.clone(),
@@ -1455,7 +1488,7 @@ impl Peer {
         // Boxed: a dial's future is held until its task is joined (tokio keeps a finished
         // task's cell, sized by the future, until then), and these two made it 4.6 KB.
         let profile = opts.profile.unwrap_or(self.inner.config.profile);
-        let cfg = Box::pin(self.session_config(true, opts, profile))
+        let cfg = Box::pin(self.session_config(true, opts, profile, hs2))
             .await
             .map_err(HandshakeFailure::answered)?;
         Box::pin(self.run_session(cfg, connected.io, path, None)).await
@@ -1787,7 +1820,12 @@ async fn accept_loop(mut listener: Box<dyn Listener>, peer: Weak<PeerInner>, pro
                         // holds a small task (the handshake's future is ~4 KB).
                         let handshake = async {
                             let Ok(cfg) = peer
-                                .session_config(false, &DialOptions::default(), profile)
+                                .session_config(
+                                    false,
+                                    &DialOptions::default(),
+                                    profile,
+                                    peer.inner.config.hs2,
+                                )
                                 .await
                             else {
                                 return Err(Unmade::Uncharged);
@@ -1847,6 +1885,8 @@ struct HandshakeFailure {
     error: Error,
     /// Whether the peer sent at least one complete frame.
     answered: bool,
+    /// Whether we offered hs2 and the peer sent nothing after the offer.
+    hs2_unanswered: bool,
 }
 
 impl HandshakeFailure {
@@ -1854,6 +1894,7 @@ impl HandshakeFailure {
         HandshakeFailure {
             error,
             answered: true,
+            hs2_unanswered: false,
         }
     }
 

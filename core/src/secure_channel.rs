@@ -230,6 +230,17 @@ pub const XX_MSG1_LEN: usize = 32;
 pub const XX_MSG2_LEN: usize = 32 + 48 + 16;
 pub const XX_MSG3_LEN: usize = 48 + 16;
 
+/// Noise message 1's payload that offers hs2 (docs/PROTOCOL.md §5.8): message 1 is then
+/// `XX_MSG1_LEN + 1` bytes, this the last.
+pub const HS2_OFFER: u8 = 0x02;
+
+/// Whether a HELLO of `len` bytes fits in hs2's message 2 (and so in message 3, which is
+/// shorter): the message must be a pre-auth frame, at most
+/// [`frame::MAX_PREAUTH_FRAME`] bytes, so a HELLO of at most 1024 − 96 = 928 bytes.
+pub fn hs2_payload_fits(len: usize) -> bool {
+    XX_MSG2_LEN + len <= frame::MAX_PREAUTH_FRAME
+}
+
 fn handshake_error(e: snow::Error) -> Error {
     Error::new(
         ErrorCode::HandshakeFailed,
@@ -529,18 +540,37 @@ impl NoiseHandshake {
 
     /// Writes the next handshake message (empty payload) as one frame.
     pub fn write_frame(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
-        let mut buf = [0u8; 128];
+        self.write_frame_with(&[], out)
+    }
+
+    /// Writes the next handshake message carrying `payload` as one frame: hs2's offer
+    /// and HELLOs (docs/PROTOCOL.md §5.8). The whole message must fit a pre-auth frame
+    /// ([`frame::MAX_PREAUTH_FRAME`]); see [`hs2_payload_fits`].
+    pub fn write_frame_with(&mut self, payload: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        let mut buf = [0u8; frame::MAX_PREAUTH_FRAME];
         let n = self
             .state
-            .write_message(&[], &mut buf)
+            .write_message(payload, &mut buf)
             .map_err(handshake_error)?;
         frame::write_frame(out, &buf[..n]);
         Ok(())
     }
 
-    /// Reads a handshake message; a non-empty payload is refused (none is defined).
+    /// Reads a handshake message; a non-empty payload is refused (v1 defines none).
     pub fn read_message(&mut self, msg: &[u8]) -> Result<(), Error> {
-        let mut buf = [0u8; 128];
+        if !self.read_payload(msg)?.is_empty() {
+            return Err(Error::new(
+                ErrorCode::HandshakeFailed,
+                "unexpected noise handshake payload",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads a handshake message and returns its payload (decrypted where Noise encrypts
+    /// it: messages 2 and 3).
+    pub fn read_payload(&mut self, msg: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut buf = [0u8; frame::MAX_PREAUTH_FRAME];
         if msg.len() > buf.len() {
             return Err(Error::new(
                 ErrorCode::HandshakeFailed,
@@ -565,13 +595,7 @@ impl NoiseHandshake {
                 return Err(handshake_error(e));
             }
         };
-        if n != 0 {
-            return Err(Error::new(
-                ErrorCode::HandshakeFailed,
-                "unexpected noise handshake payload",
-            ));
-        }
-        Ok(())
+        Ok(buf[..n].to_vec())
     }
 
     pub fn is_finished(&self) -> bool {
@@ -978,6 +1002,18 @@ impl NoiseTransport {
             } else {
                 self.switch_send()?;
             }
+        }
+        Ok(())
+    }
+
+    /// [`Self::switch_to_aes_gcm`] for hs2 (docs/PROTOCOL.md §5.8), whose HELLOs travel in
+    /// the Noise messages: no transport message is sealed under ChaChaPoly, so both
+    /// directions switch now, from counter 0.
+    pub fn switch_to_aes_gcm_from_start(&mut self) -> Result<(), Error> {
+        self.switch_to_aes_gcm()?;
+        if self.send_switch_after_hello {
+            self.send_switch_after_hello = false;
+            self.switch_send()?;
         }
         Ok(())
     }

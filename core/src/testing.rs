@@ -111,6 +111,7 @@ pub fn session_config(
         clock,
         fixed: None,
         profile: Default::default(),
+        hs2: true,
     }
 }
 

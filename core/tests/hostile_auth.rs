@@ -193,11 +193,17 @@ async fn replayed_handshake_never_authenticates() {
             }
             let got = wait_closed(&mut raw, Duration::from_secs(5)).await;
             let got = got.expect("the listener must close a replayed handshake");
-            // Noise message 2 at most (fresh ephemeral), never anything after it.
+            // Noise message 2 at most (fresh ephemeral; with the listener's HELLO, the
+            // replayed message 1 offering hs2), never anything after it.
+            let mut rest = BytesMut::from(&got[..]);
+            let mut answered = Vec::new();
+            while let Ok(Some(f)) = frame::next_frame(&mut rest, frame::MAX_PREAUTH_FRAME) {
+                answered.push(f.len());
+            }
             assert!(
-                got.len() <= 1 + snap2p::unstable::secure_channel::XX_MSG2_LEN,
-                "answered {} bytes",
-                got.len()
+                answered.len() <= 1 && rest.is_empty(),
+                "answered frames of {answered:?} bytes and {} more",
+                rest.len()
             );
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -215,9 +221,22 @@ async fn replayed_handshake_never_authenticates() {
     .unwrap();
 }
 
+/// What Mallory does with the dialer's hs2 offer (PROTOCOL.md §5.8).
+#[derive(Clone, Copy, Debug)]
+enum Offer {
+    /// Accepts it and declines in message 2 (an empty payload): v1 goes on.
+    Decline,
+    /// Closes without a word, as a v1 listener does: the dialer comes again with v1.
+    Close,
+}
+
 /// Mallory terminates Noise on both sides with her own static keys and relays every
 /// decrypted message (HELLO, AUTH, AUTH_OK, ...) unchanged.
-async fn mitm(listen: TcpListener, target: std::net::SocketAddr) -> Result<(), String> {
+async fn mitm(
+    listen: TcpListener,
+    target: std::net::SocketAddr,
+    offer: Offer,
+) -> Result<(), String> {
     let (mut d, _) = listen.accept().await.map_err(|e| e.to_string())?;
     let mut l = TcpStream::connect(target)
         .await
@@ -227,10 +246,26 @@ async fn mitm(listen: TcpListener, target: std::net::SocketAddr) -> Result<(), S
     let mut hs_d =
         NoiseHandshake::new(false, &mk.x25519_secret(), &mk.x25519_public(), None).unwrap();
     let mut dbuf = BytesMut::new();
-    let m1 = read_frame(&mut d, &mut dbuf, Duration::from_secs(5))
+    let mut m1 = read_frame(&mut d, &mut dbuf, Duration::from_secs(5))
         .await
         .ok_or("no msg1")?;
-    hs_d.read_message(&m1).map_err(|e| e.to_string())?;
+    let offered = m1.len() == snap2p::unstable::secure_channel::XX_MSG1_LEN + 1;
+    if !offered {
+        return Err(format!("the dialer did not offer hs2 ({} bytes)", m1.len()));
+    }
+    if let Offer::Close = offer {
+        drop(d);
+        (d, _) = listen.accept().await.map_err(|e| e.to_string())?;
+        dbuf.clear();
+        m1 = read_frame(&mut d, &mut dbuf, Duration::from_secs(5))
+            .await
+            .ok_or("no second msg1")?;
+        if m1.len() != snap2p::unstable::secure_channel::XX_MSG1_LEN {
+            return Err(format!("the dialer came again with {} bytes", m1.len()));
+        }
+    }
+    // An empty message 2 declines an offer; after v1's message 1 it is v1's message 2.
+    hs_d.read_payload(&m1).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     hs_d.write_frame(&mut out).unwrap();
     d.write_all(&out).await.unwrap();
@@ -297,6 +332,12 @@ async fn mitm(listen: TcpListener, target: std::net::SocketAddr) -> Result<(), S
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relaying_mitm_with_own_noise_keys_fails_binding() {
+    for offer in [Offer::Decline, Offer::Close] {
+        relaying_mitm_fails_binding(offer).await;
+    }
+}
+
+async fn relaying_mitm_fails_binding(offer: Offer) {
     timeout(T, async {
         let server = peer(PeerConfig::default()).await;
         let addr = server.listen("127.0.0.1:0").await.unwrap();
@@ -305,17 +346,20 @@ async fn relaying_mitm_with_own_noise_keys_fails_binding() {
             tokio::spawn(async move { timeout(Duration::from_secs(8), s2.accept()).await });
         let ml = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let maddr = ml.local_addr().unwrap();
-        let relay = tokio::spawn(mitm(ml, addr));
+        let relay = tokio::spawn(mitm(ml, addr, offer));
         let client = peer(PeerConfig::default()).await;
         let started = Instant::now();
         let e = client.dial(&maddr.to_string()).await.unwrap_err();
-        assert_eq!(e.code, ErrorCode::AuthFailed, "dialer: {e}");
+        assert_eq!(e.code, ErrorCode::AuthFailed, "dialer ({offer:?}): {e}");
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "{:?}",
             started.elapsed()
         );
-        relay.await.unwrap().expect("mallory relayed the handshake");
+        relay
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("mallory relayed the handshake ({offer:?}): {e}"));
         assert!(
             accepted.await.unwrap().is_err(),
             "the listener accepted a relayed session"
@@ -441,7 +485,10 @@ async fn protocol_version_other_than_1_is_refused() {
                     .unwrap();
                 assert_eq!(
                     Message::decode(&f).unwrap(),
-                    Message::KnockResponse { accepted: true }
+                    Message::KnockResponse {
+                        accepted: true,
+                        hs2: true
+                    }
                 );
             }
             let key = NodeKey::generate();

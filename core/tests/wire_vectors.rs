@@ -152,7 +152,18 @@ fn message_vectors() -> Value {
         (
             "KNOCK_RESPONSE",
             json!({"a":true}),
-            Message::KnockResponse { accepted: true },
+            Message::KnockResponse {
+                accepted: true,
+                hs2: false,
+            },
+        ),
+        (
+            "KNOCK_RESPONSE",
+            json!({"a":true,"h2":true}),
+            Message::KnockResponse {
+                accepted: true,
+                hs2: true,
+            },
         ),
         ("REKEY", json!({"n":1}), Message::Rekey { n: 1 }),
         (
@@ -360,6 +371,8 @@ struct Recording {
     aes_gcm: bool,
     /// Both sides list `transcript-binding` (binding 2, §5.5; off by default).
     binding2: bool,
+    /// The dialer offers hs2 (§5.8) and the listener accepts; otherwise v1.
+    hs2: bool,
 }
 
 /// Runs a handshake (and a first stream) as `r` says and records every flight of bytes.
@@ -369,6 +382,7 @@ fn transcript(r: Recording) -> Value {
         rekey_frames,
         aes_gcm,
         binding2,
+        hs2,
     } = r;
     let base = Instant::now();
     let (pi, pr) = (party(MNEMONIC_I, 1), party(MNEMONIC_R, 2));
@@ -388,6 +402,7 @@ fn transcript(r: Recording) -> Value {
     let mut rcfg = config(&pr, false, base, policy);
     for cfg in [&mut icfg, &mut rcfg] {
         snap2p::testing::set_aes_gcm(cfg, aes_gcm);
+        cfg.hs2 = hs2;
         if binding2 {
             // Off by default (docs/PROTOCOL.md §5.4): listed by both, after the defaults.
             cfg.capabilities
@@ -528,6 +543,18 @@ fn handshake_transcript_vectors() {
             binding2: true,
             ..Recording::default()
         }),
+        "public_hs2": transcript(Recording {
+            hs2: true,
+            ..Recording::default()
+        }),
+        "public_hs2_note": "The public handshake in hs2, the two-round-trip exchange (docs/PROTOCOL.md §5.8): Noise message 1's payload is the one byte 0x02 (message 1 is 33 bytes), message 2's payload is the responder's HELLO and message 3's the initiator's (encrypted by Noise, ChaChaPoly), and AUTH_I is the initiator's first transport message, in the same flight as message 3. Transport counters start at 0 with AUTH.",
+        "stealth_hs2_aes_gcm": transcript(Recording {
+            stealth: true,
+            aes_gcm: true,
+            hs2: true,
+            ..Recording::default()
+        }),
+        "stealth_hs2_aes_gcm_note": "The stealth handshake (KNOCK first) in hs2 with both sides listing `aes-gcm`: as public_hs2 after the KNOCK_RESPONSE, and, no HELLO being a transport message, every transport frame of both directions is AES-256-GCM under REKEY(k) from counter 0 (docs/PROTOCOL.md §5.8, §7.2).",
         "public_transcript_binding_note": "The public handshake with both sides also listing `transcript-binding` (binding 2, docs/PROTOCOL.md §5.5; off by default): each AUTH carries `sn` = n_I || n_R and `hs` = Ed25519-Sign(node key, \"snap2p-session-binding-v1\" || role || h || n_I || n_R), role 0x49 in the initiator's AUTH and 0x52 in the responder's, h the Noise handshake hash after message 3. In the other sessions AUTH carries neither.",
         "public_aes_gcm_note": "The public handshake with both sides also listing `aes-gcm` (docs/PROTOCOL.md §7.2): each direction's HELLO (counter 0) is ChaChaPoly under its Split() key k; every later frame of that direction is AES-256-GCM under REKEY(k) (32 zero bytes sealed by ChaCha20-Poly1305 under k at nonce 00000000 || ffffffffffffffff, tag dropped), nonce 00000000 || counter as a u64 big-endian, the counter going on (1, 2, ...).",
     });
@@ -545,6 +572,21 @@ fn handshake_transcript_vectors() {
     );
     // The two differ from the first frame after the HELLOs on.
     assert_ne!(v["public"]["flights"], v["public_aes_gcm"]["flights"]);
+    // hs2: message 1 is the offer, and the dialer's second flight carries message 3 and
+    // AUTH_I; the listener is done in two flights of the handshake where v1 takes three.
+    for s in ["public_hs2", "stealth_hs2_aes_gcm"] {
+        let flights = v[s]["flights"].as_array().unwrap();
+        let first_noise = if s.starts_with("stealth") { 2 } else { 0 };
+        let m1 = flights[first_noise]["frame_payloads_hex"][0]
+            .as_str()
+            .unwrap();
+        assert_eq!(m1.len(), 2 * 33, "{s}");
+        assert!(m1.ends_with("02"), "{s}");
+        let m3_flight = flights[first_noise + 2]["frame_payloads_hex"]
+            .as_array()
+            .unwrap();
+        assert_eq!(m3_flight.len(), 2, "{s}: message 3 and AUTH_I together");
+    }
     // Binding 2 only where both list it.
     let lists = |s: &str, p: &str| {
         v[s][p]["hello"]["cap"]

@@ -70,6 +70,7 @@ enum Msg {
     },
     KnockResponse {
         a: bool,
+        h2: bool,
     },
     AliasCard {
         card: Vec<u8>,
@@ -171,7 +172,10 @@ fn encode(m: &Msg, scratch: &[u8]) -> Vec<u8> {
             nonce: &scratch[..16],
             token,
         },
-        Msg::KnockResponse { a } => Message::KnockResponse { accepted: *a },
+        Msg::KnockResponse { a, h2 } => Message::KnockResponse {
+            accepted: *a,
+            hs2: *h2,
+        },
         Msg::Rekey { n } => Message::Rekey { n: *n },
         Msg::AliasCard { card } => Message::AliasCard { card },
         Msg::Error { code: c } => Message::Error {

@@ -7,8 +7,9 @@
 //! few hundred bytes answered before authentication; a stealth listener answers nothing but
 //! plaintext AUTH_FAIL before a valid KNOCK (no Noise work for scanners, spec §5.2); the
 //! handshake timeout always ends the session; after the first error the session is silent.
-//! Issue 26: a first frame that is neither a valid KNOCK nor 32 bytes (Noise message 1) is
-//! answered with nothing, on stealth and public listeners alike; no plaintext AUTH_FAIL is
+//! Issue 26: a first frame that is neither a valid KNOCK nor a Noise message 1 (32 bytes, or
+//! 33 ending in hs2's offer 0x02, spec §5.8) is answered with nothing, on stealth and public
+//! listeners alike; no plaintext AUTH_FAIL is
 //! 96 bytes long (the size of Noise message 2, by which a dialer tells them apart).
 #![no_main]
 use bytes::BytesMut;
@@ -90,7 +91,8 @@ fuzz_target!(|data: &[u8]| {
         let end = wire.len() - first.len();
         let in_time = (end - 1) / step <= 11;
         let knock = matches!(Message::decode(&f), Ok(Message::Knock { .. }));
-        if in_time && !knock && f.len() != 32 {
+        let noise1 = f.len() == 32 || (f.len() == 33 && f[32] == 0x02);
+        if in_time && !knock && !noise1 {
             assert!(
                 out.is_empty(),
                 "answered a first frame that is not snap2p: {out:02x?}"

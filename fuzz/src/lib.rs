@@ -81,6 +81,9 @@ pub fn config(initiator: bool, stealth: bool) -> SessionConfig {
     // The same cipher on every machine (by default `aes-gcm` is listed only where the CPU
     // has AES instructions): AES-256-GCM after the HELLOs, as most peers now run.
     snap2p::testing::set_aes_gcm(&mut c, true);
+    // The dialer speaks v1, which `shadow_dialer` replays; listeners speak hs2 too
+    // (docs/PROTOCOL.md §5.8), so `session_responder` reaches the offer's path.
+    c.hs2 = !initiator;
     if stealth {
         if initiator {
             c.invite_token = Some(f.invite.clone());

@@ -235,6 +235,10 @@ pub struct SessionConfig {
     /// The wire dialect (docs/PROTOCOL.md §12): standard, or the TypeScript
     /// implementation's (`capabilities` are then ignored: that profile has none).
     pub profile: WireProfile,
+    /// The two-round-trip handshake (docs/PROTOCOL.md §5.8): a dialer offers it in Noise
+    /// message 1, a listener accepts an offer. Off, a listener treats an offer as v1 did
+    /// (not a message 1: closed without a word). Ignored under the TypeScript profile.
+    pub hs2: bool,
 }
 
 impl SessionConfig {

@@ -34,6 +34,9 @@ pub struct ConnectionStats {
     pub rtt: Option<Duration>,
     /// From the first byte to AUTH_OK.
     pub handshake: Option<Duration>,
+    /// Whether the handshake was hs2, of two round trips (PROTOCOL.md §5.8), or v1's
+    /// three.
+    pub hs2: bool,
     /// Since the session's transport connection was handed to it.
     pub age: Duration,
     pub transport: Scheme,
@@ -79,9 +82,11 @@ pub(crate) async fn established_unless(
     }
 }
 
-/// Whether the peer of a session that never authenticated sent anything at all.
-pub(crate) fn peer_answered(shared: &Shared) -> bool {
-    shared.lock().session.peer_answered()
+/// Of a session that never authenticated: whether the peer sent anything at all, and
+/// whether it sent nothing after our hs2 offer ([`super::Session::hs2_unanswered`]).
+pub(crate) fn peer_answered(shared: &Shared) -> (bool, bool) {
+    let st = shared.lock();
+    (st.session.peer_answered(), st.session.hs2_unanswered())
 }
 
 /// Waits until the handshake finishes; returns the connection or the handshake's error.
@@ -310,6 +315,7 @@ impl Connection {
             streams_opened: info.streams_opened,
             rtt: info.rtt,
             handshake: self.shared.handshake.get().copied(),
+            hs2: info.hs2,
             age: self.shared.started.elapsed(),
             transport: self.shared.transport.clone(),
             remote_addr: self.shared.remote_addr,

@@ -42,7 +42,7 @@ pub use super::config::{
 pub use super::event::{Event, ReadOutcome};
 
 mod handshake;
-use handshake::Handshaking;
+use handshake::{Handshaking, Hs2};
 mod mux;
 mod rekey;
 
@@ -171,6 +171,8 @@ pub struct SessionInfo {
     pub frames_received: u64,
     /// Streams opened since the session began, either side.
     pub streams_opened: u64,
+    /// Authenticated through hs2 (docs/PROTOCOL.md §5.8), not v1.
+    pub hs2: bool,
 }
 
 /// The session's counters ([`Session::counters`]).
@@ -183,6 +185,9 @@ pub struct Counters {
     pub frames_received: u64,
     /// Streams opened since the session began, either side.
     pub streams_opened: u64,
+    /// The session authenticated through hs2, the two-round-trip handshake
+    /// (docs/PROTOCOL.md §5.8), not v1.
+    pub hs2: bool,
 }
 
 /// What the session reads of its [`SessionConfig`] for its whole life; the rest goes to
@@ -248,6 +253,8 @@ pub struct Session {
     /// TypeScript-profile dialer, established: nothing goes out behind our AUTH_OK until
     /// the listener's first frame arrived (PROTOCOL.md §12.3).
     held: bool,
+    /// Authenticated through hs2 (set at AUTH_OK, from the handshake's state).
+    hs2: bool,
 }
 
 /// A graceful close asked for (`Session::close`, the idle timeout). Boxed: a session has
@@ -327,6 +334,11 @@ impl Session {
             attestation_cache: cfg.attestation_cache,
             alias_card: cfg.alias_card,
             fixed: cfg.fixed,
+            hs2: if cfg.hs2 && !ts {
+                Hs2::Speaks
+            } else {
+                Hs2::Off
+            },
         };
         let limits = cfg.limits;
         let mut s = Session {
@@ -359,6 +371,7 @@ impl Session {
             close: None,
             rekey: rekey::Rekey::default(),
             held: false,
+            hs2: false,
             cfg: Settings {
                 initiator,
                 profile: cfg.profile,
@@ -388,7 +401,7 @@ impl Session {
                 s.frames_sent += 1;
                 s.phase = Phase::AwaitKnockResponse;
             } else {
-                s.write_noise()?;
+                s.write_noise1()?;
             }
         }
         Ok(s)
@@ -462,6 +475,7 @@ impl Session {
             frames_sent: self.frames_sent,
             frames_received: self.frames_received,
             streams_opened: self.streams.opened_total,
+            hs2: self.hs2,
         }
     }
 
@@ -484,6 +498,7 @@ impl Session {
             frames_sent: c.frames_sent,
             frames_received: c.frames_received,
             streams_opened: c.streams_opened,
+            hs2: c.hs2,
         }
     }
 
@@ -524,6 +539,16 @@ impl Session {
     /// Whether the peer has sent one complete frame (or the session authenticated).
     pub fn peer_answered(&self) -> bool {
         self.was_established || self.hs.as_ref().is_some_and(|h| h.frames > 0)
+    }
+
+    /// Whether this dialer offered hs2 as its first frame and the listener sent nothing at
+    /// all: how a v1 listener answers one (it closes without a word), so the dial is worth
+    /// one more try with v1 (docs/PROTOCOL.md §5.8). Never after a KNOCK: a second KNOCK
+    /// would present the invite again, and a one-time one is spent.
+    pub fn hs2_unanswered(&self) -> bool {
+        self.hs
+            .as_ref()
+            .is_some_and(|h| h.hs2 == Hs2::Offered && h.frames == 0)
     }
 
     /// Gives back the capacity of empty queues (events, control messages, handshake

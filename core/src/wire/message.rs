@@ -165,6 +165,9 @@ pub enum Message<'a> {
     },
     KnockResponse {
         accepted: bool,
+        /// `h2`: the listener accepts an hs2 offer in the Noise message 1 that follows
+        /// (PROTOCOL.md §5.8).
+        hs2: bool,
     },
     AliasCard {
         card: &'a [u8],
@@ -383,6 +386,7 @@ impl<'a> Message<'a> {
             },
             types::KNOCK_RESPONSE => Message::KnockResponse {
                 accepted: opt_bool(v, "a")?,
+                hs2: opt_bool(v, "h2")?,
             },
             types::ALIAS_CARD => Message::AliasCard {
                 card: req_bytes(v, "c")?,
@@ -557,10 +561,14 @@ impl<'a> Message<'a> {
                 write_text(out, "v");
                 write_uint(out, *version);
             }
-            Message::KnockResponse { accepted } => {
-                write_map_header(out, 2);
+            Message::KnockResponse { accepted, hs2 } => {
+                write_map_header(out, 2 + usize::from(*hs2));
                 write_text(out, "a");
                 write_bool(out, *accepted);
+                if *hs2 {
+                    write_text(out, "h2");
+                    write_bool(out, true);
+                }
                 write_text(out, "t");
                 write_uint(out, types::KNOCK_RESPONSE);
             }
@@ -705,7 +713,14 @@ mod tests {
                 nonce: &[6; 16],
                 token: &[7; 32],
             },
-            Message::KnockResponse { accepted: true },
+            Message::KnockResponse {
+                accepted: true,
+                hs2: false,
+            },
+            Message::KnockResponse {
+                accepted: true,
+                hs2: true,
+            },
             Message::Rekey { n: 1 },
             Message::Rekey { n: 1 << 40 },
             Message::AliasCard { card: &[8; 10] },

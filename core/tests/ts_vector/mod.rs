@@ -55,6 +55,9 @@ pub fn config(v: &Value, side: &str, profile: WireProfile, base: Instant) -> Ses
         knock_nonce: [0; 16],
     }));
     cfg.profile = profile;
+    // The recorded exchange is v1 (the TypeScript implementation has no hs2, §5.8); under
+    // the standard profile the recorded messages replay only without the offer.
+    cfg.hs2 = false;
     cfg
 }
 

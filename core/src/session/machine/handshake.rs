@@ -36,6 +36,23 @@ pub(super) struct Handshaking {
     /// Sent after our AUTH_OK; a card set during the handshake replaces it.
     pub(super) alias_card: Option<Arc<Vec<u8>>>,
     pub(super) fixed: Option<Box<FixedRandomness>>,
+    pub(super) hs2: Hs2,
+}
+
+/// Where this handshake stands with hs2, the two-round-trip exchange of
+/// docs/PROTOCOL.md §5.8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Hs2 {
+    /// v1: the TypeScript profile, `SessionConfig::hs2` off, a dialer that did not offer
+    /// it, or a listener that declined the offer.
+    Off,
+    /// This side speaks it; nothing has been offered yet (a dialer waiting for its KNOCK's
+    /// answer, a listener waiting for message 1).
+    Speaks,
+    /// Dialer: offered in message 1; no message 2 read yet.
+    Offered,
+    /// Both run it: the HELLOs travel in Noise messages 2 and 3.
+    On,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -60,13 +77,21 @@ impl Session {
 
     pub(super) fn on_knock_response(&mut self, f: &[u8]) -> Result<(), Error> {
         match Message::decode(f)? {
-            Message::KnockResponse { accepted: true } => {
+            Message::KnockResponse {
+                accepted: true,
+                hs2,
+            } => {
                 self.phase = Phase::AwaitNoise2;
-                self.write_noise()
+                // After a KNOCK, the offer goes only to a listener that said it takes one:
+                // a fallback would KNOCK again, and a one-time invite is spent.
+                if !hs2 {
+                    self.hs_mut()?.hs2 = Hs2::Off;
+                }
+                self.write_noise1()
             }
-            Message::KnockResponse { accepted: false } => {
-                Err(err(ErrorCode::InviteInvalid, "invite refused"))
-            }
+            Message::KnockResponse {
+                accepted: false, ..
+            } => Err(err(ErrorCode::InviteInvalid, "invite refused")),
             Message::AuthFail { code, reason } => {
                 self.enter_closed_by_peer(code, reason);
                 Ok(())
@@ -83,6 +108,18 @@ impl Session {
     ) -> Result<(), Error> {
         let policy = self.hs()?.policy.clone();
         let knock_required = !knocked && policy.as_ref().is_some_and(|p| p.knock_required());
+        let hs2_offer = f.len() == secure_channel::XX_MSG1_LEN + 1
+            && f[secure_channel::XX_MSG1_LEN] == secure_channel::HS2_OFFER
+            && self.hs()?.hs2 == Hs2::Speaks;
+        if hs2_offer {
+            if knock_required {
+                return Err(err(
+                    ErrorCode::InviteRequired,
+                    "this node requires a KNOCK with an invite token",
+                ));
+            }
+            return self.accept_hs2(f, now);
+        }
         if f.len() == secure_channel::XX_MSG1_LEN {
             if knock_required {
                 return Err(err(
@@ -124,7 +161,11 @@ impl Session {
                         p.invites.redeem(token, now_unix)?;
                     }
                 }
-                let resp = Message::KnockResponse { accepted: true }.to_vec();
+                let resp = Message::KnockResponse {
+                    accepted: true,
+                    hs2: self.hs()?.hs2 == Hs2::Speaks,
+                }
+                .to_vec();
                 frame::write_frame(&mut self.out_plain, &resp);
                 self.frames_sent += 1;
                 self.phase = Phase::AwaitFirst { knocked: true };
@@ -134,12 +175,55 @@ impl Session {
         }
     }
 
+    /// A listener's answer to an hs2 offer: message 2 carrying our HELLO, or, when our
+    /// HELLO would not fit a pre-auth frame, an empty one, which declines (v1 goes on).
+    fn accept_hs2(&mut self, f: &[u8], now: Instant) -> Result<(), Error> {
+        let payload = self.noise_mut()?.read_payload(f)?;
+        if payload != [secure_channel::HS2_OFFER] {
+            return Err(err(ErrorCode::HandshakeFailed, "malformed hs2 offer"));
+        }
+        let hello = self.hello_bytes(now)?;
+        self.phase = Phase::AwaitNoise3;
+        if !secure_channel::hs2_payload_fits(hello.len()) {
+            self.hs_mut()?.hs2 = Hs2::Off;
+            return self.write_noise();
+        }
+        self.hs_mut()?.hs2 = Hs2::On;
+        let hs = self.hs.as_deref_mut().ok_or_else(no_handshake)?;
+        let noise = hs.noise.as_mut().ok_or_else(no_handshake)?;
+        noise.write_frame_with(&hello, &mut self.out_plain)?;
+        self.frames_sent += 1;
+        Ok(())
+    }
+
+    fn noise_mut(&mut self) -> Result<&mut NoiseHandshake, Error> {
+        self.hs_mut()?.noise.as_mut().ok_or_else(no_handshake)
+    }
+
     pub(super) fn read_noise(&mut self, f: &[u8]) -> Result<(), Error> {
         self.hs_mut()?
             .noise
             .as_mut()
             .ok_or_else(no_handshake)?
             .read_message(f)
+    }
+
+    /// The dialer's Noise message 1: with the hs2 offer when this side speaks it and its
+    /// HELLO fits hs2's message 3 (else v1's empty message 1).
+    pub(super) fn write_noise1(&mut self) -> Result<(), Error> {
+        let now = self.last_now;
+        let offer = self.hs()?.hs2 == Hs2::Speaks
+            && secure_channel::hs2_payload_fits(self.hello_bytes(now)?.len());
+        if !offer {
+            self.hs_mut()?.hs2 = Hs2::Off;
+            return self.write_noise();
+        }
+        let hs = self.hs.as_deref_mut().ok_or_else(no_handshake)?;
+        hs.hs2 = Hs2::Offered;
+        let noise = hs.noise.as_mut().ok_or_else(no_handshake)?;
+        noise.write_frame_with(&[secure_channel::HS2_OFFER], &mut self.out_plain)?;
+        self.frames_sent += 1;
+        Ok(())
     }
 
     pub(super) fn write_noise(&mut self) -> Result<(), Error> {
@@ -163,6 +247,9 @@ impl Session {
     }
 
     pub(super) fn on_noise2(&mut self, f: &[u8], now: Instant) -> Result<(), Error> {
+        if self.hs()?.hs2 == Hs2::Offered {
+            return self.on_noise2_hs2(f, now);
+        }
         if f.len() != secure_channel::XX_MSG2_LEN && self.plaintext_refusal(f) {
             return Ok(());
         }
@@ -193,6 +280,15 @@ impl Session {
     }
 
     pub(super) fn on_noise3(&mut self, f: &[u8], now: Instant) -> Result<(), Error> {
+        if self.hs()?.hs2 == Hs2::On {
+            let hello = match self.noise_mut()?.read_payload(f) {
+                Ok(p) => p,
+                Err(_) if self.plaintext_refusal(f) => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            self.split_noise()?;
+            return self.on_hello_payload(&hello, now);
+        }
         // A dialer that cannot read our message 2 (another wire profile) says so in a
         // plaintext AUTH_FAIL, never 64 bytes long.
         if f.len() != secure_channel::XX_MSG3_LEN && self.plaintext_refusal(f) {
@@ -202,14 +298,63 @@ impl Session {
         self.finish_noise(now)
     }
 
+    /// The dialer's message 2 after an hs2 offer: the listener's HELLO (then message 3
+    /// carries ours, and AUTH follows in the same write), or an empty payload, by which the
+    /// listener declined (v1 goes on). Its length says nothing, so Noise reads it first;
+    /// a frame that does not open may be a plaintext AUTH_FAIL (admission, stealth).
+    fn on_noise2_hs2(&mut self, f: &[u8], now: Instant) -> Result<(), Error> {
+        let hello_r = match self.noise_mut()?.read_payload(f) {
+            Ok(p) => p,
+            Err(_) if self.plaintext_refusal(f) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if hello_r.is_empty() {
+            self.hs_mut()?.hs2 = Hs2::Off;
+            self.write_noise()?;
+            return self.finish_noise(now);
+        }
+        self.hs_mut()?.hs2 = Hs2::On;
+        let hello = self.hello_bytes(now)?;
+        let hs = self.hs.as_deref_mut().ok_or_else(no_handshake)?;
+        let noise = hs.noise.as_mut().ok_or_else(no_handshake)?;
+        noise.write_frame_with(&hello, &mut self.out_plain)?;
+        self.frames_sent += 1;
+        self.split_noise()?;
+        self.on_hello_payload(&hello_r, now)
+    }
+
+    /// A HELLO that arrived as a Noise payload (hs2).
+    fn on_hello_payload(&mut self, payload: &[u8], now: Instant) -> Result<(), Error> {
+        self.phase = Phase::AwaitHello;
+        match Message::decode(payload)? {
+            Message::Hello(h) => self.on_hello(h, now),
+            _ => Err(err(ErrorCode::InvalidMessage, "expected HELLO")),
+        }
+    }
+
     /// Noise is done: switch to transport mode and send our HELLO.
     pub(super) fn finish_noise(&mut self, now: Instant) -> Result<(), Error> {
+        self.split_noise()?;
+        let hello = self.hello_bytes(now)?;
+        self.send_control(hello);
+        self.phase = Phase::AwaitHello;
+        Ok(())
+    }
+
+    /// Noise's Split(): the transport keys and the handshake hash.
+    fn split_noise(&mut self) -> Result<(), Error> {
         let hs = self.hs.as_deref_mut().ok_or_else(no_handshake)?;
         let noise = hs.noise.take().ok_or_else(no_handshake)?;
         self.transport = Some(noise.into_transport()?);
+        Ok(())
+    }
+
+    /// Our HELLO, encoded (§5.4).
+    fn hello_bytes(&self, now: Instant) -> Result<Vec<u8>, Error> {
+        let hs = self.hs()?;
         let stealth = hs.visibility == Visibility::Stealth;
         let caps: Vec<&str> = self.local_caps.iter().collect();
-        let hello = Message::Hello(Hello {
+        Ok(Message::Hello(Hello {
             version: PROTOCOL_VERSION,
             node_pubkey: &hs.node_key.public(),
             nonce: &hs.local_nonce,
@@ -223,10 +368,7 @@ impl Session {
             },
             capabilities: caps,
         })
-        .to_vec();
-        self.send_control(hello);
-        self.phase = Phase::AwaitHello;
-        Ok(())
+        .to_vec())
     }
 
     /// The input to the transcript-binding signature of `role` ('I' or 'R').
@@ -303,8 +445,13 @@ impl Session {
         // AUTH_FAIL answering a HELLO we refuse is sealed the way the peer, which may
         // have accepted ours, now expects to open it (docs/PROTOCOL.md §7.2).
         if self.local_caps.contains(caps::AES_GCM) && h.capabilities.contains(&caps::AES_GCM) {
+            let hs2 = self.hs()?.hs2 == Hs2::On;
             if let Some(t) = self.transport.as_mut() {
-                t.switch_to_aes_gcm()?;
+                if hs2 {
+                    t.switch_to_aes_gcm_from_start()?;
+                } else {
+                    t.switch_to_aes_gcm()?;
+                }
             }
         }
         if h.version != PROTOCOL_VERSION {
@@ -549,6 +696,7 @@ impl Session {
             }
         }
         self.events.push_back(Event::Established);
+        self.hs2 = self.hs.as_ref().is_some_and(|h| h.hs2 == Hs2::On);
         // Admission is done with this session, and nothing reads the handshake's state
         // any more.
         self.hs = None;

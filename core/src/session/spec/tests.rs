@@ -237,16 +237,129 @@ fn a_noise_1_without_knock_gets_invite_required_only_from_a_stealth_node() {
             ..
         }
     ));
-    // Public: a real Noise message 1 gets message 2 (96 bytes).
+    // Public: a real Noise message 1 gets message 2: 96 bytes (v1), or with the
+    // listener's HELLO after an hs2 offer (§5.8).
+    for hs2 in [false, true] {
+        let now = Instant::now();
+        let mut cfg = config(&Side::new(1), true, now);
+        cfg.hs2 = hs2;
+        let mut a = Session::new(cfg, now).unwrap();
+        let mut m1 = Vec::new();
+        a.poll_transmit(now, &mut m1, 1 << 16);
+        let offer = secure_channel::XX_MSG1_LEN + usize::from(hs2);
+        assert_eq!(frames(&m1)[0].len(), offer, "hs2 {hs2}");
+        let mut b = listener(Visibility::Public, now);
+        b.handle_input(&mut BytesMut::from(&m1[..]), now);
+        let mut out = Vec::new();
+        b.poll_transmit(now, &mut out, 1 << 16);
+        let m2 = frames(&out)[0].len();
+        if hs2 {
+            assert!(m2 > secure_channel::XX_MSG2_LEN, "{m2}");
+        } else {
+            assert_eq!(m2, secure_channel::XX_MSG2_LEN);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// §5.8: hs2's offer
+
+#[test]
+fn an_hs2_offer_is_classified_like_a_noise_1() {
+    let mut offer = [0x5au8; secure_channel::XX_MSG1_LEN + 1];
+    offer[secure_channel::XX_MSG1_LEN] = secure_channel::HS2_OFFER;
+    // Without a KNOCK, a stealth node says ERR_INVITE_REQUIRED, as to a v1 message 1.
+    let (code, out) = first_frame(Visibility::Stealth, &offer);
+    assert_eq!(code, ErrorCode::InviteRequired);
+    assert_eq!(frames(&out).len(), 1);
+    // 33 bytes ending in any other byte are neither KNOCK nor message 1: no answer.
+    for last in [0x00u8, 0x01, 0x03, 0xff] {
+        offer[secure_channel::XX_MSG1_LEN] = last;
+        for vis in [Visibility::Public, Visibility::Stealth] {
+            let (code, out) = first_frame(vis, &offer);
+            assert_eq!(code, ErrorCode::HandshakeFailed, "{last:#x} {vis:?}");
+            assert!(out.is_empty(), "{last:#x} {vis:?} answered {out:02x?}");
+        }
+    }
+}
+
+/// A message 2 that opens but carries something other than a HELLO: the dialer has written
+/// its message 3 already, then refuses with an encrypted AUTH_FAIL (ERR_INVALID_MESSAGE).
+#[test]
+fn an_hs2_message_2_without_a_hello_is_invalid() {
     let now = Instant::now();
     let mut a = Session::new(config(&Side::new(1), true, now), now).unwrap();
-    let mut hello = Vec::new();
-    a.poll_transmit(now, &mut hello, 1 << 16);
-    let mut b = listener(Visibility::Public, now);
-    b.handle_input(&mut BytesMut::from(&hello[..]), now);
+    let mut m1 = Vec::new();
+    a.poll_transmit(now, &mut m1, 1 << 16);
+    let key = crate::identity::NodeKey::generate();
+    let mut r = secure_channel::NoiseHandshake::new(
+        false,
+        &key.x25519_secret(),
+        &key.x25519_public(),
+        None,
+    )
+    .unwrap();
+    assert_eq!(r.read_payload(&frames(&m1)[0]).unwrap(), [0x02]);
+    let ping = Message::Ping {
+        seq: 1,
+        timestamp: 2,
+    }
+    .to_vec();
+    let mut m2 = Vec::new();
+    r.write_frame_with(&ping, &mut m2).unwrap();
+    a.handle_input(&mut BytesMut::from(&m2[..]), now);
+    let mut out = Vec::new();
+    a.poll_transmit(now, &mut out, 1 << 16);
+    assert_eq!(a.error().unwrap().code, ErrorCode::InvalidMessage);
+    let sent = frames(&out);
+    // Message 3, then the AUTH_FAIL as a transport message (not readable in clear).
+    assert_eq!(sent.len(), 2, "{sent:02x?}");
+    assert!(r.read_payload(&sent[0]).is_ok(), "message 3 reads");
+    assert!(
+        Message::decode(&sent[1]).is_err(),
+        "AUTH_FAIL went out in clear"
+    );
+}
+
+#[test]
+fn a_listener_without_hs2_treats_an_offer_as_v1_did() {
+    let now = Instant::now();
+    let mut a = Session::new(config(&Side::new(1), true, now), now).unwrap();
+    let mut m1 = Vec::new();
+    a.poll_transmit(now, &mut m1, 1 << 16);
+    let mut bcfg = config(&Side::new(2), false, now);
+    bcfg.hs2 = false;
+    let mut b = Session::new(bcfg, now).unwrap();
+    b.handle_input(&mut BytesMut::from(&m1[..]), now);
     let mut out = Vec::new();
     b.poll_transmit(now, &mut out, 1 << 16);
-    assert_eq!(frames(&out)[0].len(), secure_channel::XX_MSG2_LEN);
+    assert_eq!(b.error().unwrap().code, ErrorCode::HandshakeFailed);
+    assert!(out.is_empty(), "answered {out:02x?}");
+    // The dialer sees the close with nothing after its offer: worth a v1 try.
+    a.handle_transport_closed(None);
+    assert!(a.hs2_unanswered());
+    assert_eq!(a.error().unwrap().code, ErrorCode::ConnectionClosed);
+}
+
+#[test]
+fn a_listener_whose_hello_does_not_fit_declines_hs2_and_v1_goes_on() {
+    let now = Instant::now();
+    let (x, y) = (Side::new(1), Side::new(2));
+    let mut bcfg = config(&y, false, now);
+    // 40 capabilities of 24 bytes: a HELLO of over 928 bytes, too long for message 2.
+    bcfg.capabilities
+        .extend((0..40).map(|i| format!("x-unknown-capability-{i:03}")));
+    let mut p = Pair::established(config(&x, true, now), bcfg, now);
+    let f = frames(&p.b_sent);
+    assert_eq!(
+        f[0].len(),
+        secure_channel::XX_MSG2_LEN,
+        "message 2 is empty"
+    );
+    assert!(!p.a.hs2_unanswered());
+    // v1 from there: the dialer's message 3 is 64 bytes, the HELLOs transport messages.
+    assert_eq!(frames(&p.a_sent)[1].len(), secure_channel::XX_MSG3_LEN);
+    let _ = drain_events(&mut p.a);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -285,7 +398,7 @@ fn knock_nonce_outside_16_to_32_bytes_is_invalid_and_not_answered() {
         let f = frames(&out);
         assert!(matches!(
             Message::decode(&f[0]).unwrap(),
-            Message::KnockResponse { accepted: true }
+            Message::KnockResponse { accepted: true, .. }
         ));
     }
     // Absent (the TypeScript reference's KNOCK): accepted, and written absent again (an
@@ -381,39 +494,39 @@ fn the_dialer_reads_a_plaintext_auth_fail_by_its_length() {
 #[test]
 fn hello_check_failures_are_encrypted_auth_fails() {
     let now = Instant::now();
-    for aes in [false, true] {
+    for (aes, hs2) in [(false, false), (true, false), (false, true), (true, true)] {
         let (x, y) = (Side::new(1), Side::new(2));
-        // The dialer's clock 400 s ahead: the listener's HELLO check fails
-        // (ERR_AUTH_EXPIRED).
+        // The dialer's clock 400 s ahead: the HELLO check fails (ERR_AUTH_EXPIRED). In v1
+        // the listener checks first (the dialer's HELLO comes first); in hs2 the dialer
+        // (the listener's HELLO is in message 2), and it refuses after its message 3.
         let mut acfg = config(&x, true, now);
         acfg.clock.base_unix = T0_UNIX + 400;
         let mut bcfg = config(&y, false, now);
         for cfg in [&mut acfg, &mut bcfg] {
             crate::testing::set_aes_gcm(cfg, aes);
+            cfg.hs2 = hs2;
         }
         let mut p = Pair::new(acfg, bcfg, now);
-        assert_eq!(
-            p.b.error().unwrap().code,
-            ErrorCode::AuthExpired,
-            "aes {aes}"
-        );
-        assert_eq!(
-            p.a.error().unwrap().code,
-            ErrorCode::AuthExpired,
-            "aes {aes}"
-        );
-        assert!(p.a.closed_by_peer(), "aes {aes}");
+        let case = format!("aes {aes} hs2 {hs2}");
+        assert_eq!(p.b.error().unwrap().code, ErrorCode::AuthExpired, "{case}");
+        assert_eq!(p.a.error().unwrap().code, ErrorCode::AuthExpired, "{case}");
+        let (refuser, refuser_sent) = if hs2 {
+            (&p.a, &p.a_sent)
+        } else {
+            assert!(p.a.closed_by_peer(), "{case}");
+            (&p.b, &p.b_sent)
+        };
         let want = if aes {
             secure_channel::TransportCipher::AesGcm
         } else {
             secure_channel::TransportCipher::ChaChaPoly
         };
-        assert_eq!(p.b.transport_cipher(), Some(want));
-        // The listener's last frame is a transport message, not a plaintext AUTH_FAIL.
-        let last = frames(&p.b_sent).pop().unwrap();
+        assert_eq!(refuser.transport_cipher(), Some(want), "{case}");
+        // The refuser's last frame is a transport message, not a plaintext AUTH_FAIL.
+        let last = frames(refuser_sent).pop().unwrap();
         assert!(
             !matches!(Message::decode(&last), Ok(Message::AuthFail { .. })),
-            "AUTH_FAIL went out in clear"
+            "AUTH_FAIL went out in clear ({case})"
         );
         let _ = drain_events(&mut p.a);
     }
@@ -433,9 +546,10 @@ fn without_batch_auth_r_and_auth_ok_travel_in_two_frames() {
         nobatch(config(&y, false, now)),
         now,
     );
-    // Listener: Noise 2, HELLO_R, then AUTH_R + AUTH_OK in one frame, or in two.
-    assert_eq!(frames(&with.b_sent).len(), 3);
-    assert_eq!(frames(&without.b_sent).len(), 4);
+    // Listener (hs2, §5.8): Noise 2 carrying HELLO_R, then AUTH_R + AUTH_OK in one frame,
+    // or in two.
+    assert_eq!(frames(&with.b_sent).len(), 2);
+    assert_eq!(frames(&without.b_sent).len(), 3);
 }
 
 #[test]

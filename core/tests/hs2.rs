@@ -1,0 +1,113 @@
+//! hs2, the two-round-trip handshake (docs/PROTOCOL.md §5.8), between real peers over
+//! loopback: each side with and without it, the fallback of an hs2 dialer to a listener
+//! that speaks v1 only (how a node released before hs2 answers the offer), and its memory.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{peer, send_and_check, serve_digest};
+use snap2p::{DialOptions, ErrorCode, Peer, PeerConfig, Visibility};
+use tokio::time::timeout;
+
+const T: Duration = Duration::from_secs(60);
+
+fn config(hs2: bool) -> PeerConfig {
+    let mut c = PeerConfig::default();
+    c.hs2 = hs2;
+    c
+}
+
+fn failed(p: &Peer) -> u64 {
+    p.stats().handshakes_failed.values().sum()
+}
+
+/// Dials `addr` and checks a stream both ways. Returns whether the session's handshake was
+/// hs2.
+async fn dial_and_check(client: &Peer, addr: &str, opts: DialOptions, seed: u32) -> bool {
+    let conn = client.dial_with(addr, opts).await.unwrap();
+    let hs2 = conn.stats().hs2;
+    let s = conn.open_stream(None).await.unwrap();
+    send_and_check(&s, 100_000, 4096, seed).await.unwrap();
+    conn.close(ErrorCode::Ok, "done");
+    conn.closed().await;
+    hs2
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_pairing_of_hs2_and_v1_authenticates() {
+    timeout(T, async {
+        for (dialer, listener) in [(true, true), (false, true), (false, false)] {
+            let server = peer(config(listener)).await;
+            let addr = server.listen("127.0.0.1:0").await.unwrap().to_string();
+            serve_digest(&server);
+            let client = peer(config(dialer)).await;
+            let hs2 = dial_and_check(&client, &addr, DialOptions::default(), 1).await;
+            assert_eq!(hs2, dialer && listener);
+            // No failed attempt on either side: nothing to fall back from.
+            assert_eq!(
+                (failed(&client), failed(&server)),
+                (0, 0),
+                "{dialer} {listener}"
+            );
+        }
+    })
+    .await
+    .unwrap();
+}
+
+/// A listener without hs2 closes on the offer without a word, as a v1 node does. The
+/// dialer comes again at once with v1, and dials that locator with v1 from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hs2_dialer_falls_back_to_a_v1_listener_and_remembers_it() {
+    timeout(T, async {
+        let server = peer(config(false)).await;
+        let addr = server.listen("127.0.0.1:0").await.unwrap().to_string();
+        serve_digest(&server);
+        let client = peer(config(true)).await;
+        let t0 = std::time::Instant::now();
+        assert!(!dial_and_check(&client, &addr, DialOptions::default(), 2).await);
+        // The offer's connection failed on both sides; no backoff pause before the v1 dial
+        // (a listener shedding load would get 25–50 ms).
+        assert_eq!((failed(&client), failed(&server)), (1, 1));
+        assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+        for seed in 3..6 {
+            dial_and_check(&client, &addr, DialOptions::default(), seed).await;
+        }
+        assert_eq!(
+            (failed(&client), failed(&server)),
+            (1, 1),
+            "later dials went straight to v1"
+        );
+        // Another peer has no such memory: its first dial falls back too.
+        let other = peer(config(true)).await;
+        dial_and_check(&other, &addr, DialOptions::default(), 6).await;
+        assert_eq!((failed(&other), failed(&server)), (1, 2));
+    })
+    .await
+    .unwrap();
+}
+
+/// A stealth listener: the KNOCK first, then the offer, only if its KNOCK_RESPONSE says
+/// `h2` (a fallback would KNOCK again, and a one-time invite is spent by the first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stealth_listeners_with_and_without_hs2() {
+    timeout(T, async {
+        for listener in [true, false] {
+            let mut c = config(listener);
+            c.visibility = Visibility::Stealth;
+            c.allowlist_gate = Some(false);
+            let server = peer(c).await;
+            let addr = server.listen("127.0.0.1:0").await.unwrap().to_string();
+            serve_digest(&server);
+            let invite = server.create_invite(Some(600), true).unwrap();
+            let client = peer(config(true)).await;
+            let opts = DialOptions::default().invite(invite.token.clone());
+            let hs2 = dial_and_check(&client, &addr, opts, 7).await;
+            assert_eq!(hs2, listener);
+            assert_eq!(failed(&client), 0, "listener hs2 {listener}");
+        }
+    })
+    .await
+    .unwrap();
+}
