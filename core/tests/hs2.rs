@@ -111,3 +111,26 @@ async fn stealth_listeners_with_and_without_hs2() {
     .await
     .unwrap();
 }
+
+/// A listener of the TypeScript profile (PROTOCOL.md §12) speaks v1 only and closes on the
+/// offer; the standard dialer falls back to v1 and then names the profile mismatch, as a
+/// v1 dialer did (§12.4), instead of a bare close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typescript_profile_listener_gets_v1_and_the_mismatch_is_named() {
+    timeout(T, async {
+        let server = peer(config(true)).await;
+        let addr = server
+            .listen_with_profile("127.0.0.1:0", snap2p::WireProfile::TypeScript)
+            .await
+            .unwrap()
+            .to_string();
+        let client = peer(config(true)).await;
+        let e = client.dial(&addr).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::HandshakeFailed, "{e}");
+        assert!(e.message.contains("TypeScript profile"), "{e}");
+        // The offer's connection, then v1's.
+        assert_eq!(failed(&client), 2);
+    })
+    .await
+    .unwrap();
+}
