@@ -321,6 +321,29 @@ fn an_hs2_message_2_without_a_hello_is_invalid() {
     );
 }
 
+/// An attacker who strips the offer: the listener reads a v1 message 1 and answers v1's
+/// message 2, whose encrypted parts the dialer authenticates under a hash that includes
+/// the offer. The dial fails there (ERR_HANDSHAKE_FAILED), and not as a silent close: no
+/// fallback to v1 either.
+#[test]
+fn a_stripped_offer_fails_the_dial() {
+    let now = Instant::now();
+    let mut a = Session::new(config(&Side::new(1), true, now), now).unwrap();
+    let mut m1 = Vec::new();
+    a.poll_transmit(now, &mut m1, 1 << 16);
+    let stripped = &frames(&m1)[0][..secure_channel::XX_MSG1_LEN];
+    let mut wire = Vec::new();
+    frame::write_frame(&mut wire, stripped);
+    let mut b = listener(Visibility::Public, now);
+    b.handle_input(&mut BytesMut::from(&wire[..]), now);
+    let mut m2 = Vec::new();
+    b.poll_transmit(now, &mut m2, 1 << 16);
+    assert_eq!(frames(&m2)[0].len(), secure_channel::XX_MSG2_LEN);
+    a.handle_input(&mut BytesMut::from(&m2[..]), now);
+    assert_eq!(a.error().unwrap().code, ErrorCode::HandshakeFailed);
+    assert!(!a.hs2_unanswered());
+}
+
 #[test]
 fn a_listener_without_hs2_treats_an_offer_as_v1_did() {
     let now = Instant::now();
