@@ -331,6 +331,10 @@ impl Node {
             // The browser speaks the standard profile only (the TypeScript nodes listen
             // on raw TCP, which a page cannot reach).
             profile: snap2p::WireProfile::Standard,
+            // v1 (PROTOCOL.md §5.8): an hs2 offer to a listener released before it is met by
+            // a silent close, and the JavaScript entry opens one WebSocket per dial with no
+            // redial to fall back with, as `Peer::handshake_outbound`.
+            hs2: false,
         };
         let session = Session::new(cfg, Instant::now()).map_err(|e| js_error(&e))?;
         Ok(Conn {
