@@ -284,12 +284,15 @@ impl Node {
     }
 
     /// A dialing session. `invite`: hex token (stealth listeners); `expect`: the principal
-    /// the listener must authenticate as; `networks`: "any" | "mainnet" | "testnet".
+    /// the listener must authenticate as; `networks`: "any" | "mainnet" | "testnet";
+    /// `hs2`: offer the handshake of two round trips (PROTOCOL.md §5.8; the entry dials
+    /// again without it when [`Conn::hs2_unanswered`] says so).
     pub fn dial(
         &self,
         invite: Option<String>,
         expect: Option<String>,
         networks: &str,
+        hs2: bool,
     ) -> Result<Conn, JsValue> {
         let attestation = self
             .encoded
@@ -331,10 +334,7 @@ impl Node {
             // The browser speaks the standard profile only (the TypeScript nodes listen
             // on raw TCP, which a page cannot reach).
             profile: snap2p::WireProfile::Standard,
-            // v1 (PROTOCOL.md §5.8): an hs2 offer to a listener released before it is met by
-            // a silent close, and the JavaScript entry opens one WebSocket per dial with no
-            // redial to fall back with, as `Peer::handshake_outbound`.
-            hs2: false,
+            hs2,
         };
         let session = Session::new(cfg, Instant::now()).map_err(|e| js_error(&e))?;
         Ok(Conn {
@@ -418,6 +418,13 @@ impl Conn {
         if self.session.poll_timeout().is_some_and(|t| t <= now) {
             self.session.handle_timeout(now);
         }
+    }
+
+    /// Whether this dial offered hs2 and the listener closed without a word, as one that
+    /// speaks only v1 does: worth one more dial with v1 (PROTOCOL.md §5.8).
+    #[wasm_bindgen(js_name = hs2Unanswered)]
+    pub fn hs2_unanswered(&self) -> bool {
+        self.session.hs2_unanswered()
     }
 
     /// The WebSocket closed (`code`: the local error, none for an orderly end).

@@ -287,6 +287,29 @@ describe('wallet signature shapes (core/tests/vectors/wallet-signatures.json)', 
       assert.equal(r.events.find((e) => e.event === 'stream')?.alias, 'shape');
     });
   }
+
+  // docs/PROTOCOL.md §5.8: a listener that speaks only v1 closes on the page's hs2 offer
+  // without a word; the page dials again at once with v1 (without that, this dial fails with
+  // ERR_CONNECTION_CLOSED), and a second dial from the same page goes straight to v1.
+  test('a v1 listener: the hs2 offer is met by a close, and the page dials again with v1', async () => {
+    const { r, ready } = await listener('rust', ['--ws', '--v1']);
+    const res = await runInChromium({ target: ready.locator, bytes: 1024, dials: 2, expectPrincipal: ready.principal });
+    assert.ok(res.ok, JSON.stringify(res));
+    assert.equal(res.dialsOk, 2, JSON.stringify(res));
+    await listenerSaw(r, res.streams);
+    // Both sessions v1; one failed handshake on the listener, the first dial's offer.
+    const conns = r.events.filter((e) => e.event === 'connection');
+    assert.deepEqual(conns.map((e) => [e.hs2, e.handshakes_failed]), [[false, 1], [false, 1]]);
+  });
+
+  test('an hs2 listener: the session from the page is hs2, with no failed handshake', async () => {
+    const { r, ready } = await listener('rust', ['--ws']);
+    const res = await runInChromium({ target: ready.locator, bytes: 1024, expectPrincipal: ready.principal });
+    assert.ok(res.ok, JSON.stringify(res));
+    await listenerSaw(r, res.streams);
+    const conns = r.events.filter((e) => e.event === 'connection');
+    assert.deepEqual(conns.map((e) => [e.hs2, e.handshakes_failed]), [[true, 0]]);
+  });
 });
 
 // docs/BENCHMARKS.md, "Browser": dial → authenticated in the page, and one stream

@@ -75,6 +75,21 @@ window.runDial = async (o) => {
     return result;
   }
   result.handshakeMs = performance.now() - t0;
+  // `dials`: more dials of the same target from this page first, each closed once
+  // authenticated (the v1 fallback's memory, docs/PROTOCOL.md §5.8); the last one is used.
+  result.dialsOk = 1;
+  for (let i = 1; i < (o.dials ?? 1); i++) {
+    conn.close();
+    await conn.waitClosed();
+    try {
+      conn = await peer.dial(o.target, { invite: o.invite, expect: o.expectPrincipal });
+    } catch (e) {
+      result.code = e.code ?? null;
+      result.error = `dial ${i + 1}: ${e.name}: ${e.message}`;
+      return result;
+    }
+    result.dialsOk += 1;
+  }
   result.principal = conn.remotePrincipal;
   result.sessionId = conn.sessionId;
   result.relay = conn.relay;

@@ -107,6 +107,9 @@ async fn make_peer(args: &Args) -> Peer {
         c.permissions = args
             .value("--permit")
             .map(|r| PermissionRules::parse(&r).expect("--permit"));
+        // `--v1`: the handshake of three round trips only, as a node released before hs2
+        // (PROTOCOL.md §5.8): a listener that closes on an offer, a dialer that makes none.
+        c.hs2 = !args.flag("--v1");
         c
     };
     let mut builder = Peer::builder(cfg).signer(signer);
@@ -251,7 +254,8 @@ async fn listen(args: Args) {
         while let Some(conn) = p2.accept().await {
             emit(
                 serde_json::json!({"event":"connection","principal":conn.remote_principal().to_string(),
-                "transport":conn.stats().transport.as_str()}),
+                "transport":conn.stats().transport.as_str(),"hs2":conn.stats().hs2,
+                "handshakes_failed":p2.stats().handshakes_failed.values().sum::<u64>()}),
             );
             tokio::spawn(serve(conn));
         }
