@@ -972,7 +972,7 @@ impl Peer {
                     direction.as_str(),
                     path.remote
                 );
-                let (answered, hs2_unanswered) = crate::session::peer_answered(&shared);
+                let (answered, hs2_unanswered) = crate::session::handshake_answers(&shared);
                 Err(HandshakeFailure {
                     answered,
                     hs2_unanswered,

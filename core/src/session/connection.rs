@@ -84,7 +84,7 @@ pub(crate) async fn established_unless(
 
 /// Of a session that never authenticated: whether the peer sent anything at all, and
 /// whether it sent nothing after our hs2 offer ([`super::Session::hs2_unanswered`]).
-pub(crate) fn peer_answered(shared: &Shared) -> (bool, bool) {
+pub(crate) fn handshake_answers(shared: &Shared) -> (bool, bool) {
     let st = shared.lock();
     (st.session.peer_answered(), st.session.hs2_unanswered())
 }

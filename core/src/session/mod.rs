@@ -27,7 +27,7 @@ pub(crate) mod streams;
 #[doc(hidden)]
 pub use cache::{AttestationCache, VerifiedAttestation};
 #[cfg(feature = "runtime")]
-pub(crate) use connection::{established, established_unless, peer_answered};
+pub(crate) use connection::{established, established_unless, handshake_answers};
 #[cfg(feature = "runtime")]
 pub use connection::{Connection, ConnectionStats};
 #[cfg(feature = "runtime")]
