@@ -218,17 +218,11 @@ const READ_CHUNK = 65536;
 const RELAY_LABEL = 'relay-1';
 /** WebSocket send buffer above which the session stops producing output (backpressure). */
 const WS_HIGH_WATER = 1 << 20;
-/** How long a locator whose listener closed on an hs2 offer is dialed with v1, and how many
- * such locators a peer remembers (the core's `Peer` keeps the same, PROTOCOL.md §5.8). */
-const V1_ONLY_MS = 600_000;
-const V1_ONLY_MAX = 1024;
 
 /** A snap2p node in a page. `Peer.create({signer})` signs its node key with the wallet. */
 export class Peer extends Emitter {
   #node;
   #conns = new Set();
-  /** Locator → until when it is dialed with v1 (its listener closed on an hs2 offer). */
-  #v1Until = new Map();
   #closed = false;
   #opts;
   constructor(node, opts) {
@@ -341,30 +335,25 @@ export class Peer extends Emitter {
         `a browser peer dials ws://, wss://, relay+ws:// and relay+wss:// only, not ${url.protocol}//`,
       );
     }
-    // hs2, the handshake of two round trips (docs/PROTOCOL.md §5.8), unless this locator's
-    // listener closed on an offer lately, as one that speaks only v1 does: then again at
-    // once with v1, and v1 for V1_ONLY_MS.
-    let hs2 = !((this.#v1Until.get(target) ?? 0) > Date.now());
-    for (;;) {
-      const conn = this.#connection(target, invite, expect, networks, hs2);
-      try {
-        await conn._start({ url: target, timeoutMs });
-        return conn;
-      } catch (e) {
-        if (!hs2 || !conn._hs2Unanswered()) throw e;
-        this.#v1Until.delete(target);
-        if (this.#v1Until.size >= V1_ONLY_MAX) this.#v1Until.delete(this.#v1Until.keys().next().value);
-        this.#v1Until.set(target, Date.now() + V1_ONLY_MS);
-        hs2 = false;
-      }
+    // The core offers hs2 (docs/PROTOCOL.md §5.8) to a locator it does not remember as v1
+    // only; a listener that closed on the offer is dialed once more, which the core makes v1.
+    const conn = this.#connection(target, invite, expect, networks, target);
+    try {
+      await conn._start({ url: target, timeoutMs });
+      return conn;
+    } catch (e) {
+      if (!conn._fallBackToV1()) throw e;
     }
+    const v1 = this.#connection(target, invite, expect, networks, target);
+    await v1._start({ url: target, timeoutMs });
+    return v1;
   }
 
-  /** A dialing session; `hs2`: offer the two-round-trip handshake (v1 when absent). */
-  #connection(target, invite, expect, networks, hs2 = false) {
+  /** A dialing session; `locator`: a direct dial's (hs2 unless remembered v1 only), else v1. */
+  #connection(target, invite, expect, networks, locator = undefined) {
     let session;
     try {
-      session = this.#node.dial(invite ?? undefined, expect ?? undefined, networks, hs2);
+      session = this.#node.dial(invite ?? undefined, expect ?? undefined, networks, locator);
     } catch (e) {
       throw fromCore(e);
     }
@@ -613,9 +602,9 @@ export class Connection extends Emitter {
     });
   }
 
-  /** Whether the dial offered hs2 and the listener closed without a word (v1 only). */
-  _hs2Unanswered() {
-    return this.#session.hs2Unanswered();
+  /** After a failed dial: whether to dial once more (the core then makes it v1, §5.8). */
+  _fallBackToV1() {
+    return this.#session.fallBackToV1();
   }
 
   #fail(code, message) {

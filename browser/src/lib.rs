@@ -17,6 +17,7 @@ use snap2p::relay::circuit::{CircuitDial, CircuitGrant};
 use snap2p::relay::codec::{encode_splice, SpliceToken};
 use snap2p::unstable::{
     default_capabilities, AttestationCache, Clock, Event, ReadOutcome, Session, SessionConfig,
+    V1Only,
 };
 use snap2p::{
     AliasCard, Error, ErrorCode, LocalWallet, Locator, Network, NetworkFilter, NodeKeyAttestation,
@@ -146,6 +147,9 @@ pub struct Node {
     attestation: NodeKeyAttestation,
     encoded: Option<Arc<Vec<u8>>>,
     cache: Arc<AttestationCache>,
+    /// Locators dialed with v1 for now: their listeners closed on an hs2 offer (the core's
+    /// memory, as `Peer` keeps it; PROTOCOL.md §5.8).
+    v1_only: Arc<V1Only>,
     /// Our AliasCard while its signature is awaited, then signed and encoded: sent after
     /// AUTH_OK on every session dialed from then on, as native peers send theirs.
     alias: Option<AliasCard>,
@@ -182,6 +186,7 @@ impl Node {
             attestation,
             encoded: None,
             cache: Arc::new(AttestationCache::default()),
+            v1_only: Arc::default(),
             alias: None,
             alias_encoded: None,
         })
@@ -285,14 +290,15 @@ impl Node {
 
     /// A dialing session. `invite`: hex token (stealth listeners); `expect`: the principal
     /// the listener must authenticate as; `networks`: "any" | "mainnet" | "testnet";
-    /// `hs2`: offer the handshake of two round trips (PROTOCOL.md §5.8; the entry dials
-    /// again without it when [`Conn::hs2_unanswered`] says so).
+    /// `locator`: the listener dialed directly, offered hs2 (PROTOCOL.md §5.8) unless it is
+    /// remembered as v1 only (then, and without a locator: v1; see
+    /// [`Conn::fall_back_to_v1`]).
     pub fn dial(
         &self,
         invite: Option<String>,
         expect: Option<String>,
         networks: &str,
-        hs2: bool,
+        locator: Option<String>,
     ) -> Result<Conn, JsValue> {
         let attestation = self
             .encoded
@@ -314,6 +320,9 @@ impl Node {
             "testnet" => NetworkFilter::TESTNET_ONLY,
             _ => return Err(invalid("networks must be 'any', 'mainnet' or 'testnet'")),
         };
+        let hs2 = locator
+            .as_deref()
+            .is_some_and(|l| !self.v1_only.contains(l, Instant::now()));
         let cfg = SessionConfig {
             initiator: true,
             node_key: self.key.clone(),
@@ -339,6 +348,7 @@ impl Node {
         let session = Session::new(cfg, Instant::now()).map_err(|e| js_error(&e))?;
         Ok(Conn {
             session,
+            fallback: hs2.then(|| (self.v1_only.clone(), locator.unwrap_or_default())),
             rbuf: BytesMut::new(),
             obuf: Vec::new(),
         })
@@ -358,6 +368,8 @@ fn getrandom_fill(buf: &mut [u8]) -> Result<(), JsValue> {
 #[wasm_bindgen]
 pub struct Conn {
     session: Session,
+    /// An hs2 dial: the memory and locator to note should the listener turn out v1 only.
+    fallback: Option<(Arc<V1Only>, String)>,
     rbuf: BytesMut,
     /// Output the machine produced beyond one WebSocket message.
     obuf: Vec<u8>,
@@ -420,11 +432,18 @@ impl Conn {
         }
     }
 
-    /// Whether this dial offered hs2 and the listener closed without a word, as one that
-    /// speaks only v1 does: worth one more dial with v1 (PROTOCOL.md §5.8).
-    #[wasm_bindgen(js_name = hs2Unanswered)]
-    pub fn hs2_unanswered(&self) -> bool {
-        self.session.hs2_unanswered()
+    /// After a failed dial: whether it offered hs2 and the listener closed without a word,
+    /// as one that speaks only v1 does (PROTOCOL.md §5.8). Then the locator is remembered
+    /// as v1 only, and the entry dials it once more, which `Node::dial` makes v1.
+    #[wasm_bindgen(js_name = fallBackToV1)]
+    pub fn fall_back_to_v1(&self) -> bool {
+        match &self.fallback {
+            Some((v1_only, locator)) if self.session.hs2_unanswered() => {
+                v1_only.insert(locator, Instant::now());
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The WebSocket closed (`code`: the local error, none for an orderly end).

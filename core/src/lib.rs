@@ -63,7 +63,8 @@ pub mod unstable {
     pub use crate::secure_channel;
     pub use crate::session::{
         default_capabilities, AttestationCache, Clock, Counters, Event, FixedRandomness,
-        ReadOutcome, Session, SessionConfig, SessionInfo, SessionLimits, VerifiedAttestation,
+        ReadOutcome, Session, SessionConfig, SessionInfo, SessionLimits, V1Only,
+        VerifiedAttestation,
     };
     pub use crate::wire;
 }

@@ -52,14 +52,11 @@ use crate::protocol::{Discovery, PeerHandle, PeerOps, ProtocolHandler, Router};
 use crate::px1;
 use crate::session::{
     default_capabilities, AttestationCache, Clock, Connection, Path, Session, SessionConfig,
-    SessionLimits,
+    SessionLimits, V1Only,
 };
 use crate::transport::{BoxFuture, Connected, Incoming, Io, Listener, TcpTransport, Transports};
 use crate::wire::message::caps;
 use crate::wire::profile::WireProfile;
-
-mod v1_only;
-use v1_only::V1Only;
 
 /// Implementation profiles (spec §1.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

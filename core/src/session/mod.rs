@@ -23,6 +23,7 @@ mod shared;
 mod stream;
 pub(crate) mod stream_state;
 pub(crate) mod streams;
+pub(crate) mod v1_only;
 
 #[doc(hidden)]
 pub use cache::{AttestationCache, VerifiedAttestation};
@@ -42,6 +43,8 @@ pub use machine::{
 pub(crate) use shared::{EstablishedNote, Observer, StreamNote};
 #[cfg(feature = "runtime")]
 pub use stream::{ReadInto, Stream, WriteBuf};
+#[doc(hidden)]
+pub use v1_only::V1Only;
 
 /// The rules of PROTOCOL.md pinned one test each (issue 26); a `tests.rs` file, as
 /// ci/layers.py expects of test code.

@@ -1,10 +1,13 @@
 //! Locators whose listener answered an hs2 offer the way a v1 listener does, by closing
 //! without a word (docs/PROTOCOL.md §5.8): dialed with v1 for a while, so each later dial
-//! does not pay the failed offer's round trip again.
+//! does not pay the failed offer's round trip again. Kept by `Peer` and by the browser
+//! entry alike (sans-IO: the caller passes `now`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use web_time::Instant;
 
 /// How long a locator stays "v1 only". A listener upgraded meanwhile is offered hs2 again
 /// after this; one that was only shedding load (which also closes without a word, §9.1)
@@ -16,13 +19,13 @@ pub(crate) const V1_ONLY_TTL: Duration = Duration::from_secs(600);
 pub(crate) const V1_ONLY_MAX: usize = 1024;
 
 #[derive(Default)]
-pub(crate) struct V1Only {
+pub struct V1Only {
     until: Mutex<HashMap<String, Instant>>,
 }
 
 impl V1Only {
     /// Whether `locator` is to be dialed with v1 at `now`.
-    pub(crate) fn contains(&self, locator: &str, now: Instant) -> bool {
+    pub fn contains(&self, locator: &str, now: Instant) -> bool {
         let mut until = self.until.lock().unwrap();
         match until.get(locator) {
             Some(t) if *t > now => true,
@@ -35,7 +38,7 @@ impl V1Only {
     }
 
     /// Remembers `locator` as v1 only, from `now` for [`V1_ONLY_TTL`].
-    pub(crate) fn insert(&self, locator: &str, now: Instant) {
+    pub fn insert(&self, locator: &str, now: Instant) {
         let mut until = self.until.lock().unwrap();
         if until.len() >= V1_ONLY_MAX && !until.contains_key(locator) {
             until.retain(|_, t| *t > now);
