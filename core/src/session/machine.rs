@@ -339,6 +339,7 @@ impl Session {
             } else {
                 Hs2::Off
             },
+            hello: None,
         };
         let limits = cfg.limits;
         let mut s = Session {

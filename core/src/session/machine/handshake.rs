@@ -37,6 +37,8 @@ pub(super) struct Handshaking {
     pub(super) alias_card: Option<Arc<Vec<u8>>>,
     pub(super) fixed: Option<Box<FixedRandomness>>,
     pub(super) hs2: Hs2,
+    /// Dialer, hs2 offered: our HELLO for message 3 (encoded once, when offering).
+    pub(super) hello: Option<Vec<u8>>,
 }
 
 /// Where this handshake stands with hs2, the two-round-trip exchange of
@@ -49,7 +51,8 @@ pub(super) enum Hs2 {
     /// This side speaks it; nothing has been offered yet (a dialer waiting for its KNOCK's
     /// answer, a listener waiting for message 1).
     Speaks,
-    /// Dialer: offered in message 1; no message 2 read yet.
+    /// Dialer: offered in message 1; no message 2 read yet. `Handshaking::hello` holds our
+    /// HELLO, encoded for the check that it fits, for message 3.
     Offered,
     /// Both run it: the HELLOs travel in Noise messages 2 and 3.
     On,
@@ -211,15 +214,17 @@ impl Session {
     /// The dialer's Noise message 1: with the hs2 offer when this side speaks it and its
     /// HELLO fits hs2's message 3 (else v1's empty message 1).
     pub(super) fn write_noise1(&mut self) -> Result<(), Error> {
-        let now = self.last_now;
-        let offer = self.hs()?.hs2 == Hs2::Speaks
-            && secure_channel::hs2_payload_fits(self.hello_bytes(now)?.len());
-        if !offer {
+        let hello = match self.hs()?.hs2 {
+            Hs2::Speaks => Some(self.hello_bytes(self.last_now)?),
+            _ => None,
+        };
+        let Some(hello) = hello.filter(|h| secure_channel::hs2_payload_fits(h.len())) else {
             self.hs_mut()?.hs2 = Hs2::Off;
             return self.write_noise();
-        }
+        };
         let hs = self.hs.as_deref_mut().ok_or_else(no_handshake)?;
         hs.hs2 = Hs2::Offered;
+        hs.hello = Some(hello);
         let noise = hs.noise.as_mut().ok_or_else(no_handshake)?;
         noise.write_frame_with(&[secure_channel::HS2_OFFER], &mut self.out_plain)?;
         self.frames_sent += 1;
@@ -313,9 +318,9 @@ impl Session {
             self.write_noise()?;
             return self.finish_noise(now);
         }
-        self.hs_mut()?.hs2 = Hs2::On;
-        let hello = self.hello_bytes(now)?;
         let hs = self.hs.as_deref_mut().ok_or_else(no_handshake)?;
+        hs.hs2 = Hs2::On;
+        let hello = hs.hello.take().ok_or_else(no_handshake)?;
         let noise = hs.noise.as_mut().ok_or_else(no_handshake)?;
         noise.write_frame_with(&hello, &mut self.out_plain)?;
         self.frames_sent += 1;
