@@ -264,6 +264,14 @@ fn a_noise_1_without_knock_gets_invite_required_only_from_a_stealth_node() {
 // ---------------------------------------------------------------------------------------
 // §5.8: hs2's offer
 
+/// A dialer (hs2 on, as by default) and the bytes of its first frame, the offer.
+fn offering_dialer(now: Instant) -> (Session, Vec<u8>) {
+    let mut a = Session::new(config(&Side::new(1), true, now), now).unwrap();
+    let mut m1 = Vec::new();
+    a.poll_transmit(now, &mut m1, 1 << 16);
+    (a, m1)
+}
+
 #[test]
 fn an_hs2_offer_is_classified_like_a_noise_1() {
     let mut offer = [0x5au8; secure_channel::XX_MSG1_LEN + 1];
@@ -288,9 +296,7 @@ fn an_hs2_offer_is_classified_like_a_noise_1() {
 #[test]
 fn an_hs2_message_2_without_a_hello_is_invalid() {
     let now = Instant::now();
-    let mut a = Session::new(config(&Side::new(1), true, now), now).unwrap();
-    let mut m1 = Vec::new();
-    a.poll_transmit(now, &mut m1, 1 << 16);
+    let (mut a, m1) = offering_dialer(now);
     let key = crate::identity::NodeKey::generate();
     let mut r = secure_channel::NoiseHandshake::new(
         false,
@@ -328,9 +334,7 @@ fn an_hs2_message_2_without_a_hello_is_invalid() {
 #[test]
 fn a_stripped_offer_fails_the_dial() {
     let now = Instant::now();
-    let mut a = Session::new(config(&Side::new(1), true, now), now).unwrap();
-    let mut m1 = Vec::new();
-    a.poll_transmit(now, &mut m1, 1 << 16);
+    let (mut a, m1) = offering_dialer(now);
     let stripped = &frames(&m1)[0][..secure_channel::XX_MSG1_LEN];
     let mut wire = Vec::new();
     frame::write_frame(&mut wire, stripped);
@@ -347,9 +351,7 @@ fn a_stripped_offer_fails_the_dial() {
 #[test]
 fn a_listener_without_hs2_treats_an_offer_as_v1_did() {
     let now = Instant::now();
-    let mut a = Session::new(config(&Side::new(1), true, now), now).unwrap();
-    let mut m1 = Vec::new();
-    a.poll_transmit(now, &mut m1, 1 << 16);
+    let (mut a, m1) = offering_dialer(now);
     let mut bcfg = config(&Side::new(2), false, now);
     bcfg.hs2 = false;
     let mut b = Session::new(bcfg, now).unwrap();
