@@ -991,11 +991,7 @@ impl NoiseTransport {
     /// HELLO is sealed, else right after it is (it may still be queued). A second call
     /// does nothing.
     pub fn switch_to_aes_gcm(&mut self) -> Result<(), Error> {
-        if self.recv_cipher != TransportCipher::AesGcm {
-            self.recv
-                .rekey_into(self.recv_cipher, TransportCipher::AesGcm)?;
-            self.recv_cipher = TransportCipher::AesGcm;
-        }
+        self.switch_recv()?;
         if self.send_cipher != TransportCipher::AesGcm {
             if self.send.nonce == 0 {
                 self.send_switch_after_hello = true;
@@ -1010,10 +1006,18 @@ impl NoiseTransport {
     /// the Noise messages: no transport message is sealed under ChaChaPoly, so both
     /// directions switch now, from counter 0.
     pub fn switch_to_aes_gcm_from_start(&mut self) -> Result<(), Error> {
-        self.switch_to_aes_gcm()?;
-        if self.send_switch_after_hello {
-            self.send_switch_after_hello = false;
+        self.switch_recv()?;
+        if self.send_cipher != TransportCipher::AesGcm {
             self.switch_send()?;
+        }
+        Ok(())
+    }
+
+    fn switch_recv(&mut self) -> Result<(), Error> {
+        if self.recv_cipher != TransportCipher::AesGcm {
+            self.recv
+                .rekey_into(self.recv_cipher, TransportCipher::AesGcm)?;
+            self.recv_cipher = TransportCipher::AesGcm;
         }
         Ok(())
     }
