@@ -12,11 +12,11 @@ use web_time::Instant;
 /// How long a locator stays "v1 only". A listener upgraded meanwhile is offered hs2 again
 /// after this; one that was only shedding load (which also closes without a word, §9.1)
 /// loses hs2's round trip for this long and nothing else: v1 reaches every listener.
-pub(crate) const V1_ONLY_TTL: Duration = Duration::from_secs(600);
+pub const V1_ONLY_TTL: Duration = Duration::from_secs(600);
 
 /// Locators remembered at most: a peer dialing many v1 listeners forgets the one whose
 /// entry ends first, so the map never grows past this (each entry is a locator string).
-pub(crate) const V1_ONLY_MAX: usize = 1024;
+pub const V1_ONLY_MAX: usize = 1024;
 
 #[derive(Default)]
 pub struct V1Only {
