@@ -12,11 +12,11 @@ use web_time::Instant;
 /// How long a locator stays "v1 only". A listener upgraded meanwhile is offered hs2 again
 /// after this; one that was only shedding load (which also closes without a word, §9.1)
 /// loses hs2's round trip for this long and nothing else: v1 reaches every listener.
-pub const V1_ONLY_TTL: Duration = Duration::from_secs(600);
+pub(crate) const V1_ONLY_TTL: Duration = Duration::from_secs(600);
 
 /// Locators remembered at most: a peer dialing many v1 listeners forgets the one whose
 /// entry ends first, so the map never grows past this (each entry is a locator string).
-pub const V1_ONLY_MAX: usize = 1024;
+pub(crate) const V1_ONLY_MAX: usize = 1024;
 
 #[derive(Default)]
 pub struct V1Only {
@@ -37,7 +37,7 @@ impl V1Only {
         }
     }
 
-    /// Remembers `locator` as v1 only, from `now` for [`V1_ONLY_TTL`].
+    /// Remembers `locator` as v1 only, from `now` for `V1_ONLY_TTL` (10 minutes).
     pub fn insert(&self, locator: &str, now: Instant) {
         let mut until = self.until.lock().unwrap();
         if until.len() >= V1_ONLY_MAX && !until.contains_key(locator) {
