@@ -124,6 +124,12 @@ export interface PeerOptions {
   displayName?: string;
   /** PX-1 peer exchange (default: on for Public peers). */
   px1?: boolean;
+  /**
+   * The two-round-trip handshake (docs/PROTOCOL.md §5.8; default on): dials offer it and
+   * listeners accept an offer; a listener that closes silently on the offer (a v1 node) is
+   * dialed again at once with v1. `false`: v1 only.
+   */
+  hs2?: boolean;
   attestationTtlSecs?: number;
   preauthRatePerMin?: number;
   connectTimeoutMs?: number;
@@ -378,6 +384,8 @@ export interface ConnectionStats {
   rtt?: number;
   /** First byte to AUTH_OK. */
   handshake?: number;
+  /** Whether the handshake was hs2, of two round trips (docs/PROTOCOL.md §5.8), or v1's three. */
+  hs2: boolean;
   age: number;
   /** The current path: `tcp`, `ws`, `wss`, `relay` (through a relay), `punch` (hole-punched), … */
   transport: string;

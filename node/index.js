@@ -895,6 +895,7 @@ const PEER_OPTIONS = [
   'alias',
   'displayName',
   'px1',
+  'hs2',
   'attestationTtlSecs',
   'preauthRatePerMin',
   'connectTimeoutMs',
@@ -1019,7 +1020,7 @@ function nativePeerOptions(options) {
   ]) {
     optionalString(o[key], key);
   }
-  for (const key of ['allowlistGate', 'px1']) {
+  for (const key of ['allowlistGate', 'px1', 'hs2']) {
     if (o[key] !== undefined && typeof o[key] !== 'boolean') throw invalid(`${key} must be a boolean`);
   }
   for (const key of [

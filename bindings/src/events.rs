@@ -259,6 +259,9 @@ pub struct ConnectionStats {
     pub rtt: Option<Duration>,
     /// From the first byte to AUTH_OK.
     pub handshake: Option<Duration>,
+    /// Whether the handshake was hs2, of two round trips (docs/PROTOCOL.md §5.8), or v1's
+    /// three.
+    pub hs2: bool,
     pub age: Duration,
     /// `tcp`, `ws`, `wss`, …
     pub transport: String,
@@ -277,6 +280,7 @@ impl From<snap2p::ConnectionStats> for ConnectionStats {
             streams_opened: s.streams_opened,
             rtt: s.rtt,
             handshake: s.handshake,
+            hs2: s.hs2,
             age: s.age,
             transport: s.transport.as_str().to_string(),
             remote_addr: s.remote_addr.map(|a| a.to_string()),

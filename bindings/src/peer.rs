@@ -74,6 +74,11 @@ pub struct PeerOptions {
     /// PX-1 peer exchange (default: on for public peers).
     #[uniffi(default)]
     pub px1: Option<bool>,
+    /// The two-round-trip handshake (docs/PROTOCOL.md §5.8; default on): dials offer it,
+    /// listeners accept an offer; a listener that closes silently on the offer (a v1 node)
+    /// is dialed again at once with v1. `false`: v1 only.
+    #[uniffi(default)]
+    pub hs2: Option<bool>,
     /// Who signs the attestation and cards; default: a fresh mainnet wallet.
     #[uniffi(default)]
     pub signer: Option<Arc<Signer>>,
@@ -190,6 +195,9 @@ impl Peer {
             .map(|p| parse_principal_arg(p))
             .collect::<Result<_>>()?;
         config.px1 = options.px1;
+        if let Some(on) = options.hs2 {
+            config.hs2 = on;
+        }
         config.external_locators = options
             .external_locators
             .iter()

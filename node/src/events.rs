@@ -227,6 +227,9 @@ pub struct ConnectionStatsJs {
     pub rtt: Option<f64>,
     /// From the first byte to AUTH_OK, ms.
     pub handshake: Option<f64>,
+    /// Whether the handshake was hs2, of two round trips (docs/PROTOCOL.md §5.8), or v1's
+    /// three.
+    pub hs2: bool,
     /// Since the session's transport connection was handed to it, ms.
     pub age: f64,
     /// The current path: `tcp`, `ws`, `wss`, `relay` (through a relay), `punch`
@@ -247,6 +250,7 @@ impl From<snap2p::ConnectionStats> for ConnectionStatsJs {
             streams_opened: s.streams_opened as i64,
             rtt: s.rtt.map(ms),
             handshake: s.handshake.map(ms),
+            hs2: s.hs2,
             age: ms(s.age),
             transport: s.transport.as_str().to_string(),
             remote_addr: s.remote_addr.map(|a| a.to_string()),

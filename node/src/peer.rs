@@ -42,6 +42,9 @@ pub struct PeerOptions {
     pub display_name: Option<String>,
     /// PX-1 peer exchange (default: on for Public peers).
     pub px1: Option<bool>,
+    /// The two-round-trip handshake (docs/PROTOCOL.md §5.8; default on): dials offer it,
+    /// listeners accept an offer; `false`: v1 only.
+    pub hs2: Option<bool>,
     pub attestation_ttl_secs: Option<i64>,
     pub preauth_rate_per_min: Option<u32>,
     pub connect_timeout_ms: Option<u32>,
@@ -148,6 +151,9 @@ fn config(o: &PeerOptions) -> napi::Result<PeerConfig> {
         (None, None) => {}
     }
     c.px1 = o.px1;
+    if let Some(on) = o.hs2 {
+        c.hs2 = on;
+    }
     if let Some(ttl) = o.attestation_ttl_secs {
         if ttl <= 0 {
             return Err(invalid("attestationTtlSecs must be positive"));

@@ -206,3 +206,37 @@ test('rekey limits are peer options: tiny thresholds still move bytes intact; ba
   await client.close();
   await server.close();
 });
+
+/** Failed handshakes of `peer`, every code summed. */
+function failedHandshakes(peer) {
+  return Object.values(peer.stats().handshakesFailed).reduce((a, b) => a + b, 0);
+}
+
+test('hs2 (PROTOCOL.md §5.8): on by default, `hs2: false` speaks v1, and a dialer falls back to a v1 listener', T, async () => {
+  const both = await listener();
+  const v1 = await listener({ hs2: false });
+  const client = await Peer.create();
+  const v1Client = await Peer.create({ hs2: false });
+  const inbound = (peer) => new Promise((resolve) => peer.once('connection', resolve));
+
+  // Both sides default: hs2 at both ends.
+  let there = inbound(both.peer);
+  let conn = await client.dial(both.addr);
+  assert.deepStrictEqual([conn.stats().hs2, (await there).stats().hs2], [true, true]);
+  // A dialer with `hs2: false` is answered in v1, and nothing failed.
+  there = inbound(both.peer);
+  conn = await v1Client.dial(both.addr);
+  assert.deepStrictEqual([conn.stats().hs2, (await there).stats().hs2], [false, false]);
+  assert.strictEqual(failedHandshakes(both.peer), 0);
+  // A listener with `hs2: false` closes on the offer; the dialer comes again with v1 at
+  // once, and dials that locator with v1 from then on: one failed handshake each side.
+  for (let i = 0; i < 2; i++) {
+    there = inbound(v1.peer);
+    conn = await client.dial(v1.addr);
+    assert.deepStrictEqual([conn.stats().hs2, (await there).stats().hs2], [false, false]);
+  }
+  assert.deepStrictEqual([failedHandshakes(client), failedHandshakes(v1.peer)], [1, 1]);
+  await rejectsWithCode(assert, Peer.create({ hs2: 'yes' }), 25);
+
+  for (const p of [client, v1Client, both.peer, v1.peer]) await p.close();
+});

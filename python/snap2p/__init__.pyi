@@ -268,6 +268,9 @@ class ConnectionStats:
     @property
     def handshake(self) -> float | None: ...
     @property
+    def hs2(self) -> bool:
+        """Whether the handshake was hs2, of two round trips (PROTOCOL.md §5.8), or v1's three."""
+    @property
     def age(self) -> float: ...
     @property
     def transport(self) -> str:
@@ -531,6 +534,7 @@ class Peer:
         relay: bool | _RelayOptions | None = None,
         compat: Literal["ts", "standard"] | None = None,
         resolver: _ResolverOptions | None = None,
+        hs2: bool | None = None,
     ) -> Peer: ...
     @property
     def principal(self) -> str: ...

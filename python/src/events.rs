@@ -341,6 +341,9 @@ pub struct ConnectionStats {
     rtt: Option<f64>,
     /// From the first byte to AUTH_OK.
     handshake: Option<f64>,
+    /// Whether the handshake was hs2, of two round trips (docs/PROTOCOL.md §5.8), or v1's
+    /// three.
+    hs2: bool,
     /// Since the session's transport connection was handed to it.
     age: f64,
     /// The current path: ``tcp``, ``ws``, ``wss``, ``relay`` (through a relay), ``punch``
@@ -361,6 +364,7 @@ impl From<snap2p::ConnectionStats> for ConnectionStats {
             streams_opened: s.streams_opened,
             rtt: s.rtt.map(secs),
             handshake: s.handshake.map(secs),
+            hs2: s.hs2,
             age: secs(s.age),
             transport: s.transport.as_str().to_string(),
             remote_addr: s.remote_addr.map(|a| a.to_string()),
@@ -374,13 +378,14 @@ impl ConnectionStats {
     fn __repr__(&self) -> String {
         format!(
             "ConnectionStats(bytes_sent={}, bytes_received={}, frames_sent={}, \
-             frames_received={}, open_streams={}, streams_opened={}, transport={:?})",
+             frames_received={}, open_streams={}, streams_opened={}, hs2={}, transport={:?})",
             self.bytes_sent,
             self.bytes_received,
             self.frames_sent,
             self.frames_received,
             self.open_streams,
             self.streams_opened,
+            if self.hs2 { "True" } else { "False" },
             self.transport
         )
     }

@@ -146,14 +146,17 @@ impl Peer {
     ///   cross-checked);
     /// - ``compat``: ``'ts'`` speaks the TypeScript SNaP2P implementation's wire for
     ///   ``listen`` and ``dial`` (docs/PROTOCOL.md §12; a listener speaks one profile);
-    ///   ``'standard'`` (default).
+    ///   ``'standard'`` (default);
+    /// - ``hs2``: the two-round-trip handshake (docs/PROTOCOL.md §5.8; default ``True``):
+    ///   dials offer it and listeners accept an offer; a listener that closes silently on
+    ///   the offer (a v1 node) is dialed again at once with v1. ``False``: v1 only.
     #[staticmethod]
     #[pyo3(signature = (
         *, visibility = "public", allowlist = None, alias = None, signer = None,
         wallet = None, network = "mainnet", px1 = None, allowlist_gate = None,
         rekey_after_bytes = None, rekey_after_frames = None, rekey_interval = None,
         tls_cert_file = None, tls_key_file = None, tls_root_file = None,
-        external_locators = None, relay = None, compat = None, resolver = None
+        external_locators = None, relay = None, compat = None, resolver = None, hs2 = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn create<'py>(
@@ -176,6 +179,7 @@ impl Peer {
         relay: Option<Bound<'py, PyAny>>,
         compat: Option<&str>,
         resolver: Option<Bound<'py, PyAny>>,
+        hs2: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let mut config = PeerConfig::default()
             .with_visibility(snap2p::host::parse_visibility(visibility).map_err(to_py)?);
@@ -200,6 +204,9 @@ impl Peer {
         resolver.configure(&mut config).map_err(to_py)?;
         config.px1 = px1;
         config.allowlist_gate = allowlist_gate;
+        if let Some(on) = hs2 {
+            config.hs2 = on;
+        }
         for l in external_locators.unwrap_or_default() {
             config.external_locators.push(l.parse().map_err(to_py)?);
         }

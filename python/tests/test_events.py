@@ -194,3 +194,42 @@ asyncio.run(main())
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == ["session_established"]
     assert time.monotonic() - started < 20
+
+
+async def test_hs2_on_by_default_off_speaks_v1_and_a_dialer_falls_back(echo_server) -> None:
+    """hs2 (PROTOCOL.md §5.8) through the package: ``hs2=False`` reaches the core, and
+    ``ConnectionStats.hs2`` says which handshake each side ran."""
+
+    def failed(peer: snap2p.Peer) -> int:
+        return sum(peer.stats().handshakes_failed.values())
+
+    both = await snap2p.Peer.create()
+    v1 = await snap2p.Peer.create(hs2=False)
+    client = await snap2p.Peer.create()
+    v1_client = await snap2p.Peer.create(hs2=False)
+    try:
+        seen: dict[str, asyncio.Queue[snap2p.Connection]] = {}
+        subs = []  # held: a dropped Subscription stops its handler
+        for name, peer in (("both", both), ("v1", v1)):
+            await peer.listen("127.0.0.1:0")
+            seen[name] = asyncio.Queue()
+            subs.append(await echo_server(peer, seen[name]))
+
+        async def pair(dialer: snap2p.Peer, name: str, peer: snap2p.Peer) -> list[bool]:
+            conn = await dialer.dial(peer.listen_addrs[0])
+            there = await asyncio.wait_for(seen[name].get(), 10)
+            return [conn.stats().hs2, there.stats().hs2]
+
+        assert await pair(client, "both", both) == [True, True]
+        # A dialer with hs2=False is answered in v1, and nothing failed.
+        assert await pair(v1_client, "both", both) == [False, False]
+        assert failed(both) == 0
+        # A listener with hs2=False closes on the offer; the dialer comes again with v1 at
+        # once and dials that locator with v1 from then on: one failed handshake each side.
+        assert await pair(client, "v1", v1) == [False, False]
+        assert await pair(client, "v1", v1) == [False, False]
+        assert (failed(client), failed(v1)) == (1, 1)
+        assert "hs2=False" in repr((await client.dial(v1.listen_addrs[0])).stats())
+    finally:
+        for p in (client, v1_client, both, v1):
+            await p.close()

@@ -119,6 +119,41 @@ final class EventsTests: XCTestCase {
         }
     }
 
+    func testHs2IsOnByDefaultOffSpeaksV1AndADialerFallsBack() async throws {
+        try await withTimeout {
+            // PROTOCOL.md §5.8: PeerOptions.hs2 reaches the core, ConnectionStats.hs2 says
+            // which handshake each side ran.
+            let both = try await Peer.create(options: PeerOptions())
+            let v1 = try await Peer.create(options: PeerOptions(hs2: false))
+            let client = try await Peer.create(options: PeerOptions())
+            let v1Client = try await Peer.create(options: PeerOptions(hs2: false))
+            let bothAddr = try await both.listen(addr: "127.0.0.1:0")
+            let v1Addr = try await v1.listen(addr: "127.0.0.1:0")
+            func pair(_ dialer: Peer, _ listener: Peer, _ addr: String) async throws -> [Bool] {
+                let conn = try await dialer.dial(target: addr)
+                guard let there = await listener.accept() else { throw NSError(domain: "test", code: 2) }
+                return [conn.stats().hs2, there.stats().hs2]
+            }
+            func failed(_ p: Peer) -> UInt64 { p.stats().handshakesFailed.values.reduce(0, +) }
+
+            let first = try await pair(client, both, bothAddr)
+            XCTAssertEqual(first, [true, true])
+            // A dialer with hs2 = false is answered in v1, and nothing failed.
+            let second = try await pair(v1Client, both, bothAddr)
+            XCTAssertEqual(second, [false, false])
+            XCTAssertEqual(failed(both), 0)
+            // A listener with hs2 = false closes on the offer; the dialer comes again with v1
+            // at once and dials that locator with v1 from then on: one failed handshake each.
+            let fallback = try await pair(client, v1, v1Addr)
+            XCTAssertEqual(fallback, [false, false])
+            let remembered = try await pair(client, v1, v1Addr)
+            XCTAssertEqual(remembered, [false, false])
+            XCTAssertEqual([failed(client), failed(v1)], [1, 1])
+
+            for p in [client, v1Client, both, v1] { await p.shutdown() }
+        }
+    }
+
     func testClosingTheSubscriptionEndsNext() async throws {
         try await withTimeout {
             let peer = try await Peer.create(options: PeerOptions())

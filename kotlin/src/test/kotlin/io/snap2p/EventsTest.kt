@@ -121,6 +121,39 @@ class EventsTest {
     }
 
     @Test
+    fun hs2IsOnByDefaultOffSpeaksV1AndADialerFallsBack() = runTest {
+        // PROTOCOL.md §5.8: PeerOptions.hs2 reaches the core, ConnectionStats.hs2 says which
+        // handshake each side ran.
+        val both = Peer.create(PeerOptions())
+        val v1 = Peer.create(PeerOptions(hs2 = false))
+        val client = Peer.create(PeerOptions())
+        val v1Client = Peer.create(PeerOptions(hs2 = false))
+        val addrs = listOf(both, v1).associateWith { it.listen("127.0.0.1:0") }
+        val conns = mutableListOf<Connection>()
+        suspend fun pair(dialer: Peer, listener: Peer): List<Boolean> {
+            val conn = dialer.dial(addrs.getValue(listener))
+            val there = step("the inbound connection") { listener.accept() }!!
+            conns += listOf(conn, there)
+            return listOf(conn.stats().hs2, there.stats().hs2)
+        }
+        fun failed(p: Peer) = p.stats().handshakesFailed.values.sum()
+
+        assertEquals(listOf(true, true), pair(client, both))
+        // A dialer with hs2 = false is answered in v1, and nothing failed.
+        assertEquals(listOf(false, false), pair(v1Client, both))
+        assertEquals(0uL, failed(both))
+        // A listener with hs2 = false closes on the offer; the dialer comes again with v1 at
+        // once and dials that locator with v1 from then on: one failed handshake each side.
+        assertEquals(listOf(false, false), pair(client, v1))
+        assertEquals(listOf(false, false), pair(client, v1))
+        assertEquals(listOf(1uL, 1uL), listOf(failed(client), failed(v1)))
+
+        val peers = listOf(client, v1Client, both, v1)
+        peers.forEach { it.shutdown() }
+        (conns + peers).forEach { it.close() }
+    }
+
+    @Test
     fun cancellingTheSubscriptionEndsNext() = runTest {
         val peer = Peer.create(PeerOptions())
         val events = peer.events()
