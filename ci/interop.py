@@ -38,6 +38,9 @@ SCENARIOS = [
               "the dialer's language signs with the owner wallet; SHA-256 both ends"),
     ("relay", "mutual auth + 3 streams x payload through a Rust relay (relay://…/SP…), "
               "transport relay at both ends, SHA-256 both ends"),
+    ("hs2", "the auth row's session ran hs2 at both ends (PROTOCOL.md §5.8); the dialer falls "
+            "back to the listener's language run with hs2 off (--v1): v1 at both ends, one "
+            "failed handshake there"),
 ]
 # The grant scenario's owner wallet: account 0 of this mnemonic (that of core/tests/vectors/
 # identity.json), known to the listener (its grant owner) and to the dialer (who signs).
@@ -100,6 +103,22 @@ class Runner:
             )
         return self.ready
 
+    def connections(self):
+        """How many `connection` events this runner has printed so far."""
+        with self._cv:
+            return sum(1 for e in self.events if e.get("event") == "connection")
+
+    def connections_after(self, before, timeout=5):
+        """The `connection` events printed after the first `before`, once there is one
+        (waits up to `timeout` s: the event may trail the dialer's result)."""
+        deadline = time.time() + timeout
+        with self._cv:
+            while True:
+                seen = [e for e in self.events if e.get("event") == "connection"][before:]
+                if seen or time.time() >= deadline:
+                    return seen
+                self._cv.wait(0.05)
+
     def stop(self):
         try:
             self.proc.stdin.close()
@@ -157,6 +176,36 @@ def make_tls(d):
     openssl("x509", "-req", "-in", p("leaf.csr"), "-CA", p("ca.pem"), "-CAkey", p("ca.key"),
             "-CAcreateserial", "-out", p("cert.pem"), "-days", "2", "-extfile", p("leaf.ext"))
     return {"ca": p("ca.pem"), "cert": p("cert.pem"), "key": p("key.pem")}
+
+
+def hs2_pair(dcmd, auth, auth_conns, v1, v1_runner):
+    """The hs2 scenario for one pair: (ok, detail). `auth` is the auth row's dial (ok,
+    result), `auth_conns` the public listener's `connection` events since it began."""
+    ok, res = auth
+    if not ok:
+        return False, "the auth row failed"
+    there = [e.get("hs2") for e in auth_conns]
+    if res.get("hs2") is not True or there[:1] != [True]:
+        return False, "auth session: dialer hs2=%r, listener %r" % (res.get("hs2"), there)
+    # Each dialer process is a new peer with no memory of v1 listeners: its offer is met
+    # by a silent close, then it dials again with v1 at once.
+    before = v1_runner.connections()
+    # Its failed handshakes as of its last session (each one counted the offer before it).
+    earlier = v1_runner.connections_after(0, timeout=0)
+    failed_before = earlier[-1].get("handshakes_failed") if earlier else 0
+    ok, res, err = dial(
+        dcmd,
+        ["--target", v1["locator"], "--bytes", "1024", "--expect-principal", v1["principal"]],
+    )
+    if not ok:
+        return False, "dial to the --v1 listener: " + (res.get("error") or err[-300:])
+    seen = v1_runner.connections_after(before)
+    if res.get("hs2") is not False or [e.get("hs2") for e in seen] != [False]:
+        return False, "dialer hs2=%r, --v1 listener's connections %r" % (res.get("hs2"), seen)
+    if seen[0].get("handshakes_failed") != failed_before + 1:
+        return False, "--v1 listener's failed handshakes %r -> %r (one offer refused expected)" % (
+            failed_before, seen[0].get("handshakes_failed"))
+    return True, ""
 
 
 def grant_pair(dcmd, listener, runner):
@@ -247,6 +296,7 @@ def main():
             # The allowlisted principal is the listener's own: any dialer is refused.
             listeners["private"] = Runner(lcmd, ["--visibility", "private"])
             listeners["ws"] = Runner(lcmd, ["--ws"])
+            listeners["v1"] = Runner(lcmd, ["--v1"])
             listeners["grant"] = Runner(
                 lcmd, ["--permit", "*:public", "--grant-owner-mnemonic", GRANT_OWNER_MNEMONIC]
             )
@@ -311,7 +361,12 @@ def main():
                         results[(lst, dl, "wss")] = (wss_ok, detail)
                 continue
             pub = ready["public"]
+            before = listeners["public"].connections()
             ok, res, results[(lst, dl, "auth")] = three_streams(pub)
+            results[(lst, dl, "hs2")] = hs2_pair(
+                dcmd, (ok, res), listeners["public"].connections_after(before),
+                ready["v1"], listeners["v1"],
+            )
             alias_ok = ok and res.get("alias") == alias
             if ok and not alias_ok:
                 # The card may trail AUTH_OK; ask again with an explicit expectation.
@@ -368,21 +423,12 @@ def main():
                     False, "listener printed %r, not a relay:// locator" % relayed_ready["locator"])
             else:
                 r = listeners["relay"]
-                with r._cv:
-                    before = sum(1 for e in r.events if e.get("event") == "connection")
+                before = r.connections()
                 _, res, (relay_ok, detail) = three_streams(
                     relayed_ready, ["--expect-transport", "relay"])
                 if relay_ok:
                     # The listener's end of that session: a relayed one too.
-                    deadline = time.time() + 5
-                    seen = []
-                    while time.time() < deadline:
-                        with r._cv:
-                            seen = [e.get("transport") for e in r.events
-                                    if e.get("event") == "connection"][before:]
-                        if seen:
-                            break
-                        time.sleep(0.05)
+                    seen = [e.get("transport") for e in r.connections_after(before)]
                     if seen != ["relay"]:
                         relay_ok, detail = False, "listener's connections: %r" % seen
                 elif res.get("transport") not in (None, "relay"):

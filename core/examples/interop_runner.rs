@@ -412,6 +412,7 @@ async fn dial(args: Args) -> bool {
         "streams": results,
         "refused_code": refused_code,
         "transport": transport,
+        "hs2": conn.stats().hs2,
         "ms": started.elapsed().as_millis() as u64,
     }));
     conn.close(ErrorCode::Ok, "done");

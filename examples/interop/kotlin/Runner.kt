@@ -2,7 +2,7 @@
 //
 //   Runner listen [--visibility V] [--allow P]… [--alias A] [--invite] [--bootstrap LOC] [--sign-form digest|message]
 //                 [--ws | --wss --tls-cert PEM --tls-key PEM]
-//                 [--permit RULES] [--grant-owner-mnemonic M] [--relay ADDR]
+//                 [--permit RULES] [--grant-owner-mnemonic M] [--relay ADDR] [--v1]
 //   Runner dial --target T [--via LOC] [--invite HEX] [--streams N] [--bytes B]
 //               [--expect-principal P] [--expect-alias A] [--expect-code C] [--sign-form F]
 //               [--tls-root PEM]
@@ -140,6 +140,8 @@ suspend fun makePeer(args: Args): Peer {
             tlsRootFile = args.value("--tls-root"),
             // relay: `Runner relay` serves RELAY-1 (PROTOCOL.md §32).
             relay = if (args.mode == "relay") RelayOptions() else null,
+            // --v1: the handshake of three round trips only (PROTOCOL.md §5.8).
+            hs2 = !args.flag("--v1"),
         )
     )
     if (args.mode == "listen") {
@@ -217,7 +219,14 @@ suspend fun listen(args: Args): Int = coroutineScope {
     val acceptor = launch {
         while (true) {
             val conn = peer.accept() ?: break
-            emit("event" to "connection", "principal" to conn.remotePrincipal(), "transport" to conn.stats().transport)
+            val stats = conn.stats()
+            emit(
+                "event" to "connection",
+                "principal" to conn.remotePrincipal(),
+                "transport" to stats.transport,
+                "hs2" to stats.hs2,
+                "handshakes_failed" to peer.stats().handshakesFailed.values.sum(),
+            )
             serveConnection(conn)
         }
     }
@@ -329,6 +338,7 @@ suspend fun dial(args: Args): Boolean = coroutineScope {
         "streams" to results,
         "refused_code" to refusedCode,
         "transport" to transport,
+        "hs2" to conn.stats().hs2,
         "ms" to (System.nanoTime() - started) / 1_000_000,
     )
     conn.shutdown(0u, "done")

@@ -60,6 +60,7 @@ function parseArgs(argv) {
       case '--grant-label': args.grantLabel = next(); break;
       case '--relay': args.relay = next(); break;
       case '--expect-transport': args.expectTransport = next(); break;
+      case '--v1': args.v1 = true; break;
       default: throw new Error(`unknown argument ${a}`);
     }
   }
@@ -79,6 +80,8 @@ async function makePeer(args) {
     tlsCertFile: args.tlsCert,
     tlsKeyFile: args.tlsKey,
     tlsRootFile: args.tlsRoot,
+    // --v1: the handshake of three round trips only (PROTOCOL.md §5.8).
+    hs2: !args.v1,
   });
   if (args.alias) await peer.setAlias(args.alias, `${args.alias} (node)`);
   if (args.mode === 'listen') {
@@ -129,7 +132,9 @@ async function listen(args) {
   const invite = args.invite ? peer.createInvite({ ttlSecs: 3600 }).token : null;
   if (args.bootstrap) await peer.dial(args.bootstrap);
   peer.on('connection', (conn) => {
-    emit({ event: 'connection', principal: conn.remotePrincipal, transport: conn.stats().transport });
+    const failed = Object.values(peer.stats().handshakesFailed).reduce((a, b) => a + b, 0);
+    const { transport, hs2 } = conn.stats();
+    emit({ event: 'connection', principal: conn.remotePrincipal, transport, hs2, handshakes_failed: failed });
     conn.multiplexer.on('stream', (stream) => {
       serveStream(stream).catch((e) => process.stderr.write(`stream: ${e}\n`));
     });
@@ -229,9 +234,9 @@ async function dial(args) {
     ok = ok && alias === args.expectAlias;
   }
   if (args.expectPrincipal) ok = ok && conn.remotePrincipal === args.expectPrincipal;
-  const transport = conn.stats().transport;
+  const { transport, hs2 } = conn.stats();
   if (args.expectTransport) ok = ok && transport === args.expectTransport;
-  emit({ event: 'result', ok, principal: conn.remotePrincipal, alias, streams, refused_code: refusedCode, transport, ms: Date.now() - started });
+  emit({ event: 'result', ok, principal: conn.remotePrincipal, alias, streams, refused_code: refusedCode, transport, hs2, ms: Date.now() - started });
   conn.close(0, 'done');
   await peer.close();
   return ok ? 0 : 1;

@@ -6,6 +6,7 @@ digests the core asks for, so the attestation and AliasCard are signed outside R
 
 import argparse
 import asyncio
+import functools
 import hashlib
 import json
 import os
@@ -49,6 +50,8 @@ async def make_peer(args) -> snap2p.Peer:
         tls_cert_file=args.tls_cert,
         tls_key_file=args.tls_key,
         tls_root_file=args.tls_root,
+        # --v1: the handshake of three round trips only (PROTOCOL.md §5.8).
+        hs2=not args.v1,
     )
     if args.alias:
         await peer.set_alias(args.alias, f"{args.alias} (python)")
@@ -75,12 +78,15 @@ async def serve_stream(stream: snap2p.Stream) -> None:
     emit({"event": "stream", "label": stream.label, "bytes": n, "sha256": digest})
 
 
-async def serve_conn(conn: snap2p.Connection) -> None:
+async def serve_conn(peer: snap2p.Peer, conn: snap2p.Connection) -> None:
+    stats = conn.stats()
     emit(
         {
             "event": "connection",
             "principal": conn.remote_principal,
-            "transport": conn.stats().transport,
+            "transport": stats.transport,
+            "hs2": stats.hs2,
+            "handshakes_failed": sum(peer.stats().handshakes_failed.values()),
         }
     )
     async for stream in conn.streams():
@@ -117,7 +123,7 @@ async def listen(args) -> int:
             "invite": invite,
         }
     )
-    sub = peer.on_connection(serve_conn)
+    sub = peer.on_connection(functools.partial(serve_conn, peer))
     loop = asyncio.get_running_loop()
     # Serve until the orchestrator closes stdin.
     await loop.run_in_executor(None, sys.stdin.read)
@@ -251,7 +257,7 @@ async def dial(args) -> int:
         ok = ok and alias == args.expect_alias
     if args.expect_principal:
         ok = ok and conn.remote_principal == args.expect_principal
-    transport = conn.stats().transport
+    transport, hs2 = conn.stats().transport, conn.stats().hs2
     if args.expect_transport:
         ok = ok and transport == args.expect_transport
     emit(
@@ -263,6 +269,7 @@ async def dial(args) -> int:
             "streams": streams,
             "refused_code": refused_code,
             "transport": transport,
+            "hs2": hs2,
             "ms": int((time.monotonic() - started) * 1000),
         }
     )
@@ -298,6 +305,7 @@ def main() -> int:
     ap.add_argument("--grant-label")
     ap.add_argument("--relay")
     ap.add_argument("--expect-transport")
+    ap.add_argument("--v1", action="store_true")
     args = ap.parse_args()
     if args.mode == "listen":
         return asyncio.run(listen(args))

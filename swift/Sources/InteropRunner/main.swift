@@ -2,7 +2,7 @@
 //
 //   snap2p-interop-runner listen [--visibility V] [--allow P]… [--alias A] [--invite] [--bootstrap LOC] [--sign-form digest|message]
 //                                [--ws | --wss --tls-cert PEM --tls-key PEM]
-//                                [--permit RULES] [--grant-owner-mnemonic M] [--relay ADDR]
+//                                [--permit RULES] [--grant-owner-mnemonic M] [--relay ADDR] [--v1]
 //   snap2p-interop-runner dial --target T [--via LOC] [--invite HEX] [--streams N] [--bytes B]
 //                              [--expect-principal P] [--expect-alias A] [--expect-code C] [--sign-form F]
 //                              [--tls-root PEM]
@@ -133,6 +133,8 @@ func makePeer(_ args: Args) async throws -> Peer {
         allowlistGate: visibility == .private || !allow.isEmpty,
         alias: alias,
         displayName: alias.map { "\($0) (swift)" },
+        // --v1: the handshake of three round trips only (PROTOCOL.md §5.8).
+        hs2: !args.flag("--v1"),
         signer: signer,
         // wss: the listener's certificate and key, the dialer's extra trusted root.
         tlsCertFile: args.value("--tls-cert"),
@@ -240,7 +242,11 @@ func listen(_ args: Args) async throws -> Int32 {
     let acceptor = Task {
         await withTaskGroup(of: Void.self) { group in
             while let conn = await peer.accept() {
-                emit([("event", "connection"), ("principal", conn.remotePrincipal()), ("transport", conn.stats().transport)])
+                let stats = conn.stats()
+                emit([
+                    ("event", "connection"), ("principal", conn.remotePrincipal()), ("transport", stats.transport),
+                    ("hs2", stats.hs2), ("handshakes_failed", peer.stats().handshakesFailed.values.reduce(0, +)),
+                ])
                 group.addTask { await serveConnection(conn) }
             }
         }
@@ -351,6 +357,7 @@ func dial(_ args: Args) async throws -> Bool {
         ("alias", conn.remoteAlias()?.alias), ("streams", results.map { $0 as Any? }),
         ("refused_code", refusedCode.map { Int($0) } as Any?),
         ("transport", transport),
+        ("hs2", conn.stats().hs2),
         ("ms", Int(Date().timeIntervalSince(started) * 1000)),
     ])
     conn.shutdown(code: 0, reason: "done")
