@@ -138,6 +138,42 @@ fn type_ok(v: &Value, t: &str) -> bool {
     }
 }
 
+/// The schema with every `{"$ref": "#/$defs/NAME"}` replaced by that definition of its
+/// `$defs` (dropped); a reference to anything else is an error.
+fn resolve(s: &Value) -> Result<Value, String> {
+    fn go(s: &Value, defs: &Value, depth: usize) -> Result<Value, String> {
+        if depth > 64 {
+            return Err("$ref nested too deep (a cycle?)".into());
+        }
+        Ok(match s {
+            Value::Object(o) => {
+                if let Some(r) = o.get("$ref") {
+                    let r = r.as_str().unwrap_or_default();
+                    let def = r.strip_prefix("#/$defs/").and_then(|name| defs.get(name));
+                    return go(def.ok_or(format!("unresolved $ref {r}"))?, defs, depth + 1);
+                }
+                let mut out = serde_json::Map::new();
+                for (k, x) in o.iter().filter(|(k, _)| *k != "$defs") {
+                    out.insert(k.clone(), go(x, defs, depth + 1)?);
+                }
+                Value::Object(out)
+            }
+            Value::Array(a) => Value::Array(
+                a.iter()
+                    .map(|x| go(x, defs, depth + 1))
+                    .collect::<Result<_, _>>()?,
+            ),
+            x => x.clone(),
+        })
+    }
+    go(s, s.get("$defs").unwrap_or(&Value::Null), 0)
+}
+
+/// A schema file, its references resolved.
+fn schema(name: &str) -> Value {
+    resolve(&read(&format!("{DIR}/schema/{name}"))).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
 fn validate(v: &Value, s: &Value, at: &str, errs: &mut Vec<String>) {
     if let Some(t) = s.get("type") {
         let types: Vec<&str> = match t {
@@ -243,10 +279,7 @@ fn every_vector_file_matches_its_schema() {
     schemas.sort();
     assert_eq!(files, schemas, "every vector file has a schema");
     for f in &files {
-        let schema = read(&format!(
-            "{DIR}/schema/{}",
-            f.replace(".json", ".schema.json")
-        ));
+        let schema = schema(&f.replace(".json", ".schema.json"));
         let mut errs = Vec::new();
         validate(&read(&format!("{DIR}/{f}")), &schema, "$", &mut errs);
         assert!(errs.is_empty(), "{f}: {:#?}", &errs[..errs.len().min(10)]);
@@ -258,13 +291,30 @@ fn every_vector_file_matches_its_schema() {
     bad["messages"][2]["cbor_hex"] = "A3".into();
     bad["extra"] = 1.into();
     let mut errs = Vec::new();
-    validate(
-        &bad,
-        &read(&format!("{DIR}/schema/messages.schema.json")),
-        "$",
-        &mut errs,
-    );
+    validate(&bad, &schema("messages.schema.json"), "$", &mut errs);
     assert_eq!(errs.len(), 4, "{errs:#?}");
+}
+
+#[test]
+fn the_validator_follows_defs_refs() {
+    let mut bad = read(&format!("{DIR}/handshake.json"));
+    bad["stealth_hs2_aes_gcm"]["responder"]
+        .as_object_mut()
+        .unwrap()
+        .remove("principal");
+    bad["public"]["initiator"]["hello"]["extra"] = 1.into();
+    let mut errs = Vec::new();
+    validate(&bad, &schema("handshake.schema.json"), "$", &mut errs);
+    errs.sort();
+    assert_eq!(
+        errs,
+        [
+            "$.public.initiator.hello: unexpected key extra",
+            "$.stealth_hs2_aes_gcm.responder: missing \"principal\""
+        ],
+    );
+    let dangling = serde_json::json!({"$defs": {}, "items": {"$ref": "#/$defs/nowhere"}});
+    assert!(resolve(&dangling).unwrap_err().contains("unresolved"));
 }
 
 #[test]

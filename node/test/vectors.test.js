@@ -103,6 +103,26 @@ function typeOk(v, t) {
   }
 }
 
+/**
+ * The schema with every `{"$ref": "#/$defs/NAME"}` replaced by that definition of its
+ * `$defs` (dropped); a reference to anything else is an error.
+ */
+function resolve(s, defs = s.$defs || {}, depth = 0) {
+  if (depth > 64) throw new Error('$ref nested too deep (a cycle?)');
+  if (Array.isArray(s)) return s.map((x) => resolve(x, defs, depth + 1));
+  if (s === null || typeof s !== 'object') return s;
+  if (s.$ref !== undefined) {
+    const name = String(s.$ref).startsWith('#/$defs/') ? s.$ref.slice('#/$defs/'.length) : undefined;
+    if (name === undefined || !Object.hasOwn(defs, name)) throw new Error(`unresolved $ref ${s.$ref}`);
+    return resolve(defs[name], defs, depth + 1);
+  }
+  return Object.fromEntries(
+    Object.entries(s)
+      .filter(([k]) => k !== '$defs')
+      .map(([k, x]) => [k, resolve(x, defs, depth + 1)]),
+  );
+}
+
 function validate(v, s, at = '$') {
   const errs = [];
   if (s.type !== undefined) {
@@ -132,13 +152,14 @@ function validate(v, s, at = '$') {
 }
 
 const readJson = (p) => JSON.parse(fs.readFileSync(p, 'utf8'));
+const readSchema = (name) => resolve(readJson(path.join(schemaDir, name)));
 
 test('every vector file has a schema and matches it', () => {
   const files = fs.readdirSync(vectorDir).filter((f) => f.endsWith('.json')).sort();
   const schemas = fs.readdirSync(schemaDir).map((f) => f.replace('.schema.json', '.json')).sort();
   assert.deepStrictEqual(files, schemas);
   for (const f of files) {
-    const problems = validate(readJson(path.join(vectorDir, f)), readJson(path.join(schemaDir, f.replace('.json', '.schema.json'))));
+    const problems = validate(readJson(path.join(vectorDir, f)), readSchema(f.replace('.json', '.schema.json')));
     assert.deepStrictEqual(problems.slice(0, 10), [], f);
   }
 });
@@ -149,7 +170,18 @@ test('the schema validator rejects what it should', () => {
   bad.messages[1].types.att = 'blob';
   bad.messages[2].cbor_hex = 'A3';
   bad.extra = 1;
-  assert.strictEqual(validate(bad, readJson(path.join(schemaDir, 'messages.schema.json'))).length, 4);
+  assert.strictEqual(validate(bad, readSchema('messages.schema.json')).length, 4);
+});
+
+test('the schema validator follows $defs references', () => {
+  const bad = readJson(path.join(vectorDir, 'handshake.json'));
+  delete bad.stealth_hs2_aes_gcm.responder.principal;
+  bad.public.initiator.hello.extra = 1;
+  assert.deepStrictEqual(validate(bad, readSchema('handshake.schema.json')).sort(), [
+    '$.public.initiator.hello: unexpected key extra',
+    '$.stealth_hs2_aes_gcm.responder: missing principal',
+  ]);
+  assert.throws(() => resolve({ $defs: {}, items: { $ref: '#/$defs/nowhere' } }), /unresolved/);
 });
 
 test('messages.json: frames are varint(len) || cbor; types name every field', () => {

@@ -56,6 +56,32 @@ final class VectorSchemaTests: XCTestCase {
         }
     }
 
+    struct UnresolvedRef: Error { let ref: String }
+
+    /// The schema with every `{"$ref": "#/$defs/NAME"}` replaced by that definition of its
+    /// `$defs` (dropped); a reference to anything else is an error.
+    private func resolve(_ s: JSONValue, _ defs: [String: JSONValue]? = nil, _ depth: Int = 0) throws -> JSONValue {
+        var d = defs ?? [:]
+        if defs == nil, case let .object(o)? = s["$defs"] { d = o }
+        if depth > 64 { throw UnresolvedRef(ref: "nested too deep (a cycle?)") }
+        switch s {
+        case let .object(o):
+            if let ref = o["$ref"]?.string {
+                guard ref.hasPrefix("#/$defs/"), let def = d[String(ref.dropFirst("#/$defs/".count))] else {
+                    throw UnresolvedRef(ref: ref)
+                }
+                return try resolve(def, d, depth + 1)
+            }
+            var out: [String: JSONValue] = [:]
+            for (k, x) in o where k != "$defs" { out[k] = try resolve(x, d, depth + 1) }
+            return .object(out)
+        case let .array(a):
+            return .array(try a.map { try resolve($0, d, depth + 1) })
+        default:
+            return s
+        }
+    }
+
     private func validate(_ v: JSONValue, _ s: JSONValue, _ at: String, _ errs: inout [String]) {
         if let t = s["type"] {
             let types: [String]
@@ -108,7 +134,7 @@ final class VectorSchemaTests: XCTestCase {
             .map { $0.replacingOccurrences(of: ".schema.json", with: ".json") }.sorted()
         XCTAssertEqual(files, schemas)
         for f in files {
-            let schema = try read(dir.appendingPathComponent("schema/" + f.replacingOccurrences(of: ".json", with: ".schema.json")))
+            let schema = try resolve(read(dir.appendingPathComponent("schema/" + f.replacingOccurrences(of: ".json", with: ".schema.json"))))
             var errs: [String] = []
             validate(try read(dir.appendingPathComponent(f)), schema, "$", &errs)
             XCTAssertEqual(Array(errs.prefix(10)), [], f)
@@ -128,6 +154,19 @@ final class VectorSchemaTests: XCTestCase {
         var errs: [String] = []
         validate(bad, try read(dir.appendingPathComponent("schema/messages.schema.json")), "$", &errs)
         XCTAssertEqual(errs.count, 4, "\(errs)")
+    }
+
+    func testTheValidatorFollowsDefsReferences() throws {
+        let json = { (s: String) in try JSONDecoder().decode(JSONValue.self, from: Data(s.utf8)) }
+        let schema = try resolve(json(#"""
+            {"$defs": {"party": {"type": "object", "properties": {"principal": {"type": "string"}},
+                                 "required": ["principal"], "additionalProperties": false}},
+             "type": "object", "properties": {"a": {"$ref": "#/$defs/party"}, "b": {"$ref": "#/$defs/party"}}}
+            """#))
+        var errs: [String] = []
+        validate(try json(#"{"a": {"principal": "x"}, "b": {"extra": 1}}"#), schema, "$", &errs)
+        XCTAssertEqual(errs.sorted(), ["$.b: missing principal", "$.b: unexpected key extra"])
+        XCTAssertThrowsError(try resolve(json(##"{"items": {"$ref": "#/$defs/nowhere"}}"##)))
     }
 
     func testMessageFramesAreVarintLengthThenCbor() throws {

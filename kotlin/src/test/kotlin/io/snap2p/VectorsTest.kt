@@ -97,6 +97,36 @@ class VectorSchemaTest {
 
     private fun read(f: File): Any = org.json.JSONTokener(f.readText()).nextValue()
 
+    /**
+     * The schema with every `{"$ref": "#/$defs/NAME"}` replaced by that definition of its
+     * `$defs` (dropped); a reference to anything else is an error.
+     */
+    private fun resolve(s: Any?, defs: JSONObject, depth: Int = 0): Any? {
+        check(depth <= 64) { "\$ref nested too deep (a cycle?)" }
+        return when (s) {
+            is JSONObject -> if (s.has("\$ref")) {
+                val ref = s.getString("\$ref")
+                val name = ref.removePrefix("#/\$defs/")
+                check(name != ref && defs.has(name)) { "unresolved \$ref $ref" }
+                resolve(defs.get(name), defs, depth + 1)
+            } else {
+                JSONObject().also { out ->
+                    for (k in s.keySet()) if (k != "\$defs") out.put(k, resolve(s.get(k), defs, depth + 1))
+                }
+            }
+            is org.json.JSONArray -> org.json.JSONArray().also { out ->
+                for (i in 0 until s.length()) out.put(resolve(s.get(i), defs, depth + 1))
+            }
+            else -> s
+        }
+    }
+
+    /** A schema file, its references resolved. */
+    private fun schema(name: String): JSONObject {
+        val s = read(File(dir, "schema/$name")) as JSONObject
+        return resolve(s, s.optJSONObject("\$defs") ?: JSONObject()) as JSONObject
+    }
+
     private fun norm(v: Any?): Any? = when (v) {
         null, org.json.JSONObject.NULL -> null
         is Int -> v.toLong()
@@ -160,7 +190,7 @@ class VectorSchemaTest {
         assertEquals(files, schemas)
         for (f in files) {
             val errs = mutableListOf<String>()
-            val schema = read(File(dir, "schema/" + f.replace(".json", ".schema.json"))) as org.json.JSONObject
+            val schema = schema(f.replace(".json", ".schema.json"))
             validate(read(File(dir, f)), schema, "$", errs)
             assertEquals(emptyList<String>(), errs.take(10), f)
         }
@@ -172,8 +202,24 @@ class VectorSchemaTest {
         msgs.getJSONObject(2).put("cbor_hex", "A3")
         bad.put("extra", 1)
         val errs = mutableListOf<String>()
-        validate(bad, read(File(dir, "schema/messages.schema.json")) as org.json.JSONObject, "$", errs)
+        validate(bad, schema("messages.schema.json"), "$", errs)
         assertEquals(4, errs.size, errs.toString())
+    }
+
+    @Test
+    fun theValidatorFollowsDefsReferences() {
+        val bad = read(File(dir, "handshake.json")) as JSONObject
+        bad.getJSONObject("stealth_hs2_aes_gcm").getJSONObject("responder").remove("principal")
+        bad.getJSONObject("public").getJSONObject("initiator").getJSONObject("hello").put("extra", 1)
+        val errs = mutableListOf<String>()
+        validate(bad, schema("handshake.schema.json"), "$", errs)
+        assertEquals(
+            listOf("$.public.initiator.hello: unexpected key extra", "$.stealth_hs2_aes_gcm.responder: missing principal"),
+            errs.sorted(),
+        )
+        val dangling = JSONObject("{\"items\": {\"\$ref\": \"#/\$defs/nowhere\"}}")
+        val e = org.junit.jupiter.api.assertThrows<IllegalStateException> { resolve(dangling, JSONObject()) }
+        assertTrue(e.message!!.contains("unresolved"), e.message)
     }
 
     @Test
