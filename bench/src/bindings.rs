@@ -16,7 +16,10 @@
 //! language package (bench/bindings/receiver.{mjs,py}; the Kotlin and Swift interop
 //! runners' `bench-recv`; Kotlin twice, through the `chunks()` flow and through the
 //! blocking `InputStream`), against the native count-only listener (`serve snapcount`), in
-//! the same rounds. Each receiver prints `ADDR <locator>`,
+//! the same rounds. A second native row (`serve snapread`) reads as a Rust application that
+//! keeps the bytes would, through `AsyncRead` into a 64 KiB buffer of its own: one copy per
+//! byte out of the session, as every package makes into its host's memory; each package
+//! row's notes give its ratio to that one too. Each receiver prints `ADDR <locator>`,
 //! then `STREAM <bytes> <CPU s of its process over the stream>` per stream it counted (the
 //! warm-up, then the timed one), and answers each stream with its length; it runs until its
 //! standard input closes.
@@ -280,17 +283,32 @@ pub async fn run(total: u64, rounds: usize) -> (Vec<Row>, bool) {
     (rows, native_ok)
 }
 
-/// The receivers of the receive rows; entry 0 is the native one they are compared with.
-const RECEIVERS: [&str; 6] = [NATIVE, "Node.js", "Python", "Kotlin", KOTLIN_INPUT, "Swift"];
+/// The native receiver reading into a buffer of its own (`serve snapread`).
+const NATIVE_READ: &str = "native Rust (AsyncRead)";
+
+/// The receivers of the receive rows; entry 0 is the native one they are compared with
+/// (the target), entry 1 the native one that copies as the packages must.
+const RECEIVERS: [&str; 7] = [
+    NATIVE,
+    NATIVE_READ,
+    "Node.js",
+    "Python",
+    "Kotlin",
+    KOTLIN_INPUT,
+    "Swift",
+];
 
 /// Program and arguments of one receiver (`SNAP2P_BENCH_<LANG>_RECV`, from
 /// ci/bench-bindings.sh), or why there is none.
 fn receiver_command(name: &str) -> Result<SenderCmd, String> {
-    if name == NATIVE {
+    if name == NATIVE || name == NATIVE_READ {
         let exe = std::env::current_exe().map_err(|e| format!("not built ({e})"))?;
-        let args = ["serve", "snapcount", "1024", "30000"]
-            .map(String::from)
-            .to_vec();
+        let kind = if name == NATIVE {
+            "snapcount"
+        } else {
+            "snapread"
+        };
+        let args = ["serve", kind, "1024", "30000"].map(String::from).to_vec();
         return Ok((exe.to_string_lossy().into_owned(), args));
     }
     package_command(name, "_RECV", &[])
@@ -370,11 +388,14 @@ async fn receive_rows(total: u64, rounds: usize) -> Vec<Row> {
         why,
         bad,
     } = rotate(&RECEIVERS, rounds, |name| run_receiver(name, total)).await;
-    let nat = if bad[0] || why[0].is_some() {
-        f64::NAN
-    } else {
-        median(&figures[0])
+    let reference = |i: usize| {
+        if bad[i] || why[i].is_some() {
+            f64::NAN
+        } else {
+            median(&figures[i])
+        }
     };
+    let (nat, nat_read) = (reference(0), reference(1));
     let gib = total as f64 / (1u64 << 30) as f64;
     let mut rows = Vec::new();
     for (i, name) in RECEIVERS.iter().enumerate() {
@@ -386,6 +407,12 @@ async fn receive_rows(total: u64, rounds: usize) -> Vec<Row> {
         let m = median(&figures[i]);
         let (ratio, target, met) = if i == 0 {
             (String::new(), String::new(), String::new())
+        } else if i == 1 {
+            (
+                format!("{:.2}× native", m / nat),
+                String::new(),
+                String::new(),
+            )
         } else if why[i].is_some() {
             let target = format!("≥ {:.0}% of native", TARGET * 100.0);
             ("–".into(), target, "not built".into())
@@ -401,7 +428,10 @@ async fn receive_rows(total: u64, rounds: usize) -> Vec<Row> {
                 if r >= TARGET && !bad[i] { "yes" } else { "NO" }.into(),
             )
         };
-        let note = format!("receiver CPU {:.2} s/GiB", median(&cpu[i]) / gib);
+        let mut note = format!("receiver CPU {:.2} s/GiB", median(&cpu[i]) / gib);
+        if i >= 2 {
+            note += &format!("; {:.2}× {NATIVE_READ}", m / nat_read);
+        }
         rows.push(Row {
             workload,
             system: format!("snap2p {name}"),
@@ -426,6 +456,9 @@ async fn receive_rows(total: u64, rounds: usize) -> Vec<Row> {
                     format!(
                         "{note}; count-only listener, the figure the rows below are compared with"
                     )
+                }
+                (None, false) if i == 1 => {
+                    format!("{note}; reads into a 64 KiB buffer of its own: one copy per byte")
                 }
                 (None, false) => note,
             },

@@ -238,6 +238,11 @@ async fn serve_main(kind: &str, max_streams: usize, keepalive_ms: u64) {
             snap::COUNT_ONLY.store(true, std::sync::atomic::Ordering::Relaxed);
             snap::serve(opts).await
         }
+        "snapread" => {
+            snap::COUNT_ONLY.store(true, std::sync::atomic::Ordering::Relaxed);
+            snap::COUNT_COPY.store(true, std::sync::atomic::Ordering::Relaxed);
+            snap::serve(opts).await
+        }
         "snapnorekey" => {
             snap::REKEY_OFF.store(true, std::sync::atomic::Ordering::Relaxed);
             snap::serve(opts).await

@@ -77,6 +77,12 @@ pub static HS2_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBoo
 /// arrived is checked by the packages' tests (SHA-256 at both ends).
 pub static COUNT_ONLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// With [`COUNT_ONLY`], the `serve snapread` listener: each stream is read as a Rust
+/// application that keeps the bytes reads it, through `AsyncRead` into a 64 KiB buffer of
+/// its own, so each byte is copied once out of the session (a language package must copy
+/// into its host's memory too; the count-only listener keeps the session's own buffers).
+pub static COUNT_COPY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Listener: every stream is read to its end, answered with the CRC-32 of its bytes (4
 /// bytes, big endian), then finished ([`COUNT_ONLY`]: its length instead).
 pub async fn serve(opts: ServerOpts) -> String {
@@ -132,14 +138,26 @@ pub async fn serve_on(opts: ServerOpts, listen: &str) -> String {
 }
 
 /// [`COUNT_ONLY`]'s stream handler.
-async fn count_stream(stream: snap2p::Stream) {
+async fn count_stream(mut stream: snap2p::Stream) {
     let cpu0 = crate::util::cpu_time();
     let mut n: u64 = 0;
-    loop {
-        match stream.read_chunk(256 * 1024).await {
-            Ok(Some(b)) => n += b.len() as u64,
-            Ok(None) => break,
-            Err(_) => return,
+    if COUNT_COPY.load(std::sync::atomic::Ordering::Relaxed) {
+        use tokio::io::AsyncReadExt;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(k) => n += std::hint::black_box(&buf[..k]).len() as u64,
+                Err(_) => return,
+            }
+        }
+    } else {
+        loop {
+            match stream.read_chunk(256 * 1024).await {
+                Ok(Some(b)) => n += b.len() as u64,
+                Ok(None) => break,
+                Err(_) => return,
+            }
         }
     }
     let cpu = crate::util::cpu_time().saturating_sub(cpu0);
