@@ -89,6 +89,7 @@ async function observability(): Promise<void> {
     rekeyAfterFrames: 1000,
     rekeyIntervalSecs: 0,
     externalLocators: ['wss://node.example.org:443/snap2p'],
+    hs2: true,
   });
   await peer.listen('wss://127.0.0.1:0/p');
   const locators: string[] = peer.listenLocators;
@@ -109,7 +110,8 @@ async function observability(): Promise<void> {
   const cs: ConnectionStats = conn.stats();
   const id: string = conn.id;
   console.log(failed, cs.bytesReceived, cs.rtt ?? 0, cs.transport, id);
-  console.log(cs.framesSent, cs.framesReceived, cs.streamsOpened);
+  const hs2: boolean = cs.hs2;
+  console.log(cs.framesSent, cs.framesReceived, cs.streamsOpened, hs2);
 }
 
 async function permissions(): Promise<void> {
