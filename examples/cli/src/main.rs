@@ -81,6 +81,12 @@ pub struct PeerOpts {
     /// profile: run a second `listen` on another port for the other.
     #[arg(long, value_enum, value_name = "PROFILE")]
     pub compat: Option<Compat>,
+    /// Speak only the v1 handshake of three round trips, as nodes released before hs2
+    /// (docs/PROTOCOL.md §5.8): dials offer no hs2, and a listener closes on an offer
+    /// without a word (a dialer then comes again with v1). For testing against old nodes;
+    /// by default hs2 is offered and accepted.
+    #[arg(long)]
+    pub v1: bool,
 }
 
 /// `--compat`: the wire profiles besides the standard one.

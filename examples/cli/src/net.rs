@@ -90,6 +90,7 @@ async fn build_peer_for(
     if opts.compat == Some(crate::Compat::Ts) {
         cfg.profile = snap2p::WireProfile::TypeScript;
     }
+    cfg.hs2 = !opts.v1;
     for a in advertise {
         cfg.external_locators.push(a.parse()?);
     }
@@ -535,7 +536,8 @@ async fn serve_conn(g: Global, conn: Connection, chats: ChatStreams) {
         &g,
         "connected",
         format!("+ {name} connected from {addr}"),
-        json!({"principal": conn.remote_principal().to_string(), "alias": alias, "addr": addr}),
+        json!({"principal": conn.remote_principal().to_string(), "alias": alias, "addr": addr,
+               "hs2": conn.stats().hs2}),
     );
     let short = short_name(&conn, &alias);
     while let Ok(s) = conn.accept_stream().await {
@@ -615,9 +617,14 @@ pub async fn dial(g: &Global, target: &str, message: &str, d: &DialOpts, opts: &
     let conn = connect(g, &peer, target, d, &opts.relay).await?;
     let conn = punch(g, &relay, conn, d.punch).await;
     let (name, alias) = peer_name(&conn).await;
+    let stats = conn.stats();
+    let handshake = if stats.hs2 { "hs2" } else { "v1" };
     note(
         g,
-        format!("* connected to {name} over {}", conn.stats().transport),
+        format!(
+            "* connected to {name} over {} ({handshake})",
+            stats.transport
+        ),
     );
     let work = async {
         let s = conn.open_stream(Some(ECHO_LABEL)).await?;
@@ -636,7 +643,7 @@ pub async fn dial(g: &Global, target: &str, message: &str, d: &DialOpts, opts: &
         &text,
         json!({"principal": conn.remote_principal().to_string(), "alias": alias,
                "text": text, "bytes": echo.len(), "sha256": hex::encode(Sha256::digest(&echo)),
-               "matches": echo == message.as_bytes()}),
+               "matches": echo == message.as_bytes(), "hs2": stats.hs2}),
     );
     conn.close(ErrorCode::Ok, "done");
     let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
@@ -859,6 +866,7 @@ pub async fn resolve(g: &Global, principal: &str, o: &ResolveOpts) -> R<()> {
         bns: Vec::new(),
         dht: o.dht.clone(),
         compat: None,
+        v1: false,
     };
     let peer = build_peer_for(
         g,

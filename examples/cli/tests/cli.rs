@@ -73,6 +73,42 @@ fn dial_json_output_is_machine_readable() {
     assert_eq!(v["text"], "json please");
     assert_eq!(v["bytes"], 11);
     assert_eq!(v["matches"], true);
+    assert_eq!(v["hs2"], true, "both sides speak hs2 by default");
+}
+
+#[test]
+fn v1_listener_and_dialer_speak_v1_and_say_so() {
+    let dir = tempdir();
+    // A listener with --v1 closes on the default dialer's hs2 offer; the dialer comes again
+    // with v1 at once, and both say which handshake ran.
+    let (srv, addr) = listener(dir.path(), &["--v1"]);
+    let mut c = cmd(dir.path());
+    c.args(["dial", &addr, "-m", "old node"]);
+    let out = run(c, "");
+    let se = text(&out.stderr);
+    assert!(out.status.success(), "{se}");
+    assert!(se.contains(" over tcp (v1)"), "{se}");
+    srv.out.wait_for("inbound handshake from 127.0.0.1");
+    let me = announced_principal(&se);
+    srv.out.wait_for(&format!("+ {me} connected"));
+    // A dialer with --v1 to a default listener: v1 too, and nothing failed there.
+    let (srv2, addr2) = listener(dir.path(), &[]);
+    let mut c = cmd(dir.path());
+    c.args(["--json", "dial", &addr2, "-m", "x", "--v1"]);
+    let out = run(c, "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(
+        (&v["event"], &v["hs2"]),
+        (&"echo".into(), &false.into()),
+        "{v}"
+    );
+    srv2.out.wait_for("\"echo\" echoed 1 bytes");
+    assert!(
+        !srv2.out.get().contains("inbound handshake"),
+        "{}",
+        srv2.out.get()
+    );
 }
 
 #[test]
