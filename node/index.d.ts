@@ -358,6 +358,8 @@ export interface PeerStats {
   /** Sessions authenticated since the peer started, by direction. */
   sessionsInbound: number;
   sessionsOutbound: number;
+  /** Of those, the sessions whose handshake was hs2 (docs/PROTOCOL.md §5.8); the others ran v1. */
+  sessionsHs2: number;
   /** Failed handshakes (either direction), by error code. */
   handshakesFailed: Record<number, number>;
   /** Inbound connections turned away before any handshake, by error code. */

@@ -216,6 +216,9 @@ pub struct PeerStats {
     /// Sessions authenticated since the peer started, by direction.
     pub sessions_inbound: u64,
     pub sessions_outbound: u64,
+    /// Of those, the sessions whose handshake was hs2 (docs/PROTOCOL.md §5.8); the others
+    /// ran v1.
+    pub sessions_hs2: u64,
     /// Failed handshakes (either direction) by error code.
     pub handshakes_failed: HashMap<u64, u64>,
     /// Inbound connections turned away before any handshake, by error code.
@@ -233,6 +236,7 @@ impl From<snap2p::PeerStats> for PeerStats {
             sessions_open: s.sessions_open as u64,
             sessions_inbound: s.sessions_inbound,
             sessions_outbound: s.sessions_outbound,
+            sessions_hs2: s.sessions_hs2,
             handshakes_failed: s.handshakes_failed.into_iter().collect(),
             inbound_refused: s.inbound_refused.into_iter().collect(),
             pending_handshakes: s.pending_handshakes as u64,

@@ -206,6 +206,10 @@ pub struct PeerStats {
     pub sessions_open: usize,
     pub sessions_inbound: u64,
     pub sessions_outbound: u64,
+    /// Of those, the sessions whose handshake was hs2 (PROTOCOL.md §5.8); the others ran
+    /// v1 (a v1 peer, `PeerConfig::hs2` off on either side, a fallback, the TypeScript
+    /// profile). How far a network has moved to hs2.
+    pub sessions_hs2: u64,
     /// Handshakes that failed, by error code (either direction).
     pub handshakes_failed: BTreeMap<u64, u64>,
     /// Inbound connections turned away before any handshake, by error code.
@@ -322,6 +326,7 @@ pub(crate) struct Monitor {
     tap: std::sync::Arc<Tap>,
     sessions_inbound: AtomicU64,
     sessions_outbound: AtomicU64,
+    sessions_hs2: AtomicU64,
     handshakes_failed: Mutex<BTreeMap<u64, u64>>,
     inbound_refused: Mutex<BTreeMap<u64, u64>>,
 }
@@ -338,6 +343,7 @@ impl Default for Monitor {
             tx: Mutex::new(Some(tx)),
             sessions_inbound: AtomicU64::new(0),
             sessions_outbound: AtomicU64::new(0),
+            sessions_hs2: AtomicU64::new(0),
             handshakes_failed: Mutex::new(BTreeMap::new()),
             inbound_refused: Mutex::new(BTreeMap::new()),
         }
@@ -369,12 +375,16 @@ impl Monitor {
         self.tx.lock().unwrap().take();
     }
 
-    pub(crate) fn established(&self, direction: Direction) {
+    /// Counts an authenticated session (`hs2`: its handshake was hs2).
+    pub(crate) fn established(&self, direction: Direction, hs2: bool) {
         let c = match direction {
             Direction::Inbound => &self.sessions_inbound,
             Direction::Outbound => &self.sessions_outbound,
         };
         c.fetch_add(1, Ordering::Relaxed);
+        if hs2 {
+            self.sessions_hs2.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Counts a failed handshake and reports it (`took`: time spent, when known).
@@ -437,6 +447,7 @@ impl Monitor {
             bytes_received: self.tap.bytes_received.load(Ordering::Relaxed),
             sessions_inbound: self.sessions_inbound.load(Ordering::Relaxed),
             sessions_outbound: self.sessions_outbound.load(Ordering::Relaxed),
+            sessions_hs2: self.sessions_hs2.load(Ordering::Relaxed),
             handshakes_failed: self.handshakes_failed.lock().unwrap().clone(),
             inbound_refused: self.inbound_refused.lock().unwrap().clone(),
             pending_handshakes,

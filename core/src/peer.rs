@@ -951,7 +951,7 @@ impl Peer {
                 let _ = shared.handshake.set(took);
                 // Its `session_established` event came from the driver, before any
                 // stream event of the session (session::Observer::established).
-                monitor.established(direction);
+                monitor.established(direction, conn.stats().hs2);
                 self.register(&conn, direction);
                 Ok(conn)
             }

@@ -44,6 +44,15 @@ async fn every_pairing_of_hs2_and_v1_authenticates() {
             let client = peer(config(dialer)).await;
             let hs2 = dial_and_check(&client, &addr, DialOptions::default(), 1).await;
             assert_eq!(hs2, dialer && listener);
+            // Both peers count the session, and whether it ran hs2 (PeerStats::sessions_hs2).
+            let counts = |p: &Peer| {
+                (
+                    p.stats().sessions_inbound + p.stats().sessions_outbound,
+                    p.stats().sessions_hs2,
+                )
+            };
+            assert_eq!(counts(&client), (1, u64::from(hs2)), "{dialer} {listener}");
+            assert_eq!(counts(&server), (1, u64::from(hs2)), "{dialer} {listener}");
             // No failed attempt on either side: nothing to fall back from.
             assert_eq!(
                 (failed(&client), failed(&server)),
@@ -79,6 +88,10 @@ async fn an_hs2_dialer_falls_back_to_a_v1_listener_and_remembers_it() {
             (1, 1),
             "later dials went straight to v1"
         );
+        // Four sessions, none of them hs2, on either side.
+        let (c, s) = (client.stats(), server.stats());
+        assert_eq!((c.sessions_outbound, c.sessions_hs2), (4, 0));
+        assert_eq!((s.sessions_inbound, s.sessions_hs2), (4, 0));
         // Another peer has no such memory: its first dial falls back too.
         let other = peer(config(true)).await;
         dial_and_check(&other, &addr, DialOptions::default(), 6).await;

@@ -178,6 +178,9 @@ pub struct PeerStatsJs {
     /// Sessions authenticated since the peer started, by direction.
     pub sessions_inbound: i64,
     pub sessions_outbound: i64,
+    /// Of those, the sessions whose handshake was hs2 (docs/PROTOCOL.md §5.8); the others
+    /// ran v1.
+    pub sessions_hs2: i64,
     /// Failed handshakes (either direction) by error code.
     pub handshakes_failed: HashMap<String, i64>,
     /// Inbound connections turned away before any handshake, by error code.
@@ -201,6 +204,7 @@ impl From<snap2p::PeerStats> for PeerStatsJs {
             sessions_open: s.sessions_open as i64,
             sessions_inbound: s.sessions_inbound as i64,
             sessions_outbound: s.sessions_outbound as i64,
+            sessions_hs2: s.sessions_hs2 as i64,
             handshakes_failed: by_code(s.handshakes_failed),
             inbound_refused: by_code(s.inbound_refused),
             pending_handshakes: s.pending_handshakes as i64,

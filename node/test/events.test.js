@@ -236,6 +236,9 @@ test('hs2 (PROTOCOL.md §5.8): on by default, `hs2: false` speaks v1, and a dial
     assert.deepStrictEqual([conn.stats().hs2, (await there).stats().hs2], [false, false]);
   }
   assert.deepStrictEqual([failedHandshakes(client), failedHandshakes(v1.peer)], [1, 1]);
+  // Each peer counts its sessions that ran hs2: only the first pair's.
+  const hs2Sessions = [client, v1Client, both.peer, v1.peer].map((p) => p.stats().sessionsHs2);
+  assert.deepStrictEqual(hs2Sessions, [1, 0, 1, 0]);
   await rejectsWithCode(assert, Peer.create({ hs2: 'yes' }), 25);
 
   for (const p of [client, v1Client, both.peer, v1.peer]) await p.close();

@@ -200,6 +200,9 @@ class PeerStats:
     @property
     def sessions_outbound(self) -> int: ...
     @property
+    def sessions_hs2(self) -> int:
+        """Of those, the sessions whose handshake was hs2 (PROTOCOL.md §5.8); the others ran v1."""
+    @property
     def handshakes_failed(self) -> dict[int, int]:
         """Failed handshakes (either direction) by error code."""
     @property

@@ -279,6 +279,9 @@ pub struct PeerStats {
     /// Sessions authenticated since the peer started, by direction.
     sessions_inbound: u64,
     sessions_outbound: u64,
+    /// Of those, the sessions whose handshake was hs2 (docs/PROTOCOL.md §5.8); the others
+    /// ran v1.
+    sessions_hs2: u64,
     /// Failed handshakes (either direction): ``{error code: count}``.
     handshakes_failed: BTreeMap<u64, u64>,
     /// Inbound connections turned away before any handshake: ``{error code: count}``.
@@ -296,6 +299,7 @@ impl From<snap2p::PeerStats> for PeerStats {
             sessions_open: s.sessions_open,
             sessions_inbound: s.sessions_inbound,
             sessions_outbound: s.sessions_outbound,
+            sessions_hs2: s.sessions_hs2,
             handshakes_failed: s.handshakes_failed,
             inbound_refused: s.inbound_refused,
             pending_handshakes: s.pending_handshakes,
@@ -310,11 +314,12 @@ impl PeerStats {
     fn __repr__(&self) -> String {
         format!(
             "PeerStats(sessions_open={}, sessions_inbound={}, sessions_outbound={}, \
-             handshakes_failed={:?}, inbound_refused={:?}, pending_handshakes={}, \
-             bytes_sent={}, bytes_received={})",
+             sessions_hs2={}, handshakes_failed={:?}, inbound_refused={:?}, \
+             pending_handshakes={}, bytes_sent={}, bytes_received={})",
             self.sessions_open,
             self.sessions_inbound,
             self.sessions_outbound,
+            self.sessions_hs2,
             self.handshakes_failed,
             self.inbound_refused,
             self.pending_handshakes,

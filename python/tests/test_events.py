@@ -229,6 +229,9 @@ async def test_hs2_on_by_default_off_speaks_v1_and_a_dialer_falls_back(echo_serv
         assert await pair(client, "v1", v1) == [False, False]
         assert await pair(client, "v1", v1) == [False, False]
         assert (failed(client), failed(v1)) == (1, 1)
+        # Each peer counts its sessions that ran hs2: only the first pair's.
+        peers = (client, v1_client, both, v1)
+        assert [p.stats().sessions_hs2 for p in peers] == [1, 0, 1, 0]
         assert "hs2=False" in repr((await client.dial(v1.listen_addrs[0])).stats())
     finally:
         for p in (client, v1_client, both, v1):

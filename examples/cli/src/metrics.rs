@@ -64,6 +64,12 @@ impl Collector for PeerCollector {
         }
         for (name, help, v) in [
             (
+                "snap2p_sessions_hs2",
+                "Of the sessions authenticated since start, those whose handshake was hs2 \
+                 (PROTOCOL.md 5.8); the others ran v1",
+                s.sessions_hs2,
+            ),
+            (
                 "snap2p_bytes_sent",
                 "Session bytes written to transports (framed, encrypted)",
                 sent,

@@ -73,17 +73,17 @@ fn metrics_health_and_ready_over_http() {
         sample(&before, "snap2p_sessions_total{direction=\"inbound\"}"),
         Some(0.0)
     );
-    // Two peers dial in; the counters move.
-    for _ in 0..2 {
+    // Three peers dial in, the last with the v1 handshake only; the counters move.
+    for extra in [None, None, Some("--v1")] {
         let mut c = cmd(dir.path());
-        c.args(["dial", &addr, "-m", "hello metrics"]);
+        c.args(["dial", &addr, "-m", "hello metrics"]).args(extra);
         let out = run(c, "");
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     let after = loop {
         let (_, body) = get(&m, "/metrics");
-        if sample(&body, "snap2p_sessions_total{direction=\"inbound\"}") == Some(2.0) {
+        if sample(&body, "snap2p_sessions_total{direction=\"inbound\"}") == Some(3.0) {
             break body;
         }
         assert!(Instant::now() < deadline, "sessions never counted:\n{body}");
@@ -95,6 +95,11 @@ fn metrics_health_and_ready_over_http() {
     );
     assert!(
         sample(&after, "snap2p_bytes_sent_total").unwrap() > 0.0,
+        "{after}"
+    );
+    assert_eq!(
+        sample(&after, "snap2p_sessions_hs2_total"),
+        Some(2.0),
         "{after}"
     );
     assert!(

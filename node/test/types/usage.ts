@@ -111,7 +111,8 @@ async function observability(): Promise<void> {
   const id: string = conn.id;
   console.log(failed, cs.bytesReceived, cs.rtt ?? 0, cs.transport, id);
   const hs2: boolean = cs.hs2;
-  console.log(cs.framesSent, cs.framesReceived, cs.streamsOpened, hs2);
+  const sessionsHs2: number = stats.sessionsHs2;
+  console.log(cs.framesSent, cs.framesReceived, cs.streamsOpened, hs2, sessionsHs2);
 }
 
 async function permissions(): Promise<void> {

@@ -149,6 +149,8 @@ final class EventsTests: XCTestCase {
             let remembered = try await pair(client, v1, v1Addr)
             XCTAssertEqual(remembered, [false, false])
             XCTAssertEqual([failed(client), failed(v1)], [1, 1])
+            // Each peer counts its sessions that ran hs2: only the first pair's.
+            XCTAssertEqual([client, v1Client, both, v1].map { $0.stats().sessionsHs2 }, [1, 0, 1, 0])
 
             for p in [client, v1Client, both, v1] { await p.shutdown() }
         }

@@ -147,8 +147,10 @@ class EventsTest {
         assertEquals(listOf(false, false), pair(client, v1))
         assertEquals(listOf(false, false), pair(client, v1))
         assertEquals(listOf(1uL, 1uL), listOf(failed(client), failed(v1)))
-
+        // Each peer counts its sessions that ran hs2: only the first pair's.
         val peers = listOf(client, v1Client, both, v1)
+        assertEquals(listOf(1uL, 0uL, 1uL, 0uL), peers.map { it.stats().sessionsHs2 })
+
         peers.forEach { it.shutdown() }
         (conns + peers).forEach { it.close() }
     }
