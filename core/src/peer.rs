@@ -951,7 +951,7 @@ impl Peer {
                 let _ = shared.handshake.set(took);
                 // Its `session_established` event came from the driver, before any
                 // stream event of the session (session::Observer::established).
-                monitor.established(direction, conn.stats().hs2);
+                monitor.established(direction, crate::session::ran_hs2(&shared));
                 self.register(&conn, direction);
                 Ok(conn)
             }

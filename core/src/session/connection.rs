@@ -89,6 +89,12 @@ pub(crate) fn handshake_answers(shared: &Shared) -> (bool, bool) {
     (st.session.peer_answered(), st.session.hs2_unanswered())
 }
 
+/// Whether an authenticated session's handshake was hs2 (the peer's count of them), read
+/// without building its whole [`ConnectionStats`].
+pub(crate) fn ran_hs2(shared: &Shared) -> bool {
+    shared.lock().session.counters().hs2
+}
+
 /// Waits until the handshake finishes; returns the connection or the handshake's error.
 pub(crate) async fn established(shared: Arc<Shared>) -> Result<Connection, Error> {
     std::future::poll_fn(|cx| {

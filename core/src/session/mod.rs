@@ -28,7 +28,7 @@ pub(crate) mod v1_only;
 #[doc(hidden)]
 pub use cache::{AttestationCache, VerifiedAttestation};
 #[cfg(feature = "runtime")]
-pub(crate) use connection::{established, established_unless, handshake_answers};
+pub(crate) use connection::{established, established_unless, handshake_answers, ran_hs2};
 #[cfg(feature = "runtime")]
 pub use connection::{Connection, ConnectionStats};
 #[cfg(feature = "runtime")]
