@@ -103,10 +103,14 @@ class Runner:
             )
         return self.ready
 
+    def connection_events(self):
+        """The `connection` events this runner has printed so far."""
+        with self._cv:
+            return [e for e in self.events if e.get("event") == "connection"]
+
     def connections(self):
         """How many `connection` events this runner has printed so far."""
-        with self._cv:
-            return sum(1 for e in self.events if e.get("event") == "connection")
+        return len(self.connection_events())
 
     def connections_after(self, before, timeout=5):
         """The `connection` events printed after the first `before`, once there is one
@@ -114,7 +118,7 @@ class Runner:
         deadline = time.time() + timeout
         with self._cv:
             while True:
-                seen = [e for e in self.events if e.get("event") == "connection"][before:]
+                seen = self.connection_events()[before:]
                 if seen or time.time() >= deadline:
                     return seen
                 self._cv.wait(0.05)
@@ -189,9 +193,9 @@ def hs2_pair(dcmd, auth, auth_conns, v1, v1_runner):
         return False, "auth session: dialer hs2=%r, listener %r" % (res.get("hs2"), there)
     # Each dialer process is a new peer with no memory of v1 listeners: its offer is met
     # by a silent close, then it dials again with v1 at once.
-    before = v1_runner.connections()
+    earlier = v1_runner.connection_events()
+    before = len(earlier)
     # Its failed handshakes as of its last session (each one counted the offer before it).
-    earlier = v1_runner.connections_after(0, timeout=0)
     failed_before = earlier[-1].get("handshakes_failed") if earlier else 0
     ok, res, err = dial(
         dcmd,

@@ -252,9 +252,10 @@ async fn listen(args: Args) {
     let p2 = peer.clone();
     tokio::spawn(async move {
         while let Some(conn) = p2.accept().await {
+            let stats = conn.stats();
             emit(
                 serde_json::json!({"event":"connection","principal":conn.remote_principal().to_string(),
-                "transport":conn.stats().transport.as_str(),"hs2":conn.stats().hs2,
+                "transport":stats.transport.as_str(),"hs2":stats.hs2,
                 "handshakes_failed":p2.stats().handshakes_failed.values().sum::<u64>()}),
             );
             tokio::spawn(serve(conn));
@@ -400,7 +401,8 @@ async fn dial(args: Args) -> bool {
     if let Some(p) = args.value("--expect-principal") {
         all_ok &= conn.remote_principal().to_string() == p;
     }
-    let transport = conn.stats().transport.as_str().to_string();
+    let stats = conn.stats();
+    let transport = stats.transport.as_str().to_string();
     if let Some(t) = args.value("--expect-transport") {
         all_ok &= transport == t;
     }
@@ -412,7 +414,7 @@ async fn dial(args: Args) -> bool {
         "streams": results,
         "refused_code": refused_code,
         "transport": transport,
-        "hs2": conn.stats().hs2,
+        "hs2": stats.hs2,
         "ms": started.elapsed().as_millis() as u64,
     }));
     conn.close(ErrorCode::Ok, "done");

@@ -328,7 +328,8 @@ suspend fun dial(args: Args): Boolean = coroutineScope {
         ok = ok && alias == expected
     }
     args.value("--expect-principal")?.let { ok = ok && conn.remotePrincipal() == it }
-    val transport = conn.stats().transport
+    val stats = conn.stats()
+    val transport = stats.transport
     args.value("--expect-transport")?.let { ok = ok && transport == it }
     emit(
         "event" to "result",
@@ -338,7 +339,7 @@ suspend fun dial(args: Args): Boolean = coroutineScope {
         "streams" to results,
         "refused_code" to refusedCode,
         "transport" to transport,
-        "hs2" to conn.stats().hs2,
+        "hs2" to stats.hs2,
         "ms" to (System.nanoTime() - started) / 1_000_000,
     )
     conn.shutdown(0u, "done")

@@ -257,7 +257,8 @@ async def dial(args) -> int:
         ok = ok and alias == args.expect_alias
     if args.expect_principal:
         ok = ok and conn.remote_principal == args.expect_principal
-    transport, hs2 = conn.stats().transport, conn.stats().hs2
+    stats = conn.stats()
+    transport, hs2 = stats.transport, stats.hs2
     if args.expect_transport:
         ok = ok and transport == args.expect_transport
     emit(

@@ -350,14 +350,15 @@ func dial(_ args: Args) async throws -> Bool {
         ok = ok && alias == expected
     }
     if let p = args.value("--expect-principal") { ok = ok && conn.remotePrincipal() == p }
-    let transport = conn.stats().transport
+    let stats = conn.stats()
+    let transport = stats.transport
     if let t = args.value("--expect-transport") { ok = ok && transport == t }
     emit([
         ("event", "result"), ("ok", ok), ("principal", conn.remotePrincipal()),
         ("alias", conn.remoteAlias()?.alias), ("streams", results.map { $0 as Any? }),
         ("refused_code", refusedCode.map { Int($0) } as Any?),
         ("transport", transport),
-        ("hs2", conn.stats().hs2),
+        ("hs2", stats.hs2),
         ("ms", Int(Date().timeIntervalSince(started) * 1000)),
     ])
     conn.shutdown(code: 0, reason: "done")
