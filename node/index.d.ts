@@ -434,6 +434,12 @@ export declare class Stream extends Duplex {
   writeAll(data: string | Uint8Array): Promise<void>;
   /** Reads until the peer finishes (rejects with ERR_RESOURCE_EXHAUSTED past `limit`). */
   readAll(limit?: number): Promise<Buffer>;
+  /**
+   * Copies into `buf` (at least 1 byte) what has arrived, up to its length, waiting only
+   * while nothing has: the count, or 0 once the peer finished its side. Allocates nothing
+   * per read; bytes the Readable side already holds come first.
+   */
+  readInto(buf: Uint8Array): Promise<number>;
 }
 
 /** The stream side of a connection. Emits 'stream' for streams the peer opens. */

@@ -528,6 +528,9 @@ class Stream extends Duplex {
     this.id = nativeStream.id;
     this.label = nativeStream.label ?? null;
     this._reading = false;
+    // The end was read (pushed, or returned by readInto): the core is not asked again.
+    this._readDone = false;
+    this._readableWait = null;
     this._flushScheduled = false;
   }
 
@@ -552,7 +555,7 @@ class Stream extends Duplex {
     // What the core already holds is taken synchronously, chunk after chunk, until the
     // consumer wants no more (push() returns false); only when it holds nothing is there a
     // wait, which the core settles from its own thread when data comes.
-    while (!this._reading) {
+    while (!this._reading && !this._readDone) {
       let chunk;
       try {
         chunk = this[NATIVE].tryRead(max);
@@ -566,7 +569,7 @@ class Stream extends Duplex {
       }
       if (chunk === null) {
         this._reading = true;
-        this[NATIVE].readable().then(
+        this._whenReadable().then(
           () => {
             this._reading = false;
             if (!this.destroyed) this._pull(max);
@@ -579,10 +582,71 @@ class Stream extends Duplex {
         return;
       }
       if (chunk.length === 0) {
+        this._readDone = true;
         this.push(null);
         return;
       }
       if (!this.push(chunk)) return;
+    }
+  }
+
+  _whenReadable() {
+    // One wait at a time, shared by _pull and readInto: the core keeps one read waker per
+    // stream, and a second wait would replace (so settle) the first, each waking the other
+    // in turn.
+    if (this._readableWait === null) {
+      this._readableWait = this[NATIVE].readable().finally(() => {
+        this._readableWait = null;
+      });
+    }
+    return this._readableWait;
+  }
+
+  /**
+   * Reads into `buf` (a Buffer or Uint8Array of at least 1 byte), from its start: resolves
+   * with the number of bytes copied, everything that has arrived up to `buf.length`
+   * (waiting only while nothing has), or 0 once the peer finished its side. Rejects with
+   * the stream's error. For a reader that keeps one buffer: nothing is allocated per read
+   * and one call takes what many frames brought, where the Readable side makes a Buffer
+   * and settles a promise per chunk (docs/BENCHMARKS.md, "readInto"). Bytes the Readable
+   * side already holds (from `read()`, `'data'` or iteration) come first; use one way of
+   * reading per stream.
+   */
+  async readInto(buf) {
+    if (!(buf instanceof Uint8Array)) throw invalid('readInto() takes a Buffer or Uint8Array');
+    if (buf.length === 0) throw invalid('readInto() needs a buffer of at least 1 byte');
+    for (;;) {
+      if (this.readableLength > 0) {
+        const chunk = this.read(Math.min(buf.length, this.readableLength));
+        if (chunk !== null) {
+          buf.set(chunk);
+          return chunk.length;
+        }
+      }
+      if (this._readDone) return 0;
+      if (this.destroyed) {
+        throw this.errored ?? new Snap2pError(ErrorCode.ERR_STREAM_CLOSED, 'stream destroyed');
+      }
+      let n;
+      try {
+        n = this[NATIVE].tryReadInto(buf);
+      } catch (e) {
+        // The stream's error: the stream is destroyed with it, as a failed read() does.
+        const err = fromNative(e);
+        process.nextTick(() => this.destroy(err));
+        throw err;
+      }
+      if (n === null) {
+        await this._whenReadable();
+        continue;
+      }
+      if (n === 0) {
+        // The Readable side ends too ('end', then 'close' once the writable side is done).
+        this._readDone = true;
+        this.push(null);
+        this.read(0);
+      }
+      return n;
     }
   }
 

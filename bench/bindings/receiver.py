@@ -1,7 +1,8 @@
 """Bench hook: a listener written with the Python package, for the native sender.
 
-Usage: python3 receiver.py
-Prints "ADDR <locator>", then "STREAM <bytes> <CPU seconds of this process over the
+Usage: python3 receiver.py [--readinto]
+Reads with ``async for`` (a ``bytes`` per chunk), or with ``--readinto`` into one
+``bytearray`` of 1 MiB, reused. Prints "ADDR <locator>", then "STREAM <bytes> <CPU seconds of this process over the
 stream>" for each stream, which it reads to its end (counting only) and answers with its
 length (8 bytes, big endian); runs until its standard input closes. Prints "NOT_BUILT
 <why>" if the package is not built.
@@ -18,11 +19,19 @@ except Exception as e:  # noqa: BLE001 (the package or its native module is not 
     sys.exit(0)
 
 
+READINTO = "--readinto" in sys.argv[1:]
+
+
 async def count(stream: snap2p.Stream) -> None:
     cpu0 = time.process_time()
     n = 0
-    async for chunk in stream:
-        n += len(chunk)
+    if READINTO:
+        buf = bytearray(1 << 20)
+        while k := await stream.readinto(buf):
+            n += k
+    else:
+        async for chunk in stream:
+            n += len(chunk)
     cpu = time.process_time() - cpu0
     stream.write(n.to_bytes(8, "big"))
     stream.close()

@@ -15,7 +15,8 @@
 //! The receive rows turn it around: the native sender to a listener written with a
 //! language package (bench/bindings/receiver.{mjs,py}; the Kotlin and Swift interop
 //! runners' `bench-recv`; Kotlin twice, through the `chunks()` flow and through the
-//! blocking `InputStream`), against the native count-only listener (`serve snapcount`), in
+//! blocking `InputStream`; each package also through its read-into call, `readInto`,
+//! `readinto` or `read(into:)`, into a 1 MiB buffer it reuses), against the native count-only listener (`serve snapcount`), in
 //! the same rounds. A second native row (`serve snapread`) reads as a Rust application that
 //! keeps the bytes would, through `AsyncRead` into a 64 KiB buffer of its own: one copy per
 //! byte out of the session, as every package makes into its host's memory; each package
@@ -45,6 +46,22 @@ const KOTLIN_BLOCKING: &str = "Kotlin (OutputStream)";
 /// (`Stream.inputStream()`, on `Dispatchers.IO`) instead of the `chunks()` flow.
 const KOTLIN_INPUT: &str = "Kotlin (InputStream)";
 
+/// The Node.js receiver reading through `Stream.readInto` into one Buffer it reuses,
+/// instead of async iteration (a Buffer per chunk).
+const NODE_INTO: &str = "Node.js (readInto)";
+
+/// The Python receiver reading through `Stream.readinto` into one bytearray it reuses,
+/// instead of `async for` (a `bytes` per chunk).
+const PYTHON_INTO: &str = "Python (readinto)";
+
+/// The Kotlin receiver reading through `Stream.readInto` into one direct `ByteBuffer` it
+/// reuses, instead of the `chunks()` flow.
+const KOTLIN_INTO: &str = "Kotlin (readInto)";
+
+/// The Swift receiver reading through `Stream.read(into:)` into one array it reuses,
+/// instead of `chunks()`.
+const SWIFT_INTO: &str = "Swift (read(into:))";
+
 /// The native Rust sender: this program's `send` mode.
 const NATIVE: &str = "native Rust";
 
@@ -69,14 +86,18 @@ fn command(name: &str, addr: &str, total: u64) -> Result<SenderCmd, String> {
 /// A package row's command: the prefix ci/bench-bindings.sh exported as
 /// `SNAP2P_BENCH_<LANG><suffix>` (`""` for its sender, `"_RECV"` for its receiver; split on
 /// whitespace), then `args`, then the row's own flag (the Kotlin rows that go through
-/// `java.io` streams); or why there is none.
+/// `java.io` streams, the rows that read into a buffer they reuse); or why there is none.
 fn package_command(name: &str, suffix: &str, args: &[String]) -> Result<SenderCmd, String> {
     let (var, flag) = match name {
         "Node.js" => ("NODE", None),
         "Python" => ("PYTHON", None),
+        NODE_INTO => ("NODE", Some("--read-into")),
+        PYTHON_INTO => ("PYTHON", Some("--readinto")),
         "Kotlin" => ("KOTLIN", None),
         KOTLIN_BLOCKING => ("KOTLIN", Some("--output-stream")),
         KOTLIN_INPUT => ("KOTLIN", Some("--input-stream")),
+        KOTLIN_INTO => ("KOTLIN", Some("--read-into")),
+        SWIFT_INTO => ("SWIFT", Some("--read-into")),
         "Swift" => ("SWIFT", None),
         _ => return Err("unknown".into()),
     };
@@ -288,14 +309,18 @@ const NATIVE_READ: &str = "native Rust (AsyncRead)";
 
 /// The receivers of the receive rows; entry 0 is the native one they are compared with
 /// (the target), entry 1 the native one that copies as the packages must.
-const RECEIVERS: [&str; 7] = [
+const RECEIVERS: [&str; 11] = [
     NATIVE,
     NATIVE_READ,
     "Node.js",
+    NODE_INTO,
     "Python",
+    PYTHON_INTO,
     "Kotlin",
     KOTLIN_INPUT,
+    KOTLIN_INTO,
     "Swift",
+    SWIFT_INTO,
 ];
 
 /// Program and arguments of one receiver (`SNAP2P_BENCH_<LANG>_RECV`, from

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
-use napi::bindgen_prelude::{Buffer, BufferSlice, FromNapiValue, Object};
+use napi::bindgen_prelude::{Buffer, BufferSlice, FromNapiValue, Object, Uint8ArraySlice};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, JsDeferred, Status};
 use napi_derive::napi;
@@ -294,6 +294,31 @@ impl NativeStream {
             ReadInto::Bytes(_) | ReadInto::End => BufferSlice::copy_from(env, out).map(Some),
             ReadInto::Nothing => Ok(None),
         }
+    }
+
+    /// Copies what the core holds for the stream into `buf`, up to its length and across
+    /// the chunks the bytes arrived in, without waiting: the count; 0 once the peer
+    /// finished its side; `null` if nothing has arrived yet (then await `readable()`).
+    /// `index.js`'s `readInto` is its only caller: a reader that keeps one buffer and reads
+    /// into it again and again allocates nothing per read, where each `tryRead` makes a new
+    /// Buffer.
+    #[napi(ts_return_type = "number | null")]
+    pub fn try_read_into(&self, mut buf: Uint8ArraySlice<'_>) -> napi::Result<Option<u32>> {
+        // SAFETY: a synchronous call on the JavaScript thread: no JavaScript runs while the
+        // core copies into the array, so nothing else reads or writes it meanwhile, and the
+        // caller's reference keeps it alive.
+        let out = unsafe { buf.as_mut() };
+        // A count must fit the u32 returned.
+        let max = out.len().min(u32::MAX as usize);
+        if max == 0 {
+            return Err(invalid("readInto() needs a buffer of at least 1 byte"));
+        }
+        let got = self.inner.try_read_into(&mut &mut out[..], max).js()?;
+        Ok(match got {
+            ReadInto::Bytes(n) => Some(n as u32),
+            ReadInto::End => Some(0),
+            ReadInto::Nothing => None,
+        })
     }
 
     /// Resolves once `tryRead` has something to return (bytes, the end, or the stream's

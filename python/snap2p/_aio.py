@@ -9,16 +9,19 @@ something for the stream; a cancelled wait has taken nothing.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import functools
 import inspect
 import weakref
 from collections.abc import Iterator
 from typing import Any, Callable
 
+from ._errors import Snap2pError
 from ._snap2p import LoopWake
 
 CHUNK = 64 * 1024
 _RESOURCE_EXHAUSTED = 16
+_INVALID_ARGUMENT = 25
 
 # Tasks of async callbacks, kept referenced until done (asyncio holds only weak ones).
 _tasks: set[asyncio.Future[Any]] = set()
@@ -43,6 +46,32 @@ async def read(stream: Any, n: int = -1) -> bytes:
         if not chunk:
             return b"".join(parts)
         parts.append(chunk)
+
+
+def _pin(buf: Any) -> Any:
+    """A ``ctypes`` array over ``buf``'s memory, holding it exported while it lives (a
+    bytearray cannot be resized meanwhile): what ``Stream._take_into`` copies into."""
+    try:
+        view = memoryview(buf)
+    except TypeError:
+        view = None
+    if view is None or view.readonly or not view.c_contiguous:
+        raise Snap2pError(
+            "readinto() takes a writable, contiguous bytes-like object (bytearray, memoryview)",
+            _INVALID_ARGUMENT,
+        )
+    if view.nbytes == 0:
+        raise Snap2pError("readinto() needs a buffer of at least 1 byte", _INVALID_ARGUMENT)
+    return (ctypes.c_char * view.nbytes).from_buffer(view)
+
+
+async def readinto(stream: Any, buf: Any) -> int:
+    pinned = _pin(buf)
+    n = stream._take_into(pinned)
+    while n is None:
+        await stream._fill()
+        n = stream._take_into(pinned)
+    return n
 
 
 async def anext_chunk(stream: Any) -> bytes:

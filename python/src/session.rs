@@ -11,7 +11,7 @@ use bytes::{Buf, Bytes};
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyInt};
-use snap2p::{Error, ErrorCode};
+use snap2p::{Error, ErrorCode, ReadInto};
 
 use crate::error::{invalid, to_py};
 use crate::identity::AliasCard;
@@ -616,6 +616,44 @@ impl Stream {
         }
     }
 
+    /// Copies into `out` from the stash, then straight from the core, up to its length and
+    /// across chunks: `Some(n)` bytes, `Some(0)` at end of stream, `None` if nothing has
+    /// arrived yet (then `_fill`). An end or an error behind bytes copied is left for the
+    /// next call.
+    fn take_into(&self, out: &mut [u8]) -> Result<Option<usize>, Error> {
+        let mut stash = self.stash.lock().unwrap_or_else(|p| p.into_inner());
+        let mut n = 0;
+        while n < out.len() {
+            let Some(mut chunk) = stash.chunks.pop_front() else {
+                break;
+            };
+            let k = chunk.len().min(out.len() - n);
+            out[n..n + k].copy_from_slice(&chunk[..k]);
+            n += k;
+            if k < chunk.len() {
+                chunk.advance(k);
+                stash.chunks.push_front(chunk);
+            }
+        }
+        if n == out.len() || stash.eof {
+            return Ok(Some(n));
+        }
+        let mut rest = &mut out[n..];
+        let max = rest.len();
+        match self.inner.try_read_into(&mut rest, max) {
+            Ok(ReadInto::Bytes(k)) => Ok(Some(n + k)),
+            Ok(ReadInto::End) => {
+                // Read once: the core may let the stream go after it.
+                stash.eof = true;
+                Ok(Some(n))
+            }
+            Ok(ReadInto::Nothing) => Ok((n > 0).then_some(n)),
+            // Bytes first; the next call meets the error again.
+            Err(_) if n > 0 => Ok(Some(n)),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Whether `drain()` can return at once (else a pump runs, started here if needed).
     fn drained(&self) -> Result<bool, Error> {
         let mut w = self.writer.lock();
@@ -697,6 +735,17 @@ impl Stream {
     #[pyo3(signature = (n = -1))]
     fn read<'py>(slf: &Bound<'py, Self>, n: isize) -> PyResult<Bound<'py, PyAny>> {
         aio(slf.py())?.getattr("read")?.call1((slf, n))
+    }
+
+    /// Reads into ``buf`` (a writable bytes-like object: ``bytearray``, ``memoryview``)
+    /// from its start: the number of bytes copied, everything that has arrived up to
+    /// ``len(buf)`` (waiting only while nothing has), or 0 at end of stream. Allocates
+    /// nothing per read. Cancelling a pending read loses no data.
+    fn readinto<'py>(
+        slf: &Bound<'py, Self>,
+        buf: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        aio(slf.py())?.getattr("readinto")?.call1((slf, buf))
     }
 
     /// Queues ``data`` (bytes-like) for sending; see ``drain``.
@@ -785,6 +834,41 @@ impl Stream {
             Got::End => Ok(Some(PyBytes::new(py, b""))),
             Got::Nothing => Ok(None),
         }
+    }
+
+    /// Copies what ``_take`` would take into ``pinned`` (the ``ctypes`` array over the
+    /// caller's buffer that ``_aio.readinto`` makes), up to its size and across chunks: the
+    /// count, 0 at end of stream, ``None`` if nothing has arrived yet (then ``_fill``);
+    /// raises the stream's error. Internal (used by ``readinto``).
+    ///
+    /// Why ``ctypes``: the buffer protocol (``PyObject_GetBuffer``) is in the stable ABI
+    /// only from Python 3.11, and this module is one abi3 wheel for 3.9 and later.
+    /// ``ctypes``' ``from_buffer`` takes the same export, so the array's memory stays
+    /// where it is while the array lives (a bytearray refuses to resize meanwhile), and
+    /// ``addressof``/``sizeof`` say where it is.
+    fn _take_into(&self, py: Python<'_>, pinned: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
+        let ctypes = py.import("ctypes")?;
+        if !pinned.is_instance(&ctypes.getattr("Array")?)? {
+            return Err(invalid(
+                "_take_into() takes the ctypes array readinto() makes",
+            ));
+        }
+        let addr: usize = ctypes.getattr("addressof")?.call1((pinned,))?.extract()?;
+        let len: usize = ctypes.getattr("sizeof")?.call1((pinned,))?.extract()?;
+        if addr == 0 || len == 0 {
+            return Err(invalid("readinto() needs a buffer of at least 1 byte"));
+        }
+        py.detach(|| {
+            // SAFETY: `pinned`, alive for the whole call, holds the buffer exported: its
+            // owner can neither resize nor free it; `from_buffer` checked that it is
+            // writable, contiguous and `len` bytes long. The GIL is released meanwhile, as
+            // `socket.recv_into` releases it while the kernel writes into the same kind of
+            // buffer: another thread touching it then is that program's race, not memory
+            // unsafety here.
+            let out = unsafe { std::slice::from_raw_parts_mut(addr as *mut u8, len) };
+            self.take_into(out)
+        })
+        .map_err(to_py)
     }
 
     /// The read and the drain waits held for a wake-up: ``(reads, drains)``. Internal

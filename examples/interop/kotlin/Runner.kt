@@ -10,7 +10,7 @@
 //   Runner relay   (serves RELAY-1 on 127.0.0.1:0 for the relay scenario)
 //
 //   Runner bench-send ADDR TOTAL WRITE [--output-stream]   (benchmark hook, bench/src/bindings.rs)
-//   Runner bench-recv [--read|--input-stream]              (benchmark hook, its receive rows)
+//   Runner bench-recv [--read|--input-stream|--read-into]  (benchmark hook, its receive rows)
 //
 // Its wallet signer is Kotlin: a HostSigner (the foreign trait) the core calls back to sign
 // the NodeKeyAttestation and AliasCard. It hashes Stacks messages itself and hands the
@@ -35,6 +35,7 @@ import io.snap2p.chunks
 import io.snap2p.code
 import io.snap2p.inputStream
 import io.snap2p.outputStream
+import io.snap2p.readInto
 import io.snap2p.stacksMessageHash
 import io.snap2p.writeAll
 import kotlinx.coroutines.CoroutineScope
@@ -416,7 +417,9 @@ suspend fun benchSend(addr: String, total: Long, size: Int, blocking: Boolean = 
  * A listener written with the package, for the native sender of the receive rows
  * (bench/src/bindings.rs). Prints `ADDR <ip:port>`, then `STREAM <bytes> <CPU seconds of
  * the process over the stream>` for each stream, which it reads to its end with `chunks()`
- * (`--read`: a loop of the generated `read(65536)` instead, for comparison) (counting
+ * (`--read`: a loop of the generated `read(65536)` instead, for comparison;
+ * `--input-stream`: `inputStream()` on `Dispatchers.IO`; `--read-into`: `readInto` into one
+ * direct buffer of 1 MiB, reused) (counting
  * only: a checksum would weigh more than the read paths compared) and answers
  * with its length (8 bytes, big endian); serves until its standard input closes.
  */
@@ -440,6 +443,13 @@ suspend fun benchRecv(how: String = ""): Int = coroutineScope {
                                 val input = s.inputStream()
                                 val buf = ByteArray(65536)
                                 while (true) n += input.read(buf).takeIf { it >= 0 } ?: break
+                            }
+                            "--read-into" -> {
+                                val buf = java.nio.ByteBuffer.allocateDirect(1 shl 20)
+                                while (true) {
+                                    buf.clear()
+                                    n += s.readInto(buf).takeIf { it >= 0 } ?: break
+                                }
                             }
                             else -> s.chunks().collect { n += it.size }
                         }

@@ -66,6 +66,8 @@ async function extended(): Promise<void> {
   const s: Stream = c.openStream();
   await s.writeAll('x');
   const body: Buffer = await s.readAll(1024);
+  const got: number = await s.readInto(new Uint8Array(16));
+  void got;
   for await (const inbound of peer) {
     for await (const st of inbound.multiplexer) st.pipe(st);
   }

@@ -427,10 +427,10 @@ func benchSend(_ a: [String]) async throws -> Int32 {
 /// (bench/src/bindings.rs). Prints `ADDR <ip:port>`, then `STREAM <bytes> <CPU seconds of
 /// the process over the stream>` for each stream, which it reads to its end with
 /// `chunks()` (`--read`: a loop of the generated `read(max: 65536)` instead, for
-/// comparison) (counting only: a checksum would weigh more than the read paths compared)
+/// comparison; `--read-into`: `read(into:)` into one array of 1 MiB, reused) (counting only: a checksum would weigh more than the read paths compared)
 /// and answers with its length (8 bytes, big endian); serves until its standard input
 /// closes.
-func benchRecv(generated: Bool) async throws -> Int32 {
+func benchRecv(how: String) async throws -> Int32 {
     let peer = try await Peer.create(options: PeerOptions(px1: false))
     print("ADDR \(try await peer.listen(addr: "127.0.0.1:0"))")
     fflush(stdout)
@@ -444,9 +444,17 @@ func benchRecv(generated: Bool) async throws -> Int32 {
                                 let cpu0 = processCpuSeconds()
                                 var n: UInt64 = 0
                                 do {
-                                    if generated {
+                                    switch how {
+                                    case "--read":
                                         while let chunk = try await s.read(max: 65536) { n += UInt64(chunk.count) }
-                                    } else {
+                                    case "--read-into":
+                                        var buf = [UInt8](repeating: 0, count: 1 << 20)
+                                        while true {
+                                            let k = try await s.read(into: &buf)
+                                            if k == 0 { break }
+                                            n += UInt64(k)
+                                        }
+                                    default:
                                         for try await chunk in s.chunks() { n += UInt64(chunk.count) }
                                     }
                                     let cpu = processCpuSeconds() - cpu0
@@ -477,9 +485,9 @@ do {
     case "listen", "relay": status = try await listen(args)
     case "dial": status = try await dial(args) ? 0 : 1
     case "bench-send": status = try await benchSend(Array(CommandLine.arguments.dropFirst()))
-    case "bench-recv": status = try await benchRecv(generated: CommandLine.arguments.dropFirst(2).first == "--read")
+    case "bench-recv": status = try await benchRecv(how: CommandLine.arguments.dropFirst(2).first ?? "")
     default:
-        log("usage: snap2p-interop-runner listen|dial [options] (see docs/INTEROP.md) | bench-send ADDR TOTAL WRITE | bench-recv [--read]")
+        log("usage: snap2p-interop-runner listen|dial [options] (see docs/INTEROP.md) | bench-send ADDR TOTAL WRITE | bench-recv [--read|--read-into]")
         status = 2
     }
 } catch {

@@ -181,6 +181,37 @@ extension Stream {
         return AsyncThrowingStream { try await reader.next() }
     }
 
+    /// Reads into `buffer`, from its start, everything that has arrived, up to
+    /// `buffer.count` and across the chunks it arrived in, suspending while nothing has:
+    /// the count, or 0 once the remote finished. One native call per read in which the core
+    /// copies straight into `buffer`: the fast way to receive many bytes into a buffer you
+    /// keep, allocating nothing per read (`chunks()` makes a `Data` per chunk). Errors are
+    /// the typed `Snap2pError`; an empty buffer is ERR_INVALID_ARGUMENT (25).
+    public func read(into buffer: inout [UInt8]) async throws -> Int {
+        if buffer.isEmpty {
+            throw Snap2pError.Failure(code: 25, name: errorCodeName(code: 25), reason: "read(into:) needs a buffer of at least 1 byte")
+        }
+        let handle = RawHandle(self)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { raw in
+                snap2p_uniffi_stream_try_read_raw(handle.weak, UInt64(UInt(bitPattern: raw.baseAddress)), UInt64(raw.count))
+            }
+            if n > 0 { return Int(n) }
+            if n == 0 {
+                await RawWaiters.shared.wait(handle.weak, snap2p_uniffi_stream_readable_raw)
+                continue
+            }
+            if n == rawEnd { return 0 }
+            if n == rawPanicked {
+                throw internalError("the core panicked in a read; the stream's state is unknown")
+            }
+            // Failed (reset, session over, …): the generated read throws the typed error.
+            guard let data = try await read(max: UInt32(clamping: buffer.count)) else { return 0 }
+            buffer.replaceSubrange(0..<data.count, with: data)
+            return data.count
+        }
+    }
+
     /// Writes all of `data`, waiting for flow-control credit when the send buffer is full.
     /// Through the raw entry points of bindings/src/raw.rs: the core copies straight from
     /// `data` (the generated `tryWrite` and `write` first copy it into a Swift array and

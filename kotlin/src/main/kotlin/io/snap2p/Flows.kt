@@ -1,5 +1,6 @@
 package io.snap2p
 
+import java.nio.ByteBuffer
 import kotlinx.coroutines.channels.awaitClose
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.callbackFlow
@@ -66,6 +67,26 @@ fun Stream.chunks(maxChunk: UInt = 65_536u): Flow<ByteArray> = flow {
     val handle = RawIo.handleOf(this@chunks)
     val max = maxChunk.coerceAtMost(Int.MAX_VALUE.toUInt()).toInt()
     while (true) emit(RawIo.read(this@chunks, handle, max) ?: break)
+}
+
+/**
+ * Reads into [dst], from its position and at most its remaining bytes, everything that has
+ * arrived, across the chunks it arrived in, suspending while nothing has; advances the
+ * position and returns the count, or -1 once the remote finished (as
+ * `ReadableByteChannel.read`). With a direct buffer ([ByteBuffer.allocateDirect]) the core
+ * copies straight into it and one call takes what many frames brought: the fast way to
+ * receive many bytes into a buffer you keep, allocating nothing per read. Throws
+ * [IllegalArgumentException] for a buffer with no room left or a read-only one.
+ */
+suspend fun Stream.readInto(dst: ByteBuffer): Int {
+    require(!dst.isReadOnly) { "readInto needs a writable buffer" }
+    require(dst.hasRemaining()) { "readInto needs a buffer with room (remaining() ≥ 1)" }
+    if (!RawIo.available) {
+        val bytes = read(dst.remaining().toUInt()) ?: return -1
+        dst.put(bytes)
+        return bytes.size
+    }
+    return RawIo.readInto(this, RawIo.handleOf(this), dst)
 }
 
 /**

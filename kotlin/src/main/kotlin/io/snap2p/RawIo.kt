@@ -188,6 +188,46 @@ internal object RawIo {
     }
 
     /**
+     * Reads into [dst] (from its position, at most its remaining bytes, ≥ 1) what [stream]
+     * holds, across the chunks they arrived in, suspending while none are there; advances
+     * the position and returns the count, or -1 once the peer finished. A direct buffer is
+     * written by the core itself (one copy in all, and no 64 KiB cap: one call takes what
+     * many frames brought); a heap buffer goes through the per-thread native buffer. A
+     * failed stream's read is repeated through the generated [Stream.read], which throws
+     * the typed [Snap2pException].
+     */
+    suspend fun readInto(stream: Stream, handle: Handle, dst: ByteBuffer): Int {
+        val direct = dst.isDirect
+        while (true) {
+            val n = if (direct) dst.remaining() else minOf(dst.remaining(), SCRATCH)
+            val address =
+                if (direct) Pointer.nativeValue(Native.getDirectBufferPointer(dst)) + dst.position() else scratch.get().address
+            val got = snap2p_uniffi_stream_try_read_raw(handle.weak, address, n.toLong())
+            when {
+                got > 0L -> {
+                    if (direct) {
+                        dst.position(dst.position() + got.toInt())
+                    } else {
+                        val s = scratch.get()
+                        s.buf.clear()
+                        s.buf.limit(got.toInt())
+                        dst.put(s.buf)
+                    }
+                    return got.toInt()
+                }
+                got == 0L -> awaitReadable(handle)
+                got == END -> return -1
+                got == PANICKED -> throw IllegalStateException("snap2p: internal error (the core panicked) in a read")
+                else -> {
+                    val bytes = stream.read(n.toUInt()) ?: return -1
+                    dst.put(bytes)
+                    return bytes.size
+                }
+            }
+        }
+    }
+
+    /**
      * Reads into `b[off, off + len)` (`len` ≥ 1) what [stream] holds, at most [SCRATCH]
      * bytes, across the chunks they arrived in, blocking the calling thread while none are
      * there (it parks in native code until the session driver has bytes, the end or an

@@ -14,7 +14,7 @@ import java.io.IOException
 import java.util.concurrent.atomic.AtomicReference
 
 /**
- * `chunks()`'s and `inputStream()`'s raw fast paths (RawIo: direct JNA reads that gather; a
+ * `chunks()`'s, `readInto`'s and `inputStream()`'s raw fast paths (RawIo: direct JNA reads that gather; a
  * native wait, suspending or blocking).
  */
 class ChunksTest {
@@ -93,6 +93,85 @@ class ChunksTest {
     fun aResetWhileWaitingThrowsThePeersCode() = runTest {
         val p = pair()
         val reader = async { runCatching { p.remote.chunks().collect { } }.exceptionOrNull() }
+        delay(200)
+        p.local.reset(42uL)
+        val e = step("the reset reaches the waiting reader") { reader.await() }
+        assertTrue(e is Snap2pException.Failure && e.code == 42uL, "expected code 42, got $e")
+        p.close()
+    }
+
+    @Test
+    fun readIntoADirectBufferTakesWhatManyFramesBroughtThenMinusOne() = runTest(seconds = 120) {
+        val p = pair()
+        val data = pattern(3 shl 20, seed = 13)
+        // 512 KiB sent and given time to arrive: one read into a direct buffer takes all of
+        // it, many frames (a frame carries at most 65,502 bytes).
+        p.local.writeAll(data.copyOfRange(0, 512 * 1024))
+        delay(300)
+        val buf = java.nio.ByteBuffer.allocateDirect(1 shl 20)
+        val first = step("first read") { p.remote.readInto(buf) }
+        assertTrue(first > 65_502, "first read of $first bytes")
+        assertEquals(first, buf.position())
+        val out = ByteArrayOutputStream()
+        fun drain() {
+            buf.flip()
+            val chunk = ByteArray(buf.remaining())
+            buf.get(chunk)
+            out.write(chunk)
+            buf.clear()
+        }
+        drain()
+        val sender = async {
+            var off = 512 * 1024
+            while (off < data.size) {
+                p.local.writeAll(data.copyOfRange(off, minOf(off + 65_536, data.size)))
+                off += 65_536
+            }
+            p.local.finish()
+        }
+        while (true) {
+            val n = step("read") { p.remote.readInto(buf) }
+            if (n < 0) break
+            assertEquals(n, buf.position())
+            drain()
+        }
+        sender.await()
+        assertArrayEquals(data, out.toByteArray())
+        assertEquals(-1, step("read after the end") { p.remote.readInto(buf) })
+        p.close()
+    }
+
+    @Test
+    fun readIntoAHeapBufferSliceKeepsOrderAndItsBounds() = runTest(seconds = 60) {
+        val p = pair()
+        val data = pattern(200_000, seed = 14)
+        val sender = async { p.sendAndFinish(data) }
+        val backing = ByteArray(20) { '#'.code.toByte() }
+        val out = ByteArrayOutputStream()
+        while (true) {
+            val buf = java.nio.ByteBuffer.wrap(backing, 5, 7) // position 5, limit 12
+            val n = step("read") { p.remote.readInto(buf) }
+            if (n < 0) break
+            assertEquals(5 + n, buf.position())
+            out.write(backing, 5, n)
+        }
+        sender.await()
+        assertArrayEquals(data, out.toByteArray())
+        assertTrue(backing.copyOfRange(0, 5).all { it == '#'.code.toByte() })
+        assertTrue(backing.copyOfRange(12, 20).all { it == '#'.code.toByte() })
+        // No room, or read-only: refused before any read.
+        assertTrue(runCatching { p.remote.readInto(java.nio.ByteBuffer.allocate(0)) }.exceptionOrNull() is IllegalArgumentException)
+        assertTrue(
+            runCatching { p.remote.readInto(java.nio.ByteBuffer.allocate(8).asReadOnlyBuffer()) }.exceptionOrNull()
+                is IllegalArgumentException,
+        )
+        p.close()
+    }
+
+    @Test
+    fun readIntoWaitingThrowsThePeersResetCode() = runTest {
+        val p = pair()
+        val reader = async { runCatching { p.remote.readInto(java.nio.ByteBuffer.allocateDirect(100)) }.exceptionOrNull() }
         delay(200)
         p.local.reset(42uL)
         val e = step("the reset reaches the waiting reader") { reader.await() }
