@@ -335,6 +335,8 @@ export interface PeerEvent {
   label?: string;
   /** `px1_query`: how many items the answer held. */
   count?: number;
+  /** `session_established`: whether the handshake was hs2 (PROTOCOL.md §5.8) or v1. */
+  hs2?: boolean;
 }
 
 /**

@@ -112,6 +112,8 @@ pub struct PeerEvent {
     pub label: Option<String>,
     /// `px1_query`: how many items the answer held.
     pub count: Option<u64>,
+    /// `session_established`: whether the handshake was hs2 (PROTOCOL.md §5.8) or v1.
+    pub hs2: Option<bool>,
 }
 
 impl PeerEvent {
@@ -133,6 +135,7 @@ impl PeerEvent {
             stream: e.stream,
             label: e.label,
             count: e.count,
+            hs2: e.hs2,
         })
     }
 }

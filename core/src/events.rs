@@ -139,6 +139,9 @@ pub struct PeerEvent {
     pub label: Option<String>,
     /// How many items a PX-1 answer held.
     pub count: Option<u64>,
+    /// Whether the session's handshake was hs2 (PROTOCOL.md §5.8) or v1
+    /// (`session_established`).
+    pub hs2: Option<bool>,
 }
 
 impl PeerEvent {
@@ -160,6 +163,7 @@ impl PeerEvent {
             stream: None,
             label: None,
             count: None,
+            hs2: None,
         }
     }
 
@@ -266,6 +270,7 @@ impl crate::session::Observer for Tap {
         ev.direction = Some(direction);
         ev.transport = Some(note.transport);
         ev.remote_addr = note.remote;
+        ev.hs2 = Some(note.hs2);
         let _ = tx.send(ev);
     }
 

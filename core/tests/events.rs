@@ -29,8 +29,10 @@ async fn sessions_report_their_life_and_their_bytes() {
         assert_eq!(up.transport.as_ref().map(|t| t.as_str()), Some("tcp"));
         assert_eq!(up.connection.as_deref(), Some(conn.id().as_str()));
         assert!(up.duration.unwrap() > Duration::ZERO);
+        assert_eq!(up.hs2, Some(true), "the default handshake is hs2");
         let down = next_of(&mut server_events, EventKind::SessionEstablished).await;
         assert_eq!(down.direction, Some(Direction::Inbound));
+        assert_eq!(down.hs2, Some(true));
         assert_eq!(down.remote_principal.as_ref(), Some(client.principal()));
         assert_eq!(
             down.connection, up.connection,

@@ -6,8 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{peer, send_and_check, serve_digest};
-use snap2p::{DialOptions, ErrorCode, Peer, PeerConfig, Visibility};
+use common::{next_of, peer, send_and_check, serve_digest};
+use snap2p::{DialOptions, ErrorCode, EventKind, Peer, PeerConfig, Visibility};
 use tokio::time::timeout;
 
 const T: Duration = Duration::from_secs(60);
@@ -42,8 +42,14 @@ async fn every_pairing_of_hs2_and_v1_authenticates() {
             let addr = server.listen("127.0.0.1:0").await.unwrap().to_string();
             serve_digest(&server);
             let client = peer(config(dialer)).await;
+            let (mut client_events, mut server_events) = (client.events(), server.events());
             let hs2 = dial_and_check(&client, &addr, DialOptions::default(), 1).await;
             assert_eq!(hs2, dialer && listener);
+            // Each side's session_established says which handshake ran.
+            for events in [&mut client_events, &mut server_events] {
+                let up = next_of(events, EventKind::SessionEstablished).await;
+                assert_eq!(up.hs2, Some(hs2), "{dialer} {listener}");
+            }
             // Both peers count the session, and whether it ran hs2 (PeerStats::sessions_hs2).
             let counts = |p: &Peer| {
                 (

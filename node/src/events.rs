@@ -53,6 +53,8 @@ pub struct PeerEventJs {
     pub label: Option<String>,
     /// `px1_query`: how many items the answer held.
     pub count: Option<i64>,
+    /// `session_established`: whether the handshake was hs2 (PROTOCOL.md §5.8) or v1.
+    pub hs2: Option<bool>,
 }
 
 impl From<snap2p::PeerEvent> for PeerEventJs {
@@ -74,6 +76,7 @@ impl From<snap2p::PeerEvent> for PeerEventJs {
             stream: e.stream.map(|s| s as i64),
             label: e.label,
             count: e.count.map(|c| c as i64),
+            hs2: e.hs2,
         }
     }
 }

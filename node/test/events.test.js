@@ -79,7 +79,9 @@ test('session_established and session_closed carry conn.id; stats grow with a tr
   assert.strictEqual(up.remotePrincipal, server.principal);
   assert.strictEqual(up.remoteAddr, addr);
   assert.ok(up.duration > 0);
+  assert.strictEqual(up.hs2, true, 'the default handshake is hs2');
   const upThere = await nextOf(serverEvents, 'session_established');
+  assert.strictEqual(upThere.hs2, true);
   assert.strictEqual(upThere.connection, conn.id, 'the same id at both ends');
   assert.strictEqual(upThere.direction, 'inbound');
   assert.strictEqual(upThere.remotePrincipal, client.principal);

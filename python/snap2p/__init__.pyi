@@ -175,6 +175,9 @@ class PeerEvent:
     @property
     def count(self) -> int | None:
         """``px1_query``: how many items the answer held."""
+    @property
+    def hs2(self) -> bool | None:
+        """``session_established``: whether the handshake was hs2 (PROTOCOL.md §5.8) or v1."""
 
 class EventSubscription:
     """``async for event in peer.events()``; ``close()`` or ``async with`` stops it."""

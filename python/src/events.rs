@@ -52,6 +52,8 @@ pub struct PeerEvent {
     label: Option<String>,
     /// ``px1_query``: how many items the answer held.
     count: Option<u64>,
+    /// ``session_established``: whether the handshake was hs2 (PROTOCOL.md §5.8) or v1.
+    hs2: Option<bool>,
 }
 
 impl From<snap2p::PeerEvent> for PeerEvent {
@@ -73,6 +75,7 @@ impl From<snap2p::PeerEvent> for PeerEvent {
             stream: e.stream,
             label: e.label,
             count: e.count,
+            hs2: e.hs2,
         }
     }
 }
@@ -119,6 +122,12 @@ impl PeerEvent {
             self.label.as_ref().map(|l| format!("{l:?}")),
         );
         opt(&mut s, "count", self.count.map(|c| c.to_string()));
+        opt(
+            &mut s,
+            "hs2",
+            self.hs2
+                .map(|h| if h { "True" } else { "False" }.to_string()),
+        );
         opt(&mut s, "missed", self.missed.map(|m| m.to_string()));
         s.push(')');
         s

@@ -80,7 +80,10 @@ async def test_session_events_carry_conn_id_and_stats_grow(
     assert up.remote_principal == server.principal
     assert up.remote_addr == addr
     assert up.duration is not None and up.duration > 0
+    assert up.hs2 is True  # the default handshake
+    assert "hs2=True" in repr(up)
     there = await next_of(server_events, "session_established")
+    assert there.hs2 is True
     assert there.connection == conn.id  # the same id at both ends
     assert there.direction == "inbound"
     assert there.remote_principal == client.principal

@@ -446,6 +446,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Future for Driver<T> {
                             took: shared.started.elapsed(),
                             transport: shared.transport.clone(),
                             remote: shared.remote_addr,
+                            hs2: st.session.counters().hs2,
                         });
                     }
                 }

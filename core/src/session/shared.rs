@@ -45,6 +45,8 @@ pub(crate) struct EstablishedNote {
     pub(crate) took: Duration,
     pub(crate) transport: Scheme,
     pub(crate) remote: Option<SocketAddr>,
+    /// The handshake was hs2 (PROTOCOL.md §5.8), not v1.
+    pub(crate) hs2: bool,
 }
 
 /// A stream fact the driver reports to its [`Observer`].

@@ -104,6 +104,7 @@ async function observability(): Promise<void> {
     if (e.kind === 'session_closed') console.log(advertised, e.connection, e.bytesSent, e.duration, when);
     if (e.kind === 'stream_opened') console.log(e.stream ?? 0, e.label ?? '');
     if (e.kind === 'px1_query') console.log(e.count ?? 0);
+    if (e.kind === 'session_established') console.log(e.hs2 === true);
   }
   events.close();
   const stats: PeerStats = peer.stats();
