@@ -1,8 +1,8 @@
 """asyncio glue the Rust extension calls into.
 
-Reads are split in two so that cancelling them never loses data: ``Stream._take`` takes
-bytes (from the stream's stash, else from the session) on the event loop's thread, where
-no cancellation can come between, and ``Stream._fill`` only waits until the session has
+Reads are split in two so that cancelling them never loses data: ``Stream._take`` (and
+``_take_into``) takes bytes from the session on the event loop's thread, where no
+cancellation can come between, and ``Stream._fill`` only waits until the session has
 something for the stream; a cancelled wait has taken nothing.
 """
 

@@ -355,17 +355,7 @@ impl AsRef<[u8]> for HeldBytes {
     }
 }
 
-/// Bytes read from the core that Python has not taken yet: the rest of a chunk larger than
-/// the read asked for, or a chunk `_fill` found. Bytes leave the core only on the loop's
-/// thread, in a call that returns them or stashes them, never in a wait that could be
-/// cancelled: a cancelled read (``asyncio.wait_for``) loses nothing.
-#[derive(Default)]
-struct Stash {
-    chunks: VecDeque<Bytes>,
-    eof: bool,
-}
-
-/// What a look at the stash, then the core, found.
+/// What a read found in the core.
 enum Got {
     Chunk(Bytes),
     End,
@@ -570,7 +560,12 @@ fn wait<'py>(
 #[pyclass(frozen, module = "snap2p")]
 pub struct Stream {
     inner: snap2p::Stream,
-    stash: Mutex<Stash>,
+    /// The end of the stream was read: later reads answer it without asking the core,
+    /// which may have let the stream go. Held across each read, so the read that meets the
+    /// end and the flag go together. Bytes leave the core only on the loop's thread, in a
+    /// call that returns them (`_take`, `_take_into`), never in a wait that could be
+    /// cancelled (`_fill`): a cancelled read (``asyncio.wait_for``) loses nothing.
+    read_end: Mutex<bool>,
     reader: Arc<ReadWake>,
     writer: Arc<WriteSide>,
 }
@@ -579,7 +574,7 @@ impl Stream {
     pub fn new(inner: snap2p::Stream) -> Self {
         Stream {
             inner,
-            stash: Mutex::default(),
+            read_end: Mutex::default(),
             reader: Arc::default(),
             writer: Arc::new(WriteSide {
                 state: Mutex::default(),
@@ -587,18 +582,12 @@ impl Stream {
         }
     }
 
-    /// The next chunk of at most `n` bytes: from the stash, else from the core (which then
-    /// holds the stream's read waker, [`ReadWake`], if it has nothing yet).
+    /// The next chunk of at most `n` bytes from the core (which then holds the stream's
+    /// read waker, [`ReadWake`], if it has nothing yet).
     fn take_or_poll(&self, n: usize) -> Result<Got, Error> {
         let n = n.clamp(1, MAX_CHUNK);
-        let mut stash = self.stash.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(mut chunk) = stash.chunks.pop_front() {
-            if chunk.len() > n {
-                stash.chunks.push_front(chunk.split_off(n));
-            }
-            return Ok(Got::Chunk(chunk));
-        }
-        if stash.eof {
+        let mut ended = self.read_end.lock().unwrap_or_else(|p| p.into_inner());
+        if *ended {
             return Ok(Got::End);
         }
         let waker = std::task::Waker::from(self.reader.clone());
@@ -608,7 +597,7 @@ impl Stream {
         {
             Poll::Ready(Ok(Some(chunk))) => Ok(Got::Chunk(chunk)),
             Poll::Ready(Ok(None)) => {
-                stash.eof = true;
+                *ended = true;
                 Ok(Got::End)
             }
             Poll::Ready(Err(e)) => Err(e),
@@ -616,42 +605,23 @@ impl Stream {
         }
     }
 
-    /// Copies into `out` from the stash, then straight from the core, up to its length and
-    /// across chunks: `Some(n)` bytes, `Some(0)` at end of stream, `None` if nothing has
-    /// arrived yet (then `_fill`). An end or an error behind bytes copied is left for the
-    /// next call.
-    fn take_into(&self, out: &mut [u8]) -> Result<Option<usize>, Error> {
-        let mut stash = self.stash.lock().unwrap_or_else(|p| p.into_inner());
-        let mut n = 0;
-        while n < out.len() {
-            let Some(mut chunk) = stash.chunks.pop_front() else {
-                break;
-            };
-            let k = chunk.len().min(out.len() - n);
-            out[n..n + k].copy_from_slice(&chunk[..k]);
-            n += k;
-            if k < chunk.len() {
-                chunk.advance(k);
-                stash.chunks.push_front(chunk);
+    /// Copies into `out` what the core holds, up to its length and across chunks:
+    /// `Some(n)` bytes, `Some(0)` at end of stream, `None` if nothing has arrived yet (then
+    /// `_fill`).
+    fn take_into(&self, mut out: &mut [u8]) -> Result<Option<usize>, Error> {
+        let mut ended = self.read_end.lock().unwrap_or_else(|p| p.into_inner());
+        if *ended {
+            return Ok(Some(0));
+        }
+        let max = out.len();
+        Ok(match self.inner.try_read_into(&mut out, max)? {
+            ReadInto::Bytes(n) => Some(n),
+            ReadInto::End => {
+                *ended = true;
+                Some(0)
             }
-        }
-        if n == out.len() || stash.eof {
-            return Ok(Some(n));
-        }
-        let mut rest = &mut out[n..];
-        let max = rest.len();
-        match self.inner.try_read_into(&mut rest, max) {
-            Ok(ReadInto::Bytes(k)) => Ok(Some(n + k)),
-            Ok(ReadInto::End) => {
-                // Read once: the core may let the stream go after it.
-                stash.eof = true;
-                Ok(Some(n))
-            }
-            Ok(ReadInto::Nothing) => Ok((n > 0).then_some(n)),
-            // Bytes first; the next call meets the error again.
-            Err(_) if n > 0 => Ok(Some(n)),
-            Err(e) => Err(e),
-        }
+            ReadInto::Nothing => None,
+        })
     }
 
     /// Whether `drain()` can return at once (else a pump runs, started here if needed).
@@ -825,9 +795,9 @@ impl Stream {
         aio(slf.py())?.getattr("anext_chunk")?.call1((slf,))
     }
 
-    /// Takes up to ``n`` bytes, from the stash or else straight from the core: ``None`` if
-    /// there are none yet (then ``_fill``), ``b""`` at end of stream; raises the stream's
-    /// error. Internal (used by ``read``).
+    /// Takes up to ``n`` bytes from the core: ``None`` if there are none yet (then
+    /// ``_fill``), ``b""`` at end of stream; raises the stream's error. Internal (used by
+    /// ``read``).
     fn _take<'py>(&self, py: Python<'py>, n: usize) -> PyResult<Option<Bound<'py, PyBytes>>> {
         match py.detach(|| self.take_or_poll(n)).map_err(to_py)? {
             Got::Chunk(b) => Ok(Some(PyBytes::new(py, &b))),
